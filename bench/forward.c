@@ -1,0 +1,131 @@
+/* bench/forward: images per second of the model engine at batch 1, 64 and
+ * 256 on the LeNet-size and ResNet-18-shaped fixtures, against the floor set
+ * by this machine's sgemm rate measured in the same run, and against PyTorch
+ * on the same network when Debian's python3-torch is installed.
+ *
+ *   ratio = achieved GFLOP/s / sgemm GFLOP/s   (1.0 = the floor)
+ *
+ * Run from the repository root (make bench). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/model.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best GFLOP/s of a square sgemm over a few repetitions. */
+static double sgemm_rate(int n)
+{
+    float *a = malloc(sizeof(float) * (size_t)n * (size_t)n);
+    float *b = malloc(sizeof(float) * (size_t)n * (size_t)n);
+    float *c = malloc(sizeof(float) * (size_t)n * (size_t)n);
+    if (!a || !b || !c) {
+        fprintf(stderr, "bench: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < (size_t)n * (size_t)n; i++) {
+        a[i] = (float)(i % 7) * 0.1f;
+        b[i] = (float)(i % 5) * 0.1f;
+    }
+    double best = 0;
+    for (int r = 0; r < 8; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a,
+                    n, b, n, 0.0f, c, n);
+        double g = 2.0 * n * (double)n * n / (now() - t0) / 1e9;
+        if (g > best)
+            best = g;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return best;
+}
+
+/* Images per second of PyTorch on the same network (TorchScript file saved
+ * with the ONNX export), or 0 when torch is not installed. */
+static double torch_rate(const char *pt, int c, int h, int w, int batch,
+                         int threads)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 bench/torch_forward.py %s %d %d %d %d %d "
+             "2>/dev/null", pt, c, h, w, batch, threads);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return 0;
+    double r = 0;
+    if (fscanf(f, "%lf", &r) != 1)
+        r = 0;
+    pclose(f);
+    return r;
+}
+
+typedef struct bench_model {
+    const char *name, *onnx, *pt;
+    int c, h, w;
+} bench_model;
+
+int main(void)
+{
+    int threads = openblas_get_num_threads();
+    double peak = sgemm_rate(1024);
+    printf("sgemm 1024^3: %.1f GFLOP/s (OpenBLAS, %d threads)\n", peak,
+           threads);
+    const bench_model models[] = {
+        {"lenet", "tests/fixtures/lenet.onnx", "tests/fixtures/lenet.pt", 1, 28, 28},
+        {"resnet18s", "tests/fixtures/resnet18s.onnx", "tests/fixtures/resnet18s.pt", 3, 64, 64},
+    };
+    const int batches[] = {1, 64, 256};
+    printf("%-10s %5s %12s %12s %9s %10s %12s %9s\n", "model", "batch",
+           "MFLOP/img", "img/s", "GFLOP/s", "vs sgemm", "torch img/s",
+           "vs torch");
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
+        const bench_model *bm = &models[mi];
+        sm_err err = {{0}};
+        sm_model *m = sm_model_load_file(bm->onnx, &err);
+        if (!m) {
+            fprintf(stderr, "bench: %s\n", err.msg);
+            return 1;
+        }
+        for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+            int n = batches[bi];
+            size_t len = (size_t)n * (size_t)(bm->c * bm->h * bm->w);
+            float *x = malloc(len * sizeof(float));
+            for (size_t i = 0; i < len; i++)
+                x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+            if (!sm_model_forward(m, x, n, &err)) { /* warm-up and plan */
+                fprintf(stderr, "bench: %s\n", err.msg);
+                return 1;
+            }
+            double flops = sm_model_flops(m);
+            int runs = 0;
+            double t0 = now(), t;
+            do {
+                sm_model_forward(m, x, n, &err);
+                runs++;
+                t = now() - t0;
+            } while (t < 1.0 || runs < 3);
+            double ips = runs * (double)n / t;
+            double gf = flops * runs / t / 1e9;
+            double tr = torch_rate(bm->pt, bm->c, bm->h, bm->w, n, threads);
+            printf("%-10s %5d %12.3f %12.0f %9.1f %9.0f%% ", bm->name, n,
+                   flops / n / 1e6, ips, gf, 100.0 * gf / peak);
+            if (tr > 0)
+                printf("%12.0f %8.2fx\n", tr, ips / tr);
+            else
+                printf("%12s %9s\n", "-", "-");
+            free(x);
+        }
+        sm_model_destroy(&m);
+    }
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* salmap: saliency maps for image classifiers. Entry point and dispatch. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "usage: salmap <command> [options]\n"
+    "\n"
+    "Saliency maps for image classifiers exported to ONNX.\n"
+    "\n"
+    "commands:\n"
+    "  predict   run a model on a dataset (accuracy, per-image predictions)\n"
+    "            or on a preprocessed .npy array (raw outputs)\n"
+    "\n"
+    "Run `salmap <command> --help` for a command's options.\n";
+
+int sm_cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "salmap %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+long sm_cli_positive(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && v > 0 ? v : -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "predict") == 0)
+        return sm_cli_predict(argc - 1, argv + 1);
+    fprintf(stderr, "salmap: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}

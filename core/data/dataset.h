@@ -1,0 +1,69 @@
+/* sm_dataset: a read-only, ordered list of images with optional labels.
+ *
+ * sm_dataset_open takes one of three kinds of path (docs/DATA.md):
+ *
+ * - a folder in ImageFolder layout, root/<class>/<...>/<file>: classes are
+ *   the sorted names of root's subfolders and a label is the index of its
+ *   class in that order; image files are found at any depth below a class
+ *   folder. A root without subfolders holds unlabelled images directly.
+ *   Image files are told by extension (png, jpg, jpeg, jpe, jfif, tif,
+ *   tiff, webp, gif, heic, heif, avif; any case); other files and names
+ *   starting with '.' are skipped. Order: sorted by id (byte order).
+ * - an IDX images file (name containing "images-idx3", optionally .gz):
+ *   labels come from the sibling file with "labels-idx1" in its place
+ *   (plain or .gz) when there is one; classes are "0".."max label".
+ *   Order: the file's; ids are the zero-padded record index.
+ * - a CSV manifest (*.csv): one image a line, `path,label` or `path`; the
+ *   first line is a header when its first field is "path" (any case);
+ *   relative paths resolve against the CSV's folder; a label is a class
+ *   name or empty (unknown); classes are the sorted distinct labels.
+ *   Fields may be double-quoted ("" escapes a quote). Order: the file's.
+ *
+ * Ids are the image path relative to the dataset root (the folder, or the
+ * CSV's path field as written) without its extension; they are unique. */
+#ifndef SM_DATASET_H
+#define SM_DATASET_H
+
+#include <stddef.h>
+
+#include "data/image.h"
+#include "util/err.h"
+
+typedef struct sm_dataset sm_dataset;
+
+/* Opens a dataset; NULL with a message naming the path (and the line of a
+ * manifest) on failure. An empty dataset is an error. */
+sm_dataset *sm_dataset_open(const char *path, sm_err *err);
+
+void sm_dataset_destroy(sm_dataset **ds);
+
+size_t sm_dataset_count(const sm_dataset *ds);
+
+/* 0 for unlabelled datasets. */
+int sm_dataset_n_classes(const sm_dataset *ds);
+
+/* NULL when c is out of range. */
+const char *sm_dataset_class_name(const sm_dataset *ds, int c);
+
+/* The index of the class with that name, or -1. */
+int sm_dataset_class_index(const sm_dataset *ds, const char *name);
+
+/* NULL when i is out of range. */
+const char *sm_dataset_id(const sm_dataset *ds, size_t i);
+
+/* The class index of image i, -1 when unknown (or i out of range). */
+int sm_dataset_label(const sm_dataset *ds, size_t i);
+
+/* The class name of image i, NULL when unknown. */
+const char *sm_dataset_label_name(const sm_dataset *ds, size_t i);
+
+/* The file of image i; NULL for IDX datasets (no file per image). */
+const char *sm_dataset_path(const sm_dataset *ds, size_t i);
+
+/* Decodes and preprocesses image i into dst (pp->channels * pp->height *
+ * pp->width floats, C x H x W); see data/image.h. Errors name the image's
+ * file (or the IDX file and record). */
+int sm_dataset_load(const sm_dataset *ds, size_t i, const sm_preproc *pp,
+                    float *dst, sm_err *err);
+
+#endif

@@ -1,0 +1,263 @@
+#include "data/image.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <vips/vips.h>
+
+void sm_preproc_init(sm_preproc *pp, int channels, int height, int width)
+{
+    memset(pp, 0, sizeof *pp);
+    pp->channels = channels;
+    pp->height = height;
+    pp->width = width;
+    pp->scale = 1.0f / 255.0f;
+    for (int c = 0; c < 3; c++)
+        pp->std[c] = 1.0f;
+}
+
+int sm_preproc_check(const sm_preproc *pp, sm_err *err)
+{
+    if (pp->channels != 1 && pp->channels != 3)
+        return sm_err_set(err, "preprocessing: channels must be 1 or 3, not %d",
+                          pp->channels);
+    if (pp->height <= 0 || pp->width <= 0 ||
+        (int64_t)pp->height * pp->width > SM_IMAGE_MAX_PIXELS)
+        return sm_err_set(err, "preprocessing: bad input size %dx%d",
+                          pp->width, pp->height);
+    if (!isfinite(pp->scale))
+        return sm_err_set(err, "preprocessing: scale is not a finite number");
+    for (int c = 0; c < pp->channels; c++) {
+        if (!isfinite(pp->mean[c]))
+            return sm_err_set(err, "preprocessing: mean[%d] is not finite", c);
+        if (!isfinite(pp->std[c]) || !(pp->std[c] > 0))
+            return sm_err_set(err, "preprocessing: std[%d] must be > 0", c);
+    }
+    return 0;
+}
+
+int sm_vips_init(const char *argv0, sm_err *err)
+{
+    /* vips_init returns at once when libvips already runs. */
+    if (VIPS_INIT(argv0 ? argv0 : "salmap")) {
+        sm_err_set(err, "libvips: cannot start: %s", vips_error_buffer());
+        vips_error_clear();
+        return -1;
+    }
+    vips_block_untrusted_set(TRUE);
+    return 0;
+}
+
+/* libvips keeps its messages in one process-wide, multi-line buffer: take
+ * them as one line and clear the buffer for the next error. */
+static int vips_fail(sm_err *err, const char *what)
+{
+    char msg[SM_ERR_MAX];
+    size_t j = 0;
+    for (const char *p = vips_error_buffer(); *p && j + 3 < sizeof msg; p++) {
+        if (*p != '\n')
+            msg[j++] = *p;
+        else if (p[1]) {
+            msg[j++] = ';';
+            msg[j++] = ' ';
+        }
+    }
+    msg[j] = '\0';
+    vips_error_clear();
+    return sm_err_set(err, "%s: %s", what, j ? msg : "libvips failed");
+}
+
+/* The common pipeline after decoding; `in` is only read. */
+static int preprocess(VipsImage *in, const sm_preproc *pp, float *dst,
+                      const char *what, sm_err *err)
+{
+    if ((int64_t)in->Xsize * in->Ysize > SM_IMAGE_MAX_PIXELS)
+        return sm_err_set(err, "%s: %dx%d image is larger than the limit of "
+                          "%lld pixels", what, in->Xsize, in->Ysize,
+                          (long long)SM_IMAGE_MAX_PIXELS);
+    if (in->Bands > 5)
+        return sm_err_set(err, "%s: %d bands: only grey, RGB, CMYK and "
+                          "their alpha versions are supported", what, in->Bands);
+
+    /* Every intermediate image belongs to `scope` and goes with it. */
+    VipsObject *scope = VIPS_OBJECT(vips_image_new());
+    VipsImage **t = (VipsImage **)vips_object_local_array(scope, 6);
+    VipsImage *x = in;
+    int rc = -1;
+
+    if (vips_image_hasalpha(x)) {
+        if (vips_extract_band(x, &t[0], 0, "n", x->Bands - 1, NULL))
+            goto vips_error;
+        x = t[0];
+    }
+    /* Files may carry a missing or odd interpretation (MULTIBAND,
+     * HISTOGRAM...) that vips_colourspace would refuse. */
+    VipsInterpretation guess = vips_image_guess_interpretation(x);
+    if (guess != x->Type) {
+        if (vips_copy(x, &t[1], "interpretation", guess, NULL))
+            goto vips_error;
+        x = t[1];
+    }
+    if (!vips_colourspace_issupported(x)) {
+        sm_err_set(err, "%s: cannot convert from colour space %s", what,
+                   vips_enum_nick(VIPS_TYPE_INTERPRETATION, x->Type));
+        goto done;
+    }
+    VipsInterpretation want =
+        pp->channels == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+    if (vips_colourspace(x, &t[2], want, NULL))
+        goto vips_error;
+    x = t[2];
+    if (x->BandFmt != VIPS_FORMAT_UCHAR) {
+        /* e.g. a float TIFF tagged B_W: take it as 0..255 values. */
+        if (vips_cast(x, &t[3], VIPS_FORMAT_UCHAR, NULL))
+            goto vips_error;
+        x = t[3];
+    }
+    if (x->Bands != pp->channels) {
+        sm_err_set(err, "%s: %d bands after colour conversion, expected %d",
+                   what, x->Bands, pp->channels);
+        goto done;
+    }
+    /* Resize in float so that no second rounding to 8 bits happens. */
+    if (vips_cast_float(x, &t[4], NULL))
+        goto vips_error;
+    x = t[4];
+    if (x->Xsize != pp->width || x->Ysize != pp->height) {
+        if (vips_resize(x, &t[5], (double)pp->width / x->Xsize, "vscale",
+                        (double)pp->height / x->Ysize, NULL))
+            goto vips_error;
+        x = t[5];
+        if (x->Xsize != pp->width || x->Ysize != pp->height) {
+            sm_err_set(err, "%s: resize gave %dx%d instead of %dx%d", what,
+                       x->Xsize, x->Ysize, pp->width, pp->height);
+            goto done;
+        }
+    }
+    size_t len = 0;
+    float *hwc = vips_image_write_to_memory(x, &len);
+    if (!hwc)
+        goto vips_error;
+    size_t plane = (size_t)pp->height * pp->width;
+    int nc = pp->channels;
+    if (len != plane * (size_t)nc * sizeof(float)) {
+        g_free(hwc);
+        sm_err_set(err, "%s: decoded %zu bytes, expected %zu", what, len,
+                   plane * (size_t)nc * sizeof(float));
+        goto done;
+    }
+    for (int c = 0; c < nc; c++) {
+        float *out = dst + (size_t)c * plane;
+        float m = pp->mean[c], inv = 1.0f / pp->std[c];
+        for (size_t i = 0; i < plane; i++) {
+            /* Lanczos overshoots; 8-bit images cannot. */
+            float v = hwc[i * (size_t)nc + (size_t)c];
+            v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+            out[i] = (v * pp->scale - m) * inv;
+        }
+    }
+    g_free(hwc);
+    rc = 0;
+    goto done;
+vips_error:
+    vips_fail(err, what);
+done:
+    g_object_unref(scope);
+    return rc;
+}
+
+int sm_image_load_file(const char *path, const sm_preproc *pp, float *dst,
+                       sm_err *err)
+{
+    if (sm_preproc_check(pp, err))
+        return sm_err_prefix(err, "%s", path);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return sm_err_set(err, "%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return sm_err_set(err, "%s: not a regular file", path);
+
+    /* A source, not vips_image_new_from_file, so that a '[' in a file name
+     * is not taken for libvips load options, and the format comes from
+     * the content, not the extension. */
+    VipsSource *src = vips_source_new_from_file(path);
+    if (!src)
+        return vips_fail(err, path);
+    if (!vips_foreign_find_load_source(src)) {
+        vips_error_clear();
+        VIPS_UNREF(src);
+        return sm_err_set(err, "%s: not an image format libvips reads (its "
+                          "untrusted loaders, e.g. ImageMagick, PDF, SVG, "
+                          "PPM, are disabled)", path);
+    }
+    /* fail_on error: a truncated or corrupt file is an error, not an
+     * image padded with grey. */
+    VipsImage *im = vips_image_new_from_source(
+        src, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+        VIPS_FAIL_ON_ERROR, NULL);
+    VIPS_UNREF(src);
+    if (!im)
+        return vips_fail(err, path);
+    int rc = preprocess(im, pp, dst, path, err);
+    g_object_unref(im);
+    return rc;
+}
+
+/* A header-only image over caller memory, tagged grey or sRGB. */
+static VipsImage *wrap_u8(const uint8_t *pixels, int width, int height,
+                          int bands, const char *what, sm_err *err)
+{
+    if (width <= 0 || height <= 0 || bands < 1 || bands > 4 ||
+        (int64_t)width * height > SM_IMAGE_MAX_PIXELS) {
+        sm_err_set(err, "%s: bad image shape %dx%dx%d", what, width, height,
+                   bands);
+        return NULL;
+    }
+    VipsImage *raw = vips_image_new_from_memory(
+        pixels, (size_t)width * height * bands, width, height, bands,
+        VIPS_FORMAT_UCHAR);
+    if (!raw) {
+        vips_fail(err, what);
+        return NULL;
+    }
+    VipsImage *im = NULL;
+    if (vips_copy(raw, &im, "interpretation",
+                  bands <= 2 ? VIPS_INTERPRETATION_B_W
+                             : VIPS_INTERPRETATION_sRGB, NULL)) {
+        vips_fail(err, what);
+        im = NULL;
+    }
+    g_object_unref(raw);
+    return im;
+}
+
+int sm_image_load_u8(const uint8_t *pixels, int width, int height, int bands,
+                     const char *what, const sm_preproc *pp, float *dst,
+                     sm_err *err)
+{
+    if (sm_preproc_check(pp, err))
+        return sm_err_prefix(err, "%s", what);
+    VipsImage *im = wrap_u8(pixels, width, height, bands, what, err);
+    if (!im)
+        return -1;
+    int rc = preprocess(im, pp, dst, what, err);
+    g_object_unref(im);
+    return rc;
+}
+
+int sm_image_save_png_u8(const char *path, const uint8_t *pixels, int width,
+                         int height, int bands, sm_err *err)
+{
+    VipsImage *im = wrap_u8(pixels, width, height, bands, path, err);
+    if (!im)
+        return -1;
+    /* Level 1 without filtering: about as small as the default for
+     * 28x28 digits, several times faster (docs/DATA.md). */
+    int rc = vips_pngsave(im, path, "compression", 1, "filter",
+                          VIPS_FOREIGN_PNG_FILTER_NONE, NULL);
+    g_object_unref(im);
+    return rc ? vips_fail(err, path) : 0;
+}

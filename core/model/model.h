@@ -1,0 +1,68 @@
+/* sm_model: an ONNX image classifier (or any graph of supported operators),
+ * loaded once and evaluated in batches.
+ *
+ * Loading parses the protobuf, checks every node against the supported
+ * operator set (naming the op and node otherwise), loads the initializers
+ * once, sorts the graph and shape-checks it for the declared input shape.
+ * Running plans buffers once per set of input shapes (batch size) and reuses
+ * them on every later run of that shape.
+ *
+ * Ownership: the model owns its weights and planned buffers. Outputs returned
+ * by sm_model_run / sm_model_forward are borrowed and stay valid until the
+ * next run of the same model or its destruction. A model is not thread-safe:
+ * one model per thread. */
+#ifndef SM_MODEL_H
+#define SM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor/tensor.h"
+#include "util/err.h"
+
+typedef struct sm_model sm_model;
+
+/* Loads an ONNX file. NULL with a message naming the file on failure. */
+sm_model *sm_model_load_file(const char *path, sm_err *err);
+
+/* Loads a serialized ModelProto; origin names it in messages. */
+sm_model *sm_model_load_buffer(const void *buf, size_t len, const char *origin,
+                               sm_err *err);
+
+void sm_model_destroy(sm_model **m);
+
+/* Graph inputs that are not initializers, in declaration order. */
+int sm_model_n_inputs(const sm_model *m);
+const char *sm_model_input_name(const sm_model *m, int i);
+/* Declared shape of input i into shape (SM_MAX_DIMS); symbolic or unknown
+ * dims are -1. Returns the rank. */
+int sm_model_input_shape(const sm_model *m, int i, int64_t *shape);
+
+int sm_model_n_outputs(const sm_model *m);
+const char *sm_model_output_name(const sm_model *m, int i);
+/* Index of the output or input named name, or -1. */
+int sm_model_output_index(const sm_model *m, const char *name);
+int sm_model_input_index(const sm_model *m, const char *name);
+
+/* Fixes graph input `name` to a constant value (an int64 shape, say) before
+ * any run; it is then no longer counted among the inputs. 0 or -1. */
+int sm_model_set_constant(sm_model *m, const char *name, const sm_tensor *value,
+                          sm_err *err);
+
+/* Evaluates the graph. inputs: one tensor per input, in order (n_inputs must
+ * equal sm_model_n_inputs). outputs: an array of sm_model_n_outputs borrowed
+ * pointers, filled in. 0, or -1 with a message when the shapes do not fit. */
+int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
+                 const sm_tensor **outputs, sm_err *err);
+
+/* Classifier convenience: runs the single input on a batch of n images laid
+ * out as the declared input shape with its first dim replaced by n, and
+ * returns output 0 (borrowed; N x K). NULL with a message on failure. */
+const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
+                                  sm_err *err);
+
+/* Number of floating point operations (multiply-adds count 2) one run of the
+ * last planned input shape costs: the benchmark's floor. 0 before a run. */
+double sm_model_flops(const sm_model *m);
+
+#endif

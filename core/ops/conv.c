@@ -1,0 +1,246 @@
+/* Conv (1-D and 2-D): im2col + OpenBLAS sgemm, batched.
+ *
+ * Images are processed in chunks: the chunk's columns are laid side by side
+ * into one [K, nb*P] matrix so that one GEMM covers many images (small convs
+ * on a big batch would otherwise be thousands of tiny GEMMs), then the
+ * [Mg, nb*P] result is scattered to NCHW. A chunk of one image writes
+ * straight into the output; a 1x1 stride-1 unpadded conv of one image skips
+ * im2col altogether. */
+#include <cblas.h>
+#include <string.h>
+
+#include "ops/conv_geom.h"
+#include "ops/op.h"
+
+/* Columns per chunk: bounds the workspace to about 32 MiB. */
+#define COL_BUDGET ((size_t)8 << 20)
+
+typedef struct conv {
+    sm_conv_geom g;
+    int64_t group;
+} conv;
+
+static const char *const conv_attrs[] = {
+    "auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", NULL};
+
+static int conv_parse(void *pv, const sm_attrs *a, sm_err *err)
+{
+    conv *p = pv;
+    if (sm_conv_geom_parse(&p->g, a, 1, err) ||
+        sm_attrs_int(a, "group", 1, &p->group, err))
+        return -1;
+    if (p->group < 1)
+        return sm_err_set(err, "attribute 'group' must be at least 1, not %lld",
+                          (long long)p->group);
+    return 0;
+}
+
+/* Problem sizes derived from the planned shapes. */
+typedef struct dims {
+    int64_t n, c, h, w, m, kh, kw, oh, ow, cg, mg, k, p, nb;
+    int64_t sh, sw, dh, dw, ph, pw;
+} dims;
+
+static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
+                     const sm_tensor *y, dims *d)
+{
+    int two = x->ndim == 4;
+    d->n = x->shape[0];
+    d->c = x->shape[1];
+    d->h = two ? x->shape[2] : 1;
+    d->w = x->shape[x->ndim - 1];
+    d->m = wt->shape[0];
+    d->kh = two ? wt->shape[2] : 1;
+    d->kw = wt->shape[wt->ndim - 1];
+    d->oh = two ? y->shape[2] : 1;
+    d->ow = y->shape[y->ndim - 1];
+    d->cg = d->c / p->group;
+    d->mg = d->m / p->group;
+    d->k = d->cg * d->kh * d->kw;
+    d->p = d->oh * d->ow;
+    int sp = two ? 0 : -1; /* 1-D: only the last spatial axis exists */
+    int64_t pb[SM_GEOM_MAX], osp[SM_GEOM_MAX];
+    /* Cannot fail: infer() resolved the same shapes. */
+    sm_conv_geom_resolve(&p->g, x->ndim - 2, x->shape + 2, wt->shape + 2, pb,
+                         osp, NULL);
+    d->sh = two ? p->g.strides[0] : 1;
+    d->dh = two ? p->g.dilations[0] : 1;
+    d->ph = two ? pb[0] : 0;
+    d->sw = p->g.strides[1 + sp];
+    d->dw = p->g.dilations[1 + sp];
+    d->pw = pb[1 + sp];
+    size_t per = (size_t)(d->k + d->mg) * (size_t)d->p;
+    d->nb = per ? (int64_t)(COL_BUDGET / per) : d->n;
+    if (d->nb < 1)
+        d->nb = 1;
+    if (d->nb > d->n)
+        d->nb = d->n;
+}
+
+static int conv_infer(const void *pv, const sm_tensor *const *in, int n_in,
+                      sm_tensor *const *out, int n_out, sm_err *err)
+{
+    (void)n_in;
+    (void)n_out;
+    const conv *p = pv;
+    const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
+    char s1[96], s2[96];
+    if (x->ndim != 3 && x->ndim != 4)
+        return sm_err_set(err, "input X has shape %s; Conv supports 1-D and "
+                          "2-D convolutions (rank 3 or 4)",
+                          sm_shape_str(x->ndim, x->shape, s1, sizeof s1));
+    if (w->ndim != x->ndim)
+        return sm_err_set(err, "weight W has shape %s, X %s: ranks differ",
+                          sm_shape_str(w->ndim, w->shape, s1, sizeof s1),
+                          sm_shape_str(x->ndim, x->shape, s2, sizeof s2));
+    if (x->shape[1] % p->group || w->shape[0] % p->group ||
+        w->shape[1] * p->group != x->shape[1])
+        return sm_err_set(err, "X has %lld channels, W %s with group %lld: "
+                          "they do not fit", (long long)x->shape[1],
+                          sm_shape_str(w->ndim, w->shape, s1, sizeof s1),
+                          (long long)p->group);
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
+        return sm_err_set(err, "bias B has shape %s; Conv needs [%lld]",
+                          sm_shape_str(b->ndim, b->shape, s1, sizeof s1),
+                          (long long)w->shape[0]);
+    int64_t oshape[SM_MAX_DIMS];
+    if (sm_conv_geom_infer(&p->g, x, w->shape + 2, oshape, err))
+        return -1;
+    oshape[0] = x->shape[0];
+    oshape[1] = w->shape[0];
+    sm_op_set_shape(out[0], x->ndim, oshape);
+    return 0;
+}
+
+static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
+                             int n_in, const sm_tensor *const *out, int n_out)
+{
+    (void)n_in;
+    (void)n_out;
+    dims d;
+    get_dims(pv, in[0], in[1], out[0], &d);
+    return (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p);
+}
+
+/* Lays image x (channels c0.. of one group) out as columns: row r = (ci, ki,
+ * kj), column q = output pixel, starting at column col0 of a matrix with ld
+ * columns. */
+static void im2col(const float *x, const dims *d, float *col, int64_t ld,
+                   int64_t col0)
+{
+    for (int64_t ci = 0; ci < d->cg; ci++) {
+        const float *xc = x + ci * d->h * d->w;
+        for (int64_t ki = 0; ki < d->kh; ki++)
+            for (int64_t kj = 0; kj < d->kw; kj++) {
+                float *row = col + ((ci * d->kh + ki) * d->kw + kj) * ld + col0;
+                for (int64_t oy = 0; oy < d->oh; oy++) {
+                    int64_t iy = oy * d->sh - d->ph + ki * d->dh;
+                    float *dst = row + oy * d->ow;
+                    if (iy < 0 || iy >= d->h) {
+                        memset(dst, 0, (size_t)d->ow * sizeof(float));
+                        continue;
+                    }
+                    const float *src = xc + iy * d->w;
+                    int64_t ix = -d->pw + kj * d->dw;
+                    if (d->sw == 1 && ix >= 0 && ix + d->ow <= d->w) {
+                        memcpy(dst, src + ix, (size_t)d->ow * sizeof(float));
+                        continue;
+                    }
+                    for (int64_t ox = 0; ox < d->ow; ox++, ix += d->sw)
+                        dst[ox] = ix >= 0 && ix < d->w ? src[ix] : 0.0f;
+                }
+            }
+    }
+}
+
+static void add_bias(float *y, const float *b, int64_t m, int64_t p)
+{
+    for (int64_t i = 0; i < m; i++) {
+        float bi = b[i];
+        float *row = y + i * p;
+        for (int64_t q = 0; q < p; q++)
+            row[q] += bi;
+    }
+}
+
+static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
+                     sm_tensor *const *out, int n_out, float *ws)
+{
+    (void)n_out;
+    const conv *p = pv;
+    const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
+    float *y = out[0]->data;
+    dims d;
+    get_dims(p, x, w, out[0], &d);
+    int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
+                    d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
+    float *col = ws, *tmp = ws + d.k * d.nb * d.p;
+    for (int64_t n0 = 0; n0 < d.n; n0 += d.nb) {
+        int64_t nb = d.n - n0 < d.nb ? d.n - n0 : d.nb;
+        for (int64_t g = 0; g < p->group; g++) {
+            const float *wg = w->data + g * d.mg * d.k;
+            if (nb == 1) {
+                const float *xi = x->data + (n0 * d.c + g * d.cg) * d.h * d.w;
+                float *yo = y + (n0 * d.m + g * d.mg) * d.p;
+                if (!pointwise)
+                    im2col(xi, &d, col, d.p, 0);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                            (int)d.mg, (int)d.p, (int)d.k, 1.0f, wg, (int)d.k,
+                            pointwise ? xi : col, (int)d.p, 0.0f, yo,
+                            (int)d.p);
+                if (b)
+                    add_bias(yo, b->data + g * d.mg, d.mg, d.p);
+                continue;
+            }
+            int64_t ld = nb * d.p;
+            for (int64_t i = 0; i < nb; i++) {
+                const float *xi =
+                    x->data + ((n0 + i) * d.c + g * d.cg) * d.h * d.w;
+                if (pointwise)
+                    for (int64_t ci = 0; ci < d.cg; ci++)
+                        memcpy(col + ci * ld + i * d.p, xi + ci * d.p,
+                               (size_t)d.p * sizeof(float));
+                else
+                    im2col(xi, &d, col, ld, i * d.p);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.mg,
+                        (int)ld, (int)d.k, 1.0f, wg, (int)d.k, col, (int)ld,
+                        0.0f, tmp, (int)ld);
+            for (int64_t i = 0; i < nb; i++)
+                for (int64_t mi = 0; mi < d.mg; mi++) {
+                    float *dst = y + ((n0 + i) * d.m + g * d.mg + mi) * d.p;
+                    const float *src = tmp + mi * ld + i * d.p;
+                    if (b) {
+                        float bi = b->data[g * d.mg + mi];
+                        for (int64_t q = 0; q < d.p; q++)
+                            dst[q] = src[q] + bi;
+                    } else {
+                        memcpy(dst, src, (size_t)d.p * sizeof(float));
+                    }
+                }
+        }
+    }
+}
+
+static double conv_flops(const void *pv, const sm_tensor *const *in, int n_in,
+                         const sm_tensor *const *out, int n_out)
+{
+    (void)n_in;
+    (void)n_out;
+    dims d;
+    get_dims(pv, in[0], in[1], out[0], &d);
+    return 2.0 * (double)d.n * (double)d.m * (double)d.k * (double)d.p;
+}
+
+const sm_op_class sm_op_conv = {
+    .name = "Conv",
+    .params_size = sizeof(conv),
+    .attrs = conv_attrs,
+    .min_inputs = 2, .max_inputs = 3,
+    .min_outputs = 1, .max_outputs = 1,
+    .parse = conv_parse,
+    .infer = conv_infer,
+    .workspace = conv_workspace,
+    .run = conv_run,
+    .flops = conv_flops,
+};

@@ -1,0 +1,131 @@
+/* Gemm: Y = alpha * A' * B' + beta * C, C broadcast to [M, N]. */
+#include <cblas.h>
+#include <string.h>
+
+#include "ops/op.h"
+
+typedef struct gemm {
+    float alpha, beta;
+    int64_t trans_a, trans_b;
+} gemm;
+
+static const char *const gemm_attrs[] = {"alpha", "beta", "transA", "transB",
+                                         NULL};
+
+static int gemm_parse(void *pv, const sm_attrs *a, sm_err *err)
+{
+    gemm *p = pv;
+    if (sm_attrs_float(a, "alpha", 1.0f, &p->alpha, err) ||
+        sm_attrs_float(a, "beta", 1.0f, &p->beta, err) ||
+        sm_attrs_int(a, "transA", 0, &p->trans_a, err) ||
+        sm_attrs_int(a, "transB", 0, &p->trans_b, err))
+        return -1;
+    if ((p->trans_a != 0 && p->trans_a != 1) ||
+        (p->trans_b != 0 && p->trans_b != 1))
+        return sm_err_set(err, "attributes transA and transB must be 0 or 1");
+    return 0;
+}
+
+static void mnk(const gemm *p, const sm_tensor *a, const sm_tensor *b,
+                int64_t *m, int64_t *n, int64_t *k)
+{
+    *m = p->trans_a ? a->shape[1] : a->shape[0];
+    *k = p->trans_a ? a->shape[0] : a->shape[1];
+    *n = p->trans_b ? b->shape[0] : b->shape[1];
+}
+
+static int gemm_infer(const void *pv, const sm_tensor *const *in, int n_in,
+                      sm_tensor *const *out, int n_out, sm_err *err)
+{
+    (void)n_out;
+    const gemm *p = pv;
+    const sm_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
+    char s1[96], s2[96];
+    if (a->ndim != 2 || b->ndim != 2)
+        return sm_err_set(err, "inputs A %s and B %s must both be matrices",
+                          sm_shape_str(a->ndim, a->shape, s1, sizeof s1),
+                          sm_shape_str(b->ndim, b->shape, s2, sizeof s2));
+    int64_t m, n, k;
+    mnk(p, a, b, &m, &n, &k);
+    int64_t kb = p->trans_b ? b->shape[1] : b->shape[0];
+    if (k != kb)
+        return sm_err_set(err, "A %s and B %s do not multiply (transA %lld, "
+                          "transB %lld)",
+                          sm_shape_str(a->ndim, a->shape, s1, sizeof s1),
+                          sm_shape_str(b->ndim, b->shape, s2, sizeof s2),
+                          (long long)p->trans_a, (long long)p->trans_b);
+    int64_t y[2] = {m, n};
+    if (c) {
+        int nd;
+        int64_t bc[SM_MAX_DIMS];
+        if (c->ndim > 2 || sm_shape_broadcast(c->ndim, c->shape, 2, y, &nd, bc) ||
+            bc[0] != m || bc[1] != n)
+            return sm_err_set(err, "C %s does not broadcast to [%lld, %lld]",
+                              sm_shape_str(c->ndim, c->shape, s1, sizeof s1),
+                              (long long)m, (long long)n);
+    }
+    sm_op_set_shape(out[0], 2, y);
+    return 0;
+}
+
+static void gemm_run(const void *pv, const sm_tensor *const *in, int n_in,
+                     sm_tensor *const *out, int n_out, float *ws)
+{
+    (void)n_out;
+    (void)ws;
+    const gemm *p = pv;
+    const sm_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
+    float *y = out[0]->data;
+    int64_t m, n, k;
+    mnk(p, a, b, &m, &n, &k);
+    float beta = 0.0f;
+    if (c && p->beta != 0.0f) {
+        /* Broadcast C into Y, then let sgemm accumulate onto it. */
+        int64_t cm = c->ndim == 2 ? c->shape[0] : 1;
+        int64_t cn = c->ndim >= 1 ? c->shape[c->ndim - 1] : 1;
+        for (int64_t i = 0; i < m; i++) {
+            const float *crow = c->data + (cm == 1 ? 0 : i) * cn;
+            float *yrow = y + i * n;
+            if (cn == n)
+                memcpy(yrow, crow, (size_t)n * sizeof(float));
+            else
+                for (int64_t j = 0; j < n; j++)
+                    yrow[j] = crow[0];
+        }
+        beta = p->beta;
+    }
+    if (m == 0 || n == 0)
+        return;
+    if (k == 0) {
+        for (int64_t i = 0; i < m * n; i++)
+            y[i] *= beta;
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
+                p->trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+                p->alpha, a->data, (int)a->shape[1], b->data, (int)b->shape[1],
+                beta, y, (int)n);
+}
+
+static double gemm_flops(const void *pv, const sm_tensor *const *in, int n_in,
+                         const sm_tensor *const *out, int n_out)
+{
+    (void)n_in;
+    (void)out;
+    (void)n_out;
+    int64_t m, n, k;
+    mnk(pv, in[0], in[1], &m, &n, &k);
+    return 2.0 * (double)m * (double)n * (double)k;
+}
+
+const sm_op_class sm_op_gemm = {
+    .name = "Gemm",
+    .params_size = sizeof(gemm),
+    .attrs = gemm_attrs,
+    .min_inputs = 2, .max_inputs = 3,
+    .min_outputs = 1, .max_outputs = 1,
+    .parse = gemm_parse,
+    .infer = gemm_infer,
+    .run = gemm_run,
+    .flops = gemm_flops,
+};

@@ -1,0 +1,66 @@
+/* sm_op: the interface every ONNX operator implements (one file an operator
+ * family, one line of core/ops/registry.c each).
+ *
+ * Lifecycle, driven by the model engine (core/model/):
+ *   parse     at load: read the node's attributes into params (p, zeroed,
+ *             params_size bytes). Refuse unsupported values with a message.
+ *   infer     at planning, once per input shape: set each output's ndim and
+ *             shape from the inputs'. in[i] is NULL for an absent optional
+ *             input; in[i]->data (or ->i64) is non-NULL only when that input
+ *             is a constant (initializer or Constant). Refuse shapes that do
+ *             not fit, with a message.
+ *   workspace at planning: scratch floats run() needs (may be NULL: none).
+ *   run       at every evaluation: compute outputs from inputs. Cannot fail:
+ *             everything that can go wrong was refused by parse and infer.
+ *   fold      optional: at planning, when every input is a constant, the
+ *             engine calls run() once and keeps the result as a constant
+ *             (Constant, and shape arithmetic on initializers). */
+#ifndef SM_OP_H
+#define SM_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "onnx/attr.h"
+#include "tensor/tensor.h"
+#include "util/err.h"
+
+typedef struct sm_op_class {
+    const char *name;          /* ONNX op_type, default domain */
+    size_t params_size;
+    const char *const *attrs;  /* NULL-terminated names parse() understands */
+    int min_inputs, max_inputs;
+    int min_outputs, max_outputs;
+    int (*parse)(void *p, const sm_attrs *a, sm_err *err);
+    int (*infer)(const void *p, const sm_tensor *const *in, int n_in,
+                 sm_tensor *const *out, int n_out, sm_err *err);
+    size_t (*workspace)(const void *p, const sm_tensor *const *in, int n_in,
+                        const sm_tensor *const *out, int n_out);
+    void (*run)(const void *p, const sm_tensor *const *in, int n_in,
+                sm_tensor *const *out, int n_out, float *ws);
+    /* Frees what parse() allocated inside p (may be NULL). */
+    void (*release)(void *p);
+    /* Floating point operations of one run (multiply-add = 2); NULL for
+     * operators whose cost is negligible next to Conv/Gemm/MatMul. */
+    double (*flops)(const void *p, const sm_tensor *const *in, int n_in,
+                    const sm_tensor *const *out, int n_out);
+} sm_op_class;
+
+/* Every operator class is a const object named sm_op_<name> defined in its
+ * own file and listed once in core/ops/registry.c. */
+
+/* The operator class for op_type, or NULL when salmap does not support it. */
+const sm_op_class *sm_op_find(const char *op_type);
+
+/* NULL-terminated list of every supported operator (docs, tests). */
+const sm_op_class *const *sm_op_all(void);
+
+/* Helpers shared by the operators. */
+
+/* Normalises an axis in [-rank, rank) to [0, rank); -1 if out of range. */
+int sm_op_axis(int64_t axis, int rank);
+
+/* Sets out's shape to the given shape. */
+void sm_op_set_shape(sm_tensor *out, int ndim, const int64_t *shape);
+
+#endif

@@ -1,0 +1,69 @@
+/* Internal helpers shared by the operators of core/ops/ (not part of the
+ * engine's interface, which is op.h): shape messages, elementwise
+ * broadcasting. (The sliding-window geometry of Conv and the pools is
+ * ops/conv_geom.h.) */
+#ifndef SM_OP_UTIL_H
+#define SM_OP_UTIL_H
+
+#include <stdint.h>
+
+#include "ops/op.h"
+
+/* --- parse helpers ------------------------------------------------------ */
+
+/* The attrs list of an operator without attributes: { NULL }. */
+extern const char *const sm_op_no_attrs[];
+
+/* parse() of an operator without attributes. */
+int sm_op_parse_none(void *p, const sm_attrs *a, sm_err *err);
+
+/* run() of the shape-only operators (Flatten, Reshape, Identity, Dropout):
+ * copies input 0's data into output 0. */
+void sm_op_copy_run(const void *p, const sm_tensor *const *in, int n_in,
+                    sm_tensor *const *out, int n_out, float *ws);
+
+/* --- messages ------------------------------------------------------------ */
+
+/* Sets "input '<input>' has shape [..] but <fmt...>" and returns -1. Inputs
+ * are named as in the ONNX spec ('X', 'data', 'shape'); the engine adds the
+ * node's name. */
+int sm_op_shape_err(sm_err *err, const char *input, const sm_tensor *t,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Refuses an int64 constant (a tensor with i64 set, whether or not it also
+ * has a data buffer) where the operator computes on float32: only
+ * shape-like inputs such as Reshape's shape are int64. 0 or -1. */
+int sm_op_need_float(const sm_tensor *t, const char *input, const char *op,
+                     sm_err *err);
+
+/* Refuses an input that is not a constant int64 tensor of rank <= 1 (a shape,
+ * pads): its values are needed when the model is planned. 0 or -1. */
+int sm_op_need_i64_const(const sm_tensor *t, const char *input, const char *op,
+                         sm_err *err);
+
+/* Refuses an optional scalar input (Clip's min, Pad's constant_value) that
+ * does not hold exactly one float. t may be NULL (absent). 0 or -1. */
+int sm_op_need_scalar(const sm_tensor *t, const char *input, const char *op,
+                      sm_err *err);
+
+/* Refuses a negative or zero dim in a computed output shape. 0 or -1. */
+int sm_op_check_out_shape(int ndim, const int64_t *shape, const char *op,
+                          sm_err *err);
+
+/* Product of shape[from..to). */
+int64_t sm_op_prod(const int64_t *shape, int from, int to);
+
+/* --- broadcasting -------------------------------------------------------- */
+
+/* Elementwise kernel over n elements. sa/sb are 1 (walk the array) or 0 (the
+ * operand is the same value throughout: a[0]). */
+typedef void (*sm_op_kernel2)(const float *a, int64_t sa, const float *b,
+                              int64_t sb, float *out, int64_t n);
+
+/* out = k(a, b) with numpy broadcasting; out's shape must already be the
+ * broadcast shape. Adjacent dims are merged first so that same-shape,
+ * scalar and per-channel operands cost one or a few long kernel calls. */
+void sm_op_broadcast2(const sm_tensor *a, const sm_tensor *b, sm_tensor *out,
+                      sm_op_kernel2 k);
+
+#endif

@@ -1,0 +1,282 @@
+/* MaxPool, AveragePool (1 to 3 spatial dims) and GlobalAveragePool.
+ *
+ * Both windowed pools run one loop nest over three spatial dims: an input
+ * with fewer is treated as having leading spatial dims of size 1. A window
+ * is clipped to the input; the padding never enters a maximum, and enters an
+ * average only as zeros counted by count_include_pad. */
+#include <float.h>
+
+#include "ops/conv_geom.h"
+#include "ops/op.h"
+#include "ops/op_util.h"
+
+typedef struct pool_params {
+    sm_conv_geom g;
+    int max;               /* MaxPool, else AveragePool */
+    int count_include_pad; /* AveragePool */
+} pool_params;
+
+static const char *const maxpool_attrs[] = {
+    "kernel_shape", "strides", "pads", "auto_pad", "ceil_mode", "dilations",
+    "storage_order", NULL};
+static const char *const avgpool_attrs[] = {
+    "kernel_shape", "strides", "pads", "auto_pad", "ceil_mode",
+    "count_include_pad", NULL};
+
+static int window_parse(pool_params *p, const sm_attrs *a, sm_err *err)
+{
+    if (!sm_attrs_has(a, "kernel_shape"))
+        return sm_err_set(err, "attribute 'kernel_shape' is required");
+    return sm_conv_geom_parse(&p->g, a, p->max, err);
+}
+
+static int maxpool_parse(void *p_, const sm_attrs *a, sm_err *err)
+{
+    pool_params *p = p_;
+    int64_t so;
+    p->max = 1;
+    if (sm_attrs_int(a, "storage_order", 0, &so, err))
+        return -1;
+    /* storage_order only changes the Indices output, which is refused, but
+     * a column-major request says the model expects something salmap does
+     * not do: refuse it rather than ignore it. */
+    if (so != 0)
+        return sm_err_set(err, "attribute 'storage_order' is %lld: only 0 "
+                          "(row major) is supported", (long long)so);
+    return window_parse(p, a, err);
+}
+
+static int avgpool_parse(void *p_, const sm_attrs *a, sm_err *err)
+{
+    pool_params *p = p_;
+    int64_t cip;
+    if (sm_attrs_int(a, "count_include_pad", 0, &cip, err))
+        return -1;
+    if (cip != 0 && cip != 1)
+        return sm_err_set(err, "attribute 'count_include_pad' is %lld (must "
+                          "be 0 or 1)", (long long)cip);
+    p->count_include_pad = (int)cip;
+    return window_parse(p, a, err);
+}
+
+/* The window's geometry over three spatial dims, leading ones of size 1. */
+typedef struct geom3 {
+    int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+} geom3;
+
+/* Resolves the window over x's spatial dims. With ceil_mode, a last window
+ * that would start in the end padding is dropped (PyTorch's rule, which
+ * later ONNX versions adopted): it would see padding only. */
+static int plan3(const pool_params *p, const sm_tensor *x, geom3 *g,
+                 sm_err *err)
+{
+    const sm_conv_geom *cg = &p->g;
+    int n = x->ndim - 2, lead = 3 - n;
+    int64_t pb[SM_GEOM_MAX], out[SM_GEOM_MAX];
+    if (sm_conv_geom_resolve(cg, n, x->shape + 2, cg->kernel, pb, out, err))
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        int j = i - lead;
+        g->in[i] = j < 0 ? 1 : x->shape[2 + j];
+        g->k[i] = j < 0 ? 1 : cg->kernel[j];
+        g->s[i] = j < 0 ? 1 : cg->strides[j];
+        g->d[i] = j < 0 ? 1 : cg->dilations[j];
+        g->pb[i] = j < 0 ? 0 : pb[j];
+        g->out[i] = j < 0 ? 1 : out[j];
+        if (j >= 0 && cg->ceil_mode && cg->auto_pad == SM_PAD_NOTSET &&
+            g->out[i] > 1 && (g->out[i] - 1) * g->s[i] >= g->in[i] + g->pb[i])
+            g->out[i]--;
+        /* The end padding: what the last window needs beyond the input, as
+         * resolved (explicit pads, or the SAME split). */
+        int64_t ke = (g->k[i] - 1) * g->d[i] + 1;
+        int64_t need = (g->out[i] - 1) * g->s[i] + ke - g->in[i] - g->pb[i];
+        g->pe[i] = j < 0 ? 0
+                   : cg->auto_pad == SM_PAD_NOTSET ? (cg->n_pads ? cg->pads[n + j] : 0)
+                   : need > 0 ? need : 0;
+    }
+    return 0;
+}
+
+static int pool_infer(const void *p_, const sm_tensor *const *in, int n_in,
+                      sm_tensor *const *out, int n_out, sm_err *err)
+{
+    const pool_params *p = p_;
+    const char *op = p->max ? "MaxPool" : "AveragePool";
+    const sm_tensor *x = in[0];
+    int64_t shape[SM_MAX_DIMS];
+    geom3 g;
+    (void)n_in;
+    if (n_out > 1 && out[1])
+        return sm_err_set(err, "MaxPool's second output (Indices, int64) is "
+                          "not supported");
+    if (sm_op_need_float(x, "X", op, err))
+        return -1;
+    if (x->ndim != p->g.n_kernel + 2)
+        return sm_op_shape_err(err, "X", x, "%s with a %d-D kernel_shape "
+                               "needs rank %d", op, p->g.n_kernel,
+                               p->g.n_kernel + 2);
+    /* Checks strides/pads/dilations against the rank, then the sizes. */
+    if (sm_conv_geom_infer(&p->g, x, NULL, shape, err) || plan3(p, x, &g, err))
+        return -1;
+    shape[0] = x->shape[0];
+    shape[1] = x->shape[1];
+    for (int i = 0; i < p->g.n_kernel; i++)
+        shape[2 + i] = g.out[3 - p->g.n_kernel + i];
+    if (sm_op_check_out_shape(x->ndim, shape, op, err))
+        return -1;
+    sm_op_set_shape(out[0], x->ndim, shape);
+    return 0;
+}
+
+/* Window along one dim for output position o: the kernel taps [*ka, *kb)
+ * that fall inside the input, and the window's first input index. */
+static int64_t taps(const geom3 *g, int i, int64_t o, int64_t *ka, int64_t *kb)
+{
+    int64_t start = o * g->s[i] - g->pb[i], d = g->d[i];
+    int64_t last = g->in[i] - 1 - start; /* furthest offset still inside */
+    *ka = start < 0 ? (-start + d - 1) / d : 0;
+    *kb = last < 0 ? 0 : last / d + 1;
+    if (*kb > g->k[i])
+        *kb = g->k[i];
+    if (*kb < *ka)
+        *kb = *ka;
+    return start;
+}
+
+/* Taps of an average window counted when padding counts: the window up to
+ * the end of the end padding (ceil_mode windows may hang past it). */
+static int64_t padded_taps(const geom3 *g, int i, int64_t start)
+{
+    int64_t end = start + g->k[i]; /* AveragePool has no dilations */
+    if (end > g->in[i] + g->pe[i])
+        end = g->in[i] + g->pe[i];
+    return end - start;
+}
+
+static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
+                     sm_tensor *const *out, int n_out, float *ws)
+{
+    const pool_params *p = p_;
+    const sm_tensor *x = in[0];
+    geom3 g;
+    (void)n_in;
+    (void)n_out;
+    (void)ws;
+    plan3(p, x, &g, NULL); /* cannot fail: infer accepted this shape */
+    int64_t planes = x->shape[0] * x->shape[1];
+    int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
+    int64_t out_plane = g.out[0] * g.out[1] * g.out[2];
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x->data + c * in_plane;
+        float *y = out[0]->data + c * out_plane;
+        for (int64_t o0 = 0; o0 < g.out[0]; o0++) {
+            int64_t a0, b0, s0 = taps(&g, 0, o0, &a0, &b0);
+            for (int64_t o1 = 0; o1 < g.out[1]; o1++) {
+                int64_t a1, b1, s1 = taps(&g, 1, o1, &a1, &b1);
+                for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
+                    int64_t a2, b2, s2 = taps(&g, 2, o2, &a2, &b2);
+                    float acc = p->max ? -FLT_MAX : 0.0f;
+                    for (int64_t k0 = a0; k0 < b0; k0++) {
+                        const float *r0 = xp + (s0 + k0 * g.d[0]) * g.in[1] * g.in[2];
+                        for (int64_t k1 = a1; k1 < b1; k1++) {
+                            const float *r = r0 + (s1 + k1 * g.d[1]) * g.in[2] + s2;
+                            if (p->max) {
+                                for (int64_t k2 = a2; k2 < b2; k2++) {
+                                    float v = r[k2 * g.d[2]];
+                                    acc = v > acc ? v : acc;
+                                }
+                            } else {
+                                for (int64_t k2 = a2; k2 < b2; k2++)
+                                    acc += r[k2];
+                            }
+                        }
+                    }
+                    if (!p->max) {
+                        int64_t cnt = p->count_include_pad
+                            ? padded_taps(&g, 0, s0) * padded_taps(&g, 1, s1) *
+                                  padded_taps(&g, 2, s2)
+                            : (b0 - a0) * (b1 - a1) * (b2 - a2);
+                        acc = cnt > 0 ? acc / (float)cnt : 0.0f;
+                    }
+                    *y++ = acc;
+                }
+            }
+        }
+    }
+}
+
+const sm_op_class sm_op_maxpool = {
+    .name = "MaxPool",
+    .params_size = sizeof(pool_params),
+    .attrs = maxpool_attrs,
+    .min_inputs = 1, .max_inputs = 1,
+    .min_outputs = 1, .max_outputs = 2,
+    .parse = maxpool_parse,
+    .infer = pool_infer,
+    .run = pool_run,
+};
+
+const sm_op_class sm_op_averagepool = {
+    .name = "AveragePool",
+    .params_size = sizeof(pool_params),
+    .attrs = avgpool_attrs,
+    .min_inputs = 1, .max_inputs = 1,
+    .min_outputs = 1, .max_outputs = 1,
+    .parse = avgpool_parse,
+    .infer = pool_infer,
+    .run = pool_run,
+};
+
+/* --- GlobalAveragePool --------------------------------------------------- */
+
+static int gap_infer(const void *p, const sm_tensor *const *in, int n_in,
+                     sm_tensor *const *out, int n_out, sm_err *err)
+{
+    const sm_tensor *x = in[0];
+    (void)p;
+    (void)n_in;
+    (void)n_out;
+    if (sm_op_need_float(x, "X", "GlobalAveragePool", err))
+        return -1;
+    if (x->ndim < 3)
+        return sm_op_shape_err(err, "X", x, "GlobalAveragePool needs rank 3 "
+                               "or more (N x C x spatial dims)");
+    if (x->shape[2] == 0 || sm_op_prod(x->shape, 2, x->ndim) == 0)
+        return sm_op_shape_err(err, "X", x, "GlobalAveragePool needs "
+                               "non-empty spatial dims");
+    int64_t shape[SM_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++)
+        shape[i] = i < 2 ? x->shape[i] : 1;
+    sm_op_set_shape(out[0], x->ndim, shape);
+    return 0;
+}
+
+static void gap_run(const void *p, const sm_tensor *const *in, int n_in,
+                    sm_tensor *const *out, int n_out, float *ws)
+{
+    const sm_tensor *x = in[0];
+    (void)p;
+    (void)n_in;
+    (void)n_out;
+    (void)ws;
+    int64_t planes = x->shape[0] * x->shape[1];
+    int64_t n = sm_op_prod(x->shape, 2, x->ndim);
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x->data + c * n;
+        float s = 0;
+        for (int64_t i = 0; i < n; i++)
+            s += xp[i];
+        out[0]->data[c] = s / (float)n;
+    }
+}
+
+const sm_op_class sm_op_globalaveragepool = {
+    .name = "GlobalAveragePool",
+    .params_size = sizeof(int),
+    .attrs = sm_op_no_attrs,
+    .min_inputs = 1, .max_inputs = 1,
+    .min_outputs = 1, .max_outputs = 1,
+    .parse = sm_op_parse_none,
+    .infer = gap_infer,
+    .run = gap_run,
+};

@@ -1,0 +1,157 @@
+/* Elementwise activations: Relu, LeakyRelu, Sigmoid, Tanh, Clip. */
+#include <float.h>
+#include <math.h>
+
+#include "ops/op.h"
+#include "ops/op_util.h"
+
+typedef struct unary_params {
+    float alpha;    /* LeakyRelu */
+    float min, max; /* Clip: attributes (opset < 11) or defaults */
+    int opset;
+} unary_params;
+
+/* Output shape = shape of input 0, named X (Clip: input). */
+static int same_shape(const char *op, const char *input,
+                      const sm_tensor *const *in, sm_tensor *const *out,
+                      sm_err *err)
+{
+    if (sm_op_need_float(in[0], input, op, err))
+        return -1;
+    sm_op_set_shape(out[0], in[0]->ndim, in[0]->shape);
+    return 0;
+}
+
+/* Each operator: an infer that names it, and a run over numel elements with
+ * the per-element expression f(x). */
+#define UNARY_OP(id, NAME, INPUT, PARSE, ATTRS, MAXIN, PRE, EXPR)              \
+    static int id##_infer(const void *p, const sm_tensor *const *in,           \
+                          int n_in, sm_tensor *const *out, int n_out,          \
+                          sm_err *err)                                         \
+    {                                                                          \
+        (void)n_out;                                                           \
+        return id##_check(p, in, n_in, err) ? -1                               \
+               : same_shape(NAME, INPUT, in, out, err);                        \
+    }                                                                          \
+    static void id##_run(const void *p_, const sm_tensor *const *in, int n_in, \
+                         sm_tensor *const *out, int n_out, float *ws)          \
+    {                                                                          \
+        const unary_params *p = p_;                                            \
+        (void)p;                                                               \
+        (void)n_in;                                                            \
+        (void)n_out;                                                           \
+        (void)ws;                                                              \
+        const float *x = in[0]->data;                                          \
+        float *y = out[0]->data;                                               \
+        int64_t n = sm_tensor_numel(in[0]);                                    \
+        PRE;                                                                   \
+        for (int64_t i = 0; i < n; i++)                                        \
+            y[i] = EXPR;                                                       \
+    }                                                                          \
+    const sm_op_class sm_op_##id = {                                           \
+        .name = NAME,                                                          \
+        .params_size = sizeof(unary_params),                                   \
+        .attrs = ATTRS,                                                        \
+        .min_inputs = 1, .max_inputs = MAXIN,                                  \
+        .min_outputs = 1, .max_outputs = 1,                                    \
+        .parse = PARSE,                                                        \
+        .infer = id##_infer,                                                   \
+        .run = id##_run,                                                       \
+    };
+
+static int no_check(const void *p, const sm_tensor *const *in, int n_in,
+                    sm_err *err)
+{
+    (void)p;
+    (void)in;
+    (void)n_in;
+    (void)err;
+    return 0;
+}
+#define relu_check no_check
+#define leakyrelu_check no_check
+#define sigmoid_check no_check
+#define tanh_check no_check
+
+/* --- LeakyRelu ----------------------------------------------------------- */
+
+static const char *const leakyrelu_attrs[] = {"alpha", NULL};
+
+static int leakyrelu_parse(void *p_, const sm_attrs *a, sm_err *err)
+{
+    unary_params *p = p_;
+    return sm_attrs_float(a, "alpha", 0.01f, &p->alpha, err);
+}
+
+/* --- Sigmoid: stable for large |x| (exp never overflows) ----------------- */
+
+static inline float sigmoid(float x)
+{
+    if (x >= 0)
+        return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+/* --- Clip ---------------------------------------------------------------- */
+
+static const char *const clip_attrs[] = {"min", "max", NULL};
+
+static int clip_parse(void *p_, const sm_attrs *a, sm_err *err)
+{
+    unary_params *p = p_;
+    p->opset = sm_attrs_opset(a);
+    if (p->opset >= 11) {
+        /* Since opset 11 the bounds are inputs; attributes would be ignored
+         * by other runtimes, so refuse rather than guess. */
+        if (sm_attrs_has(a, "min") || sm_attrs_has(a, "max"))
+            return sm_err_set(err, "Clip attributes 'min'/'max' exist only "
+                              "before opset 11 (the model imports opset %d, "
+                              "where the bounds are inputs)", p->opset);
+        p->min = -FLT_MAX;
+        p->max = FLT_MAX;
+        return 0;
+    }
+    return sm_attrs_float(a, "min", -FLT_MAX, &p->min, err) ||
+                   sm_attrs_float(a, "max", FLT_MAX, &p->max, err)
+               ? -1
+               : 0;
+}
+
+static int clip_check(const void *p_, const sm_tensor *const *in, int n_in,
+                      sm_err *err)
+{
+    const unary_params *p = p_;
+    if (p->opset < 11 && n_in > 1)
+        return sm_err_set(err, "Clip takes its bounds as inputs only since "
+                          "opset 11 (the model imports opset %d: use the "
+                          "'min'/'max' attributes)", p->opset);
+    return sm_op_need_scalar(n_in > 1 ? in[1] : NULL, "min", "Clip", err) ||
+                   sm_op_need_scalar(n_in > 2 ? in[2] : NULL, "max", "Clip", err)
+               ? -1
+               : 0;
+}
+
+/* Comparisons rather than fminf/fmaxf so that NaN stays NaN (as numpy). */
+static inline float clip(float x, float lo, float hi)
+{
+    float v = x < lo ? lo : x;
+    return v > hi ? hi : v;
+}
+
+/* Bounds from the optional inputs (read at run time: they need not be
+ * constants), else from the attributes. min > max gives max everywhere, as
+ * the spec says, because max is applied last. */
+#define CLIP_BOUNDS                                                            \
+    const float lo = n_in > 1 && in[1] ? in[1]->data[0] : p->min;              \
+    const float hi = n_in > 2 && in[2] ? in[2]->data[0] : p->max
+
+UNARY_OP(relu, "Relu", "X", sm_op_parse_none, sm_op_no_attrs, 1, (void)0,
+         x[i] < 0 ? 0.0f : x[i])
+UNARY_OP(leakyrelu, "LeakyRelu", "X", leakyrelu_parse, leakyrelu_attrs, 1,
+         const float alpha = p->alpha, x[i] >= 0 ? x[i] : alpha * x[i])
+UNARY_OP(sigmoid, "Sigmoid", "X", sm_op_parse_none, sm_op_no_attrs, 1, (void)0,
+         sigmoid(x[i]))
+UNARY_OP(tanh, "Tanh", "X", sm_op_parse_none, sm_op_no_attrs, 1, (void)0, tanhf(x[i]))
+UNARY_OP(clip, "Clip", "input", clip_parse, clip_attrs, 3, CLIP_BOUNDS,
+         clip(x[i], lo, hi))

@@ -1,0 +1,110 @@
+#include "util/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+unsigned char *sm_file_read(const char *path, size_t max, size_t *len,
+                            sm_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        sm_err_set(err, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        sm_err_set(err, "%s: not a regular file", path);
+        return NULL;
+    }
+    if ((size_t)st.st_size > max) {
+        fclose(f);
+        sm_err_set(err, "%s: %lld bytes is more than the limit of %zu",
+                   path, (long long)st.st_size, max);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = malloc(n ? n : 1);
+    if (!buf) {
+        fclose(f);
+        sm_err_set(err, "%s: out of memory reading %zu bytes", path, n);
+        return NULL;
+    }
+    if (fread(buf, 1, n, f) != n) {
+        free(buf);
+        fclose(f);
+        sm_err_set(err, "%s: read error", path);
+        return NULL;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+int sm_file_write_atomic(const char *path, const void *buf, size_t len,
+                         sm_err *err)
+{
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return sm_err_set(err, "%s: out of memory", path);
+    snprintf(tmp, n, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        sm_err_set(err, "%s: cannot create a temporary file: %s", path,
+                   strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    const unsigned char *p = buf;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            sm_err_set(err, "%s: write failed: %s", path, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            free(tmp);
+            return -1;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    /* mkstemp makes 0600; outputs are ordinary files. */
+    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0 || close(fd) != 0 ||
+        rename(tmp, path) != 0) {
+        sm_err_set(err, "%s: cannot finish writing: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+int sm_file_mkdirs(const char *path, sm_err *err)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return sm_err_set(err, "%s: path too long", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return sm_err_set(err, "%s: cannot create folder: %s", buf,
+                                  strerror(errno));
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,24 @@
+/* Whole-file reading and atomic writing. */
+#ifndef SM_FILE_H
+#define SM_FILE_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+#define SM_FILE_MAX_MODEL ((size_t)2 << 30) /* 2 GiB: protobuf's own limit */
+
+/* Reads the whole file into a new buffer (caller frees) and sets *len.
+ * Refuses files larger than max bytes. NULL with a message on failure. */
+unsigned char *sm_file_read(const char *path, size_t max, size_t *len,
+                            sm_err *err);
+
+/* Writes buf to path atomically (temp file in the same folder, fsync,
+ * rename), so a reader never sees a partial file. 0 or -1. */
+int sm_file_write_atomic(const char *path, const void *buf, size_t len,
+                         sm_err *err);
+
+/* Creates a directory and its parents (like mkdir -p). 0 or -1. */
+int sm_file_mkdirs(const char *path, sm_err *err);
+
+#endif

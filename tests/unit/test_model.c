@@ -1,0 +1,470 @@
+/* The model engine: ONNX writer -> loader round trips, Conv/Gemm/MatMul
+ * against direct loops, buffer planning, and the refusals. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model/model.h"
+#include "onnx/writer.h"
+#include "util/file.h"
+
+/* splitmix64: deterministic test data without global state. */
+static float rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static sm_tensor *rand_tensor(int ndim, const int64_t *shape, uint64_t seed)
+{
+    sm_tensor *t = sm_tensor_new(ndim, shape);
+    cr_assert_not_null(t);
+    for (int64_t i = 0; i < sm_tensor_numel(t); i++)
+        t->data[i] = rnd(&seed);
+    return t;
+}
+
+static sm_model *load_writer(sm_onnx_writer *w)
+{
+    size_t len;
+    sm_err err = {{0}};
+    unsigned char *buf = sm_onnx_writer_serialize(w, &len, &err);
+    cr_assert_not_null(buf, "%s", err.msg);
+    sm_model *m = sm_model_load_buffer(buf, len, "test.onnx", &err);
+    free(buf);
+    cr_assert_not_null(m, "load failed: %s", err.msg);
+    return m;
+}
+
+static void assert_close(const float *got, const float *want, int64_t n,
+                         float tol, const char *what)
+{
+    for (int64_t i = 0; i < n; i++)
+        cr_assert(fabsf(got[i] - want[i]) <= tol * fmaxf(1.0f, fabsf(want[i])),
+                  "%s: element %lld: got %g, want %g", what, (long long)i,
+                  got[i], want[i]);
+}
+
+/* --- Conv against the definition ------------------------------------------ */
+
+typedef struct conv_case {
+    int64_t n, c, h, w, m, kh, kw, group, sh, sw, dh, dw, pt, pl, pb, pr;
+    const char *auto_pad; /* NULL: explicit pads */
+} conv_case;
+
+static void conv_direct(const conv_case *k, const sm_tensor *x,
+                        const sm_tensor *wt, const float *b, int64_t oh,
+                        int64_t ow, const int64_t *padb, float *y)
+{
+    int64_t cg = k->c / k->group, mg = k->m / k->group;
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t m = 0; m < k->m; m++) {
+            int64_t g = m / mg;
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    double s = b ? b[m] : 0.0;
+                    for (int64_t ci = 0; ci < cg; ci++)
+                        for (int64_t i = 0; i < k->kh; i++)
+                            for (int64_t j = 0; j < k->kw; j++) {
+                                int64_t iy = oy * k->sh - padb[0] + i * k->dh;
+                                int64_t ix = ox * k->sw - padb[1] + j * k->dw;
+                                if (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w)
+                                    continue;
+                                s += (double)x->data[((n * k->c + g * cg + ci) * k->h + iy) * k->w + ix] *
+                                     wt->data[((m * cg + ci) * k->kh + i) * k->kw + j];
+                            }
+                    y[((n * k->m + m) * oh + oy) * ow + ox] = (float)s;
+                }
+        }
+}
+
+static void check_conv(const conv_case *k, int with_bias)
+{
+    int64_t xs[4] = {k->n, k->c, k->h, k->w};
+    int64_t ws[4] = {k->m, k->c / k->group, k->kh, k->kw};
+    sm_tensor *x = rand_tensor(4, xs, 1), *wt = rand_tensor(4, ws, 2);
+    sm_tensor *b = rand_tensor(1, &k->m, 3);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 4, (int64_t[]){-1, k->c, k->h, k->w});
+    sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_initializer(w, "b", b);
+    sm_onnx_writer_node(w, "Conv", "conv", (const char *[]){"x", "w", "b"},
+                        with_bias ? 3 : 2, (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){k->sh, k->sw}, 2);
+    sm_onnx_writer_attr_ints(w, "dilations", (int64_t[]){k->dh, k->dw}, 2);
+    sm_onnx_writer_attr_int(w, "group", k->group);
+    if (k->auto_pad)
+        sm_onnx_writer_attr_string(w, "auto_pad", k->auto_pad);
+    else
+        sm_onnx_writer_attr_ints(w, "pads",
+                                 (int64_t[]){k->pt, k->pl, k->pb, k->pr}, 4);
+    sm_onnx_writer_output(w, "y", 4, (int64_t[]){-1, k->m, -1, -1});
+    sm_model *m = load_writer(w);
+    sm_onnx_writer_destroy(&w);
+
+    int64_t ekh = (k->kh - 1) * k->dh + 1, ekw = (k->kw - 1) * k->dw + 1;
+    int64_t oh, ow, padb[2];
+    if (k->auto_pad) { /* SAME_UPPER */
+        oh = (k->h + k->sh - 1) / k->sh;
+        ow = (k->w + k->sw - 1) / k->sw;
+        int64_t th = (oh - 1) * k->sh + ekh - k->h, tw = (ow - 1) * k->sw + ekw - k->w;
+        padb[0] = th > 0 ? th / 2 : 0;
+        padb[1] = tw > 0 ? tw / 2 : 0;
+    } else {
+        oh = (k->h + k->pt + k->pb - ekh) / k->sh + 1;
+        ow = (k->w + k->pl + k->pr - ekw) / k->sw + 1;
+        padb[0] = k->pt;
+        padb[1] = k->pl;
+    }
+    float *want = calloc((size_t)(k->n * k->m * oh * ow), sizeof(float));
+    conv_direct(k, x, wt, with_bias ? b->data : NULL, oh, ow, padb, want);
+    sm_err err = {{0}};
+    const sm_tensor *y = sm_model_forward(m, x->data, k->n, &err);
+    cr_assert_not_null(y, "%s", err.msg);
+    cr_assert_eq(y->ndim, 4);
+    cr_assert(y->shape[0] == k->n && y->shape[1] == k->m && y->shape[2] == oh &&
+              y->shape[3] == ow, "output shape");
+    assert_close(y->data, want, k->n * k->m * oh * ow, 1e-4f, "conv");
+    double flops = 2.0 * k->n * k->m * (k->c / k->group) * k->kh * k->kw * oh * ow;
+    cr_assert_float_eq(sm_model_flops(m), flops, 1e-6 * flops);
+    free(want);
+    sm_model_destroy(&m);
+    cr_assert_null(m);
+    sm_tensor_destroy(&x);
+    sm_tensor_destroy(&wt);
+    sm_tensor_destroy(&b);
+}
+
+Test(model, conv_matches_direct_loops)
+{
+    const conv_case cases[] = {
+        /* n  c  h  w  m kh kw g sh sw dh dw pt pl pb pr */
+        {1, 1, 5, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL},
+        {3, 3, 9, 7, 4, 3, 2, 1, 2, 1, 1, 1, 0, 1, 1, 0, NULL},
+        {2, 4, 8, 8, 6, 3, 3, 2, 1, 2, 2, 1, 2, 0, 1, 2, NULL},
+        {2, 6, 6, 6, 6, 3, 3, 6, 1, 1, 1, 1, 1, 1, 1, 1, NULL}, /* depthwise */
+        {5, 8, 4, 4, 5, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL}, /* pointwise */
+        {1, 8, 4, 4, 5, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL}, /* no im2col */
+        {2, 3, 7, 10, 4, 3, 3, 1, 2, 3, 1, 1, 0, 0, 0, 0, "SAME_UPPER"},
+        /* enough images that the batch is split into chunks */
+        {700, 3, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_conv(&cases[i], 1);
+        check_conv(&cases[i], 0);
+    }
+}
+
+Test(model, conv_1d)
+{
+    /* x [1, 2, 6], w [1, 2, 3]: hand-computed with pads 1 and stride 2. */
+    sm_tensor *x = sm_tensor_new(3, (int64_t[]){1, 2, 6});
+    sm_tensor *wt = sm_tensor_new(3, (int64_t[]){1, 2, 3});
+    for (int i = 0; i < 12; i++)
+        x->data[i] = (float)(i + 1);
+    const float wv[6] = {1, 0, -1, 2, 1, 0};
+    memcpy(wt->data, wv, sizeof wv);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 3, (int64_t[]){1, 2, 6});
+    sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_node(w, "Conv", "c", (const char *[]){"x", "w"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_ints(w, "pads", (int64_t[]){1, 1}, 2);
+    sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2}, 1);
+    sm_onnx_writer_output(w, "y", 3, (int64_t[]){1, 1, 3});
+    sm_model *m = load_writer(w);
+    sm_err err = {{0}};
+    const sm_tensor *y = sm_model_forward(m, x->data, 1, &err);
+    cr_assert_not_null(y, "%s", err.msg);
+    /* padded ch0 = 0 1 2 3 4 5 6 0, ch1 = 0 7 8 9 10 11 12 0; out at 0,2,4:
+     * o0 = (0 - 2) + (0*2 + 7) = 5; o1 = (2 - 4) + (8*2 + 9) = 23;
+     * o2 = (4 - 6) + (10*2 + 11) = 29 */
+    cr_assert_eq(y->shape[2], 3);
+    cr_assert_float_eq(y->data[0], 5.0f, 1e-6);
+    cr_assert_float_eq(y->data[1], 23.0f, 1e-6);
+    cr_assert_float_eq(y->data[2], 29.0f, 1e-6);
+    sm_model_destroy(&m);
+    sm_onnx_writer_destroy(&w);
+    sm_tensor_destroy(&x);
+    sm_tensor_destroy(&wt);
+}
+
+/* --- Gemm and MatMul -------------------------------------------------------- */
+
+Test(model, gemm_transposes_and_bias)
+{
+    const int64_t n = 5, k = 4, o = 3;
+    sm_tensor *wt = rand_tensor(2, (int64_t[]){o, k}, 7);
+    sm_tensor *b = rand_tensor(1, (int64_t[]){o}, 8);
+    sm_tensor *x = rand_tensor(2, (int64_t[]){n, k}, 9);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){-1, k});
+    sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_initializer(w, "b", b);
+    sm_onnx_writer_node(w, "Gemm", "fc", (const char *[]){"x", "w", "b"}, 3,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_int(w, "transB", 1);
+    sm_onnx_writer_attr_float(w, "alpha", 0.5f);
+    sm_onnx_writer_attr_float(w, "beta", 2.0f);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, o});
+    sm_model *m = load_writer(w);
+    sm_onnx_writer_destroy(&w);
+    sm_err err = {{0}};
+    const sm_tensor *y = sm_model_forward(m, x->data, n, &err);
+    cr_assert_not_null(y, "%s", err.msg);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < o; j++) {
+            double s = 0;
+            for (int64_t q = 0; q < k; q++)
+                s += (double)x->data[i * k + q] * wt->data[j * k + q];
+            cr_assert_float_eq(y->data[i * o + j], 0.5 * s + 2.0 * b->data[j],
+                               1e-5);
+        }
+    sm_model_destroy(&m);
+    sm_tensor_destroy(&wt);
+    sm_tensor_destroy(&b);
+    sm_tensor_destroy(&x);
+}
+
+Test(model, matmul_broadcasts_batches)
+{
+    /* A [2, 1, 3, 4] x B [3, 4, 2] -> [2, 3, 3, 2] */
+    sm_tensor *a = rand_tensor(4, (int64_t[]){2, 1, 3, 4}, 11);
+    sm_tensor *bm = rand_tensor(3, (int64_t[]){3, 4, 2}, 12);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "a", 4, a->shape);
+    sm_onnx_writer_initializer(w, "b", bm);
+    sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"a", "b"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 4, (int64_t[]){2, 3, 3, 2});
+    sm_model *m = load_writer(w);
+    sm_onnx_writer_destroy(&w);
+    sm_err err = {{0}};
+    const sm_tensor *y = sm_model_forward(m, a->data, 2, &err);
+    cr_assert_not_null(y, "%s", err.msg);
+    cr_assert_eq(y->ndim, 4);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 2; c++) {
+                    double s = 0;
+                    for (int q = 0; q < 4; q++)
+                        s += (double)a->data[(i * 3 + r) * 4 + q] *
+                             bm->data[(j * 4 + q) * 2 + c];
+                    cr_assert_float_eq(y->data[((i * 3 + j) * 3 + r) * 2 + c], s,
+                                       1e-5);
+                }
+    sm_model_destroy(&m);
+    sm_tensor_destroy(&a);
+    sm_tensor_destroy(&bm);
+}
+
+/* --- planning --------------------------------------------------------------- */
+
+static sm_model *tiny_gemm(void)
+{
+    sm_tensor *wt = rand_tensor(2, (int64_t[]){2, 3}, 21);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){-1, 2});
+    sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_node(w, "Gemm", "fc", (const char *[]){"x", "w"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, 3});
+    sm_model *m = load_writer(w);
+    sm_onnx_writer_destroy(&w);
+    sm_tensor_destroy(&wt);
+    return m;
+}
+
+Test(model, plans_are_reused_per_batch_size)
+{
+    sm_model *m = tiny_gemm();
+    float x[16];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)i;
+    sm_err err = {{0}};
+    const sm_tensor *y3 = sm_model_forward(m, x, 3, &err);
+    cr_assert_not_null(y3, "%s", err.msg);
+    float first[9];
+    memcpy(first, y3->data, sizeof first);
+    const float *buf3 = y3->data;
+    const sm_tensor *y5 = sm_model_forward(m, x, 5, &err);
+    cr_assert_not_null(y5);
+    cr_assert_eq(y5->shape[0], 5);
+    /* the first three rows do not depend on the batch */
+    assert_close(y5->data, first, 9, 0.0f, "batch 5 vs 3");
+    const sm_tensor *again = sm_model_forward(m, x, 3, &err);
+    cr_assert_eq(again->data, buf3, "batch 3 re-planned instead of reused");
+    assert_close(again->data, first, 9, 0.0f, "batch 3 again");
+    sm_model_destroy(&m);
+}
+
+/* --- refusals ---------------------------------------------------------------- */
+
+static void expect_load_error(const void *buf, size_t len, const char *needle)
+{
+    sm_err err = {{0}};
+    sm_model *m = sm_model_load_buffer(buf, len, "bad.onnx", &err);
+    cr_assert_null(m, "loaded a model that should be refused (%s)", needle);
+    cr_assert(strstr(err.msg, needle), "message '%s' lacks '%s'", err.msg,
+              needle);
+    cr_assert(strstr(err.msg, "bad.onnx"), "message '%s' lacks the file",
+              err.msg);
+}
+
+static void expect_writer_error(sm_onnx_writer *w, const char *needle)
+{
+    size_t len;
+    unsigned char *buf = sm_onnx_writer_serialize(w, &len, NULL);
+    cr_assert_not_null(buf);
+    expect_load_error(buf, len, needle);
+    free(buf);
+    sm_onnx_writer_destroy(&w);
+}
+
+Test(model, refuses_garbage_and_truncated_files)
+{
+    const char text[] = "this is not an ONNX model, just some text\n";
+    expect_load_error(text, sizeof text - 1, "not an ONNX model");
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_tensor *wt = rand_tensor(2, (int64_t[]){64, 64}, 3);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){-1, 64});
+    sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"x", "w"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, 64});
+    size_t len;
+    unsigned char *buf = sm_onnx_writer_serialize(w, &len, NULL);
+    for (size_t cut = 1; cut < len; cut += len / 7) {
+        sm_err err = {{0}};
+        sm_model *m = sm_model_load_buffer(buf, cut, "cut.onnx", &err);
+        cr_assert_null(m, "a model cut at %zu of %zu bytes loaded", cut, len);
+        cr_assert(strstr(err.msg, "cut.onnx"), "%s", err.msg);
+    }
+    free(buf);
+    sm_onnx_writer_destroy(&w);
+    sm_tensor_destroy(&wt);
+    sm_err err = {{0}};
+    cr_assert_null(sm_model_load_file("/nonexistent/model.onnx", &err));
+    cr_assert(strstr(err.msg, "/nonexistent/model.onnx"), "%s", err.msg);
+}
+
+Test(model, refuses_unsupported_operator_by_name)
+{
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){1, 4});
+    sm_onnx_writer_node(w, "Erf", "my_erf", (const char *[]){"x"}, 1,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){1, 4});
+    expect_writer_error(w, "node 'my_erf': operator 'Erf' is not supported");
+}
+
+Test(model, refuses_nan_weights)
+{
+    sm_tensor *wt = rand_tensor(2, (int64_t[]){4, 4}, 3);
+    wt->data[6] = NAN;
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){1, 4});
+    sm_onnx_writer_initializer(w, "w_nan", wt);
+    sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"x", "w_nan"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){1, 4});
+    sm_tensor_destroy(&wt);
+    expect_writer_error(w, "initializer 'w_nan' holds NaN at element 6");
+}
+
+Test(model, refuses_bad_conv_attributes_and_shapes)
+{
+    sm_tensor *wt = rand_tensor(4, (int64_t[]){2, 1, 3, 3}, 3);
+    const char *ap[] = {"FOO", NULL};
+    for (int i = 0; i < 2; i++) {
+        sm_onnx_writer *w = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(w, "x", 4, (int64_t[]){1, i ? 2 : 1, 5, 5});
+        sm_onnx_writer_initializer(w, "w", wt);
+        sm_onnx_writer_node(w, "Conv", "conv1", (const char *[]){"x", "w"}, 2,
+                            (const char *[]){"y"}, 1);
+        if (ap[i])
+            sm_onnx_writer_attr_string(w, "auto_pad", ap[i]);
+        sm_onnx_writer_output(w, "y", 4, (int64_t[]){1, 2, 3, 3});
+        expect_writer_error(w, i ? "channels" : "auto_pad");
+    }
+    /* an attribute Conv does not have */
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 4, (int64_t[]){1, 1, 5, 5});
+    sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_node(w, "Conv", "conv1", (const char *[]){"x", "w"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_int(w, "bogus", 1);
+    sm_onnx_writer_output(w, "y", 4, (int64_t[]){1, 2, 3, 3});
+    expect_writer_error(w, "attribute 'bogus' is not supported");
+    /* a kernel larger than the input */
+    w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 4, (int64_t[]){1, 1, 2, 2});
+    sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_node(w, "Conv", "conv1", (const char *[]){"x", "w"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 4, (int64_t[]){1, 2, 1, 1});
+    expect_writer_error(w, "node 'conv1' (Conv)");
+    sm_tensor_destroy(&wt);
+}
+
+Test(model, refuses_dangling_inputs_and_wrong_run_shapes)
+{
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){1, 4});
+    sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"x", "ghost"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){1, 4});
+    expect_writer_error(w, "input 'ghost' is not a graph input");
+
+    sm_model *m = tiny_gemm();
+    sm_tensor *x = sm_tensor_new(2, (int64_t[]){4, 3});
+    const sm_tensor *in[1] = {x};
+    const sm_tensor *out[1];
+    sm_err err = {{0}};
+    cr_assert_eq(sm_model_run(m, in, 1, out, &err), -1);
+    cr_assert(strstr(err.msg, "input 'x' has shape [4, 3]"), "%s", err.msg);
+    cr_assert_eq(sm_model_run(m, in, 0, out, &err), -1);
+    sm_tensor_destroy(&x);
+    sm_model_destroy(&m);
+}
+
+Test(model, save_and_load_file)
+{
+    char path[] = "/tmp/sm_model_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    sm_tensor *wt = rand_tensor(2, (int64_t[]){2, 3}, 5);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){-1, 2});
+    sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"x", "w"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, 3});
+    sm_err err = {{0}};
+    cr_assert_eq(sm_onnx_writer_save(w, path, &err), 0, "%s", err.msg);
+    sm_onnx_writer_destroy(&w);
+    sm_model *m = sm_model_load_file(path, &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_str_eq(sm_model_input_name(m, 0), "x");
+    cr_assert_str_eq(sm_model_output_name(m, 0), "y");
+    int64_t shape[SM_MAX_DIMS];
+    cr_assert_eq(sm_model_input_shape(m, 0, shape), 2);
+    cr_assert_eq(shape[0], -1);
+    cr_assert_eq(shape[1], 2);
+    float x[2] = {1, 2};
+    const sm_tensor *y = sm_model_forward(m, x, 1, &err);
+    cr_assert_not_null(y);
+    for (int j = 0; j < 3; j++)
+        cr_assert_float_eq(y->data[j], wt->data[j] + 2 * wt->data[3 + j], 1e-6);
+    sm_model_destroy(&m);
+    sm_tensor_destroy(&wt);
+    unlink(path);
+}
