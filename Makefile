@@ -23,7 +23,7 @@ else
 endif
 
 CC      ?= cc
-CFLAGS  := -std=c11 -Wall -Wextra -Werror $(OPT) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+CFLAGS  := -std=c11 -Wall -Wextra -Werror $(OPT) $(XCFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
            -Icore -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 LDFLAGS := $(if $(SAN),-fsanitize=$(SAN))

@@ -1,5 +1,7 @@
 #include "config/model_config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,8 +15,11 @@
 
 /* ---- what libcyaml loads ------------------------------------------------ */
 
+/* Numbers are loaded as strings and parsed here: libcyaml 1.3's INT and
+ * FLOAT readers stop at the first bad character and keep the prefix
+ * ("12.7" -> 12, "1e9" -> 1, "1,5" -> 1), which would pass typos. */
 typedef struct raw_input {
-    int channels, height, width;
+    char *channels, *height, *width;
 } raw_input;
 
 typedef struct raw_output {
@@ -24,10 +29,10 @@ typedef struct raw_output {
 
 typedef struct raw_config {
     raw_input *input;
-    float *scale;
-    float *mean;
+    char *scale;
+    char **mean;
     unsigned mean_count;
-    float *std;
+    char **std;
     unsigned std_count;
     char **classes;
     unsigned classes_count;
@@ -35,9 +40,12 @@ typedef struct raw_config {
 } raw_config;
 
 static const cyaml_schema_field_t input_fields[] = {
-    CYAML_FIELD_INT("channels", CYAML_FLAG_DEFAULT, raw_input, channels),
-    CYAML_FIELD_INT("height", CYAML_FLAG_DEFAULT, raw_input, height),
-    CYAML_FIELD_INT("width", CYAML_FLAG_DEFAULT, raw_input, width),
+    CYAML_FIELD_STRING_PTR("channels", CYAML_FLAG_POINTER, raw_input,
+                           channels, 1, 32),
+    CYAML_FIELD_STRING_PTR("height", CYAML_FLAG_POINTER, raw_input, height,
+                           1, 32),
+    CYAML_FIELD_STRING_PTR("width", CYAML_FLAG_POINTER, raw_input, width, 1,
+                           32),
     CYAML_FIELD_END};
 
 static const cyaml_strval_t kind_names[] = {
@@ -53,8 +61,8 @@ static const cyaml_schema_field_t output_fields[] = {
                      sizeof kind_names / sizeof *kind_names),
     CYAML_FIELD_END};
 
-static const cyaml_schema_value_t float_entry = {
-    CYAML_VALUE_FLOAT(CYAML_FLAG_DEFAULT, float)};
+static const cyaml_schema_value_t number_entry = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 64)};
 
 static const cyaml_schema_value_t string_entry = {
     CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, CYAML_UNLIMITED)};
@@ -64,10 +72,11 @@ static const cyaml_schema_value_t string_entry = {
 static const cyaml_schema_field_t config_fields[] = {
     CYAML_FIELD_MAPPING_PTR("input", CYAML_FLAG_POINTER, raw_config, input,
                             input_fields),
-    CYAML_FIELD_FLOAT_PTR("scale", OPT_PTR, raw_config, scale),
-    CYAML_FIELD_SEQUENCE("mean", OPT_PTR, raw_config, mean, &float_entry, 1,
+    CYAML_FIELD_STRING_PTR("scale", OPT_PTR, raw_config, scale, 1, 64),
+    CYAML_FIELD_SEQUENCE("mean", OPT_PTR, raw_config, mean, &number_entry, 1,
                          3),
-    CYAML_FIELD_SEQUENCE("std", OPT_PTR, raw_config, std, &float_entry, 1, 3),
+    CYAML_FIELD_SEQUENCE("std", OPT_PTR, raw_config, std, &number_entry, 1,
+                         3),
     CYAML_FIELD_SEQUENCE("classes", OPT_PTR, raw_config, classes,
                          &string_entry, 1, CYAML_UNLIMITED),
     CYAML_FIELD_MAPPING_PTR("output", OPT_PTR, raw_config, output,
@@ -253,6 +262,26 @@ static int cyaml_fail(const log_capture *c, cyaml_err_t e,
     }
     if (!what[0])
         snprintf(what, sizeof what, "%s", cyaml_strerror(e));
+    /* "Expecting SEQUENCE, got event: SCALAR" -> "expected a list, found
+     * a scalar" */
+    static const char *const kinds[][2] = {
+        {"SEQUENCE", "a list"}, {"MAPPING", "a mapping"},
+        {"STRING", "a single value"}, {"ENUM", "a name"},
+        {"SCALAR", "a scalar"}, {"SEQUENCE_START", "a list"},
+        {"MAPPING_START", "a mapping"}};
+    char want_k[32], got_k[32];
+    if (sscanf(what, "Expecting %31[A-Z_], got event: %31[A-Z_]", want_k,
+               got_k) == 2) {
+        const char *a = want_k, *b = got_k;
+        for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+            if (strcmp(want_k, kinds[i][0]) == 0)
+                a = kinds[i][1];
+            if (strcmp(got_k, kinds[i][0]) == 0)
+                b = kinds[i][1];
+        }
+        snprintf(what, sizeof what, "expected %s, found %s", a, b);
+    } else if (strstr(what, "STRING length < 1"))
+        snprintf(what, sizeof what, "empty string");
 
     char path[MAX_PATH] = "", key[128] = "";
     int use_key_line = 0, last = 0;
@@ -266,8 +295,10 @@ static int cyaml_fail(const log_capture *c, cyaml_err_t e,
         snprintf(key, sizeof key, "%.100s",
                  tail + strlen("Missing required mapping field: "));
         /* The innermost entry is whichever field the mapping saw last. */
-        if (nf)
+        if (nf) {
+            memmove(fields[0], fields[1], sizeof fields[0] * (size_t)(nf - 1));
             nf--;
+        }
         char k[160];
         snprintf(k, sizeof k, "missing required key '%.100s'", key);
         snprintf(what, sizeof what, "%s", k);
@@ -281,8 +312,10 @@ static int cyaml_fail(const log_capture *c, cyaml_err_t e,
     for (int i = nf - 1; i >= 0 && off < sizeof path; i--)
         off += (size_t)snprintf(path + off, sizeof path - off, "%s%s",
                                 off ? "." : "", fields[i]);
-    if (key[0] && off < sizeof path)
-        snprintf(path + off, sizeof path - off, "%s%s", off ? "." : "", key);
+    if (key[0] && off < sizeof path &&
+        snprintf(path + off, sizeof path - off, "%s%s", off ? "." : "", key) <
+            0)
+        path[0] = '\0';
     int line = use_key_line || !inner_line ? key_line_of(ix, path, last)
                                            : inner_line;
     if (path[0])
@@ -292,7 +325,45 @@ static int cyaml_fail(const log_capture *c, cyaml_err_t e,
 
 /* ---- checks and conversion ---------------------------------------------- */
 
-static int per_channel(const float *v, unsigned count, int channels,
+/* A decimal integer, all of s. */
+static int parse_int(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+'))
+        return -1; /* strtol would skip leading spaces */
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < INT_MIN || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* A finite decimal number (digits, sign, '.', exponent), all of s; no
+ * hex, inf or nan. */
+static int parse_number(const char *s, float *out)
+{
+    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s))
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno || !isfinite(v) || !isfinite((float)v))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+static int input_dim(const char *text, const char *key, const key_index *ix,
+                     const char *name, int *out, sm_err *err)
+{
+    if (parse_int(text, out))
+        return sm_err_set(err, "%s:%d: %s: '%s' is not an integer", name,
+                          key_line_of(ix, key, 0), key, text);
+    return 0;
+}
+
+static int per_channel(char **v, unsigned count, int channels,
                        const char *key, int positive, const key_index *ix,
                        const char *name, float *out, sm_err *err)
 {
@@ -303,11 +374,12 @@ static int per_channel(const float *v, unsigned count, int channels,
         return sm_err_set(err, "%s:%d: %s: %u values for %d channel%s", name,
                           line, key, count, channels, channels > 1 ? "s" : "");
     for (unsigned i = 0; i < count; i++) {
-        if (!isfinite(v[i]) || (positive && !(v[i] > 0)))
-            return sm_err_set(err, "%s:%d: %s: value %u must be a finite "
-                              "number%s", name, line, key, i + 1,
-                              positive ? " > 0" : "");
-        out[i] = v[i];
+        if (parse_number(v[i], &out[i]))
+            return sm_err_set(err, "%s:%d: %s: value %u ('%s') is not a "
+                              "number", name, line, key, i + 1, v[i]);
+        if (positive && !(out[i] > 0))
+            return sm_err_set(err, "%s:%d: %s: value %u must be > 0", name,
+                              line, key, i + 1);
     }
     return 0;
 }
@@ -323,36 +395,37 @@ static int convert(const raw_config *raw, const key_index *ix,
                    const char *name, sm_model_config *cfg, sm_err *err)
 {
     const raw_input *in = raw->input;
-    if (in->channels != 1 && in->channels != 3)
+    if (input_dim(in->channels, "input.channels", ix, name, &cfg->channels,
+                  err) ||
+        input_dim(in->height, "input.height", ix, name, &cfg->height, err) ||
+        input_dim(in->width, "input.width", ix, name, &cfg->width, err))
+        return -1;
+    if (cfg->channels != 1 && cfg->channels != 3)
         return sm_err_set(err, "%s:%d: input.channels: must be 1 or 3, not "
                           "%d", name, key_line_of(ix, "input.channels", 0),
-                          in->channels);
-    if (in->height < 1)
+                          cfg->channels);
+    if (cfg->height < 1)
         return sm_err_set(err, "%s:%d: input.height: must be positive, not "
                           "%d", name, key_line_of(ix, "input.height", 0),
-                          in->height);
-    if (in->width < 1)
+                          cfg->height);
+    if (cfg->width < 1)
         return sm_err_set(err, "%s:%d: input.width: must be positive, not %d",
-                          name, key_line_of(ix, "input.width", 0), in->width);
-    if ((int64_t)in->height * in->width > SM_IMAGE_MAX_PIXELS)
+                          name, key_line_of(ix, "input.width", 0),
+                          cfg->width);
+    if ((int64_t)cfg->height * cfg->width > SM_IMAGE_MAX_PIXELS)
         return sm_err_set(err, "%s:%d: input: %dx%d is over the limit of "
                           "%lld pixels", name, key_line_of(ix, "input", 0),
-                          in->width, in->height,
+                          cfg->width, cfg->height,
                           (long long)SM_IMAGE_MAX_PIXELS);
     sm_preproc pp;
-    sm_preproc_init(&pp, in->channels, in->height, in->width);
-    cfg->channels = in->channels;
-    cfg->height = in->height;
-    cfg->width = in->width;
+    sm_preproc_init(&pp, cfg->channels, cfg->height, cfg->width);
     cfg->scale = pp.scale;
     memcpy(cfg->mean, pp.mean, sizeof cfg->mean);
     memcpy(cfg->std, pp.std, sizeof cfg->std);
-    if (raw->scale) {
-        if (!isfinite(*raw->scale) || !(*raw->scale > 0))
-            return sm_err_set(err, "%s:%d: scale: must be a finite number > "
-                              "0", name, key_line_of(ix, "scale", 0));
-        cfg->scale = *raw->scale;
-    }
+    if (raw->scale && (parse_number(raw->scale, &cfg->scale) ||
+                       !(cfg->scale > 0)))
+        return sm_err_set(err, "%s:%d: scale: '%s' is not a number > 0",
+                          name, key_line_of(ix, "scale", 0), raw->scale);
     if (per_channel(raw->mean, raw->mean_count, cfg->channels, "mean", 0, ix,
                     name, cfg->mean, err) ||
         per_channel(raw->std, raw->std_count, cfg->channels, "std", 1, ix,

@@ -305,7 +305,7 @@ static int open_idx(sm_dataset *ds, const char *path, sm_err *err)
             return sm_err_set(err, "%s: out of memory", path);
         }
         for (int c = 0; c <= max; c++) {
-            char name[8];
+            char name[16]; /* labels are bytes */
             snprintf(name, sizeof name, "%d", c);
             if (!(ds->classes[c] = dup_str(name))) {
                 free(labels);
@@ -320,8 +320,10 @@ static int open_idx(sm_dataset *ds, const char *path, sm_err *err)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char id[32];
-        snprintf(id, sizeof id, "%0*zu", width, i);
-        rc = push(ds, dup_str(id), NULL, labels ? labels[i] : -1, err);
+        if (snprintf(id, sizeof id, "%0*zu", width, i) >= (int)sizeof id)
+            rc = sm_err_set(err, "%s: record index too long", path);
+        else
+            rc = push(ds, dup_str(id), NULL, labels ? labels[i] : -1, err);
     }
     free(labels);
     return rc;

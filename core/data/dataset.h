@@ -8,8 +8,9 @@
  *   folder. A root without subfolders holds unlabelled images directly.
  *   Image files are told by extension (png, jpg, jpeg, jpe, jfif, tif,
  *   tiff, webp, gif, heic, heif, avif; any case); other files and names
- *   starting with '.' are skipped. Order: sorted by id (byte order).
- * - an IDX images file (name containing "images-idx3", optionally .gz):
+ *   starting with '.' are skipped. Order: classes in order, then each
+ *   folder's entries sorted by name (byte order).
+ * - an IDX images file (any other file, e.g. t10k-images-idx3-ubyte.gz):
  *   labels come from the sibling file with "labels-idx1" in its place
  *   (plain or .gz) when there is one; classes are "0".."max label".
  *   Order: the file's; ids are the zero-padded record index.

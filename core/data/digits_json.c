@@ -23,7 +23,8 @@ static int fail_at(cursor *c, const char *p, const char *what)
         } else
             col++;
     }
-    return sm_err_set(c->err, "%s:%d:%d: %s", c->path, line, col, what);
+    return sm_err_set(c->err, "%s:%d:%d: %s%s", c->path, line, col,
+                      p >= c->end ? "unexpected end of file, " : "", what);
 }
 
 static const char *skip_ws(const cursor *c, const char *p)

@@ -56,7 +56,8 @@ sm_idx *sm_idx_read(const char *path, sm_err *err)
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f) {
-        sm_err_set(err, "%s: %s", path, errno ? strerror(errno) : "cannot open");
+        sm_err_set(err, "%s: %s", path,
+                   errno ? strerror(errno) : "cannot open");
         return NULL;
     }
     gzbuffer(f, 1 << 17);

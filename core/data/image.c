@@ -52,12 +52,11 @@ int sm_vips_init(const char *argv0, sm_err *err)
 }
 
 /* libvips keeps its messages in one process-wide, multi-line buffer: take
- * them as one line and clear the buffer for the next error. */
-static int vips_fail(sm_err *err, const char *what)
+ * them as one line, and clear the buffer for the next error. */
+static void take_vips_error(char *msg, size_t n)
 {
-    char msg[SM_ERR_MAX];
     size_t j = 0;
-    for (const char *p = vips_error_buffer(); *p && j + 3 < sizeof msg; p++) {
+    for (const char *p = vips_error_buffer(); *p && j + 3 < n; p++) {
         if (*p != '\n')
             msg[j++] = *p;
         else if (p[1]) {
@@ -67,7 +66,13 @@ static int vips_fail(sm_err *err, const char *what)
     }
     msg[j] = '\0';
     vips_error_clear();
-    return sm_err_set(err, "%s: %s", what, j ? msg : "libvips failed");
+}
+
+static int vips_fail(sm_err *err, const char *what)
+{
+    char msg[SM_ERR_MAX];
+    take_vips_error(msg, sizeof msg);
+    return sm_err_set(err, "%s: %s", what, msg[0] ? msg : "libvips failed");
 }
 
 /* The common pipeline after decoding; `in` is only read. */
@@ -80,7 +85,8 @@ static int preprocess(VipsImage *in, const sm_preproc *pp, float *dst,
                           (long long)SM_IMAGE_MAX_PIXELS);
     if (in->Bands > 5)
         return sm_err_set(err, "%s: %d bands: only grey, RGB, CMYK and "
-                          "their alpha versions are supported", what, in->Bands);
+                          "their alpha versions are supported", what,
+                          in->Bands);
 
     /* Every intermediate image belongs to `scope` and goes with it. */
     VipsObject *scope = VIPS_OBJECT(vips_image_new());
@@ -93,41 +99,50 @@ static int preprocess(VipsImage *in, const sm_preproc *pp, float *dst,
             goto vips_error;
         x = t[0];
     }
-    /* Files may carry a missing or odd interpretation (MULTIBAND,
-     * HISTOGRAM...) that vips_colourspace would refuse. */
-    VipsInterpretation guess = vips_image_guess_interpretation(x);
-    if (guess != x->Type) {
-        if (vips_copy(x, &t[1], "interpretation", guess, NULL))
+    /* Each libvips operation costs tens of microseconds, as much as
+     * decoding a small PNG: skip those that would change nothing. */
+    VipsInterpretation ty = x->Type;
+    int ready = x->BandFmt == VIPS_FORMAT_UCHAR &&
+                ((pp->channels == 1 && x->Bands == 1) ||
+                 (pp->channels == 3 && x->Bands == 3 &&
+                  (ty == VIPS_INTERPRETATION_sRGB ||
+                   ty == VIPS_INTERPRETATION_RGB ||
+                   ty == VIPS_INTERPRETATION_MULTIBAND)));
+    if (!ready) {
+        /* Files may carry a missing or odd interpretation (MULTIBAND,
+         * HISTOGRAM...) that vips_colourspace would refuse. */
+        VipsInterpretation guess = vips_image_guess_interpretation(x);
+        if (guess != x->Type) {
+            if (vips_copy(x, &t[1], "interpretation", guess, NULL))
+                goto vips_error;
+            x = t[1];
+        }
+        if (!vips_colourspace_issupported(x)) {
+            sm_err_set(err, "%s: cannot convert from colour space %s", what,
+                       vips_enum_nick(VIPS_TYPE_INTERPRETATION, x->Type));
+            goto done;
+        }
+        VipsInterpretation want = pp->channels == 1 ? VIPS_INTERPRETATION_B_W
+                                                    : VIPS_INTERPRETATION_sRGB;
+        if (vips_colourspace(x, &t[2], want, NULL))
             goto vips_error;
-        x = t[1];
+        x = t[2];
+        if (x->BandFmt != VIPS_FORMAT_UCHAR) {
+            /* e.g. a float TIFF tagged B_W: take it as 0..255 values. */
+            if (vips_cast(x, &t[3], VIPS_FORMAT_UCHAR, NULL))
+                goto vips_error;
+            x = t[3];
+        }
+        if (x->Bands != pp->channels) {
+            sm_err_set(err, "%s: %d bands after colour conversion, expected "
+                       "%d", what, x->Bands, pp->channels);
+            goto done;
+        }
     }
-    if (!vips_colourspace_issupported(x)) {
-        sm_err_set(err, "%s: cannot convert from colour space %s", what,
-                   vips_enum_nick(VIPS_TYPE_INTERPRETATION, x->Type));
-        goto done;
-    }
-    VipsInterpretation want =
-        pp->channels == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
-    if (vips_colourspace(x, &t[2], want, NULL))
-        goto vips_error;
-    x = t[2];
-    if (x->BandFmt != VIPS_FORMAT_UCHAR) {
-        /* e.g. a float TIFF tagged B_W: take it as 0..255 values. */
-        if (vips_cast(x, &t[3], VIPS_FORMAT_UCHAR, NULL))
-            goto vips_error;
-        x = t[3];
-    }
-    if (x->Bands != pp->channels) {
-        sm_err_set(err, "%s: %d bands after colour conversion, expected %d",
-                   what, x->Bands, pp->channels);
-        goto done;
-    }
-    /* Resize in float so that no second rounding to 8 bits happens. */
-    if (vips_cast_float(x, &t[4], NULL))
-        goto vips_error;
-    x = t[4];
     if (x->Xsize != pp->width || x->Ysize != pp->height) {
-        if (vips_resize(x, &t[5], (double)pp->width / x->Xsize, "vscale",
+        /* Resize in float so that no second rounding to 8 bits happens. */
+        if (vips_cast_float(x, &t[4], NULL) ||
+            vips_resize(t[4], &t[5], (double)pp->width / x->Xsize, "vscale",
                         (double)pp->height / x->Ysize, NULL))
             goto vips_error;
         x = t[5];
@@ -137,24 +152,29 @@ static int preprocess(VipsImage *in, const sm_preproc *pp, float *dst,
             goto done;
         }
     }
+    int is_float = x->BandFmt == VIPS_FORMAT_FLOAT;
+    size_t elem = is_float ? sizeof(float) : 1;
     size_t len = 0;
-    float *hwc = vips_image_write_to_memory(x, &len);
+    void *hwc = vips_image_write_to_memory(x, &len);
     if (!hwc)
         goto vips_error;
     size_t plane = (size_t)pp->height * pp->width;
     int nc = pp->channels;
-    if (len != plane * (size_t)nc * sizeof(float)) {
+    if (len != plane * (size_t)nc * elem) {
         g_free(hwc);
         sm_err_set(err, "%s: decoded %zu bytes, expected %zu", what, len,
-                   plane * (size_t)nc * sizeof(float));
+                   plane * (size_t)nc * elem);
         goto done;
     }
+    const float *fv = hwc;
+    const uint8_t *bv = hwc;
     for (int c = 0; c < nc; c++) {
         float *out = dst + (size_t)c * plane;
         float m = pp->mean[c], inv = 1.0f / pp->std[c];
         for (size_t i = 0; i < plane; i++) {
+            size_t k = i * (size_t)nc + (size_t)c;
+            float v = is_float ? fv[k] : (float)bv[k];
             /* Lanczos overshoots; 8-bit images cannot. */
-            float v = hwc[i * (size_t)nc + (size_t)c];
             v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
             out[i] = (v * pp->scale - m) * inv;
         }
@@ -186,29 +206,37 @@ int sm_image_load_file(const char *path, const sm_preproc *pp, float *dst,
     VipsSource *src = vips_source_new_from_file(path);
     if (!src)
         return vips_fail(err, path);
-    if (!vips_foreign_find_load_source(src)) {
-        vips_error_clear();
-        VIPS_UNREF(src);
-        return sm_err_set(err, "%s: not an image format libvips reads (its "
-                          "untrusted loaders, e.g. ImageMagick, PDF, SVG, "
-                          "PPM, are disabled)", path);
-    }
     /* fail_on error: a truncated or corrupt file is an error, not an
      * image padded with grey. */
     VipsImage *im = vips_image_new_from_source(
         src, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
         VIPS_FAIL_ON_ERROR, NULL);
+    if (!im) {
+        /* Say why in words, not in libvips's loader-internal terms. */
+        char why[SM_ERR_MAX];
+        take_vips_error(why, sizeof why);
+        const char *loader = vips_foreign_find_load_source(src);
+        vips_error_clear();
+        VIPS_UNREF(src);
+        if (!loader)
+            return sm_err_set(err, "%s: not an image format libvips reads",
+                              path);
+        if (strstr(why, "blocked"))
+            return sm_err_set(err, "%s: its format's loader (%s) is disabled "
+                              "as untrusted (sm_vips_init)", path, loader);
+        return sm_err_set(err, "%s: %s", path, why[0] ? why : "cannot load");
+    }
     VIPS_UNREF(src);
-    if (!im)
-        return vips_fail(err, path);
     int rc = preprocess(im, pp, dst, path, err);
     g_object_unref(im);
     return rc;
 }
 
-/* A header-only image over caller memory, tagged grey or sRGB. */
+/* An image over caller memory; tagged grey or sRGB when `tag` (which
+ * alpha detection needs), else left MULTIBAND, which the PNG saver takes
+ * as is and which saves an operation per image. */
 static VipsImage *wrap_u8(const uint8_t *pixels, int width, int height,
-                          int bands, const char *what, sm_err *err)
+                          int bands, int tag, const char *what, sm_err *err)
 {
     if (width <= 0 || height <= 0 || bands < 1 || bands > 4 ||
         (int64_t)width * height > SM_IMAGE_MAX_PIXELS) {
@@ -223,6 +251,8 @@ static VipsImage *wrap_u8(const uint8_t *pixels, int width, int height,
         vips_fail(err, what);
         return NULL;
     }
+    if (!tag)
+        return raw;
     VipsImage *im = NULL;
     if (vips_copy(raw, &im, "interpretation",
                   bands <= 2 ? VIPS_INTERPRETATION_B_W
@@ -240,7 +270,7 @@ int sm_image_load_u8(const uint8_t *pixels, int width, int height, int bands,
 {
     if (sm_preproc_check(pp, err))
         return sm_err_prefix(err, "%s", what);
-    VipsImage *im = wrap_u8(pixels, width, height, bands, what, err);
+    VipsImage *im = wrap_u8(pixels, width, height, bands, 1, what, err);
     if (!im)
         return -1;
     int rc = preprocess(im, pp, dst, what, err);
@@ -251,7 +281,7 @@ int sm_image_load_u8(const uint8_t *pixels, int width, int height, int bands,
 int sm_image_save_png_u8(const char *path, const uint8_t *pixels, int width,
                          int height, int bands, sm_err *err)
 {
-    VipsImage *im = wrap_u8(pixels, width, height, bands, path, err);
+    VipsImage *im = wrap_u8(pixels, width, height, bands, 0, path, err);
     if (!im)
         return -1;
     /* Level 1 without filtering: about as small as the default for

@@ -44,7 +44,9 @@ int sm_vips_init(const char *argv0, sm_err *err);
 
 /* Decodes any image libvips reads and preprocesses it into dst
  * (pp->channels * pp->height * pp->width floats). Unreadable, corrupt,
- * truncated or oversized images are errors naming the file. */
+ * truncated or oversized images are errors naming the file. Safe to call
+ * from several threads, but libvips keeps one error buffer per process,
+ * so a message from two failures at the same moment may mix them. */
 int sm_image_load_file(const char *path, const sm_preproc *pp, float *dst,
                        sm_err *err);
 

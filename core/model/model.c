@@ -382,9 +382,7 @@ static int build_graph(sm_model *m, const Onnx__ModelProto *mp, sm_err *err)
             return -1;
         m->inputs[n_in++] = v;
     }
-    m->n_inputs = n_in;
-    if (n_in == 0)
-        return sm_err_set(err, "the graph has no input");
+    m->n_inputs = n_in; /* 0 is fine: a graph of constants */
 
     m->nodes = calloc(g->n_node + 1, sizeof(node));
     if (!m->nodes)

@@ -44,7 +44,8 @@ int sm_tensorproto_to_tensor(const Onnx__TensorProto *tp, sm_tensor **out,
     if (!t)
         return sm_err_set(err, "tensor '%s': out of memory", name);
     t->ndim = (int)tp->n_dims;
-    memcpy(t->shape, tp->dims, tp->n_dims * sizeof(int64_t));
+    if (tp->n_dims) /* a scalar's dims may be NULL */
+        memcpy(t->shape, tp->dims, tp->n_dims * sizeof(int64_t));
     t->owns = 1;
     size_t esz = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? 4 : 8;
     void *dst = calloc((size_t)(n ? n : 1), esz);

@@ -19,11 +19,10 @@ static int binary_infer(const char *op, const sm_tensor *const *in,
     int64_t shape[SM_MAX_DIMS];
     if (sm_shape_broadcast(in[0]->ndim, in[0]->shape, in[1]->ndim,
                            in[1]->shape, &n, shape))
-        return sm_err_set(err, "inputs 'A' %s and 'B' %s of %s do not "
-                          "broadcast", sm_shape_str(in[0]->ndim, in[0]->shape,
-                                                    sa, sizeof sa),
-                          sm_shape_str(in[1]->ndim, in[1]->shape, sb, sizeof sb),
-                          op);
+        return sm_err_set(
+            err, "inputs 'A' %s and 'B' %s of %s do not broadcast",
+            sm_shape_str(in[0]->ndim, in[0]->shape, sa, sizeof sa),
+            sm_shape_str(in[1]->ndim, in[1]->shape, sb, sizeof sb), op);
     sm_op_set_shape(out[0], n, shape);
     return 0;
 }
@@ -31,30 +30,22 @@ static int binary_infer(const char *op, const sm_tensor *const *in,
 /* One kernel per operator, with the three stride cases as separate loops so
  * that each vectorises. */
 #define BINARY_KERNEL(name, EXPR)                                              \
-    static void name(const float *a, int64_t sa, const float *b, int64_t sb,   \
-                     float *o, int64_t n)                                      \
+    static void name(const float *restrict a, int64_t sa,                      \
+                     const float *restrict b, int64_t sb, float *restrict o,   \
+                     int64_t n)                                                \
     {                                                                          \
         if (sa && sb) {                                                        \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                float x = a[i], y = b[i];                                      \
-                o[i] = EXPR;                                                   \
-            }                                                                  \
+            SM_OP_FOR(i, n, const float x = a[i]; const float y = b[i];        \
+                      o[i] = EXPR);                                            \
         } else if (sa) {                                                       \
             const float y = b[0];                                              \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                float x = a[i];                                                \
-                o[i] = EXPR;                                                   \
-            }                                                                  \
+            SM_OP_FOR(i, n, const float x = a[i]; o[i] = EXPR);                \
         } else if (sb) {                                                       \
             const float x = a[0];                                              \
-            for (int64_t i = 0; i < n; i++) {                                  \
-                float y = b[i];                                                \
-                o[i] = EXPR;                                                   \
-            }                                                                  \
+            SM_OP_FOR(i, n, const float y = b[i]; o[i] = EXPR);                \
         } else {                                                               \
             const float x = a[0], y = b[0];                                    \
-            for (int64_t i = 0; i < n; i++)                                    \
-                o[i] = EXPR;                                                   \
+            SM_OP_FOR(i, n, o[i] = EXPR);                                      \
         }                                                                      \
     }
 

@@ -38,7 +38,8 @@ static int concat_infer(const void *p_, const sm_tensor *const *in, int n_in,
     int ax = sm_op_axis(p->axis, x->ndim);
     if (ax < 0)
         return sm_op_shape_err(err, "inputs[0]", x, "Concat attribute 'axis' "
-                               "is %lld", (long long)p->axis);
+                               "is %lld (must be in [%d, %d])",
+                               (long long)p->axis, -x->ndim, x->ndim - 1);
     int64_t shape[SM_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     for (int i = 1; i < n_in; i++) {
@@ -74,7 +75,8 @@ static void concat_run(const void *p_, const sm_tensor *const *in, int n_in,
         for (int i = 0; i < n_in; i++) {
             int64_t chunk = in[i]->shape[ax] * inner;
             if (chunk > 0)
-                memcpy(y, in[i]->data + o * chunk, (size_t)chunk * sizeof(float));
+                memcpy(y, in[i]->data + o * chunk,
+                       (size_t)chunk * sizeof(float));
             y += chunk;
         }
 }

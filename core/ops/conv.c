@@ -12,8 +12,10 @@
 #include "ops/conv_geom.h"
 #include "ops/op.h"
 
-/* Columns per chunk: bounds the workspace to about 32 MiB. */
-#define COL_BUDGET ((size_t)8 << 20)
+/* Floats of columns plus GEMM result per chunk: about 1 MiB, so a chunk
+ * stays in cache between im2col and the GEMM (measured on LeNet and
+ * ResNet-18 shapes: 32 MiB chunks were 1.3-1.9x slower, docs/PERFORMANCE.md). */
+#define COL_BUDGET ((size_t)256 << 10)
 
 typedef struct conv {
     sm_conv_geom g;
@@ -142,8 +144,21 @@ static void im2col(const float *x, const dims *d, float *col, int64_t ld,
                     }
                     const float *src = xc + iy * d->w;
                     int64_t ix = -d->pw + kj * d->dw;
-                    if (d->sw == 1 && ix >= 0 && ix + d->ow <= d->w) {
-                        memcpy(dst, src + ix, (size_t)d->ow * sizeof(float));
+                    if (d->sw == 1) {
+                        /* Zeros left and right of the valid span, one copy
+                         * for the span itself. */
+                        int64_t lo = ix < 0 ? -ix : 0;
+                        if (lo > d->ow)
+                            lo = d->ow;
+                        int64_t hi = d->w - ix < d->ow ? d->w - ix : d->ow;
+                        if (hi < lo)
+                            hi = lo;
+                        for (int64_t ox = 0; ox < lo; ox++)
+                            dst[ox] = 0.0f;
+                        for (int64_t ox = lo; ox < hi; ox++)
+                            dst[ox] = src[ix + ox];
+                        for (int64_t ox = hi; ox < d->ow; ox++)
+                            dst[ox] = 0.0f;
                         continue;
                     }
                     for (int64_t ox = 0; ox < d->ow; ox++, ix += d->sw)

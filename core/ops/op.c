@@ -47,6 +47,8 @@ void sm_op_copy_run(const void *p, const sm_tensor *const *in, int n_in,
     (void)n_out;
     (void)ws;
     int64_t n = sm_tensor_numel(in[0]);
+    if (in[0]->i64) /* Identity of an int64 constant: see identity.c */
+        return;
     if (n > 0 && out[0]->data != in[0]->data)
         memcpy(out[0]->data, in[0]->data, (size_t)n * sizeof(float));
 }
@@ -80,9 +82,8 @@ int sm_op_need_i64_const(const sm_tensor *t, const char *input,
 {
     if (!t->i64)
         return sm_err_set(err, "input '%s' of %s must be a constant int64 "
-                          "tensor (an initializer or a Constant) known when "
-                          "the model is planned; salmap does not compute %s "
-                          "at run time", input, op, input);
+                          "tensor (an initializer or a Constant): salmap "
+                          "plans output shapes before any run", input, op);
     if (t->ndim > 1)
         return sm_op_shape_err(err, input, t, "%s needs a 1-D tensor", op);
     return 0;
@@ -107,8 +108,9 @@ int sm_op_check_out_shape(int ndim, const int64_t *shape, const char *op,
     for (int i = 0; i < ndim; i++)
         if (shape[i] <= 0)
             return sm_err_set(err, "%s output would have shape %s: dim %d is "
-                              "%s", op, sm_shape_str(ndim, shape, buf, sizeof buf),
-                              i, shape[i] ? "negative" : "zero");
+                              "%s", op,
+                              sm_shape_str(ndim, shape, buf, sizeof buf), i,
+                              shape[i] ? "negative" : "zero");
     return 0;
 }
 
@@ -134,7 +136,8 @@ void sm_op_broadcast2(const sm_tensor *a, const sm_tensor *b, sm_tensor *out,
             continue;
         /* Merge into the inner dim just kept when both operands walk on
          * contiguously (or both stay put) across the two. */
-        if (m > 0 && xa == sat[m - 1] * dt[m - 1] && xb == sbt[m - 1] * dt[m - 1]) {
+        if (m > 0 && xa == sat[m - 1] * dt[m - 1] &&
+            xb == sbt[m - 1] * dt[m - 1]) {
             dt[m - 1] *= out->shape[i];
             continue;
         }

@@ -18,7 +18,8 @@ extern const char *const sm_op_no_attrs[];
 int sm_op_parse_none(void *p, const sm_attrs *a, sm_err *err);
 
 /* run() of the shape-only operators (Flatten, Reshape, Identity, Dropout):
- * copies input 0's data into output 0. */
+ * copies input 0's data into output 0 (nothing for an int64 input, which
+ * only Identity accepts). */
 void sm_op_copy_run(const void *p, const sm_tensor *const *in, int n_in,
                     sm_tensor *const *out, int n_out, float *ws);
 
@@ -52,6 +53,28 @@ int sm_op_check_out_shape(int ndim, const int64_t *shape, const char *op,
 
 /* Product of shape[from..to). */
 int64_t sm_op_prod(const int64_t *shape, int from, int to);
+
+/* --- elementwise loops -------------------------------------------------- */
+
+/* for (i = 0; i < n; i++) BODY, in blocks of 8 with a constant inner trip
+ * count: GCC's -O2 vectorises that form (SLP) but not the plain loop, which
+ * made Relu 2.5x slower than memory bandwidth allows. The pointers BODY
+ * touches should be restrict-qualified (the engine never runs an operator
+ * in place), and BODY should be branch-free (ternaries that select, not
+ * ones that compute). */
+#define SM_OP_FOR(i, n, ...)                                                   \
+    do {                                                                       \
+        int64_t i##_blk = 0;                                                   \
+        const int64_t i##_n = (n);                                             \
+        for (; i##_blk + 8 <= i##_n; i##_blk += 8)                             \
+            for (int i##_j = 0; i##_j < 8; i##_j++) {                          \
+                const int64_t i = i##_blk + i##_j;                             \
+                __VA_ARGS__;                                                   \
+            }                                                                  \
+        for (int64_t i = i##_blk; i < i##_n; i++) {                            \
+            __VA_ARGS__;                                                       \
+        }                                                                      \
+    } while (0)
 
 /* --- broadcasting -------------------------------------------------------- */
 

@@ -172,7 +172,8 @@ static void pad_run(const void *p_, const sm_tensor *const *in, int n_in,
                 o[k] = s < 0 ? value : src[s];
             }
             if (hi > lo)
-                memcpy(o + lo, src + (lo - b), (size_t)(hi - lo) * sizeof(float));
+                memcpy(o + lo, src + (lo - b),
+                       (size_t)(hi - lo) * sizeof(float));
             for (int64_t k = hi > lo ? hi : lo; k < w; k++) {
                 int64_t s = source(p->mode, k, b, xw);
                 o[k] = s < 0 ? value : src[s];

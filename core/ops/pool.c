@@ -2,8 +2,12 @@
  *
  * Both windowed pools run one loop nest over three spatial dims: an input
  * with fewer is treated as having leading spatial dims of size 1. A window
- * is clipped to the input; the padding never enters a maximum, and enters an
- * average only as zeros counted by count_include_pad. */
+ * is clipped to the input; the padding never enters a maximum (a window of
+ * padding only gives -FLT_MAX, as onnxruntime), and enters an average only
+ * as zeros counted by count_include_pad. Along the last dim, outputs whose
+ * windows lie inside the input take a fast row-wise path; the few at the
+ * borders take the general one. The window geometry is Conv's
+ * (ops/conv_geom.h). */
 #include <float.h>
 
 #include "ops/conv_geom.h"
@@ -90,9 +94,12 @@ static int plan3(const pool_params *p, const sm_tensor *x, geom3 *g,
          * resolved (explicit pads, or the SAME split). */
         int64_t ke = (g->k[i] - 1) * g->d[i] + 1;
         int64_t need = (g->out[i] - 1) * g->s[i] + ke - g->in[i] - g->pb[i];
-        g->pe[i] = j < 0 ? 0
-                   : cg->auto_pad == SM_PAD_NOTSET ? (cg->n_pads ? cg->pads[n + j] : 0)
-                   : need > 0 ? need : 0;
+        if (j < 0)
+            g->pe[i] = 0;
+        else if (cg->auto_pad == SM_PAD_NOTSET)
+            g->pe[i] = cg->n_pads ? cg->pads[n + j] : 0;
+        else
+            g->pe[i] = need > 0 ? need : 0;
     }
     return 0;
 }
@@ -134,8 +141,13 @@ static int64_t taps(const geom3 *g, int i, int64_t o, int64_t *ka, int64_t *kb)
 {
     int64_t start = o * g->s[i] - g->pb[i], d = g->d[i];
     int64_t last = g->in[i] - 1 - start; /* furthest offset still inside */
-    *ka = start < 0 ? (-start + d - 1) / d : 0;
-    *kb = last < 0 ? 0 : last / d + 1;
+    if (d == 1) { /* no divisions in the common case: they dominated */
+        *ka = start < 0 ? -start : 0;
+        *kb = last < 0 ? 0 : last + 1;
+    } else {
+        *ka = start < 0 ? (-start + d - 1) / d : 0;
+        *kb = last < 0 ? 0 : last / d + 1;
+    }
     if (*kb > g->k[i])
         *kb = g->k[i];
     if (*kb < *ka)
@@ -153,6 +165,72 @@ static int64_t padded_taps(const geom3 *g, int i, int64_t start)
     return end - start;
 }
 
+/* One output along the last dim, the window clipped to the input: the
+ * general case, used at the borders. */
+static float pool_one(const pool_params *p, const geom3 *g, const float *xp,
+                      int64_t a0, int64_t b0, int64_t s0, int64_t a1,
+                      int64_t b1, int64_t s1, int64_t o2)
+{
+    int64_t a2, b2, s2 = taps(g, 2, o2, &a2, &b2);
+    float acc = p->max ? -FLT_MAX : 0.0f;
+    for (int64_t k0 = a0; k0 < b0; k0++)
+        for (int64_t k1 = a1; k1 < b1; k1++) {
+            const float *r = xp + ((s0 + k0 * g->d[0]) * g->in[1] +
+                                   s1 + k1 * g->d[1]) * g->in[2] + s2;
+            for (int64_t k2 = a2; k2 < b2; k2++) {
+                float v = r[k2 * g->d[2]];
+                acc = p->max ? (v > acc ? v : acc) : acc + v;
+            }
+        }
+    if (p->max)
+        return acc;
+    int64_t cnt = p->count_include_pad
+                      ? padded_taps(g, 0, s0) * padded_taps(g, 1, s1) *
+                            padded_taps(g, 2, s2)
+                      : (b0 - a0) * (b1 - a1) * (b2 - a2);
+    return cnt > 0 ? acc / (float)cnt : 0.0f;
+}
+
+/* Outputs [lo, hi) along the last dim, whose windows lie inside the input
+ * along it: one window row at a time across all of them, so the loops are
+ * long and branch-free (per-output loops over 2 or 3 taps were 3x
+ * slower). y is the output row. */
+static void pool_interior(const pool_params *p, const geom3 *g,
+                          const float *xp, int64_t a0, int64_t b0, int64_t s0,
+                          int64_t a1, int64_t b1, int64_t s1, int64_t lo,
+                          int64_t hi, float *restrict y)
+{
+    const int64_t st = g->s[2];
+    for (int64_t o = lo; o < hi; o++)
+        y[o] = p->max ? -FLT_MAX : 0.0f;
+    for (int64_t k0 = a0; k0 < b0; k0++)
+        for (int64_t k1 = a1; k1 < b1; k1++) {
+            const float *r = xp + ((s0 + k0 * g->d[0]) * g->in[1] + s1 +
+                                   k1 * g->d[1]) * g->in[2] - g->pb[2];
+            for (int64_t k2 = 0; k2 < g->k[2]; k2++) {
+                const float *restrict src = r + k2 * g->d[2];
+                if (p->max) {
+                    for (int64_t o = lo; o < hi; o++) {
+                        float v = src[o * st];
+                        y[o] = v > y[o] ? v : y[o];
+                    }
+                } else {
+                    for (int64_t o = lo; o < hi; o++)
+                        y[o] += src[o * st];
+                }
+            }
+        }
+    if (p->max)
+        return;
+    /* Along the last dim the window is whole, so padding adds nothing. */
+    int64_t cnt = p->count_include_pad
+                      ? padded_taps(g, 0, s0) * padded_taps(g, 1, s1) * g->k[2]
+                      : (b0 - a0) * (b1 - a1) * g->k[2];
+    const float r = cnt > 0 ? 1.0f / (float)cnt : 0.0f;
+    for (int64_t o = lo; o < hi; o++)
+        y[o] *= r;
+}
+
 static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, float *ws)
 {
@@ -166,40 +244,28 @@ static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
     int64_t planes = x->shape[0] * x->shape[1];
     int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
     int64_t out_plane = g.out[0] * g.out[1] * g.out[2];
+    /* Outputs [lo, hi) along the last dim have windows inside the input:
+     * start = o * s - pb >= 0 and start + (k - 1) * d <= in - 1. */
+    int64_t ext = (g.k[2] - 1) * g.d[2], s = g.s[2];
+    int64_t lo = (g.pb[2] + s - 1) / s;
+    int64_t hi = g.in[2] - 1 - ext + g.pb[2] < 0
+                     ? 0 : (g.in[2] - 1 - ext + g.pb[2]) / s + 1;
+    if (hi > g.out[2])
+        hi = g.out[2];
+    if (lo > hi)
+        lo = hi;
     for (int64_t c = 0; c < planes; c++) {
         const float *xp = x->data + c * in_plane;
         float *y = out[0]->data + c * out_plane;
         for (int64_t o0 = 0; o0 < g.out[0]; o0++) {
             int64_t a0, b0, s0 = taps(&g, 0, o0, &a0, &b0);
-            for (int64_t o1 = 0; o1 < g.out[1]; o1++) {
+            for (int64_t o1 = 0; o1 < g.out[1]; o1++, y += g.out[2]) {
                 int64_t a1, b1, s1 = taps(&g, 1, o1, &a1, &b1);
-                for (int64_t o2 = 0; o2 < g.out[2]; o2++) {
-                    int64_t a2, b2, s2 = taps(&g, 2, o2, &a2, &b2);
-                    float acc = p->max ? -FLT_MAX : 0.0f;
-                    for (int64_t k0 = a0; k0 < b0; k0++) {
-                        const float *r0 = xp + (s0 + k0 * g.d[0]) * g.in[1] * g.in[2];
-                        for (int64_t k1 = a1; k1 < b1; k1++) {
-                            const float *r = r0 + (s1 + k1 * g.d[1]) * g.in[2] + s2;
-                            if (p->max) {
-                                for (int64_t k2 = a2; k2 < b2; k2++) {
-                                    float v = r[k2 * g.d[2]];
-                                    acc = v > acc ? v : acc;
-                                }
-                            } else {
-                                for (int64_t k2 = a2; k2 < b2; k2++)
-                                    acc += r[k2];
-                            }
-                        }
-                    }
-                    if (!p->max) {
-                        int64_t cnt = p->count_include_pad
-                            ? padded_taps(&g, 0, s0) * padded_taps(&g, 1, s1) *
-                                  padded_taps(&g, 2, s2)
-                            : (b0 - a0) * (b1 - a1) * (b2 - a2);
-                        acc = cnt > 0 ? acc / (float)cnt : 0.0f;
-                    }
-                    *y++ = acc;
-                }
+                for (int64_t o2 = 0; o2 < lo; o2++)
+                    y[o2] = pool_one(p, &g, xp, a0, b0, s0, a1, b1, s1, o2);
+                pool_interior(p, &g, xp, a0, b0, s0, a1, b1, s1, lo, hi, y);
+                for (int64_t o2 = hi; o2 < g.out[2]; o2++)
+                    y[o2] = pool_one(p, &g, xp, a0, b0, s0, a1, b1, s1, o2);
             }
         }
     }

@@ -63,13 +63,16 @@ static int softmax_infer(const void *p_, const sm_tensor *const *in, int n_in,
     /* A scalar has no axis to normalise along. */
     if (in[0]->ndim == 0 || sm_op_axis(p->axis, in[0]->ndim) < 0)
         return sm_op_shape_err(err, "input", in[0], "%s attribute 'axis' is "
-                               "%lld", op, (long long)p->axis);
+                               "%lld (must be in [%d, %d])", op,
+                               (long long)p->axis, -in[0]->ndim,
+                               in[0]->ndim - 1);
     sm_op_set_shape(out[0], in[0]->ndim, in[0]->shape);
     return 0;
 }
 
 static size_t softmax_workspace(const void *p, const sm_tensor *const *in,
-                                int n_in, const sm_tensor *const *out, int n_out)
+                                int n_in, const sm_tensor *const *out,
+                                int n_out)
 {
     int64_t outer, n, inner;
     (void)n_in;

@@ -22,31 +22,35 @@ static int same_shape(const char *op, const char *input,
     return 0;
 }
 
-/* Each operator: an infer that names it, and a run over numel elements with
- * the per-element expression f(x). */
-#define UNARY_OP(id, NAME, INPUT, PARSE, ATTRS, MAXIN, PRE, EXPR)              \
+/* Each operator: an infer that runs CHECK (extra input checks) and names
+ * it, and a run that evaluates PRE once, then EXPR for each element x[i]. */
+#define UNARY_OP(id, NAME, INPUT, PARSE, ATTRS, MAXIN, CHECK, PRE, EXPR)       \
     static int id##_infer(const void *p, const sm_tensor *const *in,           \
                           int n_in, sm_tensor *const *out, int n_out,          \
                           sm_err *err)                                         \
     {                                                                          \
         (void)n_out;                                                           \
-        return id##_check(p, in, n_in, err) ? -1                               \
+        return CHECK(p, in, n_in, err) ? -1                                    \
                : same_shape(NAME, INPUT, in, out, err);                        \
     }                                                                          \
-    static void id##_run(const void *p_, const sm_tensor *const *in, int n_in, \
+    /* restrict works on parameters, not on locals: hence the split. */     \
+    static void id##_loop(const unary_params *p, const sm_tensor *const *in,   \
+                          int n_in, const float *restrict x,                   \
+                          float *restrict y, int64_t n)                        \
+    {                                                                          \
+        (void)p;                                                               \
+        (void)in;                                                              \
+        (void)n_in;                                                            \
+        PRE;                                                                   \
+        SM_OP_FOR(i, n, y[i] = EXPR);                                          \
+    }                                                                          \
+    static void id##_run(const void *p, const sm_tensor *const *in, int n_in,  \
                          sm_tensor *const *out, int n_out, float *ws)          \
     {                                                                          \
-        const unary_params *p = p_;                                            \
-        (void)p;                                                               \
-        (void)n_in;                                                            \
         (void)n_out;                                                           \
         (void)ws;                                                              \
-        const float *x = in[0]->data;                                          \
-        float *y = out[0]->data;                                               \
-        int64_t n = sm_tensor_numel(in[0]);                                    \
-        PRE;                                                                   \
-        for (int64_t i = 0; i < n; i++)                                        \
-            y[i] = EXPR;                                                       \
+        id##_loop(p, in, n_in, in[0]->data, out[0]->data,                      \
+                  sm_tensor_numel(in[0]));                                     \
     }                                                                          \
     const sm_op_class sm_op_##id = {                                           \
         .name = NAME,                                                          \
@@ -68,10 +72,6 @@ static int no_check(const void *p, const sm_tensor *const *in, int n_in,
     (void)err;
     return 0;
 }
-#define relu_check no_check
-#define leakyrelu_check no_check
-#define sigmoid_check no_check
-#define tanh_check no_check
 
 /* --- LeakyRelu ----------------------------------------------------------- */
 
@@ -81,6 +81,12 @@ static int leakyrelu_parse(void *p_, const sm_attrs *a, sm_err *err)
 {
     unary_params *p = p_;
     return sm_attrs_float(a, "alpha", 0.01f, &p->alpha, err);
+}
+
+/* Both sides always computed, so the select vectorises; NaN stays NaN. */
+static inline float leakyrelu(float x, float alpha)
+{
+    return (x < 0 ? 0.0f : x) + alpha * (x < 0 ? x : 0.0f);
 }
 
 /* --- Sigmoid: stable for large |x| (exp never overflows) ----------------- */
@@ -126,10 +132,9 @@ static int clip_check(const void *p_, const sm_tensor *const *in, int n_in,
         return sm_err_set(err, "Clip takes its bounds as inputs only since "
                           "opset 11 (the model imports opset %d: use the "
                           "'min'/'max' attributes)", p->opset);
-    return sm_op_need_scalar(n_in > 1 ? in[1] : NULL, "min", "Clip", err) ||
-                   sm_op_need_scalar(n_in > 2 ? in[2] : NULL, "max", "Clip", err)
-               ? -1
-               : 0;
+    if (sm_op_need_scalar(n_in > 1 ? in[1] : NULL, "min", "Clip", err))
+        return -1;
+    return sm_op_need_scalar(n_in > 2 ? in[2] : NULL, "max", "Clip", err);
 }
 
 /* Comparisons rather than fminf/fmaxf so that NaN stays NaN (as numpy). */
@@ -146,12 +151,13 @@ static inline float clip(float x, float lo, float hi)
     const float lo = n_in > 1 && in[1] ? in[1]->data[0] : p->min;              \
     const float hi = n_in > 2 && in[2] ? in[2]->data[0] : p->max
 
-UNARY_OP(relu, "Relu", "X", sm_op_parse_none, sm_op_no_attrs, 1, (void)0,
-         x[i] < 0 ? 0.0f : x[i])
+UNARY_OP(relu, "Relu", "X", sm_op_parse_none, sm_op_no_attrs, 1, no_check,
+         (void)0, x[i] < 0 ? 0.0f : x[i])
 UNARY_OP(leakyrelu, "LeakyRelu", "X", leakyrelu_parse, leakyrelu_attrs, 1,
-         const float alpha = p->alpha, x[i] >= 0 ? x[i] : alpha * x[i])
-UNARY_OP(sigmoid, "Sigmoid", "X", sm_op_parse_none, sm_op_no_attrs, 1, (void)0,
-         sigmoid(x[i]))
-UNARY_OP(tanh, "Tanh", "X", sm_op_parse_none, sm_op_no_attrs, 1, (void)0, tanhf(x[i]))
-UNARY_OP(clip, "Clip", "input", clip_parse, clip_attrs, 3, CLIP_BOUNDS,
-         clip(x[i], lo, hi))
+         no_check, const float alpha = p->alpha, leakyrelu(x[i], alpha))
+UNARY_OP(sigmoid, "Sigmoid", "X", sm_op_parse_none, sm_op_no_attrs, 1,
+         no_check, (void)0, sigmoid(x[i]))
+UNARY_OP(tanh, "Tanh", "X", sm_op_parse_none, sm_op_no_attrs, 1, no_check,
+         (void)0, tanhf(x[i]))
+UNARY_OP(clip, "Clip", "input", clip_parse, clip_attrs, 3, clip_check,
+         CLIP_BOUNDS, clip(x[i], lo, hi))

@@ -1,0 +1,40 @@
+/* Helpers for the data, npy and config tests: a private temporary folder
+ * per test, files written byte by byte, PNGs written by libvips directly
+ * (not through the code under test). */
+#ifndef TDATA_H
+#define TDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TDATA_PATH 4096
+
+/* A new empty folder under $TMPDIR (or /tmp); malloc'd path. */
+char *tdata_tmpdir(void);
+
+/* Removes a folder tree and frees the path. */
+void tdata_rmtree(char *dir);
+
+/* dir/name into buf (TDATA_PATH bytes); returns buf. */
+char *tdata_path(char *buf, const char *dir, const char *name);
+
+/* Writes bytes to dir/name, creating the parent folders; returns the
+ * path in buf. */
+char *tdata_write(char *buf, const char *dir, const char *name,
+                  const void *data, size_t len);
+
+/* A text file (no terminating NUL written). */
+char *tdata_text(char *buf, const char *dir, const char *name,
+                 const char *text);
+
+/* An 8-bit PNG of w x h x bands interleaved pixels at dir/name. */
+char *tdata_png(char *buf, const char *dir, const char *name,
+                const uint8_t *px, int w, int h, int bands);
+
+/* Starts libvips inside the test (never in a constructor). */
+void tdata_vips(void);
+
+/* 1 when haystack contains needle. */
+int tdata_has(const char *haystack, const char *needle);
+
+#endif
