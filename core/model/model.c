@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,13 @@ typedef struct plan {
     unsigned long last_use;
 } plan;
 
+/* A plan cache. Each thread of a data-parallel run has its own. */
+typedef struct lane {
+    plan *plans[MAX_PLANS];
+    plan *last;
+    unsigned long clock;
+} lane;
+
 struct sm_model {
     char *origin;
     int opset;
@@ -53,9 +61,12 @@ struct sm_model {
     int n_nodes;
     int *inputs, n_inputs;
     int *outputs, n_outputs;
-    plan *plans[MAX_PLANS];
-    plan *last;
-    unsigned long clock;
+    lane lanes[SM_MODEL_MAX_THREADS];
+    int threads;
+    sm_tensor *gathered;     /* n_outputs: a split run's joined outputs */
+    size_t *gathered_cap;    /* floats allocated in each gathered[i] */
+    int unbatched;           /* 1: its outputs do not follow the batch */
+    double last_flops;
 };
 
 static char *dupstr(const char *s)
@@ -109,9 +120,11 @@ static void plan_free(plan **pp)
 
 static void drop_plans(sm_model *m)
 {
-    for (int i = 0; i < MAX_PLANS; i++)
-        plan_free(&m->plans[i]);
-    m->last = NULL;
+    for (int l = 0; l < SM_MODEL_MAX_THREADS; l++) {
+        for (int i = 0; i < MAX_PLANS; i++)
+            plan_free(&m->lanes[l].plans[i]);
+        m->lanes[l].last = NULL;
+    }
 }
 
 void sm_model_destroy(sm_model **mp)
@@ -133,6 +146,11 @@ void sm_model_destroy(sm_model **mp)
         free(n->in);
         free(n->out);
     }
+    if (m->gathered)
+        for (int i = 0; i < m->n_outputs; i++)
+            free(m->gathered[i].data);
+    free(m->gathered);
+    free(m->gathered_cap);
     free(m->vals);
     free(m->nodes);
     free(m->inputs);
@@ -433,7 +451,8 @@ static int probe_shapes(const sm_model *m, sm_tensor *probe)
     return 0;
 }
 
-static plan *get_plan(sm_model *m, const sm_tensor *const *in, sm_err *err);
+static plan *get_plan(sm_model *m, lane *ln, const sm_tensor *const *in,
+                      sm_err *err);
 
 sm_model *sm_model_load_buffer(const void *buf, size_t len, const char *origin,
                                sm_err *err)
@@ -447,6 +466,8 @@ sm_model *sm_model_load_buffer(const void *buf, size_t len, const char *origin,
         return NULL;
     }
     sm_model *m = calloc(1, sizeof *m);
+    if (m)
+        m->threads = 1;
     if (!m || !(m->origin = dupstr(origin))) {
         free(m);
         onnx__model_proto__free_unpacked(mp, NULL);
@@ -462,7 +483,7 @@ sm_model *sm_model_load_buffer(const void *buf, size_t len, const char *origin,
         if (probe_shapes(m, probe) == 0) {
             for (int i = 0; i < m->n_inputs; i++)
                 pp[i] = &probe[i];
-            rc = get_plan(m, pp, err) ? 0 : -1;
+            rc = get_plan(m, &m->lanes[0], pp, err) ? 0 : -1;
         }
     } else if (rc == 0) {
         rc = sm_err_set(err, "%d graph inputs (at most 8)", m->n_inputs);
@@ -744,23 +765,24 @@ fail:
     return NULL;
 }
 
-static plan *get_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
+static plan *get_plan(sm_model *m, lane *ln, const sm_tensor *const *in,
+                      sm_err *err)
 {
     int64_t key[8][SM_MAX_DIMS + 1];
     make_key(m, in, key);
-    m->clock++;
-    if (m->last && memcmp(m->last->key, key, sizeof key) == 0) {
-        m->last->last_use = m->clock;
-        return m->last;
+    ln->clock++;
+    if (ln->last && memcmp(ln->last->key, key, sizeof key) == 0) {
+        ln->last->last_use = ln->clock;
+        return ln->last;
     }
     int slot = 0;
     for (int i = 0; i < MAX_PLANS; i++) {
-        plan *p = m->plans[i];
+        plan *p = ln->plans[i];
         if (p && memcmp(p->key, key, sizeof key) == 0) {
-            p->last_use = m->clock;
-            return m->last = p;
+            p->last_use = ln->clock;
+            return ln->last = p;
         }
-        if (!p || (m->plans[slot] && p->last_use < m->plans[slot]->last_use))
+        if (!p || (ln->plans[slot] && p->last_use < ln->plans[slot]->last_use))
             slot = i;
         if (!p)
             break;
@@ -771,15 +793,145 @@ static plan *get_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
     plan *p = build_plan(m, in, err);
     if (!p)
         return NULL;
-    if (m->last == m->plans[slot])
-        m->last = NULL;
-    plan_free(&m->plans[slot]);
-    m->plans[slot] = p;
-    p->last_use = m->clock;
-    return m->last = p;
+    if (ln->last == ln->plans[slot])
+        ln->last = NULL;
+    plan_free(&ln->plans[slot]);
+    ln->plans[slot] = p;
+    p->last_use = ln->clock;
+    return ln->last = p;
 }
 
 /* --- running ------------------------------------------------------------- */
+
+/* Evaluates every node of a planned graph; inputs are borrowed (operators
+ * never write to their inputs). */
+static void run_plan(const sm_model *m, plan *p, const sm_tensor *const *in)
+{
+    for (int i = 0; i < m->n_inputs; i++)
+        p->vals[m->inputs[i]].data = in[i]->data;
+    for (int i = 0; i < m->n_nodes; i++) {
+        if (p->folded[i])
+            continue;
+        const node *n = &m->nodes[i];
+        const sm_tensor *nin[MAX_IO];
+        sm_tensor *nout[MAX_IO];
+        node_io(n, p->vals, nin, nout);
+        n->op->run(n->params, nin, n->n_in, nout, n->n_out, p->ws);
+    }
+}
+
+typedef struct lane_job {
+    const sm_model *m;
+    plan *p;
+    const sm_tensor *in[8];
+} lane_job;
+
+static void *lane_main(void *arg)
+{
+    lane_job *j = arg;
+    run_plan(j->m, j->p, j->in);
+    return NULL;
+}
+
+/* A model whose inputs all declare a symbolic first dim is taken to treat
+ * it as a batch of independent images, so a batch can be split. */
+static int splittable(const sm_model *m, const sm_tensor *const *in)
+{
+    if (m->threads < 2 || m->n_inputs < 1)
+        return 0;
+    for (int i = 0; i < m->n_inputs; i++) {
+        const value *v = &m->vals[m->inputs[i]];
+        if (v->decl_ndim < 1 || v->decl[0] >= 0 || in[i]->ndim < 1 ||
+            in[i]->shape[0] != in[0]->shape[0])
+            return 0;
+    }
+    return in[0]->shape[0] >= 2 * m->threads;
+}
+
+/* Joins the lanes' outputs (each [n_t, ...]) into the model's gathered
+ * tensors. 0; 1 when an output does not carry the batch in its first dim;
+ * -1 on error. */
+static int gather(sm_model *m, plan *const *lp, const int64_t *n0, int lanes,
+                  int64_t total, sm_err *err)
+{
+    if (!m->gathered) {
+        m->gathered = calloc((size_t)m->n_outputs, sizeof(sm_tensor));
+        m->gathered_cap = calloc((size_t)m->n_outputs, sizeof(size_t));
+        if (!m->gathered || !m->gathered_cap)
+            return sm_err_set(err, "out of memory");
+    }
+    for (int o = 0; o < m->n_outputs; o++) {
+        const sm_tensor *first = &lp[0]->vals[m->outputs[o]];
+        if (first->ndim < 1 || first->shape[0] != n0[1] - n0[0])
+            return 1;
+        int64_t row = sm_tensor_numel(first) / (first->shape[0] ? first->shape[0] : 1);
+        size_t need = (size_t)(row * total);
+        sm_tensor *g = &m->gathered[o];
+        if (need > m->gathered_cap[o]) {
+            float *nd = realloc(g->data, (need ? need : 1) * sizeof(float));
+            if (!nd)
+                return sm_err_set(err, "out of memory");
+            g->data = nd;
+            m->gathered_cap[o] = need;
+        }
+        g->ndim = first->ndim;
+        memcpy(g->shape, first->shape, sizeof g->shape);
+        g->shape[0] = total;
+        for (int t = 0; t < lanes; t++) {
+            const sm_tensor *part = &lp[t]->vals[m->outputs[o]];
+            memcpy(g->data + n0[t] * row, part->data,
+                   (size_t)(sm_tensor_numel(part)) * sizeof(float));
+        }
+    }
+    return 0;
+}
+
+/* Splits the batch over the model's threads, one plan per lane. Returns 0,
+ * 1 when the outputs turn out not to be batched (caller runs unsplit), or
+ * -1 on error. */
+static int run_split(sm_model *m, const sm_tensor *const *inputs,
+                     const sm_tensor **outputs, sm_err *err)
+{
+    int lanes = m->threads;
+    int64_t total = inputs[0]->shape[0];
+    int64_t n0[SM_MODEL_MAX_THREADS + 1];
+    lane_job jobs[SM_MODEL_MAX_THREADS];
+    sm_tensor views[SM_MODEL_MAX_THREADS][8];
+    plan *lp[SM_MODEL_MAX_THREADS];
+    double flops = 0;
+    for (int t = 0; t <= lanes; t++)
+        n0[t] = total * t / lanes;
+    for (int t = 0; t < lanes; t++) {
+        for (int i = 0; i < m->n_inputs; i++) {
+            views[t][i] = *inputs[i];
+            int64_t row = sm_tensor_numel(inputs[i]) / total;
+            views[t][i].shape[0] = n0[t + 1] - n0[t];
+            views[t][i].data = inputs[i]->data + n0[t] * row;
+            jobs[t].in[i] = &views[t][i];
+        }
+        jobs[t].m = m;
+        if (!(jobs[t].p = lp[t] = get_plan(m, &m->lanes[t], jobs[t].in, err)))
+            return -1;
+        flops += lp[t]->flops;
+    }
+    pthread_t tid[SM_MODEL_MAX_THREADS];
+    int started[SM_MODEL_MAX_THREADS] = {0};
+    for (int t = 1; t < lanes; t++)
+        started[t] = pthread_create(&tid[t], NULL, lane_main, &jobs[t]) == 0;
+    for (int t = 0; t < lanes; t++)
+        if (t == 0 || !started[t]) /* no thread to be had: run it here */
+            lane_main(&jobs[t]);
+    for (int t = 1; t < lanes; t++)
+        if (started[t])
+            pthread_join(tid[t], NULL);
+    int rc = gather(m, lp, n0, lanes, total, err);
+    if (rc)
+        return rc;
+    for (int o = 0; o < m->n_outputs; o++)
+        outputs[o] = &m->gathered[o];
+    m->last_flops = flops;
+    return 0;
+}
 
 int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
                  const sm_tensor **outputs, sm_err *err)
@@ -798,24 +950,31 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
             return sm_err_set(err, "%s: input '%s' has no data", m->origin,
                               v->name);
     }
-    plan *p = get_plan(m, inputs, err);
+    if (!m->unbatched && splittable(m, inputs)) {
+        int rc = run_split(m, inputs, outputs, err);
+        if (rc == 0)
+            return 0;
+        if (rc < 0)
+            return sm_err_prefix(err, "%s", m->origin);
+        m->unbatched = 1; /* outputs not batched: never split again */
+    }
+    plan *p = get_plan(m, &m->lanes[0], inputs, err);
     if (!p)
         return sm_err_prefix(err, "%s", m->origin);
-    /* Inputs are borrowed: operators never write to their inputs. */
-    for (int i = 0; i < n_inputs; i++)
-        p->vals[m->inputs[i]].data = inputs[i]->data;
-    for (int i = 0; i < m->n_nodes; i++) {
-        if (p->folded[i])
-            continue;
-        const node *n = &m->nodes[i];
-        const sm_tensor *nin[MAX_IO];
-        sm_tensor *nout[MAX_IO];
-        node_io(n, p->vals, nin, nout);
-        n->op->run(n->params, nin, n->n_in, nout, n->n_out, p->ws);
-    }
+    run_plan(m, p, inputs);
     for (int i = 0; i < m->n_outputs; i++)
         outputs[i] = &p->vals[m->outputs[i]];
+    m->last_flops = p->flops;
     return 0;
+}
+
+void sm_model_set_threads(sm_model *m, int threads)
+{
+    if (threads < 1)
+        threads = 1;
+    if (threads > SM_MODEL_MAX_THREADS)
+        threads = SM_MODEL_MAX_THREADS;
+    m->threads = threads;
 }
 
 const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
@@ -855,5 +1014,5 @@ const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
 
 double sm_model_flops(const sm_model *m)
 {
-    return m->last ? m->last->flops : 0.0;
+    return m->last_flops;
 }

@@ -61,6 +61,15 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
 const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
                                   sm_err *err);
 
+/* Threads a run may use (1 by default, at most SM_MODEL_MAX_THREADS). With
+ * more than one, a batch is split into that many slices evaluated in
+ * parallel, each with its own planned buffers, and the outputs joined; this
+ * applies to models whose inputs declare a symbolic first (batch) dim, which
+ * are taken to treat their images independently. Pair it with a
+ * single-threaded BLAS (openblas_set_num_threads(1)): docs/PERFORMANCE.md. */
+#define SM_MODEL_MAX_THREADS 16
+void sm_model_set_threads(sm_model *m, int threads);
+
 /* Number of floating point operations (multiply-adds count 2) one run of the
  * last planned input shape costs: the benchmark's floor. 0 before a run. */
 double sm_model_flops(const sm_model *m);

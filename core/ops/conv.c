@@ -124,47 +124,58 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     return (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p);
 }
 
-/* Lays image x (channels c0.. of one group) out as columns: row r = (ci, ki,
+/* The output positions o in [0, n) whose input index o*s - p + k*dl falls
+ * inside [0, len): [*lo, *hi). */
+static void valid_span(int64_t n, int64_t s, int64_t p, int64_t k, int64_t dl,
+                       int64_t len, int64_t *lo, int64_t *hi)
+{
+    int64_t off = k * dl - p; /* input index at o = 0 */
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = off > len - 1 ? 0 : (len - 1 - off) / s + 1;
+    *lo = l < n ? l : n;
+    *hi = h < n ? h : n;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* Lays one image's channels (of one group) out as columns: row r = (ci, ki,
  * kj), column q = output pixel, starting at column col0 of a matrix with ld
- * columns. */
+ * columns. The valid spans are computed once per kernel tap so the copy
+ * loops carry no bounds checks: rows of small feature maps are short and
+ * per-element branches cost more than the copy. */
 static void im2col(const float *x, const dims *d, float *col, int64_t ld,
                    int64_t col0)
 {
     for (int64_t ci = 0; ci < d->cg; ci++) {
         const float *xc = x + ci * d->h * d->w;
-        for (int64_t ki = 0; ki < d->kh; ki++)
+        for (int64_t ki = 0; ki < d->kh; ki++) {
+            int64_t ylo, yhi;
+            valid_span(d->oh, d->sh, d->ph, ki, d->dh, d->h, &ylo, &yhi);
             for (int64_t kj = 0; kj < d->kw; kj++) {
                 float *row = col + ((ci * d->kh + ki) * d->kw + kj) * ld + col0;
-                for (int64_t oy = 0; oy < d->oh; oy++) {
-                    int64_t iy = oy * d->sh - d->ph + ki * d->dh;
+                int64_t xlo, xhi;
+                valid_span(d->ow, d->sw, d->pw, kj, d->dw, d->w, &xlo, &xhi);
+                int64_t ix0 = kj * d->dw - d->pw;
+                /* rows above and below the image: zeros, contiguous */
+                memset(row, 0, (size_t)(ylo * d->ow) * sizeof(float));
+                memset(row + yhi * d->ow, 0,
+                       (size_t)((d->oh - yhi) * d->ow) * sizeof(float));
+                for (int64_t oy = ylo; oy < yhi; oy++) {
+                    const float *src = xc + (oy * d->sh - d->ph + ki * d->dh) * d->w + ix0;
                     float *dst = row + oy * d->ow;
-                    if (iy < 0 || iy >= d->h) {
-                        memset(dst, 0, (size_t)d->ow * sizeof(float));
-                        continue;
-                    }
-                    const float *src = xc + iy * d->w;
-                    int64_t ix = -d->pw + kj * d->dw;
-                    if (d->sw == 1) {
-                        /* Zeros left and right of the valid span, one copy
-                         * for the span itself. */
-                        int64_t lo = ix < 0 ? -ix : 0;
-                        if (lo > d->ow)
-                            lo = d->ow;
-                        int64_t hi = d->w - ix < d->ow ? d->w - ix : d->ow;
-                        if (hi < lo)
-                            hi = lo;
-                        for (int64_t ox = 0; ox < lo; ox++)
-                            dst[ox] = 0.0f;
-                        for (int64_t ox = lo; ox < hi; ox++)
-                            dst[ox] = src[ix + ox];
-                        for (int64_t ox = hi; ox < d->ow; ox++)
-                            dst[ox] = 0.0f;
-                        continue;
-                    }
-                    for (int64_t ox = 0; ox < d->ow; ox++, ix += d->sw)
-                        dst[ox] = ix >= 0 && ix < d->w ? src[ix] : 0.0f;
+                    for (int64_t ox = 0; ox < xlo; ox++)
+                        dst[ox] = 0.0f;
+                    if (d->sw == 1)
+                        memcpy(dst + xlo, src + xlo,
+                               (size_t)(xhi - xlo) * sizeof(float));
+                    else
+                        for (int64_t ox = xlo; ox < xhi; ox++)
+                            dst[ox] = src[ox * d->sw];
+                    for (int64_t ox = xhi; ox < d->ow; ox++)
+                        dst[ox] = 0.0f;
                 }
             }
+        }
     }
 }
 

@@ -2,6 +2,7 @@
  * tests/fixtures/README.md): salmap's outputs must match torch's own. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/npy.h"
@@ -87,4 +88,41 @@ Test(fixtures, misc_ops_match_torch)
     check_model(FIX "misc.onnx", FIX "misc_input.npy",
                 (const char *[]){FIX "misc_softmax.npy", FIX "misc_logsoftmax.npy"},
                 2);
+}
+
+Test(fixtures, split_batches_match_one_thread)
+{
+    sm_err err = {{0}};
+    const char *models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx"};
+    const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy"};
+    for (int k = 0; k < 2; k++) {
+        sm_model *m = sm_model_load_file(models[k], &err);
+        cr_assert_not_null(m, "%s", err.msg);
+        sm_tensor *x = npy(inputs[k]);
+        /* 4 fixture images tiled to an odd batch of 11 */
+        int64_t per = sm_tensor_numel(x) / x->shape[0];
+        float *big = malloc(sizeof(float) * (size_t)(11 * per));
+        for (int i = 0; i < 11; i++)
+            memcpy(big + i * per, x->data + (i % 4) * per, sizeof(float) * (size_t)per);
+        const sm_tensor *y1 = sm_model_forward(m, big, 11, &err);
+        cr_assert_not_null(y1, "%s", err.msg);
+        sm_tensor *ref = sm_tensor_clone(y1);
+        double flops1 = sm_model_flops(m);
+        for (int threads = 2; threads <= 3; threads++) {
+            sm_model_set_threads(m, threads);
+            const sm_tensor *y = sm_model_forward(m, big, 11, &err);
+            cr_assert_not_null(y, "%s", err.msg);
+            cr_assert(sm_shape_equal(y->ndim, y->shape, ref->ndim, ref->shape));
+            for (int64_t i = 0; i < sm_tensor_numel(ref); i++)
+                cr_assert_float_eq(y->data[i], ref->data[i],
+                                   1e-5 * fmax(1.0, fabs(ref->data[i])),
+                                   "%s, %d threads, element %lld", models[k],
+                                   threads, (long long)i);
+            cr_assert_float_eq(sm_model_flops(m), flops1, 1e-6 * flops1);
+        }
+        sm_tensor_destroy(&ref);
+        free(big);
+        sm_tensor_destroy(&x);
+        sm_model_destroy(&m);
+    }
 }
