@@ -113,29 +113,6 @@ static void *write_items(void *arg)
     return NULL;
 }
 
-/* Removes a folder tree we made (no symlinks in it). */
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[4096];
-            struct stat st;
-            if (fmt_path(sub, sizeof sub, NULL, "%s/%s", path, e->d_name))
-                continue;
-            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-                remove_tree(sub);
-            else
-                unlink(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 /* A folder name that sm_dataset_open will list as a class. */
 static int check_class_name(const char *name, const char *from, sm_err *err)
 {
@@ -274,7 +251,7 @@ static int write_tree(const char *out, char **classes, int n_classes,
                             tmp, strerror(errno));
     }
     if (rc)
-        remove_tree(tmp);
+        sm_file_remove_tree(tmp);
     return rc;
 }
 

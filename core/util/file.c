@@ -1,7 +1,11 @@
+/* nftw needs the X/Open API. */
+#define _XOPEN_SOURCE 700
+
 #include "util/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,4 +111,20 @@ int sm_file_mkdirs(const char *path, sm_err *err)
         }
     }
     return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag,
+                      struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void sm_file_remove_tree(const char *path)
+{
+    /* FTW_PHYS: a symlink is removed, never followed. */
+    nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }

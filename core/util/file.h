@@ -21,4 +21,8 @@ int sm_file_write_atomic(const char *path, const void *buf, size_t len,
 /* Creates a directory and its parents (like mkdir -p). 0 or -1. */
 int sm_file_mkdirs(const char *path, sm_err *err);
 
+/* Removes a folder and everything below it, best effort (what cannot be
+ * removed stays). Symlinks are removed, not followed. */
+void sm_file_remove_tree(const char *path);
+
 #endif

@@ -1,10 +1,6 @@
-/* nftw needs the X/Open API. */
-#define _XOPEN_SOURCE 700
-
 #include "tdata.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,21 +22,11 @@ char *tdata_tmpdir(void)
     return dir;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-                  struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void tdata_rmtree(char *dir)
 {
     if (!dir)
         return;
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    sm_file_remove_tree(dir);
     free(dir);
 }
 

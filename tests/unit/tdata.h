@@ -37,4 +37,16 @@ void tdata_vips(void);
 /* 1 when haystack contains needle. */
 int tdata_has(const char *haystack, const char *needle);
 
+/* Declares `static char *dir` and the Criterion suite `name` whose every
+ * test starts libvips and gets a fresh temporary folder in dir. */
+#define TDATA_SUITE(name)                                                      \
+    static char *dir;                                                          \
+    static void name##_setup(void)                                             \
+    {                                                                          \
+        tdata_vips();                                                          \
+        dir = tdata_tmpdir();                                                  \
+    }                                                                          \
+    static void name##_teardown(void) { tdata_rmtree(dir); }                   \
+    TestSuite(name, .init = name##_setup, .fini = name##_teardown)
+
 #endif

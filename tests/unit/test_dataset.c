@@ -12,20 +12,7 @@
 #include "data/dataset.h"
 #include "tdata.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    tdata_vips();
-    dir = tdata_tmpdir();
-}
-
-static void teardown(void)
-{
-    tdata_rmtree(dir);
-}
-
-TestSuite(dataset, .init = setup, .fini = teardown);
+TDATA_SUITE(dataset);
 
 /* A 2x2 grey PNG whose pixels are all v. */
 static void png(const char *name, uint8_t v)

@@ -13,20 +13,7 @@
 #include "tdata.h"
 #include "util/file.h"
 
-static char *dir;
-
-static void setup(void)
-{
-    tdata_vips();
-    dir = tdata_tmpdir();
-}
-
-static void teardown(void)
-{
-    tdata_rmtree(dir);
-}
-
-TestSuite(image, .init = setup, .fini = teardown);
+TDATA_SUITE(image);
 
 static void assert_near(const float *got, const float *want, size_t n,
                         float tol)

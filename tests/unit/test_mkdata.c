@@ -21,20 +21,7 @@
 
 extern char **environ;
 
-static char *dir;
-
-static void setup(void)
-{
-    tdata_vips();
-    dir = tdata_tmpdir();
-}
-
-static void teardown(void)
-{
-    tdata_rmtree(dir);
-}
-
-TestSuite(mkdata, .init = setup, .fini = teardown);
+TDATA_SUITE(mkdata);
 
 static void find_tool(char *out)
 {

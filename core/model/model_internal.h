@@ -1,0 +1,78 @@
+/* Internal to core/model: the graph, its plans and the model object, shared
+ * by model.c (loading) and plan.c (planning and running). */
+#ifndef SM_MODEL_INTERNAL_H
+#define SM_MODEL_INTERNAL_H
+
+#include "model/model.h"
+#include "ops/op.h"
+
+/* Plans kept per model: one per distinct set of input shapes (batch size).
+ * A worker typically alternates between a full batch and a last partial one. */
+#define MAX_PLANS 4
+
+enum { V_ACT, V_INPUT, V_CONST };
+
+typedef struct value {
+    char *name;
+    int kind;
+    sm_tensor *cst;          /* V_CONST: owned */
+    int decl_ndim;           /* V_INPUT: declared shape, -1 = symbolic */
+    int64_t decl[SM_MAX_DIMS];
+    int elem_type;           /* V_INPUT: ONNX element type */
+} value;
+
+typedef struct node {
+    const sm_op_class *op;
+    char *name;
+    int n_in, n_out;
+    int *in, *out;           /* value indices; -1 = absent optional */
+    void *params;            /* op->params_size bytes, owned */
+} node;
+
+typedef struct plan {
+    int64_t key[8][SM_MAX_DIMS + 1]; /* per input: ndim then dims */
+    sm_tensor *vals;         /* per value: shape and data (borrowed) */
+    unsigned char *folded;   /* per node: computed at planning */
+    float *arena;            /* every activation's buffer, one allocation */
+    float *ws;
+    double flops;
+    unsigned long last_use;
+} plan;
+
+/* A plan cache. Each thread of a data-parallel run has its own. */
+typedef struct lane {
+    plan *plans[MAX_PLANS];
+    plan *last;
+    unsigned long clock;
+} lane;
+
+struct sm_model {
+    char *origin;
+    int opset;
+    value *vals;
+    int n_vals;
+    node *nodes;             /* topologically sorted */
+    int n_nodes;
+    int *inputs, n_inputs;
+    int *outputs, n_outputs;
+    lane lanes[SM_MODEL_MAX_THREADS];
+    int threads;
+    sm_tensor *gathered;     /* n_outputs: a split run's joined outputs */
+    size_t *gathered_cap;    /* floats allocated in each gathered[i] */
+    int unbatched;           /* 1: its outputs do not follow the batch */
+    double last_flops;
+};
+
+/* Most inputs and outputs a node may have. */
+#define MAX_IO 16
+
+/* The plan of lane ln for these input shapes: cached, or built (shapes
+ * inferred and checked, buffers allocated, constant nodes folded). NULL with
+ * a message when the shapes do not fit. */
+plan *sm_plan_get(sm_model *m, lane *ln, const sm_tensor *const *in,
+                  sm_err *err);
+
+/* Frees every lane's plans (after the graph's constants changed). */
+void sm_plan_drop_all(sm_model *m);
+
+#endif
