@@ -30,8 +30,7 @@ static int find_value(const sm_model *m, const char *name)
     return -1;
 }
 
-/* Adds a value; returns its index or -1 (out of memory). */
-static int add_value(sm_model *m, const char *name, int kind, int *cap)
+int sm_model_add_value(sm_model *m, const char *name, int kind, int *cap)
 {
     if (m->n_vals == *cap) {
         int nc = *cap ? *cap * 2 : 64;
@@ -182,7 +181,7 @@ static int build_node(sm_model *m, node *n, const Onnx__NodeProto *np,
             continue;
         }
         n->in[i] = find_value(m, in);
-        if (n->in[i] < 0 && (n->in[i] = add_value(m, in, V_ACT, vcap)) < 0)
+        if (n->in[i] < 0 && (n->in[i] = sm_model_add_value(m, in, V_ACT, vcap)) < 0)
             return sm_err_set(err, "out of memory");
     }
     for (int i = 0; i < n->n_out; i++) {
@@ -192,7 +191,7 @@ static int build_node(sm_model *m, node *n, const Onnx__NodeProto *np,
             continue;
         }
         int v = find_value(m, o);
-        if (v < 0 && (v = add_value(m, o, V_ACT, vcap)) < 0)
+        if (v < 0 && (v = sm_model_add_value(m, o, V_ACT, vcap)) < 0)
             return sm_err_set(err, "out of memory");
         n->out[i] = v;
     }
@@ -299,7 +298,7 @@ static int build_graph(sm_model *m, const Onnx__ModelProto *mp, sm_err *err)
         const char *nm = tp->name ? tp->name : "";
         if (find_value(m, nm) >= 0)
             return sm_err_set(err, "initializer '%s' is defined twice", nm);
-        int v = add_value(m, nm, V_CONST, &vcap);
+        int v = sm_model_add_value(m, nm, V_CONST, &vcap);
         if (v < 0)
             return sm_err_set(err, "out of memory");
         if (sm_tensorproto_to_tensor(tp, &m->vals[v].cst, err) ||
@@ -316,7 +315,7 @@ static int build_graph(sm_model *m, const Onnx__ModelProto *mp, sm_err *err)
         const char *nm = g->input[i]->name ? g->input[i]->name : "";
         if (find_value(m, nm) >= 0)
             continue; /* an initializer listed as input (IR < 4): constant */
-        int v = add_value(m, nm, V_INPUT, &vcap);
+        int v = sm_model_add_value(m, nm, V_INPUT, &vcap);
         if (v < 0)
             return sm_err_set(err, "out of memory");
         if (read_input_decl(&m->vals[v], g->input[i], err))
@@ -354,7 +353,9 @@ static int build_graph(sm_model *m, const Onnx__ModelProto *mp, sm_err *err)
                                   tp->tensor_type->elem_type));
         m->outputs[m->n_outputs++] = v;
     }
-    return sort_nodes(m, err);
+    if (sort_nodes(m, err))
+        return -1;
+    return sm_model_fold_batchnorm(m, &vcap, err);
 }
 
 /* The declared input shapes with symbolic dims set to 1; 0 when every input
@@ -428,6 +429,7 @@ sm_model *sm_model_load_file(const char *path, sm_err *err)
 
 int sm_model_n_inputs(const sm_model *m) { return m->n_inputs; }
 int sm_model_n_outputs(const sm_model *m) { return m->n_outputs; }
+int sm_model_n_nodes(const sm_model *m) { return m->n_nodes; }
 
 const char *sm_model_input_name(const sm_model *m, int i)
 {

@@ -39,6 +39,9 @@ const char *sm_model_input_name(const sm_model *m, int i);
 int sm_model_input_shape(const sm_model *m, int i, int64_t *shape);
 
 int sm_model_n_outputs(const sm_model *m);
+/* Nodes left to evaluate after load-time folding (BatchNormalization into
+ * Conv). */
+int sm_model_n_nodes(const sm_model *m);
 const char *sm_model_output_name(const sm_model *m, int i);
 /* Index of the output or input named name, or -1. */
 int sm_model_output_index(const sm_model *m, const char *name);

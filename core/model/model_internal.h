@@ -63,6 +63,16 @@ struct sm_model {
     double last_flops;
 };
 
+/* Adds a value named name of the given kind to m->vals (capacity *cap);
+ * returns its index, or -1 when out of memory. */
+int sm_model_add_value(sm_model *m, const char *name, int kind, int *cap);
+
+/* Folds every BatchNormalization that follows a Conv with constant weights
+ * (and is that output's only reader) into the Conv's weights and bias, and
+ * removes it: the model computes the same function with one pass less, and
+ * relevance methods need the folded form. 0, or -1 when out of memory. */
+int sm_model_fold_batchnorm(sm_model *m, int *vcap, sm_err *err);
+
 /* Most inputs and outputs a node may have. */
 #define MAX_IO 16
 

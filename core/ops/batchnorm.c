@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "ops/op.h"
+#include "ops/batchnorm.h"
 #include "ops/op_util.h"
 
 typedef struct batchnorm_params {
@@ -86,6 +87,16 @@ static void affine(const float *restrict x, float *restrict y, int64_t n,
     SM_OP_FOR(k, n, y[k] = x[k] * a + b);
 }
 
+void sm_batchnorm_affine(const void *p_, const sm_tensor *const *in, float *a,
+                         float *b)
+{
+    const batchnorm_params *p = p_;
+    for (int64_t j = 0; j < in[1]->shape[0]; j++) {
+        a[j] = in[1]->data[j] / sqrtf(in[4]->data[j] + p->epsilon);
+        b[j] = in[2]->data[j] - in[3]->data[j] * a[j];
+    }
+}
+
 static void batchnorm_run(const void *p_, const sm_tensor *const *in, int n_in,
                           sm_tensor *const *out, int n_out, float *ws)
 {
@@ -97,10 +108,7 @@ static void batchnorm_run(const void *p_, const sm_tensor *const *in, int n_in,
     int64_t plane = sm_op_prod(x->shape, 2, x->ndim);
     /* Folded to y = x * a + b per channel, so the big loop is one FMA. */
     float *a = ws, *b = ws + c;
-    for (int64_t j = 0; j < c; j++) {
-        a[j] = in[1]->data[j] / sqrtf(in[4]->data[j] + p->epsilon);
-        b[j] = in[2]->data[j] - in[3]->data[j] * a[j];
-    }
+    sm_batchnorm_affine(p, in, a, b);
     const float *xp = x->data;
     float *y = out[0]->data;
     for (int64_t i = 0; i < n; i++)

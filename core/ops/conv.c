@@ -121,7 +121,8 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     (void)n_out;
     dims d;
     get_dims(pv, in[0], in[1], out[0], &d);
-    return (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p);
+    size_t phase = d.sw > 1 ? (size_t)(d.cg * d.h * d.sw * ((d.w + d.sw - 1) / d.sw)) : 0;
+    return (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase;
 }
 
 /* The output positions o in [0, n) whose input index o*s - p + k*dl falls
@@ -140,37 +141,72 @@ static void valid_span(int64_t n, int64_t s, int64_t p, int64_t k, int64_t dl,
 
 /* Lays one image's channels (of one group) out as columns: row r = (ci, ki,
  * kj), column q = output pixel, starting at column col0 of a matrix with ld
- * columns. The valid spans are computed once per kernel tap so the copy
- * loops carry no bounds checks: rows of small feature maps are short and
- * per-element branches cost more than the copy. */
+ * columns. The valid spans are computed once per kernel tap (for every
+ * channel) so the copy loops carry no bounds checks: rows of small feature
+ * maps are short and per-element branches cost more than the copy. */
 static void im2col(const float *x, const dims *d, float *col, int64_t ld,
-                   int64_t col0)
+                   int64_t col0, float *phase)
 {
-    for (int64_t ci = 0; ci < d->cg; ci++) {
-        const float *xc = x + ci * d->h * d->w;
-        for (int64_t ki = 0; ki < d->kh; ki++) {
-            int64_t ylo, yhi;
-            valid_span(d->oh, d->sh, d->ph, ki, d->dh, d->h, &ylo, &yhi);
-            for (int64_t kj = 0; kj < d->kw; kj++) {
-                float *row = col + ((ci * d->kh + ki) * d->kw + kj) * ld + col0;
-                int64_t xlo, xhi;
-                valid_span(d->ow, d->sw, d->pw, kj, d->dw, d->w, &xlo, &xhi);
-                int64_t ix0 = kj * d->dw - d->pw;
+    const int64_t plane = d->h * d->w, taps = d->kh * d->kw;
+    /* Horizontal stride s > 1: de-interleave each input row into s phases
+     * (x[r], x[r+s], ... for r < s) once, so that every tap reads a
+     * contiguous run instead of gathering every s-th float. */
+    const int64_t pl = (d->w + d->sw - 1) / d->sw; /* phase length */
+    if (d->sw > 1) {
+        for (int64_t r = 0; r < d->cg * d->h; r++) {
+            const float *src = x + r * d->w;
+            float *dst = phase + r * d->sw * pl;
+            for (int64_t ph = 0; ph < d->sw; ph++)
+                for (int64_t j = 0; ph + j * d->sw < d->w; j++)
+                    dst[ph * pl + j] = src[ph + j * d->sw];
+        }
+    }
+    /* Strides 1 and equal widths: input and output rows line up, so a
+     * tap's valid pixels are one contiguous run (row ends wrapped) and each
+     * row's out-of-image columns are zeroed afterwards. */
+    const int lined_up = d->sw == 1 && d->sh == 1 && d->ow == d->w;
+    for (int64_t ki = 0; ki < d->kh; ki++) {
+        int64_t ylo, yhi;
+        valid_span(d->oh, d->sh, d->ph, ki, d->dh, d->h, &ylo, &yhi);
+        for (int64_t kj = 0; kj < d->kw; kj++) {
+            int64_t xlo, xhi;
+            valid_span(d->ow, d->sw, d->pw, kj, d->dw, d->w, &xlo, &xhi);
+            const int64_t ix0 = kj * d->dw - d->pw;
+            const int64_t iy0 = ki * d->dh - d->ph; /* input row at oy = 0 */
+            const int64_t q0 = ylo * d->ow + xlo, q1 = (yhi - 1) * d->ow + xhi;
+            for (int64_t ci = 0; ci < d->cg; ci++) {
+                float *row = col + (ci * taps + ki * d->kw + kj) * ld + col0;
+                const float *xc = x + ci * plane;
                 /* rows above and below the image: zeros, contiguous */
                 memset(row, 0, (size_t)(ylo * d->ow) * sizeof(float));
                 memset(row + yhi * d->ow, 0,
                        (size_t)((d->oh - yhi) * d->ow) * sizeof(float));
+                if (yhi <= ylo)
+                    continue;
+                if (lined_up && xhi > xlo) {
+                    memcpy(row + q0, xc + iy0 * d->w + ix0 + q0,
+                           (size_t)(q1 - q0) * sizeof(float));
+                    for (int64_t oy = ylo; oy < yhi; oy++) {
+                        float *dst = row + oy * d->ow;
+                        for (int64_t ox = 0; ox < xlo; ox++)
+                            dst[ox] = 0.0f;
+                        for (int64_t ox = xhi; ox < d->ow; ox++)
+                            dst[ox] = 0.0f;
+                    }
+                    continue;
+                }
+                /* the first valid pixel's column, in its phase's run */
+                const int64_t ix = ix0 + xlo * d->sw;
+                const int64_t off = d->sw == 1 ? ix
+                                               : (ix % d->sw) * pl + ix / d->sw;
+                const float *base = d->sw == 1 ? xc : phase + ci * d->h * d->sw * pl;
+                const int64_t pitch = d->sw == 1 ? d->w : d->sw * pl;
                 for (int64_t oy = ylo; oy < yhi; oy++) {
-                    const float *src = xc + (oy * d->sh - d->ph + ki * d->dh) * d->w + ix0;
+                    const float *src = base + (oy * d->sh + iy0) * pitch + off;
                     float *dst = row + oy * d->ow;
                     for (int64_t ox = 0; ox < xlo; ox++)
                         dst[ox] = 0.0f;
-                    if (d->sw == 1)
-                        memcpy(dst + xlo, src + xlo,
-                               (size_t)(xhi - xlo) * sizeof(float));
-                    else
-                        for (int64_t ox = xlo; ox < xhi; ox++)
-                            dst[ox] = src[ox * d->sw];
+                    memcpy(dst + xlo, src, (size_t)(xhi - xlo) * sizeof(float));
                     for (int64_t ox = xhi; ox < d->ow; ox++)
                         dst[ox] = 0.0f;
                 }
@@ -201,6 +237,7 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
     int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
                     d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
     float *col = ws, *tmp = ws + d.k * d.nb * d.p;
+    float *phase = tmp + d.mg * d.nb * d.p;
     for (int64_t n0 = 0; n0 < d.n; n0 += d.nb) {
         int64_t nb = d.n - n0 < d.nb ? d.n - n0 : d.nb;
         for (int64_t g = 0; g < p->group; g++) {
@@ -209,7 +246,7 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                 const float *xi = x->data + (n0 * d.c + g * d.cg) * d.h * d.w;
                 float *yo = y + (n0 * d.m + g * d.mg) * d.p;
                 if (!pointwise)
-                    im2col(xi, &d, col, d.p, 0);
+                    im2col(xi, &d, col, d.p, 0, phase);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
                             (int)d.mg, (int)d.p, (int)d.k, 1.0f, wg, (int)d.k,
                             pointwise ? xi : col, (int)d.p, 0.0f, yo,
@@ -227,7 +264,7 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                         memcpy(col + ci * ld + i * d.p, xi + ci * d.p,
                                (size_t)d.p * sizeof(float));
                 else
-                    im2col(xi, &d, col, ld, i * d.p);
+                    im2col(xi, &d, col, ld, i * d.p, phase);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.mg,
                         (int)ld, (int)d.k, 1.0f, wg, (int)d.k, col, (int)ld,

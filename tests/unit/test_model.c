@@ -468,3 +468,71 @@ Test(model, save_and_load_file)
     sm_tensor_destroy(&wt);
     unlink(path);
 }
+
+/* Conv followed by BatchNormalization: folded at load, the same function as
+ * the two applied in turn (computed here directly). */
+static void check_conv_bn(int conv_bias, int share_conv_output)
+{
+    const int64_t c = 2, m = 3, h = 5, w = 5;
+    sm_tensor *wt = rand_tensor(4, (int64_t[]){m, c, 3, 3}, 31);
+    sm_tensor *b = rand_tensor(1, (int64_t[]){m}, 32);
+    sm_tensor *sc = rand_tensor(1, (int64_t[]){m}, 33);
+    sm_tensor *bb = rand_tensor(1, (int64_t[]){m}, 34);
+    sm_tensor *mean = rand_tensor(1, (int64_t[]){m}, 35);
+    sm_tensor *var = rand_tensor(1, (int64_t[]){m}, 36);
+    for (int i = 0; i < m; i++)
+        var->data[i] = 0.5f + fabsf(var->data[i]);
+    sm_tensor *x = rand_tensor(4, (int64_t[]){2, c, h, w}, 37);
+    sm_onnx_writer *wr = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(wr, "x", 4, (int64_t[]){-1, c, h, w});
+    sm_onnx_writer_initializer(wr, "w", wt);
+    sm_onnx_writer_initializer(wr, "b", b);
+    sm_onnx_writer_initializer(wr, "s", sc);
+    sm_onnx_writer_initializer(wr, "bb", bb);
+    sm_onnx_writer_initializer(wr, "mean", mean);
+    sm_onnx_writer_initializer(wr, "var", var);
+    sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w", "b"},
+                        conv_bias ? 3 : 2, (const char *[]){"z"}, 1);
+    sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    sm_onnx_writer_node(wr, "BatchNormalization", "bn",
+                        (const char *[]){"z", "s", "bb", "mean", "var"}, 5,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_float(wr, "epsilon", 1e-3f);
+    sm_onnx_writer_output(wr, "y", 4, (int64_t[]){-1, m, h, w});
+    if (share_conv_output)
+        sm_onnx_writer_output(wr, "z", 4, (int64_t[]){-1, m, h, w});
+    sm_model *model = load_writer(wr);
+    sm_onnx_writer_destroy(&wr);
+    cr_assert_eq(sm_model_n_nodes(model), share_conv_output ? 2 : 1);
+    sm_err err = {{0}};
+    const sm_tensor *in[1] = {x};
+    const sm_tensor *out[2];
+    cr_assert_eq(sm_model_run(model, in, 1, out, &err), 0, "%s", err.msg);
+    const conv_case k = {2, c, h, w, m, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL};
+    float z[2 * 3 * 5 * 5];
+    conv_direct(&k, x, wt, conv_bias ? b->data : NULL, h, w, (int64_t[]){1, 1}, z);
+    for (int n = 0; n < 2; n++)
+        for (int j = 0; j < m; j++)
+            for (int q = 0; q < h * w; q++) {
+                int i = (n * m + j) * h * w + q;
+                float want = (z[i] - mean->data[j]) /
+                                 sqrtf(var->data[j] + 1e-3f) * sc->data[j] +
+                             bb->data[j];
+                cr_assert_float_eq(out[0]->data[i], want, 1e-5f,
+                                   "bias %d shared %d element %d", conv_bias,
+                                   share_conv_output, i);
+                if (share_conv_output)
+                    cr_assert_float_eq(out[1]->data[i], z[i], 1e-5f);
+            }
+    sm_model_destroy(&model);
+    sm_tensor *ts[] = {wt, b, sc, bb, mean, var, x};
+    for (int i = 0; i < 7; i++)
+        sm_tensor_destroy(&ts[i]);
+}
+
+Test(model, batchnorm_after_conv_folds_exactly)
+{
+    check_conv_bn(1, 0);
+    check_conv_bn(0, 0);
+    check_conv_bn(1, 1); /* the Conv's output is read elsewhere: not folded */
+}
