@@ -125,6 +125,19 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     return (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase;
 }
 
+/* Copies a run of n floats. Most runs are a short row of a small feature
+ * map, where a call to memcpy costs more than the copy. */
+static inline void copy_run(float *restrict dst, const float *restrict src,
+                            int64_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = src[i];
+}
+
 /* The output positions o in [0, n) whose input index o*s - p + k*dl falls
  * inside [0, len): [*lo, *hi). */
 static void valid_span(int64_t n, int64_t s, int64_t p, int64_t k, int64_t dl,
@@ -144,6 +157,9 @@ static void valid_span(int64_t n, int64_t s, int64_t p, int64_t k, int64_t dl,
  * columns. The valid spans are computed once per kernel tap (for every
  * channel) so the copy loops carry no bounds checks: rows of small feature
  * maps are short and per-element branches cost more than the copy. */
+/* GCC would turn the short copy and zeroing loops back into library calls;
+ * keep them loops. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
 static void im2col(const float *x, const dims *d, float *col, int64_t ld,
                    int64_t col0, float *phase)
 {
@@ -206,7 +222,7 @@ static void im2col(const float *x, const dims *d, float *col, int64_t ld,
                     float *dst = row + oy * d->ow;
                     for (int64_t ox = 0; ox < xlo; ox++)
                         dst[ox] = 0.0f;
-                    memcpy(dst + xlo, src, (size_t)(xhi - xlo) * sizeof(float));
+                    copy_run(dst + xlo, src, xhi - xlo);
                     for (int64_t ox = xhi; ox < d->ow; ox++)
                         dst[ox] = 0.0f;
                 }

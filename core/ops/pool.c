@@ -231,6 +231,32 @@ static void pool_interior(const pool_params *p, const geom3 *g,
         y[o] *= r;
 }
 
+/* MaxPool 2x2, stride 2, no padding or dilation (LeNet's, VGG's): two
+ * input rows per output row, no window bookkeeping. */
+static int is_max2x2(const pool_params *p, const geom3 *g)
+{
+    return p->max && g->in[0] == 1 && g->k[1] == 2 && g->k[2] == 2 &&
+           g->s[1] == 2 && g->s[2] == 2 && g->d[1] == 1 && g->d[2] == 1 &&
+           g->pb[1] == 0 && g->pb[2] == 0 && 2 * g->out[1] <= g->in[1] &&
+           2 * g->out[2] <= g->in[2];
+}
+
+static void max2x2(const geom3 *g, int64_t planes, const float *x, float *y)
+{
+    const int64_t w = g->in[2], ow = g->out[2], oh = g->out[1];
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x + c * g->in[1] * w;
+        for (int64_t oy = 0; oy < oh; oy++, y += ow) {
+            const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
+            for (int64_t o = 0; o < ow; o++) {
+                float a = r0[2 * o] > r0[2 * o + 1] ? r0[2 * o] : r0[2 * o + 1];
+                float b = r1[2 * o] > r1[2 * o + 1] ? r1[2 * o] : r1[2 * o + 1];
+                y[o] = a > b ? a : b;
+            }
+        }
+    }
+}
+
 static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, float *ws)
 {
@@ -242,6 +268,10 @@ static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
     (void)ws;
     plan3(p, x, &g, NULL); /* cannot fail: infer accepted this shape */
     int64_t planes = x->shape[0] * x->shape[1];
+    if (is_max2x2(p, &g)) {
+        max2x2(&g, planes, x->data, out[0]->data);
+        return;
+    }
     int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
     int64_t out_plane = g.out[0] * g.out[1] * g.out[2];
     /* Outputs [lo, hi) along the last dim have windows inside the input:
