@@ -130,6 +130,7 @@ data:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory data
+	@echo "make run: MNIST test split with the PyTorch-trained fixture LeNet (tests/fixtures/mnist_lenet_trained.onnx) until salmap trains its own"
 	$(BUILD)/bin/salmap predict --model tests/fixtures/mnist_lenet_trained.onnx \
 	    --config configs/mnist.yaml --dataset data/mnist/test --out $(BUILD)/mnist-test-preds.csv
 
