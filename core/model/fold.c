@@ -116,13 +116,7 @@ static int fold_one(sm_model *m, node *bn, node *conv, int *vcap, sm_err *err)
 
 static void drop_node(sm_model *m, int i)
 {
-    node *n = &m->nodes[i];
-    if (n->params && n->op->release)
-        n->op->release(n->params);
-    free(n->params);
-    free(n->name);
-    free(n->in);
-    free(n->out);
+    sm_model_node_free(&m->nodes[i]);
     memmove(&m->nodes[i], &m->nodes[i + 1],
             (size_t)(m->n_nodes - i - 1) * sizeof(node));
     m->n_nodes--;

@@ -49,6 +49,16 @@ int sm_model_add_value(sm_model *m, const char *name, int kind, int *cap)
     return m->n_vals++;
 }
 
+void sm_model_node_free(node *n)
+{
+    if (n->params && n->op->release)
+        n->op->release(n->params);
+    free(n->params);
+    free(n->name);
+    free(n->in);
+    free(n->out);
+}
+
 void sm_model_destroy(sm_model **mp)
 {
     if (!mp || !*mp)
@@ -59,15 +69,8 @@ void sm_model_destroy(sm_model **mp)
         free(m->vals[i].name);
         sm_tensor_destroy(&m->vals[i].cst);
     }
-    for (int i = 0; i < m->n_nodes; i++) {
-        node *n = &m->nodes[i];
-        if (n->params && n->op->release)
-            n->op->release(n->params);
-        free(n->params);
-        free(n->name);
-        free(n->in);
-        free(n->out);
-    }
+    for (int i = 0; i < m->n_nodes; i++)
+        sm_model_node_free(&m->nodes[i]);
     if (m->gathered)
         for (int i = 0; i < m->n_outputs; i++)
             free(m->gathered[i].data);

@@ -67,6 +67,9 @@ struct sm_model {
  * returns its index, or -1 when out of memory. */
 int sm_model_add_value(sm_model *m, const char *name, int kind, int *cap);
 
+/* Frees what a node owns (not the node itself, which lives in m->nodes). */
+void sm_model_node_free(node *n);
+
 /* Folds every BatchNormalization that follows a Conv with constant weights
  * (and is that output's only reader) into the Conv's weights and bias, and
  * removes it: the model computes the same function with one pass less, and
