@@ -40,6 +40,21 @@ typedef struct sm_op_class {
                 sm_tensor *const *out, int n_out, float *ws);
     /* Frees what parse() allocated inside p (may be NULL). */
     void (*release)(void *p);
+    /* Backward, the vector-Jacobian product (NULL: the operator has none
+     * yet, and gradients cannot pass through it). in/out are the forward
+     * run's values (still valid); gout[k] is the gradient of the loss with
+     * respect to output k, or NULL (zero). For each input i, gin[i] is NULL
+     * when that gradient is not wanted (int64 inputs, untrained constants),
+     * otherwise a buffer of in[i]'s shape to ADD the gradient to: the engine
+     * zeroes it first, and several readers of one value each add theirs.
+     * Weight gradients (Conv, Gemm, MatMul, BatchNormalization) are gin[1..]
+     * like any other. ws: bwd_workspace() floats. Cannot fail. */
+    void (*backward)(const void *p, const sm_tensor *const *in, int n_in,
+                     const sm_tensor *const *out, int n_out,
+                     const sm_tensor *const *gout, sm_tensor *const *gin,
+                     float *ws);
+    size_t (*bwd_workspace)(const void *p, const sm_tensor *const *in,
+                            int n_in, const sm_tensor *const *out, int n_out);
     /* Floating point operations of one run (multiply-add = 2); NULL for
      * operators whose cost is negligible next to Conv/Gemm/MatMul. */
     double (*flops)(const void *p, const sm_tensor *const *in, int n_in,
