@@ -76,6 +76,12 @@ void sm_model_destroy(sm_model **mp)
             free(m->gathered[i].data);
     free(m->gathered);
     free(m->gathered_cap);
+    if (m->ggathered)
+        for (int i = 0; i < m->n_inputs; i++)
+            free(m->ggathered[i].data);
+    free(m->ggathered);
+    free(m->ggathered_cap);
+    free(m->live);
     free(m->vals);
     free(m->nodes);
     free(m->inputs);

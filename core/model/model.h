@@ -58,6 +58,18 @@ int sm_model_set_constant(sm_model *m, const char *name, const sm_tensor *value,
 int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
                  const sm_tensor **outputs, sm_err *err);
 
+/* Backward through the last sm_model_run (or sm_model_forward) of this
+ * model: the gradients of L = sum(seed * output[out]) with respect to every
+ * graph input, i.e. the vector-Jacobian product with seed (shaped like that
+ * output; for a saliency gradient, one-hot rows at the target class).
+ * grads: an array of sm_model_n_inputs borrowed pointers, filled in, valid
+ * until the next run or backward. Weights given as graph inputs rather than
+ * initializers get their gradients this way too. Uses the same threads and
+ * planned buffers as the run. 0, or -1 with a message (no run before, seed
+ * of the wrong shape, an operator without a backward on the path). */
+int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
+                      const sm_tensor **grads, sm_err *err);
+
 /* Classifier convenience: runs the single input on a batch of n images laid
  * out as the declared input shape with its first dim replaced by n, and
  * returns output 0 (borrowed; N x K). NULL with a message on failure. */

@@ -35,8 +35,13 @@ typedef struct plan {
     unsigned char *folded;   /* per node: computed at planning */
     float *arena;            /* every activation's buffer, one allocation */
     float *ws;
+    unsigned char *is_const; /* per value: constant or folded */
     double flops;
     unsigned long last_use;
+    /* Backward, allocated at the first backward through this plan: */
+    sm_tensor *grads;        /* per value: shape and gradient buffer */
+    float *garena;
+    float *bws;
 } plan;
 
 /* A plan cache. Each thread of a data-parallel run has its own. */
@@ -61,7 +66,36 @@ struct sm_model {
     size_t *gathered_cap;    /* floats allocated in each gathered[i] */
     int unbatched;           /* 1: its outputs do not follow the batch */
     double last_flops;
+    /* The last run, for backward: its lanes, their plans and batch rows. */
+    int last_lanes;
+    plan *last_plan[SM_MODEL_MAX_THREADS];
+    int64_t last_n0[SM_MODEL_MAX_THREADS + 1];
+    sm_tensor *ggathered;    /* n_inputs: a split backward's joined grads */
+    size_t *ggathered_cap;
+    unsigned char *live;     /* n_vals: values the last backward went through */
 };
+
+/* One lane's share of a run or backward. */
+typedef struct lane_job {
+    const sm_model *m;
+    plan *p;
+    const sm_tensor *in[8];
+    sm_tensor seed;          /* backward: this lane's rows of the seed */
+    int out;                 /* backward: the output seeded */
+    void (*fn)(struct lane_job *);
+} lane_job;
+
+/* Runs jobs[t].fn(&jobs[t]) for t < lanes, in parallel threads (the
+ * caller's thread takes lane 0, and any lane no thread could be had for). */
+void sm_lanes_run(lane_job *jobs, int lanes);
+
+/* Joins per-lane tensors [n_t, ...] of values vals[0..nv) (from each plan's
+ * vals, or its grads when grads is 1) into dst[0..nv), growing their
+ * buffers (capacities in cap). 0; 1 when a value's first dim is not the
+ * lane's batch; -1 on out of memory. */
+int sm_lanes_gather(plan *const *lp, const int64_t *n0, int lanes,
+                    const int *vals, int nv, int grads, sm_tensor *dst,
+                    size_t *cap, sm_err *err);
 
 /* Adds a value named name of the given kind to m->vals (capacity *cap);
  * returns its index, or -1 when out of memory. */

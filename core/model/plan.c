@@ -16,12 +16,17 @@ static void plan_free(plan **pp)
     free((*pp)->folded);
     free((*pp)->arena);
     free((*pp)->ws);
+    free((*pp)->is_const);
+    free((*pp)->grads);
+    free((*pp)->garena);
+    free((*pp)->bws);
     free(*pp);
     *pp = NULL;
 }
 
 void sm_plan_drop_all(sm_model *m)
 {
+    m->last_lanes = 0;
     for (int l = 0; l < SM_MODEL_MAX_THREADS; l++) {
         for (int i = 0; i < MAX_PLANS; i++)
             plan_free(&m->lanes[l].plans[i]);
@@ -194,7 +199,7 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
             }
             p->vals[v].data = dst;
         }
-    free(is_const);
+    p->is_const = is_const;
     free(offset);
     return p;
 fail:
@@ -267,17 +272,30 @@ static void run_plan(const sm_model *m, plan *p, const sm_tensor *const *in)
     }
 }
 
-typedef struct lane_job {
-    const sm_model *m;
-    plan *p;
-    const sm_tensor *in[8];
-} lane_job;
+static void forward_job(lane_job *j)
+{
+    run_plan(j->m, j->p, j->in);
+}
 
 static void *lane_main(void *arg)
 {
     lane_job *j = arg;
-    run_plan(j->m, j->p, j->in);
+    j->fn(j);
     return NULL;
+}
+
+void sm_lanes_run(lane_job *jobs, int lanes)
+{
+    pthread_t tid[SM_MODEL_MAX_THREADS];
+    int started[SM_MODEL_MAX_THREADS] = {0};
+    for (int t = 1; t < lanes; t++)
+        started[t] = pthread_create(&tid[t], NULL, lane_main, &jobs[t]) == 0;
+    for (int t = 0; t < lanes; t++)
+        if (t == 0 || !started[t]) /* no thread to be had: run it here */
+            jobs[t].fn(&jobs[t]);
+    for (int t = 1; t < lanes; t++)
+        if (started[t])
+            pthread_join(tid[t], NULL);
 }
 
 /* A model whose inputs all declare a symbolic first dim is taken to treat
@@ -295,37 +313,32 @@ static int splittable(const sm_model *m, const sm_tensor *const *in)
     return in[0]->shape[0] >= 2 * m->threads;
 }
 
-/* Joins the lanes' outputs (each [n_t, ...]) into the model's gathered
- * tensors. 0; 1 when an output does not carry the batch in its first dim;
- * -1 on error. */
-static int gather(sm_model *m, plan *const *lp, const int64_t *n0, int lanes,
-                  int64_t total, sm_err *err)
+int sm_lanes_gather(plan *const *lp, const int64_t *n0, int lanes,
+                    const int *vals, int nv, int grads, sm_tensor *dst,
+                    size_t *cap, sm_err *err)
 {
-    if (!m->gathered) {
-        m->gathered = calloc((size_t)m->n_outputs, sizeof(sm_tensor));
-        m->gathered_cap = calloc((size_t)m->n_outputs, sizeof(size_t));
-        if (!m->gathered || !m->gathered_cap)
-            return sm_err_set(err, "out of memory");
-    }
-    for (int o = 0; o < m->n_outputs; o++) {
-        const sm_tensor *first = &lp[0]->vals[m->outputs[o]];
+    int64_t total = n0[lanes];
+    for (int o = 0; o < nv; o++) {
+        const sm_tensor *first = grads ? &lp[0]->grads[vals[o]]
+                                       : &lp[0]->vals[vals[o]];
         if (first->ndim < 1 || first->shape[0] != n0[1] - n0[0])
             return 1;
         int64_t row = sm_tensor_numel(first) / (first->shape[0] ? first->shape[0] : 1);
         size_t need = (size_t)(row * total);
-        sm_tensor *g = &m->gathered[o];
-        if (need > m->gathered_cap[o]) {
+        sm_tensor *g = &dst[o];
+        if (need > cap[o]) {
             float *nd = realloc(g->data, (need ? need : 1) * sizeof(float));
             if (!nd)
                 return sm_err_set(err, "out of memory");
             g->data = nd;
-            m->gathered_cap[o] = need;
+            cap[o] = need;
         }
         g->ndim = first->ndim;
         memcpy(g->shape, first->shape, sizeof g->shape);
         g->shape[0] = total;
         for (int t = 0; t < lanes; t++) {
-            const sm_tensor *part = &lp[t]->vals[m->outputs[o]];
+            const sm_tensor *part = grads ? &lp[t]->grads[vals[o]]
+                                          : &lp[t]->vals[vals[o]];
             memcpy(g->data + n0[t] * row, part->data,
                    (size_t)(sm_tensor_numel(part)) * sizeof(float));
         }
@@ -357,26 +370,28 @@ static int run_split(sm_model *m, const sm_tensor *const *inputs,
             jobs[t].in[i] = &views[t][i];
         }
         jobs[t].m = m;
+        jobs[t].fn = forward_job;
         if (!(jobs[t].p = lp[t] = sm_plan_get(m, &m->lanes[t], jobs[t].in, err)))
             return -1;
         flops += lp[t]->flops;
     }
-    pthread_t tid[SM_MODEL_MAX_THREADS];
-    int started[SM_MODEL_MAX_THREADS] = {0};
-    for (int t = 1; t < lanes; t++)
-        started[t] = pthread_create(&tid[t], NULL, lane_main, &jobs[t]) == 0;
-    for (int t = 0; t < lanes; t++)
-        if (t == 0 || !started[t]) /* no thread to be had: run it here */
-            lane_main(&jobs[t]);
-    for (int t = 1; t < lanes; t++)
-        if (started[t])
-            pthread_join(tid[t], NULL);
-    int rc = gather(m, lp, n0, lanes, total, err);
+    sm_lanes_run(jobs, lanes);
+    if (!m->gathered) {
+        m->gathered = calloc((size_t)m->n_outputs, sizeof(sm_tensor));
+        m->gathered_cap = calloc((size_t)m->n_outputs, sizeof(size_t));
+        if (!m->gathered || !m->gathered_cap)
+            return sm_err_set(err, "out of memory");
+    }
+    int rc = sm_lanes_gather(lp, n0, lanes, m->outputs, m->n_outputs, 0,
+                             m->gathered, m->gathered_cap, err);
     if (rc)
         return rc;
     for (int o = 0; o < m->n_outputs; o++)
         outputs[o] = &m->gathered[o];
     m->last_flops = flops;
+    m->last_lanes = lanes;
+    memcpy(m->last_plan, lp, sizeof(plan *) * (size_t)lanes);
+    memcpy(m->last_n0, n0, sizeof(int64_t) * (size_t)(lanes + 1));
     return 0;
 }
 
@@ -397,6 +412,7 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
             return sm_err_set(err, "%s: input '%s' has no data", m->origin,
                               v->name);
     }
+    m->last_lanes = 0; /* until this run succeeds, there is none to go back through */
     if (!m->unbatched && splittable(m, inputs)) {
         int rc = run_split(m, inputs, outputs, err);
         if (rc == 0)
@@ -412,6 +428,10 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
     for (int i = 0; i < m->n_outputs; i++)
         outputs[i] = &p->vals[m->outputs[i]];
     m->last_flops = p->flops;
+    m->last_lanes = 1;
+    m->last_plan[0] = p;
+    m->last_n0[0] = 0;
+    m->last_n0[1] = m->n_inputs && inputs[0]->ndim ? inputs[0]->shape[0] : 1;
     return 0;
 }
 

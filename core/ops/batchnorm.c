@@ -119,6 +119,59 @@ static void batchnorm_run(const void *p_, const sm_tensor *const *in, int n_in,
         }
 }
 
+/* With r = 1 / sqrt(var + eps) and a = scale * r per channel, over that
+ * channel's elements:
+ *   dX = g * a                      dB = sum g
+ *   dscale = r * sum g * (x - mean)   dmean = -a * sum g
+ *   dvar = -a * r^2 / 2 * sum g * (x - mean)
+ * (x - mean is summed as such, not as sum g*x - mean * sum g, which would
+ * cancel badly.) No workspace: one channel at a time. */
+static void batchnorm_backward(const void *p_, const sm_tensor *const *in,
+                               int n_in, const sm_tensor *const *out,
+                               int n_out, const sm_tensor *const *gout,
+                               sm_tensor *const *gin, float *ws)
+{
+    const batchnorm_params *p = p_;
+    const sm_tensor *x = in[0];
+    (void)n_in;
+    (void)out;
+    (void)n_out;
+    (void)ws;
+    if (!gout[0])
+        return;
+    int64_t c = x->shape[1], n = x->shape[0];
+    int64_t plane = sm_op_prod(x->shape, 2, x->ndim);
+    int stats = gin[1] || gin[2] || gin[3] || gin[4];
+    for (int64_t j = 0; j < c; j++) {
+        const float r = 1.0f / sqrtf(in[4]->data[j] + p->epsilon);
+        const float a = in[1]->data[j] * r, mean = in[3]->data[j];
+        float sg = 0, sgx = 0; /* sum g, sum g * (x - mean) */
+        for (int64_t i = 0; i < n; i++) {
+            const float *restrict xp = x->data + (i * c + j) * plane;
+            const float *restrict g = gout[0]->data + (i * c + j) * plane;
+            if (gin[0]) {
+                float *restrict gx = gin[0]->data + (i * c + j) * plane;
+                SM_OP_FOR(k, plane, gx[k] += g[k] * a);
+            }
+            if (stats) {
+                float s1, s2;
+                SM_OP_SUM(s1, k, plane, g[k]);
+                SM_OP_SUM(s2, k, plane, g[k] * (xp[k] - mean));
+                sg += s1;
+                sgx += s2;
+            }
+        }
+        if (gin[1])
+            gin[1]->data[j] += r * sgx;
+        if (gin[2])
+            gin[2]->data[j] += sg;
+        if (gin[3])
+            gin[3]->data[j] += -a * sg;
+        if (gin[4])
+            gin[4]->data[j] += -0.5f * a * r * r * sgx;
+    }
+}
+
 const sm_op_class sm_op_batchnormalization = {
     .name = "BatchNormalization",
     .params_size = sizeof(batchnorm_params),
@@ -129,4 +182,5 @@ const sm_op_class sm_op_batchnormalization = {
     .infer = batchnorm_infer,
     .workspace = batchnorm_workspace,
     .run = batchnorm_run,
+    .backward = batchnorm_backward,
 };

@@ -60,25 +60,45 @@ static int concat_infer(const void *p_, const sm_tensor *const *in, int n_in,
     return 0;
 }
 
-static void concat_run(const void *p_, const sm_tensor *const *in, int n_in,
-                       sm_tensor *const *out, int n_out, float *ws)
+/* Each outer index takes one contiguous chunk from every input: the
+ * forward copies the chunks into y, the backward adds y's gradient's chunks
+ * to the wanted inputs' gradients (gin[i] NULL: skipped). */
+static void chunks(const concat_params *p, const sm_tensor *const *in,
+                   int n_in, float *y, sm_tensor *const *gin, int backward)
 {
-    const concat_params *p = p_;
-    (void)n_out;
-    (void)ws;
     int ax = sm_op_axis(p->axis, in[0]->ndim);
     int64_t outer = sm_op_prod(in[0]->shape, 0, ax);
     int64_t inner = sm_op_prod(in[0]->shape, ax + 1, in[0]->ndim);
-    float *y = out[0]->data;
-    /* Each outer index takes one contiguous chunk from every input. */
     for (int64_t o = 0; o < outer; o++)
         for (int i = 0; i < n_in; i++) {
             int64_t chunk = in[i]->shape[ax] * inner;
-            if (chunk > 0)
+            if (backward && gin[i])
+                sm_op_add_to(gin[i]->data + o * chunk, y, chunk);
+            else if (!backward && chunk > 0)
                 memcpy(y, in[i]->data + o * chunk,
                        (size_t)chunk * sizeof(float));
             y += chunk;
         }
+}
+
+static void concat_run(const void *p, const sm_tensor *const *in, int n_in,
+                       sm_tensor *const *out, int n_out, float *ws)
+{
+    (void)n_out;
+    (void)ws;
+    chunks(p, in, n_in, out[0]->data, NULL, 0);
+}
+
+static void concat_backward(const void *p, const sm_tensor *const *in,
+                            int n_in, const sm_tensor *const *out, int n_out,
+                            const sm_tensor *const *gout,
+                            sm_tensor *const *gin, float *ws)
+{
+    (void)out;
+    (void)n_out;
+    (void)ws;
+    if (gout[0])
+        chunks(p, in, n_in, gout[0]->data, gin, 1);
 }
 
 const sm_op_class sm_op_concat = {
@@ -90,4 +110,5 @@ const sm_op_class sm_op_concat = {
     .parse = concat_parse,
     .infer = concat_infer,
     .run = concat_run,
+    .backward = concat_backward,
 };

@@ -112,6 +112,23 @@ static void constant_run(const void *p_, const sm_tensor *const *in, int n_in,
         memcpy(out[0]->i64, v->i64, n * sizeof(int64_t));
 }
 
+/* No inputs, so no gradient to pass on; defined so that the engine need not
+ * special-case the operator. */
+static void constant_backward(const void *p, const sm_tensor *const *in,
+                              int n_in, const sm_tensor *const *out,
+                              int n_out, const sm_tensor *const *gout,
+                              sm_tensor *const *gin, float *ws)
+{
+    (void)p;
+    (void)in;
+    (void)n_in;
+    (void)out;
+    (void)n_out;
+    (void)gout;
+    (void)gin;
+    (void)ws;
+}
+
 const sm_op_class sm_op_constant = {
     .name = "Constant",
     .params_size = sizeof(constant_params),
@@ -121,5 +138,6 @@ const sm_op_class sm_op_constant = {
     .parse = constant_parse,
     .infer = constant_infer,
     .run = constant_run,
+    .backward = constant_backward,
     .release = constant_release,
 };

@@ -311,6 +311,95 @@ static double conv_flops(const void *pv, const sm_tensor *const *in, int n_in,
     return 2.0 * (double)d.n * (double)d.m * (double)d.k * (double)d.p;
 }
 
+/* --- backward ------------------------------------------------------------ */
+
+/* The adjoint of im2col: adds each column entry back onto the input pixel
+ * it was copied from (several taps share a pixel). */
+static void col2im(const float *col, const dims *d, int64_t ld, int64_t col0,
+                   float *dx)
+{
+    const int64_t plane = d->h * d->w, taps = d->kh * d->kw;
+    for (int64_t ki = 0; ki < d->kh; ki++) {
+        int64_t ylo, yhi;
+        valid_span(d->oh, d->sh, d->ph, ki, d->dh, d->h, &ylo, &yhi);
+        for (int64_t kj = 0; kj < d->kw; kj++) {
+            int64_t xlo, xhi;
+            valid_span(d->ow, d->sw, d->pw, kj, d->dw, d->w, &xlo, &xhi);
+            const int64_t ix0 = kj * d->dw - d->pw, iy0 = ki * d->dh - d->ph;
+            for (int64_t ci = 0; ci < d->cg; ci++) {
+                const float *row = col + (ci * taps + ki * d->kw + kj) * ld + col0;
+                float *xc = dx + ci * plane;
+                for (int64_t oy = ylo; oy < yhi; oy++) {
+                    float *dst = xc + (oy * d->sh + iy0) * d->w + ix0;
+                    const float *src = row + oy * d->ow;
+                    for (int64_t ox = xlo; ox < xhi; ox++)
+                        dst[ox * d->sw] += src[ox];
+                }
+            }
+        }
+    }
+}
+
+static size_t conv_bwd_workspace(const void *pv, const sm_tensor *const *in,
+                                 int n_in, const sm_tensor *const *out,
+                                 int n_out)
+{
+    return conv_workspace(pv, in, n_in, out, n_out);
+}
+
+/* Per chunk of images and group: dY gathered to [Mg, nb*P]; dX via
+ * col2im(W^T dY); dW += dY col^T with the chunk's columns rebuilt;
+ * dB += row sums of dY. */
+static void conv_backward(const void *pv, const sm_tensor *const *in,
+                          int n_in, const sm_tensor *const *out, int n_out,
+                          const sm_tensor *const *gout, sm_tensor *const *gin,
+                          float *ws)
+{
+    (void)n_out;
+    const conv *p = pv;
+    const sm_tensor *x = in[0], *w = in[1], *gy = gout[0];
+    sm_tensor *gx = gin[0], *gw = gin[1], *gb = n_in > 2 ? gin[2] : NULL;
+    if (!gy)
+        return;
+    dims d;
+    get_dims(p, x, w, out[0], &d);
+    float *col = ws, *dyc = ws + d.k * d.nb * d.p;
+    float *phase = dyc + d.mg * d.nb * d.p; /* im2col's scratch (stride > 1) */
+    for (int64_t n0 = 0; n0 < d.n; n0 += d.nb) {
+        int64_t nb = d.n - n0 < d.nb ? d.n - n0 : d.nb, ld = nb * d.p;
+        for (int64_t g = 0; g < p->group; g++) {
+            for (int64_t i = 0; i < nb; i++)
+                for (int64_t mi = 0; mi < d.mg; mi++)
+                    memcpy(dyc + mi * ld + i * d.p,
+                           gy->data + ((n0 + i) * d.m + g * d.mg + mi) * d.p,
+                           (size_t)d.p * sizeof(float));
+            if (gb)
+                for (int64_t mi = 0; mi < d.mg; mi++) {
+                    double s = 0;
+                    for (int64_t q = 0; q < ld; q++)
+                        s += dyc[mi * ld + q];
+                    gb->data[g * d.mg + mi] += (float)s;
+                }
+            if (gw) {
+                for (int64_t i = 0; i < nb; i++)
+                    im2col(x->data + ((n0 + i) * d.c + g * d.cg) * d.h * d.w,
+                           &d, col, ld, i * d.p, phase);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d.mg,
+                            (int)d.k, (int)ld, 1.0f, dyc, (int)ld, col, (int)ld,
+                            1.0f, gw->data + g * d.mg * d.k, (int)d.k);
+            }
+            if (gx) {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d.k,
+                            (int)ld, (int)d.mg, 1.0f, w->data + g * d.mg * d.k,
+                            (int)d.k, dyc, (int)ld, 0.0f, col, (int)ld);
+                for (int64_t i = 0; i < nb; i++)
+                    col2im(col, &d, ld, i * d.p,
+                           gx->data + ((n0 + i) * d.c + g * d.cg) * d.h * d.w);
+            }
+        }
+    }
+}
+
 const sm_op_class sm_op_conv = {
     .name = "Conv",
     .params_size = sizeof(conv),
@@ -322,4 +411,6 @@ const sm_op_class sm_op_conv = {
     .workspace = conv_workspace,
     .run = conv_run,
     .flops = conv_flops,
+    .backward = conv_backward,
+    .bwd_workspace = conv_bwd_workspace,
 };

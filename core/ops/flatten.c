@@ -47,4 +47,5 @@ const sm_op_class sm_op_flatten = {
     .parse = flatten_parse,
     .infer = flatten_infer,
     .run = sm_op_copy_run,
+    .backward = sm_op_copy_backward,
 };

@@ -118,6 +118,57 @@ static double gemm_flops(const void *pv, const sm_tensor *const *in, int n_in,
     return 2.0 * (double)m * (double)n * (double)k;
 }
 
+/* dA' = alpha dY op(B)^T, dop(B) = alpha op(A)^T dY (transposed back when
+ * the operand was given transposed), dC = beta dY summed over C's
+ * broadcast dims. */
+static void gemm_backward(const void *pv, const sm_tensor *const *in, int n_in,
+                          const sm_tensor *const *out, int n_out,
+                          const sm_tensor *const *gout, sm_tensor *const *gin,
+                          float *ws)
+{
+    (void)out;
+    (void)n_out;
+    (void)ws;
+    const gemm *p = pv;
+    const sm_tensor *a = in[0], *b = in[1], *gy = gout[0];
+    if (!gy)
+        return;
+    int64_t m, n, k;
+    mnk(p, a, b, &m, &n, &k);
+    int lda = (int)a->shape[1], ldb = (int)b->shape[1];
+    if (gin[0] && m && n && k) {
+        if (!p->trans_a) /* dA [M,K] = dY [M,N] op(B)^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans,
+                        p->trans_b ? CblasNoTrans : CblasTrans, (int)m, (int)k,
+                        (int)n, p->alpha, gy->data, (int)n, b->data, ldb, 1.0f,
+                        gin[0]->data, lda);
+        else /* dA [K,M] = op(B) dY^T */
+            cblas_sgemm(CblasRowMajor, p->trans_b ? CblasTrans : CblasNoTrans,
+                        CblasTrans, (int)k, (int)m, (int)n, p->alpha, b->data,
+                        ldb, gy->data, (int)n, 1.0f, gin[0]->data, lda);
+    }
+    if (gin[1] && m && n && k) {
+        if (!p->trans_b) /* dB [K,N] = op(A)^T dY */
+            cblas_sgemm(CblasRowMajor, p->trans_a ? CblasNoTrans : CblasTrans,
+                        CblasNoTrans, (int)k, (int)n, (int)m, p->alpha, a->data,
+                        lda, gy->data, (int)n, 1.0f, gin[1]->data, ldb);
+        else /* dB [N,K] = dY^T op(A) */
+            cblas_sgemm(CblasRowMajor, CblasTrans,
+                        p->trans_a ? CblasTrans : CblasNoTrans, (int)n, (int)k,
+                        (int)m, p->alpha, gy->data, (int)n, a->data, lda, 1.0f,
+                        gin[1]->data, ldb);
+    }
+    if (n_in > 2 && gin[2]) {
+        const sm_tensor *c = in[2];
+        int64_t cm = c->ndim == 2 ? c->shape[0] : 1;
+        int64_t cn = c->ndim >= 1 ? c->shape[c->ndim - 1] : 1;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                gin[2]->data[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)] +=
+                    p->beta * gy->data[i * n + j];
+    }
+}
+
 const sm_op_class sm_op_gemm = {
     .name = "Gemm",
     .params_size = sizeof(gemm),
@@ -128,4 +179,5 @@ const sm_op_class sm_op_gemm = {
     .infer = gemm_infer,
     .run = gemm_run,
     .flops = gemm_flops,
+    .backward = gemm_backward,
 };

@@ -27,6 +27,7 @@ const sm_op_class sm_op_identity = {
     .parse = sm_op_parse_none,
     .infer = identity_infer,
     .run = sm_op_copy_run,
+    .backward = sm_op_copy_backward,
 };
 
 /* Dropout: ratio is an attribute before opset 12 and an input after, seed
@@ -67,4 +68,5 @@ const sm_op_class sm_op_dropout = {
     .parse = sm_op_parse_none,
     .infer = dropout_infer,
     .run = sm_op_copy_run,
+    .backward = sm_op_copy_backward,
 };

@@ -116,6 +116,61 @@ static double matmul_flops(const void *pv, const sm_tensor *const *in,
            (double)d.n * (double)d.k;
 }
 
+/* dA = dY B^T and dB = A^T dY per batch element; broadcast operands add up
+ * the gradients of every batch element that reused them (gin accumulates). */
+static void matmul_backward(const void *pv, const sm_tensor *const *in,
+                            int n_in, const sm_tensor *const *out, int n_out,
+                            const sm_tensor *const *gout,
+                            sm_tensor *const *gin, float *ws)
+{
+    (void)pv;
+    (void)n_in;
+    (void)out;
+    (void)n_out;
+    (void)ws;
+    const sm_tensor *a = in[0], *b = in[1], *gy = gout[0];
+    if (!gy)
+        return;
+    mm_dims d;
+    get_dims(a, b, &d);
+    int64_t batches = sm_shape_numel(d.nb, d.batch);
+    if (d.m == 0 || d.n == 0 || d.k == 0 || batches == 0)
+        return;
+    const int m = (int)d.m, n = (int)d.n, k = (int)d.k;
+    if (b->ndim <= 2 && a->ndim >= 2) { /* A's batch folded into rows */
+        const int rows = (int)(batches * d.m);
+        if (gin[0])
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, k, n,
+                        1.0f, gy->data, n, b->data, n, 1.0f, gin[0]->data, k);
+        if (gin[1])
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, rows,
+                        1.0f, a->data, k, gy->data, n, 1.0f, gin[1]->data, n);
+        return;
+    }
+    int64_t idx[SM_MAX_DIMS] = {0};
+    for (int64_t t = 0; t < batches; t++) {
+        int64_t ao = 0, bo = 0;
+        for (int i = 0; i < d.nb; i++) {
+            ao = ao * d.abatch[i] + (d.abatch[i] == 1 ? 0 : idx[i]);
+            bo = bo * d.bbatch[i] + (d.bbatch[i] == 1 ? 0 : idx[i]);
+        }
+        const float *gyt = gy->data + t * d.m * d.n;
+        if (gin[0])
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0f,
+                        gyt, n, b->data + bo * d.k * d.n, n, 1.0f,
+                        gin[0]->data + ao * d.m * d.k, k);
+        if (gin[1])
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1.0f,
+                        a->data + ao * d.m * d.k, k, gyt, n, 1.0f,
+                        gin[1]->data + bo * d.k * d.n, n);
+        for (int i = d.nb - 1; i >= 0; i--) {
+            if (++idx[i] < d.batch[i])
+                break;
+            idx[i] = 0;
+        }
+    }
+}
+
 static const char *const matmul_attrs[] = {NULL};
 
 const sm_op_class sm_op_matmul = {
@@ -127,4 +182,5 @@ const sm_op_class sm_op_matmul = {
     .infer = matmul_infer,
     .run = matmul_run,
     .flops = matmul_flops,
+    .backward = matmul_backward,
 };

@@ -53,6 +53,26 @@ void sm_op_copy_run(const void *p, const sm_tensor *const *in, int n_in,
         memcpy(out[0]->data, in[0]->data, (size_t)n * sizeof(float));
 }
 
+void sm_op_copy_backward(const void *p, const sm_tensor *const *in, int n_in,
+                         const sm_tensor *const *out, int n_out,
+                         const sm_tensor *const *gout, sm_tensor *const *gin,
+                         float *ws)
+{
+    (void)p;
+    (void)out;
+    (void)n_in;
+    (void)n_out;
+    (void)ws;
+    if (!gout[0] || !gin[0])
+        return;
+    sm_op_add_to(gin[0]->data, gout[0]->data, sm_tensor_numel(in[0]));
+}
+
+void sm_op_add_to(float *restrict y, const float *restrict x, int64_t n)
+{
+    SM_OP_FOR(i, n, y[i] += x[i]);
+}
+
 /* --- messages ------------------------------------------------------------ */
 
 int sm_op_shape_err(sm_err *err, const char *input, const sm_tensor *t,
@@ -116,15 +136,14 @@ int sm_op_check_out_shape(int ndim, const int64_t *shape, const char *op,
 
 /* --- broadcasting -------------------------------------------------------- */
 
-void sm_op_broadcast2(const sm_tensor *a, const sm_tensor *b, sm_tensor *out,
-                      sm_op_kernel2 k)
+void sm_op_bcast_init(sm_op_bcast *w, const sm_tensor *a, const sm_tensor *b,
+                      const sm_tensor *out)
 {
     /* Per output dim: size and the element strides of a and b (0 where the
-     * operand is broadcast), dims of size 1 dropped. */
-    int64_t d[SM_MAX_DIMS], sa[SM_MAX_DIMS], sb[SM_MAX_DIMS];
+     * operand is broadcast), dims of size 1 dropped; built inner to outer. */
+    int64_t dt[SM_MAX_DIMS], sat[SM_MAX_DIMS], sbt[SM_MAX_DIMS];
     int n = out->ndim, m = 0;
     int64_t ra = 1, rb = 1; /* running strides of a and b, inner to outer */
-    int64_t dt[SM_MAX_DIMS], sat[SM_MAX_DIMS], sbt[SM_MAX_DIMS];
     for (int i = n - 1; i >= 0; i--) {
         int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
         int64_t da = ia >= 0 ? a->shape[ia] : 1;
@@ -147,33 +166,40 @@ void sm_op_broadcast2(const sm_tensor *a, const sm_tensor *b, sm_tensor *out,
         m++;
     }
     /* Reverse to outer-to-inner order. */
+    w->m = m;
     for (int i = 0; i < m; i++) {
-        d[i] = dt[m - 1 - i];
-        sa[i] = sat[m - 1 - i];
-        sb[i] = sbt[m - 1 - i];
+        w->d[i] = dt[m - 1 - i];
+        w->sa[i] = sat[m - 1 - i];
+        w->sb[i] = sbt[m - 1 - i];
+        w->idx[i] = 0;
     }
-    if (sm_tensor_numel(out) == 0)
-        return;
-    if (m == 0) {
-        k(a->data, 0, b->data, 0, out->data, 1);
-        return;
+    w->inner = m ? w->d[m - 1] : 1;
+    w->ia = m && w->sa[m - 1] ? 1 : 0;
+    w->ib = m && w->sb[m - 1] ? 1 : 0;
+    w->rows = sm_tensor_numel(out) / w->inner; /* 0 for an empty output */
+    w->row = w->oa = w->ob = 0;
+}
+
+void sm_op_bcast_next(sm_op_bcast *w)
+{
+    w->row++;
+    /* Odometer over the outer dims. */
+    for (int j = w->m - 2; j >= 0; j--) {
+        w->oa += w->sa[j];
+        w->ob += w->sb[j];
+        if (++w->idx[j] < w->d[j])
+            break;
+        w->oa -= w->sa[j] * w->d[j];
+        w->ob -= w->sb[j] * w->d[j];
+        w->idx[j] = 0;
     }
-    int64_t inner = d[m - 1], ia = sa[m - 1] ? 1 : 0, ib = sb[m - 1] ? 1 : 0;
-    int64_t idx[SM_MAX_DIMS] = {0}, oa = 0, ob = 0;
-    float *o = out->data;
-    int64_t rows = sm_tensor_numel(out) / inner;
-    for (int64_t r = 0; r < rows; r++) {
-        k(a->data + oa, ia, b->data + ob, ib, o, inner);
-        o += inner;
-        /* Odometer over the outer dims. */
-        for (int j = m - 2; j >= 0; j--) {
-            oa += sa[j];
-            ob += sb[j];
-            if (++idx[j] < d[j])
-                break;
-            oa -= sa[j] * d[j];
-            ob -= sb[j] * d[j];
-            idx[j] = 0;
-        }
-    }
+}
+
+void sm_op_broadcast2(const sm_tensor *a, const sm_tensor *b, sm_tensor *out,
+                      sm_op_kernel2 k)
+{
+    sm_op_bcast w;
+    for (sm_op_bcast_init(&w, a, b, out); w.row < w.rows; sm_op_bcast_next(&w))
+        k(a->data + w.oa, w.ia, b->data + w.ob, w.ib,
+          out->data + w.row * w.inner, w.inner);
 }

@@ -23,6 +23,14 @@ int sm_op_parse_none(void *p, const sm_attrs *a, sm_err *err);
 void sm_op_copy_run(const void *p, const sm_tensor *const *in, int n_in,
                     sm_tensor *const *out, int n_out, float *ws);
 
+/* backward() of the same operators: adds gout[0] to gin[0] (nothing when
+ * either is NULL: a zero gradient, or one not wanted). Their other inputs
+ * (Reshape's shape, Dropout's ratio) get no gradient. */
+void sm_op_copy_backward(const void *p, const sm_tensor *const *in, int n_in,
+                         const sm_tensor *const *out, int n_out,
+                         const sm_tensor *const *gout, sm_tensor *const *gin,
+                         float *ws);
+
 /* --- messages ------------------------------------------------------------ */
 
 /* Sets "input '<input>' has shape [..] but <fmt...>" and returns -1. Inputs
@@ -76,7 +84,52 @@ int64_t sm_op_prod(const int64_t *shape, int from, int to);
         }                                                                      \
     } while (0)
 
+/* y[i] += x[i] for i in [0, n): how most backward passes accumulate. */
+void sm_op_add_to(float *restrict y, const float *restrict x, int64_t n);
+
+/* s = sum of EXPR over i in [0, n) (EXPR may use i), in 8 partial float
+ * sums: the same blocking as SM_OP_FOR, so that the loop vectorises without
+ * -ffast-math, and the rounding error grows with n / 8 rather than n. The
+ * backward passes' reductions (bias-like gradients) use it. */
+#define SM_OP_SUM(s, i, n, ...)                                                \
+    do {                                                                       \
+        float i##_p[8] = {0};                                                  \
+        int64_t i##_blk = 0;                                                   \
+        const int64_t i##_n = (n);                                             \
+        for (; i##_blk + 8 <= i##_n; i##_blk += 8)                             \
+            for (int i##_j = 0; i##_j < 8; i##_j++) {                          \
+                const int64_t i = i##_blk + i##_j;                             \
+                i##_p[i##_j] += (__VA_ARGS__);                                 \
+            }                                                                  \
+        for (int64_t i = i##_blk; i < i##_n; i++)                              \
+            i##_p[i - i##_blk] += (__VA_ARGS__);                               \
+        (s) = ((i##_p[0] + i##_p[1]) + (i##_p[2] + i##_p[3])) +                \
+              ((i##_p[4] + i##_p[5]) + (i##_p[6] + i##_p[7]));                 \
+    } while (0)
+
 /* --- broadcasting -------------------------------------------------------- */
+
+/* A walk over the broadcast of a and b to out, one row (a run of `inner`
+ * consecutive outputs) at a time: adjacent dims are merged first so that
+ * same-shape, scalar and per-channel operands are one or a few long rows.
+ * Along a row, a walks with element stride ia (1, or 0: broadcast) from
+ * offset oa, b likewise; the row's outputs start at row * inner. Both the
+ * forward kernels and the backward's reductions over broadcast dims use it:
+ *
+ *   sm_op_bcast w;
+ *   for (sm_op_bcast_init(&w, a, b, out); w.row < w.rows; sm_op_bcast_next(&w))
+ *       ...a->data + w.oa, w.ia, b->data + w.ob, w.ib, w.row * w.inner...  */
+typedef struct sm_op_bcast {
+    int m;                              /* merged dims, outer to inner */
+    int64_t d[SM_MAX_DIMS], sa[SM_MAX_DIMS], sb[SM_MAX_DIMS];
+    int64_t idx[SM_MAX_DIMS];           /* odometer over dims [0, m - 1) */
+    int64_t rows, inner, ia, ib;
+    int64_t row, oa, ob;                /* the current row */
+} sm_op_bcast;
+
+void sm_op_bcast_init(sm_op_bcast *w, const sm_tensor *a, const sm_tensor *b,
+                      const sm_tensor *out);
+void sm_op_bcast_next(sm_op_bcast *w);
 
 /* Elementwise kernel over n elements. sa/sb are 1 (walk the array) or 0 (the
  * operand is the same value throughout: a[0]). */

@@ -128,19 +128,33 @@ static int64_t source(int mode, int64_t o, int64_t b, int64_t n)
     return i < 0 ? -i : 2 * (n - 1) - i; /* reflect: pads < n */
 }
 
-static void pad_run(const void *p_, const sm_tensor *const *in, int n_in,
-                    sm_tensor *const *out, int n_out, float *ws)
+/* Walks the output row by row along the last dim. Forward: y = pad(x),
+ * each row a source row (or padding) copied with its left and right
+ * borders. Backward, the adjoint: every output element's gradient is added
+ * to the x element it was copied from (reflect and edge copy some several
+ * times; cropped elements get nothing), and the padding's to *gvalue (the
+ * constant_value's gradient, when wanted). */
+typedef struct pad_io {
+    const float *x;  /* forward */
+    float *y;
+    float value;
+    const float *gy; /* backward */
+    float *gx;       /* NULL: not wanted */
+    float *gvalue;   /* NULL: not wanted */
+} pad_io;
+
+static void pad_walk(const pad_params *p, const sm_tensor *const *in, int n_in,
+                     const sm_tensor *y, const pad_io *io, int backward)
 {
-    const pad_params *p = p_;
-    const sm_tensor *x = in[0], *y = out[0];
+    const sm_tensor *x = in[0];
     int npads, nd = x->ndim;
-    (void)n_out;
-    (void)ws;
     const int64_t *pads = get_pads(p, in, n_in, &npads);
-    float value = p->opset >= 11 ? (n_in > 2 && in[2] ? in[2]->data[0] : 0.0f)
-                                 : p->value;
+    float gpad = 0; /* backward: the padding's gradient, summed */
     if (nd == 0) {
-        y->data[0] = x->data[0];
+        if (backward && io->gx)
+            io->gx[0] += io->gy[0];
+        else if (!backward)
+            io->y[0] = io->x[0];
         return;
     }
     int64_t xs[SM_MAX_DIMS], r = 1;
@@ -152,31 +166,44 @@ static void pad_run(const void *p_, const sm_tensor *const *in, int n_in,
     int64_t b = pads[nd - 1];
     /* Output columns [lo, hi) copy source columns [lo - b, hi - b). */
     int64_t lo = b > 0 ? b : 0, hi = b + xw < w ? b + xw : w;
+    int64_t mid = hi > lo ? hi : lo;
     int64_t rows = sm_tensor_numel(y) / (w ? w : 1);
     int64_t idx[SM_MAX_DIMS] = {0};
-    float *o = y->data;
-    for (int64_t row = 0; row < rows; row++, o += w) {
+    for (int64_t row = 0; row < rows; row++) {
         /* The source row, or none when a leading dim falls in the padding. */
         int64_t off = 0;
         for (int i = 0; i < nd - 1 && off >= 0; i++) {
             int64_t s = source(p->mode, idx[i], pads[i], x->shape[i]);
             off = s < 0 ? -1 : off + s * xs[i];
         }
-        if (off < 0) {
-            for (int64_t k = 0; k < w; k++)
-                o[k] = value;
-        } else {
-            const float *src = x->data + off;
-            for (int64_t k = 0; k < lo && k < w; k++) {
-                int64_t s = source(p->mode, k, b, xw);
-                o[k] = s < 0 ? value : src[s];
+        if (backward) {
+            const float *g = io->gy + row * w;
+            float *gx = io->gx && off >= 0 ? io->gx + off : NULL;
+            for (int64_t k = 0; k < w; k++) {
+                int64_t s = off < 0 ? -1 : source(p->mode, k, b, xw);
+                if (s < 0)
+                    gpad += g[k];
+                else if (gx)
+                    gx[s] += g[k];
             }
-            if (hi > lo)
-                memcpy(o + lo, src + (lo - b),
-                       (size_t)(hi - lo) * sizeof(float));
-            for (int64_t k = hi > lo ? hi : lo; k < w; k++) {
-                int64_t s = source(p->mode, k, b, xw);
-                o[k] = s < 0 ? value : src[s];
+        } else {
+            float *o = io->y + row * w;
+            if (off < 0) {
+                for (int64_t k = 0; k < w; k++)
+                    o[k] = io->value;
+            } else {
+                const float *src = io->x + off;
+                for (int64_t k = 0; k < lo && k < w; k++) {
+                    int64_t s = source(p->mode, k, b, xw);
+                    o[k] = s < 0 ? io->value : src[s];
+                }
+                if (hi > lo)
+                    memcpy(o + lo, src + (lo - b),
+                           (size_t)(hi - lo) * sizeof(float));
+                for (int64_t k = mid; k < w; k++) {
+                    int64_t s = source(p->mode, k, b, xw);
+                    o[k] = s < 0 ? io->value : src[s];
+                }
             }
         }
         for (int i = nd - 2; i >= 0; i--) {
@@ -185,6 +212,44 @@ static void pad_run(const void *p_, const sm_tensor *const *in, int n_in,
             idx[i] = 0;
         }
     }
+    if (backward && io->gvalue)
+        *io->gvalue += gpad;
+}
+
+static void pad_run(const void *p_, const sm_tensor *const *in, int n_in,
+                    sm_tensor *const *out, int n_out, float *ws)
+{
+    const pad_params *p = p_;
+    (void)n_out;
+    (void)ws;
+    pad_io io = {
+        .x = in[0]->data,
+        .y = out[0]->data,
+        .value = p->opset >= 11 ? (n_in > 2 && in[2] ? in[2]->data[0] : 0.0f)
+                                : p->value,
+    };
+    pad_walk(p, in, n_in, out[0], &io, 0);
+}
+
+static void pad_backward(const void *p_, const sm_tensor *const *in, int n_in,
+                         const sm_tensor *const *out, int n_out,
+                         const sm_tensor *const *gout, sm_tensor *const *gin,
+                         float *ws)
+{
+    const pad_params *p = p_;
+    (void)n_out;
+    (void)ws;
+    if (!gout[0])
+        return;
+    /* constant_value (opset >= 11, when present) is a float input like x. */
+    pad_io io = {
+        .gy = gout[0]->data,
+        .gx = gin[0] ? gin[0]->data : NULL,
+        .gvalue = p->opset >= 11 && n_in > 2 && in[2] && gin[2]
+                      ? gin[2]->data : NULL,
+    };
+    if (io.gx || io.gvalue)
+        pad_walk(p, in, n_in, out[0], &io, 1);
 }
 
 const sm_op_class sm_op_pad = {
@@ -196,4 +261,5 @@ const sm_op_class sm_op_pad = {
     .parse = pad_parse,
     .infer = pad_infer,
     .run = pad_run,
+    .backward = pad_backward,
 };

@@ -301,6 +301,72 @@ static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
     }
 }
 
+/* --- backward ------------------------------------------------------------
+ * Every output's window again, through the general path (the forward's
+ * fast paths compute the same windows). MaxPool: the gradient goes to the
+ * window's first maximum in row-major window order (strict >, as the
+ * forward and PyTorch): on ties, one element gets it all; a window of
+ * padding only (output -FLT_MAX) passes nothing. AveragePool: each input
+ * in the window gets g / count, count as in the forward. */
+static void pool_backward(const void *p_, const sm_tensor *const *in, int n_in,
+                          const sm_tensor *const *out, int n_out,
+                          const sm_tensor *const *gout, sm_tensor *const *gin,
+                          float *ws)
+{
+    const pool_params *p = p_;
+    const sm_tensor *x = in[0];
+    geom3 g;
+    (void)n_in;
+    (void)n_out;
+    (void)out;
+    (void)ws;
+    if (!gout[0] || !gin[0])
+        return;
+    plan3(p, x, &g, NULL);
+    int64_t planes = x->shape[0] * x->shape[1];
+    int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
+    const float *gy = gout[0]->data;
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x->data + c * in_plane;
+        float *gxp = gin[0]->data + c * in_plane;
+        for (int64_t o0 = 0; o0 < g.out[0]; o0++) {
+            int64_t a0, b0, s0 = taps(&g, 0, o0, &a0, &b0);
+            for (int64_t o1 = 0; o1 < g.out[1]; o1++) {
+                int64_t a1, b1, s1 = taps(&g, 1, o1, &a1, &b1);
+                for (int64_t o2 = 0; o2 < g.out[2]; o2++, gy++) {
+                    int64_t a2, b2, s2 = taps(&g, 2, o2, &a2, &b2);
+                    float best = -FLT_MAX, share = 0;
+                    int64_t arg = -1;
+                    if (!p->max) {
+                        int64_t cnt = p->count_include_pad
+                                          ? padded_taps(&g, 0, s0) *
+                                                padded_taps(&g, 1, s1) *
+                                                padded_taps(&g, 2, s2)
+                                          : (b0 - a0) * (b1 - a1) * (b2 - a2);
+                        share = cnt > 0 ? *gy / (float)cnt : 0.0f;
+                    }
+                    for (int64_t k0 = a0; k0 < b0; k0++)
+                        for (int64_t k1 = a1; k1 < b1; k1++) {
+                            int64_t r = ((s0 + k0 * g.d[0]) * g.in[1] + s1 +
+                                         k1 * g.d[1]) * g.in[2] + s2;
+                            for (int64_t k2 = a2; k2 < b2; k2++) {
+                                int64_t i = r + k2 * g.d[2];
+                                if (!p->max)
+                                    gxp[i] += share;
+                                else if (xp[i] > best) {
+                                    best = xp[i];
+                                    arg = i;
+                                }
+                            }
+                        }
+                    if (arg >= 0)
+                        gxp[arg] += *gy;
+                }
+            }
+        }
+    }
+}
+
 const sm_op_class sm_op_maxpool = {
     .name = "MaxPool",
     .params_size = sizeof(pool_params),
@@ -310,6 +376,7 @@ const sm_op_class sm_op_maxpool = {
     .parse = maxpool_parse,
     .infer = pool_infer,
     .run = pool_run,
+    .backward = pool_backward,
 };
 
 const sm_op_class sm_op_averagepool = {
@@ -321,6 +388,7 @@ const sm_op_class sm_op_averagepool = {
     .parse = avgpool_parse,
     .infer = pool_infer,
     .run = pool_run,
+    .backward = pool_backward,
 };
 
 /* --- GlobalAveragePool --------------------------------------------------- */
@@ -366,6 +434,28 @@ static void gap_run(const void *p, const sm_tensor *const *in, int n_in,
     }
 }
 
+static void gap_backward(const void *p, const sm_tensor *const *in, int n_in,
+                         const sm_tensor *const *out, int n_out,
+                         const sm_tensor *const *gout, sm_tensor *const *gin,
+                         float *ws)
+{
+    const sm_tensor *x = in[0];
+    (void)p;
+    (void)n_in;
+    (void)out;
+    (void)n_out;
+    (void)ws;
+    if (!gout[0] || !gin[0])
+        return;
+    int64_t planes = x->shape[0] * x->shape[1];
+    int64_t n = sm_op_prod(x->shape, 2, x->ndim);
+    for (int64_t c = 0; c < planes; c++) {
+        float *restrict gx = gin[0]->data + c * n;
+        const float share = gout[0]->data[c] / (float)n;
+        SM_OP_FOR(i, n, gx[i] += share);
+    }
+}
+
 const sm_op_class sm_op_globalaveragepool = {
     .name = "GlobalAveragePool",
     .params_size = sizeof(int),
@@ -375,4 +465,5 @@ const sm_op_class sm_op_globalaveragepool = {
     .parse = sm_op_parse_none,
     .infer = gap_infer,
     .run = gap_run,
+    .backward = gap_backward,
 };

@@ -119,4 +119,5 @@ const sm_op_class sm_op_reshape = {
     .parse = reshape_parse,
     .infer = reshape_infer,
     .run = sm_op_copy_run,
+    .backward = sm_op_copy_backward,
 };

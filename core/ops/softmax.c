@@ -154,6 +154,73 @@ static void softmax_run(const void *p_, const sm_tensor *const *in, int n_in,
     }
 }
 
+/* --- backward ------------------------------------------------------------
+ * Along each normalised row, with y the output and g its gradient:
+ *   Softmax:    gx = y * (g - sum(g * y))
+ *   LogSoftmax: gx = g - exp(y) * sum(g)
+ * Same (outer, n, inner) blocking as the forward; for inner > 1 the sums
+ * of the `inner` interleaved rows are kept in ws so that memory is walked
+ * contiguously. */
+
+static size_t softmax_bwd_workspace(const void *p, const sm_tensor *const *in,
+                                    int n_in, const sm_tensor *const *out,
+                                    int n_out)
+{
+    int64_t outer, n, inner;
+    (void)n_in;
+    (void)out;
+    (void)n_out;
+    blocks(p, in[0], &outer, &n, &inner);
+    return inner > 1 ? (size_t)inner : 0;
+}
+
+/* n rows of `inner` values (inner = 1: one contiguous row), s: inner
+ * floats for the sums (a local for inner = 1). The two operators' loops are
+ * kept apart: a shared loop with a select computed expf for both. */
+static void block_backward(const float *restrict y, const float *restrict g,
+                           float *restrict gx, int64_t n, int64_t inner,
+                           int log, float *restrict s)
+{
+    for (int64_t j = 0; j < inner; j++)
+        s[j] = 0;
+    for (int64_t k = 0; k < n; k++) {
+        const float *restrict yk = y + k * inner, *restrict gk = g + k * inner;
+        if (log)
+            SM_OP_FOR(j, inner, s[j] += gk[j]);
+        else
+            SM_OP_FOR(j, inner, s[j] += gk[j] * yk[j]);
+    }
+    for (int64_t k = 0; k < n; k++) {
+        const float *restrict yk = y + k * inner, *restrict gk = g + k * inner;
+        float *restrict gxk = gx + k * inner;
+        if (log)
+            SM_OP_FOR(j, inner, gxk[j] += gk[j] - expf(yk[j]) * s[j]);
+        else
+            SM_OP_FOR(j, inner, gxk[j] += yk[j] * (gk[j] - s[j]));
+    }
+}
+
+static void softmax_backward(const void *p_, const sm_tensor *const *in,
+                             int n_in, const sm_tensor *const *out, int n_out,
+                             const sm_tensor *const *gout,
+                             sm_tensor *const *gin, float *ws)
+{
+    const softmax_params *p = p_;
+    int64_t outer, n, inner;
+    float s1;
+    (void)n_in;
+    (void)n_out;
+    if (!gout[0] || !gin[0])
+        return;
+    blocks(p, in[0], &outer, &n, &inner);
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t off = o * n * inner;
+        block_backward(out[0]->data + off, gout[0]->data + off,
+                       gin[0]->data + off, n, inner, p->log,
+                       inner > 1 ? ws : &s1);
+    }
+}
+
 const sm_op_class sm_op_softmax = {
     .name = "Softmax",
     .params_size = sizeof(softmax_params),
@@ -164,6 +231,8 @@ const sm_op_class sm_op_softmax = {
     .infer = softmax_infer,
     .workspace = softmax_workspace,
     .run = softmax_run,
+    .backward = softmax_backward,
+    .bwd_workspace = softmax_bwd_workspace,
 };
 
 const sm_op_class sm_op_logsoftmax = {
@@ -176,4 +245,6 @@ const sm_op_class sm_op_logsoftmax = {
     .infer = softmax_infer,
     .workspace = softmax_workspace,
     .run = softmax_run,
+    .backward = softmax_backward,
+    .bwd_workspace = softmax_bwd_workspace,
 };

@@ -55,16 +55,15 @@ static int transpose_infer(const void *p_, const sm_tensor *const *in,
     return 0;
 }
 
-static void transpose_run(const void *p_, const sm_tensor *const *in, int n_in,
-                          sm_tensor *const *out, int n_out, float *ws)
+/* Walks x's elements in the output's order: the forward copies x into y
+ * (y[k] = x[off]); the backward, its adjoint, adds g back into gx
+ * (gx[off] += g[k]). */
+static void walk(const transpose_params *p, const sm_tensor *x,
+                 const float *src, float *dst, int backward)
 {
-    const transpose_params *p = p_;
-    const sm_tensor *x = in[0];
     int perm[SM_MAX_DIMS], n = x->ndim;
-    (void)n_in;
-    (void)n_out;
-    (void)ws;
-    if (sm_tensor_numel(x) == 0)
+    int64_t numel = sm_tensor_numel(x);
+    if (numel == 0)
         return;
     get_perm(p, n, perm);
     int64_t xs[SM_MAX_DIMS], r = 1;
@@ -90,22 +89,25 @@ static void transpose_run(const void *p_, const sm_tensor *const *in, int n_in,
         s[m] = si;
         m++;
     }
-    const float *src = x->data;
-    float *y = out[0]->data;
     if (m == 0 || (m == 1 && s[0] == 1)) {
-        memcpy(y, src, (size_t)sm_tensor_numel(x) * sizeof(float));
+        if (backward)
+            sm_op_add_to(dst, src, numel);
+        else
+            memcpy(dst, src, (size_t)numel * sizeof(float));
         return;
     }
-    int64_t inner = d[m - 1], is = s[m - 1], rows = sm_tensor_numel(x) / inner;
+    int64_t inner = d[m - 1], is = s[m - 1], rows = numel / inner;
     int64_t idx[SM_MAX_DIMS] = {0}, off = 0;
     for (int64_t row = 0; row < rows; row++) {
-        if (is == 1) {
-            memcpy(y, src + off, (size_t)inner * sizeof(float));
+        if (backward) { /* src: the output's gradient, dst: x's */
+            for (int64_t k = 0; k < inner; k++)
+                dst[off + k * is] += src[row * inner + k];
+        } else if (is == 1) {
+            memcpy(dst + row * inner, src + off, (size_t)inner * sizeof(float));
         } else {
             for (int64_t k = 0; k < inner; k++)
-                y[k] = src[off + k * is];
+                dst[row * inner + k] = src[off + k * is];
         }
-        y += inner;
         for (int j = m - 2; j >= 0; j--) {
             off += s[j];
             if (++idx[j] < d[j])
@@ -114,6 +116,28 @@ static void transpose_run(const void *p_, const sm_tensor *const *in, int n_in,
             idx[j] = 0;
         }
     }
+}
+
+static void transpose_run(const void *p, const sm_tensor *const *in, int n_in,
+                          sm_tensor *const *out, int n_out, float *ws)
+{
+    (void)n_in;
+    (void)n_out;
+    (void)ws;
+    walk(p, in[0], in[0]->data, out[0]->data, 0);
+}
+
+static void transpose_backward(const void *p, const sm_tensor *const *in,
+                               int n_in, const sm_tensor *const *out,
+                               int n_out, const sm_tensor *const *gout,
+                               sm_tensor *const *gin, float *ws)
+{
+    (void)n_in;
+    (void)out;
+    (void)n_out;
+    (void)ws;
+    if (gout[0] && gin[0])
+        walk(p, in[0], gout[0]->data, gin[0]->data, 1);
 }
 
 const sm_op_class sm_op_transpose = {
@@ -125,4 +149,5 @@ const sm_op_class sm_op_transpose = {
     .parse = transpose_parse,
     .infer = transpose_infer,
     .run = transpose_run,
+    .backward = transpose_backward,
 };

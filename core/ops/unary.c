@@ -23,8 +23,12 @@ static int same_shape(const char *op, const char *input,
 }
 
 /* Each operator: an infer that runs CHECK (extra input checks) and names
- * it, and a run that evaluates PRE once, then EXPR for each element x[i]. */
-#define UNARY_OP(id, NAME, INPUT, PARSE, ATTRS, MAXIN, CHECK, PRE, EXPR)       \
+ * it, a run that evaluates PRE once, then EXPR for each element x[i], and a
+ * backward that evaluates PRE, then adds GRAD (from x[i], the output y[i]
+ * and its gradient g[i]) to the input's gradient, then calls EXTRA for the
+ * gradients of the other inputs (Clip's bounds). */
+#define UNARY_OP(id, NAME, INPUT, PARSE, ATTRS, MAXIN, CHECK, PRE, EXPR, GRAD, \
+                 EXTRA)                                                        \
     static int id##_infer(const void *p, const sm_tensor *const *in,           \
                           int n_in, sm_tensor *const *out, int n_out,          \
                           sm_err *err)                                         \
@@ -52,6 +56,36 @@ static int same_shape(const char *op, const char *input,
         id##_loop(p, in, n_in, in[0]->data, out[0]->data,                      \
                   sm_tensor_numel(in[0]));                                     \
     }                                                                          \
+    static void id##_bwd_loop(const unary_params *p,                           \
+                              const sm_tensor *const *in, int n_in,            \
+                              const float *restrict x,                         \
+                              const float *restrict y,                         \
+                              const float *restrict g, float *restrict gx,     \
+                              int64_t n)                                       \
+    {                                                                          \
+        (void)p;                                                               \
+        (void)in;                                                              \
+        (void)n_in;                                                            \
+        (void)x;                                                               \
+        (void)y;                                                               \
+        PRE;                                                                   \
+        SM_OP_FOR(i, n, gx[i] += GRAD);                                        \
+    }                                                                          \
+    static void id##_backward(const void *p, const sm_tensor *const *in,       \
+                              int n_in, const sm_tensor *const *out,           \
+                              int n_out, const sm_tensor *const *gout,         \
+                              sm_tensor *const *gin, float *ws)                \
+    {                                                                          \
+        (void)n_out;                                                           \
+        (void)ws;                                                              \
+        if (!gout[0])                                                          \
+            return;                                                            \
+        if (gin[0])                                                            \
+            id##_bwd_loop(p, in, n_in, in[0]->data, out[0]->data,              \
+                          gout[0]->data, gin[0]->data,                         \
+                          sm_tensor_numel(in[0]));                             \
+        EXTRA(p, in, n_in, gout[0], gin);                                      \
+    }                                                                          \
     const sm_op_class sm_op_##id = {                                           \
         .name = NAME,                                                          \
         .params_size = sizeof(unary_params),                                   \
@@ -61,7 +95,18 @@ static int same_shape(const char *op, const char *input,
         .parse = PARSE,                                                        \
         .infer = id##_infer,                                                   \
         .run = id##_run,                                                       \
+        .backward = id##_backward,                                             \
     };
+
+static void no_extra(const void *p, const sm_tensor *const *in, int n_in,
+                     const sm_tensor *g, sm_tensor *const *gin)
+{
+    (void)p;
+    (void)in;
+    (void)n_in;
+    (void)g;
+    (void)gin;
+}
 
 static int no_check(const void *p, const sm_tensor *const *in, int n_in,
                     sm_err *err)
@@ -151,13 +196,45 @@ static inline float clip(float x, float lo, float hi)
     const float lo = n_in > 1 && in[1] ? in[1]->data[0] : p->min;              \
     const float hi = n_in > 2 && in[2] ? in[2]->data[0] : p->max
 
+/* Clip's gradient follows PyTorch's clamp(x, min, max): x gets g where
+ * min <= x <= max (boundaries included, so a value exactly at a bound still
+ * passes the gradient), min gets g where x < min (and min < max), max gets g
+ * where x > max or max < min (where the output is max throughout). The
+ * bounds are scalars: theirs are sums over x. Boundaries are measure-zero;
+ * the choice only has to be consistent with what users compare against. */
+#define CLIP_GRAD                                                              \
+    (x[i] >= lo) & (x[i] <= hi) ? g[i] : 0.0f
+
+static void clip_bound_grads(const void *p_, const sm_tensor *const *in,
+                             int n_in, const sm_tensor *gy,
+                             sm_tensor *const *gin)
+{
+    const unary_params *p = p_;
+    CLIP_BOUNDS;
+    const float *restrict x = in[0]->data, *restrict g = gy->data;
+    int64_t n = sm_tensor_numel(in[0]);
+    float s;
+    if (n_in > 1 && in[1] && gin[1] && lo < hi) {
+        SM_OP_SUM(s, i, n, x[i] < lo ? g[i] : 0.0f);
+        gin[1]->data[0] += s;
+    }
+    if (n_in > 2 && in[2] && gin[2]) {
+        SM_OP_SUM(s, i, n, (x[i] > hi) | (hi < lo) ? g[i] : 0.0f);
+        gin[2]->data[0] += s;
+    }
+}
+
+/* Relu and LeakyRelu at exactly 0 take the left side's slope (0 and alpha),
+ * as PyTorch does. Sigmoid and Tanh differentiate through their output. */
 UNARY_OP(relu, "Relu", "X", sm_op_parse_none, sm_op_no_attrs, 1, no_check,
-         (void)0, x[i] < 0 ? 0.0f : x[i])
+         (void)0, x[i] < 0 ? 0.0f : x[i], x[i] > 0 ? g[i] : 0.0f, no_extra)
 UNARY_OP(leakyrelu, "LeakyRelu", "X", leakyrelu_parse, leakyrelu_attrs, 1,
-         no_check, const float alpha = p->alpha, leakyrelu(x[i], alpha))
+         no_check, const float alpha = p->alpha, leakyrelu(x[i], alpha),
+         x[i] > 0 ? g[i] : alpha * g[i], no_extra)
 UNARY_OP(sigmoid, "Sigmoid", "X", sm_op_parse_none, sm_op_no_attrs, 1,
-         no_check, (void)0, sigmoid(x[i]))
+         no_check, (void)0, sigmoid(x[i]), g[i] * y[i] * (1.0f - y[i]),
+         no_extra)
 UNARY_OP(tanh, "Tanh", "X", sm_op_parse_none, sm_op_no_attrs, 1, no_check,
-         (void)0, tanhf(x[i]))
+         (void)0, tanhf(x[i]), g[i] * (1.0f - y[i] * y[i]), no_extra)
 UNARY_OP(clip, "Clip", "input", clip_parse, clip_attrs, 3, clip_check,
-         CLIP_BOUNDS, clip(x[i], lo, hi))
+         CLIP_BOUNDS, clip(x[i], lo, hi), CLIP_GRAD, clip_bound_grads)

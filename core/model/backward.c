@@ -1,0 +1,182 @@
+/* Backward through the last run: a reverse sweep of vector-Jacobian
+ * products over the same plans (and threads) as the forward pass. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+
+/* Gradient buffers for every value of a plan (constants' stay unused), and
+ * the largest backward workspace; allocated once per plan. */
+static int ensure_grads(const sm_model *m, plan *p, sm_err *err)
+{
+    if (p->grads)
+        return 0;
+    size_t total = 0, ws = 0;
+    for (int v = 0; v < m->n_vals; v++)
+        if (!p->is_const[v])
+            total += (size_t)sm_tensor_numel(&p->vals[v]);
+    for (int i = 0; i < m->n_nodes; i++) {
+        const node *n = &m->nodes[i];
+        if (p->folded[i] || !n->op->bwd_workspace)
+            continue;
+        const sm_tensor *nin[MAX_IO], *nout[MAX_IO];
+        for (int k = 0; k < n->n_in; k++)
+            nin[k] = n->in[k] >= 0 ? &p->vals[n->in[k]] : NULL;
+        for (int k = 0; k < n->n_out; k++)
+            nout[k] = n->out[k] >= 0 ? &p->vals[n->out[k]] : NULL;
+        size_t w = n->op->bwd_workspace(n->params, nin, n->n_in, nout, n->n_out);
+        ws = w > ws ? w : ws;
+    }
+    p->grads = calloc((size_t)m->n_vals, sizeof(sm_tensor));
+    p->garena = malloc((total ? total : 1) * sizeof(float));
+    p->bws = malloc((ws ? ws : 1) * sizeof(float));
+    if (!p->grads || !p->garena || !p->bws) {
+        free(p->grads);
+        free(p->garena);
+        free(p->bws);
+        p->grads = NULL;
+        p->garena = p->bws = NULL;
+        return sm_err_set(err, "out of memory for %zu floats of gradients",
+                          total);
+    }
+    size_t off = 0;
+    for (int v = 0; v < m->n_vals; v++) {
+        p->grads[v].ndim = p->vals[v].ndim;
+        memcpy(p->grads[v].shape, p->vals[v].shape, sizeof p->vals[v].shape);
+        if (p->is_const[v])
+            continue;
+        p->grads[v].data = p->garena + off;
+        off += (size_t)sm_tensor_numel(&p->vals[v]);
+    }
+    return 0;
+}
+
+/* Marks in m->live the values the gradient of output value `ov` flows
+ * through (non-constant, on a path to it), using lane 0's plan; refuses an
+ * operator without a backward on that path. */
+static int mark_live(sm_model *m, const plan *p, int ov, sm_err *err)
+{
+    if (!m->live && !(m->live = malloc((size_t)m->n_vals)))
+        return sm_err_set(err, "out of memory");
+    memset(m->live, 0, (size_t)m->n_vals);
+    m->live[ov] = !p->is_const[ov];
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        const node *n = &m->nodes[i];
+        int any = 0;
+        for (int k = 0; k < n->n_out; k++)
+            any |= n->out[k] >= 0 && m->live[n->out[k]];
+        if (!any || p->folded[i])
+            continue;
+        if (!n->op->backward)
+            return sm_err_set(err, "node '%s': operator %s has no backward "
+                              "pass yet, so gradients cannot go through it",
+                              n->name, n->op->name);
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0 && !p->is_const[n->in[k]])
+                m->live[n->in[k]] = 1;
+    }
+    return 0;
+}
+
+static void backward_job(lane_job *j)
+{
+    const sm_model *m = j->m;
+    plan *p = j->p;
+    for (int v = 0; v < m->n_vals; v++)
+        if (m->live[v])
+            memset(p->grads[v].data, 0,
+                   (size_t)sm_tensor_numel(&p->grads[v]) * sizeof(float));
+    int ov = m->outputs[j->out];
+    if (!m->live[ov])
+        return; /* a constant output: every gradient is zero */
+    memcpy(p->grads[ov].data, j->seed.data,
+           (size_t)sm_tensor_numel(&j->seed) * sizeof(float));
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        const node *n = &m->nodes[i];
+        const sm_tensor *gout[MAX_IO], *nin[MAX_IO], *nout[MAX_IO];
+        sm_tensor *gin[MAX_IO];
+        int any = 0;
+        for (int k = 0; k < n->n_out; k++) {
+            int v = n->out[k];
+            gout[k] = v >= 0 && m->live[v] ? &p->grads[v] : NULL;
+            nout[k] = v >= 0 ? &p->vals[v] : NULL;
+            any |= gout[k] != NULL;
+        }
+        if (!any || p->folded[i])
+            continue;
+        for (int k = 0; k < n->n_in; k++) {
+            int v = n->in[k];
+            nin[k] = v >= 0 ? &p->vals[v] : NULL;
+            gin[k] = v >= 0 && m->live[v] ? &p->grads[v] : NULL;
+        }
+        n->op->backward(n->params, nin, n->n_in, nout, n->n_out, gout, gin,
+                        p->bws);
+    }
+}
+
+int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
+                      const sm_tensor **grads, sm_err *err)
+{
+    if (m->last_lanes < 1)
+        return sm_err_set(err, "%s: backward needs a successful run first",
+                          m->origin);
+    if (out < 0 || out >= m->n_outputs)
+        return sm_err_set(err, "%s: no output %d", m->origin, out);
+    int lanes = m->last_lanes, ov = m->outputs[out];
+    const int64_t *n0 = m->last_n0;
+    /* The seed has the shape of the output the caller saw (joined over the
+     * lanes when the run was split). */
+    sm_tensor whole = m->last_plan[0]->vals[ov];
+    if (lanes > 1)
+        whole.shape[0] = n0[lanes];
+    char a[128], b[128];
+    if (!seed || !seed->data ||
+        !sm_shape_equal(seed->ndim, seed->shape, whole.ndim, whole.shape))
+        return sm_err_set(err, "%s: the seed has shape %s, output '%s' %s",
+                          m->origin,
+                          seed ? sm_shape_str(seed->ndim, seed->shape, a, sizeof a) : "none",
+                          m->vals[ov].name,
+                          sm_shape_str(whole.ndim, whole.shape, b, sizeof b));
+    if (mark_live(m, m->last_plan[0], ov, err))
+        return sm_err_prefix(err, "%s", m->origin);
+    lane_job jobs[SM_MODEL_MAX_THREADS];
+    int64_t row = sm_tensor_numel(seed) / (n0[lanes] ? n0[lanes] : 1);
+    for (int t = 0; t < lanes; t++) {
+        if (ensure_grads(m, m->last_plan[t], err))
+            return sm_err_prefix(err, "%s", m->origin);
+        memset(&jobs[t], 0, sizeof jobs[t]);
+        jobs[t].m = m;
+        jobs[t].p = m->last_plan[t];
+        jobs[t].out = out;
+        jobs[t].fn = backward_job;
+        jobs[t].seed = m->last_plan[t]->vals[ov];
+        jobs[t].seed.data = seed->data + (lanes > 1 ? n0[t] * row : 0);
+    }
+    sm_lanes_run(jobs, lanes);
+    /* Inputs the gradient never reached get zeros. */
+    for (int t = 0; t < lanes; t++)
+        for (int i = 0; i < m->n_inputs; i++) {
+            int v = m->inputs[i];
+            if (!m->live[v])
+                memset(m->last_plan[t]->grads[v].data, 0,
+                       (size_t)sm_tensor_numel(&m->last_plan[t]->grads[v]) *
+                           sizeof(float));
+        }
+    if (lanes == 1) {
+        for (int i = 0; i < m->n_inputs; i++)
+            grads[i] = &m->last_plan[0]->grads[m->inputs[i]];
+        return 0;
+    }
+    if (!m->ggathered) {
+        m->ggathered = calloc((size_t)m->n_inputs, sizeof(sm_tensor));
+        m->ggathered_cap = calloc((size_t)m->n_inputs, sizeof(size_t));
+        if (!m->ggathered || !m->ggathered_cap)
+            return sm_err_set(err, "%s: out of memory", m->origin);
+    }
+    if (sm_lanes_gather(m->last_plan, n0, lanes, m->inputs, m->n_inputs, 1,
+                        m->ggathered, m->ggathered_cap, err))
+        return sm_err_prefix(err, "%s", m->origin);
+    for (int i = 0; i < m->n_inputs; i++)
+        grads[i] = &m->ggathered[i];
+    return 0;
+}

@@ -1,0 +1,311 @@
+/* The engine's backward pass and the gradients of Conv, Gemm and MatMul,
+ * against central finite differences of L = sum(seed * output). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/npy.h"
+#include "model/model.h"
+#include "onnx/writer.h"
+
+static double rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+static sm_tensor *rand_tensor(int ndim, const int64_t *shape, uint64_t seed)
+{
+    sm_tensor *t = sm_tensor_new(ndim, shape);
+    for (int64_t i = 0; i < sm_tensor_numel(t); i++)
+        t->data[i] = (float)rnd(&seed);
+    return t;
+}
+
+static double loss(sm_model *m, sm_tensor **x, int n_in, int out,
+                   const sm_tensor *seed)
+{
+    const sm_tensor *in[8], *y[8];
+    for (int i = 0; i < n_in; i++)
+        in[i] = x[i];
+    sm_err err = {{0}};
+    cr_assert_eq(sm_model_run(m, in, n_in, y, &err), 0, "%s", err.msg);
+    double l = 0;
+    for (int64_t j = 0; j < sm_tensor_numel(seed); j++)
+        l += (double)seed->data[j] * y[out]->data[j];
+    return l;
+}
+
+/* Compares every input's gradient, times gscale (1: as computed), or
+ * `samples` random elements of it, with central differences. Returns the
+ * worst |fd - g| / max(1, |g|). */
+static double fd_compare(sm_model *m, sm_tensor **x, int n_in, int out,
+                         double eps, int samples, uint64_t s, double gscale)
+{
+    const sm_tensor *in[8], *y[8], *g[8];
+    for (int i = 0; i < n_in; i++)
+        in[i] = x[i];
+    sm_err err = {{0}};
+    cr_assert_eq(sm_model_run(m, in, n_in, y, &err), 0, "%s", err.msg);
+    sm_tensor *seed = rand_tensor(y[out]->ndim, y[out]->shape, s);
+    cr_assert_eq(sm_model_backward(m, out, seed, g, &err), 0, "%s", err.msg);
+    sm_tensor *gc[8];
+    for (int i = 0; i < n_in; i++) {
+        cr_assert(sm_shape_equal(g[i]->ndim, g[i]->shape, x[i]->ndim, x[i]->shape));
+        gc[i] = sm_tensor_clone(g[i]);
+    }
+    double worst = 0;
+    for (int i = 0; i < n_in; i++) {
+        int64_t n = sm_tensor_numel(x[i]);
+        int64_t count = samples && samples < n ? samples : n;
+        for (int64_t c = 0; c < count; c++) {
+            int64_t j = count == n ? c : (int64_t)((rnd(&s) + 1) / 2 * (double)n) % n;
+            float keep = x[i]->data[j];
+            x[i]->data[j] = keep + (float)eps;
+            double lp = loss(m, x, n_in, out, seed);
+            x[i]->data[j] = keep - (float)eps;
+            double lm = loss(m, x, n_in, out, seed);
+            x[i]->data[j] = keep;
+            double fd = (lp - lm) / (2 * eps);
+            double gj = gscale * gc[i]->data[j];
+            double e = fabs(fd - gj) / fmax(1.0, fabs(gj));
+            if (e > worst)
+                worst = e;
+        }
+        sm_tensor_destroy(&gc[i]);
+    }
+    sm_tensor_destroy(&seed);
+    return worst;
+}
+
+static double fd_worst(sm_model *m, sm_tensor **x, int n_in, int out,
+                       double eps, int samples, uint64_t s)
+{
+    return fd_compare(m, x, n_in, out, eps, samples, s, 1.0);
+}
+
+static sm_model *load(sm_onnx_writer *w)
+{
+    size_t len;
+    sm_err err = {{0}};
+    unsigned char *buf = sm_onnx_writer_serialize(w, &len, &err);
+    sm_model *m = sm_model_load_buffer(buf, len, "grad.onnx", &err);
+    free(buf);
+    sm_onnx_writer_destroy(&w);
+    cr_assert_not_null(m, "%s", err.msg);
+    return m;
+}
+
+typedef struct cc {
+    int64_t n, c, h, w, m, kh, kw, g, sh, sw, dh, dw, pad;
+} cc;
+
+Test(backward, conv_input_weight_bias_gradients)
+{
+    const cc cases[] = {
+        {2, 3, 6, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1},
+        {1, 4, 7, 7, 2, 3, 2, 2, 2, 2, 1, 1, 1},  /* groups, stride 2 */
+        {2, 2, 8, 8, 2, 3, 3, 1, 1, 3, 2, 2, 2},  /* dilation, stride 3 */
+        {3, 3, 5, 5, 3, 1, 1, 3, 1, 1, 1, 1, 0},  /* depthwise 1x1 */
+        {40, 1, 6, 6, 2, 3, 3, 1, 1, 1, 1, 1, 0}, /* a batch in chunks */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const cc *k = &cases[i];
+        sm_onnx_writer *w = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(w, "x", 4, (int64_t[]){k->n, k->c, k->h, k->w});
+        sm_onnx_writer_input(w, "w", 4, (int64_t[]){k->m, k->c / k->g, k->kh, k->kw});
+        sm_onnx_writer_input(w, "b", 1, (int64_t[]){k->m});
+        sm_onnx_writer_node(w, "Conv", "conv", (const char *[]){"x", "w", "b"}, 3,
+                            (const char *[]){"y"}, 1);
+        sm_onnx_writer_attr_int(w, "group", k->g);
+        sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){k->sh, k->sw}, 2);
+        sm_onnx_writer_attr_ints(w, "dilations", (int64_t[]){k->dh, k->dw}, 2);
+        sm_onnx_writer_attr_ints(w, "pads", (int64_t[]){k->pad, k->pad, k->pad, k->pad}, 4);
+        sm_onnx_writer_output(w, "y", 4, (int64_t[]){k->n, k->m, -1, -1});
+        sm_model *m = load(w);
+        sm_tensor *x[3] = {
+            rand_tensor(4, (int64_t[]){k->n, k->c, k->h, k->w}, 1 + i),
+            rand_tensor(4, (int64_t[]){k->m, k->c / k->g, k->kh, k->kw}, 2 + i),
+            rand_tensor(1, (int64_t[]){k->m}, 3 + i)};
+        double e = fd_worst(m, x, 3, 0, 1e-2, 200, 7 + i);
+        cr_assert(e < 5e-3, "conv case %zu: gradient off by %g", i, e);
+        for (int j = 0; j < 3; j++)
+            sm_tensor_destroy(&x[j]);
+        sm_model_destroy(&m);
+    }
+}
+
+Test(backward, gemm_gradients_all_transposes)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int cshape = 0; cshape < 3; cshape++) {
+                const int64_t M = 3, K = 4, N = 5;
+                int64_t as[2] = {ta ? K : M, ta ? M : K};
+                int64_t bs[2] = {tb ? N : K, tb ? K : N};
+                int64_t cs[3][2] = {{M, N}, {1, N}, {M, 1}};
+                sm_onnx_writer *w = sm_onnx_writer_new(13);
+                sm_onnx_writer_input(w, "a", 2, as);
+                sm_onnx_writer_input(w, "b", 2, bs);
+                sm_onnx_writer_input(w, "c", 2, cs[cshape]);
+                sm_onnx_writer_node(w, "Gemm", "g", (const char *[]){"a", "b", "c"}, 3,
+                                    (const char *[]){"y"}, 1);
+                sm_onnx_writer_attr_int(w, "transA", ta);
+                sm_onnx_writer_attr_int(w, "transB", tb);
+                sm_onnx_writer_attr_float(w, "alpha", 0.7f);
+                sm_onnx_writer_attr_float(w, "beta", 1.3f);
+                sm_onnx_writer_output(w, "y", 2, (int64_t[]){M, N});
+                sm_model *m = load(w);
+                sm_tensor *x[3] = {rand_tensor(2, as, 11), rand_tensor(2, bs, 12),
+                                   rand_tensor(2, cs[cshape], 13)};
+                double e = fd_worst(m, x, 3, 0, 1e-2, 0, 17);
+                cr_assert(e < 5e-3, "gemm transA %d transB %d C %d: off by %g",
+                          ta, tb, cshape, e);
+                for (int j = 0; j < 3; j++)
+                    sm_tensor_destroy(&x[j]);
+                sm_model_destroy(&m);
+            }
+}
+
+Test(backward, matmul_gradients_with_broadcast)
+{
+    const struct { int na; int64_t a[4]; int nb; int64_t b[4]; } cases[] = {
+        {2, {3, 4}, 2, {4, 5}},
+        {3, {2, 3, 4}, 2, {4, 5}},          /* B shared by the batch */
+        {4, {2, 1, 3, 4}, 3, {3, 4, 2}},    /* both broadcast */
+        {1, {4}, 3, {2, 4, 3}},             /* 1-D A */
+        {3, {2, 3, 4}, 1, {4}},             /* 1-D B */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sm_onnx_writer *w = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(w, "a", cases[i].na, cases[i].a);
+        sm_onnx_writer_input(w, "b", cases[i].nb, cases[i].b);
+        sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"a", "b"}, 2,
+                            (const char *[]){"y"}, 1);
+        sm_onnx_writer_output(w, "y", 0, NULL);
+        sm_model *m = load(w);
+        sm_tensor *x[2] = {rand_tensor(cases[i].na, cases[i].a, 21 + i),
+                           rand_tensor(cases[i].nb, cases[i].b, 31 + i)};
+        double e = fd_worst(m, x, 2, 0, 1e-2, 0, 41 + i);
+        cr_assert(e < 5e-3, "matmul case %zu: off by %g", i, e);
+        for (int j = 0; j < 2; j++)
+            sm_tensor_destroy(&x[j]);
+        sm_model_destroy(&m);
+    }
+}
+
+/* A wrong gradient must fail the comparison the tests above rely on: 5%
+ * too large is caught, as is a gradient with its operands swapped. */
+Test(backward, finite_differences_catch_a_wrong_gradient)
+{
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "a", 2, (int64_t[]){3, 4});
+    sm_onnx_writer_input(w, "b", 2, (int64_t[]){4, 2});
+    sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"a", "b"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){3, 2});
+    sm_model *m = load(w);
+    sm_tensor *x[2] = {rand_tensor(2, (int64_t[]){3, 4}, 5),
+                       rand_tensor(2, (int64_t[]){4, 2}, 6)};
+    cr_assert(fd_compare(m, x, 2, 0, 1e-2, 0, 9, 1.0) < 5e-3);
+    cr_assert(fd_compare(m, x, 2, 0, 1e-2, 0, 9, 1.05) > 5e-3);
+    cr_assert(fd_compare(m, x, 2, 0, 1e-2, 0, 9, -1.0) > 5e-3);
+    for (int j = 0; j < 2; j++)
+        sm_tensor_destroy(&x[j]);
+    sm_model_destroy(&m);
+}
+
+Test(backward, refuses_without_a_run_or_with_a_bad_seed)
+{
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "a", 2, (int64_t[]){-1, 4});
+    sm_onnx_writer_input(w, "b", 2, (int64_t[]){4, 2});
+    sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"a", "b"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, 2});
+    sm_model *m = load(w);
+    sm_err err = {{0}};
+    const sm_tensor *g[2];
+    sm_tensor *seed = rand_tensor(2, (int64_t[]){3, 2}, 1);
+    cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), -1);
+    cr_assert(strstr(err.msg, "needs a successful run"), "%s", err.msg);
+    sm_tensor *x[2] = {rand_tensor(2, (int64_t[]){5, 4}, 2),
+                       rand_tensor(2, (int64_t[]){4, 2}, 3)};
+    const sm_tensor *in[2] = {x[0], x[1]}, *y[1];
+    cr_assert_eq(sm_model_run(m, in, 2, y, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), -1);
+    cr_assert(strstr(err.msg, "seed has shape [3, 2]"), "%s", err.msg);
+    cr_assert_eq(sm_model_backward(m, 3, seed, g, &err), -1);
+    sm_tensor_destroy(&seed);
+    for (int j = 0; j < 2; j++)
+        sm_tensor_destroy(&x[j]);
+    sm_model_destroy(&m);
+}
+
+/* End to end through the PyTorch-made fixtures (Conv, Relu, MaxPool,
+ * Flatten, Gemm; and BatchNorm folded, residual Add, GlobalAveragePool),
+ * split over threads or not: the same input gradient. Only sampled
+ * elements are checked against differences: each costs two runs. */
+Test(backward, fixture_networks_input_gradients)
+{
+    const char *models[] = {"tests/fixtures/lenet.onnx", "tests/fixtures/resnet18s.onnx"};
+    const char *inputs[] = {"tests/fixtures/lenet_input.npy", "tests/fixtures/resnet18s_input.npy"};
+    for (int k = 0; k < 2; k++) {
+        sm_err err = {{0}};
+        sm_model *m = sm_model_load_file(models[k], &err);
+        cr_assert_not_null(m, "%s", err.msg);
+        sm_tensor *x = sm_npy_read(inputs[k], &err);
+        cr_assert_not_null(x, "%s", err.msg);
+        /* all the gradient flows through ReLU/MaxPool kinks: a small step */
+        double e = fd_compare(m, &x, 1, 0, 2e-3, 60, 77, 1.0);
+        cr_assert(e < 2e-2, "%s: input gradient off by %g", models[k], e);
+        /* threads: the same gradients, joined over the lanes */
+        const sm_tensor *in[1] = {x}, *y[1], *g[1];
+        cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
+        sm_tensor *seed = rand_tensor(y[0]->ndim, y[0]->shape, 3);
+        cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s", err.msg);
+        sm_tensor *g1 = sm_tensor_clone(g[0]);
+        sm_model_set_threads(m, 2);
+        cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
+        cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s", err.msg);
+        for (int64_t i = 0; i < sm_tensor_numel(g1); i++)
+            cr_assert_float_eq(g[0]->data[i], g1->data[i],
+                               1e-5 * fmax(1.0, fabs(g1->data[i])));
+        sm_tensor_destroy(&g1);
+        sm_tensor_destroy(&seed);
+        sm_tensor_destroy(&x);
+        sm_model_destroy(&m);
+    }
+}
+
+/* An output that does not depend on the inputs (a constant folded at
+ * planning) has zero gradients everywhere. */
+Test(backward, constant_output_has_zero_gradients)
+{
+    sm_tensor *c = rand_tensor(2, (int64_t[]){2, 3}, 4);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){2, 3});
+    sm_onnx_writer_node(w, "Constant", "k", NULL, 0, (const char *[]){"c"}, 1);
+    sm_onnx_writer_attr_tensor(w, "value", c);
+    sm_onnx_writer_node(w, "Relu", "r0", (const char *[]){"c"}, 1,
+                        (const char *[]){"y0"}, 1);
+    sm_onnx_writer_node(w, "Relu", "r1", (const char *[]){"x"}, 1,
+                        (const char *[]){"y1"}, 1);
+    sm_onnx_writer_output(w, "y0", 2, (int64_t[]){2, 3});
+    sm_onnx_writer_output(w, "y1", 2, (int64_t[]){2, 3});
+    sm_model *m = load(w);
+    sm_tensor *x = rand_tensor(2, (int64_t[]){2, 3}, 5);
+    const sm_tensor *in[1] = {x}, *y[2], *g[1];
+    sm_err err = {{0}};
+    cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_model_backward(m, 0, c, g, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(g[0]->data[i], 0.0f);
+    sm_tensor_destroy(&x);
+    sm_tensor_destroy(&c);
+    sm_model_destroy(&m);
+}
