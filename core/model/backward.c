@@ -162,6 +162,22 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
                        (size_t)sm_tensor_numel(&m->last_plan[t]->grads[v]) *
                            sizeof(float));
         }
+    /* Parameter gradients: summed over the lanes' shares of the batch. */
+    for (int i = 0; i < m->n_params; i++) {
+        int v = m->params[i];
+        float *dst = m->pgrad[i].data;
+        size_t n = (size_t)sm_tensor_numel(&m->pgrad[i]);
+        if (!m->live[v]) {
+            memset(dst, 0, n * sizeof(float));
+            continue;
+        }
+        memcpy(dst, m->last_plan[0]->grads[v].data, n * sizeof(float));
+        for (int t = 1; t < lanes; t++) {
+            const float *src = m->last_plan[t]->grads[v].data;
+            for (size_t k = 0; k < n; k++)
+                dst[k] += src[k];
+        }
+    }
     if (lanes == 1) {
         for (int i = 0; i < m->n_inputs; i++)
             grads[i] = &m->last_plan[0]->grads[m->inputs[i]];

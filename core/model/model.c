@@ -82,6 +82,11 @@ void sm_model_destroy(sm_model **mp)
     free(m->ggathered);
     free(m->ggathered_cap);
     free(m->live);
+    free(m->params);
+    if (m->pgrad)
+        for (int i = 0; i < m->n_params; i++)
+            free(m->pgrad[i].data);
+    free(m->pgrad);
     free(m->vals);
     free(m->nodes);
     free(m->inputs);
@@ -511,3 +516,59 @@ int sm_model_set_constant(sm_model *m, const char *name, const sm_tensor *t,
     return 0;
 }
 
+
+int sm_model_is_param(const sm_model *m, int v)
+{
+    return m->trainable && m->vals[v].kind == V_CONST &&
+           m->vals[v].cst->data && !m->vals[v].cst->i64;
+}
+
+void sm_model_set_trainable(sm_model *m, int on)
+{
+    if (m->trainable == !!on)
+        return;
+    m->trainable = !!on;
+    sm_plan_drop_all(m);
+    free(m->params);
+    if (m->pgrad)
+        for (int i = 0; i < m->n_params; i++)
+            free(m->pgrad[i].data);
+    free(m->pgrad);
+    m->params = NULL;
+    m->pgrad = NULL;
+    m->n_params = 0;
+    if (!on)
+        return;
+    m->params = malloc(((size_t)m->n_vals + 1) * sizeof(int));
+    m->pgrad = calloc((size_t)m->n_vals + 1, sizeof(sm_tensor));
+    if (!m->params || !m->pgrad)
+        return; /* n_params stays 0: nothing to train, reported by the trainer */
+    for (int v = 0; v < m->n_vals; v++)
+        if (sm_model_is_param(m, v)) {
+            sm_tensor *g = &m->pgrad[m->n_params];
+            const sm_tensor *w = m->vals[v].cst;
+            g->ndim = w->ndim;
+            memcpy(g->shape, w->shape, sizeof g->shape);
+            g->data = calloc((size_t)(sm_tensor_numel(w) ? sm_tensor_numel(w) : 1), sizeof(float));
+            if (!g->data)
+                break;
+            m->params[m->n_params++] = v;
+        }
+}
+
+int sm_model_n_params(const sm_model *m) { return m->n_params; }
+
+const char *sm_model_param_name(const sm_model *m, int i)
+{
+    return i >= 0 && i < m->n_params ? m->vals[m->params[i]].name : NULL;
+}
+
+sm_tensor *sm_model_param(sm_model *m, int i)
+{
+    return i >= 0 && i < m->n_params ? m->vals[m->params[i]].cst : NULL;
+}
+
+const sm_tensor *sm_model_param_grad(const sm_model *m, int i)
+{
+    return i >= 0 && i < m->n_params ? &m->pgrad[i] : NULL;
+}

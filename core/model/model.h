@@ -70,6 +70,19 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
 int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
                       const sm_tensor **grads, sm_err *err);
 
+/* Training. With trainable on, every float initializer (the weights) is a
+ * parameter: sm_model_backward then also leaves the gradient of its loss
+ * with respect to each parameter, summed over the batch, in
+ * sm_model_param_grad; the optimizer changes the weights in place through
+ * sm_model_param between runs. BatchNormalization folded into a Conv at
+ * load is trained in its folded form. Turning it on or off drops the
+ * planned buffers. */
+void sm_model_set_trainable(sm_model *m, int on);
+int sm_model_n_params(const sm_model *m);
+const char *sm_model_param_name(const sm_model *m, int i);
+sm_tensor *sm_model_param(sm_model *m, int i);
+const sm_tensor *sm_model_param_grad(const sm_model *m, int i);
+
 /* Classifier convenience: runs the single input on a batch of n images laid
  * out as the declared input shape with its first dim replaced by n, and
  * returns output 0 (borrowed; N x K). NULL with a message on failure. */

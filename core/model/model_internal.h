@@ -73,7 +73,13 @@ struct sm_model {
     sm_tensor *ggathered;    /* n_inputs: a split backward's joined grads */
     size_t *ggathered_cap;
     unsigned char *live;     /* n_vals: values the last backward went through */
+    int trainable;
+    int *params, n_params;   /* value indices of the float initializers */
+    sm_tensor *pgrad;        /* n_params: gradients of the last backward */
 };
+
+/* 1 when value v is a parameter: a float initializer of a trainable model. */
+int sm_model_is_param(const sm_model *m, int v);
 
 /* One lane's share of a run or backward. */
 typedef struct lane_job {

@@ -100,7 +100,8 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
         if (m->vals[i].kind == V_CONST) {
             p->vals[i] = *m->vals[i].cst;
             p->vals[i].owns = 0;
-            is_const[i] = 1;
+            /* Parameters are data that changes between runs: never folded. */
+            is_const[i] = !sm_model_is_param(m, i);
         }
     for (int i = 0; i < m->n_inputs; i++) {
         sm_tensor *t = &p->vals[m->inputs[i]];

@@ -309,3 +309,55 @@ Test(backward, constant_output_has_zero_gradients)
     sm_tensor_destroy(&c);
     sm_model_destroy(&m);
 }
+
+/* Trainable weights: the gradient of L with respect to sampled weights of
+ * every LeNet layer matches differences, and a batch split over threads
+ * sums to the same gradients. */
+Test(backward, parameter_gradients_of_a_trainable_model)
+{
+    sm_err err = {{0}};
+    sm_model *m = sm_model_load_file("tests/fixtures/lenet.onnx", &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    sm_model_set_trainable(m, 1);
+    cr_assert_eq(sm_model_n_params(m), 10, "conv1/2 and fc1/2/3, W and B");
+    sm_tensor *x = sm_npy_read("tests/fixtures/lenet_input.npy", &err);
+    const sm_tensor *in[1] = {x}, *y[1], *g[1];
+    cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
+    sm_tensor *seed = rand_tensor(y[0]->ndim, y[0]->shape, 8);
+    cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s", err.msg);
+    sm_tensor *pg[10];
+    for (int i = 0; i < 10; i++)
+        pg[i] = sm_tensor_clone(sm_model_param_grad(m, i));
+    uint64_t s = 99;
+    for (int i = 0; i < 10; i++) {
+        sm_tensor *w = sm_model_param(m, i);
+        for (int c = 0; c < 6; c++) {
+            int64_t j = (int64_t)((rnd(&s) + 1) / 2 * (double)sm_tensor_numel(w)) %
+                        sm_tensor_numel(w);
+            float keep = w->data[j];
+            const double eps = 2e-3;
+            w->data[j] = keep + (float)eps;
+            double lp = loss(m, &x, 1, 0, seed);
+            w->data[j] = keep - (float)eps;
+            double lm = loss(m, &x, 1, 0, seed);
+            w->data[j] = keep;
+            double fd = (lp - lm) / (2 * eps);
+            cr_assert(fabs(fd - pg[i]->data[j]) <= 2e-2 * fmax(1.0, fabs(fd)),
+                      "%s[%lld]: backward %g, differences %g",
+                      sm_model_param_name(m, i), (long long)j, pg[i]->data[j], fd);
+        }
+    }
+    sm_model_set_threads(m, 2);
+    cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 10; i++) {
+        const sm_tensor *t = sm_model_param_grad(m, i);
+        for (int64_t j = 0; j < sm_tensor_numel(t); j++)
+            cr_assert_float_eq(t->data[j], pg[i]->data[j],
+                               1e-5 * fmax(1.0, fabs(pg[i]->data[j])));
+        sm_tensor_destroy(&pg[i]);
+    }
+    sm_tensor_destroy(&seed);
+    sm_tensor_destroy(&x);
+    sm_model_destroy(&m);
+}
