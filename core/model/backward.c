@@ -196,3 +196,65 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
         grads[i] = &m->ggathered[i];
     return 0;
 }
+
+/* An intermediate value or its gradient, from the last run's lanes. */
+static const sm_tensor *activation(sm_model *m, const char *name, int grads,
+                                   sm_err *err)
+{
+    int v = -1;
+    for (int i = 0; i < m->n_vals; i++)
+        if (strcmp(m->vals[i].name, name) == 0)
+            v = i;
+    if (v < 0) {
+        sm_err_set(err, "%s: no value named '%s'", m->origin, name);
+        return NULL;
+    }
+    if (m->last_lanes < 1 || (grads && (!m->live || !m->last_plan[0]->grads))) {
+        sm_err_set(err, "%s: no %s before asking for '%s'", m->origin,
+                   grads ? "backward" : "run", name);
+        return NULL;
+    }
+    if (grads && !m->live[v]) {
+        sm_err_set(err, "%s: the last backward did not reach '%s'", m->origin,
+                   name);
+        return NULL;
+    }
+    if (m->last_lanes == 1)
+        return grads ? &m->last_plan[0]->grads[v] : &m->last_plan[0]->vals[v];
+    int rc = sm_lanes_gather(m->last_plan, m->last_n0, m->last_lanes, &v, 1,
+                             grads, &m->act_joined, &m->act_cap, err);
+    if (rc) {
+        if (rc > 0)
+            sm_err_set(err, "%s: '%s' does not carry the batch in its first "
+                       "dim", m->origin, name);
+        return NULL;
+    }
+    return &m->act_joined;
+}
+
+const sm_tensor *sm_model_activation(sm_model *m, const char *name,
+                                     sm_err *err)
+{
+    return activation(m, name, 0, err);
+}
+
+const sm_tensor *sm_model_activation_grad(sm_model *m, const char *name,
+                                          sm_err *err)
+{
+    return activation(m, name, 1, err);
+}
+
+const char *sm_model_last_spatial(const sm_model *m)
+{
+    if (m->last_lanes < 1)
+        return NULL;
+    const plan *p = m->last_plan[0];
+    const char *name = NULL;
+    for (int i = 0; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_out; k++) {
+            int v = m->nodes[i].out[k];
+            if (v >= 0 && !p->folded[i] && p->vals[v].ndim == 4)
+                name = m->vals[v].name;
+        }
+    return name;
+}

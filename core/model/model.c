@@ -82,6 +82,7 @@ void sm_model_destroy(sm_model **mp)
     free(m->ggathered);
     free(m->ggathered_cap);
     free(m->live);
+    free(m->act_joined.data);
     free(m->params);
     if (m->pgrad)
         for (int i = 0; i < m->n_params; i++)

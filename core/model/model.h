@@ -70,6 +70,20 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
 int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
                       const sm_tensor **grads, sm_err *err);
 
+/* Intermediate values (Grad-CAM's feature maps). The activation of the
+ * value named name in the last run, and its gradient in the last backward;
+ * joined over the threads when the batch was split. Borrowed until the next
+ * run, backward or activation call. NULL with a message when there is no
+ * such value, no run (backward) before, or the gradient did not reach it. */
+const sm_tensor *sm_model_activation(sm_model *m, const char *name,
+                                     sm_err *err);
+const sm_tensor *sm_model_activation_grad(sm_model *m, const char *name,
+                                          sm_err *err);
+/* The last value of rank 4 (N x C x H x W) that a node computes in the last
+ * run: a CNN's last convolutional block output. NULL when there is none or
+ * no run before. */
+const char *sm_model_last_spatial(const sm_model *m);
+
 /* Training. With trainable on, every float initializer (the weights) is a
  * parameter: sm_model_backward then also leaves the gradient of its loss
  * with respect to each parameter, summed over the batch, in

@@ -73,6 +73,8 @@ struct sm_model {
     sm_tensor *ggathered;    /* n_inputs: a split backward's joined grads */
     size_t *ggathered_cap;
     unsigned char *live;     /* n_vals: values the last backward went through */
+    sm_tensor act_joined;    /* sm_model_activation of a split run */
+    size_t act_cap;
     int trainable;
     int *params, n_params;   /* value indices of the float initializers */
     sm_tensor *pgrad;        /* n_params: gradients of the last backward */

@@ -1,0 +1,24 @@
+/* Every saliency method, one line each. */
+#include <string.h>
+
+#include "explain/explainer.h"
+
+extern const sm_explainer_class sm_explainer_sal;
+
+static const sm_explainer_class *const all[] = {
+    &sm_explainer_sal,
+    NULL,
+};
+
+const sm_explainer_class *sm_explainer_find(const char *name)
+{
+    for (int i = 0; all[i]; i++)
+        if (strcmp(all[i]->name, name) == 0)
+            return all[i];
+    return NULL;
+}
+
+const sm_explainer_class *const *sm_explainer_all(void)
+{
+    return all;
+}

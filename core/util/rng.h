@@ -1,0 +1,24 @@
+/* sm_rng: counter-based random numbers. A draw is a pure function of
+ * (key, counter), and a key is a hash of (job seed, image id, method), so a
+ * neighbourhood or a noise sample is the same whatever the batching,
+ * threads, chunking or retries (DESIGN.md, Determinism). No state. */
+#ifndef SM_RNG_H
+#define SM_RNG_H
+
+#include <stdint.h>
+
+/* The key of a stream: seed, then the strings (NULL-terminated list) that
+ * name it, e.g. sm_rng_key(seed, (const char*[]){id, "smoothgrad", NULL}). */
+uint64_t sm_rng_key(uint64_t seed, const char *const *names);
+
+/* The counter-th 64 random bits of stream key (splitmix64 finaliser of
+ * key + counter * golden ratio: a bijection per key, well mixed). */
+uint64_t sm_rng_u64(uint64_t key, uint64_t counter);
+
+/* Uniform in [0, 1) with 53 random bits. */
+double sm_rng_uniform(uint64_t key, uint64_t counter);
+
+/* Standard normal (Box-Muller on draws 2*counter and 2*counter + 1). */
+double sm_rng_normal(uint64_t key, uint64_t counter);
+
+#endif

@@ -1,0 +1,165 @@
+/* The explainer interface and SAL: a linear model whose gradient is its
+ * weight row, hand-checked; the probability score against differences. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explain/explainer.h"
+#include "explain/gradient.h"
+#include "onnx/writer.h"
+#include "util/rng.h"
+
+/* y = W flatten(x) + b, x [N, 2, 3, 3], 4 classes. */
+static sm_model *linear_model(sm_tensor **wout)
+{
+    int64_t ws[2] = {4, 18};
+    sm_tensor *w = sm_tensor_new(2, ws), *b = sm_tensor_new(1, (int64_t[]){4});
+    for (int i = 0; i < 72; i++)
+        w->data[i] = (float)sm_rng_normal(7, (uint64_t)i);
+    for (int i = 0; i < 4; i++)
+        b->data[i] = 0.1f * (float)i;
+    sm_onnx_writer *wr = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(wr, "x", 4, (int64_t[]){-1, 2, 3, 3});
+    sm_onnx_writer_initializer(wr, "w", w);
+    sm_onnx_writer_initializer(wr, "b", b);
+    sm_onnx_writer_node(wr, "Flatten", "f", (const char *[]){"x"}, 1,
+                        (const char *[]){"flat"}, 1);
+    sm_onnx_writer_node(wr, "Gemm", "fc", (const char *[]){"flat", "w", "b"}, 3,
+                        (const char *[]){"logits"}, 1);
+    sm_onnx_writer_attr_int(wr, "transB", 1);
+    sm_onnx_writer_output(wr, "logits", 2, (int64_t[]){-1, 4});
+    size_t len;
+    sm_err err = {{0}};
+    unsigned char *buf = sm_onnx_writer_serialize(wr, &len, &err);
+    sm_model *m = sm_model_load_buffer(buf, len, "linear.onnx", &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    free(buf);
+    sm_onnx_writer_destroy(&wr);
+    sm_tensor_destroy(&b);
+    *wout = w;
+    return m;
+}
+
+static sm_tensor *images(int64_t n, uint64_t key)
+{
+    sm_tensor *x = sm_tensor_new(4, (int64_t[]){n, 2, 3, 3});
+    for (int64_t i = 0; i < sm_tensor_numel(x); i++)
+        x->data[i] = (float)sm_rng_uniform(key, (uint64_t)i);
+    return x;
+}
+
+Test(explain, sal_of_a_linear_model_is_its_weight_row)
+{
+    sm_tensor *w;
+    sm_model *m = linear_model(&w);
+    sm_tensor *x = images(3, 1);
+    int target[3] = {0, 3, 2};
+    const char *ids[3] = {"a", "b", "c"};
+    sm_explain_batch b = {x, target, ids};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1};
+    float maps[3][9];
+    sm_explain_out out[3];
+    for (int i = 0; i < 3; i++)
+        out[i].map = maps[i];
+    sm_err err = {{0}};
+    sm_explainer *e = sm_explainer_new("sal", &err);
+    cr_assert_not_null(e, "%s", err.msg);
+    cr_assert_eq(sm_explainer_run(e, &ctx, &b, out, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 3; i++) {
+        const float *row = w->data + target[i] * 18;
+        double score = 0.1 * target[i];
+        for (int q = 0; q < 18; q++)
+            score += (double)row[q] * x->data[i * 18 + q];
+        cr_assert_float_eq(out[i].score, score, 1e-5);
+        cr_assert_eq(out[i].evals, 1);
+        for (int q = 0; q < 9; q++)
+            cr_assert_float_eq(maps[i][q], fmaxf(fabsf(row[q]), fabsf(row[9 + q])),
+                               1e-6, "image %d pixel %d", i, q);
+    }
+    cr_assert_str_eq(sm_explainer_params_json(e), "{}");
+    sm_explainer_destroy(&e);
+    cr_assert_null(e);
+    sm_tensor_destroy(&x);
+    sm_tensor_destroy(&w);
+    sm_model_destroy(&m);
+}
+
+Test(explain, probability_gradient_matches_differences)
+{
+    sm_tensor *w;
+    sm_model *m = linear_model(&w);
+    sm_tensor *x = images(2, 2);
+    int target[2] = {1, 2};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 1};
+    float g[36];
+    double score[2];
+    sm_err err = {{0}};
+    cr_assert_eq(sm_explain_gradient(&ctx, x, target, g, score, &err), 0, "%s", err.msg);
+    for (int j = 0; j < 36; j++) {
+        float keep = x->data[j];
+        double sp[2], sm[2];
+        x->data[j] = keep + 1e-2f;
+        sm_explain_scores(&ctx, x, target, sp, &err);
+        x->data[j] = keep - 1e-2f;
+        sm_explain_scores(&ctx, x, target, sm, &err);
+        x->data[j] = keep;
+        double fd = (sp[j / 18] - sm[j / 18]) / 2e-2;
+        cr_assert(fabs(fd - g[j]) < 1e-3, "element %d: %g vs %g", j, g[j], fd);
+        cr_assert(score[j / 18] > 0 && score[j / 18] < 1);
+    }
+    sm_tensor_destroy(&x);
+    sm_tensor_destroy(&w);
+    sm_model_destroy(&m);
+}
+
+Test(explain, refusals_name_the_method_and_key)
+{
+    sm_err err = {{0}};
+    cr_assert_null(sm_explainer_new("saliency", &err));
+    cr_assert(strstr(err.msg, "unknown method 'saliency'") && strstr(err.msg, "sal"),
+              "%s", err.msg);
+    sm_explainer *e = sm_explainer_new("sal", &err);
+    cr_assert_eq(sm_explainer_set(e, "steps", "3", &err), -1);
+    cr_assert(strstr(err.msg, "sal has no parameter 'steps'"), "%s", err.msg);
+    sm_explainer_destroy(&e);
+    /* a target outside the model's classes */
+    sm_tensor *w;
+    sm_model *m = linear_model(&w);
+    sm_tensor *x = images(1, 3);
+    int target[1] = {9};
+    const char *ids[1] = {"a"};
+    sm_explain_batch b = {x, target, ids};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1};
+    float map[9];
+    sm_explain_out out[1] = {{.map = map}};
+    e = sm_explainer_new("sal", &err);
+    cr_assert_eq(sm_explainer_run(e, &ctx, &b, out, &err), -1);
+    cr_assert(strstr(err.msg, "sal: target class 9"), "%s", err.msg);
+    sm_explainer_destroy(&e);
+    sm_tensor_destroy(&x);
+    sm_tensor_destroy(&w);
+    sm_model_destroy(&m);
+}
+
+Test(explain, rng_is_keyed_and_counter_based)
+{
+    uint64_t a = sm_rng_key(1, (const char *[]){"img/1", "smoothgrad", NULL});
+    uint64_t b = sm_rng_key(1, (const char *[]){"img/1", "smoothgrad", NULL});
+    uint64_t c = sm_rng_key(1, (const char *[]){"img/2", "smoothgrad", NULL});
+    uint64_t d = sm_rng_key(2, (const char *[]){"img/1", "smoothgrad", NULL});
+    uint64_t e = sm_rng_key(1, (const char *[]){"img/1s", "moothgrad", NULL});
+    cr_assert_eq(a, b);
+    cr_assert_neq(a, c);
+    cr_assert_neq(a, d);
+    cr_assert_neq(a, e, "names are separated, not concatenated");
+    /* normal draws: mean ~0, variance ~1 over 20000 */
+    double s = 0, s2 = 0;
+    for (int i = 0; i < 20000; i++) {
+        double v = sm_rng_normal(a, (uint64_t)i);
+        s += v;
+        s2 += v * v;
+    }
+    cr_assert(fabs(s / 20000) < 0.03 && fabs(s2 / 20000 - 1) < 0.05,
+              "mean %g var %g", s / 20000, s2 / 20000);
+}
