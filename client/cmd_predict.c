@@ -17,6 +17,7 @@
 #include "io/npy.h"
 #include "model/model.h"
 #include "util/file.h"
+#include "util/text.h"
 
 static const char usage[] =
     "usage: salmap predict --model M.onnx [--config M.yaml] --dataset D\n"
@@ -153,50 +154,6 @@ static int predict_npy(sm_model *m, const opts *o)
     return rc;
 }
 
-/* A growing text buffer for the CSV, written atomically at the end. */
-typedef struct text {
-    char *s;
-    size_t len, cap;
-} text;
-
-static int text_addf(text *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int text_addf(text *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return -1;
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return 0;
-        }
-        size_t nc = (t->cap ? t->cap * 2 : 65536) + (size_t)n;
-        char *ns = realloc(t->s, nc);
-        if (!ns)
-            return -1;
-        t->s = ns;
-        t->cap = nc;
-    }
-}
-
-/* Writes a CSV field, quoted when it holds a comma, quote or newline. */
-static int text_field(text *t, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r"))
-        return text_addf(t, "%s", s);
-    if (text_addf(t, "\""))
-        return -1;
-    for (const char *p = s; *p; p++)
-        if (text_addf(t, *p == '"' ? "\"\"" : "%c", *p))
-            return -1;
-    return text_addf(t, "\"");
-}
-
 static double now(void)
 {
     struct timespec ts;
@@ -223,19 +180,6 @@ static int argmax_prob(const float *row, int64_t k, int logits, float *prob)
     return best;
 }
 
-/* The class name of output j: the config's, else the dataset's, else j. */
-static const char *class_name(const sm_model_config *cfg, const sm_dataset *ds,
-                              int j, char *buf, size_t cap)
-{
-    if (j < cfg->n_classes)
-        return cfg->classes[j];
-    const char *name = cfg->n_classes ? NULL : sm_dataset_class_name(ds, j);
-    if (name)
-        return name;
-    snprintf(buf, cap, "%d", j);
-    return buf;
-}
-
 static int predict_dataset(sm_model *m, const sm_model_config *cfg,
                            int out_idx, const opts *o)
 {
@@ -250,10 +194,10 @@ static int predict_dataset(sm_model *m, const sm_model_config *cfg,
     size_t per = (size_t)pp->channels * (size_t)pp->height * (size_t)pp->width;
     float *x = malloc(per * (size_t)o->batch * sizeof(float));
     size_t *which = malloc((size_t)o->batch * sizeof(size_t));
-    text csv = {0};
+    sm_text csv = {0};
     int rc = 0;
     size_t done = 0, labelled = 0, correct = 0, failed = 0;
-    if (!x || !which || text_addf(&csv, "id,label,predicted,probability\n")) {
+    if (!x || !which || sm_text_addf(&csv, "id,label,predicted,probability\n")) {
         rc = sm_cli_fail("predict", "out of memory");
         goto out;
     }
@@ -290,16 +234,16 @@ static int predict_dataset(sm_model *m, const sm_model_config *cfg,
             int pred = argmax_prob(y->data + (int64_t)r * k, k,
                                    cfg->output_kind == SM_OUTPUT_LOGITS, &prob);
             char pbuf[32];
-            const char *pred_name = class_name(cfg, ds, pred, pbuf, sizeof pbuf);
+            const char *pred_name = sm_class_name(cfg, ds, pred, pbuf, sizeof pbuf);
             const char *label = sm_dataset_label_name(ds, which[r]);
             if (label) {
                 labelled++;
                 correct += strcmp(label, pred_name) == 0;
             }
-            if (text_field(&csv, sm_dataset_id(ds, which[r])) ||
-                text_addf(&csv, ",") || text_field(&csv, label ? label : "") ||
-                text_addf(&csv, ",") || text_field(&csv, pred_name) ||
-                text_addf(&csv, ",%.6f\n", (double)prob)) {
+            if (sm_text_csv(&csv, sm_dataset_id(ds, which[r])) ||
+                sm_text_addf(&csv, ",") || sm_text_csv(&csv, label ? label : "") ||
+                sm_text_addf(&csv, ",") || sm_text_csv(&csv, pred_name) ||
+                sm_text_addf(&csv, ",%.6f\n", (double)prob)) {
                 rc = sm_cli_fail("predict", "out of memory");
                 break;
             }
@@ -329,7 +273,7 @@ static int predict_dataset(sm_model *m, const sm_model_config *cfg,
         }
     }
 out:
-    free(csv.s);
+    sm_text_free(&csv);
     free(x);
     free(which);
     sm_dataset_destroy(&ds);

@@ -52,3 +52,28 @@ int sm_model_config_bind(const sm_model_config *cfg, const sm_model *m,
     }
     return 0;
 }
+
+const char *sm_class_name(const sm_model_config *cfg, const sm_dataset *ds,
+                          int j, char *buf, size_t cap)
+{
+    if (j >= 0 && j < cfg->n_classes)
+        return cfg->classes[j];
+    const char *name = cfg->n_classes ? NULL : sm_dataset_class_name(ds, j);
+    if (name)
+        return name;
+    snprintf(buf, cap, "%d", j);
+    return buf;
+}
+
+int sm_class_index(const sm_model_config *cfg, const sm_dataset *ds,
+                   const char *name)
+{
+    if (!name)
+        return -1;
+    if (!cfg->n_classes)
+        return sm_dataset_class_index(ds, name);
+    for (int j = 0; j < cfg->n_classes; j++)
+        if (strcmp(cfg->classes[j], name) == 0)
+            return j;
+    return -1;
+}

@@ -4,6 +4,7 @@
 #define SM_CONFIG_MODEL_H
 
 #include "config/model_config.h"
+#include "data/dataset.h"
 #include "model/model.h"
 
 /* The config a model gets without one: its declared input size (it must be
@@ -19,5 +20,16 @@ sm_model_config *sm_model_config_for_model(const sm_model *m,
  * naming both files. *out_index receives the output to read. */
 int sm_model_config_bind(const sm_model_config *cfg, const sm_model *m,
                          const char *model_name, int *out_index, sm_err *err);
+
+/* The name of model output class j: the config's class name, else (a
+ * config without classes) the dataset's, else j written into buf. */
+const char *sm_class_name(const sm_model_config *cfg, const sm_dataset *ds,
+                          int j, char *buf, size_t cap);
+
+/* The model output class of a class name (a dataset label): its index among
+ * the config's classes, else (no classes in the config) among the
+ * dataset's; -1 when it is not there. */
+int sm_class_index(const sm_model_config *cfg, const sm_dataset *ds,
+                   const char *name);
 
 #endif

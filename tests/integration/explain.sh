@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# salmap explain end to end: maps and index on real MNIST digits, resuming
+# after an interruption (a killed process) gives the same files as one
+# uninterrupted run, and the refusals name what is wrong.
+set -u
+BUILD=${BUILD:-build}
+SALMAP=$BUILD/bin/salmap
+MODEL=tests/fixtures/mnist_lenet_trained.onnx
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+expect() {
+    local code=$1 needle=$2; shift 3
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    if [ "$rc" != "$code" ]; then bad "$* exited $rc, expected $code: $out"; return; fi
+    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then
+        bad "$*: output lacks '$needle': $out"; return; fi
+    ok
+}
+explain() { "$SALMAP" explain --model $MODEL --config configs/mnist.yaml \
+                --dataset data/mnist/test "$@"; }
+
+# --- a clean run --------------------------------------------------------------
+expect 0 "60 maps written" -- explain --methods sal --out "$tmp/a" --limit 60 --batch 16
+[ "$(wc -l <"$tmp/a/index.csv")" = 61 ] && ok || bad "index rows: $(wc -l <"$tmp/a/index.csv")"
+head -1 "$tmp/a/index.csv" | grep -q '^id,label,predicted,target,score,method,seconds,evals,deletion_auc,insertion_auc,params,extras$' \
+    && ok || bad "index header"
+n=$(find "$tmp/a/maps" -name sal.npy | wc -l)
+[ "$n" = 60 ] && ok || bad "$n maps"
+# every map: a 28 x 28 float32 npy (80-byte header + 3136 bytes of data)
+bad_size=$(find "$tmp/a/maps" -name sal.npy -size -3136c | wc -l)
+[ "$bad_size" = 0 ] && ok || bad "$bad_size maps too small"
+# AUCs in [0, 1] and insertion above deletion on average for a trained model
+awk -F, 'NR > 1 { if ($9 < 0 || $9 > 1 || $10 < 0 || $10 > 1) bad++; d += $9; i += $10 }
+         END { exit !(bad == 0 && i > d) }' "$tmp/a/index.csv" && ok || bad "AUC columns"
+
+# --- interrupted, then resumed: the same files --------------------------------
+explain --methods sal --out "$tmp/b" --limit 60 --batch 16 >/dev/null 2>&1 &
+pid=$!
+deadline=$((SECONDS + 30))
+until [ "$(find "$tmp/b/maps" -name '*.row' 2>/dev/null | wc -l)" -ge 8 ] || [ $SECONDS -ge $deadline ]; do
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.05
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+part=$(find "$tmp/b/maps" -name '*.row' | wc -l)
+[ "$part" -ge 1 ] && ok || bad "nothing written before the kill"
+expect 0 "already there" -- explain --methods sal --out "$tmp/b" --limit 60 --batch 16
+for f in $(cd "$tmp/a/maps" && find . -name sal.npy); do
+    cmp -s "$tmp/a/maps/$f" "$tmp/b/maps/$f" || { bad "resumed map $f differs"; break; }
+done
+ok
+# rows differ only in the timing column
+cut -d, -f1-6,8- "$tmp/a/index.csv" >"$tmp/ia"; cut -d, -f1-6,8- "$tmp/b/index.csv" >"$tmp/ib"
+cmp -s "$tmp/ia" "$tmp/ib" && ok || bad "resumed index differs"
+# no temporary files left by the killed run
+[ -z "$(find "$tmp/b" -name '*.tmp*')" ] && ok || bad "temporary files left"
+
+# --- refusals ------------------------------------------------------------------
+expect 1 "unknown method 'salt'" -- explain --methods salt --out "$tmp/c"
+expect 1 "sal has no parameter 'steps'" -- explain --methods sal --set sal.steps=3 --out "$tmp/c"
+expect 1 "intg is not among the methods" -- explain --methods sal --set intg.steps=3 --out "$tmp/c"
+expect 2 "--score must be logit or prob" -- explain --methods sal --score logits --out "$tmp/c"
+expect 2 "needs --model, --dataset, --methods and --out" -- "$SALMAP" explain --methods sal
+expect 0 "--methods" -- "$SALMAP" explain --help
+expect 0 "sal " -- "$SALMAP" explain --help
+
+echo "explain: $pass passed, $fail failed"
+[ "$fail" = 0 ]
