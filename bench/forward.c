@@ -16,44 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common.h"
 #include "model/model.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Best GFLOP/s of a square sgemm over repetitions for at least a second:
- * the best, since a VM's neighbours only ever slow a run down. */
-static double sgemm_rate(int n)
-{
-    float *a = malloc(sizeof(float) * (size_t)n * (size_t)n);
-    float *b = malloc(sizeof(float) * (size_t)n * (size_t)n);
-    float *c = malloc(sizeof(float) * (size_t)n * (size_t)n);
-    if (!a || !b || !c) {
-        fprintf(stderr, "bench: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < (size_t)n * (size_t)n; i++) {
-        a[i] = (float)(i % 7) * 0.1f;
-        b[i] = (float)(i % 5) * 0.1f;
-    }
-    double best = 0, start = now();
-    for (int r = 0; r < 8 || now() - start < 1.0; r++) {
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a,
-                    n, b, n, 0.0f, c, n);
-        double g = 2.0 * n * (double)n * n / (now() - t0) / 1e9;
-        if (g > best)
-            best = g;
-    }
-    free(a);
-    free(b);
-    free(c);
-    return best;
-}
 
 /* Images per second of PyTorch on the same network (TorchScript file saved
  * with the ONNX export), or 0 when torch is not installed. */
@@ -82,7 +46,7 @@ typedef struct bench_model {
 int main(void)
 {
     int threads = openblas_get_num_threads();
-    double peak = sgemm_rate(1024);
+    double peak = bench_sgemm_rate(1024);
     printf("sgemm 1024^3: %.1f GFLOP/s (OpenBLAS %s kernels, %d threads)\n",
            peak, openblas_get_corename(), threads);
     const bench_model models[] = {
@@ -117,11 +81,11 @@ int main(void)
                 }
                 flops = sm_model_flops(m);
                 int runs = 0;
-                double t0 = now(), t;
+                double t0 = bench_now(), t;
                 do {
                     sm_model_forward(m, x, n, &err);
                     runs++;
-                    t = now() - t0;
+                    t = bench_now() - t0;
                 } while (t < 1.0 || runs < 3);
                 ips[mode] = runs * (double)n / t;
             }

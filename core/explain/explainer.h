@@ -64,6 +64,8 @@ typedef struct sm_explain_out {
 typedef struct sm_explainer_class {
     const char *name;            /* "sal" */
     const char *summary;         /* one line for --help */
+    int backward;                /* 1: its evaluations include a backward
+                                    pass (what an evaluation costs) */
     const sm_param_def *params;  /* ended by an entry with name NULL */
     size_t params_size;
     /* Checks across parameters (may be NULL). */

@@ -4,9 +4,19 @@
 #include "explain/explainer.h"
 
 extern const sm_explainer_class sm_explainer_sal;
+extern const sm_explainer_class sm_explainer_grad;
+extern const sm_explainer_class sm_explainer_intg;
+extern const sm_explainer_class sm_explainer_smoothgrad;
+extern const sm_explainer_class sm_explainer_gradcam;
+extern const sm_explainer_class sm_explainer_elrp;
 
 static const sm_explainer_class *const all[] = {
     &sm_explainer_sal,
+    &sm_explainer_grad,
+    &sm_explainer_intg,
+    &sm_explainer_smoothgrad,
+    &sm_explainer_gradcam,
+    &sm_explainer_elrp,
     NULL,
 };
 

@@ -36,6 +36,7 @@ static const sm_param_def sal_params[] = {{NULL}};
 const sm_explainer_class sm_explainer_sal = {
     .name = "sal",
     .summary = "vanilla gradient: max over channels of |d score / d x|",
+    .backward = 1,
     .params = sal_params,
     .params_size = 0,
     .run = sal_run,

@@ -7,7 +7,7 @@
 
 /* Gradient buffers for every value of a plan (constants' stay unused), and
  * the largest backward workspace; allocated once per plan. */
-static int ensure_grads(const sm_model *m, plan *p, sm_err *err)
+int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err)
 {
     if (p->grads)
         return 0;
@@ -114,21 +114,20 @@ static void backward_job(lane_job *j)
     }
 }
 
-int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
-                      const sm_tensor **grads, sm_err *err)
+int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
+                        const char *pass, sm_err *err)
 {
     if (m->last_lanes < 1)
-        return sm_err_set(err, "%s: backward needs a successful run first",
-                          m->origin);
+        return sm_err_set(err, "%s: %s needs a successful run first",
+                          m->origin, pass);
     if (out < 0 || out >= m->n_outputs)
         return sm_err_set(err, "%s: no output %d", m->origin, out);
     int lanes = m->last_lanes, ov = m->outputs[out];
-    const int64_t *n0 = m->last_n0;
     /* The seed has the shape of the output the caller saw (joined over the
      * lanes when the run was split). */
     sm_tensor whole = m->last_plan[0]->vals[ov];
     if (lanes > 1)
-        whole.shape[0] = n0[lanes];
+        whole.shape[0] = m->last_n0[lanes];
     char a[128], b[128];
     if (!seed || !seed->data ||
         !sm_shape_equal(seed->ndim, seed->shape, whole.ndim, whole.shape))
@@ -137,12 +136,22 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
                           seed ? sm_shape_str(seed->ndim, seed->shape, a, sizeof a) : "none",
                           m->vals[ov].name,
                           sm_shape_str(whole.ndim, whole.shape, b, sizeof b));
+    return 0;
+}
+
+int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
+                      const sm_tensor **grads, sm_err *err)
+{
+    if (sm_model_check_seed(m, out, seed, "backward", err))
+        return -1;
+    int lanes = m->last_lanes, ov = m->outputs[out];
+    const int64_t *n0 = m->last_n0;
     if (mark_live(m, m->last_plan[0], ov, err))
         return sm_err_prefix(err, "%s", m->origin);
     lane_job jobs[SM_MODEL_MAX_THREADS];
     int64_t row = sm_tensor_numel(seed) / (n0[lanes] ? n0[lanes] : 1);
     for (int t = 0; t < lanes; t++) {
-        if (ensure_grads(m, m->last_plan[t], err))
+        if (sm_plan_ensure_grads(m, m->last_plan[t], err))
             return sm_err_prefix(err, "%s", m->origin);
         memset(&jobs[t], 0, sizeof jobs[t]);
         jobs[t].m = m;
@@ -153,15 +162,6 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
         jobs[t].seed.data = seed->data + (lanes > 1 ? n0[t] * row : 0);
     }
     sm_lanes_run(jobs, lanes);
-    /* Inputs the gradient never reached get zeros. */
-    for (int t = 0; t < lanes; t++)
-        for (int i = 0; i < m->n_inputs; i++) {
-            int v = m->inputs[i];
-            if (!m->live[v])
-                memset(m->last_plan[t]->grads[v].data, 0,
-                       (size_t)sm_tensor_numel(&m->last_plan[t]->grads[v]) *
-                           sizeof(float));
-        }
     /* Parameter gradients: summed over the lanes' shares of the batch. */
     for (int i = 0; i < m->n_params; i++) {
         int v = m->params[i];
@@ -178,6 +178,21 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
                 dst[k] += src[k];
         }
     }
+    return sm_model_input_grads(m, grads, err);
+}
+
+int sm_model_input_grads(sm_model *m, const sm_tensor **grads, sm_err *err)
+{
+    int lanes = m->last_lanes;
+    /* Inputs the sweep never reached get zeros. */
+    for (int t = 0; t < lanes; t++)
+        for (int i = 0; i < m->n_inputs; i++) {
+            int v = m->inputs[i];
+            if (!m->live[v])
+                memset(m->last_plan[t]->grads[v].data, 0,
+                       (size_t)sm_tensor_numel(&m->last_plan[t]->grads[v]) *
+                           sizeof(float));
+        }
     if (lanes == 1) {
         for (int i = 0; i < m->n_inputs; i++)
             grads[i] = &m->last_plan[0]->grads[m->inputs[i]];
@@ -189,8 +204,8 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
         if (!m->ggathered || !m->ggathered_cap)
             return sm_err_set(err, "%s: out of memory", m->origin);
     }
-    if (sm_lanes_gather(m->last_plan, n0, lanes, m->inputs, m->n_inputs, 1,
-                        m->ggathered, m->ggathered_cap, err))
+    if (sm_lanes_gather(m->last_plan, m->last_n0, lanes, m->inputs,
+                        m->n_inputs, 1, m->ggathered, m->ggathered_cap, err))
         return sm_err_prefix(err, "%s", m->origin);
     for (int i = 0; i < m->n_inputs; i++)
         grads[i] = &m->ggathered[i];

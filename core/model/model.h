@@ -116,4 +116,47 @@ void sm_model_set_threads(sm_model *m, int threads);
  * last planned input shape costs: the benchmark's floor. 0 before a run. */
 double sm_model_flops(const sm_model *m);
 
+/* --- Layer-wise relevance propagation (core/model/relevance.c) ---------- */
+
+/* The rule a weighted layer (Conv, Gemm, MatMul) propagates relevance with.
+ * z_ij = x_i w_ij, z_j = sum_i z_ij + b_j; stab(z) = z + e sign(z) with
+ * sign(0) = +1; x+ / x- and w+ / w- the positive / negative parts. */
+typedef enum sm_lrp_rule {
+    SM_LRP_EPSILON,    /* R_i = x_i sum_j w_ij R_j / stab_eps(z_j) */
+    SM_LRP_ZPLUS,      /* z+ without bias (Zennit ZPlus, bias zeroed):
+                          z_j = sum_i x+_i w+_ij + x-_i w-_ij */
+    SM_LRP_ALPHA_BETA, /* alpha z+_ij / z+_j - beta z-_ij / z-_j, with the
+                          bias parts b+ in z+_j, b- in z-_j (Bach 2015) */
+    SM_LRP_FLAT,       /* x and w all ones, no bias: R_i = sum_j R_j / |j's
+                          receptive field| */
+} sm_lrp_rule;
+
+typedef struct sm_model_lrp_rules {
+    double epsilon;    /* of the epsilon rule: every linear node (pooling,
+                          BatchNormalization, Add, Sub, Mul/Div by a
+                          constant) and the weighted layers given that rule */
+    double stabilizer; /* e of the z+, alpha-beta and flat denominators */
+    double alpha, beta;
+    sm_lrp_rule first; /* the first weighted layer (in graph order) */
+    sm_lrp_rule conv;  /* every other Conv */
+    sm_lrp_rule dense; /* every other Gemm and MatMul */
+} sm_model_lrp_rules;
+
+/* Relevance of every graph input for the last run (sm_model_run or
+ * sm_model_forward), propagated back from output `out` seeded with seed
+ * (shaped like that output; for LRP, the target logit at its class and 0
+ * elsewhere, per image). Layer by layer: the weighted layers and linear
+ * nodes by their rules; Relu, LeakyRelu, Sigmoid, Tanh, Clip, Identity and
+ * Dropout pass relevance unchanged; MaxPool gives it to the window's winner;
+ * Flatten, Reshape, Transpose, Concat and Pad move it with the values.
+ * Refused, naming the node: Softmax or LogSoftmax on the path (start from
+ * the logits), a product of two activations. rel_in: sm_model_n_inputs
+ * borrowed pointers, valid until the next run, backward or relevance (the
+ * relevance lives where gradients do: sm_model_activation_grad returns an
+ * intermediate value's relevance). Uses the run's threads and buffers.
+ * 0, or -1 with a message. */
+int sm_model_relevance(sm_model *m, int out, const sm_tensor *seed,
+                       const sm_model_lrp_rules *rules,
+                       const sm_tensor **rel_in, sm_err *err);
+
 #endif

@@ -42,6 +42,9 @@ typedef struct plan {
     sm_tensor *grads;        /* per value: shape and gradient buffer */
     float *garena;
     float *bws;
+    /* Relevance scratch (relevance.c), allocated at the first pass: */
+    float *rarena;
+    size_t rcap;             /* floats in rarena */
 } plan;
 
 /* A plan cache. Each thread of a data-parallel run has its own. */
@@ -91,6 +94,7 @@ typedef struct lane_job {
     sm_tensor seed;          /* backward: this lane's rows of the seed */
     int out;                 /* backward: the output seeded */
     void (*fn)(struct lane_job *);
+    const void *ctx;         /* relevance: the pass's rules (relevance.c) */
 } lane_job;
 
 /* Runs jobs[t].fn(&jobs[t]) for t < lanes, in parallel threads (the
@@ -129,5 +133,21 @@ plan *sm_plan_get(sm_model *m, lane *ln, const sm_tensor *const *in,
 
 /* Frees every lane's plans (after the graph's constants changed). */
 void sm_plan_drop_all(sm_model *m);
+
+/* --- Shared by backward.c and relevance.c -------------------------------- */
+
+/* Checks that there was a run and that seed fits output out as the caller
+ * saw it (joined over the lanes); pass names the sweep in the message. */
+int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
+                        const char *pass, sm_err *err);
+
+/* Allocates plan p's gradient buffers (which relevance also uses) once. */
+int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err);
+
+/* After a reverse sweep (backward or relevance) over every lane of the last
+ * run: zeroes the inputs the sweep did not reach (m->live), then fills
+ * grads[0..n_inputs) with each input's buffer, joined over the lanes when
+ * the run was split. 0 or -1 with a message. */
+int sm_model_input_grads(sm_model *m, const sm_tensor **grads, sm_err *err);
 
 #endif

@@ -20,6 +20,7 @@ static void plan_free(plan **pp)
     free((*pp)->grads);
     free((*pp)->garena);
     free((*pp)->bws);
+    free((*pp)->rarena);
     free(*pp);
     *pp = NULL;
 }

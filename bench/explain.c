@@ -1,0 +1,95 @@
+/* bench/explain: images per second of every saliency method on the MNIST
+ * model (LeNet-size), batch 256, beside the floor the model's FLOPs and
+ * this machine's sgemm rate (measured in the same run) imply:
+ *
+ *   floor img/s = sgemm rate / (evals per image x FLOPs per evaluation)
+ *
+ * where an evaluation with a backward pass costs twice the forward FLOPs
+ * (the input gradient of a Conv or Gemm costs as much as the layer) and a
+ * forward-only one its FLOPs. Targets (issue 3): sal and grad >= 15,000
+ * img/s, intg (50 steps) >= 300 img/s, elrp within 1.5x of sal's time.
+ * Run from the repository root (make bench). */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "explain/explainer.h"
+#include "model/model.h"
+#include "util/rng.h"
+
+#define N 256
+
+int main(int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : "models/mnist_cnn.onnx";
+    if (access(path, R_OK) != 0)
+        path = "tests/fixtures/mnist_lenet_trained.onnx";
+    sm_err err = {{0}};
+    double peak = bench_sgemm_rate(1024);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    openblas_set_num_threads(1);
+    sm_model *m = sm_model_load_file(path, &err);
+    if (!m) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
+    sm_model_set_threads(m, cores > 0 ? (int)cores : 1);
+    int64_t shape[SM_MAX_DIMS];
+    sm_model_input_shape(m, 0, shape);
+    shape[0] = N;
+    sm_tensor *x = sm_tensor_new(4, shape);
+    for (int64_t i = 0; i < sm_tensor_numel(x); i++)
+        x->data[i] = (float)sm_rng_uniform(1, (uint64_t)i);
+    if (!sm_model_forward(m, x->data, N, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return 1;
+    }
+    double fwd = sm_model_flops(m) / N;
+    printf("model %s: %.3f MFLOP/img forward; sgemm %.1f GFLOP/s (%s kernels)\n",
+           path, fwd / 1e6, peak, openblas_get_corename());
+    printf("%-11s %10s %10s %12s %8s\n", "method", "img/s", "evals/img",
+           "floor img/s", "of floor");
+    int *target = calloc(N, sizeof(int));
+    const char **ids = malloc(sizeof(char *) * N);
+    char (*names)[16] = malloc(16 * N);
+    sm_explain_out *out = calloc(N, sizeof *out);
+    float *maps = malloc(sizeof(float) * (size_t)(N * shape[2] * shape[3]));
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], 16, "img%d", i);
+        ids[i] = names[i];
+        target[i] = i % 10;
+        out[i].map = maps + (int64_t)i * shape[2] * shape[3];
+    }
+    sm_explain_batch b = {x, target, ids};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1};
+    for (const sm_explainer_class *const *c = sm_explainer_all(); *c; c++) {
+        sm_explainer *e = sm_explainer_new((*c)->name, &err);
+        if (!e || sm_explainer_run(e, &ctx, &b, out, &err)) { /* warm-up */
+            fprintf(stderr, "bench: %s\n", err.msg);
+            return 1;
+        }
+        int runs = 0;
+        double t0 = bench_now(), t;
+        do {
+            sm_explainer_run(e, &ctx, &b, out, &err);
+            runs++;
+            t = bench_now() - t0;
+        } while (t < 1.0 || runs < 2);
+        double ips = runs * (double)N / t, evals = (double)out[0].evals;
+        double floor_ips = peak * 1e9 / (evals * fwd * ((*c)->backward ? 2 : 1));
+        printf("%-11s %10.0f %10.0f %12.0f %7.0f%%\n", (*c)->name, ips, evals,
+               floor_ips, 100 * ips / floor_ips);
+        sm_explainer_destroy(&e);
+    }
+    free(target);
+    free(ids);
+    free(names);
+    free(out);
+    free(maps);
+    sm_tensor_destroy(&x);
+    sm_model_destroy(&m);
+    return 0;
+}

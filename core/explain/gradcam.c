@@ -1,0 +1,155 @@
+/* Grad-CAM (Selvaraju 2017): on a feature map A (K x h x w, the last
+ * convolutional block's output unless `layer` names a value), weights
+ * a_k = spatial mean of d f_c / d A_k, coarse map ReLU(sum_k a_k A_k) (the
+ * ReLU as in the paper; relu=0 leaves it off, as Captum's default), then
+ * bilinear upsampling to H x W with PyTorch's align_corners=False
+ * geometry. One forward and one backward per batch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explain/gradient.h"
+
+typedef struct gradcam_params {
+    char layer[SM_PARAM_STR];
+    int relu;
+} gradcam_params;
+
+/* s as a JSON string into buf. */
+static void json_str(char *buf, size_t n, const char *s)
+{
+    size_t j = 0;
+    if (n < 3)
+        return;
+    buf[j++] = '"';
+    for (; *s && j + 8 < n; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            j += (size_t)snprintf(buf + j, n - j, "\\%c", ch);
+        else if (ch < 0x20)
+            j += (size_t)snprintf(buf + j, n - j, "\\u%04x", ch);
+        else
+            buf[j++] = (char)ch;
+    }
+    buf[j++] = '"';
+    buf[j] = '\0';
+}
+
+static int gradcam_run(const void *params, const sm_explain_ctx *ctx,
+                       const sm_explain_batch *b, sm_explain_out *out,
+                       sm_err *err)
+{
+    const gradcam_params *p = params;
+    const sm_tensor *x = b->x;
+    int64_t n = x->shape[0];
+    int oh = (int)x->shape[2], ow = (int)x->shape[3];
+    float *g = malloc(sizeof(float) * (size_t)sm_tensor_numel(x));
+    double *score = malloc(sizeof(double) * (size_t)n);
+    sm_tensor *act = NULL;
+    float *cam = NULL;
+    int rc = -1;
+    if (!g || !score) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    if (sm_explain_gradient(ctx, x, b->target, g, score, err))
+        goto done;
+    const char *name = p->layer[0] ? p->layer : sm_model_last_spatial(ctx->model);
+    if (!name) {
+        sm_err_set(err, "the model has no spatial (N x K x h x w) value: "
+                   "name one with gradcam.layer");
+        goto done;
+    }
+    /* a copy: asking for the gradient may reuse the activation's buffer */
+    const sm_tensor *a = sm_model_activation(ctx->model, name, err);
+    if (!a || !(act = sm_tensor_clone(a))) {
+        if (a)
+            sm_err_set(err, "out of memory");
+        sm_err_prefix(err, "layer '%s'", name);
+        goto done;
+    }
+    if (act->ndim != 4 || act->shape[0] != n) {
+        char sb[96];
+        sm_err_set(err, "layer '%s' is %s, not N x K x h x w", name,
+                   sm_shape_str(act->ndim, act->shape, sb, sizeof sb));
+        goto done;
+    }
+    const sm_tensor *ga = sm_model_activation_grad(ctx->model, name, err);
+    if (!ga) {
+        sm_err_prefix(err, "layer '%s'", name);
+        goto done;
+    }
+    int64_t k = act->shape[1], h = act->shape[2], w = act->shape[3];
+    int64_t hw = h * w;
+    if (!(cam = malloc(sizeof(float) * (size_t)(n * hw)))) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    char lname[SM_PARAM_STR * 6 + 3];
+    json_str(lname, sizeof lname, name);
+    for (int64_t i = 0; i < n; i++) {
+        const float *ai = act->data + i * k * hw, *gi = ga->data + i * k * hw;
+        float *ci = cam + i * hw;
+        for (int64_t q = 0; q < hw; q++)
+            ci[q] = 0;
+        for (int64_t ch = 0; ch < k; ch++) {
+            double s = 0;
+            for (int64_t q = 0; q < hw; q++)
+                s += gi[ch * hw + q];
+            float alpha = (float)(s / (double)hw);
+            for (int64_t q = 0; q < hw; q++)
+                ci[q] += alpha * ai[ch * hw + q];
+        }
+        if (p->relu)
+            for (int64_t q = 0; q < hw; q++)
+                ci[q] = ci[q] > 0 ? ci[q] : 0;
+    }
+    /* the whole batch in one libvips call, into a buffer, since the
+     * caller's maps need not be contiguous */
+    if (h != oh || w != ow) {
+        float *up = malloc(sizeof(float) * (size_t)(n * oh * ow));
+        if (!up || sm_explain_upsample(cam, (int)n, (int)h, (int)w, up, oh, ow,
+                                       err)) {
+            if (!up)
+                sm_err_set(err, "out of memory");
+            free(up);
+            goto done;
+        }
+        free(cam);
+        cam = up;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(out[i].map, cam + i * oh * ow, sizeof(float) * (size_t)(oh * ow));
+        out[i].score = score[i];
+        out[i].evals = 1;
+        snprintf(out[i].extras, sizeof out[i].extras,
+                 "{\"layer\": %s, \"shape\": [%lld, %lld, %lld]}", lname,
+                 (long long)k, (long long)h, (long long)w);
+    }
+    rc = 0;
+done:
+    free(g);
+    free(score);
+    free(cam);
+    sm_tensor_destroy(&act);
+    return rc;
+}
+
+#define P(f) offsetof(gradcam_params, f)
+static const sm_param_def gradcam_params_def[] = {
+    {"layer", SM_PARAM_STRING, P(layer), "", 0, 0, NULL,
+     "feature map (a value of the model); empty: the last N x K x h x w one"},
+    {"relu", SM_PARAM_INT, P(relu), "1", 0, 1, NULL,
+     "1: ReLU on the coarse map (the paper); 0: signed (Captum's default)"},
+    {NULL},
+};
+#undef P
+
+const sm_explainer_class sm_explainer_gradcam = {
+    .name = "gradcam",
+    .summary = "Grad-CAM on the last convolutional block, upsampled bilinearly",
+    .backward = 1,
+    .params = gradcam_params_def,
+    .params_size = sizeof(gradcam_params),
+    .run = gradcam_run,
+};
