@@ -41,7 +41,7 @@ UNIT_BIN   := $(BUILD)/tests/unit
 BENCH_SRC  := $(filter-out bench/common.c,$(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps data run test unit integration bench clean
+.PHONY: all deps data models run test unit integration bench clean
 .SECONDARY:
 
 all: $(BINS)
@@ -126,13 +126,28 @@ data:
 	@$(MAKE) --no-print-directory SAN= $(MKDATA)
 	@$(MAKE) --no-print-directory SAN= data/mnist/.done data/fashion-mnist/.done
 
+# --- models ----------------------------------------------------------------
+# The shipped models, retrained by salmap itself (models/README.md). Always
+# the plain build and 2 threads, so the same machine makes the same bytes.
+TRAIN := build/bin/salmap train --schedule cosine --threads 2 --seed 1 --arch cnn
+
+models: data
+	@$(MAKE) --no-print-directory SAN= BUILD=build build/bin/salmap
+	@mkdir -p models
+	$(TRAIN) --epochs 10 --batch 32 --dataset data/mnist/train --config configs/mnist.yaml \
+	    --out models/mnist_cnn.onnx --test data/mnist/test
+	$(TRAIN) --epochs 4 --dataset data/fashion-mnist/train \
+	    --config configs/fashion-mnist.yaml \
+	    --out models/fashion_cnn.onnx --test data/fashion-mnist/test
+
 # --- run / test / bench ----------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory data
-	@echo "make run: MNIST test split with the PyTorch-trained fixture LeNet (tests/fixtures/mnist_lenet_trained.onnx) until salmap trains its own"
-	$(BUILD)/bin/salmap predict --model tests/fixtures/mnist_lenet_trained.onnx \
-	    --config configs/mnist.yaml --dataset data/mnist/test --out $(BUILD)/mnist-test-preds.csv
+	$(BUILD)/bin/salmap predict --model models/mnist_cnn.onnx --config models/mnist_cnn.yaml \
+	    --dataset data/mnist/test --out $(BUILD)/mnist-test-preds.csv
+	$(BUILD)/bin/salmap explain --model models/mnist_cnn.onnx --config models/mnist_cnn.yaml \
+	    --dataset data/mnist/test --limit 100 --methods sal,grad,intg,elrp --out out/mnist
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) -j2

@@ -6,6 +6,7 @@
 
 int sm_cli_predict(int argc, char **argv);
 int sm_cli_explain(int argc, char **argv);
+int sm_cli_train(int argc, char **argv);
 
 /* Prints "salmap <cmd>: <msg>" on stderr; returns 1 (the exit code). */
 int sm_cli_fail(const char *cmd, const char *fmt, ...)

@@ -15,6 +15,7 @@ static const char usage[] =
     "  predict   run a model on a dataset (accuracy, per-image predictions)\n"
     "            or on a preprocessed .npy array (raw outputs)\n"
     "  explain   saliency maps for a dataset, with faithfulness scores\n"
+    "  train     train a classifier on a labelled dataset (ONNX + config)\n"
     "\n"
     "Run `salmap <command> --help` for a command's options.\n";
 
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
         return sm_cli_predict(argc - 1, argv + 1);
     if (strcmp(argv[1], "explain") == 0)
         return sm_cli_explain(argc - 1, argv + 1);
+    if (strcmp(argv[1], "train") == 0)
+        return sm_cli_train(argc - 1, argv + 1);
     fprintf(stderr, "salmap: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -130,7 +130,7 @@ const char *sm_explainer_params_json(sm_explainer *e)
             double v;
             memcpy(&v, base + d->offset, sizeof v);
             off += (size_t)snprintf(e->json + off, sizeof e->json - off,
-                                    "%s\"%s\": %.17g", sep, d->name, v);
+                                    "%s\"%s\": %.15g", sep, d->name, v);
         } else {
             off += (size_t)snprintf(e->json + off, sizeof e->json - off,
                                     "%s\"%s\": \"%s\"", sep, d->name,

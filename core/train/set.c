@@ -1,0 +1,242 @@
+#include "train/set.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset.h"
+
+#define MAX_LOAD_THREADS 64
+
+struct sm_train_set {
+    char *source;
+    size_t n;
+    int c, h, w;
+    int n_classes;
+    char **classes;
+    float *x;
+    int *labels;
+};
+
+void sm_train_set_destroy(sm_train_set **s)
+{
+    if (!s || !*s)
+        return;
+    for (int i = 0; i < (*s)->n_classes; i++)
+        free((*s)->classes[i]);
+    free((*s)->classes);
+    free((*s)->source);
+    free((*s)->x);
+    free((*s)->labels);
+    free(*s);
+    *s = NULL;
+}
+
+/* A set with room for n images and a copy of the class names. */
+static sm_train_set *set_new(const char *source, size_t n, int c, int h, int w,
+                             const char *const *classes, int n_classes,
+                             sm_err *err)
+{
+    sm_train_set *s = calloc(1, sizeof *s);
+    size_t per = (size_t)c * (size_t)h * (size_t)w;
+    if (s) {
+        s->n = n;
+        s->c = c;
+        s->h = h;
+        s->w = w;
+        s->source = strdup(source);
+        s->classes = calloc((size_t)n_classes + 1, sizeof(char *));
+        s->x = malloc((n ? n : 1) * per * sizeof(float));
+        s->labels = malloc((n ? n : 1) * sizeof(int));
+    }
+    if (!s || !s->source || !s->classes || !s->x || !s->labels) {
+        sm_train_set_destroy(&s);
+        sm_err_set(err, "%s: out of memory for %zu images of %dx%dx%d",
+                   source, n, c, h, w);
+        return NULL;
+    }
+    for (; s->n_classes < n_classes; s->n_classes++)
+        if (!(s->classes[s->n_classes] = strdup(classes[s->n_classes]))) {
+            sm_train_set_destroy(&s);
+            sm_err_set(err, "%s: out of memory", source);
+            return NULL;
+        }
+    return s;
+}
+
+sm_train_set *sm_train_set_from_memory(const float *x, const int *labels,
+                                       size_t n, int c, int h, int w,
+                                       const char *const *classes,
+                                       int n_classes, sm_err *err)
+{
+    if (n == 0 || c < 1 || h < 1 || w < 1 || n_classes < 1) {
+        sm_err_set(err, "memory: an empty set (%zu images of %dx%dx%d, %d "
+                   "classes)", n, c, h, w, n_classes);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= n_classes) {
+            sm_err_set(err, "memory: image %zu: label %d is not a class "
+                       "index below %d", i, labels[i], n_classes);
+            return NULL;
+        }
+    sm_train_set *s = set_new("memory", n, c, h, w, classes, n_classes, err);
+    if (!s)
+        return NULL;
+    memcpy(s->x, x, n * (size_t)c * (size_t)h * (size_t)w * sizeof(float));
+    memcpy(s->labels, labels, n * sizeof(int));
+    return s;
+}
+
+typedef struct load_job {
+    const sm_dataset *ds;
+    const sm_preproc *pp;
+    sm_train_set *s;
+    size_t begin, end;
+    size_t failed_at; /* the first image that failed, or end */
+    sm_err err;
+} load_job;
+
+static void *load_range(void *arg)
+{
+    load_job *j = arg;
+    size_t per = (size_t)j->s->c * (size_t)j->s->h * (size_t)j->s->w;
+    j->failed_at = j->end;
+    for (size_t i = j->begin; i < j->end; i++)
+        if (sm_dataset_load(j->ds, i, j->pp, j->s->x + i * per, &j->err)) {
+            j->failed_at = i;
+            break;
+        }
+    return NULL;
+}
+
+/* Decodes every image, the dataset split into one contiguous range per
+ * thread; the error reported is that of the first image that failed. */
+static int load_images(const sm_dataset *ds, const sm_preproc *pp,
+                       sm_train_set *s, int threads, sm_err *err)
+{
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_LOAD_THREADS)
+        threads = MAX_LOAD_THREADS;
+    if ((size_t)threads > s->n)
+        threads = (int)s->n;
+    load_job jobs[MAX_LOAD_THREADS];
+    pthread_t tids[MAX_LOAD_THREADS];
+    int started[MAX_LOAD_THREADS] = {0};
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = (load_job){.ds = ds, .pp = pp, .s = s,
+                             .begin = s->n * (size_t)t / (size_t)threads,
+                             .end = s->n * (size_t)(t + 1) / (size_t)threads};
+        started[t] = t > 0 && pthread_create(&tids[t], NULL, load_range, &jobs[t]) == 0;
+    }
+    for (int t = 0; t < threads; t++)
+        if (!started[t])
+            load_range(&jobs[t]); /* this thread's share, or a failed start */
+    for (int t = 0; t < threads; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+    }
+    for (int t = 0; t < threads; t++)
+        if (jobs[t].failed_at < jobs[t].end) {
+            if (err)
+                *err = jobs[t].err;
+            return -1;
+        }
+    return 0;
+}
+
+sm_train_set *sm_train_set_load(const char *path, const sm_model_config *cfg,
+                                const char *const *classes, int n_classes,
+                                int threads, sm_err *err)
+{
+    sm_dataset *ds = sm_dataset_open(path, err);
+    if (!ds)
+        return NULL;
+    const char *whose = "the model";
+    if (!classes && cfg->n_classes) {
+        whose = cfg->source;
+        classes = (const char *const *)cfg->classes;
+        n_classes = cfg->n_classes;
+    }
+    const char **own = NULL;
+    if (!classes) {
+        n_classes = sm_dataset_n_classes(ds);
+        own = calloc((size_t)n_classes + 1, sizeof *own);
+        if (!own) {
+            sm_dataset_destroy(&ds);
+            sm_err_set(err, "%s: out of memory", path);
+            return NULL;
+        }
+        for (int c = 0; c < n_classes; c++)
+            own[c] = sm_dataset_class_name(ds, c);
+        classes = own;
+    }
+    size_t n = sm_dataset_count(ds);
+    sm_train_set *s = NULL;
+    /* The dataset's class c is the model's class map[c]. */
+    int nds = sm_dataset_n_classes(ds);
+    int *map = calloc((size_t)nds + 1, sizeof(int));
+    if (!map) {
+        sm_err_set(err, "%s: out of memory", path);
+        goto out;
+    }
+    for (int c = 0; c < nds; c++) {
+        map[c] = -1;
+        for (int k = 0; k < n_classes && map[c] < 0; k++)
+            if (strcmp(classes[k], sm_dataset_class_name(ds, c)) == 0)
+                map[c] = k;
+    }
+    if (!(s = set_new(path, n, cfg->channels, cfg->height, cfg->width, classes,
+                      n_classes, err)))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int l = sm_dataset_label(ds, i);
+        if (l < 0 || l >= nds || map[l] < 0) {
+            if (l < 0 || l >= nds)
+                sm_err_set(err, "%s: image '%s' has no label", path,
+                           sm_dataset_id(ds, i));
+            else
+                sm_err_set(err, "%s: image '%s': class '%s' is not one of "
+                           "the %d classes of %s", path, sm_dataset_id(ds, i),
+                           sm_dataset_class_name(ds, l), n_classes, whose);
+            sm_train_set_destroy(&s);
+            goto out;
+        }
+        s->labels[i] = map[l];
+    }
+    sm_preproc pp;
+    sm_model_config_preproc(cfg, &pp);
+    if (load_images(ds, &pp, s, threads, err))
+        sm_train_set_destroy(&s);
+out:
+    free(map);
+    free(own);
+    sm_dataset_destroy(&ds);
+    return s;
+}
+
+const char *sm_train_set_source(const sm_train_set *s) { return s->source; }
+size_t sm_train_set_count(const sm_train_set *s) { return s->n; }
+
+void sm_train_set_shape(const sm_train_set *s, int *c, int *h, int *w)
+{
+    *c = s->c;
+    *h = s->h;
+    *w = s->w;
+}
+
+int sm_train_set_n_classes(const sm_train_set *s) { return s->n_classes; }
+
+const char *const *sm_train_set_classes(const sm_train_set *s)
+{
+    return (const char *const *)s->classes;
+}
+
+const float *sm_train_set_image(const sm_train_set *s, size_t i)
+{
+    return s->x + i * (size_t)s->c * (size_t)s->h * (size_t)s->w;
+}
+
+int sm_train_set_label(const sm_train_set *s, size_t i) { return s->labels[i]; }
