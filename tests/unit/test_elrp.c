@@ -438,6 +438,6 @@ Test(elrp, refusals)
     cr_assert_eq(sm_explainer_set(e, "epsilon", "-1", &err), -1);
     cr_assert(strstr(err.msg, "elrp.epsilon: '-1'"), "%s", err.msg);
     cr_assert_str_eq(sm_explainer_params_json(e),
-                     "{\"epsilon\": 9.9999999999999995e-07, \"composite\": \"epsilon\"}");
+                     "{\"epsilon\": 1e-06, \"composite\": \"epsilon\"}");
     sm_explainer_destroy(&e);
 }
