@@ -308,6 +308,34 @@ static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
  * forward and PyTorch): on ties, one element gets it all; a window of
  * padding only (output -FLT_MAX) passes nothing. AveragePool: each input
  * in the window gets g / count, count as in the forward. */
+/* The backward of max2x2: each output's gradient to the first maximum of
+ * its window in row-major order, as the general loop below decides. */
+static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
+                            const float *gy, float *gx)
+{
+    const int64_t w = g->in[2], ow = g->out[2], oh = g->out[1];
+    for (int64_t c = 0; c < planes; c++) {
+        const float *xp = x + c * g->in[1] * w;
+        float *gp = gx + c * g->in[1] * w;
+        for (int64_t oy = 0; oy < oh; oy++, gy += ow) {
+            const int64_t r0 = 2 * oy * w, r1 = r0 + w;
+            for (int64_t o = 0; o < ow; o++) {
+                const int64_t cand[4] = {r0 + 2 * o, r0 + 2 * o + 1,
+                                         r1 + 2 * o, r1 + 2 * o + 1};
+                float best = -FLT_MAX;
+                int64_t arg = -1;
+                for (int k = 0; k < 4; k++)
+                    if (xp[cand[k]] > best) {
+                        best = xp[cand[k]];
+                        arg = cand[k];
+                    }
+                if (arg >= 0)
+                    gp[arg] += gy[o];
+            }
+        }
+    }
+}
+
 static void pool_backward(const void *p_, const sm_tensor *const *in, int n_in,
                           const sm_tensor *const *out, int n_out,
                           const sm_tensor *const *gout, sm_tensor *const *gin,
@@ -324,6 +352,10 @@ static void pool_backward(const void *p_, const sm_tensor *const *in, int n_in,
         return;
     plan3(p, x, &g, NULL);
     int64_t planes = x->shape[0] * x->shape[1];
+    if (is_max2x2(p, &g)) {
+        max2x2_backward(&g, planes, x->data, gout[0]->data, gin[0]->data);
+        return;
+    }
     int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
     const float *gy = gout[0]->data;
     for (int64_t c = 0; c < planes; c++) {
