@@ -116,6 +116,34 @@ int sm_explain_gradient(const sm_explain_ctx *ctx, const sm_tensor *x,
     return 0;
 }
 
+int sm_explain_gradient_maps(const sm_explain_ctx *ctx,
+                             const sm_explain_batch *b, int times_input,
+                             sm_reduce how, sm_explain_out *out, sm_err *err)
+{
+    const sm_tensor *x = b->x;
+    int64_t n = x->shape[0], c = x->shape[1], hw = x->shape[2] * x->shape[3];
+    int64_t numel = sm_tensor_numel(x);
+    float *g = malloc(sizeof(float) * (size_t)numel);
+    double *score = malloc(sizeof(double) * (size_t)n);
+    int rc = -1;
+    if (!g || !score)
+        sm_err_set(err, "out of memory");
+    else if (sm_explain_gradient(ctx, x, b->target, g, score, err) == 0) {
+        if (times_input)
+            for (int64_t e = 0; e < numel; e++)
+                g[e] *= x->data[e];
+        for (int64_t i = 0; i < n; i++) {
+            sm_explain_reduce(g + i * c * hw, c, hw, how, out[i].map);
+            out[i].score = score[i];
+            out[i].evals = 1;
+        }
+        rc = 0;
+    }
+    free(g);
+    free(score);
+    return rc;
+}
+
 void sm_explain_reduce(const float *v, int64_t c, int64_t hw, sm_reduce how,
                        float *map)
 {

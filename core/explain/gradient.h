@@ -23,6 +23,13 @@ typedef enum sm_reduce {
     SM_REDUCE_MAX_ABS, /* max over channels of |v| */
 } sm_reduce;
 
+/* The maps of the single-gradient methods for a whole batch: the gradient
+ * (times the input when times_input), reduced over channels; scores and
+ * one evaluation per image recorded in out. One forward and one backward. */
+int sm_explain_gradient_maps(const sm_explain_ctx *ctx,
+                             const sm_explain_batch *b, int times_input,
+                             sm_reduce how, sm_explain_out *out, sm_err *err);
+
 /* One image: v (C x HW) reduced over channels into map (HW). */
 void sm_explain_reduce(const float *v, int64_t c, int64_t hw, sm_reduce how,
                        float *map);
