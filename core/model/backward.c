@@ -78,7 +78,7 @@ static int mark_live(sm_model *m, const plan *p, int ov, sm_err *err)
     return 0;
 }
 
-static void backward_job(lane_job *j)
+int sm_plan_seed(const lane_job *j)
 {
     const sm_model *m = j->m;
     plan *p = j->p;
@@ -88,9 +88,18 @@ static void backward_job(lane_job *j)
                    (size_t)sm_tensor_numel(&p->grads[v]) * sizeof(float));
     int ov = m->outputs[j->out];
     if (!m->live[ov])
-        return; /* a constant output: every gradient is zero */
+        return 1; /* a constant output: everything stays zero */
     memcpy(p->grads[ov].data, j->seed.data,
            (size_t)sm_tensor_numel(&j->seed) * sizeof(float));
+    return 0;
+}
+
+static void backward_job(lane_job *j)
+{
+    const sm_model *m = j->m;
+    plan *p = j->p;
+    if (sm_plan_seed(j))
+        return;
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         const node *n = &m->nodes[i];
         const sm_tensor *gout[MAX_IO], *nin[MAX_IO], *nout[MAX_IO];

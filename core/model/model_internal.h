@@ -144,6 +144,11 @@ int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
 /* Allocates plan p's gradient buffers (which relevance also uses) once. */
 int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err);
 
+/* A lane's reverse sweep starts here: zeroes the buffers of the values in
+ * m->live and copies the lane's seed onto the seeded output. Returns 1
+ * when that output is a constant (nothing flows), else 0. */
+int sm_plan_seed(const lane_job *j);
+
 /* After a reverse sweep (backward or relevance) over every lane of the last
  * run: zeroes the inputs the sweep did not reach (m->live), then fills
  * grads[0..n_inputs) with each input's buffer, joined over the lanes when

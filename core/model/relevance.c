@@ -422,15 +422,8 @@ static void relevance_job(lane_job *j)
     scratch s;
     /* Cannot fail: the caller sized the scratch before starting the lanes. */
     ensure_scratch(m, p, c, &s, NULL);
-    for (int v = 0; v < m->n_vals; v++)
-        if (m->live[v])
-            memset(p->grads[v].data, 0,
-                   (size_t)sm_tensor_numel(&p->grads[v]) * sizeof(float));
-    int ov = m->outputs[j->out];
-    if (!m->live[ov])
+    if (sm_plan_seed(j))
         return;
-    memcpy(p->grads[ov].data, j->seed.data,
-           (size_t)sm_tensor_numel(&j->seed) * sizeof(float));
     float e = (float)c->rules->epsilon;
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         if (c->kind[i] == K_NONE)
