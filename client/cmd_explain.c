@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "explain/explainer.h"
 #include "explain/job.h"
+#include "explain/jobfile.h"
 
 #define MAX_METHODS 32
 #define MAX_SETTINGS 64
@@ -15,6 +16,7 @@
 static const char usage[] =
     "usage: salmap explain --model M.onnx [--config M.yaml] --dataset D\n"
     "                      --methods sal,grad,... --out OUT [options]\n"
+    "       salmap explain --job JOB.yaml [options]\n"
     "\n"
     "Computes a saliency map for every image of D with every method and\n"
     "writes OUT/maps/<image id>/<method>.npy (float32 H x W at the model's\n"
@@ -23,6 +25,9 @@ static const char usage[] =
     "Started again with the same OUT, it skips what is already complete.\n"
     "\n"
     "options:\n"
+    "  --job JOB.yaml       the run described in a file (docs/EXPLAIN.md);\n"
+    "                       options given with it override its values and\n"
+    "                       --set entries come after its params\n"
     "  --model M.onnx       the classifier (docs/ONNX.md)\n"
     "  --config M.yaml      preprocessing and classes (docs/DATA.md); default:\n"
     "                       the model's input size, pixels scaled to [0,1]\n"
@@ -63,9 +68,47 @@ static int split(char *list, const char **out, int cap)
     return n;
 }
 
+/* --OPT VALUE for a job field, by the job file's rules. */
+static int set_field(sm_explain_job *job, const char *opt, const char *value)
+{
+    sm_err err = {{0}};
+    if (sm_jobfile_set_field(job, opt, value, &err) == 0)
+        return 0;
+    sm_cli_fail("explain", "--%s %s", opt, err.msg);
+    return -1;
+}
+
+/* The job file's settings for the methods in job (all of them unless
+ * --methods replaced the file's list), then the command line's --set
+ * entries, which thus win. NULL when out of memory. */
+static const char **merge_settings(const sm_explain_job *file,
+                                   const sm_explain_job *job,
+                                   const char *const *cli, int n_cli, int *n)
+{
+    const char **all = malloc(((size_t)file->n_settings + (size_t)n_cli + 1) *
+                              sizeof *all);
+    if (!all)
+        return NULL;
+    *n = 0;
+    for (int i = 0; i < file->n_settings; i++) {
+        const char *s = file->settings[i];
+        size_t len = strcspn(s, ".");
+        for (int m = 0; m < job->n_methods; m++)
+            if (strlen(job->methods[m]) == len &&
+                strncmp(job->methods[m], s, len) == 0) {
+                all[(*n)++] = s;
+                break;
+            }
+    }
+    for (int i = 0; i < n_cli; i++)
+        all[(*n)++] = cli[i];
+    return all;
+}
+
 int sm_cli_explain(int argc, char **argv)
 {
     static const struct option longs[] = {
+        {"job", required_argument, 0, 'j'},
         {"model", required_argument, 0, 'm'},
         {"config", required_argument, 0, 'c'},
         {"dataset", required_argument, 0, 'd'},
@@ -80,12 +123,40 @@ int sm_cli_explain(int argc, char **argv)
         {"no-metrics", no_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
-    sm_explain_job job = {.batch = 64, .metrics = 1, .progress = 1};
+    sm_explain_job job;
     const char *methods[MAX_METHODS], *settings[MAX_SETTINGS];
+    const char *job_path = NULL, **all_settings = NULL;
+    sm_jobfile *jf = NULL;
     char *mlist = NULL;
-    int rc = 2, c;
-    long v;
+    int rc = 2, c, n_settings = 0;
+    sm_err err = {{0}};
+    /* Two passes: the job file first, then every other option over it, so
+     * that the command line wins wherever it is written. */
     optind = 1;
+    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        if (c == 'j') {
+            job_path = optarg;
+        } else if (c == 'h') {
+            fputs(usage, stdout);
+            list_methods(stdout);
+            rc = 0;
+            goto out;
+        } else if (c == '?' || c == ':') {
+            fputs(usage, stderr);
+            goto out;
+        }
+    }
+    if (job_path && sm_jobfile_load(job_path, &jf, &err)) {
+        rc = sm_cli_fail("explain", "%s", err.msg);
+        goto out;
+    }
+    if (jf)
+        job = *sm_jobfile_job(jf);
+    else
+        sm_jobfile_defaults(&job);
+    job.settings = NULL; /* merged below */
+    job.n_settings = 0;
+    optind = 0; /* 0, not 1: glibc then rescans from scratch */
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (c) {
         case 'm': job.model = optarg; break;
@@ -103,74 +174,20 @@ int sm_cli_explain(int argc, char **argv)
             }
             job.methods = methods;
             break;
-        case 'l':
-            if ((v = sm_cli_positive(optarg)) < 0) {
-                sm_cli_fail("explain", "--limit must be a positive integer, "
-                            "not '%s'", optarg);
-                goto out;
-            }
-            job.limit = (size_t)v;
-            break;
-        case 's': {
-            char *end;
-            job.seed = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || *optarg == '-') {
-                sm_cli_fail("explain", "--seed must be a non-negative integer, "
-                            "not '%s'", optarg);
-                goto out;
-            }
-            break;
-        }
+        case 'l': if (set_field(&job, "limit", optarg)) goto out; break;
+        case 's': if (set_field(&job, "seed", optarg)) goto out; break;
+        case 't': if (set_field(&job, "target", optarg)) goto out; break;
+        case 'p': if (set_field(&job, "score", optarg)) goto out; break;
+        case 'b': if (set_field(&job, "batch", optarg)) goto out; break;
         case 'S':
-            if (job.n_settings == MAX_SETTINGS) {
+            if (n_settings == MAX_SETTINGS) {
                 sm_cli_fail("explain", "more than %d --set", MAX_SETTINGS);
                 goto out;
             }
-            settings[job.n_settings++] = optarg;
-            job.settings = settings;
-            break;
-        case 't':
-            if (strcmp(optarg, "predicted") == 0) {
-                job.target = SM_TARGET_PREDICTED;
-            } else if (strcmp(optarg, "label") == 0) {
-                job.target = SM_TARGET_LABEL;
-            } else {
-                char *end;
-                long t = strtol(optarg, &end, 10);
-                if (!*optarg || *end || t < 0 || t > 1000000) {
-                    sm_cli_fail("explain", "--target must be predicted, label "
-                                "or a class index, not '%s'", optarg);
-                    goto out;
-                }
-                job.target = SM_TARGET_INDEX;
-                job.target_index = (int)t;
-            }
-            break;
-        case 'p':
-            if (strcmp(optarg, "logit") && strcmp(optarg, "prob")) {
-                sm_cli_fail("explain", "--score must be logit or prob, not "
-                            "'%s'", optarg);
-                goto out;
-            }
-            job.score_prob = strcmp(optarg, "prob") == 0;
-            break;
-        case 'b':
-            if ((v = sm_cli_positive(optarg)) < 0 || v > 65536) {
-                sm_cli_fail("explain", "--batch must be an integer in 1..65536, "
-                            "not '%s'", optarg);
-                goto out;
-            }
-            job.batch = (int)v;
+            settings[n_settings++] = optarg;
             break;
         case 'n': job.metrics = 0; break;
-        case 'h':
-            fputs(usage, stdout);
-            list_methods(stdout);
-            rc = 0;
-            goto out;
-        default:
-            fputs(usage, stderr);
-            goto out;
+        default: break; /* --job, done above */
         }
     }
     if (optind < argc) {
@@ -179,10 +196,17 @@ int sm_cli_explain(int argc, char **argv)
     }
     if (!job.model || !job.dataset || !job.out || job.n_methods < 1) {
         sm_cli_fail("explain", "needs --model, --dataset, --methods and --out "
-                    "(see --help)");
+                    "(or --job FILE; see --help)");
         goto out;
     }
-    sm_err err = {{0}};
+    sm_explain_job none = {0};
+    if (!(all_settings = merge_settings(jf ? sm_jobfile_job(jf) : &none, &job,
+                                        settings, n_settings,
+                                        &job.n_settings))) {
+        rc = sm_cli_fail("explain", "out of memory");
+        goto out;
+    }
+    job.settings = all_settings;
     sm_explain_stats st;
     if (sm_explain_job_run(&job, &st, &err)) {
         rc = sm_cli_fail("explain", "%s", err.msg);
@@ -194,6 +218,8 @@ int sm_cli_explain(int argc, char **argv)
            job.out, job.out);
     rc = st.images_failed ? 3 : 0;
 out:
+    free(all_settings);
     free(mlist);
+    sm_jobfile_destroy(&jf);
     return rc;
 }

@@ -68,5 +68,50 @@ expect 2 "needs --model, --dataset, --methods and --out" -- "$SALMAP" explain --
 expect 0 "--methods" -- "$SALMAP" explain --help
 expect 0 "sal " -- "$SALMAP" explain --help
 
+# --- job files -----------------------------------------------------------------
+# The same run from a job file and from the command line: the same files.
+cat >"$tmp/job.yaml" <<EOF
+# salmap explain job (tests/integration/explain.sh)
+model: $MODEL
+config: configs/mnist.yaml
+dataset: data/mnist/test
+out: $tmp/jj
+methods: [sal, intg]
+limit: 12
+batch: 4
+target: label
+params:
+  intg: {steps: 8, method: riemann_middle}
+EOF
+expect 0 "24 maps written" -- "$SALMAP" explain --job "$tmp/job.yaml"
+expect 0 "24 maps written" -- explain --methods sal,intg --limit 12 --batch 4 \
+    --target label --set intg.steps=8 --set intg.method=riemann_middle --out "$tmp/jc"
+same=1
+for f in $(cd "$tmp/jc/maps" && find . -name '*.npy'); do
+    cmp -s "$tmp/jc/maps/$f" "$tmp/jj/maps/$f" || { same=0; bad "job-file map $f differs"; break; }
+done
+[ "$(find "$tmp/jj/maps" -name '*.npy' | wc -l)" = 24 ] && [ $same = 1 ] && ok || bad "job-file maps"
+cut -d, -f1-6,8- "$tmp/jc/index.csv" >"$tmp/ic"; cut -d, -f1-6,8- "$tmp/jj/index.csv" >"$tmp/ij"
+cmp -s "$tmp/ic" "$tmp/ij" && ok || bad "job-file index differs from the command line's"
+# The command line wins: --out, --limit and --set over the file's values.
+expect 0 "6 maps written" -- "$SALMAP" explain --job "$tmp/job.yaml" --out "$tmp/jo" \
+    --limit 3 --set intg.steps=5
+grep -q '""steps"": 5, ""method"": ""riemann_middle""' "$tmp/jo/index.csv" && ok \
+    || bad "--set after the job file's params: $(grep -m1 intg "$tmp/jo/index.csv")"
+# --methods replaces the file's list; its params for methods dropped go too.
+expect 0 "3 maps written" -- "$SALMAP" explain --job "$tmp/job.yaml" --out "$tmp/jm" \
+    --limit 3 --methods sal
+# Refusals name the file, the line and the key, before anything is written.
+sed "s/^batch: 4\$/batch: four/; s#^out: .*#out: $tmp/jx#" "$tmp/job.yaml" >"$tmp/bad.yaml"
+expect 1 "bad.yaml:8: batch: must be an integer in 1..65536, not 'four'" -- \
+    "$SALMAP" explain --job "$tmp/bad.yaml"
+sed "s/steps: 8/stepz: 8/; s#^out: .*#out: $tmp/jx#" "$tmp/job.yaml" >"$tmp/bad.yaml"
+expect 1 "bad.yaml:11: params: intg has no parameter 'stepz'" -- \
+    "$SALMAP" explain --job "$tmp/bad.yaml"
+expect 1 "absent.yaml: No such file" -- "$SALMAP" explain --job "$tmp/absent.yaml"
+expect 2 "--batch must be an integer in 1..65536" -- \
+    "$SALMAP" explain --job "$tmp/job.yaml" --batch 0 --out "$tmp/jx"
+[ ! -e "$tmp/jx" ] && ok || bad "a refused job wrote something"
+
 echo "explain: $pass passed, $fail failed"
 [ "$fail" = 0 ]

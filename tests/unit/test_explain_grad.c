@@ -1,8 +1,9 @@
 /* The gradient family beyond SAL: grad, intg, smoothgrad, gradcam. Hand-
  * checked on linear models, Gauss-Legendre against known values, IG
- * completeness and quadrature convergence on the trained MNIST LeNet,
- * SmoothGrad's independence from batching, and every map against torch's
- * (tests/fixtures/make_saliency_fixtures.py). */
+ * completeness on the trained MNIST LeNet and on the shipped MNIST model
+ * (models/mnist_cnn.onnx), quadrature convergence, SmoothGrad's
+ * independence from batching, and every map against torch's on both models
+ * (tests/fixtures/make_saliency_fixtures.py [--model cnn]). */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <math.h>
@@ -21,6 +22,10 @@
 
 #define SAL_FIX "tests/fixtures/saliency/"
 #define MNIST_MODEL "tests/fixtures/mnist_lenet_trained.onnx"
+/* the shipped model (salmap train, arch cnn) and its torch fixtures */
+#define SHIPPED_MODEL "models/mnist_cnn.onnx"
+#define SAL_CNN_FIX "tests/fixtures/saliency_cnn/"
+#define ELRP_CNN_INPUT "tests/fixtures/elrp_cnn/input.npy"
 
 static void start_vips(void)
 {
@@ -265,13 +270,15 @@ static sm_tensor *mnist_digits(void)
     return x;
 }
 
-static sm_model *mnist_model(void)
+static sm_model *load_model(const char *path)
 {
     sm_err err = {{0}};
-    sm_model *m = sm_model_load_file(MNIST_MODEL, &err);
-    cr_assert_not_null(m, "%s", err.msg);
+    sm_model *m = sm_model_load_file(path, &err);
+    cr_assert_not_null(m, "%s: %s", path, err.msg);
     return m;
 }
+
+static sm_model *mnist_model(void) { return load_model(MNIST_MODEL); }
 
 /* The predicted classes of x. */
 static void predict(sm_model *m, const sm_tensor *x, int *target)
@@ -287,18 +294,21 @@ static void predict(sm_model *m, const sm_tensor *x, int *target)
     }
 }
 
-Test(explain_grad, intg_completeness_on_the_trained_lenet)
+/* intg with its defaults (50 Gauss-Legendre steps, zero baseline) on the
+ * (at most 16) digits x, predicted classes as targets: |delta| <= 1% of
+ * |f(x) - f(b)| for each. Returns the worst |delta| / |f(x) - f(b)|. */
+static double check_completeness(sm_model *m, const sm_tensor *x)
 {
-    sm_model *m = mnist_model();
-    sm_tensor *x = mnist_digits();
     int64_t n = x->shape[0];
-    int target[8];
+    cr_assert(n >= 1 && n <= 16);
+    int target[16];
     predict(m, x, target);
-    float maps[8 * 784];
-    sm_explain_out out[8];
+    float maps[16 * 784];
+    sm_explain_out out[16];
     sm_err err = {{0}};
     cr_assert_eq(explain("intg", NULL, m, x, target, NULL, maps, out, &err), 0,
                  "%s", err.msg);
+    double worst = 0;
     for (int64_t i = 0; i < n; i++) {
         double delta = extra(out[i].extras, "delta");
         double fb = extra(out[i].extras, "f_baseline");
@@ -309,8 +319,61 @@ Test(explain_grad, intg_completeness_on_the_trained_lenet)
                   (long long)i, delta, gap);
         cr_assert(fabs(sum - extra(out[i].extras, "sum_attr")) < 1e-3 * fabs(gap) + 1e-4);
         cr_assert_eq(out[i].evals, 52);
+        worst = fmax(worst, fabs(delta) / fabs(gap));
+    }
+    return worst;
+}
+
+Test(explain_grad, intg_completeness_on_the_trained_lenet)
+{
+    sm_model *m = mnist_model();
+    sm_tensor *x = mnist_digits();
+    check_completeness(m, x);
+    sm_tensor_destroy(&x);
+    sm_model_destroy(&m);
+}
+
+/* The rows of a and b (N x 1 x 28 x 28 each) in one tensor. */
+static sm_tensor *concat_digits(const sm_tensor *a, const sm_tensor *b)
+{
+    cr_assert(a->ndim == 4 && b->ndim == 4 && a->shape[1] * a->shape[2] * a->shape[3] == 784 &&
+              b->shape[1] * b->shape[2] * b->shape[3] == 784);
+    sm_tensor *x = sm_tensor_new(4, (int64_t[]){a->shape[0] + b->shape[0], 1, 28, 28});
+    cr_assert_not_null(x);
+    memcpy(x->data, a->data, sizeof(float) * (size_t)sm_tensor_numel(a));
+    memcpy(x->data + sm_tensor_numel(a), b->data, sizeof(float) * (size_t)sm_tensor_numel(b));
+    return x;
+}
+
+/* Issue 3: IG completeness with 50 Gauss-Legendre steps on the shipped
+ * MNIST model. Always on the 8 real test digits saved with its fixtures
+ * (saliency_cnn/digits.npy: classes 1, 2, 4, 5; elrp_cnn/input.npy: 6, 7,
+ * 8, 9), and on 8 more spread over data/mnist/test when it is present. */
+Test(explain_grad, intg_completeness_on_the_shipped_model)
+{
+    sm_model *m = load_model(SHIPPED_MODEL);
+    sm_err err = {{0}};
+    sm_tensor *a = sm_npy_read(SAL_CNN_FIX "digits.npy", &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    sm_tensor *b = sm_npy_read(ELRP_CNN_INPUT, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    sm_tensor *x = concat_digits(a, b);
+    cr_assert_eq(x->shape[0], 8);
+    double worst = check_completeness(m, x);
+    cr_log_info("shipped model, 8 fixture digits: worst |delta| / |f(x) - f(0)| = %.3g",
+                worst);
+    struct stat st;
+    if (stat("data/mnist/test", &st) == 0) {
+        sm_tensor *d = mnist_digits();
+        cr_assert_eq(d->shape[0], 8);
+        worst = check_completeness(m, d);
+        cr_log_info("shipped model, 8 digits of data/mnist/test: worst |delta| / "
+                    "|f(x) - f(0)| = %.3g", worst);
+        sm_tensor_destroy(&d);
     }
     sm_tensor_destroy(&x);
+    sm_tensor_destroy(&b);
+    sm_tensor_destroy(&a);
     sm_model_destroy(&m);
 }
 
@@ -579,13 +642,19 @@ Test(explain_grad, bad_parameters_are_refused)
     sm_tensor_destroy(&x);
 }
 
-Test(explain_grad, maps_match_torch_fixtures)
+/* salmap's sal, grad, intg and gradcam maps of `model` on the 4 digits of
+ * fixture folder dir (make_saliency_fixtures.py) against torch's, each
+ * within tol[k] of the largest |torch| value of its image's map. */
+static void check_fixtures(const char *model, const char *dir, const double tol[4])
 {
     sm_err err = {{0}};
-    sm_model *m = mnist_model();
-    sm_tensor *x = sm_npy_read(SAL_FIX "digits.npy", &err);
+    char path[128];
+    sm_model *m = load_model(model);
+    snprintf(path, sizeof path, "%sdigits.npy", dir);
+    sm_tensor *x = sm_npy_read(path, &err);
     cr_assert_not_null(x, "%s", err.msg);
-    sm_tensor *tg = sm_npy_read(SAL_FIX "targets.npy", &err);
+    snprintf(path, sizeof path, "%stargets.npy", dir);
+    sm_tensor *tg = sm_npy_read(path, &err);
     cr_assert_not_null(tg, "%s", err.msg);
     int64_t n = x->shape[0];
     int target[4], pred[4];
@@ -597,12 +666,10 @@ Test(explain_grad, maps_match_torch_fixtures)
                      pred[i], target[i]);
     }
     const char *methods[] = {"sal", "grad", "intg", "gradcam"};
-    const double tol[] = {1e-4, 1e-4, 3e-4, 1e-4};
     float maps[4 * 784];
     sm_explain_out out[4];
     for (int k = 0; k < 4; k++) {
-        char path[128];
-        snprintf(path, sizeof path, SAL_FIX "%s.npy", methods[k]);
+        snprintf(path, sizeof path, "%s%s.npy", dir, methods[k]);
         sm_tensor *want = sm_npy_read(path, &err);
         cr_assert_not_null(want, "%s", err.msg);
         cr_assert_eq(sm_tensor_numel(want), 4 * 784);
@@ -613,13 +680,41 @@ Test(explain_grad, maps_match_torch_fixtures)
             double scale, d = max_diff(maps + i * 784, want->data + i * 784, 784, &scale);
             worst = fmax(worst, d / scale);
         }
-        cr_log_info("fixture %s: max |salmap - torch| / max |torch| = %.3g", methods[k],
-                    worst);
-        cr_assert(worst < tol[k], "%s differs from torch by %g of its max", methods[k],
-                  worst);
+        cr_log_info("%s fixture %s: max |salmap - torch| / max |torch| = %.3g", model,
+                    methods[k], worst);
+        cr_assert(worst < tol[k], "%s: %s differs from torch by %g of its max", model,
+                  methods[k], worst);
         sm_tensor_destroy(&want);
     }
     sm_tensor_destroy(&tg);
+    sm_tensor_destroy(&x);
+    sm_model_destroy(&m);
+}
+
+Test(explain_grad, maps_match_torch_fixtures)
+{
+    const double tol[] = {1e-4, 1e-4, 3e-4, 1e-4};
+    check_fixtures(MNIST_MODEL, SAL_FIX, tol);
+}
+
+/* The shipped model against torch float64 (make_saliency_fixtures.py
+ * --model cnn); its logits too. */
+Test(explain_grad, maps_match_torch_fixtures_on_the_shipped_model)
+{
+    const double tol[] = {1e-4, 1e-4, 3e-4, 1e-4};
+    check_fixtures(SHIPPED_MODEL, SAL_CNN_FIX, tol);
+    sm_err err = {{0}};
+    sm_model *m = load_model(SHIPPED_MODEL);
+    sm_tensor *x = sm_npy_read(SAL_CNN_FIX "digits.npy", &err);
+    sm_tensor *want = sm_npy_read(SAL_CNN_FIX "logits.npy", &err);
+    cr_assert(x && want, "%s", err.msg);
+    const sm_tensor *y = sm_model_forward(m, x->data, x->shape[0], &err);
+    cr_assert_not_null(y, "%s", err.msg);
+    cr_assert_eq(sm_tensor_numel(y), sm_tensor_numel(want));
+    double scale, d = max_diff(y->data, want->data, sm_tensor_numel(want), &scale);
+    cr_log_info("shipped model logits: max |salmap - torch| / max |torch| = %.3g", d / scale);
+    cr_assert(d < 1e-5 * scale, "logits differ by %g of %g", d, scale);
+    sm_tensor_destroy(&want);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
 }
