@@ -226,11 +226,23 @@ static void clip_bound_grads(const void *p_, const sm_tensor *const *in,
 
 /* Relu and LeakyRelu at exactly 0 take the left side's slope (0 and alpha),
  * as PyTorch does. Sigmoid and Tanh differentiate through their output. */
+/* Gradients as functions of loaded values: with g[i] read on one side of
+ * a ternary only, GCC keeps a branch per element instead of a select. */
+static inline float relu_grad(float x, float g)
+{
+    return x > 0 ? g : 0.0f;
+}
+
+static inline float leakyrelu_grad(float x, float g, float alpha)
+{
+    return x > 0 ? g : alpha * g;
+}
+
 UNARY_OP(relu, "Relu", "X", sm_op_parse_none, sm_op_no_attrs, 1, no_check,
-         (void)0, x[i] < 0 ? 0.0f : x[i], x[i] > 0 ? g[i] : 0.0f, no_extra)
+         (void)0, x[i] < 0 ? 0.0f : x[i], relu_grad(x[i], g[i]), no_extra)
 UNARY_OP(leakyrelu, "LeakyRelu", "X", leakyrelu_parse, leakyrelu_attrs, 1,
          no_check, const float alpha = p->alpha, leakyrelu(x[i], alpha),
-         x[i] > 0 ? g[i] : alpha * g[i], no_extra)
+         leakyrelu_grad(x[i], g[i], alpha), no_extra)
 UNARY_OP(sigmoid, "Sigmoid", "X", sm_op_parse_none, sm_op_no_attrs, 1,
          no_check, (void)0, sigmoid(x[i]), g[i] * y[i] * (1.0f - y[i]),
          no_extra)
