@@ -113,5 +113,13 @@ expect 2 "--batch must be an integer in 1..65536" -- \
     "$SALMAP" explain --job "$tmp/job.yaml" --batch 0 --out "$tmp/jx"
 [ ! -e "$tmp/jx" ] && ok || bad "a refused job wrote something"
 
+# --- a corrupt image: reported, skipped, the others explained ------------------
+mkdir -p "$tmp/ds/3"
+for f in $(ls data/mnist/test/3 | head -3); do cp "data/mnist/test/3/$f" "$tmp/ds/3/"; done
+head -c 50 "data/mnist/test/3/$(ls data/mnist/test/3 | head -1)" >"$tmp/ds/3/broken.png"
+expect 3 "broken.png" -- "$SALMAP" explain --model $MODEL --config configs/mnist.yaml \
+    --dataset "$tmp/ds" --methods sal,grad --out "$tmp/e"
+[ "$(wc -l <"$tmp/e/index.csv")" = 7 ] && ok || bad "rows after a corrupt image: $(wc -l <"$tmp/e/index.csv")"
+
 echo "explain: $pass passed, $fail failed"
 [ "$fail" = 0 ]
