@@ -180,6 +180,12 @@ static int argmax_prob(const float *row, int64_t k, int logits, float *prob)
     return best;
 }
 
+static void skipped(const sm_err *e, void *u)
+{
+    fprintf(stderr, "salmap predict: skipped: %s\n", e->msg);
+    ++*(size_t *)u;
+}
+
 static int predict_dataset(sm_model *m, const sm_model_config *cfg,
                            int out_idx, const opts *o)
 {
@@ -202,16 +208,11 @@ static int predict_dataset(sm_model *m, const sm_model_config *cfg,
         goto out;
     }
     double t0 = now();
-    for (size_t i = 0; i < n && rc == 0;) {
-        size_t nb = 0;
-        for (; i < n && nb < (size_t)o->batch; i++) {
-            if (sm_dataset_load(ds, i, pp, x + nb * per, &err)) {
-                fprintf(stderr, "salmap predict: skipped: %s\n", err.msg);
-                failed++;
-                continue;
-            }
-            which[nb++] = i;
-        }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    for (size_t i = 0; i < n && rc == 0; i += (size_t)o->batch) {
+        size_t i1 = i + (size_t)o->batch < n ? i + (size_t)o->batch : n;
+        size_t nb = sm_dataset_load_range(ds, i, i1, pp, x, (int)cores, which,
+                                          skipped, &failed);
         if (!nb)
             continue;
         const sm_tensor *outs[64];

@@ -67,4 +67,22 @@ const char *sm_dataset_path(const sm_dataset *ds, size_t i);
 int sm_dataset_load(const sm_dataset *ds, size_t i, const sm_preproc *pp,
                     float *dst, sm_err *err);
 
+/* Decodes n images into dst on `threads` threads, row r holding image
+ * idx[r] (or first + r when idx is NULL). status[r] is 0 when it
+ * loaded, -1 when not, with the message in errs[r] when errs is not NULL.
+ * Returns how many failed. (libvips keeps one error buffer per process, so
+ * two failing at once may mix their libvips details.) */
+size_t sm_dataset_load_many(const sm_dataset *ds, const size_t *idx,
+                            size_t first, size_t n, const sm_preproc *pp,
+                            float *dst, int threads, int *status, sm_err *errs);
+
+/* Loads images [i0, i1) into dst on `threads` threads, compacted: the k
+ * that loaded fill rows 0..k-1, their dataset indices in loaded[0..k).
+ * Each one that failed is passed to on_error (may be NULL). Returns k. */
+size_t sm_dataset_load_range(const sm_dataset *ds, size_t i0, size_t i1,
+                             const sm_preproc *pp, float *dst, int threads,
+                             size_t *loaded,
+                             void (*on_error)(const sm_err *e, void *u),
+                             void *u);
+
 #endif

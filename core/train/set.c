@@ -1,13 +1,11 @@
 #include "train/set.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/dataset.h"
 
-#define MAX_LOAD_THREADS 64
 
 struct sm_train_set {
     char *source;
@@ -89,62 +87,28 @@ sm_train_set *sm_train_set_from_memory(const float *x, const int *labels,
     return s;
 }
 
-typedef struct load_job {
-    const sm_dataset *ds;
-    const sm_preproc *pp;
-    sm_train_set *s;
-    size_t begin, end;
-    size_t failed_at; /* the first image that failed, or end */
-    sm_err err;
-} load_job;
-
-static void *load_range(void *arg)
-{
-    load_job *j = arg;
-    size_t per = (size_t)j->s->c * (size_t)j->s->h * (size_t)j->s->w;
-    j->failed_at = j->end;
-    for (size_t i = j->begin; i < j->end; i++)
-        if (sm_dataset_load(j->ds, i, j->pp, j->s->x + i * per, &j->err)) {
-            j->failed_at = i;
-            break;
-        }
-    return NULL;
-}
-
-/* Decodes every image, the dataset split into one contiguous range per
- * thread; the error reported is that of the first image that failed. */
+/* Decodes every image; the error reported is that of the first image that
+ * failed (decoded again alone for its message: keeping a message per image
+ * of a 60,000-image set would cost 60 MB). */
 static int load_images(const sm_dataset *ds, const sm_preproc *pp,
                        sm_train_set *s, int threads, sm_err *err)
 {
-    if (threads < 1)
-        threads = 1;
-    if (threads > MAX_LOAD_THREADS)
-        threads = MAX_LOAD_THREADS;
-    if ((size_t)threads > s->n)
-        threads = (int)s->n;
-    load_job jobs[MAX_LOAD_THREADS];
-    pthread_t tids[MAX_LOAD_THREADS];
-    int started[MAX_LOAD_THREADS] = {0};
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = (load_job){.ds = ds, .pp = pp, .s = s,
-                             .begin = s->n * (size_t)t / (size_t)threads,
-                             .end = s->n * (size_t)(t + 1) / (size_t)threads};
-        started[t] = t > 0 && pthread_create(&tids[t], NULL, load_range, &jobs[t]) == 0;
-    }
-    for (int t = 0; t < threads; t++)
-        if (!started[t])
-            load_range(&jobs[t]); /* this thread's share, or a failed start */
-    for (int t = 0; t < threads; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-    }
-    for (int t = 0; t < threads; t++)
-        if (jobs[t].failed_at < jobs[t].end) {
-            if (err)
-                *err = jobs[t].err;
-            return -1;
-        }
-    return 0;
+    int *status = malloc(sizeof(int) * (s->n ? s->n : 1));
+    if (!status)
+        return sm_err_set(err, "out of memory");
+    int rc = 0;
+    size_t per = (size_t)s->c * (size_t)s->h * (size_t)s->w;
+    if (sm_dataset_load_many(ds, NULL, 0, s->n, pp, s->x, threads, status, NULL))
+        for (size_t i = 0; i < s->n; i++)
+            if (status[i]) {
+                rc = sm_dataset_load(ds, i, pp, s->x + i * per, err);
+                if (rc == 0) /* it loaded this time: still refuse the set */
+                    rc = sm_err_set(err, "%s: image %zu failed to load once",
+                                    sm_dataset_id(ds, i), i);
+                break;
+            }
+    free(status);
+    return rc;
 }
 
 sm_train_set *sm_train_set_load(const char *path, const sm_model_config *cfg,
