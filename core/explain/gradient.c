@@ -160,9 +160,12 @@ void sm_explain_reduce(const float *v, int64_t c, int64_t hw, sm_reduce how,
     }
 }
 
-int sm_explain_gradient_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
-                               const int *target, const sm_explain_copies *how,
-                               sm_err *err)
+/* The run loop of sm_explain_gradient_copies and sm_explain_score_copies:
+ * with backward, each run is a forward + backward; else a forward only and
+ * take() receives grad NULL. */
+static int run_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
+                      const int *target, const sm_explain_copies *how,
+                      int backward, sm_err *err)
 {
     int64_t n = x->shape[0], numel = sm_tensor_numel(x) / (n ? n : 1);
     int64_t total = n * how->copies;
@@ -173,11 +176,12 @@ int sm_explain_gradient_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
     memcpy(shape, x->shape, sizeof shape);
     shape[0] = cap;
     sm_tensor *batch = sm_tensor_new(x->ndim, shape);
-    float *grad = malloc(sizeof(float) * (size_t)(cap * numel));
+    float *grad = backward ? malloc(sizeof(float) * (size_t)(cap * numel))
+                           : NULL;
     double *score = malloc(sizeof(double) * (size_t)cap);
     int *tgt = malloc(sizeof(int) * (size_t)cap);
     int rc = 0;
-    if (!batch || !grad || !score || !tgt)
+    if (!batch || (backward && !grad) || !score || !tgt)
         rc = sm_err_set(err, "out of memory");
     for (int64_t at = 0, m; rc == 0 && at < total; at += m) {
         m = total - at < cap ? total - at : cap;
@@ -189,16 +193,32 @@ int sm_explain_gradient_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
             how->make(how->u, i, k, batch->data + j * numel);
             tgt[j] = target[i];
         }
-        rc = sm_explain_gradient(ctx, batch, tgt, grad, score, err);
+        rc = backward ? sm_explain_gradient(ctx, batch, tgt, grad, score, err)
+                      : sm_explain_scores(ctx, batch, tgt, score, err);
         for (int64_t j = 0; rc == 0 && j < m; j++)
             how->take(how->u, (at + j) / how->copies, (at + j) % how->copies,
-                      batch->data + j * numel, grad + j * numel, score[j]);
+                      batch->data + j * numel,
+                      backward ? grad + j * numel : NULL, score[j]);
     }
     sm_tensor_destroy(&batch);
     free(grad);
     free(score);
     free(tgt);
     return rc;
+}
+
+int sm_explain_gradient_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
+                               const int *target, const sm_explain_copies *how,
+                               sm_err *err)
+{
+    return run_copies(ctx, x, target, how, 1, err);
+}
+
+int sm_explain_score_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
+                            const int *target, const sm_explain_copies *how,
+                            sm_err *err)
+{
+    return run_copies(ctx, x, target, how, 0, err);
 }
 
 /* Planes (planes x h x w floats) through the libvips operation job names,

@@ -57,6 +57,12 @@ int sm_explain_gradient_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
                                const int *target, const sm_explain_copies *how,
                                sm_err *err);
 
+/* The same without the backward (occlusion, RISE): one forward a run, and
+ * take() receives grad NULL with each copy's target score. */
+int sm_explain_score_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
+                            const int *target, const sm_explain_copies *how,
+                            sm_err *err);
+
 /* Gauss-Legendre quadrature on [-1, 1]: n nodes in increasing order and
  * their weights, by Newton's method on the Legendre polynomial P_n (intg.c).
  * 0, or -1 when n < 1. */

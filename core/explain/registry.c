@@ -9,6 +9,8 @@ extern const sm_explainer_class sm_explainer_intg;
 extern const sm_explainer_class sm_explainer_smoothgrad;
 extern const sm_explainer_class sm_explainer_gradcam;
 extern const sm_explainer_class sm_explainer_elrp;
+extern const sm_explainer_class sm_explainer_occlusion;
+extern const sm_explainer_class sm_explainer_rise;
 
 static const sm_explainer_class *const all[] = {
     &sm_explainer_sal,
@@ -17,6 +19,8 @@ static const sm_explainer_class *const all[] = {
     &sm_explainer_smoothgrad,
     &sm_explainer_gradcam,
     &sm_explainer_elrp,
+    &sm_explainer_occlusion,
+    &sm_explainer_rise,
     NULL,
 };
 
