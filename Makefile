@@ -147,7 +147,7 @@ run: deps
 	$(BUILD)/bin/salmap predict --model models/mnist_cnn.onnx --config models/mnist_cnn.yaml \
 	    --dataset data/mnist/test --out $(BUILD)/mnist-test-preds.csv
 	$(BUILD)/bin/salmap explain --model models/mnist_cnn.onnx --config models/mnist_cnn.yaml \
-	    --dataset data/mnist/test --limit 100 --methods sal,grad,intg,elrp --out out/mnist
+	    --dataset data/mnist/test --limit 100 --methods sal,grad,intg,elrp,lime,occlusion --out out/mnist
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) -j2

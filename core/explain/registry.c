@@ -11,6 +11,9 @@ extern const sm_explainer_class sm_explainer_gradcam;
 extern const sm_explainer_class sm_explainer_elrp;
 extern const sm_explainer_class sm_explainer_occlusion;
 extern const sm_explainer_class sm_explainer_rise;
+extern const sm_explainer_class sm_explainer_extremal;
+extern const sm_explainer_class sm_explainer_lime;
+extern const sm_explainer_class sm_explainer_kernelshap;
 
 static const sm_explainer_class *const all[] = {
     &sm_explainer_sal,
@@ -21,6 +24,9 @@ static const sm_explainer_class *const all[] = {
     &sm_explainer_elrp,
     &sm_explainer_occlusion,
     &sm_explainer_rise,
+    &sm_explainer_extremal,
+    &sm_explainer_lime,
+    &sm_explainer_kernelshap,
     NULL,
 };
 

@@ -1,0 +1,379 @@
+/* Extremal perturbation (Fong, Patrick & Vedaldi 2019), after TorchRay's
+ * extremal_perturbation with its MaskGenerator. A mask m in [0,1]^{HxW}
+ * is a smooth max of parameters p on a grid of ceil(H/step) x ceil(W/step)
+ * points; the perturbed image is x_m = m x + (1 - m) blur(x) ('preserve';
+ * 'delete' swaps m and 1 - m). SGD with momentum on p minimises
+ *   L = -f_c(x_m) (preserve) or +f_c(x_m) (delete)
+ *       + lambda mean((sort(m) - ref_a)^2),
+ * ref_a the sorted mask with a fraction a of ones, lambda growing each
+ * iteration. df/dx_m comes from the engine's backward; the chain rule to m
+ * and through the smooth max to p is here. All images of a batch are
+ * optimised together: one forward + backward a iteration. See
+ * docs/METHODS.md ("extremal") for where this departs from TorchRay. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explain/extremal.h"
+#include "explain/gradient.h"
+
+typedef struct extremal_params {
+    double area;
+    int iterations;
+    char variant[SM_PARAM_STR];
+    int step;
+    double sigma;
+    double blur_sigma;
+} extremal_params;
+
+/* TorchRay's constants. */
+#define LR 0.01
+#define MOMENTUM 0.9
+#define LAMBDA0 300.0
+#define LAMBDA_GROWTH 1.0035
+#define COLDNESS 20.0 /* softmax temperature of the smooth max */
+
+/* The smooth-max geometry: pixel q sees taps q*taps .. q*taps + taps - 1,
+ * each a grid point (or -1: TorchRay's zero padding, a parameter fixed at
+ * 0 that still takes part in the softmax) and its kernel weight. */
+typedef struct mask_gen {
+    int h, w, gh, gw, taps;
+    int *cell;  /* hw x taps: grid index gy * gw + gx, or -1 */
+    double *wt; /* hw x taps */
+} mask_gen;
+
+static void mask_gen_free(mask_gen *g)
+{
+    free(g->cell);
+    free(g->wt);
+}
+
+/* TorchRay's kernel exp(-2 max(d/sigma - 1/2, 0)^2): flat within sigma/2. */
+static double kernel(double d)
+{
+    double z = d - 0.5;
+    return z > 0 ? exp(-2 * z * z) : 1.0;
+}
+
+/* TorchRay's MaskGenerator (margin = sigma, padding 1 + ceil(2 sigma /
+ * step), radius 1 + ceil(sigma / step)) cropped to the image: pixel (y, x)
+ * sees grid rows floor((y + M) / step) - padding + k, k < 2 radius + 1,
+ * M = round(sigma); grid point (gy, gx) sits at pixel (step gy, step gx). */
+static int mask_gen_init(mask_gen *g, int h, int w, int step, double sigma,
+                         sm_err *err)
+{
+    int pad = 1 + (int)ceil(2 * sigma / step);
+    int rad = 1 + (int)ceil(sigma / step), side = 2 * rad + 1;
+    int m = (int)lround(sigma);
+    *g = (mask_gen){h, w, (h + step - 1) / step, (w + step - 1) / step,
+                    side * side, NULL, NULL};
+    size_t n = (size_t)h * (size_t)w * (size_t)g->taps;
+    g->cell = malloc(sizeof(int) * n);
+    g->wt = malloc(sizeof(double) * n);
+    if (!g->cell || !g->wt) {
+        mask_gen_free(g);
+        return sm_err_set(err, "out of memory");
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t at = ((size_t)y * (size_t)w + (size_t)x) * (size_t)g->taps;
+            for (int ky = 0; ky < side; ky++)
+                for (int kx = 0; kx < side; kx++, at++) {
+                    int gy = (y + m) / step - pad + ky;
+                    int gx = (x + m) / step - pad + kx;
+                    double dy = (y + m) - (sigma + (double)step * gy);
+                    double dx = (x + m) - (sigma + (double)step * gx);
+                    g->wt[at] = kernel(sqrt(dy * dy + dx * dx) / sigma);
+                    g->cell[at] = gy >= 0 && gy < g->gh && gx >= 0 && gx < g->gw
+                                      ? gy * g->gw + gx : -1;
+                }
+        }
+    return 0;
+}
+
+/* Tap values z_k = w_k p_k of pixel q into z; returns the smooth max
+ * sum z_k s_k, s = softmax(COLDNESS z), with s into s. Always in [0, 1]
+ * when p is (a convex combination of values in [0, 1]), so TorchRay's
+ * clamp of the mask changes nothing and is left out. */
+static double smooth_max(const mask_gen *g, size_t q, const double *p,
+                         double *z, double *s)
+{
+    const int *cell = g->cell + q * (size_t)g->taps;
+    const double *wt = g->wt + q * (size_t)g->taps;
+    double mx = 0, sum = 0, m = 0;
+    for (int k = 0; k < g->taps; k++) {
+        z[k] = cell[k] >= 0 ? wt[k] * p[cell[k]] : 0.0;
+        mx = z[k] > mx ? z[k] : mx;
+    }
+    for (int k = 0; k < g->taps; k++)
+        sum += s[k] = exp(COLDNESS * (z[k] - mx));
+    for (int k = 0; k < g->taps; k++) {
+        s[k] /= sum;
+        m += z[k] * s[k];
+    }
+    return m;
+}
+
+typedef struct ranked {
+    double v;
+    size_t q;
+} ranked;
+
+/* Ascending, ties by pixel index, so the ranking is deterministic. */
+static int by_value(const void *a, const void *b)
+{
+    const ranked *ra = a, *rb = b;
+    if (ra->v != rb->v)
+        return ra->v < rb->v ? -1 : 1;
+    return ra->q < rb->q ? -1 : ra->q > rb->q;
+}
+
+/* What one evaluation of the objective needs, for a batch. */
+typedef struct ex_state {
+    const sm_explain_ctx *ctx;
+    const sm_tensor *x;
+    const int *target;
+    int delete_variant;
+    double area;
+    mask_gen g;
+    int64_t n, c, hw, np; /* np = grid parameters an image */
+    float *base;          /* blur(x), like x */
+    sm_tensor *xm;        /* the perturbed batch */
+    float *grad;          /* df/dx_m, like x */
+    double *m;            /* n x hw: the masks last evaluated */
+    double *f;            /* n: f_c(x_m) last evaluated */
+    double *z, *s;        /* taps */
+    ranked *rank;         /* hw */
+} ex_state;
+
+static void ex_free(ex_state *st)
+{
+    mask_gen_free(&st->g);
+    free(st->base);
+    sm_tensor_destroy(&st->xm);
+    free(st->grad);
+    free(st->m);
+    free(st->f);
+    free(st->z);
+    free(st->s);
+    free(st->rank);
+}
+
+static int ex_init(ex_state *st, const sm_explain_ctx *ctx, const sm_tensor *x,
+                   const int *target, int delete_variant, double area,
+                   int step, double sigma, double blur_sigma, sm_err *err)
+{
+    *st = (ex_state){.ctx = ctx, .x = x, .target = target,
+                     .delete_variant = delete_variant, .area = area,
+                     .n = x->shape[0], .c = x->shape[1],
+                     .hw = x->shape[2] * x->shape[3]};
+    int h = (int)x->shape[2], w = (int)x->shape[3];
+    if (mask_gen_init(&st->g, h, w, step, sigma, err))
+        return -1;
+    st->np = (int64_t)st->g.gh * st->g.gw;
+    size_t numel = (size_t)sm_tensor_numel(x), nhw = (size_t)(st->n * st->hw);
+    st->base = malloc(sizeof(float) * numel);
+    st->xm = sm_tensor_new(x->ndim, x->shape);
+    st->grad = malloc(sizeof(float) * numel);
+    st->m = malloc(sizeof(double) * nhw);
+    st->f = malloc(sizeof(double) * (size_t)st->n);
+    st->z = malloc(sizeof(double) * (size_t)st->g.taps);
+    st->s = malloc(sizeof(double) * (size_t)st->g.taps);
+    st->rank = malloc(sizeof(ranked) * (size_t)st->hw);
+    if (!st->base || !st->xm || !st->grad || !st->m || !st->f || !st->z ||
+        !st->s || !st->rank) {
+        ex_free(st);
+        return sm_err_set(err, "out of memory");
+    }
+    if (sm_explain_blur(x->data, (int)(st->n * st->c), h, w, blur_sigma,
+                        st->base, err)) {
+        ex_free(st);
+        return sm_err_prefix(err, "blurred baseline");
+    }
+    return 0;
+}
+
+/* The objective of every image at parameters p (n x np): loss[n] and
+ * dloss/dp into dp (n x np). One forward + backward. lambda is the area
+ * penalty's weight. */
+static int ex_objective(ex_state *st, const double *p, double lambda,
+                        double *loss, double *dp, sm_err *err)
+{
+    int64_t n = st->n, c = st->c, hw = st->hw, np = st->np;
+    const mask_gen *g = &st->g;
+    for (int64_t i = 0; i < n; i++) {
+        double *m = st->m + i * hw;
+        const float *xi = st->x->data + i * c * hw, *bi = st->base + i * c * hw;
+        float *xm = st->xm->data + i * c * hw;
+        for (int64_t q = 0; q < hw; q++)
+            m[q] = smooth_max(g, (size_t)q, p + i * np, st->z, st->s);
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t q = 0; q < hw; q++) {
+                /* weight of x: m (preserve) or 1 - m (delete) */
+                double a = st->delete_variant ? 1 - m[q] : m[q];
+                int64_t e = ch * hw + q;
+                xm[e] = (float)(a * xi[e] + (1 - a) * bi[e]);
+            }
+    }
+    if (sm_explain_gradient(st->ctx, st->xm, st->target, st->grad, st->f, err))
+        return -1;
+    /* ref_a: the first floor(hw (1 - a)) sorted entries 0, the rest 1 */
+    int64_t zeros = (int64_t)((double)hw * (1 - st->area));
+    for (int64_t i = 0; i < n; i++) {
+        const double *m = st->m + i * hw;
+        const float *xi = st->x->data + i * c * hw, *bi = st->base + i * c * hw;
+        const float *gi = st->grad + i * c * hw;
+        double *dpi = dp + i * np, pen = 0;
+        for (int64_t q = 0; q < hw; q++)
+            st->rank[q] = (ranked){m[q], (size_t)q};
+        qsort(st->rank, (size_t)hw, sizeof(ranked), by_value);
+        for (int64_t k = 0; k < np; k++)
+            dpi[k] = 0;
+        for (int64_t r = 0; r < hw; r++) {
+            size_t q = st->rank[r].q;
+            double d = m[q] - (r < zeros ? 0.0 : 1.0);
+            pen += d * d;
+            /* dL/dm: both variants give -sum_c g (x - blur x): delete flips
+             * the sign of the reward and of dx_m/dm */
+            double dm = 2 * lambda * d / (double)hw;
+            for (int64_t ch = 0; ch < c; ch++) {
+                int64_t e = ch * hw + (int64_t)q;
+                dm -= (double)gi[e] * ((double)xi[e] - bi[e]);
+            }
+            /* through the smooth max: dm/dz_k = s_k (1 + COLDNESS (z_k - m)),
+             * dz_k/dp = w_k */
+            double mq = smooth_max(g, q, p + i * np, st->z, st->s);
+            const int *cell = g->cell + q * (size_t)g->taps;
+            const double *wt = g->wt + q * (size_t)g->taps;
+            for (int k = 0; k < g->taps; k++)
+                if (cell[k] >= 0)
+                    dpi[cell[k]] += dm * wt[k] * st->s[k] *
+                                    (1 + COLDNESS * (st->z[k] - mq));
+        }
+        double reward = st->delete_variant ? -st->f[i] : st->f[i];
+        loss[i] = -reward + lambda * pen / (double)hw;
+    }
+    return 0;
+}
+
+/* See explain/extremal.h (the finite-difference test's entry point). */
+int sm_extremal_objective(const sm_explain_ctx *ctx, const sm_explain_batch *b,
+                          int delete_variant, double area, int step,
+                          double sigma, double blur_sigma, double lambda,
+                          const double *p, double *loss, double *dp,
+                          sm_err *err)
+{
+    ex_state st;
+    if (ex_init(&st, ctx, b->x, b->target, delete_variant, area, step, sigma,
+                blur_sigma, err))
+        return -1;
+    int rc = ex_objective(&st, p, lambda, loss, dp, err);
+    ex_free(&st);
+    return rc;
+}
+
+static int extremal_run(const void *params, const sm_explain_ctx *ctx,
+                        const sm_explain_batch *b, sm_explain_out *out,
+                        sm_err *err)
+{
+    const extremal_params *pr = params;
+    int del = strcmp(pr->variant, "delete") == 0;
+    ex_state st;
+    if (ex_init(&st, ctx, b->x, b->target, del, pr->area, pr->step, pr->sigma,
+                pr->blur_sigma, err))
+        return -1;
+    int64_t n = st.n, np = st.np, hw = st.hw;
+    double *p = malloc(sizeof(double) * (size_t)(n * np));
+    double *dp = malloc(sizeof(double) * (size_t)(n * np));
+    double *buf = malloc(sizeof(double) * (size_t)(n * np));
+    double *loss = malloc(sizeof(double) * (size_t)n);
+    double *f0 = malloc(sizeof(double) * (size_t)n);
+    int rc = -1;
+    if (!p || !dp || !buf || !loss || !f0) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    if (sm_explain_scores(ctx, b->x, b->target, f0, err))
+        goto done;
+    for (int64_t k = 0; k < n * np; k++)
+        p[k] = 1.0; /* TorchRay starts from the all-ones mask */
+    double lambda = LAMBDA0;
+    for (int t = 0; t < pr->iterations; t++) {
+        if (ex_objective(&st, p, lambda, loss, dp, err))
+            goto done;
+        /* torch.optim.SGD(momentum = dampening = 0.9), as TorchRay: the
+         * first step takes the gradient itself, later ones damp it */
+        for (int64_t k = 0; k < n * np; k++) {
+            buf[k] = t == 0 ? dp[k] : MOMENTUM * buf[k] + (1 - MOMENTUM) * dp[k];
+            double v = p[k] - LR * buf[k];
+            p[k] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+        lambda *= LAMBDA_GROWTH;
+    }
+    /* The map is the mask of the last evaluation (TorchRay returns it),
+     * so it goes with the recorded mask score. */
+    for (int64_t i = 0; i < n; i++) {
+        const double *m = st.m + i * hw;
+        double area = 0;
+        for (int64_t q = 0; q < hw; q++) {
+            out[i].map[q] = (float)m[q];
+            area += m[q];
+        }
+        out[i].score = f0[i];
+        out[i].evals = pr->iterations + 1;
+        snprintf(out[i].extras, sizeof out[i].extras,
+                 "{\"area\": %.9g, \"mask_score\": %.9g, \"iterations\": %d, "
+                 "\"variant\": \"%s\", \"grid\": [%d, %d]}",
+                 area / (double)hw, st.f[i], pr->iterations, pr->variant,
+                 st.g.gh, st.g.gw);
+    }
+    rc = 0;
+done:
+    ex_free(&st);
+    free(p);
+    free(dp);
+    free(buf);
+    free(loss);
+    free(f0);
+    return rc;
+}
+
+static int extremal_check(const void *params, sm_err *err)
+{
+    const extremal_params *p = params;
+    if (!(p->area > 0 && p->area < 1))
+        return sm_err_set(err, "extremal.area: '%g' is not in (0, 1)", p->area);
+    return 0;
+}
+
+static const char *const extremal_variants[] = {"preserve", "delete", NULL};
+
+#define P(f) offsetof(extremal_params, f)
+static const sm_param_def extremal_params_def[] = {
+    {"area", SM_PARAM_FLOAT, P(area), "0.1", 0, 1, NULL,
+     "the mask's target area a, a fraction of the image in (0, 1)"},
+    {"iterations", SM_PARAM_INT, P(iterations), "800", 1, 1000000, NULL,
+     "SGD steps (300 suffice for 28x28 images)"},
+    {"variant", SM_PARAM_STRING, P(variant), "preserve", 0, 0,
+     extremal_variants,
+     "preserve: keep the mask, blur the rest; delete: blur the mask"},
+    {"step", SM_PARAM_INT, P(step), "7", 1, 10000, NULL,
+     "pixels between mask grid points (TorchRay's step)"},
+    {"sigma", SM_PARAM_FLOAT, P(sigma), "21", 0.01, 10000, NULL,
+     "the mask's smoothing kernel width, in pixels (TorchRay's sigma)"},
+    {"blur_sigma", SM_PARAM_FLOAT, P(blur_sigma), "20", 0.01, 1000, NULL,
+     "the blurred image's standard deviation, in pixels (TorchRay's max_blur)"},
+    {NULL},
+};
+#undef P
+
+const sm_explainer_class sm_explainer_extremal = {
+    .name = "extremal",
+    .summary = "extremal perturbation: smooth blur mask of area 0.1, 800 SGD steps",
+    .backward = 1,
+    .params = extremal_params_def,
+    .params_size = sizeof(extremal_params),
+    .check = extremal_check,
+    .run = extremal_run,
+};

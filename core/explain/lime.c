@@ -1,0 +1,139 @@
+/* LIME (Ribeiro 2016) on superpixels, with the reference's defaults
+ * (lime_image.py, lime_base.py): d superpixels, 1000 samples z in {0,1}^d,
+ * row 0 all ones, the rest Bernoulli(0.5) per superpixel; an off superpixel
+ * takes its own mean colour (or a constant); the target's probability of
+ * each perturbed image; LIME's kernel on the cosine distance to row 0
+ * (width 0.25); feature selection, then weighted ridge (alpha 1, with
+ * intercept). Map: each pixel gets its superpixel's weight.
+ *
+ * Unlike the reference, which seeds only the segmentation, the samples are
+ * reproducible from the job: draw row * d + j of the stream keyed by (seed,
+ * image id, "lime") decides superpixel j of row r (on when < 0.5), so any
+ * chunk of the neighbourhood can be regenerated alone. The neighbourhood is
+ * scored first (superpixel.c) and fitted after, over (Z, y) only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explain/superpixel.h"
+#include "surrogate/surrogate.h"
+#include "util/rng.h"
+
+typedef struct lime_params {
+    sm_superpixel_params sp; /* first: SM_SUPERPIXEL_PARAM_DEFS */
+    int samples;
+    double kernel_width;
+    int num_features;
+    char feature_selection[SM_PARAM_STR];
+    double alpha;
+} lime_params;
+
+static const char *const lime_selections[] = {
+    "auto", "none", "forward_selection", "highest_weights", "lasso_path",
+    NULL};
+
+/* The neighbourhood of one image: Z (n x d). */
+static void lime_masks(uint64_t key, int64_t n, int d, uint8_t *Z)
+{
+    memset(Z, 1, (size_t)d); /* row 0: the image itself */
+    for (int64_t r = 1; r < n; r++)
+        for (int j = 0; j < d; j++)
+            Z[r * d + j] =
+                sm_rng_uniform(key, (uint64_t)r * (uint64_t)d + (uint64_t)j) < 0.5;
+}
+
+/* One image: segment, score the neighbourhood, fit. */
+static int lime_image(const lime_params *p, const sm_explain_ctx *ctx,
+                      const float *x, int64_t c, int64_t h, int64_t w,
+                      int target, const char *id, sm_explain_out *out,
+                      sm_err *err)
+{
+    sm_superpixel_image s;
+    if (sm_superpixel_segment(&p->sp, x, c, h, w, &s, err))
+        return sm_err_prefix(err, "image '%s'", id);
+    int64_t n = p->samples;
+    int d = s.d, rc = -1;
+    uint8_t *Z = malloc((size_t)(n * d));
+    double *y = malloc(sizeof(double) * (size_t)n);
+    double *wt = malloc(sizeof(double) * (size_t)n);
+    sm_lime_fit *fit = NULL;
+    if (!Z || !y || !wt) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    lime_masks(sm_rng_key(ctx->seed, (const char *[]){id, "lime", NULL}), n,
+               d, Z);
+    if (sm_superpixel_scores(ctx, &s, target, Z, n, p->sp.internal_batch, y,
+                             err))
+        goto done;
+    sm_lime_select sel;
+    if (sm_lime_select_parse(p->feature_selection, &sel, err) ||
+        sm_lime_weights(Z, (int)n, d, p->kernel_width, wt, err) ||
+        !(fit = sm_lime_fit_new(Z, (int)n, d, y, wt, p->num_features, sel,
+                                p->alpha, err)))
+        goto done;
+    sm_superpixel_paint(&s, fit->coef, out->map);
+    out->score = y[0];
+    out->evals = n;
+    size_t cap = sizeof out->extras, off = (size_t)snprintf(
+        out->extras, cap,
+        "{\"n_segments\": %d, \"intercept\": %.9g, \"score\": %.9g, "
+        "\"local_pred\": %.9g, \"segmentation\": %s, ", d, fit->intercept,
+        fit->score, fit->local_pred, s.json);
+    sm_superpixel_json_array(out->extras, cap, &off, "weights", fit->coef, d);
+    if (off < cap)
+        snprintf(out->extras + off, cap - off, "}");
+    rc = 0;
+done:
+    if (rc)
+        sm_err_prefix(err, "image '%s'", id);
+    sm_lime_fit_destroy(&fit);
+    free(Z);
+    free(y);
+    free(wt);
+    sm_superpixel_image_free(&s);
+    return rc;
+}
+
+static int lime_run(const void *params, const sm_explain_ctx *ctx,
+                    const sm_explain_batch *b, sm_explain_out *out,
+                    sm_err *err)
+{
+    const sm_tensor *x = b->x;
+    int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
+            w = x->shape[3];
+    for (int64_t i = 0; i < n; i++)
+        if (lime_image(params, ctx, x->data + i * c * h * w, c, h, w,
+                       b->target[i], b->ids[i], out + i, err))
+            return -1;
+    return 0;
+}
+
+#define P(f) offsetof(lime_params, f)
+static const sm_param_def lime_params_def[] = {
+    SM_SUPERPIXEL_PARAM_DEFS(lime_params),
+    {"samples", SM_PARAM_INT, P(samples), "1000", 2, 10000000, NULL,
+     "neighbourhood size, the image itself included"},
+    {"kernel_width", SM_PARAM_FLOAT, P(kernel_width), "0.25", 1e-9, 1e9,
+     NULL, "width of the exponential kernel on the cosine distance"},
+    {"num_features", SM_PARAM_INT, P(num_features), "100000", 1, 100000000,
+     NULL, "superpixels the surrogate may use (default: all)"},
+    {"feature_selection", SM_PARAM_STRING, P(feature_selection), "auto", 0, 0,
+     lime_selections, "auto, none, forward_selection, highest_weights or "
+     "lasso_path"},
+    {"alpha", SM_PARAM_FLOAT, P(alpha), "1", 0, 1e12, NULL,
+     "ridge penalty of the surrogate"},
+    {NULL},
+};
+#undef P
+
+const sm_explainer_class sm_explainer_lime = {
+    .name = "lime",
+    .summary = "LIME: weighted ridge of the target probability on 1000 "
+               "random on/off superpixel masks",
+    .backward = 0,
+    .params = lime_params_def,
+    .params_size = sizeof(lime_params),
+    .check = NULL,
+    .run = lime_run,
+};
