@@ -43,11 +43,12 @@ static void lime_masks(uint64_t key, int64_t n, int d, uint8_t *Z)
 }
 
 /* One image: segment, score the neighbourhood, fit. */
-static int lime_image(const lime_params *p, const sm_explain_ctx *ctx,
+static int lime_image(const void *params, const sm_explain_ctx *ctx,
                       const float *x, int64_t c, int64_t h, int64_t w,
                       int target, const char *id, sm_explain_out *out,
                       sm_err *err)
 {
+    const lime_params *p = params;
     sm_superpixel_image s;
     if (sm_superpixel_segment(&p->sp, x, c, h, w, &s, err))
         return sm_err_prefix(err, "image '%s'", id);
@@ -96,17 +97,10 @@ done:
 }
 
 static int lime_run(const void *params, const sm_explain_ctx *ctx,
-                    const sm_explain_batch *b, sm_explain_out *out,
-                    sm_err *err)
+                     const sm_explain_batch *b, sm_explain_out *out,
+                     sm_err *err)
 {
-    const sm_tensor *x = b->x;
-    int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
-            w = x->shape[3];
-    for (int64_t i = 0; i < n; i++)
-        if (lime_image(params, ctx, x->data + i * c * h * w, c, h, w,
-                       b->target[i], b->ids[i], out + i, err))
-            return -1;
-    return 0;
+    return sm_superpixel_run_each(lime_image, params, ctx, b, out, err);
 }
 
 #define P(f) offsetof(lime_params, f)

@@ -223,3 +223,18 @@ void sm_superpixel_json_array(char *buf, size_t cap, size_t *off,
         o += (size_t)snprintf(buf + o, cap - o, "\"%s\": null", key);
     *off = o;
 }
+
+int sm_superpixel_run_each(sm_superpixel_image_fn fn, const void *params,
+                           const sm_explain_ctx *ctx,
+                           const sm_explain_batch *b, sm_explain_out *out,
+                           sm_err *err)
+{
+    const sm_tensor *x = b->x;
+    int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
+            w = x->shape[3];
+    for (int64_t i = 0; i < n; i++)
+        if (fn(params, ctx, x->data + i * c * h * w, c, h, w, b->target[i],
+               b->ids[i], out + i, err))
+            return -1;
+    return 0;
+}

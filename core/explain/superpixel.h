@@ -96,4 +96,19 @@ void sm_superpixel_paint(const sm_superpixel_image *s, const double *v,
 void sm_superpixel_json_array(char *buf, size_t cap, size_t *off,
                               const char *key, const double *v, int d);
 
+/* One image's explanation: params (the method's own struct), the image x
+ * (c x h x w), its target and id; writes out. 0 or -1 with a message. */
+typedef int (*sm_superpixel_image_fn)(const void *params,
+                                      const sm_explain_ctx *ctx,
+                                      const float *x, int64_t c, int64_t h,
+                                      int64_t w, int target, const char *id,
+                                      sm_explain_out *out, sm_err *err);
+
+/* A method's run(): fn on each image of b in turn (each image has its own
+ * superpixels and neighbourhood). */
+int sm_superpixel_run_each(sm_superpixel_image_fn fn, const void *params,
+                           const sm_explain_ctx *ctx,
+                           const sm_explain_batch *b, sm_explain_out *out,
+                           sm_err *err);
+
 #endif
