@@ -7,7 +7,7 @@
 
 #include "explain/explainer.h"
 #include "explain/gradient.h"
-#include "onnx/writer.h"
+#include "tmodel.h"
 #include "util/rng.h"
 
 /* y = W flatten(x) + b, x [N, 2, 3, 3], 4 classes. */
@@ -19,41 +19,17 @@ static sm_model *linear_model(sm_tensor **wout)
         w->data[i] = (float)sm_rng_normal(7, (uint64_t)i);
     for (int i = 0; i < 4; i++)
         b->data[i] = 0.1f * (float)i;
-    sm_onnx_writer *wr = sm_onnx_writer_new(13);
-    sm_onnx_writer_input(wr, "x", 4, (int64_t[]){-1, 2, 3, 3});
-    sm_onnx_writer_initializer(wr, "w", w);
-    sm_onnx_writer_initializer(wr, "b", b);
-    sm_onnx_writer_node(wr, "Flatten", "f", (const char *[]){"x"}, 1,
-                        (const char *[]){"flat"}, 1);
-    sm_onnx_writer_node(wr, "Gemm", "fc", (const char *[]){"flat", "w", "b"}, 3,
-                        (const char *[]){"logits"}, 1);
-    sm_onnx_writer_attr_int(wr, "transB", 1);
-    sm_onnx_writer_output(wr, "logits", 2, (int64_t[]){-1, 4});
-    size_t len;
-    sm_err err = {{0}};
-    unsigned char *buf = sm_onnx_writer_serialize(wr, &len, &err);
-    sm_model *m = sm_model_load_buffer(buf, len, "linear.onnx", &err);
-    cr_assert_not_null(m, "%s", err.msg);
-    free(buf);
-    sm_onnx_writer_destroy(&wr);
+    sm_model *m = tmodel_linear(w, b, 2, 3, 3);
     sm_tensor_destroy(&b);
     *wout = w;
     return m;
-}
-
-static sm_tensor *images(int64_t n, uint64_t key)
-{
-    sm_tensor *x = sm_tensor_new(4, (int64_t[]){n, 2, 3, 3});
-    for (int64_t i = 0; i < sm_tensor_numel(x); i++)
-        x->data[i] = (float)sm_rng_uniform(key, (uint64_t)i);
-    return x;
 }
 
 Test(explain, sal_of_a_linear_model_is_its_weight_row)
 {
     sm_tensor *w;
     sm_model *m = linear_model(&w);
-    sm_tensor *x = images(3, 1);
+    sm_tensor *x = tmodel_images(3, 2, 3, 3, 1);
     int target[3] = {0, 3, 2};
     const char *ids[3] = {"a", "b", "c"};
     sm_explain_batch b = {x, target, ids};
@@ -89,7 +65,7 @@ Test(explain, probability_gradient_matches_differences)
 {
     sm_tensor *w;
     sm_model *m = linear_model(&w);
-    sm_tensor *x = images(2, 2);
+    sm_tensor *x = tmodel_images(2, 2, 3, 3, 2);
     int target[2] = {1, 2};
     sm_explain_ctx ctx = {m, 0, 0, 1, 1};
     float g[36];
@@ -126,7 +102,7 @@ Test(explain, refusals_name_the_method_and_key)
     /* a target outside the model's classes */
     sm_tensor *w;
     sm_model *m = linear_model(&w);
-    sm_tensor *x = images(1, 3);
+    sm_tensor *x = tmodel_images(1, 2, 3, 3, 3);
     int target[1] = {9};
     const char *ids[1] = {"a"};
     sm_explain_batch b = {x, target, ids};

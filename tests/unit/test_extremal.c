@@ -14,7 +14,7 @@
 #include "data/image.h"
 #include "explain/explainer.h"
 #include "explain/extremal.h"
-#include "onnx/writer.h"
+#include "tmodel.h"
 #include "util/rng.h"
 
 #define K 2
@@ -45,36 +45,10 @@ static sm_model *linear_model(int c, int h, int w, int block)
                             : (float)sm_rng_normal(7, (uint64_t)i);
     }
     b->data[0] = b->data[1] = 0;
-    sm_onnx_writer *wr = sm_onnx_writer_new(13);
-    sm_onnx_writer_input(wr, "x", 4, (int64_t[]){-1, c, h, w});
-    sm_onnx_writer_initializer(wr, "w", wt);
-    sm_onnx_writer_initializer(wr, "b", b);
-    sm_onnx_writer_node(wr, "Flatten", "f", (const char *[]){"x"}, 1,
-                        (const char *[]){"flat"}, 1);
-    sm_onnx_writer_node(wr, "Gemm", "fc", (const char *[]){"flat", "w", "b"}, 3,
-                        (const char *[]){"logits"}, 1);
-    sm_onnx_writer_attr_int(wr, "transB", 1);
-    sm_onnx_writer_output(wr, "logits", 2, (int64_t[]){-1, K});
-    size_t len;
-    sm_err err = {{0}};
-    unsigned char *buf = sm_onnx_writer_serialize(wr, &len, &err);
-    cr_assert_not_null(buf, "%s", err.msg);
-    sm_model *m = sm_model_load_buffer(buf, len, "linear.onnx", &err);
-    cr_assert_not_null(m, "%s", err.msg);
-    free(buf);
-    sm_onnx_writer_destroy(&wr);
+    sm_model *m = tmodel_linear(wt, b, c, h, w);
     sm_tensor_destroy(&wt);
     sm_tensor_destroy(&b);
     return m;
-}
-
-static sm_tensor *images(int64_t n, int64_t c, int64_t h, int64_t w,
-                         uint64_t key)
-{
-    sm_tensor *x = sm_tensor_new(4, (int64_t[]){n, c, h, w});
-    for (int64_t i = 0; i < sm_tensor_numel(x); i++)
-        x->data[i] = (float)sm_rng_uniform(key, (uint64_t)i);
-    return x;
 }
 
 static const char *const ids[] = {"a", "b", "c", "d"};
@@ -113,7 +87,7 @@ static const char *const tiny[] = {"iterations=300", "step=2", "sigma=2",
 Test(extremal, mask_meets_its_area)
 {
     sm_model *m = linear_model(1, 8, 8, 0);
-    sm_tensor *x = images(2, 1, 8, 8, 3);
+    sm_tensor *x = tmodel_images(2, 1, 8, 8, 3);
     int target[2] = {0, 1};
     float maps[2 * 64];
     sm_explain_out out[2];
@@ -173,7 +147,7 @@ Test(extremal, gradient_matches_finite_differences)
 {
     enum { C = 2, H = 5, W = 6, NP = 9 };
     sm_model *m = linear_model(C, H, W, 0);
-    sm_tensor *x = images(1, C, H, W, 5);
+    sm_tensor *x = tmodel_images(1, C, H, W, 5);
     int target[1] = {1};
     sm_explain_batch b = {x, target, ids};
     sm_explain_ctx ctx = {m, 0, 0, 0, 42};
@@ -207,7 +181,7 @@ Test(extremal, gradient_matches_finite_differences)
 Test(extremal, deterministic_and_batch_independent)
 {
     sm_model *m = linear_model(1, 8, 8, 0);
-    sm_tensor *x = images(3, 1, 8, 8, 4);
+    sm_tensor *x = tmodel_images(3, 1, 8, 8, 4);
     sm_tensor *x1 = sm_tensor_new(4, (int64_t[]){1, 1, 8, 8});
     memcpy(x1->data, x->data + 64, sizeof(float) * 64);
     int target[3] = {0, 1, 0};
@@ -232,7 +206,7 @@ Test(extremal, deterministic_and_batch_independent)
 Test(extremal, bad_parameters_refused_by_name)
 {
     sm_model *m = linear_model(1, 8, 8, 0);
-    sm_tensor *x = images(1, 1, 8, 8, 3);
+    sm_tensor *x = tmodel_images(1, 1, 8, 8, 3);
     int target[1] = {0};
     float map[64];
     sm_explain_out out[1];
@@ -265,7 +239,7 @@ Test(extremal, bad_parameters_refused_by_name)
 Test(extremal, defaults_on_28x28)
 {
     sm_model *m = linear_model(1, 28, 28, 0);
-    sm_tensor *x = images(1, 1, 28, 28, 6);
+    sm_tensor *x = tmodel_images(1, 1, 28, 28, 6);
     int target[1] = {0};
     float map[28 * 28];
     sm_explain_out out[1];

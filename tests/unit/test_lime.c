@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "explain/explainer.h"
-#include "onnx/writer.h"
+#include "tmodel.h"
 #include "util/rng.h"
 
 #define K 3
@@ -26,24 +26,7 @@ static sm_model *linear_model(int64_t c, int64_t h, int64_t w,
         wt->data[i] = (float)sm_rng_normal(5, (uint64_t)i);
     for (int i = 0; i < K; i++)
         b->data[i] = 0.25f * (float)i;
-    sm_onnx_writer *wr = sm_onnx_writer_new(13);
-    sm_onnx_writer_input(wr, "x", 4, (int64_t[]){-1, c, h, w});
-    sm_onnx_writer_initializer(wr, "w", wt);
-    sm_onnx_writer_initializer(wr, "b", b);
-    sm_onnx_writer_node(wr, "Flatten", "f", (const char *[]){"x"}, 1,
-                        (const char *[]){"flat"}, 1);
-    sm_onnx_writer_node(wr, "Gemm", "fc", (const char *[]){"flat", "w", "b"}, 3,
-                        (const char *[]){"out"}, 1);
-    sm_onnx_writer_attr_int(wr, "transB", 1);
-    sm_onnx_writer_output(wr, "out", 2, (int64_t[]){-1, K});
-    size_t len;
-    sm_err err = {{0}};
-    unsigned char *buf = sm_onnx_writer_serialize(wr, &len, &err);
-    cr_assert_not_null(buf, "%s", err.msg);
-    sm_model *m = sm_model_load_buffer(buf, len, "linear.onnx", &err);
-    cr_assert_not_null(m, "%s", err.msg);
-    free(buf);
-    sm_onnx_writer_destroy(&wr);
+    sm_model *m = tmodel_linear(wt, b, c, h, w);
     sm_tensor_destroy(&b);
     *wout = wt;
     return m;

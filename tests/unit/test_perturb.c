@@ -14,7 +14,7 @@
 #include "data/image.h"
 #include "explain/explainer.h"
 #include "explain/gradient.h"
-#include "onnx/writer.h"
+#include "tmodel.h"
 #include "util/rng.h"
 
 #define C 2
@@ -40,36 +40,10 @@ static sm_model *linear_model(sm_tensor **wout)
         w->data[i] = (float)sm_rng_normal(11, (uint64_t)i);
     for (int i = 0; i < K; i++)
         b->data[i] = 0.1f * (float)i;
-    sm_onnx_writer *wr = sm_onnx_writer_new(13);
-    sm_onnx_writer_input(wr, "x", 4, (int64_t[]){-1, C, H, W});
-    sm_onnx_writer_initializer(wr, "w", w);
-    sm_onnx_writer_initializer(wr, "b", b);
-    sm_onnx_writer_node(wr, "Flatten", "f", (const char *[]){"x"}, 1,
-                        (const char *[]){"flat"}, 1);
-    sm_onnx_writer_node(wr, "Gemm", "fc", (const char *[]){"flat", "w", "b"}, 3,
-                        (const char *[]){"logits"}, 1);
-    sm_onnx_writer_attr_int(wr, "transB", 1);
-    sm_onnx_writer_output(wr, "logits", 2, (int64_t[]){-1, K});
-    size_t len;
-    sm_err err = {{0}};
-    unsigned char *buf = sm_onnx_writer_serialize(wr, &len, &err);
-    cr_assert_not_null(buf, "%s", err.msg);
-    sm_model *m = sm_model_load_buffer(buf, len, "linear.onnx", &err);
-    cr_assert_not_null(m, "%s", err.msg);
-    free(buf);
-    sm_onnx_writer_destroy(&wr);
+    sm_model *m = tmodel_linear(w, b, C, H, W);
     sm_tensor_destroy(&b);
     *wout = w;
     return m;
-}
-
-static sm_tensor *images(int64_t n, int64_t c, int64_t h, int64_t w,
-                         uint64_t key)
-{
-    sm_tensor *x = sm_tensor_new(4, (int64_t[]){n, c, h, w});
-    for (int64_t i = 0; i < sm_tensor_numel(x); i++)
-        x->data[i] = (float)sm_rng_uniform(key, (uint64_t)i);
-    return x;
 }
 
 static const char *const ids8[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
@@ -146,7 +120,7 @@ Test(perturb, occlusion_of_a_linear_model)
 {
     sm_tensor *w;
     sm_model *m = linear_model(&w);
-    sm_tensor *x = images(3, C, H, W, 1);
+    sm_tensor *x = tmodel_images(3, C, H, W, 1);
     int target[3] = {0, 3, 2};
     float maps[3 * H * W];
     sm_explain_out out[3];
@@ -202,7 +176,7 @@ Test(perturb, rise_is_its_definition)
 {
     sm_tensor *w;
     sm_model *m = linear_model(&w);
-    sm_tensor *x = images(2, C, H, W, 2);
+    sm_tensor *x = tmodel_images(2, C, H, W, 2);
     int target[2] = {1, 3};
     enum { N = 25, S = 2, CH = 3, CW = 3, UH = (S + 1) * CH, UW = (S + 1) * CW };
     const double p = 0.4;
@@ -264,7 +238,7 @@ static void check_batch_independent(const char *name, const char *mask_set)
     sm_err err = {{0}};
     sm_model *m = sm_model_load_file(LENET, &err);
     cr_assert_not_null(m, "%s", err.msg);
-    sm_tensor *x = images(3, 1, 28, 28, 3), *xi = images(1, 1, 28, 28, 3);
+    sm_tensor *x = tmodel_images(3, 1, 28, 28, 3), *xi = tmodel_images(1, 1, 28, 28, 3);
     int target[3] = {3, 7, 1};
     static float maps[3 * 784], again[3 * 784], one[784];
     sm_explain_out out[3];
@@ -313,7 +287,7 @@ Test(perturb, rise_masks_follow_the_image_id)
 {
     sm_tensor *w;
     sm_model *m = linear_model(&w);
-    sm_tensor *x = images(1, C, H, W, 4);
+    sm_tensor *x = tmodel_images(1, C, H, W, 4);
     int target[1] = {2};
     float a[H * W], b[H * W];
     sm_explain_out out[1];
@@ -333,7 +307,7 @@ static void refused(const char *name, const char *const *set, const char *const 
 {
     sm_tensor *w;
     sm_model *m = linear_model(&w);
-    sm_tensor *x = images(1, C, H, W, 5);
+    sm_tensor *x = tmodel_images(1, C, H, W, 5);
     int target[1] = {0};
     float maps[H * W];
     sm_explain_out out[1];

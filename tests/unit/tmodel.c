@@ -1,0 +1,43 @@
+#include "tmodel.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+#include "onnx/writer.h"
+#include "util/rng.h"
+
+sm_model *tmodel_linear(const sm_tensor *w, const sm_tensor *b, int64_t c,
+                        int64_t h, int64_t wd)
+{
+    int64_t k = w->shape[0];
+    sm_onnx_writer *wr = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(wr, "x", 4, (int64_t[]){-1, c, h, wd});
+    sm_onnx_writer_initializer(wr, "w", w);
+    if (b)
+        sm_onnx_writer_initializer(wr, "b", b);
+    sm_onnx_writer_node(wr, "Flatten", "f", (const char *[]){"x"}, 1,
+                        (const char *[]){"flat"}, 1);
+    sm_onnx_writer_node(wr, "Gemm", "fc", (const char *[]){"flat", "w", "b"},
+                        b ? 3 : 2, (const char *[]){"logits"}, 1);
+    sm_onnx_writer_attr_int(wr, "transB", 1);
+    sm_onnx_writer_output(wr, "logits", 2, (int64_t[]){-1, k});
+    size_t len;
+    sm_err err = {{0}};
+    unsigned char *buf = sm_onnx_writer_serialize(wr, &len, &err);
+    cr_assert_not_null(buf, "%s", err.msg);
+    sm_model *m = sm_model_load_buffer(buf, len, "linear.onnx", &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    free(buf);
+    sm_onnx_writer_destroy(&wr);
+    return m;
+}
+
+sm_tensor *tmodel_images(int64_t n, int64_t c, int64_t h, int64_t w,
+                         uint64_t key)
+{
+    sm_tensor *x = sm_tensor_new(4, (int64_t[]){n, c, h, w});
+    cr_assert_not_null(x);
+    for (int64_t i = 0; i < sm_tensor_numel(x); i++)
+        x->data[i] = (float)sm_rng_uniform(key, (uint64_t)i);
+    return x;
+}

@@ -1,0 +1,19 @@
+/* Helpers for the explainer tests: small models built with the ONNX writer
+ * (independent of what they test) and deterministic test images. */
+#ifndef TMODEL_H
+#define TMODEL_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+
+/* logits = W flatten(x) + b for x [N, c, h, w]: W [k, c*h*w] and b [k]
+ * (b NULL: no bias) are copied into the model. Asserts on failure. */
+sm_model *tmodel_linear(const sm_tensor *w, const sm_tensor *b, int64_t c,
+                        int64_t h, int64_t wd);
+
+/* n images of c x h x w values uniform in [0, 1) from rng stream key. */
+sm_tensor *tmodel_images(int64_t n, int64_t c, int64_t h, int64_t w,
+                         uint64_t key);
+
+#endif
