@@ -135,7 +135,7 @@ int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
     /* The seed has the shape of the output the caller saw (joined over the
      * lanes when the run was split). */
     sm_tensor whole = m->last_plan[0]->vals[ov];
-    if (lanes > 1)
+    if (m->last_joined)
         whole.shape[0] = m->last_n0[lanes];
     char a[128], b[128];
     if (!seed || !seed->data ||
@@ -148,29 +148,65 @@ int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
     return 0;
 }
 
+int sm_lanes_seed_jobs(sm_model *m, int out, const sm_tensor *seed,
+                       lane_job *jobs, void (*fn)(lane_job *),
+                       const void *ctx, sm_err *err)
+{
+    int lanes = m->last_lanes, ov = m->outputs[out];
+    const int64_t *n0 = m->last_n0;
+    int64_t row = sm_tensor_numel(seed) / (n0[lanes] ? n0[lanes] : 1);
+    for (int t = 0; t < lanes; t++) {
+        memset(&jobs[t], 0, sizeof jobs[t]);
+        jobs[t].m = m;
+        jobs[t].p = m->last_plan[t];
+        jobs[t].out = out;
+        jobs[t].fn = fn;
+        jobs[t].ctx = ctx;
+        jobs[t].seed = m->last_plan[t]->vals[ov];
+        int64_t rows = n0[t + 1] - n0[t], lane_rows = jobs[t].seed.shape[0];
+        jobs[t].seed.data = seed->data + (m->last_joined ? n0[t] * row : 0);
+        if (!m->last_joined || rows == lane_rows)
+            continue;
+        /* the padded last slice: its padding rows get no gradient */
+        size_t need = (size_t)(lane_rows * row);
+        if (need > m->pad_seed_cap) {
+            float *nb = realloc(m->pad_seed, need * sizeof(float));
+            if (!nb)
+                return sm_err_set(err, "out of memory");
+            m->pad_seed = nb;
+            m->pad_seed_cap = need;
+        }
+        memcpy(m->pad_seed, seed->data + n0[t] * row,
+               (size_t)(rows * row) * sizeof(float));
+        memset(m->pad_seed + rows * row, 0,
+               (size_t)((lane_rows - rows) * row) * sizeof(float));
+        jobs[t].seed.data = m->pad_seed;
+    }
+    return 0;
+}
+
 int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
                       const sm_tensor **grads, sm_err *err)
 {
     if (sm_model_check_seed(m, out, seed, "backward", err))
         return -1;
     int lanes = m->last_lanes, ov = m->outputs[out];
-    const int64_t *n0 = m->last_n0;
     if (mark_live(m, m->last_plan[0], ov, err))
         return sm_err_prefix(err, "%s", m->origin);
-    lane_job jobs[SM_MODEL_MAX_THREADS];
-    int64_t row = sm_tensor_numel(seed) / (n0[lanes] ? n0[lanes] : 1);
-    for (int t = 0; t < lanes; t++) {
-        if (sm_plan_ensure_grads(m, m->last_plan[t], err))
+    lane_job *jobs = calloc((size_t)lanes, sizeof *jobs);
+    if (!jobs)
+        return sm_err_set(err, "%s: out of memory", m->origin);
+    for (int t = 0; t < lanes; t++)
+        if (sm_plan_ensure_grads(m, m->last_plan[t], err)) {
+            free(jobs);
             return sm_err_prefix(err, "%s", m->origin);
-        memset(&jobs[t], 0, sizeof jobs[t]);
-        jobs[t].m = m;
-        jobs[t].p = m->last_plan[t];
-        jobs[t].out = out;
-        jobs[t].fn = backward_job;
-        jobs[t].seed = m->last_plan[t]->vals[ov];
-        jobs[t].seed.data = seed->data + (lanes > 1 ? n0[t] * row : 0);
+        }
+    if (sm_lanes_seed_jobs(m, out, seed, jobs, backward_job, NULL, err)) {
+        free(jobs);
+        return sm_err_prefix(err, "%s", m->origin);
     }
-    sm_lanes_run(jobs, lanes);
+    sm_lanes_run_waves(m, jobs, lanes);
+    free(jobs);
     /* Parameter gradients: summed over the lanes' shares of the batch. */
     for (int i = 0; i < m->n_params; i++) {
         int v = m->params[i];
@@ -202,7 +238,7 @@ int sm_model_input_grads(sm_model *m, const sm_tensor **grads, sm_err *err)
                        (size_t)sm_tensor_numel(&m->last_plan[t]->grads[v]) *
                            sizeof(float));
         }
-    if (lanes == 1) {
+    if (!m->last_joined) {
         for (int i = 0; i < m->n_inputs; i++)
             grads[i] = &m->last_plan[0]->grads[m->inputs[i]];
         return 0;
@@ -213,7 +249,7 @@ int sm_model_input_grads(sm_model *m, const sm_tensor **grads, sm_err *err)
         if (!m->ggathered || !m->ggathered_cap)
             return sm_err_set(err, "%s: out of memory", m->origin);
     }
-    if (sm_lanes_gather(m->last_plan, m->last_n0, lanes, m->inputs,
+    if (sm_lanes_gather(m, m->last_plan, m->last_n0, lanes, m->inputs,
                         m->n_inputs, 1, m->ggathered, m->ggathered_cap, err))
         return sm_err_prefix(err, "%s", m->origin);
     for (int i = 0; i < m->n_inputs; i++)
@@ -243,9 +279,9 @@ static const sm_tensor *activation(sm_model *m, const char *name, int grads,
                    name);
         return NULL;
     }
-    if (m->last_lanes == 1)
+    if (!m->last_joined)
         return grads ? &m->last_plan[0]->grads[v] : &m->last_plan[0]->vals[v];
-    int rc = sm_lanes_gather(m->last_plan, m->last_n0, m->last_lanes, &v, 1,
+    int rc = sm_lanes_gather(m, m->last_plan, m->last_n0, m->last_lanes, &v, 1,
                              grads, &m->act_joined, &m->act_cap, err);
     if (rc) {
         if (rc > 0)

@@ -112,6 +112,17 @@ const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
 #define SM_MODEL_MAX_THREADS 16
 void sm_model_set_threads(sm_model *m, int threads);
 
+/* Fixed-shape evaluation. With quantum Q > 0, a batch of a model with a
+ * symbolic batch dim is evaluated as slices of exactly Q images (the last
+ * padded with zeros), each slice a planned run of its own, at most the
+ * model's thread count of them at a time. OpenBLAS chooses its kernels by
+ * matrix shape, so without this an image's results can change in the last
+ * bits with the batch it came in; with it they depend only on Q: the same
+ * bits whatever the batch size, thread count or chunking (docs/EXPLAIN.md).
+ * A batch may hold at most SM_MODEL_MAX_LANES slices. 0 turns it off. */
+#define SM_MODEL_MAX_LANES 256
+void sm_model_set_quantum(sm_model *m, int quantum);
+
 /* Number of floating point operations (multiply-adds count 2) one run of the
  * last planned input shape costs: the benchmark's floor. 0 before a run. */
 double sm_model_flops(const sm_model *m);

@@ -479,7 +479,7 @@ int sm_model_relevance(sm_model *m, int out, const sm_tensor *seed,
                           "must not be negative", m->origin, rules->epsilon,
                           rules->stabilizer);
     int lanes = m->last_lanes, ov = m->outputs[out];
-    const int64_t *n0 = m->last_n0;
+    lane_job *jobs = NULL;
     rel_ctx c = {.rules = rules};
     size_t nn = (size_t)m->n_nodes + 1;
     c.kind = malloc(nn);
@@ -493,25 +493,23 @@ int sm_model_relevance(sm_model *m, int out, const sm_tensor *seed,
     }
     if (mark(m, m->last_plan[0], ov, &c, err))
         goto done;
-    lane_job jobs[SM_MODEL_MAX_THREADS];
-    int64_t row = sm_tensor_numel(seed) / (n0[lanes] ? n0[lanes] : 1);
+    jobs = calloc((size_t)lanes, sizeof *jobs);
+    if (!jobs) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
     for (int t = 0; t < lanes; t++) {
         scratch s;
         if (sm_plan_ensure_grads(m, m->last_plan[t], err) ||
             ensure_scratch(m, m->last_plan[t], &c, &s, err))
             goto done;
-        memset(&jobs[t], 0, sizeof jobs[t]);
-        jobs[t].m = m;
-        jobs[t].p = m->last_plan[t];
-        jobs[t].out = out;
-        jobs[t].fn = relevance_job;
-        jobs[t].ctx = &c;
-        jobs[t].seed = m->last_plan[t]->vals[ov];
-        jobs[t].seed.data = seed->data + (lanes > 1 ? n0[t] * row : 0);
     }
-    sm_lanes_run(jobs, lanes);
+    if (sm_lanes_seed_jobs(m, out, seed, jobs, relevance_job, &c, err))
+        goto done;
+    sm_lanes_run_waves(m, jobs, lanes);
     rc = sm_model_input_grads(m, rel_in, err);
 done:
+    free(jobs);
     free(c.kind);
     free(c.rule);
     free(c.data);

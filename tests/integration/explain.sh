@@ -59,6 +59,15 @@ cmp -s "$tmp/ia" "$tmp/ib" && ok || bad "resumed index differs"
 # no temporary files left by the killed run
 [ -z "$(find "$tmp/b" -name '*.tmp*')" ] && ok || bad "temporary files left"
 
+# --- maps do not depend on the batch size (fixed-shape evaluation) -----------
+expect 0 "maps written" -- explain --methods sal,intg --out "$tmp/q1" --limit 12 --batch 5 --no-metrics
+expect 0 "maps written" -- explain --methods sal,intg --out "$tmp/q2" --limit 12 --batch 12 --no-metrics
+same=1
+for f in $(cd "$tmp/q1/maps" && find . -name '*.npy'); do
+    cmp -s "$tmp/q1/maps/$f" "$tmp/q2/maps/$f" || { same=0; bad "map $f differs between --batch 5 and 12"; break; }
+done
+[ $same = 1 ] && ok
+
 # --- refusals ------------------------------------------------------------------
 expect 1 "unknown method 'salt'" -- explain --methods salt --out "$tmp/c"
 expect 1 "sal has no parameter 'steps'" -- explain --methods sal --set sal.steps=3 --out "$tmp/c"
