@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "ops/conv.h"
 #include "onnx/proto.h"
 #include "onnx/tensorproto.h"
 
@@ -512,6 +513,12 @@ void sm_model_set_quantum(sm_model *m, int quantum)
     if (quantum != m->quantum) {
         m->quantum = quantum;
         m->unbatched = 0;
+        /* Slices fix the GEMMs' row counts; a Conv whose GEMM spans several
+         * images would still place an image's columns differently from run
+         * to run, so each image gets its own. */
+        for (int i = 0; i < m->n_nodes; i++)
+            if (m->nodes[i].op == &sm_op_conv)
+                sm_op_conv_per_image(m->nodes[i].params, quantum > 0);
         sm_plan_drop_all(m);
     }
 }
