@@ -19,6 +19,7 @@
 #include "io/npy.h"
 #include "onnx/writer.h"
 #include "util/rng.h"
+#include "tmodel.h"
 
 #define SAL_FIX "tests/fixtures/saliency/"
 #define MNIST_MODEL "tests/fixtures/mnist_lenet_trained.onnx"
@@ -101,26 +102,9 @@ static int explain(const char *name, const char *const *set, sm_model *m,
                    const sm_tensor *x, const int *target, const char *const *ids,
                    float *maps, sm_explain_out *out, sm_err *err)
 {
-    sm_explainer *e = sm_explainer_new(name, err);
-    cr_assert_not_null(e, "%s", err->msg);
-    for (int i = 0; set && set[i]; i++) {
-        char kv[128];
-        snprintf(kv, sizeof kv, "%s", set[i]);
-        char *eq = strchr(kv, '=');
-        *eq = '\0';
-        if (sm_explainer_set(e, kv, eq + 1, err)) {
-            sm_explainer_destroy(&e);
-            return -1;
-        }
-    }
-    int64_t n = x->shape[0], hw = x->shape[2] * x->shape[3];
-    for (int64_t i = 0; i < n; i++)
-        out[i].map = maps + i * hw;
-    sm_explain_batch b = {x, target, ids ? ids : (const char *const *)ids8};
     sm_explain_ctx ctx = {m, 0, 0, 0, 42};
-    int rc = sm_explainer_run(e, &ctx, &b, out, err);
-    sm_explainer_destroy(&e);
-    return rc;
+    return tmodel_explain(name, set, &ctx, x, target,
+                          ids ? ids : (const char *const *)ids8, maps, out, err);
 }
 
 /* The number after "key": in a JSON object. */

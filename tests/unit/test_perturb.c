@@ -55,26 +55,9 @@ static int explain(const char *name, const char *const *set, sm_model *m,
                    const char *const *ids, float *maps, sm_explain_out *out,
                    sm_err *err)
 {
-    sm_explainer *e = sm_explainer_new(name, err);
-    cr_assert_not_null(e, "%s", err->msg);
-    for (int i = 0; set && set[i]; i++) {
-        char kv[128];
-        snprintf(kv, sizeof kv, "%s", set[i]);
-        char *eq = strchr(kv, '=');
-        *eq = '\0';
-        if (sm_explainer_set(e, kv, eq + 1, err)) {
-            sm_explainer_destroy(&e);
-            return -1;
-        }
-    }
-    int64_t n = x->shape[0], hw = x->shape[2] * x->shape[3];
-    for (int64_t i = 0; i < n; i++)
-        out[i].map = maps + i * hw;
-    sm_explain_batch b = {x, target, ids ? ids : (const char *const *)ids8};
     sm_explain_ctx ctx = {m, 0, 0, score_prob, 42};
-    int rc = sm_explainer_run(e, &ctx, &b, out, err);
-    sm_explainer_destroy(&e);
-    return rc;
+    return tmodel_explain(name, set, &ctx, x, target,
+                          ids ? ids : (const char *const *)ids8, maps, out, err);
 }
 
 /* Captum's positions along an axis of n: 0, stride, ... until a window

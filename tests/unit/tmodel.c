@@ -1,7 +1,9 @@
 #include "tmodel.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "onnx/writer.h"
 #include "util/rng.h"
@@ -40,4 +42,31 @@ sm_tensor *tmodel_images(int64_t n, int64_t c, int64_t h, int64_t w,
     for (int64_t i = 0; i < sm_tensor_numel(x); i++)
         x->data[i] = (float)sm_rng_uniform(key, (uint64_t)i);
     return x;
+}
+
+int tmodel_explain(const char *name, const char *const *set,
+                   const sm_explain_ctx *ctx, const sm_tensor *x,
+                   const int *target, const char *const *ids, float *maps,
+                   sm_explain_out *out, sm_err *err)
+{
+    sm_explainer *e = sm_explainer_new(name, err);
+    cr_assert_not_null(e, "%s", err->msg);
+    for (int i = 0; set && set[i]; i++) {
+        char kv[128];
+        snprintf(kv, sizeof kv, "%s", set[i]);
+        char *eq = strchr(kv, '=');
+        cr_assert_not_null(eq, "setting '%s' is not key=value", set[i]);
+        *eq = '\0';
+        if (sm_explainer_set(e, kv, eq + 1, err)) {
+            sm_explainer_destroy(&e);
+            return -1;
+        }
+    }
+    int64_t n = x->shape[0], hw = x->shape[2] * x->shape[3];
+    for (int64_t i = 0; i < n; i++)
+        out[i].map = maps + i * hw;
+    sm_explain_batch b = {x, target, ids};
+    int rc = sm_explainer_run(e, ctx, &b, out, err);
+    sm_explainer_destroy(&e);
+    return rc;
 }
