@@ -28,6 +28,12 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void skipped(const sm_err *e, void *failed)
+{
+    fprintf(stderr, "salmap explain: skipped: %s\n", e->msg);
+    ++*(size_t *)failed;
+}
+
 /* Everything a run holds; freed by state_free. */
 typedef struct state {
     const sm_explain_job *job;
@@ -36,6 +42,7 @@ typedef struct state {
     sm_dataset *ds;
     sm_explainer **ex;
     int out_idx;
+    int model_threads;
     sm_preproc pp;
     size_t count;
 } state;
@@ -123,7 +130,8 @@ static int setup(state *s, sm_err *err)
      * thread (docs/PERFORMANCE.md). */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     openblas_set_num_threads(1);
-    sm_model_set_threads(s->model, cores > 0 ? (int)cores : 1);
+    s->model_threads = cores > 0 ? (int)cores : 1;
+    sm_model_set_threads(s->model, s->model_threads);
     /* Fixed-shape evaluation: an image's maps are then the same bits
      * whatever --batch, the thread count or the methods' internal batches
      * (docs/EXPLAIN.md). */
@@ -343,15 +351,9 @@ int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
             st->images += i1 - i0;
             continue;
         }
-        for (size_t i = i0; i < i1; i++) {
-            sm_err ierr = {{0}};
-            if (sm_dataset_load(s.ds, i, &s.pp, x->data + (int64_t)n * per, &ierr)) {
-                fprintf(stderr, "salmap explain: skipped: %s\n", ierr.msg);
-                st->images_failed++;
-                continue;
-            }
-            idx[n++] = i;
-        }
+        n = sm_dataset_load_range(s.ds, i0, i1, &s.pp, x->data,
+                                  s.model_threads, idx, skipped,
+                                  &st->images_failed);
         st->images += i1 - i0;
         if (n) {
             /* predictions: the model's argmax on each image */
