@@ -1,0 +1,95 @@
+/* The configs of the two daemons, salmap-broker and salmap-worker: YAML
+ * files (configs/broker.yaml and configs/worker.yaml list every key with
+ * its default; docs/DEPLOY.md says what each is for), loaded as strictly as
+ * model configs and job files. Every key is optional, and an empty file
+ * gives the defaults. Numbers are parsed as a whole ("1.5s", "3.0" for an
+ * integer and "1e400" are refused); unknown keys, values out of range and
+ * values of the wrong kind (a list where a number belongs) are errors of
+ * the form "<file>:<line>: <key>: <what>".
+ *
+ * Paths are used as written: relative ones against the daemon's current
+ * folder. The loaded structs hold fixed-size strings, so a caller has
+ * nothing to free and may copy them freely. */
+#ifndef SM_DAEMON_CONFIG_H
+#define SM_DAEMON_CONFIG_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+/* Config files larger than this are refused. */
+#define SM_DAEMON_CONFIG_MAX_BYTES ((size_t)64 << 10)
+
+/* Array sizes of the strings below, the NUL included: longer values are
+ * refused at load. */
+#define SM_ENDPOINT_MAX 256    /* "tcp://host:port" and the like */
+#define SM_DAEMON_PATH_MAX 1024
+#define SM_WORKER_NAME_MAX 256
+
+typedef struct sm_broker_config {
+    /* Where clients and workers connect; by default tcp port 5555 and
+     * 5556 on every interface ("tcp://" "*:5555"). */
+    char client_endpoint[SM_ENDPOINT_MAX];
+    char worker_endpoint[SM_ENDPOINT_MAX];
+    char state_dir[SM_DAEMON_PATH_MAX];    /* "state": journal and blobs */
+    double heartbeat_interval; /* seconds between heartbeats, 1.0; > 0 */
+    int heartbeat_liveness;    /* heartbeats missed before a worker counts
+                                  as dead, 3; >= 1 */
+    int max_task_failures;     /* workers a task may kill before it is
+                                  quarantined, 3; >= 1 */
+    size_t max_message;        /* bytes of one message, 256 MiB (YAML:
+                                  max_message_mb, in MiB) */
+    int chunk_samples;         /* the smallest neighbourhood chunk, 250 */
+    char curve_secret_key[SM_DAEMON_PATH_MAX]; /* file holding the broker's
+                                  Z85 secret key; "" = no CURVE */
+    char curve_allow_dir[SM_DAEMON_PATH_MAX];  /* folder of allowed client
+                                  and worker public keys, Z85, one per file;
+                                  "" = no allowlist (needs curve_secret_key) */
+} sm_broker_config;
+
+typedef struct sm_worker_config {
+    char broker[SM_ENDPOINT_MAX]; /* "tcp://localhost:5556" */
+    char name[SM_WORKER_NAME_MAX]; /* "": the worker uses host name + pid */
+    int capacity;                 /* tasks held at once, 1; >= 1 */
+    int threads;                  /* compute threads, 0 = all cores */
+    double heartbeat_interval;    /* seconds, 1.0; > 0 */
+    int heartbeat_liveness;       /* 3; >= 1 */
+    double reconnect_min;         /* first reconnect delay, 0.25 s */
+    double reconnect_max;         /* backoff ceiling, 8 s; >= reconnect_min */
+    size_t max_message;           /* bytes, 256 MiB (YAML: max_message_mb) */
+    int model_cache;              /* models kept loaded, 4; >= 1 */
+    char curve_server_key[SM_DAEMON_PATH_MAX]; /* file holding the broker's
+                                  Z85 public key; "" = no CURVE */
+    char curve_secret_key[SM_DAEMON_PATH_MAX]; /* file holding this
+                                  worker's Z85 secret key; set together
+                                  with curve_server_key */
+} sm_worker_config;
+
+/* The defaults listed above. Cannot fail. */
+void sm_broker_config_defaults(sm_broker_config *cfg);
+void sm_worker_config_defaults(sm_worker_config *cfg);
+
+/* Reads the file (at most SM_DAEMON_CONFIG_MAX_BYTES) and sets *cfg to the
+ * defaults overridden by the file's values. 0, or -1 with a message of the
+ * form "<path>:<line>: <key>: <what>" (or "<path>: <what>" when the file
+ * cannot be read), leaving *cfg as it was. */
+int sm_broker_config_load(const char *path, sm_broker_config *cfg,
+                          sm_err *err);
+int sm_worker_config_load(const char *path, sm_worker_config *cfg,
+                          sm_err *err);
+
+/* The same from YAML text in memory (len bytes); `name` stands for the
+ * file in messages. */
+int sm_broker_config_parse(const char *yaml, size_t len, const char *name,
+                           sm_broker_config *cfg, sm_err *err);
+int sm_worker_config_parse(const char *yaml, size_t len, const char *name,
+                           sm_worker_config *cfg, sm_err *err);
+
+/* Copies endpoint into dst (SM_ENDPOINT_MAX bytes) after the check a
+ * config file's endpoints get: "<transport>://<address>" and short enough.
+ * For the daemons' --client, --workers and --broker options. 0, or -1 with
+ * a message without the option's name ("'x' is not of the form
+ * transport://address"), leaving dst as it was. */
+int sm_daemon_set_endpoint(char *dst, const char *endpoint, sm_err *err);
+
+#endif

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The Docker deployment, checked without a Docker engine (none runs here):
+# Debian's docker-compose validates docker-compose.yml offline; the worker
+# service can be scaled; the Dockerfile takes its Debian packages from the
+# Makefile's DEB_PKGS list (make deps); and the job files that the compose
+# client and the examples submit load and run.
+set -u
+BUILD=${BUILD:-build}
+SALMAP=$BUILD/bin/salmap
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+# --- docker-compose.yml ------------------------------------------------------
+if ! command -v docker-compose >/dev/null 2>&1; then
+    bad "docker-compose is not installed (make deps installs it)"
+    echo "compose: $pass passed, $fail failed"
+    exit 1
+fi
+compose() { docker-compose -f "${COMPOSE_FILE_UNDER_TEST:-docker-compose.yml}" "$@"; }
+
+out=$(compose config -q 2>&1); rc=$?
+check "docker-compose config -q accepts docker-compose.yml${out:+: $out}" \
+    test "$rc" = 0 -a -z "$out"
+compose config >"$tmp/config.yml" 2>"$tmp/config.err" \
+    || bad "docker-compose config: $(cat "$tmp/config.err")"
+services=$(compose config --services 2>/dev/null | sort | tr '\n' ' ')
+for s in broker worker client; do
+    check "service $s exists" grep -qw "$s" <<<"$services"
+done
+
+# One service's block of the normalised config (two-space indentation:
+# services at 2, their keys at 4).
+service() {
+    awk -v s="  $1:" '$0 == s { on = 1; next } on && /^  [^ ]/ { on = 0 }
+                      /^[^ ]/ { on = 0 } on' "$2"
+}
+# 0 when the worker service of the config in $1 can be scaled: no fixed
+# container name, no host ports.
+scalable() {
+    local block
+    block=$(service worker "$1")
+    [ -n "$block" ] && ! grep -q '^    container_name:' <<<"$block" \
+        && ! grep -q '^    ports:' <<<"$block"
+}
+check "worker has no container_name and no host port (--scale works)" \
+    scalable "$tmp/config.yml"
+# The check itself catches both, on copies of the file that break the rule.
+for bad_key in 'container_name: salmap-worker' 'ports: ["7000:7000"]'; do
+    sed "/^  worker:/a\\    $bad_key" docker-compose.yml >"$tmp/broken.yml"
+    COMPOSE_FILE_UNDER_TEST=$tmp/broken.yml compose config \
+        >"$tmp/broken-config.yml" 2>/dev/null
+    check "a worker with '$bad_key' is caught" \
+        test "$(scalable "$tmp/broken-config.yml"; echo $?)" != 0
+done
+
+service broker "$tmp/config.yml" >"$tmp/broker"
+service worker "$tmp/config.yml" >"$tmp/worker"
+service client "$tmp/config.yml" >"$tmp/client"
+check "broker runs salmap-broker --config /etc/salmap/broker.yaml" \
+    grep -qzE 'salmap-broker\s+- --config\s+- /etc/salmap/broker.yaml' "$tmp/broker"
+check "broker publishes ports 5555 and 5556" \
+    grep -qzE 'published: 5555.*published: 5556|published: "5555".*published: "5556"' "$tmp/broker"
+check "broker keeps its state and outputs in named volumes" \
+    grep -qzE -- '- state:/opt/salmap/state\b.*- out:/out\b' "$tmp/broker"
+check "broker mounts data read-only" \
+    grep -qE -- '- \S+/data:/opt/salmap/data:ro$' "$tmp/broker"
+check "worker runs salmap-worker --broker tcp://broker:5556" \
+    grep -qzE 'salmap-worker.*- --broker\s+- tcp://broker:5556' "$tmp/worker"
+check "client is one-shot (restart: \"no\") and depends on broker" \
+    grep -qzE "depends_on:\s+broker:.*restart: 'no'|depends_on:\s+broker:.*restart: \"no\"" "$tmp/client"
+check "client submits then waits" \
+    grep -qzE 'salmap submit /etc/salmap/jobs/[a-z-]+\.yaml\s+--broker tcp://broker:5555.*salmap wait' "$tmp/client"
+for s in broker worker client; do
+    check "$s mounts configs/ at /etc/salmap" \
+        grep -qE -- '- \S+/configs:/etc/salmap(:ro)?$' "$tmp/$s"
+done
+check "volumes out and state are declared" \
+    grep -qzE '\svolumes:\s+out: \{\}\s+state: \{\}' "$tmp/config.yml"
+
+# The job the client submits is one of configs/ and writes under /out.
+job=$(grep -oE '/etc/salmap/jobs/[a-z-]+\.yaml' "$tmp/client" | head -1)
+jobfile=configs/${job#/etc/salmap/}
+check "the client's job $job is $jobfile" test -n "$job" -a -f "$jobfile"
+check "$jobfile writes under /out" grep -qE '^out: /out/' "$jobfile"
+
+# --- Dockerfile: its packages come from the Makefile -------------------------
+deb_pkgs=$(sed -n '/^DEB_PKGS *:=/,/[^\\]$/p' Makefile | tr -d '\\' |
+           sed 's/^DEB_PKGS *:=//' | tr -s ' \t\n' ' ')
+# 0 when $1 is a package of the list.
+listed() { tr ' ' '\n' <<<"$deb_pkgs" | grep -qxF -- "$1"; }
+check "DEB_PKGS lists docker-compose (this test needs it)" listed docker-compose
+# The Dockerfile's instructions, continuation lines joined.
+sed -e ':a' -e '/\\$/N; s/\\\n//; ta' Dockerfile | grep -v '^\s*#' >"$tmp/docker"
+check "Dockerfile is FROM debian:bookworm-slim" \
+    grep -qE '^FROM debian:bookworm-slim\s*$' "$tmp/docker"
+# In this order: the Makefile alone, make deps, the sources, make.
+order=$(grep -nE '^(COPY Makefile |RUN make deps|COPY \. |RUN make( |$))' "$tmp/docker" |
+        sed -E 's/^[0-9]+:(COPY Makefile|RUN make deps|COPY \.|RUN make).*/\1/' | tr '\n' '/')
+check "Dockerfile copies the Makefile, runs make deps, copies the rest, runs make" \
+    test "$order" = "COPY Makefile/RUN make deps/COPY ./RUN make/"
+# Every apt-get install names make (which runs make deps) or a package of
+# the list.
+extra=""
+while read -r pkg; do
+    [ "$pkg" = make ] || listed "$pkg" || extra="$extra $pkg"
+done < <(grep -oE 'apt-get install[^&;|]*' "$tmp/docker" |
+         sed 's/apt-get install//' | tr ' ' '\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$')
+check "Dockerfile installs no Debian package outside DEB_PKGS${extra:+ (it adds:$extra)}" \
+    test -z "$extra"
+for d in build/ data/ out/ state/; do
+    check ".dockerignore leaves out $d" grep -qx "$d" .dockerignore
+done
+check ".dockerignore keeps models/ (the example job's model)" \
+    sh -c '! grep -qE "^/?models" .dockerignore'
+
+# --- the job files load and run ----------------------------------------------
+# Each is loaded in full (every method made, every parameter checked, before
+# the command line's --methods replaces the list) and run on one image.
+# run LOG command...: 0 or its status, its output in LOG (shown on failure).
+run() {
+    local log=$1; shift
+    "$@" >"$log" 2>&1 && return 0
+    local rc=$?; cat "$log" >&2; return $rc
+}
+for f in configs/jobs/mnist-all.yaml configs/jobs/fashion.yaml; do
+    check "$f loads and runs sal on one image" \
+        run "$tmp/log" "$SALMAP" explain --job "$f" --methods sal --limit 1 \
+        --out "$tmp/$(basename "$f" .yaml)"
+done
+# The compose job's paths are the image's: the same files from here.
+check "configs/jobs/compose-mnist.yaml loads (paths from this checkout)" \
+    run "$tmp/log" "$SALMAP" explain --job configs/jobs/compose-mnist.yaml \
+    --methods sal --limit 1 --model models/mnist_cnn.onnx \
+    --config models/mnist_cnn.yaml --dataset data/mnist/test \
+    --out "$tmp/compose"
+# Every method of mnist-all.yaml on one digit: a map each.
+run "$tmp/log" "$SALMAP" explain --job configs/jobs/mnist-all.yaml --limit 1 \
+    --out "$tmp/all"
+methods=$("$SALMAP" explain --help 2>&1 |
+          awk '/^methods:/ { m = 1; next } m && /^  [a-z]/ { print $1 }')
+missing=""
+for m in $methods; do
+    [ -n "$(find "$tmp/all/maps" -name "$m.npy" 2>/dev/null)" ] || missing="$missing $m"
+done
+check "mnist-all.yaml runs every method of salmap explain --help${missing:+ (no map:$missing)}" \
+    test -n "$methods" -a -z "$missing"
+# The compose job runs the same methods as mnist-all.yaml.
+methods_of() { sed -n '/^methods:/,/]/p' "$1" | tr -d '\n' | sed 's/.*\[//; s/\].*//; s/ //g'; }
+check "compose-mnist.yaml runs the methods of mnist-all.yaml" \
+    test "$(methods_of configs/jobs/compose-mnist.yaml)" = "$(methods_of configs/jobs/mnist-all.yaml)"
+
+echo "compose: $pass passed, $fail failed"
+[ "$fail" = 0 ]
