@@ -645,12 +645,17 @@ const char *sm_dataset_path(const sm_dataset *ds, size_t i)
     return i < ds->n ? ds->paths[i] : NULL;
 }
 
+static int no_image(const sm_dataset *ds, size_t i, sm_err *err)
+{
+    return sm_err_set(err, "%s: image %zu of %zu does not exist", ds->source,
+                      i, ds->n);
+}
+
 int sm_dataset_load(const sm_dataset *ds, size_t i, const sm_preproc *pp,
                     float *dst, sm_err *err)
 {
     if (i >= ds->n)
-        return sm_err_set(err, "%s: image %zu of %zu does not exist",
-                          ds->source, i, ds->n);
+        return no_image(ds, i, err);
     if (!ds->images)
         return sm_image_load_file(ds->paths[i], pp, dst, err);
     const sm_idx *im = ds->images;
@@ -659,4 +664,33 @@ int sm_dataset_load(const sm_dataset *ds, size_t i, const sm_preproc *pp,
     snprintf(what, sizeof what, "%s: image %zu", ds->source, i);
     return sm_image_load_u8(im->data + i * plane, (int)im->dims[2],
                             (int)im->dims[1], 1, what, pp, dst, err);
+}
+
+int sm_dataset_raw(const sm_dataset *ds, size_t i, sm_dataset_raw_image *out,
+                   sm_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (i >= ds->n)
+        return no_image(ds, i, err);
+    if (ds->images) {
+        const sm_idx *im = ds->images;
+        out->format = SM_DATASET_RAW_U8;
+        out->width = (int)im->dims[2];
+        out->height = (int)im->dims[1];
+        out->bands = 1;
+        out->len = (size_t)im->dims[1] * im->dims[2];
+        out->data = im->data + i * out->len;
+        return 0;
+    }
+    out->format = SM_DATASET_RAW_FILE;
+    out->owned = sm_file_read(ds->paths[i], SM_DATASET_RAW_MAX, &out->len,
+                              err);
+    out->data = out->owned;
+    return out->owned ? 0 : -1;
+}
+
+void sm_dataset_raw_free(sm_dataset_raw_image *out)
+{
+    free(out->owned);
+    memset(out, 0, sizeof *out);
 }

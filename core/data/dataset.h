@@ -26,6 +26,7 @@
 #define SM_DATASET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "data/image.h"
 #include "util/err.h"
@@ -66,6 +67,38 @@ const char *sm_dataset_path(const sm_dataset *ds, size_t i);
  * file (or the IDX file and record). */
 int sm_dataset_load(const sm_dataset *ds, size_t i, const sm_preproc *pp,
                     float *dst, sm_err *err);
+
+/* What a process without the dataset needs to decode image i (a remote
+ * worker): the bytes as stored, undecoded. */
+typedef enum sm_dataset_raw_format {
+    SM_DATASET_RAW_FILE, /* an image file's bytes: sm_image_load_buffer */
+    SM_DATASET_RAW_U8,   /* 8-bit pixels, height x width x bands:
+                            sm_image_load_u8 */
+} sm_dataset_raw_format;
+
+/* Files larger than this are refused by sm_dataset_raw. */
+#define SM_DATASET_RAW_MAX ((size_t)256 << 20)
+
+typedef struct sm_dataset_raw_image {
+    sm_dataset_raw_format format;
+    const uint8_t *data;    /* len bytes */
+    size_t len;
+    int width, height, bands; /* U8; 0 for FILE */
+    uint8_t *owned;         /* what sm_dataset_raw_free frees (FILE: data) */
+} sm_dataset_raw_image;
+
+/* Image i's bytes into out. A file-based dataset's image is its file,
+ * read whole (at most SM_DATASET_RAW_MAX bytes) into memory that out owns;
+ * an IDX record is its pixels (bands 1), pointing into the dataset's
+ * memory: valid while ds is open, not copied. Either way release out with
+ * sm_dataset_raw_free. Decoding them (sm_image_load_buffer, or
+ * sm_image_load_u8 with out's shape) gives exactly sm_dataset_load's
+ * floats. 0, or -1 with a message naming the image (nothing to free). */
+int sm_dataset_raw(const sm_dataset *ds, size_t i, sm_dataset_raw_image *out,
+                   sm_err *err);
+
+/* Frees what out owns and empties it; safe on an emptied or zeroed out. */
+void sm_dataset_raw_free(sm_dataset_raw_image *out);
 
 /* Decodes n images into dst on `threads` threads, row r holding image
  * idx[r] (or first + r when idx is NULL). status[r] is 0 when it

@@ -189,6 +189,37 @@ done:
     return rc;
 }
 
+/* Decodes src (told by content, not by any name) and preprocesses it;
+ * errors name `what`. Takes over the caller's reference to src. */
+static int load_source(VipsSource *src, const char *what, const sm_preproc *pp,
+                       float *dst, sm_err *err)
+{
+    /* fail_on error: a truncated or corrupt file is an error, not an
+     * image padded with grey. */
+    VipsImage *im = vips_image_new_from_source(
+        src, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+        VIPS_FAIL_ON_ERROR, NULL);
+    if (!im) {
+        /* Say why in words, not in libvips's loader-internal terms. */
+        char why[SM_ERR_MAX];
+        take_vips_error(why, sizeof why);
+        const char *loader = vips_foreign_find_load_source(src);
+        vips_error_clear();
+        VIPS_UNREF(src);
+        if (!loader)
+            return sm_err_set(err, "%s: not an image format libvips reads",
+                              what);
+        if (strstr(why, "blocked"))
+            return sm_err_set(err, "%s: its format's loader (%s) is disabled "
+                              "as untrusted (sm_vips_init)", what, loader);
+        return sm_err_set(err, "%s: %s", what, why[0] ? why : "cannot load");
+    }
+    VIPS_UNREF(src);
+    int rc = preprocess(im, pp, dst, what, err);
+    g_object_unref(im);
+    return rc;
+}
+
 int sm_image_load_file(const char *path, const sm_preproc *pp, float *dst,
                        sm_err *err)
 {
@@ -206,30 +237,24 @@ int sm_image_load_file(const char *path, const sm_preproc *pp, float *dst,
     VipsSource *src = vips_source_new_from_file(path);
     if (!src)
         return vips_fail(err, path);
-    /* fail_on error: a truncated or corrupt file is an error, not an
-     * image padded with grey. */
-    VipsImage *im = vips_image_new_from_source(
-        src, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-        VIPS_FAIL_ON_ERROR, NULL);
-    if (!im) {
-        /* Say why in words, not in libvips's loader-internal terms. */
-        char why[SM_ERR_MAX];
-        take_vips_error(why, sizeof why);
-        const char *loader = vips_foreign_find_load_source(src);
-        vips_error_clear();
-        VIPS_UNREF(src);
-        if (!loader)
-            return sm_err_set(err, "%s: not an image format libvips reads",
-                              path);
-        if (strstr(why, "blocked"))
-            return sm_err_set(err, "%s: its format's loader (%s) is disabled "
-                              "as untrusted (sm_vips_init)", path, loader);
-        return sm_err_set(err, "%s: %s", path, why[0] ? why : "cannot load");
-    }
-    VIPS_UNREF(src);
-    int rc = preprocess(im, pp, dst, path, err);
-    g_object_unref(im);
-    return rc;
+    return load_source(src, path, pp, dst, err);
+}
+
+int sm_image_load_buffer(const void *buf, size_t len, const char *what,
+                         const sm_preproc *pp, float *dst, sm_err *err)
+{
+    what = what ? what : "image in memory";
+    if (sm_preproc_check(pp, err))
+        return sm_err_prefix(err, "%s", what);
+    if (!buf || !len)
+        return sm_err_set(err, "%s: no bytes to decode", what);
+    /* A source over the caller's memory (not copied; it outlives the
+     * image, which is gone when this returns), decoded exactly as a file
+     * with the same bytes. */
+    VipsSource *src = vips_source_new_from_memory(buf, len);
+    if (!src)
+        return vips_fail(err, what);
+    return load_source(src, what, pp, dst, err);
 }
 
 /* An image over caller memory; tagged grey or sRGB when `tag` (which

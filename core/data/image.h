@@ -50,6 +50,14 @@ int sm_vips_init(const char *argv0, sm_err *err);
 int sm_image_load_file(const char *path, const sm_preproc *pp, float *dst,
                        sm_err *err);
 
+/* The same for an encoded image in memory (a file's bytes: PNG, JPEG,
+ * ...; buf[0..len), borrowed): the format is told by content, the
+ * untrusted loaders and oversized images are refused as for files, and
+ * the result is the same floats as sm_image_load_file on a file holding
+ * those bytes. `what` names the image in messages. */
+int sm_image_load_buffer(const void *buf, size_t len, const char *what,
+                         const sm_preproc *pp, float *dst, sm_err *err);
+
 /* Same preprocessing for 8-bit pixels already in memory (height x width x
  * bands, interleaved; bands 1 grey, 2 grey+alpha, 3 sRGB, 4 sRGBA).
  * `what` names the image in messages ("train.idx: image 12"). */

@@ -142,19 +142,111 @@ const char *sm_explainer_params_json(sm_explainer *e)
     return e->json;
 }
 
+/* What a method leaves unset reads as nothing: no score, no evaluations,
+ * no extras. */
+static void clear_out(sm_explain_out *out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        out[i].score = 0;
+        out[i].evals = 0;
+        snprintf(out[i].extras, sizeof out[i].extras, "{}");
+    }
+}
+
+/* run() of a class that has only the neighbourhood ops: each image alone,
+ * all of its samples scored at once, then fitted. */
+static int run_neighbourhoods(const sm_explainer_class *cls,
+                              const void *params, const sm_explain_ctx *ctx,
+                              const sm_explain_batch *b, sm_explain_out *out,
+                              sm_err *err)
+{
+    const sm_tensor *x = b->x;
+    int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
+    for (int64_t i = 0; i < x->shape[0]; i++) {
+        const float *xi = x->data + i * c * h * w;
+        int t = b->target[i];
+        const char *id = b->ids[i];
+        int64_t n = cls->samples(params, ctx, xi, c, h, w, t, id, err);
+        if (n < 0)
+            return -1;
+        double *y = malloc(sizeof(double) * (size_t)(n ? n : 1));
+        if (!y)
+            return sm_err_set(err, "out of memory");
+        int rc = cls->score(params, ctx, xi, c, h, w, t, id, 0, n, y, err) ||
+                 cls->fit(params, ctx, xi, c, h, w, t, id, y, n, out + i, err);
+        free(y);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
 int sm_explainer_run(sm_explainer *e, const sm_explain_ctx *ctx,
                      const sm_explain_batch *b, sm_explain_out *out,
                      sm_err *err)
 {
     if (e->cls->check && e->cls->check(e->params, err))
         return -1;
-    int64_t n = b->x->shape[0];
-    for (int64_t i = 0; i < n; i++) {
-        out[i].score = 0;
-        out[i].evals = 0;
-        snprintf(out[i].extras, sizeof out[i].extras, "{}");
-    }
-    if (e->cls->run(e->params, ctx, b, out, err))
+    clear_out(out, b->x->shape[0]);
+    if (e->cls->run ? e->cls->run(e->params, ctx, b, out, err)
+                    : run_neighbourhoods(e->cls, e->params, ctx, b, out, err))
+        return sm_err_prefix(err, "%s", e->cls->name);
+    return 0;
+}
+
+int sm_explainer_chunked(const sm_explainer *e)
+{
+    return e->cls->samples && e->cls->score && e->cls->fit;
+}
+
+/* What every neighbourhood op checks first: the method has the ops and
+ * its parameters hold together. */
+static int chunk_ready(const sm_explainer *e, sm_err *err)
+{
+    if (!sm_explainer_chunked(e))
+        return sm_err_set(err, "%s does not score its neighbourhood in "
+                          "chunks", e->cls->name);
+    return e->cls->check ? e->cls->check(e->params, err) : 0;
+}
+
+int64_t sm_explainer_samples(sm_explainer *e, const sm_explain_ctx *ctx,
+                             const float *x, int64_t c, int64_t h, int64_t w,
+                             int target, const char *id, sm_err *err)
+{
+    if (chunk_ready(e, err))
+        return -1;
+    int64_t n = e->cls->samples(e->params, ctx, x, c, h, w, target, id, err);
+    if (n < 0)
+        sm_err_prefix(err, "%s", e->cls->name);
+    return n < 0 ? -1 : n;
+}
+
+int sm_explainer_score(sm_explainer *e, const sm_explain_ctx *ctx,
+                       const float *x, int64_t c, int64_t h, int64_t w,
+                       int target, const char *id, int64_t first,
+                       int64_t count, double *y, sm_err *err)
+{
+    if (chunk_ready(e, err))
+        return -1;
+    if (first < 0 || count < 0)
+        return sm_err_set(err, "%s: image '%s': samples %lld + %lld: a "
+                          "negative range", e->cls->name, id,
+                          (long long)first, (long long)count);
+    if (e->cls->score(e->params, ctx, x, c, h, w, target, id, first, count,
+                      y, err))
+        return sm_err_prefix(err, "%s", e->cls->name);
+    return 0;
+}
+
+int sm_explainer_fit(sm_explainer *e, const sm_explain_ctx *ctx,
+                     const float *x, int64_t c, int64_t h, int64_t w,
+                     int target, const char *id, const double *y, int64_t n,
+                     sm_explain_out *out, sm_err *err)
+{
+    if (chunk_ready(e, err))
+        return -1;
+    clear_out(out, 1);
+    if (e->cls->fit(e->params, ctx, x, c, h, w, target, id, y, n, out, err))
         return sm_err_prefix(err, "%s", e->cls->name);
     return 0;
 }

@@ -6,7 +6,9 @@
  * the defaults and from "key=value" settings (--set intg.steps=100, job
  * files), validates them and records them as JSON next to every map. The
  * method's run() explains a batch: the driver has already chosen each
- * image's target class. */
+ * image's target class. Methods built on a neighbourhood of one image
+ * (lime, kernelshap, rise, occlusion) may also expose it as samples,
+ * score and fit (below), for scoring in chunks. */
 #ifndef SM_EXPLAINER_H
 #define SM_EXPLAINER_H
 
@@ -70,9 +72,38 @@ typedef struct sm_explainer_class {
     size_t params_size;
     /* Checks across parameters (may be NULL). */
     int (*check)(const void *params, sm_err *err);
-    /* Explains b; out has b->x->shape[0] entries. 0 or -1 with a message. */
+    /* Explains b; out has b->x->shape[0] entries. 0 or -1 with a message.
+     * May be NULL in a class with the neighbourhood ops: each image is
+     * then explained as samples, score(0, n) and fit. */
     int (*run)(const void *params, const sm_explain_ctx *ctx,
                const sm_explain_batch *b, sm_explain_out *out, sm_err *err);
+
+    /* Neighbourhood ops (all three, or none: NULL). A method that scores
+     * a neighbourhood of perturbed copies of one image and fits its map
+     * over the scores afterwards can have the neighbourhood scored in
+     * chunks, in any order, on any machine (the pipeline), and fitted
+     * once every score is in. Each takes one image x (c x h x w), its
+     * target and id (draws are keyed by the id), and must not depend on
+     * anything else: a chunk worker sees no other image. run() of such a
+     * method is samples + score(0, n) + fit, so a map is the same bits
+     * whole or chunked (on a fixed-shape model, sm_model_set_quantum). */
+    /* The number n of samples in the image's neighbourhood; -1 with a
+     * message. */
+    int64_t (*samples)(const void *params, const sm_explain_ctx *ctx,
+                       const float *x, int64_t c, int64_t h, int64_t w,
+                       int target, const char *id, sm_err *err);
+    /* The target's scores of samples [first, first + count) into
+     * y[0..count). 0 or -1 with a message (also when the range is not
+     * within 0..n). */
+    int (*score)(const void *params, const sm_explain_ctx *ctx,
+                 const float *x, int64_t c, int64_t h, int64_t w, int target,
+                 const char *id, int64_t first, int64_t count, double *y,
+                 sm_err *err);
+    /* The image's map, score, evals and extras into out from all n scores
+     * y[0..n). 0 or -1 with a message (also when n is not samples()). */
+    int (*fit)(const void *params, const sm_explain_ctx *ctx, const float *x,
+               int64_t c, int64_t h, int64_t w, int target, const char *id,
+               const double *y, int64_t n, sm_explain_out *out, sm_err *err);
 } sm_explainer_class;
 
 /* The registry. */
@@ -101,5 +132,26 @@ const char *sm_explainer_params_json(sm_explainer *e);
 int sm_explainer_run(sm_explainer *e, const sm_explain_ctx *ctx,
                      const sm_explain_batch *b, sm_explain_out *out,
                      sm_err *err);
+
+/* 1 when e's method has the neighbourhood ops (samples, score, fit), so
+ * an image's neighbourhood can be scored in chunks; else 0. */
+int sm_explainer_chunked(const sm_explainer *e);
+
+/* The class's ops with e's parameters (checked first, as by run); errors
+ * are prefixed with the method's name, and a method without the ops is an
+ * error. samples: n, or -1. score: samples [first, first + count) into
+ * y[count]. fit: out (out->map is the caller's h x w buffer) from
+ * y[0..n). 0 or -1 with a message. */
+int64_t sm_explainer_samples(sm_explainer *e, const sm_explain_ctx *ctx,
+                             const float *x, int64_t c, int64_t h, int64_t w,
+                             int target, const char *id, sm_err *err);
+int sm_explainer_score(sm_explainer *e, const sm_explain_ctx *ctx,
+                       const float *x, int64_t c, int64_t h, int64_t w,
+                       int target, const char *id, int64_t first,
+                       int64_t count, double *y, sm_err *err);
+int sm_explainer_fit(sm_explainer *e, const sm_explain_ctx *ctx,
+                     const float *x, int64_t c, int64_t h, int64_t w,
+                     int target, const char *id, const double *y, int64_t n,
+                     sm_explain_out *out, sm_err *err);
 
 #endif

@@ -1,3 +1,9 @@
+/* The direct loop of `salmap explain` (job.h): batches of the dataset in
+ * order, each loaded, its targets chosen and every method run on it
+ * through the in-memory tasks of task.h, the results written through the
+ * output folder of store.h. The pipeline's workers and broker call the
+ * same two modules, so the two give the same maps; this loop stays as the
+ * baseline the pipeline is measured against. */
 #include "explain/job.h"
 
 #include <cblas.h>
@@ -5,21 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config/config_model.h"
 #include "data/dataset.h"
 #include "explain/explainer.h"
-#include "io/npy.h"
-#include "metrics/deletion.h"
-#include "util/file.h"
-#include "util/text.h"
-
-static const char header[] =
-    "id,label,predicted,target,score,method,seconds,evals,deletion_auc,"
-    "insertion_auc,params,extras\n";
+#include "explain/store.h"
+#include "explain/task.h"
 
 static double now(void)
 {
@@ -41,7 +40,8 @@ typedef struct state {
     sm_model_config *cfg;
     sm_dataset *ds;
     sm_explainer **ex;
-    int out_idx;
+    sm_explain_store *store;
+    sm_explain_setup setup;
     int model_threads;
     sm_preproc pp;
     size_t count;
@@ -52,33 +52,10 @@ static void state_free(state *s)
     for (int i = 0; s->ex && i < s->job->n_methods; i++)
         sm_explainer_destroy(&s->ex[i]);
     free(s->ex);
+    sm_explain_store_destroy(&s->store);
     sm_dataset_destroy(&s->ds);
     sm_model_config_destroy(&s->cfg);
     sm_model_destroy(&s->model);
-}
-
-/* "OUT/maps/<id>/<method><ext>" into buf. */
-static int map_path(char *buf, size_t cap, const char *out, const char *id,
-                    const char *method, const char *ext)
-{
-    return snprintf(buf, cap, "%s/maps/%s/%s%s", out, id, method, ext) <
-                   (int)cap
-               ? 0
-               : -1;
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int done(const state *s, const char *id, const char *method)
-{
-    char a[4096], b[4096];
-    return map_path(a, sizeof a, s->job->out, id, method, ".npy") == 0 &&
-           map_path(b, sizeof b, s->job->out, id, method, ".row") == 0 &&
-           exists(a) && exists(b);
 }
 
 /* Applies "method.key=value" settings; the method must be in the job. */
@@ -123,7 +100,8 @@ static int setup(state *s, sm_err *err)
         return -1;
     s->cfg = j->config ? sm_model_config_load(j->config, err)
                        : sm_model_config_for_model(s->model, j->model, err);
-    if (!s->cfg || sm_model_config_bind(s->cfg, s->model, j->model, &s->out_idx, err))
+    int out_idx;
+    if (!s->cfg || sm_model_config_bind(s->cfg, s->model, j->model, &out_idx, err))
         return -1;
     sm_model_config_preproc(s->cfg, &s->pp);
     /* The engine splits batches over the cores; OpenBLAS stays on one
@@ -158,121 +136,58 @@ static int setup(state *s, sm_err *err)
         (j->target_index < 0 || (s->cfg->n_classes && j->target_index >= s->cfg->n_classes)))
         return sm_err_set(err, "target class %d is not one of the model's "
                           "classes", j->target_index);
-    char maps[4096];
-    snprintf(maps, sizeof maps, "%s/maps", j->out);
-    return sm_file_mkdirs(maps, err);
+    s->setup = (sm_explain_setup){
+        .model = s->model,
+        .out_idx = out_idx,
+        .output_probs = s->cfg->output_kind == SM_OUTPUT_PROBABILITIES,
+        .seed = j->seed,
+        .target = j->target,
+        .target_index = j->target_index,
+        .score_prob = j->score_prob,
+        .metrics = j->metrics,
+    };
+    /* the first thing written: a bad job leaves nothing behind */
+    return (s->store = sm_explain_store_open(j->out, err)) ? 0 : -1;
 }
 
-/* One image's row: id,label,predicted,target,score,method,... */
-static int write_row(const state *s, size_t i, int pred, int target,
-                     const char *method, double seconds,
-                     const sm_explain_out *o, const sm_deletion_result *dr,
-                     const char *params, sm_err *err)
-{
-    const char *id = sm_dataset_id(s->ds, i), *label = sm_dataset_label_name(s->ds, i);
-    char pb[32], tb[32], path[4096];
-    sm_text t = {0};
-    int rc = sm_text_csv(&t, id) || sm_text_addf(&t, ",") ||
-             sm_text_csv(&t, label ? label : "") || sm_text_addf(&t, ",") ||
-             sm_text_csv(&t, sm_class_name(s->cfg, s->ds, pred, pb, sizeof pb)) ||
-             sm_text_addf(&t, ",") ||
-             sm_text_csv(&t, sm_class_name(s->cfg, s->ds, target, tb, sizeof tb)) ||
-             sm_text_addf(&t, ",%.9g,%s,%.6f,%ld,", o->score, method, seconds,
-                          o->evals);
-    if (!rc && dr)
-        rc = sm_text_addf(&t, "%.6f,%.6f,", dr->deletion_auc, dr->insertion_auc);
-    else if (!rc)
-        rc = sm_text_addf(&t, ",,");
-    rc = rc || sm_text_csv(&t, params) || sm_text_addf(&t, ",") ||
-         sm_text_csv(&t, o->extras) || sm_text_addf(&t, "\n");
-    if (rc) {
-        sm_text_free(&t);
-        return sm_err_set(err, "out of memory");
-    }
-    if (map_path(path, sizeof path, s->job->out, id, method, ".row"))
-        rc = sm_err_set(err, "%s: path too long", id);
-    else
-        rc = sm_file_write_atomic(path, t.s, t.len, err);
-    sm_text_free(&t);
-    return rc;
-}
-
-/* Explains images idx[0..n) (loaded in x) with method m and writes the
- * maps not already complete. The whole batch is explained even when some
- * of it is done: the engine's results can depend on the batch's size
- * (OpenBLAS picks kernels by shape), so a resumed run recomputes exactly
- * the batches of an uninterrupted one and writes the same bytes. */
+/* Explains the images of x (res from sm_explain_targets; rows of failed
+ * images are skipped) with method m and writes the maps not already
+ * complete. The whole batch is explained even when some of it is done, so
+ * a resumed run explains exactly the batches of an uninterrupted one
+ * (only a batch that an interrupted run left half-written is explained
+ * twice). */
 static int run_method(state *s, int m, const sm_tensor *x, const size_t *idx,
-                      const int *pred, const int *target, size_t n,
+                      const char *const *ids, sm_explain_result *res,
                       sm_explain_stats *st, sm_err *err)
 {
-    const sm_explain_job *j = s->job;
-    const char *method = j->methods[m];
-    const int64_t per = sm_tensor_numel(x) / x->shape[0];
-    const int64_t hw = (int64_t)s->pp.height * s->pp.width;
-    unsigned char *todo = malloc(n);
-    const char **ids = malloc(sizeof(char *) * n);
-    sm_explain_out *out = calloc(n, sizeof *out);
-    float *maps = malloc(sizeof(float) * (size_t)hw * n);
-    size_t k = 0;
-    int rc = -1;
-    if (!todo || !ids || !out || !maps) {
-        sm_err_set(err, "out of memory");
-        goto out;
-    }
+    const char *method = s->job->methods[m];
+    size_t n = (size_t)x->shape[0], kept = 0, k = 0;
+    unsigned char *todo = malloc(n ? n : 1);
+    if (!todo)
+        return sm_err_set(err, "out of memory");
     for (size_t r = 0; r < n; r++) {
-        ids[r] = sm_dataset_id(s->ds, idx[r]);
-        out[r].map = maps + r * (size_t)hw;
-        todo[r] = !done(s, ids[r], method);
+        kept += !res[r].failed;
+        todo[r] = !res[r].failed && !sm_explain_store_done(s->store, ids[r],
+                                                           method);
         k += todo[r];
     }
-    st->maps_skipped += n - k;
-    if (!k) {
-        rc = 0;
-        goto out;
-    }
-    sm_explain_ctx ctx = {s->model, s->out_idx,
-                          s->cfg->output_kind == SM_OUTPUT_PROBABILITIES,
-                          j->score_prob, j->seed};
-    sm_explain_batch b = {x, target, ids};
-    double t0 = now();
-    if (sm_explainer_run(s->ex[m], &ctx, &b, out, err))
-        goto out;
-    /* The batch's time, shared evenly: methods work on whole batches. */
-    double seconds = (now() - t0) / (double)n;
+    st->maps_skipped += kept - k;
+    int rc = 0;
+    if (k)
+        rc = sm_explain_images(&s->setup, s->ex[m], x, ids, res, err);
     const char *params = sm_explainer_params_json(s->ex[m]);
-    for (size_t r = 0; r < n; r++) {
+    for (size_t r = 0; k && rc == 0 && r < n; r++) {
         if (!todo[r])
             continue;
-        sm_deletion_result dr, *drp = NULL;
-        if (j->metrics) {
-            if (sm_deletion_insertion(&ctx, x->data + (int64_t)r * per,
-                                      x->shape[1], x->shape[2], x->shape[3],
-                                      out[r].map, pred[r], 0, 64, &dr, err))
-                goto out;
-            drp = &dr;
-        }
-        char dir[4096], path[4096];
-        snprintf(dir, sizeof dir, "%s/maps/%s", j->out, ids[r]);
-        sm_tensor mt = {0};
-        mt.ndim = 2;
-        mt.shape[0] = s->pp.height;
-        mt.shape[1] = s->pp.width;
-        mt.data = out[r].map;
-        if (sm_file_mkdirs(dir, err) ||
-            map_path(path, sizeof path, j->out, ids[r], method, ".npy") ||
-            sm_npy_write(path, &mt, err) ||
-            write_row(s, idx[r], pred[r], target[r], method, seconds, &out[r],
-                      drp, params, err))
-            goto out;
-        st->maps_written++;
+        char pb[32], tb[32];
+        rc = sm_explain_store_put(
+            s->store, ids[r], sm_dataset_label_name(s->ds, idx[r]),
+            sm_class_name(s->cfg, s->ds, res[r].predicted, pb, sizeof pb),
+            sm_class_name(s->cfg, s->ds, res[r].target, tb, sizeof tb),
+            method, params, &res[r], s->pp.height, s->pp.width, err);
+        st->maps_written += rc == 0;
     }
-    rc = 0;
-out:
     free(todo);
-    free(ids);
-    free(out);
-    free(maps);
     return rc;
 }
 
@@ -296,29 +211,86 @@ static void progress(const state *s, size_t done_n, double t0, int final)
 /* index.csv from every complete row, in dataset then method order. */
 static int write_index(const state *s, sm_err *err)
 {
-    sm_text t = {0};
-    int rc = sm_text_addf(&t, "%s", header) ? sm_err_set(err, "out of memory") : 0;
-    for (size_t i = 0; i < s->count && rc == 0; i++)
-        for (int m = 0; m < s->job->n_methods && rc == 0; m++) {
-            char path[4096];
-            if (map_path(path, sizeof path, s->job->out, sm_dataset_id(s->ds, i),
-                         s->job->methods[m], ".row") || !exists(path))
-                continue;
-            size_t len;
-            unsigned char *row = sm_file_read(path, 1 << 20, &len, err);
-            if (!row)
-                rc = -1;
-            else if (sm_text_addf(&t, "%.*s", (int)len, (const char *)row))
-                rc = sm_err_set(err, "out of memory");
-            free(row);
-        }
-    if (rc == 0) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/index.csv", s->job->out);
-        rc = sm_file_write_atomic(path, t.s, t.len, err);
-    }
-    sm_text_free(&t);
+    const char **ids = malloc(sizeof(char *) * (s->count ? s->count : 1));
+    if (!ids)
+        return sm_err_set(err, "out of memory");
+    for (size_t i = 0; i < s->count; i++)
+        ids[i] = sm_dataset_id(s->ds, i);
+    int rc = sm_explain_store_index(s->store, ids, s->count,
+                                    s->job->methods, s->job->n_methods, err);
+    free(ids);
     return rc;
+}
+
+/* The per-batch buffers: bsz images, their dataset indices, ids, labels,
+ * results and maps. */
+typedef struct batch {
+    sm_tensor *x;
+    size_t *idx;
+    const char **ids;
+    int *labels;
+    sm_explain_result *res;
+    float *maps;
+} batch;
+
+static void batch_free(batch *b)
+{
+    sm_tensor_destroy(&b->x);
+    free(b->idx);
+    free(b->ids);
+    free(b->labels);
+    free(b->res);
+    free(b->maps);
+}
+
+static int batch_new(const state *s, size_t bsz, batch *b, sm_err *err)
+{
+    const sm_preproc *pp = &s->pp;
+    size_t hw = (size_t)pp->height * (size_t)pp->width;
+    b->x = sm_tensor_new(4, (int64_t[]){(int64_t)bsz, pp->channels,
+                                        pp->height, pp->width});
+    b->idx = malloc(sizeof(size_t) * bsz);
+    b->ids = malloc(sizeof(char *) * bsz);
+    b->labels = malloc(sizeof(int) * bsz);
+    b->res = calloc(bsz, sizeof *b->res);
+    b->maps = malloc(sizeof(float) * hw * bsz);
+    if (!b->x || !b->idx || !b->ids || !b->labels || !b->res || !b->maps)
+        return sm_err_set(err, "out of memory");
+    for (size_t r = 0; r < bsz; r++)
+        b->res[r].map = b->maps + r * hw;
+    return 0;
+}
+
+/* Images [i0, i1): loaded (those that fail are reported and counted),
+ * their targets chosen, then each method run. 0 or -1. */
+static int run_batch(state *s, batch *b, size_t i0, size_t i1,
+                     sm_explain_stats *st, sm_err *err)
+{
+    const sm_explain_job *job = s->job;
+    size_t n = sm_dataset_load_range(s->ds, i0, i1, &s->pp, b->x->data,
+                                     s->model_threads, b->idx, skipped,
+                                     &st->images_failed);
+    if (!n)
+        return 0;
+    sm_tensor view = *b->x;
+    view.owns = 0;
+    view.shape[0] = (int64_t)n;
+    for (size_t r = 0; r < n; r++) {
+        b->ids[r] = sm_dataset_id(s->ds, b->idx[r]);
+        b->labels[r] = sm_class_index(s->cfg, s->ds,
+                                      sm_dataset_label_name(s->ds, b->idx[r]));
+    }
+    if (sm_explain_targets(&s->setup, &view, b->labels, b->ids, b->res, err))
+        return -1;
+    for (size_t r = 0; r < n; r++)
+        if (b->res[r].failed) {
+            fprintf(stderr, "salmap explain: skipped %s\n", b->res[r].error);
+            st->images_failed++;
+        }
+    for (int m = 0; m < job->n_methods; m++)
+        if (run_method(s, m, &view, b->idx, b->ids, b->res, st, err))
+            return -1;
+    return 0;
 }
 
 int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
@@ -331,74 +303,22 @@ int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
         state_free(&s);
         return -1;
     }
-    const int64_t per = (int64_t)s.pp.channels * s.pp.height * s.pp.width;
     const size_t bsz = job->batch > 0 ? (size_t)job->batch : 64;
-    sm_tensor *x = sm_tensor_new(4, (int64_t[]){(int64_t)bsz, s.pp.channels,
-                                                s.pp.height, s.pp.width});
-    size_t *idx = malloc(sizeof(size_t) * bsz);
-    int *pred = malloc(sizeof(int) * bsz), *target = malloc(sizeof(int) * bsz);
-    int rc = 0;
-    if (!x || !idx || !pred || !target)
-        rc = sm_err_set(err, "out of memory");
+    batch b = {0};
+    int rc = batch_new(&s, bsz, &b, err);
     for (size_t i0 = 0; i0 < s.count && rc == 0; i0 += bsz) {
-        size_t i1 = i0 + bsz < s.count ? i0 + bsz : s.count, n = 0;
+        size_t i1 = i0 + bsz < s.count ? i0 + bsz : s.count;
         int all_done = 1;
         for (size_t i = i0; i < i1 && all_done; i++)
             for (int m = 0; m < job->n_methods && all_done; m++)
-                all_done = done(&s, sm_dataset_id(s.ds, i), job->methods[m]);
+                all_done = sm_explain_store_done(s.store, sm_dataset_id(s.ds, i),
+                                                 job->methods[m]);
+        st->images += i1 - i0;
         if (all_done) { /* a batch finished before: nothing to redo */
             st->maps_skipped += (i1 - i0) * (size_t)job->n_methods;
-            st->images += i1 - i0;
             continue;
         }
-        n = sm_dataset_load_range(s.ds, i0, i1, &s.pp, x->data,
-                                  s.model_threads, idx, skipped,
-                                  &st->images_failed);
-        st->images += i1 - i0;
-        if (n) {
-            /* predictions: the model's argmax on each image */
-            sm_tensor view = *x;
-            view.owns = 0;
-            view.shape[0] = (int64_t)n;
-            const sm_tensor *in[1] = {&view}, *outs[64];
-            if (sm_model_run(s.model, in, 1, outs, err)) {
-                rc = -1;
-                break;
-            }
-            const sm_tensor *y = outs[s.out_idx];
-            int64_t k = y->shape[y->ndim - 1];
-            size_t kept = 0;
-            for (size_t r = 0; r < n; r++) {
-                const float *row = y->data + (int64_t)r * k;
-                int best = 0;
-                for (int64_t c = 1; c < k; c++)
-                    if (row[c] > row[best])
-                        best = (int)c;
-                int t = best;
-                if (job->target == SM_TARGET_INDEX)
-                    t = job->target_index;
-                else if (job->target == SM_TARGET_LABEL)
-                    t = sm_class_index(s.cfg, s.ds, sm_dataset_label_name(s.ds, idx[r]));
-                if (t < 0 || t >= k) {
-                    fprintf(stderr, "salmap explain: skipped %s: its label is "
-                            "not one of the model's classes\n",
-                            sm_dataset_id(s.ds, idx[r]));
-                    st->images_failed++;
-                    continue;
-                }
-                /* compact the kept images to the front */
-                if (kept != r)
-                    memmove(x->data + (int64_t)kept * per, x->data + (int64_t)r * per,
-                            sizeof(float) * (size_t)per);
-                idx[kept] = idx[r];
-                pred[kept] = best;
-                target[kept] = t;
-                kept++;
-            }
-            view.shape[0] = (int64_t)kept;
-            for (int m = 0; m < job->n_methods && rc == 0 && kept; m++)
-                rc = run_method(&s, m, &view, idx, pred, target, kept, st, err);
-        }
+        rc = run_batch(&s, &b, i0, i1, st, err);
         if (rc == 0)
             progress(&s, i1, t0, i1 == s.count);
     }
@@ -407,10 +327,7 @@ int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
     if (write_index(&s, rc ? &ierr : err) && rc == 0)
         rc = -1;
     st->seconds = now() - t0;
-    sm_tensor_destroy(&x);
-    free(idx);
-    free(pred);
-    free(target);
+    batch_free(&b);
     state_free(&s);
     return rc;
 }

@@ -7,7 +7,9 @@
  * the weighted least squares with sum(phi) = f(x) - f(all hidden) enforced
  * exactly. Scores are the target's probability, as LIME's. Map: each pixel
  * gets its superpixel's phi. The scoring and the fit are separate steps
- * over (Z, y). */
+ * over (Z, y): the explainer's samples, score and fit ops, which run() is
+ * made of; rows 0 and 1 of the neighbourhood are x and all hidden, row k
+ * >= 2 the plan's row k - 2. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,70 +23,95 @@ typedef struct kernelshap_params {
     int budget;
 } kernelshap_params;
 
-/* One image: segment, score x, the empty coalition and the plan, solve. */
-static int kernelshap_image(const void *params,
-                            const sm_explain_ctx *ctx, const float *x,
-                            int64_t c, int64_t h, int64_t w, int target,
-                            const char *id, sm_explain_out *out, sm_err *err)
+/* The image's coalition plan over its s->d superpixels. */
+static sm_shap_plan *kernelshap_plan(const void *params,
+                                     const sm_explain_ctx *ctx,
+                                     const sm_superpixel_image *s,
+                                     const char *id, sm_err *err)
 {
     const kernelshap_params *p = params;
-    sm_superpixel_image s;
-    if (sm_superpixel_segment(&p->sp, x, c, h, w, &s, err))
-        return sm_err_prefix(err, "image '%s'", id);
-    int M = s.d, rc = -1;
     uint64_t key = sm_rng_key(ctx->seed, (const char *[]){id, "kernelshap",
                                                             NULL});
-    sm_shap_plan *plan = sm_shap_plan_new(M, p->budget, key, err);
-    long rows = plan ? sm_shap_plan_rows(plan) : 0;
-    /* rows 0 and 1: all shown (x itself) and all hidden; then the plan */
-    uint8_t *Z = malloc((size_t)(rows + 2) * (size_t)M);
-    double *y = malloc(sizeof(double) * (size_t)(rows + 2));
+    return sm_shap_plan_new(s->d, p->budget, key, err);
+}
+
+/* Rows 0 and 1: all shown (x itself) and all hidden; then the plan's. */
+static int64_t kernelshap_samples(const void *params,
+                                  const sm_explain_ctx *ctx,
+                                  const sm_superpixel_image *s,
+                                  const char *id, sm_err *err)
+{
+    sm_shap_plan *plan = kernelshap_plan(params, ctx, s, id, err);
+    int64_t n = plan ? sm_shap_plan_rows(plan) + 2 : -1;
+    sm_shap_plan_destroy(&plan);
+    return n;
+}
+
+static int kernelshap_rows(const void *params, const sm_explain_ctx *ctx,
+                           const sm_superpixel_image *s, const char *id,
+                           int64_t first, int64_t count, uint8_t *Z,
+                           sm_err *err)
+{
+    int M = s->d;
+    int64_t r = first, end = first + count;
+    for (; r < end && r < 2; r++)
+        memset(Z + (r - first) * M, r == 0, (size_t)M);
+    if (r == end)
+        return 0;
+    sm_shap_plan *plan = kernelshap_plan(params, ctx, s, id, err);
+    int rc = !plan || sm_shap_plan_fill(plan, r - 2, end - r,
+                                        Z + (r - first) * M, NULL, err)
+                 ? -1
+                 : 0;
+    sm_shap_plan_destroy(&plan);
+    return rc;
+}
+
+/* The constrained weighted least squares over the plan's rows, with f(x)
+ * = y[0] and f(all hidden) = y[1]. */
+static int kernelshap_fit(const void *params, const sm_explain_ctx *ctx,
+                          const sm_superpixel_image *s, const char *id,
+                          const double *y, int64_t n, sm_explain_out *out,
+                          sm_err *err)
+{
+    int M = s->d, rc = -1;
+    long rows = (long)n - 2;
+    sm_shap_plan *plan = kernelshap_plan(params, ctx, s, id, err);
+    uint8_t *Z = malloc((size_t)(rows ? rows : 1) * (size_t)M);
     double *wt = malloc(sizeof(double) * (size_t)(rows ? rows : 1));
     double *phi = malloc(sizeof(double) * (size_t)M);
     if (!plan)
         goto done;
-    if (!Z || !y || !wt || !phi) {
+    if (!Z || !wt || !phi) {
         sm_err_set(err, "out of memory");
         goto done;
     }
-    memset(Z, 1, (size_t)M);
-    memset(Z + M, 0, (size_t)M);
-    if (sm_shap_plan_fill(plan, 0, rows, Z + 2 * M, wt, err) ||
-        sm_superpixel_scores(ctx, &s, target, Z, rows + 2,
-                             p->sp.internal_batch, y, err) ||
-        sm_shap_solve(Z + 2 * M, (int)rows, M, y + 2, wt, y[0], y[1], phi,
-                      err))
+    if (sm_shap_plan_fill(plan, 0, rows, Z, wt, err) ||
+        sm_shap_solve(Z, (int)rows, M, y + 2, wt, y[0], y[1], phi, err))
         goto done;
-    sm_superpixel_paint(&s, phi, out->map);
+    sm_superpixel_paint(s, phi, out->map);
     out->score = y[0];
-    out->evals = rows + 2;
+    out->evals = n;
     size_t cap = sizeof out->extras, off = (size_t)snprintf(
         out->extras, cap,
         "{\"n_segments\": %d, \"base_value\": %.9g, \"fx\": %.9g, "
-        "\"rows\": %ld, \"enumerated\": %ld, \"segmentation\": %s, ", M, y[1],
-        y[0], rows, sm_shap_plan_enumerated(plan), s.json);
+        "\"rows\": %ld, \"enumerated\": %ld, \"segmentation\": %s, ", M,
+        y[1], y[0], rows, sm_shap_plan_enumerated(plan), s->json);
     sm_superpixel_json_array(out->extras, cap, &off, "phi", phi, M);
     if (off < cap)
         snprintf(out->extras + off, cap - off, "}");
     rc = 0;
 done:
-    if (rc)
-        sm_err_prefix(err, "image '%s'", id);
     sm_shap_plan_destroy(&plan);
     free(Z);
-    free(y);
     free(wt);
     free(phi);
-    sm_superpixel_image_free(&s);
     return rc;
 }
 
-static int kernelshap_run(const void *params, const sm_explain_ctx *ctx,
-                           const sm_explain_batch *b, sm_explain_out *out,
-                           sm_err *err)
-{
-    return sm_superpixel_run_each(kernelshap_image, params, ctx, b, out, err);
-}
+static const sm_superpixel_method kernelshap_method = {
+    kernelshap_samples, kernelshap_rows, kernelshap_fit};
+SM_SUPERPIXEL_OPS(kernelshap, kernelshap_method)
 
 #define P(f) offsetof(kernelshap_params, f)
 static const sm_param_def kernelshap_params_def[] = {
@@ -104,5 +131,5 @@ const sm_explainer_class sm_explainer_kernelshap = {
     .params = kernelshap_params_def,
     .params_size = sizeof(kernelshap_params),
     .check = NULL,
-    .run = kernelshap_run,
+    SM_SUPERPIXEL_CLASS_OPS(kernelshap),
 };

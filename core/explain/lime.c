@@ -10,7 +10,8 @@
  * reproducible from the job: draw row * d + j of the stream keyed by (seed,
  * image id, "lime") decides superpixel j of row r (on when < 0.5), so any
  * chunk of the neighbourhood can be regenerated alone. The neighbourhood is
- * scored first (superpixel.c) and fitted after, over (Z, y) only. */
+ * scored first (superpixel.c) and fitted after, over (Z, y) only: the
+ * explainer's samples, score and fit ops, which run() is made of. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,76 +33,88 @@ static const char *const lime_selections[] = {
     "auto", "none", "forward_selection", "highest_weights", "lasso_path",
     NULL};
 
-/* The neighbourhood of one image: Z (n x d). */
-static void lime_masks(uint64_t key, int64_t n, int d, uint8_t *Z)
+static uint64_t lime_key(const sm_explain_ctx *ctx, const char *id)
 {
-    memset(Z, 1, (size_t)d); /* row 0: the image itself */
-    for (int64_t r = 1; r < n; r++)
-        for (int j = 0; j < d; j++)
-            Z[r * d + j] =
-                sm_rng_uniform(key, (uint64_t)r * (uint64_t)d + (uint64_t)j) < 0.5;
+    return sm_rng_key(ctx->seed, (const char *[]){id, "lime", NULL});
 }
 
-/* One image: segment, score the neighbourhood, fit. */
-static int lime_image(const void *params, const sm_explain_ctx *ctx,
-                      const float *x, int64_t c, int64_t h, int64_t w,
-                      int target, const char *id, sm_explain_out *out,
-                      sm_err *err)
+static int64_t lime_samples(const void *params, const sm_explain_ctx *ctx,
+                            const sm_superpixel_image *s, const char *id,
+                            sm_err *err)
+{
+    (void)ctx;
+    (void)s;
+    (void)id;
+    (void)err;
+    return ((const lime_params *)params)->samples;
+}
+
+/* Rows [first, first + count) of the neighbourhood into Z (count x d). */
+static int lime_rows(const void *params, const sm_explain_ctx *ctx,
+                     const sm_superpixel_image *s, const char *id,
+                     int64_t first, int64_t count, uint8_t *Z, sm_err *err)
+{
+    (void)params;
+    (void)err;
+    uint64_t key = lime_key(ctx, id);
+    int d = s->d;
+    for (int64_t r = first; r < first + count; r++) {
+        uint8_t *z = Z + (r - first) * d;
+        if (r == 0) { /* the image itself */
+            memset(z, 1, (size_t)d);
+            continue;
+        }
+        for (int j = 0; j < d; j++)
+            z[j] = sm_rng_uniform(key, (uint64_t)r * (uint64_t)d +
+                                           (uint64_t)j) < 0.5;
+    }
+    return 0;
+}
+
+/* The kernel weights, feature selection and ridge over all n rows. */
+static int lime_fit(const void *params, const sm_explain_ctx *ctx,
+                    const sm_superpixel_image *s, const char *id,
+                    const double *y, int64_t n, sm_explain_out *out,
+                    sm_err *err)
 {
     const lime_params *p = params;
-    sm_superpixel_image s;
-    if (sm_superpixel_segment(&p->sp, x, c, h, w, &s, err))
-        return sm_err_prefix(err, "image '%s'", id);
-    int64_t n = p->samples;
-    int d = s.d, rc = -1;
+    int d = s->d, rc = -1;
     uint8_t *Z = malloc((size_t)(n * d));
-    double *y = malloc(sizeof(double) * (size_t)n);
     double *wt = malloc(sizeof(double) * (size_t)n);
     sm_lime_fit *fit = NULL;
-    if (!Z || !y || !wt) {
+    sm_lime_select sel;
+    if (!Z || !wt) {
         sm_err_set(err, "out of memory");
         goto done;
     }
-    lime_masks(sm_rng_key(ctx->seed, (const char *[]){id, "lime", NULL}), n,
-               d, Z);
-    if (sm_superpixel_scores(ctx, &s, target, Z, n, p->sp.internal_batch, y,
-                             err))
-        goto done;
-    sm_lime_select sel;
-    if (sm_lime_select_parse(p->feature_selection, &sel, err) ||
+    if (lime_rows(params, ctx, s, id, 0, n, Z, err) ||
+        sm_lime_select_parse(p->feature_selection, &sel, err) ||
         sm_lime_weights(Z, (int)n, d, p->kernel_width, wt, err) ||
         !(fit = sm_lime_fit_new(Z, (int)n, d, y, wt, p->num_features, sel,
                                 p->alpha, err)))
         goto done;
-    sm_superpixel_paint(&s, fit->coef, out->map);
+    sm_superpixel_paint(s, fit->coef, out->map);
     out->score = y[0];
     out->evals = n;
     size_t cap = sizeof out->extras, off = (size_t)snprintf(
         out->extras, cap,
         "{\"n_segments\": %d, \"intercept\": %.9g, \"score\": %.9g, "
         "\"local_pred\": %.9g, \"segmentation\": %s, ", d, fit->intercept,
-        fit->score, fit->local_pred, s.json);
+        fit->score, fit->local_pred, s->json);
     sm_superpixel_json_array(out->extras, cap, &off, "weights", fit->coef, d);
     if (off < cap)
         snprintf(out->extras + off, cap - off, "}");
     rc = 0;
 done:
-    if (rc)
-        sm_err_prefix(err, "image '%s'", id);
     sm_lime_fit_destroy(&fit);
     free(Z);
-    free(y);
     free(wt);
-    sm_superpixel_image_free(&s);
     return rc;
 }
 
-static int lime_run(const void *params, const sm_explain_ctx *ctx,
-                     const sm_explain_batch *b, sm_explain_out *out,
-                     sm_err *err)
-{
-    return sm_superpixel_run_each(lime_image, params, ctx, b, out, err);
-}
+static const sm_superpixel_method lime_method = {lime_samples, lime_rows,
+                                                 lime_fit};
+SM_SUPERPIXEL_OPS(lime, lime_method)
 
 #define P(f) offsetof(lime_params, f)
 static const sm_param_def lime_params_def[] = {
@@ -129,5 +142,5 @@ const sm_explainer_class sm_explainer_lime = {
     .params = lime_params_def,
     .params_size = sizeof(lime_params),
     .check = NULL,
-    .run = lime_run,
+    SM_SUPERPIXEL_CLASS_OPS(lime),
 };

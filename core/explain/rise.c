@@ -15,7 +15,9 @@
  * Masks are regenerated when needed, never stored (N x H x W would not fit
  * for large images). Copy 0 of an image is x itself, for the score, and the
  * runs hold one image's copies only, so a map does not depend on its
- * batch. */
+ * batch. The copies are the image's neighbourhood (explainer.h): scored in
+ * any chunks, then summed in mask order by the fit, which regenerates the
+ * masks. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,17 +38,18 @@ typedef struct rise_tap {
     double l; /* weight of i1 */
 } rise_tap;
 
+/* One image's masks: their geometry, the image, and scratch. */
 typedef struct rise_job {
-    const float *x;
-    const uint64_t *key;
+    const float *x;          /* c x h x w */
+    uint64_t key;            /* (seed, image id, "rise") */
     int64_t c, h, w;
     int s, ch, cw; /* grid, cell height and width: ceil(H/s), ceil(W/s) */
     double p;
-    const rise_tap *ty, *tx; /* (s+1) ch and (s+1) cw taps */
+    rise_tap *ty, *tx;       /* (s+1) ch and (s+1) cw taps */
     unsigned char *cell;     /* s x s scratch */
     float *mask;             /* h x w scratch */
-    double *fx;              /* N */
-    double *acc;             /* N x hw: sum of f_c(x * M) M */
+    int64_t first;           /* scoring: copy k of a run is sample first + k */
+    double *y;               /* scoring: the samples' scores */
 } rise_job;
 
 /* The taps of bilinear resampling from n cells to up pixels, PyTorch's
@@ -63,11 +66,43 @@ static void rise_taps(int n, int up, rise_tap *t)
     }
 }
 
-/* Mask m of image i into j->mask. */
-static void rise_mask(rise_job *j, int64_t i, int64_t m)
+static void rise_job_free(rise_job *j)
+{
+    free(j->ty);
+    free(j->tx);
+    free(j->cell);
+    free(j->mask);
+}
+
+/* The masks of image x (c x h x w) with id. 0, or -1 out of memory (j is
+ * then freed). */
+static int rise_job_init(const rise_params *p, const sm_explain_ctx *ctx,
+                         const float *x, int64_t c, int64_t h, int64_t w,
+                         const char *id, rise_job *j, sm_err *err)
+{
+    int s = p->grid;
+    int ch = (int)((h + s - 1) / s), cw = (int)((w + s - 1) / s);
+    *j = (rise_job){.x = x, .c = c, .h = h, .w = w, .s = s, .ch = ch,
+                    .cw = cw, .p = p->p};
+    j->key = sm_rng_key(ctx->seed, (const char *[]){id, "rise", NULL});
+    j->ty = malloc(sizeof(rise_tap) * (size_t)((s + 1) * ch));
+    j->tx = malloc(sizeof(rise_tap) * (size_t)((s + 1) * cw));
+    j->cell = malloc((size_t)(s * s));
+    j->mask = malloc(sizeof(float) * (size_t)(h * w));
+    if (!j->ty || !j->tx || !j->cell || !j->mask) {
+        rise_job_free(j);
+        return sm_err_set(err, "out of memory");
+    }
+    rise_taps(s, (s + 1) * ch, j->ty);
+    rise_taps(s, (s + 1) * cw, j->tx);
+    return 0;
+}
+
+/* Mask m of the image into j->mask. */
+static void rise_mask(rise_job *j, int64_t m)
 {
     int s = j->s;
-    uint64_t base = (uint64_t)m * (uint64_t)(s * s + 2), key = j->key[i];
+    uint64_t base = (uint64_t)m * (uint64_t)(s * s + 2), key = j->key;
     for (int g = 0; g < s * s; g++)
         j->cell[g] = sm_rng_uniform(key, base + (uint64_t)g) < j->p;
     int oy = (int)(sm_rng_uniform(key, base + (uint64_t)(s * s)) * j->ch);
@@ -84,89 +119,101 @@ static void rise_mask(rise_job *j, int64_t i, int64_t m)
     }
 }
 
+/* Sample 0 is x itself, sample k >= 1 x times mask k - 1. */
 static void rise_make(void *u, int64_t i, int64_t k, float *dst)
 {
+    (void)i;
     rise_job *j = u;
-    int64_t hw = j->h * j->w;
-    const float *x = j->x + i * j->c * hw;
-    if (k == 0) {
+    int64_t hw = j->h * j->w, sample = j->first + k;
+    if (sample == 0) {
         for (int64_t e = 0; e < j->c * hw; e++)
-            dst[e] = x[e];
+            dst[e] = j->x[e];
         return;
     }
-    rise_mask(j, i, k - 1);
+    rise_mask(j, sample - 1);
     for (int64_t ch = 0; ch < j->c; ch++)
         for (int64_t q = 0; q < hw; q++)
-            dst[ch * hw + q] = x[ch * hw + q] * j->mask[q];
+            dst[ch * hw + q] = j->x[ch * hw + q] * j->mask[q];
 }
 
 static void rise_take(void *u, int64_t i, int64_t k, const float *copy,
                       const float *grad, double score)
 {
+    (void)i;
     (void)copy;
     (void)grad;
-    rise_job *j = u;
-    if (k == 0) {
-        j->fx[i] = score;
-        return;
-    }
-    rise_mask(j, i, k - 1);
-    double *acc = j->acc + i * j->h * j->w;
-    for (int64_t q = 0; q < j->h * j->w; q++)
-        acc[q] += score * j->mask[q];
+    ((rise_job *)u)->y[k] = score;
 }
 
-static int rise_run(const void *params, const sm_explain_ctx *ctx,
-                    const sm_explain_batch *b, sm_explain_out *out,
-                    sm_err *err)
+static int64_t rise_samples(const void *params, const sm_explain_ctx *ctx,
+                            const float *x, int64_t c, int64_t h, int64_t w,
+                            int target, const char *id, sm_err *err)
+{
+    (void)ctx, (void)x, (void)c, (void)h, (void)w, (void)target, (void)id;
+    (void)err;
+    return (int64_t)((const rise_params *)params)->masks + 1;
+}
+
+static int rise_score(const void *params, const sm_explain_ctx *ctx,
+                      const float *x, int64_t c, int64_t h, int64_t w,
+                      int target, const char *id, int64_t first,
+                      int64_t count, double *y, sm_err *err)
 {
     const rise_params *p = params;
-    const sm_tensor *x = b->x;
-    int64_t n = x->shape[0], h = x->shape[2], w = x->shape[3], hw = h * w;
-    int s = p->grid;
-    int ch = (int)((h + s - 1) / s), cw = (int)((w + s - 1) / s);
-    uint64_t *key = malloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
-    rise_tap *ty = malloc(sizeof(rise_tap) * (size_t)((s + 1) * ch));
-    rise_tap *tx = malloc(sizeof(rise_tap) * (size_t)((s + 1) * cw));
-    unsigned char *cell = malloc((size_t)(s * s));
-    float *mask = malloc(sizeof(float) * (size_t)hw);
-    double *fx = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    double *acc = calloc((size_t)(n * hw), sizeof(double));
-    int rc = -1;
-    if (!key || !ty || !tx || !cell || !mask || !fx || (n && !acc)) {
-        sm_err_set(err, "out of memory");
-        goto done;
-    }
-    rise_taps(s, (s + 1) * ch, ty);
-    rise_taps(s, (s + 1) * cw, tx);
-    for (int64_t i = 0; i < n; i++)
-        key[i] = sm_rng_key(ctx->seed, (const char *[]){b->ids[i], "rise", NULL});
-    rise_job job = {x->data, key, x->shape[1], h, w, s, ch, cw, p->p,
-                    ty, tx, cell, mask, fx, acc};
+    if (first > (int64_t)p->masks + 1 - count)
+        return sm_err_set(err, "image '%s': samples %lld..%lld are not "
+                          "among its %d", id, (long long)first,
+                          (long long)(first + count - 1), p->masks + 1);
+    rise_job j;
+    if (rise_job_init(p, ctx, x, c, h, w, id, &j, err))
+        return -1;
+    j.first = first;
+    j.y = y;
+    /* a one-image view: runs hold this image's samples only */
+    sm_tensor one = {.ndim = 4, .shape = {1, c, h, w}, .data = (float *)x};
     sm_explain_ctx prob = *ctx;
     prob.score_prob = 1; /* the paper's f, whatever the job's score */
-    sm_explain_copies how = {(int64_t)p->masks + 1, p->internal_batch, 1,
-                             rise_make, rise_take, &job};
-    if (sm_explain_score_copies(&prob, x, b->target, &how, err))
-        goto done;
-    for (int64_t i = 0; i < n; i++) {
-        for (int64_t q = 0; q < hw; q++)
-            out[i].map[q] = (float)(acc[i * hw + q] / (p->masks * p->p));
-        out[i].score = fx[i];
-        out[i].evals = p->masks + 1;
-        snprintf(out[i].extras, sizeof out[i].extras, "{\"cell\": [%d, %d]}",
-                 ch, cw);
-    }
-    rc = 0;
-done:
-    free(key);
-    free(ty);
-    free(tx);
-    free(cell);
-    free(mask);
-    free(fx);
-    free(acc);
+    sm_explain_copies how = {count, p->internal_batch, 1, rise_make,
+                             rise_take, &j};
+    int rc = sm_explain_score_copies(&prob, &one, &target, &how, err);
+    rise_job_free(&j);
     return rc;
+}
+
+/* S = sum_m y[m + 1] mask_m / (N p), summed in m order. */
+static int rise_fit(const void *params, const sm_explain_ctx *ctx,
+                    const float *x, int64_t c, int64_t h, int64_t w,
+                    int target, const char *id, const double *y, int64_t n,
+                    sm_explain_out *out, sm_err *err)
+{
+    (void)target;
+    const rise_params *p = params;
+    int64_t hw = h * w;
+    if (n != (int64_t)p->masks + 1)
+        return sm_err_set(err, "image '%s': %lld scores to fit, expected "
+                          "%d", id, (long long)n, p->masks + 1);
+    rise_job j;
+    if (rise_job_init(p, ctx, x, c, h, w, id, &j, err))
+        return -1;
+    double *acc = calloc((size_t)hw, sizeof(double));
+    if (!acc) {
+        rise_job_free(&j);
+        return sm_err_set(err, "out of memory");
+    }
+    for (int64_t m = 0; m < p->masks; m++) {
+        rise_mask(&j, m);
+        for (int64_t q = 0; q < hw; q++)
+            acc[q] += y[m + 1] * j.mask[q];
+    }
+    for (int64_t q = 0; q < hw; q++)
+        out->map[q] = (float)(acc[q] / (p->masks * p->p));
+    out->score = y[0];
+    out->evals = n;
+    snprintf(out->extras, sizeof out->extras, "{\"cell\": [%d, %d]}", j.ch,
+             j.cw);
+    free(acc);
+    rise_job_free(&j);
+    return 0;
 }
 
 static int rise_check(const void *params, sm_err *err)
@@ -200,5 +247,8 @@ const sm_explainer_class sm_explainer_rise = {
     .params = rise_params_def,
     .params_size = sizeof(rise_params),
     .check = rise_check,
-    .run = rise_run,
+    .run = NULL, /* each image: samples, score(0, n), fit */
+    .samples = rise_samples,
+    .score = rise_score,
+    .fit = rise_fit,
 };

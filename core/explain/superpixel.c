@@ -224,17 +224,135 @@ void sm_superpixel_json_array(char *buf, size_t cap, size_t *off,
     *off = o;
 }
 
-int sm_superpixel_run_each(sm_superpixel_image_fn fn, const void *params,
-                           const sm_explain_ctx *ctx,
-                           const sm_explain_batch *b, sm_explain_out *out,
-                           sm_err *err)
+/* What one call on one image asks of a superpixel method: its sample
+ * count always; with y, the scores of rows [first, first + count); with
+ * out, the fit of fit_y[0..fit_n), or when fit_y is NULL of the scores of
+ * all n rows computed here (run()). */
+typedef struct superpixel_call {
+    int64_t n;
+    int64_t first, count;
+    double *y;
+    const double *fit_y;
+    int64_t fit_n;
+    sm_explain_out *out;
+} superpixel_call;
+
+/* Scores rows [first, first + count) of s's neighbourhood into y, the
+ * rows generated for that range only. */
+static int superpixel_score_rows(const sm_superpixel_method *m,
+                                 const void *params, const sm_explain_ctx *ctx,
+                                 const sm_superpixel_image *s, int target,
+                                 const char *id, int64_t first, int64_t count,
+                                 double *y, sm_err *err)
+{
+    const sm_superpixel_params *p = params; /* the first member */
+    uint8_t *Z = malloc((size_t)(count ? count : 1) * (size_t)s->d);
+    if (!Z)
+        return sm_err_set(err, "out of memory");
+    int rc = m->rows(params, ctx, s, id, first, count, Z, err) ||
+                     sm_superpixel_scores(ctx, s, target, Z, count,
+                                          p->internal_batch, y, err)
+                 ? -1
+                 : 0;
+    free(Z);
+    return rc;
+}
+
+static int superpixel_call_on(const sm_superpixel_method *m,
+                              const void *params, const sm_explain_ctx *ctx,
+                              const sm_superpixel_image *s, int target,
+                              const char *id, superpixel_call *k, sm_err *err)
+{
+    if ((k->n = m->samples(params, ctx, s, id, err)) < 0)
+        return -1;
+    if (k->y) {
+        if (k->first < 0 || k->count < 0 || k->first > k->n - k->count)
+            return sm_err_set(err, "samples %lld..%lld are not among its "
+                              "%lld", (long long)k->first,
+                              (long long)(k->first + k->count - 1),
+                              (long long)k->n);
+        if (superpixel_score_rows(m, params, ctx, s, target, id, k->first,
+                                  k->count, k->y, err))
+            return -1;
+    }
+    if (!k->out)
+        return 0;
+    if (k->fit_y) {
+        if (k->fit_n != k->n)
+            return sm_err_set(err, "%lld scores to fit, expected %lld",
+                              (long long)k->fit_n, (long long)k->n);
+        return m->fit(params, ctx, s, id, k->fit_y, k->n, k->out, err);
+    }
+    double *y = malloc(sizeof(double) * (size_t)(k->n ? k->n : 1));
+    if (!y)
+        return sm_err_set(err, "out of memory");
+    int rc = superpixel_score_rows(m, params, ctx, s, target, id, 0, k->n, y,
+                                   err) ||
+                     m->fit(params, ctx, s, id, y, k->n, k->out, err)
+                 ? -1
+                 : 0;
+    free(y);
+    return rc;
+}
+
+/* Segments image x and carries out k on it; errors name the image. */
+static int superpixel_call_image(const sm_superpixel_method *m,
+                                 const void *params, const sm_explain_ctx *ctx,
+                                 const float *x, int64_t c, int64_t h,
+                                 int64_t w, int target, const char *id,
+                                 superpixel_call *k, sm_err *err)
+{
+    sm_superpixel_image s;
+    int rc = sm_superpixel_segment(params, x, c, h, w, &s, err);
+    if (rc == 0) {
+        rc = superpixel_call_on(m, params, ctx, &s, target, id, k, err);
+        sm_superpixel_image_free(&s);
+    }
+    return rc ? sm_err_prefix(err, "image '%s'", id) : 0;
+}
+
+int sm_superpixel_run(const sm_superpixel_method *m, const void *params,
+                      const sm_explain_ctx *ctx, const sm_explain_batch *b,
+                      sm_explain_out *out, sm_err *err)
 {
     const sm_tensor *x = b->x;
     int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
             w = x->shape[3];
-    for (int64_t i = 0; i < n; i++)
-        if (fn(params, ctx, x->data + i * c * h * w, c, h, w, b->target[i],
-               b->ids[i], out + i, err))
+    for (int64_t i = 0; i < n; i++) {
+        superpixel_call k = {.out = out + i};
+        if (superpixel_call_image(m, params, ctx, x->data + i * c * h * w, c,
+                                  h, w, b->target[i], b->ids[i], &k, err))
             return -1;
+    }
     return 0;
+}
+
+int64_t sm_superpixel_samples(const sm_superpixel_method *m,
+                              const void *params, const sm_explain_ctx *ctx,
+                              const float *x, int64_t c, int64_t h, int64_t w,
+                              const char *id, sm_err *err)
+{
+    superpixel_call k = {0};
+    return superpixel_call_image(m, params, ctx, x, c, h, w, 0, id, &k, err)
+               ? -1
+               : k.n;
+}
+
+int sm_superpixel_score(const sm_superpixel_method *m, const void *params,
+                        const sm_explain_ctx *ctx, const float *x, int64_t c,
+                        int64_t h, int64_t w, int target, const char *id,
+                        int64_t first, int64_t count, double *y, sm_err *err)
+{
+    superpixel_call k = {.first = first, .count = count, .y = y};
+    return superpixel_call_image(m, params, ctx, x, c, h, w, target, id, &k,
+                                 err);
+}
+
+int sm_superpixel_fit(const sm_superpixel_method *m, const void *params,
+                      const sm_explain_ctx *ctx, const float *x, int64_t c,
+                      int64_t h, int64_t w, const char *id, const double *y,
+                      int64_t n, sm_explain_out *out, sm_err *err)
+{
+    superpixel_call k = {.fit_y = y, .fit_n = n, .out = out};
+    return superpixel_call_image(m, params, ctx, x, c, h, w, 0, id, &k, err);
 }

@@ -1,7 +1,8 @@
 /* What LIME and KernelSHAP share: their superpixel parameters, segmenting
- * each image, and scoring the image with superpixels hidden by 0/1 masks.
- * The masks and the predictions stay separate from the surrogate fit
- * (issue 4: the pipeline will gather predictions from several workers). */
+ * each image, scoring the image with superpixels hidden by 0/1 masks, and
+ * the explainer's neighbourhood ops (explainer.h) over a method's rows and
+ * fit: the masks and the predictions stay separate from the surrogate fit,
+ * so the pipeline can gather the predictions from several workers. */
 #ifndef SM_EXPLAIN_SUPERPIXEL_H
 #define SM_EXPLAIN_SUPERPIXEL_H
 
@@ -96,19 +97,90 @@ void sm_superpixel_paint(const sm_superpixel_image *s, const double *v,
 void sm_superpixel_json_array(char *buf, size_t cap, size_t *off,
                               const char *key, const double *v, int d);
 
-/* One image's explanation: params (the method's own struct), the image x
- * (c x h x w), its target and id; writes out. 0 or -1 with a message. */
-typedef int (*sm_superpixel_image_fn)(const void *params,
-                                      const sm_explain_ctx *ctx,
-                                      const float *x, int64_t c, int64_t h,
-                                      int64_t w, int target, const char *id,
-                                      sm_explain_out *out, sm_err *err);
+/* A superpixel method (LIME, KernelSHAP): its neighbourhood is n rows of
+ * 0/1 over the image's d superpixels (1 = shown), each row a pure function
+ * of its index, scored by the target's probability (sm_superpixel_scores)
+ * and fitted after over all n scores. The method's params struct starts
+ * with its sm_superpixel_params. Each function returns -1 with a message
+ * on failure. */
+typedef struct sm_superpixel_method {
+    /* n for the segmented image s. */
+    int64_t (*samples)(const void *params, const sm_explain_ctx *ctx,
+                       const sm_superpixel_image *s, const char *id,
+                       sm_err *err);
+    /* Rows [first, first + count) into Z (count x s->d); 0 or -1. */
+    int (*rows)(const void *params, const sm_explain_ctx *ctx,
+                const sm_superpixel_image *s, const char *id, int64_t first,
+                int64_t count, uint8_t *Z, sm_err *err);
+    /* out's map, score, evals and extras from y[0..n); 0 or -1. */
+    int (*fit)(const void *params, const sm_explain_ctx *ctx,
+               const sm_superpixel_image *s, const char *id, const double *y,
+               int64_t n, sm_explain_out *out, sm_err *err);
+} sm_superpixel_method;
 
-/* A method's run(): fn on each image of b in turn (each image has its own
- * superpixels and neighbourhood). */
-int sm_superpixel_run_each(sm_superpixel_image_fn fn, const void *params,
-                           const sm_explain_ctx *ctx,
-                           const sm_explain_batch *b, sm_explain_out *out,
-                           sm_err *err);
+/* The explainer class's run, samples, score and fit for method m
+ * (explainer.h): each segments its image anew (deterministic, so every
+ * chunk of a neighbourhood sees the same superpixels), and run() explains
+ * each image of the batch as samples, score(0, n) and fit on one
+ * segmentation, so whole and chunked give the same maps. Errors are
+ * prefixed with the image's id. */
+int sm_superpixel_run(const sm_superpixel_method *m, const void *params,
+                      const sm_explain_ctx *ctx, const sm_explain_batch *b,
+                      sm_explain_out *out, sm_err *err);
+int64_t sm_superpixel_samples(const sm_superpixel_method *m,
+                              const void *params, const sm_explain_ctx *ctx,
+                              const float *x, int64_t c, int64_t h, int64_t w,
+                              const char *id, sm_err *err);
+int sm_superpixel_score(const sm_superpixel_method *m, const void *params,
+                        const sm_explain_ctx *ctx, const float *x, int64_t c,
+                        int64_t h, int64_t w, int target, const char *id,
+                        int64_t first, int64_t count, double *y, sm_err *err);
+int sm_superpixel_fit(const sm_superpixel_method *m, const void *params,
+                      const sm_explain_ctx *ctx, const float *x, int64_t c,
+                      int64_t h, int64_t w, const char *id, const double *y,
+                      int64_t n, sm_explain_out *out, sm_err *err);
+
+/* Defines static prefix_op_run, prefix_op_samples, prefix_op_score and
+ * prefix_op_fit over method m, with the signatures of sm_explainer_class's members, and
+ * SM_SUPERPIXEL_CLASS_OPS(prefix) names them in the class: the two methods
+ * differ only in m. */
+#define SM_SUPERPIXEL_OPS(prefix, m)                                         \
+    static int prefix##_op_run(const void *params, const sm_explain_ctx *ctx,   \
+                            const sm_explain_batch *b, sm_explain_out *out,  \
+                            sm_err *err)                                     \
+    {                                                                        \
+        return sm_superpixel_run(&(m), params, ctx, b, out, err);            \
+    }                                                                        \
+    static int64_t prefix##_op_samples(                                         \
+        const void *params, const sm_explain_ctx *ctx, const float *x,       \
+        int64_t c, int64_t h, int64_t w, int target, const char *id,         \
+        sm_err *err)                                                         \
+    {                                                                        \
+        (void)target;                                                        \
+        return sm_superpixel_samples(&(m), params, ctx, x, c, h, w, id,      \
+                                     err);                                   \
+    }                                                                        \
+    static int prefix##_op_score(const void *params, const sm_explain_ctx *ctx, \
+                              const float *x, int64_t c, int64_t h,          \
+                              int64_t w, int target, const char *id,         \
+                              int64_t first, int64_t count, double *y,       \
+                              sm_err *err)                                   \
+    {                                                                        \
+        return sm_superpixel_score(&(m), params, ctx, x, c, h, w, target,    \
+                                   id, first, count, y, err);                \
+    }                                                                        \
+    static int prefix##_op_fit(const void *params, const sm_explain_ctx *ctx,   \
+                            const float *x, int64_t c, int64_t h, int64_t w, \
+                            int target, const char *id, const double *y,     \
+                            int64_t n, sm_explain_out *out, sm_err *err)     \
+    {                                                                        \
+        (void)target;                                                        \
+        return sm_superpixel_fit(&(m), params, ctx, x, c, h, w, id, y, n,    \
+                                 out, err);                                  \
+    }
+
+#define SM_SUPERPIXEL_CLASS_OPS(prefix)                                      \
+    .run = prefix##_op_run, .samples = prefix##_op_samples,                        \
+    .score = prefix##_op_score, .fit = prefix##_op_fit
 
 #endif

@@ -1,0 +1,197 @@
+/* The output folder of an explain job (store.h): the direct loop (job.c)
+ * and the broker both write through here, so their folders are the same
+ * bytes but for the timing column. */
+#include "explain/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/npy.h"
+#include "util/file.h"
+#include "util/text.h"
+
+#define STORE_PATH 4096
+
+struct sm_explain_store {
+    char *out;
+};
+
+sm_explain_store *sm_explain_store_open(const char *out, sm_err *err)
+{
+    char maps[STORE_PATH];
+    if (snprintf(maps, sizeof maps, "%s/maps", out) >= (int)sizeof maps) {
+        sm_err_set(err, "%s: path too long", out);
+        return NULL;
+    }
+    if (sm_file_mkdirs(maps, err))
+        return NULL;
+    sm_explain_store *st = calloc(1, sizeof *st);
+    if (!st || !(st->out = strdup(out))) {
+        free(st);
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    return st;
+}
+
+void sm_explain_store_destroy(sm_explain_store **st)
+{
+    if (!st || !*st)
+        return;
+    free((*st)->out);
+    free(*st);
+    *st = NULL;
+}
+
+const char *sm_explain_store_dir(const sm_explain_store *st)
+{
+    return st->out;
+}
+
+/* 1 when name is one safe path component: not empty, no '/', not "." or
+ * "..". */
+static int safe_component(const char *name, size_t len)
+{
+    return len > 0 && !memchr(name, '/', len) &&
+           !(len == 1 && name[0] == '.') &&
+           !(len == 2 && name[0] == '.' && name[1] == '.');
+}
+
+/* 1 when id stays below OUT/maps: relative, and '/'-separated components
+ * that are each safe (ids are dataset paths, which may hold folders; but
+ * they may also come from a client over the wire). */
+static int safe_id(const char *id)
+{
+    if (!*id || *id == '/')
+        return 0;
+    for (const char *p = id;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (!safe_component(p, len))
+            return 0;
+        if (!slash)
+            return 1;
+        p = slash + 1;
+    }
+}
+
+/* "OUT/maps/<id>/<method><ext>" into buf (STORE_PATH bytes); -1 when the
+ * id or method is unsafe or the path too long. */
+static int map_path(const sm_explain_store *st, char *buf, const char *id,
+                    const char *method, const char *ext)
+{
+    return safe_id(id) && safe_component(method, strlen(method)) &&
+                   snprintf(buf, STORE_PATH, "%s/maps/%s/%s%s", st->out, id,
+                            method, ext) < STORE_PATH
+               ? 0
+               : -1;
+}
+
+static int exists(const char *path)
+{
+    struct stat s;
+    return stat(path, &s) == 0 && S_ISREG(s.st_mode);
+}
+
+int sm_explain_store_done(const sm_explain_store *st, const char *id,
+                          const char *method)
+{
+    char a[STORE_PATH], b[STORE_PATH];
+    return map_path(st, a, id, method, ".npy") == 0 &&
+           map_path(st, b, id, method, ".row") == 0 && exists(a) && exists(b);
+}
+
+/* The row of index.csv: id,label,predicted,target,score,method,seconds,
+ * evals,deletion_auc,insertion_auc,params,extras. 0, or -1 when out of
+ * memory. */
+static int format_row(sm_text *t, const char *id, const char *label,
+                      const char *predicted, const char *target,
+                      const char *method, const char *params,
+                      const sm_explain_result *r)
+{
+    int rc = sm_text_csv(t, id) || sm_text_addf(t, ",") ||
+             sm_text_csv(t, label ? label : "") || sm_text_addf(t, ",") ||
+             sm_text_csv(t, predicted) || sm_text_addf(t, ",") ||
+             sm_text_csv(t, target) ||
+             sm_text_addf(t, ",%.9g,%s,%.6f,%ld,", r->score, method,
+                          r->seconds, r->evals);
+    if (!rc && r->has_metrics)
+        rc = sm_text_addf(t, "%.6f,%.6f,", r->deletion_auc, r->insertion_auc);
+    else if (!rc)
+        rc = sm_text_addf(t, ",,");
+    return rc || sm_text_csv(t, params) || sm_text_addf(t, ",") ||
+                   sm_text_csv(t, r->extras) || sm_text_addf(t, "\n")
+               ? -1
+               : 0;
+}
+
+int sm_explain_store_put(sm_explain_store *st, const char *id,
+                         const char *label, const char *predicted,
+                         const char *target, const char *method,
+                         const char *params, const sm_explain_result *r,
+                         int h, int w, sm_err *err)
+{
+    char dir[STORE_PATH], npy[STORE_PATH], row[STORE_PATH];
+    if (!safe_id(id))
+        return sm_err_set(err, "image id '%s' would leave %s/maps", id,
+                          st->out);
+    if (map_path(st, npy, id, method, ".npy") ||
+        map_path(st, row, id, method, ".row"))
+        return sm_err_set(err, "%s: %s: bad method name or path too long",
+                          id, method);
+    if (r->failed)
+        return sm_err_set(err, "%s: %s: a failed result has no map (%s)",
+                          id, method, r->error);
+    snprintf(dir, sizeof dir, "%s/maps/%s", st->out, id);
+    sm_tensor mt = {0};
+    mt.ndim = 2;
+    mt.shape[0] = h;
+    mt.shape[1] = w;
+    mt.data = r->map;
+    /* The map first: a row without its map would count as nothing, a map
+     * without its row is recomputed. */
+    if (sm_file_mkdirs(dir, err) || sm_npy_write(npy, &mt, err))
+        return -1;
+    sm_text t = {0};
+    int rc = format_row(&t, id, label, predicted, target, method, params, r)
+                 ? sm_err_set(err, "out of memory")
+                 : sm_file_write_atomic(row, t.s, t.len, err);
+    sm_text_free(&t);
+    return rc;
+}
+
+int sm_explain_store_index(sm_explain_store *st, const char *const *ids,
+                           size_t n, const char *const *methods, int m,
+                           sm_err *err)
+{
+    sm_text t = {0};
+    int rc = sm_text_addf(&t, "%s", SM_EXPLAIN_INDEX_HEADER)
+                 ? sm_err_set(err, "out of memory")
+                 : 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        for (int k = 0; k < m && rc == 0; k++) {
+            char path[STORE_PATH];
+            if (map_path(st, path, ids[i], methods[k], ".row") ||
+                !exists(path))
+                continue;
+            size_t len;
+            unsigned char *row = sm_file_read(path, 1 << 20, &len, err);
+            if (!row)
+                rc = -1;
+            else if (sm_text_addf(&t, "%.*s", (int)len, (const char *)row))
+                rc = sm_err_set(err, "out of memory");
+            free(row);
+        }
+    if (rc == 0) {
+        char path[STORE_PATH];
+        if (snprintf(path, sizeof path, "%s/index.csv", st->out) >=
+            (int)sizeof path)
+            rc = sm_err_set(err, "%s: path too long", st->out);
+        else
+            rc = sm_file_write_atomic(path, t.s, t.len, err);
+    }
+    sm_text_free(&t);
+    return rc;
+}

@@ -1,0 +1,46 @@
+/* sm_explain_store: a job's output folder (docs/EXPLAIN.md):
+ *   OUT/maps/<image id>/<method>.npy  float32 H x W
+ *   OUT/maps/<image id>/<method>.row  its row of index.csv
+ *   OUT/index.csv                     the rows, in dataset then method order
+ * An (image, method) is complete when its .npy and .row both exist; both
+ * are written atomically (temp file, rename), the map first, so a run
+ * started again skips exactly what is complete. */
+#ifndef SM_EXPLAIN_STORE_H
+#define SM_EXPLAIN_STORE_H
+
+#include <stddef.h>
+
+#include "explain/task.h"
+#include "util/err.h"
+
+#define SM_EXPLAIN_INDEX_HEADER                                             \
+    "id,label,predicted,target,score,method,seconds,evals,deletion_auc,"  \
+    "insertion_auc,params,extras\n"
+
+typedef struct sm_explain_store sm_explain_store;
+
+/* Opens (creating OUT/maps) the folder. NULL with a message. */
+sm_explain_store *sm_explain_store_open(const char *out, sm_err *err);
+void sm_explain_store_destroy(sm_explain_store **st);
+
+const char *sm_explain_store_dir(const sm_explain_store *st);
+
+/* 1 when (id, method) is complete. */
+int sm_explain_store_done(const sm_explain_store *st, const char *id,
+                          const char *method);
+
+/* Writes the map (h x w) and the row of (id, method): label, predicted and
+ * target are class names (label may be NULL); params is the method's
+ * parameters as JSON. 0 or -1 with a message naming the file. */
+int sm_explain_store_put(sm_explain_store *st, const char *id,
+                         const char *label, const char *predicted,
+                         const char *target, const char *method,
+                         const char *params, const sm_explain_result *r,
+                         int h, int w, sm_err *err);
+
+/* OUT/index.csv from the complete rows of ids[0..n) x methods[0..m). */
+int sm_explain_store_index(sm_explain_store *st, const char *const *ids,
+                           size_t n, const char *const *methods, int m,
+                           sm_err *err);
+
+#endif

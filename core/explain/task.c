@@ -1,0 +1,201 @@
+/* What a worker computes (task.h): targets, maps and metrics in memory.
+ * job.c's direct loop calls the same functions, so the pipeline and the
+ * loop give the same bits. */
+#include "explain/task.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "metrics/deletion.h"
+
+/* Images per model run of the deletion and insertion curves. */
+#define METRICS_BATCH 64
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static sm_explain_ctx ctx_of(const sm_explain_setup *s)
+{
+    sm_explain_ctx ctx = {s->model, s->out_idx, s->output_probs,
+                          s->score_prob, s->seed};
+    return ctx;
+}
+
+/* res as sm_explain_targets leaves an image: nothing but its map buffer. */
+static void result_reset(sm_explain_result *r)
+{
+    float *map = r->map;
+    memset(r, 0, sizeof *r);
+    r->map = map;
+    snprintf(r->extras, sizeof r->extras, "{}");
+}
+
+int sm_explain_targets(const sm_explain_setup *s, const sm_tensor *x,
+                       const int *labels, const char *const *ids,
+                       sm_explain_result *res, sm_err *err)
+{
+    int64_t n = x->shape[0];
+    if (n < 1)
+        return 0;
+    const sm_tensor *in[1] = {x}, *outs[64];
+    if (sm_model_n_outputs(s->model) > 64)
+        return sm_err_set(err, "too many model outputs");
+    if (sm_model_run(s->model, in, 1, outs, err))
+        return -1;
+    const sm_tensor *y = outs[s->out_idx];
+    int64_t k = y->shape[y->ndim - 1];
+    for (int64_t r = 0; r < n; r++) {
+        /* the prediction: the model's argmax, the first of equals */
+        const float *row = y->data + r * k;
+        int best = 0;
+        for (int64_t c = 1; c < k; c++)
+            if (row[c] > row[best])
+                best = (int)c;
+        int t = best;
+        if (s->target == SM_TARGET_INDEX)
+            t = s->target_index;
+        else if (s->target == SM_TARGET_LABEL)
+            t = labels ? labels[r] : -1;
+        result_reset(&res[r]);
+        if (t < 0 || t >= k) {
+            res[r].failed = 1;
+            if (s->target == SM_TARGET_INDEX)
+                snprintf(res[r].error, sizeof res[r].error,
+                         "%s: target class %d is not one of the model's %lld "
+                         "classes", ids[r], t, (long long)k);
+            else
+                snprintf(res[r].error, sizeof res[r].error,
+                         "%s: its label is not one of the model's classes",
+                         ids[r]);
+            continue;
+        }
+        res[r].predicted = best;
+        res[r].target = t;
+    }
+    return 0;
+}
+
+/* What a method left in o, into r, and when s->metrics the deletion and
+ * insertion AUC of r's map on image x (C x H x W) for the predicted
+ * class. 0 or -1. */
+static int finish(const sm_explain_setup *s, const float *x, int64_t c,
+                  int64_t h, int64_t w, const sm_explain_out *o,
+                  sm_explain_result *r, sm_err *err)
+{
+    r->score = o->score;
+    r->evals = o->evals;
+    memcpy(r->extras, o->extras, sizeof r->extras);
+    r->has_metrics = 0;
+    if (!s->metrics)
+        return 0;
+    sm_explain_ctx ctx = ctx_of(s);
+    sm_deletion_result dr;
+    if (sm_deletion_insertion(&ctx, x, c, h, w, r->map, r->predicted, 0,
+                              METRICS_BATCH, &dr, err))
+        return -1;
+    r->has_metrics = 1;
+    r->deletion_auc = dr.deletion_auc;
+    r->insertion_auc = dr.insertion_auc;
+    return 0;
+}
+
+int sm_explain_images(const sm_explain_setup *s, sm_explainer *e,
+                      const sm_tensor *x, const char *const *ids,
+                      sm_explain_result *res, sm_err *err)
+{
+    int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
+            w = x->shape[3], per = c * h * w, kept = 0;
+    for (int64_t r = 0; r < n; r++)
+        kept += !res[r].failed;
+    if (!kept)
+        return 0;
+    /* The explained batch holds the images not failed, in order: a copy
+     * only when some failed. */
+    sm_tensor *xk = kept < n ? sm_tensor_new(4, (int64_t[]){kept, c, h, w})
+                             : NULL;
+    int64_t *slot = malloc(sizeof(int64_t) * (size_t)kept);
+    int *target = malloc(sizeof(int) * (size_t)kept);
+    const char **kid = malloc(sizeof(char *) * (size_t)kept);
+    sm_explain_out *out = calloc((size_t)kept, sizeof *out);
+    int rc = -1;
+    if ((kept < n && !xk) || !slot || !target || !kid || !out) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    for (int64_t r = 0, q = 0; r < n; r++) {
+        if (res[r].failed)
+            continue;
+        if (xk)
+            memcpy(xk->data + q * per, x->data + r * per,
+                   sizeof(float) * (size_t)per);
+        slot[q] = r;
+        target[q] = res[r].target;
+        kid[q] = ids[r];
+        out[q].map = res[r].map;
+        q++;
+    }
+    const sm_tensor *xe = xk ? xk : x;
+    sm_explain_ctx ctx = ctx_of(s);
+    sm_explain_batch b = {xe, target, kid};
+    double t0 = now();
+    if (sm_explainer_run(e, &ctx, &b, out, err))
+        goto done;
+    /* The batch's time, shared evenly: methods work on whole batches. */
+    double seconds = (now() - t0) / (double)kept;
+    for (int64_t q = 0; q < kept; q++) {
+        sm_explain_result *r = &res[slot[q]];
+        r->seconds = seconds;
+        if (finish(s, xe->data + q * per, c, h, w, &out[q], r, err))
+            goto done;
+    }
+    rc = 0;
+done:
+    sm_tensor_destroy(&xk);
+    free(slot);
+    free(target);
+    free(kid);
+    free(out);
+    return rc;
+}
+
+int64_t sm_explain_samples(const sm_explain_setup *s, sm_explainer *e,
+                           const sm_tensor *x, const char *id, int target,
+                           sm_err *err)
+{
+    sm_explain_ctx ctx = ctx_of(s);
+    return sm_explainer_samples(e, &ctx, x->data, x->shape[1], x->shape[2],
+                                x->shape[3], target, id, err);
+}
+
+int sm_explain_chunk(const sm_explain_setup *s, sm_explainer *e,
+                     const sm_tensor *x, const char *id, int target,
+                     int64_t first, int64_t count, double *y, sm_err *err)
+{
+    sm_explain_ctx ctx = ctx_of(s);
+    return sm_explainer_score(e, &ctx, x->data, x->shape[1], x->shape[2],
+                              x->shape[3], target, id, first, count, y, err);
+}
+
+/* res->seconds is the fit's own time: the chunks were scored elsewhere,
+ * and their time is the caller's to add. */
+int sm_explain_fit(const sm_explain_setup *s, sm_explainer *e,
+                   const sm_tensor *x, const char *id, const double *y,
+                   int64_t n, sm_explain_result *res, sm_err *err)
+{
+    sm_explain_ctx ctx = ctx_of(s);
+    int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
+    sm_explain_out o = {.map = res->map};
+    double t0 = now();
+    if (sm_explainer_fit(e, &ctx, x->data, c, h, w, res->target, id, y, n,
+                         &o, err))
+        return -1;
+    res->failed = 0;
+    res->seconds = now() - t0;
+    return finish(s, x->data, c, h, w, &o, res, err);
+}
