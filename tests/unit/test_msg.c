@@ -1,0 +1,1562 @@
+/* The wire codec (schemas/): every message through encode and decode, the
+ * raw-byte check refusing what msgpack-c would trust (truncations, huge
+ * counts, depth bombs, 0xc1, trailing bytes), field errors with their exact
+ * text, content hashes, frames over inproc sockets, and the fuzzer's corpus
+ * through every decoder. Bodies that our encoders cannot produce are made by
+ * unpacking a good one with msgpack-c, editing the objects and packing them
+ * again, or byte by byte. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "schemas/mp.h"
+#include "schemas/msg.h"
+#include "util/file.h"
+
+TestSuite(msg);
+
+#define TM_HASH "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"
+
+static sm_msg_limits tm_limits(void)
+{
+    sm_msg_limits l;
+    sm_msg_limits_default(&l);
+    return l;
+}
+
+/* ---- sample messages ----------------------------------------------------- */
+
+static const uint8_t tm_png[] = {0x89, 'P', 'N', 'G', 1, 2, 3};
+static const uint8_t tm_px[2 * 3 * 1] = {0, 64, 128, 192, 255, 7};
+static const char *tm_methods[] = {"sal", "lime"};
+static const char *tm_settings[] = {"lime.samples=500", "sal.abs=true",
+                                    "lime.kernel.width=0.25"};
+
+static sm_msg_image tm_images[3] = {
+    {.id = "a/0.png", .label = "3", .label_index = 3, .format = SM_IMAGE_FILE,
+     .data = tm_png, .len = sizeof tm_png},
+    {.id = "b.raw", .label = NULL, .label_index = -1, .format = SM_IMAGE_U8,
+     .width = 3, .height = 2, .bands = 1, .data = tm_px, .len = sizeof tm_px},
+    {.id = "c", .label = "seven", .label_index = 7, .format = SM_IMAGE_FILE,
+     .data = tm_png, .len = 2},
+};
+
+static sm_msg_task tm_task(sm_task_kind kind)
+{
+    static const char *set[] = {"samples=500", "seed=1"};
+    static const double scores[3] = {0.5, -1.25, 1e300};
+    sm_msg_task t = {
+        .task = 0xfedcba9876543210ull, .job = "j-1", .kind = kind,
+        .model = TM_HASH, .config = "input: x\n", .method = "lime",
+        .settings = set, .n_settings = 2, .seed = 42, .target = "label",
+        .score = "prob", .metrics = 0, .images = tm_images, .n_images = 3,
+    };
+    if (kind != SM_TASK_IMAGES)
+        t.n_images = 1;
+    if (kind == SM_TASK_CHUNK)
+        t.part = 2, t.parts = 5;
+    if (kind == SM_TASK_FIT)
+        t.scores = scores, t.n_scores = 3;
+    return t;
+}
+
+static const float tm_map[6] = {0.f, -1.5f, 3.25f, 1e-30f, 7.f, -0.f};
+
+static sm_msg_result tm_result(void)
+{
+    static sm_msg_item items[2] = {
+        {.id = "a/0.png", .predicted = 3, .target = 3, .score = 0.75,
+         .evals = 1000, .seconds = 0.125, .height = 2, .width = 3,
+         .map = tm_map, .params = "{\"samples\":500}", .extras = "{}",
+         .has_metrics = 1, .deletion = 0.25, .insertion = 0.5},
+        {.id = "c", .error = "c: cannot decode"},
+    };
+    return (sm_msg_result){.task = 9, .items = items, .n_items = 2};
+}
+
+static sm_msg_job tm_job(void)
+{
+    return (sm_msg_job){
+        .name = "nightly", .model = TM_HASH, .config = "k: v\n",
+        .images = tm_images, .n_images = 3, .methods = tm_methods,
+        .n_methods = 2, .settings = tm_settings, .n_settings = 3,
+        .seed = UINT64_MAX, .out = "out/x", .limit = 100, .metrics = 0,
+        .target = "5", .score = "prob", .batch = 16,
+    };
+}
+
+/* ---- round trips ---------------------------------------------------------- */
+
+static void tm_same_image(const sm_msg_image *a, const sm_msg_image *b,
+                          int in_task)
+{
+    cr_assert_str_eq(a->id, b->id);
+    if (b->label)
+        cr_assert_str_eq(a->label, b->label);
+    else
+        cr_assert_null(a->label);
+    cr_assert_eq(a->label_index, in_task ? b->label_index : -1);
+    cr_assert_eq(a->format, b->format);
+    cr_assert_eq(a->len, b->len);
+    cr_assert_eq(memcmp(a->data, b->data, b->len), 0);
+    if (b->format == SM_IMAGE_U8) {
+        cr_assert_eq(a->width, b->width);
+        cr_assert_eq(a->height, b->height);
+        cr_assert_eq(a->bands, b->bands);
+    }
+}
+
+Test(msg, job_round_trip)
+{
+    sm_msg_job in = tm_job(), out;
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    sm_msg_limits l = tm_limits();
+    cr_assert_eq(sm_msg_encode_job(&in, &b), 0);
+    cr_assert_eq(sm_msg_decode_job(b.data, b.len, &l, &doc, &out, &err), 0,
+                 "%s", err.msg);
+    cr_assert_str_eq(out.name, "nightly");
+    cr_assert_str_eq(out.model, TM_HASH);
+    cr_assert_str_eq(out.config, "k: v\n");
+    cr_assert_null(out.dataset);
+    cr_assert_eq(out.n_images, 3);
+    for (int i = 0; i < 3; i++)
+        tm_same_image(&out.images[i], &tm_images[i], 0);
+    cr_assert_eq(out.n_methods, 2);
+    cr_assert_str_eq(out.methods[0], "sal");
+    cr_assert_str_eq(out.methods[1], "lime");
+    /* grouped by method in order of first appearance */
+    cr_assert_eq(out.n_settings, 3);
+    cr_assert_str_eq(out.settings[0], "lime.samples=500");
+    cr_assert_str_eq(out.settings[1], "lime.kernel.width=0.25");
+    cr_assert_str_eq(out.settings[2], "sal.abs=true");
+    cr_assert_eq(out.seed, UINT64_MAX);
+    cr_assert_str_eq(out.out, "out/x");
+    cr_assert_eq(out.limit, 100);
+    cr_assert_eq(out.metrics, 0);
+    cr_assert_str_eq(out.target, "5");
+    cr_assert_str_eq(out.score, "prob");
+    cr_assert_eq(out.batch, 16);
+    sm_msg_doc_destroy(&doc);
+    cr_assert_null(doc);
+    sm_msg_buf_free(&b);
+}
+
+Test(msg, job_defaults_and_dataset)
+{
+    const char *methods[] = {"grad"};
+    sm_msg_job in = {.model = TM_HASH, .dataset = "data/mnist/test",
+                     .methods = methods, .n_methods = 1, .out = "o",
+                     .metrics = 1};
+    sm_msg_job out;
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_job(&in, &b), 0);
+    cr_assert_eq(sm_msg_decode_job(b.data, b.len, NULL, &doc, &out, &err), 0,
+                 "%s", err.msg);
+    cr_assert_str_eq(out.dataset, "data/mnist/test");
+    cr_assert_eq(out.n_images, 0);
+    cr_assert_eq(out.n_settings, 0);
+    cr_assert_eq(out.seed, 0);
+    cr_assert_eq(out.limit, 0);
+    cr_assert_eq(out.metrics, 1);
+    cr_assert_str_eq(out.target, "predicted");
+    cr_assert_str_eq(out.score, "logit");
+    cr_assert_eq(out.batch, 64);
+    cr_assert_null(out.name);
+    cr_assert_null(out.config);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+static sm_msg_status tm_status(const char *job, const char *state)
+{
+    return (sm_msg_status){.job = job, .name = "n", .state = state,
+                           .out = "out/j", .error = NULL, .images = 200,
+                           .maps_total = 400, .maps_done = 123,
+                           .maps_failed = 2, .seconds = 12.5, .rate = 9.84};
+}
+
+static void tm_same_status(const sm_msg_status *a, const sm_msg_status *b)
+{
+    cr_assert_str_eq(a->job, b->job);
+    cr_assert_str_eq(a->state, b->state);
+    cr_assert_str_eq(a->out, b->out);
+    cr_assert_eq(!a->name, !b->name);
+    cr_assert_eq(!a->error, !b->error);
+    if (b->error)
+        cr_assert_str_eq(a->error, b->error);
+    cr_assert_eq(a->images, b->images);
+    cr_assert_eq(a->maps_total, b->maps_total);
+    cr_assert_eq(a->maps_done, b->maps_done);
+    cr_assert_eq(a->maps_failed, b->maps_failed);
+    cr_assert_eq(a->seconds, b->seconds);
+    cr_assert_eq(a->rate, b->rate);
+}
+
+Test(msg, status_and_list_round_trip)
+{
+    sm_msg_status st = tm_status("j-1", "running"), got;
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_status(&st, &b), 0);
+    cr_assert_eq(sm_msg_decode_status(b.data, b.len, NULL, &doc, &got, &err),
+                 0, "%s", err.msg);
+    tm_same_status(&got, &st);
+    sm_msg_doc_destroy(&doc);
+
+    sm_msg_status jobs[3] = {tm_status("a", "queued"), tm_status("b", "done"),
+                             tm_status("c", "failed")};
+    jobs[2].error = "model did not load";
+    jobs[1].name = NULL;
+    sm_msg_list list = {.jobs = jobs, .n = 3}, gl;
+    cr_assert_eq(sm_msg_encode_list(&list, &b), 0);
+    cr_assert_eq(sm_msg_decode_list(b.data, b.len, NULL, &doc, &gl, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(gl.n, 3);
+    for (int i = 0; i < 3; i++)
+        tm_same_status(&gl.jobs[i], &jobs[i]);
+    sm_msg_doc_destroy(&doc);
+
+    sm_msg_list empty = {0};
+    cr_assert_eq(sm_msg_encode_list(&empty, &b), 0);
+    cr_assert_eq(sm_msg_decode_list(b.data, b.len, NULL, &doc, &gl, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(gl.n, 0);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+Test(msg, blob_round_trip)
+{
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_msg_blob got;
+    sm_err err = {{0}};
+    /* HAS request, HAS reply (true, false), PUT, empty PUT */
+    sm_msg_blob has = {.hash = TM_HASH};
+    cr_assert_eq(sm_msg_encode_blob(&has, &b), 0);
+    cr_assert_eq(sm_msg_decode_blob(b.data, b.len, NULL, &doc, &got, &err), 0,
+                 "%s", err.msg);
+    cr_assert_str_eq(got.hash, TM_HASH);
+    cr_assert_null(got.data);
+    cr_assert_eq(got.have, 0);
+    sm_msg_doc_destroy(&doc);
+
+    has.have = 1;
+    cr_assert_eq(sm_msg_encode_blob(&has, &b), 0);
+    cr_assert_eq(sm_msg_decode_blob(b.data, b.len, NULL, &doc, &got, &err), 0);
+    cr_assert_eq(got.have, 1);
+    sm_msg_doc_destroy(&doc);
+
+    uint8_t data[1000];
+    for (int i = 0; i < 1000; i++)
+        data[i] = (uint8_t)(i * 7);
+    sm_msg_blob put = {.hash = TM_HASH, .data = data, .len = sizeof data};
+    cr_assert_eq(sm_msg_encode_blob(&put, &b), 0);
+    cr_assert_eq(sm_msg_decode_blob(b.data, b.len, NULL, &doc, &got, &err), 0);
+    cr_assert_eq(got.len, 1000);
+    cr_assert_eq(memcmp(got.data, data, 1000), 0);
+    /* copied out of the body: clobbering it changes nothing */
+    memset(b.data, 0, b.len);
+    cr_assert_eq(got.data[999], data[999]);
+    cr_assert_str_eq(got.hash, TM_HASH);
+    sm_msg_doc_destroy(&doc);
+
+    put.len = 0;
+    cr_assert_eq(sm_msg_encode_blob(&put, &b), 0);
+    cr_assert_eq(sm_msg_decode_blob(b.data, b.len, NULL, &doc, &got, &err), 0);
+    cr_assert_not_null(got.data);
+    cr_assert_eq(got.len, 0);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+Test(msg, files_round_trip)
+{
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_msg_files got;
+    sm_err err = {{0}};
+    sm_msg_files fetch = {.job = "j-1", .from = 7};
+    cr_assert_eq(sm_msg_encode_files(&fetch, &b), 0);
+    cr_assert_eq(sm_msg_decode_files(b.data, b.len, NULL, &doc, &got, &err),
+                 0, "%s", err.msg);
+    cr_assert_str_eq(got.job, "j-1");
+    cr_assert_eq(got.from, 7);
+    cr_assert_eq(got.n, 0);
+    sm_msg_doc_destroy(&doc);
+
+    sm_msg_file files[2] = {
+        {.path = "index.csv", .data = (const uint8_t *)"id\n", .len = 3},
+        {.path = "maps/a/0.png/sal.npy", .data = tm_png, .len = sizeof tm_png},
+    };
+    sm_msg_files reply = {.job = "j-1", .from = 0, .files = files, .n = 2,
+                          .next = 2};
+    cr_assert_eq(sm_msg_encode_files(&reply, &b), 0);
+    cr_assert_eq(sm_msg_decode_files(b.data, b.len, NULL, &doc, &got, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(got.n, 2);
+    cr_assert_eq(got.next, 2);
+    cr_assert_str_eq(got.files[1].path, "maps/a/0.png/sal.npy");
+    cr_assert_eq(got.files[1].len, sizeof tm_png);
+    cr_assert_eq(memcmp(got.files[1].data, tm_png, sizeof tm_png), 0);
+    sm_msg_doc_destroy(&doc);
+
+    sm_msg_files last = {.job = "j-1", .from = 2, .next = -1};
+    cr_assert_eq(sm_msg_encode_files(&last, &b), 0);
+    cr_assert_eq(sm_msg_decode_files(b.data, b.len, NULL, &doc, &got, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(got.n, 0);
+    cr_assert_eq(got.next, -1);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+Test(msg, error_ready_job_id_empty_round_trip)
+{
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    sm_msg_error e = {.code = "need_blob", .message = TM_HASH,
+                      .command = "SUBMIT"}, ge;
+    cr_assert_eq(sm_msg_encode_error(&e, &b), 0);
+    cr_assert_eq(sm_msg_decode_error(b.data, b.len, NULL, &doc, &ge, &err), 0,
+                 "%s", err.msg);
+    cr_assert_str_eq(ge.code, "need_blob");
+    cr_assert_str_eq(ge.message, TM_HASH);
+    cr_assert_str_eq(ge.command, "SUBMIT");
+    sm_msg_doc_destroy(&doc);
+
+    sm_msg_ready r = {.capacity = 4, .name = "w1"}, gr;
+    cr_assert_eq(sm_msg_encode_ready(&r, &b), 0);
+    cr_assert_eq(sm_msg_decode_ready(b.data, b.len, NULL, &doc, &gr, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(gr.capacity, 4);
+    cr_assert_str_eq(gr.name, "w1");
+    sm_msg_doc_destroy(&doc);
+
+    const char *job;
+    cr_assert_eq(sm_msg_encode_job_id("j-42", &b), 0);
+    cr_assert_eq(sm_msg_decode_job_id(b.data, b.len, NULL, &doc, &job, &err),
+                 0, "%s", err.msg);
+    cr_assert_str_eq(job, "j-42");
+    sm_msg_doc_destroy(&doc);
+
+    cr_assert_eq(sm_msg_encode_empty(&b), 0);
+    cr_assert_eq(b.len, 1);
+    cr_assert_eq(b.data[0], 0x80);
+    cr_assert_eq(sm_msg_decode_empty(b.data, b.len, NULL, &err), 0);
+    /* any map will do, unknown fields and all */
+    cr_assert_eq(sm_msg_decode_empty("\x81\xa1x\x01", 4, NULL, &err), 0);
+    sm_msg_buf_free(&b);
+}
+
+static void tm_task_round_trip(sm_task_kind kind)
+{
+    sm_msg_task in = tm_task(kind), out;
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_task(&in, &b), 0);
+    cr_assert_eq(sm_msg_decode_task(b.data, b.len, NULL, &doc, &out, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(out.task, in.task);
+    cr_assert_str_eq(out.job, "j-1");
+    cr_assert_eq(out.kind, kind);
+    cr_assert_str_eq(out.model, TM_HASH);
+    cr_assert_str_eq(out.config, in.config);
+    cr_assert_str_eq(out.method, "lime");
+    cr_assert_eq(out.n_settings, 2);
+    cr_assert_str_eq(out.settings[1], "seed=1");
+    cr_assert_eq(out.seed, 42);
+    cr_assert_str_eq(out.target, "label");
+    cr_assert_str_eq(out.score, "prob");
+    cr_assert_eq(out.metrics, 0);
+    cr_assert_eq(out.n_images, in.n_images);
+    for (size_t i = 0; i < in.n_images; i++)
+        tm_same_image(&out.images[i], &in.images[i], 1);
+    if (kind == SM_TASK_CHUNK) {
+        cr_assert_eq(out.part, 2);
+        cr_assert_eq(out.parts, 5);
+    }
+    if (kind == SM_TASK_FIT) {
+        cr_assert_eq(out.n_scores, 3);
+        cr_assert_eq(((uintptr_t)out.scores) % _Alignof(double), 0);
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(out.scores[i], in.scores[i]);
+    } else {
+        cr_assert_null(out.scores);
+    }
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+Test(msg, task_round_trip)
+{
+    tm_task_round_trip(SM_TASK_IMAGES);
+    tm_task_round_trip(SM_TASK_CHUNK);
+    tm_task_round_trip(SM_TASK_FIT);
+}
+
+Test(msg, result_round_trip)
+{
+    sm_msg_result in = tm_result(), out;
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_result(&in, &b), 0);
+    cr_assert_eq(sm_msg_decode_result(b.data, b.len, NULL, &doc, &out, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(out.task, 9);
+    cr_assert_null(out.error);
+    cr_assert_eq(out.n_items, 2);
+    const sm_msg_item *a = &out.items[0], *e = &in.items[0];
+    cr_assert_str_eq(a->id, e->id);
+    cr_assert_null(a->error);
+    cr_assert_eq(a->predicted, 3);
+    cr_assert_eq(a->target, 3);
+    cr_assert_eq(a->score, 0.75);
+    cr_assert_eq(a->evals, 1000);
+    cr_assert_eq(a->seconds, 0.125);
+    cr_assert_eq(a->height, 2);
+    cr_assert_eq(a->width, 3);
+    cr_assert_eq(((uintptr_t)a->map) % _Alignof(float), 0);
+    cr_assert_eq(memcmp(a->map, tm_map, sizeof tm_map), 0); /* -0 too */
+    cr_assert_str_eq(a->params, e->params);
+    cr_assert_str_eq(a->extras, "{}");
+    cr_assert_eq(a->has_metrics, 1);
+    cr_assert_eq(a->deletion, 0.25);
+    cr_assert_eq(a->insertion, 0.5);
+    cr_assert_str_eq(out.items[1].id, "c");
+    cr_assert_str_eq(out.items[1].error, "c: cannot decode");
+    cr_assert_null(out.items[1].map);
+    cr_assert_null(out.scores);
+    sm_msg_doc_destroy(&doc);
+
+    /* a chunk's scores, a whole task failing */
+    double y[4] = {1, 2, -3, NAN};
+    sm_msg_result chunk = {.task = 10, .scores = y, .n_scores = 4,
+                           .samples = 1000};
+    cr_assert_eq(sm_msg_encode_result(&chunk, &b), 0);
+    cr_assert_eq(sm_msg_decode_result(b.data, b.len, NULL, &doc, &out, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(out.n_scores, 4);
+    cr_assert_eq(out.samples, 1000);
+    cr_assert_eq(out.scores[2], -3);
+    cr_assert(isnan(out.scores[3]));
+    cr_assert_eq(out.n_items, 0);
+    sm_msg_doc_destroy(&doc);
+
+    sm_msg_result failed = {.task = 11, .error = "model did not load"};
+    cr_assert_eq(sm_msg_encode_result(&failed, &b), 0);
+    cr_assert_eq(sm_msg_decode_result(b.data, b.len, NULL, &doc, &out, &err),
+                 0, "%s", err.msg);
+    cr_assert_str_eq(out.error, "model did not load");
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+/* ---- bodies made by hand ----------------------------------------------------- */
+
+/* msgpack-c's own packer into sb; msgpack_object values to edit with. */
+typedef struct tm_body {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+} tm_body;
+
+static void tm_body_init(tm_body *t)
+{
+    msgpack_sbuffer_init(&t->sb);
+    msgpack_packer_init(&t->pk, &t->sb, msgpack_sbuffer_write);
+}
+
+static void tm_pstr(tm_body *t, const char *s)
+{
+    msgpack_pack_str_with_body(&t->pk, s, strlen(s));
+}
+
+/* Unpacks body into zone, for editing. */
+static msgpack_object tm_unpack(const sm_msg_buf *b, msgpack_zone *z)
+{
+    msgpack_object o;
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack((const char *)b->data, b->len, &off, z, &o),
+                 MSGPACK_UNPACK_SUCCESS);
+    return o;
+}
+
+/* The value of key in map (which must have it). */
+static msgpack_object *tm_at(msgpack_object *map, const char *key)
+{
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (kv->key.via.str.size == strlen(key) &&
+            memcmp(kv->key.via.str.ptr, key, strlen(key)) == 0)
+            return &kv->val;
+    }
+    cr_assert_fail("no key %s", key);
+    return NULL;
+}
+
+static msgpack_object tm_str(const char *s)
+{
+    msgpack_object o = {.type = MSGPACK_OBJECT_STR};
+    o.via.str.ptr = s;
+    o.via.str.size = (uint32_t)strlen(s);
+    return o;
+}
+
+static msgpack_object tm_int(int64_t v)
+{
+    msgpack_object o;
+    if (v >= 0) {
+        o.type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+        o.via.u64 = (uint64_t)v;
+    } else {
+        o.type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
+        o.via.i64 = v;
+    }
+    return o;
+}
+
+static msgpack_object tm_bin(const void *p, size_t n)
+{
+    msgpack_object o = {.type = MSGPACK_OBJECT_BIN};
+    o.via.bin.ptr = p;
+    o.via.bin.size = (uint32_t)n;
+    return o;
+}
+
+/* Packs root into sb. */
+static void tm_repack(const msgpack_object *root, tm_body *t)
+{
+    tm_body_init(t);
+    cr_assert_eq(msgpack_pack_object(&t->pk, *root), 0);
+}
+
+typedef int (*tm_decoder)(const void *body, size_t len, sm_err *err);
+
+static int tm_dec_task(const void *body, size_t len, sm_err *err)
+{
+    sm_msg_doc *doc;
+    sm_msg_task m;
+    sm_msg_limits l = tm_limits();
+    int rc = sm_msg_decode_task(body, len, &l, &doc, &m, err);
+    cr_assert(rc == 0 ? doc != NULL : doc == NULL && m.images == NULL);
+    sm_msg_doc_destroy(&doc);
+    return rc;
+}
+
+static int tm_dec_result(const void *body, size_t len, sm_err *err)
+{
+    sm_msg_doc *doc;
+    sm_msg_result m;
+    int rc = sm_msg_decode_result(body, len, NULL, &doc, &m, err);
+    sm_msg_doc_destroy(&doc);
+    return rc;
+}
+
+static int tm_dec_job(const void *body, size_t len, sm_err *err)
+{
+    sm_msg_doc *doc;
+    sm_msg_job m;
+    int rc = sm_msg_decode_job(body, len, NULL, &doc, &m, err);
+    sm_msg_doc_destroy(&doc);
+    return rc;
+}
+
+/* Edits a task body (a function of the root map), decodes it and expects
+ * the message want. */
+static void tm_task_refused(sm_task_kind kind,
+                            void (*edit)(msgpack_object *root),
+                            const char *want)
+{
+    sm_msg_task t = tm_task(kind);
+    sm_msg_buf b = {0};
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    msgpack_zone *z = msgpack_zone_new(4096);
+    msgpack_object root = tm_unpack(&b, z);
+    edit(&root);
+    tm_body body;
+    tm_repack(&root, &body);
+    sm_err err = {{0}};
+    cr_assert_eq(tm_dec_task(body.sb.data, body.sb.size, &err), -1,
+                 "accepted, wanted %s", want);
+    cr_assert_str_eq(err.msg, want);
+    msgpack_sbuffer_destroy(&body.sb);
+    msgpack_zone_free(z);
+    sm_msg_buf_free(&b);
+}
+
+static void tm_e_data_str(msgpack_object *root)
+{
+    msgpack_object *im = &tm_at(root, "images")->via.array.ptr[2];
+    *tm_at(im, "data") = tm_str("not bytes");
+}
+static void tm_e_kind(msgpack_object *root) { *tm_at(root, "kind") = tm_str("sideways"); }
+static void tm_e_hash(msgpack_object *root) { *tm_at(root, "model") = tm_str("ABC"); }
+static void tm_e_task_neg(msgpack_object *root) { *tm_at(root, "task") = tm_int(-1); }
+static void tm_e_task_str(msgpack_object *root) { *tm_at(root, "task") = tm_str("9"); }
+static void tm_e_dotdot(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "images")->via.array.ptr[0], "id") = tm_str("a/../../etc");
+}
+static void tm_e_slash(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "images")->via.array.ptr[0], "id") = tm_str("/etc/passwd");
+}
+static void tm_e_backslash(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "images")->via.array.ptr[0], "id") = tm_str("a\\b");
+}
+static void tm_e_empty_id(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "images")->via.array.ptr[0], "id") = tm_str("");
+}
+static void tm_e_nul(msgpack_object *root)
+{
+    msgpack_object *id = tm_at(&tm_at(root, "images")->via.array.ptr[1], "id");
+    id->via.str.ptr = "ab\0c";
+    id->via.str.size = 4;
+}
+static void tm_e_u8_len(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "images")->via.array.ptr[1], "data") = tm_bin(tm_px, 5);
+}
+static void tm_e_u8_width(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "images")->via.array.ptr[1], "width") = tm_int(65536);
+}
+static void tm_e_u8_bands(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "images")->via.array.ptr[1], "bands") = tm_int(5);
+}
+static void tm_e_format(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "images")->via.array.ptr[1], "format") = tm_str("f32");
+}
+static void tm_e_dup(msgpack_object *root)
+{
+    /* the key "job" twice: rename "method" */
+    for (uint32_t i = 0; i < root->via.map.size; i++)
+        if (root->via.map.ptr[i].key.via.str.size == 6 &&
+            memcmp(root->via.map.ptr[i].key.via.str.ptr, "method", 6) == 0)
+            root->via.map.ptr[i].key = tm_str("job");
+}
+static void tm_e_missing(msgpack_object *root)
+{
+    for (uint32_t i = 0; i < root->via.map.size; i++)
+        if (root->via.map.ptr[i].key.via.str.size == 6 &&
+            memcmp(root->via.map.ptr[i].key.via.str.ptr, "method", 6) == 0)
+            root->via.map.ptr[i].key = tm_str("method_");
+}
+static void tm_e_nil_required(msgpack_object *root)
+{
+    tm_at(root, "job")->type = MSGPACK_OBJECT_NIL;
+}
+static void tm_e_scores(msgpack_object *root) { *tm_at(root, "scores") = tm_bin(tm_png, 7); }
+static void tm_e_part(msgpack_object *root) { *tm_at(root, "part") = tm_int(5); }
+static void tm_e_parts(msgpack_object *root) { *tm_at(root, "parts") = tm_int(0); }
+static void tm_e_setting(msgpack_object *root)
+{
+    tm_at(root, "settings")->via.array.ptr[1] = tm_int(3);
+}
+
+Test(msg, task_field_errors)
+{
+    tm_task_refused(SM_TASK_IMAGES, tm_e_data_str,
+                    "TASK: images[2].data: expected bin, got str");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_kind,
+                    "TASK: kind: must be images, chunk or fit, not 'sideways'");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_hash,
+                    "TASK: model: 'ABC' is not a content hash (64 lower-case "
+                    "hex characters)");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_task_neg,
+                    "TASK: task: -1 is out of range 0..18446744073709551615");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_task_str,
+                    "TASK: task: expected int, got str");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_dotdot,
+                    "TASK: images[0].id: 'a/../../etc' contains '..'");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_slash,
+                    "TASK: images[0].id: '/etc/passwd' starts with '/'");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_backslash,
+                    "TASK: images[0].id: 'a\\b' contains a backslash");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_empty_id,
+                    "TASK: images[0].id: empty");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_nul,
+                    "TASK: images[1].id: contains a NUL byte");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_u8_len,
+                    "TASK: images[1].data: 5 bytes, expected width x height "
+                    "x bands = 6");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_u8_width,
+                    "TASK: images[1].width: 65536 is out of range 1..65535");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_u8_bands,
+                    "TASK: images[1].bands: 5 is out of range 1..4");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_format,
+                    "TASK: images[1].format: must be file or u8, not 'f32'");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_dup, "TASK: job: given twice");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_missing, "TASK: method: missing");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_nil_required, "TASK: job: missing");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_setting,
+                    "TASK: settings[1]: expected str, got int");
+    tm_task_refused(SM_TASK_FIT, tm_e_scores,
+                    "TASK: scores: 7 bytes, not a multiple of 8");
+    tm_task_refused(SM_TASK_CHUNK, tm_e_part,
+                    "TASK: part: 5 is out of range 0..4");
+    tm_task_refused(SM_TASK_CHUNK, tm_e_parts,
+                    "TASK: parts: 0 is out of range 1..9223372036854775807");
+}
+
+Test(msg, task_image_counts)
+{
+    sm_msg_task t = tm_task(SM_TASK_CHUNK);
+    t.n_images = 2;
+    sm_msg_buf b = {0};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(tm_dec_task(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "TASK: images: 2 images, a chunk task has "
+                              "exactly 1");
+    t = tm_task(SM_TASK_IMAGES);
+    t.n_images = 0;
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(tm_dec_task(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "TASK: images: empty");
+    sm_msg_buf_free(&b);
+}
+
+static void tm_result_refused(void (*edit)(msgpack_object *root),
+                              const char *want)
+{
+    sm_msg_result r = tm_result();
+    sm_msg_buf b = {0};
+    cr_assert_eq(sm_msg_encode_result(&r, &b), 0);
+    msgpack_zone *z = msgpack_zone_new(4096);
+    msgpack_object root = tm_unpack(&b, z);
+    edit(&root);
+    tm_body body;
+    tm_repack(&root, &body);
+    sm_err err = {{0}};
+    cr_assert_eq(tm_dec_result(body.sb.data, body.sb.size, &err), -1,
+                 "accepted, wanted %s", want);
+    cr_assert_str_eq(err.msg, want);
+    msgpack_sbuffer_destroy(&body.sb);
+    msgpack_zone_free(z);
+    sm_msg_buf_free(&b);
+}
+
+static void tm_e_map_len(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "items")->via.array.ptr[0], "map") = tm_bin(tm_map, 20);
+}
+static void tm_e_map_odd(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "items")->via.array.ptr[0], "map") = tm_bin(tm_map, 7);
+}
+static void tm_e_height(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "items")->via.array.ptr[0], "height") = tm_int(0);
+}
+static void tm_e_one_metric(msgpack_object *root)
+{
+    tm_at(&tm_at(root, "items")->via.array.ptr[0], "insertion")->type =
+        MSGPACK_OBJECT_NIL;
+}
+static void tm_e_item_type(msgpack_object *root)
+{
+    tm_at(root, "items")->via.array.ptr[1] = tm_int(1);
+}
+static void tm_e_score_str(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "items")->via.array.ptr[0], "score") = tm_str("high");
+}
+
+Test(msg, result_field_errors)
+{
+    tm_result_refused(tm_e_map_len, "RESULT: items[0].map: 20 bytes, expected "
+                                    "height x width x 4 = 24");
+    tm_result_refused(tm_e_map_odd, "RESULT: items[0].map: 7 bytes, not a "
+                                    "multiple of 4");
+    tm_result_refused(tm_e_height, "RESULT: items[0].height: 0 is out of "
+                                   "range 1..65535");
+    tm_result_refused(tm_e_one_metric, "RESULT: items[0].insertion: missing "
+                                       "(metrics come in pairs)");
+    tm_result_refused(tm_e_item_type, "RESULT: items[1]: expected map, got int");
+    tm_result_refused(tm_e_score_str, "RESULT: items[0].score: expected "
+                                      "float, got str");
+}
+
+Test(msg, params_values_as_text)
+{
+    tm_body t;
+    tm_body_init(&t);
+    msgpack_pack_map(&t.pk, 5);
+    tm_pstr(&t, "model");
+    tm_pstr(&t, TM_HASH);
+    tm_pstr(&t, "dataset");
+    tm_pstr(&t, "d");
+    tm_pstr(&t, "out");
+    tm_pstr(&t, "o");
+    tm_pstr(&t, "methods");
+    msgpack_pack_array(&t.pk, 1);
+    tm_pstr(&t, "lime");
+    tm_pstr(&t, "params");
+    msgpack_pack_map(&t.pk, 2);
+    tm_pstr(&t, "lime");
+    msgpack_pack_map(&t.pk, 6);
+    tm_pstr(&t, "samples");
+    msgpack_pack_uint64(&t.pk, 1000);
+    tm_pstr(&t, "shift");
+    msgpack_pack_int64(&t.pk, -3);
+    tm_pstr(&t, "width");
+    msgpack_pack_double(&t.pk, 0.1);
+    tm_pstr(&t, "half");
+    msgpack_pack_float(&t.pk, 0.5f);
+    tm_pstr(&t, "select");
+    msgpack_pack_false(&t.pk);
+    tm_pstr(&t, "kernel");
+    tm_pstr(&t, "exp=2");
+    tm_pstr(&t, "sal");
+    msgpack_pack_nil(&t.pk); /* nil: no parameters */
+    sm_msg_doc *doc;
+    sm_msg_job m;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_decode_job(t.sb.data, t.sb.size, NULL, &doc, &m, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(m.n_settings, 6);
+    cr_assert_str_eq(m.settings[0], "lime.samples=1000");
+    cr_assert_str_eq(m.settings[1], "lime.shift=-3");
+    cr_assert_str_eq(m.settings[2], "lime.width=0.10000000000000001");
+    cr_assert_str_eq(m.settings[3], "lime.half=0.5");
+    cr_assert_str_eq(m.settings[4], "lime.select=false");
+    cr_assert_str_eq(m.settings[5], "lime.kernel=exp=2");
+    sm_msg_doc_destroy(&doc);
+    msgpack_sbuffer_destroy(&t.sb);
+}
+
+/* A SUBMIT body of the given params value (packed by fn). */
+static void tm_params_refused(void (*fn)(msgpack_packer *pk), const char *want)
+{
+    tm_body t;
+    tm_body_init(&t);
+    msgpack_pack_map(&t.pk, 5);
+    tm_pstr(&t, "model");
+    tm_pstr(&t, TM_HASH);
+    tm_pstr(&t, "dataset");
+    tm_pstr(&t, "d");
+    tm_pstr(&t, "out");
+    tm_pstr(&t, "o");
+    tm_pstr(&t, "methods");
+    msgpack_pack_array(&t.pk, 1);
+    tm_pstr(&t, "lime");
+    tm_pstr(&t, "params");
+    fn(&t.pk);
+    sm_err err = {{0}};
+    cr_assert_eq(tm_dec_job(t.sb.data, t.sb.size, &err), -1);
+    cr_assert_str_eq(err.msg, want);
+    msgpack_sbuffer_destroy(&t.sb);
+}
+
+static void tm_p_array(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "lime", 4);
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "samples", 7);
+    msgpack_pack_array(pk, 0);
+}
+static void tm_p_dot(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "li.me", 5);
+    msgpack_pack_map(pk, 0);
+}
+static void tm_p_meq(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "a=b", 3);
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "c", 1);
+    msgpack_pack_int(pk, 1);
+}
+static void tm_p_eq(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "lime", 4);
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "a=b", 3);
+    msgpack_pack_int(pk, 1);
+}
+static void tm_p_not_map(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "lime", 4);
+    msgpack_pack_int(pk, 1);
+}
+static void tm_p_int_key(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_int(pk, 1);
+    msgpack_pack_map(pk, 0);
+}
+
+static void tm_p_twice(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 2);
+    msgpack_pack_str_with_body(pk, "lime", 4);
+    msgpack_pack_map(pk, 0);
+    msgpack_pack_str_with_body(pk, "lime", 4);
+    msgpack_pack_nil(pk);
+}
+static void tm_p_key_twice(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "lime", 4);
+    msgpack_pack_map(pk, 2);
+    msgpack_pack_str_with_body(pk, "a", 1);
+    msgpack_pack_int(pk, 1);
+    msgpack_pack_str_with_body(pk, "a", 1);
+    msgpack_pack_int(pk, 2);
+}
+static void tm_p_many(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_str_with_body(pk, "lime", 4);
+    msgpack_pack_map(pk, 257);
+    for (int i = 0; i < 257; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        msgpack_pack_str_with_body(pk, k, strlen(k));
+        msgpack_pack_int(pk, i);
+    }
+}
+
+Test(msg, params_errors)
+{
+    tm_params_refused(tm_p_array, "SUBMIT: params.lime.samples: expected str, "
+                                  "int, float or bool, got array");
+    tm_params_refused(tm_p_dot, "SUBMIT: params: method name 'li.me' is "
+                                "empty or contains '.' or '='");
+    tm_params_refused(tm_p_meq, "SUBMIT: params: method name 'a=b' is "
+                                "empty or contains '.' or '='");
+    tm_params_refused(tm_p_eq, "SUBMIT: params.lime: parameter name 'a=b' is "
+                               "empty or contains '='");
+    tm_params_refused(tm_p_not_map, "SUBMIT: params.lime: expected map, got "
+                                    "int");
+    tm_params_refused(tm_p_int_key, "SUBMIT: params: method names must be "
+                                    "str, not int");
+    tm_params_refused(tm_p_twice, "SUBMIT: params: method 'lime' given "
+                                  "twice");
+    tm_params_refused(tm_p_key_twice, "SUBMIT: params.lime.a: given twice");
+    tm_params_refused(tm_p_many, "SUBMIT: params: more than 256 methods or "
+                                 "parameters");
+}
+
+Test(msg, job_field_errors)
+{
+    sm_msg_job j = tm_job();
+    sm_msg_buf b = {0};
+    sm_err err = {{0}};
+    j.dataset = "d";
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: images: give a dataset or images, not "
+                              "both");
+    j = tm_job();
+    j.images = NULL;
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: dataset: missing (give a dataset or "
+                              "images)");
+    j = tm_job();
+    j.n_methods = 0;
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: methods: empty");
+    j = tm_job();
+    j.target = "-1";
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: target: must be predicted, label or a "
+                              "class index, not '-1'");
+    j = tm_job();
+    j.score = "softmax";
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: score: must be logit or prob, not "
+                              "'softmax'");
+    j = tm_job();
+    j.model = NULL;
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: model: missing");
+    sm_msg_buf_free(&b);
+}
+
+Test(msg, other_field_errors)
+{
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    sm_msg_ready r = {.capacity = 0};
+    sm_msg_ready gr;
+    cr_assert_eq(sm_msg_encode_ready(&r, &b), 0);
+    cr_assert_eq(sm_msg_decode_ready(b.data, b.len, NULL, &doc, &gr, &err), -1);
+    cr_assert_null(doc);
+    cr_assert_str_eq(err.msg, "READY: capacity: 0 is out of range 1..4294967295");
+
+    sm_msg_status st = tm_status("j", "paused"), gs;
+    cr_assert_eq(sm_msg_encode_status(&st, &b), 0);
+    cr_assert_eq(sm_msg_decode_status(b.data, b.len, NULL, &doc, &gs, &err),
+                 -1);
+    cr_assert_str_eq(err.msg, "STATUS: state: must be queued, running, done, "
+                              "failed or cancelled, not 'paused'");
+
+    sm_msg_status jobs[2] = {tm_status("a", "done"), tm_status("b", "done")};
+    jobs[1].out = NULL;
+    sm_msg_list l = {.jobs = jobs, .n = 2}, gl;
+    cr_assert_eq(sm_msg_encode_list(&l, &b), 0);
+    cr_assert_eq(sm_msg_decode_list(b.data, b.len, NULL, &doc, &gl, &err), -1);
+    cr_assert_str_eq(err.msg, "LIST: jobs[1].out: missing");
+
+    sm_msg_blob bl = {.hash = TM_HASH "0"}, gb;
+    cr_assert_eq(sm_msg_encode_blob(&bl, &b), 0);
+    cr_assert_eq(sm_msg_decode_blob(b.data, b.len, NULL, &doc, &gb, &err), -1);
+    cr_assert(strstr(err.msg, "BLOB: hash: '") == err.msg, "%s", err.msg);
+
+    sm_msg_file f = {.path = "../../x", .data = tm_png, .len = 1};
+    sm_msg_files fs = {.job = "j", .files = &f, .n = 1, .next = -1}, gf;
+    cr_assert_eq(sm_msg_encode_files(&fs, &b), 0);
+    cr_assert_eq(sm_msg_decode_files(b.data, b.len, NULL, &doc, &gf, &err),
+                 -1);
+    cr_assert_str_eq(err.msg, "FILES: files[0].path: '../../x' contains '..'");
+
+    sm_msg_error e = {.message = "m"}, ge;
+    cr_assert_eq(sm_msg_encode_error(&e, &b), 0);
+    cr_assert_eq(sm_msg_decode_error(b.data, b.len, NULL, &doc, &ge, &err),
+                 -1);
+    cr_assert_str_eq(err.msg, "ERROR: code: missing");
+
+    const char *job;
+    cr_assert_eq(sm_msg_encode_job_id("", &b), 0);
+    cr_assert_eq(sm_msg_decode_job_id(b.data, b.len, NULL, &doc, &job, &err),
+                 -1);
+    cr_assert_str_eq(err.msg, "JOB: job: empty");
+    cr_assert_null(job);
+    sm_msg_buf_free(&b);
+}
+
+/* ---- the raw check ------------------------------------------------------------ */
+
+/* Every decoder on body: each must refuse it (and so must sm_mp_check
+ * when check). */
+static void tm_refused_by_all(const void *body, size_t len, int check)
+{
+    sm_msg_limits l = tm_limits();
+    sm_err err = {{0}};
+    sm_msg_doc *doc = NULL;
+    union {
+        sm_msg_job job;
+        sm_msg_status st;
+        sm_msg_list list;
+        sm_msg_blob blob;
+        sm_msg_files files;
+        sm_msg_error e;
+        sm_msg_ready ready;
+        sm_msg_task task;
+        sm_msg_result result;
+    } m;
+    const char *job;
+    if (check)
+        cr_assert_eq(sm_mp_check(body, len, &l, &err), -1);
+    cr_assert_eq(sm_msg_decode_job(body, len, &l, &doc, &m.job, &err), -1);
+    cr_assert_eq(sm_msg_decode_status(body, len, &l, &doc, &m.st, &err), -1);
+    cr_assert_eq(sm_msg_decode_list(body, len, &l, &doc, &m.list, &err), -1);
+    cr_assert_eq(sm_msg_decode_blob(body, len, &l, &doc, &m.blob, &err), -1);
+    cr_assert_eq(sm_msg_decode_files(body, len, &l, &doc, &m.files, &err), -1);
+    cr_assert_eq(sm_msg_decode_error(body, len, &l, &doc, &m.e, &err), -1);
+    cr_assert_eq(sm_msg_decode_ready(body, len, &l, &doc, &m.ready, &err), -1);
+    cr_assert_eq(sm_msg_decode_task(body, len, &l, &doc, &m.task, &err), -1);
+    cr_assert_eq(sm_msg_decode_result(body, len, &l, &doc, &m.result, &err),
+                 -1);
+    cr_assert_eq(sm_msg_decode_job_id(body, len, &l, &doc, &job, &err), -1);
+    cr_assert_eq(sm_msg_decode_empty(body, len, &l, &err), -1);
+    cr_assert_null(doc);
+}
+
+static void tm_all_refuse(const void *body, size_t len)
+{
+    tm_refused_by_all(body, len, 1);
+}
+
+Test(msg, truncated_at_every_length)
+{
+    sm_msg_buf b = {0};
+    sm_msg_task t = tm_task(SM_TASK_FIT);
+    sm_msg_result r = tm_result();
+    sm_msg_job j = tm_job();
+    for (int which = 0; which < 3; which++) {
+        int rc = which == 0   ? sm_msg_encode_task(&t, &b)
+                 : which == 1 ? sm_msg_encode_result(&r, &b)
+                              : sm_msg_encode_job(&j, &b);
+        cr_assert_eq(rc, 0);
+        uint8_t *copy = malloc(b.len);
+        for (size_t n = 0; n < b.len; n++) {
+            /* an exact-size copy, so a sanitizer sees any overread */
+            memcpy(copy, b.data, n);
+            uint8_t *p = n ? malloc(n) : NULL;
+            if (n)
+                memcpy(p, copy, n);
+            tm_all_refuse(p, n);
+            free(p);
+        }
+        free(copy);
+    }
+    sm_msg_buf_free(&b);
+}
+
+static void tm_check_fails(const void *p, size_t n, const sm_msg_limits *l,
+                           const char *want)
+{
+    sm_err err = {{0}};
+    cr_assert_eq(sm_mp_check(p, n, l, &err), -1, "accepted, wanted %s", want);
+    cr_assert_str_eq(err.msg, want);
+}
+
+Test(msg, huge_counts_in_tiny_buffers)
+{
+    sm_msg_limits l = tm_limits();
+    tm_check_fails("\xdd\xff\xff\xff\xff", 5, &l, "byte 0: array of 4294967295 "
+                   "elements, more than the limit of 1048576");
+    tm_check_fails("\xdf\xff\xff\xff\xff", 5, &l, "byte 0: map of 4294967295 "
+                   "elements, more than the limit of 1048576");
+    l.max_items = SIZE_MAX; /* now only the bytes stop them */
+    l.max_total = SIZE_MAX;
+    tm_check_fails("\xdd\xff\xff\xff\xff\xc0", 6, &l, "byte 0: array of "
+                   "4294967295 elements in 1 remaining bytes");
+    tm_check_fails("\xdf\x00\x00\x00\x02\xc0\xc0\xc0", 8, &l, "byte 0: map of "
+                   "2 elements in 3 remaining bytes");
+    tm_check_fails("\x93\xc0\xc0", 3, &l, "byte 0: array of 3 elements in 2 "
+                   "remaining bytes");
+    tm_check_fails("\x81\xa1x\xdb\xff\xff\xff\xff", 8, &l, "byte 3: str of "
+                   "4294967295 bytes in 0 remaining bytes");
+    tm_check_fails("\x81\xa1x\xc6\x7f\xff\xff\xff\x01\x02", 10, &l,
+                   "byte 3: bin of 2147483647 bytes in 2 remaining bytes");
+    tm_check_fails("\xc9\xff\xff\xff\xff\x01", 6, &l, "byte 0: ext of "
+                   "4294967296 bytes in 1 remaining bytes");
+    tm_check_fails("\xd8\x01\x02", 3, &l, "byte 0: ext of 17 bytes in 2 "
+                   "remaining bytes");
+    tm_check_fails("\xcb\x00", 2, &l, "byte 0: number of 8 bytes in 1 "
+                   "remaining bytes");
+    tm_check_fails("\xdc\x00", 2, &l, "byte 0: truncated header");
+    /* the decoders add the command */
+    sm_err err = {{0}};
+    cr_assert_eq(tm_dec_task("\xdd\xff\xff\xff\xff", 5, &err), -1);
+    cr_assert_str_eq(err.msg, "TASK: body: byte 0: array of 4294967295 "
+                              "elements, more than the limit of 1048576");
+    tm_all_refuse("\xdf\xff\xff\xff\xff", 5);
+    tm_all_refuse("\xc6\xff\xff\xff\xff", 5);
+}
+
+Test(msg, limits)
+{
+    sm_msg_limits l = tm_limits();
+    cr_assert_eq(l.max_body, (size_t)256 << 20);
+    cr_assert_eq(l.max_items, (size_t)1 << 20);
+    cr_assert_eq(l.max_depth, 16);
+    cr_assert_eq(l.max_string, (size_t)1 << 20);
+    cr_assert_eq(l.max_total, (size_t)4 << 20);
+    l.max_body = 4;
+    tm_check_fails("\x81\xa1x\xa1y", 5, &l, "5 bytes, more than the limit of 4");
+    l = tm_limits();
+    l.max_string = 2;
+    cr_assert_eq(sm_mp_check("\x81\xa2xy\xa2yz", 7, &l, NULL), 0);
+    tm_check_fails("\x81\xa2xy\xa3xyz", 8, &l, "byte 4: string of 3 bytes, "
+                   "more than the limit of 2");
+    l = tm_limits();
+    l.max_items = 2;
+    cr_assert_eq(sm_mp_check("\x92\xc0\xc0", 3, &l, NULL), 0);
+    tm_check_fails("\x93\xc0\xc0\xc0", 4, &l, "byte 0: array of 3 elements, "
+                   "more than the limit of 2");
+    /* max_total: 0 means 4 x max_items */
+    l.max_total = 0;
+    cr_assert_eq(sm_mp_check("\x92\x92\xc0\xc0\x92\xc0\xc0", 7, &l, NULL), 0);
+    tm_check_fails("\x92\x92\x92\xc0\xc0\xc0\x92\xc0\x92\xc0\xc0", 11, &l,
+                   "byte 8: more than 8 elements in all");
+    l.max_total = 3;
+    tm_check_fails("\x92\x92\xc0\xc0\x92\xc0\xc0", 7, &l,
+                   "byte 1: more than 3 elements in all");
+}
+
+Test(msg, depth_bombs)
+{
+    sm_msg_limits l = tm_limits();
+    uint8_t buf[2001];
+    /* 16 arrays deep is fine, 17 is not */
+    memset(buf, 0x91, 16);
+    buf[16] = 0xc0;
+    cr_assert_eq(sm_mp_check(buf, 17, &l, NULL), 0);
+    memset(buf, 0x91, 17);
+    buf[17] = 0xc0;
+    tm_check_fails(buf, 18, &l, "byte 16: nested deeper than 16");
+    /* an empty innermost array still counts */
+    memset(buf, 0x91, 16);
+    buf[16] = 0x90;
+    tm_check_fails(buf, 17, &l, "byte 16: nested deeper than 16");
+    /* 2000 deep, of arrays and of maps; a limit above msgpack-c's own
+     * stack is clamped to it (33 deep fails inside msgpack-c) */
+    memset(buf, 0x91, 2000);
+    buf[2000] = 0xc0;
+    tm_all_refuse(buf, 2001);
+    for (int i = 0; i < 1000; i++)
+        buf[2 * i] = 0x81, buf[2 * i + 1] = 0xc0;
+    tm_all_refuse(buf, 2001);
+    l.max_depth = 1000;
+    memset(buf, 0x91, 32);
+    buf[32] = 0xc0;
+    msgpack_zone *z = msgpack_zone_new(1024);
+    msgpack_object o;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_mp_unpack(buf, 33, &l, z, &o, &err), 0, "%s", err.msg);
+    memset(buf, 0x91, 33);
+    buf[33] = 0xc0;
+    cr_assert_eq(sm_mp_unpack(buf, 34, &l, z, &o, &err), -1);
+    cr_assert_str_eq(err.msg, "byte 32: nested deeper than 32");
+    msgpack_zone_free(z);
+}
+
+Test(msg, reserved_trailing_and_non_maps)
+{
+    sm_msg_limits l = tm_limits();
+    tm_check_fails("\xc1", 1, &l, "byte 0: 0xc1 is not a MessagePack type");
+    tm_check_fails("\x82\xa1x\x01\xa1y\xc1", 7, &l,
+                   "byte 6: 0xc1 is not a MessagePack type");
+    tm_check_fails("\x80\x00", 2, &l, "byte 1: 1 bytes after the object");
+    tm_check_fails("\x80\x80", 2, &l, "byte 1: 1 bytes after the object");
+    tm_check_fails("", 0, &l, "empty: expected one MessagePack object");
+    tm_all_refuse("\xc1", 1);
+    tm_all_refuse("\x80\x00", 2);
+    tm_all_refuse(NULL, 0);
+    /* well-formed, but not a map */
+    static const struct {
+        const char *body;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"\x90", 1, "TASK: body: expected map, got array"},
+        {"\x01", 1, "TASK: body: expected map, got int"},
+        {"\xa1x", 2, "TASK: body: expected map, got str"},
+        {"\xc0", 1, "TASK: body: expected map, got nil"},
+        {"\xc4\x01x", 3, "TASK: body: expected map, got bin"},
+        {"\xcb\x3f\xf0\0\0\0\0\0\0", 9, "TASK: body: expected map, got float"},
+        {"\xd4\x01\x02", 3, "TASK: body: expected map, got ext"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sm_err err = {{0}};
+        cr_assert_eq(sm_mp_check(cases[i].body, cases[i].len, &l, &err), 0,
+                     "%s", err.msg);
+        cr_assert_eq(tm_dec_task(cases[i].body, cases[i].len, &err), -1);
+        cr_assert_str_eq(err.msg, cases[i].want);
+        tm_refused_by_all(cases[i].body, cases[i].len, 0);
+    }
+    /* every well-formed format byte passes the check */
+    static const char *good[] = {
+        "\x7f", "\xe0", "\xc2", "\xc3", "\xcc\x01", "\xcd\x01\x02",
+        "\xce\x01\x02\x03\x04", "\xd0\x01", "\xd3\0\0\0\0\0\0\0\1",
+        "\xca\0\0\0\0", "\xd9\x01x", "\xda\x00\x01x", "\xc5\x00\x01x",
+        "\xc7\x01\x05x", "\xd5\x05xy", "\xde\x00\x01\x01\x02",
+    };
+    static const size_t good_len[] = {1, 1, 1, 1, 2, 3, 5, 2, 9, 5, 3, 4, 4,
+                                      4, 4, 5};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        sm_err err = {{0}};
+        cr_assert_eq(sm_mp_check(good[i], good_len[i], &l, &err), 0,
+                     "case %zu: %s", i, err.msg);
+    }
+}
+
+/* ---- hashes --------------------------------------------------------------- */
+
+Test(msg, hash_known_answers)
+{
+    char hex[SM_HASH_HEX + 1];
+    sm_hash_hex("", 0, hex);
+    cr_assert_str_eq(hex, TM_HASH);
+    /* BLAKE2b-256("abc"), RFC 7693's input, from Python's hashlib */
+    sm_hash_hex("abc", 3, hex);
+    cr_assert_str_eq(hex, "bddd813c634239723171ef3fee98579b94964e3bb1cb3e4272"
+                          "62c8c068d52319");
+    cr_assert_eq(sm_hash_valid(hex), 1);
+    cr_assert_eq(sm_hash_valid(TM_HASH), 1);
+    cr_assert_eq(sm_hash_valid(NULL), 0);
+    cr_assert_eq(sm_hash_valid(""), 0);
+    cr_assert_eq(sm_hash_valid(TM_HASH "0"), 0);
+    char upper[] = TM_HASH;
+    upper[0] = 'E';
+    cr_assert_eq(sm_hash_valid(upper), 0);
+    upper[0] = 'g';
+    cr_assert_eq(sm_hash_valid(upper), 0);
+    cr_assert_eq(sm_hash_valid(TM_HASH + 1), 0);
+}
+
+/* ---- frames ---------------------------------------------------------------- */
+
+static void tm_sendparts(void *s, int n, const char *const *parts)
+{
+    for (int i = 0; i < n; i++)
+        cr_assert_geq(zmq_send(s, parts[i], strlen(parts[i]),
+                               i < n - 1 ? ZMQ_SNDMORE : 0), 0);
+}
+
+static void tm_sock_opts(void *s)
+{
+    int ms = 2000, zero = 0;
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof ms);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+}
+
+Test(msg, frames_dealer_router)
+{
+    void *ctx = zmq_ctx_new();
+    void *router = zmq_socket(ctx, ZMQ_ROUTER);
+    void *dealer = zmq_socket(ctx, ZMQ_DEALER);
+    tm_sock_opts(router);
+    tm_sock_opts(dealer);
+    zmq_setsockopt(dealer, ZMQ_ROUTING_ID, "client-7", 8);
+    cr_assert_eq(zmq_bind(router, "inproc://tm-msg-frames"), 0);
+    cr_assert_eq(zmq_connect(dealer, "inproc://tm-msg-frames"), 0);
+
+    sm_msg_frames f;
+    sm_err err = {{0}};
+    errno = 0;
+    cr_assert_eq(sm_msg_recv(router, 1, ZMQ_DONTWAIT, &f, &err), -1);
+    cr_assert_eq(errno, EAGAIN);
+
+    sm_msg_buf b = {0};
+    cr_assert_eq(sm_msg_encode_job_id("j-1", &b), 0);
+    cr_assert_eq(sm_msg_send(dealer, NULL, 0, SM_PROTO_CLIENT, "STATUS",
+                             b.data, b.len), 0);
+    cr_assert_eq(sm_msg_recv(router, 1, 0, &f, &err), 0, "%s", err.msg);
+    cr_assert_eq(f.identity_len, 8);
+    cr_assert_eq(memcmp(f.identity, "client-7", 8), 0);
+    cr_assert_str_eq(f.signature, "SMC1");
+    cr_assert_str_eq(f.command, "STATUS");
+    cr_assert_eq(f.len, b.len);
+    sm_msg_doc *doc;
+    const char *job;
+    cr_assert_eq(sm_msg_decode_job_id(f.body, f.len, NULL, &doc, &job, &err),
+                 0, "%s", err.msg);
+    cr_assert_str_eq(job, "j-1");
+    sm_msg_doc_destroy(&doc);
+
+    /* the reply, routed by identity */
+    sm_msg_error e = {.code = "unknown_job", .message = "j-1"};
+    cr_assert_eq(sm_msg_encode_error(&e, &b), 0);
+    cr_assert_eq(sm_msg_send(router, f.identity, f.identity_len,
+                             SM_PROTO_CLIENT, "ERROR", b.data, b.len), 0);
+    sm_msg_frames_free(&f);
+    cr_assert_null(f.body);
+    sm_msg_frames g;
+    cr_assert_eq(sm_msg_recv(dealer, 0, 0, &g, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(g.command, "ERROR");
+    cr_assert_eq(g.identity_len, 0);
+    sm_msg_frames_free(&g);
+
+    /* 2 and 5 frames: refused, drained, the identity kept for an answer;
+     * then the next good message comes through whole */
+    const char *two[] = {"SMC1", "LIST"};
+    const char *five[] = {"SMC1", "LIST", "\x80", "extra", "more"};
+    const char *lower[] = {"SMC1", "list", "\x80"};
+    const char *longsig[] = {"SMC1SMC1", "LIST", "\x80"};
+    const char *good[] = {"SMC1", "LIST", "\x80"};
+    tm_sendparts(dealer, 2, two);
+    tm_sendparts(dealer, 5, five);
+    tm_sendparts(dealer, 3, lower);
+    tm_sendparts(dealer, 3, longsig);
+    tm_sendparts(dealer, 3, good);
+    errno = 0;
+    cr_assert_eq(sm_msg_recv(router, 1, 0, &f, &err), -1);
+    cr_assert_eq(errno, EPROTO);
+    cr_assert_str_eq(err.msg, "message refused: 2 frames after the identity, "
+                              "expected 3");
+    cr_assert_eq(f.identity_len, 8);
+    cr_assert_null(f.body);
+    cr_assert_eq(sm_msg_recv(router, 1, 0, &f, &err), -1);
+    cr_assert_str_eq(err.msg, "message refused: 5 frames after the identity, "
+                              "expected 3");
+    cr_assert_eq(sm_msg_recv(router, 1, 0, &f, &err), -1);
+    cr_assert(strstr(err.msg, "command frame"), "%s", err.msg);
+    cr_assert_eq(sm_msg_recv(router, 1, 0, &f, &err), -1);
+    cr_assert(strstr(err.msg, "signature frame"), "%s", err.msg);
+    cr_assert_eq(sm_msg_recv(router, 1, 0, &f, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(f.command, "LIST");
+    cr_assert_eq(sm_msg_decode_empty(f.body, f.len, NULL, &err), 0);
+    sm_msg_frames_free(&f);
+    cr_assert_eq(sm_msg_recv(router, 1, ZMQ_DONTWAIT, &f, &err), -1);
+    cr_assert_eq(errno, EAGAIN);
+
+    sm_msg_buf_free(&b);
+    zmq_close(dealer);
+    zmq_close(router);
+    zmq_ctx_term(ctx);
+}
+
+Test(msg, frames_pair_refuses_and_drains)
+{
+    void *ctx = zmq_ctx_new();
+    void *a = zmq_socket(ctx, ZMQ_PAIR);
+    void *c = zmq_socket(ctx, ZMQ_PAIR);
+    tm_sock_opts(a);
+    tm_sock_opts(c);
+    cr_assert_eq(zmq_bind(a, "inproc://tm-msg-pair"), 0);
+    cr_assert_eq(zmq_connect(c, "inproc://tm-msg-pair"), 0);
+    const char *two[] = {"SMW1", "HEARTBEAT"};
+    const char *five[] = {"SMW1", "HEARTBEAT", "\x80", "\x80", "\x80"};
+    tm_sendparts(c, 2, two);
+    tm_sendparts(c, 5, five);
+    cr_assert_eq(sm_msg_send(c, NULL, 0, SM_PROTO_WORKER, "HEARTBEAT", NULL, 0),
+                 0);
+    sm_msg_frames f;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_recv(a, 0, 0, &f, &err), -1);
+    cr_assert_str_eq(err.msg, "message refused: 2 frames, expected 3");
+    cr_assert_eq(sm_msg_recv(a, 0, 0, &f, &err), -1);
+    cr_assert_str_eq(err.msg, "message refused: 5 frames, expected 3");
+    cr_assert_eq(sm_msg_recv(a, 0, 0, &f, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(f.signature, "SMW1");
+    cr_assert_str_eq(f.command, "HEARTBEAT");
+    cr_assert_eq(f.len, 0);
+    cr_assert_not_null(f.body);
+    /* an empty body is not a map */
+    cr_assert_eq(sm_msg_decode_empty(f.body, f.len, NULL, &err), -1);
+    sm_msg_frames_free(&f);
+    zmq_close(a);
+    zmq_close(c);
+    zmq_ctx_term(ctx);
+}
+
+/* ---- the fuzzer's corpus -------------------------------------------------- */
+
+/* The decoders in the order of tm_decode_everything's bits. */
+static const char *const tm_decoders[] = {"job", "status", "list", "blob",
+                                          "files", "error", "ready", "task",
+                                          "result", "jobid", "empty"};
+
+/* Every decoder under default and tiny limits; an accepted body must also
+ * encode again. Returns a bit per decoder (tm_decoders) that accepted it
+ * with the default limits. */
+static unsigned tm_decode_everything(const uint8_t *p, size_t n)
+{
+    unsigned accepted = 0;
+    sm_msg_limits lims[2];
+    sm_msg_limits_default(&lims[0]);
+    lims[1] = (sm_msg_limits){.max_body = 4096, .max_items = 16,
+                              .max_depth = 6, .max_string = 64,
+                              .max_total = 64};
+    for (int k = 0; k < 2; k++) {
+        const sm_msg_limits *l = &lims[k];
+        sm_msg_doc *doc = NULL;
+        sm_err err;
+        sm_msg_buf b = {0};
+        const char *job;
+        sm_msg_job mj;
+        sm_msg_status ms;
+        sm_msg_list ml;
+        sm_msg_blob mb;
+        sm_msg_files mf;
+        sm_msg_error me;
+        sm_msg_ready mr;
+        sm_msg_task mt;
+        sm_msg_result mres;
+        sm_mp_check(p, n, l, &err);
+        int bit = 0;
+#define TM_OK(call) (bit++, !(call) && (accepted |= (k == 0) << (bit - 1), 1))
+        if (TM_OK(sm_msg_decode_job(p, n, l, &doc, &mj, &err)))
+            cr_assert_eq(sm_msg_encode_job(&mj, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        if (TM_OK(sm_msg_decode_status(p, n, l, &doc, &ms, &err)))
+            cr_assert_eq(sm_msg_encode_status(&ms, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        if (TM_OK(sm_msg_decode_list(p, n, l, &doc, &ml, &err)))
+            cr_assert_eq(sm_msg_encode_list(&ml, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        if (TM_OK(sm_msg_decode_blob(p, n, l, &doc, &mb, &err)))
+            cr_assert_eq(sm_msg_encode_blob(&mb, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        if (TM_OK(sm_msg_decode_files(p, n, l, &doc, &mf, &err)))
+            cr_assert_eq(sm_msg_encode_files(&mf, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        if (TM_OK(sm_msg_decode_error(p, n, l, &doc, &me, &err)))
+            cr_assert_eq(sm_msg_encode_error(&me, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        if (TM_OK(sm_msg_decode_ready(p, n, l, &doc, &mr, &err)))
+            cr_assert_eq(sm_msg_encode_ready(&mr, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        if (TM_OK(sm_msg_decode_task(p, n, l, &doc, &mt, &err)))
+            cr_assert_eq(sm_msg_encode_task(&mt, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        if (TM_OK(sm_msg_decode_result(p, n, l, &doc, &mres, &err)))
+            cr_assert_eq(sm_msg_encode_result(&mres, &b), 0);
+        sm_msg_doc_destroy(&doc);
+        TM_OK(sm_msg_decode_job_id(p, n, l, &doc, &job, &err));
+        sm_msg_doc_destroy(&doc);
+        TM_OK(sm_msg_decode_empty(p, n, l, &err));
+#undef TM_OK
+        sm_msg_buf_free(&b);
+    }
+    return accepted;
+}
+
+Test(msg, fuzz_corpus_regression)
+{
+    const char *dir = "tests/fuzz/corpus";
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    int files = 0, accepted = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t n;
+        sm_err err = {{0}};
+        unsigned char *p = sm_file_read(path, (size_t)1 << 24, &n, &err);
+        cr_assert_not_null(p, "%s", err.msg);
+        /* the seeds say what they are: bad_<decoder>_* must be refused by
+         * that decoder (bad_any_*: by all), the others are some message;
+         * inputs the fuzzer found (crash-*, ...) must only not crash */
+        unsigned ok = tm_decode_everything(p, n);
+        if (strncmp(e->d_name, "bad_any_", 8) == 0) {
+            cr_assert_eq(ok, 0, "%s: accepted (%#x)", e->d_name, ok);
+        } else if (strncmp(e->d_name, "bad_", 4) == 0) {
+            size_t k = 0;
+            while (k < 11 && (strncmp(e->d_name + 4, tm_decoders[k],
+                                      strlen(tm_decoders[k])) ||
+                              e->d_name[4 + strlen(tm_decoders[k])] != '_'))
+                k++;
+            cr_assert_lt(k, 11, "%s: names no decoder", e->d_name);
+            cr_assert_eq(ok & (1u << k), 0, "%s: accepted", e->d_name);
+        } else if (!strchr(e->d_name, '-')) {
+            cr_assert_neq(ok, 0, "%s: refused by every decoder", e->d_name);
+        }
+        accepted += ok != 0;
+        free(p);
+        files++;
+    }
+    closedir(d);
+    cr_assert_geq(files, 20, "only %d files in %s", files, dir);
+    cr_assert_gt(accepted, 0);
+    cr_assert_lt(accepted, files);
+}
