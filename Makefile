@@ -1,7 +1,8 @@
 # salmap build. `make` builds everything; `make test` runs the tests;
 # `make run` sets up a fresh machine and runs the main job; see README.md.
 
-PKGS      := vips openblas lapacke libprotobuf-c libcyaml zlib
+PKGS      := vips openblas lapacke libprotobuf-c libcyaml zlib libzmq msgpack \
+             sqlite3 libsodium
 TEST_PKGS := criterion
 # Debian packages the project needs (make deps installs the missing ones).
 DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
@@ -24,27 +25,39 @@ endif
 
 CC      ?= cc
 CFLAGS  := -std=c11 -Wall -Wextra -Werror $(OPT) $(XCFLAGS) -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-           -Icore -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -Icore -I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 LDFLAGS := $(if $(SAN),-fsanitize=$(SAN))
 
 ONNX_PROTO := /usr/include/onnx/onnx.proto
 GEN        := $(BUILD)/gen/onnx.pb-c.c
-CORE_SRC   := $(shell find core -name '*.c' | sort)
+# The library: core/, the wire codec, and the broker, worker and client
+# library code that the embedded pipeline runs in one process (every
+# folder's main.c is a program's).
+CORE_SRC   := $(shell find core schemas broker worker client/lib -name '*.c' ! -name main.c 2>/dev/null | sort)
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
 LIB        := $(BUILD)/libsalmap.a
 
 CLI_SRC    := $(wildcard client/*.c)
-BINS       := $(BUILD)/bin/salmap $(BUILD)/bin/salmap-mkdata
+BINS       := $(BUILD)/bin/salmap $(BUILD)/bin/salmap-mkdata \
+              $(BUILD)/bin/salmap-broker $(BUILD)/bin/salmap-worker
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_BIN   := $(BUILD)/tests/unit
 BENCH_SRC  := $(filter-out bench/common.c,$(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps data models run test unit integration bench clean
+.PHONY: all deps data models run test unit integration bench fuzz clean install
 .SECONDARY:
 
-all: $(BINS)
+# libsalmap-client: what another service links (the wire codec and the
+# client), position-independent, with its pkg-config file.
+CLIENT_LIB_SRC := $(sort $(wildcard schemas/*.c client/lib/*.c)) core/util/err.c core/util/file.c
+CLIENT_SO      := $(BUILD)/libsalmap-client.so
+CLIENT_SO_V    := $(CLIENT_SO).1
+EXAMPLES       := $(BUILD)/examples/submit_image
+PREFIX         ?= /usr/local
+
+all: $(BINS) $(CLIENT_SO) $(EXAMPLES)
 
 # --- dependencies ----------------------------------------------------------
 # Installs only what is missing; runs apt-get update only when it must install.
@@ -82,6 +95,44 @@ $(LIB): $(CORE_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/bin/salmap: $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC (pic) $<"
+	@$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -DSM_CLIENT_EXPORT -MMD -MP -c $< -o $@
+
+$(CLIENT_SO_V): $(CLIENT_LIB_SRC:%.c=$(BUILD)/pic/%.o)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libsalmap-client.so.1 $^ \
+	    $(shell pkg-config --libs libzmq msgpack libsodium) -o $@
+
+$(CLIENT_SO): $(CLIENT_SO_V)
+	ln -sf $(notdir $<) $@
+
+$(BUILD)/salmap-client.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: salmap-client\nDescription: submit saliency-map jobs to a salmap broker\nVersion: 1.0\nLibs: -L$${libdir} -lsalmap-client\nCflags: -I$${includedir}/salmap\n' '$(PREFIX)' >$@
+
+# The example links the shared library alone, as another service would.
+$(BUILD)/examples/submit_image: examples/submit_image.c $(CLIENT_SO)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iclient/lib $< -L$(BUILD) -lsalmap-client \
+	    -Wl,-rpath,'$$ORIGIN/..' -o $@
+
+install: $(BINS) $(CLIENT_SO) $(BUILD)/salmap-client.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/salmap
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(CLIENT_SO_V) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libsalmap-client.so.1 $(DESTDIR)$(PREFIX)/lib/libsalmap-client.so
+	install -m 644 client/lib/salmap_client.h $(DESTDIR)$(PREFIX)/include/salmap/
+	install -m 644 $(BUILD)/salmap-client.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+$(BUILD)/bin/salmap-broker: $(BUILD)/obj/broker/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/salmap-worker: $(BUILD)/obj/worker/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -147,7 +198,8 @@ run: deps
 	$(BUILD)/bin/salmap predict --model models/mnist_cnn.onnx --config models/mnist_cnn.yaml \
 	    --dataset data/mnist/test --out $(BUILD)/mnist-test-preds.csv
 	$(BUILD)/bin/salmap explain --model models/mnist_cnn.onnx --config models/mnist_cnn.yaml \
-	    --dataset data/mnist/test --limit 100 --methods sal,grad,intg,elrp,lime,occlusion --out out/mnist
+	    --dataset data/mnist/test --limit 100 --methods sal,grad,intg,elrp,lime,occlusion --out out/mnist \
+	    --workers 2
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) -j2
@@ -164,6 +216,44 @@ test: deps
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+# --- fuzz ------------------------------------------------------------------
+# The libFuzzer target of the wire decoders (tests/fuzz/fuzz_msg.c), built by
+# clang apart from the rest, with ASan and UBSan (msgpack-c, libzmq and
+# libsodium stay uninstrumented). `make fuzz-run FUZZ_SECONDS=300` fuzzes
+# from the seeds in tests/fuzz/corpus, keeping what it finds in
+# build/fuzz/corpus and crashes in build/fuzz/crashes; `make fuzz-corpus`
+# writes the seeds again (tests/fuzz/make_corpus.c).
+.PHONY: fuzz-run fuzz-corpus
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_PKGS    := libzmq msgpack libsodium
+FUZZ_SRC     := tests/fuzz/fuzz_msg.c $(filter-out %/main.c,$(wildcard schemas/*.c)) core/util/err.c
+FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
+                -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icore -I. \
+                $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
+
+fuzz: build/fuzz/fuzz_msg
+
+build/fuzz/fuzz_msg: $(FUZZ_SRC) $(wildcard schemas/*.h) core/util/err.h
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: $(FUZZ_CC) not found;" \
+	  "apt-get install clang (Debian 12's clang 14 has libFuzzer)" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    $(FUZZ_SRC) $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -o $@
+
+fuzz-run: build/fuzz/fuzz_msg
+	@mkdir -p build/fuzz/corpus build/fuzz/crashes
+	build/fuzz/fuzz_msg -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	    -artifact_prefix=build/fuzz/crashes/ build/fuzz/corpus tests/fuzz/corpus
+
+$(BUILD)/fuzz/make_corpus: $(BUILD)/obj/tests/fuzz/make_corpus.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+fuzz-corpus: $(BUILD)/fuzz/make_corpus
+	@mkdir -p tests/fuzz/corpus
+	$(BUILD)/fuzz/make_corpus tests/fuzz/corpus
 
 clean:
 	rm -rf build

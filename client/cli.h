@@ -4,9 +4,17 @@
 #ifndef SM_CLI_H
 #define SM_CLI_H
 
+#include <stddef.h>
+
 int sm_cli_predict(int argc, char **argv);
 int sm_cli_explain(int argc, char **argv);
 int sm_cli_train(int argc, char **argv);
+int sm_cli_submit(int argc, char **argv);
+int sm_cli_status(int argc, char **argv);
+int sm_cli_wait(int argc, char **argv);
+int sm_cli_cancel(int argc, char **argv);
+int sm_cli_fetch(int argc, char **argv);
+int sm_cli_keygen(int argc, char **argv);
 
 /* Prints "salmap <cmd>: <msg>" on stderr; returns 1 (the exit code). */
 int sm_cli_fail(const char *cmd, const char *fmt, ...)
@@ -14,5 +22,16 @@ int sm_cli_fail(const char *cmd, const char *fmt, ...)
 
 /* Parses a positive integer option value; -1 when it is not one. */
 long sm_cli_positive(const char *s);
+
+/* A job (job file and options) as libsalmap-client takes it; target
+ * (cap bytes) holds the target's text. Pointers borrow from j. */
+struct sm_explain_job;
+struct sm_client_job;
+int sm_cli_client_job(const struct sm_explain_job *j, struct sm_client_job *cj,
+                      char *target, size_t cap);
+
+/* A progress line (a bar on a terminal) for a job's status. */
+struct sm_client_status;
+void sm_cli_progress(const struct sm_client_status *st, void *u);
 
 #endif

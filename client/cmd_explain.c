@@ -5,7 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/embedded.h"
 #include "cli.h"
+#include "client/lib/salmap_client.h"
 #include "explain/explainer.h"
 #include "explain/job.h"
 #include "explain/jobfile.h"
@@ -16,13 +18,15 @@
 static const char usage[] =
     "usage: salmap explain --model M.onnx [--config M.yaml] --dataset D\n"
     "                      --methods sal,grad,... --out OUT [options]\n"
-    "       salmap explain --job JOB.yaml [options]\n"
+    "       salmap explain JOB.yaml [options]   (or --job JOB.yaml)\n"
     "\n"
     "Computes a saliency map for every image of D with every method and\n"
     "writes OUT/maps/<image id>/<method>.npy (float32 H x W at the model's\n"
     "input size) and OUT/index.csv (id, label, predicted, target, score,\n"
     "method, seconds, evals, deletion_auc, insertion_auc, params, extras).\n"
     "Started again with the same OUT, it skips what is already complete.\n"
+    "It runs the pipeline of salmap-broker and salmap-worker in this\n"
+    "process (docs/PIPELINE.md): the same maps as a distributed run.\n"
     "\n"
     "options:\n"
     "  --job JOB.yaml       the run described in a file (docs/EXPLAIN.md);\n"
@@ -42,6 +46,10 @@ static const char usage[] =
     "  --score S            logit (default) or prob: what the map explains\n"
     "  --batch N            images per batch (default 64)\n"
     "  --no-metrics         skip deletion / insertion AUC\n"
+    "  --workers N          worker threads (default 1; the cores are shared\n"
+    "                       out among them)\n"
+    "  --direct             one plain loop instead of the pipeline (the\n"
+    "                       benchmarks' baseline; same maps)\n"
     "  --help               this text\n";
 
 static void list_methods(FILE *f)
@@ -105,6 +113,54 @@ static const char **merge_settings(const sm_explain_job *file,
     return all;
 }
 
+/* The job through sm_explain_job_run, one loop. */
+static int run_direct(const sm_explain_job *job)
+{
+    sm_explain_stats st;
+    sm_err err;
+    if (sm_explain_job_run(job, &st, &err))
+        return sm_cli_fail("explain", "%s", err.msg);
+    printf("salmap explain: %zu maps written, %zu already there, %zu images "
+           "skipped, %.1f s; maps in %s/maps, index in %s/index.csv\n",
+           st.maps_written, st.maps_skipped, st.images_failed, st.seconds,
+           job->out, job->out);
+    return st.images_failed ? 3 : 0;
+}
+
+/* The job through a broker and `workers` workers in this process. */
+static int run_pipeline(const sm_explain_job *job, int workers)
+{
+    sm_err err;
+    sm_embedded *e = sm_embedded_new(workers, 0, &err);
+    if (!e)
+        return sm_cli_fail("explain", "%s", err.msg);
+    sm_client *c = sm_client_new_ctx(sm_embedded_ctx(e), sm_embedded_endpoint(e));
+    sm_client_job cj;
+    sm_client_status st;
+    char target[32], id[SM_CLIENT_ID_MAX];
+    int rc = 1;
+    sm_cli_client_job(job, &cj, target, sizeof target);
+    if (!c) {
+        sm_cli_fail("explain", "out of memory");
+    } else if (sm_client_submit(c, &cj, id) ||
+               sm_client_wait(c, id, job->progress ? sm_cli_progress : NULL,
+                              NULL, &st)) {
+        sm_cli_fail("explain", "%s", sm_client_error(c));
+    } else if (strcmp(st.state, "done")) {
+        sm_cli_fail("explain", "job %s", st.error[0] ? st.error : st.state);
+    } else {
+        printf("salmap explain: %llu maps written, %llu already there, %llu "
+               "failed, %.1f s; maps in %s/maps, index in %s/index.csv\n",
+               (unsigned long long)(st.maps_done - st.maps_found),
+               (unsigned long long)st.maps_found,
+               (unsigned long long)st.maps_failed, st.seconds, job->out, job->out);
+        rc = st.maps_failed ? 3 : 0;
+    }
+    sm_client_destroy(&c);
+    sm_embedded_destroy(&e);
+    return rc;
+}
+
 int sm_cli_explain(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -121,6 +177,8 @@ int sm_cli_explain(int argc, char **argv)
         {"score", required_argument, 0, 'p'},
         {"batch", required_argument, 0, 'b'},
         {"no-metrics", no_argument, 0, 'n'},
+        {"workers", required_argument, 0, 'w'},
+        {"direct", no_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     sm_explain_job job;
@@ -128,7 +186,7 @@ int sm_cli_explain(int argc, char **argv)
     const char *job_path = NULL, **all_settings = NULL;
     sm_jobfile *jf = NULL;
     char *mlist = NULL;
-    int rc = 2, c, n_settings = 0;
+    int rc = 2, c, n_settings = 0, workers = 1, direct = 0;
     sm_err err = {{0}};
     /* Two passes: the job file first, then every other option over it, so
      * that the command line wins wherever it is written. */
@@ -146,6 +204,8 @@ int sm_cli_explain(int argc, char **argv)
             goto out;
         }
     }
+    if (!job_path && optind == argc - 1)
+        job_path = argv[optind]; /* salmap explain JOB.yaml */
     if (job_path && sm_jobfile_load(job_path, &jf, &err)) {
         rc = sm_cli_fail("explain", "%s", err.msg);
         goto out;
@@ -187,10 +247,20 @@ int sm_cli_explain(int argc, char **argv)
             settings[n_settings++] = optarg;
             break;
         case 'n': job.metrics = 0; break;
+        case 'D': direct = 1; break;
+        case 'w': {
+            long n = sm_cli_positive(optarg);
+            if (n < 1 || n > 256) {
+                sm_cli_fail("explain", "--workers '%s': a count from 1 to 256", optarg);
+                goto out;
+            }
+            workers = (int)n;
+            break;
+        }
         default: break; /* --job, done above */
         }
     }
-    if (optind < argc) {
+    if (optind < argc && !(optind == argc - 1 && job_path == argv[optind])) {
         sm_cli_fail("explain", "unexpected argument '%s'", argv[optind]);
         goto out;
     }
@@ -207,16 +277,7 @@ int sm_cli_explain(int argc, char **argv)
         goto out;
     }
     job.settings = all_settings;
-    sm_explain_stats st;
-    if (sm_explain_job_run(&job, &st, &err)) {
-        rc = sm_cli_fail("explain", "%s", err.msg);
-        goto out;
-    }
-    printf("salmap explain: %zu maps written, %zu already there, %zu images "
-           "skipped, %.1f s; maps in %s/maps, index in %s/index.csv\n",
-           st.maps_written, st.maps_skipped, st.images_failed, st.seconds,
-           job.out, job.out);
-    rc = st.images_failed ? 3 : 0;
+    rc = direct ? run_direct(&job) : run_pipeline(&job, workers);
 out:
     free(all_settings);
     free(mlist);

@@ -16,6 +16,12 @@ static const char usage[] =
     "            or on a preprocessed .npy array (raw outputs)\n"
     "  explain   saliency maps for a dataset, with faithfulness scores\n"
     "  train     train a classifier on a labelled dataset (ONNX + config)\n"
+    "  submit    send a job file to a broker; prints the job id\n"
+    "  status    a broker's jobs, or one job's state\n"
+    "  wait      follow a job until it ends (exit 0 when done)\n"
+    "  cancel    stop a job\n"
+    "  fetch     copy a job's maps and index from the broker\n"
+    "  keygen    write a CURVE key pair (NAME.key, NAME.pub)\n"
     "\n"
     "Run `salmap <command> --help` for a command's options.\n";
 
@@ -50,6 +56,18 @@ int main(int argc, char **argv)
         return sm_cli_explain(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0)
         return sm_cli_train(argc - 1, argv + 1);
+    if (strcmp(argv[1], "submit") == 0)
+        return sm_cli_submit(argc - 1, argv + 1);
+    if (strcmp(argv[1], "status") == 0)
+        return sm_cli_status(argc - 1, argv + 1);
+    if (strcmp(argv[1], "wait") == 0)
+        return sm_cli_wait(argc - 1, argv + 1);
+    if (strcmp(argv[1], "cancel") == 0)
+        return sm_cli_cancel(argc - 1, argv + 1);
+    if (strcmp(argv[1], "fetch") == 0)
+        return sm_cli_fetch(argc - 1, argv + 1);
+    if (strcmp(argv[1], "keygen") == 0)
+        return sm_cli_keygen(argc - 1, argv + 1);
     fprintf(stderr, "salmap: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -486,6 +486,8 @@ static int read_status(sm_mp_reader *r, const msgpack_object *o,
                        &st->maps_done) ||
         sm_mp_get_uint(r, o, "maps_failed", 1, 0, UINT64_MAX,
                        &st->maps_failed) ||
+        sm_mp_get_uint(r, o, "maps_found", 0, 0, st->maps_done,
+                       &st->maps_found) ||
         sm_mp_get_float(r, o, "seconds", 1, &st->seconds) ||
         sm_mp_get_float(r, o, "rate", 1, &st->rate))
         return -1;
@@ -820,6 +822,17 @@ int sm_msg_decode_job_id(const void *body, size_t len, const sm_msg_limits *l,
     return dec_close(&d, failed, doc, (void *)job, sizeof *job);
 }
 
+int sm_msg_peek_task(const void *body, size_t len, const sm_msg_limits *l,
+                     uint64_t *task)
+{
+    dec d;
+    if (dec_open(&d, "TASK", body, len, l, NULL))
+        return -1;
+    int failed = sm_mp_get_uint(&d.r, &d.root, "task", 1, 0, UINT64_MAX, task);
+    sm_msg_doc_destroy(&d.doc);
+    return failed ? -1 : 0;
+}
+
 int sm_msg_decode_empty(const void *body, size_t len, const sm_msg_limits *l,
                         sm_err *err)
 {
@@ -1019,7 +1032,7 @@ int sm_msg_encode_job(const sm_msg_job *m, sm_msg_buf *b)
 
 static void pack_status(msgpack_packer *pk, const sm_msg_status *m)
 {
-    msgpack_pack_map(pk, 6 + !!m->job + !!m->name + !!m->state + !!m->out +
+    msgpack_pack_map(pk, 7 + !!m->job + !!m->name + !!m->state + !!m->out +
                              !!m->error);
     if (m->job)
         kstr(pk, "job", m->job);
@@ -1035,6 +1048,7 @@ static void pack_status(msgpack_packer *pk, const sm_msg_status *m)
     kuint(pk, "maps_total", m->maps_total);
     kuint(pk, "maps_done", m->maps_done);
     kuint(pk, "maps_failed", m->maps_failed);
+    kuint(pk, "maps_found", m->maps_found);
     kfloat(pk, "seconds", m->seconds);
     kfloat(pk, "rate", m->rate);
 }

@@ -281,6 +281,10 @@ int sm_msg_decode_result(const void *body, size_t len, const sm_msg_limits *l,
 /* {job} -> *job (borrowed from *doc) */
 int sm_msg_decode_job_id(const void *body, size_t len, const sm_msg_limits *l,
                          sm_msg_doc **doc, const char **job, sm_err *err);
+/* The "task" id of a TASK body that may not decode as a whole, so that a
+ * worker can answer it with an error; -1 when even that is not there. */
+int sm_msg_peek_task(const void *body, size_t len, const sm_msg_limits *l,
+                     uint64_t *task);
 /* any well-formed map (HEARTBEAT, DISCONNECT, LIST) */
 int sm_msg_decode_empty(const void *body, size_t len, const sm_msg_limits *l,
                         sm_err *err);

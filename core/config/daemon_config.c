@@ -26,7 +26,7 @@
 typedef struct raw_broker {
     char *client_endpoint, *worker_endpoint, *state_dir;
     char *heartbeat_interval, *heartbeat_liveness, *max_task_failures;
-    char *max_message_mb, *chunk_samples;
+    char *max_message_mb, *max_parts;
     char *curve_secret_key, *curve_allow_dir;
 } raw_broker;
 
@@ -51,7 +51,7 @@ static const cyaml_schema_field_t broker_fields[] = {
     OPT_TEXT(raw_broker, heartbeat_liveness),
     OPT_TEXT(raw_broker, max_task_failures),
     OPT_TEXT(raw_broker, max_message_mb),
-    OPT_TEXT(raw_broker, chunk_samples),
+    OPT_TEXT(raw_broker, max_parts),
     OPT_TEXT(raw_broker, curve_secret_key),
     OPT_TEXT(raw_broker, curve_allow_dir),
     CYAML_FIELD_END};
@@ -111,7 +111,7 @@ static const field broker_table[] = {
     NUM(raw_broker, sm_broker_config, max_task_failures, F_INT, 1, 1000),
     {"max_message_mb", F_MIB, offsetof(raw_broker, max_message_mb),
      offsetof(sm_broker_config, max_message), 0, 0, 0},
-    NUM(raw_broker, sm_broker_config, chunk_samples, F_INT, 1, 100000000),
+    NUM(raw_broker, sm_broker_config, max_parts, F_INT, 1, 1024),
     TEXT(raw_broker, sm_broker_config, curve_secret_key, F_PATH),
     TEXT(raw_broker, sm_broker_config, curve_allow_dir, F_PATH),
 };
@@ -352,7 +352,7 @@ void sm_broker_config_defaults(sm_broker_config *cfg)
         .heartbeat_liveness = 3,
         .max_task_failures = 3,
         .max_message = DEFAULT_MAX_MESSAGE,
-        .chunk_samples = 250,
+        .max_parts = 16,
     };
 }
 

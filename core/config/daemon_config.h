@@ -39,7 +39,8 @@ typedef struct sm_broker_config {
                                   quarantined, 3; >= 1 */
     size_t max_message;        /* bytes of one message, 256 MiB (YAML:
                                   max_message_mb, in MiB) */
-    int chunk_samples;         /* the smallest neighbourhood chunk, 250 */
+    int max_parts;             /* a lone image's neighbourhood goes out in
+                                  at most this many parts, 16; 1: whole */
     char curve_secret_key[SM_DAEMON_PATH_MAX]; /* file holding the broker's
                                   Z85 secret key; "" = no CURVE */
     char curve_allow_dir[SM_DAEMON_PATH_MAX];  /* folder of allowed client

@@ -64,7 +64,7 @@ static void dc_broker_is_default(const sm_broker_config *c)
     cr_assert_eq(c->heartbeat_liveness, 3);
     cr_assert_eq(c->max_task_failures, 3);
     cr_assert_eq(c->max_message, (size_t)256 << 20);
-    cr_assert_eq(c->chunk_samples, 250);
+    cr_assert_eq(c->max_parts, 16);
     cr_assert_str_eq(c->curve_secret_key, "");
     cr_assert_str_eq(c->curve_allow_dir, "");
 }
@@ -118,7 +118,7 @@ Test(daemon_config, broker_full)
                             "heartbeat_liveness: 5\n"
                             "max_task_failures: 2\n"
                             "max_message_mb: 64\n"
-                            "chunk_samples: 100\n"
+                            "max_parts: 100\n"
                             "curve_secret_key: keys/broker.key\n"
                             "curve_allow_dir: keys/allowed\n",
                            &u, &err),
@@ -130,7 +130,7 @@ Test(daemon_config, broker_full)
     cr_assert_eq(c->heartbeat_liveness, 5);
     cr_assert_eq(c->max_task_failures, 2);
     cr_assert_eq(c->max_message, (size_t)64 << 20);
-    cr_assert_eq(c->chunk_samples, 100);
+    cr_assert_eq(c->max_parts, 100);
     cr_assert_str_eq(c->curve_secret_key, "keys/broker.key");
     cr_assert_str_eq(c->curve_allow_dir, "keys/allowed");
 
@@ -142,7 +142,7 @@ Test(daemon_config, broker_full)
     cr_assert_eq(c->heartbeat_interval, 0.1); /* double, not float */
     cr_assert_str_eq(c->client_endpoint, "tcp://*:5555");
     cr_assert_str_eq(c->curve_secret_key, "");
-    cr_assert_eq(c->chunk_samples, 250);
+    cr_assert_eq(c->max_parts, 16);
 }
 
 Test(daemon_config, worker_full)
@@ -221,8 +221,8 @@ Test(daemon_config, bad_number)
 {
     dc_broker_fails("heartbeat_liveness: 3.0\n", 1,
                     "heartbeat_liveness: '3.0' is not an integer");
-    dc_broker_fails("\nchunk_samples: 12x\n", 2,
-                    "chunk_samples: '12x' is not an integer");
+    dc_broker_fails("\nmax_parts: 12x\n", 2,
+                    "max_parts: '12x' is not an integer");
     dc_broker_fails("heartbeat_interval: 1s\n", 1,
                     "heartbeat_interval: '1s' is not a number of seconds");
     dc_broker_fails("heartbeat_interval: nan\n", 1, "heartbeat_interval");
@@ -252,7 +252,7 @@ Test(daemon_config, out_of_range)
                     "max_task_failures: must be in 1..1000, not -3");
     dc_broker_fails("max_message_mb: 0\n", 1,
                     "max_message_mb: must be in 1..4096 (MiB), not 0");
-    dc_broker_fails("chunk_samples: 0\n", 1, "chunk_samples: must be in 1..");
+    dc_broker_fails("max_parts: 0\n", 1, "max_parts: must be in 1..");
     dc_worker_fails("capacity: 0\n", 1, "capacity: must be in 1..4096");
     dc_worker_fails("threads: -1\n", 1, "threads: must be in 0..4096");
     dc_worker_fails("model_cache: 0\n", 1, "model_cache: must be in 1..4096");
@@ -318,8 +318,8 @@ Test(daemon_config, file_errors)
     cr_assert(tdata_has(err.msg, "big.yaml"), "%s", err.msg);
 
     /* Repeated keys, syntax errors and aliases. */
-    dc_broker_fails("chunk_samples: 1\nchunk_samples: 2\n", 2,
-                    "chunk_samples: key given twice");
+    dc_broker_fails("max_parts: 1\nmax_parts: 2\n", 2,
+                    "max_parts: key given twice");
     dc_worker_fails("capacity: [1\n", 2, "YAML syntax error");
     dc_worker_fails("name: &n a\nbroker: *n\n", 2, "broker: YAML alias");
 }

@@ -182,7 +182,7 @@ static sm_msg_status tm_status(const char *job, const char *state)
     return (sm_msg_status){.job = job, .name = "n", .state = state,
                            .out = "out/j", .error = NULL, .images = 200,
                            .maps_total = 400, .maps_done = 123,
-                           .maps_failed = 2, .seconds = 12.5, .rate = 9.84};
+                           .maps_failed = 2, .maps_found = 3, .seconds = 12.5, .rate = 9.84};
 }
 
 static void tm_same_status(const sm_msg_status *a, const sm_msg_status *b)
@@ -198,6 +198,7 @@ static void tm_same_status(const sm_msg_status *a, const sm_msg_status *b)
     cr_assert_eq(a->maps_total, b->maps_total);
     cr_assert_eq(a->maps_done, b->maps_done);
     cr_assert_eq(a->maps_failed, b->maps_failed);
+    cr_assert_eq(a->maps_found, b->maps_found);
     cr_assert_eq(a->seconds, b->seconds);
     cr_assert_eq(a->rate, b->rate);
 }

@@ -1,0 +1,159 @@
+/* What the broker's files share (broker.c: sockets and the loop; jobs.c:
+ * jobs, planning and results; sched.c: workers, leases, dispatch). */
+#ifndef SM_BROKER_INTERNAL_H
+#define SM_BROKER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+#include "broker/journal.h"
+#include "broker/zap.h"
+#include "schemas/curve.h"
+#include "config/model_config.h"
+#include "data/dataset.h"
+#include "explain/explainer.h"
+#include "explain/store.h"
+#include "schemas/msg.h"
+
+typedef struct bjob bjob;
+typedef struct btask btask;
+typedef struct bworker bworker;
+
+/* A worker, known by its ROUTER identity. */
+struct bworker {
+    uint8_t id[256];
+    size_t id_len;
+    char name[64];
+    uint32_t capacity, inflight;
+    double expiry;     /* dead when not heard from by then */
+    double last_sent;  /* for heartbeats */
+    uint64_t served;   /* tasks leased, for least-recently-used choice */
+    bworker *next;
+};
+
+/* The part scores of one image's neighbourhood, gathered from chunk
+ * tasks until all parts are in. */
+typedef struct bgather {
+    struct bgather *next; /* the job's gathers: the job owns them */
+    int failed;           /* a part failed: the rest are ignored */
+    size_t image;
+    int method;
+    int parts, received;
+    int64_t samples;   /* n, from the first part in */
+    double **scores;   /* per part, NULL until received */
+    int64_t *len;
+} bgather;
+
+/* A unit of work. */
+struct btask {
+    uint64_t id;
+    bjob *job;
+    int method;
+    sm_task_kind kind;
+    size_t *images;    /* dataset indices */
+    size_t n_images;
+    int part;          /* chunk */
+    bgather *gather;   /* chunk and fit (borrowed from the job) */
+    bworker *lease;    /* NULL while queued */
+    int failures;      /* workers that died holding it */
+    btask *next, *prev;
+};
+
+/* A FIFO of tasks (doubly linked). */
+typedef struct btask_list {
+    btask *head, *tail;
+    size_t n;
+} btask_list;
+
+void btask_push(btask_list *l, btask *t);       /* at the tail */
+void btask_push_front(btask_list *l, btask *t); /* at the head */
+void btask_unlink(btask_list *l, btask *t);
+void btask_free(btask *t);
+
+typedef enum bjob_state {
+    BJOB_QUEUED, BJOB_RUNNING, BJOB_DONE, BJOB_FAILED, BJOB_CANCELLED,
+} bjob_state;
+
+struct bjob {
+    char id[40];
+    uint8_t *body;            /* the SUBMIT body (journal, resume) */
+    size_t body_len;
+    sm_msg_doc *doc;
+    sm_msg_job spec;          /* borrows from doc */
+    bjob_state state;
+    char *error;
+    sm_dataset *ds;
+    sm_model_config *cfg;
+    sm_explainer **ex;        /* one a method, for checks and chunkability */
+    const char ***msettings;  /* per method: its "key=value" settings */
+    size_t *n_msettings;
+    sm_explain_store *store;
+    size_t count;             /* images (limit applied) */
+    size_t cursor;            /* next image to plan */
+    btask_list queue;
+    bgather *gathers;         /* open neighbourhoods */
+    uint64_t maps_total, maps_done, maps_failed, maps_found;
+    double t0, last_event;
+    int dirty;                /* progress to report to watchers */
+    bjob *next;
+};
+
+/* A client watching a job's progress. */
+typedef struct bwatch {
+    uint8_t id[256];
+    size_t id_len;
+    bjob *job;
+    struct bwatch *next;
+} bwatch;
+
+struct sm_broker {
+    void *ctx, *clients, *workers;
+    sm_zap *zap;              /* CURVE on: the allowlist */
+    char curve_secret[SM_CURVE_KEY];
+    sm_broker_config cfg;
+    sm_msg_limits limits;
+    sm_journal *journal;
+    char state_dir[2048], blob_dir[2100];
+    int own_state;            /* state_dir is a temporary folder */
+    bjob *jobs, *rr;          /* submission order; round-robin cursor */
+    bworker *wk;
+    btask_list leased;        /* tasks out with workers, all jobs */
+    bwatch *watchers;
+    uint64_t epoch, next_task;
+    uint64_t served;          /* leases made, to order workers by use */
+    int quiet;                /* no progress lines (embedded runs) */
+    double now;
+};
+
+double sm_broker_now(void);
+/* Progress lines (jobs, workers) unless b is quiet; warnings always. */
+void sm_broker_info(const sm_broker *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void sm_broker_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* jobs.c */
+/* Creates and sets up a job from a SUBMIT body (copied); the job is then
+ * RUNNING, or FAILED with its error when its setup failed and `resume`.
+ * NULL with a message when !resume and it cannot run. */
+bjob *bjob_new(sm_broker *b, const char *id, const void *body, size_t len,
+               int resume, sm_err *err);
+void bjob_free(bjob **j);
+const char *bjob_state_name(bjob_state s);
+/* Plans more of the job's tasks into its queue when it is empty. */
+void bjob_plan(sm_broker *b, bjob *j);
+/* Encodes task t into buf. -1 with a message (e.g. an unreadable image). */
+int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
+                     sm_err *err);
+/* A worker's result for t (already unlinked from the leased list); frees
+ * t or hands it on. */
+void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r);
+/* t could not be run (encoding failed, or quarantined after killing
+ * cfg.max_task_failures workers): its maps count as failed. Frees t. */
+void bjob_task_failed(sm_broker *b, btask *t, const char *why);
+/* Finishes the job when nothing is left to do. */
+void bjob_check_done(sm_broker *b, bjob *j);
+void bjob_set_state(sm_broker *b, bjob *j, bjob_state s, const char *error);
+void bjob_status(const bjob *j, double now, sm_msg_status *st);
+
+#endif

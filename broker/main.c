@@ -1,0 +1,89 @@
+/* salmap-broker [--config broker.yaml] [--client ENDPOINT] [--workers
+ * ENDPOINT] [--state DIR]: serves until SIGINT or SIGTERM. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "broker/broker.h"
+#include "data/image.h"
+
+static atomic_int stop_flag; /* set by the signal handler only */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stop_flag, 1);
+}
+
+static int usage(FILE *f)
+{
+    fprintf(f,
+            "usage: salmap-broker [--config broker.yaml] [--client ENDPOINT]\n"
+            "                     [--workers ENDPOINT] [--state DIR]\n"
+            "Takes jobs from clients (default tcp://*:5555) and leases their\n"
+            "tasks to workers (default tcp://*:5556); keeps its journal and\n"
+            "blobs in --state (default ./state). Options override the\n"
+            "config file (configs/broker.yaml documents every key).\n");
+    return f == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+    sm_broker_config cfg;
+    sm_err err;
+    const char *client = NULL, *workers = NULL, *state = NULL, *config = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return usage(stdout);
+        if (!v) {
+            fprintf(stderr, "salmap-broker: %s: needs a value (or unknown)\n", a);
+            return usage(stderr);
+        }
+        if (!strcmp(a, "--config"))
+            config = v;
+        else if (!strcmp(a, "--client"))
+            client = v;
+        else if (!strcmp(a, "--workers"))
+            workers = v;
+        else if (!strcmp(a, "--state"))
+            state = v;
+        else {
+            fprintf(stderr, "salmap-broker: unknown option %s\n", a);
+            return usage(stderr);
+        }
+        i++;
+    }
+    sm_broker_config_defaults(&cfg);
+    if ((config && sm_broker_config_load(config, &cfg, &err)) ||
+        (client && sm_daemon_set_endpoint(cfg.client_endpoint, client, &err)) ||
+        (workers && sm_daemon_set_endpoint(cfg.worker_endpoint, workers, &err))) {
+        fprintf(stderr, "salmap-broker: %s\n", err.msg);
+        return 2;
+    }
+    if (state)
+        snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", state);
+    if (sm_vips_init(argv[0], &err)) {
+        fprintf(stderr, "salmap-broker: %s\n", err.msg);
+        return 1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    void *ctx = zmq_ctx_new();
+    sm_broker *b = sm_broker_new(ctx, &cfg, &err);
+    int rc = 1;
+    if (b) {
+        fprintf(stderr, "salmap-broker: clients on %s, workers on %s\n",
+                cfg.client_endpoint, cfg.worker_endpoint);
+        rc = sm_broker_run(b, &stop_flag, &err) ? 1 : 0;
+    }
+    if (rc)
+        fprintf(stderr, "salmap-broker: %s\n", err.msg);
+    sm_broker_destroy(&b);
+    zmq_ctx_term(ctx);
+    return rc;
+}

@@ -1,0 +1,310 @@
+/* salmap submit / status / wait / cancel / fetch: a broker's jobs, through
+ * libsalmap-client (schemas/PROTOCOL.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client/lib/salmap_client.h"
+#include "explain/jobfile.h"
+#include "util/file.h"
+
+#include <zmq.h>
+
+#define DEFAULT_BROKER "tcp://localhost:5555"
+
+void sm_cli_progress(const sm_client_status *st, void *u)
+{
+    (void)u;
+    double left = st->rate > 0 ? (double)(st->maps_total - st->maps_done -
+                                          st->maps_failed) / st->rate : 0;
+    uint64_t done = st->maps_done + st->maps_failed;
+    if (isatty(STDERR_FILENO)) {
+        int width = 30, fill = st->maps_total ? (int)(width * done / st->maps_total)
+                                              : width;
+        fprintf(stderr, "\r[%.*s%*s] %llu/%llu maps, %.1f maps/s, %.0f s left ",
+                fill, "==============================", width - fill, "",
+                (unsigned long long)done, (unsigned long long)st->maps_total,
+                st->rate, left);
+        if (strcmp(st->state, "running") && strcmp(st->state, "queued"))
+            fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "salmap: job %s %s: %llu/%llu maps, %.1f maps/s, %.0f s left\n",
+                st->job, st->state, (unsigned long long)done,
+                (unsigned long long)st->maps_total, st->rate, left);
+    }
+}
+
+int sm_cli_client_job(const sm_explain_job *j, sm_client_job *cj, char *target,
+                      size_t cap)
+{
+    memset(cj, 0, sizeof *cj);
+    cj->model = j->model;
+    cj->config = j->config;
+    cj->dataset = j->dataset;
+    cj->methods = j->methods;
+    cj->n_methods = (size_t)j->n_methods;
+    cj->settings = j->settings;
+    cj->n_settings = (size_t)j->n_settings;
+    cj->seed = j->seed;
+    cj->out = j->out;
+    cj->limit = j->limit;
+    cj->metrics = j->metrics;
+    cj->batch = j->batch;
+    cj->score = j->score_prob ? "prob" : "logit";
+    if (j->target == SM_TARGET_INDEX)
+        snprintf(target, cap, "%d", j->target_index);
+    else
+        snprintf(target, cap, "%s", j->target == SM_TARGET_LABEL ? "label" : "predicted");
+    cj->target = target;
+    return 0;
+}
+
+static const char common_usage[] =
+    "  --broker ENDPOINT    the broker's client endpoint (default\n"
+    "                       " DEFAULT_BROKER ")\n"
+    "  --server-key FILE    CURVE: the broker's public key, and\n"
+    "  --secret-key FILE    this client's secret key (salmap keygen)\n";
+
+/* The options every job command takes. */
+typedef struct opts {
+    const char *broker;
+    const char *server_key, *secret_key; /* CURVE key files, or NULL */
+    const char *out;                     /* fetch */
+    const char *pos[1];                  /* the positional argument */
+} opts;
+
+/* Parses argv into o; returns -1 to go on, else the exit code (--help,
+ * usage errors). */
+static int parse(int argc, char **argv, const char *cmd, const char *usage,
+                 opts *o)
+{
+    static const struct option longs[] = {{"broker", required_argument, 0, 'b'},
+                                          {"out", required_argument, 0, 'o'},
+                                          {"server-key", required_argument, 0, 'k'},
+                                          {"secret-key", required_argument, 0, 's'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    int c, k = 0;
+    memset(o, 0, sizeof *o);
+    o->broker = DEFAULT_BROKER;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        if (c == 'b')
+            o->broker = optarg;
+        else if (c == 'k')
+            o->server_key = optarg;
+        else if (c == 's')
+            o->secret_key = optarg;
+        else if (c == 'o' && !strcmp(cmd, "fetch"))
+            o->out = optarg;
+        else if (c == 'h') {
+            fputs(usage, stdout);
+            fputs(common_usage, stdout);
+            return 0;
+        } else {
+            fputs(usage, stderr);
+            fputs(common_usage, stderr);
+            return 2;
+        }
+    }
+    if (!o->server_key != !o->secret_key) {
+        sm_cli_fail(cmd, "--server-key and --secret-key go together");
+        return 2;
+    }
+    for (; optind < argc; optind++) {
+        if (k == 1) {
+            sm_cli_fail(cmd, "unexpected argument '%s'", argv[optind]);
+            return 2;
+        }
+        o->pos[k++] = argv[optind];
+    }
+    return -1; /* go on */
+}
+
+static sm_client *connect_to(const char *cmd, const opts *o)
+{
+    sm_client *c = sm_client_new(o->broker);
+    if (!c)
+        sm_cli_fail(cmd, "cannot connect to %s", o->broker);
+    else if (o->server_key && sm_client_set_curve(c, o->server_key, o->secret_key)) {
+        sm_cli_fail(cmd, "%s", sm_client_error(c));
+        sm_client_destroy(&c);
+    }
+    return c;
+}
+
+int sm_cli_submit(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: salmap submit JOB.yaml [--broker tcp://host:5555]\n"
+        "Sends the job file's job (docs/EXPLAIN.md, Job files) to a broker,\n"
+        "uploading the model if the broker lacks it, and prints the job id\n"
+        "as the last line. Paths in the job (dataset, out) are the broker's.\n";
+    opts o;
+    int rc = parse(argc, argv, "submit", usage, &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.pos[0])
+        return sm_cli_fail("submit", "needs a job file (see --help)") + 1;
+    sm_jobfile *jf = NULL;
+    sm_err err;
+    if (sm_jobfile_load(o.pos[0], &jf, &err))
+        return sm_cli_fail("submit", "%s", err.msg);
+    sm_client_job cj;
+    char target[32], id[SM_CLIENT_ID_MAX];
+    sm_cli_client_job(sm_jobfile_job(jf), &cj, target, sizeof target);
+    cj.name = o.pos[0];
+    sm_client *c = connect_to("submit", &o);
+    rc = 1;
+    if (c && sm_client_submit(c, &cj, id) == 0) {
+        printf("%s\n", id);
+        rc = 0;
+    } else if (c) {
+        sm_cli_fail("submit", "%s", sm_client_error(c));
+    }
+    sm_client_destroy(&c);
+    sm_jobfile_destroy(&jf);
+    return rc;
+}
+
+int sm_cli_keygen(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-') {
+        fputs("usage: salmap keygen NAME\n"
+              "Writes a CURVE key pair: NAME.key (secret, mode 600) and\n"
+              "NAME.pub (public: give it to the broker's curve_allow_dir, or\n"
+              "for the broker's own pair, to its clients and workers).\n",
+              argc == 2 ? stdout : stderr);
+        return argc == 2 ? 0 : 2;
+    }
+    char pub[41], sec[41], path[4096];
+    sm_err err;
+    if (zmq_curve_keypair(pub, sec))
+        return sm_cli_fail("keygen", "CURVE is not available in this libzmq");
+    snprintf(path, sizeof path, "%s.key", argv[1]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return sm_cli_fail("keygen", "%s: %s", path, strerror(errno));
+    int ok = write(fd, sec, 40) == 40 && write(fd, "\n", 1) == 1;
+    close(fd);
+    if (!ok)
+        return sm_cli_fail("keygen", "%s: cannot write", path);
+    snprintf(path, sizeof path, "%s.pub", argv[1]);
+    char text[42];
+    snprintf(text, sizeof text, "%s\n", pub);
+    if (sm_file_write_atomic(path, text, 41, &err))
+        return sm_cli_fail("keygen", "%s", err.msg);
+    printf("%s.key (secret), %s.pub (public: %s)\n", argv[1], argv[1], pub);
+    return 0;
+}
+
+static void print_status(const sm_client_status *s)
+{
+    printf("%s  %-9s %llu/%llu maps, %llu failed, %.0f s  %s%s%s\n", s->job,
+           s->state, (unsigned long long)s->maps_done,
+           (unsigned long long)s->maps_total, (unsigned long long)s->maps_failed,
+           s->seconds, s->out, s->error[0] ? "  error: " : "", s->error);
+}
+
+int sm_cli_status(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: salmap status [JOB] [--broker tcp://host:5555]\n"
+        "One job's state, or every job the broker knows.\n";
+    opts o;
+    int rc = parse(argc, argv, "status", usage, &o);
+    if (rc >= 0)
+        return rc;
+    sm_client *c = connect_to("status", &o);
+    if (!c)
+        return 1;
+    rc = 0;
+    if (o.pos[0]) {
+        sm_client_status st;
+        if (sm_client_status_of(c, o.pos[0], &st))
+            rc = sm_cli_fail("status", "%s", sm_client_error(c));
+        else
+            print_status(&st);
+    } else {
+        sm_client_status *all;
+        size_t n;
+        if (sm_client_list(c, &all, &n))
+            rc = sm_cli_fail("status", "%s", sm_client_error(c));
+        for (size_t k = 0; rc == 0 && k < n; k++)
+            print_status(&all[k]);
+        if (rc == 0)
+            free(all);
+    }
+    sm_client_destroy(&c);
+    return rc;
+}
+
+int sm_cli_wait(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: salmap wait JOB [--broker tcp://host:5555]\n"
+        "Shows the job's progress until it ends; exits 0 when it is done,\n"
+        "1 when it failed or was cancelled (or the broker cannot be asked).\n";
+    opts o;
+    int rc = parse(argc, argv, "wait", usage, &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.pos[0])
+        return sm_cli_fail("wait", "needs a job id (see --help)") + 1;
+    sm_client *c = connect_to("wait", &o);
+    if (!c)
+        return 1;
+    sm_client_status st;
+    if (sm_client_wait(c, o.pos[0], sm_cli_progress, NULL, &st))
+        rc = sm_cli_fail("wait", "%s", sm_client_error(c));
+    else if (strcmp(st.state, "done"))
+        rc = sm_cli_fail("wait", "job %s %s%s%s", st.job, st.state,
+                         st.error[0] ? ": " : "", st.error);
+    else
+        rc = 0;
+    sm_client_destroy(&c);
+    return rc;
+}
+
+int sm_cli_cancel(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: salmap cancel JOB [--broker tcp://host:5555]\n"
+        "Stops the job; what it wrote stays.\n";
+    opts o;
+    int rc = parse(argc, argv, "cancel", usage, &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.pos[0])
+        return sm_cli_fail("cancel", "needs a job id (see --help)") + 1;
+    sm_client *c = connect_to("cancel", &o);
+    if (!c)
+        return 1;
+    rc = sm_client_cancel(c, o.pos[0]) ? sm_cli_fail("cancel", "%s", sm_client_error(c)) : 0;
+    sm_client_destroy(&c);
+    return rc;
+}
+
+int sm_cli_fetch(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: salmap fetch JOB --out DIR [--broker tcp://host:5555]\n"
+        "Copies the job's index.csv and maps from the broker into DIR.\n";
+    opts o;
+    int rc = parse(argc, argv, "fetch", usage, &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.pos[0] || !o.out)
+        return sm_cli_fail("fetch", "needs a job id and --out DIR (see --help)") + 1;
+    sm_client *c = connect_to("fetch", &o);
+    if (!c)
+        return 1;
+    rc = sm_client_fetch(c, o.pos[0], o.out) ? sm_cli_fail("fetch", "%s", sm_client_error(c)) : 0;
+    sm_client_destroy(&c);
+    return rc;
+}

@@ -1,0 +1,128 @@
+/* libsalmap-client: submit explanation jobs to a salmap broker and get
+ * their results, over the wire protocol of schemas/PROTOCOL.md.
+ *
+ *   sm_client *c = sm_client_new("tcp://broker:5555");
+ *   sm_client_job job = {.model = "models/mnist_cnn.onnx", ...};
+ *   char id[SM_CLIENT_ID_MAX];
+ *   if (sm_client_submit(c, &job, id) || sm_client_wait(c, id, NULL, NULL, &st))
+ *       fprintf(stderr, "%s\n", sm_client_error(c));
+ *   sm_client_fetch(c, id, "results/");
+ *   sm_client_destroy(&c);
+ *
+ * Every call returns 0 or -1; after -1, sm_client_error() says what went
+ * wrong (naming the broker, the job or the file). A request the broker
+ * does not answer within the timeout (default 30 s) fails, and the next
+ * one starts on a fresh connection. One sm_client per thread. Link with
+ * `pkg-config --libs salmap-client`. */
+#ifndef SALMAP_CLIENT_H
+#define SALMAP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SM_CLIENT_ID_MAX 40
+
+/* The shared library exports these names only (it is built with hidden
+ * visibility and SM_CLIENT_EXPORT). */
+#ifdef SM_CLIENT_EXPORT
+#define SM_CLIENT_API __attribute__((visibility("default")))
+#else
+#define SM_CLIENT_API
+#endif
+
+typedef struct sm_client sm_client;
+
+/* A client of the broker at endpoint (e.g. "tcp://host:5555"). NULL only
+ * when out of memory or the endpoint is malformed (message on stderr). */
+SM_CLIENT_API sm_client *sm_client_new(const char *endpoint);
+
+/* The same on an existing ZeroMQ context (borrowed), e.g. for inproc://
+ * endpoints of a broker in the same process. */
+SM_CLIENT_API sm_client *sm_client_new_ctx(void *zmq_ctx, const char *endpoint);
+
+SM_CLIENT_API void sm_client_destroy(sm_client **c);
+
+/* The message of the last failure. */
+SM_CLIENT_API const char *sm_client_error(const sm_client *c);
+
+/* How long a request waits for its reply (seconds). */
+SM_CLIENT_API void sm_client_set_timeout(sm_client *c, double seconds);
+
+/* Encrypts and authenticates the connection with CURVE: server_key is
+ * the file of the broker's public key, secret_key the file of this
+ * client's secret key (whose public key the broker must allow). */
+SM_CLIENT_API int sm_client_set_curve(sm_client *c, const char *server_key,
+                                      const char *secret_key);
+
+/* An image sent with the job (when the job has no dataset path). */
+typedef struct sm_client_image {
+    const char *id;       /* its name in the results ("cat", "a/b/7") */
+    const char *label;    /* class name, or NULL */
+    const void *data;     /* the bytes of an image file (PNG, JPEG, ...) */
+    size_t len;
+} sm_client_image;
+
+/* A job (schemas/PROTOCOL.md, SUBMIT; docs/EXPLAIN.md for its fields). */
+typedef struct sm_client_job {
+    const char *name;                 /* optional */
+    const char *model;                /* ONNX file here; sent once (by hash) */
+    const char *config;               /* model config YAML file here, or NULL */
+    const char *dataset;              /* a path on the broker's machine, or */
+    const sm_client_image *images;    /* images sent inline */
+    size_t n_images;
+    const char *const *methods;
+    size_t n_methods;
+    const char *const *settings;      /* "method.key=value" */
+    size_t n_settings;
+    uint64_t seed;
+    const char *out;                  /* output folder on the broker */
+    uint64_t limit;                   /* 0: every image */
+    int metrics;                      /* deletion/insertion AUC */
+    const char *target;               /* "predicted" (NULL), "label", "3" */
+    const char *score;                /* "logit" (NULL) or "prob" */
+    int batch;                        /* 0: the broker's default */
+} sm_client_job;
+
+/* Uploads the model if the broker lacks it, submits the job and writes
+ * its id into id[SM_CLIENT_ID_MAX]. */
+SM_CLIENT_API int sm_client_submit(sm_client *c, const sm_client_job *job, char *id);
+
+typedef struct sm_client_status {
+    char job[SM_CLIENT_ID_MAX];
+    char name[128];
+    char state[16];       /* queued, running, done, failed, cancelled */
+    char out[1024];
+    char error[1024];     /* "" unless failed */
+    uint64_t images, maps_total, maps_done, maps_failed;
+    uint64_t maps_found;  /* of maps_done, those found complete on disk */
+    double seconds, rate; /* since the job started; maps per second */
+} sm_client_status;
+
+SM_CLIENT_API int sm_client_status_of(sm_client *c, const char *job, sm_client_status *st);
+
+/* Every job the broker knows, in submission order: *jobs (caller frees)
+ * holds *n entries. */
+SM_CLIENT_API int sm_client_list(sm_client *c, sm_client_status **jobs, size_t *n);
+
+/* Follows the job's progress until it ends, calling on_event (may be
+ * NULL) at each report; *final (may be NULL) receives the last state.
+ * Returns 0 when the job ended (whatever its state: see final->state),
+ * -1 when the broker could not be asked. Survives a broker restart. */
+SM_CLIENT_API int sm_client_wait(sm_client *c, const char *job,
+                   void (*on_event)(const sm_client_status *st, void *u),
+                   void *u, sm_client_status *final);
+
+SM_CLIENT_API int sm_client_cancel(sm_client *c, const char *job);
+
+/* Calls fn on each output file of the job (index.csv first, then
+ * maps/<id>/<method>.npy), path relative to the job's folder; fn returns
+ * 0 to go on, -1 to stop (the call then fails with fn's message unset). */
+SM_CLIENT_API int sm_client_fetch_each(sm_client *c, const char *job,
+                         int (*fn)(const char *path, const void *data,
+                                   size_t len, void *u),
+                         void *u);
+
+/* Writes the job's output files under dir (atomically, folders made). */
+SM_CLIENT_API int sm_client_fetch(sm_client *c, const char *job, const char *dir);
+
+#endif

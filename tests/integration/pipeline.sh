@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The distributed pipeline as real processes on loopback (random ports):
+# a broker, three workers and a client explain 200 MNIST test digits with
+# sal and lime, and the maps equal, byte for byte, those of the embedded
+# run; a worker killed with -9 mid-job, or stopped (SIGSTOP) until the
+# broker gives it up, changes nothing; fetch over the wire returns the
+# broker's files; a restarted broker resumes its job from the journal.
+set -u
+BUILD=${BUILD:-build}
+SALMAP=$BUILD/bin/salmap
+BROKER=$BUILD/bin/salmap-broker
+WORKER=$BUILD/bin/salmap-worker
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+N=200
+job() { # job NAME OUT [extra yaml lines]
+    cat >"$tmp/$1.yaml" <<EOT
+model: models/mnist_cnn.onnx
+config: models/mnist_cnn.yaml
+dataset: data/mnist/test
+out: $2
+methods: [sal, lime]
+limit: $N
+seed: 7
+metrics: false
+params:
+  lime: {samples: 300}
+EOT
+}
+
+# Waits until the file holds the text or the deadline passes.
+wait_for() { # FILE TEXT SECONDS
+    local deadline=$((SECONDS + $3))
+    until grep -qF -- "$2" "$1" 2>/dev/null; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.05
+    done
+}
+
+# Starts a broker on two random free ports (retrying when one is taken);
+# sets CLIENT, WORKERS, BPID.
+start_broker() { # LOG STATE
+    local try port
+    for try in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 40000))
+        CLIENT=tcp://127.0.0.1:$port WORKERS=tcp://127.0.0.1:$((port + 1))
+        "$BROKER" --client "$CLIENT" --workers "$WORKERS" --state "$2" >"$1" 2>&1 &
+        BPID=$!
+        pids+=("$BPID")
+        wait_for "$1" "clients on" 10 && return 0
+        kill -9 "$BPID" 2>/dev/null; wait "$BPID" 2>/dev/null
+    done
+    return 1
+}
+
+start_worker() { # NAME -> WPID
+    "$WORKER" --broker "$WORKERS" --name "$1" --threads 1 >"$tmp/$1.log" 2>&1 &
+    WPID=$!
+    pids+=("$WPID")
+}
+
+same_maps() { # DIR_A DIR_B WHAT
+    local a b
+    a=$(cd "$1/maps" && find . -name '*.npy' | sort | xargs md5sum)
+    b=$(cd "$2/maps" && find . -name '*.npy' | sort | xargs md5sum)
+    [ "$(wc -l <<<"$a")" = $((2 * N)) ] || { bad "$3: $(wc -l <<<"$a") maps, not $((2 * N))"; return; }
+    [ "$a" = "$b" ] && ok || bad "$3: maps differ from the embedded run"
+}
+
+rows_once() { # DIR WHAT: every (id, method) once in index.csv
+    local rows uniq
+    rows=$(tail -n +2 "$1/index.csv" | wc -l)
+    uniq=$(tail -n +2 "$1/index.csv" | cut -d, -f1,6 | sort -u | wc -l)
+    [ "$rows" = $((2 * N)) ] && [ "$uniq" = "$rows" ] && ok ||
+        bad "$2: $rows rows, $uniq distinct, want $((2 * N))"
+}
+
+# --- the embedded run: the reference --------------------------------------------
+job embedded "$tmp/emb"
+"$SALMAP" explain "$tmp/embedded.yaml" --workers 2 >"$tmp/emb.log" 2>&1 && ok ||
+    bad "embedded run: $(tail -3 "$tmp/emb.log")"
+
+# --- broker, three workers, a client ---------------------------------------------
+start_broker "$tmp/broker.log" "$tmp/state" && ok || bad "broker did not start: $(cat "$tmp/broker.log")"
+for k in 1 2 3; do start_worker w$k; done
+job dist "$tmp/dist"
+id=$("$SALMAP" submit "$tmp/dist.yaml" --broker "$CLIENT" | tail -1)
+[ -n "$id" ] && ok || bad "submit printed no job id"
+"$SALMAP" wait "$id" --broker "$CLIENT" >"$tmp/wait.log" 2>&1 && ok || bad "wait: $(tail -3 "$tmp/wait.log")"
+same_maps "$tmp/emb" "$tmp/dist" "3 workers"
+rows_once "$tmp/dist" "3 workers"
+"$SALMAP" status "$id" --broker "$CLIENT" | grep -q "done" && ok || bad "status is not done"
+
+# --- fetch over the wire: the same files as on the broker's disk -------------------
+"$SALMAP" fetch "$id" --broker "$CLIENT" --out "$tmp/fetched" >/dev/null 2>&1 && ok || bad "fetch failed"
+diff -r "$tmp/dist/maps" "$tmp/fetched/maps" -x '*.row' >/dev/null && ok || bad "fetched maps differ"
+cmp -s "$tmp/dist/index.csv" "$tmp/fetched/index.csv" && ok || bad "fetched index differs"
+
+# --- another service: one image inline, through the shared library alone ----------
+png=$(find data/mnist/test/7 -name '*.png' | sort | head -1)
+"$BUILD/examples/submit_image" "$CLIENT" models/mnist_cnn.onnx "$png" "$tmp/svc" \
+    >"$tmp/svc.log" 2>&1 && ok || bad "examples/submit_image: $(cat "$tmp/svc.log")"
+grep -q "received maps/query/lime.npy (3264 bytes)" "$tmp/svc.log" && ok ||
+    bad "the service did not receive its lime map: $(cat "$tmp/svc.log")"
+[ -s "$tmp/svc/maps/query/sal.npy" ] && ok || bad "no sal map on the broker's disk"
+
+# --- kill -9 of a worker in the middle of the job -----------------------------------
+job kill "$tmp/kill"
+id=$("$SALMAP" submit "$tmp/kill.yaml" --broker "$CLIENT" | tail -1)
+deadline=$((SECONDS + 60))
+until [ "$(find "$tmp/kill/maps" -name '*.npy' 2>/dev/null | wc -l)" -ge 40 ] || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+victim=$(pgrep -f -- "--name w2" | head -1)
+kill -9 "$victim" && ok || bad "no worker to kill"
+"$SALMAP" wait "$id" --broker "$CLIENT" >"$tmp/wait2.log" 2>&1 && ok || bad "wait after kill: $(tail -3 "$tmp/wait2.log")"
+same_maps "$tmp/emb" "$tmp/kill" "after kill -9"
+rows_once "$tmp/kill" "after kill -9"
+grep -q "worker w2 silent" "$tmp/broker.log" && ok || bad "the broker did not notice the dead worker"
+
+# --- a worker that stops heartbeating (SIGSTOP) loses its tasks ---------------------
+start_worker w4
+w4=$WPID
+job stop "$tmp/stop"
+id=$("$SALMAP" submit "$tmp/stop.yaml" --broker "$CLIENT" | tail -1)
+until [ "$(find "$tmp/stop/maps" -name '*.npy' 2>/dev/null | wc -l)" -ge 20 ] || [ $SECONDS -ge $((deadline + 60)) ]; do sleep 0.05; done
+kill -STOP "$w4"
+wait_for "$tmp/broker.log" "worker w4 silent" 20 && ok || bad "the broker did not give up the stopped worker"
+kill -CONT "$w4"
+"$SALMAP" wait "$id" --broker "$CLIENT" >"$tmp/wait3.log" 2>&1 && ok || bad "wait after stop: $(tail -3 "$tmp/wait3.log")"
+same_maps "$tmp/emb" "$tmp/stop" "after SIGSTOP"
+rows_once "$tmp/stop" "after SIGSTOP"
+
+# --- the broker restarted mid-job resumes it from its journal ------------------------
+job restart "$tmp/restart"
+id=$("$SALMAP" submit "$tmp/restart.yaml" --broker "$CLIENT" | tail -1)
+until [ "$(find "$tmp/restart/maps" -name '*.npy' 2>/dev/null | wc -l)" -ge 40 ] || [ $SECONDS -ge $((deadline + 120)) ]; do sleep 0.05; done
+kill -9 "$BPID"; wait "$BPID" 2>/dev/null
+"$BROKER" --client "$CLIENT" --workers "$WORKERS" --state "$tmp/state" >"$tmp/broker2.log" 2>&1 &
+BPID=$!
+pids+=("$BPID")
+wait_for "$tmp/broker2.log" "job $id resumed" 10 && ok || bad "no resume: $(cat "$tmp/broker2.log")"
+"$SALMAP" wait "$id" --broker "$CLIENT" >"$tmp/wait4.log" 2>&1 && ok || bad "wait after broker restart: $(tail -3 "$tmp/wait4.log")"
+same_maps "$tmp/emb" "$tmp/restart" "after a broker restart"
+rows_once "$tmp/restart" "after a broker restart"
+
+# --- workers leave cleanly on SIGTERM -------------------------------------------------
+for p in $(pgrep -f -- "$WORKER --broker $WORKERS"); do kill -TERM "$p"; done
+deadline=$((SECONDS + 20))
+while pgrep -f -- "$WORKER --broker $WORKERS" >/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+pgrep -f -- "$WORKER --broker $WORKERS" >/dev/null && bad "workers did not stop on SIGTERM" || ok
+
+echo "pipeline: $pass passed, $fail failed"
+[ "$fail" = 0 ]

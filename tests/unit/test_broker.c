@@ -1,0 +1,436 @@
+/* The broker against bad input on both endpoints (real sockets on
+ * loopback): every malformed, truncated, oversized or wrong-typed message
+ * gets an ERROR reply or is dropped, the broker keeps serving, and a job
+ * running meanwhile completes with every map. The fuzzer's corpus
+ * (tests/fuzz/corpus) goes in as message bodies too. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "broker/broker.h"
+#include "client/lib/salmap_client.h"
+#include "schemas/msg.h"
+#include "tdata.h"
+#include "util/file.h"
+#include "worker/worker.h"
+
+TDATA_SUITE(broker);
+
+typedef struct rig {
+    void *ctx;
+    sm_broker *b;
+    sm_worker *w;
+    pthread_t bt, wt;
+    atomic_int bstop, wstop;
+    char client[256], workers[256];
+} rig;
+
+static void *broker_thread(void *arg)
+{
+    rig *r = arg;
+    sm_err err;
+    sm_broker_run(r->b, &r->bstop, &err);
+    return NULL;
+}
+
+static void *worker_thread(void *arg)
+{
+    rig *r = arg;
+    sm_err err;
+    sm_worker_run(r->w, &r->wstop, &err);
+    return NULL;
+}
+
+/* A broker with an 8 MiB message cap on ephemeral loopback ports,
+ * heartbeats every hb seconds, and `workers` (0 or 1) worker. */
+static void rig_start_with(rig *r, int workers, double hb)
+{
+    sm_err err;
+    tdata_vips();
+    memset(r, 0, sizeof *r);
+    r->ctx = zmq_ctx_new();
+    sm_broker_config bc;
+    sm_broker_config_defaults(&bc);
+    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://127.0.0.1:*");
+    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://127.0.0.1:*");
+    bc.state_dir[0] = '\0';
+    bc.max_message = (size_t)8 << 20;
+    bc.heartbeat_interval = hb;
+    r->b = sm_broker_new(r->ctx, &bc, &err);
+    cr_assert_not_null(r->b, "%s", err.msg);
+    sm_broker_set_quiet(r->b, 1);
+    sm_broker_endpoint(r->b, 0, r->client, sizeof r->client);
+    sm_broker_endpoint(r->b, 1, r->workers, sizeof r->workers);
+    pthread_create(&r->bt, NULL, broker_thread, r);
+    if (!workers)
+        return;
+    sm_worker_config wc;
+    sm_worker_config_defaults(&wc);
+    snprintf(wc.broker, sizeof wc.broker, "%s", r->workers);
+    snprintf(wc.name, sizeof wc.name, "t1");
+    wc.threads = 1;
+    wc.heartbeat_interval = hb;
+    r->w = sm_worker_new(r->ctx, &wc, &err);
+    cr_assert_not_null(r->w, "%s", err.msg);
+    sm_worker_set_quiet(r->w, 1);
+    pthread_create(&r->wt, NULL, worker_thread, r);
+}
+
+static void rig_start(rig *r)
+{
+    rig_start_with(r, 1, 1.0);
+}
+
+static void rig_stop(rig *r)
+{
+    if (r->w) {
+        atomic_store(&r->wstop, 1);
+        pthread_join(r->wt, NULL);
+        sm_worker_destroy(&r->w);
+    }
+    atomic_store(&r->bstop, 1);
+    pthread_join(r->bt, NULL);
+    sm_broker_destroy(&r->b);
+    zmq_ctx_term(r->ctx);
+}
+
+static void *dealer(rig *r, const char *ep)
+{
+    void *s = zmq_socket(r->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    cr_assert_eq(zmq_connect(s, ep), 0);
+    return s;
+}
+
+/* Sends frames (NULL data = empty frame). */
+static void send_frames(void *s, int n, const char *const *data, const size_t *len)
+{
+    for (int k = 0; k < n; k++)
+        zmq_send(s, data[k] ? data[k] : "", len[k], k + 1 < n ? ZMQ_SNDMORE : 0);
+}
+
+static void send3(void *s, const char *sig, const char *cmd, const void *body,
+                  size_t len)
+{
+    send_frames(s, 3, (const char *[]){sig, cmd, body},
+                (size_t[]){strlen(sig), strlen(cmd), len});
+}
+
+/* The next message within `seconds`: 1 with its command in cmd, or 0. */
+static int reply(void *s, double seconds, char *cmd, size_t cap)
+{
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, (long)(seconds * 1000)) <= 0)
+        return 0;
+    sm_msg_frames f;
+    sm_err err;
+    if (sm_msg_recv(s, 0, 0, &f, &err))
+        return 0;
+    snprintf(cmd, cap, "%s", f.command);
+    sm_msg_frames_free(&f);
+    return 1;
+}
+
+static void expect_error(void *s, const char *what)
+{
+    char cmd[32] = "";
+    cr_assert(reply(s, 10, cmd, sizeof cmd), "%s: no reply", what);
+    cr_assert_str_eq(cmd, "ERROR", "%s: replied %s", what, cmd);
+}
+
+/* The broker still answers LIST. */
+static void expect_serving(rig *r)
+{
+    sm_client *c = sm_client_new_ctx(r->ctx, r->client);
+    sm_client_status *all;
+    size_t n;
+    cr_assert_eq(sm_client_list(c, &all, &n), 0, "%s", sm_client_error(c));
+    free(all);
+    sm_client_destroy(&c);
+}
+
+Test(broker, malformed_client_messages)
+{
+    rig r;
+    rig_start(&r);
+    void *s = dealer(&r, r.client);
+    const uint8_t garbage[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const uint8_t truncated[] = {0x82, 0xa5, 'm', 'o', 'd'};
+    const uint8_t notmap[] = {0x93, 1, 2, 3};
+    /* {"model": 7, "out": "x", "methods": ["sal"]}: wrong type */
+    const uint8_t wrongtype[] = {0x83, 0xa5, 'm', 'o', 'd', 'e', 'l', 0x07,
+                                 0xa3, 'o', 'u', 't', 0xa1, 'x', 0xa7, 'm',
+                                 'e', 't', 'h', 'o', 'd', 's', 0x91, 0xa3,
+                                 's', 'a', 'l'};
+    send3(s, "SMC9", "LIST", "\x80", 1);
+    expect_error(s, "wrong signature");
+    send3(s, SM_PROTO_CLIENT, "FROB", "\x80", 1);
+    expect_error(s, "unknown command");
+    send3(s, SM_PROTO_CLIENT, "SUBMIT", garbage, sizeof garbage);
+    expect_error(s, "a huge array count");
+    send3(s, SM_PROTO_CLIENT, "SUBMIT", truncated, sizeof truncated);
+    expect_error(s, "truncated");
+    send3(s, SM_PROTO_CLIENT, "SUBMIT", notmap, sizeof notmap);
+    expect_error(s, "not a map");
+    send3(s, SM_PROTO_CLIENT, "SUBMIT", wrongtype, sizeof wrongtype);
+    expect_error(s, "wrong type");
+    send3(s, SM_PROTO_CLIENT, "STATUS", "\x81\xa3job\xa4nope", 10);
+    expect_error(s, "unknown job");
+    /* a 2-frame and a 5-frame message: dropped whole, no reply */
+    send_frames(s, 2, (const char *[]){SM_PROTO_CLIENT, "LIST"}, (size_t[]){4, 4});
+    send_frames(s, 5, (const char *[]){SM_PROTO_CLIENT, "LIST", "\x80", "x", "y"},
+                (size_t[]){4, 4, 1, 1, 1});
+    send3(s, SM_PROTO_CLIENT, "LIST", "\x80", 1);
+    char cmd[32] = "";
+    cr_assert(reply(s, 10, cmd, sizeof cmd));
+    cr_assert_str_eq(cmd, "LIST", "the bad frames were answered: %s", cmd);
+    /* oversized: ZMQ_MAXMSGSIZE drops the connection, not the broker */
+    size_t big = (size_t)9 << 20;
+    char *blob = calloc(1, big);
+    send3(s, SM_PROTO_CLIENT, "PUT", blob, big);
+    free(blob);
+    zmq_close(s);
+    expect_serving(&r);
+    rig_stop(&r);
+}
+
+/* Submits an n-image sal job in batches of 4 into out; its id into id. */
+static void submit_n(sm_client *c, const char *out, int n, char *id)
+{
+    const char *methods[] = {"sal"};
+    sm_client_job j = {.model = "models/mnist_cnn.onnx",
+                       .config = "models/mnist_cnn.yaml",
+                       .dataset = "data/mnist/test", .methods = methods,
+                       .n_methods = 1, .out = out, .limit = (uint64_t)n, .batch = 4};
+    cr_assert_eq(sm_client_submit(c, &j, id), 0, "%s", sm_client_error(c));
+}
+
+static void submit(rig *r, sm_client *c, const char *out, char *id)
+{
+    (void)r;
+    submit_n(c, out, 16, id);
+}
+
+Test(broker, job_survives_garbage_on_both_endpoints)
+{
+    rig r;
+    rig_start(&r);
+    char out[TDATA_PATH], id[SM_CLIENT_ID_MAX];
+    tdata_path(out, dir, "out");
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    submit(&r, c, out, id);
+    /* a stranger on the worker endpoint: not a worker, told to start over */
+    void *s = dealer(&r, r.workers);
+    send3(s, SM_PROTO_WORKER, "RESULT", "\x81\xa4task\x01", 7);
+    char cmd[32] = "";
+    cr_assert(reply(s, 10, cmd, sizeof cmd));
+    cr_assert_str_eq(cmd, "DISCONNECT");
+    /* a bad READY is dropped; a good one makes a worker that then sends
+     * garbage: corpus bodies as RESULT, a truncated one, a wrong type */
+    send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\xa1x", 12);
+    send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\x01", 11);
+    DIR *d = opendir("tests/fuzz/corpus");
+    cr_assert_not_null(d, "tests/fuzz/corpus is missing");
+    struct dirent *de;
+    int sent = 0;
+    while ((de = readdir(d))) {
+        char path[TDATA_PATH];
+        size_t len;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "tests/fuzz/corpus/%s", de->d_name);
+        unsigned char *body = sm_file_read(path, (size_t)1 << 20, &len, NULL);
+        if (!body)
+            continue;
+        send3(s, SM_PROTO_WORKER, "RESULT", body, len);
+        send3(s, SM_PROTO_WORKER, "BLOB_GET", body, len);
+        free(body);
+        sent++;
+    }
+    closedir(d);
+    cr_assert_gt(sent, 5, "the corpus has %d files", sent);
+    send3(s, SM_PROTO_WORKER, "DISCONNECT", "\x80", 1); /* its tasks go back */
+    zmq_close(s);
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_done, 16);
+    cr_assert_eq(st.maps_failed, 0);
+    char index[TDATA_PATH];
+    size_t len;
+    char *csv = (char *)sm_file_read(tdata_path(index, out, "index.csv"), 1 << 20, &len, NULL);
+    cr_assert_not_null(csv);
+    int rows = 0;
+    for (size_t k = 0; k < len; k++)
+        rows += csv[k] == '\n';
+    free(csv);
+    cr_assert_eq(rows, 17, "index.csv has %d lines", rows);
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}
+
+Test(broker, client_corpus_bodies)
+{
+    rig r;
+    rig_start(&r);
+    void *s = dealer(&r, r.client);
+    DIR *d = opendir("tests/fuzz/corpus");
+    cr_assert_not_null(d);
+    struct dirent *de;
+    const char *cmds[] = {"SUBMIT", "STATUS", "PUT", "HAS", "FETCH", "WATCH", "CANCEL"};
+    while ((de = readdir(d))) {
+        char path[TDATA_PATH];
+        size_t len;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "tests/fuzz/corpus/%s", de->d_name);
+        unsigned char *body = sm_file_read(path, (size_t)1 << 20, &len, NULL);
+        if (!body)
+            continue;
+        for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
+            send3(s, SM_PROTO_CLIENT, cmds[k], body, len);
+        free(body);
+    }
+    closedir(d);
+    zmq_close(s);
+    expect_serving(&r);
+    rig_stop(&r);
+}
+
+/* Writes a fresh CURVE pair as dir/name.key and dir/name.pub. */
+static void keypair(const char *name, char *pub)
+{
+    char sec[41], file[256], path[TDATA_PATH], text[64];
+    cr_assert_eq(zmq_curve_keypair(pub, sec), 0);
+    snprintf(file, sizeof file, "%s.key", name);
+    snprintf(text, sizeof text, "%s\n", sec);
+    tdata_text(path, dir, file, text);
+    snprintf(file, sizeof file, "%s.pub", name);
+    snprintf(text, sizeof text, "%s\n", pub);
+    tdata_text(path, dir, file, text);
+}
+
+/* LIST through a client with these key files (NULL: no CURVE); 0 or -1. */
+static int list_with(void *ctx, const char *ep, const char *server,
+                     const char *secret)
+{
+    sm_client *c = sm_client_new_ctx(ctx, ep);
+    char sp[TDATA_PATH], kp[TDATA_PATH];
+    sm_client_set_timeout(c, 1.5);
+    if (server)
+        cr_assert_eq(sm_client_set_curve(c, tdata_path(sp, dir, server),
+                                         tdata_path(kp, dir, secret)), 0,
+                     "%s", sm_client_error(c));
+    sm_client_status *all = NULL;
+    size_t n;
+    int rc = sm_client_list(c, &all, &n);
+    free(all);
+    sm_client_destroy(&c);
+    return rc;
+}
+
+Test(broker, curve_admits_the_allowlist_only)
+{
+    char pub[41], path[TDATA_PATH], text[64], ep[256];
+    keypair("broker", pub);
+    keypair("good", pub);
+    snprintf(text, sizeof text, "%s\n", pub);
+    tdata_text(path, dir, "allow/good.pub", text);
+    keypair("evil", pub);
+    void *ctx = zmq_ctx_new();
+    sm_broker_config bc;
+    sm_broker_config_defaults(&bc);
+    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://127.0.0.1:*");
+    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://127.0.0.1:*");
+    bc.state_dir[0] = '\0';
+    tdata_path(bc.curve_secret_key, dir, "broker.key");
+    sm_err err;
+    /* CURVE without an allowlist: refused, fails closed */
+    cr_assert_null(sm_broker_new(ctx, &bc, &err));
+    cr_assert(tdata_has(err.msg, "curve_allow_dir"), "%s", err.msg);
+    tdata_path(bc.curve_allow_dir, dir, "allow");
+    rig r = {.ctx = ctx};
+    r.b = sm_broker_new(ctx, &bc, &err);
+    cr_assert_not_null(r.b, "%s", err.msg);
+    sm_broker_set_quiet(r.b, 1);
+    sm_broker_endpoint(r.b, 0, ep, sizeof ep);
+    pthread_create(&r.bt, NULL, broker_thread, &r);
+    cr_assert_eq(list_with(ctx, ep, "broker.pub", "good.key"), 0, "the allowed key");
+    cr_assert_eq(list_with(ctx, ep, "broker.pub", "evil.key"), -1, "a key not allowed");
+    cr_assert_eq(list_with(ctx, ep, NULL, NULL), -1, "no CURVE at all");
+    atomic_store(&r.bstop, 1);
+    pthread_join(r.bt, NULL);
+    sm_broker_destroy(&r.b);
+    zmq_ctx_term(ctx);
+}
+
+Test(broker, jobs_take_turns_and_cancel)
+{
+    rig r;
+    rig_start(&r);
+    char big[TDATA_PATH], small[TDATA_PATH], bid[SM_CLIENT_ID_MAX], sid[SM_CLIENT_ID_MAX];
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    submit_n(c, tdata_path(big, dir, "big"), 400, bid);
+    submit_n(c, tdata_path(small, dir, "small"), 4, sid);
+    sm_client_status st;
+    /* the small job, behind 100 tasks of the big one, is served in turn */
+    cr_assert_eq(sm_client_wait(c, sid, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_str_eq(st.state, "done");
+    cr_assert_eq(sm_client_status_of(c, bid, &st), 0);
+    cr_assert_str_eq(st.state, "running", "the big job ran first: %s", st.state);
+    cr_assert_lt(st.maps_done, 400);
+    cr_assert_eq(sm_client_cancel(c, bid), 0, "%s", sm_client_error(c));
+    cr_assert_eq(sm_client_wait(c, bid, NULL, NULL, &st), 0);
+    cr_assert_str_eq(st.state, "cancelled");
+    /* a new job into the cancelled one's folder is accepted at once */
+    char again[SM_CLIENT_ID_MAX];
+    submit_n(c, big, 4, again);
+    cr_assert_eq(sm_client_wait(c, again, NULL, NULL, &st), 0);
+    cr_assert_str_eq(st.state, "done");
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}
+
+/* A fake worker: READY with capacity 1, heartbeats until it gets a TASK,
+ * and dies holding it. */
+static void worker_dies_holding_a_task(rig *r)
+{
+    void *s = dealer(r, r->workers);
+    send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\x01", 11);
+    char cmd[32] = "";
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        send3(s, SM_PROTO_WORKER, "HEARTBEAT", "\x80", 1);
+        if (!reply(s, 0.02, cmd, sizeof cmd))
+            cmd[0] = '\0';
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        cr_assert_lt(t.tv_sec - t0.tv_sec, 20, "no TASK for the fake worker");
+    } while (strcmp(cmd, "TASK") != 0);
+    zmq_close(s);
+}
+
+Test(broker, a_task_that_kills_three_workers_is_quarantined)
+{
+    rig r;
+    rig_start_with(&r, 0, 0.05); /* no real worker; silence shows in 0.15 s */
+    char out[TDATA_PATH], id[SM_CLIENT_ID_MAX];
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    submit_n(c, tdata_path(out, dir, "poison"), 1, id);
+    for (int k = 0; k < 3; k++)
+        worker_dies_holding_a_task(&r);
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_failed, 1);
+    cr_assert_eq(st.maps_done, 0);
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}

@@ -1,0 +1,327 @@
+#include "worker/compute.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config/config_model.h"
+#include "data/image.h"
+#include "explain/settings.h"
+#include "explain/task.h"
+#include "model/model.h"
+
+typedef struct cached {
+    char hash[SM_HASH_HEX + 1];
+    sm_model *model;
+    uint64_t used;
+} cached;
+
+struct sm_compute {
+    int threads;
+    int n_cache;
+    cached *cache;
+    uint64_t clock;
+    sm_msg_limits limits;
+};
+
+sm_compute *sm_compute_new(int threads, int cache, const sm_msg_limits *l,
+                           sm_err *err)
+{
+    sm_compute *c = calloc(1, sizeof *c);
+    if (!c || !(c->cache = calloc((size_t)(cache > 0 ? cache : 1), sizeof *c->cache))) {
+        free(c);
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    c->threads = threads > 0 ? threads : 1;
+    c->n_cache = cache > 0 ? cache : 1;
+    c->limits = *l;
+    return c;
+}
+
+void sm_compute_destroy(sm_compute **cp)
+{
+    sm_compute *c = *cp;
+    if (!c)
+        return;
+    for (int k = 0; k < c->n_cache; k++)
+        sm_model_destroy(&c->cache[k].model);
+    free(c->cache);
+    free(c);
+    *cp = NULL;
+}
+
+int sm_compute_peek(const sm_compute *c, const void *task, size_t len,
+                    uint64_t *id, char *model, sm_err *err)
+{
+    sm_msg_doc *doc = NULL;
+    sm_msg_task t;
+    if (sm_msg_decode_task(task, len, &c->limits, &doc, &t, err))
+        return -1;
+    *id = t.task;
+    snprintf(model, SM_HASH_HEX + 1, "%s", t.model);
+    sm_msg_doc_destroy(&doc);
+    return 0;
+}
+
+/* The model of hash: from the cache, or loaded from bytes (evicting the
+ * least recently used); NULL without bytes (need it) or on error (err). */
+static sm_model *model_for(sm_compute *c, const char *hash, const void *bytes,
+                           size_t len, sm_err *err)
+{
+    cached *slot = &c->cache[0];
+    for (int k = 0; k < c->n_cache; k++) {
+        if (c->cache[k].model && !strcmp(c->cache[k].hash, hash)) {
+            c->cache[k].used = ++c->clock;
+            return c->cache[k].model;
+        }
+        if (!c->cache[k].model || c->cache[k].used < slot->used)
+            slot = &c->cache[k];
+    }
+    if (!bytes)
+        return NULL;
+    char have[SM_HASH_HEX + 1], origin[96];
+    sm_hash_hex(bytes, len, have);
+    if (strcmp(have, hash)) {
+        sm_err_set(err, "model %s: the bytes received hash to %s", hash, have);
+        return NULL;
+    }
+    snprintf(origin, sizeof origin, "model %.16s", hash);
+    sm_model *m = sm_model_load_buffer(bytes, len, origin, err);
+    if (!m)
+        return NULL;
+    sm_model_set_threads(m, c->threads);
+    /* fixed-shape runs: a map's bits do not depend on what else the task
+     * held (docs/EXPLAIN.md), so any worker gives any image the same map */
+    sm_model_set_quantum(m, SM_EXPLAIN_QUANTUM);
+    sm_model_destroy(&slot->model);
+    slot->model = m;
+    snprintf(slot->hash, sizeof slot->hash, "%s", hash);
+    slot->used = ++c->clock;
+    return m;
+}
+
+/* The task's target rule into s. */
+static int parse_target(const char *target, const char *score,
+                        sm_explain_setup *s, sm_err *err)
+{
+    if (!target || !strcmp(target, "predicted")) {
+        s->target = SM_TARGET_PREDICTED;
+    } else if (!strcmp(target, "label")) {
+        s->target = SM_TARGET_LABEL;
+    } else {
+        char *end;
+        long v = strtol(target, &end, 10);
+        if (!*target || *end || v < 0 || v > 1000000)
+            return sm_err_set(err, "target '%s': predicted, label or a class "
+                              "index", target);
+        s->target = SM_TARGET_INDEX;
+        s->target_index = (int)v;
+    }
+    if (score && strcmp(score, "logit") && strcmp(score, "prob"))
+        return sm_err_set(err, "score '%s': logit or prob", score);
+    s->score_prob = score && !strcmp(score, "prob");
+    return 0;
+}
+
+/* Decodes image im into dst by pp. */
+static int decode_image(const sm_msg_image *im, const sm_preproc *pp,
+                        float *dst, sm_err *err)
+{
+    if (im->format == SM_IMAGE_U8)
+        return sm_image_load_u8(im->data, im->width, im->height, im->bands,
+                                im->id, pp, dst, err);
+    return sm_image_load_buffer(im->data, im->len, im->id, pp, dst, err);
+}
+
+/* One RESULT item from r (map h x w). */
+static void item_of(const sm_explain_result *r, const char *id,
+                    const char *params, int h, int w, sm_msg_item *it)
+{
+    memset(it, 0, sizeof *it);
+    it->id = id;
+    if (r->failed) {
+        it->error = r->error;
+        return;
+    }
+    it->predicted = r->predicted;
+    it->target = r->target;
+    it->score = r->score;
+    it->evals = r->evals;
+    it->seconds = r->seconds;
+    it->height = h;
+    it->width = w;
+    it->map = r->map;
+    it->params = params;
+    it->extras = r->extras;
+    it->has_metrics = r->has_metrics;
+    it->deletion = r->deletion_auc;
+    it->insertion = r->insertion_auc;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A chunk task's RESULT: the scores of its part of the neighbourhood of
+ * the one image in x (target chosen in r). -1 fails the task. */
+static int chunk_result(const sm_explain_setup *s, sm_explainer *e,
+                        const sm_msg_task *t, const sm_tensor *x,
+                        const sm_explain_result *r, sm_msg_buf *out,
+                        sm_err *err)
+{
+    if (r->failed)
+        return sm_err_set(err, "%s", r->error);
+    const char *id = t->images[0].id;
+    int64_t n = sm_explain_samples(s, e, x, id, r->target, err);
+    if (n < 0)
+        return -1;
+    int64_t first = t->part * n / t->parts, last = (t->part + 1) * n / t->parts;
+    double *y = malloc(sizeof(double) * (size_t)(last - first + 1));
+    if (!y)
+        return sm_err_set(err, "out of memory");
+    int rc = sm_explain_chunk(s, e, x, id, r->target, first, last - first, y, err);
+    if (rc == 0) {
+        sm_msg_result m = {.task = t->task, .scores = y,
+                           .n_scores = last - first, .samples = n};
+        rc = sm_msg_encode_result(&m, out) ? sm_err_set(err, "out of memory") : 0;
+    }
+    free(y);
+    return rc;
+}
+
+/* Runs decoded task t on model m into a RESULT body. -1 (err) fails the
+ * whole task: the caller sends it as the result's error. */
+static int run(const sm_msg_task *t, sm_model *m, sm_msg_buf *out, sm_err *err)
+{
+    sm_model_config *cfg = NULL;
+    sm_explainer *e = NULL;
+    sm_tensor *x = NULL;
+    sm_explain_result *res = NULL, *kept = NULL;
+    sm_msg_item *items = NULL;
+    float *maps = NULL;
+    int *labels = NULL;
+    const char **ids = NULL;
+    size_t *slot = NULL;
+    int rc = -1, out_idx;
+    cfg = t->config ? sm_model_config_parse(t->config, strlen(t->config), "config", err)
+                    : sm_model_config_for_model(m, "model", err);
+    if (!cfg || sm_model_config_bind(cfg, m, "model", &out_idx, err))
+        goto done;
+    sm_preproc pp;
+    sm_model_config_preproc(cfg, &pp);
+    sm_explain_setup s = {.model = m, .out_idx = out_idx,
+                          .output_probs = cfg->output_kind == SM_OUTPUT_PROBABILITIES,
+                          .seed = t->seed, .metrics = t->metrics};
+    if (parse_target(t->target, t->score, &s, err) ||
+        !(e = sm_settings_explainer(t->method, t->settings, t->n_settings, err)))
+        goto done;
+    if (t->kind != SM_TASK_IMAGES && (t->n_images != 1 || !sm_explainer_chunked(e))) {
+        sm_err_set(err, "a %s task needs one image and a neighbourhood method",
+                   t->kind == SM_TASK_CHUNK ? "chunk" : "fit");
+        goto done;
+    }
+    size_t n = t->n_images, hw = (size_t)pp.height * (size_t)pp.width;
+    int64_t per = (int64_t)pp.channels * (int64_t)hw;
+    x = sm_tensor_new(4, (int64_t[]){(int64_t)n, pp.channels, pp.height, pp.width});
+    res = calloc(n, sizeof *res);
+    kept = calloc(n, sizeof *kept);
+    items = calloc(n, sizeof *items);
+    maps = malloc(sizeof(float) * hw * n);
+    labels = malloc(sizeof(int) * n);
+    ids = malloc(sizeof(char *) * n);
+    slot = malloc(sizeof(size_t) * n);
+    if (!x || !res || !kept || !items || !maps || !labels || !ids || !slot) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    /* The images that decode fill x's first k rows and kept[0..k);
+     * slot[q] is kept[q]'s place in the task. */
+    size_t k = 0;
+    for (size_t r = 0; r < n; r++) {
+        sm_err ierr;
+        if (decode_image(&t->images[r], &pp, x->data + (int64_t)k * per, &ierr)) {
+            res[r].failed = 1;
+            snprintf(res[r].error, sizeof res[r].error, "%s", ierr.msg);
+            continue;
+        }
+        kept[k].map = maps + r * hw;
+        labels[k] = t->images[r].label_index;
+        ids[k] = t->images[r].id;
+        slot[k++] = r;
+    }
+    sm_tensor view = *x;
+    view.owns = 0;
+    view.shape[0] = (int64_t)k;
+    if (t->kind != SM_TASK_IMAGES && k == 0) {
+        sm_err_set(err, "%s", res[0].error);
+        goto done;
+    }
+    if (k && sm_explain_targets(&s, &view, labels, ids, kept, err))
+        goto done;
+    if (t->kind == SM_TASK_CHUNK) {
+        rc = chunk_result(&s, e, t, &view, &kept[0], out, err);
+        goto done;
+    }
+    if (t->kind == SM_TASK_IMAGES && k &&
+        sm_explain_images(&s, e, &view, ids, kept, err))
+        goto done;
+    if (t->kind == SM_TASK_FIT && !kept[0].failed) {
+        double t0 = now();
+        if (sm_explain_fit(&s, e, &view, ids[0], t->scores, t->n_scores,
+                           &kept[0], err))
+            goto done;
+        kept[0].seconds = now() - t0;
+    }
+    for (size_t q = 0; q < k; q++)
+        res[slot[q]] = kept[q];
+    const char *params = sm_explainer_params_json(e);
+    for (size_t r = 0; r < n; r++)
+        item_of(&res[r], t->images[r].id, params, pp.height, pp.width, &items[r]);
+    sm_msg_result r = {.task = t->task, .items = items, .n_items = n};
+    rc = sm_msg_encode_result(&r, out) ? sm_err_set(err, "out of memory") : 0;
+done:
+    free(slot);
+    free(ids);
+    free(labels);
+    free(maps);
+    free(items);
+    free(kept);
+    free(res);
+    sm_tensor_destroy(&x);
+    sm_explainer_destroy(&e);
+    sm_model_config_destroy(&cfg);
+    return rc;
+}
+
+sm_compute_status sm_compute_run(sm_compute *c, const void *task, size_t len,
+                                 const void *model, size_t model_len,
+                                 sm_msg_buf *result, char *need, sm_err *err)
+{
+    sm_msg_doc *doc = NULL;
+    sm_msg_task t;
+    if (sm_msg_decode_task(task, len, &c->limits, &doc, &t, err))
+        return SM_COMPUTE_BAD_TASK;
+    sm_err terr = {{0}};
+    sm_model *m = model_for(c, t.model, model, model_len, &terr);
+    if (!m && !terr.msg[0]) {
+        snprintf(need, SM_HASH_HEX + 1, "%s", t.model);
+        sm_msg_doc_destroy(&doc);
+        return SM_COMPUTE_NEED_MODEL;
+    }
+    if (!m || run(&t, m, result, &terr)) {
+        sm_msg_buf_free(result);
+        sm_msg_result r = {.task = t.task, .error = terr.msg};
+        if (sm_msg_encode_result(&r, result)) {
+            sm_msg_doc_destroy(&doc);
+            sm_err_set(err, "out of memory");
+            return SM_COMPUTE_BAD_TASK;
+        }
+    }
+    sm_msg_doc_destroy(&doc);
+    return SM_COMPUTE_DONE;
+}

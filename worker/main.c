@@ -1,0 +1,109 @@
+/* salmap-worker [--config worker.yaml] [--broker ENDPOINT]: serves until
+ * SIGINT or SIGTERM, then finishes its current task and hands back the
+ * rest. */
+#include <cblas.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "data/image.h"
+#include "worker/worker.h"
+
+static atomic_int stop_flag; /* set by the signal handler only */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stop_flag, 1);
+}
+
+static int usage(FILE *f)
+{
+    fprintf(f,
+            "usage: salmap-worker [--config worker.yaml] [--broker ENDPOINT]\n"
+            "                     [--name NAME] [--threads N] [--capacity N]\n"
+            "Runs the tasks a broker leases it (default broker\n"
+            "tcp://localhost:5556). Options override the config file\n"
+            "(configs/worker.yaml documents every key).\n");
+    return f == stdout ? 0 : 2;
+}
+
+static int parse_count(const char *opt, const char *v, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 0 || n > 4096) {
+        fprintf(stderr, "salmap-worker: %s '%s': a count from 0 to 4096\n", opt, v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    sm_worker_config cfg;
+    sm_err err;
+    const char *config = NULL, *broker = NULL, *name = NULL, *threads = NULL,
+               *capacity = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return usage(stdout);
+        if (!v) {
+            fprintf(stderr, "salmap-worker: %s: needs a value (or unknown)\n", a);
+            return usage(stderr);
+        }
+        if (!strcmp(a, "--config"))
+            config = v;
+        else if (!strcmp(a, "--broker"))
+            broker = v;
+        else if (!strcmp(a, "--name"))
+            name = v;
+        else if (!strcmp(a, "--threads"))
+            threads = v;
+        else if (!strcmp(a, "--capacity"))
+            capacity = v;
+        else {
+            fprintf(stderr, "salmap-worker: unknown option %s\n", a);
+            return usage(stderr);
+        }
+        i++;
+    }
+    sm_worker_config_defaults(&cfg);
+    if ((config && sm_worker_config_load(config, &cfg, &err)) ||
+        (broker && sm_daemon_set_endpoint(cfg.broker, broker, &err))) {
+        fprintf(stderr, "salmap-worker: %s\n", err.msg);
+        return 2;
+    }
+    if (name)
+        snprintf(cfg.name, sizeof cfg.name, "%s", name);
+    if ((threads && parse_count("--threads", threads, &cfg.threads)) ||
+        (capacity && parse_count("--capacity", capacity, &cfg.capacity)))
+        return 2;
+    if (cfg.capacity < 1)
+        cfg.capacity = 1;
+    if (sm_vips_init(argv[0], &err)) {
+        fprintf(stderr, "salmap-worker: %s\n", err.msg);
+        return 1;
+    }
+    /* the model splits batches over its own threads (docs/PERFORMANCE.md) */
+    openblas_set_num_threads(1);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    void *ctx = zmq_ctx_new();
+    sm_worker *w = sm_worker_new(ctx, &cfg, &err);
+    int rc = 1;
+    if (w)
+        rc = sm_worker_run(w, &stop_flag, &err) ? 1 : 0;
+    if (rc)
+        fprintf(stderr, "salmap-worker: %s\n", err.msg);
+    sm_worker_destroy(&w);
+    zmq_ctx_term(ctx);
+    return rc;
+}
