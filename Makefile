@@ -117,7 +117,7 @@ $(BUILD)/salmap-client.pc: Makefile
 # The example links the shared library alone, as another service would.
 $(BUILD)/examples/submit_image: examples/submit_image.c $(CLIENT_SO)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -Iclient/lib $< -L$(BUILD) -lsalmap-client \
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 $(LDFLAGS) -Iclient/lib $< -L$(BUILD) -lsalmap-client \
 	    -Wl,-rpath,'$$ORIGIN/..' -o $@
 
 install: $(BINS) $(CLIENT_SO) $(BUILD)/salmap-client.pc
