@@ -573,9 +573,13 @@ static void on_worker(sm_broker *b, const sm_msg_frames *f)
     }
     if (!w) {
         /* forgotten (silent too long) or from before a restart: it must
-         * start over with READY */
-        if (strcmp(c, "DISCONNECT") != 0)
+         * start over with READY; what it sends meanwhile (a late RESULT
+         * included) is ignored */
+        if (strcmp(c, "DISCONNECT") != 0) {
+            sm_broker_info(b, "%s from an unknown worker ignored; told to "
+                           "join again", c);
             send_worker_empty(b, f->identity, f->identity_len, "DISCONNECT");
+        }
         return;
     }
     w->expiry = b->now + liveness(b);

@@ -30,7 +30,11 @@ struct sm_client_job;
 int sm_cli_client_job(const struct sm_explain_job *j, struct sm_client_job *cj,
                       char *target, size_t cap);
 
-/* A progress line (a bar on a terminal) for a job's status. */
+/* A progress bar on a terminal, else a log line every 5 s and the last,
+ * for a job's status; u is an sm_cli_progress_state ({-1e9} at first). */
+typedef struct sm_cli_progress_state {
+    double last; /* the job's seconds at the last log line */
+} sm_cli_progress_state;
 struct sm_client_status;
 void sm_cli_progress(const struct sm_client_status *st, void *u);
 

@@ -137,6 +137,7 @@ static int run_pipeline(const sm_explain_job *job, int workers)
     sm_client *c = sm_client_new_ctx(sm_embedded_ctx(e), sm_embedded_endpoint(e));
     sm_client_job cj;
     sm_client_status st;
+    sm_cli_progress_state ps = {-1e9};
     char target[32], id[SM_CLIENT_ID_MAX];
     int rc = 1;
     sm_cli_client_job(job, &cj, target, sizeof target);
@@ -144,7 +145,7 @@ static int run_pipeline(const sm_explain_job *job, int workers)
         sm_cli_fail("explain", "out of memory");
     } else if (sm_client_submit(c, &cj, id) ||
                sm_client_wait(c, id, job->progress ? sm_cli_progress : NULL,
-                              NULL, &st)) {
+                              &ps, &st)) {
         sm_cli_fail("explain", "%s", sm_client_error(c));
     } else if (strcmp(st.state, "done")) {
         sm_cli_fail("explain", "job %s", st.error[0] ? st.error : st.state);

@@ -19,7 +19,7 @@
 
 void sm_cli_progress(const sm_client_status *st, void *u)
 {
-    (void)u;
+    sm_cli_progress_state *ps = u;
     double left = st->rate > 0 ? (double)(st->maps_total - st->maps_done -
                                           st->maps_failed) / st->rate : 0;
     uint64_t done = st->maps_done + st->maps_failed;
@@ -32,7 +32,10 @@ void sm_cli_progress(const sm_client_status *st, void *u)
                 st->rate, left);
         if (strcmp(st->state, "running") && strcmp(st->state, "queued"))
             fputc('\n', stderr);
-    } else {
+    } else if (st->seconds - ps->last >= 5 || st->seconds < ps->last ||
+               (strcmp(st->state, "running") && strcmp(st->state, "queued"))) {
+        /* a log line every 5 s at most, and the last */
+        ps->last = st->seconds;
         fprintf(stderr, "salmap: job %s %s: %llu/%llu maps, %.1f maps/s, %.0f s left\n",
                 st->job, st->state, (unsigned long long)done,
                 (unsigned long long)st->maps_total, st->rate, left);
@@ -260,7 +263,8 @@ int sm_cli_wait(int argc, char **argv)
     if (!c)
         return 1;
     sm_client_status st;
-    if (sm_client_wait(c, o.pos[0], sm_cli_progress, NULL, &st))
+    sm_cli_progress_state ps = {-1e9};
+    if (sm_client_wait(c, o.pos[0], sm_cli_progress, &ps, &st))
         rc = sm_cli_fail("wait", "%s", sm_client_error(c));
     else if (strcmp(st.state, "done"))
         rc = sm_cli_fail("wait", "job %s %s%s%s", st.job, st.state,
