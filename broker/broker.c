@@ -29,15 +29,20 @@ double sm_broker_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void vlog(const char *fmt, va_list ap)
+{
+    fprintf(stderr, "salmap-broker: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void sm_broker_info(const sm_broker *b, const char *fmt, ...)
 {
     if (b->quiet)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "salmap-broker: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vlog(fmt, ap);
     va_end(ap);
 }
 
@@ -58,9 +63,7 @@ void sm_broker_warn(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "salmap-broker: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vlog(fmt, ap);
     va_end(ap);
 }
 

@@ -141,6 +141,21 @@ static sm_client *connect_to(const char *cmd, const opts *o)
     return c;
 }
 
+/* Parses argv, checks the positional argument (`need` names it; NULL: it
+ * is optional) and connects: -1 with *c set to go on, else the exit code. */
+static int begin(int argc, char **argv, const char *cmd, const char *usage,
+                 const char *need, opts *o, sm_client **c)
+{
+    int rc = parse(argc, argv, cmd, usage, o);
+    if (rc >= 0)
+        return rc;
+    if (need && !o->pos[0])
+        return sm_cli_fail(cmd, "needs %s (see --help)", need) + 1;
+    if (!strcmp(cmd, "fetch") && !o->out)
+        return sm_cli_fail(cmd, "needs --out DIR (see --help)") + 1;
+    return (*c = connect_to(cmd, o)) ? -1 : 1;
+}
+
 int sm_cli_submit(int argc, char **argv)
 {
     static const char usage[] =
@@ -149,25 +164,25 @@ int sm_cli_submit(int argc, char **argv)
         "uploading the model if the broker lacks it, and prints the job id\n"
         "as the last line. Paths in the job (dataset, out) are the broker's.\n";
     opts o;
-    int rc = parse(argc, argv, "submit", usage, &o);
+    sm_client *c = NULL;
+    int rc = begin(argc, argv, "submit", usage, "a job file", &o, &c);
     if (rc >= 0)
         return rc;
-    if (!o.pos[0])
-        return sm_cli_fail("submit", "needs a job file (see --help)") + 1;
     sm_jobfile *jf = NULL;
     sm_err err;
-    if (sm_jobfile_load(o.pos[0], &jf, &err))
+    if (sm_jobfile_load(o.pos[0], &jf, &err)) {
+        sm_client_destroy(&c);
         return sm_cli_fail("submit", "%s", err.msg);
+    }
     sm_client_job cj;
     char target[32], id[SM_CLIENT_ID_MAX];
     sm_cli_client_job(sm_jobfile_job(jf), &cj, target, sizeof target);
     cj.name = o.pos[0];
-    sm_client *c = connect_to("submit", &o);
     rc = 1;
-    if (c && sm_client_submit(c, &cj, id) == 0) {
+    if (sm_client_submit(c, &cj, id) == 0) {
         printf("%s\n", id);
         rc = 0;
-    } else if (c) {
+    } else {
         sm_cli_fail("submit", "%s", sm_client_error(c));
     }
     sm_client_destroy(&c);
@@ -220,12 +235,10 @@ int sm_cli_status(int argc, char **argv)
         "usage: salmap status [JOB] [--broker tcp://host:5555]\n"
         "One job's state, or every job the broker knows.\n";
     opts o;
-    int rc = parse(argc, argv, "status", usage, &o);
+    sm_client *c = NULL;
+    int rc = begin(argc, argv, "status", usage, NULL, &o, &c);
     if (rc >= 0)
         return rc;
-    sm_client *c = connect_to("status", &o);
-    if (!c)
-        return 1;
     rc = 0;
     if (o.pos[0]) {
         sm_client_status st;
@@ -254,14 +267,10 @@ int sm_cli_wait(int argc, char **argv)
         "Shows the job's progress until it ends; exits 0 when it is done,\n"
         "1 when it failed or was cancelled (or the broker cannot be asked).\n";
     opts o;
-    int rc = parse(argc, argv, "wait", usage, &o);
+    sm_client *c = NULL;
+    int rc = begin(argc, argv, "wait", usage, "a job id", &o, &c);
     if (rc >= 0)
         return rc;
-    if (!o.pos[0])
-        return sm_cli_fail("wait", "needs a job id (see --help)") + 1;
-    sm_client *c = connect_to("wait", &o);
-    if (!c)
-        return 1;
     sm_client_status st;
     sm_cli_progress_state ps = {-1e9};
     if (sm_client_wait(c, o.pos[0], sm_cli_progress, &ps, &st))
@@ -281,14 +290,10 @@ int sm_cli_cancel(int argc, char **argv)
         "usage: salmap cancel JOB [--broker tcp://host:5555]\n"
         "Stops the job; what it wrote stays.\n";
     opts o;
-    int rc = parse(argc, argv, "cancel", usage, &o);
+    sm_client *c = NULL;
+    int rc = begin(argc, argv, "cancel", usage, "a job id", &o, &c);
     if (rc >= 0)
         return rc;
-    if (!o.pos[0])
-        return sm_cli_fail("cancel", "needs a job id (see --help)") + 1;
-    sm_client *c = connect_to("cancel", &o);
-    if (!c)
-        return 1;
     rc = sm_client_cancel(c, o.pos[0]) ? sm_cli_fail("cancel", "%s", sm_client_error(c)) : 0;
     sm_client_destroy(&c);
     return rc;
@@ -300,14 +305,10 @@ int sm_cli_fetch(int argc, char **argv)
         "usage: salmap fetch JOB --out DIR [--broker tcp://host:5555]\n"
         "Copies the job's index.csv and maps from the broker into DIR.\n";
     opts o;
-    int rc = parse(argc, argv, "fetch", usage, &o);
+    sm_client *c = NULL;
+    int rc = begin(argc, argv, "fetch", usage, "a job id", &o, &c);
     if (rc >= 0)
         return rc;
-    if (!o.pos[0] || !o.out)
-        return sm_cli_fail("fetch", "needs a job id and --out DIR (see --help)") + 1;
-    sm_client *c = connect_to("fetch", &o);
-    if (!c)
-        return 1;
     rc = sm_client_fetch(c, o.pos[0], o.out) ? sm_cli_fail("fetch", "%s", sm_client_error(c)) : 0;
     sm_client_destroy(&c);
     return rc;
