@@ -54,6 +54,11 @@ void sm_broker_endpoint(const sm_broker *b, int which, char *buf, size_t cap)
         buf[0] = '\0';
 }
 
+void sm_broker_set_fetch_bytes(sm_broker *b, size_t bytes)
+{
+    b->fetch_bytes = bytes;
+}
+
 void sm_broker_set_quiet(sm_broker *b, int quiet)
 {
     b->quiet = quiet;
@@ -316,8 +321,7 @@ static void client_cancel(sm_broker *b, const sm_msg_frames *f)
             btask_unlink(&j->queue, t);
             btask_free(t);
         }
-        bjob_set_state(b, j, BJOB_CANCELLED, NULL);
-        sm_broker_info(b, "job %s cancelled", j->id);
+        bjob_finish(b, j, BJOB_CANCELLED); /* the index of what is done */
     }
     sm_msg_buf buf = {0};
     if (sm_msg_encode_job_id(j->id, &buf) == 0)
@@ -325,27 +329,42 @@ static void client_cancel(sm_broker *b, const sm_msg_frames *f)
     sm_msg_buf_free(&buf);
 }
 
-/* The path (relative to the job's out) of its k-th output file: index.csv,
- * then the complete maps in index order. 0, or -1 past the end. */
-static int output_file(const bjob *j, int64_t k, char *rel, size_t cap)
+/* A FILES reply being filled. */
+typedef struct fetch_page {
+    const bjob *j;
+    size_t max_bytes, bytes;
+    sm_msg_files *rep;
+    uint8_t **data;
+    char (*rel)[512];
+    size_t cap;
+} fetch_page;
+
+/* Adds the file rel (of the job's out) to the reply when it fits (the
+ * first always does): 0 to go on, 1 when the reply is full. */
+static int fetch_add(fetch_page *p, const char *rel, size_t max_file)
 {
-    if (k == 0) {
-        snprintf(rel, cap, "index.csv");
+    sm_msg_files *rep = p->rep;
+    char path[4096];
+    sm_err err;
+    size_t len;
+    if (rep->n == p->cap)
+        return 1;
+    snprintf(path, sizeof path, "%s/%s", p->j->spec.out, rel);
+    uint8_t *data = sm_file_read(path, max_file, &len, &err);
+    if (!data) { /* unreadable: skipped, as the protocol says */
+        sm_broker_warn("fetch %s: %s", p->j->id, err.msg);
         return 0;
     }
-    /* k-1 counts complete maps; walk them (FETCH is rare next to work) */
-    int64_t at = 1;
-    for (size_t i = 0; i < j->count; i++)
-        for (size_t m = 0; m < j->spec.n_methods; m++) {
-            const char *id = sm_dataset_id(j->ds, i), *method = j->spec.methods[m];
-            if (!sm_explain_store_done(j->store, id, method))
-                continue;
-            if (at++ == k) {
-                snprintf(rel, cap, "maps/%s/%s.npy", id, method);
-                return 0;
-            }
-        }
-    return -1;
+    if (rep->n && p->bytes + len > p->max_bytes) {
+        free(data);
+        return 1;
+    }
+    snprintf(p->rel[rep->n], sizeof p->rel[rep->n], "%s", rel);
+    p->data[rep->n] = data;
+    rep->files[rep->n] = (sm_msg_file){p->rel[rep->n], data, len};
+    rep->n++;
+    p->bytes += len;
+    return 0;
 }
 
 static void client_fetch(sm_broker *b, const sm_msg_frames *f)
@@ -365,46 +384,44 @@ static void client_fetch(sm_broker *b, const sm_msg_frames *f)
         return;
     }
     enum { MAX_FILES = 4096 };
-    sm_msg_file *files = calloc(MAX_FILES, sizeof *files);
-    uint8_t **data = calloc(MAX_FILES, sizeof *data);
-    char (*rel)[512] = calloc(MAX_FILES, sizeof *rel);
-    sm_msg_files rep = {.job = j->id, .files = files, .next = -1};
-    size_t bytes = 0;
-    int64_t k = req.from < 0 ? 0 : req.from;
-    while (files && data && rel && rep.n < MAX_FILES && bytes < FETCH_BYTES) {
-        char path[4096];
-        if (output_file(j, k, rel[rep.n], sizeof rel[rep.n])) {
-            k = -1;
-            break;
-        }
-        snprintf(path, sizeof path, "%s/%s", j->spec.out, rel[rep.n]);
-        size_t len;
-        if (!(data[rep.n] = sm_file_read(path, b->cfg.max_message / 2, &len, &err))) {
-            sm_broker_warn("fetch %s: %s", j->id, err.msg);
-            k++;
-            continue;
-        }
-        if (rep.n && bytes + len > FETCH_BYTES) { /* next reply */
-            free(data[rep.n]);
-            data[rep.n] = NULL;
-            break;
-        }
-        files[rep.n] = (sm_msg_file){rel[rep.n], data[rep.n], len};
-        bytes += len;
-        rep.n++;
-        k++;
-    }
-    rep.next = k;
+    sm_msg_files rep = {.job = j->id, .files = calloc(MAX_FILES, sizeof(sm_msg_file)),
+                        .next = -1};
+    fetch_page p = {j, b->fetch_bytes, 0, &rep, calloc(MAX_FILES, sizeof(uint8_t *)),
+                    calloc(MAX_FILES, sizeof *p.rel), MAX_FILES};
+    size_t max_file = b->cfg.max_message / 2;
     sm_msg_buf buf = {0};
-    if (!files || !data || !rel)
+    if (!rep.files || !p.data || !p.rel) {
         reply_error(b, f, "busy", "out of memory");
-    else if (sm_msg_encode_files(&rep, &buf) == 0)
+        goto out;
+    }
+    /* one walk over the job's files: index.csv is file 0, then each
+     * complete (image, method) in index order */
+    int64_t k = 0, from = req.from < 0 ? 0 : req.from;
+    int full = 0;
+    if (from == 0)
+        full = fetch_add(&p, "index.csv", max_file);
+    k = 1;
+    for (size_t i = 0; i < j->count && !full; i++)
+        for (size_t m = 0; m < j->spec.n_methods && !full; m++) {
+            const char *id = sm_dataset_id(j->ds, i), *method = j->spec.methods[m];
+            if (!sm_explain_store_done(j->store, id, method))
+                continue;
+            if (k++ < from)
+                continue;
+            char rel[512];
+            snprintf(rel, sizeof rel, "maps/%s/%s.npy", id, method);
+            if ((full = fetch_add(&p, rel, max_file)))
+                k--;
+        }
+    rep.next = full ? k : -1; /* > from: a reply holds at least one file */
+    if (sm_msg_encode_files(&rep, &buf) == 0)
         send_client(b, f, "FILES", &buf);
-    for (size_t i = 0; data && i < rep.n; i++)
-        free(data[i]);
-    free(files);
-    free(data);
-    free(rel);
+out:
+    for (size_t i = 0; p.data && i < rep.n; i++)
+        free(p.data[i]);
+    free(rep.files);
+    free(p.data);
+    free(p.rel);
     sm_msg_buf_free(&buf);
     sm_msg_doc_destroy(&doc);
 }
@@ -752,6 +769,7 @@ sm_broker *sm_broker_new(void *ctx, const sm_broker_config *cfg, sm_err *err)
     }
     b->ctx = ctx;
     b->cfg = *cfg;
+    b->fetch_bytes = FETCH_BYTES;
     b->now = sm_broker_now();
     sm_msg_limits_default(&b->limits);
     b->limits.max_body = cfg->max_message;

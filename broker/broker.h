@@ -30,6 +30,10 @@ int sm_broker_run(sm_broker *b, atomic_int *stop, sm_err *err);
  * ZeroMQ reports it: "tcp://127.0.0.1:*" becomes the port it chose. */
 void sm_broker_endpoint(const sm_broker *b, int which, char *buf, size_t cap);
 
+/* The most bytes of files one FILES reply carries (default 8 MiB; a
+ * reply holds at least one file whatever its size). */
+void sm_broker_set_fetch_bytes(sm_broker *b, size_t bytes);
+
 /* quiet: only warnings on stderr (bad images, dead workers), not the
  * progress of jobs and workers. */
 void sm_broker_set_quiet(sm_broker *b, int quiet);

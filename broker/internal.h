@@ -123,6 +123,7 @@ struct sm_broker {
     uint64_t epoch, next_task;
     uint64_t served;          /* leases made, to order workers by use */
     int quiet;                /* no progress lines (embedded runs) */
+    size_t fetch_bytes;       /* a FILES reply's files, about */
     double now;
 };
 
@@ -151,7 +152,10 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r);
 /* t could not be run (encoding failed, or quarantined after killing
  * cfg.max_task_failures workers): its maps count as failed. Frees t. */
 void bjob_task_failed(sm_broker *b, btask *t, const char *why);
-/* Finishes the job when nothing is left to do. */
+/* Writes the job's index.csv (of what is complete) and sets its state s
+ * (or failed, when the index cannot be written). */
+void bjob_finish(sm_broker *b, bjob *j, bjob_state s);
+/* Finishes the job (done) when nothing is left to do. */
 void bjob_check_done(sm_broker *b, bjob *j);
 void bjob_set_state(sm_broker *b, bjob *j, bjob_state s, const char *error);
 void bjob_status(const bjob *j, double now, sm_msg_status *st);

@@ -608,11 +608,8 @@ static int has_leased(const sm_broker *b, const bjob *j)
     return 0;
 }
 
-void bjob_check_done(sm_broker *b, bjob *j)
+void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
 {
-    if (j->state != BJOB_RUNNING || j->queue.n || j->cursor < j->count ||
-        has_leased(b, j))
-        return;
     sm_err err;
     const char **ids = malloc(sizeof(char *) * (j->count ? j->count : 1));
     int rc = -1;
@@ -628,9 +625,17 @@ void bjob_check_done(sm_broker *b, bjob *j)
     if (rc)
         bjob_set_state(b, j, BJOB_FAILED, err.msg);
     else
-        bjob_set_state(b, j, BJOB_DONE, NULL);
+        bjob_set_state(b, j, s, NULL);
     sm_broker_info(b, "job %s %s: %llu maps written or found, %llu failed, %.1f s",
                   j->id, bjob_state_name(j->state),
                   (unsigned long long)j->maps_done,
                   (unsigned long long)j->maps_failed, b->now - j->t0);
+}
+
+void bjob_check_done(sm_broker *b, bjob *j)
+{
+    if (j->state != BJOB_RUNNING || j->queue.n || j->cursor < j->count ||
+        has_leased(b, j))
+        return;
+    bjob_finish(b, j, BJOB_DONE);
 }

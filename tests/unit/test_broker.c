@@ -389,6 +389,16 @@ Test(broker, jobs_take_turns_and_cancel)
     cr_assert_eq(sm_client_cancel(c, bid), 0, "%s", sm_client_error(c));
     cr_assert_eq(sm_client_wait(c, bid, NULL, NULL, &st), 0);
     cr_assert_str_eq(st.state, "cancelled");
+    char index[TDATA_PATH];
+    size_t len;
+    char *csv = (char *)sm_file_read(tdata_path(index, big, "index.csv"), 1 << 20, &len, NULL);
+    cr_assert_not_null(csv, "no index.csv of what the cancelled job did");
+    int rows = -1; /* the header */
+    for (size_t k = 0; k < len; k++)
+        rows += csv[k] == '\n';
+    free(csv);
+    cr_assert_eq((uint64_t)rows, st.maps_done, "%d rows, %llu maps done", rows,
+                 (unsigned long long)st.maps_done);
     /* a new job into the cancelled one's folder is accepted at once */
     char again[SM_CLIENT_ID_MAX];
     submit_n(c, big, 4, again);
@@ -431,6 +441,46 @@ Test(broker, a_task_that_kills_three_workers_is_quarantined)
     cr_assert_str_eq(st.state, "done", "%s", st.error);
     cr_assert_eq(st.maps_failed, 1);
     cr_assert_eq(st.maps_done, 0);
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}
+
+typedef struct fetched {
+    char out[TDATA_PATH];
+    int files, index_first;
+} fetched;
+
+/* Each file fetched must equal the broker's copy on disk. */
+static int fetched_file(const char *path, const void *data, size_t len, void *u)
+{
+    fetched *f = u;
+    char full[2 * TDATA_PATH];
+    size_t n;
+    snprintf(full, sizeof full, "%s/%s", f->out, path);
+    unsigned char *disk = sm_file_read(full, 1 << 20, &n, NULL);
+    cr_assert_not_null(disk, "%s: not on the broker's disk", path);
+    cr_assert(n == len && memcmp(disk, data, n) == 0, "%s differs", path);
+    free(disk);
+    if (f->files++ == 0)
+        f->index_first = strcmp(path, "index.csv") == 0;
+    return 0;
+}
+
+Test(broker, fetch_pages_through_every_file)
+{
+    rig r;
+    rig_start(&r);
+    sm_broker_set_fetch_bytes(r.b, 10000); /* about 3 maps a reply */
+    fetched f = {0};
+    char id[SM_CLIENT_ID_MAX];
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    submit_n(c, tdata_path(f.out, dir, "out"), 16, id);
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_eq(sm_client_fetch_each(c, id, fetched_file, &f), 0, "%s",
+                 sm_client_error(c));
+    cr_assert_eq(f.files, 17, "%d files", f.files);
+    cr_assert(f.index_first);
     sm_client_destroy(&c);
     rig_stop(&r);
 }
