@@ -214,7 +214,7 @@ test: deps
 	@$(MAKE) --no-print-directory SAN=$(SAN) integration
 	@$(MAKE) --no-print-directory SAN=$(SAN) unit
 
-bench: $(BENCH_BINS)
+bench: $(BENCH_BINS) $(BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
 # --- fuzz ------------------------------------------------------------------

@@ -297,23 +297,24 @@ static btask *task_new(sm_broker *b, bjob *j, int method, sm_task_kind kind,
     return t;
 }
 
-/* Credits of live workers not yet used, less what is queued already. */
-static long idle_credit(const sm_broker *b)
+/* Live workers with nothing to do, less the tasks queued already. */
+static long idle_workers(const sm_broker *b)
 {
     long idle = 0;
     for (const bworker *w = b->wk; w; w = w->next)
-        idle += (long)w->capacity - (long)w->inflight;
+        idle += w->inflight == 0;
     for (const bjob *j = b->jobs; j; j = j->next)
         idle -= (long)j->queue.n;
     return idle;
 }
 
-/* One image of a neighbourhood method: whole, or in parts when there are
- * more idle credits than images left to plan (latency: one image's
- * neighbourhood spread over the idle workers). */
+/* One image of a neighbourhood method: whole, or in parts when idle
+ * workers outnumber the images left to plan (latency: one image's
+ * neighbourhood spread over them). Workers, not credits: parts that go to
+ * one worker run one after the other and only add cost. */
 static int plan_neighbourhood(sm_broker *b, bjob *j, int m, size_t i)
 {
-    long idle = idle_credit(b);
+    long idle = idle_workers(b);
     size_t left = j->count - i;
     int parts = idle > (long)left ? (int)(idle / (long)left) : 1;
     if (parts > b->cfg.max_parts)

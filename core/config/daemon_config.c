@@ -360,7 +360,7 @@ void sm_worker_config_defaults(sm_worker_config *cfg)
 {
     *cfg = (sm_worker_config){
         .broker = "tcp://localhost:5556",
-        .capacity = 1,
+        .capacity = 2,
         .threads = 0,
         .heartbeat_interval = 1.0,
         .heartbeat_liveness = 3,

@@ -51,7 +51,7 @@ typedef struct sm_broker_config {
 typedef struct sm_worker_config {
     char broker[SM_ENDPOINT_MAX]; /* "tcp://localhost:5556" */
     char name[SM_WORKER_NAME_MAX]; /* "": the worker uses host name + pid */
-    int capacity;                 /* tasks held at once, 1; >= 1 */
+    int capacity;                 /* tasks held at once, 2; >= 1 */
     int threads;                  /* compute threads, 0 = all cores */
     double heartbeat_interval;    /* seconds, 1.0; > 0 */
     int heartbeat_liveness;       /* 3; >= 1 */

@@ -73,7 +73,7 @@ static void dc_worker_is_default(const sm_worker_config *c)
 {
     cr_assert_str_eq(c->broker, "tcp://localhost:5556");
     cr_assert_str_eq(c->name, "");
-    cr_assert_eq(c->capacity, 1);
+    cr_assert_eq(c->capacity, 2);
     cr_assert_eq(c->threads, 0);
     cr_assert_eq(c->heartbeat_interval, 1.0);
     cr_assert_eq(c->heartbeat_liveness, 3);
