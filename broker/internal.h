@@ -1,5 +1,6 @@
-/* What the broker's files share (broker.c: sockets and the loop; jobs.c:
- * jobs, planning and results; sched.c: workers, leases, dispatch). */
+/* What the broker's files share (broker.c: sockets, life and the loop;
+ * clients.c and workers.c: the two endpoints; jobs.c: jobs, planning and
+ * results). */
 #ifndef SM_BROKER_INTERNAL_H
 #define SM_BROKER_INTERNAL_H
 
@@ -133,7 +134,19 @@ void sm_broker_info(const sm_broker *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sm_broker_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* broker.c's loop calls these each turn. clients.c: */
+void bclients_on_message(sm_broker *b, const sm_msg_frames *f);
+void bclients_events(sm_broker *b); /* progress to watchers */
+/* workers.c: */
+void bworkers_on_message(sm_broker *b, const sm_msg_frames *f);
+void bworkers_expire(sm_broker *b);     /* silent workers lose their tasks */
+void bworkers_heartbeats(sm_broker *b);
+void bworkers_dispatch(sm_broker *b);   /* queued tasks to workers with credit */
+
 /* jobs.c */
+bjob *bjob_find(sm_broker *b, const char *id); /* NULL when unknown */
+void bjob_append(sm_broker *b, bjob *j);        /* in submission order */
+int bjob_ended(const bjob *j);                  /* done, failed, cancelled */
 /* Creates and sets up a job from a SUBMIT body (copied); the job is then
  * RUNNING, or FAILED with its error when its setup failed and `resume`.
  * NULL with a message when !resume and it cannot run. */

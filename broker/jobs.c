@@ -253,6 +253,28 @@ bjob *bjob_new(sm_broker *b, const char *id, const void *body, size_t len,
     return j;
 }
 
+bjob *bjob_find(sm_broker *b, const char *id)
+{
+    for (bjob *j = b->jobs; j; j = j->next)
+        if (strcmp(j->id, id) == 0)
+            return j;
+    return NULL;
+}
+
+void bjob_append(sm_broker *b, bjob *j)
+{
+    bjob **p = &b->jobs;
+    while (*p)
+        p = &(*p)->next;
+    *p = j;
+}
+
+int bjob_ended(const bjob *j)
+{
+    return j->state == BJOB_DONE || j->state == BJOB_FAILED ||
+           j->state == BJOB_CANCELLED;
+}
+
 void bjob_status(const bjob *j, double now, sm_msg_status *st)
 {
     memset(st, 0, sizeof *st);

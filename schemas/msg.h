@@ -243,6 +243,9 @@ typedef struct sm_msg_result {
     int64_t samples;      /* chunk: "samples", n of the whole neighbourhood */
 } sm_msg_result;
 
+/* "images", "chunk" or "fit" ("" for anything else). */
+const char *sm_task_kind_name(sm_task_kind k);
+
 /* ---- encoders: 0, or -1 (out of memory) -------------------------------- */
 int sm_msg_encode_job(const sm_msg_job *m, sm_msg_buf *b);
 int sm_msg_encode_status(const sm_msg_status *m, sm_msg_buf *b);
