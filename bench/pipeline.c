@@ -15,10 +15,13 @@
  * (target: >= 0.90, the pipeline costing under 10%): the direct loop
  * runs first and again last, and the ratios take its better time. Setup
  * (starting the embedded pipeline, or the processes until every worker
- * is READY) is shown apart. Then the latency of LIME on one image, embedded with 1 and
- * 2 workers: median of 5 runs after a warm-up (the broker splits a lone
- * image's neighbourhood over idle credit), and the ratio 2 / 1 (target:
- * below 1, falling as workers are added).
+ * is READY) is shown apart. Then the latency of LIME on one image,
+ * embedded with 1 and 2 workers: median of 5 runs after a warm-up (the
+ * broker splits a lone image's neighbourhood over idle workers), and the
+ * ratio 2 / 1 (target: below 1, falling as workers are added), in two
+ * setups: the machine's cores shared out among the workers, and one
+ * thread a worker (each worker bringing a core of its own, as on a
+ * cluster).
  *
  * Last, every map of every pipeline run is compared byte for byte with
  * the direct loop's ("maps identical: yes/no"); the exit status is
@@ -375,32 +378,35 @@ static int cmp_double(const void *a, const void *b)
 }
 
 typedef struct latency {
-    int workers;
+    int workers, threads;
     double runs[LAT_RUNS], median;
     char out[LAT_RUNS][1200];
     int ok;
 } latency;
 
-/* LIME on image 0 alone, embedded: a warm-up run (workers joined, model
+/* LIME on image 0 alone, embedded, each worker's model on `threads`
+ * threads (0: the cores shared out): a warm-up run (workers joined, model
  * loaded), then LAT_RUNS timed runs into fresh folders. */
-static int lone_image(int workers, latency *l)
+static int lone_image(int workers, int threads, latency *l)
 {
     sm_err err = {{0}};
     memset(l, 0, sizeof *l);
     l->workers = workers;
-    sm_embedded *e = sm_embedded_new(workers, 0, &err);
+    l->threads = threads;
+    sm_embedded *e = sm_embedded_new(workers, threads, &err);
     if (!e) {
         fprintf(stderr, "pipeline: embedded: %s\n", err.msg);
         return -1;
     }
     sm_client *c = sm_client_new_ctx(sm_embedded_ctx(e), sm_embedded_endpoint(e));
     char what[64], out[1200];
-    snprintf(what, sizeof what, "latency-%d", workers);
-    snprintf(out, sizeof out, "%s/latency-%d-warm", tmp, workers);
+    snprintf(what, sizeof what, "latency-%d-%d", workers, threads);
+    snprintf(out, sizeof out, "%s/latency-%d-%d-warm", tmp, workers, threads);
     double s;
     int rc = c ? submit_wait(c, what, "lime", 1, out, &s) : -1;
     for (int k = 0; rc == 0 && k < LAT_RUNS; k++) {
-        snprintf(l->out[k], sizeof l->out[k], "%s/latency-%d-%d", tmp, workers, k);
+        snprintf(l->out[k], sizeof l->out[k], "%s/latency-%d-%d-%d", tmp, workers,
+                 threads, k);
         rc = submit_wait(c, what, "lime", 1, l->out[k], &l->runs[k]);
     }
     sm_client_destroy(&c);
@@ -566,32 +572,41 @@ int main(int argc, char **argv)
     printf("ratio = pipeline images/s / direct images/s (target >= 0.90)\n");
     fflush(stdout);
 
-    latency lat[MAX_WORKERS];
-    for (int w = 1; w <= MAX_WORKERS; w++)
-        failed |= lone_image(w, &lat[w - 1]) != 0;
+    /* two setups: the cores shared out among the workers (one machine),
+     * and one thread a worker (each worker brings a core, as on a cluster
+     * of small machines) */
+    latency lat[2][MAX_WORKERS];
+    const int lat_threads[2] = {0, 1};
+    for (int t = 0; t < 2; t++)
+        for (int w = 1; w <= MAX_WORKERS; w++)
+            failed |= lone_image(w, lat_threads[t], &lat[t][w - 1]) != 0;
     printf("lime, one image (1000 samples), embedded, %d runs after a warm-up:\n",
            LAT_RUNS);
     const row *dl = direct_row("lime");
     if (dl && dl->ok)
         printf("  direct loop, per image of its %d     %8.1f ms\n", N_LIME,
                1000 * dl->seconds / N_LIME);
-    for (int w = 1; w <= MAX_WORKERS; w++) {
-        const latency *l = &lat[w - 1];
-        if (!l->ok) {
-            printf("  embedded, %d worker%s           failed\n", w, w > 1 ? "s" : " ");
-            continue;
+    for (int t = 0; t < 2; t++) {
+        printf("  %s:\n", lat_threads[t] ? "one thread a worker"
+                                         : "the cores shared out among the workers");
+        for (int w = 1; w <= MAX_WORKERS; w++) {
+            const latency *l = &lat[t][w - 1];
+            if (!l->ok) {
+                printf("    %d worker%s           failed\n", w, w > 1 ? "s" : " ");
+                continue;
+            }
+            double lo = l->runs[0], hi = l->runs[0];
+            for (int k = 1; k < LAT_RUNS; k++) {
+                lo = l->runs[k] < lo ? l->runs[k] : lo;
+                hi = l->runs[k] > hi ? l->runs[k] : hi;
+            }
+            printf("    %d worker%s median    %8.1f ms  (%.1f-%.1f)\n", w,
+                   w > 1 ? "s" : " ", 1000 * l->median, 1000 * lo, 1000 * hi);
         }
-        double lo = l->runs[0], hi = l->runs[0];
-        for (int k = 1; k < LAT_RUNS; k++) {
-            lo = l->runs[k] < lo ? l->runs[k] : lo;
-            hi = l->runs[k] > hi ? l->runs[k] : hi;
-        }
-        printf("  embedded, %d worker%s median    %8.1f ms  (%.1f-%.1f)\n", w,
-               w > 1 ? "s" : " ", 1000 * l->median, 1000 * lo, 1000 * hi);
+        if (lat[t][0].ok && lat[t][1].ok)
+            printf("    ratio 2 workers / 1 worker: %.2f (target: below 1)\n",
+                   lat[t][1].median / lat[t][0].median);
     }
-    if (lat[0].ok && lat[1].ok)
-        printf("  ratio 2 workers / 1 worker: %.2f (target: below 1)\n",
-               lat[1].median / lat[0].median);
     fflush(stdout);
 
     /* every pipeline map against the direct loop's */
@@ -612,15 +627,17 @@ int main(int argc, char **argv)
         bad += n;
         compared += r->images;
     }
-    for (int w = 1; ds && dl && dl->ok && w <= MAX_WORKERS; w++)
-        for (int k = 0; lat[w - 1].ok && k < LAT_RUNS; k++) {
-            size_t n = differing(ds, 1, "lime", dl->out, lat[w - 1].out[k]);
-            if (n)
-                printf("  latency-%d run %d: its lime map (in parts) differs "
-                       "from the direct loop's\n", w, k + 1);
-            bad += n;
-            compared++;
-        }
+    for (int t = 0; t < 2; t++)
+        for (int w = 1; ds && dl && dl->ok && w <= MAX_WORKERS; w++)
+            for (int k = 0; lat[t][w - 1].ok && k < LAT_RUNS; k++) {
+                size_t n = differing(ds, 1, "lime", dl->out, lat[t][w - 1].out[k]);
+                if (n)
+                    printf("  latency-%d (threads %d) run %d: its lime map (in "
+                           "parts) differs from the direct loop's\n", w,
+                           lat_threads[t], k + 1);
+                bad += n;
+                compared++;
+            }
     sm_dataset_destroy(&ds);
     const row *e2s = NULL, *e2l = NULL;
     for (int k = 0; k < n_rows; k++)
