@@ -34,32 +34,21 @@ int main(int argc, char **argv)
     sm_broker_config cfg;
     sm_err err;
     const char *client = NULL, *workers = NULL, *state = NULL, *config = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-            return usage(stdout);
-        if (!v) {
-            fprintf(stderr, "salmap-broker: %s: needs a value (or unknown)\n", a);
-            return usage(stderr);
-        }
-        if (!strcmp(a, "--config"))
-            config = v;
-        else if (!strcmp(a, "--client"))
-            client = v;
-        else if (!strcmp(a, "--workers"))
-            workers = v;
-        else if (!strcmp(a, "--state"))
-            state = v;
-        else {
-            fprintf(stderr, "salmap-broker: unknown option %s\n", a);
-            return usage(stderr);
-        }
-        i++;
+    const sm_daemon_opt opts[] = {{"--config", &config}, {"--client", &client},
+                                  {"--workers", &workers}, {"--state", &state},
+                                  {NULL, NULL}};
+    int rc = sm_daemon_args(argc, argv, opts, &err);
+    if (rc) {
+        if (rc < 0)
+            fprintf(stderr, "salmap-broker: %s\n", err.msg);
+        return usage(rc > 0 ? stdout : stderr);
     }
     sm_broker_config_defaults(&cfg);
     if ((config && sm_broker_config_load(config, &cfg, &err)) ||
-        (client && sm_daemon_set_endpoint(cfg.client_endpoint, client, &err)) ||
-        (workers && sm_daemon_set_endpoint(cfg.worker_endpoint, workers, &err))) {
+        (client && sm_daemon_set_endpoint(cfg.client_endpoint, client, &err) &&
+         sm_err_prefix(&err, "--client")) ||
+        (workers && sm_daemon_set_endpoint(cfg.worker_endpoint, workers, &err) &&
+         sm_err_prefix(&err, "--workers"))) {
         fprintf(stderr, "salmap-broker: %s\n", err.msg);
         return 2;
     }
@@ -75,7 +64,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     void *ctx = zmq_ctx_new();
     sm_broker *b = sm_broker_new(ctx, &cfg, &err);
-    int rc = 1;
+    rc = 1;
     if (b) {
         fprintf(stderr, "salmap-broker: clients on %s, workers on %s\n",
                 cfg.client_endpoint, cfg.worker_endpoint);

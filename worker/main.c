@@ -49,33 +49,19 @@ int main(int argc, char **argv)
     sm_err err;
     const char *config = NULL, *broker = NULL, *name = NULL, *threads = NULL,
                *capacity = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
-            return usage(stdout);
-        if (!v) {
-            fprintf(stderr, "salmap-worker: %s: needs a value (or unknown)\n", a);
-            return usage(stderr);
-        }
-        if (!strcmp(a, "--config"))
-            config = v;
-        else if (!strcmp(a, "--broker"))
-            broker = v;
-        else if (!strcmp(a, "--name"))
-            name = v;
-        else if (!strcmp(a, "--threads"))
-            threads = v;
-        else if (!strcmp(a, "--capacity"))
-            capacity = v;
-        else {
-            fprintf(stderr, "salmap-worker: unknown option %s\n", a);
-            return usage(stderr);
-        }
-        i++;
+    const sm_daemon_opt opts[] = {{"--config", &config}, {"--broker", &broker},
+                                  {"--name", &name}, {"--threads", &threads},
+                                  {"--capacity", &capacity}, {NULL, NULL}};
+    int rc = sm_daemon_args(argc, argv, opts, &err);
+    if (rc) {
+        if (rc < 0)
+            fprintf(stderr, "salmap-worker: %s\n", err.msg);
+        return usage(rc > 0 ? stdout : stderr);
     }
     sm_worker_config_defaults(&cfg);
     if ((config && sm_worker_config_load(config, &cfg, &err)) ||
-        (broker && sm_daemon_set_endpoint(cfg.broker, broker, &err))) {
+        (broker && sm_daemon_set_endpoint(cfg.broker, broker, &err) &&
+         sm_err_prefix(&err, "--broker"))) {
         fprintf(stderr, "salmap-worker: %s\n", err.msg);
         return 2;
     }
@@ -98,7 +84,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     void *ctx = zmq_ctx_new();
     sm_worker *w = sm_worker_new(ctx, &cfg, &err);
-    int rc = 1;
+    rc = 1;
     if (w)
         rc = sm_worker_run(w, &stop_flag, &err) ? 1 : 0;
     if (rc)

@@ -402,3 +402,22 @@ int sm_worker_config_load(const char *path, sm_worker_config *cfg,
     sm_worker_config_defaults(&c.worker);
     return load_file(&worker_kind, path, &c, cfg, err);
 }
+
+int sm_daemon_args(int argc, char **argv, const sm_daemon_opt *opts,
+                   sm_err *err)
+{
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+            return 1;
+        const sm_daemon_opt *o = opts;
+        while (o->name && strcmp(o->name, a) != 0)
+            o++;
+        if (!o->name)
+            return sm_err_set(err, "unknown option '%s'", a);
+        if (i + 1 >= argc)
+            return sm_err_set(err, "%s needs a value", a);
+        *o->value = argv[i + 1];
+    }
+    return 0;
+}

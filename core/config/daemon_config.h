@@ -93,4 +93,15 @@ int sm_worker_config_parse(const char *yaml, size_t len, const char *name,
  * transport://address"), leaving dst as it was. */
 int sm_daemon_set_endpoint(char *dst, const char *endpoint, sm_err *err);
 
+/* A daemon's command line: "--name value" pairs into the value pointers
+ * of opts (ended by a NULL name). 0 when parsed, 1 for --help or -h,
+ * -1 with a message naming the option (unknown, or without a value). */
+typedef struct sm_daemon_opt {
+    const char *name;   /* "--config" */
+    const char **value; /* receives the argument */
+} sm_daemon_opt;
+
+int sm_daemon_args(int argc, char **argv, const sm_daemon_opt *opts,
+                   sm_err *err);
+
 #endif

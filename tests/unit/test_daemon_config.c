@@ -343,3 +343,23 @@ Test(daemon_config, set_endpoint)
     cr_assert(tdata_has(err.msg, "longer than 255"), "%s", err.msg);
     cr_assert_str_eq(ep, "inproc://x");
 }
+
+Test(daemon_config, command_line_args)
+{
+    const char *config = NULL, *broker = NULL;
+    const sm_daemon_opt opts[] = {{"--config", &config}, {"--broker", &broker},
+                                  {NULL, NULL}};
+    sm_err err;
+    char *ok[] = {"w", "--broker", "tcp://h:1", "--config", "w.yaml"};
+    cr_assert_eq(sm_daemon_args(5, ok, opts, &err), 0);
+    cr_assert_str_eq(config, "w.yaml");
+    cr_assert_str_eq(broker, "tcp://h:1");
+    char *help[] = {"w", "--config", "x", "-h"};
+    cr_assert_eq(sm_daemon_args(4, help, opts, &err), 1);
+    char *unknown[] = {"w", "--brokr", "x"};
+    cr_assert_eq(sm_daemon_args(3, unknown, opts, &err), -1);
+    cr_assert(strstr(err.msg, "unknown option '--brokr'"), "%s", err.msg);
+    char *novalue[] = {"w", "--config"};
+    cr_assert_eq(sm_daemon_args(2, novalue, opts, &err), -1);
+    cr_assert(strstr(err.msg, "--config needs a value"), "%s", err.msg);
+}
