@@ -1,5 +1,6 @@
 #include "worker/compute.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,66 @@ static int decode_image(const sm_msg_image *im, const sm_preproc *pp,
     return sm_image_load_buffer(im->data, im->len, im->id, pp, dst, err);
 }
 
+/* The images of a task decoded on several threads: image r into row r
+ * of x, its failure into res[r]. */
+typedef struct decoding {
+    const sm_msg_task *t;
+    const sm_preproc *pp;
+    float *x;
+    int64_t per;
+    sm_explain_result *res;
+    int threads;
+} decoding;
+
+typedef struct decode_arg {
+    const decoding *d;
+    int first;
+} decode_arg;
+
+static void *decode_stride(void *arg)
+{
+    const decode_arg *a = arg;
+    const decoding *d = a->d;
+    for (size_t r = (size_t)a->first; r < d->t->n_images; r += (size_t)d->threads) {
+        sm_err ierr;
+        if (decode_image(&d->t->images[r], d->pp, d->x + (int64_t)r * d->per, &ierr)) {
+            d->res[r].failed = 1;
+            snprintf(d->res[r].error, sizeof d->res[r].error, "%s", ierr.msg);
+        }
+    }
+    return NULL;
+}
+
+/* Decodes every image of t into x (row r: image r) on up to `threads`
+ * threads (libvips decodes in parallel; each image is independent, so the
+ * floats are those of one thread). Failures are marked in res. */
+static void decode_all(const sm_msg_task *t, const sm_preproc *pp, float *x,
+                       int64_t per, sm_explain_result *res, int threads)
+{
+    enum { MAX_DECODERS = 16 };
+    decoding d = {t, pp, x, per, res, threads};
+    if (d.threads > MAX_DECODERS)
+        d.threads = MAX_DECODERS;
+    if ((size_t)d.threads > t->n_images)
+        d.threads = (int)t->n_images;
+    if (d.threads < 1)
+        d.threads = 1;
+    pthread_t tid[MAX_DECODERS];
+    decode_arg args[MAX_DECODERS];
+    int started = 1;
+    for (int k = 0; k < d.threads; k++)
+        args[k] = (decode_arg){&d, k};
+    for (int k = 1; k < d.threads; k++, started++)
+        if (pthread_create(&tid[k], NULL, decode_stride, &args[k]))
+            break;
+    /* this thread takes stride 0, and the strides no thread started for */
+    decode_stride(&args[0]);
+    for (int k = started; k < d.threads; k++)
+        decode_stride(&args[k]);
+    for (int k = 1; k < started; k++)
+        pthread_join(tid[k], NULL);
+}
+
 /* One RESULT item from r (map h x w). */
 static void item_of(const sm_explain_result *r, const char *id,
                     const char *params, int h, int w, sm_msg_item *it)
@@ -196,7 +257,8 @@ static int chunk_result(const sm_explain_setup *s, sm_explainer *e,
 
 /* Runs decoded task t on model m into a RESULT body. -1 (err) fails the
  * whole task: the caller sends it as the result's error. */
-static int run(const sm_msg_task *t, sm_model *m, sm_msg_buf *out, sm_err *err)
+static int run(const sm_msg_task *t, sm_model *m, int threads, sm_msg_buf *out,
+               sm_err *err)
 {
     sm_model_config *cfg = NULL;
     sm_explainer *e = NULL;
@@ -239,16 +301,16 @@ static int run(const sm_msg_task *t, sm_model *m, sm_msg_buf *out, sm_err *err)
         sm_err_set(err, "out of memory");
         goto done;
     }
-    /* The images that decode fill x's first k rows and kept[0..k);
-     * slot[q] is kept[q]'s place in the task. */
+    /* Decoded into row r each, then those that decoded moved up to fill
+     * x's first k rows and kept[0..k); slot[q] is kept[q]'s place. */
+    decode_all(t, &pp, x->data, per, res, threads);
     size_t k = 0;
     for (size_t r = 0; r < n; r++) {
-        sm_err ierr;
-        if (decode_image(&t->images[r], &pp, x->data + (int64_t)k * per, &ierr)) {
-            res[r].failed = 1;
-            snprintf(res[r].error, sizeof res[r].error, "%s", ierr.msg);
+        if (res[r].failed)
             continue;
-        }
+        if (k != r)
+            memmove(x->data + (int64_t)k * per, x->data + (int64_t)r * per,
+                    sizeof(float) * (size_t)per);
         kept[k].map = maps + r * hw;
         labels[k] = t->images[r].label_index;
         ids[k] = t->images[r].id;
@@ -313,7 +375,7 @@ sm_compute_status sm_compute_run(sm_compute *c, const void *task, size_t len,
         sm_msg_doc_destroy(&doc);
         return SM_COMPUTE_NEED_MODEL;
     }
-    if (!m || run(&t, m, result, &terr)) {
+    if (!m || run(&t, m, c->threads, result, &terr)) {
         sm_msg_buf_free(result);
         sm_msg_result r = {.task = t.task, .error = terr.msg};
         if (sm_msg_encode_result(&r, result)) {
