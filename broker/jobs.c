@@ -330,26 +330,20 @@ static long idle_workers(const sm_broker *b)
     return idle;
 }
 
-/* One image of a neighbourhood method: whole, or in parts when idle
- * workers outnumber the images left to plan (latency: one image's
- * neighbourhood spread over them). Workers, not credits: parts that go to
- * one worker run one after the other and only add cost. */
-static int plan_neighbourhood(sm_broker *b, bjob *j, int m, size_t i)
+/* Splits image i of a neighbourhood method into parts when idle workers
+ * outnumber the images left to plan (latency: one image's neighbourhood
+ * spread over them). Workers, not credits: parts that go to one worker
+ * run one after the other and only add cost. 1 when it queued the parts,
+ * 0 when the image goes whole, -1 when out of memory. */
+static int plan_parts(sm_broker *b, bjob *j, int m, size_t i)
 {
     long idle = idle_workers(b);
     size_t left = j->count - i;
     int parts = idle > (long)left ? (int)(idle / (long)left) : 1;
     if (parts > b->cfg.max_parts)
         parts = b->cfg.max_parts;
-    if (parts < 2) {
-        btask *t = task_new(b, j, m, SM_TASK_IMAGES, 1);
-        if (!t)
-            return -1;
-        t->images[0] = i;
-        t->n_images = 1;
-        btask_push(&j->queue, t);
+    if (parts < 2)
         return 0;
-    }
     bgather *g = calloc(1, sizeof *g);
     if (!g || !(g->scores = calloc((size_t)parts, sizeof *g->scores)) ||
         !(g->len = calloc((size_t)parts, sizeof *g->len))) {
@@ -371,7 +365,20 @@ static int plan_neighbourhood(sm_broker *b, bjob *j, int m, size_t i)
         t->gather = g;
         btask_push(&j->queue, t);
     }
-    return 0;
+    return 1;
+}
+
+/* Whole images of a neighbourhood method go several to a task while many
+ * are left (their targets then take one model run, not one each), but
+ * never so many that a worker would wait: at most half of the images left
+ * per worker, and 8. */
+static size_t group_size(const sm_broker *b, const bjob *j, size_t i)
+{
+    size_t workers = 0, left = j->count - i;
+    for (const bworker *w = b->wk; w; w = w->next)
+        workers++;
+    size_t g = left / (2 * (workers ? workers : 1));
+    return g < 1 ? 1 : g > 8 ? 8 : g;
 }
 
 void bjob_plan(sm_broker *b, bjob *j)
@@ -384,6 +391,7 @@ void bjob_plan(sm_broker *b, bjob *j)
         const char *method = j->spec.methods[m];
         int chunked = sm_explainer_chunked(j->ex[m]);
         btask *t = NULL;
+        size_t cap = 0; /* images t may take */
         for (size_t i = i0; i < i1; i++) {
             if (sm_explain_store_done(j->store, sm_dataset_id(j->ds, i), method)) {
                 j->maps_done++;
@@ -391,16 +399,21 @@ void bjob_plan(sm_broker *b, bjob *j)
                 j->dirty = 1;
                 continue;
             }
-            if (chunked) {
-                if (plan_neighbourhood(b, j, (int)m, i))
-                    sm_broker_warn("job %s: out of memory planning", j->id);
+            int split = chunked && !t ? plan_parts(b, j, (int)m, i) : 0;
+            if (split > 0)
                 continue;
-            }
-            if (!t && !(t = task_new(b, j, (int)m, SM_TASK_IMAGES, i1 - i0))) {
-                sm_broker_warn("job %s: out of memory planning", j->id);
-                break;
+            if (!t) {
+                cap = chunked ? group_size(b, j, i) : i1 - i0;
+                if (split < 0 || !(t = task_new(b, j, (int)m, SM_TASK_IMAGES, cap))) {
+                    sm_broker_warn("job %s: out of memory planning", j->id);
+                    break;
+                }
             }
             t->images[t->n_images++] = i;
+            if (t->n_images == cap) {
+                btask_push(&j->queue, t);
+                t = NULL;
+            }
         }
         if (t)
             btask_push(&j->queue, t);
