@@ -51,7 +51,8 @@ BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 # libsalmap-client: what another service links (the wire codec and the
 # client), position-independent, with its pkg-config file.
-CLIENT_LIB_SRC := $(sort $(wildcard schemas/*.c client/lib/*.c)) core/util/err.c core/util/file.c
+CLIENT_LIB_SRC := $(sort $(wildcard schemas/*.c client/lib/*.c)) core/util/err.c core/util/file.c \
+                  core/util/clock.c
 CLIENT_SO      := $(BUILD)/libsalmap-client.so
 CLIENT_SO_V    := $(CLIENT_SO).1
 EXAMPLES       := $(BUILD)/examples/submit_image

@@ -3,13 +3,12 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "util/clock.h"
 
 double bench_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return sm_clock_now();
 }
 
 /* Best GFLOP/s of a square sgemm over repetitions for at least a second:

@@ -14,16 +14,10 @@
 
 #include "broker/internal.h"
 #include "util/file.h"
+#include "util/clock.h"
 
 /* A FETCH reply carries files up to about this many bytes. */
 #define FETCH_BYTES ((size_t)8 << 20)
-
-double sm_broker_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void vlog(const char *fmt, va_list ap)
 {
@@ -143,7 +137,7 @@ sm_broker *sm_broker_new(void *ctx, const sm_broker_config *cfg, sm_err *err)
     b->ctx = ctx;
     b->cfg = *cfg;
     b->fetch_bytes = FETCH_BYTES;
-    b->now = sm_broker_now();
+    b->now = sm_clock_now();
     sm_msg_limits_default(&b->limits);
     b->limits.max_body = cfg->max_message;
     uint32_t e;
@@ -245,7 +239,7 @@ static int drain(sm_broker *b, void *sock, int max,
             sm_broker_warn("dropped: %s", ferr.msg);
             continue;
         }
-        b->now = sm_broker_now();
+        b->now = sm_clock_now();
         on(b, &f);
         sm_msg_frames_free(&f);
     }
@@ -267,13 +261,13 @@ int sm_broker_run(sm_broker *b, atomic_int *stop, sm_err *err)
                 continue;
             return sm_err_set(err, "poll: %s", zmq_strerror(errno));
         }
-        b->now = sm_broker_now();
+        b->now = sm_clock_now();
         if (((items[1].revents & ZMQ_POLLIN) &&
              drain(b, b->workers, 256, bworkers_on_message, err)) ||
             ((items[0].revents & ZMQ_POLLIN) &&
              drain(b, b->clients, 64, bclients_on_message, err)))
             return -1;
-        b->now = sm_broker_now();
+        b->now = sm_clock_now();
         bworkers_expire(b);
         bworkers_heartbeats(b);
         bworkers_dispatch(b);

@@ -128,7 +128,6 @@ struct sm_broker {
     double now;
 };
 
-double sm_broker_now(void);
 /* Progress lines (jobs, workers) unless b is quiet; warnings always. */
 void sm_broker_info(const sm_broker *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "util/file.h"
 #include "util/text.h"
+#include "util/clock.h"
 
 static const char usage[] =
     "usage: salmap predict --model M.onnx [--config M.yaml] --dataset D\n"
@@ -154,13 +155,6 @@ static int predict_npy(sm_model *m, const opts *o)
     return rc;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The predicted class and its softmax probability (or the output itself
  * when the model already outputs probabilities). */
 static int argmax_prob(const float *row, int64_t k, int logits, float *prob)
@@ -207,7 +201,7 @@ static int predict_dataset(sm_model *m, const sm_model_config *cfg,
         rc = sm_cli_fail("predict", "out of memory");
         goto out;
     }
-    double t0 = now();
+    double t0 = sm_clock_now();
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     for (size_t i = 0; i < n && rc == 0; i += (size_t)o->batch) {
         size_t i1 = i + (size_t)o->batch < n ? i + (size_t)o->batch : n;
@@ -251,7 +245,7 @@ static int predict_dataset(sm_model *m, const sm_model_config *cfg,
         }
         done += nb;
     }
-    double dt = now() - t0;
+    double dt = sm_clock_now() - t0;
     if (rc == 0) {
         if (o->out) {
             if (sm_file_write_atomic(o->out, csv.s, csv.len, &err))

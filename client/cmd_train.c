@@ -15,6 +15,7 @@
 #include "config/model_config.h"
 #include "data/image.h"
 #include "train/trainer.h"
+#include "util/clock.h"
 
 static const char usage[] =
     "usage: salmap train --dataset D --config C.yaml --arch A --epochs E\n"
@@ -189,13 +190,6 @@ static int parse(int argc, char **argv, opts *o)
     return -1;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* "1h02m", "3m05s", "42s". */
 static const char *duration(double s, char *buf, size_t cap)
 {
@@ -227,7 +221,7 @@ static double time_left(const progress *pg, const sm_train_progress *p,
 static void on_step(const sm_train_progress *p, void *ctx)
 {
     progress *pg = ctx;
-    double t = now();
+    double t = sm_clock_now();
     if (!pg->tty || (t - pg->last < 0.1 && p->seen < p->total))
         return;
     pg->last = t;
@@ -260,7 +254,7 @@ static int check_out_dir(const char *out)
 static int train(const opts *o, const sm_model_config *cfg)
 {
     sm_err err = {{0}};
-    double t0 = now();
+    double t0 = sm_clock_now();
     char yaml[4096], buf[32];
     if (sm_train_config_path(o->out, yaml, sizeof yaml))
         return sm_cli_fail("train", "--out %s: path too long", o->out);
@@ -282,7 +276,7 @@ static int train(const opts *o, const sm_model_config *cfg)
                  sm_train_set_count(test));
     fprintf(stderr, "salmap train: %zu training images%s, %d classes, loaded "
             "in %.1f s\n", sm_train_set_count(set), tests,
-            sm_train_set_n_classes(set), now() - t0);
+            sm_train_set_n_classes(set), sm_clock_now() - t0);
     sm_trainer *tr = sm_trainer_new(&o->t, cfg->channels, cfg->height,
                                     cfg->width, sm_train_set_n_classes(set),
                                     &err);
@@ -296,25 +290,25 @@ static int train(const opts *o, const sm_model_config *cfg)
             o->t.optimizer == SM_TRAIN_ADAM ? "adam" : "sgd", o->t.lr,
             o->t.schedule == SM_TRAIN_COSINE ? " (cosine)" : "",
             (unsigned long long)o->t.seed, o->t.threads);
-    progress pg = {.tty = isatty(STDERR_FILENO), .t0 = now(),
+    progress pg = {.tty = isatty(STDERR_FILENO), .t0 = sm_clock_now(),
                    .per_epoch = sm_train_set_count(set)};
     int rc = 0;
     for (int e = 0; e < o->t.epochs && rc == 0; e++) {
-        double loss, acc, te = now();
+        double loss, acc, te = sm_clock_now();
         if (sm_trainer_epoch(tr, set, on_step, &pg, &loss, &acc, &err)) {
             if (pg.tty)
                 fputc('\n', stderr);
             rc = sm_cli_fail("train", "%s", err.msg);
             break;
         }
-        double t = now();
+        double t = sm_clock_now();
         sm_train_progress end = {.epoch = e + 1, .epochs = o->t.epochs,
                                  .seen = pg.per_epoch, .total = pg.per_epoch};
         fprintf(stderr, "%sepoch %d/%d: loss %.4f, accuracy %.4f, %.1f s, "
                 "%s left\n", pg.tty ? "\r\033[K" : "", e + 1, o->t.epochs, loss,
                 acc, t - te, duration(time_left(&pg, &end, t), buf, sizeof buf));
     }
-    double train_s = now() - pg.t0;
+    double train_s = sm_clock_now() - pg.t0;
     if (rc == 0 && sm_trainer_save(tr, o->out, cfg, sm_train_set_classes(set),
                                    &err))
         rc = sm_cli_fail("train", "%s", err.msg);

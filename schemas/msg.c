@@ -820,12 +820,18 @@ int sm_msg_decode_job_id(const void *body, size_t len, const sm_msg_limits *l,
 }
 
 int sm_msg_peek_task(const void *body, size_t len, const sm_msg_limits *l,
-                     uint64_t *task)
+                     uint64_t *task, char *model)
 {
     dec d;
+    const char *hash = NULL;
+    if (model)
+        model[0] = '\0';
     if (dec_open(&d, "TASK", body, len, l, NULL))
         return -1;
     int failed = sm_mp_get_uint(&d.r, &d.root, "task", 1, 0, UINT64_MAX, task);
+    if (!failed && model && sm_mp_get_str(&d.r, &d.root, "model", 0, &hash) == 0 &&
+        hash && sm_hash_valid(hash))
+        memcpy(model, hash, SM_HASH_HEX + 1);
     sm_msg_doc_destroy(&d.doc);
     return failed ? -1 : 0;
 }

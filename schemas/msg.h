@@ -284,10 +284,12 @@ int sm_msg_decode_result(const void *body, size_t len, const sm_msg_limits *l,
 /* {job} -> *job (borrowed from *doc) */
 int sm_msg_decode_job_id(const void *body, size_t len, const sm_msg_limits *l,
                          sm_msg_doc **doc, const char **job, sm_err *err);
-/* The "task" id of a TASK body that may not decode as a whole, so that a
- * worker can answer it with an error; -1 when even that is not there. */
+/* The "task" id of a TASK body without decoding the rest (which may not
+ * decode: a worker then answers the id with an error), and its "model"
+ * hash into model[SM_HASH_HEX + 1] when model is not NULL ("" when absent
+ * or not a hash). -1 when there is no task id. */
 int sm_msg_peek_task(const void *body, size_t len, const sm_msg_limits *l,
-                     uint64_t *task);
+                     uint64_t *task, char *model);
 /* any well-formed map (HEARTBEAT, DISCONNECT, LIST) */
 int sm_msg_decode_empty(const void *body, size_t len, const sm_msg_limits *l,
                         sm_err *err);

@@ -11,6 +11,7 @@
 #include "explain/settings.h"
 #include "explain/task.h"
 #include "model/model.h"
+#include "util/clock.h"
 
 typedef struct cached {
     char hash[SM_HASH_HEX + 1];
@@ -51,19 +52,6 @@ void sm_compute_destroy(sm_compute **cp)
     free(c->cache);
     free(c);
     *cp = NULL;
-}
-
-int sm_compute_peek(const sm_compute *c, const void *task, size_t len,
-                    uint64_t *id, char *model, sm_err *err)
-{
-    sm_msg_doc *doc = NULL;
-    sm_msg_task t;
-    if (sm_msg_decode_task(task, len, &c->limits, &doc, &t, err))
-        return -1;
-    *id = t.task;
-    snprintf(model, SM_HASH_HEX + 1, "%s", t.model);
-    sm_msg_doc_destroy(&doc);
-    return 0;
 }
 
 /* The model of hash: from the cache, or loaded from bytes (evicting the
@@ -221,13 +209,6 @@ static void item_of(const sm_explain_result *r, const char *id,
     it->insertion = r->insertion_auc;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* A chunk task's RESULT: the scores of its part of the neighbourhood of
  * the one image in x (target chosen in r). -1 fails the task. */
 static int chunk_result(const sm_explain_setup *s, sm_explainer *e,
@@ -333,11 +314,11 @@ static int run(const sm_msg_task *t, sm_model *m, int threads, sm_msg_buf *out,
         sm_explain_images(&s, e, &view, ids, kept, err))
         goto done;
     if (t->kind == SM_TASK_FIT && !kept[0].failed) {
-        double t0 = now();
+        double t0 = sm_clock_now();
         if (sm_explain_fit(&s, e, &view, ids[0], t->scores, t->n_scores,
                            &kept[0], err))
             goto done;
-        kept[0].seconds = now() - t0;
+        kept[0].seconds = sm_clock_now() - t0;
     }
     for (size_t q = 0; q < k; q++)
         res[slot[q]] = kept[q];
@@ -366,8 +347,16 @@ sm_compute_status sm_compute_run(sm_compute *c, const void *task, size_t len,
 {
     sm_msg_doc *doc = NULL;
     sm_msg_task t;
-    if (sm_msg_decode_task(task, len, &c->limits, &doc, &t, err))
-        return SM_COMPUTE_BAD_TASK;
+    if (sm_msg_decode_task(task, len, &c->limits, &doc, &t, err)) {
+        /* answered when its id can be read, so that its lease does not
+         * wait for this worker's death: the broker fails its images */
+        uint64_t id;
+        if (sm_msg_peek_task(task, len, &c->limits, &id, NULL))
+            return SM_COMPUTE_BAD_TASK;
+        sm_msg_result r = {.task = id, .error = err->msg};
+        return sm_msg_encode_result(&r, result) ? SM_COMPUTE_BAD_TASK
+                                                : SM_COMPUTE_DONE;
+    }
     sm_err terr = {{0}};
     sm_model *m = model_for(c, t.model, model, model_len, &terr);
     if (!m && !terr.msg[0]) {

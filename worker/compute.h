@@ -21,7 +21,8 @@ void sm_compute_destroy(sm_compute **c);
 
 typedef enum sm_compute_status {
     SM_COMPUTE_DONE,       /* *result holds a RESULT body (maybe with an
-                              error for the broker) */
+                              error for the broker, e.g. a TASK that does
+                              not decode) */
     SM_COMPUTE_NEED_MODEL, /* the model `need` (hash) is not loaded: call
                               again with its bytes */
     SM_COMPUTE_BAD_TASK,   /* the body does not decode and has no task id
@@ -33,10 +34,5 @@ typedef enum sm_compute_status {
 sm_compute_status sm_compute_run(sm_compute *c, const void *task, size_t len,
                                  const void *model, size_t model_len,
                                  sm_msg_buf *result, char *need, sm_err *err);
-
-/* The task id and model hash of a TASK body, without running it; -1 when
- * it does not decode. */
-int sm_compute_peek(const sm_compute *c, const void *task, size_t len,
-                    uint64_t *id, char *model, sm_err *err);
 
 #endif

@@ -20,6 +20,7 @@
 #include "schemas/curve.h"
 #include "schemas/msg.h"
 #include "worker/compute.h"
+#include "util/clock.h"
 
 /* A task held locally, in arrival order. */
 typedef struct wtask {
@@ -55,13 +56,6 @@ struct sm_worker {
 void sm_worker_set_quiet(sm_worker *w, int quiet)
 {
     w->quiet = quiet;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void wlog(const sm_worker *w, const char *fmt, ...)
@@ -168,7 +162,7 @@ static void send_broker(sm_worker *w, const char *cmd, const sm_msg_buf *b)
         return;
     if (sm_msg_send(w->broker, NULL, 0, SM_PROTO_WORKER, cmd, b->data, b->len))
         wlog(w, "send %s: %s", cmd, zmq_strerror(errno));
-    w->last_sent = now();
+    w->last_sent = sm_clock_now();
 }
 
 static void send_empty(sm_worker *w, const char *cmd)
@@ -214,7 +208,7 @@ static int connect_broker(sm_worker *w, sm_err *err)
     if (sm_msg_encode_ready(&r, &b) == 0)
         send_broker(w, "READY", &b);
     sm_msg_buf_free(&b);
-    w->broker_expiry = now() + w->cfg.heartbeat_interval * w->cfg.heartbeat_liveness;
+    w->broker_expiry = sm_clock_now() + w->cfg.heartbeat_interval * w->cfg.heartbeat_liveness;
     return 0;
 }
 
@@ -226,7 +220,7 @@ static void disconnect(sm_worker *w, double delay)
         zmq_close(w->broker);
     w->broker = NULL;
     free_tasks(&w->queue);
-    w->reconnect_at = now() + delay;
+    w->reconnect_at = sm_clock_now() + delay;
 }
 
 /* Hands the next queued task to the compute thread when it is idle. */
@@ -249,22 +243,13 @@ static void feed(sm_worker *w)
     }
 }
 
+/* Queues a TASK; only its id and model are read here (the compute thread
+ * decodes it, and answers one that does not decode). */
 static void on_task(sm_worker *w, const sm_msg_frames *f)
 {
     wtask *t = calloc(1, sizeof *t);
-    sm_err err;
-    if (!t || sm_compute_peek(w->compute, f->body, f->len, &t->id, t->model, &err)) {
-        uint64_t id;
-        wlog(w, "a TASK refused: %s", t ? err.msg : "out of memory");
-        if (t && sm_msg_peek_task(f->body, f->len, &w->limits, &id) == 0) {
-            /* answered, so that its lease does not wait for this worker's
-             * death: the broker fails its images with the reason */
-            sm_msg_result r = {.task = id, .error = err.msg};
-            sm_msg_buf b = {0};
-            if (sm_msg_encode_result(&r, &b) == 0)
-                send_broker(w, "RESULT", &b);
-            sm_msg_buf_free(&b);
-        }
+    if (!t || sm_msg_peek_task(f->body, f->len, &w->limits, &t->id, t->model)) {
+        wlog(w, "a TASK without a task id dropped");
         free(t);
         return;
     }
@@ -278,7 +263,7 @@ static void on_task(sm_worker *w, const sm_msg_frames *f)
 
 static void on_broker(sm_worker *w, sm_msg_frames *f)
 {
-    w->broker_expiry = now() + w->cfg.heartbeat_interval * w->cfg.heartbeat_liveness;
+    w->broker_expiry = sm_clock_now() + w->cfg.heartbeat_interval * w->cfg.heartbeat_liveness;
     w->backoff = w->cfg.reconnect_min;
     const char *c = f->command;
     sm_err err;
@@ -478,7 +463,7 @@ int sm_worker_run(sm_worker *w, atomic_int *stop, sm_err *err)
             on_broker(w, &f);
             sm_msg_frames_free(&f);
         }
-        double t = now();
+        double t = sm_clock_now();
         if (w->broker && t > w->broker_expiry) {
             wlog(w, "the broker is silent: reconnecting in %.2f s", w->backoff);
             disconnect(w, w->backoff);

@@ -15,6 +15,7 @@
 #include "schemas/curve.h"
 #include "schemas/msg.h"
 #include "util/file.h"
+#include "util/clock.h"
 
 /* Events of a watched job come at least this often while it runs; after
  * this long without one the client asks again (the broker may have been
@@ -31,13 +32,6 @@ struct sm_client {
     int curve;
     char server_key[SM_CURVE_KEY], secret_key[SM_CURVE_KEY];
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int fail(sm_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -131,9 +125,9 @@ void sm_client_set_timeout(sm_client *c, double seconds)
  * -1 on a socket error. Malformed messages are skipped. */
 static int receive(sm_client *c, double seconds, sm_msg_frames *f)
 {
-    double end = now() + seconds;
+    double end = sm_clock_now() + seconds;
     for (;;) {
-        double left = end - now();
+        double left = end - sm_clock_now();
         if (left <= 0)
             return 1;
         zmq_pollitem_t it = {c->sock, 0, ZMQ_POLLIN, 0};
@@ -160,9 +154,9 @@ static int request(sm_client *c, const char *cmd, const sm_msg_buf *body,
         return -1;
     if (sm_msg_send(c->sock, NULL, 0, SM_PROTO_CLIENT, cmd, body->data, body->len))
         return fail(c, "%s: send %s: %s", c->endpoint, cmd, zmq_strerror(errno));
-    double end = now() + c->timeout;
+    double end = sm_clock_now() + c->timeout;
     for (;;) {
-        int rc = receive(c, end - now(), f);
+        int rc = receive(c, end - sm_clock_now(), f);
         if (rc < 0)
             return -1;
         if (rc > 0) {

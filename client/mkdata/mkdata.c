@@ -29,6 +29,7 @@
 #include "data/split.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/clock.h"
 
 #define MNIST_SEED 42      /* docs/DATA.md: changing it changes the split */
 #define MNIST_TEST 0.2     /* fraction of each class that goes to test */
@@ -76,13 +77,6 @@ static int fmt_path(char *buf, size_t n, sm_err *err, const char *fmt, ...)
     if (r < 0 || (size_t)r >= n)
         return sm_err_set(err, "%.200s...: path too long", buf);
     return 0;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static void *write_items(void *arg)
@@ -262,13 +256,13 @@ static int report(const char *out, const item *items, size_t n, int n_classes,
     for (size_t i = 0; i < n; i++)
         count[items[i].split]++;
     printf("salmap-mkdata: %s: %zu train + %zu test images, %d classes, "
-           "%.1f s\n", out, count[0], count[1], n_classes, now() - t0);
+           "%.1f s\n", out, count[0], count[1], n_classes, sm_clock_now() - t0);
     return 0;
 }
 
 static int run_mnist(const char *dir, const char *out, sm_err *err)
 {
-    double t0 = now();
+    double t0 = sm_clock_now();
     enum { N = 10 };
     uint8_t *pix[N] = {NULL};
     size_t count[N] = {0}, total = 0;
@@ -386,7 +380,7 @@ static int read_class_file(const char *path, char ***classes, int *n,
 static int run_idx(const char *dir, const char *out, const char *class_file,
                    sm_err *err)
 {
-    double t0 = now();
+    double t0 = sm_clock_now();
     static const char *const prefix[2] = {"train", "t10k"};
     sm_idx *images[2] = {NULL, NULL}, *labels[2] = {NULL, NULL};
     char **own = NULL;

@@ -17,15 +17,10 @@
 #include "config/config_model.h"
 #include "data/dataset.h"
 #include "explain/explainer.h"
+#include "explain/settings.h"
 #include "explain/store.h"
 #include "explain/task.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "util/clock.h"
 
 static void skipped(const sm_err *e, void *failed)
 {
@@ -58,37 +53,6 @@ static void state_free(state *s)
     sm_model_destroy(&s->model);
 }
 
-/* Applies "method.key=value" settings; the method must be in the job. */
-static int apply_settings(state *s, sm_err *err)
-{
-    const sm_explain_job *j = s->job;
-    for (int k = 0; k < j->n_settings; k++) {
-        const char *set = j->settings[k];
-        const char *dot = strchr(set, '.'), *eq = strchr(set, '=');
-        if (!dot || !eq || eq < dot)
-            return sm_err_set(err, "--set '%s': expected method.key=value", set);
-        char method[64], key[64];
-        if ((size_t)(dot - set) >= sizeof method ||
-            (size_t)(eq - dot - 1) >= sizeof key)
-            return sm_err_set(err, "--set '%s': name too long", set);
-        memcpy(method, set, (size_t)(dot - set));
-        method[dot - set] = '\0';
-        memcpy(key, dot + 1, (size_t)(eq - dot - 1));
-        key[eq - dot - 1] = '\0';
-        int found = 0;
-        for (int m = 0; m < j->n_methods; m++)
-            if (strcmp(j->methods[m], method) == 0) {
-                found = 1;
-                if (sm_explainer_set(s->ex[m], key, eq + 1, err))
-                    return sm_err_prefix(err, "--set '%s'", set);
-            }
-        if (!found)
-            return sm_err_set(err, "--set '%s': %s is not among the methods "
-                              "asked for", set, method);
-    }
-    return 0;
-}
-
 static int setup(state *s, sm_err *err)
 {
     const sm_explain_job *j = s->job;
@@ -117,15 +81,8 @@ static int setup(state *s, sm_err *err)
     s->ex = calloc((size_t)j->n_methods, sizeof *s->ex);
     if (!s->ex)
         return sm_err_set(err, "out of memory");
-    for (int m = 0; m < j->n_methods; m++) {
-        for (int k = 0; k < m; k++)
-            if (strcmp(j->methods[k], j->methods[m]) == 0)
-                return sm_err_set(err, "method '%s' is listed twice",
-                                  j->methods[m]);
-        if (!(s->ex[m] = sm_explainer_new(j->methods[m], err)))
-            return -1;
-    }
-    if (apply_settings(s, err))
+    if (sm_settings_explainers(j->methods, (size_t)j->n_methods, j->settings,
+                               (size_t)j->n_settings, s->ex, err))
         return -1;
     if (!(s->ds = sm_dataset_open(j->dataset, err)))
         return -1;
@@ -193,7 +150,7 @@ static int run_method(state *s, int m, const sm_tensor *x, const size_t *idx,
 
 static void progress(const state *s, size_t done_n, double t0, int final)
 {
-    double dt = now() - t0, rate = dt > 0 ? (double)done_n / dt : 0;
+    double dt = sm_clock_now() - t0, rate = dt > 0 ? (double)done_n / dt : 0;
     double left = rate > 0 ? (double)(s->count - done_n) / rate : 0;
     if (s->job->progress && isatty(STDERR_FILENO)) {
         int width = 30, fill = s->count ? (int)(width * done_n / s->count) : width;
@@ -298,7 +255,7 @@ int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
 {
     state s = {.job = job};
     memset(st, 0, sizeof *st);
-    double t0 = now();
+    double t0 = sm_clock_now();
     if (setup(&s, err)) {
         state_free(&s);
         return -1;
@@ -326,7 +283,7 @@ int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
     sm_err ierr = {{0}};
     if (write_index(&s, rc ? &ierr : err) && rc == 0)
         rc = -1;
-    st->seconds = now() - t0;
+    st->seconds = sm_clock_now() - t0;
     batch_free(&b);
     state_free(&s);
     return rc;

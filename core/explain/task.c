@@ -9,16 +9,10 @@
 #include <time.h>
 
 #include "metrics/deletion.h"
+#include "util/clock.h"
 
 /* Images per model run of the deletion and insertion curves. */
 #define METRICS_BATCH 64
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static sm_explain_ctx ctx_of(const sm_explain_setup *s)
 {
@@ -143,11 +137,11 @@ int sm_explain_images(const sm_explain_setup *s, sm_explainer *e,
     const sm_tensor *xe = xk ? xk : x;
     sm_explain_ctx ctx = ctx_of(s);
     sm_explain_batch b = {xe, target, kid};
-    double t0 = now();
+    double t0 = sm_clock_now();
     if (sm_explainer_run(e, &ctx, &b, out, err))
         goto done;
     /* The batch's time, shared evenly: methods work on whole batches. */
-    double seconds = (now() - t0) / (double)kept;
+    double seconds = (sm_clock_now() - t0) / (double)kept;
     for (int64_t q = 0; q < kept; q++) {
         sm_explain_result *r = &res[slot[q]];
         r->seconds = seconds;
@@ -191,11 +185,11 @@ int sm_explain_fit(const sm_explain_setup *s, sm_explainer *e,
     sm_explain_ctx ctx = ctx_of(s);
     int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
     sm_explain_out o = {.map = res->map};
-    double t0 = now();
+    double t0 = sm_clock_now();
     if (sm_explainer_fit(e, &ctx, x->data, c, h, w, res->target, id, y, n,
                          &o, err))
         return -1;
     res->failed = 0;
-    res->seconds = now() - t0;
+    res->seconds = sm_clock_now() - t0;
     return finish(s, x->data, c, h, w, &o, res, err);
 }

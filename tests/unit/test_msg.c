@@ -1561,3 +1561,36 @@ Test(msg, fuzz_corpus_regression)
     cr_assert_gt(accepted, 0);
     cr_assert_lt(accepted, files);
 }
+
+Test(msg, peek_task_reads_the_id_of_a_task_that_does_not_decode)
+{
+    sm_msg_limits l = tm_limits();
+    char hash[SM_HASH_HEX + 1], model[SM_HASH_HEX + 1];
+    sm_hash_hex("m", 1, hash);
+    /* {task: 7, model: <hash>, kind: "nope"}: the kind makes it invalid */
+    uint8_t body[128];
+    size_t n = 0;
+    body[n++] = 0x83;
+    body[n++] = 0xa4;
+    memcpy(body + n, "task", 4), n += 4;
+    body[n++] = 0x07;
+    body[n++] = 0xa5;
+    memcpy(body + n, "model", 5), n += 5;
+    body[n++] = 0xd9;
+    body[n++] = SM_HASH_HEX;
+    memcpy(body + n, hash, SM_HASH_HEX), n += SM_HASH_HEX;
+    body[n++] = 0xa4;
+    memcpy(body + n, "kind", 4), n += 4;
+    body[n++] = 0xa4;
+    memcpy(body + n, "nope", 4), n += 4;
+    sm_msg_doc *doc = NULL;
+    sm_msg_task t;
+    sm_err err;
+    cr_assert_eq(sm_msg_decode_task(body, n, &l, &doc, &t, &err), -1);
+    uint64_t id = 0;
+    cr_assert_eq(sm_msg_peek_task(body, n, &l, &id, model), 0);
+    cr_assert_eq(id, 7);
+    cr_assert_str_eq(model, hash);
+    /* no task id: nothing to answer */
+    cr_assert_eq(sm_msg_peek_task("\x81\xa4kind\xa4nope", 11, &l, &id, model), -1);
+}
