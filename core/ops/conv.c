@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "ops/conv_direct.h"
 #include "ops/conv_geom.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
@@ -17,6 +18,13 @@
  * stays in cache between im2col and the GEMM (measured on LeNet and
  * ResNet-18 shapes: 32 MiB chunks were 1.3-1.9x slower, docs/PERFORMANCE.md). */
 #define COL_BUDGET ((size_t)256 << 10)
+
+/* Stride-1 convolutions with a kernel wider than 1 x 1 and output planes
+ * of at least this many pixels run direct (conv_direct.c): as fast as
+ * im2col + the best sgemm OpenBLAS has for this machine, or faster, on
+ * every such layer of the LeNet, MNIST and ResNet-18-shaped models; on
+ * smaller planes its vectors are mostly padding (docs/PERFORMANCE.md). */
+#define DIRECT_MIN_PLANE 64
 
 typedef struct conv {
     sm_conv_geom g;
@@ -48,6 +56,7 @@ static int conv_parse(void *pv, const sm_attrs *a, sm_err *err)
 typedef struct dims {
     int64_t n, c, h, w, m, kh, kw, oh, ow, cg, mg, k, p, nb;
     int64_t sh, sw, dh, dw, ph, pw;
+    int direct; /* run by conv_direct.c (DIRECT_MIN_PLANE) */
 } dims;
 
 static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
@@ -84,6 +93,38 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
         d->nb = 1;
     if (d->nb > d->n)
         d->nb = d->n;
+    d->direct = two && d->sh == 1 && d->sw == 1 && d->dh == 1 && d->dw == 1 &&
+                d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE;
+}
+
+/* The direct path's problems: the forward Conv of one image and group,
+ * and its input gradient. */
+static sm_conv_direct direct_fwd(const dims *d)
+{
+    return (sm_conv_direct){d->cg, d->mg, d->kh, d->kw, d->oh, d->ow,
+                            SM_CONV_DIRECT_AUTO};
+}
+
+static sm_conv_direct direct_bwd(const dims *d)
+{
+    return (sm_conv_direct){d->mg, d->cg, d->kh, d->kw, d->h, d->w,
+                            SM_CONV_DIRECT_AUTO};
+}
+
+static size_t direct_size(const sm_conv_direct *s)
+{
+    return (size_t)(sm_conv_direct_input_size(s) + sm_conv_direct_packed_size(s) +
+                    sm_conv_direct_scratch_size(s));
+}
+
+/* Direct-path workspace: the larger of the two problems' buffers. */
+static size_t direct_workspace(const dims *d)
+{
+    if (!d->direct)
+        return 0;
+    sm_conv_direct f = direct_fwd(d), b = direct_bwd(d);
+    size_t fs = direct_size(&f), bs = direct_size(&b);
+    return fs > bs ? fs : bs;
 }
 
 static int conv_infer(const void *pv, const sm_tensor *const *in, int n_in,
@@ -129,7 +170,37 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     dims d;
     get_dims(pv, in[0], in[1], out[0], &d);
     size_t phase = d.sw > 1 ? (size_t)(d.cg * d.h * d.sw * ((d.w + d.sw - 1) / d.sw)) : 0;
-    return (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase;
+    return (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase +
+           direct_workspace(&d);
+}
+
+/* One direct-path problem per image and group: packed weights once per
+ * group, then each image padded and convolved onto its output. flip: the
+ * input gradient (x is then the output gradient, y the input's). */
+static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
+                        int flip, const float *x, const float *w,
+                        const float *b, float *y, float *ws)
+{
+    float *packed = ws, *xp = packed + sm_conv_direct_packed_size(s);
+    float *scratch = xp + sm_conv_direct_input_size(s);
+    const int64_t in_plane = flip ? d->p : d->h * d->w;
+    const int64_t out_plane = flip ? d->h * d->w : d->p;
+    const int64_t in_c = flip ? d->m : d->c, out_c = flip ? d->c : d->m;
+    for (int64_t g = 0; g < p->group; g++) {
+        sm_conv_direct_pack(s, w + g * d->mg * d->k, flip, packed);
+        for (int64_t i = 0; i < d->n; i++) {
+            const float *xi = x + (i * in_c + g * s->cin) * in_plane;
+            if (flip)
+                sm_conv_direct_pad(s, xi, d->oh, d->ow, d->kh - 1 - d->ph,
+                                   d->kw - 1 - d->pw, xp);
+            else
+                sm_conv_direct_pad(s, xi, d->h, d->w, d->ph, d->pw, xp);
+            /* AUTO always finds a kernel */
+            (void)sm_conv_direct_run(s, xp, packed, b ? b + g * d->mg : NULL,
+                                     y + (i * out_c + g * s->cout) * out_plane,
+                                     flip, scratch);
+        }
+    }
 }
 
 /* Copies a run of n floats. Most runs are a short row of a small feature
@@ -257,6 +328,11 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
     float *y = out[0]->data;
     dims d;
     get_dims(p, x, w, out[0], &d);
+    if (d.direct) {
+        sm_conv_direct s = direct_fwd(&d);
+        direct_each(p, &d, &s, 0, x->data, w->data, b ? b->data : NULL, y, ws);
+        return;
+    }
     int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
                     d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
     float *col = ws, *tmp = ws + d.k * d.nb * d.p;
@@ -379,6 +455,13 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
         return;
     dims d;
     get_dims(p, x, w, out[0], &d);
+    if (d.direct && gx) {
+        sm_conv_direct s = direct_bwd(&d);
+        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, gx->data, ws);
+        gx = NULL;
+        if (!gw && !gb)
+            return;
+    }
     float *col = ws, *dyc = ws + d.k * d.nb * d.p;
     float *phase = dyc + d.mg * d.nb * d.p; /* im2col's scratch (stride > 1) */
     for (int64_t n0 = 0; n0 < d.n; n0 += d.nb) {

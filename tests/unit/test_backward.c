@@ -139,6 +139,107 @@ Test(backward, conv_input_weight_bias_gradients)
     }
 }
 
+/* Stride-1 convolutions (most of them on the engine's direct path,
+ * ops/conv_direct.c, whose blocks of 8, 4, 2 and 1 output channels each
+ * appear forward or backward) against plain loops in double: the output,
+ * and the input, weight and bias gradients of L = sum(seed * y).
+ * Asymmetric pads, pads beyond the kernel's reach, groups, rows spanning
+ * several vector tiles, and a plane too small for the direct path. */
+typedef struct sc {
+    int64_t n, c, h, w, m, kh, kw, g, pt, pl, pb, pr;
+} sc;
+
+Test(backward, conv_stride1_matches_direct_loops)
+{
+    const sc cases[] = {
+        {2, 1, 28, 28, 6, 5, 5, 1, 2, 2, 2, 2},   /* LeNet conv1 */
+        {2, 6, 14, 14, 16, 5, 5, 1, 0, 0, 0, 0},  /* LeNet conv2 */
+        {1, 3, 17, 23, 1, 3, 4, 1, 1, 2, 0, 3},   /* one channel out */
+        {1, 4, 12, 12, 12, 3, 3, 2, 1, 1, 1, 1},  /* groups */
+        {1, 2, 9, 40, 17, 2, 3, 1, 3, 0, 0, 4},   /* pads past the kernel */
+        {3, 5, 10, 10, 4, 3, 3, 1, 1, 1, 1, 1},   /* blocks of 4 */
+        {1, 1, 6, 6, 3, 3, 3, 1, 0, 0, 0, 0},     /* 4 x 4 out: im2col */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const sc *k = &cases[i];
+        const int64_t cg = k->c / k->g, mg = k->m / k->g;
+        const int64_t oh = k->h + k->pt + k->pb - k->kh + 1;
+        const int64_t ow = k->w + k->pl + k->pr - k->kw + 1;
+        int64_t xs[] = {k->n, k->c, k->h, k->w}, ws[] = {k->m, cg, k->kh, k->kw};
+        int64_t ys[] = {k->n, k->m, oh, ow};
+        sm_onnx_writer *wr = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(wr, "x", 4, xs);
+        sm_onnx_writer_input(wr, "w", 4, ws);
+        sm_onnx_writer_input(wr, "b", 1, (int64_t[]){k->m});
+        sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w", "b"}, 3,
+                            (const char *[]){"y"}, 1);
+        sm_onnx_writer_attr_int(wr, "group", k->g);
+        sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){k->pt, k->pl, k->pb, k->pr}, 4);
+        sm_onnx_writer_output(wr, "y", 4, ys);
+        sm_model *m = load(wr);
+        sm_tensor *x = rand_tensor(4, xs, 100 + i), *w = rand_tensor(4, ws, 200 + i);
+        sm_tensor *b = rand_tensor(1, (int64_t[]){k->m}, 300 + i);
+        sm_tensor *seed = rand_tensor(4, ys, 400 + i);
+        const sm_tensor *in[3] = {x, w, b}, *y[1], *gr[3];
+        sm_err err = {{0}};
+        cr_assert_eq(sm_model_run(m, in, 3, y, &err), 0, "%s", err.msg);
+        cr_assert(sm_shape_equal(4, y[0]->shape, 4, ys), "case %zu: output shape", i);
+        cr_assert_eq(sm_model_backward(m, 0, seed, gr, &err), 0, "%s", err.msg);
+        double *gx = calloc((size_t)sm_tensor_numel(x), sizeof(double));
+        double *gw = calloc((size_t)sm_tensor_numel(w), sizeof(double));
+        double worst = 0;
+        for (int64_t n = 0; n < k->n; n++)
+            for (int64_t mo = 0; mo < k->m; mo++) {
+                const int64_t c0 = mo / mg * cg;
+                for (int64_t oy = 0; oy < oh; oy++)
+                    for (int64_t ox = 0; ox < ow; ox++) {
+                        const int64_t yi = ((n * k->m + mo) * oh + oy) * ow + ox;
+                        double acc = b->data[mo], mag = fabs(acc), sd = seed->data[yi];
+                        for (int64_t ci = 0; ci < cg; ci++)
+                            for (int64_t ki = 0; ki < k->kh; ki++)
+                                for (int64_t kj = 0; kj < k->kw; kj++) {
+                                    int64_t iy = oy - k->pt + ki, ix = ox - k->pl + kj;
+                                    if (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w)
+                                        continue;
+                                    int64_t xi = ((n * k->c + c0 + ci) * k->h + iy) * k->w + ix;
+                                    int64_t wi = ((mo * cg + ci) * k->kh + ki) * k->kw + kj;
+                                    acc += (double)w->data[wi] * x->data[xi];
+                                    mag += fabs((double)w->data[wi] * x->data[xi]);
+                                    gx[xi] += (double)w->data[wi] * sd;
+                                    gw[wi] += (double)x->data[xi] * sd;
+                                }
+                        double e = fabs(acc - y[0]->data[yi]) / (mag + 1e-6);
+                        worst = e > worst ? e : worst;
+                    }
+            }
+        for (int64_t mo = 0; mo < k->m; mo++) { /* dB: seed summed */
+            double all = 0;
+            for (int64_t n = 0; n < k->n; n++)
+                for (int64_t q = 0; q < oh * ow; q++)
+                    all += seed->data[(n * k->m + mo) * oh * ow + q];
+            cr_assert(fabs(all - gr[2]->data[mo]) <= 1e-4 * (1 + fabs(all)),
+                      "case %zu: bias gradient %lld: %g, want %g", i,
+                      (long long)mo, gr[2]->data[mo], all);
+        }
+        cr_assert(worst < 1e-5, "case %zu: output off by %g relative", i, worst);
+        for (int j = 0; j < 2; j++) {
+            const double *want = j ? gw : gx;
+            const sm_tensor *got = gr[j];
+            for (int64_t q = 0; q < sm_tensor_numel(got); q++)
+                cr_assert(fabs(want[q] - got->data[q]) <= 1e-4 * (1 + fabs(want[q])),
+                          "case %zu: %s gradient [%lld]: %g, want %g", i,
+                          j ? "weight" : "input", (long long)q, got->data[q], want[q]);
+        }
+        free(gx);
+        free(gw);
+        sm_tensor_destroy(&x);
+        sm_tensor_destroy(&w);
+        sm_tensor_destroy(&b);
+        sm_tensor_destroy(&seed);
+        sm_model_destroy(&m);
+    }
+}
+
 Test(backward, gemm_gradients_all_transposes)
 {
     for (int ta = 0; ta < 2; ta++)

@@ -1,0 +1,230 @@
+/* Direct stride-1 convolution over a zero-padded input, vectorised along
+ * the padded rows and register-blocked: each accumulator tile is MB output
+ * channels by XB vectors of consecutive positions, so every input vector
+ * loaded serves MB channels and every weight XB vectors. Positions run
+ * over the padded width (the kw - 1 columns past each output row are
+ * computed and dropped), which makes every tap one contiguous load.
+ * Written with GCC's vector extension and compiled for AVX-512 (16 floats
+ * a vector), AVX2 and baseline x86-64 (8), the best the CPU has chosen at
+ * each call: OpenBLAS's own choice of kernels, which can fall back to SSE3
+ * on CPUs it does not know, does not reach here. An image's result
+ * depends only on the image, never on the batch it came in. */
+#include "ops/conv_direct.h"
+
+#include <string.h>
+
+/* Accumulators per tile (MB output channels x XB vectors), and the most
+ * floats a vector holds (AVX-512; 8 with AVX2 and on baseline x86-64). */
+#define TILE 8
+#define VMAX 16
+#define SPAN_MAX (VMAX * TILE)
+
+typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
+typedef float v16 __attribute__((vector_size(16 * sizeof(float))));
+
+/* Unaligned vector load and store (macros: a function taking or returning
+ * a vector would change the ABI between the instruction sets). */
+#define LOAD_V(v, p) memcpy(&(v), (p), sizeof(v))
+#define STORE_V(p, v) memcpy((p), &(v), sizeof(v))
+
+/* Output channels per tile: the block that pads cout with the fewest zero
+ * channels, the bigger on a tie. */
+static int64_t block_of(int64_t cout)
+{
+    int64_t best = TILE, best_total = (cout + TILE - 1) / TILE * TILE;
+    for (int64_t mb = TILE / 2; mb >= 1; mb /= 2) {
+        int64_t total = (cout + mb - 1) / mb * mb;
+        if (total < best_total) {
+            best = mb;
+            best_total = total;
+        }
+    }
+    return best;
+}
+
+static int64_t pitch_of(const sm_conv_direct *s) { return s->ow + s->kw - 1; }
+static int64_t rows_of(const sm_conv_direct *s) { return s->oh + s->kh - 1; }
+
+/* Positions computed per output plane with vectors of vl floats: oh padded
+ * rows, rounded up to whole tiles. */
+static int64_t grid_of(const sm_conv_direct *s, int64_t vl)
+{
+    int64_t span = vl * (TILE / block_of(s->cout));
+    return (s->oh * pitch_of(s) + span - 1) / span * span;
+}
+
+int64_t sm_conv_direct_input_size(const sm_conv_direct *s)
+{
+    /* the last tile reads up to SPAN_MAX + kw floats past the last plane */
+    return s->cin * rows_of(s) * pitch_of(s) + SPAN_MAX + s->kw;
+}
+
+int64_t sm_conv_direct_packed_size(const sm_conv_direct *s)
+{
+    int64_t mb = block_of(s->cout);
+    return (s->cout + mb - 1) / mb * mb * s->cin * s->kh * s->kw;
+}
+
+int64_t sm_conv_direct_scratch_size(const sm_conv_direct *s)
+{
+    return block_of(s->cout) * grid_of(s, VMAX);
+}
+
+void sm_conv_direct_pack(const sm_conv_direct *s, const float *w, int flip,
+                         float *packed)
+{
+    const int64_t taps = s->kh * s->kw, kt = s->cin * taps;
+    const int64_t mb = block_of(s->cout);
+    memset(packed, 0, sizeof(float) * (size_t)sm_conv_direct_packed_size(s));
+    for (int64_t co = 0; co < s->cout; co++)
+        for (int64_t ci = 0; ci < s->cin; ci++)
+            for (int64_t t = 0; t < taps; t++) {
+                /* flip: tap t of (co, ci) is the forward w[ci][co][last - t] */
+                float v = flip ? w[(ci * s->cout + co) * taps + taps - 1 - t]
+                               : w[(co * s->cin + ci) * taps + t];
+                packed[((co / mb) * kt + ci * taps + t) * mb + co % mb] = v;
+            }
+}
+
+void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
+                        int64_t w, int64_t r0, int64_t s0, float *xp)
+{
+    const int64_t rows = rows_of(s), pitch = pitch_of(s);
+    memset(xp, 0, sizeof(float) * (size_t)sm_conv_direct_input_size(s));
+    int64_t j0 = s0 < 0 ? -s0 : 0, j1 = w < pitch - s0 ? w : pitch - s0;
+    if (j1 <= j0)
+        return;
+    for (int64_t ci = 0; ci < s->cin; ci++)
+        for (int64_t i = 0; i < h; i++) {
+            int64_t r = i + r0;
+            if (r >= 0 && r < rows)
+                memcpy(xp + (ci * rows + r) * pitch + s0 + j0,
+                       x + (ci * h + i) * w + j0,
+                       sizeof(float) * (size_t)(j1 - j0));
+        }
+}
+
+/* One tile: MB channels of block wb by XB vectors (type V, VL floats) from
+ * position q0 of every plane, into scratch rows of ng positions. */
+#define DEFINE_TILE(NAME, V, VL, MB, XB)                                       \
+    static inline __attribute__((always_inline)) void NAME(                    \
+        const float *xp, int64_t plane, int64_t pitch, int64_t cin,            \
+        int64_t kh, int64_t kw, const float *wb, int64_t q0, float *grid,      \
+        int64_t ng)                                                            \
+    {                                                                          \
+        V acc[MB][XB];                                                         \
+        _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++)                   \
+            _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)               \
+                acc[m][x] = (V){0};                                            \
+        for (int64_t ci = 0; ci < cin; ci++)                                   \
+            for (int64_t ki = 0; ki < kh; ki++) {                              \
+                const float *row = xp + ci * plane + ki * pitch + q0;          \
+                const float *wk = wb + (ci * kh + ki) * kw * MB;               \
+                for (int64_t kj = 0; kj < kw; kj++) {                          \
+                    V xv[XB];                                                  \
+                    _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)       \
+                        LOAD_V(xv[x], row + kj + x * VL);                      \
+                    _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++) {     \
+                        float wm = wk[kj * MB + m];                            \
+                        _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)   \
+                            acc[m][x] += wm * xv[x];                           \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
+        _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++)                   \
+            _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)               \
+                STORE_V(grid + m * ng + q0 + x * VL, acc[m][x]);               \
+    }
+DEFINE_TILE(tile8_8, v8, 8, 8, 1)
+DEFINE_TILE(tile8_4, v8, 8, 4, 2)
+DEFINE_TILE(tile8_2, v8, 8, 2, 4)
+DEFINE_TILE(tile8_1, v8, 8, 1, 8)
+DEFINE_TILE(tile16_8, v16, 16, 8, 1)
+DEFINE_TILE(tile16_4, v16, 16, 4, 2)
+DEFINE_TILE(tile16_2, v16, 16, 2, 4)
+DEFINE_TILE(tile16_1, v16, 16, 1, 8)
+
+/* The whole problem with vectors of type V (VL floats), tiles T<MB>: every
+ * block of output channels over the grid, then its planes copied out less
+ * the columns past each output row. */
+#define DEFINE_RUN(NAME, ATTR, V, VL, T8, T4, T2, T1)                          \
+    ATTR static void NAME(const sm_conv_direct *s, const float *xp,            \
+                          const float *packed, const float *bias, float *y,    \
+                          int accumulate, float *scratch)                      \
+    {                                                                          \
+        const int64_t mb = block_of(s->cout), span = VL * (TILE / mb);         \
+        const int64_t pitch = pitch_of(s), plane = rows_of(s) * pitch;         \
+        const int64_t kt = s->cin * s->kh * s->kw, ng = grid_of(s, VL);        \
+        for (int64_t co0 = 0; co0 < s->cout; co0 += mb) {                      \
+            const float *wb = packed + co0 * kt;                               \
+            for (int64_t q0 = 0; q0 < ng; q0 += span) {                        \
+                if (mb == 8)                                                   \
+                    T8(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0,         \
+                       scratch, ng);                                           \
+                else if (mb == 4)                                              \
+                    T4(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0,         \
+                       scratch, ng);                                           \
+                else if (mb == 2)                                              \
+                    T2(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0,         \
+                       scratch, ng);                                           \
+                else                                                           \
+                    T1(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0,         \
+                       scratch, ng);                                           \
+            }                                                                  \
+            const int64_t nm = s->cout - co0 < mb ? s->cout - co0 : mb;        \
+            for (int64_t m = 0; m < nm; m++) {                                 \
+                const float b = bias ? bias[co0 + m] : 0.0f;                   \
+                float *dst = y + (co0 + m) * s->oh * s->ow;                    \
+                for (int64_t oy = 0; oy < s->oh; oy++, dst += s->ow) {         \
+                    const float *src = scratch + m * ng + oy * pitch;          \
+                    int64_t ox = 0;                                            \
+                    for (; ox + VL <= s->ow; ox += VL) {                       \
+                        V v, d = {0};                                          \
+                        LOAD_V(v, src + ox);                                   \
+                        if (accumulate)                                        \
+                            LOAD_V(d, dst + ox);                               \
+                        d += v + b;                                            \
+                        STORE_V(dst + ox, d);                                  \
+                    }                                                          \
+                    for (; ox < s->ow; ox++)                                   \
+                        dst[ox] = (accumulate ? dst[ox] : 0.0f) + (src[ox] + b); \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+    }
+
+#if defined(__x86_64__)
+DEFINE_RUN(run_avx512, __attribute__((target("avx512f,avx2,fma"))), v16, 16,
+           tile16_8, tile16_4, tile16_2, tile16_1)
+DEFINE_RUN(run_avx2, __attribute__((target("avx2,fma"))), v8, 8, tile8_8,
+           tile8_4, tile8_2, tile8_1)
+#endif
+DEFINE_RUN(run_base, , v8, 8, tile8_8, tile8_4, tile8_2, tile8_1)
+
+int sm_conv_direct_run(const sm_conv_direct *s, const float *xp,
+                       const float *packed, const float *bias, float *y,
+                       int accumulate, float *scratch)
+{
+    int isa = s->isa;
+#if defined(__x86_64__)
+    int has512 = __builtin_cpu_supports("avx512f");
+    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (isa == SM_CONV_DIRECT_AUTO)
+        isa = has512 ? SM_CONV_DIRECT_AVX512
+                     : has2 ? SM_CONV_DIRECT_AVX2 : SM_CONV_DIRECT_BASE;
+    if ((isa == SM_CONV_DIRECT_AVX512 && !has512) ||
+        (isa == SM_CONV_DIRECT_AVX2 && !has2))
+        return -1;
+    if (isa == SM_CONV_DIRECT_AVX512)
+        run_avx512(s, xp, packed, bias, y, accumulate, scratch);
+    else if (isa == SM_CONV_DIRECT_AVX2)
+        run_avx2(s, xp, packed, bias, y, accumulate, scratch);
+    else
+        run_base(s, xp, packed, bias, y, accumulate, scratch);
+#else
+    if (isa != SM_CONV_DIRECT_AUTO && isa != SM_CONV_DIRECT_BASE)
+        return -1;
+    run_base(s, xp, packed, bias, y, accumulate, scratch);
+#endif
+    return 0;
+}

@@ -1,0 +1,92 @@
+/* The direct convolution kernel (ops/conv_direct.c) on each instruction
+ * set this CPU has, against plain loops in double: forward with bias,
+ * the flipped weights of the input gradient, and accumulation. Every block
+ * of output channels (8, 4, 2, 1) and rows that are not whole vectors. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "ops/conv_direct.h"
+
+static float val(uint64_t i, uint64_t salt)
+{
+    uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull ^ salt * 0xbf58476d1ce4e5b9ull;
+    z ^= z >> 29;
+    z *= 0x94d049bb133111ebull;
+    z ^= z >> 32;
+    return (float)(z % 2001) / 1000.0f - 1.0f;
+}
+
+/* One case on one instruction set: y0 + conv(x) against loops, where
+ * flip = 1 uses w as the forward weights of a Conv with cin and cout
+ * swapped (what the input gradient needs). Returns 0, or 1 when the
+ * instruction set is missing. */
+static int check(int isa, int64_t cin, int64_t cout, int64_t kh, int64_t kw,
+                 int64_t h, int64_t w, int64_t pt, int64_t pl, int flip)
+{
+    sm_conv_direct s = {cin, cout, kh, kw, h + 2 * pt - kh + 1,
+                        w + 2 * pl - kw + 1, isa};
+    const int64_t taps = kh * kw, oh = s.oh, ow = s.ow;
+    float *x = malloc(sizeof(float) * (size_t)(cin * h * w));
+    float *wt = malloc(sizeof(float) * (size_t)(cin * cout * taps));
+    float *b = malloc(sizeof(float) * (size_t)cout);
+    float *y = malloc(sizeof(float) * (size_t)(cout * oh * ow));
+    float *xp = malloc(sizeof(float) * (size_t)sm_conv_direct_input_size(&s));
+    float *pk = malloc(sizeof(float) * (size_t)sm_conv_direct_packed_size(&s));
+    float *sc = malloc(sizeof(float) * (size_t)sm_conv_direct_scratch_size(&s));
+    for (int64_t i = 0; i < cin * h * w; i++)
+        x[i] = val((uint64_t)i, 1);
+    for (int64_t i = 0; i < cin * cout * taps; i++)
+        wt[i] = val((uint64_t)i, 2);
+    for (int64_t i = 0; i < cout; i++)
+        b[i] = val((uint64_t)i, 3);
+    for (int64_t i = 0; i < cout * oh * ow; i++)
+        y[i] = flip ? val((uint64_t)i, 4) : 0.0f; /* flip: accumulate */
+    sm_conv_direct_pack(&s, wt, flip, pk);
+    sm_conv_direct_pad(&s, x, h, w, pt, pl, xp);
+    int rc = sm_conv_direct_run(&s, xp, pk, flip ? NULL : b, y, flip, sc);
+    for (int64_t co = 0; rc == 0 && co < cout; co++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t yi = (co * oh + oy) * ow + ox;
+                double want = flip ? val((uint64_t)yi, 4) : b[co], mag = fabs(want);
+                for (int64_t ci = 0; ci < cin; ci++)
+                    for (int64_t t = 0; t < taps; t++) {
+                        int64_t iy = oy + t / kw - pt, ix = ox + t % kw - pl;
+                        if (iy < 0 || iy >= h || ix < 0 || ix >= w)
+                            continue;
+                        double wv = flip ? wt[(ci * cout + co) * taps + taps - 1 - t]
+                                         : wt[(co * cin + ci) * taps + t];
+                        want += wv * x[(ci * h + iy) * w + ix];
+                        mag += fabs(wv * x[(ci * h + iy) * w + ix]);
+                    }
+                cr_assert(fabs(want - y[yi]) <= 1e-5 * (mag + 1e-3),
+                          "isa %d cin %lld cout %lld %lldx%lld on %lldx%lld flip %d: "
+                          "y[%lld] = %g, want %g", isa, (long long)cin,
+                          (long long)cout, (long long)kh, (long long)kw,
+                          (long long)h, (long long)w, flip, (long long)yi,
+                          y[yi], want);
+            }
+    free(x), free(wt), free(b), free(y), free(xp), free(pk), free(sc);
+    return rc ? 1 : 0;
+}
+
+Test(conv_direct, every_instruction_set_matches_loops)
+{
+    const int isas[] = {SM_CONV_DIRECT_BASE, SM_CONV_DIRECT_AVX2,
+                        SM_CONV_DIRECT_AVX512};
+    const int64_t couts[] = {1, 2, 3, 4, 6, 8, 9, 16, 17};
+    for (int i = 0; i < 3; i++) {
+        int missing = 0;
+        for (size_t c = 0; c < sizeof couts / sizeof couts[0]; c++)
+            for (int flip = 0; flip < 2; flip++) {
+                missing |= check(isas[i], 2, couts[c], 3, 3, 11, 13, 1, 1, flip);
+                missing |= check(isas[i], 3, couts[c], 5, 2, 9, 37, 2, 0, flip);
+            }
+        missing |= check(isas[i], 1, 6, 5, 5, 28, 28, 2, 2, 0);
+        if (missing)
+            cr_log_info("instruction set %d: not on this CPU, not tested", isas[i]);
+        if (isas[i] == SM_CONV_DIRECT_BASE)
+            cr_assert(!missing, "the baseline kernel is always there");
+    }
+}
