@@ -19,6 +19,7 @@
 #define VMAX 16
 #define SPAN_MAX (VMAX * TILE)
 
+typedef float v4 __attribute__((vector_size(4 * sizeof(float))));
 typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
 typedef float v16 __attribute__((vector_size(16 * sizeof(float))));
 
@@ -144,6 +145,19 @@ DEFINE_TILE(tile16_4, v16, 16, 4, 2)
 DEFINE_TILE(tile16_2, v16, 16, 2, 4)
 DEFINE_TILE(tile16_1, v16, 16, 1, 8)
 
+/* dst[ox..] (+)= src[ox..] + b for one vector of type T: the copy-out's
+ * steps, narrowing towards the end of a row (rows of small feature maps
+ * are mostly tail). */
+#define COPY_OUT(T)                                                            \
+    do {                                                                       \
+        T v_, d_ = {0};                                                        \
+        LOAD_V(v_, src + ox);                                                  \
+        if (accumulate)                                                        \
+            LOAD_V(d_, dst + ox);                                              \
+        d_ += v_ + b;                                                          \
+        STORE_V(dst + ox, d_);                                                 \
+    } while (0)
+
 /* The whole problem with vectors of type V (VL floats), tiles T<MB>: every
  * block of output channels over the grid, then its planes copied out less
  * the columns past each output row. */
@@ -178,13 +192,15 @@ DEFINE_TILE(tile16_1, v16, 16, 1, 8)
                 for (int64_t oy = 0; oy < s->oh; oy++, dst += s->ow) {         \
                     const float *src = scratch + m * ng + oy * pitch;          \
                     int64_t ox = 0;                                            \
-                    for (; ox + VL <= s->ow; ox += VL) {                       \
-                        V v, d = {0};                                          \
-                        LOAD_V(v, src + ox);                                   \
-                        if (accumulate)                                        \
-                            LOAD_V(d, dst + ox);                               \
-                        d += v + b;                                            \
-                        STORE_V(dst + ox, d);                                  \
+                    for (; ox + VL <= s->ow; ox += VL)                         \
+                        COPY_OUT(V);                                           \
+                    if (VL > 8 && ox + 8 <= s->ow) {                           \
+                        COPY_OUT(v8);                                          \
+                        ox += 8;                                               \
+                    }                                                          \
+                    if (ox + 4 <= s->ow) {                                     \
+                        COPY_OUT(v4);                                          \
+                        ox += 4;                                               \
                     }                                                          \
                     for (; ox < s->ow; ox++)                                   \
                         dst[ox] = (accumulate ? dst[ox] : 0.0f) + (src[ox] + b); \
