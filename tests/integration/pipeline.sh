@@ -115,6 +115,11 @@ grep -q "received maps/query/lime.npy (3264 bytes)" "$tmp/svc.log" && ok ||
 [ -s "$tmp/svc/maps/query/sal.npy" ] && ok || bad "no sal map on the broker's disk"
 
 # --- kill -9 of a worker in the middle of the job -----------------------------------
+# w4, stopped further down, joins now: by then it holds the model and is
+# computing, not waiting for the model's bytes (a queued task, which the
+# worker gives up with its connection, would leave no late result to see).
+start_worker w4
+w4=$WPID
 job kill "$tmp/kill"
 id=$("$SALMAP" submit "$tmp/kill.yaml" --broker "$CLIENT" | tail -1)
 deadline=$((SECONDS + 60))
@@ -127,8 +132,6 @@ rows_once "$tmp/kill" "after kill -9"
 grep -q "worker w2 silent" "$tmp/broker.log" && ok || bad "the broker did not notice the dead worker"
 
 # --- a worker that stops heartbeating (SIGSTOP) loses its tasks ---------------------
-start_worker w4
-w4=$WPID
 job stop "$tmp/stop"
 id=$("$SALMAP" submit "$tmp/stop.yaml" --broker "$CLIENT" | tail -1)
 until [ "$(find "$tmp/stop/maps" -name '*.npy' 2>/dev/null | wc -l)" -ge 20 ] || [ $SECONDS -ge $((deadline + 60)) ]; do sleep 0.05; done
