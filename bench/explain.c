@@ -8,7 +8,11 @@
  * (the input gradient of a Conv or Gemm costs as much as the layer) and a
  * forward-only one its FLOPs. Targets (issue 3): sal and grad >= 15,000
  * img/s, intg (50 steps) >= 300 img/s, elrp within 1.5x of sal's time.
- * Run from the repository root (make bench). */
+ * Run from the repository root (make bench):
+ *
+ *   build/bench/explain [MODEL.onnx [METHOD,METHOD...]]
+ *
+ * the second argument keeps only the methods named (all by default). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +51,20 @@ static int load_digits(sm_tensor *x)
                              x->data + (int64_t)i * 784, &err);
     sm_dataset_destroy(&ds);
     return rc;
+}
+
+/* 1 when name is one of the comma-separated names in list. */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += len + (e ? 1 : 0);
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -93,7 +111,10 @@ int main(int argc, char **argv)
         out[i].map = maps + (int64_t)i * shape[2] * shape[3];
     }
     sm_explain_ctx ctx = {m, 0, 0, 0, 1};
+    const char *only = argc > 2 ? argv[2] : NULL;
     for (const sm_explainer_class *const *c = sm_explainer_all(); *c; c++) {
+        if (only && !listed(only, (*c)->name))
+            continue;
         sm_explainer *e = sm_explainer_new((*c)->name, &err);
         /* issue 4 benches RISE with 1,000 masks (4,000 by default) */
         if (e && strcmp((*c)->name, "rise") == 0)
