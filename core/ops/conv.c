@@ -20,11 +20,15 @@
 #define COL_BUDGET ((size_t)256 << 10)
 
 /* Stride-1 convolutions with a kernel wider than 1 x 1 and output planes
- * of at least this many pixels run direct (conv_direct.c): as fast as
- * im2col + the best sgemm OpenBLAS has for this machine, or faster, on
- * every such layer of the LeNet, MNIST and ResNet-18-shaped models; on
- * smaller planes its vectors are mostly padding (docs/PERFORMANCE.md). */
+ * of at least this many pixels run direct (conv_direct.c) where the CPU
+ * has AVX-512: as fast as im2col + OpenBLAS's AVX-512 sgemm, or faster, on
+ * such layers of the LeNet, MNIST and ResNet-18-shaped models; on smaller
+ * planes its vectors are mostly padding. With AVX2 only, it beats
+ * OpenBLAS's AVX2 sgemm only for few taps per output (C x kh x kw up to
+ * 150: LeNet's, the MNIST model's first layer); without AVX2 there is
+ * none. Measured in docs/PERFORMANCE.md. */
 #define DIRECT_MIN_PLANE 64
+#define DIRECT_AVX2_MAX_TAPS 150
 
 typedef struct conv {
     sm_conv_geom g;
@@ -93,8 +97,11 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
         d->nb = 1;
     if (d->nb > d->n)
         d->nb = d->n;
+    const int isa = sm_conv_direct_isa();
     d->direct = two && d->sh == 1 && d->sw == 1 && d->dh == 1 && d->dw == 1 &&
-                d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE;
+                d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE &&
+                (isa == SM_CONV_DIRECT_AVX512 ||
+                 (isa == SM_CONV_DIRECT_AVX2 && d->k <= DIRECT_AVX2_MAX_TAPS));
 }
 
 /* The direct path's problems: the forward Conv of one image and group,
@@ -195,7 +202,7 @@ static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
                                    d->kw - 1 - d->pw, xp);
             else
                 sm_conv_direct_pad(s, xi, d->h, d->w, d->ph, d->pw, xp);
-            /* AUTO always finds a kernel */
+            /* d->direct: this CPU has a kernel (get_dims) */
             (void)sm_conv_direct_run(s, xp, packed, b ? b + g * d->mg : NULL,
                                      y + (i * out_c + g * s->cout) * out_plane,
                                      flip, scratch);

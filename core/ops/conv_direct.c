@@ -5,16 +5,18 @@
  * over the padded width (the kw - 1 columns past each output row are
  * computed and dropped), which makes every tap one contiguous load.
  * Written with GCC's vector extension and compiled for AVX-512 (16 floats
- * a vector), AVX2 and baseline x86-64 (8), the best the CPU has chosen at
- * each call: OpenBLAS's own choice of kernels, which can fall back to SSE3
- * on CPUs it does not know, does not reach here. An image's result
- * depends only on the image, never on the batch it came in. */
+ * a vector) and AVX2 (8), the best the CPU has chosen at each call:
+ * OpenBLAS's own choice of kernels, which can fall back to SSE3 on CPUs it
+ * does not know, does not reach here. Without AVX2 there is no kernel (a
+ * baseline x86-64 build, 8-float vectors in SSE registers, was slower than
+ * any sgemm) and Conv keeps im2col + sgemm. An image's result depends only
+ * on the image, never on the batch it came in. */
 #include "ops/conv_direct.h"
 
 #include <string.h>
 
 /* Accumulators per tile (MB output channels x XB vectors), and the most
- * floats a vector holds (AVX-512; 8 with AVX2 and on baseline x86-64). */
+ * floats a vector holds (AVX-512; 8 with AVX2). */
 #define TILE 8
 #define VMAX 16
 #define SPAN_MAX (VMAX * TILE)
@@ -215,32 +217,32 @@ DEFINE_RUN(run_avx512, __attribute__((target("avx512f,avx2,fma"))), v16, 16,
 DEFINE_RUN(run_avx2, __attribute__((target("avx2,fma"))), v8, 8, tile8_8,
            tile8_4, tile8_2, tile8_1)
 #endif
-DEFINE_RUN(run_base, , v8, 8, tile8_8, tile8_4, tile8_2, tile8_1)
+
+int sm_conv_direct_isa(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return __builtin_cpu_supports("avx512f") ? SM_CONV_DIRECT_AVX512
+                                                 : SM_CONV_DIRECT_AVX2;
+#endif
+    return SM_CONV_DIRECT_NONE;
+}
 
 int sm_conv_direct_run(const sm_conv_direct *s, const float *xp,
                        const float *packed, const float *bias, float *y,
                        int accumulate, float *scratch)
 {
-    int isa = s->isa;
+    const int best = sm_conv_direct_isa();
+    const int isa = s->isa == SM_CONV_DIRECT_AUTO ? best : s->isa;
+    if (isa == SM_CONV_DIRECT_NONE || isa > best)
+        return -1; /* the sets are ordered: each includes the ones before */
 #if defined(__x86_64__)
-    int has512 = __builtin_cpu_supports("avx512f");
-    int has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (isa == SM_CONV_DIRECT_AUTO)
-        isa = has512 ? SM_CONV_DIRECT_AVX512
-                     : has2 ? SM_CONV_DIRECT_AVX2 : SM_CONV_DIRECT_BASE;
-    if ((isa == SM_CONV_DIRECT_AVX512 && !has512) ||
-        (isa == SM_CONV_DIRECT_AVX2 && !has2))
-        return -1;
     if (isa == SM_CONV_DIRECT_AVX512)
         run_avx512(s, xp, packed, bias, y, accumulate, scratch);
-    else if (isa == SM_CONV_DIRECT_AVX2)
-        run_avx2(s, xp, packed, bias, y, accumulate, scratch);
     else
-        run_base(s, xp, packed, bias, y, accumulate, scratch);
+        run_avx2(s, xp, packed, bias, y, accumulate, scratch);
 #else
-    if (isa != SM_CONV_DIRECT_AUTO && isa != SM_CONV_DIRECT_BASE)
-        return -1;
-    run_base(s, xp, packed, bias, y, accumulate, scratch);
+    (void)xp, (void)packed, (void)bias, (void)y, (void)accumulate, (void)scratch;
 #endif
     return 0;
 }
