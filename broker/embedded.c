@@ -50,13 +50,14 @@ static void *worker_main(void *arg)
 
 sm_embedded *sm_embedded_new(int workers, int threads, sm_err *err)
 {
+    const int n = workers > 0 ? workers : 1;
     sm_embedded *e = calloc(1, sizeof *e);
-    if (!e || !(e->wk = calloc((size_t)(workers > 0 ? workers : 1), sizeof *e->wk))) {
+    if (!e || !(e->wk = calloc((size_t)n, sizeof *e->wk))) {
         free(e);
         sm_err_set(err, "out of memory");
         return NULL;
     }
-    e->n = workers > 0 ? workers : 1;
+    e->n = n;
     if (!(e->ctx = zmq_ctx_new())) {
         sm_err_set(err, "zmq: %s", zmq_strerror(errno));
         goto fail;

@@ -1,6 +1,5 @@
 /* salmap-broker [--config broker.yaml] [--client ENDPOINT] [--workers
  * ENDPOINT] [--state DIR]: serves until SIGINT or SIGTERM. */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,14 +7,6 @@
 
 #include "broker/broker.h"
 #include "data/image.h"
-
-static atomic_int stop_flag; /* set by the signal handler only */
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    atomic_store(&stop_flag, 1);
-}
 
 static int usage(FILE *f)
 {
@@ -58,17 +49,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "salmap-broker: %s\n", err.msg);
         return 1;
     }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    atomic_int *stop = sm_daemon_stop_on_signals();
     void *ctx = zmq_ctx_new();
     sm_broker *b = sm_broker_new(ctx, &cfg, &err);
     rc = 1;
     if (b) {
         fprintf(stderr, "salmap-broker: clients on %s, workers on %s\n",
                 cfg.client_endpoint, cfg.worker_endpoint);
-        rc = sm_broker_run(b, &stop_flag, &err) ? 1 : 0;
+        rc = sm_broker_run(b, stop, &err) ? 1 : 0;
     }
     if (rc)
         fprintf(stderr, "salmap-broker: %s\n", err.msg);

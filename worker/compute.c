@@ -30,14 +30,15 @@ struct sm_compute {
 sm_compute *sm_compute_new(int threads, int cache, const sm_msg_limits *l,
                            sm_err *err)
 {
+    const int n_cache = cache > 0 ? cache : 1;
     sm_compute *c = calloc(1, sizeof *c);
-    if (!c || !(c->cache = calloc((size_t)(cache > 0 ? cache : 1), sizeof *c->cache))) {
+    if (!c || !(c->cache = calloc((size_t)n_cache, sizeof *c->cache))) {
         free(c);
         sm_err_set(err, "out of memory");
         return NULL;
     }
     c->threads = threads > 0 ? threads : 1;
-    c->n_cache = cache > 0 ? cache : 1;
+    c->n_cache = n_cache;
     c->limits = *l;
     return c;
 }

@@ -2,7 +2,6 @@
  * SIGINT or SIGTERM, then finishes its current task and hands back the
  * rest. */
 #include <cblas.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +10,6 @@
 
 #include "data/image.h"
 #include "worker/worker.h"
-
-static atomic_int stop_flag; /* set by the signal handler only */
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    atomic_store(&stop_flag, 1);
-}
 
 static int usage(FILE *f)
 {
@@ -78,15 +69,12 @@ int main(int argc, char **argv)
     }
     /* the model splits batches over its own threads (docs/PERFORMANCE.md) */
     openblas_set_num_threads(1);
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    atomic_int *stop = sm_daemon_stop_on_signals();
     void *ctx = zmq_ctx_new();
     sm_worker *w = sm_worker_new(ctx, &cfg, &err);
     rc = 1;
     if (w)
-        rc = sm_worker_run(w, &stop_flag, &err) ? 1 : 0;
+        rc = sm_worker_run(w, stop, &err) ? 1 : 0;
     if (rc)
         fprintf(stderr, "salmap-worker: %s\n", err.msg);
     sm_worker_destroy(&w);

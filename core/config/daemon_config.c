@@ -1,5 +1,6 @@
 #include "config/daemon_config.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,4 +421,21 @@ int sm_daemon_args(int argc, char **argv, const sm_daemon_opt *opts,
         *o->value = argv[i + 1];
     }
     return 0;
+}
+
+static atomic_int stop_flag; /* set by on_signal only */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stop_flag, 1);
+}
+
+atomic_int *sm_daemon_stop_on_signals(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return &stop_flag;
 }

@@ -13,6 +13,7 @@
 #ifndef SM_DAEMON_CONFIG_H
 #define SM_DAEMON_CONFIG_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -103,5 +104,10 @@ typedef struct sm_daemon_opt {
 
 int sm_daemon_args(int argc, char **argv, const sm_daemon_opt *opts,
                    sm_err *err);
+
+/* Makes SIGINT and SIGTERM set the flag returned, which a daemon's run
+ * loop polls to stop. The flag is process-wide: a signal handler can reach
+ * nothing else. */
+atomic_int *sm_daemon_stop_on_signals(void);
 
 #endif

@@ -177,8 +177,11 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     dims d;
     get_dims(pv, in[0], in[1], out[0], &d);
     size_t phase = d.sw > 1 ? (size_t)(d.cg * d.h * d.sw * ((d.w + d.sw - 1) / d.sw)) : 0;
-    return (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase +
-           direct_workspace(&d);
+    size_t gemm = (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase;
+    /* the direct path and im2col (a training backward's weight gradient)
+     * take the workspace in turn, never at once */
+    size_t direct = direct_workspace(&d);
+    return gemm > direct ? gemm : direct;
 }
 
 /* One direct-path problem per image and group: packed weights once per

@@ -160,6 +160,9 @@ DEFINE_TILE(tile16_1, v16, 16, 1, 8)
         STORE_V(dst + ox, d_);                                                 \
     } while (0)
 
+/* Tile function T at position q0 of the run below. */
+#define TILE_AT(T) T(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0, scratch, ng)
+
 /* The whole problem with vectors of type V (VL floats), tiles T<MB>: every
  * block of output channels over the grid, then its planes copied out less
  * the columns past each output row. */
@@ -175,17 +178,13 @@ DEFINE_TILE(tile16_1, v16, 16, 1, 8)
             const float *wb = packed + co0 * kt;                               \
             for (int64_t q0 = 0; q0 < ng; q0 += span) {                        \
                 if (mb == 8)                                                   \
-                    T8(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0,         \
-                       scratch, ng);                                           \
+                    TILE_AT(T8);                                               \
                 else if (mb == 4)                                              \
-                    T4(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0,         \
-                       scratch, ng);                                           \
+                    TILE_AT(T4);                                               \
                 else if (mb == 2)                                              \
-                    T2(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0,         \
-                       scratch, ng);                                           \
+                    TILE_AT(T2);                                               \
                 else                                                           \
-                    T1(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0,         \
-                       scratch, ng);                                           \
+                    TILE_AT(T1);                                               \
             }                                                                  \
             const int64_t nm = s->cout - co0 < mb ? s->cout - co0 : mb;        \
             for (int64_t m = 0; m < nm; m++) {                                 \

@@ -218,6 +218,32 @@ static void submit(rig *r, sm_client *c, const char *out, char *id)
     submit_n(c, out, 16, id);
 }
 
+/* Sends every file of the fuzzer's corpus (tests/fuzz/corpus) as the body
+ * of each command in cmds (NULL-ended), signed sig. */
+static void send_corpus(void *s, const char *sig, const char *const *cmds)
+{
+    DIR *d = opendir("tests/fuzz/corpus");
+    cr_assert_not_null(d, "tests/fuzz/corpus is missing");
+    struct dirent *de;
+    int sent = 0;
+    while ((de = readdir(d))) {
+        char path[TDATA_PATH];
+        size_t len;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "tests/fuzz/corpus/%s", de->d_name);
+        unsigned char *body = sm_file_read(path, (size_t)1 << 20, &len, NULL);
+        if (!body)
+            continue;
+        for (size_t k = 0; cmds[k]; k++)
+            send3(s, sig, cmds[k], body, len);
+        free(body);
+        sent++;
+    }
+    closedir(d);
+    cr_assert_gt(sent, 5, "the corpus has %d files", sent);
+}
+
 Test(broker, job_survives_garbage_on_both_endpoints)
 {
     rig r;
@@ -236,26 +262,8 @@ Test(broker, job_survives_garbage_on_both_endpoints)
      * garbage: corpus bodies as RESULT, a truncated one, a wrong type */
     send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\xa1x", 12);
     send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\x01", 11);
-    DIR *d = opendir("tests/fuzz/corpus");
-    cr_assert_not_null(d, "tests/fuzz/corpus is missing");
-    struct dirent *de;
-    int sent = 0;
-    while ((de = readdir(d))) {
-        char path[TDATA_PATH];
-        size_t len;
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "tests/fuzz/corpus/%s", de->d_name);
-        unsigned char *body = sm_file_read(path, (size_t)1 << 20, &len, NULL);
-        if (!body)
-            continue;
-        send3(s, SM_PROTO_WORKER, "RESULT", body, len);
-        send3(s, SM_PROTO_WORKER, "BLOB_GET", body, len);
-        free(body);
-        sent++;
-    }
-    closedir(d);
-    cr_assert_gt(sent, 5, "the corpus has %d files", sent);
+    static const char *const as_worker[] = {"RESULT", "BLOB_GET", NULL};
+    send_corpus(s, SM_PROTO_WORKER, as_worker);
     send3(s, SM_PROTO_WORKER, "DISCONNECT", "\x80", 1); /* its tasks go back */
     zmq_close(s);
     sm_client_status st;
@@ -281,24 +289,9 @@ Test(broker, client_corpus_bodies)
     rig r;
     rig_start(&r);
     void *s = dealer(&r, r.client);
-    DIR *d = opendir("tests/fuzz/corpus");
-    cr_assert_not_null(d);
-    struct dirent *de;
-    const char *cmds[] = {"SUBMIT", "STATUS", "PUT", "HAS", "FETCH", "WATCH", "CANCEL"};
-    while ((de = readdir(d))) {
-        char path[TDATA_PATH];
-        size_t len;
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "tests/fuzz/corpus/%s", de->d_name);
-        unsigned char *body = sm_file_read(path, (size_t)1 << 20, &len, NULL);
-        if (!body)
-            continue;
-        for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
-            send3(s, SM_PROTO_CLIENT, cmds[k], body, len);
-        free(body);
-    }
-    closedir(d);
+    static const char *const as_client[] = {"SUBMIT", "STATUS", "PUT", "HAS",
+                                            "FETCH", "WATCH", "CANCEL", NULL};
+    send_corpus(s, SM_PROTO_CLIENT, as_client);
     zmq_close(s);
     expect_serving(&r);
     rig_stop(&r);
