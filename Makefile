@@ -91,10 +91,6 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/gen/onnx.pb-c.h
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-# The direct convolution's AVX2 and AVX-512 kernels may fuse multiply and
-# add (-std=c11 alone forbids it): one rounding fewer, and twice the rate.
-$(BUILD)/obj/core/ops/conv_direct.o: CFLAGS += -ffp-contract=fast
-
 $(LIB): $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

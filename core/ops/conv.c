@@ -1,4 +1,5 @@
-/* Conv (1-D and 2-D): im2col + OpenBLAS sgemm, batched.
+/* Conv (1-D and 2-D): im2col + sm_sgemm (ops/sgemm.h), batched; the weight
+ * gradient, a sum over the batch that only training asks for, on OpenBLAS.
  *
  * Images are processed in chunks: the chunk's columns are laid side by side
  * into one [K, nb*P] matrix so that one GEMM covers many images (small convs
@@ -10,9 +11,11 @@
 #include <string.h>
 
 #include "ops/conv_direct.h"
+#include "ops/sgemm.h"
 #include "ops/conv_geom.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
+#include "util/isa.h"
 
 /* Floats of columns plus GEMM result per chunk: about 1 MiB, so a chunk
  * stays in cache between im2col and the GEMM (measured on LeNet and
@@ -21,14 +24,12 @@
 
 /* Stride-1 convolutions with a kernel wider than 1 x 1 and output planes
  * of at least this many pixels run direct (conv_direct.c) where the CPU
- * has AVX-512: as fast as im2col + OpenBLAS's AVX-512 sgemm, or faster, on
- * such layers of the LeNet, MNIST and ResNet-18-shaped models; on smaller
- * planes its vectors are mostly padding. With AVX2 only, it beats
- * OpenBLAS's AVX2 sgemm only for few taps per output (C x kh x kw up to
- * 150: LeNet's, the MNIST model's first layer); without AVX2 there is
- * none. Measured in docs/PERFORMANCE.md. */
+ * has AVX2 or AVX-512: faster than im2col on such layers of the LeNet,
+ * MNIST and ResNet-18-shaped models; on smaller planes its vectors are
+ * mostly padding (docs/PERFORMANCE.md). The choice depends on the layer
+ * alone, never on which of the two sets the CPU has, so that both compute
+ * the same bits (the input gradients of the two paths round differently). */
 #define DIRECT_MIN_PLANE 64
-#define DIRECT_AVX2_MAX_TAPS 150
 
 typedef struct conv {
     sm_conv_geom g;
@@ -97,25 +98,21 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
         d->nb = 1;
     if (d->nb > d->n)
         d->nb = d->n;
-    const int isa = sm_conv_direct_isa();
     d->direct = two && d->sh == 1 && d->sw == 1 && d->dh == 1 && d->dw == 1 &&
                 d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE &&
-                (isa == SM_CONV_DIRECT_AVX512 ||
-                 (isa == SM_CONV_DIRECT_AVX2 && d->k <= DIRECT_AVX2_MAX_TAPS));
+                sm_isa() != SM_ISA_BASELINE;
 }
 
 /* The direct path's problems: the forward Conv of one image and group,
  * and its input gradient. */
 static sm_conv_direct direct_fwd(const dims *d)
 {
-    return (sm_conv_direct){d->cg, d->mg, d->kh, d->kw, d->oh, d->ow,
-                            SM_CONV_DIRECT_AUTO};
+    return (sm_conv_direct){d->cg, d->mg, d->kh, d->kw, d->oh, d->ow};
 }
 
 static sm_conv_direct direct_bwd(const dims *d)
 {
-    return (sm_conv_direct){d->mg, d->cg, d->kh, d->kw, d->h, d->w,
-                            SM_CONV_DIRECT_AUTO};
+    return (sm_conv_direct){d->mg, d->cg, d->kh, d->kw, d->h, d->w};
 }
 
 static size_t direct_size(const sm_conv_direct *s)
@@ -169,6 +166,14 @@ static int conv_infer(const void *pv, const sm_tensor *const *in, int n_in,
     return 0;
 }
 
+/* Floats of im2col's de-interleaved rows (horizontal stride > 1). */
+static size_t phase_size(const dims *d)
+{
+    return d->sw > 1 ? (size_t)(d->cg * d->h * d->sw * ((d->w + d->sw - 1) / d->sw)) : 0;
+}
+
+/* The im2col path's workspace: columns, the GEMM's result, im2col's
+ * phases, sm_sgemm's panel, in that order. */
 static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
                              int n_in, const sm_tensor *const *out, int n_out)
 {
@@ -176,8 +181,8 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     (void)n_out;
     dims d;
     get_dims(pv, in[0], in[1], out[0], &d);
-    size_t phase = d.sw > 1 ? (size_t)(d.cg * d.h * d.sw * ((d.w + d.sw - 1) / d.sw)) : 0;
-    size_t gemm = (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase;
+    size_t gemm = (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase_size(&d) +
+                  sm_sgemm_workspace(d.k > d.mg ? d.k : d.mg);
     /* the direct path and im2col (a training backward's weight gradient)
      * take the workspace in turn, never at once */
     size_t direct = direct_workspace(&d);
@@ -347,6 +352,7 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                     d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
     float *col = ws, *tmp = ws + d.k * d.nb * d.p;
     float *phase = tmp + d.mg * d.nb * d.p;
+    float *pack = phase + phase_size(&d);
     for (int64_t n0 = 0; n0 < d.n; n0 += d.nb) {
         int64_t nb = d.n - n0 < d.nb ? d.n - n0 : d.nb;
         for (int64_t g = 0; g < p->group; g++) {
@@ -356,10 +362,8 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                 float *yo = y + (n0 * d.m + g * d.mg) * d.p;
                 if (!pointwise)
                     im2col(xi, &d, col, d.p, 0, phase);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                            (int)d.mg, (int)d.p, (int)d.k, 1.0f, wg, (int)d.k,
-                            pointwise ? xi : col, (int)d.p, 0.0f, yo,
-                            (int)d.p);
+                sm_sgemm(0, 0, d.mg, d.p, d.k, 1.0f, wg, d.k,
+                         pointwise ? xi : col, d.p, 0, yo, d.p, pack);
                 if (b)
                     add_bias(yo, b->data + g * d.mg, d.mg, d.p);
                 continue;
@@ -375,9 +379,8 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                 else
                     im2col(xi, &d, col, ld, i * d.p, phase);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.mg,
-                        (int)ld, (int)d.k, 1.0f, wg, (int)d.k, col, (int)ld,
-                        0.0f, tmp, (int)ld);
+            sm_sgemm(0, 0, d.mg, ld, d.k, 1.0f, wg, d.k, col, ld, 0, tmp, ld,
+                     pack);
             for (int64_t i = 0; i < nb; i++)
                 for (int64_t mi = 0; mi < d.mg; mi++) {
                     float *dst = y + ((n0 + i) * d.m + g * d.mg + mi) * d.p;
@@ -474,6 +477,7 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
     }
     float *col = ws, *dyc = ws + d.k * d.nb * d.p;
     float *phase = dyc + d.mg * d.nb * d.p; /* im2col's scratch (stride > 1) */
+    float *pack = phase + phase_size(&d);
     for (int64_t n0 = 0; n0 < d.n; n0 += d.nb) {
         int64_t nb = d.n - n0 < d.nb ? d.n - n0 : d.nb, ld = nb * d.p;
         for (int64_t g = 0; g < p->group; g++) {
@@ -498,9 +502,8 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
                             1.0f, gw->data + g * d.mg * d.k, (int)d.k);
             }
             if (gx) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d.k,
-                            (int)ld, (int)d.mg, 1.0f, w->data + g * d.mg * d.k,
-                            (int)d.k, dyc, (int)ld, 0.0f, col, (int)ld);
+                sm_sgemm(1, 0, d.k, ld, d.mg, 1.0f, w->data + g * d.mg * d.k,
+                         d.k, dyc, ld, 0, col, ld, pack);
                 for (int64_t i = 0; i < nb; i++)
                     col2im(col, &d, ld, i * d.p,
                            gx->data + ((n0 + i) * d.c + g * d.cg) * d.h * d.w);

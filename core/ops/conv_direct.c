@@ -4,16 +4,21 @@
  * loaded serves MB channels and every weight XB vectors. Positions run
  * over the padded width (the kw - 1 columns past each output row are
  * computed and dropped), which makes every tap one contiguous load.
- * Written with GCC's vector extension and compiled for AVX-512 (16 floats
- * a vector) and AVX2 (8), the best the CPU has chosen at each call:
- * OpenBLAS's own choice of kernels, which can fall back to SSE3 on CPUs it
- * does not know, does not reach here. Without AVX2 there is no kernel (a
- * baseline x86-64 build, 8-float vectors in SSE registers, was slower than
- * any sgemm) and Conv keeps im2col + sgemm. An image's result depends only
- * on the image, never on the batch it came in. */
+ * Built for AVX-512 (16 floats a vector) and AVX2 (8), chosen at each call
+ * (util/isa.h). Each output is one fused multiply-add chain over (ci, ki,
+ * kj) in order from zero, then the bias added: the very roundings of
+ * im2col + sm_sgemm (ops/sgemm.h), on either set. Without AVX2 there is
+ * no kernel (a baseline x86-64 build, 8-float vectors in SSE registers,
+ * was slower than im2col + sgemm) and Conv keeps im2col. */
 #include "ops/conv_direct.h"
 
 #include <string.h>
+
+#include "util/isa.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /* Accumulators per tile (MB output channels x XB vectors), and the most
  * floats a vector holds (AVX-512; 8 with AVX2). */
@@ -108,9 +113,11 @@ void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
 }
 
 /* One tile: MB channels of block wb by XB vectors (type V, VL floats) from
- * position q0 of every plane, into scratch rows of ng positions. */
-#define DEFINE_TILE(NAME, V, VL, MB, XB)                                       \
-    static inline __attribute__((always_inline)) void NAME(                    \
+ * position q0 of every plane, into scratch rows of ng positions. The fused
+ * multiply-add is explicit (FMA), not left to the compiler's contraction,
+ * so that every build and every set rounds alike. */
+#define DEFINE_TILE(NAME, ATTR, V, VL, SET1, LOADU, STOREU, FMA, MB, XB)       \
+    ATTR static inline __attribute__((always_inline)) void NAME(               \
         const float *xp, int64_t plane, int64_t pitch, int64_t cin,            \
         int64_t kh, int64_t kw, const float *wb, int64_t q0, float *grid,      \
         int64_t ng)                                                            \
@@ -118,7 +125,7 @@ void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
         V acc[MB][XB];                                                         \
         _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++)                   \
             _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)               \
-                acc[m][x] = (V){0};                                            \
+                acc[m][x] = SET1(0.0f);                                        \
         for (int64_t ci = 0; ci < cin; ci++)                                   \
             for (int64_t ki = 0; ki < kh; ki++) {                              \
                 const float *row = xp + ci * plane + ki * pitch + q0;          \
@@ -126,38 +133,51 @@ void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
                 for (int64_t kj = 0; kj < kw; kj++) {                          \
                     V xv[XB];                                                  \
                     _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)       \
-                        LOAD_V(xv[x], row + kj + x * VL);                      \
+                        xv[x] = LOADU(row + kj + x * VL);                      \
                     _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++) {     \
-                        float wm = wk[kj * MB + m];                            \
+                        V wm = SET1(wk[kj * MB + m]);                          \
                         _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)   \
-                            acc[m][x] += wm * xv[x];                           \
+                            acc[m][x] = FMA(wm, xv[x], acc[m][x]);             \
                     }                                                          \
                 }                                                              \
             }                                                                  \
         _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++)                   \
             _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)               \
-                STORE_V(grid + m * ng + q0 + x * VL, acc[m][x]);               \
+                STOREU(grid + m * ng + q0 + x * VL, acc[m][x]);                \
     }
-DEFINE_TILE(tile8_8, v8, 8, 8, 1)
-DEFINE_TILE(tile8_4, v8, 8, 4, 2)
-DEFINE_TILE(tile8_2, v8, 8, 2, 4)
-DEFINE_TILE(tile8_1, v8, 8, 1, 8)
-DEFINE_TILE(tile16_8, v16, 16, 8, 1)
-DEFINE_TILE(tile16_4, v16, 16, 4, 2)
-DEFINE_TILE(tile16_2, v16, 16, 2, 4)
-DEFINE_TILE(tile16_1, v16, 16, 1, 8)
+
+#if defined(__x86_64__)
+#define ATTR512 __attribute__((target("avx512f,avx2,fma")))
+#define ATTR256 __attribute__((target("avx2,fma")))
+#define TILE512(MB, XB)                                                        \
+    DEFINE_TILE(tile16_##MB, ATTR512, __m512, 16, _mm512_set1_ps,              \
+                _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, MB, XB)
+#define TILE256(MB, XB)                                                        \
+    DEFINE_TILE(tile8_##MB, ATTR256, __m256, 8, _mm256_set1_ps,                \
+                _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, MB, XB)
+TILE256(8, 1)
+TILE256(4, 2)
+TILE256(2, 4)
+TILE256(1, 8)
+TILE512(8, 1)
+TILE512(4, 2)
+TILE512(2, 4)
+TILE512(1, 8)
+#endif
 
 /* dst[ox..] (+)= src[ox..] + b for one vector of type T: the copy-out's
  * steps, narrowing towards the end of a row (rows of small feature maps
  * are mostly tail). */
 #define COPY_OUT(T)                                                            \
     do {                                                                       \
-        T v_, d_ = {0};                                                        \
+        T v_, d_;                                                              \
         LOAD_V(v_, src + ox);                                                  \
-        if (accumulate)                                                        \
+        v_ += b;                                                               \
+        if (accumulate) {                                                      \
             LOAD_V(d_, dst + ox);                                              \
-        d_ += v_ + b;                                                          \
-        STORE_V(dst + ox, d_);                                                 \
+            v_ = d_ + v_;                                                      \
+        }                                                                      \
+        STORE_V(dst + ox, v_);                                                 \
     } while (0)
 
 /* Tile function T at position q0 of the run below. */
@@ -204,44 +224,34 @@ DEFINE_TILE(tile16_1, v16, 16, 1, 8)
                         ox += 4;                                               \
                     }                                                          \
                     for (; ox < s->ow; ox++)                                   \
-                        dst[ox] = (accumulate ? dst[ox] : 0.0f) + (src[ox] + b); \
+                        dst[ox] = accumulate ? dst[ox] + (src[ox] + b)      \
+                                             : src[ox] + b;                    \
                 }                                                              \
             }                                                                  \
         }                                                                      \
     }
 
 #if defined(__x86_64__)
-DEFINE_RUN(run_avx512, __attribute__((target("avx512f,avx2,fma"))), v16, 16,
-           tile16_8, tile16_4, tile16_2, tile16_1)
-DEFINE_RUN(run_avx2, __attribute__((target("avx2,fma"))), v8, 8, tile8_8,
-           tile8_4, tile8_2, tile8_1)
+DEFINE_RUN(run_avx512, ATTR512, v16, 16, tile16_8, tile16_4, tile16_2, tile16_1)
+DEFINE_RUN(run_avx2, ATTR256, v8, 8, tile8_8, tile8_4, tile8_2, tile8_1)
 #endif
-
-int sm_conv_direct_isa(void)
-{
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return __builtin_cpu_supports("avx512f") ? SM_CONV_DIRECT_AVX512
-                                                 : SM_CONV_DIRECT_AVX2;
-#endif
-    return SM_CONV_DIRECT_NONE;
-}
 
 int sm_conv_direct_run(const sm_conv_direct *s, const float *xp,
                        const float *packed, const float *bias, float *y,
                        int accumulate, float *scratch)
 {
-    const int best = sm_conv_direct_isa();
-    const int isa = s->isa == SM_CONV_DIRECT_AUTO ? best : s->isa;
-    if (isa == SM_CONV_DIRECT_NONE || isa > best)
-        return -1; /* the sets are ordered: each includes the ones before */
 #if defined(__x86_64__)
-    if (isa == SM_CONV_DIRECT_AVX512)
+    const int isa = sm_isa();
+    if (isa == SM_ISA_AVX512) {
         run_avx512(s, xp, packed, bias, y, accumulate, scratch);
-    else
+        return 0;
+    }
+    if (isa == SM_ISA_AVX2) {
         run_avx2(s, xp, packed, bias, y, accumulate, scratch);
-#else
-    (void)xp, (void)packed, (void)bias, (void)y, (void)accumulate, (void)scratch;
+        return 0;
+    }
 #endif
-    return 0;
+    (void)s, (void)xp, (void)packed, (void)bias, (void)y, (void)accumulate,
+        (void)scratch;
+    return -1;
 }

@@ -1,8 +1,11 @@
-/* Gemm: Y = alpha * A' * B' + beta * C, C broadcast to [M, N]. */
+/* Gemm: Y = alpha * A' * B' + beta * C, C broadcast to [M, N]. The
+ * product and dA on sm_sgemm (ops/sgemm.h); dB, a sum over the batch that
+ * only training asks for, on OpenBLAS. */
 #include <cblas.h>
 #include <string.h>
 
 #include "ops/op.h"
+#include "ops/sgemm.h"
 
 typedef struct gemm {
     float alpha, beta;
@@ -68,43 +71,38 @@ static int gemm_infer(const void *pv, const sm_tensor *const *in, int n_in,
     return 0;
 }
 
+static size_t gemm_workspace(const void *pv, const sm_tensor *const *in,
+                             int n_in, const sm_tensor *const *out, int n_out)
+{
+    (void)n_in, (void)out, (void)n_out;
+    int64_t m, n, k;
+    mnk(pv, in[0], in[1], &m, &n, &k);
+    return sm_sgemm_workspace(k);
+}
+
 static void gemm_run(const void *pv, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, float *ws)
 {
     (void)n_out;
-    (void)ws;
     const gemm *p = pv;
     const sm_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
     float *y = out[0]->data;
     int64_t m, n, k;
     mnk(p, a, b, &m, &n, &k);
-    float beta = 0.0f;
-    if (c && p->beta != 0.0f) {
-        /* Broadcast C into Y, then let sgemm accumulate onto it. */
+    const int with_c = c && p->beta != 0.0f;
+    if (with_c) {
+        /* beta * C broadcast into Y, then the product added onto it */
         int64_t cm = c->ndim == 2 ? c->shape[0] : 1;
         int64_t cn = c->ndim >= 1 ? c->shape[c->ndim - 1] : 1;
         for (int64_t i = 0; i < m; i++) {
             const float *crow = c->data + (cm == 1 ? 0 : i) * cn;
             float *yrow = y + i * n;
-            if (cn == n)
-                memcpy(yrow, crow, (size_t)n * sizeof(float));
-            else
-                for (int64_t j = 0; j < n; j++)
-                    yrow[j] = crow[0];
+            for (int64_t j = 0; j < n; j++)
+                yrow[j] = p->beta * crow[cn == n ? j : 0];
         }
-        beta = p->beta;
     }
-    if (m == 0 || n == 0)
-        return;
-    if (k == 0) {
-        for (int64_t i = 0; i < m * n; i++)
-            y[i] *= beta;
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
-                p->trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
-                p->alpha, a->data, (int)a->shape[1], b->data, (int)b->shape[1],
-                beta, y, (int)n);
+    sm_sgemm(p->trans_a, p->trans_b, m, n, k, p->alpha, a->data, a->shape[1],
+             b->data, b->shape[1], with_c, y, n, ws);
 }
 
 static double gemm_flops(const void *pv, const sm_tensor *const *in, int n_in,
@@ -118,6 +116,16 @@ static double gemm_flops(const void *pv, const sm_tensor *const *in, int n_in,
     return 2.0 * (double)m * (double)n * (double)k;
 }
 
+static size_t gemm_bwd_workspace(const void *pv, const sm_tensor *const *in,
+                                 int n_in, const sm_tensor *const *out,
+                                 int n_out)
+{
+    (void)n_in, (void)out, (void)n_out;
+    int64_t m, n, k;
+    mnk(pv, in[0], in[1], &m, &n, &k);
+    return sm_sgemm_workspace(n);
+}
+
 /* dA' = alpha dY op(B)^T, dop(B) = alpha op(A)^T dY (transposed back when
  * the operand was given transposed), dC = beta dY summed over C's
  * broadcast dims. */
@@ -128,7 +136,6 @@ static void gemm_backward(const void *pv, const sm_tensor *const *in, int n_in,
 {
     (void)out;
     (void)n_out;
-    (void)ws;
     const gemm *p = pv;
     const sm_tensor *a = in[0], *b = in[1], *gy = gout[0];
     if (!gy)
@@ -138,14 +145,11 @@ static void gemm_backward(const void *pv, const sm_tensor *const *in, int n_in,
     int lda = (int)a->shape[1], ldb = (int)b->shape[1];
     if (gin[0] && m && n && k) {
         if (!p->trans_a) /* dA [M,K] = dY [M,N] op(B)^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans,
-                        p->trans_b ? CblasNoTrans : CblasTrans, (int)m, (int)k,
-                        (int)n, p->alpha, gy->data, (int)n, b->data, ldb, 1.0f,
-                        gin[0]->data, lda);
+            sm_sgemm(0, !p->trans_b, m, k, n, p->alpha, gy->data, n, b->data,
+                     ldb, 1, gin[0]->data, lda, ws);
         else /* dA [K,M] = op(B) dY^T */
-            cblas_sgemm(CblasRowMajor, p->trans_b ? CblasTrans : CblasNoTrans,
-                        CblasTrans, (int)k, (int)m, (int)n, p->alpha, b->data,
-                        ldb, gy->data, (int)n, 1.0f, gin[0]->data, lda);
+            sm_sgemm(p->trans_b, 1, k, m, n, p->alpha, b->data, ldb, gy->data,
+                     n, 1, gin[0]->data, lda, ws);
     }
     if (gin[1] && m && n && k) {
         if (!p->trans_b) /* dB [K,N] = op(A)^T dY */
@@ -177,7 +181,9 @@ const sm_op_class sm_op_gemm = {
     .min_outputs = 1, .max_outputs = 1,
     .parse = gemm_parse,
     .infer = gemm_infer,
+    .workspace = gemm_workspace,
     .run = gemm_run,
     .flops = gemm_flops,
     .backward = gemm_backward,
+    .bwd_workspace = gemm_bwd_workspace,
 };

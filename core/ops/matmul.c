@@ -1,10 +1,13 @@
 /* MatMul with numpy semantics: 1-D operands are promoted (and the promoted
  * dim dropped from the result), leading dims broadcast. When B is a single
- * matrix, all of A's leading dims fold into one GEMM. */
+ * matrix, all of A's leading dims fold into one GEMM. Products on sm_sgemm
+ * (ops/sgemm.h), but for the gradient of such a B: a sum over the batch
+ * that only training asks for, on OpenBLAS. */
 #include <cblas.h>
 #include <string.h>
 
 #include "ops/op.h"
+#include "ops/sgemm.h"
 
 typedef struct mm_dims {
     int64_t m, k, n;
@@ -59,13 +62,32 @@ static int matmul_infer(const void *pv, const sm_tensor *const *in, int n_in,
     return 0;
 }
 
+static size_t matmul_workspace(const void *pv, const sm_tensor *const *in,
+                               int n_in, const sm_tensor *const *out,
+                               int n_out)
+{
+    (void)pv, (void)n_in, (void)out, (void)n_out;
+    mm_dims d;
+    get_dims(in[0], in[1], &d);
+    return sm_sgemm_workspace(d.k);
+}
+
+static size_t matmul_bwd_workspace(const void *pv, const sm_tensor *const *in,
+                                   int n_in, const sm_tensor *const *out,
+                                   int n_out)
+{
+    (void)pv, (void)n_in, (void)out, (void)n_out;
+    mm_dims d;
+    get_dims(in[0], in[1], &d);
+    return sm_sgemm_workspace(d.n > d.m ? d.n : d.m);
+}
+
 static void matmul_run(const void *pv, const sm_tensor *const *in, int n_in,
                        sm_tensor *const *out, int n_out, float *ws)
 {
     (void)pv;
     (void)n_in;
     (void)n_out;
-    (void)ws;
     const sm_tensor *a = in[0], *b = in[1];
     mm_dims d;
     get_dims(a, b, &d);
@@ -79,9 +101,8 @@ static void matmul_run(const void *pv, const sm_tensor *const *in, int n_in,
     }
     if (b->ndim <= 2 && a->ndim >= 2) {
         /* Fold A's batch into rows: one GEMM. */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                    (int)(batches * d.m), (int)d.n, (int)d.k, 1.0f, a->data,
-                    (int)d.k, b->data, (int)d.n, 0.0f, y, (int)d.n);
+        sm_sgemm(0, 0, batches * d.m, d.n, d.k, 1.0f, a->data, d.k, b->data,
+                 d.n, 0, y, d.n, ws);
         return;
     }
     int64_t idx[SM_MAX_DIMS] = {0};
@@ -91,10 +112,8 @@ static void matmul_run(const void *pv, const sm_tensor *const *in, int n_in,
             ao = ao * d.abatch[i] + (d.abatch[i] == 1 ? 0 : idx[i]);
             bo = bo * d.bbatch[i] + (d.bbatch[i] == 1 ? 0 : idx[i]);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.m,
-                    (int)d.n, (int)d.k, 1.0f, a->data + ao * d.m * d.k,
-                    (int)d.k, b->data + bo * d.k * d.n, (int)d.n, 0.0f,
-                    y + t * d.m * d.n, (int)d.n);
+        sm_sgemm(0, 0, d.m, d.n, d.k, 1.0f, a->data + ao * d.m * d.k, d.k,
+                 b->data + bo * d.k * d.n, d.n, 0, y + t * d.m * d.n, d.n, ws);
         for (int i = d.nb - 1; i >= 0; i--) {
             if (++idx[i] < d.batch[i])
                 break;
@@ -127,7 +146,6 @@ static void matmul_backward(const void *pv, const sm_tensor *const *in,
     (void)n_in;
     (void)out;
     (void)n_out;
-    (void)ws;
     const sm_tensor *a = in[0], *b = in[1], *gy = gout[0];
     if (!gy)
         return;
@@ -140,8 +158,8 @@ static void matmul_backward(const void *pv, const sm_tensor *const *in,
     if (b->ndim <= 2 && a->ndim >= 2) { /* A's batch folded into rows */
         const int rows = (int)(batches * d.m);
         if (gin[0])
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, k, n,
-                        1.0f, gy->data, n, b->data, n, 1.0f, gin[0]->data, k);
+            sm_sgemm(0, 1, rows, k, n, 1.0f, gy->data, n, b->data, n, 1,
+                     gin[0]->data, k, ws);
         if (gin[1])
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, rows,
                         1.0f, a->data, k, gy->data, n, 1.0f, gin[1]->data, n);
@@ -156,13 +174,11 @@ static void matmul_backward(const void *pv, const sm_tensor *const *in,
         }
         const float *gyt = gy->data + t * d.m * d.n;
         if (gin[0])
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1.0f,
-                        gyt, n, b->data + bo * d.k * d.n, n, 1.0f,
-                        gin[0]->data + ao * d.m * d.k, k);
+            sm_sgemm(0, 1, m, k, n, 1.0f, gyt, n, b->data + bo * d.k * d.n, n,
+                     1, gin[0]->data + ao * d.m * d.k, k, ws);
         if (gin[1])
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1.0f,
-                        a->data + ao * d.m * d.k, k, gyt, n, 1.0f,
-                        gin[1]->data + bo * d.k * d.n, n);
+            sm_sgemm(1, 0, k, n, m, 1.0f, a->data + ao * d.m * d.k, k, gyt, n,
+                     1, gin[1]->data + bo * d.k * d.n, n, ws);
         for (int i = d.nb - 1; i >= 0; i--) {
             if (++idx[i] < d.batch[i])
                 break;
@@ -180,7 +196,9 @@ const sm_op_class sm_op_matmul = {
     .min_inputs = 2, .max_inputs = 2,
     .min_outputs = 1, .max_outputs = 1,
     .infer = matmul_infer,
+    .workspace = matmul_workspace,
     .run = matmul_run,
     .flops = matmul_flops,
     .backward = matmul_backward,
+    .bwd_workspace = matmul_bwd_workspace,
 };

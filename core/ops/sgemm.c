@@ -1,0 +1,195 @@
+/* The GEMM of sgemm.h. B is copied a panel of NR columns at a time into ws
+ * (all k rows, zero-padded past n), and each panel meets the rows of A in
+ * register tiles of MR rows by NR columns; A is read in place, one
+ * broadcast element at a time, so its layout costs nothing. A tile's
+ * accumulators run the whole of k, in order, with one fused multiply-add
+ * a step: that is what makes every output's bits independent of where it
+ * lies. Written with the AVX-512 and AVX2 intrinsics in functions built
+ * for those sets (chosen at each call, util/isa.h) and a plain C baseline. */
+#include "ops/sgemm.h"
+
+#include <string.h>
+
+#include "util/isa.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+/* Columns of a panel: two vectors of the widest set. */
+#define NR_MAX 32
+
+size_t sm_sgemm_workspace(int64_t k)
+{
+    return (size_t)(k > 0 ? k : 1) * NR_MAX;
+}
+
+/* What a run needs beyond its tile: op(A)'s element (i, p) is
+ * a[i * a_rs + p * a_cs]. */
+typedef struct job {
+    int64_t m, k;
+    const float *a;
+    int64_t a_rs, a_cs;
+    float alpha;
+    int accumulate;
+    float *c;
+    int64_t ldc;
+} job;
+
+/* Packs columns [j0, j0 + nr) of op(B) into bp as k rows of w floats. */
+static void pack_b(int trans_b, const float *b, int64_t ldb, int64_t k,
+                   int64_t j0, int64_t nr, int64_t w, float *bp)
+{
+    if (nr < w)
+        memset(bp, 0, sizeof(float) * (size_t)(k * w));
+    if (trans_b) {
+        for (int64_t jj = 0; jj < nr; jj++) {
+            const float *src = b + (j0 + jj) * ldb;
+            for (int64_t p = 0; p < k; p++)
+                bp[p * w + jj] = src[p];
+        }
+    } else {
+        for (int64_t p = 0; p < k; p++)
+            memcpy(bp + p * w, b + p * ldb + j0, sizeof(float) * (size_t)nr);
+    }
+}
+
+/* Stores row r of a tile: C[j] = alpha*acc[j] or C[j] + alpha*acc[j] for
+ * j < nr (t: the tile row, already scaled by alpha). */
+static inline void store_row(const job *jb, float *crow, const float *t,
+                             int64_t nr)
+{
+    for (int64_t j = 0; j < nr; j++)
+        crow[j] = jb->accumulate ? crow[j] + t[j] : t[j];
+}
+
+#if defined(__x86_64__)
+/* A tile of MR rows by two vectors V (VL floats each): the k loop, then
+ * alpha, then the store (whole vectors when the panel is full). */
+#define DEFINE_TILE(NAME, ATTR, V, VL, SET1, LOADU, STOREU, FMA, MUL, ADD, MR) \
+    ATTR static inline void NAME(const job *jb, int64_t i0, const float *bp,  \
+                                 int64_t j0, int64_t nr)                      \
+    {                                                                          \
+        V acc[MR][2];                                                          \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                   \
+            acc[r][0] = acc[r][1] = SET1(0.0f);                                \
+        const float *ar = jb->a + i0 * jb->a_rs;                               \
+        for (int64_t p = 0; p < jb->k; p++) {                                  \
+            V b0 = LOADU(bp + p * 2 * VL), b1 = LOADU(bp + p * 2 * VL + VL);   \
+            const float *ap = ar + p * jb->a_cs;                               \
+            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {             \
+                V av = SET1(ap[r * jb->a_rs]);                                 \
+                acc[r][0] = FMA(av, b0, acc[r][0]);                            \
+                acc[r][1] = FMA(av, b1, acc[r][1]);                            \
+            }                                                                  \
+        }                                                                      \
+        V al = SET1(jb->alpha);                                                \
+        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                 \
+            float *crow = jb->c + (i0 + r) * jb->ldc + j0;                     \
+            V t0 = MUL(al, acc[r][0]), t1 = MUL(al, acc[r][1]);                \
+            if (nr == 2 * VL) {                                                \
+                if (jb->accumulate) {                                          \
+                    t0 = ADD(LOADU(crow), t0);                                 \
+                    t1 = ADD(LOADU(crow + VL), t1);                            \
+                }                                                              \
+                STOREU(crow, t0);                                              \
+                STOREU(crow + VL, t1);                                         \
+            } else {                                                           \
+                float t[2 * VL];                                               \
+                STOREU(t, t0);                                                 \
+                STOREU(t + VL, t1);                                            \
+                store_row(jb, crow, t, nr);                                    \
+            }                                                                  \
+        }                                                                      \
+    }
+
+#define ATTR512 __attribute__((target("avx512f,avx2,fma")))
+#define ATTR256 __attribute__((target("avx2,fma")))
+#define TILE512(MR)                                                            \
+    DEFINE_TILE(tile512_##MR, ATTR512, __m512, 16, _mm512_set1_ps,             \
+                _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps,            \
+                _mm512_mul_ps, _mm512_add_ps, MR)
+#define TILE256(MR)                                                            \
+    DEFINE_TILE(tile256_##MR, ATTR256, __m256, 8, _mm256_set1_ps,              \
+                _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps,            \
+                _mm256_mul_ps, _mm256_add_ps, MR)
+TILE512(8)
+TILE512(4)
+TILE512(2)
+TILE512(1)
+TILE256(4)
+TILE256(2)
+TILE256(1)
+
+/* Every tile of a panel: MR rows at a time, the rest by halves. */
+#define DEFINE_PANEL(NAME, ATTR, T8, T4, T2, T1, MRMAX)                        \
+    ATTR static void NAME(const job *jb, const float *bp, int64_t j0,          \
+                          int64_t nr)                                          \
+    {                                                                          \
+        int64_t i0 = 0;                                                        \
+        for (; MRMAX >= 8 && i0 + 8 <= jb->m; i0 += 8)                         \
+            T8(jb, i0, bp, j0, nr);                                            \
+        for (; i0 + 4 <= jb->m; i0 += 4)                                       \
+            T4(jb, i0, bp, j0, nr);                                            \
+        for (; i0 + 2 <= jb->m; i0 += 2)                                       \
+            T2(jb, i0, bp, j0, nr);                                            \
+        for (; i0 < jb->m; i0++)                                               \
+            T1(jb, i0, bp, j0, nr);                                            \
+    }
+DEFINE_PANEL(panel512, ATTR512, tile512_8, tile512_4, tile512_2, tile512_1, 8)
+DEFINE_PANEL(panel256, ATTR256, tile256_4, tile256_4, tile256_2, tile256_1, 4)
+#endif
+
+/* The baseline: the same tiles in plain C (4 rows by 8 columns), a
+ * multiply and an add a step (-std=c11 keeps GCC from fusing them). */
+#define BASE_MR 4
+#define BASE_NR 8
+static void panel_base(const job *jb, const float *bp, int64_t j0, int64_t nr)
+{
+    for (int64_t i0 = 0; i0 < jb->m; i0 += BASE_MR) {
+        const int64_t mr = jb->m - i0 < BASE_MR ? jb->m - i0 : BASE_MR;
+        float acc[BASE_MR][BASE_NR] = {{0}};
+        for (int64_t p = 0; p < jb->k; p++) {
+            const float *bq = bp + p * BASE_NR;
+            for (int64_t r = 0; r < mr; r++) {
+                const float av = jb->a[(i0 + r) * jb->a_rs + p * jb->a_cs];
+                for (int j = 0; j < BASE_NR; j++)
+                    acc[r][j] = acc[r][j] + av * bq[j];
+            }
+        }
+        for (int64_t r = 0; r < mr; r++) {
+            float t[BASE_NR];
+            for (int j = 0; j < BASE_NR; j++)
+                t[j] = jb->alpha * acc[r][j];
+            store_row(jb, jb->c + (i0 + r) * jb->ldc + j0, t, nr);
+        }
+    }
+}
+
+void sm_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+              float alpha, const float *a, int64_t lda, const float *b,
+              int64_t ldb, int accumulate, float *c, int64_t ldc, float *ws)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    job jb = {m, k, a, trans_a ? 1 : lda, trans_a ? lda : 1, alpha,
+              accumulate, c, ldc};
+    const int isa = sm_isa();
+    const int64_t w = isa == SM_ISA_AVX512 ? 32 : isa == SM_ISA_AVX2 ? 16
+                                                                      : BASE_NR;
+    for (int64_t j0 = 0; j0 < n; j0 += w) {
+        const int64_t nr = n - j0 < w ? n - j0 : w;
+        pack_b(trans_b, b, ldb, k, j0, nr, w, ws);
+#if defined(__x86_64__)
+        if (isa == SM_ISA_AVX512) {
+            panel512(&jb, ws, j0, nr);
+            continue;
+        }
+        if (isa == SM_ISA_AVX2) {
+            panel256(&jb, ws, j0, nr);
+            continue;
+        }
+#endif
+        panel_base(&jb, ws, j0, nr);
+    }
+}

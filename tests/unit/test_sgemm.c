@@ -1,0 +1,166 @@
+/* salmap's GEMM (ops/sgemm.c) on every instruction set this CPU has,
+ * against its definition written out as plain loops: each output one
+ * fused multiply-add chain over k from zero (fmaf, exact by definition),
+ * or on the baseline set a multiply and an add a step, then scaled and
+ * stored or added; compared bit for bit. Shapes cover every tile and
+ * panel edge, both transpositions, alpha and accumulation. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/sgemm.h"
+#include "util/isa.h"
+
+static float val(uint64_t i, uint64_t salt)
+{
+    uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull ^ salt * 0xbf58476d1ce4e5b9ull;
+    z ^= z >> 29;
+    z *= 0x94d049bb133111ebull;
+    z ^= z >> 32;
+    return (float)(z % 20001) / 10000.0f - 1.0f;
+}
+
+/* The best set with SALMAP_ISA unset (the environment may cap it). */
+static int best_isa(void)
+{
+    unsetenv("SALMAP_ISA");
+    return sm_isa();
+}
+
+/* C (m x n) from the definition; a and b as sm_sgemm takes them. */
+static void reference(int fused, int ta, int tb, int64_t m, int64_t n,
+                      int64_t k, float alpha, const float *a, const float *b,
+                      int accumulate, float *c)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < k; p++) {
+                float av = ta ? a[p * m + i] : a[i * k + p];
+                float bv = tb ? b[j * k + p] : b[p * n + j];
+                if (fused) {
+                    acc = fmaf(av, bv, acc);
+                } else {
+                    volatile float prod = av * bv; /* rounded apart */
+                    acc = acc + prod;
+                }
+            }
+            float t = alpha * acc;
+            c[i * n + j] = accumulate ? c[i * n + j] + t : t;
+        }
+}
+
+/* One case on the set now in force; returns the number of outputs that
+ * differ from the reference in any bit. */
+static int64_t check(int isa, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                     float alpha, int accumulate)
+{
+    float *a = malloc(sizeof(float) * (size_t)(m * k + 1));
+    float *b = malloc(sizeof(float) * (size_t)(k * n + 1));
+    float *c = malloc(sizeof(float) * (size_t)(m * n));
+    float *r = malloc(sizeof(float) * (size_t)(m * n));
+    float *ws = malloc(sizeof(float) * sm_sgemm_workspace(k));
+    for (int64_t i = 0; i < m * k; i++)
+        a[i] = val((uint64_t)i, 1);
+    for (int64_t i = 0; i < k * n; i++)
+        b[i] = val((uint64_t)i, 2);
+    for (int64_t i = 0; i < m * n; i++)
+        c[i] = r[i] = val((uint64_t)i, 3);
+    sm_sgemm(ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, accumulate,
+             c, n, ws);
+    reference(isa != SM_ISA_BASELINE, ta, tb, m, n, k, alpha, a, b, accumulate, r);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < m * n; i++)
+        bad += memcmp(&c[i], &r[i], sizeof(float)) != 0;
+    free(a), free(b), free(c), free(r), free(ws);
+    return bad;
+}
+
+Test(sgemm, every_instruction_set_rounds_as_its_definition)
+{
+    const int64_t shapes[][3] = {{1, 1, 1},   {2, 3, 5},     {3, 17, 9},
+                                 {8, 32, 16}, {9, 33, 40},   {15, 16, 2},
+                                 {17, 70, 300}, {33, 120, 256}, {4, 10, 0}};
+    const int best = best_isa();
+    int tested = 0;
+    for (int isa = SM_ISA_BASELINE; isa <= best; isa++) {
+        setenv("SALMAP_ISA", sm_isa_name(isa), 1);
+        cr_assert_eq(sm_isa(), isa);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 8; t++) {
+                int ta = t & 1, tb = (t >> 1) & 1, acc = (t >> 2) & 1;
+                float alpha = acc ? -1.75f : 1.0f;
+                int64_t bad = check(isa, ta, tb, shapes[s][0], shapes[s][1],
+                                    shapes[s][2], alpha, acc);
+                cr_assert_eq(bad, 0, "%s: %lld x %lld x %lld, transA %d transB "
+                             "%d, accumulate %d: %lld outputs differ",
+                             sm_isa_name(isa), (long long)shapes[s][0],
+                             (long long)shapes[s][1], (long long)shapes[s][2],
+                             ta, tb, acc, (long long)bad);
+            }
+        tested++;
+    }
+    cr_log_info("sets tested: %d (the CPU's best: %s)", tested, sm_isa_name(best));
+}
+
+/* The reference itself against double precision: the bits above are the
+ * right product, not just the same mistake twice. */
+Test(sgemm, the_definition_is_the_product)
+{
+    enum { M = 5, N = 7, K = 300 };
+    float a[M * K], b[K * N], c[M * N];
+    for (int i = 0; i < M * K; i++)
+        a[i] = val((uint64_t)i, 4);
+    for (int i = 0; i < K * N; i++)
+        b[i] = val((uint64_t)i, 5);
+    reference(1, 0, 0, M, N, K, 1.0f, a, b, 0, c);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double want = 0, mag = 0;
+            for (int p = 0; p < K; p++) {
+                want += (double)a[i * K + p] * b[p * N + j];
+                mag += fabs((double)a[i * K + p] * b[p * N + j]);
+            }
+            cr_assert_leq(fabs(c[i * N + j] - want), K * 6e-8 * mag,
+                          "C[%d][%d] = %.9g, double %.9g", i, j, c[i * N + j], want);
+        }
+}
+
+/* A row's bits whatever rows and columns come with it: each row of a
+ * 37 x 70 product computed alone (1 x 70), and each column alone (37 x 1). */
+Test(sgemm, an_output_does_not_depend_on_its_neighbours)
+{
+    enum { M = 37, N = 70, K = 123 };
+    static float a[M * K], b[K * N], c[M * N], one[N], col[M];
+    static float ws[K * 32];
+    cr_assert_geq(sizeof ws / sizeof ws[0], sm_sgemm_workspace(K));
+    for (int i = 0; i < M * K; i++)
+        a[i] = val((uint64_t)i, 6);
+    for (int i = 0; i < K * N; i++)
+        b[i] = val((uint64_t)i, 7);
+    sm_sgemm(0, 0, M, N, K, 1.0f, a, K, b, N, 0, c, N, ws);
+    for (int i = 0; i < M; i++) {
+        sm_sgemm(0, 0, 1, N, K, 1.0f, a + i * K, K, b, N, 0, one, N, ws);
+        cr_assert_eq(memcmp(one, c + i * N, sizeof one), 0, "row %d", i);
+    }
+    for (int j = 0; j < N; j++) {
+        sm_sgemm(0, 0, M, 1, K, 1.0f, a, K, b + j, N, 0, col, 1, ws);
+        for (int i = 0; i < M; i++)
+            cr_assert_eq(memcmp(&col[i], &c[i * N + j], sizeof(float)), 0,
+                         "column %d, row %d", j, i);
+    }
+}
+
+/* SALMAP_ISA caps the set and cannot raise it; anything else leaves the
+ * CPU's best. */
+Test(sgemm, salmap_isa_caps_the_set)
+{
+    const int best = best_isa();
+    setenv("SALMAP_ISA", "baseline", 1);
+    cr_assert_eq(sm_isa(), SM_ISA_BASELINE);
+    setenv("SALMAP_ISA", "avx512", 1);
+    cr_assert_eq(sm_isa(), best);
+    setenv("SALMAP_ISA", "sse9", 1);
+    cr_assert_eq(sm_isa(), best);
+}
