@@ -82,7 +82,6 @@ int main(int argc, char **argv)
         return 1;
     }
     sm_model_set_threads(m, cores > 0 ? (int)cores : 1);
-    sm_model_set_quantum(m, SM_EXPLAIN_QUANTUM); /* as salmap explain runs */
     int64_t shape[SM_MAX_DIMS];
     sm_model_input_shape(m, 0, shape);
     shape[0] = N;

@@ -82,9 +82,6 @@ static sm_model *model_for(sm_compute *c, const char *hash, const void *bytes,
     if (!m)
         return NULL;
     sm_model_set_threads(m, c->threads);
-    /* fixed-shape runs: a map's bits do not depend on what else the task
-     * held (docs/EXPLAIN.md), so any worker gives any image the same map */
-    sm_model_set_quantum(m, SM_EXPLAIN_QUANTUM);
     sm_model_destroy(&slot->model);
     slot->model = m;
     snprintf(slot->hash, sizeof slot->hash, "%s", hash);

@@ -86,7 +86,7 @@ typedef struct sm_explainer_class {
      * target and id (draws are keyed by the id), and must not depend on
      * anything else: a chunk worker sees no other image. run() of such a
      * method is samples + score(0, n) + fit, so a map is the same bits
-     * whole or chunked (on a fixed-shape model, sm_model_set_quantum). */
+     * whole or chunked (model outputs do not depend on the batch). */
     /* The number n of samples in the image's neighbourhood; -1 with a
      * message. */
     int64_t (*samples)(const void *params, const sm_explain_ctx *ctx,

@@ -74,10 +74,6 @@ static int setup(state *s, sm_err *err)
     openblas_set_num_threads(1);
     s->model_threads = cores > 0 ? (int)cores : 1;
     sm_model_set_threads(s->model, s->model_threads);
-    /* Fixed-shape evaluation: an image's maps are then the same bits
-     * whatever --batch, the thread count or the methods' internal batches
-     * (docs/EXPLAIN.md). */
-    sm_model_set_quantum(s->model, SM_EXPLAIN_QUANTUM);
     s->ex = calloc((size_t)j->n_methods, sizeof *s->ex);
     if (!s->ex)
         return sm_err_set(err, "out of memory");

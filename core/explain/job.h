@@ -16,12 +16,6 @@
 
 #include "util/err.h"
 
-/* Images per fixed-shape model run (sm_model_set_quantum) in explain jobs:
- * small enough that padding wastes little (occlusion's 170 copies of a
- * 28 x 28 image run as 6 slices), large enough to keep GEMMs efficient
- * (measured within the VM's noise of unsliced runs for sal on LeNet). */
-#define SM_EXPLAIN_QUANTUM 32
-
 typedef enum sm_target_kind {
     SM_TARGET_PREDICTED, /* the model's predicted class (default) */
     SM_TARGET_LABEL,     /* the image's true label */

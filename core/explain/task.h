@@ -15,7 +15,7 @@
 
 /* What the tasks of one job share on one worker (all borrowed). */
 typedef struct sm_explain_setup {
-    sm_model *model;          /* fixed-shape (SM_EXPLAIN_QUANTUM) */
+    sm_model *model;
     int out_idx;              /* the output holding class scores */
     int output_probs;         /* that output holds probabilities */
     uint64_t seed;

@@ -148,9 +148,9 @@ int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
     return 0;
 }
 
-int sm_lanes_seed_jobs(sm_model *m, int out, const sm_tensor *seed,
-                       lane_job *jobs, void (*fn)(lane_job *),
-                       const void *ctx, sm_err *err)
+void sm_lanes_seed_jobs(sm_model *m, int out, const sm_tensor *seed,
+                        lane_job *jobs, void (*fn)(lane_job *),
+                        const void *ctx)
 {
     int lanes = m->last_lanes, ov = m->outputs[out];
     const int64_t *n0 = m->last_n0;
@@ -163,26 +163,8 @@ int sm_lanes_seed_jobs(sm_model *m, int out, const sm_tensor *seed,
         jobs[t].fn = fn;
         jobs[t].ctx = ctx;
         jobs[t].seed = m->last_plan[t]->vals[ov];
-        int64_t rows = n0[t + 1] - n0[t], lane_rows = jobs[t].seed.shape[0];
         jobs[t].seed.data = seed->data + (m->last_joined ? n0[t] * row : 0);
-        if (!m->last_joined || rows == lane_rows)
-            continue;
-        /* the padded last slice: its padding rows get no gradient */
-        size_t need = (size_t)(lane_rows * row);
-        if (need > m->pad_seed_cap) {
-            float *nb = realloc(m->pad_seed, need * sizeof(float));
-            if (!nb)
-                return sm_err_set(err, "out of memory");
-            m->pad_seed = nb;
-            m->pad_seed_cap = need;
-        }
-        memcpy(m->pad_seed, seed->data + n0[t] * row,
-               (size_t)(rows * row) * sizeof(float));
-        memset(m->pad_seed + rows * row, 0,
-               (size_t)((lane_rows - rows) * row) * sizeof(float));
-        jobs[t].seed.data = m->pad_seed;
     }
-    return 0;
 }
 
 int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
@@ -201,11 +183,8 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
             free(jobs);
             return sm_err_prefix(err, "%s", m->origin);
         }
-    if (sm_lanes_seed_jobs(m, out, seed, jobs, backward_job, NULL, err)) {
-        free(jobs);
-        return sm_err_prefix(err, "%s", m->origin);
-    }
-    sm_lanes_run_waves(m, jobs, lanes);
+    sm_lanes_seed_jobs(m, out, seed, jobs, backward_job, NULL);
+    sm_lanes_run(jobs, lanes);
     free(jobs);
     /* Parameter gradients: summed over the lanes' shares of the batch. */
     for (int i = 0; i < m->n_params; i++) {

@@ -82,9 +82,6 @@ void sm_model_destroy(sm_model **mp)
     free(m->ggathered);
     free(m->ggathered_cap);
     free(m->live);
-    for (int i = 0; i < 8; i++)
-        free(m->pad[i]);
-    free(m->pad_seed);
     free(m->act_joined.data);
     free(m->params);
     if (m->pgrad)

@@ -107,21 +107,14 @@ const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
  * more than one, a batch is split into that many slices evaluated in
  * parallel, each with its own planned buffers, and the outputs joined; this
  * applies to models whose inputs declare a symbolic first (batch) dim, which
- * are taken to treat their images independently. Pair it with a
- * single-threaded BLAS (openblas_set_num_threads(1)): docs/PERFORMANCE.md. */
+ * are taken to treat their images independently. An image's results are
+ * the same bits however its batch is split or made up: every operator
+ * computes each image on its own, in a fixed order (ops/sgemm.h,
+ * docs/EXPLAIN.md). Pair it with a single-threaded BLAS
+ * (openblas_set_num_threads(1); training's weight gradients use it):
+ * docs/PERFORMANCE.md. */
 #define SM_MODEL_MAX_THREADS 16
 void sm_model_set_threads(sm_model *m, int threads);
-
-/* Fixed-shape evaluation. With quantum Q > 0, a batch of a model with a
- * symbolic batch dim is evaluated as slices of exactly Q images (the last
- * padded with zeros), each slice a planned run of its own, at most the
- * model's thread count of them at a time. OpenBLAS chooses its kernels by
- * matrix shape, so without this an image's results can change in the last
- * bits with the batch it came in; with it they depend only on Q: the same
- * bits whatever the batch size, thread count or chunking (docs/EXPLAIN.md).
- * A batch may hold at most SM_MODEL_MAX_LANES slices. 0 turns it off. */
-#define SM_MODEL_MAX_LANES 256
-void sm_model_set_quantum(sm_model *m, int quantum);
 
 /* Number of floating point operations (multiply-adds count 2) one run of the
  * last planned input shape costs: the benchmark's floor. 0 before a run. */

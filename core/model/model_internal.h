@@ -63,7 +63,7 @@ struct sm_model {
     int n_nodes;
     int *inputs, n_inputs;
     int *outputs, n_outputs;
-    lane lanes[SM_MODEL_MAX_LANES];
+    lane lanes[SM_MODEL_MAX_THREADS];
     int threads;
     sm_tensor *gathered;     /* n_outputs: a split run's joined outputs */
     size_t *gathered_cap;    /* floats allocated in each gathered[i] */
@@ -71,15 +71,10 @@ struct sm_model {
     double last_flops;
     /* The last run, for backward: its lanes, their plans and batch rows. */
     int last_lanes;
-    plan *last_plan[SM_MODEL_MAX_LANES];
-    int64_t last_n0[SM_MODEL_MAX_LANES + 1];
+    plan *last_plan[SM_MODEL_MAX_THREADS];
+    int64_t last_n0[SM_MODEL_MAX_THREADS + 1];
     int last_joined;         /* 1: the last run's results were joined from
-                                lanes (split or padded), 0: lane 0's own */
-    int quantum;             /* > 0: evaluate in slices of exactly this many */
-    float *pad[8];           /* the last slice's inputs, padded with zeros */
-    size_t pad_cap[8];
-    float *pad_seed;         /* the last slice's seed, padded with zeros */
-    size_t pad_seed_cap;
+                                split lanes, 0: lane 0's own */
     sm_tensor *ggathered;    /* n_inputs: a split backward's joined grads */
     size_t *ggathered_cap;
     unsigned char *live;     /* n_vals: values the last backward went through */
@@ -108,15 +103,12 @@ typedef struct lane_job {
  * caller's thread takes lane 0, and any lane no thread could be had for). */
 void sm_lanes_run(lane_job *jobs, int lanes);
 
-/* Runs every lane's job, at most m->threads at a time. */
-void sm_lanes_run_waves(const sm_model *m, lane_job *jobs, int lanes);
-
 /* Jobs for a reverse sweep (backward or relevance) over the last run's
- * lanes: plan, output, fn, ctx and each lane's rows of the seed (a lane's
- * padding rows get zeros). jobs has m->last_lanes entries. 0 or -1. */
-int sm_lanes_seed_jobs(sm_model *m, int out, const sm_tensor *seed,
-                       lane_job *jobs, void (*fn)(lane_job *),
-                       const void *ctx, sm_err *err);
+ * lanes: plan, output, fn, ctx and each lane's rows of the seed (borrowed).
+ * jobs has m->last_lanes entries. */
+void sm_lanes_seed_jobs(sm_model *m, int out, const sm_tensor *seed,
+                        lane_job *jobs, void (*fn)(lane_job *),
+                        const void *ctx);
 
 /* Joins the first n0[t+1] - n0[t] rows of per-lane tensors of values
  * vals[0..nv) (from each plan's vals, or its grads when grads is 1) into

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "model/model_internal.h"
-#include "ops/conv.h"
 #include "onnx/proto.h"
 #include "onnx/tensorproto.h"
 
@@ -29,7 +28,7 @@ static void plan_free(plan **pp)
 void sm_plan_drop_all(sm_model *m)
 {
     m->last_lanes = 0;
-    for (int l = 0; l < SM_MODEL_MAX_LANES; l++) {
+    for (int l = 0; l < SM_MODEL_MAX_THREADS; l++) {
         for (int i = 0; i < MAX_PLANS; i++)
             plan_free(&m->lanes[l].plans[i]);
         m->lanes[l].last = NULL;
@@ -305,7 +304,7 @@ void sm_lanes_run(lane_job *jobs, int lanes)
  * it as a batch of independent images, so a batch can be split. */
 static int splittable(const sm_model *m, const sm_tensor *const *in)
 {
-    if ((m->threads < 2 && m->quantum < 1) || m->n_inputs < 1)
+    if (m->threads < 2 || m->n_inputs < 1)
         return 0;
     for (int i = 0; i < m->n_inputs; i++) {
         const value *v = &m->vals[m->inputs[i]];
@@ -313,7 +312,7 @@ static int splittable(const sm_model *m, const sm_tensor *const *in)
             in[i]->shape[0] != in[0]->shape[0])
             return 0;
     }
-    return m->quantum > 0 || in[0]->shape[0] >= 2 * m->threads;
+    return in[0]->shape[0] >= 2 * m->threads;
 }
 
 int sm_lanes_gather(const sm_model *m, plan *const *lp, const int64_t *n0,
@@ -351,52 +350,27 @@ int sm_lanes_gather(const sm_model *m, plan *const *lp, const int64_t *n0,
     return 0;
 }
 
-void sm_lanes_run_waves(const sm_model *m, lane_job *jobs, int lanes)
-{
-    int t = m->threads > 0 ? m->threads : 1;
-    for (int w = 0; w < lanes; w += t)
-        sm_lanes_run(jobs + w, lanes - w < t ? lanes - w : t);
-}
-
-/* Lane t's view of input i: its rows of the caller's data, or for a lane
- * that holds more rows than remain (the last slice of a fixed-shape run) a
- * copy padded with zeros. 0 or -1. */
-static int lane_view(sm_model *m, int i, const sm_tensor *in, int64_t r0,
-                     int64_t rows, int64_t lane_rows, sm_tensor *view,
-                     sm_err *err)
+/* Lane t's view of input i: its rows of the caller's data (borrowed). */
+static void lane_view(const sm_tensor *in, int64_t r0, int64_t rows,
+                      sm_tensor *view)
 {
     int64_t row = sm_tensor_numel(in) / (in->shape[0] ? in->shape[0] : 1);
     *view = *in;
     view->owns = 0;
-    view->shape[0] = lane_rows;
+    view->shape[0] = rows;
     view->data = in->data + r0 * row;
-    if (rows == lane_rows)
-        return 0;
-    size_t need = (size_t)(lane_rows * row);
-    if (need > m->pad_cap[i]) {
-        float *nb = realloc(m->pad[i], need * sizeof(float));
-        if (!nb)
-            return sm_err_set(err, "out of memory");
-        m->pad[i] = nb;
-        m->pad_cap[i] = need;
-    }
-    memcpy(m->pad[i], in->data + r0 * row, (size_t)(rows * row) * sizeof(float));
-    memset(m->pad[i] + rows * row, 0, (size_t)((lane_rows - rows) * row) * sizeof(float));
-    view->data = m->pad[i];
-    return 0;
 }
 
-/* Evaluates the batch as `lanes` slices, rows n0[t]..n0[t+1] each, every
- * slice planned with lane_rows rows (0: its own count), joined. Returns 0,
- * 1 when the outputs turn out not to be batched (caller runs unsplit), or
- * -1 on error. */
+/* Evaluates the batch as `lanes` slices, rows n0[t]..n0[t+1] each, in
+ * parallel, joined. Returns 0, 1 when the outputs turn out not to be
+ * batched (caller runs unsplit), or -1 on error. */
 static int run_lanes(sm_model *m, const sm_tensor *const *inputs,
                      const sm_tensor **outputs, int lanes, const int64_t *n0,
-                     int64_t lane_rows, sm_err *err)
+                     sm_err *err)
 {
     lane_job *jobs = calloc((size_t)lanes, sizeof *jobs);
     sm_tensor *views = calloc((size_t)lanes * 8, sizeof *views);
-    plan *lp[SM_MODEL_MAX_LANES];
+    plan *lp[SM_MODEL_MAX_THREADS];
     double flops = 0;
     int rc = -1;
     if (!jobs || !views) {
@@ -406,18 +380,16 @@ static int run_lanes(sm_model *m, const sm_tensor *const *inputs,
     for (int t = 0; t < lanes; t++) {
         int64_t rows = n0[t + 1] - n0[t];
         for (int i = 0; i < m->n_inputs; i++) {
-            if (lane_view(m, i, inputs[i], n0[t], rows, lane_rows ? lane_rows : rows,
-                          &views[t * 8 + i], err))
-                goto out;
+            lane_view(inputs[i], n0[t], rows, &views[t * 8 + i]);
             jobs[t].in[i] = &views[t * 8 + i];
         }
         jobs[t].m = m;
         jobs[t].fn = forward_job;
         if (!(jobs[t].p = lp[t] = sm_plan_get(m, &m->lanes[t], jobs[t].in, err)))
             goto out;
-        flops += lp[t]->flops * (double)rows / (double)(lane_rows ? lane_rows : rows);
+        flops += lp[t]->flops;
     }
-    sm_lanes_run_waves(m, jobs, lanes);
+    sm_lanes_run(jobs, lanes);
     if (!m->gathered) {
         m->gathered = calloc((size_t)m->n_outputs, sizeof(sm_tensor));
         m->gathered_cap = calloc((size_t)m->n_outputs, sizeof(size_t));
@@ -444,26 +416,18 @@ out:
 }
 
 /* Splits the batch over the model's threads, one plan per lane (sizes as
- * even as they go), or into fixed-size slices when a quantum is set. */
+ * even as they go). Every operator computes each image on its own, in an
+ * order that does not depend on the batch (ops/sgemm.h), so the split
+ * changes no bits. */
 static int run_split(sm_model *m, const sm_tensor *const *inputs,
                      const sm_tensor **outputs, sm_err *err)
 {
     int64_t total = inputs[0]->shape[0];
-    int64_t n0[SM_MODEL_MAX_LANES + 1];
-    if (m->quantum > 0) {
-        int64_t q = m->quantum, lanes = (total + q - 1) / q;
-        if (lanes > SM_MODEL_MAX_LANES)
-            return sm_err_set(err, "a batch of %lld in slices of %lld needs "
-                              "more than %d slices", (long long)total,
-                              (long long)q, SM_MODEL_MAX_LANES);
-        for (int64_t t = 0; t <= lanes; t++)
-            n0[t] = t * q < total ? t * q : total;
-        return run_lanes(m, inputs, outputs, (int)lanes, n0, q, err);
-    }
+    int64_t n0[SM_MODEL_MAX_THREADS + 1];
     int lanes = m->threads;
     for (int t = 0; t <= lanes; t++)
         n0[t] = total * t / lanes;
-    return run_lanes(m, inputs, outputs, lanes, n0, 0, err);
+    return run_lanes(m, inputs, outputs, lanes, n0, err);
 }
 
 int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
@@ -505,22 +469,6 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
     m->last_n0[0] = 0;
     m->last_n0[1] = m->n_inputs && inputs[0]->ndim ? inputs[0]->shape[0] : 1;
     return 0;
-}
-
-void sm_model_set_quantum(sm_model *m, int quantum)
-{
-    quantum = quantum < 0 ? 0 : quantum;
-    if (quantum != m->quantum) {
-        m->quantum = quantum;
-        m->unbatched = 0;
-        /* Slices fix the GEMMs' row counts; a Conv whose GEMM spans several
-         * images would still place an image's columns differently from run
-         * to run, so each image gets its own. */
-        for (int i = 0; i < m->n_nodes; i++)
-            if (m->nodes[i].op == &sm_op_conv)
-                sm_op_conv_per_image(m->nodes[i].params, quantum > 0);
-        sm_plan_drop_all(m);
-    }
 }
 
 void sm_model_set_threads(sm_model *m, int threads)

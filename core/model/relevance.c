@@ -504,9 +504,8 @@ int sm_model_relevance(sm_model *m, int out, const sm_tensor *seed,
             ensure_scratch(m, m->last_plan[t], &c, &s, err))
             goto done;
     }
-    if (sm_lanes_seed_jobs(m, out, seed, jobs, relevance_job, &c, err))
-        goto done;
-    sm_lanes_run_waves(m, jobs, lanes);
+    sm_lanes_seed_jobs(m, out, seed, jobs, relevance_job, &c);
+    sm_lanes_run(jobs, lanes);
     rc = sm_model_input_grads(m, rel_in, err);
 done:
     free(jobs);

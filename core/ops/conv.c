@@ -34,13 +34,7 @@
 typedef struct conv {
     sm_conv_geom g;
     int64_t group;
-    int per_image; /* 1: one GEMM per image (see sm_op_conv_per_image) */
 } conv;
-
-void sm_op_conv_per_image(void *params, int on)
-{
-    ((conv *)params)->per_image = on;
-}
 
 static const char *const conv_attrs[] = {
     "auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", NULL};
@@ -94,7 +88,7 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
     d->pw = pb[1 + sp];
     size_t per = (size_t)(d->k + d->mg) * (size_t)d->p;
     d->nb = per ? (int64_t)(COL_BUDGET / per) : d->n;
-    if (d->nb < 1 || p->per_image)
+    if (d->nb < 1)
         d->nb = 1;
     if (d->nb > d->n)
         d->nb = d->n;

@@ -463,64 +463,88 @@ Test(backward, parameter_gradients_of_a_trainable_model)
     sm_model_destroy(&m);
 }
 
-/* Fixed-shape evaluation: with a quantum, an image's outputs and input
- * gradients are the same bits whatever the batch size and thread count. */
-Test(backward, quantum_makes_results_independent_of_batching)
+/* Images [s0, s0 + n) of x as a batch of their own (borrowed rows). */
+static sm_tensor rows_of(const sm_tensor *x, int64_t s0, int64_t n)
+{
+    sm_tensor v = *x;
+    int64_t per = sm_tensor_numel(x) / x->shape[0];
+    v.owns = 0;
+    v.shape[0] = n;
+    v.data = x->data + s0 * per;
+    return v;
+}
+
+/* An image's outputs, input gradients and relevance are the same bits
+ * whatever batch it comes in, at whatever position, on however many
+ * threads: LeNet (direct convolutions, Gemm) and the ResNet-18-shaped
+ * fixture (strided, 1 x 1 and small-plane convolutions on im2col with
+ * several images a GEMM, folded BatchNorm, residual Add, GlobalAveragePool). */
+static void check_batch_independence(const char *model, sm_tensor *x,
+                                     const int64_t *sizes, int n_sizes,
+                                     int64_t s0)
 {
     sm_err err = {{0}};
-    sm_model *m = sm_model_load_file("tests/fixtures/lenet.onnx", &err);
+    sm_model *m = sm_model_load_file(model, &err);
     cr_assert_not_null(m, "%s", err.msg);
-    sm_model_set_quantum(m, 8);
-    const int64_t N = 21, per = 784;
-    sm_tensor *x = sm_tensor_new(4, (int64_t[]){N, 1, 28, 28});
-    for (int64_t i = 0; i < N * per; i++)
-        x->data[i] = (float)rnd(&(uint64_t){(uint64_t)i * 7 + 1});
-    /* reference: all 21 images on one thread */
+    const int64_t N = x->shape[0], per = sm_tensor_numel(x) / N;
+    /* reference: the whole batch on one thread */
     const sm_tensor *in[1] = {x}, *y[1], *g[1];
     cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
     sm_tensor *y_ref = sm_tensor_clone(y[0]);
-    sm_tensor *seed = sm_tensor_new(2, (int64_t[]){N, 10});
+    const int64_t K = y_ref->shape[1];
+    sm_tensor *seed = sm_tensor_new(2, (int64_t[]){N, K});
     for (int64_t i = 0; i < N; i++)
-        seed->data[i * 10 + i % 10] = 1.0f;
+        seed->data[i * K + i % K] = 1.0f;
     cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s", err.msg);
     sm_tensor *g_ref = sm_tensor_clone(g[0]);
     const sm_model_lrp_rules rules = {1e-6, 1e-6, 2, 1, SM_LRP_EPSILON,
                                       SM_LRP_EPSILON, SM_LRP_EPSILON};
     cr_assert_eq(sm_model_relevance(m, 0, seed, &rules, g, &err), 0, "%s", err.msg);
     sm_tensor *r_ref = sm_tensor_clone(g[0]);
-    const int64_t sizes[] = {1, 3, 8, 13};
     for (int threads = 1; threads <= 3; threads++) {
         sm_model_set_threads(m, threads);
-        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-            /* images 5 .. 5 + n: other positions, other neighbours */
-            int64_t n = sizes[k], s0 = 5;
-            sm_tensor v = *x;
-            v.owns = 0;
-            v.shape[0] = n;
-            v.data = x->data + s0 * per;
+        for (int k = 0; k < n_sizes; k++) {
+            /* images s0 .. s0 + n: other positions, other neighbours */
+            int64_t n = sizes[k];
+            sm_tensor v = rows_of(x, s0, n), sv = rows_of(seed, s0, n);
             const sm_tensor *vin[1] = {&v};
             cr_assert_eq(sm_model_run(m, vin, 1, y, &err), 0, "%s", err.msg);
-            cr_assert(memcmp(y[0]->data, y_ref->data + s0 * 10,
-                             sizeof(float) * (size_t)(n * 10)) == 0,
-                      "outputs differ: batch %lld, %d threads", (long long)n, threads);
-            sm_tensor sv = *seed;
-            sv.owns = 0;
-            sv.shape[0] = n;
-            sv.data = seed->data + s0 * 10;
+            cr_assert(memcmp(y[0]->data, y_ref->data + s0 * K,
+                             sizeof(float) * (size_t)(n * K)) == 0,
+                      "%s: outputs differ: batch %lld, %d threads", model,
+                      (long long)n, threads);
             cr_assert_eq(sm_model_backward(m, 0, &sv, g, &err), 0, "%s", err.msg);
             cr_assert(memcmp(g[0]->data, g_ref->data + s0 * per,
                              sizeof(float) * (size_t)(n * per)) == 0,
-                      "gradients differ: batch %lld, %d threads", (long long)n, threads);
+                      "%s: gradients differ: batch %lld, %d threads", model,
+                      (long long)n, threads);
             cr_assert_eq(sm_model_relevance(m, 0, &sv, &rules, g, &err), 0, "%s", err.msg);
             cr_assert(memcmp(g[0]->data, r_ref->data + s0 * per,
                              sizeof(float) * (size_t)(n * per)) == 0,
-                      "relevance differs: batch %lld, %d threads", (long long)n, threads);
+                      "%s: relevance differs: batch %lld, %d threads", model,
+                      (long long)n, threads);
         }
     }
     sm_tensor_destroy(&r_ref);
     sm_tensor_destroy(&y_ref);
     sm_tensor_destroy(&g_ref);
     sm_tensor_destroy(&seed);
-    sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+}
+
+Test(backward, results_do_not_depend_on_the_batch)
+{
+    const int64_t N = 21;
+    sm_tensor *x = sm_tensor_new(4, (int64_t[]){N, 1, 28, 28});
+    for (int64_t i = 0; i < sm_tensor_numel(x); i++)
+        x->data[i] = (float)rnd(&(uint64_t){(uint64_t)i * 7 + 1});
+    check_batch_independence("tests/fixtures/lenet.onnx", x,
+                             (const int64_t[]){1, 3, 8, 13}, 4, 5);
+    sm_tensor_destroy(&x);
+    sm_err err = {{0}};
+    x = sm_npy_read("tests/fixtures/resnet18s_input.npy", &err);
+    cr_assert_not_null(x, "%s", err.msg);
+    check_batch_independence("tests/fixtures/resnet18s.onnx", x,
+                             (const int64_t[]){1, 2, 3}, 3, 1);
+    sm_tensor_destroy(&x);
 }

@@ -28,7 +28,7 @@ TDATA_SUITE(task);
 
 #define TK 3 /* classes of the linear model */
 
-/* A fixed-shape linear model over c x h x w inputs, TK classes. */
+/* A linear model over c x h x w inputs, TK classes. */
 static sm_model *task_model(int64_t c, int64_t h, int64_t w)
 {
     sm_tensor *wt = sm_tensor_new(2, (int64_t[]){TK, c * h * w});
@@ -36,7 +36,6 @@ static sm_model *task_model(int64_t c, int64_t h, int64_t w)
         wt->data[i] = (float)sm_rng_normal(11, (uint64_t)i);
     sm_model *m = tmodel_linear(wt, NULL, c, h, w);
     sm_tensor_destroy(&wt);
-    sm_model_set_quantum(m, SM_EXPLAIN_QUANTUM);
     return m;
 }
 
@@ -443,7 +442,6 @@ Test(task, job_writes_what_the_tasks_compute)
     cr_assert_not_null(cfg, "%s", err.msg);
     int out_idx;
     cr_assert_eq(sm_model_config_bind(cfg, m, model, &out_idx, &err), 0);
-    sm_model_set_quantum(m, SM_EXPLAIN_QUANTUM);
     sm_preproc pp;
     sm_model_config_preproc(cfg, &pp);
     sm_dataset *ds = sm_dataset_open(ds_dir, &err);
