@@ -46,7 +46,7 @@ UNIT_BIN   := $(BUILD)/tests/unit
 BENCH_SRC  := $(filter-out bench/common.c,$(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps data models run test unit integration bench fuzz clean install
+.PHONY: all deps data models run test unit integration determinism bench fuzz clean install
 .SECONDARY:
 
 # libsalmap-client: what another service links (the wire codec and the
@@ -214,6 +214,12 @@ test: deps
 	@$(MAKE) --no-print-directory data
 	@$(MAKE) --no-print-directory SAN=$(SAN) integration
 	@$(MAKE) --no-print-directory SAN=$(SAN) unit
+
+# The determinism promise at full size (tests/acceptance/determinism.sh,
+# about 15 minutes; not part of test).
+LIMIT ?= 100
+determinism: all data
+	LIMIT=$(LIMIT) BUILD=$(BUILD) bash tests/acceptance/determinism.sh
 
 bench: $(BENCH_BINS) $(BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

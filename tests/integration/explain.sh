@@ -59,14 +59,30 @@ cmp -s "$tmp/ia" "$tmp/ib" && ok || bad "resumed index differs"
 # no temporary files left by the killed run
 [ -z "$(find "$tmp/b" -name '*.tmp*')" ] && ok || bad "temporary files left"
 
-# --- maps do not depend on the batch size (fixed-shape evaluation) -----------
-expect 0 "maps written" -- explain --methods sal,intg --out "$tmp/q1" --limit 12 --batch 5 --no-metrics
-expect 0 "maps written" -- explain --methods sal,intg --out "$tmp/q2" --limit 12 --batch 12 --no-metrics
-same=1
-for f in $(cd "$tmp/q1/maps" && find . -name '*.npy'); do
-    cmp -s "$tmp/q1/maps/$f" "$tmp/q2/maps/$f" || { same=0; bad "map $f differs between --batch 5 and 12"; break; }
-done
-[ $same = 1 ] && ok
+# --- maps do not depend on the batch, the workers or the instruction set -------
+# Every method (cheap settings) on 12 digits: --batch 5 against --batch 12,
+# --batch 1 with 2 workers, and the kernels capped at AVX2 (the same bits
+# as AVX-512 by design; on a CPU without AVX-512 the cap changes nothing).
+ALL=sal,grad,intg,smoothgrad,gradcam,elrp,occlusion,rise,extremal,lime,kernelshap
+quick() { explain --methods $ALL --limit 12 --no-metrics --set intg.steps=8 \
+              --set smoothgrad.samples=8 --set rise.masks=200 \
+              --set extremal.iterations=20 --set lime.samples=200 \
+              --set kernelshap.budget=200 "$@"; }
+expect 0 "132 maps written" -- quick --out "$tmp/q1" --batch 5
+same_as_q1() { # DIR WHAT
+    local f n=0
+    for f in $(cd "$tmp/q1/maps" && find . -name '*.npy'); do
+        n=$((n + 1))
+        cmp -s "$tmp/q1/maps/$f" "$1/maps/$f" || { bad "map $f differs between --batch 5 and $2"; return; }
+    done
+    [ $n = 132 ] && ok || bad "$n maps in the --batch 5 run"
+}
+expect 0 "132 maps written" -- quick --out "$tmp/q2" --batch 12
+same_as_q1 "$tmp/q2" "--batch 12"
+expect 0 "132 maps written" -- quick --out "$tmp/q3" --batch 1 --workers 2
+same_as_q1 "$tmp/q3" "--batch 1 with 2 workers"
+SALMAP_ISA=avx2 expect 0 "132 maps written" -- quick --out "$tmp/q4" --batch 5
+same_as_q1 "$tmp/q4" "SALMAP_ISA=avx2"
 
 # --- refusals ------------------------------------------------------------------
 expect 1 "unknown method 'salt'" -- explain --methods salt --out "$tmp/c"

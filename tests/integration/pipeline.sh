@@ -11,16 +11,13 @@ SALMAP=$BUILD/bin/salmap
 BROKER=$BUILD/bin/salmap-broker
 WORKER=$BUILD/bin/salmap-worker
 tmp=$(mktemp -d)
-pids=()
+. tests/lib/procs.sh
 cleanup() {
     for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 N=200
 job() { # job NAME OUT [extra yaml lines]
@@ -38,41 +35,10 @@ params:
 EOT
 }
 
-# Waits until the file holds the text or the deadline passes.
-wait_for() { # FILE TEXT SECONDS
-    local deadline=$((SECONDS + $3))
-    until grep -qF -- "$2" "$1" 2>/dev/null; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.05
-    done
-}
-
-# Starts a broker on two random free ports (retrying when one is taken);
-# sets CLIENT, WORKERS, BPID.
-start_broker() { # LOG STATE
-    local try port
-    for try in 1 2 3 4 5 6 7 8; do
-        port=$((20000 + RANDOM % 40000))
-        CLIENT=tcp://127.0.0.1:$port WORKERS=tcp://127.0.0.1:$((port + 1))
-        "$BROKER" --client "$CLIENT" --workers "$WORKERS" --state "$2" >"$1" 2>&1 &
-        BPID=$!
-        pids+=("$BPID")
-        wait_for "$1" "clients on" 10 && return 0
-        kill -9 "$BPID" 2>/dev/null; wait "$BPID" 2>/dev/null
-    done
-    return 1
-}
-
-start_worker() { # NAME -> WPID
-    "$WORKER" --broker "$WORKERS" --name "$1" --threads 1 >"$tmp/$1.log" 2>&1 &
-    WPID=$!
-    pids+=("$WPID")
-}
-
 same_maps() { # DIR_A DIR_B WHAT
     local a b
-    a=$(cd "$1/maps" && find . -name '*.npy' | sort | xargs md5sum)
-    b=$(cd "$2/maps" && find . -name '*.npy' | sort | xargs md5sum)
+    a=$(map_sums "$1")
+    b=$(map_sums "$2")
     [ "$(wc -l <<<"$a")" = $((2 * N)) ] || { bad "$3: $(wc -l <<<"$a") maps, not $((2 * N))"; return; }
     [ "$a" = "$b" ] && ok || bad "$3: maps differ from the embedded run"
 }
@@ -122,8 +88,7 @@ start_worker w4
 w4=$WPID
 job kill "$tmp/kill"
 id=$("$SALMAP" submit "$tmp/kill.yaml" --broker "$CLIENT" | tail -1)
-deadline=$((SECONDS + 60))
-until [ "$(find "$tmp/kill/maps" -name '*.npy' 2>/dev/null | wc -l)" -ge 40 ] || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+wait_maps "$tmp/kill" 40 60
 victim=$(pgrep -f -- "--name w2" | head -1)
 kill -9 "$victim" && ok || bad "no worker to kill"
 "$SALMAP" wait "$id" --broker "$CLIENT" >"$tmp/wait2.log" 2>&1 && ok || bad "wait after kill: $(tail -3 "$tmp/wait2.log")"
@@ -134,7 +99,7 @@ grep -q "worker w2 silent" "$tmp/broker.log" && ok || bad "the broker did not no
 # --- a worker that stops heartbeating (SIGSTOP) loses its tasks ---------------------
 job stop "$tmp/stop"
 id=$("$SALMAP" submit "$tmp/stop.yaml" --broker "$CLIENT" | tail -1)
-until [ "$(find "$tmp/stop/maps" -name '*.npy' 2>/dev/null | wc -l)" -ge 20 ] || [ $SECONDS -ge $((deadline + 60)) ]; do sleep 0.05; done
+wait_maps "$tmp/stop" 20 60
 kill -STOP "$w4"
 wait_for "$tmp/broker.log" "worker w4 silent" 20 && ok || bad "the broker did not give up the stopped worker"
 kill -CONT "$w4"
@@ -151,11 +116,9 @@ rows_once "$tmp/stop" "after SIGSTOP"
 # --- the broker restarted mid-job resumes it from its journal ------------------------
 job restart "$tmp/restart"
 id=$("$SALMAP" submit "$tmp/restart.yaml" --broker "$CLIENT" | tail -1)
-until [ "$(find "$tmp/restart/maps" -name '*.npy' 2>/dev/null | wc -l)" -ge 40 ] || [ $SECONDS -ge $((deadline + 120)) ]; do sleep 0.05; done
+wait_maps "$tmp/restart" 40 60
 kill -9 "$BPID"; wait "$BPID" 2>/dev/null
-"$BROKER" --client "$CLIENT" --workers "$WORKERS" --state "$tmp/state" >"$tmp/broker2.log" 2>&1 &
-BPID=$!
-pids+=("$BPID")
+restart_broker "$tmp/broker2.log" "$tmp/state"
 wait_for "$tmp/broker2.log" "job $id resumed" 10 && ok || bad "no resume: $(cat "$tmp/broker2.log")"
 "$SALMAP" wait "$id" --broker "$CLIENT" >"$tmp/wait4.log" 2>&1 && ok || bad "wait after broker restart: $(tail -3 "$tmp/wait4.log")"
 same_maps "$tmp/emb" "$tmp/restart" "after a broker restart"

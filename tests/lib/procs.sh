@@ -1,0 +1,60 @@
+# Shell helpers of the scripts that run salmap's processes (sourced, not
+# run): counting checks, polling with a deadline, and starting a broker and
+# workers on random loopback ports. The caller sets BROKER, WORKER and tmp,
+# and kills what "pids" lists on exit.
+pass=0 fail=0
+pids=()
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# Waits until the file holds the text or the deadline passes.
+wait_for() { # FILE TEXT SECONDS
+    local deadline=$((SECONDS + $3))
+    until grep -qF -- "$2" "$1" 2>/dev/null; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.05
+    done
+}
+
+# Waits until DIR/maps holds at least N maps or the deadline passes.
+wait_maps() { # DIR N SECONDS
+    local deadline=$((SECONDS + $3))
+    until [ "$(find "$1/maps" -name '*.npy' 2>/dev/null | wc -l)" -ge "$2" ]; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.05
+    done
+}
+
+# Starts a broker on two random free ports (retrying when one is taken);
+# sets CLIENT, WORKERS, BPID.
+start_broker() { # LOG STATE
+    local try port
+    for try in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 40000))
+        CLIENT=tcp://127.0.0.1:$port WORKERS=tcp://127.0.0.1:$((port + 1))
+        "$BROKER" --client "$CLIENT" --workers "$WORKERS" --state "$2" >"$1" 2>&1 &
+        BPID=$!
+        pids+=("$BPID")
+        wait_for "$1" "clients on" 10 && return 0
+        kill -9 "$BPID" 2>/dev/null; wait "$BPID" 2>/dev/null
+    done
+    return 1
+}
+
+# Starts the broker again on the ports and state it had; sets BPID.
+restart_broker() { # LOG STATE
+    "$BROKER" --client "$CLIENT" --workers "$WORKERS" --state "$2" >"$1" 2>&1 &
+    BPID=$!
+    pids+=("$BPID")
+}
+
+start_worker() { # NAME -> WPID
+    "$WORKER" --broker "$WORKERS" --name "$1" --threads 1 >"$tmp/$1.log" 2>&1 &
+    WPID=$!
+    pids+=("$WPID")
+}
+
+# The md5 of every map under DIR/maps, one line each, sorted by path.
+map_sums() { # DIR
+    (cd "$1/maps" && find . -name '*.npy' | sort | xargs md5sum)
+}
