@@ -35,29 +35,70 @@ int sm_sur_check_mask(const char *who, const uint8_t *Z, long n, int d,
     return 0;
 }
 
+/* A = Uᵀ U for the upper triangle of A (row-major), U in place; 0, or
+ * j + 1 when the leading minor of order j + 1 is not positive definite.
+ * Ours rather than LAPACK's dposv: its blocked kernels differ between
+ * OpenBLAS's kernel sets in the last bits, and so did the maps; these loops
+ * run in one order on every CPU. p is small (superpixels). */
+static int cholesky(double *U, int p)
+{
+    for (int j = 0; j < p; j++) {
+        double d = U[j * p + j];
+        for (int k = 0; k < j; k++)
+            d -= U[k * p + j] * U[k * p + j];
+        if (!(d > 0))
+            return j + 1;
+        d = sqrt(d);
+        U[j * p + j] = d;
+        for (int i = j + 1; i < p; i++) {
+            double s = U[j * p + i];
+            for (int k = 0; k < j; k++)
+                s -= U[k * p + j] * U[k * p + i];
+            U[j * p + i] = s / d;
+        }
+    }
+    return 0;
+}
+
+/* x = (Uᵀ U)⁻¹ x: forward through Uᵀ, back through U. */
+static void cholesky_solve(const double *U, int p, double *x)
+{
+    for (int j = 0; j < p; j++) {
+        double s = x[j];
+        for (int k = 0; k < j; k++)
+            s -= U[k * p + j] * x[k];
+        x[j] = s / U[j * p + j];
+    }
+    for (int j = p - 1; j >= 0; j--) {
+        double s = x[j];
+        for (int k = j + 1; k < p; k++)
+            s -= U[j * p + k] * x[k];
+        x[j] = s / U[j * p + j];
+    }
+}
+
 int sm_sur_solve_psd(double *A, double *b, int p, sm_err *err)
 {
-    /* Cholesky first (fast, the usual case); keep A for the fallback. */
-    double *L = malloc(sizeof *L * (size_t)p * p);
-    double *x = malloc(sizeof *x * (size_t)p);
+    /* Cholesky first (the usual case); keep A for the fallback. */
+    double *U = malloc(sizeof *U * (size_t)p * p);
     double *s = malloc(sizeof *s * (size_t)p);
-    if (!L || !x || !s) {
-        free(L), free(x), free(s);
+    if (!U || !s) {
+        free(U), free(s);
         return sm_err_set(err, "surrogate solve: out of memory (p = %d)", p);
     }
-    memcpy(L, A, sizeof *L * (size_t)p * p);
-    memcpy(x, b, sizeof *x * (size_t)p);
-    int rc = (int)LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', p, 1, L, p, x, 1);
-    if (rc == 0) {
-        memcpy(b, x, sizeof *x * (size_t)p);
-    } else if (rc > 0) {
+    memcpy(U, A, sizeof *U * (size_t)p * p);
+    int rc = 0;
+    if (cholesky(U, p) == 0) {
+        cholesky_solve(U, p, b);
+    } else {
         /* Singular (e.g. a constant column with α = 0): the minimum-norm
-         * solution via SVD, with numpy's pinv cut-off. */
+         * solution via SVD, with numpy's pinv cut-off. LAPACK's, so its
+         * last bits may follow the OpenBLAS kernels (docs/EXPLAIN.md). */
         lapack_int rank;
         rc = (int)LAPACKE_dgelsd(LAPACK_ROW_MAJOR, p, p, 1, A, p, b, 1, s,
                                  1e-15 * p, &rank);
     }
-    free(L), free(x), free(s);
+    free(U), free(s);
     if (rc != 0)
         return sm_err_set(err, "surrogate solve: LAPACK failed (info %d, p = %d)",
                           rc, p);

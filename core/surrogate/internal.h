@@ -15,9 +15,10 @@ int sm_sur_check(const char *who, int n, int d, const double *y,
 int sm_sur_check_mask(const char *who, const uint8_t *Z, long n, int d,
                       sm_err *err);
 
-/* Solves A x = b for symmetric positive semi-definite A (p×p, overwritten)
- * and b (overwritten with x): Cholesky, or the minimum-norm least-squares
- * solution (like numpy's pinv) when A is singular. */
+/* Solves A x = b for symmetric positive semi-definite A (p×p, upper
+ * triangle read; overwritten) and b (overwritten with x): Cholesky, the
+ * same bits on every CPU and BLAS, or the minimum-norm least-squares
+ * solution (like numpy's pinv, LAPACK's) when A is singular. */
 int sm_sur_solve_psd(double *A, double *b, int p, sm_err *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "surrogate/internal.h"
 #include "surrogate/surrogate.h"
 #include "util/rng.h"
 
@@ -359,4 +360,50 @@ Test(surrogate, lime_fit_recovers_a_linear_black_box)
     cr_assert_eq(m, SM_LIME_SELECT_LASSO);
     cr_assert_eq(sm_lime_select_parse("lasso", &m, &err), -1);
     cr_assert(strstr(err.msg, "unknown feature selection 'lasso'"), "%s", err.msg);
+}
+
+/* The surrogates' linear solve: Cholesky on a hand-made system with an
+ * exact solution, the residual of a larger one, and the minimum-norm
+ * solution of a singular one (numpy's pinv gives [1, 1] for [[1, 1],
+ * [1, 1]] x = [2, 2]). Only the upper triangle is read. */
+Test(surrogate, solve_psd_by_hand)
+{
+    double A[9] = {4, 2, 0, -99, 5, 1, -99, -99, 3}; /* lower: ignored */
+    double b[3] = {0, -5, 7};                        /* A (1, -2, 3) */
+    cr_assert_eq(sm_sur_solve_psd(A, b, 3, NULL), 0);
+    const double want[3] = {1, -2, 3};
+    for (int i = 0; i < 3; i++)
+        cr_assert_float_eq(b[i], want[i], 1e-12, "x[%d] = %.17g", i, b[i]);
+
+    enum { P = 40 };
+    static double M[P * P], S[P * P], x[P], r[P];
+    for (int i = 0; i < P * P; i++)
+        M[i] = sm_rng_normal(3, (uint64_t)i);
+    for (int i = 0; i < P; i++) /* S = M Mᵀ + I, b = S 1 */
+        for (int j = 0; j < P; j++) {
+            double s = i == j;
+            for (int k = 0; k < P; k++)
+                s += M[i * P + k] * M[j * P + k];
+            S[i * P + j] = s;
+        }
+    for (int i = 0; i < P; i++) {
+        x[i] = 0;
+        for (int j = 0; j < P; j++)
+            x[i] += S[i * P + j];
+        r[i] = x[i];
+    }
+    static double S0[P * P];
+    memcpy(S0, S, sizeof S);
+    cr_assert_eq(sm_sur_solve_psd(S, x, P, NULL), 0);
+    for (int i = 0; i < P; i++) {
+        double ax = 0;
+        for (int j = 0; j < P; j++)
+            ax += S0[i * P + j] * x[j];
+        cr_assert_float_eq(ax, r[i], 1e-9 * fabs(r[i]) + 1e-9, "row %d", i);
+    }
+
+    double Z[4] = {1, 1, 1, 1}, c[2] = {2, 2};
+    cr_assert_eq(sm_sur_solve_psd(Z, c, 2, NULL), 0);
+    cr_assert_float_eq(c[0], 1.0, 1e-12);
+    cr_assert_float_eq(c[1], 1.0, 1e-12);
 }
