@@ -11,14 +11,11 @@
 
 #include "ops/sgemm.h"
 #include "util/isa.h"
+#include "util/rng.h"
 
 static float val(uint64_t i, uint64_t salt)
 {
-    uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull ^ salt * 0xbf58476d1ce4e5b9ull;
-    z ^= z >> 29;
-    z *= 0x94d049bb133111ebull;
-    z ^= z >> 32;
-    return (float)(z % 20001) / 10000.0f - 1.0f;
+    return (float)(2.0 * sm_rng_uniform(salt, i) - 1.0);
 }
 
 /* The best set with SALMAP_ISA unset (the environment may cap it). */
