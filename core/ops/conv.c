@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include "ops/conv_direct.h"
-#include "ops/sgemm.h"
 #include "ops/conv_geom.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
+#include "ops/sgemm.h"
 #include "util/isa.h"
 
 /* Floats of columns plus GEMM result per chunk: about 1 MiB, so a chunk
@@ -55,7 +55,8 @@ static int conv_parse(void *pv, const sm_attrs *a, sm_err *err)
 typedef struct dims {
     int64_t n, c, h, w, m, kh, kw, oh, ow, cg, mg, k, p, nb;
     int64_t sh, sw, dh, dw, ph, pw;
-    int direct; /* run by conv_direct.c (DIRECT_MIN_PLANE) */
+    int direct_shape; /* a layer for conv_direct.c (DIRECT_MIN_PLANE) */
+    int direct;       /* ... and the CPU has its kernel: run there */
 } dims;
 
 static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
@@ -92,9 +93,9 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
         d->nb = 1;
     if (d->nb > d->n)
         d->nb = d->n;
-    d->direct = two && d->sh == 1 && d->sw == 1 && d->dh == 1 && d->dw == 1 &&
-                d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE &&
-                sm_isa() != SM_ISA_BASELINE;
+    d->direct_shape = two && d->sh == 1 && d->sw == 1 && d->dh == 1 &&
+                      d->dw == 1 && d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE;
+    d->direct = d->direct_shape && sm_isa() != SM_ISA_BASELINE;
 }
 
 /* The direct path's problems: the forward Conv of one image and group,
@@ -115,10 +116,11 @@ static size_t direct_size(const sm_conv_direct *s)
                     sm_conv_direct_scratch_size(s));
 }
 
-/* Direct-path workspace: the larger of the two problems' buffers. */
+/* Direct-path workspace: the larger of the two problems' buffers (for
+ * any layer of its shape, whatever sm_isa() says at planning). */
 static size_t direct_workspace(const dims *d)
 {
-    if (!d->direct)
+    if (!d->direct_shape)
         return 0;
     sm_conv_direct f = direct_fwd(d), b = direct_bwd(d);
     size_t fs = direct_size(&f), bs = direct_size(&b);

@@ -62,7 +62,8 @@ cmp -s "$tmp/ia" "$tmp/ib" && ok || bad "resumed index differs"
 # --- maps do not depend on the batch, the workers or the instruction set -------
 # Every method (cheap settings) on 12 digits: --batch 5 against --batch 12,
 # --batch 1 with 2 workers, and the kernels capped at AVX2 (the same bits
-# as AVX-512 by design; on a CPU without AVX-512 the cap changes nothing).
+# as AVX-512 by design; on a CPU without AVX-512 the cap changes nothing);
+# and on the baseline kernels, two batchings against each other.
 ALL=sal,grad,intg,smoothgrad,gradcam,elrp,occlusion,rise,extremal,lime,kernelshap
 quick() { explain --methods $ALL --limit 12 --no-metrics --set intg.steps=8 \
               --set smoothgrad.samples=8 --set rise.masks=200 \
@@ -83,6 +84,11 @@ expect 0 "132 maps written" -- quick --out "$tmp/q3" --batch 1 --workers 2
 same_as_q1 "$tmp/q3" "--batch 1 with 2 workers"
 SALMAP_ISA=avx2 expect 0 "132 maps written" -- quick --out "$tmp/q4" --batch 5
 same_as_q1 "$tmp/q4" "SALMAP_ISA=avx2"
+# The baseline kernels (no FMA) round otherwise, but as batch-independently.
+SALMAP_ISA=baseline expect 0 "132 maps written" -- quick --out "$tmp/b1" --batch 5
+SALMAP_ISA=baseline expect 0 "132 maps written" -- quick --out "$tmp/b2" --batch 12 --workers 2
+diff -r -x '*.row' "$tmp/b1/maps" "$tmp/b2/maps" >/dev/null && ok ||
+    bad "baseline kernels: maps differ between --batch 5 and --batch 12 with 2 workers"
 
 # --- refusals ------------------------------------------------------------------
 expect 1 "unknown method 'salt'" -- explain --methods salt --out "$tmp/c"
