@@ -94,7 +94,7 @@ kill -9 "$victim" && ok || bad "no worker to kill"
 "$SALMAP" wait "$id" --broker "$CLIENT" >"$tmp/wait2.log" 2>&1 && ok || bad "wait after kill: $(tail -3 "$tmp/wait2.log")"
 same_maps "$tmp/emb" "$tmp/kill" "after kill -9"
 rows_once "$tmp/kill" "after kill -9"
-grep -q "worker w2 silent" "$tmp/broker.log" && ok || bad "the broker did not notice the dead worker"
+wait_for "$tmp/broker.log" "worker w2 silent" 10 && ok || bad "the broker did not notice the dead worker"
 
 # --- a worker that stops heartbeating (SIGSTOP) loses its tasks ---------------------
 job stop "$tmp/stop"
