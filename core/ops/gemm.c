@@ -2,7 +2,6 @@
  * product and dA on sm_sgemm (ops/sgemm.h); dB, a sum over the batch that
  * only training asks for, on OpenBLAS. */
 #include <cblas.h>
-#include <string.h>
 
 #include "ops/op.h"
 #include "ops/sgemm.h"
@@ -71,13 +70,14 @@ static int gemm_infer(const void *pv, const sm_tensor *const *in, int n_in,
     return 0;
 }
 
+/* sm_sgemm's panel, forward (inner dimension k) and backward (dA's, n). */
 static size_t gemm_workspace(const void *pv, const sm_tensor *const *in,
                              int n_in, const sm_tensor *const *out, int n_out)
 {
     (void)n_in, (void)out, (void)n_out;
     int64_t m, n, k;
     mnk(pv, in[0], in[1], &m, &n, &k);
-    return sm_sgemm_workspace(k);
+    return sm_sgemm_workspace(k > n ? k : n);
 }
 
 static void gemm_run(const void *pv, const sm_tensor *const *in, int n_in,
@@ -114,16 +114,6 @@ static double gemm_flops(const void *pv, const sm_tensor *const *in, int n_in,
     int64_t m, n, k;
     mnk(pv, in[0], in[1], &m, &n, &k);
     return 2.0 * (double)m * (double)n * (double)k;
-}
-
-static size_t gemm_bwd_workspace(const void *pv, const sm_tensor *const *in,
-                                 int n_in, const sm_tensor *const *out,
-                                 int n_out)
-{
-    (void)n_in, (void)out, (void)n_out;
-    int64_t m, n, k;
-    mnk(pv, in[0], in[1], &m, &n, &k);
-    return sm_sgemm_workspace(n);
 }
 
 /* dA' = alpha dY op(B)^T, dop(B) = alpha op(A)^T dY (transposed back when
@@ -185,5 +175,5 @@ const sm_op_class sm_op_gemm = {
     .run = gemm_run,
     .flops = gemm_flops,
     .backward = gemm_backward,
-    .bwd_workspace = gemm_bwd_workspace,
+    .bwd_workspace = gemm_workspace,
 };

@@ -62,6 +62,8 @@ static int matmul_infer(const void *pv, const sm_tensor *const *in, int n_in,
     return 0;
 }
 
+/* sm_sgemm's panel, forward (inner dimension k) and backward (dA's n,
+ * dB's m). */
 static size_t matmul_workspace(const void *pv, const sm_tensor *const *in,
                                int n_in, const sm_tensor *const *out,
                                int n_out)
@@ -69,17 +71,8 @@ static size_t matmul_workspace(const void *pv, const sm_tensor *const *in,
     (void)pv, (void)n_in, (void)out, (void)n_out;
     mm_dims d;
     get_dims(in[0], in[1], &d);
-    return sm_sgemm_workspace(d.k);
-}
-
-static size_t matmul_bwd_workspace(const void *pv, const sm_tensor *const *in,
-                                   int n_in, const sm_tensor *const *out,
-                                   int n_out)
-{
-    (void)pv, (void)n_in, (void)out, (void)n_out;
-    mm_dims d;
-    get_dims(in[0], in[1], &d);
-    return sm_sgemm_workspace(d.n > d.m ? d.n : d.m);
+    int64_t inner = d.k > d.n ? d.k : d.n;
+    return sm_sgemm_workspace(inner > d.m ? inner : d.m);
 }
 
 static void matmul_run(const void *pv, const sm_tensor *const *in, int n_in,
@@ -200,5 +193,5 @@ const sm_op_class sm_op_matmul = {
     .run = matmul_run,
     .flops = matmul_flops,
     .backward = matmul_backward,
-    .bwd_workspace = matmul_bwd_workspace,
+    .bwd_workspace = matmul_workspace,
 };
