@@ -528,7 +528,11 @@ static void put_item(bjob *j, int m, size_t i,
     r.evals = (long)it->evals;
     r.seconds = it->seconds;
     r.map = (float *)it->map;
-    snprintf(r.extras, sizeof r.extras, "%s", it->extras ? it->extras : "{}");
+    if (sm_record_set_json(&r.record, it->extras ? it->extras : "{}")) {
+        sm_broker_warn("job %s: %s: out of memory", j->id, id);
+        j->maps_failed++;
+        return;
+    }
     r.has_metrics = it->has_metrics;
     r.deletion_auc = it->deletion;
     r.insertion_auc = it->insertion;
@@ -539,9 +543,11 @@ static void put_item(bjob *j, int m, size_t i,
                              j->spec.methods[m], it->params ? it->params : "{}",
                              &r, it->height, it->width, &err)) {
         sm_broker_warn("job %s: %s", j->id, err.msg);
+        sm_record_free(&r.record);
         j->maps_failed++;
         return;
     }
+    sm_record_free(&r.record);
     j->maps_done++;
 }
 

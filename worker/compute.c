@@ -201,13 +201,13 @@ static void item_of(const sm_explain_result *r, const char *id,
     it->width = w;
     it->map = r->map;
     it->params = params;
-    it->extras = r->extras;
+    it->extras = sm_record_json(&r->record);
     it->has_metrics = r->has_metrics;
     it->deletion = r->deletion_auc;
     it->insertion = r->insertion_auc;
 }
 
-/* A chunk task's RESULT: the scores of its part of the neighbourhood of
+/* A chunk task's RESULT: the scores of its part of the proposed round of
  * the one image in x (target chosen in r). -1 fails the task. */
 static int chunk_result(const sm_explain_setup *s, sm_explainer *e,
                         const sm_msg_task *t, const sm_tensor *x,
@@ -216,21 +216,38 @@ static int chunk_result(const sm_explain_setup *s, sm_explainer *e,
 {
     if (r->failed)
         return sm_err_set(err, "%s", r->error);
-    const char *id = t->images[0].id;
-    int64_t n = sm_explain_samples(s, e, x, id, r->target, err);
-    if (n < 0)
+    sm_explain_rounds *rd = sm_explain_rounds_open(
+        s, e, x, t->images[0].id, r->target, NULL, 0, err);
+    if (!rd)
         return -1;
+    int64_t n = sm_explain_rounds_n(rd);
     int64_t first = t->part * n / t->parts, last = (t->part + 1) * n / t->parts;
     double *y = malloc(sizeof(double) * (size_t)(last - first + 1));
-    if (!y)
-        return sm_err_set(err, "out of memory");
-    int rc = sm_explain_chunk(s, e, x, id, r->target, first, last - first, y, err);
+    int rc = !y ? sm_err_set(err, "out of memory")
+                : sm_explain_rounds_score(rd, first, last - first, y, err);
     if (rc == 0) {
         sm_msg_result m = {.task = t->task, .scores = y,
                            .n_scores = last - first, .samples = n};
         rc = sm_msg_encode_result(&m, out) ? sm_err_set(err, "out of memory") : 0;
     }
     free(y);
+    sm_explain_rounds_destroy(&rd);
+    return rc;
+}
+
+/* A step task on the one image in x: its round's scores in, its result
+ * into r. -1 fails the task. */
+static int step(const sm_explain_setup *s, sm_explainer *e,
+                const sm_msg_task *t, const sm_tensor *x,
+                sm_explain_result *r, sm_err *err)
+{
+    sm_explain_rounds *rd = sm_explain_rounds_open(
+        s, e, x, t->images[0].id, r->target, NULL, 0, err);
+    int rc = !rd ? -1
+                 : sm_explain_step(s, rd, x, t->scores, t->n_scores, r, err);
+    if (rc == 1)
+        rc = sm_err_set(err, "%s: another round: not carried yet", t->method);
+    sm_explain_rounds_destroy(&rd);
     return rc;
 }
 
@@ -311,21 +328,27 @@ static int run(const sm_msg_task *t, sm_model *m, int threads, sm_msg_buf *out,
     if (t->kind == SM_TASK_IMAGES && k &&
         sm_explain_images(&s, e, &view, ids, kept, err))
         goto done;
-    if (t->kind == SM_TASK_FIT && !kept[0].failed) {
-        double t0 = sm_clock_now();
-        if (sm_explain_fit(&s, e, &view, ids[0], t->scores, t->n_scores,
-                           &kept[0], err))
-            goto done;
-        kept[0].seconds = sm_clock_now() - t0;
-    }
-    for (size_t q = 0; q < k; q++)
+    if (t->kind == SM_TASK_FIT && !kept[0].failed &&
+        step(&s, e, t, &view, &kept[0], err))
+        goto done;
+    for (size_t q = 0; q < k; q++) { /* the records move to res */
         res[slot[q]] = kept[q];
+        memset(&kept[q].record, 0, sizeof kept[q].record);
+    }
     const char *params = sm_explainer_params_json(e);
+    if (!params) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
     for (size_t r = 0; r < n; r++)
         item_of(&res[r], t->images[r].id, params, pp.height, pp.width, &items[r]);
     sm_msg_result r = {.task = t->task, .items = items, .n_items = n};
     rc = sm_msg_encode_result(&r, out) ? sm_err_set(err, "out of memory") : 0;
 done:
+    if (res)
+        sm_explain_results_free(res, (int64_t)n);
+    if (kept)
+        sm_explain_results_free(kept, (int64_t)n);
     free(slot);
     free(ids);
     free(labels);

@@ -9,7 +9,7 @@
 struct sm_explainer {
     const sm_explainer_class *cls;
     void *params;
-    char json[2048];
+    sm_text json; /* the parameters as JSON, rebuilt on each ask */
 };
 
 static int set_param(const sm_explainer_class *c, void *params,
@@ -69,6 +69,12 @@ sm_explainer *sm_explainer_new(const char *name, sm_err *err)
         sm_err_set(err, "unknown method '%s' (known: %s)", name, list);
         return NULL;
     }
+    return sm_explainer_new_class(c, err);
+}
+
+sm_explainer *sm_explainer_new_class(const sm_explainer_class *c,
+                                     sm_err *err)
+{
     sm_explainer *e = calloc(1, sizeof *e);
     if (!e || !(e->params = calloc(1, c->params_size ? c->params_size : 1))) {
         free(e);
@@ -89,6 +95,7 @@ void sm_explainer_destroy(sm_explainer **e)
     if (!e || !*e)
         return;
     free((*e)->params);
+    sm_text_free(&(*e)->json);
     free(*e);
     *e = NULL;
 }
@@ -114,67 +121,388 @@ int sm_explainer_set(sm_explainer *e, const char *key, const char *value,
 
 const char *sm_explainer_params_json(sm_explainer *e)
 {
-    size_t off = 0;
+    sm_text *t = &e->json;
     const unsigned char *base = e->params;
-    off += (size_t)snprintf(e->json + off, sizeof e->json - off, "{");
-    for (const sm_param_def *d = e->cls->params; d && d->name; d++) {
-        if (off >= sizeof e->json)
-            break;
+    t->len = 0;
+    int rc = sm_text_addf(t, "{");
+    for (const sm_param_def *d = e->cls->params; d && d->name && !rc; d++) {
         const char *sep = d == e->cls->params ? "" : ", ";
         if (d->type == SM_PARAM_INT) {
             int v;
             memcpy(&v, base + d->offset, sizeof v);
-            off += (size_t)snprintf(e->json + off, sizeof e->json - off,
-                                    "%s\"%s\": %d", sep, d->name, v);
+            rc = sm_text_addf(t, "%s\"%s\": %d", sep, d->name, v);
         } else if (d->type == SM_PARAM_FLOAT) {
             double v;
             memcpy(&v, base + d->offset, sizeof v);
-            off += (size_t)snprintf(e->json + off, sizeof e->json - off,
-                                    "%s\"%s\": %.15g", sep, d->name, v);
+            rc = sm_text_addf(t, "%s\"%s\": %.15g", sep, d->name, v);
         } else {
-            off += (size_t)snprintf(e->json + off, sizeof e->json - off,
-                                    "%s\"%s\": \"%s\"", sep, d->name,
-                                    (const char *)(base + d->offset));
+            rc = sm_text_addf(t, "%s\"%s\": \"%s\"", sep, d->name,
+                              (const char *)(base + d->offset));
         }
     }
-    if (off < sizeof e->json)
-        snprintf(e->json + off, sizeof e->json - off, "}");
-    return e->json;
+    return rc || sm_text_addf(t, "}") ? NULL : t->s;
+}
+
+void sm_explain_out_free(sm_explain_out *out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        sm_record_free(&out[i].record);
 }
 
 /* What a method leaves unset reads as nothing: no score, no evaluations,
- * no extras. */
+ * an empty record. out's records hold nothing yet (the caller's arrays
+ * may be uninitialised). */
 static void clear_out(sm_explain_out *out, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         out[i].score = 0;
         out[i].evals = 0;
-        snprintf(out[i].extras, sizeof out[i].extras, "{}");
+        memset(&out[i].record, 0, sizeof out[i].record);
     }
 }
 
-/* run() of a class that has only the neighbourhood ops: each image alone,
- * all of its samples scored at once, then fitted. */
-static int run_neighbourhoods(const sm_explainer_class *cls,
-                              const void *params, const sm_explain_ctx *ctx,
-                              const sm_explain_batch *b, sm_explain_out *out,
-                              sm_err *err)
+/* ---- rounds ------------------------------------------------------------- */
+
+/* A method loops forever only by mistake; this many rounds is an error. */
+#define MAX_ROUNDS (1 << 20)
+
+static int has_rounds(const sm_explainer_class *c)
+{
+    return c->begin && c->propose && c->round_score && c->update &&
+           c->finish && c->encode && c->decode && c->release;
+}
+
+static int has_one_round(const sm_explainer_class *c)
+{
+    return c->samples && c->score && c->fit;
+}
+
+/* The one round of a class with samples, score and fit: n samples, all
+ * scored, then fitted. */
+typedef struct one_round {
+    int64_t n;
+    int done;   /* 1 once its scores are in */
+    double *y;  /* n scores when done */
+} one_round;
+
+struct sm_explain_rounds {
+    const sm_explainer_class *cls;
+    const void *params;
+    sm_explain_ctx ctx;
+    sm_explain_image im;
+    void *st;       /* the class's state, or a one_round */
+    int64_t n;      /* the proposed round's count, 0 when done */
+    int round;
+};
+
+static void one_round_free(one_round *o)
+{
+    if (o)
+        free(o->y);
+    free(o);
+}
+
+static void *op_begin(sm_explain_rounds *r, sm_err *err)
+{
+    const sm_explainer_class *c = r->cls;
+    const sm_explain_image *im = &r->im;
+    if (has_rounds(c))
+        return c->begin(r->params, &r->ctx, im, err);
+    one_round *o = calloc(1, sizeof *o);
+    if (!o) {
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    o->n = c->samples(r->params, &r->ctx, im->x, im->c, im->h, im->w,
+                      im->target, im->id, err);
+    if (o->n < 0) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int64_t op_propose(sm_explain_rounds *r, sm_err *err)
+{
+    if (has_rounds(r->cls))
+        return r->cls->propose(r->params, &r->ctx, &r->im, r->st, err);
+    const one_round *o = r->st;
+    return o->done ? 0 : o->n;
+}
+
+static int op_score(sm_explain_rounds *r, int64_t first, int64_t count,
+                    double *y, sm_err *err)
+{
+    const sm_explainer_class *c = r->cls;
+    const sm_explain_image *im = &r->im;
+    if (has_rounds(c))
+        return c->round_score(r->params, &r->ctx, im, r->st, first, count, y,
+                              err);
+    return c->score(r->params, &r->ctx, im->x, im->c, im->h, im->w,
+                    im->target, im->id, first, count, y, err);
+}
+
+static int op_update(sm_explain_rounds *r, const double *y, int64_t n,
+                     sm_err *err)
+{
+    if (has_rounds(r->cls))
+        return r->cls->update(r->params, &r->ctx, &r->im, r->st, y, n, err);
+    one_round *o = r->st;
+    if (!(o->y = malloc(sizeof(double) * (size_t)(n ? n : 1))))
+        return sm_err_set(err, "out of memory");
+    memcpy(o->y, y, sizeof(double) * (size_t)n);
+    o->done = 1;
+    return 0;
+}
+
+static int op_finish(sm_explain_rounds *r, sm_explain_out *out, sm_err *err)
+{
+    const sm_explainer_class *c = r->cls;
+    const sm_explain_image *im = &r->im;
+    if (has_rounds(c))
+        return c->finish(r->params, &r->ctx, im, r->st, out, err);
+    const one_round *o = r->st;
+    return c->fit(r->params, &r->ctx, im->x, im->c, im->h, im->w, im->target,
+                  im->id, o->y, o->n, out, err);
+}
+
+/* The one-round state as bytes: n, whether its scores are in, and then
+ * those scores (little-endian, as every machine salmap builds for). */
+static int one_round_encode(const one_round *o, sm_text *t)
+{
+    uint8_t done = (uint8_t)o->done;
+    return sm_text_add(t, &o->n, sizeof o->n) || sm_text_add(t, &done, 1) ||
+           (o->done && sm_text_add(t, o->y, sizeof(double) * (size_t)o->n));
+}
+
+/* Bytes of one_round_encode for image im (n is checked against the
+ * image's own sample count: the bytes come from the wire). */
+static one_round *one_round_decode(sm_explain_rounds *r, const uint8_t *b,
+                                   size_t len, sm_err *err)
+{
+    one_round *o = op_begin(r, err);
+    if (!o)
+        return NULL;
+    int64_t n;
+    if (len < sizeof n + 1 || (memcpy(&n, b, sizeof n), n != o->n) ||
+        b[sizeof n] > 1) {
+        one_round_free(o);
+        sm_err_set(err, "image '%s': a state that is not this image's "
+                   "neighbourhood", r->im.id);
+        return NULL;
+    }
+    o->done = b[sizeof n];
+    if (r->n != (o->done ? 0 : n)) {
+        one_round_free(o);
+        sm_err_set(err, "image '%s': a state whose round is not its own",
+                   r->im.id);
+        return NULL;
+    }
+    size_t want = sizeof n + 1 + (o->done ? sizeof(double) * (size_t)n : 0);
+    if (len != want) {
+        one_round_free(o);
+        sm_err_set(err, "image '%s': state of %zu bytes, not %zu", r->im.id,
+                   len, want);
+        return NULL;
+    }
+    if (o->done) {
+        if (!(o->y = malloc(sizeof(double) * (size_t)(n ? n : 1)))) {
+            one_round_free(o);
+            sm_err_set(err, "out of memory");
+            return NULL;
+        }
+        memcpy(o->y, b + sizeof n + 1, sizeof(double) * (size_t)n);
+    }
+    return o;
+}
+
+/* Proposes the next round into r->n. 0 or -1. */
+static int propose(sm_explain_rounds *r, sm_err *err)
+{
+    if (r->round >= MAX_ROUNDS)
+        return sm_err_set(err, "image '%s': not done after %d rounds",
+                          r->im.id, r->round);
+    int64_t n = op_propose(r, err);
+    if (n < 0)
+        return -1;
+    r->n = n;
+    r->round += n > 0;
+    return 0;
+}
+
+int sm_explainer_chunked(const sm_explainer *e)
+{
+    return has_rounds(e->cls) || has_one_round(e->cls);
+}
+
+/* The rounds header before the class's bytes: the round (int32), then
+ * its n (int64), packed. */
+#define HEADER_BYTES 12
+
+static sm_explain_rounds *rounds_open(const sm_explainer_class *c,
+                                      const void *params,
+                                      const sm_explain_ctx *ctx,
+                                      const sm_explain_image *im,
+                                      const uint8_t *state, size_t len,
+                                      sm_err *err)
+{
+    sm_explain_rounds *r = calloc(1, sizeof *r);
+    if (!r) {
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    *r = (sm_explain_rounds){c, params, *ctx, *im, NULL, 0, 0};
+    if (!state) {
+        if ((r->st = op_begin(r, err)) && propose(r, err) == 0)
+            return r;
+        sm_explain_rounds_destroy(&r);
+        return NULL;
+    }
+    int32_t round;
+    int64_t n;
+    if (len < HEADER_BYTES) {
+        sm_explain_rounds_destroy(&r);
+        sm_err_set(err, "image '%s': state of %zu bytes", im->id, len);
+        return NULL;
+    }
+    memcpy(&round, state, sizeof round);
+    memcpy(&n, state + sizeof round, sizeof n);
+    if (round < 1 || round > MAX_ROUNDS || n < 1) {
+        sm_explain_rounds_destroy(&r);
+        sm_err_set(err, "image '%s': a state with round %d of %lld samples",
+                   im->id, (int)round, (long long)n);
+        return NULL;
+    }
+    r->round = round;
+    r->n = n;
+    state += HEADER_BYTES;
+    len -= HEADER_BYTES;
+    r->st = has_rounds(c) ? c->decode(params, im, state, len, err)
+                          : one_round_decode(r, state, len, err);
+    if (!r->st)
+        sm_explain_rounds_destroy(&r);
+    return r;
+}
+
+sm_explain_rounds *sm_explain_rounds_new(sm_explainer *e,
+                                         const sm_explain_ctx *ctx,
+                                         const sm_explain_image *im,
+                                         const uint8_t *state, size_t len,
+                                         sm_err *err)
+{
+    sm_explain_rounds *r = NULL;
+    if (!sm_explainer_chunked(e))
+        sm_err_set(err, "does not explain an image in rounds");
+    else if (!e->cls->check || e->cls->check(e->params, err) == 0)
+        r = rounds_open(e->cls, e->params, ctx, im, state, len, err);
+    if (!r)
+        sm_err_prefix(err, "%s", e->cls->name);
+    return r;
+}
+
+void sm_explain_rounds_destroy(sm_explain_rounds **r)
+{
+    if (!r || !*r)
+        return;
+    if ((*r)->st) {
+        if (has_rounds((*r)->cls))
+            (*r)->cls->release((*r)->st);
+        else
+            one_round_free((*r)->st);
+    }
+    free(*r);
+    *r = NULL;
+}
+
+int64_t sm_explain_rounds_n(const sm_explain_rounds *r)
+{
+    return r->n;
+}
+
+int sm_explain_rounds_round(const sm_explain_rounds *r)
+{
+    return r->round;
+}
+
+int sm_explain_rounds_score(sm_explain_rounds *r, int64_t first,
+                            int64_t count, double *y, sm_err *err)
+{
+    if (first < 0 || count < 0 || first > r->n || count > r->n - first)
+        return sm_err_set(err, "%s: image '%s': samples %lld + %lld are not "
+                          "within its round of %lld", r->cls->name, r->im.id,
+                          (long long)first, (long long)count,
+                          (long long)r->n);
+    if (op_score(r, first, count, y, err))
+        return sm_err_prefix(err, "%s", r->cls->name);
+    return 0;
+}
+
+int sm_explain_rounds_update(sm_explain_rounds *r, const double *y,
+                             int64_t n, sm_err *err)
+{
+    if (r->n == 0 || n != r->n)
+        return sm_err_set(err, "%s: image '%s': %lld scores for a round of "
+                          "%lld", r->cls->name, r->im.id, (long long)n,
+                          (long long)r->n);
+    if (op_update(r, y, n, err) || propose(r, err))
+        return sm_err_prefix(err, "%s", r->cls->name);
+    return 0;
+}
+
+int sm_explain_rounds_finish(sm_explain_rounds *r, sm_explain_out *out,
+                             sm_err *err)
+{
+    if (r->n != 0)
+        return sm_err_set(err, "%s: image '%s': round %d is not scored",
+                          r->cls->name, r->im.id, r->round);
+    clear_out(out, 1);
+    if (op_finish(r, out, err))
+        return sm_err_prefix(err, "%s", r->cls->name);
+    return 0;
+}
+
+int sm_explain_rounds_encode(const sm_explain_rounds *r, sm_text *t,
+                             sm_err *err)
+{
+    int32_t round = r->round;
+    size_t at = t->len;
+    if (sm_text_add(t, &round, sizeof round) == 0 &&
+        sm_text_add(t, &r->n, sizeof r->n) == 0 &&
+        (has_rounds(r->cls) ? r->cls->encode(r->params, r->st, t, err)
+                            : one_round_encode(r->st, t)) == 0)
+        return 0;
+    t->len = at;
+    return sm_err_set(err, "%s: image '%s': cannot encode its state",
+                      r->cls->name, r->im.id);
+}
+
+/* run() of a class without one: each image alone, all its rounds here. */
+static int run_rounds(const sm_explainer_class *cls, const void *params,
+                      const sm_explain_ctx *ctx, const sm_explain_batch *b,
+                      sm_explain_out *out, sm_err *err)
 {
     const sm_tensor *x = b->x;
     int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
     for (int64_t i = 0; i < x->shape[0]; i++) {
-        const float *xi = x->data + i * c * h * w;
-        int t = b->target[i];
-        const char *id = b->ids[i];
-        int64_t n = cls->samples(params, ctx, xi, c, h, w, t, id, err);
-        if (n < 0)
-            return -1;
-        double *y = malloc(sizeof(double) * (size_t)(n ? n : 1));
-        if (!y)
-            return sm_err_set(err, "out of memory");
-        int rc = cls->score(params, ctx, xi, c, h, w, t, id, 0, n, y, err) ||
-                 cls->fit(params, ctx, xi, c, h, w, t, id, y, n, out + i, err);
+        sm_explain_image im = {x->data + i * c * h * w, c, h, w, b->target[i],
+                               b->ids[i]};
+        sm_explain_rounds *r =
+            rounds_open(cls, params, ctx, &im, NULL, 0, err);
+        double *y = NULL;
+        int rc = r ? 0 : -1;
+        while (rc == 0 && r->n > 0) {
+            double *grown = realloc(y, sizeof(double) * (size_t)r->n);
+            rc = !grown ? sm_err_set(err, "out of memory")
+                        : op_score(r, 0, r->n, grown, err) ||
+                              op_update(r, grown, r->n, err) ||
+                              propose(r, err);
+            if (grown)
+                y = grown;
+        }
+        if (rc == 0)
+            rc = op_finish(r, &out[i], err);
         free(y);
+        sm_explain_rounds_destroy(&r);
         if (rc)
             return -1;
     }
@@ -185,68 +513,11 @@ int sm_explainer_run(sm_explainer *e, const sm_explain_ctx *ctx,
                      const sm_explain_batch *b, sm_explain_out *out,
                      sm_err *err)
 {
+    clear_out(out, b->x->shape[0]);
     if (e->cls->check && e->cls->check(e->params, err))
         return -1;
-    clear_out(out, b->x->shape[0]);
     if (e->cls->run ? e->cls->run(e->params, ctx, b, out, err)
-                    : run_neighbourhoods(e->cls, e->params, ctx, b, out, err))
-        return sm_err_prefix(err, "%s", e->cls->name);
-    return 0;
-}
-
-int sm_explainer_chunked(const sm_explainer *e)
-{
-    return e->cls->samples && e->cls->score && e->cls->fit;
-}
-
-/* What every neighbourhood op checks first: the method has the ops and
- * its parameters hold together. */
-static int chunk_ready(const sm_explainer *e, sm_err *err)
-{
-    if (!sm_explainer_chunked(e))
-        return sm_err_set(err, "%s does not score its neighbourhood in "
-                          "chunks", e->cls->name);
-    return e->cls->check ? e->cls->check(e->params, err) : 0;
-}
-
-int64_t sm_explainer_samples(sm_explainer *e, const sm_explain_ctx *ctx,
-                             const float *x, int64_t c, int64_t h, int64_t w,
-                             int target, const char *id, sm_err *err)
-{
-    if (chunk_ready(e, err))
-        return -1;
-    int64_t n = e->cls->samples(e->params, ctx, x, c, h, w, target, id, err);
-    if (n < 0)
-        sm_err_prefix(err, "%s", e->cls->name);
-    return n < 0 ? -1 : n;
-}
-
-int sm_explainer_score(sm_explainer *e, const sm_explain_ctx *ctx,
-                       const float *x, int64_t c, int64_t h, int64_t w,
-                       int target, const char *id, int64_t first,
-                       int64_t count, double *y, sm_err *err)
-{
-    if (chunk_ready(e, err))
-        return -1;
-    if (first < 0 || count < 0)
-        return sm_err_set(err, "%s: image '%s': samples %lld + %lld: a "
-                          "negative range", e->cls->name, id,
-                          (long long)first, (long long)count);
-    if (e->cls->score(e->params, ctx, x, c, h, w, target, id, first, count,
-                      y, err))
-        return sm_err_prefix(err, "%s", e->cls->name);
-    return 0;
-}
-
-int sm_explainer_fit(sm_explainer *e, const sm_explain_ctx *ctx,
-                     const float *x, int64_t c, int64_t h, int64_t w,
-                     int target, const char *id, const double *y, int64_t n,
-                     sm_explain_out *out, sm_err *err)
-{
-    if (chunk_ready(e, err))
-        return -1;
-    clear_out(out, 1);
-    if (e->cls->fit(e->params, ctx, x, c, h, w, target, id, y, n, out, err))
+                    : run_rounds(e->cls, e->params, ctx, b, out, err))
         return sm_err_prefix(err, "%s", e->cls->name);
     return 0;
 }

@@ -7,14 +7,19 @@
  * files), validates them and records them as JSON next to every map. The
  * method's run() explains a batch: the driver has already chosen each
  * image's target class. Methods built on a neighbourhood of one image
- * (lime, kernelshap, rise, occlusion) may also expose it as samples,
- * score and fit (below), for scoring in chunks. */
+ * expose it instead as rounds (begin, propose, score, update, finish):
+ * what an adaptive method samples next depends on the scores so far, and
+ * the pipeline scores each round in chunks on any worker. A method whose
+ * neighbourhood is fixed (lime, kernelshap, rise, occlusion) gives the
+ * one-round form, samples, score and fit. Each image's outcome is its map
+ * and a record (record.h): a JSON object and named arrays of any size. */
 #ifndef SM_EXPLAINER_H
 #define SM_EXPLAINER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "explain/record.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
 #include "util/err.h"
@@ -54,27 +59,43 @@ typedef struct sm_explain_batch {
     const char *const *ids; /* N image ids */
 } sm_explain_batch;
 
-/* What a method leaves for each image of the batch. */
+/* What a method leaves for each image of the batch. The generic code
+ * empties every field but map before the method runs; the caller frees
+ * the records (sm_explain_out_free). */
 typedef struct sm_explain_out {
-    float *map;         /* H x W, caller's buffer, written by the method */
+    float *map;         /* H x W, caller's buffer, written by the method
+                           (NULL for a method with no_map) */
     double score;       /* the target's score on the image itself */
     long evals;         /* images the model evaluated for it (forward, or
                            forward + backward) */
-    char extras[2048];  /* a JSON object of method-specific extras */
+    sm_record record;   /* method-specific: a JSON object, named arrays */
 } sm_explain_out;
+
+/* Frees the records of out[0..n). */
+void sm_explain_out_free(sm_explain_out *out, int64_t n);
+
+/* One image as the per-image operations see it. */
+typedef struct sm_explain_image {
+    const float *x;     /* c x h x w, the model input */
+    int64_t c, h, w;
+    int target;
+    const char *id;     /* draws are keyed by it */
+} sm_explain_image;
 
 typedef struct sm_explainer_class {
     const char *name;            /* "sal" */
     const char *summary;         /* one line for --help */
     int backward;                /* 1: its evaluations include a backward
                                     pass (what an evaluation costs) */
+    int no_map;                  /* 1: it yields no pixel map, only its
+                                    record (out->map is NULL) */
     const sm_param_def *params;  /* ended by an entry with name NULL */
     size_t params_size;
     /* Checks across parameters (may be NULL). */
     int (*check)(const void *params, sm_err *err);
     /* Explains b; out has b->x->shape[0] entries. 0 or -1 with a message.
-     * May be NULL in a class with the neighbourhood ops: each image is
-     * then explained as samples, score(0, n) and fit. */
+     * May be NULL in a class with rounds or the one-round ops: each image
+     * is then explained by the generic loop of rounds. */
     int (*run)(const void *params, const sm_explain_ctx *ctx,
                const sm_explain_batch *b, sm_explain_out *out, sm_err *err);
 
@@ -104,6 +125,43 @@ typedef struct sm_explainer_class {
     int (*fit)(const void *params, const sm_explain_ctx *ctx, const float *x,
                int64_t c, int64_t h, int64_t w, int target, const char *id,
                const double *y, int64_t n, sm_explain_out *out, sm_err *err);
+
+    /* Rounds (all of begin, propose, round_score, update, finish, encode,
+     * decode and release, or none). One image is explained as
+     *   st = begin(); while ((n = propose(st)) > 0)
+     *       { y = round_score(st, 0, n); update(st, y, n); }
+     *   finish(st, out)
+     * round_score must depend only on the state as propose left it, the
+     * image and the range: the pipeline encodes that state, sends it with
+     * the image to the workers that score chunks of the round, and runs
+     * update, propose (and finish) where it gathered the scores. So
+     * decode(encode(st)) must behave exactly as st. The class's
+     * samples/score/fit, when it has them, are a one-round method that the
+     * generic code runs as rounds. Each returns -1 (NULL) with a message. */
+    void *(*begin)(const void *params, const sm_explain_ctx *ctx,
+                   const sm_explain_image *im, sm_err *err);
+    /* The next round's sample count, 0 when done; -1 on error. */
+    int64_t (*propose)(const void *params, const sm_explain_ctx *ctx,
+                       const sm_explain_image *im, void *st, sm_err *err);
+    /* Scores of samples [first, first + count) of the proposed round. */
+    int (*round_score)(const void *params, const sm_explain_ctx *ctx,
+                       const sm_explain_image *im, const void *st,
+                       int64_t first, int64_t count, double *y, sm_err *err);
+    /* Takes all n scores of the proposed round. */
+    int (*update)(const void *params, const sm_explain_ctx *ctx,
+                  const sm_explain_image *im, void *st, const double *y,
+                  int64_t n, sm_err *err);
+    /* out's map, score, evals and record. */
+    int (*finish)(const void *params, const sm_explain_ctx *ctx,
+                  const sm_explain_image *im, void *st, sm_explain_out *out,
+                  sm_err *err);
+    /* st as bytes appended to t (any bytes: t->len counts them). */
+    int (*encode)(const void *params, const void *st, sm_text *t,
+                  sm_err *err);
+    /* A state from bytes encode wrote; bytes from the wire: checked. */
+    void *(*decode)(const void *params, const sm_explain_image *im,
+                    const uint8_t *bytes, size_t len, sm_err *err);
+    void (*release)(void *st);
 } sm_explainer_class;
 
 /* The registry. */
@@ -116,6 +174,9 @@ typedef struct sm_explainer sm_explainer;
 /* The method with its defaults; NULL with a message naming the unknown
  * method (and listing the known ones). */
 sm_explainer *sm_explainer_new(const char *name, sm_err *err);
+/* The method of class c, which need not be in the registry (a test's). */
+sm_explainer *sm_explainer_new_class(const sm_explainer_class *c,
+                                     sm_err *err);
 void sm_explainer_destroy(sm_explainer **e);
 
 const sm_explainer_class *sm_explainer_class_of(const sm_explainer *e);
@@ -126,32 +187,53 @@ const sm_explainer_class *sm_explainer_class_of(const sm_explainer *e);
 int sm_explainer_set(sm_explainer *e, const char *key, const char *value,
                      sm_err *err);
 
-/* The parameters as a JSON object ({"steps": 50, ...}). */
+/* The parameters as a JSON object ({"steps": 50, ...}), borrowed from e
+ * until the next call; NULL when out of memory. */
 const char *sm_explainer_params_json(sm_explainer *e);
 
 int sm_explainer_run(sm_explainer *e, const sm_explain_ctx *ctx,
                      const sm_explain_batch *b, sm_explain_out *out,
                      sm_err *err);
 
-/* 1 when e's method has the neighbourhood ops (samples, score, fit), so
- * an image's neighbourhood can be scored in chunks; else 0. */
+/* 1 when e's method explains an image in rounds (its own, or the one
+ * round of samples, score and fit), so the pipeline can score each round
+ * in chunks; else 0. */
 int sm_explainer_chunked(const sm_explainer *e);
 
-/* The class's ops with e's parameters (checked first, as by run); errors
- * are prefixed with the method's name, and a method without the ops is an
- * error. samples: n, or -1. score: samples [first, first + count) into
- * y[count]. fit: out (out->map is the caller's h x w buffer) from
- * y[0..n). 0 or -1 with a message. */
-int64_t sm_explainer_samples(sm_explainer *e, const sm_explain_ctx *ctx,
-                             const float *x, int64_t c, int64_t h, int64_t w,
-                             int target, const char *id, sm_err *err);
-int sm_explainer_score(sm_explainer *e, const sm_explain_ctx *ctx,
-                       const float *x, int64_t c, int64_t h, int64_t w,
-                       int target, const char *id, int64_t first,
-                       int64_t count, double *y, sm_err *err);
-int sm_explainer_fit(sm_explainer *e, const sm_explain_ctx *ctx,
-                     const float *x, int64_t c, int64_t h, int64_t w,
-                     int target, const char *id, const double *y, int64_t n,
-                     sm_explain_out *out, sm_err *err);
+/* One image's rounds with e's parameters: the state as the last propose
+ * left it. Borrows e, ctx's model and im's pixels and id. */
+typedef struct sm_explain_rounds sm_explain_rounds;
+
+/* Rounds of image im: begun and proposed (state NULL), or taken up from
+ * the bytes sm_explain_rounds_encode wrote (a state from the wire:
+ * checked). Checks e's parameters first, as run does. NULL with a message
+ * prefixed by the method's name (also for a method without rounds). */
+sm_explain_rounds *sm_explain_rounds_new(sm_explainer *e,
+                                         const sm_explain_ctx *ctx,
+                                         const sm_explain_image *im,
+                                         const uint8_t *state, size_t len,
+                                         sm_err *err);
+void sm_explain_rounds_destroy(sm_explain_rounds **r);
+
+/* The proposed round's sample count; 0 when the image is done. */
+int64_t sm_explain_rounds_n(const sm_explain_rounds *r);
+/* Rounds proposed so far, this one included (1 after new with no state). */
+int sm_explain_rounds_round(const sm_explain_rounds *r);
+
+/* Scores of samples [first, first + count) of the proposed round into y;
+ * -1 with a message when the range is not within 0..n. */
+int sm_explain_rounds_score(sm_explain_rounds *r, int64_t first,
+                            int64_t count, double *y, sm_err *err);
+/* All n scores of the proposed round (n must be its count); then proposes
+ * the next. 0 or -1. */
+int sm_explain_rounds_update(sm_explain_rounds *r, const double *y,
+                             int64_t n, sm_err *err);
+/* When n is 0: the image's map, score, evals and record into out
+ * (out->map the caller's h x w buffer). 0 or -1. */
+int sm_explain_rounds_finish(sm_explain_rounds *r, sm_explain_out *out,
+                             sm_err *err);
+/* The state (with the round and its n) as bytes, appended to t. 0 or -1. */
+int sm_explain_rounds_encode(const sm_explain_rounds *r, sm_text *t,
+                             sm_err *err);
 
 #endif

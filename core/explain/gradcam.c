@@ -15,26 +15,6 @@ typedef struct gradcam_params {
     int relu;
 } gradcam_params;
 
-/* s as a JSON string into buf. */
-static void json_str(char *buf, size_t n, const char *s)
-{
-    size_t j = 0;
-    if (n < 3)
-        return;
-    buf[j++] = '"';
-    for (; *s && j + 8 < n; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            j += (size_t)snprintf(buf + j, n - j, "\\%c", ch);
-        else if (ch < 0x20)
-            j += (size_t)snprintf(buf + j, n - j, "\\u%04x", ch);
-        else
-            buf[j++] = (char)ch;
-    }
-    buf[j++] = '"';
-    buf[j] = '\0';
-}
-
 static int gradcam_run(const void *params, const sm_explain_ctx *ctx,
                        const sm_explain_batch *b, sm_explain_out *out,
                        sm_err *err)
@@ -85,8 +65,6 @@ static int gradcam_run(const void *params, const sm_explain_ctx *ctx,
         sm_err_set(err, "out of memory");
         goto done;
     }
-    char lname[SM_PARAM_STR * 6 + 3];
-    json_str(lname, sizeof lname, name);
     for (int64_t i = 0; i < n; i++) {
         const float *ai = act->data + i * k * hw, *gi = ga->data + i * k * hw;
         float *ci = cam + i * hw;
@@ -122,9 +100,12 @@ static int gradcam_run(const void *params, const sm_explain_ctx *ctx,
         memcpy(out[i].map, cam + i * oh * ow, sizeof(float) * (size_t)(oh * ow));
         out[i].score = score[i];
         out[i].evals = 1;
-        snprintf(out[i].extras, sizeof out[i].extras,
-                 "{\"layer\": %s, \"shape\": [%lld, %lld, %lld]}", lname,
-                 (long long)k, (long long)h, (long long)w);
+        if (sm_record_str(&out[i].record, "layer", name) ||
+            sm_record_addf(&out[i].record, "shape", "[%lld, %lld, %lld]",
+                           (long long)k, (long long)h, (long long)w)) {
+            sm_err_set(err, "out of memory");
+            goto done;
+        }
     }
     rc = 0;
 done:

@@ -175,9 +175,13 @@ static int intg_run(const void *params, const sm_explain_ctx *ctx,
         sm_explain_reduce(attr, c, hw, SM_REDUCE_SUM, out[i].map);
         out[i].score = f[i];
         out[i].evals = steps + 2;
-        snprintf(out[i].extras, sizeof out[i].extras,
-                 "{\"delta\": %.9g, \"f_baseline\": %.9g, \"sum_attr\": %.9g}",
-                 total - (f[i] - f[n + i]), f[n + i], total);
+        sm_record *rec = &out[i].record;
+        if (sm_record_addf(rec, "delta", "%.9g", total - (f[i] - f[n + i])) ||
+            sm_record_addf(rec, "f_baseline", "%.9g", f[n + i]) ||
+            sm_record_addf(rec, "sum_attr", "%.9g", total)) {
+            sm_err_set(err, "out of memory");
+            goto done;
+        }
     }
     rc = 0;
 done:

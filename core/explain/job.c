@@ -129,6 +129,8 @@ static int run_method(state *s, int m, const sm_tensor *x, const size_t *idx,
     if (k)
         rc = sm_explain_images(&s->setup, s->ex[m], x, ids, res, err);
     const char *params = sm_explainer_params_json(s->ex[m]);
+    if (rc == 0 && !params)
+        rc = sm_err_set(err, "out of memory");
     for (size_t r = 0; k && rc == 0 && r < n; r++) {
         if (!todo[r])
             continue;
@@ -140,6 +142,7 @@ static int run_method(state *s, int m, const sm_tensor *x, const size_t *idx,
             method, params, &res[r], s->pp.height, s->pp.width, err);
         st->maps_written += rc == 0;
     }
+    sm_explain_results_free(res, (int64_t)n);
     free(todo);
     return rc;
 }

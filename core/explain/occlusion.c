@@ -164,11 +164,12 @@ static int occlusion_fit(const void *params, const sm_explain_ctx *ctx,
         out->map[q] = (float)(acc[q] / cover[q]);
     out->score = y[0];
     out->evals = n;
-    snprintf(out->extras, sizeof out->extras,
-             "{\"window\": %d, \"stride\": %d, \"windows\": %lld}",
-             j.win, j.stride, (long long)j.windows);
     free(acc);
     free(cover);
+    if (sm_record_addf(&out->record, "window", "%d", j.win) ||
+        sm_record_addf(&out->record, "stride", "%d", j.stride) ||
+        sm_record_addf(&out->record, "windows", "%lld", (long long)j.windows))
+        return sm_err_set(err, "out of memory");
     return 0;
 }
 

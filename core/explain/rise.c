@@ -209,11 +209,12 @@ static int rise_fit(const void *params, const sm_explain_ctx *ctx,
         out->map[q] = (float)(acc[q] / (p->masks * p->p));
     out->score = y[0];
     out->evals = n;
-    snprintf(out->extras, sizeof out->extras, "{\"cell\": [%d, %d]}", j.ch,
-             j.cw);
+    int rc = sm_record_addf(&out->record, "cell", "[%d, %d]", j.ch, j.cw)
+                 ? sm_err_set(err, "out of memory")
+                 : 0;
     free(acc);
     rise_job_free(&j);
-    return 0;
+    return rc;
 }
 
 static int rise_check(const void *params, sm_err *err)

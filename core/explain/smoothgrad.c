@@ -101,8 +101,10 @@ static int smoothgrad_run(const void *params, const sm_explain_ctx *ctx,
             out[i].map[q] = (float)(acc[i * hw + q] / p->samples);
         out[i].score = score[i];
         out[i].evals = p->samples + 1;
-        snprintf(out[i].extras, sizeof out[i].extras, "{\"sigma\": %.9g}",
-                 sigma[i]);
+        if (sm_record_addf(&out[i].record, "sigma", "%.9g", sigma[i])) {
+            sm_err_set(err, "out of memory");
+            goto done;
+        }
     }
     rc = 0;
 done:

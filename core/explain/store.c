@@ -13,6 +13,9 @@
 #include "util/text.h"
 
 #define STORE_PATH 4096
+/* A row holds the method's whole record: a bound against a broken file,
+ * not against any record a method writes. */
+#define ROW_MAX ((size_t)256 << 20)
 
 struct sm_explain_store {
     char *out;
@@ -95,12 +98,20 @@ static int exists(const char *path)
     return stat(path, &s) == 0 && S_ISREG(s.st_mode);
 }
 
+/* 1 when method yields a pixel map (an unknown method: as most do). */
+static int has_map(const char *method)
+{
+    const sm_explainer_class *c = sm_explainer_find(method);
+    return !c || !c->no_map;
+}
+
 int sm_explain_store_done(const sm_explain_store *st, const char *id,
                           const char *method)
 {
     char a[STORE_PATH], b[STORE_PATH];
     return map_path(st, a, id, method, ".npy") == 0 &&
-           map_path(st, b, id, method, ".row") == 0 && exists(a) && exists(b);
+           map_path(st, b, id, method, ".row") == 0 && exists(b) &&
+           (!has_map(method) || exists(a));
 }
 
 /* The row of index.csv: id,label,predicted,target,score,method,seconds,
@@ -122,9 +133,34 @@ static int format_row(sm_text *t, const char *id, const char *label,
     else if (!rc)
         rc = sm_text_addf(t, ",,");
     return rc || sm_text_csv(t, params) || sm_text_addf(t, ",") ||
-                   sm_text_csv(t, r->extras) || sm_text_addf(t, "\n")
+                   sm_text_csv(t, sm_record_json(&r->record)) || sm_text_addf(t, "\n")
                ? -1
                : 0;
+}
+
+/* The record's arrays, each to OUT/maps/<id>/<method>.<name>.npy, then
+ * its object to <method>.json. 0 or -1. */
+static int put_record(const sm_explain_store *st, const char *id,
+                      const char *method, const sm_record *rec, sm_err *err)
+{
+    char path[STORE_PATH], ext[SM_RECORD_NAME_MAX + 8];
+    for (size_t i = 0; i < rec->n_arrays; i++) {
+        const sm_record_array *a = &rec->arrays[i];
+        snprintf(ext, sizeof ext, ".%s.npy", a->name);
+        if (map_path(st, path, id, method, ext))
+            return sm_err_set(err, "%s: %s: array '%s': path too long", id,
+                              method, a->name);
+        sm_tensor t = {0};
+        t.ndim = a->ndim;
+        memcpy(t.shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+        t.data = a->data;
+        if (sm_npy_write(path, &t, err))
+            return -1;
+    }
+    const char *json = sm_record_json(rec);
+    if (map_path(st, path, id, method, ".json"))
+        return sm_err_set(err, "%s: %s: path too long", id, method);
+    return sm_file_write_atomic(path, json, strlen(json), err);
 }
 
 int sm_explain_store_put(sm_explain_store *st, const char *id,
@@ -144,16 +180,22 @@ int sm_explain_store_put(sm_explain_store *st, const char *id,
     if (r->failed)
         return sm_err_set(err, "%s: %s: a failed result has no map (%s)",
                           id, method, r->error);
+    if (!r->map && has_map(method))
+        return sm_err_set(err, "%s: %s: the result has no map", id, method);
     snprintf(dir, sizeof dir, "%s/maps/%s", st->out, id);
-    sm_tensor mt = {0};
-    mt.ndim = 2;
-    mt.shape[0] = h;
-    mt.shape[1] = w;
-    mt.data = r->map;
-    /* The map first: a row without its map would count as nothing, a map
-     * without its row is recomputed. */
-    if (sm_file_mkdirs(dir, err) || sm_npy_write(npy, &mt, err))
+    /* The row last: an (image, method) is complete once its row is there,
+     * and whatever was written before it is simply written again. */
+    if (sm_file_mkdirs(dir, err) || put_record(st, id, method, &r->record, err))
         return -1;
+    if (r->map) {
+        sm_tensor mt = {0};
+        mt.ndim = 2;
+        mt.shape[0] = h;
+        mt.shape[1] = w;
+        mt.data = r->map;
+        if (sm_npy_write(npy, &mt, err))
+            return -1;
+    }
     sm_text t = {0};
     int rc = format_row(&t, id, label, predicted, target, method, params, r)
                  ? sm_err_set(err, "out of memory")
@@ -177,7 +219,7 @@ int sm_explain_store_index(sm_explain_store *st, const char *const *ids,
                 !exists(path))
                 continue;
             size_t len;
-            unsigned char *row = sm_file_read(path, 1 << 20, &len, err);
+            unsigned char *row = sm_file_read(path, ROW_MAX, &len, err);
             if (!row)
                 rc = -1;
             else if (sm_text_addf(&t, "%.*s", (int)len, (const char *)row))

@@ -1,10 +1,13 @@
 /* sm_explain_store: a job's output folder (docs/EXPLAIN.md):
- *   OUT/maps/<image id>/<method>.npy  float32 H x W
- *   OUT/maps/<image id>/<method>.row  its row of index.csv
- *   OUT/index.csv                     the rows, in dataset then method order
- * An (image, method) is complete when its .npy and .row both exist; both
- * are written atomically (temp file, rename), the map first, so a run
- * started again skips exactly what is complete. */
+ *   OUT/maps/<image id>/<method>.npy         float32 H x W (the map)
+ *   OUT/maps/<image id>/<method>.json        the method's record
+ *   OUT/maps/<image id>/<method>.<name>.npy  the record's arrays
+ *   OUT/maps/<image id>/<method>.row         its row of index.csv
+ *   OUT/index.csv                            the rows, in dataset then
+ *                                            method order
+ * Every file is written atomically (temp file, rename), the row last: an
+ * (image, method) is complete when its row exists and, for a method with a
+ * map, its .npy, so a run started again skips exactly what is complete. */
 #ifndef SM_EXPLAIN_STORE_H
 #define SM_EXPLAIN_STORE_H
 
@@ -29,7 +32,8 @@ const char *sm_explain_store_dir(const sm_explain_store *st);
 int sm_explain_store_done(const sm_explain_store *st, const char *id,
                           const char *method);
 
-/* Writes the map (h x w) and the row of (id, method): label, predicted and
+/* Writes the record, the map (h x w; none for a method with no_map) and
+ * the row of (id, method): label, predicted and
  * target are class names (label may be NULL); params is the method's
  * parameters as JSON. 0 or -1 with a message naming the file. */
 int sm_explain_store_put(sm_explain_store *st, const char *id,

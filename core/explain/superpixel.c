@@ -29,38 +29,41 @@ static void superpixel_params(const sm_superpixel_params *p, int64_t c,
     sp->felzenszwalb.min_size = p->min_size;
 }
 
-static void superpixel_describe(const sm_segment_params *sp, int rescaled,
-                                char *buf, size_t cap)
+int sm_superpixel_record(const sm_superpixel_image *s, sm_record *rec)
 {
+    const sm_segment_params *sp = &s->used;
     const char *name = sm_segment_method_name(sp->method);
-    int k = 0;
+    sm_text t = {0};
+    int rc = -1;
     switch (sp->method) {
     case SM_SEGMENT_QUICKSHIFT:
-        k = snprintf(buf, cap, "{\"method\": \"%s\", \"kernel_size\": %g, "
-                     "\"max_dist\": %g, \"ratio\": %g", name,
-                     sp->quickshift.kernel_size, sp->quickshift.max_dist,
-                     sp->quickshift.ratio);
+        rc = sm_text_addf(&t, "{\"method\": \"%s\", \"kernel_size\": %g, "
+                          "\"max_dist\": %g, \"ratio\": %g", name,
+                          sp->quickshift.kernel_size, sp->quickshift.max_dist,
+                          sp->quickshift.ratio);
         break;
     case SM_SEGMENT_SLIC:
-        k = snprintf(buf, cap, "{\"method\": \"%s\", \"n_segments\": %d, "
-                     "\"compactness\": %g, \"sigma\": %g", name,
-                     sp->slic.n_segments, sp->slic.compactness,
-                     sp->slic.sigma);
+        rc = sm_text_addf(&t, "{\"method\": \"%s\", \"n_segments\": %d, "
+                          "\"compactness\": %g, \"sigma\": %g", name,
+                          sp->slic.n_segments, sp->slic.compactness,
+                          sp->slic.sigma);
         break;
     case SM_SEGMENT_FELZENSZWALB:
-        k = snprintf(buf, cap, "{\"method\": \"%s\", \"scale\": %g, "
-                     "\"sigma\": %g, \"min_size\": %d", name,
-                     sp->felzenszwalb.scale, sp->felzenszwalb.sigma,
-                     sp->felzenszwalb.min_size);
+        rc = sm_text_addf(&t, "{\"method\": \"%s\", \"scale\": %g, "
+                          "\"sigma\": %g, \"min_size\": %d", name,
+                          sp->felzenszwalb.scale, sp->felzenszwalb.sigma,
+                          sp->felzenszwalb.min_size);
         break;
     case SM_SEGMENT_GRID:
-        k = snprintf(buf, cap, "{\"method\": \"%s\", \"cells\": %d", name,
-                     sp->grid.cells);
+        rc = sm_text_addf(&t, "{\"method\": \"%s\", \"cells\": %d", name,
+                          sp->grid.cells);
         break;
     }
-    if (k >= 0 && (size_t)k < cap)
-        snprintf(buf + k, cap - (size_t)k, ", \"rescaled\": %s}",
-                 rescaled ? "true" : "false");
+    rc = rc || sm_text_addf(&t, ", \"rescaled\": %s}",
+                            s->rescaled ? "true" : "false") ||
+         sm_record_addf(rec, "segmentation", "%s", t.s);
+    sm_text_free(&t);
+    return rc ? -1 : 0;
 }
 
 int sm_superpixel_segment(const sm_superpixel_params *p, const float *x,
@@ -110,7 +113,8 @@ int sm_superpixel_segment(const sm_superpixel_params *p, const float *x,
     if (sm_segment(&sp, img ? img : x, (int)sc, (int)h, (int)w, s->label,
                    &s->d, err))
         goto fail;
-    superpixel_describe(&sp, rescaled, s->json, sizeof s->json);
+    s->used = sp;
+    s->rescaled = rescaled;
     if (strcmp(p->hide, "constant") == 0) {
         for (int64_t e = 0; e < c * hw; e++)
             s->hidden[e] = (float)p->hide_value;
@@ -202,26 +206,6 @@ void sm_superpixel_paint(const sm_superpixel_image *s, const double *v,
 {
     for (int64_t q = 0; q < s->h * s->w; q++)
         map[q] = (float)v[s->label[q]];
-}
-
-void sm_superpixel_json_array(char *buf, size_t cap, size_t *off,
-                              const char *key, const double *v, int d)
-{
-    size_t start = *off, o = start;
-    if (o >= cap)
-        return;
-    int k = snprintf(buf + o, cap - o, "\"%s\": [", key);
-    for (int i = 0; k >= 0 && (o += (size_t)k) < cap && i < d; i++)
-        k = snprintf(buf + o, cap - o, "%s%.9g", i ? ", " : "", v[i]);
-    if (k >= 0 && o < cap && (o += (size_t)snprintf(buf + o, cap - o, "]")) < cap) {
-        *off = o;
-        return;
-    }
-    /* too long: null, leaving room for the rest of the object */
-    o = start;
-    if (o < cap)
-        o += (size_t)snprintf(buf + o, cap - o, "\"%s\": null", key);
-    *off = o;
 }
 
 /* What one call on one image asks of a superpixel method: its sample

@@ -68,7 +68,8 @@ typedef struct sm_superpixel_image {
     float *hidden;    /* c x h x w: each pixel's value when hidden */
     const float *x;   /* c x h x w, borrowed */
     int64_t c, h, w;
-    char json[256];   /* the segmentation actually used, a JSON object */
+    sm_segment_params used; /* the segmentation actually used */
+    int rescaled;     /* 1: pixels stretched min..max to segment */
 } sm_superpixel_image;
 
 /* Segments image x (c x h x w, the model input) and prepares its hidden
@@ -91,11 +92,9 @@ int sm_superpixel_scores(const sm_explain_ctx *ctx, const sm_superpixel_image *s
 void sm_superpixel_paint(const sm_superpixel_image *s, const double *v,
                          float *map);
 
-/* Appends "key": [v0, ...] to a JSON buffer at *off (capacity cap);
- * writes null when the array does not fit (maps, not extras, are the
- * result; extras are bounded). */
-void sm_superpixel_json_array(char *buf, size_t cap, size_t *off,
-                              const char *key, const double *v, int d);
+/* Adds "segmentation": {the segmentation s used} to rec. 0, or -1 when
+ * out of memory. */
+int sm_superpixel_record(const sm_superpixel_image *s, sm_record *rec);
 
 /* A superpixel method (LIME, KernelSHAP): its neighbourhood is n rows of
  * 0/1 over the image's d superpixels (1 = shown), each row a pure function
@@ -112,7 +111,7 @@ typedef struct sm_superpixel_method {
     int (*rows)(const void *params, const sm_explain_ctx *ctx,
                 const sm_superpixel_image *s, const char *id, int64_t first,
                 int64_t count, uint8_t *Z, sm_err *err);
-    /* out's map, score, evals and extras from y[0..n); 0 or -1. */
+    /* out's map, score, evals and record from y[0..n); 0 or -1. */
     int (*fit)(const void *params, const sm_explain_ctx *ctx,
                const sm_superpixel_image *s, const char *id, const double *y,
                int64_t n, sm_explain_out *out, sm_err *err);

@@ -21,13 +21,19 @@ static sm_explain_ctx ctx_of(const sm_explain_setup *s)
     return ctx;
 }
 
-/* res as sm_explain_targets leaves an image: nothing but its map buffer. */
+/* res as sm_explain_targets leaves an image: nothing but its map buffer
+ * (the caller's array may be uninitialised: nothing to free yet). */
 static void result_reset(sm_explain_result *r)
 {
     float *map = r->map;
     memset(r, 0, sizeof *r);
     r->map = map;
-    snprintf(r->extras, sizeof r->extras, "{}");
+}
+
+void sm_explain_results_free(sm_explain_result *res, int64_t n)
+{
+    for (int64_t r = 0; r < n; r++)
+        sm_record_free(&res[r].record);
 }
 
 int sm_explain_targets(const sm_explain_setup *s, const sm_tensor *x,
@@ -75,16 +81,16 @@ int sm_explain_targets(const sm_explain_setup *s, const sm_tensor *x,
     return 0;
 }
 
-/* What a method left in o, into r, and when s->metrics the deletion and
+/* What a method left in o, into r (o's record moved), and when s->metrics the deletion and
  * insertion AUC of r's map on image x (C x H x W) for the predicted
  * class. 0 or -1. */
 static int finish(const sm_explain_setup *s, const float *x, int64_t c,
-                  int64_t h, int64_t w, const sm_explain_out *o,
+                  int64_t h, int64_t w, sm_explain_out *o,
                   sm_explain_result *r, sm_err *err)
 {
     r->score = o->score;
     r->evals = o->evals;
-    memcpy(r->extras, o->extras, sizeof r->extras);
+    sm_record_move(&r->record, &o->record);
     r->has_metrics = 0;
     if (!s->metrics)
         return 0;
@@ -150,6 +156,8 @@ int sm_explain_images(const sm_explain_setup *s, sm_explainer *e,
     }
     rc = 0;
 done:
+    if (out)
+        sm_explain_out_free(out, kept);
     sm_tensor_destroy(&xk);
     free(slot);
     free(target);
@@ -158,38 +166,35 @@ done:
     return rc;
 }
 
-int64_t sm_explain_samples(const sm_explain_setup *s, sm_explainer *e,
-                           const sm_tensor *x, const char *id, int target,
-                           sm_err *err)
+sm_explain_rounds *sm_explain_rounds_open(const sm_explain_setup *s,
+                                          sm_explainer *e, const sm_tensor *x,
+                                          const char *id, int target,
+                                          const uint8_t *state, size_t len,
+                                          sm_err *err)
 {
     sm_explain_ctx ctx = ctx_of(s);
-    return sm_explainer_samples(e, &ctx, x->data, x->shape[1], x->shape[2],
-                                x->shape[3], target, id, err);
+    sm_explain_image im = {x->data, x->shape[1], x->shape[2], x->shape[3],
+                           target, id};
+    return sm_explain_rounds_new(e, &ctx, &im, state, len, err);
 }
 
-int sm_explain_chunk(const sm_explain_setup *s, sm_explainer *e,
-                     const sm_tensor *x, const char *id, int target,
-                     int64_t first, int64_t count, double *y, sm_err *err)
+int sm_explain_step(const sm_explain_setup *s, sm_explain_rounds *r,
+                    const sm_tensor *x, const double *y, int64_t n,
+                    sm_explain_result *res, sm_err *err)
 {
-    sm_explain_ctx ctx = ctx_of(s);
-    return sm_explainer_score(e, &ctx, x->data, x->shape[1], x->shape[2],
-                              x->shape[3], target, id, first, count, y, err);
-}
-
-/* res->seconds is the fit's own time: the chunks were scored elsewhere,
- * and their time is the caller's to add. */
-int sm_explain_fit(const sm_explain_setup *s, sm_explainer *e,
-                   const sm_tensor *x, const char *id, const double *y,
-                   int64_t n, sm_explain_result *res, sm_err *err)
-{
-    sm_explain_ctx ctx = ctx_of(s);
+    double t0 = sm_clock_now();
+    if (sm_explain_rounds_update(r, y, n, err))
+        return -1;
+    if (sm_explain_rounds_n(r) > 0)
+        return 1;
     int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
     sm_explain_out o = {.map = res->map};
-    double t0 = sm_clock_now();
-    if (sm_explainer_fit(e, &ctx, x->data, c, h, w, res->target, id, y, n,
-                         &o, err))
-        return -1;
-    res->failed = 0;
-    res->seconds = sm_clock_now() - t0;
-    return finish(s, x->data, c, h, w, &o, res, err);
+    int rc = sm_explain_rounds_finish(r, &o, err);
+    if (rc == 0) {
+        res->failed = 0;
+        res->seconds = sm_clock_now() - t0;
+        rc = finish(s, x->data, c, h, w, &o, res, err);
+    }
+    sm_explain_out_free(&o, 1);
+    return rc;
 }

@@ -1,6 +1,6 @@
 /* sm_explain_task: what a worker computes, in memory, without files: the
- * targets of a batch, its maps and metrics; or one chunk of an image's
- * neighbourhood and the fit over all of its scores. The pipeline (broker,
+ * targets of a batch, its maps and metrics; or one chunk of a round of an
+ * image's neighbourhood, and the step over all of a round's scores. The pipeline (broker,
  * worker) and the direct loop (job.c) both call these, so a map is the
  * same bits whichever ran it. */
 #ifndef SM_EXPLAIN_TASK_H
@@ -34,7 +34,8 @@ typedef struct sm_explain_result {
     long evals;
     double seconds;
     float *map;               /* h x w, the caller's buffer */
-    char extras[2048];        /* JSON */
+    sm_record record;         /* the method's; freed by
+                                 sm_explain_results_free */
     int has_metrics;
     double deletion_auc, insertion_auc;
 } sm_explain_result;
@@ -56,21 +57,26 @@ int sm_explain_images(const sm_explain_setup *s, sm_explainer *e,
                       const sm_tensor *x, const char *const *ids,
                       sm_explain_result *res, sm_err *err);
 
-/* Neighbourhood methods (sm_explainer_chunked): the number of samples of
- * image x (1 x C x H x W) with target `target`, or -1 with a message. */
-int64_t sm_explain_samples(const sm_explain_setup *s, sm_explainer *e,
-                           const sm_tensor *x, const char *id, int target,
-                           sm_err *err);
+/* Neighbourhood methods (sm_explainer_chunked): the rounds of image x
+ * (1 x C x H x W, borrowed with id until destroyed) for target `target`,
+ * begun (state NULL) or taken up from the state the pipeline carried.
+ * Chunks of its round: sm_explain_rounds_score. NULL with a message. */
+sm_explain_rounds *sm_explain_rounds_open(const sm_explain_setup *s,
+                                          sm_explainer *e, const sm_tensor *x,
+                                          const char *id, int target,
+                                          const uint8_t *state, size_t len,
+                                          sm_err *err);
 
-/* Scores samples [first, first + count) of that neighbourhood into y. */
-int sm_explain_chunk(const sm_explain_setup *s, sm_explainer *e,
-                     const sm_tensor *x, const char *id, int target,
-                     int64_t first, int64_t count, double *y, sm_err *err);
+/* A step: the n scores y of r's round in, then the next round proposed
+ * (1: r holds it, to encode and score) or the image finished into res
+ * with its metrics (0; res->predicted and res->target set by the caller,
+ * res->seconds the step's own time: the chunks were scored elsewhere).
+ * -1 with a message. */
+int sm_explain_step(const sm_explain_setup *s, sm_explain_rounds *r,
+                    const sm_tensor *x, const double *y, int64_t n,
+                    sm_explain_result *res, sm_err *err);
 
-/* The image's result from all n of its scores (res->predicted and
- * res->target set by the caller); metrics as sm_explain_images. */
-int sm_explain_fit(const sm_explain_setup *s, sm_explainer *e,
-                   const sm_tensor *x, const char *id, const double *y,
-                   int64_t n, sm_explain_result *res, sm_err *err);
+/* Frees the records of res[0..n). */
+void sm_explain_results_free(sm_explain_result *res, int64_t n);
 
 #endif

@@ -28,6 +28,23 @@ int sm_text_addf(sm_text *t, const char *fmt, ...)
     }
 }
 
+int sm_text_add(sm_text *t, const void *data, size_t n)
+{
+    if (!t->s || t->cap - t->len < n + 1) {
+        size_t nc = (t->cap ? t->cap * 2 : 4096) + n + 1;
+        char *ns = realloc(t->s, nc);
+        if (!ns)
+            return -1;
+        t->s = ns;
+        t->cap = nc;
+    }
+    if (n)
+        memcpy(t->s + t->len, data, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+    return 0;
+}
+
 int sm_text_csv(sm_text *t, const char *s)
 {
     if (!strpbrk(s, ",\"\n\r"))

@@ -1,4 +1,5 @@
-/* sm_text: a growing text buffer (CSV and JSON rows, reports). */
+/* sm_text: a growing text buffer (CSV and JSON rows, reports), also for
+ * raw bytes (explainer states). */
 #ifndef SM_TEXT_H
 #define SM_TEXT_H
 
@@ -12,6 +13,10 @@ typedef struct sm_text {
 /* Appends formatted text. 0, or -1 when out of memory. */
 int sm_text_addf(sm_text *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Appends n raw bytes (any bytes: len counts them; a NUL still follows).
+ * 0, or -1 when out of memory. */
+int sm_text_add(sm_text *t, const void *data, size_t n);
 
 /* Appends s as one CSV field, quoted when it holds a comma, a quote or a
  * line break (quotes doubled). 0 or -1. */

@@ -193,14 +193,15 @@ static void check_conservation(sm_model *m, const sm_tensor *x,
         double f = out[i].score;
         cr_assert(fabs(s - f) <= 1e-4 * fabs(f), "%s image %lld: sum R %.8g, "
                   "logit %.8g", composite, (long long)i, s, f);
-        cr_assert(fabs(extra(out[i].extras, "relevance_sum") - s) <= 1e-5 * fabs(f));
-        cr_assert(fabs(extra(out[i].extras, "logit") - f) <= 1e-6 * fabs(f));
-        cr_assert(fabs(extra(out[i].extras, "conservation") - 1) <= 1e-4,
-                  "%s", out[i].extras);
+        cr_assert(fabs(extra(sm_record_json(&out[i].record), "relevance_sum") - s) <= 1e-5 * fabs(f));
+        cr_assert(fabs(extra(sm_record_json(&out[i].record), "logit") - f) <= 1e-6 * fabs(f));
+        cr_assert(fabs(extra(sm_record_json(&out[i].record), "conservation") - 1) <= 1e-4,
+                  "%s", sm_record_json(&out[i].record));
         cr_assert_eq(out[i].evals, 1);
     }
     free(target);
     free(maps);
+    sm_explain_out_free(out, n);
     free(out);
 }
 
@@ -247,7 +248,7 @@ Test(elrp, threads_give_the_same_maps)
     sm_tensor *x = randn(8, 2, 8, 8, 41);
     int target[8];
     float a[8 * 64], b[8 * 64];
-    sm_explain_out out[8];
+    sm_explain_out out[8] = {0};
     sm_err err = {{0}};
     const char *composites[] = {"epsilon", "alpha2beta1", "epsilon_plus_flat"};
     for (int c = 0; c < 3; c++) {
@@ -261,6 +262,7 @@ Test(elrp, threads_give_the_same_maps)
     }
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 8);
 }
 
 /* Worst |a - b| over the maps relative to the largest |b|. */
@@ -286,7 +288,7 @@ Test(elrp, epsilon_to_zero_is_gradient_times_input)
         sm_tensor *x = randn(4, 1, 28, 28, 51);
         int target[4];
         float maps[4 * 784], gx[4 * 784];
-        sm_explain_out out[4];
+        sm_explain_out out[4] = {0};
         cr_assert_eq(run_elrp(m, x, "", "0", target, maps, out, &err), 0, "%s", err.msg);
         sm_explain_ctx ctx = {m, 0, 0, 0, 1};
         cr_assert_eq(sm_explain_gradient(&ctx, x, target, gx, NULL, &err), 0, "%s", err.msg);
@@ -305,6 +307,7 @@ Test(elrp, epsilon_to_zero_is_gradient_times_input)
         }
         sm_tensor_destroy(&x);
         sm_model_destroy(&m);
+        sm_explain_out_free(out, 4);
     }
 }
 
@@ -355,7 +358,7 @@ Test(elrp, dense_rules_by_hand)
     for (int c = 0; c < 4; c++) {
         int target[1];
         float map[3];
-        sm_explain_out out[1];
+        sm_explain_out out[1] = {0};
         sm_err err = {{0}};
         cr_assert_eq(run_elrp(m, &x, composites[c], "", target, map, out, &err), 0, "%s", err.msg);
         cr_assert_eq(target[0], 1);
@@ -363,6 +366,7 @@ Test(elrp, dense_rules_by_hand)
         for (int q = 0; q < 3; q++)
             cr_assert(fabs(map[q] - want[c][q]) < 1e-5, "%s pixel %d: %.7g, "
                       "want %.7g", composites[c], q, map[q], want[c][q]);
+        sm_explain_out_free(out, 1);
     }
     sm_model_destroy(&m);
 }
@@ -390,7 +394,7 @@ static void check_fixtures(const char *model, const char *dir, double tol)
         cr_assert_not_null(want, "%s", err.msg);
         int target[4];
         float maps[4 * 784];
-        sm_explain_out out[4];
+        sm_explain_out out[4] = {0};
         cr_assert_eq(run_elrp(m, x, composites[c], "", target, maps, out, &err), 0, "%s", err.msg);
         double worst = 0;
         for (int i = 0; i < 4; i++) {
@@ -402,6 +406,7 @@ static void check_fixtures(const char *model, const char *dir, double tol)
         cr_log_info("%s elrp %s: max |salmap - torch| / max |torch| = %.3g", model,
                     composites[c], worst);
         sm_tensor_destroy(&want);
+        sm_explain_out_free(out, 4);
     }
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&t);
@@ -450,7 +455,7 @@ Test(elrp, refusals)
     sm_tensor *x = randn(2, 1, 2, 2, 62);
     int target[2];
     float maps[8];
-    sm_explain_out out[2];
+    sm_explain_out out[2] = {0};
     sm_err err = {{0}};
     cr_assert_eq(run_elrp(m, x, "", "", target, maps, out, &err), -1);
     cr_assert(strstr(err.msg, "elrp: ") && strstr(err.msg, "node 'sm': Softmax "
@@ -480,4 +485,5 @@ Test(elrp, refusals)
     cr_assert_str_eq(sm_explainer_params_json(e),
                      "{\"epsilon\": 1e-06, \"composite\": \"epsilon\"}");
     sm_explainer_destroy(&e);
+    sm_explain_out_free(out, 2);
 }

@@ -35,7 +35,7 @@ Test(explain, sal_of_a_linear_model_is_its_weight_row)
     sm_explain_batch b = {x, target, ids};
     sm_explain_ctx ctx = {m, 0, 0, 0, 1};
     float maps[3][9];
-    sm_explain_out out[3];
+    sm_explain_out out[3] = {0};
     for (int i = 0; i < 3; i++)
         out[i].map = maps[i];
     sm_err err = {{0}};
@@ -59,6 +59,7 @@ Test(explain, sal_of_a_linear_model_is_its_weight_row)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 3);
 }
 
 Test(explain, probability_gradient_matches_differences)
@@ -116,6 +117,7 @@ Test(explain, refusals_name_the_method_and_key)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 Test(explain, rng_is_keyed_and_counter_based)

@@ -137,7 +137,7 @@ Test(explain_grad, grad_of_a_linear_model_is_input_times_weight_row)
     sm_tensor *x = images(3, 1);
     int target[3] = {0, 3, 2};
     float maps[27];
-    sm_explain_out out[3];
+    sm_explain_out out[3] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain("grad", NULL, m, x, target, NULL, maps, out, &err), 0,
                  "%s", err.msg);
@@ -152,6 +152,7 @@ Test(explain_grad, grad_of_a_linear_model_is_input_times_weight_row)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 3);
 }
 
 Test(explain_grad, intg_of_a_linear_model_is_grad_times_input)
@@ -161,7 +162,7 @@ Test(explain_grad, intg_of_a_linear_model_is_grad_times_input)
     sm_tensor *x = images(3, 2);
     int target[3] = {1, 0, 3};
     float want[27], maps[27];
-    sm_explain_out out[3];
+    sm_explain_out out[3] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain("grad", NULL, m, x, target, NULL, want, out, &err), 0);
     const char *methods[] = {"gausslegendre", "riemann_left", "riemann_right",
@@ -174,9 +175,9 @@ Test(explain_grad, intg_of_a_linear_model_is_grad_times_input)
                      "%s", err.msg);
         cr_assert(max_diff(maps, want, 27, NULL) < 1e-5, "%s", methods[k]);
         for (int i = 0; i < 3; i++) {
-            cr_assert(fabs(extra(out[i].extras, "delta")) < 1e-5, "%s: %s",
-                      methods[k], out[i].extras);
-            cr_assert_float_eq(extra(out[i].extras, "f_baseline"),
+            cr_assert(fabs(extra(sm_record_json(&out[i].record), "delta")) < 1e-5, "%s: %s",
+                      methods[k], sm_record_json(&out[i].record));
+            cr_assert_float_eq(extra(sm_record_json(&out[i].record), "f_baseline"),
                                0.1 * target[i], 1e-6);
             cr_assert_eq(out[i].evals, 9);
         }
@@ -184,6 +185,7 @@ Test(explain_grad, intg_of_a_linear_model_is_grad_times_input)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 3);
 }
 
 Test(explain_grad, gauss_legendre_nodes_and_weights)
@@ -288,23 +290,24 @@ static double check_completeness(sm_model *m, const sm_tensor *x)
     int target[16];
     predict(m, x, target);
     float maps[16 * 784];
-    sm_explain_out out[16];
+    sm_explain_out out[16] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain("intg", NULL, m, x, target, NULL, maps, out, &err), 0,
                  "%s", err.msg);
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
-        double delta = extra(out[i].extras, "delta");
-        double fb = extra(out[i].extras, "f_baseline");
+        double delta = extra(sm_record_json(&out[i].record), "delta");
+        double fb = extra(sm_record_json(&out[i].record), "f_baseline");
         double gap = out[i].score - fb, sum = 0;
         for (int q = 0; q < 784; q++)
             sum += maps[i * 784 + q];
         cr_assert(fabs(delta) <= 0.01 * fabs(gap), "image %lld: delta %g, f(x) - f(b) %g",
                   (long long)i, delta, gap);
-        cr_assert(fabs(sum - extra(out[i].extras, "sum_attr")) < 1e-3 * fabs(gap) + 1e-4);
+        cr_assert(fabs(sum - extra(sm_record_json(&out[i].record), "sum_attr")) < 1e-3 * fabs(gap) + 1e-4);
         cr_assert_eq(out[i].evals, 52);
         worst = fmax(worst, fabs(delta) / fabs(gap));
     }
+    sm_explain_out_free(out, 16);
     return worst;
 }
 
@@ -370,7 +373,7 @@ Test(explain_grad, riemann_rules_converge_to_gauss_legendre)
     int target[1];
     predict(m, x, target);
     float gl[784], map[784];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     const char *s_gl[] = {"steps=200", NULL};
     cr_assert_eq(explain("intg", s_gl, m, x, target, NULL, gl, out, &err), 0, "%s", err.msg);
@@ -396,6 +399,7 @@ Test(explain_grad, riemann_rules_converge_to_gauss_legendre)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&all);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 Test(explain_grad, intg_baselines)
@@ -408,14 +412,14 @@ Test(explain_grad, intg_baselines)
         x->data[q] = 0.5f;
     int target[2] = {2, 1};
     float maps[18], want[18];
-    sm_explain_out out[2];
+    sm_explain_out out[2] = {0};
     sm_err err = {{0}};
     const char *blur[] = {"baseline=blur", "sigma=1", NULL};
     cr_assert_eq(explain("intg", blur, m, x, target, NULL, maps, out, &err), 0, "%s", err.msg);
     for (int q = 0; q < 9; q++)
         cr_assert(fabsf(maps[q]) < 1e-6);
-    cr_assert_float_eq(extra(out[0].extras, "f_baseline"), out[0].score, 1e-5);
-    cr_assert(fabs(extra(out[1].extras, "delta")) < 1e-5, "%s", out[1].extras);
+    cr_assert_float_eq(extra(sm_record_json(&out[0].record), "f_baseline"), out[0].score, 1e-5);
+    cr_assert(fabs(extra(sm_record_json(&out[1].record), "delta")) < 1e-5, "%s", sm_record_json(&out[1].record));
     /* constant c: the linear model's attribution is (x - c) * w */
     const char *cst[] = {"baseline=constant", "baseline_value=0.25", NULL};
     cr_assert_eq(explain("intg", cst, m, x, target, NULL, maps, out, &err), 0, "%s", err.msg);
@@ -439,6 +443,7 @@ Test(explain_grad, intg_baselines)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 2);
 }
 
 Test(explain_grad, smoothgrad_is_deterministic_and_batch_independent)
@@ -450,7 +455,7 @@ Test(explain_grad, smoothgrad_is_deterministic_and_batch_independent)
     int target[3];
     predict(m, x, target);
     float maps[3 * 784], again[3 * 784], one[784];
-    sm_explain_out out[3];
+    sm_explain_out out[3] = {0};
     sm_err err = {{0}};
     /* runs of 7 copies, then 3 */
     const char *s7[] = {"samples=10", "internal_batch=7", NULL};
@@ -475,6 +480,7 @@ Test(explain_grad, smoothgrad_is_deterministic_and_batch_independent)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&all);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 3);
 }
 
 Test(explain_grad, smoothgrad_without_noise_is_sal)
@@ -489,7 +495,7 @@ Test(explain_grad, smoothgrad_without_noise_is_sal)
     predict(m, x, target);
     int64_t n = x->shape[0];
     float sal[8 * 784], sg[8 * 784];
-    sm_explain_out out[8];
+    sm_explain_out out[8] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain("sal", NULL, m, x, target, NULL, sal, out, &err), 0);
     const char *s[] = {"samples=4", "noise_level=1e-6", NULL};
@@ -505,6 +511,7 @@ Test(explain_grad, smoothgrad_without_noise_is_sal)
     cr_assert(d < 1e-3 * scale, "%g of %g", d, scale);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 8);
 }
 
 Test(explain_grad, gradcam_hand_checked)
@@ -514,7 +521,7 @@ Test(explain_grad, gradcam_hand_checked)
     sm_tensor *x = images(2, 4);
     int target[2] = {3, 1};
     float maps[18];
-    sm_explain_out out[2];
+    sm_explain_out out[2] = {0};
     sm_err err = {{0}};
     for (int relu = 0; relu <= 1; relu++) {
         const char *s[] = {relu ? "relu=1" : "relu=0", NULL};
@@ -540,18 +547,19 @@ Test(explain_grad, gradcam_hand_checked)
                 cr_assert_float_eq(maps[i * 9 + q], cam, 1e-5, "relu %d image %d pixel %d",
                                    relu, i, q);
             }
-            cr_assert_str_eq(out[i].extras, "{\"layer\": \"feat\", \"shape\": [2, 3, 3]}");
+            cr_assert_str_eq(sm_record_json(&out[i].record), "{\"layer\": \"feat\", \"shape\": [2, 3, 3]}");
         }
         cr_assert(negative, "the case should exercise the ReLU");
     }
     /* a named layer: the input itself is a 2 x 3 x 3 feature map too */
     const char *s[] = {"layer=x", NULL};
     cr_assert_eq(explain("gradcam", s, m, x, target, NULL, maps, out, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(out[0].extras, "{\"layer\": \"x\", \"shape\": [2, 3, 3]}");
+    cr_assert_str_eq(sm_record_json(&out[0].record), "{\"layer\": \"x\", \"shape\": [2, 3, 3]}");
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_tensor_destroy(&cw);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 2);
 }
 
 Test(explain_grad, upsampling_is_pytorch_bilinear)
@@ -597,7 +605,7 @@ Test(explain_grad, bad_parameters_are_refused)
     sm_tensor *x = images(1, 5);
     int target[1] = {0};
     float map[9];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     const char *trap[] = {"method=riemann_trapezoid", "steps=1", NULL};
     cr_assert_eq(explain("intg", trap, m, x, target, NULL, map, out, &err), -1);
     cr_assert(strstr(err.msg, "intg.steps: '1'") && strstr(err.msg, "riemann_trapezoid"),
@@ -624,6 +632,7 @@ Test(explain_grad, bad_parameters_are_refused)
     sm_model_destroy(&m);
     sm_tensor_destroy(&w);
     sm_tensor_destroy(&x);
+    sm_explain_out_free(out, 1);
 }
 
 /* salmap's sal, grad, intg and gradcam maps of `model` on the 4 digits of
@@ -651,7 +660,7 @@ static void check_fixtures(const char *model, const char *dir, const double tol[
     }
     const char *methods[] = {"sal", "grad", "intg", "gradcam"};
     float maps[4 * 784];
-    sm_explain_out out[4];
+    sm_explain_out out[4] = {0};
     for (int k = 0; k < 4; k++) {
         snprintf(path, sizeof path, "%s%s.npy", dir, methods[k]);
         sm_tensor *want = sm_npy_read(path, &err);
@@ -673,6 +682,7 @@ static void check_fixtures(const char *model, const char *dir, const double tol[
     sm_tensor_destroy(&tg);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 4);
 }
 
 Test(explain_grad, maps_match_torch_fixtures)

@@ -72,7 +72,7 @@ Test(extremal, mask_meets_its_area)
     sm_tensor *x = tmodel_images(2, 1, 8, 8, 3);
     int target[2] = {0, 1};
     float maps[2 * 64];
-    sm_explain_out out[2];
+    sm_explain_out out[2] = {0};
     sm_err err = {{0}};
     for (int v = 0; v < 2; v++) {
         const char *set[] = {"iterations=300", "step=2", "sigma=2",
@@ -89,11 +89,12 @@ Test(extremal, mask_meets_its_area)
             cr_assert_lt(fabs(area - 0.25), 0.05, "variant %d image %d: "
                          "area %g", v, i, area);
             cr_assert_eq(out[i].evals, 301);
-            cr_assert(strstr(out[i].extras, "\"iterations\": 300"));
+            cr_assert(strstr(sm_record_json(&out[i].record), "\"iterations\": 300"));
         }
     }
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 2);
 }
 
 /* Bright block on a dark background: blurring lowers the block, so the
@@ -106,7 +107,7 @@ Test(extremal, preserve_mask_finds_the_block)
         x->data[q] = q / 8 < BLOCK && q % 8 < BLOCK ? 1.0f : 0.0f;
     int target[1] = {0};
     float map[64];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain(tiny, m, x, target, map, out, &err), 0, "%s", err.msg);
     double in = 0, outside = 0;
@@ -121,6 +122,7 @@ Test(extremal, preserve_mask_finds_the_block)
     cr_assert_lt(outside, 0.15, "mean mask off the block %g", outside);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 /* Central differences of the objective, both variants, on a 2-channel 5x6
@@ -177,7 +179,7 @@ Test(extremal, deterministic_and_batch_independent)
     const char *set[] = {"iterations=100", "step=2", "sigma=2",
                          "blur_sigma=2", NULL};
     float a[3 * 64], b[3 * 64], one[64];
-    sm_explain_out out[3];
+    sm_explain_out out[3] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain(set, m, x, target, a, out, &err), 0, "%s", err.msg);
     cr_assert_eq(explain(set, m, x, target, b, out, &err), 0, "%s", err.msg);
@@ -190,6 +192,7 @@ Test(extremal, deterministic_and_batch_independent)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&x1);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 3);
 }
 
 Test(extremal, bad_parameters_refused_by_name)
@@ -198,7 +201,7 @@ Test(extremal, bad_parameters_refused_by_name)
     sm_tensor *x = tmodel_images(1, 1, 8, 8, 3);
     int target[1] = {0};
     float map[64];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     static const struct {
         const char *set, *want;
     } bad[] = {
@@ -220,6 +223,7 @@ Test(extremal, bad_parameters_refused_by_name)
     }
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 /* TorchRay's defaults (step 7, sigma 21, blur 20) on an MNIST-sized image,
@@ -231,16 +235,17 @@ Test(extremal, defaults_on_28x28)
     sm_tensor *x = tmodel_images(1, 1, 28, 28, 6);
     int target[1] = {0};
     float map[28 * 28];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     const char *set[] = {"iterations=3", NULL};
     cr_assert_eq(explain(set, m, x, target, map, out, &err), 0, "%s", err.msg);
     for (int q = 0; q < 28 * 28; q++)
         cr_assert(map[q] >= 0 && map[q] <= 1, "pixel %d: %g", q, map[q]);
-    cr_assert(strstr(out[0].extras, "\"grid\": [4, 4]"), "%s", out[0].extras);
-    cr_assert(strstr(out[0].extras, "\"variant\": \"preserve\""), "%s",
-              out[0].extras);
+    cr_assert(strstr(sm_record_json(&out[0].record), "\"grid\": [4, 4]"), "%s", sm_record_json(&out[0].record));
+    cr_assert(strstr(sm_record_json(&out[0].record), "\"variant\": \"preserve\""), "%s",
+              sm_record_json(&out[0].record));
     cr_assert_eq(out[0].evals, 4);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }

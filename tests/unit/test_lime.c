@@ -73,7 +73,7 @@ static void linear_case(const char *method, const char *const *set,
         x->data[i] = 1;
     int target[2] = {2, 0};
     float maps[2 * LH * LW];
-    sm_explain_out out[2];
+    sm_explain_out out[2] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain(method, set, m, 1, x, target, NULL, maps, out, &err),
                  0, "%s", err.msg);
@@ -90,12 +90,13 @@ static void linear_case(const char *method, const char *const *set,
                                    "%s image %d pixel %d,%d: %g vs %g", method,
                                    i, r, q, maps[i * LH * LW + r * LW + q],
                                    wj[(r / 2) * 3 + q / 2]);
-        cr_assert(strstr(out[i].extras, "\"n_segments\": 9"), "%s",
-                  out[i].extras);
+        cr_assert(strstr(sm_record_json(&out[i].record), "\"n_segments\": 9"), "%s",
+                  sm_record_json(&out[i].record));
     }
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&wt);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 2);
 }
 
 Test(lime, lime_recovers_a_linear_black_box)
@@ -116,7 +117,7 @@ Test(lime, lime_extras_and_evals)
         x->data[i] = 1;
     int target[1] = {1};
     float maps[LH * LW];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain("lime",
                          (const char *[]){"segmentation=grid", "cells=3",
@@ -128,11 +129,12 @@ Test(lime, lime_extras_and_evals)
                           "\"weights\": [", "\"method\": \"grid\"",
                           "\"cells\": 3", NULL};
     for (int k = 0; keys[k]; k++)
-        cr_assert(strstr(out[0].extras, keys[k]), "%s missing: %s", keys[k],
-                  out[0].extras);
+        cr_assert(strstr(sm_record_json(&out[0].record), keys[k]), "%s missing: %s", keys[k],
+                  sm_record_json(&out[0].record));
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&wt);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 /* Small grayscale images get quickshift's kernel_size 1 unless set. */
@@ -146,18 +148,19 @@ Test(lime, quickshift_kernel_size_rule_is_recorded)
             x->data[r * 16 + q] = 0.2f * (float)((r / 8) * 2 + q / 8) + 0.1f;
     int target[1] = {0};
     float maps[256];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain("lime", (const char *[]){"samples=50", NULL}, m, 0, x,
                          target, NULL, maps, out, &err),
                  0, "%s", err.msg);
-    cr_assert(strstr(out[0].extras, "\"kernel_size\": 1,"), "%s",
-              out[0].extras);
-    cr_assert(strstr(out[0].extras, "\"rescaled\": false"), "%s",
-              out[0].extras);
+    cr_assert(strstr(sm_record_json(&out[0].record), "\"kernel_size\": 1,"), "%s",
+              sm_record_json(&out[0].record));
+    cr_assert(strstr(sm_record_json(&out[0].record), "\"rescaled\": false"), "%s",
+              sm_record_json(&out[0].record));
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&wt);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 /* Random 3 x 12 x 12 images, softmax of a random linear model: each map is
@@ -173,7 +176,7 @@ static void batch_independent(const char *method)
         x->data[i] = (float)sm_rng_uniform(9, (uint64_t)i);
     int target[3] = {0, 1, 2};
     float maps[3 * 144], one[144], small[3 * 144];
-    sm_explain_out out[3], o1[1], o7[3];
+    sm_explain_out out[3] = {0}, o1[1] = {0}, o7[3] = {0};
     sm_err err = {{0}};
     const char *set[] = {"segmentation=grid", "cells=4", NULL};
     const char *set7[] = {"segmentation=grid", "cells=4", "internal_batch=7",
@@ -199,6 +202,9 @@ static void batch_independent(const char *method)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&wt);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 3);
+    sm_explain_out_free(o1, 1);
+    sm_explain_out_free(o7, 3);
 }
 
 Test(lime, lime_is_batch_independent) { batch_independent("lime"); }
@@ -214,7 +220,7 @@ static void refused(const char *method, const char *const *set,
         x->data[i] = 0.5f;
     int target[1] = {0};
     float maps[LH * LW];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     cr_assert_neq(explain(method, set, m, 0, x, target, NULL, maps, out, &err),
                   0, "%s accepted %s", method, set[0]);
@@ -224,6 +230,7 @@ static void refused(const char *method, const char *const *set,
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&wt);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 Test(lime, bad_parameters_are_refused_by_name)
@@ -262,7 +269,7 @@ Test(lime, kernelshap_extras_and_evals)
         x->data[i] = 1;
     int target[1] = {1};
     float maps[LH * LW];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     cr_assert_eq(explain("kernelshap",
                          (const char *[]){"segmentation=grid", "cells=3",
@@ -273,8 +280,8 @@ Test(lime, kernelshap_extras_and_evals)
     const char *keys[] = {"\"base_value\": 0.25,", "\"fx\": ", "\"phi\": [",
                           "\"n_segments\": 9", NULL};
     for (int k = 0; keys[k]; k++)
-        cr_assert(strstr(out[0].extras, keys[k]), "%s missing: %s", keys[k],
-                  out[0].extras);
+        cr_assert(strstr(sm_record_json(&out[0].record), keys[k]), "%s missing: %s", keys[k],
+                  sm_record_json(&out[0].record));
     /* efficiency holds whatever the budget */
     double sum = 0, wj[9];
     cell_weights(wt, 1, wj);
@@ -288,6 +295,7 @@ Test(lime, kernelshap_extras_and_evals)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&wt);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 Test(lime, kernelshap_is_batch_independent)

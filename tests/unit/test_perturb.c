@@ -106,7 +106,7 @@ Test(perturb, occlusion_of_a_linear_model)
     sm_tensor *x = tmodel_images(3, C, H, W, 1);
     int target[3] = {0, 3, 2};
     float maps[3 * H * W];
-    sm_explain_out out[3];
+    sm_explain_out out[3] = {0};
     sm_err err = {{0}};
     /* 3x3 windows, stride 2: rows 0, 2; columns 0, 2, 4 (cut to 4..5) */
     const char *set[] = {"window=3", "stride=2", "baseline=0.3",
@@ -118,7 +118,7 @@ Test(perturb, occlusion_of_a_linear_model)
         occlusion_direct(w->data + target[i] * C * H * W,
                          x->data + i * C * H * W, 3, 2, 0.3, want);
         cr_assert_eq(out[i].evals, 2 * 3 + 1);
-        cr_assert_str_eq(out[i].extras,
+        cr_assert_str_eq(sm_record_json(&out[i].record),
                          "{\"window\": 3, \"stride\": 2, \"windows\": 6}");
         for (int q = 0; q < H * W; q++)
             cr_assert_float_eq(maps[i * H * W + q], want[q], 1e-5,
@@ -138,6 +138,7 @@ Test(perturb, occlusion_of_a_linear_model)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 3);
 }
 
 /* Softmax probability of class c of one image under the linear model. */
@@ -164,7 +165,7 @@ Test(perturb, rise_is_its_definition)
     enum { N = 25, S = 2, CH = 3, CW = 3, UH = (S + 1) * CH, UW = (S + 1) * CW };
     const double p = 0.4;
     float maps[2 * H * W];
-    sm_explain_out out[2];
+    sm_explain_out out[2] = {0};
     sm_err err = {{0}};
     const char *set[] = {"masks=25", "grid=2", "p=0.4", "internal_batch=6",
                          NULL};
@@ -212,6 +213,7 @@ Test(perturb, rise_is_its_definition)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 2);
 }
 
 /* The same maps alone or in a batch of 3 (bit for bit), and with runs of 7
@@ -224,7 +226,7 @@ static void check_batch_independent(const char *name, const char *mask_set)
     sm_tensor *x = tmodel_images(3, 1, 28, 28, 3), *xi = tmodel_images(1, 1, 28, 28, 3);
     int target[3] = {3, 7, 1};
     static float maps[3 * 784], again[3 * 784], one[784];
-    sm_explain_out out[3];
+    sm_explain_out out[3] = {0};
     const char *s7[] = {"internal_batch=7", mask_set, NULL};
     const char *s256[] = {"internal_batch=256", mask_set, NULL};
     cr_assert_eq(explain(name, s7, m, 1, x, target, NULL, maps, out, &err), 0,
@@ -246,6 +248,7 @@ static void check_batch_independent(const char *name, const char *mask_set)
     sm_tensor_destroy(&xi);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 3);
 }
 
 Test(perturb, occlusion_is_batch_independent)
@@ -265,7 +268,7 @@ Test(perturb, rise_masks_follow_the_image_id)
     sm_tensor *x = tmodel_images(1, C, H, W, 4);
     int target[1] = {2};
     float a[H * W], b[H * W];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     const char *set[] = {"masks=10", NULL};
     const char *other[1] = {"zz"};
@@ -275,6 +278,7 @@ Test(perturb, rise_masks_follow_the_image_id)
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 /* err's message holds every one of the NULL-ended words. */
@@ -285,7 +289,7 @@ static void refused(const char *name, const char *const *set, const char *const 
     sm_tensor *x = tmodel_images(1, C, H, W, 5);
     int target[1] = {0};
     float maps[H * W];
-    sm_explain_out out[1];
+    sm_explain_out out[1] = {0};
     sm_err err = {{0}};
     cr_assert_neq(explain(name, set, m, 1, x, target, NULL, maps, out, &err), 0,
                   "%s accepted %s", name, set[0]);
@@ -295,6 +299,7 @@ static void refused(const char *name, const char *const *set, const char *const 
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_model_destroy(&m);
+    sm_explain_out_free(out, 1);
 }
 
 Test(perturb, bad_parameters_are_refused_by_name)

@@ -167,7 +167,7 @@ Test(task, images_skip_failed_ones_and_equal_the_explainer)
         cr_assert(memcmp(map, maps[r], sizeof map) == 0, "image %d", r);
         cr_assert_eq(out.score, res[r].score);
         cr_assert_eq(out.evals, res[r].evals);
-        cr_assert_str_eq(out.extras, res[r].extras);
+        cr_assert_str_eq(sm_record_json(&out.record), sm_record_json(&res[r].record));
         sm_deletion_result dr;
         cr_assert_eq(sm_deletion_insertion(&ctx, xi->data, 1, 8, 8, map,
                                            res[r].predicted, 0, 64, &dr,
@@ -178,7 +178,9 @@ Test(task, images_skip_failed_ones_and_equal_the_explainer)
         cr_assert_eq(dr.insertion_auc, res[r].insertion_auc);
         cr_assert(res[r].seconds >= 0);
         sm_tensor_destroy(&xi);
+        sm_explain_out_free(&out, 1);
     }
+    sm_explain_results_free(res, 3);
     sm_explainer_destroy(&e);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
@@ -186,9 +188,11 @@ Test(task, images_skip_failed_ones_and_equal_the_explainer)
 
 /* --- chunked neighbourhoods ---------------------------------------------- */
 
-/* Every image of a small batch: its neighbourhood scored in 1 chunk and in
- * 7 chunks taken in shuffled order (the same scores), then fitted: the
- * map, score, evals, extras and metrics of sm_explain_images (run()). */
+/* Every image of a small batch: its round scored in 1 chunk and in 7
+ * chunks taken in shuffled order, each chunk on rounds begun anew as a
+ * chunk worker begins them, and on rounds taken up from the encoded state
+ * (the same scores), then stepped: the map, score, evals, record and
+ * metrics of sm_explain_images (run()). */
 static void chunked_equals_run(const char *method, const char *const *set)
 {
     sm_model *m = task_model(3, 12, 12);
@@ -212,44 +216,87 @@ static void chunked_equals_run(const char *method, const char *const *set)
         xi.shape[0] = 1;
         xi.data = x->data + r * 3 * 144;
         int t = res[r].target;
-        int64_t n = sm_explain_samples(&s, e, &xi, ids[r], t, &err);
-        cr_assert_gt(n, 7, "%s: %s", method, err.msg);
+        sm_explain_rounds *rd =
+            sm_explain_rounds_open(&s, e, &xi, ids[r], t, NULL, 0, &err);
+        cr_assert_not_null(rd, "%s: %s", method, err.msg);
+        int64_t n = sm_explain_rounds_n(rd);
+        cr_assert_gt(n, 7, "%s", method);
+        cr_assert_eq(sm_explain_rounds_round(rd), 1);
+        sm_text state = {0};
+        cr_assert_eq(sm_explain_rounds_encode(rd, &state, &err), 0);
         double *y1 = malloc(sizeof(double) * (size_t)n);
         double *y7 = malloc(sizeof(double) * (size_t)n);
-        cr_assert_eq(sm_explain_chunk(&s, e, &xi, ids[r], t, 0, n, y1, &err),
-                     0, "%s", err.msg);
+        double *ys = malloc(sizeof(double) * (size_t)n);
+        cr_assert_eq(sm_explain_rounds_score(rd, 0, n, y1, &err), 0, "%s",
+                     err.msg);
         for (int k = 0; k < 7; k++) {
             int64_t a = order[k] * n / 7, b = (order[k] + 1) * n / 7;
-            cr_assert_eq(sm_explain_chunk(&s, e, &xi, ids[r], t, a, b - a,
-                                          y7 + a, &err),
+            sm_explain_rounds *ck = sm_explain_rounds_open(
+                &s, e, &xi, ids[r], t, NULL, 0, &err);
+            sm_explain_rounds *cs = sm_explain_rounds_open(
+                &s, e, &xi, ids[r], t, (const uint8_t *)state.s, state.len,
+                &err);
+            cr_assert(ck && cs, "%s", err.msg);
+            cr_assert_eq(sm_explain_rounds_n(cs), n);
+            cr_assert_eq(sm_explain_rounds_score(ck, a, b - a, y7 + a, &err),
                          0, "%s", err.msg);
+            cr_assert_eq(sm_explain_rounds_score(cs, a, b - a, ys + a, &err),
+                         0, "%s", err.msg);
+            sm_explain_rounds_destroy(&ck);
+            sm_explain_rounds_destroy(&cs);
         }
         cr_assert(memcmp(y1, y7, sizeof(double) * (size_t)n) == 0,
                   "%s: 7 chunks score differently", method);
-        /* beyond the neighbourhood, or fitting too few scores: refused */
-        cr_assert_eq(sm_explain_chunk(&s, e, &xi, ids[r], t, n - 1, 2, y1,
-                                      &err),
-                     -1, "%s", method);
+        cr_assert(memcmp(y1, ys, sizeof(double) * (size_t)n) == 0,
+                  "%s: chunks from the encoded state score differently",
+                  method);
+        /* beyond the round, or stepping with too few scores: refused */
+        cr_assert_eq(sm_explain_rounds_score(rd, n - 1, 2, y1, &err), -1,
+                     "%s", method);
         cr_assert(tdata_has(err.msg, method), "%s", err.msg);
         sm_explain_result fr = res[r];
+        memset(&fr.record, 0, sizeof fr.record);
         fr.map = fit_map;
-        cr_assert_eq(sm_explain_fit(&s, e, &xi, ids[r], y7, n - 1, &fr, &err),
-                     -1, "%s", method);
-        cr_assert_eq(sm_explain_fit(&s, e, &xi, ids[r], y7, n, &fr, &err), 0,
-                     "%s", err.msg);
+        cr_assert_eq(sm_explain_step(&s, rd, &xi, y7, n - 1, &fr, &err), -1,
+                     "%s", method);
+        cr_assert(tdata_has(err.msg, "scores for a round of"), "%s", err.msg);
+        /* the step where the scores were gathered: on the state taken up */
+        sm_explain_rounds_destroy(&rd);
+        rd = sm_explain_rounds_open(&s, e, &xi, ids[r], t,
+                                    (const uint8_t *)state.s, state.len, &err);
+        cr_assert_not_null(rd, "%s", err.msg);
+        cr_assert_eq(sm_explain_step(&s, rd, &xi, y7, n, &fr, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(sm_explain_rounds_n(rd), 0, "one round only");
         cr_assert(memcmp(fit_map, maps[r], sizeof fit_map) == 0,
-                  "%s: image %d: the fitted map differs from run()'s", method,
-                  r);
+                  "%s: image %d: the stepped map differs from run()'s",
+                  method, r);
         cr_assert_eq(fr.score, res[r].score);
         cr_assert_eq(fr.evals, res[r].evals);
         cr_assert_eq(fr.evals, n);
-        cr_assert_str_eq(fr.extras, res[r].extras);
+        cr_assert_str_eq(sm_record_json(&fr.record),
+                         sm_record_json(&res[r].record));
         cr_assert(fr.has_metrics);
         cr_assert_eq(fr.deletion_auc, res[r].deletion_auc);
         cr_assert_eq(fr.insertion_auc, res[r].insertion_auc);
+        /* a state that is not this image's, or cut short: refused */
+        state.s[4] ^= 1; /* the round's n, low byte */
+        sm_explain_rounds *bad = sm_explain_rounds_open(
+            &s, e, &xi, ids[r], t, (const uint8_t *)state.s, state.len, &err);
+        cr_assert_null(bad, "%s: a state with another n", method);
+        state.s[4] ^= 1;
+        bad = sm_explain_rounds_open(&s, e, &xi, ids[r], t,
+                                     (const uint8_t *)state.s, state.len - 1,
+                                     &err);
+        cr_assert_null(bad, "%s: a state cut short", method);
+        sm_explain_results_free(&fr, 1);
+        sm_explain_rounds_destroy(&rd);
+        sm_text_free(&state);
         free(y1);
         free(y7);
+        free(ys);
     }
+    sm_explain_results_free(res, 2);
     sm_explainer_destroy(&e);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
@@ -293,8 +340,9 @@ Test(task, gradient_methods_are_not_chunked)
     sm_explainer *e = task_explainer("sal", NULL);
     cr_assert_not(sm_explainer_chunked(e));
     sm_err err = {{0}};
-    cr_assert_eq(sm_explain_samples(&s, e, x, "a", 0, &err), -1);
-    cr_assert(tdata_has(err.msg, "sal does not score"), "%s", err.msg);
+    cr_assert_null(sm_explain_rounds_open(&s, e, x, "a", 0, NULL, 0, &err));
+    cr_assert(tdata_has(err.msg, "sal: does not explain an image in rounds"),
+              "%s", err.msg);
     sm_explainer_destroy(&e);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
@@ -313,7 +361,7 @@ static sm_explain_result store_result(float *map, double score)
     r.has_metrics = 1;
     r.deletion_auc = 0.125;
     r.insertion_auc = 0.75;
-    snprintf(r.extras, sizeof r.extras, "{\"k\": \"a,b\"}");
+    cr_assert_eq(sm_record_str(&r.record, "k", "a,b"), 0);
     return r;
 }
 
@@ -327,6 +375,10 @@ Test(task, store_round_trip)
     cr_assert_str_eq(sm_explain_store_dir(st), out);
     float map[6] = {1, -2, 3.5f, 0, 5, 6};
     sm_explain_result r = store_result(map, 0.5);
+    const float ex[6] = {0.5f, 1, 2, 3, 4, -1};
+    cr_assert_eq(sm_record_array_add(&r.record, "exemplars", 2,
+                                     (int64_t[]){3, 2}, ex),
+                 0);
     cr_assert_not(sm_explain_store_done(st, "7/7_0001", "sal"));
     cr_assert_eq(sm_explain_store_put(st, "7/7_0001", "7", "7", "3", "sal",
                                       "{}", &r, 2, 3, &err),
@@ -341,6 +393,25 @@ Test(task, store_round_trip)
     cr_assert_eq(t->shape[1], 3);
     cr_assert(memcmp(t->data, map, sizeof map) == 0);
     sm_tensor_destroy(&t);
+    /* the record beside it: its object and its arrays */
+    char *json = read_text(tdata_path(p, out, "maps/7/7_0001/sal.json"));
+    cr_assert_str_eq(json, "{\"k\": \"a,b\"}");
+    free(json);
+    t = sm_npy_read(tdata_path(p, out, "maps/7/7_0001/sal.exemplars.npy"),
+                    &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    cr_assert(t->ndim == 2 && t->shape[0] == 3 && t->shape[1] == 2);
+    cr_assert(memcmp(t->data, ex, sizeof ex) == 0);
+    sm_tensor_destroy(&t);
+    /* a method with a map refuses a result without one */
+    r.map = NULL;
+    cr_assert_eq(sm_explain_store_put(st, "c", NULL, "1", "1", "sal", "{}",
+                                      &r, 2, 3, &err),
+                 -1);
+    cr_assert(tdata_has(err.msg, "c: sal: the result has no map"), "%s",
+              err.msg);
+    cr_assert_not(sm_explain_store_done(st, "c", "sal"));
+    r.map = map;
     r.has_metrics = 0;
     r.score = 2;
     cr_assert_eq(sm_explain_store_put(st, "b", NULL, "1", "1", "lime",
@@ -362,6 +433,7 @@ Test(task, store_round_trip)
     cr_assert_eq(len, strlen(want), "%.*s", (int)len, csv);
     cr_assert(memcmp(csv, want, len) == 0, "%.*s", (int)len, csv);
     free(csv);
+    sm_explain_results_free(&r, 1);
     sm_explain_store_destroy(&st);
     cr_assert_null(st);
 }
@@ -401,6 +473,7 @@ Test(task, store_refuses_ids_that_leave_it)
                                       "{}", &r, 1, 1, &err),
                  0, "%s", err.msg);
     cr_assert(sm_explain_store_done(st, "a..b/.c", "sal"));
+    sm_explain_results_free(&r, 1);
     sm_explain_store_destroy(&st);
 }
 
