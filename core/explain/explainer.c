@@ -292,12 +292,6 @@ static one_round *one_round_decode(sm_explain_rounds *r, const uint8_t *b,
         return NULL;
     }
     o->done = b[sizeof n];
-    if (r->n != (o->done ? 0 : n)) {
-        one_round_free(o);
-        sm_err_set(err, "image '%s': a state whose round is not its own",
-                   r->im.id);
-        return NULL;
-    }
     size_t want = sizeof n + 1 + (o->done ? sizeof(double) * (size_t)n : 0);
     if (len != want) {
         one_round_free(o);
@@ -377,9 +371,14 @@ static sm_explain_rounds *rounds_open(const sm_explainer_class *c,
     r->n = n;
     state += HEADER_BYTES;
     len -= HEADER_BYTES;
-    r->st = has_rounds(c) ? c->decode(params, im, state, len, err)
+    r->st = has_rounds(c) ? c->decode(params, ctx, im, state, len, err)
                           : one_round_decode(r, state, len, err);
-    if (!r->st)
+    int64_t now = r->st ? op_propose(r, err) : -1;
+    if (r->st && now >= 0 && now != n)
+        sm_err_set(err, "image '%s': a state whose round is not its own (%lld "
+                   "samples, not %lld)", im->id, (long long)n,
+                   (long long)now);
+    if (now != n)
         sm_explain_rounds_destroy(&r);
     return r;
 }

@@ -131,8 +131,8 @@ typedef struct sm_explainer_class {
      *   st = begin(); while ((n = propose(st)) > 0)
      *       { y = round_score(st, 0, n); update(st, y, n); }
      *   finish(st, out)
-     * round_score must depend only on the state as propose left it, the
-     * image and the range: the pipeline encodes that state, sends it with
+     * update takes a round's scores and moves st on to the next round;
+     * round_score must depend only on the state, the image and the range: the pipeline encodes that state, sends it with
      * the image to the workers that score chunks of the round, and runs
      * update, propose (and finish) where it gathered the scores. So
      * decode(encode(st)) must behave exactly as st. The class's
@@ -140,7 +140,9 @@ typedef struct sm_explainer_class {
      * generic code runs as rounds. Each returns -1 (NULL) with a message. */
     void *(*begin)(const void *params, const sm_explain_ctx *ctx,
                    const sm_explain_image *im, sm_err *err);
-    /* The next round's sample count, 0 when done; -1 on error. */
+    /* The sample count of the round st is at, 0 when done; -1 on error.
+     * It may prepare the round but not change what it is: asked again of
+     * the same state (or of its decoded copy) it says the same. */
     int64_t (*propose)(const void *params, const sm_explain_ctx *ctx,
                        const sm_explain_image *im, void *st, sm_err *err);
     /* Scores of samples [first, first + count) of the proposed round. */
@@ -159,8 +161,9 @@ typedef struct sm_explainer_class {
     int (*encode)(const void *params, const void *st, sm_text *t,
                   sm_err *err);
     /* A state from bytes encode wrote; bytes from the wire: checked. */
-    void *(*decode)(const void *params, const sm_explain_image *im,
-                    const uint8_t *bytes, size_t len, sm_err *err);
+    void *(*decode)(const void *params, const sm_explain_ctx *ctx,
+                    const sm_explain_image *im, const uint8_t *bytes,
+                    size_t len, sm_err *err);
     void (*release)(void *st);
 } sm_explainer_class;
 

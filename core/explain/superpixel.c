@@ -66,9 +66,53 @@ int sm_superpixel_record(const sm_superpixel_image *s, sm_record *rec)
     return rc ? -1 : 0;
 }
 
-int sm_superpixel_segment(const sm_superpixel_params *p, const float *x,
-                          int64_t c, int64_t h, int64_t w,
-                          sm_superpixel_image *s, sm_err *err)
+/* What s's hidden pixels take: hide_value, or each superpixel's mean per
+ * channel (LIME's default). s->label must hold 0..d-1, each at least once
+ * (checked: labels may come from a state on the wire). 0 or -1. */
+static int superpixel_hide(const sm_superpixel_params *p,
+                           sm_superpixel_image *s, sm_err *err)
+{
+    int64_t c = s->c, hw = s->h * s->w;
+    for (int64_t q = 0; q < hw; q++)
+        if (s->label[q] < 0 || s->label[q] >= s->d)
+            return sm_err_set(err, "superpixel %d of pixel %lld is not one "
+                              "of %d", (int)s->label[q], (long long)q, s->d);
+    if (strcmp(p->hide, "constant") == 0) {
+        for (int64_t e = 0; e < c * hw; e++)
+            s->hidden[e] = (float)p->hide_value;
+        return 0;
+    }
+    double *sum = calloc((size_t)(s->d * c), sizeof(double));
+    int64_t *count = calloc((size_t)s->d, sizeof(int64_t));
+    int rc = 0;
+    if (!sum || !count) {
+        rc = sm_err_set(err, "out of memory");
+        goto done;
+    }
+    for (int64_t q = 0; q < hw; q++) {
+        count[s->label[q]]++;
+        for (int64_t ch = 0; ch < c; ch++)
+            sum[s->label[q] * c + ch] += s->x[ch * hw + q];
+    }
+    for (int l = 0; l < s->d && rc == 0; l++)
+        if (!count[l])
+            rc = sm_err_set(err, "superpixel %d has no pixel", l);
+    for (int64_t q = 0; q < hw && rc == 0; q++)
+        for (int64_t ch = 0; ch < c; ch++)
+            s->hidden[ch * hw + q] =
+                (float)(sum[s->label[q] * c + ch] / count[s->label[q]]);
+done:
+    free(sum);
+    free(count);
+    return rc;
+}
+
+/* s for image x before its labels: the segmentation to use, whether the
+ * pixels are stretched for it (*lo..*hi), buffers. 0 or -1. */
+static int superpixel_prepare(const sm_superpixel_params *p, const float *x,
+                              int64_t c, int64_t h, int64_t w,
+                              sm_superpixel_image *s, float *lo, float *hi,
+                              sm_err *err)
 {
     int64_t hw = h * w;
     memset(s, 0, sizeof *s);
@@ -76,75 +120,59 @@ int sm_superpixel_segment(const sm_superpixel_params *p, const float *x,
     s->c = c;
     s->h = h;
     s->w = w;
-    sm_segment_params sp;
-    superpixel_params(p, c, h, w, &sp);
+    superpixel_params(p, c, h, w, &s->used);
+    *lo = *hi = x[0];
+    for (int64_t e = 0; e < c * hw; e++) {
+        *lo = x[e] < *lo ? x[e] : *lo;
+        *hi = x[e] > *hi ? x[e] : *hi;
+    }
+    s->rescaled = *lo < 0 || *hi > 1;
+    s->label = malloc(sizeof(int32_t) * (size_t)hw);
+    s->hidden = malloc(sizeof(float) * (size_t)(c * hw));
+    if (!s->label || !s->hidden) {
+        sm_superpixel_image_free(s);
+        return sm_err_set(err, "out of memory");
+    }
+    return 0;
+}
+
+int sm_superpixel_segment(const sm_superpixel_params *p, const float *x,
+                          int64_t c, int64_t h, int64_t w,
+                          sm_superpixel_image *s, sm_err *err)
+{
+    int64_t hw = h * w;
+    float lo, hi;
+    if (superpixel_prepare(p, x, c, h, w, s, &lo, &hi, err))
+        return -1;
     /* the segmenter takes 1 or 3 channels: others are segmented as their
      * mean, grayscale */
     int64_t sc = c == 1 || c == 3 ? c : 1;
-    float lo = x[0], hi = x[0];
-    for (int64_t e = 0; e < c * hw; e++) {
-        lo = x[e] < lo ? x[e] : lo;
-        hi = x[e] > hi ? x[e] : hi;
-    }
-    int rescaled = lo < 0 || hi > 1;
     float *img = NULL;
-    double *sum = NULL;
-    int64_t *count = NULL;
-    s->label = malloc(sizeof(int32_t) * (size_t)hw);
-    s->hidden = malloc(sizeof(float) * (size_t)(c * hw));
-    if (rescaled || sc != c)
-        img = malloc(sizeof(float) * (size_t)(sc * hw));
-    if (!s->label || !s->hidden || ((rescaled || sc != c) && !img)) {
-        sm_err_set(err, "out of memory");
-        goto fail;
-    }
-    if (sc != c)
-        for (int64_t q = 0; q < hw; q++) {
-            double m = 0;
-            for (int64_t ch = 0; ch < c; ch++)
-                m += x[ch * hw + q];
-            img[q] = (float)(m / c);
+    if (s->rescaled || sc != c) {
+        if (!(img = malloc(sizeof(float) * (size_t)(sc * hw)))) {
+            sm_superpixel_image_free(s);
+            return sm_err_set(err, "out of memory");
         }
-    else if (rescaled)
-        memcpy(img, x, sizeof(float) * (size_t)(c * hw));
-    if (rescaled) /* a normalised input: stretched for the segmenter only */
+        if (sc != c)
+            for (int64_t q = 0; q < hw; q++) {
+                double m = 0;
+                for (int64_t ch = 0; ch < c; ch++)
+                    m += x[ch * hw + q];
+                img[q] = (float)(m / c);
+            }
+        else
+            memcpy(img, x, sizeof(float) * (size_t)(c * hw));
+    }
+    if (s->rescaled) /* a normalised input: stretched for the segmenter */
         for (int64_t e = 0; e < sc * hw; e++)
             img[e] = hi > lo ? (img[e] - lo) / (hi - lo) : 0;
-    if (sm_segment(&sp, img ? img : x, (int)sc, (int)h, (int)w, s->label,
-                   &s->d, err))
-        goto fail;
-    s->used = sp;
-    s->rescaled = rescaled;
-    if (strcmp(p->hide, "constant") == 0) {
-        for (int64_t e = 0; e < c * hw; e++)
-            s->hidden[e] = (float)p->hide_value;
-    } else { /* each superpixel's own mean, per channel (LIME's default) */
-        sum = calloc((size_t)(s->d * c), sizeof(double));
-        count = calloc((size_t)s->d, sizeof(int64_t));
-        if (!sum || !count) {
-            sm_err_set(err, "out of memory");
-            goto fail;
-        }
-        for (int64_t q = 0; q < hw; q++) {
-            count[s->label[q]]++;
-            for (int64_t ch = 0; ch < c; ch++)
-                sum[s->label[q] * c + ch] += x[ch * hw + q];
-        }
-        for (int64_t q = 0; q < hw; q++)
-            for (int64_t ch = 0; ch < c; ch++)
-                s->hidden[ch * hw + q] =
-                    (float)(sum[s->label[q] * c + ch] / count[s->label[q]]);
-    }
+    int rc = sm_segment(&s->used, img ? img : x, (int)sc, (int)h, (int)w,
+                        s->label, &s->d, err) ||
+             superpixel_hide(p, s, err);
     free(img);
-    free(sum);
-    free(count);
-    return 0;
-fail:
-    free(img);
-    free(sum);
-    free(count);
-    sm_superpixel_image_free(s);
-    return -1;
+    if (rc)
+        sm_superpixel_image_free(s);
+    return rc ? -1 : 0;
 }
 
 void sm_superpixel_image_free(sm_superpixel_image *s)
@@ -208,19 +236,6 @@ void sm_superpixel_paint(const sm_superpixel_image *s, const double *v,
         map[q] = (float)v[s->label[q]];
 }
 
-/* What one call on one image asks of a superpixel method: its sample
- * count always; with y, the scores of rows [first, first + count); with
- * out, the fit of fit_y[0..fit_n), or when fit_y is NULL of the scores of
- * all n rows computed here (run()). */
-typedef struct superpixel_call {
-    int64_t n;
-    int64_t first, count;
-    double *y;
-    const double *fit_y;
-    int64_t fit_n;
-    sm_explain_out *out;
-} superpixel_call;
-
 /* Scores rows [first, first + count) of s's neighbourhood into y, the
  * rows generated for that range only. */
 static int superpixel_score_rows(const sm_superpixel_method *m,
@@ -242,101 +257,172 @@ static int superpixel_score_rows(const sm_superpixel_method *m,
     return rc;
 }
 
-static int superpixel_call_on(const sm_superpixel_method *m,
-                              const void *params, const sm_explain_ctx *ctx,
-                              const sm_superpixel_image *s, int target,
-                              const char *id, superpixel_call *k, sm_err *err)
+/* One image's one round: its superpixels, n, and the n scores once in.
+ * The state carries the labels, so a chunk worker does not segment. */
+typedef struct superpixel_state {
+    sm_superpixel_image s;
+    int64_t n;
+    double *y; /* NULL until update */
+} superpixel_state;
+
+void sm_superpixel_release(void *st)
 {
-    if ((k->n = m->samples(params, ctx, s, id, err)) < 0)
-        return -1;
-    if (k->y) {
-        if (k->first < 0 || k->count < 0 || k->first > k->n - k->count)
-            return sm_err_set(err, "samples %lld..%lld are not among its "
-                              "%lld", (long long)k->first,
-                              (long long)(k->first + k->count - 1),
-                              (long long)k->n);
-        if (superpixel_score_rows(m, params, ctx, s, target, id, k->first,
-                                  k->count, k->y, err))
-            return -1;
-    }
-    if (!k->out)
-        return 0;
-    if (k->fit_y) {
-        if (k->fit_n != k->n)
-            return sm_err_set(err, "%lld scores to fit, expected %lld",
-                              (long long)k->fit_n, (long long)k->n);
-        return m->fit(params, ctx, s, id, k->fit_y, k->n, k->out, err);
-    }
-    double *y = malloc(sizeof(double) * (size_t)(k->n ? k->n : 1));
-    if (!y)
-        return sm_err_set(err, "out of memory");
-    int rc = superpixel_score_rows(m, params, ctx, s, target, id, 0, k->n, y,
-                                   err) ||
-                     m->fit(params, ctx, s, id, y, k->n, k->out, err)
-                 ? -1
-                 : 0;
-    free(y);
-    return rc;
+    superpixel_state *t = st;
+    if (!t)
+        return;
+    sm_superpixel_image_free(&t->s);
+    free(t->y);
+    free(t);
 }
 
-/* Segments image x and carries out k on it; errors name the image. */
-static int superpixel_call_image(const sm_superpixel_method *m,
-                                 const void *params, const sm_explain_ctx *ctx,
-                                 const float *x, int64_t c, int64_t h,
-                                 int64_t w, int target, const char *id,
-                                 superpixel_call *k, sm_err *err)
+/* A state with s and its n; NULL with a message naming the image. */
+static superpixel_state *state_of(const sm_superpixel_method *m,
+                                  const void *params,
+                                  const sm_explain_ctx *ctx,
+                                  const sm_explain_image *im,
+                                  sm_superpixel_image *s, sm_err *err)
+{
+    superpixel_state *t = calloc(1, sizeof *t);
+    if (!t) {
+        sm_superpixel_image_free(s);
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    t->s = *s;
+    if ((t->n = m->samples(params, ctx, &t->s, im->id, err)) < 0) {
+        sm_superpixel_release(t);
+        sm_err_prefix(err, "image '%s'", im->id);
+        return NULL;
+    }
+    return t;
+}
+
+void *sm_superpixel_begin(const sm_superpixel_method *m, const void *params,
+                          const sm_explain_ctx *ctx,
+                          const sm_explain_image *im, sm_err *err)
 {
     sm_superpixel_image s;
-    int rc = sm_superpixel_segment(params, x, c, h, w, &s, err);
-    if (rc == 0) {
-        rc = superpixel_call_on(m, params, ctx, &s, target, id, k, err);
-        sm_superpixel_image_free(&s);
+    if (sm_superpixel_segment(params, im->x, im->c, im->h, im->w, &s, err)) {
+        sm_err_prefix(err, "image '%s'", im->id);
+        return NULL;
     }
-    return rc ? sm_err_prefix(err, "image '%s'", id) : 0;
+    return state_of(m, params, ctx, im, &s, err);
 }
 
-int sm_superpixel_run(const sm_superpixel_method *m, const void *params,
-                      const sm_explain_ctx *ctx, const sm_explain_batch *b,
-                      sm_explain_out *out, sm_err *err)
+int64_t sm_superpixel_propose(const void *params, const sm_explain_ctx *ctx,
+                              const sm_explain_image *im, void *st,
+                              sm_err *err)
 {
-    const sm_tensor *x = b->x;
-    int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2],
-            w = x->shape[3];
-    for (int64_t i = 0; i < n; i++) {
-        superpixel_call k = {.out = out + i};
-        if (superpixel_call_image(m, params, ctx, x->data + i * c * h * w, c,
-                                  h, w, b->target[i], b->ids[i], &k, err))
-            return -1;
-    }
+    (void)params, (void)ctx, (void)im, (void)err;
+    const superpixel_state *t = st;
+    return t->y ? 0 : t->n;
+}
+
+int sm_superpixel_round_score(const sm_superpixel_method *m,
+                              const void *params, const sm_explain_ctx *ctx,
+                              const sm_explain_image *im, const void *st,
+                              int64_t first, int64_t count, double *y,
+                              sm_err *err)
+{
+    const superpixel_state *t = st;
+    if (superpixel_score_rows(m, params, ctx, &t->s, im->target, im->id,
+                              first, count, y, err))
+        return sm_err_prefix(err, "image '%s'", im->id);
     return 0;
 }
 
-int64_t sm_superpixel_samples(const sm_superpixel_method *m,
-                              const void *params, const sm_explain_ctx *ctx,
-                              const float *x, int64_t c, int64_t h, int64_t w,
-                              const char *id, sm_err *err)
+int sm_superpixel_update(const void *params, const sm_explain_ctx *ctx,
+                         const sm_explain_image *im, void *st,
+                         const double *y, int64_t n, sm_err *err)
 {
-    superpixel_call k = {0};
-    return superpixel_call_image(m, params, ctx, x, c, h, w, 0, id, &k, err)
-               ? -1
-               : k.n;
+    (void)params, (void)ctx, (void)im;
+    superpixel_state *t = st;
+    if (!(t->y = malloc(sizeof(double) * (size_t)(n ? n : 1))))
+        return sm_err_set(err, "out of memory");
+    memcpy(t->y, y, sizeof(double) * (size_t)n);
+    return 0;
 }
 
-int sm_superpixel_score(const sm_superpixel_method *m, const void *params,
-                        const sm_explain_ctx *ctx, const float *x, int64_t c,
-                        int64_t h, int64_t w, int target, const char *id,
-                        int64_t first, int64_t count, double *y, sm_err *err)
+int sm_superpixel_finish(const sm_superpixel_method *m, const void *params,
+                         const sm_explain_ctx *ctx,
+                         const sm_explain_image *im, void *st,
+                         sm_explain_out *out, sm_err *err)
 {
-    superpixel_call k = {.first = first, .count = count, .y = y};
-    return superpixel_call_image(m, params, ctx, x, c, h, w, target, id, &k,
-                                 err);
+    const superpixel_state *t = st;
+    if (m->fit(params, ctx, &t->s, im->id, t->y, t->n, out, err))
+        return sm_err_prefix(err, "image '%s'", im->id);
+    return 0;
 }
 
-int sm_superpixel_fit(const sm_superpixel_method *m, const void *params,
-                      const sm_explain_ctx *ctx, const float *x, int64_t c,
-                      int64_t h, int64_t w, const char *id, const double *y,
-                      int64_t n, sm_explain_out *out, sm_err *err)
+/* Bytes: d (int32), n (int64), whether the scores are in (1 byte), the
+ * h x w labels (int32), then the n scores when in. */
+int sm_superpixel_encode(const void *params, const void *st, sm_text *t,
+                         sm_err *err)
 {
-    superpixel_call k = {.fit_y = y, .fit_n = n, .out = out};
-    return superpixel_call_image(m, params, ctx, x, c, h, w, 0, id, &k, err);
+    (void)params;
+    const superpixel_state *u = st;
+    int32_t d = u->s.d;
+    uint8_t in = u->y != NULL;
+    size_t hw = (size_t)(u->s.h * u->s.w);
+    if (sm_text_add(t, &d, sizeof d) || sm_text_add(t, &u->n, sizeof u->n) ||
+        sm_text_add(t, &in, 1) ||
+        sm_text_add(t, u->s.label, sizeof(int32_t) * hw) ||
+        (in && sm_text_add(t, u->y, sizeof(double) * (size_t)u->n)))
+        return sm_err_set(err, "out of memory");
+    return 0;
+}
+
+void *sm_superpixel_decode(const sm_superpixel_method *m, const void *params,
+                           const sm_explain_ctx *ctx,
+                           const sm_explain_image *im, const uint8_t *b,
+                           size_t len, sm_err *err)
+{
+    size_t hw = (size_t)(im->h * im->w), head = 4 + 8 + 1;
+    int32_t d;
+    int64_t n;
+    float lo, hi;
+    if (len < head + sizeof(int32_t) * hw) {
+        sm_err_set(err, "image '%s': superpixel state of %zu bytes", im->id,
+                   len);
+        return NULL;
+    }
+    memcpy(&d, b, sizeof d);
+    memcpy(&n, b + 4, sizeof n);
+    uint8_t in = b[12];
+    size_t want = head + sizeof(int32_t) * hw +
+                  (in ? sizeof(double) * (size_t)(n > 0 ? n : 0) : 0);
+    if (d < 1 || (size_t)d > hw || n < 0 || in > 1 || len != want) {
+        sm_err_set(err, "image '%s': a superpixel state that does not hold "
+                   "together (%d superpixels, %lld samples, %zu bytes)",
+                   im->id, (int)d, (long long)n, len);
+        return NULL;
+    }
+    sm_superpixel_image s;
+    if (superpixel_prepare(params, im->x, im->c, im->h, im->w, &s, &lo, &hi,
+                           err))
+        return NULL;
+    s.d = d;
+    memcpy(s.label, b + head, sizeof(int32_t) * hw);
+    if (superpixel_hide(params, &s, err)) {
+        sm_superpixel_image_free(&s);
+        sm_err_prefix(err, "image '%s'", im->id);
+        return NULL;
+    }
+    superpixel_state *t = state_of(m, params, ctx, im, &s, err);
+    if (t && t->n != n) {
+        sm_err_set(err, "image '%s': a state of %lld samples, not %lld",
+                   im->id, (long long)n, (long long)t->n);
+        sm_superpixel_release(t);
+        return NULL;
+    }
+    if (t && in &&
+        sm_superpixel_update(params, ctx, im, t,
+                             (const double *)(const void *)(b + want -
+                                                            sizeof(double) *
+                                                                (size_t)n),
+                             n, err)) {
+        sm_superpixel_release(t);
+        return NULL;
+    }
+    return t;
 }

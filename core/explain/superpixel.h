@@ -1,8 +1,8 @@
 /* What LIME and KernelSHAP share: their superpixel parameters, segmenting
  * each image, scoring the image with superpixels hidden by 0/1 masks, and
- * the explainer's neighbourhood ops (explainer.h) over a method's rows and
- * fit: the masks and the predictions stay separate from the surrogate fit,
- * so the pipeline can gather the predictions from several workers. */
+ * the explainer's rounds (explainer.h) over a method's rows and fit: the
+ * masks and the predictions stay separate from the surrogate fit, so the
+ * pipeline can gather the predictions from several workers. */
 #ifndef SM_EXPLAIN_SUPERPIXEL_H
 #define SM_EXPLAIN_SUPERPIXEL_H
 
@@ -117,69 +117,73 @@ typedef struct sm_superpixel_method {
                int64_t n, sm_explain_out *out, sm_err *err);
 } sm_superpixel_method;
 
-/* The explainer class's run, samples, score and fit for method m
- * (explainer.h): each segments its image anew (deterministic, so every
- * chunk of a neighbourhood sees the same superpixels), and run() explains
- * each image of the batch as samples, score(0, n) and fit on one
- * segmentation, so whole and chunked give the same maps. Errors are
- * prefixed with the image's id. */
-int sm_superpixel_run(const sm_superpixel_method *m, const void *params,
-                      const sm_explain_ctx *ctx, const sm_explain_batch *b,
-                      sm_explain_out *out, sm_err *err);
-int64_t sm_superpixel_samples(const sm_superpixel_method *m,
+/* The rounds of method m (explainer.h), one round each: begin segments
+ * the image and counts its n samples; the state carries the labels, so
+ * the chunk workers of the pipeline do not segment again; finish fits m
+ * over the n scores. run() is the generic loop: whole and chunked give
+ * the same maps. Errors name the image. */
+void *sm_superpixel_begin(const sm_superpixel_method *m, const void *params,
+                          const sm_explain_ctx *ctx,
+                          const sm_explain_image *im, sm_err *err);
+int64_t sm_superpixel_propose(const void *params, const sm_explain_ctx *ctx,
+                              const sm_explain_image *im, void *st,
+                              sm_err *err);
+int sm_superpixel_round_score(const sm_superpixel_method *m,
                               const void *params, const sm_explain_ctx *ctx,
-                              const float *x, int64_t c, int64_t h, int64_t w,
-                              const char *id, sm_err *err);
-int sm_superpixel_score(const sm_superpixel_method *m, const void *params,
-                        const sm_explain_ctx *ctx, const float *x, int64_t c,
-                        int64_t h, int64_t w, int target, const char *id,
-                        int64_t first, int64_t count, double *y, sm_err *err);
-int sm_superpixel_fit(const sm_superpixel_method *m, const void *params,
-                      const sm_explain_ctx *ctx, const float *x, int64_t c,
-                      int64_t h, int64_t w, const char *id, const double *y,
-                      int64_t n, sm_explain_out *out, sm_err *err);
+                              const sm_explain_image *im, const void *st,
+                              int64_t first, int64_t count, double *y,
+                              sm_err *err);
+int sm_superpixel_update(const void *params, const sm_explain_ctx *ctx,
+                         const sm_explain_image *im, void *st,
+                         const double *y, int64_t n, sm_err *err);
+int sm_superpixel_finish(const sm_superpixel_method *m, const void *params,
+                         const sm_explain_ctx *ctx,
+                         const sm_explain_image *im, void *st,
+                         sm_explain_out *out, sm_err *err);
+int sm_superpixel_encode(const void *params, const void *st, sm_text *t,
+                         sm_err *err);
+void *sm_superpixel_decode(const sm_superpixel_method *m, const void *params,
+                           const sm_explain_ctx *ctx,
+                           const sm_explain_image *im, const uint8_t *b,
+                           size_t len, sm_err *err);
+void sm_superpixel_release(void *st);
 
-/* Defines static prefix_op_run, prefix_op_samples, prefix_op_score and
- * prefix_op_fit over method m, with the signatures of sm_explainer_class's members, and
- * SM_SUPERPIXEL_CLASS_OPS(prefix) names them in the class: the two methods
- * differ only in m. */
+/* Defines static prefix_begin, prefix_round_score, prefix_finish and
+ * prefix_decode over method m with the signatures of sm_explainer_class's
+ * members, and SM_SUPERPIXEL_CLASS_OPS(prefix) names them (and the shared
+ * ops) in the class: the two methods differ only in m. */
 #define SM_SUPERPIXEL_OPS(prefix, m)                                         \
-    static int prefix##_op_run(const void *params, const sm_explain_ctx *ctx,   \
-                            const sm_explain_batch *b, sm_explain_out *out,  \
-                            sm_err *err)                                     \
+    static void *prefix##_begin(const void *params, const sm_explain_ctx *ctx, \
+                                const sm_explain_image *im, sm_err *err)     \
     {                                                                        \
-        return sm_superpixel_run(&(m), params, ctx, b, out, err);            \
+        return sm_superpixel_begin(&(m), params, ctx, im, err);              \
     }                                                                        \
-    static int64_t prefix##_op_samples(                                         \
-        const void *params, const sm_explain_ctx *ctx, const float *x,       \
-        int64_t c, int64_t h, int64_t w, int target, const char *id,         \
-        sm_err *err)                                                         \
+    static int prefix##_round_score(                                         \
+        const void *params, const sm_explain_ctx *ctx,                       \
+        const sm_explain_image *im, const void *st, int64_t first,           \
+        int64_t count, double *y, sm_err *err)                               \
     {                                                                        \
-        (void)target;                                                        \
-        return sm_superpixel_samples(&(m), params, ctx, x, c, h, w, id,      \
-                                     err);                                   \
+        return sm_superpixel_round_score(&(m), params, ctx, im, st, first,   \
+                                         count, y, err);                     \
     }                                                                        \
-    static int prefix##_op_score(const void *params, const sm_explain_ctx *ctx, \
-                              const float *x, int64_t c, int64_t h,          \
-                              int64_t w, int target, const char *id,         \
-                              int64_t first, int64_t count, double *y,       \
-                              sm_err *err)                                   \
+    static int prefix##_finish(const void *params, const sm_explain_ctx *ctx, \
+                               const sm_explain_image *im, void *st,         \
+                               sm_explain_out *out, sm_err *err)             \
     {                                                                        \
-        return sm_superpixel_score(&(m), params, ctx, x, c, h, w, target,    \
-                                   id, first, count, y, err);                \
+        return sm_superpixel_finish(&(m), params, ctx, im, st, out, err);    \
     }                                                                        \
-    static int prefix##_op_fit(const void *params, const sm_explain_ctx *ctx,   \
-                            const float *x, int64_t c, int64_t h, int64_t w, \
-                            int target, const char *id, const double *y,     \
-                            int64_t n, sm_explain_out *out, sm_err *err)     \
+    static void *prefix##_decode(const void *params,                         \
+                                 const sm_explain_ctx *ctx,                  \
+                                 const sm_explain_image *im,                 \
+                                 const uint8_t *b, size_t len, sm_err *err)  \
     {                                                                        \
-        (void)target;                                                        \
-        return sm_superpixel_fit(&(m), params, ctx, x, c, h, w, id, y, n,    \
-                                 out, err);                                  \
+        return sm_superpixel_decode(&(m), params, ctx, im, b, len, err);     \
     }
 
 #define SM_SUPERPIXEL_CLASS_OPS(prefix)                                      \
-    .run = prefix##_op_run, .samples = prefix##_op_samples,                        \
-    .score = prefix##_op_score, .fit = prefix##_op_fit
+    .begin = prefix##_begin, .propose = sm_superpixel_propose,               \
+    .round_score = prefix##_round_score, .update = sm_superpixel_update,     \
+    .finish = prefix##_finish, .encode = sm_superpixel_encode,               \
+    .decode = prefix##_decode, .release = sm_superpixel_release
 
 #endif

@@ -106,10 +106,11 @@ static int halve_encode(const void *params, const void *st, sm_text *t,
     return sm_text_add(t, st, sizeof(halving));
 }
 
-static void *halve_decode(const void *params, const sm_explain_image *im,
-                          const uint8_t *b, size_t len, sm_err *err)
+static void *halve_decode(const void *params, const sm_explain_ctx *ctx,
+                          const sm_explain_image *im, const uint8_t *b,
+                          size_t len, sm_err *err)
 {
-    (void)params;
+    (void)params, (void)ctx;
     halving s;
     if (len != sizeof s)
         return sm_err_set(err, "state of %zu bytes", len), NULL;
