@@ -151,25 +151,36 @@ int sm_cli_keygen(int argc, char **argv)
               argc == 2 ? stdout : stderr);
         return argc == 2 ? 0 : 2;
     }
-    char pub[41], sec[41], path[4096];
+    char pub[41], sec[41];
     sm_err err;
     if (zmq_curve_keypair(pub, sec))
         return sm_cli_fail("keygen", "CURVE is not available in this libzmq");
-    snprintf(path, sizeof path, "%s.key", argv[1]);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return sm_cli_fail("keygen", "%s: %s", path, strerror(errno));
-    int ok = write(fd, sec, 40) == 40 && write(fd, "\n", 1) == 1;
-    close(fd);
-    if (!ok)
-        return sm_cli_fail("keygen", "%s: cannot write", path);
-    snprintf(path, sizeof path, "%s.pub", argv[1]);
-    char text[42];
-    snprintf(text, sizeof text, "%s\n", pub);
-    if (sm_file_write_atomic(path, text, 41, &err))
-        return sm_cli_fail("keygen", "%s", err.msg);
-    printf("%s.key (secret), %s.pub (public: %s)\n", argv[1], argv[1], pub);
-    return 0;
+    /* NAME + ".key" or ".pub": as long as NAME is */
+    size_t cap = strlen(argv[1]) + sizeof ".key";
+    char *path = malloc(cap);
+    if (!path)
+        return sm_cli_fail("keygen", "out of memory");
+    snprintf(path, cap, "%s.key", argv[1]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), rc = 0;
+    if (fd < 0) {
+        rc = sm_cli_fail("keygen", "%s: %s", path, strerror(errno));
+    } else {
+        int ok = write(fd, sec, 40) == 40 && write(fd, "\n", 1) == 1;
+        close(fd);
+        if (!ok)
+            rc = sm_cli_fail("keygen", "%s: cannot write", path);
+    }
+    if (rc == 0) {
+        snprintf(path, cap, "%s.pub", argv[1]);
+        char text[42];
+        snprintf(text, sizeof text, "%s\n", pub);
+        if (sm_file_write_atomic(path, text, 41, &err))
+            rc = sm_cli_fail("keygen", "%s", err.msg);
+    }
+    free(path);
+    if (rc == 0)
+        printf("%s.key (secret), %s.pub (public: %s)\n", argv[1], argv[1], pub);
+    return rc;
 }
 
 static void print_status(const sm_client_status *s)
