@@ -1,6 +1,7 @@
 /* The salmap command line: one file a subcommand (client/cmd_*.c), each an
- * `int cmd_<name>(int argc, char **argv)` returning the process exit code
- * (0 success, 1 error, 2 usage). */
+ * `int sm_cli_<name>(int argc, char **argv)` returning the process exit
+ * code (0 success, 1 error, 2 usage), dispatched by main (client/salmap.c);
+ * the helpers they share below are in client/cli.c. */
 #ifndef SM_CLI_H
 #define SM_CLI_H
 

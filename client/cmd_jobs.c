@@ -1,5 +1,6 @@
 /* salmap submit / status / wait / cancel / fetch: a broker's jobs, through
- * libsalmap-client (schemas/PROTOCOL.md). */
+ * libsalmap-client (schemas/PROTOCOL.md); salmap keygen: a CURVE key pair
+ * for talking to one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,56 +17,6 @@
 #include <zmq.h>
 
 #define DEFAULT_BROKER "tcp://localhost:5555"
-
-void sm_cli_progress(const sm_client_status *st, void *u)
-{
-    sm_cli_progress_state *ps = u;
-    double left = st->rate > 0 ? (double)(st->maps_total - st->maps_done -
-                                          st->maps_failed) / st->rate : 0;
-    uint64_t done = st->maps_done + st->maps_failed;
-    if (isatty(STDERR_FILENO)) {
-        int width = 30, fill = st->maps_total ? (int)(width * done / st->maps_total)
-                                              : width;
-        fprintf(stderr, "\r[%.*s%*s] %llu/%llu maps, %.1f maps/s, %.0f s left ",
-                fill, "==============================", width - fill, "",
-                (unsigned long long)done, (unsigned long long)st->maps_total,
-                st->rate, left);
-        if (strcmp(st->state, "running") && strcmp(st->state, "queued"))
-            fputc('\n', stderr);
-    } else if (st->seconds - ps->last >= 5 || st->seconds < ps->last ||
-               (strcmp(st->state, "running") && strcmp(st->state, "queued"))) {
-        /* a log line every 5 s at most, and the last */
-        ps->last = st->seconds;
-        fprintf(stderr, "salmap: job %s %s: %llu/%llu maps, %.1f maps/s, %.0f s left\n",
-                st->job, st->state, (unsigned long long)done,
-                (unsigned long long)st->maps_total, st->rate, left);
-    }
-}
-
-int sm_cli_client_job(const sm_explain_job *j, sm_client_job *cj, char *target,
-                      size_t cap)
-{
-    memset(cj, 0, sizeof *cj);
-    cj->model = j->model;
-    cj->config = j->config;
-    cj->dataset = j->dataset;
-    cj->methods = j->methods;
-    cj->n_methods = (size_t)j->n_methods;
-    cj->settings = j->settings;
-    cj->n_settings = (size_t)j->n_settings;
-    cj->seed = j->seed;
-    cj->out = j->out;
-    cj->limit = j->limit;
-    cj->metrics = j->metrics;
-    cj->batch = j->batch;
-    cj->score = j->score_prob ? "prob" : "logit";
-    if (j->target == SM_TARGET_INDEX)
-        snprintf(target, cap, "%d", j->target_index);
-    else
-        snprintf(target, cap, "%s", j->target == SM_TARGET_LABEL ? "label" : "predicted");
-    cj->target = target;
-    return 0;
-}
 
 static const char common_usage[] =
     "  --broker ENDPOINT    the broker's client endpoint (default\n"
@@ -200,25 +151,36 @@ int sm_cli_keygen(int argc, char **argv)
               argc == 2 ? stdout : stderr);
         return argc == 2 ? 0 : 2;
     }
-    char pub[41], sec[41], path[4096];
+    char pub[41], sec[41];
     sm_err err;
     if (zmq_curve_keypair(pub, sec))
         return sm_cli_fail("keygen", "CURVE is not available in this libzmq");
-    snprintf(path, sizeof path, "%s.key", argv[1]);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-    if (fd < 0)
-        return sm_cli_fail("keygen", "%s: %s", path, strerror(errno));
-    int ok = write(fd, sec, 40) == 40 && write(fd, "\n", 1) == 1;
-    close(fd);
-    if (!ok)
-        return sm_cli_fail("keygen", "%s: cannot write", path);
-    snprintf(path, sizeof path, "%s.pub", argv[1]);
-    char text[42];
-    snprintf(text, sizeof text, "%s\n", pub);
-    if (sm_file_write_atomic(path, text, 41, &err))
-        return sm_cli_fail("keygen", "%s", err.msg);
-    printf("%s.key (secret), %s.pub (public: %s)\n", argv[1], argv[1], pub);
-    return 0;
+    /* NAME + ".key" or ".pub": as long as NAME is */
+    size_t cap = strlen(argv[1]) + sizeof ".key";
+    char *path = malloc(cap);
+    if (!path)
+        return sm_cli_fail("keygen", "out of memory");
+    snprintf(path, cap, "%s.key", argv[1]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600), rc = 0;
+    if (fd < 0) {
+        rc = sm_cli_fail("keygen", "%s: %s", path, strerror(errno));
+    } else {
+        int ok = write(fd, sec, 40) == 40 && write(fd, "\n", 1) == 1;
+        close(fd);
+        if (!ok)
+            rc = sm_cli_fail("keygen", "%s: cannot write", path);
+    }
+    if (rc == 0) {
+        snprintf(path, cap, "%s.pub", argv[1]);
+        char text[42];
+        snprintf(text, sizeof text, "%s\n", pub);
+        if (sm_file_write_atomic(path, text, 41, &err))
+            rc = sm_cli_fail("keygen", "%s", err.msg);
+    }
+    free(path);
+    if (rc == 0)
+        printf("%s.key (secret), %s.pub (public: %s)\n", argv[1], argv[1], pub);
+    return rc;
 }
 
 static void print_status(const sm_client_status *s)

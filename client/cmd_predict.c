@@ -115,7 +115,8 @@ static int predict_npy(sm_model *m, const opts *o)
     for (int d = 1; ok && d < nd; d++)
         ok = decl[d] < 0 || decl[d] == x->shape[d];
     if (!ok) {
-        char a[128], b[128];
+        /* room for SM_MAX_DIMS int64s: "[", ", " and 20 digits a dim, "]" */
+        char a[SM_MAX_DIMS * 22 + 3], b[SM_MAX_DIMS * 22 + 3];
         sm_cli_fail("predict", "%s: shape %s does not fit the model's input "
                     "%s", o->input, sm_shape_str(x->ndim, x->shape, a, sizeof a),
                     sm_shape_str(nd, decl, b, sizeof b));

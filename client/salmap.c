@@ -1,7 +1,5 @@
 /* salmap: saliency maps for image classifiers. Entry point and dispatch. */
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -24,24 +22,6 @@ static const char usage[] =
     "  keygen    write a CURVE key pair (NAME.key, NAME.pub)\n"
     "\n"
     "Run `salmap <command> --help` for a command's options.\n";
-
-int sm_cli_fail(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "salmap %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
-long sm_cli_positive(const char *s)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    return *s && !*end && v > 0 ? v : -1;
-}
 
 int main(int argc, char **argv)
 {

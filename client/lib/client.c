@@ -25,7 +25,7 @@
 struct sm_client {
     void *ctx, *sock;
     int own_ctx;
-    char endpoint[512];
+    char *endpoint;   /* as given: no fixed bound */
     double timeout;
     sm_msg_limits limits;
     sm_err err;
@@ -69,7 +69,10 @@ sm_client *sm_client_new_ctx(void *zmq_ctx, const char *endpoint)
     c->ctx = zmq_ctx;
     c->timeout = 30;
     sm_msg_limits_default(&c->limits);
-    snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+    if (!(c->endpoint = strdup(endpoint))) {
+        free(c);
+        return NULL;
+    }
     if (reconnect(c)) {
         fprintf(stderr, "salmap client: %s\n", c->err.msg);
         sm_client_destroy(&c);
@@ -97,6 +100,7 @@ void sm_client_destroy(sm_client **cp)
         zmq_close(c->sock);
     if (c->own_ctx)
         zmq_ctx_term(c->ctx);
+    free(c->endpoint);
     free(c);
     *cp = NULL;
 }
@@ -189,6 +193,23 @@ static int encode_failed(sm_client *c)
     return fail(c, "out of memory");
 }
 
+/* -1 with a message when s (NULL: absent) does not fit a field of cap
+ * bytes (its NUL included), so that an sm_client_status field is never
+ * cut. where names the broker's reply, NULL for the job being submitted. */
+static int too_long(sm_client *c, const char *where, const char *what,
+                    const char *s, size_t cap)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (len < cap)
+        return 0;
+    if (!where)
+        return fail(c, "job: the %s '%.60s...' is %zu bytes, longer than the "
+                    "%zu a job's status holds", what, s, len, cap - 1);
+    return fail(c, "%s: %s: the %s '%.60s...' is %zu bytes, longer than "
+                "the %zu this client holds", c->endpoint, where, what, s, len,
+                cap - 1);
+}
+
 /* HAS, then PUT when the broker lacks the bytes. */
 static int put_model(sm_client *c, const char *path, char *hash)
 {
@@ -232,6 +253,13 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
     sm_err err;
     if (!job->model || !job->out || !job->n_methods)
         return fail(c, "a job needs a model, an output folder and methods");
+    /* what sm_client_status cannot hold whole is refused here, before the
+     * broker takes the job */
+    if (too_long(c, NULL, "name", job->name,
+                 sizeof ((sm_client_status *)0)->name) ||
+        too_long(c, NULL, "output folder", job->out,
+                 sizeof ((sm_client_status *)0)->out))
+        return -1;
     if (put_model(c, job->model, hash))
         return -1;
     char *config = NULL;
@@ -295,6 +323,8 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
     const char *jid;
     if (sm_msg_decode_job_id(f.body, f.len, &c->limits, &doc, &jid, &err))
         rc = fail(c, "%s: SUBMITTED: %s", c->endpoint, err.msg);
+    else if (too_long(c, "SUBMITTED", "job id", jid, SM_CLIENT_ID_MAX))
+        rc = -1;
     else
         snprintf(id, SM_CLIENT_ID_MAX, "%s", jid);
     sm_msg_doc_destroy(&doc);
@@ -302,14 +332,28 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
     return rc;
 }
 
-static void copy_status(const sm_msg_status *m, sm_client_status *st)
+/* Copies a status from the wire into st; -1 (naming the job and the
+ * field) when a string does not fit st's fixed fields. */
+static int copy_status(sm_client *c, const char *cmd, const sm_msg_status *m,
+                       sm_client_status *st)
 {
+    const char *name = m->name ? m->name : "", *out = m->out ? m->out : "",
+               *error = m->error ? m->error : "";
+    char where[SM_CLIENT_ID_MAX + 64];
+    if (too_long(c, cmd, "job id", m->job, sizeof st->job))
+        return -1;
+    snprintf(where, sizeof where, "%s: job %s", cmd, m->job);
+    if (too_long(c, where, "name", name, sizeof st->name) ||
+        too_long(c, where, "state", m->state, sizeof st->state) ||
+        too_long(c, where, "output folder", out, sizeof st->out) ||
+        too_long(c, where, "error", error, sizeof st->error))
+        return -1;
     memset(st, 0, sizeof *st);
-    snprintf(st->job, sizeof st->job, "%s", m->job);
-    snprintf(st->name, sizeof st->name, "%s", m->name ? m->name : "");
-    snprintf(st->state, sizeof st->state, "%s", m->state);
-    snprintf(st->out, sizeof st->out, "%s", m->out ? m->out : "");
-    snprintf(st->error, sizeof st->error, "%s", m->error ? m->error : "");
+    memcpy(st->job, m->job, strlen(m->job) + 1);
+    memcpy(st->name, name, strlen(name) + 1);
+    memcpy(st->state, m->state, strlen(m->state) + 1);
+    memcpy(st->out, out, strlen(out) + 1);
+    memcpy(st->error, error, strlen(error) + 1);
     st->images = m->images;
     st->maps_total = m->maps_total;
     st->maps_done = m->maps_done;
@@ -317,6 +361,7 @@ static void copy_status(const sm_msg_status *m, sm_client_status *st)
     st->maps_found = m->maps_found;
     st->seconds = m->seconds;
     st->rate = m->rate;
+    return 0;
 }
 
 /* Decodes a status body (STATUS or EVENT) into st. */
@@ -329,7 +374,7 @@ static int status_body(sm_client *c, const sm_msg_frames *f, sm_client_status *s
     if (sm_msg_decode_status(f->body, f->len, &c->limits, &doc, &m, &err))
         rc = fail(c, "%s: %s: %s", c->endpoint, f->command, err.msg);
     else
-        copy_status(&m, st);
+        rc = copy_status(c, f->command, &m, st);
     sm_msg_doc_destroy(&doc);
     return rc;
 }
@@ -374,9 +419,14 @@ int sm_client_list(sm_client *c, sm_client_status **jobs, size_t *n)
     } else if (!(*jobs = calloc(l.n ? l.n : 1, sizeof **jobs))) {
         rc = encode_failed(c);
     } else {
-        for (size_t k = 0; k < l.n; k++)
-            copy_status(&l.jobs[k], &(*jobs)[k]);
-        *n = l.n;
+        for (size_t k = 0; rc == 0 && k < l.n; k++)
+            rc = copy_status(c, "LIST", &l.jobs[k], &(*jobs)[k]);
+        if (rc) {
+            free(*jobs);
+            *jobs = NULL;
+        } else {
+            *n = l.n;
+        }
     }
     sm_msg_doc_destroy(&doc);
     sm_msg_frames_free(&f);
@@ -490,18 +540,22 @@ static int write_file(const char *path, const void *data, size_t len, void *u)
 {
     fetch_dir *fd = u;
     sm_err err;
-    char full[8192];
     /* paths come from the broker: never outside dir */
     if (path[0] == '/' || strstr(path, "..") || path[0] == '\0')
         return fail(fd->c, "fetch: refused the path '%.200s'", path);
-    snprintf(full, sizeof full, "%s/%s", fd->dir, path);
+    size_t cap = strlen(fd->dir) + strlen(path) + 2;
+    char *full = malloc(cap); /* as long as dir and path make it */
+    if (!full)
+        return encode_failed(fd->c);
+    snprintf(full, cap, "%s/%s", fd->dir, path);
     char *slash = strrchr(full, '/');
     *slash = '\0';
     int rc = sm_file_mkdirs(full, &err);
     *slash = '/';
-    if (rc || sm_file_write_atomic(full, data, len, &err))
-        return fail(fd->c, "%s", err.msg);
-    return 0;
+    if (rc == 0)
+        rc = sm_file_write_atomic(full, data, len, &err);
+    free(full);
+    return rc ? fail(fd->c, "%s", err.msg) : 0;
 }
 
 int sm_client_fetch(sm_client *c, const char *job, const char *dir)

@@ -84,9 +84,12 @@ typedef struct sm_client_job {
 } sm_client_job;
 
 /* Uploads the model if the broker lacks it, submits the job and writes
- * its id into id[SM_CLIENT_ID_MAX]. */
+ * its id into id[SM_CLIENT_ID_MAX]. A name or output folder longer than
+ * sm_client_status holds (127, 1023 bytes) is refused. */
 SM_CLIENT_API int sm_client_submit(sm_client *c, const sm_client_job *job, char *id);
 
+/* A job's state. A broker's reply with a string longer than its field
+ * fails the call (naming the job and the field) rather than be cut. */
 typedef struct sm_client_status {
     char job[SM_CLIENT_ID_MAX];
     char name[128];

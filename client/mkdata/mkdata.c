@@ -108,13 +108,15 @@ static void *write_items(void *arg)
 }
 
 /* A folder name that sm_dataset_open will list as a class. */
-static int check_class_name(const char *name, const char *from, sm_err *err)
+/* file:line names where the name comes from. */
+static int check_class_name(const char *name, const char *file, int line,
+                            sm_err *err)
 {
     if (!name[0] || name[0] == '.' || strchr(name, '/') ||
         strlen(name) > 200)
-        return sm_err_set(err, "%s: '%s' cannot be a class folder name "
+        return sm_err_set(err, "%s:%d: '%s' cannot be a class folder name "
                           "(empty, starts with '.', has '/' or is too long)",
-                          from, name);
+                          file, line, name);
     return 0;
 }
 
@@ -352,14 +354,12 @@ static int read_class_file(const char *path, char ***classes, int *n,
         while (e > i && (buf[e - 1] == '\r' || buf[e - 1] == ' '))
             e--;
         if (e > i) {
-            char from[4200];
-            snprintf(from, sizeof from, "%s:%d", path, line);
             if (*n == MAX_CLASSES)
-                rc = sm_err_set(err, "%s: more than %d classes", from,
+                rc = sm_err_set(err, "%s:%d: more than %d classes", path, line,
                                 MAX_CLASSES);
             else if (!(v[*n] = strndup((const char *)buf + i, e - i)))
                 rc = sm_err_set(err, "out of memory");
-            else if ((rc = check_class_name(v[*n], from, err)) == 0)
+            else if ((rc = check_class_name(v[*n], path, line, err)) == 0)
                 (*n)++;
         }
         i = j + 1;

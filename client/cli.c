@@ -1,0 +1,80 @@
+/* The helpers every salmap subcommand (client/cmd_*.c) shares: failure
+ * messages, option values, a job as libsalmap-client takes it and the
+ * progress display of a job. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client/lib/salmap_client.h"
+#include "explain/jobfile.h"
+
+int sm_cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "salmap %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+long sm_cli_positive(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *s && !*end && v > 0 ? v : -1;
+}
+
+void sm_cli_progress(const sm_client_status *st, void *u)
+{
+    sm_cli_progress_state *ps = u;
+    double left = st->rate > 0 ? (double)(st->maps_total - st->maps_done -
+                                          st->maps_failed) / st->rate : 0;
+    uint64_t done = st->maps_done + st->maps_failed;
+    if (isatty(STDERR_FILENO)) {
+        int width = 30, fill = st->maps_total ? (int)(width * done / st->maps_total)
+                                              : width;
+        fprintf(stderr, "\r[%.*s%*s] %llu/%llu maps, %.1f maps/s, %.0f s left ",
+                fill, "==============================", width - fill, "",
+                (unsigned long long)done, (unsigned long long)st->maps_total,
+                st->rate, left);
+        if (strcmp(st->state, "running") && strcmp(st->state, "queued"))
+            fputc('\n', stderr);
+    } else if (st->seconds - ps->last >= 5 || st->seconds < ps->last ||
+               (strcmp(st->state, "running") && strcmp(st->state, "queued"))) {
+        /* a log line every 5 s at most, and the last */
+        ps->last = st->seconds;
+        fprintf(stderr, "salmap: job %s %s: %llu/%llu maps, %.1f maps/s, %.0f s left\n",
+                st->job, st->state, (unsigned long long)done,
+                (unsigned long long)st->maps_total, st->rate, left);
+    }
+}
+
+int sm_cli_client_job(const sm_explain_job *j, sm_client_job *cj, char *target,
+                      size_t cap)
+{
+    memset(cj, 0, sizeof *cj);
+    cj->model = j->model;
+    cj->config = j->config;
+    cj->dataset = j->dataset;
+    cj->methods = j->methods;
+    cj->n_methods = (size_t)j->n_methods;
+    cj->settings = j->settings;
+    cj->n_settings = (size_t)j->n_settings;
+    cj->seed = j->seed;
+    cj->out = j->out;
+    cj->limit = j->limit;
+    cj->metrics = j->metrics;
+    cj->batch = j->batch;
+    cj->score = j->score_prob ? "prob" : "logit";
+    if (j->target == SM_TARGET_INDEX)
+        snprintf(target, cap, "%d", j->target_index);
+    else
+        snprintf(target, cap, "%s", j->target == SM_TARGET_LABEL ? "label" : "predicted");
+    cj->target = target;
+    return 0;
+}
