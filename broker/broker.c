@@ -3,7 +3,6 @@
  * back to the front of their jobs' queues), sends heartbeats, leases
  * queued tasks to workers with credit, and reports progress to watchers. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,28 +12,12 @@
 #include <zmq.h>
 
 #include "broker/internal.h"
+#include "broker/log.h"
 #include "util/file.h"
 #include "util/clock.h"
 
 /* A FETCH reply carries files up to about this many bytes. */
 #define FETCH_BYTES ((size_t)8 << 20)
-
-static void vlog(const char *fmt, va_list ap)
-{
-    fprintf(stderr, "salmap-broker: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-}
-
-void sm_broker_info(const sm_broker *b, const char *fmt, ...)
-{
-    if (b->quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(fmt, ap);
-    va_end(ap);
-}
 
 void sm_broker_endpoint(const sm_broker *b, int which, char *buf, size_t cap)
 {
@@ -47,19 +30,6 @@ void sm_broker_endpoint(const sm_broker *b, int which, char *buf, size_t cap)
 void sm_broker_set_fetch_bytes(sm_broker *b, size_t bytes)
 {
     b->fetch_bytes = bytes;
-}
-
-void sm_broker_set_quiet(sm_broker *b, int quiet)
-{
-    b->quiet = quiet;
-}
-
-void sm_broker_warn(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(fmt, ap);
-    va_end(ap);
 }
 
 /* ---- life --------------------------------------------------------------- */

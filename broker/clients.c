@@ -11,6 +11,7 @@
 
 #include "broker/blobs.h"
 #include "broker/internal.h"
+#include "broker/log.h"
 #include "util/file.h"
 
 /* Progress events of a job go out at most this often (seconds). */

@@ -123,15 +123,10 @@ struct sm_broker {
     bwatch *watchers;
     uint64_t epoch, next_task;
     uint64_t served;          /* leases made, to order workers by use */
-    int quiet;                /* no progress lines (embedded runs) */
+    int quiet;                /* no progress lines (embedded runs; log.c) */
     size_t fetch_bytes;       /* a FILES reply's files, about */
     double now;
 };
-
-/* Progress lines (jobs, workers) unless b is quiet; warnings always. */
-void sm_broker_info(const sm_broker *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void sm_broker_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* broker.c's loop calls these each turn. clients.c: */
 void bclients_on_message(sm_broker *b, const sm_msg_frames *f);

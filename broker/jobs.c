@@ -14,6 +14,7 @@
 
 #include "broker/blobs.h"
 #include "broker/internal.h"
+#include "broker/log.h"
 #include "config/config_model.h"
 #include "explain/settings.h"
 #include "model/model.h"

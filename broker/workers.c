@@ -11,6 +11,7 @@
 
 #include "broker/blobs.h"
 #include "broker/internal.h"
+#include "broker/log.h"
 #include "util/file.h"
 
 static void send_worker(sm_broker *b, bworker *w, const char *cmd,
