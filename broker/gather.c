@@ -9,7 +9,6 @@
  * a fit, even a slow one on large images, then never holds up the
  * broker's loop, whose heartbeats and leases must stay on time, while the
  * loop never holds up a fit. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,14 +79,22 @@ static void put_item(bjob *j, int m, size_t i,
         j->maps_failed++;
         return;
     }
+    const char *extras = it->extras ? it->extras : "{}";
     sm_explain_result r = {0};
+    if (strlen(extras) >= sizeof r.extras) { /* cut, it would not be JSON */
+        sm_broker_warn("job %s: %s: %s: extras longer than %zu bytes; "
+                       "counted as failed", j->id, id, j->spec.methods[m],
+                       sizeof r.extras - 1);
+        j->maps_failed++;
+        return;
+    }
     r.predicted = it->predicted;
     r.target = it->target;
     r.score = it->score;
     r.evals = (long)it->evals;
     r.seconds = it->seconds;
     r.map = (float *)it->map;
-    snprintf(r.extras, sizeof r.extras, "%s", it->extras ? it->extras : "{}");
+    memcpy(r.extras, extras, strlen(extras) + 1);
     r.has_metrics = it->has_metrics;
     r.deletion_auc = it->deletion;
     r.insertion_auc = it->insertion;

@@ -1,8 +1,9 @@
 /* What the broker's files share (broker.c: sockets, life and the loop;
  * clients.c and workers.c: the two endpoints; jobs.c: a job's life;
  * tasks.c: tasks and their FIFOs; plan.c: a job into tasks; gather.c:
- * workers' results; log.c: log lines). Each declaration below is used
- * across files; the rest of each file is static. */
+ * workers' results; log.c: log lines; path.c: paths refused, not cut).
+ * Each declaration below is used across files; the rest of each file is
+ * static. */
 #ifndef SM_BROKER_INTERNAL_H
 #define SM_BROKER_INTERNAL_H
 
@@ -27,7 +28,7 @@ typedef struct bworker bworker;
 struct bworker {
     uint8_t id[256];
     size_t id_len;
-    char name[64];
+    char *name;        /* as it says in READY (any length) */
     uint32_t capacity, inflight;
     double expiry;     /* dead when not heard from by then */
     double last_sent;  /* for heartbeats */
@@ -74,7 +75,7 @@ typedef enum bjob_state {
 } bjob_state;
 
 struct bjob {
-    char id[40];
+    char *id;                 /* any length (a journal's row) */
     uint8_t *body;            /* the SUBMIT body (journal, resume) */
     size_t body_len;
     sm_msg_doc *doc;
@@ -112,7 +113,7 @@ struct sm_broker {
     sm_broker_config cfg;
     sm_msg_limits limits;
     sm_journal *journal;
-    char state_dir[2048], blob_dir[2100];
+    char *state_dir, *blob_dir; /* any length; blob paths fit BPATH_MAX */
     int own_state;            /* state_dir is a temporary folder */
     bjob *jobs, *rr;          /* submission order; round-robin cursor */
     bworker *wk;

@@ -8,6 +8,7 @@
 #include "broker/blobs.h"
 #include "broker/internal.h"
 #include "broker/log.h"
+#include "broker/path.h"
 #include "config/config_model.h"
 #include "explain/settings.h"
 #include "model/model.h"
@@ -47,6 +48,7 @@ void bjob_free(bjob **jp)
     sm_msg_doc_destroy(&j->doc);
     free(j->body);
     free(j->error);
+    free(j->id);
     free(j);
     *jp = NULL;
 }
@@ -54,20 +56,22 @@ void bjob_free(bjob **jp)
 /* Inline images become a CSV-manifest dataset in the broker's state
  * folder, so that a resumed job finds them and the rest of the broker
  * sees one kind of dataset. */
-static int write_inline(sm_broker *b, bjob *j, char *manifest, size_t cap,
+static int write_inline(sm_broker *b, bjob *j, char manifest[BPATH_MAX],
                         sm_err *err)
 {
-    char dir[4096], path[8192];
-    snprintf(dir, sizeof dir, "%s/jobs/%s", b->state_dir, j->id);
-    if (snprintf(manifest, cap, "%s/images.csv", dir) >= (int)cap)
-        return sm_err_set(err, "state folder path too long");
+    char dir[BPATH_MAX], path[BPATH_MAX];
+    if (bpath(dir, err, "state", "%s/jobs/%s", b->state_dir, j->id) ||
+        bpath(manifest, err, "state", "%s/images.csv", dir))
+        return -1;
     sm_text csv = {0};
     int rc = sm_text_addf(&csv, "path,label\n") ? sm_err_set(err, "out of memory") : 0;
     for (size_t i = 0; rc == 0 && i < j->spec.n_images; i++) {
         const sm_msg_image *im = &j->spec.images[i];
-        char file[4096];
-        snprintf(file, sizeof file, "%s.img", im->id);
-        snprintf(path, sizeof path, "%s/%s", dir, file);
+        if (bpath(path, err, im->id, "%s/%s.img", dir, im->id)) {
+            rc = sm_err_prefix(err, "image");
+            break;
+        }
+        const char *file = path + strlen(dir) + 1; /* as the manifest says */
         char *slash = strrchr(path, '/');
         *slash = '\0';
         rc = sm_file_mkdirs(path, err);
@@ -90,7 +94,7 @@ static int write_inline(sm_broker *b, bjob *j, char *manifest, size_t cap,
 static int setup(sm_broker *b, bjob *j, sm_err *err)
 {
     const sm_msg_job *s = &j->spec;
-    char path[4096];
+    char path[BPATH_MAX];
     if (!sm_blobs_path(b->blob_dir, s->model, path, sizeof path))
         return sm_err_set(err, "model %s: the broker does not hold it (PUT it "
                           "first)", s->model);
@@ -114,7 +118,7 @@ static int setup(sm_broker *b, bjob *j, sm_err *err)
         return sm_err_set(err, "a job needs either a dataset or images");
     if (s->dataset)
         j->ds = sm_dataset_open(s->dataset, err);
-    else if (write_inline(b, j, path, sizeof path, err) == 0)
+    else if (write_inline(b, j, path, err) == 0)
         j->ds = sm_dataset_open(path, err);
     if (!j->ds)
         return -1;
@@ -156,14 +160,15 @@ bjob *bjob_new(sm_broker *b, const char *id, const void *body, size_t len,
                int resume, sm_err *err)
 {
     bjob *j = calloc(1, sizeof *j);
-    if (!j || !(j->body = malloc(len ? len : 1))) {
+    if (!j || !(j->body = malloc(len ? len : 1)) || !(j->id = strdup(id))) {
+        if (j)
+            free(j->body);
         free(j);
         sm_err_set(err, "out of memory");
         return NULL;
     }
     memcpy(j->body, body, len);
     j->body_len = len;
-    snprintf(j->id, sizeof j->id, "%s", id);
     j->t0 = j->last_event = b->now;
     if (sm_msg_decode_job(j->body, len, &b->limits, &j->doc, &j->spec, err) ||
         setup(b, j, err)) {
