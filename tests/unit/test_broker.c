@@ -47,6 +47,15 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
+/* The defaults on ephemeral loopback ports, with nothing kept. */
+static void loopback_config(sm_broker_config *bc)
+{
+    sm_broker_config_defaults(bc);
+    snprintf(bc->client_endpoint, sizeof bc->client_endpoint, "tcp://127.0.0.1:*");
+    snprintf(bc->worker_endpoint, sizeof bc->worker_endpoint, "tcp://127.0.0.1:*");
+    bc->state_dir[0] = '\0';
+}
+
 /* A broker with an 8 MiB message cap on ephemeral loopback ports,
  * heartbeats every hb seconds, and `workers` (0 or 1) worker. */
 static void rig_start_with(rig *r, int workers, double hb)
@@ -56,10 +65,7 @@ static void rig_start_with(rig *r, int workers, double hb)
     memset(r, 0, sizeof *r);
     r->ctx = zmq_ctx_new();
     sm_broker_config bc;
-    sm_broker_config_defaults(&bc);
-    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://127.0.0.1:*");
-    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://127.0.0.1:*");
-    bc.state_dir[0] = '\0';
+    loopback_config(&bc);
     bc.max_message = (size_t)8 << 20;
     bc.heartbeat_interval = hb;
     r->b = sm_broker_new(r->ctx, &bc, &err);
@@ -339,10 +345,7 @@ Test(broker, curve_admits_the_allowlist_only)
     keypair("evil", pub);
     void *ctx = zmq_ctx_new();
     sm_broker_config bc;
-    sm_broker_config_defaults(&bc);
-    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://127.0.0.1:*");
-    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://127.0.0.1:*");
-    bc.state_dir[0] = '\0';
+    loopback_config(&bc);
     tdata_path(bc.curve_secret_key, dir, "broker.key");
     sm_err err;
     /* CURVE without an allowlist: refused, fails closed */
@@ -420,6 +423,16 @@ static void worker_dies_holding_a_task(rig *r)
     zmq_close(s);
 }
 
+/* Job id, of one map, ends done with that map failed. */
+static void expect_one_map_failed(sm_client *c, const char *id)
+{
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_failed, 1);
+    cr_assert_eq(st.maps_done, 0);
+}
+
 Test(broker, a_task_that_kills_three_workers_is_quarantined)
 {
     rig r;
@@ -429,11 +442,7 @@ Test(broker, a_task_that_kills_three_workers_is_quarantined)
     submit_n(c, tdata_path(out, dir, "poison"), 1, id);
     for (int k = 0; k < 3; k++)
         worker_dies_holding_a_task(&r);
-    sm_client_status st;
-    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
-    cr_assert_str_eq(st.state, "done", "%s", st.error);
-    cr_assert_eq(st.maps_failed, 1);
-    cr_assert_eq(st.maps_done, 0);
+    expect_one_map_failed(c, id);
     sm_client_destroy(&c);
     rig_stop(&r);
 }
@@ -491,10 +500,7 @@ Test(broker, a_state_folder_too_long_is_refused)
     setenv("TMPDIR", deep, 1);
     void *ctx = zmq_ctx_new();
     sm_broker_config bc;
-    sm_broker_config_defaults(&bc);
-    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://127.0.0.1:*");
-    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://127.0.0.1:*");
-    bc.state_dir[0] = '\0';
+    loopback_config(&bc);
     sm_broker *b = sm_broker_new(ctx, &bc, &err);
     cr_assert_null(b, "a state folder of %d bytes was taken", n);
     cr_assert(tdata_has(err.msg, "state: path longer than 4095 bytes"), "%s",
@@ -568,11 +574,7 @@ Test(broker, extras_too_long_fail_the_map)
     sm_msg_buf_free(&buf);
     sm_msg_doc_destroy(&doc);
     sm_msg_frames_free(&f);
-    sm_client_status st;
-    cr_assert_eq(sm_client_wait(c, jid, NULL, NULL, &st), 0, "%s", sm_client_error(c));
-    cr_assert_str_eq(st.state, "done", "%s", st.error);
-    cr_assert_eq(st.maps_failed, 1);
-    cr_assert_eq(st.maps_done, 0);
+    expect_one_map_failed(c, jid);
     zmq_close(s);
     sm_client_destroy(&c);
     rig_stop(&r);
