@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "broker/path.h"
 #include "schemas/msg.h"
 #include "util/file.h"
 
@@ -19,7 +20,7 @@ int sm_blobs_path(const char *dir, const char *hash, char *buf, size_t cap)
 int sm_blobs_put(const char *dir, const char *hash, const void *data,
                  size_t len, sm_err *err)
 {
-    char have[SM_HASH_HEX + 1], path[4096];
+    char have[SM_HASH_HEX + 1], path[BPATH_MAX];
     if (!sm_hash_valid(hash))
         return sm_err_set(err, "'%.80s' is not a content hash", hash);
     sm_hash_hex(data, len, have);

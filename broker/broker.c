@@ -3,7 +3,6 @@
  * back to the front of their jobs' queues), sends heartbeats, leases
  * queued tasks to workers with credit, and reports progress to watchers. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,28 +12,13 @@
 #include <zmq.h>
 
 #include "broker/internal.h"
+#include "broker/log.h"
+#include "broker/path.h"
 #include "util/file.h"
 #include "util/clock.h"
 
 /* A FETCH reply carries files up to about this many bytes. */
 #define FETCH_BYTES ((size_t)8 << 20)
-
-static void vlog(const char *fmt, va_list ap)
-{
-    fprintf(stderr, "salmap-broker: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-}
-
-void sm_broker_info(const sm_broker *b, const char *fmt, ...)
-{
-    if (b->quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(fmt, ap);
-    va_end(ap);
-}
 
 void sm_broker_endpoint(const sm_broker *b, int which, char *buf, size_t cap)
 {
@@ -47,19 +31,6 @@ void sm_broker_endpoint(const sm_broker *b, int which, char *buf, size_t cap)
 void sm_broker_set_fetch_bytes(sm_broker *b, size_t bytes)
 {
     b->fetch_bytes = bytes;
-}
-
-void sm_broker_set_quiet(sm_broker *b, int quiet)
-{
-    b->quiet = quiet;
-}
-
-void sm_broker_warn(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vlog(fmt, ap);
-    va_end(ap);
 }
 
 /* ---- life --------------------------------------------------------------- */
@@ -101,7 +72,10 @@ static int resume_row(const sm_journal_row *r, void *u)
     } else {
         j = calloc(1, sizeof *j);
         if (j) {
-            snprintf(j->id, sizeof j->id, "%s", r->id);
+            if (!(j->id = strdup(r->id))) {
+                free(j);
+                return sm_err_set(NULL, "out of memory");
+            }
             for (int s = BJOB_QUEUED; s <= BJOB_CANCELLED; s++)
                 if (!strcmp(r->state, bjob_state_name((bjob_state)s)))
                     j->state = (bjob_state)s;
@@ -143,26 +117,38 @@ sm_broker *sm_broker_new(void *ctx, const sm_broker_config *cfg, sm_err *err)
     uint32_t e;
     randombytes_buf(&e, sizeof e);
     b->epoch = (uint64_t)e << 32; /* task ids of an earlier run never match */
-    char journal[2100];
-    const char *jpath = NULL;
-    if (cfg->state_dir[0]) {
-        snprintf(b->state_dir, sizeof b->state_dir, "%.1500s", cfg->state_dir);
-        snprintf(journal, sizeof journal, "%s/journal.db", b->state_dir);
-        jpath = journal;
+    char *journal = NULL; /* NULL: in memory */
+    const char *tmp = getenv("TMPDIR");
+    b->state_dir = cfg->state_dir[0]
+                       ? bpath_heap("%s", cfg->state_dir)
+                       /* nothing to keep: blobs and inline images in a
+                        * temporary folder */
+                       : bpath_heap("%s/salmap-broker-XXXXXX",
+                                    tmp && *tmp ? tmp : "/tmp");
+    if (!b->state_dir || (cfg->state_dir[0] &&
+                          !(journal = bpath_heap("%s/journal.db", b->state_dir)))) {
+        sm_err_set(err, "out of memory");
+        goto fail;
+    }
+    /* A blob's path goes into BPATH_MAX bytes: a state folder too long for
+     * it is refused now rather than its blobs found missing later. */
+    if (strlen(b->state_dir) + strlen("/blobs/") + SM_HASH_HEX >= BPATH_MAX) {
+        bpath_too_long(err, "state");
+        goto fail;
+    }
+    if (journal) {
         if (sm_file_mkdirs(b->state_dir, err))
             goto fail;
-    } else {
-        /* nothing to keep: blobs and inline images in a temporary folder */
-        const char *tmp = getenv("TMPDIR");
-        snprintf(b->state_dir, sizeof b->state_dir, "%.1500s/salmap-broker-XXXXXX",
-                 tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(b->state_dir)) {
-            sm_err_set(err, "%s: %s", b->state_dir, strerror(errno));
-            goto fail;
-        }
+    } else if (mkdtemp(b->state_dir)) {
         b->own_state = 1;
+    } else {
+        sm_err_set(err, "%s: %s", b->state_dir, strerror(errno));
+        goto fail;
     }
-    snprintf(b->blob_dir, sizeof b->blob_dir, "%s/blobs", b->state_dir);
+    if (!(b->blob_dir = bpath_heap("%s/blobs", b->state_dir))) {
+        sm_err_set(err, "out of memory");
+        goto fail;
+    }
     if (cfg->curve_secret_key[0]) {
         /* CURVE without an allowlist would admit anyone who knows the
          * broker's public key: refused (DESIGN.md, security model) */
@@ -175,13 +161,15 @@ sm_broker *sm_broker_new(void *ctx, const sm_broker_config *cfg, sm_err *err)
             !(b->zap = sm_zap_new(ctx, cfg->curve_allow_dir, err)))
             goto fail;
     }
-    if (!(b->journal = sm_journal_open(jpath, err)) ||
+    if (!(b->journal = sm_journal_open(journal, err)) ||
         !(b->clients = router(b, cfg->client_endpoint, err)) ||
         !(b->workers = router(b, cfg->worker_endpoint, err)) ||
         sm_journal_each(b->journal, resume_row, b, err))
         goto fail;
+    free(journal);
     return b;
 fail:
+    free(journal);
     sm_broker_destroy(&b);
     return NULL;
 }
@@ -199,6 +187,7 @@ void sm_broker_destroy(sm_broker **bp)
     while (b->wk) {
         bworker *w = b->wk;
         b->wk = w->next;
+        free(w->name);
         free(w);
     }
     while (b->watchers) {
@@ -219,6 +208,8 @@ void sm_broker_destroy(sm_broker **bp)
     sm_journal_destroy(&b->journal);
     if (b->own_state)
         sm_file_remove_tree(b->state_dir);
+    free(b->state_dir);
+    free(b->blob_dir);
     free(b);
     *bp = NULL;
 }

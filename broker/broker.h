@@ -3,7 +3,7 @@
  * gathers neighbourhood chunks and writes every map to the job's output
  * folder (schemas/PROTOCOL.md, docs/PIPELINE.md). One thread runs it: the
  * broker's loop never evaluates a model or fits a surrogate (workers do:
- * see broker/jobs.c), so heartbeats are never late because of work. */
+ * see broker/gather.c), so heartbeats are never late because of work. */
 #ifndef SM_BROKER_H
 #define SM_BROKER_H
 

@@ -11,6 +11,8 @@
 
 #include "broker/blobs.h"
 #include "broker/internal.h"
+#include "broker/log.h"
+#include "broker/path.h"
 #include "util/file.h"
 
 /* Progress events of a job go out at most this often (seconds). */
@@ -74,7 +76,7 @@ static void client_blob(sm_broker *b, const sm_msg_frames *f, int put)
     sm_msg_blob m;
     sm_msg_buf buf = {0};
     sm_err err;
-    char path[4096];
+    char path[BPATH_MAX];
     if (sm_msg_decode_blob(f->body, f->len, &b->limits, &doc, &m, &err)) {
         reply_error(b, f, "invalid", err.msg);
     } else if (put && !m.data) {
@@ -97,7 +99,7 @@ static void client_submit(sm_broker *b, const sm_msg_frames *f)
     sm_msg_job m;
     sm_msg_buf buf = {0};
     sm_err err;
-    char path[4096], id[40];
+    char path[BPATH_MAX], id[40];
     if (sm_msg_decode_job(f->body, f->len, &b->limits, &doc, &m, &err)) {
         reply_error(b, f, "invalid", err.msg);
         goto out;
@@ -232,7 +234,7 @@ typedef struct fetch_page {
     size_t max_bytes, bytes;
     sm_msg_files *rep;
     uint8_t **data;
-    char (*rel)[512];
+    char **rel;       /* the files' names (any length) */
     size_t cap;
 } fetch_page;
 
@@ -241,13 +243,14 @@ typedef struct fetch_page {
 static int fetch_add(fetch_page *p, const char *rel, size_t max_file)
 {
     sm_msg_files *rep = p->rep;
-    char path[4096];
+    char path[BPATH_MAX];
     sm_err err;
-    size_t len;
+    size_t len = 0;
     if (rep->n == p->cap)
         return 1;
-    snprintf(path, sizeof path, "%s/%s", p->j->spec.out, rel);
-    uint8_t *data = sm_file_read(path, max_file, &len, &err);
+    uint8_t *data = NULL;
+    if (bpath(path, &err, rel, "%s/%s", p->j->spec.out, rel) == 0)
+        data = sm_file_read(path, max_file, &len, &err);
     if (!data) { /* unreadable: skipped, as the protocol says */
         sm_broker_warn("fetch %s: %s", p->j->id, err.msg);
         return 0;
@@ -256,7 +259,11 @@ static int fetch_add(fetch_page *p, const char *rel, size_t max_file)
         free(data);
         return 1;
     }
-    snprintf(p->rel[rep->n], sizeof p->rel[rep->n], "%s", rel);
+    if (!(p->rel[rep->n] = strdup(rel))) { /* skipped too */
+        sm_broker_warn("fetch %s: %s: out of memory", p->j->id, rel);
+        free(data);
+        return 0;
+    }
     p->data[rep->n] = data;
     rep->files[rep->n] = (sm_msg_file){p->rel[rep->n], data, len};
     rep->n++;
@@ -305,8 +312,12 @@ static void client_fetch(sm_broker *b, const sm_msg_frames *f)
                 continue;
             if (k++ < from)
                 continue;
-            char rel[512];
-            snprintf(rel, sizeof rel, "maps/%s/%s.npy", id, method);
+            char rel[BPATH_MAX];
+            if (bpath(rel, &err, id, "maps/%s/%s.npy", id, method)) {
+                /* not a file the store could have written: skipped */
+                sm_broker_warn("fetch %s: %s", j->id, err.msg);
+                continue;
+            }
             if ((full = fetch_add(&p, rel, max_file)))
                 k--;
         }
@@ -316,6 +327,8 @@ static void client_fetch(sm_broker *b, const sm_msg_frames *f)
 out:
     for (size_t i = 0; p.data && i < rep.n; i++)
         free(p.data[i]);
+    for (size_t i = 0; p.rel && i < rep.n; i++)
+        free(p.rel[i]);
     free(rep.files);
     free(p.data);
     free(p.rel);

@@ -1,6 +1,9 @@
 /* What the broker's files share (broker.c: sockets, life and the loop;
- * clients.c and workers.c: the two endpoints; jobs.c: jobs, planning and
- * results). */
+ * clients.c and workers.c: the two endpoints; jobs.c: a job's life;
+ * tasks.c: tasks and their FIFOs; plan.c: a job into tasks; gather.c:
+ * workers' results; log.c: log lines; path.c: paths refused, not cut).
+ * Each declaration below is used across files; the rest of each file is
+ * static. */
 #ifndef SM_BROKER_INTERNAL_H
 #define SM_BROKER_INTERNAL_H
 
@@ -25,7 +28,7 @@ typedef struct bworker bworker;
 struct bworker {
     uint8_t id[256];
     size_t id_len;
-    char name[64];
+    char *name;        /* as it says in READY (any length) */
     uint32_t capacity, inflight;
     double expiry;     /* dead when not heard from by then */
     double last_sent;  /* for heartbeats */
@@ -67,17 +70,12 @@ typedef struct btask_list {
     size_t n;
 } btask_list;
 
-void btask_push(btask_list *l, btask *t);       /* at the tail */
-void btask_push_front(btask_list *l, btask *t); /* at the head */
-void btask_unlink(btask_list *l, btask *t);
-void btask_free(btask *t);
-
 typedef enum bjob_state {
     BJOB_QUEUED, BJOB_RUNNING, BJOB_DONE, BJOB_FAILED, BJOB_CANCELLED,
 } bjob_state;
 
 struct bjob {
-    char id[40];
+    char *id;                 /* any length (a journal's row) */
     uint8_t *body;            /* the SUBMIT body (journal, resume) */
     size_t body_len;
     sm_msg_doc *doc;
@@ -115,7 +113,7 @@ struct sm_broker {
     sm_broker_config cfg;
     sm_msg_limits limits;
     sm_journal *journal;
-    char state_dir[2048], blob_dir[2100];
+    char *state_dir, *blob_dir; /* any length; blob paths fit BPATH_MAX */
     int own_state;            /* state_dir is a temporary folder */
     bjob *jobs, *rr;          /* submission order; round-robin cursor */
     bworker *wk;
@@ -123,15 +121,10 @@ struct sm_broker {
     bwatch *watchers;
     uint64_t epoch, next_task;
     uint64_t served;          /* leases made, to order workers by use */
-    int quiet;                /* no progress lines (embedded runs) */
+    int quiet;                /* no progress lines (embedded runs; log.c) */
     size_t fetch_bytes;       /* a FILES reply's files, about */
     double now;
 };
-
-/* Progress lines (jobs, workers) unless b is quiet; warnings always. */
-void sm_broker_info(const sm_broker *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void sm_broker_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* broker.c's loop calls these each turn. clients.c: */
 void bclients_on_message(sm_broker *b, const sm_msg_frames *f);
@@ -141,6 +134,16 @@ void bworkers_on_message(sm_broker *b, const sm_msg_frames *f);
 void bworkers_expire(sm_broker *b);     /* silent workers lose their tasks */
 void bworkers_heartbeats(sm_broker *b);
 void bworkers_dispatch(sm_broker *b);   /* queued tasks to workers with credit */
+
+/* tasks.c */
+void btask_push(btask_list *l, btask *t);       /* at the tail */
+void btask_push_front(btask_list *l, btask *t); /* at the head */
+void btask_unlink(btask_list *l, btask *t);
+void btask_free(btask *t);
+/* A task of j with room for n_images images (none in yet) and the next
+ * task id; NULL when out of memory. */
+btask *btask_new(sm_broker *b, bjob *j, int method, sm_task_kind kind,
+                 size_t n_images);
 
 /* jobs.c */
 bjob *bjob_find(sm_broker *b, const char *id); /* NULL when unknown */
@@ -153,17 +156,6 @@ bjob *bjob_new(sm_broker *b, const char *id, const void *body, size_t len,
                int resume, sm_err *err);
 void bjob_free(bjob **j);
 const char *bjob_state_name(bjob_state s);
-/* Plans more of the job's tasks into its queue when it is empty. */
-void bjob_plan(sm_broker *b, bjob *j);
-/* Encodes task t into buf. -1 with a message (e.g. an unreadable image). */
-int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
-                     sm_err *err);
-/* A worker's result for t (already unlinked from the leased list); frees
- * t or hands it on. */
-void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r);
-/* t could not be run (encoding failed, or quarantined after killing
- * cfg.max_task_failures workers): its maps count as failed. Frees t. */
-void bjob_task_failed(sm_broker *b, btask *t, const char *why);
 /* Writes the job's index.csv (of what is complete) and sets its state s
  * (or failed, when the index cannot be written). */
 void bjob_finish(sm_broker *b, bjob *j, bjob_state s);
@@ -171,5 +163,25 @@ void bjob_finish(sm_broker *b, bjob *j, bjob_state s);
 void bjob_check_done(sm_broker *b, bjob *j);
 void bjob_set_state(sm_broker *b, bjob *j, bjob_state s, const char *error);
 void bjob_status(const bjob *j, double now, sm_msg_status *st);
+
+/* plan.c */
+/* Plans more of the job's tasks into its queue when it is empty. */
+void bjob_plan(sm_broker *b, bjob *j);
+/* Encodes task t into buf. -1 with a message (e.g. an unreadable image). */
+int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
+                     sm_err *err);
+
+/* gather.c */
+/* A new gather of `parts` parts for `image` of `method`, on j's list (j
+ * owns it); NULL when out of memory. */
+bgather *bgather_open(bjob *j, int method, size_t image, int parts);
+/* Removes g from j's gathers and frees it. */
+void bgather_close(bjob *j, bgather *g);
+/* A worker's result for t (already unlinked from the leased list); frees
+ * t or hands it on. */
+void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r);
+/* t could not be run (encoding failed, or quarantined after killing
+ * cfg.max_task_failures workers): its maps count as failed. Frees t. */
+void bjob_task_failed(sm_broker *b, btask *t, const char *why);
 
 #endif

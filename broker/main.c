@@ -39,12 +39,12 @@ int main(int argc, char **argv)
         (client && sm_daemon_set_endpoint(cfg.client_endpoint, client, &err) &&
          sm_err_prefix(&err, "--client")) ||
         (workers && sm_daemon_set_endpoint(cfg.worker_endpoint, workers, &err) &&
-         sm_err_prefix(&err, "--workers"))) {
+         sm_err_prefix(&err, "--workers")) ||
+        (state && sm_daemon_set_path(cfg.state_dir, state, &err) &&
+         sm_err_prefix(&err, "--state"))) {
         fprintf(stderr, "salmap-broker: %s\n", err.msg);
         return 2;
     }
-    if (state)
-        snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", state);
     if (sm_vips_init(argv[0], &err)) {
         fprintf(stderr, "salmap-broker: %s\n", err.msg);
         return 1;

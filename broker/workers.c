@@ -11,6 +11,8 @@
 
 #include "broker/blobs.h"
 #include "broker/internal.h"
+#include "broker/log.h"
+#include "broker/path.h"
 #include "util/file.h"
 
 static void send_worker(sm_broker *b, bworker *w, const char *cmd,
@@ -75,6 +77,7 @@ static void remove_worker(sm_broker *b, bworker *w, int died)
             *p = w->next;
             break;
         }
+    free(w->name);
     free(w);
 }
 
@@ -113,7 +116,7 @@ static void worker_blob(sm_broker *b, bworker *w, const sm_msg_frames *f)
     sm_msg_blob m;
     sm_msg_buf buf = {0};
     sm_err err;
-    char path[4096];
+    char path[BPATH_MAX];
     uint8_t *data = NULL;
     size_t len = 0;
     if (sm_msg_decode_blob(f->body, f->len, &b->limits, &doc, &m, &err)) {
@@ -147,6 +150,12 @@ void bworkers_on_message(sm_broker *b, const sm_msg_frames *f)
             sm_broker_warn("a worker's READY dropped: %s", err.msg);
             return;
         }
+        char *name = strdup(r.name ? r.name : "?");
+        if (!name) {
+            sm_broker_warn("a worker's READY dropped: out of memory");
+            sm_msg_doc_destroy(&doc);
+            return;
+        }
         if (w) {
             release_tasks(b, w, 0); /* it started over */
         } else if ((w = calloc(1, sizeof *w))) {
@@ -156,11 +165,14 @@ void bworkers_on_message(sm_broker *b, const sm_msg_frames *f)
             b->wk = w;
         }
         if (w) {
-            snprintf(w->name, sizeof w->name, "%s", r.name ? r.name : "?");
+            free(w->name);
+            w->name = name;
             w->capacity = r.capacity;
             w->expiry = b->now + liveness(b);
             w->last_sent = b->now;
             sm_broker_info(b, "worker %s ready (capacity %u)", w->name, w->capacity);
+        } else {
+            free(name);
         }
         sm_msg_doc_destroy(&doc);
         return;

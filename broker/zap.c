@@ -11,6 +11,7 @@
 
 #include <zmq.h>
 
+#include "broker/path.h"
 #include "schemas/curve.h"
 
 struct sm_zap {
@@ -96,11 +97,11 @@ static int load_keys(sm_zap *z, const char *dir, sm_err *err)
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d))) {
-        char path[4096], key[SM_CURVE_KEY];
+        char path[BPATH_MAX], key[SM_CURVE_KEY];
         if (e->d_name[0] == '.')
             continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (sm_curve_read_key(path, key, err)) {
+        if (bpath(path, err, "curve_allow_dir", "%s/%s", dir, e->d_name) ||
+            sm_curve_read_key(path, key, err)) {
             rc = -1;
             break;
         }

@@ -164,6 +164,11 @@ int sm_daemon_set_endpoint(char *dst, const char *endpoint, sm_err *err)
                : 0;
 }
 
+int sm_daemon_set_path(char *dst, const char *path, sm_err *err)
+{
+    return copy_text(dst, SM_DAEMON_PATH_MAX, path, err);
+}
+
 /* Sets one field of cfg from text; -1 with a message without the key. */
 static int set_field(const field *f, const char *s, void *cfg, sm_err *err)
 {

@@ -94,6 +94,12 @@ int sm_worker_config_parse(const char *yaml, size_t len, const char *name,
  * transport://address"), leaving dst as it was. */
 int sm_daemon_set_endpoint(char *dst, const char *endpoint, sm_err *err);
 
+/* Copies path into dst (SM_DAEMON_PATH_MAX bytes), refused when longer as
+ * a config file's paths are, rather than cut into another path. For the
+ * broker's --state. 0, or -1 with "longer than 1023 characters", leaving
+ * dst as it was. */
+int sm_daemon_set_path(char *dst, const char *path, sm_err *err);
+
 /* A daemon's command line: "--name value" pairs into the value pointers
  * of opts (ended by a NULL name). 0 when parsed, 1 for --help or -h,
  * -1 with a message naming the option (unknown, or without a value). */

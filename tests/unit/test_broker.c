@@ -47,6 +47,15 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
+/* The defaults on ephemeral loopback ports, with nothing kept. */
+static void loopback_config(sm_broker_config *bc)
+{
+    sm_broker_config_defaults(bc);
+    snprintf(bc->client_endpoint, sizeof bc->client_endpoint, "tcp://127.0.0.1:*");
+    snprintf(bc->worker_endpoint, sizeof bc->worker_endpoint, "tcp://127.0.0.1:*");
+    bc->state_dir[0] = '\0';
+}
+
 /* A broker with an 8 MiB message cap on ephemeral loopback ports,
  * heartbeats every hb seconds, and `workers` (0 or 1) worker. */
 static void rig_start_with(rig *r, int workers, double hb)
@@ -56,10 +65,7 @@ static void rig_start_with(rig *r, int workers, double hb)
     memset(r, 0, sizeof *r);
     r->ctx = zmq_ctx_new();
     sm_broker_config bc;
-    sm_broker_config_defaults(&bc);
-    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://127.0.0.1:*");
-    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://127.0.0.1:*");
-    bc.state_dir[0] = '\0';
+    loopback_config(&bc);
     bc.max_message = (size_t)8 << 20;
     bc.heartbeat_interval = hb;
     r->b = sm_broker_new(r->ctx, &bc, &err);
@@ -339,10 +345,7 @@ Test(broker, curve_admits_the_allowlist_only)
     keypair("evil", pub);
     void *ctx = zmq_ctx_new();
     sm_broker_config bc;
-    sm_broker_config_defaults(&bc);
-    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://127.0.0.1:*");
-    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://127.0.0.1:*");
-    bc.state_dir[0] = '\0';
+    loopback_config(&bc);
     tdata_path(bc.curve_secret_key, dir, "broker.key");
     sm_err err;
     /* CURVE without an allowlist: refused, fails closed */
@@ -420,6 +423,16 @@ static void worker_dies_holding_a_task(rig *r)
     zmq_close(s);
 }
 
+/* Job id, of one map, ends done with that map failed. */
+static void expect_one_map_failed(sm_client *c, const char *id)
+{
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_failed, 1);
+    cr_assert_eq(st.maps_done, 0);
+}
+
 Test(broker, a_task_that_kills_three_workers_is_quarantined)
 {
     rig r;
@@ -429,11 +442,7 @@ Test(broker, a_task_that_kills_three_workers_is_quarantined)
     submit_n(c, tdata_path(out, dir, "poison"), 1, id);
     for (int k = 0; k < 3; k++)
         worker_dies_holding_a_task(&r);
-    sm_client_status st;
-    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
-    cr_assert_str_eq(st.state, "done", "%s", st.error);
-    cr_assert_eq(st.maps_failed, 1);
-    cr_assert_eq(st.maps_done, 0);
+    expect_one_map_failed(c, id);
     sm_client_destroy(&c);
     rig_stop(&r);
 }
@@ -474,6 +483,112 @@ Test(broker, fetch_pages_through_every_file)
                  sm_client_error(c));
     cr_assert_eq(f.files, 17, "%d files", f.files);
     cr_assert(f.index_first);
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}
+
+/* A state folder too long for a blob's path (here a TMPDIR of about 4040
+ * bytes) is refused at start, not cut into another folder. */
+Test(broker, a_state_folder_too_long_is_refused)
+{
+    char deep[5000];
+    int n = snprintf(deep, sizeof deep, "%s", dir);
+    while (n < 4040) /* folders of 200 bytes: each within NAME_MAX */
+        n += snprintf(deep + n, sizeof deep - (size_t)n, "/%0200d", 0);
+    sm_err err = {{0}};
+    cr_assert_eq(sm_file_mkdirs(deep, &err), 0, "%s", err.msg);
+    setenv("TMPDIR", deep, 1);
+    void *ctx = zmq_ctx_new();
+    sm_broker_config bc;
+    loopback_config(&bc);
+    sm_broker *b = sm_broker_new(ctx, &bc, &err);
+    cr_assert_null(b, "a state folder of %d bytes was taken", n);
+    cr_assert(tdata_has(err.msg, "state: path longer than 4095 bytes"), "%s",
+              err.msg);
+    zmq_ctx_term(ctx);
+}
+
+/* An inline image whose id makes a path longer than the system takes is
+ * refused at SUBMIT, naming the image, not stored under a cut name. */
+Test(broker, an_image_id_too_long_for_a_path_is_refused)
+{
+    rig r;
+    rig_start_with(&r, 0, 1.0);
+    char id[4300], out[TDATA_PATH], jid[SM_CLIENT_ID_MAX];
+    int n = 0;
+    while (n < 4200) /* folders of 100 bytes */
+        n += snprintf(id + n, sizeof id - (size_t)n, "%s%0100d", n ? "/" : "", 0);
+    const char *methods[] = {"sal"};
+    sm_client_image im = {.id = id, .label = "0", .data = "x", .len = 1};
+    sm_client_job j = {.model = "models/mnist_cnn.onnx",
+                       .config = "models/mnist_cnn.yaml", .images = &im,
+                       .n_images = 1, .methods = methods, .n_methods = 1,
+                       .out = tdata_path(out, dir, "out")};
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    cr_assert_eq(sm_client_submit(c, &j, jid), -1, "a %d-byte image id was taken", n);
+    cr_assert(tdata_has(sm_client_error(c), "image: 00000"), "%s", sm_client_error(c));
+    cr_assert(tdata_has(sm_client_error(c), "path longer than 4095 bytes"), "%s",
+              sm_client_error(c));
+    sm_client_destroy(&c);
+    expect_serving(&r);
+    rig_stop(&r);
+}
+
+/* A fake worker's RESULT with a record far beyond any fixed buffer: the
+ * map is written with its record whole, in <method>.json and its row. */
+Test(broker, a_long_record_is_kept_whole)
+{
+    rig r;
+    rig_start_with(&r, 0, 1.0);
+    char out[TDATA_PATH], jid[SM_CLIENT_ID_MAX];
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    submit_n(c, tdata_path(out, dir, "out"), 1, jid);
+    void *s = dealer(&r, r.workers);
+    send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\x01", 11);
+    sm_msg_frames f;
+    sm_err err;
+    do {
+        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+        cr_assert_gt(zmq_poll(&it, 1, 10000), 0, "no TASK for the fake worker");
+        cr_assert_eq(sm_msg_recv(s, 0, 0, &f, &err), 0, "%s", err.msg);
+        if (strcmp(f.command, "TASK") != 0)
+            sm_msg_frames_free(&f);
+    } while (strcmp(f.command, "TASK") != 0);
+    sm_msg_limits lim;
+    sm_msg_limits_default(&lim);
+    lim.max_body = f.len;
+    sm_msg_doc *doc = NULL;
+    sm_msg_task t;
+    cr_assert_eq(sm_msg_decode_task(f.body, f.len, &lim, &doc, &t, &err), 0,
+                 "%s", err.msg);
+    static float map[28 * 28];
+    static char record[100000];
+    memset(record, ' ', sizeof record - 1); /* JSON whitespace, then {} */
+    memcpy(record + sizeof record - 3, "{}", 3);
+    sm_msg_item item = {.id = t.images[0].id, .height = 28, .width = 28,
+                        .map = map, .params = "{}", .extras = record};
+    sm_msg_result res = {.task = t.task, .items = &item, .n_items = 1};
+    sm_msg_buf buf = {0};
+    cr_assert_eq(sm_msg_encode_result(&res, &buf), 0);
+    send3(s, SM_PROTO_WORKER, "RESULT", (const char *)buf.data, buf.len);
+    sm_msg_buf_free(&buf);
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, jid, NULL, NULL, &st), 0, "%s",
+                 sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_done, 1);
+    char path[TDATA_PATH], rel[TDATA_PATH + 64];
+    snprintf(rel, sizeof rel, "maps/%s/sal.json", t.images[0].id);
+    size_t len;
+    unsigned char *json = sm_file_read(tdata_path(path, out, rel), 1 << 20,
+                                       &len, &err);
+    cr_assert_not_null(json, "%s", err.msg);
+    cr_assert_eq(len, sizeof record - 1);
+    cr_assert(memcmp(json, record, len) == 0);
+    free(json);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_frames_free(&f);
+    zmq_close(s);
     sm_client_destroy(&c);
     rig_stop(&r);
 }

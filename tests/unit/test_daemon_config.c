@@ -344,6 +344,26 @@ Test(daemon_config, set_endpoint)
     cr_assert_str_eq(ep, "inproc://x");
 }
 
+Test(daemon_config, set_path)
+{
+    sm_err err = {{0}};
+    char dir[SM_DAEMON_PATH_MAX] = "state";
+    cr_assert_eq(sm_daemon_set_path(dir, "/var/lib/salmap", &err), 0, "%s",
+                 err.msg);
+    cr_assert_str_eq(dir, "/var/lib/salmap");
+    /* One byte over is refused, not cut into another folder's name. */
+    char longer[SM_DAEMON_PATH_MAX + 1];
+    memset(longer, 'd', SM_DAEMON_PATH_MAX);
+    longer[SM_DAEMON_PATH_MAX] = '\0';
+    cr_assert_eq(sm_daemon_set_path(dir, longer, &err), -1);
+    cr_assert(tdata_has(err.msg, "longer than 1023 characters"), "%s",
+              err.msg);
+    cr_assert_str_eq(dir, "/var/lib/salmap");
+    longer[SM_DAEMON_PATH_MAX - 1] = '\0'; /* 1023: fits */
+    cr_assert_eq(sm_daemon_set_path(dir, longer, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(dir, longer);
+}
+
 Test(daemon_config, command_line_args)
 {
     const char *config = NULL, *broker = NULL;

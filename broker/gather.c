@@ -1,0 +1,201 @@
+/* Workers' results: the maps of whole images written to the job's store,
+ * the parts of a split neighbourhood gathered until all are in (then its
+ * fit is queued), and the tasks that could not be run.
+ *
+ * Where the aggregator runs: a neighbourhood's parts are gathered here,
+ * but the fit over them is a task of its own ("fit") that a worker runs.
+ * The fit needs the image's superpixels and the model (for the metrics of
+ * the map it makes), which workers have and the broker does not load; and
+ * a fit, even a slow one on large images, then never holds up the
+ * broker's loop, whose heartbeats and leases must stay on time, while the
+ * loop never holds up a fit. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/internal.h"
+#include "broker/log.h"
+#include "config/config_model.h"
+
+static void gather_free(bgather *g)
+{
+    if (!g)
+        return;
+    for (int k = 0; g->scores && k < g->parts; k++)
+        free(g->scores[k]);
+    free(g->scores);
+    free(g->len);
+    free(g);
+}
+
+bgather *bgather_open(bjob *j, int method, size_t image, int parts)
+{
+    bgather *g = calloc(1, sizeof *g);
+    if (!g || !(g->scores = calloc((size_t)parts, sizeof *g->scores)) ||
+        !(g->len = calloc((size_t)parts, sizeof *g->len))) {
+        gather_free(g);
+        return NULL;
+    }
+    g->image = image;
+    g->method = method;
+    g->parts = parts;
+    g->next = j->gathers;
+    j->gathers = g;
+    return g;
+}
+
+void bgather_close(bjob *j, bgather *g)
+{
+    for (bgather **p = &j->gathers; *p; p = &(*p)->next)
+        if (*p == g) {
+            *p = g->next;
+            break;
+        }
+    gather_free(g);
+}
+
+/* Writes one image's map and row. */
+static void put_item(bjob *j, int m, size_t i,
+                     const sm_msg_item *it)
+{
+    const char *id = sm_dataset_id(j->ds, i);
+    sm_err err;
+    if (!it->id || strcmp(it->id, id) != 0) {
+        sm_broker_warn("job %s: a result for '%s' where '%s' was asked; "
+                      "counted as failed", j->id, it->id ? it->id : "?", id);
+        j->maps_failed++;
+        return;
+    }
+    if (it->error) {
+        const char *file = sm_dataset_path(j->ds, i);
+        sm_broker_warn("job %s: %s: %s: %s", j->id, file ? file : id,
+                       j->spec.methods[m], it->error);
+        j->maps_failed++;
+        return;
+    }
+    if (it->height != j->cfg->height || it->width != j->cfg->width) {
+        sm_broker_warn("job %s: %s: %s: a %dx%d map for a %dx%d model input; "
+                      "counted as failed", j->id, id, j->spec.methods[m],
+                      it->height, it->width, j->cfg->height, j->cfg->width);
+        j->maps_failed++;
+        return;
+    }
+    sm_explain_result r = {0};
+    if (sm_record_set_json(&r.record, it->extras ? it->extras : "{}")) {
+        sm_broker_warn("job %s: %s: out of memory", j->id, id);
+        j->maps_failed++;
+        return;
+    }
+    r.predicted = it->predicted;
+    r.target = it->target;
+    r.score = it->score;
+    r.evals = (long)it->evals;
+    r.seconds = it->seconds;
+    r.map = (float *)it->map;
+    r.has_metrics = it->has_metrics;
+    r.deletion_auc = it->deletion;
+    r.insertion_auc = it->insertion;
+    char pb[32], tb[32];
+    int rc = sm_explain_store_put(
+        j->store, id, sm_dataset_label_name(j->ds, i),
+        sm_class_name(j->cfg, j->ds, it->predicted, pb, sizeof pb),
+        sm_class_name(j->cfg, j->ds, it->target, tb, sizeof tb),
+        j->spec.methods[m], it->params ? it->params : "{}", &r, it->height,
+        it->width, &err);
+    sm_record_free(&r.record);
+    if (rc) {
+        sm_broker_warn("job %s: %s", j->id, err.msg);
+        j->maps_failed++;
+        return;
+    }
+    j->maps_done++;
+}
+
+void bjob_task_failed(sm_broker *b, btask *t, const char *why)
+{
+    bjob *j = t->job;
+    sm_broker_warn("job %s: task %llu (%s, %zu image(s), first '%s'): %s",
+                  j->id, (unsigned long long)t->id, j->spec.methods[t->method],
+                  t->n_images, sm_dataset_id(j->ds, t->images[0]), why);
+    if (t->kind == SM_TASK_CHUNK) {
+        /* the image's other parts are of no use now: drop those queued;
+         * results of those out are ignored */
+        bgather *g = t->gather;
+        for (btask *q = j->queue.head, *nx; q; q = nx) {
+            nx = q->next;
+            if (q->gather == g) {
+                btask_unlink(&j->queue, q);
+                btask_free(q);
+            }
+        }
+        if (!g->failed)
+            j->maps_failed++;
+        g->failed = 1;
+    } else if (t->kind == SM_TASK_FIT) {
+        bgather_close(j, t->gather);
+        j->maps_failed++;
+    } else {
+        j->maps_failed += t->n_images;
+    }
+    j->dirty = 1;
+    btask_free(t);
+    bjob_check_done(b, j);
+}
+
+void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
+{
+    bjob *j = t->job;
+    if (j->state != BJOB_RUNNING || (t->kind == SM_TASK_CHUNK && t->gather->failed)) {
+        btask_free(t);
+        bjob_check_done(b, j);
+        return;
+    }
+    if (r->error) {
+        bjob_task_failed(b, t, r->error);
+        return;
+    }
+    if (t->kind == SM_TASK_CHUNK) {
+        bgather *g = t->gather;
+        int64_t n = r->samples, k = t->part;
+        int64_t want = (k + 1) * n / g->parts - k * n / g->parts;
+        if (n < 1 || (g->samples && n != g->samples) || r->n_scores != want) {
+            bjob_task_failed(b, t, "a chunk result of the wrong size");
+            return;
+        }
+        if (!g->scores[k]) {
+            g->scores[k] = malloc(sizeof(double) * (size_t)(want ? want : 1));
+            if (!g->scores[k]) {
+                bjob_task_failed(b, t, "out of memory");
+                return;
+            }
+            memcpy(g->scores[k], r->scores, sizeof(double) * (size_t)want);
+            g->len[k] = want;
+            g->samples = n;
+            g->received++;
+        }
+        if (g->received == g->parts) {
+            /* all parts in: the fit goes first, the image is nearly done */
+            btask *f = btask_new(b, j, t->method, SM_TASK_FIT, 1);
+            if (!f) {
+                bjob_task_failed(b, t, "out of memory");
+                return;
+            }
+            f->images[0] = g->image;
+            f->n_images = 1;
+            f->gather = g;
+            btask_push_front(&j->queue, f);
+        }
+        btask_free(t);
+        return;
+    }
+    if (r->n_items != t->n_images) {
+        bjob_task_failed(b, t, "a result with the wrong number of images");
+        return;
+    }
+    for (size_t k = 0; k < t->n_images; k++)
+        put_item(j, t->method, t->images[k], &r->items[k]);
+    if (t->kind == SM_TASK_FIT)
+        bgather_close(j, t->gather);
+    j->dirty = 1;
+    btask_free(t);
+    bjob_check_done(b, j);
+}
