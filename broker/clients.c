@@ -238,36 +238,52 @@ typedef struct fetch_page {
     size_t cap;
 } fetch_page;
 
-/* Adds the file rel (of the job's out) to the reply when it fits (the
- * first always does): 0 to go on, 1 when the reply is full. */
-static int fetch_add(fetch_page *p, const char *rel, size_t max_file)
+/* Adds the files rel[0..n) (of the job's out: one entry, index.csv or
+ * the files of one map) to the reply when they fit together (the first
+ * entry always does): 0 to go on, 1 when the reply is full. An unreadable
+ * file is skipped, as the protocol says. */
+static int fetch_add(fetch_page *p, char *const *rel, size_t n,
+                     size_t max_file)
 {
     sm_msg_files *rep = p->rep;
-    char path[BPATH_MAX];
-    sm_err err;
-    size_t len = 0;
-    if (rep->n == p->cap)
+    size_t at = rep->n, bytes = 0;
+    if (at == 0 && n > p->cap) { /* never stall a client: what fits */
+        sm_broker_warn("fetch %s: %s: %zu files, %zu sent", p->j->id, rel[0],
+                       n, p->cap);
+        n = p->cap;
+    }
+    if (at + n > p->cap)
         return 1;
-    uint8_t *data = NULL;
-    if (bpath(path, &err, rel, "%s/%s", p->j->spec.out, rel) == 0)
-        data = sm_file_read(path, max_file, &len, &err);
-    if (!data) { /* unreadable: skipped, as the protocol says */
-        sm_broker_warn("fetch %s: %s", p->j->id, err.msg);
-        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[BPATH_MAX];
+        sm_err err;
+        size_t len = 0;
+        uint8_t *data = NULL;
+        if (bpath(path, &err, rel[i], "%s/%s", p->j->spec.out, rel[i]) == 0)
+            data = sm_file_read(path, max_file, &len, &err);
+        if (!data) {
+            sm_broker_warn("fetch %s: %s", p->j->id, err.msg);
+            continue;
+        }
+        if (!(p->rel[rep->n] = strdup(rel[i]))) {
+            sm_broker_warn("fetch %s: %s: out of memory", p->j->id, rel[i]);
+            free(data);
+            continue;
+        }
+        p->data[rep->n] = data;
+        rep->files[rep->n] = (sm_msg_file){p->rel[rep->n], data, len};
+        rep->n++;
+        bytes += len;
     }
-    if (rep->n && p->bytes + len > p->max_bytes) {
-        free(data);
+    if (at && p->bytes + bytes > p->max_bytes) { /* the entry waits */
+        while (rep->n > at) {
+            rep->n--;
+            free(p->data[rep->n]);
+            free(p->rel[rep->n]);
+        }
         return 1;
     }
-    if (!(p->rel[rep->n] = strdup(rel))) { /* skipped too */
-        sm_broker_warn("fetch %s: %s: out of memory", p->j->id, rel);
-        free(data);
-        return 0;
-    }
-    p->data[rep->n] = data;
-    rep->files[rep->n] = (sm_msg_file){p->rel[rep->n], data, len};
-    rep->n++;
-    p->bytes += len;
+    p->bytes += bytes;
     return 0;
 }
 
@@ -303,7 +319,7 @@ static void client_fetch(sm_broker *b, const sm_msg_frames *f)
     int64_t k = 0, from = req.from < 0 ? 0 : req.from;
     int full = 0;
     if (from == 0)
-        full = fetch_add(&p, "index.csv", max_file);
+        full = fetch_add(&p, (char *[]){"index.csv"}, 1, max_file);
     k = 1;
     for (size_t i = 0; i < j->count && !full; i++)
         for (size_t m = 0; m < j->spec.n_methods && !full; m++) {
@@ -312,14 +328,17 @@ static void client_fetch(sm_broker *b, const sm_msg_frames *f)
                 continue;
             if (k++ < from)
                 continue;
-            char rel[BPATH_MAX];
-            if (bpath(rel, &err, id, "maps/%s/%s.npy", id, method)) {
-                /* not a file the store could have written: skipped */
+            char **rel;
+            size_t n;
+            if (sm_explain_store_files(j->store, id, method, &rel, &n, &err)) {
                 sm_broker_warn("fetch %s: %s", j->id, err.msg);
                 continue;
             }
-            if ((full = fetch_add(&p, rel, max_file)))
+            if ((full = fetch_add(&p, rel, n, max_file)))
                 k--;
+            for (size_t i = 0; i < n; i++)
+                free(rel[i]);
+            free(rel);
         }
     rep.next = full ? k : -1; /* > from: a reply holds at least one file */
     if (sm_msg_encode_files(&rep, &buf) == 0)

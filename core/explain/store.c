@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include "io/npy.h"
@@ -202,6 +203,77 @@ int sm_explain_store_put(sm_explain_store *st, const char *id,
                  : sm_file_write_atomic(row, t.s, t.len, err);
     sm_text_free(&t);
     return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends "maps/<id>/<name>" to *rel. 0 or -1. */
+static int push_rel(char ***rel, size_t *n, const char *id, const char *name)
+{
+    char **grown = realloc(*rel, sizeof *grown * (*n + 1));
+    if (!grown)
+        return -1;
+    *rel = grown;
+    size_t len = strlen(id) + strlen(name) + 7;
+    if (!(grown[*n] = malloc(len)))
+        return -1;
+    snprintf(grown[*n], len, "maps/%s/%s", id, name);
+    (*n)++;
+    return 0;
+}
+
+int sm_explain_store_files(const sm_explain_store *st, const char *id,
+                           const char *method, char ***rel, size_t *n,
+                           sm_err *err)
+{
+    char dir[STORE_PATH], prefix[SM_PARAM_STR + 2], path[STORE_PATH];
+    *rel = NULL;
+    *n = 0;
+    if (!safe_id(id) || !safe_component(method, strlen(method)) ||
+        strlen(method) > SM_PARAM_STR ||
+        snprintf(dir, sizeof dir, "%s/maps/%s", st->out, id) >= (int)sizeof dir)
+        return sm_err_set(err, "%s: %s: not a map of %s", id, method,
+                          st->out);
+    snprintf(prefix, sizeof prefix, "%s.", method);
+    size_t plen = strlen(prefix), first = 0;
+    int rc = 0;
+    if (map_path(st, path, id, method, ".npy") == 0 && exists(path))
+        rc = push_rel(rel, n, id, path + strlen(dir) + 1);
+    if (rc == 0 && map_path(st, path, id, method, ".json") == 0 &&
+        exists(path))
+        rc = push_rel(rel, n, id, path + strlen(dir) + 1);
+    first = *n;
+    DIR *d = rc ? NULL : opendir(dir);
+    for (struct dirent *e; d && rc == 0 && (e = readdir(d));) {
+        /* <method>.<name>.npy, <name> an array's name */
+        size_t len = strlen(e->d_name);
+        if (len <= plen + 4 || strncmp(e->d_name, prefix, plen) != 0 ||
+            strcmp(e->d_name + len - 4, ".npy") != 0)
+            continue;
+        char name[SM_RECORD_NAME_MAX + 1];
+        size_t nlen = len - plen - 4;
+        if (nlen > SM_RECORD_NAME_MAX)
+            continue;
+        memcpy(name, e->d_name + plen, nlen);
+        name[nlen] = '\0';
+        if (sm_record_name_valid(name))
+            rc = push_rel(rel, n, id, e->d_name);
+    }
+    if (d)
+        closedir(d);
+    if (rc) {
+        for (size_t i = 0; i < *n; i++)
+            free((*rel)[i]);
+        free(*rel);
+        *rel = NULL;
+        *n = 0;
+        return sm_err_set(err, "out of memory");
+    }
+    qsort(*rel + first, *n - first, sizeof **rel, cmp_str);
+    return 0;
 }
 
 int sm_explain_store_index(sm_explain_store *st, const char *const *ids,

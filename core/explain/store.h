@@ -42,6 +42,14 @@ int sm_explain_store_put(sm_explain_store *st, const char *id,
                          const char *params, const sm_explain_result *r,
                          int h, int w, sm_err *err);
 
+/* The files of a complete (id, method) but its row, relative to OUT:
+ * maps/<id>/<method>.npy (when it has a map), .json (when written), then
+ * its arrays by name. *rel (n strings) is malloc'ed: free each and it.
+ * 0 or -1 with a message. */
+int sm_explain_store_files(const sm_explain_store *st, const char *id,
+                           const char *method, char ***rel, size_t *n,
+                           sm_err *err);
+
 /* OUT/index.csv from the complete rows of ids[0..n) x methods[0..m). */
 int sm_explain_store_index(sm_explain_store *st, const char *const *ids,
                            size_t n, const char *const *methods, int m,
