@@ -4,10 +4,13 @@
 #define SM_EXPLAIN_GRADIENT_H
 
 #include "explain/explainer.h"
+#include "model/score.h"
 
-/* The target score of each image of x (N x C x H x W) into score[N]: the
- * logit, or the softmax probability (ctx->score_prob), or the output itself
- * when it holds probabilities. One forward run. */
+/* How ctx scores images (its model, output and kind of score). */
+sm_model_scoring sm_explain_scoring(const sm_explain_ctx *ctx);
+
+/* The target score of each image of x (N x C x H x W) into score[N]:
+ * sm_model_target_scores with ctx's scoring. One forward run. */
 int sm_explain_scores(const sm_explain_ctx *ctx, const sm_tensor *x,
                       const int *target, double *score, sm_err *err);
 
