@@ -1,6 +1,7 @@
 /* Resampling float planes through libvips: Gaussian blur (intg's blurred
  * baseline, extremal's blurred image) and bilinear upsampling (gradcam's
- * coarse maps). Each plane of planes x h x w floats on its own. */
+ * coarse maps; rise.c computes the same directly, tested against it). Each
+ * plane of planes x h x w floats on its own. */
 #ifndef SM_EXPLAIN_RESAMPLE_H
 #define SM_EXPLAIN_RESAMPLE_H
 
