@@ -17,6 +17,7 @@
 
 #include "explain/extremal.h"
 #include "explain/gradient.h"
+#include "explain/resample.h"
 
 typedef struct extremal_params {
     double area;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "explain/gradient.h"
+#include "explain/resample.h"
 
 typedef struct gradcam_params {
     char layer[SM_PARAM_STR];

@@ -1,84 +1,31 @@
+/* Target scores and their gradients, reducing gradients to maps, and
+ * perturbed copies of images evaluated in batches. */
 #include "explain/gradient.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <vips/vips.h>
 
-#include "data/image.h"
-
-/* Runs x and checks the output is N x K with every target in range. */
-static const sm_tensor *run_scores(const sm_explain_ctx *ctx,
-                                   const sm_tensor *x, const int *target,
-                                   sm_err *err)
+sm_model_scoring sm_explain_scoring(const sm_explain_ctx *ctx)
 {
-    const sm_tensor *in[1] = {x}, *outs[64];
-    if (sm_model_n_outputs(ctx->model) > 64)
-        return sm_err_set(err, "too many model outputs"), NULL;
-    if (sm_model_run(ctx->model, in, 1, outs, err))
-        return NULL;
-    const sm_tensor *y = outs[ctx->output];
-    int64_t n = x->shape[0];
-    if (y->ndim != 2 || y->shape[0] != n) {
-        char b[96];
-        sm_err_set(err, "the model's output %s is not N x classes",
-                   sm_shape_str(y->ndim, y->shape, b, sizeof b));
-        return NULL;
-    }
-    for (int64_t i = 0; i < n; i++)
-        if (target[i] < 0 || target[i] >= y->shape[1]) {
-            sm_err_set(err, "target class %d is not among the model's %lld "
-                       "outputs", target[i], (long long)y->shape[1]);
-            return NULL;
-        }
-    return y;
-}
-
-/* Softmax of row (k values) into p, in double. */
-static void softmax_row(const float *row, int64_t k, double *p)
-{
-    double mx = row[0], s = 0;
-    for (int64_t j = 1; j < k; j++)
-        mx = row[j] > mx ? row[j] : mx;
-    for (int64_t j = 0; j < k; j++)
-        s += p[j] = exp((double)row[j] - mx);
-    for (int64_t j = 0; j < k; j++)
-        p[j] /= s;
-}
-
-static int use_softmax(const sm_explain_ctx *ctx)
-{
-    return ctx->score_prob && !ctx->output_probs;
+    sm_model_scoring s = {ctx->model, ctx->output, ctx->output_probs,
+                          ctx->score_prob};
+    return s;
 }
 
 int sm_explain_scores(const sm_explain_ctx *ctx, const sm_tensor *x,
                       const int *target, double *score, sm_err *err)
 {
-    const sm_tensor *y = run_scores(ctx, x, target, err);
-    if (!y)
-        return -1;
-    int64_t n = y->shape[0], k = y->shape[1];
-    double *p = use_softmax(ctx) ? malloc(sizeof(double) * (size_t)k) : NULL;
-    if (use_softmax(ctx) && !p)
-        return sm_err_set(err, "out of memory");
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = y->data + i * k;
-        if (p) {
-            softmax_row(row, k, p);
-            score[i] = p[target[i]];
-        } else {
-            score[i] = row[target[i]];
-        }
-    }
-    free(p);
-    return 0;
+    sm_model_scoring s = sm_explain_scoring(ctx);
+    return sm_model_target_scores(&s, x, target, score, err);
 }
 
 int sm_explain_gradient(const sm_explain_ctx *ctx, const sm_tensor *x,
                         const int *target, float *grad, double *score,
                         sm_err *err)
 {
-    const sm_tensor *y = run_scores(ctx, x, target, err);
+    sm_model_scoring sc = sm_explain_scoring(ctx);
+    const sm_tensor *y = sm_model_class_scores(&sc, x, target, err);
     if (!y)
         return -1;
     int64_t n = y->shape[0], k = y->shape[1];
@@ -93,9 +40,9 @@ int sm_explain_gradient(const sm_explain_ctx *ctx, const sm_tensor *x,
         const float *row = y->data + i * k;
         float *s = seed->data + i * k;
         int c = target[i];
-        if (use_softmax(ctx)) {
+        if (sm_model_scoring_softmax(&sc)) {
             /* d p_c / d z_j = p_c (delta_cj - p_j) */
-            softmax_row(row, k, p);
+            sm_model_softmax_row(row, k, p);
             for (int64_t j = 0; j < k; j++)
                 s[j] = (float)(p[c] * ((j == c) - p[j]));
             if (score)
@@ -219,80 +166,4 @@ int sm_explain_score_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
                             sm_err *err)
 {
     return run_copies(ctx, x, target, how, 0, err);
-}
-
-/* Planes (planes x h x w floats) through the libvips operation job names,
- * as the bands of one image: one libvips call for a whole batch, since a
- * call costs far more than the arithmetic on small maps. */
-enum vips_job { VIPS_JOB_BLUR, VIPS_JOB_RESIZE };
-
-static int vips_planes(enum vips_job job, const float *src, int planes, int h,
-                       int w, double sigma, float *dst, int oh, int ow,
-                       sm_err *err)
-{
-    if (sm_vips_init(NULL, err))
-        return -1;
-    size_t hw = (size_t)h * (size_t)w, ohw = (size_t)oh * (size_t)ow;
-    float *px = malloc(sizeof(float) * hw * (size_t)planes);
-    if (!px)
-        return sm_err_set(err, "out of memory");
-    for (int b = 0; b < planes; b++) /* planar to interleaved */
-        for (size_t q = 0; q < hw; q++)
-            px[q * (size_t)planes + (size_t)b] = src[(size_t)b * hw + q];
-    VipsImage *in = vips_image_new_from_memory(px, sizeof(float) * hw *
-                                               (size_t)planes, w, h, planes,
-                                               VIPS_FORMAT_FLOAT);
-    VipsImage *out = NULL;
-    int bad = !in;
-    if (!bad && job == VIPS_JOB_BLUR) {
-        bad = vips_gaussblur(in, &out, sigma, "precision",
-                             VIPS_PRECISION_FLOAT, "min_ampl", 0.001, NULL);
-    } else if (!bad) {
-        /* X = a (x + idx) + odx with idx = 0.5, odx = -0.5 is PyTorch's
-         * x = (X + 0.5) / a - 0.5; copying the edge pixels outwards gives
-         * its clamping at the borders. */
-        VipsInterpolate *bil = vips_interpolate_new("bilinear");
-        VipsArrayInt *area = vips_array_int_newv(4, 0, 0, ow, oh);
-        bad = !bil || !area ||
-              vips_affine(in, &out, (double)ow / w, 0, 0, (double)oh / h,
-                          "interpolate", bil, "oarea", area, "idx", 0.5,
-                          "idy", 0.5, "odx", -0.5, "ody", -0.5, "extend",
-                          VIPS_EXTEND_COPY, NULL);
-        if (bil)
-            g_object_unref(bil);
-        if (area)
-            vips_area_unref(VIPS_AREA(area));
-    }
-    size_t len = 0;
-    float *res = bad ? NULL : vips_image_write_to_memory(out, &len);
-    int rc = 0;
-    if (!res || len != sizeof(float) * ohw * (size_t)planes) {
-        rc = sm_err_set(err, "libvips %s of %d %dx%d planes: %s",
-                        job == VIPS_JOB_BLUR ? "gaussblur" : "affine", planes,
-                        h, w, vips_error_buffer());
-        vips_error_clear();
-    } else {
-        for (int b = 0; b < planes; b++)
-            for (size_t q = 0; q < ohw; q++)
-                dst[(size_t)b * ohw + q] = res[q * (size_t)planes + (size_t)b];
-    }
-    g_free(res);
-    if (out)
-        g_object_unref(out);
-    if (in)
-        g_object_unref(in);
-    free(px);
-    return rc;
-}
-
-int sm_explain_blur(const float *src, int planes, int h, int w, double sigma,
-                    float *dst, sm_err *err)
-{
-    return vips_planes(VIPS_JOB_BLUR, src, planes, h, w, sigma, dst, h, w, err);
-}
-
-int sm_explain_upsample(const float *src, int planes, int h, int w,
-                        float *dst, int oh, int ow, sm_err *err)
-{
-    return vips_planes(VIPS_JOB_RESIZE, src, planes, h, w, 0, dst, oh, ow, err);
 }

@@ -4,12 +4,13 @@
  * path points of several images share a model run (internal_batch), which
  * is what makes it fast on small models. The completeness delta
  * sum(attr) - (f_c(x) - f_c(b)) and f_c(b) are recorded. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "explain/gradient.h"
+#include "explain/quadrature.h"
+#include "explain/resample.h"
 
 typedef struct intg_params {
     int steps;
@@ -19,40 +20,6 @@ typedef struct intg_params {
     double sigma;
     int internal_batch;
 } intg_params;
-
-/* P_n(t) and P_n'(t) by the three-term recurrence (|t| < 1). */
-static void legendre(int n, double t, double *p, double *dp)
-{
-    double p0 = 1, p1 = t;
-    for (int k = 2; k <= n; k++) {
-        double p2 = ((2.0 * k - 1) * t * p1 - (k - 1.0) * p0) / k;
-        p0 = p1;
-        p1 = p2;
-    }
-    *p = p1;
-    *dp = n * (t * p1 - p0) / (t * t - 1);
-}
-
-int sm_gauss_legendre(int n, double *node, double *weight)
-{
-    if (n < 1)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        /* Tricomi's estimate of the i-th largest root, then Newton. */
-        double t = cos(M_PI * (i + 0.75) / (n + 0.5)), p, dp;
-        for (int it = 0; it < 100; it++) {
-            legendre(n, t, &p, &dp);
-            double step = p / dp;
-            t -= step;
-            if (fabs(step) < 1e-16)
-                break;
-        }
-        legendre(n, t, &p, &dp);
-        node[n - 1 - i] = t; /* increasing order, as numpy's leggauss */
-        weight[n - 1 - i] = 2 / ((1 - t * t) * dp * dp);
-    }
-    return 0;
-}
 
 /* Path fractions a_k in [0, 1] and weights w_k (summing to 1). */
 static void path_rule(const char *method, int n, double *a, double *w)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "explain/gradient.h"
 #include "metrics/deletion.h"
 #include "util/clock.h"
 
@@ -95,8 +96,9 @@ static int finish(const sm_explain_setup *s, const float *x, int64_t c,
     if (!s->metrics)
         return 0;
     sm_explain_ctx ctx = ctx_of(s);
+    sm_model_scoring sc = sm_explain_scoring(&ctx);
     sm_deletion_result dr;
-    if (sm_deletion_insertion(&ctx, x, c, h, w, r->map, r->predicted, 0,
+    if (sm_deletion_insertion(&sc, x, c, h, w, r->map, r->predicted, 0,
                               METRICS_BATCH, &dr, err))
         return -1;
     r->has_metrics = 1;

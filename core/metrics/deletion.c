@@ -5,8 +5,6 @@
 #include <string.h>
 #include <vips/vips.h>
 
-#include "explain/gradient.h"
-
 #define BLUR_TAPS 11
 #define BLUR_SIGMA 5.0
 
@@ -76,7 +74,7 @@ static int by_value_desc(const void *a, const void *b)
 
 /* Probabilities of `target` along the path from `from` to `to`, moving the
  * ranked pixels in steps; scores[0..n]. */
-static int curve(const sm_explain_ctx *ctx, const float *from, const float *to,
+static int curve(const sm_model_scoring *sc, const float *from, const float *to,
                  int64_t c, int64_t h, int64_t w, const ranked *order,
                  int64_t step, int64_t n, int target, int64_t batch,
                  double *scores, sm_err *err)
@@ -110,7 +108,7 @@ static int curve(const sm_explain_ctx *ctx, const float *from, const float *to,
             memcpy(x->data + k * per, cur, sizeof(float) * (size_t)per);
             tg[k] = target;
         }
-        rc = sm_explain_scores(ctx, x, tg, scores + k0, err);
+        rc = sm_model_target_scores(sc, x, tg, scores + k0, err);
     }
     sm_tensor_destroy(&x);
     free(tg);
@@ -126,7 +124,7 @@ static double auc(const double *s, int64_t n)
     return (sum - s[0] / 2 - s[n] / 2) / (double)n;
 }
 
-int sm_deletion_insertion(const sm_explain_ctx *ctx, const float *x, int64_t c,
+int sm_deletion_insertion(const sm_model_scoring *sc, const float *x, int64_t c,
                           int64_t h, int64_t w, const float *map, int target,
                           int64_t step, int64_t batch, sm_deletion_result *r,
                           sm_err *err)
@@ -153,7 +151,7 @@ int sm_deletion_insertion(const sm_explain_ctx *ctx, const float *x, int64_t c,
     }
     qsort(order, (size_t)hw, sizeof *order, by_value_desc);
     /* The probability of the originally predicted class. */
-    sm_explain_ctx pc = *ctx;
+    sm_model_scoring pc = *sc;
     pc.score_prob = 1;
     if (curve(&pc, x, zeros, c, h, w, order, step, n, target, batch, s, err))
         goto out;

@@ -10,7 +10,7 @@
 #ifndef SM_DELETION_H
 #define SM_DELETION_H
 
-#include "explain/explainer.h"
+#include "model/score.h"
 
 typedef struct sm_deletion_result {
     double deletion_auc, insertion_auc;
@@ -18,9 +18,10 @@ typedef struct sm_deletion_result {
 } sm_deletion_result;
 
 /* For one image x (C x H x W floats) and its map (H x W), with the class
- * `target` (the originally predicted one). step <= 0: W (one row's worth).
- * The model runs in batches of at most `batch` images. */
-int sm_deletion_insertion(const sm_explain_ctx *ctx, const float *x, int64_t c,
+ * `target` (the originally predicted one), scored by sc's model and output
+ * (always as a probability). step <= 0: W (one row's worth). The model runs
+ * in batches of at most `batch` images. */
+int sm_deletion_insertion(const sm_model_scoring *sc, const float *x, int64_t c,
                           int64_t h, int64_t w, const float *map, int target,
                           int64_t step, int64_t batch, sm_deletion_result *r,
                           sm_err *err);

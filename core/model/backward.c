@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model_internal.h"
+#include "model/exec.h"
 
 /* Gradient buffers for every value of a plan (constants' stay unused), and
  * the largest backward workspace; allocated once per plan. */
@@ -12,11 +12,11 @@ int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err)
     if (p->grads)
         return 0;
     size_t total = 0, ws = 0;
-    for (int v = 0; v < m->n_vals; v++)
+    for (int v = 0; v < m->g.n_vals; v++)
         if (!p->is_const[v])
             total += (size_t)sm_tensor_numel(&p->vals[v]);
-    for (int i = 0; i < m->n_nodes; i++) {
-        const node *n = &m->nodes[i];
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const node *n = &m->g.nodes[i];
         if (p->folded[i] || !n->op->bwd_workspace)
             continue;
         const sm_tensor *nin[MAX_IO], *nout[MAX_IO];
@@ -27,7 +27,7 @@ int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err)
         size_t w = n->op->bwd_workspace(n->params, nin, n->n_in, nout, n->n_out);
         ws = w > ws ? w : ws;
     }
-    p->grads = calloc((size_t)m->n_vals, sizeof(sm_tensor));
+    p->grads = calloc((size_t)m->g.n_vals, sizeof(sm_tensor));
     p->garena = malloc((total ? total : 1) * sizeof(float));
     p->bws = malloc((ws ? ws : 1) * sizeof(float));
     if (!p->grads || !p->garena || !p->bws) {
@@ -40,7 +40,7 @@ int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err)
                           total);
     }
     size_t off = 0;
-    for (int v = 0; v < m->n_vals; v++) {
+    for (int v = 0; v < m->g.n_vals; v++) {
         p->grads[v].ndim = p->vals[v].ndim;
         memcpy(p->grads[v].shape, p->vals[v].shape, sizeof p->vals[v].shape);
         if (p->is_const[v])
@@ -56,12 +56,12 @@ int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err)
  * operator without a backward on that path. */
 static int mark_live(sm_model *m, const plan *p, int ov, sm_err *err)
 {
-    if (!m->live && !(m->live = malloc((size_t)m->n_vals)))
+    if (!m->live && !(m->live = malloc((size_t)m->g.n_vals)))
         return sm_err_set(err, "out of memory");
-    memset(m->live, 0, (size_t)m->n_vals);
+    memset(m->live, 0, (size_t)m->g.n_vals);
     m->live[ov] = !p->is_const[ov];
-    for (int i = m->n_nodes - 1; i >= 0; i--) {
-        const node *n = &m->nodes[i];
+    for (int i = m->g.n_nodes - 1; i >= 0; i--) {
+        const node *n = &m->g.nodes[i];
         int any = 0;
         for (int k = 0; k < n->n_out; k++)
             any |= n->out[k] >= 0 && m->live[n->out[k]];
@@ -82,11 +82,11 @@ int sm_plan_seed(const lane_job *j)
 {
     const sm_model *m = j->m;
     plan *p = j->p;
-    for (int v = 0; v < m->n_vals; v++)
+    for (int v = 0; v < m->g.n_vals; v++)
         if (m->live[v])
             memset(p->grads[v].data, 0,
                    (size_t)sm_tensor_numel(&p->grads[v]) * sizeof(float));
-    int ov = m->outputs[j->out];
+    int ov = m->g.outputs[j->out];
     if (!m->live[ov])
         return 1; /* a constant output: everything stays zero */
     memcpy(p->grads[ov].data, j->seed.data,
@@ -100,8 +100,8 @@ static void backward_job(lane_job *j)
     plan *p = j->p;
     if (sm_plan_seed(j))
         return;
-    for (int i = m->n_nodes - 1; i >= 0; i--) {
-        const node *n = &m->nodes[i];
+    for (int i = m->g.n_nodes - 1; i >= 0; i--) {
+        const node *n = &m->g.nodes[i];
         const sm_tensor *gout[MAX_IO], *nin[MAX_IO], *nout[MAX_IO];
         sm_tensor *gin[MAX_IO];
         int any = 0;
@@ -128,10 +128,10 @@ int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
 {
     if (m->last_lanes < 1)
         return sm_err_set(err, "%s: %s needs a successful run first",
-                          m->origin, pass);
-    if (out < 0 || out >= m->n_outputs)
-        return sm_err_set(err, "%s: no output %d", m->origin, out);
-    int lanes = m->last_lanes, ov = m->outputs[out];
+                          m->g.origin, pass);
+    if (out < 0 || out >= m->g.n_outputs)
+        return sm_err_set(err, "%s: no output %d", m->g.origin, out);
+    int lanes = m->last_lanes, ov = m->g.outputs[out];
     /* The seed has the shape of the output the caller saw (joined over the
      * lanes when the run was split). */
     sm_tensor whole = m->last_plan[0]->vals[ov];
@@ -141,9 +141,9 @@ int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
     if (!seed || !seed->data ||
         !sm_shape_equal(seed->ndim, seed->shape, whole.ndim, whole.shape))
         return sm_err_set(err, "%s: the seed has shape %s, output '%s' %s",
-                          m->origin,
+                          m->g.origin,
                           seed ? sm_shape_str(seed->ndim, seed->shape, a, sizeof a) : "none",
-                          m->vals[ov].name,
+                          m->g.vals[ov].name,
                           sm_shape_str(whole.ndim, whole.shape, b, sizeof b));
     return 0;
 }
@@ -152,7 +152,7 @@ void sm_lanes_seed_jobs(sm_model *m, int out, const sm_tensor *seed,
                         lane_job *jobs, void (*fn)(lane_job *),
                         const void *ctx)
 {
-    int lanes = m->last_lanes, ov = m->outputs[out];
+    int lanes = m->last_lanes, ov = m->g.outputs[out];
     const int64_t *n0 = m->last_n0;
     int64_t row = sm_tensor_numel(seed) / (n0[lanes] ? n0[lanes] : 1);
     for (int t = 0; t < lanes; t++) {
@@ -172,16 +172,16 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
 {
     if (sm_model_check_seed(m, out, seed, "backward", err))
         return -1;
-    int lanes = m->last_lanes, ov = m->outputs[out];
+    int lanes = m->last_lanes, ov = m->g.outputs[out];
     if (mark_live(m, m->last_plan[0], ov, err))
-        return sm_err_prefix(err, "%s", m->origin);
+        return sm_err_prefix(err, "%s", m->g.origin);
     lane_job *jobs = calloc((size_t)lanes, sizeof *jobs);
     if (!jobs)
-        return sm_err_set(err, "%s: out of memory", m->origin);
+        return sm_err_set(err, "%s: out of memory", m->g.origin);
     for (int t = 0; t < lanes; t++)
         if (sm_plan_ensure_grads(m, m->last_plan[t], err)) {
             free(jobs);
-            return sm_err_prefix(err, "%s", m->origin);
+            return sm_err_prefix(err, "%s", m->g.origin);
         }
     sm_lanes_seed_jobs(m, out, seed, jobs, backward_job, NULL);
     sm_lanes_run(jobs, lanes);
@@ -210,28 +210,28 @@ int sm_model_input_grads(sm_model *m, const sm_tensor **grads, sm_err *err)
     int lanes = m->last_lanes;
     /* Inputs the sweep never reached get zeros. */
     for (int t = 0; t < lanes; t++)
-        for (int i = 0; i < m->n_inputs; i++) {
-            int v = m->inputs[i];
+        for (int i = 0; i < m->g.n_inputs; i++) {
+            int v = m->g.inputs[i];
             if (!m->live[v])
                 memset(m->last_plan[t]->grads[v].data, 0,
                        (size_t)sm_tensor_numel(&m->last_plan[t]->grads[v]) *
                            sizeof(float));
         }
     if (!m->last_joined) {
-        for (int i = 0; i < m->n_inputs; i++)
-            grads[i] = &m->last_plan[0]->grads[m->inputs[i]];
+        for (int i = 0; i < m->g.n_inputs; i++)
+            grads[i] = &m->last_plan[0]->grads[m->g.inputs[i]];
         return 0;
     }
     if (!m->ggathered) {
-        m->ggathered = calloc((size_t)m->n_inputs, sizeof(sm_tensor));
-        m->ggathered_cap = calloc((size_t)m->n_inputs, sizeof(size_t));
+        m->ggathered = calloc((size_t)m->g.n_inputs, sizeof(sm_tensor));
+        m->ggathered_cap = calloc((size_t)m->g.n_inputs, sizeof(size_t));
         if (!m->ggathered || !m->ggathered_cap)
-            return sm_err_set(err, "%s: out of memory", m->origin);
+            return sm_err_set(err, "%s: out of memory", m->g.origin);
     }
-    if (sm_lanes_gather(m, m->last_plan, m->last_n0, lanes, m->inputs,
-                        m->n_inputs, 1, m->ggathered, m->ggathered_cap, err))
-        return sm_err_prefix(err, "%s", m->origin);
-    for (int i = 0; i < m->n_inputs; i++)
+    if (sm_lanes_gather(m, m->last_plan, m->last_n0, lanes, m->g.inputs,
+                        m->g.n_inputs, 1, m->ggathered, m->ggathered_cap, err))
+        return sm_err_prefix(err, "%s", m->g.origin);
+    for (int i = 0; i < m->g.n_inputs; i++)
         grads[i] = &m->ggathered[i];
     return 0;
 }
@@ -241,20 +241,20 @@ static const sm_tensor *activation(sm_model *m, const char *name, int grads,
                                    sm_err *err)
 {
     int v = -1;
-    for (int i = 0; i < m->n_vals; i++)
-        if (strcmp(m->vals[i].name, name) == 0)
+    for (int i = 0; i < m->g.n_vals; i++)
+        if (strcmp(m->g.vals[i].name, name) == 0)
             v = i;
     if (v < 0) {
-        sm_err_set(err, "%s: no value named '%s'", m->origin, name);
+        sm_err_set(err, "%s: no value named '%s'", m->g.origin, name);
         return NULL;
     }
     if (m->last_lanes < 1 || (grads && (!m->live || !m->last_plan[0]->grads))) {
-        sm_err_set(err, "%s: no %s before asking for '%s'", m->origin,
+        sm_err_set(err, "%s: no %s before asking for '%s'", m->g.origin,
                    grads ? "backward" : "run", name);
         return NULL;
     }
     if (grads && !m->live[v]) {
-        sm_err_set(err, "%s: the last backward did not reach '%s'", m->origin,
+        sm_err_set(err, "%s: the last backward did not reach '%s'", m->g.origin,
                    name);
         return NULL;
     }
@@ -265,7 +265,7 @@ static const sm_tensor *activation(sm_model *m, const char *name, int grads,
     if (rc) {
         if (rc > 0)
             sm_err_set(err, "%s: '%s' does not carry the batch in its first "
-                       "dim", m->origin, name);
+                       "dim", m->g.origin, name);
         return NULL;
     }
     return &m->act_joined;
@@ -289,11 +289,11 @@ const char *sm_model_last_spatial(const sm_model *m)
         return NULL;
     const plan *p = m->last_plan[0];
     const char *name = NULL;
-    for (int i = 0; i < m->n_nodes; i++)
-        for (int k = 0; k < m->nodes[i].n_out; k++) {
-            int v = m->nodes[i].out[k];
+    for (int i = 0; i < m->g.n_nodes; i++)
+        for (int k = 0; k < m->g.nodes[i].n_out; k++) {
+            int v = m->g.nodes[i].out[k];
             if (v >= 0 && !p->folded[i] && p->vals[v].ndim == 4)
-                name = m->vals[v].name;
+                name = m->g.vals[v].name;
         }
     return name;
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model_internal.h"
+#include "model/exec.h"
 
 extern const sm_op_class sm_op_conv, sm_op_gemm, sm_op_matmul, sm_op_add,
     sm_op_sub, sm_op_mul, sm_op_div, sm_op_averagepool,
@@ -56,7 +56,7 @@ static int op_kind(const sm_op_class *op)
 /* A value relevance never goes to: a constant, or a trained weight. */
 static int fixed(const sm_model *m, const plan *p, int v)
 {
-    return v < 0 || p->is_const[v] || sm_model_is_param(m, v);
+    return v < 0 || p->is_const[v] || sm_graph_is_param(&m->g, v);
 }
 
 /* What every lane needs: per node, its kind and (weighted) rule, and the
@@ -71,18 +71,18 @@ typedef struct rel_ctx {
  * marks the values it reaches in m->live, and refuses what has no rule. */
 static int mark(sm_model *m, const plan *p, int ov, rel_ctx *c, sm_err *err)
 {
-    if (!m->live && !(m->live = malloc((size_t)m->n_vals)))
+    if (!m->live && !(m->live = malloc((size_t)m->g.n_vals)))
         return sm_err_set(err, "out of memory");
-    memset(m->live, 0, (size_t)m->n_vals);
+    memset(m->live, 0, (size_t)m->g.n_vals);
     m->live[ov] = !fixed(m, p, ov);
     /* The first weighted layer in graph order is the one nearest the input:
      * find it before the reverse walk. */
     int first_node = -1;
-    for (int i = 0; i < m->n_nodes && first_node < 0; i++)
-        if (!p->folded[i] && op_kind(m->nodes[i].op) == K_WEIGHTED)
+    for (int i = 0; i < m->g.n_nodes && first_node < 0; i++)
+        if (!p->folded[i] && op_kind(m->g.nodes[i].op) == K_WEIGHTED)
             first_node = i;
-    for (int i = m->n_nodes - 1; i >= 0; i--) {
-        const node *n = &m->nodes[i];
+    for (int i = m->g.n_nodes - 1; i >= 0; i--) {
+        const node *n = &m->g.nodes[i];
         int any = 0;
         for (int k = 0; k < n->n_out; k++)
             any |= n->out[k] >= 0 && m->live[n->out[k]];
@@ -162,7 +162,7 @@ typedef struct scratch {
 
 static int uses_modified(const rel_ctx *c, const sm_model *m)
 {
-    for (int i = 0; i < m->n_nodes; i++)
+    for (int i = 0; i < m->g.n_nodes; i++)
         if (c->kind[i] == K_WEIGHTED && c->rule[i] != SM_LRP_EPSILON)
             return 1;
     return 0;
@@ -172,12 +172,12 @@ static int ensure_scratch(const sm_model *m, plan *p, const rel_ctx *c,
                           scratch *s, sm_err *err)
 {
     size_t V = 1, W = 1;
-    for (int v = 0; v < m->n_vals; v++)
+    for (int v = 0; v < m->g.n_vals; v++)
         if (!p->is_const[v] && (size_t)sm_tensor_numel(&p->vals[v]) > V)
             V = (size_t)sm_tensor_numel(&p->vals[v]);
     int mod = uses_modified(c, m);
-    for (int i = 0; mod && i < m->n_nodes; i++) {
-        const node *n = &m->nodes[i];
+    for (int i = 0; mod && i < m->g.n_nodes; i++) {
+        const node *n = &m->g.nodes[i];
         if (c->kind[i] != K_WEIGHTED)
             continue;
         for (int k = 0; k < n->n_in; k++)
@@ -425,10 +425,10 @@ static void relevance_job(lane_job *j)
     if (sm_plan_seed(j))
         return;
     float e = (float)c->rules->epsilon;
-    for (int i = m->n_nodes - 1; i >= 0; i--) {
+    for (int i = m->g.n_nodes - 1; i >= 0; i--) {
         if (c->kind[i] == K_NONE)
             continue;
-        nview v = {.n = &m->nodes[i], .p = p};
+        nview v = {.n = &m->g.nodes[i], .p = p};
         const node *n = v.n;
         for (int k = 0; k < n->n_in; k++)
             v.in[k] = n->in[k] >= 0 ? &p->vals[n->in[k]] : NULL;
@@ -476,12 +476,12 @@ int sm_model_relevance(sm_model *m, int out, const sm_tensor *seed,
         return -1;
     if (!(rules->epsilon >= 0) || !(rules->stabilizer >= 0))
         return sm_err_set(err, "%s: relevance epsilon %g and stabilizer %g "
-                          "must not be negative", m->origin, rules->epsilon,
+                          "must not be negative", m->g.origin, rules->epsilon,
                           rules->stabilizer);
-    int lanes = m->last_lanes, ov = m->outputs[out];
+    int lanes = m->last_lanes, ov = m->g.outputs[out];
     lane_job *jobs = NULL;
     rel_ctx c = {.rules = rules};
-    size_t nn = (size_t)m->n_nodes + 1;
+    size_t nn = (size_t)m->g.n_nodes + 1;
     c.kind = malloc(nn);
     c.rule = calloc(nn, 1);
     c.data = calloc(nn, 1);
@@ -513,5 +513,5 @@ done:
     free(c.rule);
     free(c.data);
     free(c.weight);
-    return rc ? sm_err_prefix(err, "%s", m->origin) : 0;
+    return rc ? sm_err_prefix(err, "%s", m->g.origin) : 0;
 }

@@ -16,6 +16,8 @@
 #include "data/image.h"
 #include "explain/explainer.h"
 #include "explain/gradient.h"
+#include "explain/quadrature.h"
+#include "explain/resample.h"
 #include "io/npy.h"
 #include "onnx/writer.h"
 #include "util/rng.h"

@@ -14,6 +14,7 @@
 #include "data/image.h"
 #include "explain/explainer.h"
 #include "explain/gradient.h"
+#include "explain/resample.h"
 #include "tmodel.h"
 #include "util/rng.h"
 

@@ -14,6 +14,7 @@
 
 #include "config/config_model.h"
 #include "data/dataset.h"
+#include "explain/gradient.h"
 #include "explain/job.h"
 #include "explain/store.h"
 #include "explain/task.h"
@@ -169,7 +170,8 @@ Test(task, images_skip_failed_ones_and_equal_the_explainer)
         cr_assert_eq(out.evals, res[r].evals);
         cr_assert_str_eq(sm_record_json(&out.record), sm_record_json(&res[r].record));
         sm_deletion_result dr;
-        cr_assert_eq(sm_deletion_insertion(&ctx, xi->data, 1, 8, 8, map,
+        sm_model_scoring sc = sm_explain_scoring(&ctx);
+        cr_assert_eq(sm_deletion_insertion(&sc, xi->data, 1, 8, 8, map,
                                            res[r].predicted, 0, 64, &dr,
                                            &err),
                      0, "%s", err.msg);

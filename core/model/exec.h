@@ -1,33 +1,16 @@
-/* Internal to core/model: the graph, its plans and the model object, shared
- * by model.c (loading) and plan.c (planning and running). */
-#ifndef SM_MODEL_INTERNAL_H
-#define SM_MODEL_INTERNAL_H
+/* Internal to core/model: the model object (a loaded graph and what runs
+ * it) and the graph's execution: plans (plan.c), runs split over lanes
+ * (run.c), and what backward.c and relevance.c share. The graph itself is
+ * graph.h's, which knows nothing of this. */
+#ifndef SM_MODEL_EXEC_H
+#define SM_MODEL_EXEC_H
 
+#include "model/graph.h"
 #include "model/model.h"
-#include "ops/op.h"
 
 /* Plans kept per model: one per distinct set of input shapes (batch size).
  * A worker typically alternates between a full batch and a last partial one. */
 #define MAX_PLANS 4
-
-enum { V_ACT, V_INPUT, V_CONST };
-
-typedef struct value {
-    char *name;
-    int kind;
-    sm_tensor *cst;          /* V_CONST: owned */
-    int decl_ndim;           /* V_INPUT: declared shape, -1 = symbolic */
-    int64_t decl[SM_MAX_DIMS];
-    int elem_type;           /* V_INPUT: ONNX element type */
-} value;
-
-typedef struct node {
-    const sm_op_class *op;
-    char *name;
-    int n_in, n_out;
-    int *in, *out;           /* value indices; -1 = absent optional */
-    void *params;            /* op->params_size bytes, owned */
-} node;
 
 typedef struct plan {
     int64_t key[8][SM_MAX_DIMS + 1]; /* per input: ndim then dims */
@@ -55,14 +38,7 @@ typedef struct lane {
 } lane;
 
 struct sm_model {
-    char *origin;
-    int opset;
-    value *vals;
-    int n_vals;
-    node *nodes;             /* topologically sorted */
-    int n_nodes;
-    int *inputs, n_inputs;
-    int *outputs, n_outputs;
+    sm_graph g;              /* what was loaded; plans read it */
     lane lanes[SM_MODEL_MAX_THREADS];
     int threads;
     sm_tensor *gathered;     /* n_outputs: a split run's joined outputs */
@@ -80,13 +56,9 @@ struct sm_model {
     unsigned char *live;     /* n_vals: values the last backward went through */
     sm_tensor act_joined;    /* sm_model_activation of a split run */
     size_t act_cap;
-    int trainable;
     int *params, n_params;   /* value indices of the float initializers */
     sm_tensor *pgrad;        /* n_params: gradients of the last backward */
 };
-
-/* 1 when value v is a parameter: a float initializer of a trainable model. */
-int sm_model_is_param(const sm_model *m, int v);
 
 /* One lane's share of a run or backward. */
 typedef struct lane_job {
@@ -99,8 +71,7 @@ typedef struct lane_job {
     const void *ctx;         /* relevance: the pass's rules (relevance.c) */
 } lane_job;
 
-/* Runs jobs[t].fn(&jobs[t]) for t < lanes, in parallel threads (the
- * caller's thread takes lane 0, and any lane no thread could be had for). */
+/* Runs jobs[t].fn(&jobs[t]) for t < lanes, in parallel (util/pool.h). */
 void sm_lanes_run(lane_job *jobs, int lanes);
 
 /* Jobs for a reverse sweep (backward or relevance) over the last run's
@@ -119,22 +90,6 @@ int sm_lanes_gather(const sm_model *m, plan *const *lp, const int64_t *n0,
                     const int *vals, int nv, int grads, sm_tensor *dst,
                     size_t *cap, sm_err *err);
 
-/* Adds a value named name of the given kind to m->vals (capacity *cap);
- * returns its index, or -1 when out of memory. */
-int sm_model_add_value(sm_model *m, const char *name, int kind, int *cap);
-
-/* Frees what a node owns (not the node itself, which lives in m->nodes). */
-void sm_model_node_free(node *n);
-
-/* Folds every BatchNormalization that follows a Conv with constant weights
- * (and is that output's only reader) into the Conv's weights and bias, and
- * removes it: the model computes the same function with one pass less, and
- * relevance methods need the folded form. 0, or -1 when out of memory. */
-int sm_model_fold_batchnorm(sm_model *m, int *vcap, sm_err *err);
-
-/* Most inputs and outputs a node may have. */
-#define MAX_IO 16
-
 /* The plan of lane ln for these input shapes: cached, or built (shapes
  * inferred and checked, buffers allocated, constant nodes folded). NULL with
  * a message when the shapes do not fit. */
@@ -143,6 +98,10 @@ plan *sm_plan_get(sm_model *m, lane *ln, const sm_tensor *const *in,
 
 /* Frees every lane's plans (after the graph's constants changed). */
 void sm_plan_drop_all(sm_model *m);
+
+/* Node n's input and output views among a plan's values (NULL: absent). */
+void sm_plan_node_io(const node *n, sm_tensor *vals, const sm_tensor **in,
+                     sm_tensor **out);
 
 /* --- Shared by backward.c and relevance.c -------------------------------- */
 
