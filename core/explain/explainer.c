@@ -143,6 +143,23 @@ const char *sm_explainer_params_json(sm_explainer *e)
     return rc || sm_text_addf(t, "}") ? NULL : t->s;
 }
 
+sm_model *sm_explain_aux_model(const sm_explain_ctx *ctx, const char *name,
+                               sm_err *err)
+{
+    sm_text have = {0};
+    for (int i = 0; i < ctx->n_aux; i++) {
+        if (strcmp(ctx->aux[i].name, name) == 0) {
+            sm_text_free(&have);
+            return ctx->aux[i].model;
+        }
+        sm_text_addf(&have, "%s%s", i ? ", " : "", ctx->aux[i].name);
+    }
+    sm_err_set(err, "the job has no auxiliary model '%s' (it has: %s)", name,
+               have.len ? have.s : "none");
+    sm_text_free(&have);
+    return NULL;
+}
+
 void sm_explain_out_free(sm_explain_out *out, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)

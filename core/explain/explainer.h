@@ -42,6 +42,16 @@ typedef struct sm_param_def {
     const char *help;
 } sm_param_def;
 
+/* An auxiliary model a method uses beside the classifier (an
+ * autoencoder...), by the name the job gives it ("aae_decoder"). */
+typedef struct sm_explain_aux {
+    const char *name;
+    sm_model *model;  /* borrowed */
+} sm_explain_aux;
+
+#define SM_EXPLAIN_MAX_AUX 16
+#define SM_EXPLAIN_AUX_NAME 64 /* names: 1..64 of [a-z0-9_] */
+
 /* What a method may use. */
 typedef struct sm_explain_ctx {
     sm_model *model;  /* borrowed; methods run it (one model per thread) */
@@ -50,7 +60,14 @@ typedef struct sm_explain_ctx {
     int score_prob;   /* 1: score = softmax probability; 0: the logit
                          (ignored when output_probs: the output itself) */
     uint64_t seed;    /* job seed: draws keyed by (seed, image id, method) */
+    const sm_explain_aux *aux; /* the job's auxiliary models, n_aux */
+    int n_aux;
 } sm_explain_ctx;
+
+/* The job's auxiliary model called name, or NULL with a message saying
+ * the job has none by that name (and which it has). */
+sm_model *sm_explain_aux_model(const sm_explain_ctx *ctx, const char *name,
+                               sm_err *err);
 
 /* A batch to explain. */
 typedef struct sm_explain_batch {

@@ -32,6 +32,8 @@ static void skipped(const sm_err *e, void *failed)
 typedef struct state {
     const sm_explain_job *job;
     sm_model *model;
+    sm_model *aux_model[SM_EXPLAIN_MAX_AUX];
+    sm_explain_aux aux[SM_EXPLAIN_MAX_AUX];
     sm_model_config *cfg;
     sm_dataset *ds;
     sm_explainer **ex;
@@ -51,6 +53,8 @@ static void state_free(state *s)
     sm_dataset_destroy(&s->ds);
     sm_model_config_destroy(&s->cfg);
     sm_model_destroy(&s->model);
+    for (int i = 0; i < SM_EXPLAIN_MAX_AUX; i++)
+        sm_model_destroy(&s->aux_model[i]);
 }
 
 static int setup(state *s, sm_err *err)
@@ -74,6 +78,15 @@ static int setup(state *s, sm_err *err)
     openblas_set_num_threads(1);
     s->model_threads = cores > 0 ? (int)cores : 1;
     sm_model_set_threads(s->model, s->model_threads);
+    if (j->n_aux > SM_EXPLAIN_MAX_AUX)
+        return sm_err_set(err, "%d auxiliary models, more than %d", j->n_aux,
+                          SM_EXPLAIN_MAX_AUX);
+    for (int i = 0; i < j->n_aux; i++) {
+        if (!(s->aux_model[i] = sm_model_load_file(j->aux_paths[i], err)))
+            return sm_err_prefix(err, "auxiliary model '%s'", j->aux_names[i]);
+        sm_model_set_threads(s->aux_model[i], s->model_threads);
+        s->aux[i] = (sm_explain_aux){j->aux_names[i], s->aux_model[i]};
+    }
     s->ex = calloc((size_t)j->n_methods, sizeof *s->ex);
     if (!s->ex)
         return sm_err_set(err, "out of memory");
@@ -98,6 +111,8 @@ static int setup(state *s, sm_err *err)
         .target_index = j->target_index,
         .score_prob = j->score_prob,
         .metrics = j->metrics,
+        .aux = s->aux,
+        .n_aux = j->n_aux,
     };
     /* the first thing written: a bad job leaves nothing behind */
     return (s->store = sm_explain_store_open(j->out, err)) ? 0 : -1;

@@ -7,7 +7,8 @@
  * when its map and its row (OUT/maps/<id>/<method>.row) exist; both are
  * written atomically, so a run started again with the same OUT skips what
  * is complete and loses nothing. index.csv is assembled from the rows at
- * the end, in dataset order. */
+ * the end, in dataset order. Methods may use auxiliary models (an
+ * autoencoder) besides the classifier, given by name. */
 #ifndef SM_EXPLAIN_JOB_H
 #define SM_EXPLAIN_JOB_H
 
@@ -25,6 +26,9 @@ typedef enum sm_target_kind {
 typedef struct sm_explain_job {
     const char *model;        /* ONNX file */
     const char *config;       /* model config YAML, or NULL: the default */
+    const char *const *aux_names; /* auxiliary models (ONNX files) that */
+    const char *const *aux_paths; /*   methods use, by name: n_aux */
+    int n_aux;
     const char *dataset;
     const char *out;          /* output folder */
     const char *const *methods;

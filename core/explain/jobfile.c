@@ -10,6 +10,7 @@
 #include "config/yaml_strict.h"
 #include "explain/explainer.h"
 #include "util/file.h"
+#include "util/text.h"
 
 /* ---- what libcyaml loads ------------------------------------------------ */
 
@@ -48,6 +49,7 @@ static const cyaml_schema_field_t job_fields[] = {
     OPT_STR("score", score, 64),
     OPT_STR("metrics", metrics, 64),
     CYAML_FIELD_IGNORE("params", CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_IGNORE("models", CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_END};
 
 static const cyaml_schema_value_t job_schema = {
@@ -58,6 +60,9 @@ struct sm_jobfile {
     raw_job *raw;    /* owns the job's strings and methods */
     char **settings; /* "method.key=value", owned */
     int n_settings;
+    const char *aux_names[SM_EXPLAIN_MAX_AUX]; /* borrowed from ix */
+    const char *aux_paths[SM_EXPLAIN_MAX_AUX];
+    sm_yaml_keys ix; /* kept: the auxiliary models' names and paths */
 };
 
 /* ---- fields shared with the command line -------------------------------- */
@@ -143,6 +148,62 @@ static int repeated(const sm_yaml_keys *ix, int i, const char *name,
     return 0;
 }
 
+/* The top-level key `key` of the file: its index, or -1 when absent (an
+ * empty value counts as absent); -1 with a message when given twice. */
+static int top_key(const sm_yaml_keys *ix, const char *key, const char *name,
+                   int *at, sm_err *err)
+{
+    *at = -1;
+    for (int i = 0; i < ix->n; i++)
+        if (ix->keys[i].parent < 0 && strcmp(ix->keys[i].name, key) == 0) {
+            if (*at >= 0) /* libcyaml does not count keys it ignores */
+                return repeated(ix, i, name, err);
+            *at = i;
+        }
+    if (*at >= 0 && ix->keys[*at].kind == SM_YAML_SCALAR &&
+        !*ix->keys[*at].value)
+        *at = -1; /* "key:" with everything under it commented out */
+    return 0;
+}
+
+/* models: {name: path, ...}: the auxiliary models, names checked. */
+static int convert_models(sm_jobfile *jf, const char *name, sm_err *err)
+{
+    const sm_yaml_keys *ix = &jf->ix;
+    int p, n = 0;
+    if (top_key(ix, "models", name, &p, err))
+        return -1;
+    if (p < 0)
+        return 0;
+    const sm_yaml_key *pk = &ix->keys[p];
+    if (pk->kind != SM_YAML_MAPPING)
+        return sm_err_set(err, "%s:%d: models: expected a mapping of names "
+                          "to ONNX files", name, pk->line);
+    for (int i = p + 1; i < ix->n; i++) {
+        const sm_yaml_key *k = &ix->keys[i];
+        if (k->parent != p)
+            continue;
+        if (repeated(ix, i, name, err))
+            return -1;
+        if (!sm_name_valid(k->name, SM_EXPLAIN_AUX_NAME))
+            return sm_err_set(err, "%s:%d: %s: a model's name is 1 to %d of "
+                              "a-z, 0-9 and _", name, k->line, k->path,
+                              SM_EXPLAIN_AUX_NAME);
+        if (k->kind != SM_YAML_SCALAR || !*k->value)
+            return sm_err_set(err, "%s:%d: %s: expected the path of an ONNX "
+                              "file", name, k->line, k->path);
+        if (n == SM_EXPLAIN_MAX_AUX)
+            return sm_err_set(err, "%s:%d: models: more than %d", name,
+                              pk->line, SM_EXPLAIN_MAX_AUX);
+        jf->aux_names[n] = k->name;
+        jf->aux_paths[n++] = k->value;
+    }
+    jf->job.aux_names = jf->aux_names;
+    jf->job.aux_paths = jf->aux_paths;
+    jf->job.n_aux = n;
+    return 0;
+}
+
 /* params: {method: {key: value, ...}, ...} into settings, each checked by
  * its method (ex[m] is methods[m] with its defaults). */
 static int convert_params(sm_jobfile *jf, const sm_yaml_keys *ix,
@@ -150,18 +211,12 @@ static int convert_params(sm_jobfile *jf, const sm_yaml_keys *ix,
                           sm_err *err)
 {
     const raw_job *raw = jf->raw;
-    int p = -1, count = 0;
-    for (int i = 0; i < ix->n; i++)
-        if (ix->keys[i].parent < 0 && strcmp(ix->keys[i].name, "params") == 0) {
-            if (p >= 0) /* libcyaml does not count keys it ignores */
-                return repeated(ix, i, name, err);
-            p = i;
-        }
+    int p, count = 0;
+    if (top_key(ix, "params", name, &p, err))
+        return -1;
     if (p < 0)
         return 0;
     const sm_yaml_key *pk = &ix->keys[p];
-    if (pk->kind == SM_YAML_SCALAR && !*pk->value)
-        return 0; /* "params:" with everything under it commented out */
     if (pk->kind != SM_YAML_MAPPING)
         return sm_err_set(err, "%s:%d: params: expected a mapping of methods "
                           "to their parameters", name, pk->line);
@@ -251,7 +306,10 @@ static int convert(sm_jobfile *jf, const sm_yaml_keys *ix, const char *name,
             rc = sm_err_prefix(err, "%s:%d: methods", name, line);
     }
     if (rc == 0)
-        rc = convert_params(jf, ix, ex, name, err);
+        rc = convert_params(jf, ix, ex, name, err) ||
+                     convert_models(jf, name, err)
+                 ? -1
+                 : 0;
     for (int m = 0; m < job->n_methods; m++)
         sm_explainer_destroy(&ex[m]);
     job->settings = (const char *const *)jf->settings;
@@ -264,23 +322,21 @@ static int convert(sm_jobfile *jf, const sm_yaml_keys *ix, const char *name,
 int sm_jobfile_parse(const char *yaml, size_t len, const char *name,
                      sm_jobfile **out, sm_err *err)
 {
-    sm_yaml_keys ix = {0};
     sm_jobfile *jf = calloc(1, sizeof *jf);
     int rc = -1;
     *out = NULL;
     if (!jf)
         return sm_err_set(err, "%s: out of memory", name);
-    if (sm_yaml_load(yaml, len, name, &job_schema, (void **)&jf->raw, &ix,
+    if (sm_yaml_load(yaml, len, name, &job_schema, (void **)&jf->raw, &jf->ix,
                      err))
         goto done;
     if (!jf->raw) {
         sm_err_set(err, "%s:%d: missing required key 'model'", name,
-                   ix.root_line ? ix.root_line : 1);
+                   jf->ix.root_line ? jf->ix.root_line : 1);
         goto done;
     }
-    rc = convert(jf, &ix, name, err);
+    rc = convert(jf, &jf->ix, name, err);
 done:
-    sm_yaml_keys_free(&ix);
     if (rc)
         sm_jobfile_destroy(&jf);
     *out = jf;
@@ -313,6 +369,7 @@ void sm_jobfile_destroy(sm_jobfile **jf)
         free(j->settings[i]);
     free(j->settings);
     sm_yaml_free(&job_schema, j->raw);
+    sm_yaml_keys_free(&j->ix);
     free(j);
     *jf = NULL;
 }

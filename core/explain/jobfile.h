@@ -14,6 +14,8 @@
  *   metrics: true                    # true | false
  *   params:                          # optional: per method, per parameter
  *     intg: {steps: 100, method: riemann_middle}
+ *   models:                          # optional: auxiliary models by name
+ *     aae_decoder: models/mnist_aae_decoder.onnx
  *
  * Paths are used as written (relative ones against the current folder,
  * as on the command line). Each params entry becomes the setting

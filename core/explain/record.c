@@ -71,14 +71,7 @@ int sm_record_nums(sm_record *r, const char *key, const double *v, size_t n)
 
 int sm_record_name_valid(const char *name)
 {
-    size_t n = strlen(name);
-    if (n < 1 || n > SM_RECORD_NAME_MAX)
-        return 0;
-    for (const char *p = name; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-              *p == '_'))
-            return 0;
-    return 1;
+    return sm_name_valid(name, SM_RECORD_NAME_MAX);
 }
 
 int64_t sm_record_array_count(const sm_record_array *a)

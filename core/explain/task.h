@@ -23,6 +23,8 @@ typedef struct sm_explain_setup {
     int target_index;         /* SM_TARGET_INDEX */
     int score_prob;
     int metrics;              /* deletion and insertion AUC */
+    const sm_explain_aux *aux; /* the job's auxiliary models */
+    int n_aux;
 } sm_explain_setup;
 
 /* One image's outcome. */

@@ -57,6 +57,18 @@ int sm_text_csv(sm_text *t, const char *s)
     return sm_text_addf(t, "\"");
 }
 
+int sm_name_valid(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > max)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return 0;
+    return 1;
+}
+
 void sm_text_free(sm_text *t)
 {
     free(t->s);

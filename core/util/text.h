@@ -22,6 +22,10 @@ int sm_text_add(sm_text *t, const void *data, size_t n);
  * line break (quotes doubled). 0 or -1. */
 int sm_text_csv(sm_text *t, const char *s);
 
+/* 1 when s is 1..max characters of [a-z0-9_] (names of record arrays
+ * and of auxiliary models: safe in file names, JSON and the wire). */
+int sm_name_valid(const char *s, size_t max);
+
 /* Frees the buffer and empties t. */
 void sm_text_free(sm_text *t);
 

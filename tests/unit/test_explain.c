@@ -33,7 +33,7 @@ Test(explain, sal_of_a_linear_model_is_its_weight_row)
     int target[3] = {0, 3, 2};
     const char *ids[3] = {"a", "b", "c"};
     sm_explain_batch b = {x, target, ids};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 1};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0};
     float maps[3][9];
     sm_explain_out out[3] = {0};
     for (int i = 0; i < 3; i++)
@@ -68,7 +68,7 @@ Test(explain, probability_gradient_matches_differences)
     sm_model *m = linear_model(&w);
     sm_tensor *x = tmodel_images(2, 2, 3, 3, 2);
     int target[2] = {1, 2};
-    sm_explain_ctx ctx = {m, 0, 0, 1, 1};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 1, NULL, 0};
     float g[36];
     double score[2];
     sm_err err = {{0}};
@@ -107,7 +107,7 @@ Test(explain, refusals_name_the_method_and_key)
     int target[1] = {9};
     const char *ids[1] = {"a"};
     sm_explain_batch b = {x, target, ids};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 1};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0};
     float map[9];
     sm_explain_out out[1] = {{.map = map}};
     e = sm_explainer_new("sal", &err);

@@ -254,3 +254,34 @@ Test(jobfile, shipped_example)
     cr_assert_eq(j->limit, 100);
     sm_jobfile_destroy(&jf);
 }
+
+/* models: auxiliary models by name, in the file's order; bad names, a
+ * value that is not a path, or too many refused with their line. */
+Test(jobfile, models_by_name)
+{
+    sm_err err = {{0}};
+    sm_jobfile *jf = NULL;
+    char text[4096];
+    snprintf(text, sizeof text, "%smethods: [sal]\nmodels:\n"
+             "  aae_decoder: d.onnx\n  aae_encoder: e.onnx\n", head);
+    cr_assert_eq(load_text(text, &jf, &err), 0, "%s", err.msg);
+    const sm_explain_job *j = sm_jobfile_job(jf);
+    cr_assert_eq(j->n_aux, 2);
+    cr_assert_str_eq(j->aux_names[0], "aae_decoder");
+    cr_assert_str_eq(j->aux_paths[0], "d.onnx");
+    cr_assert_str_eq(j->aux_names[1], "aae_encoder");
+    cr_assert_str_eq(j->aux_paths[1], "e.onnx");
+    sm_jobfile_destroy(&jf);
+
+    snprintf(text, sizeof text, "%smethods: [sal]\nmodels:\n  Bad-Name: d.onnx\n",
+             head);
+    fails(text, 6, "models.Bad-Name: a model's name is 1 to 64");
+    snprintf(text, sizeof text, "%smethods: [sal]\nmodels:\n  a: {x: 1}\n", head);
+    fails(text, 6, "models.a: expected the path of an ONNX file");
+    snprintf(text, sizeof text, "%smethods: [sal]\nmodels: [a.onnx]\n", head);
+    fails(text, 5, "models: expected a mapping");
+    int at = snprintf(text, sizeof text, "%smethods: [sal]\nmodels:\n", head);
+    for (int k = 0; k < 17; k++)
+        at += snprintf(text + at, sizeof text - (size_t)at, "  m%d: m.onnx\n", k);
+    fails(text, 5, "models: more than 16");
+}
