@@ -2,7 +2,7 @@
  * into tasks, turning workers' results into files, finishing it.
  *
  * Where the aggregator runs: a neighbourhood's parts are gathered here,
- * but the fit over them is a task of its own ("fit") that a worker runs.
+ * but the fit over them is a task of its own ("step") that a worker runs.
  * The fit needs the image's superpixels and the model (for the metrics of
  * the map it makes), which workers have and the broker does not load; and
  * a fit, even a slow one on large images, then never holds up the
@@ -467,7 +467,7 @@ int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
     if (t->kind == SM_TASK_CHUNK) {
         m.part = t->part;
         m.parts = t->gather->parts;
-    } else if (t->kind == SM_TASK_FIT) {
+    } else if (t->kind == SM_TASK_STEP) {
         const bgather *g = t->gather;
         if (!(scores = malloc(sizeof(double) * (size_t)(g->samples ? g->samples : 1)))) {
             sm_err_set(err, "out of memory");
@@ -528,7 +528,7 @@ static void put_item(bjob *j, int m, size_t i,
     r.evals = (long)it->evals;
     r.seconds = it->seconds;
     r.map = (float *)it->map;
-    snprintf(r.extras, sizeof r.extras, "%s", it->extras ? it->extras : "{}");
+    snprintf(r.extras, sizeof r.extras, "%s", it->record ? it->record : "{}");
     r.has_metrics = it->has_metrics;
     r.deletion_auc = it->deletion;
     r.insertion_auc = it->insertion;
@@ -565,7 +565,7 @@ void bjob_task_failed(sm_broker *b, btask *t, const char *why)
         if (!g->failed)
             j->maps_failed++;
         g->failed = 1;
-    } else if (t->kind == SM_TASK_FIT) {
+    } else if (t->kind == SM_TASK_STEP) {
         gather_close(j, t->gather);
         j->maps_failed++;
     } else {
@@ -609,7 +609,7 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
         }
         if (g->received == g->parts) {
             /* all parts in: the fit goes first, the image is nearly done */
-            btask *f = task_new(b, j, t->method, SM_TASK_FIT, 1);
+            btask *f = task_new(b, j, t->method, SM_TASK_STEP, 1);
             if (!f) {
                 bjob_task_failed(b, t, "out of memory");
                 return;
@@ -628,7 +628,7 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
     }
     for (size_t k = 0; k < t->n_images; k++)
         put_item(j, t->method, t->images[k], &r->items[k]);
-    if (t->kind == SM_TASK_FIT)
+    if (t->kind == SM_TASK_STEP)
         gather_close(j, t->gather);
     j->dirty = 1;
     btask_free(t);

@@ -109,13 +109,13 @@ int main(int argc, char **argv)
     task.kind = SM_TASK_CHUNK, task.n_images = 1, task.part = 1,
     task.parts = 4;
     put_buf("task_chunk", sm_msg_encode_task(&task, &b), &b);
-    task.kind = SM_TASK_FIT, task.scores = scores, task.n_scores = 3;
-    put_buf("task_fit", sm_msg_encode_task(&task, &b), &b);
+    task.kind = SM_TASK_STEP, task.scores = scores, task.n_scores = 3;
+    put_buf("task_step", sm_msg_encode_task(&task, &b), &b);
 
     sm_msg_item items[2] = {
         {.id = "b", .predicted = 1, .target = 1, .score = 0.5, .evals = 100,
          .seconds = 0.01, .height = 2, .width = 2, .map = map,
-         .params = "{}", .extras = "{}", .has_metrics = 1, .deletion = 0.1,
+         .params = "{}", .record = "{}", .has_metrics = 1, .deletion = 0.1,
          .insertion = 0.9},
         {.id = "a/0.png", .error = "cannot decode"},
     };
