@@ -915,6 +915,342 @@ Test(msg, result_field_errors)
                                       "float, got str");
 }
 
+/* ---- the new fields' refusals ------------------------------------------------ */
+
+/* Our encoders trust their input, so bad values set in the struct reach
+ * the decoder as they are. */
+static void tm_task_struct_refused(const sm_msg_task *t, const char *want)
+{
+    sm_msg_buf b = {0};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_task(t, &b), 0);
+    cr_assert_eq(tm_dec_task(b.data, b.len, &err), -1, "accepted, wanted %s",
+                 want);
+    cr_assert_str_eq(err.msg, want);
+    sm_msg_buf_free(&b);
+}
+
+static void tm_result_struct_refused(const sm_msg_result *r, const char *want)
+{
+    sm_msg_buf b = {0};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_result(r, &b), 0);
+    cr_assert_eq(tm_dec_result(b.data, b.len, &err), -1, "accepted, wanted %s",
+                 want);
+    cr_assert_str_eq(err.msg, want);
+    sm_msg_buf_free(&b);
+}
+
+Test(msg, models_errors)
+{
+    sm_msg_task t = tm_task(SM_TASK_IMAGES);
+    const char *names[17], *hashes[17];
+    char keys[17][8];
+    for (int i = 0; i < 17; i++) {
+        snprintf(keys[i], sizeof keys[i], "m%d", i);
+        names[i] = keys[i];
+        hashes[i] = TM_HASH;
+    }
+    t.model_names = names, t.model_hashes = hashes;
+    t.n_models = 16;
+    sm_msg_buf b = {0};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(tm_dec_task(b.data, b.len, &err), 0, "%s", err.msg);
+    sm_msg_buf_free(&b);
+    t.n_models = 17;
+    tm_task_struct_refused(&t, "TASK: models: 17 entries, more than 16");
+
+    t.n_models = 2;
+    names[1] = "Aae";
+    tm_task_struct_refused(&t, "TASK: models: 'Aae' is not a name (1 to 64 "
+                               "characters of a-z, 0-9 and _)");
+    names[1] = "a-e";
+    tm_task_struct_refused(&t, "TASK: models: 'a-e' is not a name (1 to 64 "
+                               "characters of a-z, 0-9 and _)");
+    names[1] = "";
+    tm_task_struct_refused(&t, "TASK: models: '' is not a name (1 to 64 "
+                               "characters of a-z, 0-9 and _)");
+    char long_name[66];
+    memset(long_name, 'a', 65);
+    long_name[65] = '\0';
+    names[1] = long_name;
+    tm_task_struct_refused(&t, "TASK: models: '" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is not a name "
+                               "(1 to 64 characters of a-z, 0-9 and _)");
+    long_name[64] = '\0'; /* 64: fine */
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(tm_dec_task(b.data, b.len, &err), 0, "%s", err.msg);
+    sm_msg_buf_free(&b);
+    names[1] = "m0";
+    tm_task_struct_refused(&t, "TASK: models: 'm0' given twice");
+    names[1] = "aae";
+    hashes[1] = "xyz";
+    tm_task_struct_refused(&t, "TASK: models.aae: 'xyz' is not a content hash "
+                               "(64 lower-case hex characters)");
+    hashes[1] = TM_HASH "0";
+    tm_task_struct_refused(&t, "TASK: models.aae: '" TM_HASH "0' is not a "
+                               "content hash (64 lower-case hex characters)");
+
+    /* SUBMIT's are the same field */
+    sm_msg_job j = tm_job();
+    hashes[1] = "ABC";
+    j.model_names = names, j.model_hashes = hashes, j.n_models = 2;
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: models.aae: 'ABC' is not a content "
+                              "hash (64 lower-case hex characters)");
+    sm_msg_buf_free(&b);
+}
+
+static msgpack_object tm_none[1];
+static void tm_e_models_array(msgpack_object *root)
+{
+    msgpack_object *o = tm_at(root, "models");
+    o->type = MSGPACK_OBJECT_ARRAY;
+    o->via.array.size = 0;
+}
+static void tm_e_models_int_key(msgpack_object *root)
+{
+    msgpack_object *o = tm_at(root, "models");
+    o->via.map.ptr[0].key = tm_int(1);
+}
+static void tm_e_models_int_value(msgpack_object *root)
+{
+    msgpack_object *o = tm_at(root, "models");
+    o->via.map.ptr[1].val = tm_int(1);
+}
+static void tm_e_state_str(msgpack_object *root)
+{
+    *tm_at(root, "state") = tm_str("opaque");
+}
+static void tm_e_state_array(msgpack_object *root)
+{
+    msgpack_object *o = tm_at(root, "state");
+    o->type = MSGPACK_OBJECT_ARRAY;
+    o->via.array.ptr = tm_none;
+    o->via.array.size = 0;
+}
+static void tm_e_no_scores(msgpack_object *root)
+{
+    tm_at(root, "scores")->type = MSGPACK_OBJECT_NIL;
+}
+static void tm_e_kind_fit(msgpack_object *root)
+{
+    *tm_at(root, "kind") = tm_str("fit");
+}
+
+Test(msg, task_new_field_errors)
+{
+    tm_task_refused(SM_TASK_IMAGES, tm_e_models_array,
+                    "TASK: models: expected map, got array");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_models_int_key,
+                    "TASK: models: names must be str, not int");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_models_int_value,
+                    "TASK: models.vae_2: expected str, got int");
+    tm_task_refused(SM_TASK_STEP, tm_e_state_str,
+                    "TASK: state: expected bin, got str");
+    tm_task_refused(SM_TASK_CHUNK, tm_e_state_array,
+                    "TASK: state: expected bin, got array");
+    tm_task_refused(SM_TASK_STEP, tm_e_no_scores, "TASK: scores: missing");
+    /* the old name of the step kind is gone from the wire */
+    tm_task_refused(SM_TASK_STEP, tm_e_kind_fit,
+                    "TASK: kind: must be images, chunk or step, not 'fit'");
+    /* a step task has one image, as a fit task had */
+    sm_msg_task t = tm_task(SM_TASK_STEP);
+    t.n_images = 3;
+    tm_task_struct_refused(&t, "TASK: images: 3 images, a step task has "
+                               "exactly 1");
+}
+
+/* An images task's state is not part of it: neither sent nor read. */
+Test(msg, images_task_ignores_state)
+{
+    sm_msg_task t = tm_task(SM_TASK_IMAGES), out;
+    t.state = tm_state, t.state_len = sizeof tm_state;
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(sm_msg_decode_task(b.data, b.len, NULL, &doc, &out, &err), 0,
+                 "%s", err.msg);
+    cr_assert_null(out.state);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+static msgpack_object tm_dims5[5];
+static void tm_e_shape5(msgpack_object *root)
+{
+    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
+                               "arrays")->via.array.ptr[0];
+    for (int i = 0; i < 5; i++)
+        tm_dims5[i] = tm_int(1);
+    msgpack_object *shape = tm_at(a, "shape");
+    shape->via.array.ptr = tm_dims5;
+    shape->via.array.size = 5;
+}
+static void tm_e_shape0(msgpack_object *root)
+{
+    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
+                               "arrays")->via.array.ptr[0];
+    tm_at(a, "shape")->via.array.size = 0;
+}
+static void tm_e_shape_dim0(msgpack_object *root)
+{
+    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
+                               "arrays")->via.array.ptr[1];
+    tm_at(a, "shape")->via.array.ptr[0] = tm_int(0);
+}
+static void tm_e_shape_str(msgpack_object *root)
+{
+    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
+                               "arrays")->via.array.ptr[0];
+    *tm_at(a, "shape") = tm_str("2x3");
+}
+static void tm_e_array_data_len(msgpack_object *root)
+{
+    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
+                               "arrays")->via.array.ptr[0];
+    *tm_at(a, "data") = tm_bin(tm_latent, 20);
+}
+static void tm_e_array_data_odd(msgpack_object *root)
+{
+    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[2],
+                               "arrays")->via.array.ptr[0];
+    *tm_at(a, "data") = tm_bin(tm_latent, 6);
+}
+static void tm_e_array_name(msgpack_object *root)
+{
+    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
+                               "arrays")->via.array.ptr[1];
+    *tm_at(a, "name") = tm_str("Z.0");
+}
+static void tm_e_array_not_map(msgpack_object *root)
+{
+    tm_at(&tm_at(root, "items")->via.array.ptr[0], "arrays")->via.array.ptr[1] =
+        tm_int(3);
+}
+static void tm_e_map_no_height(msgpack_object *root)
+{
+    tm_at(&tm_at(root, "items")->via.array.ptr[0], "height")->type =
+        MSGPACK_OBJECT_NIL;
+}
+static void tm_e_record_int(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "items")->via.array.ptr[2], "record") = tm_int(7);
+}
+static void tm_e_items_str(msgpack_object *root)
+{
+    *tm_at(root, "items") = tm_str("none");
+}
+
+Test(msg, result_new_field_errors)
+{
+    tm_result_refused(tm_e_shape5, "RESULT: items[0].arrays[0].shape: 5 "
+                                   "elements, more than 4");
+    tm_result_refused(tm_e_shape0, "RESULT: items[0].arrays[0].shape: empty");
+    tm_result_refused(tm_e_shape_dim0, "RESULT: items[0].arrays[1].shape[0]: 0 "
+                                       "is out of range 1..9223372036854775807");
+    tm_result_refused(tm_e_shape_str, "RESULT: items[0].arrays[0].shape: "
+                                      "expected array, got str");
+    tm_result_refused(tm_e_array_data_len, "RESULT: items[0].arrays[0].data: "
+                                           "20 bytes, expected the product of "
+                                           "shape x 4 = 24");
+    tm_result_refused(tm_e_array_data_odd, "RESULT: items[2].arrays[0].data: "
+                                           "6 bytes, not a multiple of 4");
+    tm_result_refused(tm_e_array_name, "RESULT: items[0].arrays[1].name: 'Z.0' "
+                                       "is not a name (1 to 64 characters of "
+                                       "a-z, 0-9 and _)");
+    tm_result_refused(tm_e_array_not_map, "RESULT: items[0].arrays[1]: "
+                                          "expected map, got int");
+    tm_result_refused(tm_e_map_no_height, "RESULT: items[0].height: missing");
+    tm_result_refused(tm_e_record_int, "RESULT: items[2].record: expected "
+                                       "str, got int");
+    tm_result_refused(tm_e_items_str,    "RESULT: items: expected array, got "
+                                         "str");
+
+    /* the same through the struct: dims, names, and a state of another
+     * type */
+    sm_msg_array arr = {.name = "a", .ndim = 0, .data = tm_map};
+    sm_msg_item it = {.id = "x", .score = 1, .arrays = &arr, .n_arrays = 1};
+    sm_msg_result r = {.task = 1, .items = &it, .n_items = 1};
+    tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].shape: empty");
+    arr.ndim = 2, arr.shape[0] = 2, arr.shape[1] = 2, arr.name = "";
+    tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].name: '' is not "
+                                 "a name (1 to 64 characters of a-z, 0-9 and "
+                                 "_)");
+    arr.name = NULL;
+    tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].name: missing");
+    arr.name = "ok", arr.data = NULL;
+    tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].data: missing");
+    arr.data = tm_map;
+    sm_msg_buf b = {0};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_result(&r, &b), 0);
+    cr_assert_eq(tm_dec_result(b.data, b.len, &err), 0, "%s", err.msg);
+
+    /* a shape whose product overflows */
+    tm_body t;
+    tm_body_init(&t);
+    msgpack_pack_map(&t.pk, 2);
+    tm_pstr(&t, "task");
+    msgpack_pack_uint64(&t.pk, 1);
+    tm_pstr(&t, "items");
+    msgpack_pack_array(&t.pk, 1);
+    msgpack_pack_map(&t.pk, 5);
+    tm_pstr(&t, "id");
+    tm_pstr(&t, "x");
+    tm_pstr(&t, "predicted");
+    msgpack_pack_int(&t.pk, 1);
+    tm_pstr(&t, "target");
+    msgpack_pack_int(&t.pk, 1);
+    tm_pstr(&t, "score");
+    msgpack_pack_double(&t.pk, 1);
+    tm_pstr(&t, "arrays");
+    msgpack_pack_array(&t.pk, 1);
+    msgpack_pack_map(&t.pk, 3);
+    tm_pstr(&t, "name");
+    tm_pstr(&t, "big");
+    tm_pstr(&t, "shape");
+    msgpack_pack_array(&t.pk, 4);
+    for (int i = 0; i < 4; i++)
+        msgpack_pack_int64(&t.pk, INT64_MAX);
+    tm_pstr(&t, "data");
+    msgpack_pack_bin(&t.pk, 4);
+    msgpack_pack_bin_body(&t.pk, tm_map, 4);
+    cr_assert_eq(tm_dec_result(t.sb.data, t.sb.size, &err), -1);
+    cr_assert_str_eq(err.msg, "RESULT: items[0].arrays[0].shape: holds more "
+                              "than 4611686018427387903 values");
+    msgpack_sbuffer_destroy(&t.sb);
+
+    /* a step result's state of another type */
+    tm_body_init(&t);
+    msgpack_pack_map(&t.pk, 3);
+    tm_pstr(&t, "task");
+    msgpack_pack_uint64(&t.pk, 1);
+    tm_pstr(&t, "state");
+    tm_pstr(&t, "opaque");
+    tm_pstr(&t, "samples");
+    msgpack_pack_int(&t.pk, 10);
+    cr_assert_eq(tm_dec_result(t.sb.data, t.sb.size, &err), -1);
+    cr_assert_str_eq(err.msg, "RESULT: state: expected bin, got str");
+    msgpack_sbuffer_destroy(&t.sb);
+    tm_body_init(&t);
+    msgpack_pack_map(&t.pk, 3);
+    tm_pstr(&t, "task");
+    msgpack_pack_uint64(&t.pk, 1);
+    tm_pstr(&t, "state");
+    msgpack_pack_bin(&t.pk, 0);
+    tm_pstr(&t, "samples");
+    msgpack_pack_int(&t.pk, -1);
+    cr_assert_eq(tm_dec_result(t.sb.data, t.sb.size, &err), -1);
+    cr_assert_str_eq(err.msg, "RESULT: samples: -1 is out of range "
+                              "0..9223372036854775807");
+    msgpack_sbuffer_destroy(&t.sb);
+    sm_msg_buf_free(&b);
+}
+
 Test(msg, params_values_as_text)
 {
     tm_body t;
