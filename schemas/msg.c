@@ -14,14 +14,11 @@
  */
 #include "msg.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "mp.h"
 #include "table.h"
@@ -640,14 +637,17 @@ int sm_msg_peek_task(const void *body, size_t len, const sm_msg_limits *l,
                      uint64_t *task, char *model)
 {
     dec d;
+    const msgpack_object *v;
     const char *hash = NULL;
     if (model)
         model[0] = '\0';
     if (dec_open(&d, "TASK", body, len, l, NULL))
         return -1;
-    int failed = sm_mp_get_uint(&d.r, &d.root, "task", 1, 0, UINT64_MAX, task);
-    if (!failed && model && sm_mp_get_str(&d.r, &d.root, "model", 0, &hash) == 0 &&
-        hash && sm_hash_valid(hash))
+    int failed = sm_mp_field(&d.r, &d.root, "task", 1, &v) ||
+                 sm_mp_uint(&d.r, v, "task", 0, UINT64_MAX, task);
+    /* the model is a help only: anything but a hash reads as none */
+    if (!failed && model && sm_mp_field(&d.r, &d.root, "model", 0, &v) == 0 &&
+        v && sm_mp_str(&d.r, v, "model", &hash) == 0 && sm_hash_valid(hash))
         memcpy(model, hash, SM_HASH_HEX + 1);
     sm_msg_doc_destroy(&d.doc);
     return failed ? -1 : 0;

@@ -26,50 +26,38 @@ static const void *cat(const void *m, size_t off)
     return (const char *)m + off;
 }
 
-/* Integers of the sizes tables use: int (4 bytes) or int64_t / size_t (8);
- * counts are never negative, so size_t reads the same as int64_t. */
+/* Integers of the sizes tables use: 4 bytes (int, uint32_t) or 8 (int64_t,
+ * uint64_t, size_t; counts are never negative, so size_t reads the same
+ * as int64_t). Exact-width types are two's complement, so one store
+ * serves signed and unsigned fields. */
+_Static_assert(sizeof(int) == sizeof(int32_t), "int fields are 4 bytes");
+
+/* The field's bits; signed: whether 4 bytes widen with their sign. */
+static uint64_t get_bits(const void *p, size_t size, int is_signed)
+{
+    uint32_t v4;
+    uint64_t v8;
+    if (size != sizeof v4)
+        return memcpy(&v8, p, sizeof v8), v8;
+    memcpy(&v4, p, sizeof v4);
+    return is_signed && v4 >> 31 ? v4 | ~(uint64_t)UINT32_MAX : v4;
+}
+
 static int64_t get_int(const void *p, size_t size)
 {
-    if (size == sizeof(int)) {
-        int v;
-        memcpy(&v, p, sizeof v);
-        return v;
-    }
+    uint64_t u = get_bits(p, size, 1);
     int64_t v;
-    memcpy(&v, p, sizeof v);
+    memcpy(&v, &u, sizeof v);
     return v;
 }
 
-static void set_int(void *p, size_t size, int64_t v)
+static void set_bits(void *p, size_t size, uint64_t v)
 {
-    if (size == sizeof(int)) {
-        int w = (int)v;
-        memcpy(p, &w, sizeof w);
-    } else {
+    uint32_t v4 = (uint32_t)v;
+    if (size == sizeof v4)
+        memcpy(p, &v4, sizeof v4);
+    else
         memcpy(p, &v, sizeof v);
-    }
-}
-
-static uint64_t get_uint(const void *p, size_t size)
-{
-    if (size == sizeof(uint32_t)) {
-        uint32_t v;
-        memcpy(&v, p, sizeof v);
-        return v;
-    }
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static void set_uint(void *p, size_t size, uint64_t v)
-{
-    if (size == sizeof(uint32_t)) {
-        uint32_t w = (uint32_t)v;
-        memcpy(p, &w, sizeof w);
-    } else {
-        memcpy(p, &v, sizeof v);
-    }
 }
 
 static const void *get_ptr(const void *m, size_t off)
@@ -95,7 +83,7 @@ static size_t get_count(const sm_msg_field *f, const void *m)
 static void set_count(const sm_msg_field *f, void *m, size_t n)
 {
     if (f->nsize)
-        set_int(at(m, f->off_n), f->nsize, (int64_t)n);
+        set_bits(at(m, f->off_n), f->nsize, (uint64_t)n);
 }
 
 /* ---- value checks --------------------------------------------------------- */
@@ -458,14 +446,14 @@ static int read_value(sm_mp_reader *r, const sm_msg_field *f,
     case SM_MSG_INT:
         if (sm_mp_int(r, v, k, f->lo, f->hi, &i))
             return -1;
-        set_int(p, f->size, i);
+        set_bits(p, f->size, (uint64_t)i);
         return 0;
     case SM_MSG_UINT:
         if (sm_mp_uint(r, v, k, (uint64_t)f->lo,
                        f->size == sizeof(uint32_t) ? UINT32_MAX : UINT64_MAX,
                        &u))
             return -1;
-        set_uint(p, f->size, u);
+        set_bits(p, f->size, u);
         return 0;
     case SM_MSG_F64: return sm_mp_float(r, v, k, p);
     case SM_MSG_BOOL: return sm_mp_bool(r, v, k, p);
@@ -473,7 +461,7 @@ static int read_value(sm_mp_reader *r, const sm_msg_field *f,
         if (sm_mp_str(r, v, k, &s) ||
             (i = one_of(r, k, s, f->names, f->n_names)) < 0)
             return -1;
-        set_int(p, f->size, i);
+        set_bits(p, f->size, (uint64_t)i);
         return 0;
     case SM_MSG_BIN:
         if (sm_mp_bin(r, v, k, (const uint8_t **)&data, count))
@@ -510,8 +498,8 @@ static void set_default(const sm_msg_field *f, void *m)
     switch (f->type) {
     case SM_MSG_INT:
     case SM_MSG_ENUM:
-    case SM_MSG_BOOL: set_int(p, f->size, f->def); break;
-    case SM_MSG_UINT: set_uint(p, f->size, (uint64_t)f->def); break;
+    case SM_MSG_BOOL:
+    case SM_MSG_UINT: set_bits(p, f->size, (uint64_t)f->def); break;
     case SM_MSG_STR:
         if (f->sdef)
             set_ptr(m, f->off, f->sdef);
@@ -543,7 +531,7 @@ int sm_msg_read(sm_mp_reader *r, const sm_msg_schema *s,
             (f->check && f->check(r, f->key, at(m, f->off))))
             return -1;
         if (f->flags & SM_MSG_HAS)
-            set_int(at(m, f->off_v), sizeof(int), 1);
+            set_bits(at(m, f->off_v), sizeof(int), 1);
         if (f->flags & SM_MSG_LAST)
             break;
     }
@@ -654,7 +642,7 @@ static int packed(const sm_msg_field *f, const void *m)
         return !omit || (v != f->def && v >= f->lo && v <= f->hi);
     }
     case SM_MSG_UINT: {
-        uint64_t v = get_uint(p, f->size);
+        uint64_t v = get_bits(p, f->size, 0);
         return !omit || (v != (uint64_t)f->def && v >= (uint64_t)f->lo);
     }
     case SM_MSG_BOOL: return !omit || get_int(p, f->size) != f->def;
@@ -685,7 +673,7 @@ static void pack_value(msgpack_packer *pk, const sm_msg_field *f,
     case SM_MSG_PATH:
     case SM_MSG_NAME: sm_mp_pack_str(pk, nz(get_ptr(m, f->off))); break;
     case SM_MSG_INT: msgpack_pack_int64(pk, get_int(p, f->size)); break;
-    case SM_MSG_UINT: msgpack_pack_uint64(pk, get_uint(p, f->size)); break;
+    case SM_MSG_UINT: msgpack_pack_uint64(pk, get_bits(p, f->size, 0)); break;
     case SM_MSG_F64:
         memcpy(&d, p, sizeof d);
         msgpack_pack_double(pk, d);
