@@ -649,11 +649,16 @@ static int packed(const sm_msg_field *f, const void *m)
     case SM_MSG_F64:
     case SM_MSG_ENUM:
     case SM_MSG_INTS: return 1;
-    /* a required array goes even when NULL: as an empty one */
+    /* a required array goes even when NULL (as an empty one), an optional
+     * array or map only when it has elements (callers leave a pointer set
+     * with a count of 0: SUBMIT's images beside a dataset) */
     case SM_MSG_STRS:
     case SM_MSG_STRUCTS:
-        return get_ptr(m, f->off) || (f->flags & SM_MSG_REQ);
-    default: return get_ptr(m, f->off) != NULL;
+    case SM_MSG_STRMAP:
+    case SM_MSG_PARAMS:
+        return (f->flags & SM_MSG_REQ) ||
+               (get_ptr(m, f->off) && get_count(f, m) > 0);
+    default: return get_ptr(m, f->off) != NULL; /* bins: empty is a value */
     }
 }
 

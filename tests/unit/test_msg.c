@@ -184,7 +184,10 @@ Test(msg, job_round_trip)
 Test(msg, job_defaults_and_dataset)
 {
     const char *methods[] = {"grad"};
+    /* an images pointer with no images beside a dataset is no images (the
+     * client leaves it so) */
     sm_msg_job in = {.model = TM_HASH, .dataset = "data/mnist/test",
+                     .images = tm_images, .n_images = 0,
                      .methods = methods, .n_methods = 1, .out = "o",
                      .metrics = 1};
     sm_msg_job out;
