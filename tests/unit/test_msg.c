@@ -921,27 +921,28 @@ Test(msg, result_field_errors)
 /* ---- the new fields' refusals ------------------------------------------------ */
 
 /* Our encoders trust their input, so bad values set in the struct reach
- * the decoder as they are. */
+ * the decoder as they are: b holds such a body (rc: its encoder's
+ * return), which dec must refuse with want. Frees b. */
+static void tm_encoded_refused(int rc, sm_msg_buf *b, tm_decoder dec,
+                               const char *want)
+{
+    sm_err err = {{0}};
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(dec(b->data, b->len, &err), -1, "accepted, wanted %s", want);
+    cr_assert_str_eq(err.msg, want);
+    sm_msg_buf_free(b);
+}
+
 static void tm_task_struct_refused(const sm_msg_task *t, const char *want)
 {
     sm_msg_buf b = {0};
-    sm_err err = {{0}};
-    cr_assert_eq(sm_msg_encode_task(t, &b), 0);
-    cr_assert_eq(tm_dec_task(b.data, b.len, &err), -1, "accepted, wanted %s",
-                 want);
-    cr_assert_str_eq(err.msg, want);
-    sm_msg_buf_free(&b);
+    tm_encoded_refused(sm_msg_encode_task(t, &b), &b, tm_dec_task, want);
 }
 
 static void tm_result_struct_refused(const sm_msg_result *r, const char *want)
 {
     sm_msg_buf b = {0};
-    sm_err err = {{0}};
-    cr_assert_eq(sm_msg_encode_result(r, &b), 0);
-    cr_assert_eq(tm_dec_result(b.data, b.len, &err), -1, "accepted, wanted %s",
-                 want);
-    cr_assert_str_eq(err.msg, want);
-    sm_msg_buf_free(&b);
+    tm_encoded_refused(sm_msg_encode_result(r, &b), &b, tm_dec_result, want);
 }
 
 Test(msg, models_errors)
@@ -1083,50 +1084,58 @@ Test(msg, images_task_ignores_state)
 }
 
 static msgpack_object tm_dims5[5];
+/* Array j of item i of a RESULT body. */
+static msgpack_object *tm_array_at(msgpack_object *root, int i, int j)
+{
+    msgpack_object *item = &tm_at(root, "items")->via.array.ptr[i];
+    return &tm_at(item, "arrays")->via.array.ptr[j];
+}
 static void tm_e_shape5(msgpack_object *root)
 {
-    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
-                               "arrays")->via.array.ptr[0];
+    msgpack_object *a = tm_array_at(root, 0, 0);
     for (int i = 0; i < 5; i++)
         tm_dims5[i] = tm_int(1);
     msgpack_object *shape = tm_at(a, "shape");
     shape->via.array.ptr = tm_dims5;
     shape->via.array.size = 5;
 }
+static msgpack_object tm_dims_huge[4];
+static void tm_e_shape_huge(msgpack_object *root)
+{
+    msgpack_object *shape = tm_at(tm_array_at(root, 0, 0), "shape");
+    for (int i = 0; i < 4; i++)
+        tm_dims_huge[i] = tm_int(INT64_MAX);
+    shape->via.array.ptr = tm_dims_huge;
+    shape->via.array.size = 4;
+}
 static void tm_e_shape0(msgpack_object *root)
 {
-    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
-                               "arrays")->via.array.ptr[0];
+    msgpack_object *a = tm_array_at(root, 0, 0);
     tm_at(a, "shape")->via.array.size = 0;
 }
 static void tm_e_shape_dim0(msgpack_object *root)
 {
-    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
-                               "arrays")->via.array.ptr[1];
+    msgpack_object *a = tm_array_at(root, 0, 1);
     tm_at(a, "shape")->via.array.ptr[0] = tm_int(0);
 }
 static void tm_e_shape_str(msgpack_object *root)
 {
-    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
-                               "arrays")->via.array.ptr[0];
+    msgpack_object *a = tm_array_at(root, 0, 0);
     *tm_at(a, "shape") = tm_str("2x3");
 }
 static void tm_e_array_data_len(msgpack_object *root)
 {
-    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
-                               "arrays")->via.array.ptr[0];
+    msgpack_object *a = tm_array_at(root, 0, 0);
     *tm_at(a, "data") = tm_bin(tm_latent, 20);
 }
 static void tm_e_array_data_odd(msgpack_object *root)
 {
-    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[2],
-                               "arrays")->via.array.ptr[0];
+    msgpack_object *a = tm_array_at(root, 2, 0);
     *tm_at(a, "data") = tm_bin(tm_latent, 6);
 }
 static void tm_e_array_name(msgpack_object *root)
 {
-    msgpack_object *a = &tm_at(&tm_at(root, "items")->via.array.ptr[0],
-                               "arrays")->via.array.ptr[1];
+    msgpack_object *a = tm_array_at(root, 0, 1);
     *tm_at(a, "name") = tm_str("Z.0");
 }
 static void tm_e_array_not_map(msgpack_object *root)
@@ -1193,64 +1202,32 @@ Test(msg, result_new_field_errors)
     cr_assert_eq(sm_msg_encode_result(&r, &b), 0);
     cr_assert_eq(tm_dec_result(b.data, b.len, &err), 0, "%s", err.msg);
 
-    /* a shape whose product overflows */
-    tm_body t;
-    tm_body_init(&t);
-    msgpack_pack_map(&t.pk, 2);
-    tm_pstr(&t, "task");
-    msgpack_pack_uint64(&t.pk, 1);
-    tm_pstr(&t, "items");
-    msgpack_pack_array(&t.pk, 1);
-    msgpack_pack_map(&t.pk, 5);
-    tm_pstr(&t, "id");
-    tm_pstr(&t, "x");
-    tm_pstr(&t, "predicted");
-    msgpack_pack_int(&t.pk, 1);
-    tm_pstr(&t, "target");
-    msgpack_pack_int(&t.pk, 1);
-    tm_pstr(&t, "score");
-    msgpack_pack_double(&t.pk, 1);
-    tm_pstr(&t, "arrays");
-    msgpack_pack_array(&t.pk, 1);
-    msgpack_pack_map(&t.pk, 3);
-    tm_pstr(&t, "name");
-    tm_pstr(&t, "big");
-    tm_pstr(&t, "shape");
-    msgpack_pack_array(&t.pk, 4);
-    for (int i = 0; i < 4; i++)
-        msgpack_pack_int64(&t.pk, INT64_MAX);
-    tm_pstr(&t, "data");
-    msgpack_pack_bin(&t.pk, 4);
-    msgpack_pack_bin_body(&t.pk, tm_map, 4);
-    cr_assert_eq(tm_dec_result(t.sb.data, t.sb.size, &err), -1);
-    cr_assert_str_eq(err.msg, "RESULT: items[0].arrays[0].shape: holds more "
-                              "than 4611686018427387903 values");
-    msgpack_sbuffer_destroy(&t.sb);
+    sm_msg_buf_free(&b);
 
-    /* a step result's state of another type */
-    tm_body_init(&t);
-    msgpack_pack_map(&t.pk, 3);
-    tm_pstr(&t, "task");
-    msgpack_pack_uint64(&t.pk, 1);
-    tm_pstr(&t, "state");
-    tm_pstr(&t, "opaque");
-    tm_pstr(&t, "samples");
-    msgpack_pack_int(&t.pk, 10);
+    tm_result_refused(tm_e_shape_huge, "RESULT: items[0].arrays[0].shape: "
+                                       "holds more than 4611686018427387903 "
+                                       "values");
+
+    /* a step result's state and samples, of the wrong type and range */
+    sm_msg_result next = {.task = 1, .state = tm_state, .state_len = 2,
+                          .samples = 10};
+    cr_assert_eq(sm_msg_encode_result(&next, &b), 0);
+    msgpack_zone *z = msgpack_zone_new(4096);
+    msgpack_object root = tm_unpack(&b, z);
+    *tm_at(&root, "state") = tm_str("opaque");
+    tm_body t;
+    tm_repack(&root, &t);
     cr_assert_eq(tm_dec_result(t.sb.data, t.sb.size, &err), -1);
     cr_assert_str_eq(err.msg, "RESULT: state: expected bin, got str");
     msgpack_sbuffer_destroy(&t.sb);
-    tm_body_init(&t);
-    msgpack_pack_map(&t.pk, 3);
-    tm_pstr(&t, "task");
-    msgpack_pack_uint64(&t.pk, 1);
-    tm_pstr(&t, "state");
-    msgpack_pack_bin(&t.pk, 0);
-    tm_pstr(&t, "samples");
-    msgpack_pack_int(&t.pk, -1);
+    *tm_at(&root, "state") = tm_bin(tm_state, 0);
+    *tm_at(&root, "samples") = tm_int(-1);
+    tm_repack(&root, &t);
     cr_assert_eq(tm_dec_result(t.sb.data, t.sb.size, &err), -1);
     cr_assert_str_eq(err.msg, "RESULT: samples: -1 is out of range "
                               "0..9223372036854775807");
     msgpack_sbuffer_destroy(&t.sb);
+    msgpack_zone_free(z);
     sm_msg_buf_free(&b);
 }
 
