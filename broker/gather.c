@@ -80,7 +80,7 @@ static void put_item(bjob *j, int m, size_t i,
         return;
     }
     sm_explain_result r = {0};
-    if (sm_record_set_json(&r.record, it->extras ? it->extras : "{}")) {
+    if (sm_record_set_json(&r.record, it->record ? it->record : "{}")) {
         sm_broker_warn("job %s: %s: out of memory", j->id, id);
         j->maps_failed++;
         return;
@@ -130,7 +130,7 @@ void bjob_task_failed(sm_broker *b, btask *t, const char *why)
         if (!g->failed)
             j->maps_failed++;
         g->failed = 1;
-    } else if (t->kind == SM_TASK_FIT) {
+    } else if (t->kind == SM_TASK_STEP) {
         bgather_close(j, t->gather);
         j->maps_failed++;
     } else {
@@ -174,7 +174,7 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
         }
         if (g->received == g->parts) {
             /* all parts in: the fit goes first, the image is nearly done */
-            btask *f = btask_new(b, j, t->method, SM_TASK_FIT, 1);
+            btask *f = btask_new(b, j, t->method, SM_TASK_STEP, 1);
             if (!f) {
                 bjob_task_failed(b, t, "out of memory");
                 return;
@@ -193,7 +193,7 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
     }
     for (size_t k = 0; k < t->n_images; k++)
         put_item(j, t->method, t->images[k], &r->items[k]);
-    if (t->kind == SM_TASK_FIT)
+    if (t->kind == SM_TASK_STEP)
         bgather_close(j, t->gather);
     j->dirty = 1;
     btask_free(t);

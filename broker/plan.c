@@ -149,7 +149,7 @@ int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
     if (t->kind == SM_TASK_CHUNK) {
         m.part = t->part;
         m.parts = t->gather->parts;
-    } else if (t->kind == SM_TASK_FIT) {
+    } else if (t->kind == SM_TASK_STEP) {
         const bgather *g = t->gather;
         if (!(scores = malloc(sizeof(double) * (size_t)(g->samples ? g->samples : 1)))) {
             sm_err_set(err, "out of memory");

@@ -367,43 +367,37 @@ static int number_bin(sm_mp_reader *r, const msgpack_object *o,
     return 0;
 }
 
+/* The elements of a bin of little-endian numbers of esize (4 or 8) bytes,
+ * copied aligned: byte by byte, so the wire stays little-endian on any
+ * host. NULL on failure. */
+static const void *le_numbers(sm_mp_reader *r, const msgpack_object *o,
+                              const char *name, size_t esize, size_t *n)
+{
+    const uint8_t *p = NULL;
+    if (number_bin(r, o, name, esize, &p, n))
+        return NULL;
+    uint8_t *v = sm_mp_alloc(r, name, *n * esize);
+    for (size_t i = 0; v && i < *n; i++) {
+        uint64_t u = 0;
+        uint32_t u4;
+        for (size_t k = esize; k-- > 0;)
+            u = u << 8 | p[esize * i + k];
+        u4 = (uint32_t)u;
+        memcpy(v + esize * i, esize == 8 ? (void *)&u : (void *)&u4, esize);
+    }
+    return v;
+}
+
 int sm_mp_f64s(sm_mp_reader *r, const msgpack_object *o, const char *name,
                const double **out, size_t *n)
 {
-    const uint8_t *p = NULL;
-    if (number_bin(r, o, name, 8, &p, n))
-        return -1;
-    double *v = sm_mp_alloc(r, name, *n * sizeof *v);
-    if (!v)
-        return -1;
-    /* Byte by byte, so the wire stays little-endian on any host. */
-    for (size_t i = 0; i < *n; i++) {
-        uint64_t u = 0;
-        for (int k = 7; k >= 0; k--)
-            u = u << 8 | p[8 * i + (size_t)k];
-        memcpy(&v[i], &u, sizeof u);
-    }
-    *out = v;
-    return 0;
+    return (*out = le_numbers(r, o, name, sizeof **out, n)) ? 0 : -1;
 }
 
 int sm_mp_f32s(sm_mp_reader *r, const msgpack_object *o, const char *name,
                const float **out, size_t *n)
 {
-    const uint8_t *p = NULL;
-    if (number_bin(r, o, name, 4, &p, n))
-        return -1;
-    float *v = sm_mp_alloc(r, name, *n * sizeof *v);
-    if (!v)
-        return -1;
-    for (size_t i = 0; i < *n; i++) {
-        uint32_t u = 0;
-        for (int k = 3; k >= 0; k--)
-            u = u << 8 | p[4 * i + (size_t)k];
-        memcpy(&v[i], &u, sizeof u);
-    }
-    *out = v;
-    return 0;
+    return (*out = le_numbers(r, o, name, sizeof **out, n)) ? 0 : -1;
 }
 
 int sm_mp_array(sm_mp_reader *r, const msgpack_object *o, const char *name,
@@ -419,87 +413,6 @@ int sm_mp_array(sm_mp_reader *r, const msgpack_object *o, const char *name,
 int sm_mp_map(sm_mp_reader *r, const msgpack_object *o, const char *name)
 {
     return o->type == MSGPACK_OBJECT_MAP ? 0 : wrong(r, o, name, "map");
-}
-
-/* The field forms: look the key up, convert when present. */
-#define GET(r, map, key, required, convert)                                    \
-    do {                                                                       \
-        const msgpack_object *v_;                                              \
-        if (sm_mp_field(r, map, key, required, &v_))                           \
-            return -1;                                                         \
-        return v_ ? convert : 0;                                               \
-    } while (0)
-
-int sm_mp_get_str(sm_mp_reader *r, const msgpack_object *map,
-                  const char *key, int required, const char **out)
-{
-    GET(r, map, key, required, sm_mp_str(r, v_, key, out));
-}
-
-int sm_mp_get_uint(sm_mp_reader *r, const msgpack_object *map,
-                   const char *key, int required, uint64_t lo, uint64_t hi,
-                   uint64_t *out)
-{
-    GET(r, map, key, required, sm_mp_uint(r, v_, key, lo, hi, out));
-}
-
-int sm_mp_get_int(sm_mp_reader *r, const msgpack_object *map,
-                  const char *key, int required, int64_t lo, int64_t hi,
-                  int64_t *out)
-{
-    GET(r, map, key, required, sm_mp_int(r, v_, key, lo, hi, out));
-}
-
-int sm_mp_get_float(sm_mp_reader *r, const msgpack_object *map,
-                    const char *key, int required, double *out)
-{
-    GET(r, map, key, required, sm_mp_float(r, v_, key, out));
-}
-
-int sm_mp_get_bool(sm_mp_reader *r, const msgpack_object *map,
-                   const char *key, int required, int *out)
-{
-    GET(r, map, key, required, sm_mp_bool(r, v_, key, out));
-}
-
-int sm_mp_get_bin(sm_mp_reader *r, const msgpack_object *map,
-                  const char *key, int required, const uint8_t **data,
-                  size_t *len)
-{
-    GET(r, map, key, required, sm_mp_bin(r, v_, key, data, len));
-}
-
-int sm_mp_get_f64s(sm_mp_reader *r, const msgpack_object *map,
-                   const char *key, int required, const double **out,
-                   size_t *n)
-{
-    GET(r, map, key, required, sm_mp_f64s(r, v_, key, out, n));
-}
-
-int sm_mp_get_f32s(sm_mp_reader *r, const msgpack_object *map,
-                   const char *key, int required, const float **out,
-                   size_t *n)
-{
-    GET(r, map, key, required, sm_mp_f32s(r, v_, key, out, n));
-}
-
-int sm_mp_get_array(sm_mp_reader *r, const msgpack_object *map,
-                    const char *key, int required,
-                    const msgpack_object **items, size_t *n)
-{
-    GET(r, map, key, required, sm_mp_array(r, v_, key, items, n));
-}
-
-int sm_mp_get_map(sm_mp_reader *r, const msgpack_object *map,
-                  const char *key, int required, const msgpack_object **out)
-{
-    const msgpack_object *v;
-    if (sm_mp_field(r, map, key, required, &v))
-        return -1;
-    if (v && sm_mp_map(r, v, key))
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -557,37 +470,38 @@ void sm_mp_pack_bin(msgpack_packer *pk, const void *data, size_t len)
 }
 
 /* Numbers are written through a small buffer, little-endian byte by byte
- * whatever the host's order. */
+ * whatever the host's order; esize is 4 or 8. */
 #define CHUNK 512
 
-void sm_mp_pack_f64s(msgpack_packer *pk, const double *v, size_t n)
+static void pack_le(msgpack_packer *pk, const void *v, size_t n, size_t esize)
 {
     uint8_t tmp[CHUNK * 8];
-    msgpack_pack_bin(pk, n * 8);
+    msgpack_pack_bin(pk, n * esize);
     for (size_t i = 0; i < n; i += CHUNK) {
         size_t m = n - i < CHUNK ? n - i : CHUNK;
         for (size_t j = 0; j < m; j++) {
             uint64_t u;
-            memcpy(&u, &v[i + j], sizeof u);
-            for (int k = 0; k < 8; k++)
-                tmp[8 * j + (size_t)k] = (uint8_t)(u >> (8 * k));
+            uint32_t u4;
+            const char *e = (const char *)v + (i + j) * esize;
+            if (esize == 8) {
+                memcpy(&u, e, sizeof u);
+            } else {
+                memcpy(&u4, e, sizeof u4);
+                u = u4;
+            }
+            for (size_t k = 0; k < esize; k++)
+                tmp[esize * j + k] = (uint8_t)(u >> (8 * k));
         }
-        msgpack_pack_bin_body(pk, tmp, m * 8);
+        msgpack_pack_bin_body(pk, tmp, m * esize);
     }
+}
+
+void sm_mp_pack_f64s(msgpack_packer *pk, const double *v, size_t n)
+{
+    pack_le(pk, v, n, sizeof *v);
 }
 
 void sm_mp_pack_f32s(msgpack_packer *pk, const float *v, size_t n)
 {
-    uint8_t tmp[CHUNK * 4];
-    msgpack_pack_bin(pk, n * 4);
-    for (size_t i = 0; i < n; i += CHUNK) {
-        size_t m = n - i < CHUNK ? n - i : CHUNK;
-        for (size_t j = 0; j < m; j++) {
-            uint32_t u;
-            memcpy(&u, &v[i + j], sizeof u);
-            for (int k = 0; k < 4; k++)
-                tmp[4 * j + (size_t)k] = (uint8_t)(u >> (8 * k));
-        }
-        msgpack_pack_bin_body(pk, tmp, m * 4);
-    }
+    pack_le(pk, v, n, sizeof *v);
 }

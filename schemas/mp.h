@@ -103,36 +103,6 @@ int sm_mp_array(sm_mp_reader *r, const msgpack_object *o, const char *name,
                 const msgpack_object **items, size_t *n);
 int sm_mp_map(sm_mp_reader *r, const msgpack_object *o, const char *name);
 
-/* Field forms: sm_mp_field then the conversion. An absent optional field
- * leaves *out (the caller's default) untouched. */
-int sm_mp_get_str(sm_mp_reader *r, const msgpack_object *map,
-                  const char *key, int required, const char **out);
-int sm_mp_get_uint(sm_mp_reader *r, const msgpack_object *map,
-                   const char *key, int required, uint64_t lo, uint64_t hi,
-                   uint64_t *out);
-int sm_mp_get_int(sm_mp_reader *r, const msgpack_object *map,
-                  const char *key, int required, int64_t lo, int64_t hi,
-                  int64_t *out);
-int sm_mp_get_float(sm_mp_reader *r, const msgpack_object *map,
-                    const char *key, int required, double *out);
-int sm_mp_get_bool(sm_mp_reader *r, const msgpack_object *map,
-                   const char *key, int required, int *out);
-int sm_mp_get_bin(sm_mp_reader *r, const msgpack_object *map,
-                  const char *key, int required, const uint8_t **data,
-                  size_t *len);
-int sm_mp_get_f64s(sm_mp_reader *r, const msgpack_object *map,
-                   const char *key, int required, const double **out,
-                   size_t *n);
-int sm_mp_get_f32s(sm_mp_reader *r, const msgpack_object *map,
-                   const char *key, int required, const float **out,
-                   size_t *n);
-int sm_mp_get_array(sm_mp_reader *r, const msgpack_object *map,
-                    const char *key, int required,
-                    const msgpack_object **items, size_t *n);
-/* *out: the map object, or NULL when absent. */
-int sm_mp_get_map(sm_mp_reader *r, const msgpack_object *map,
-                  const char *key, int required, const msgpack_object **out);
-
 /* ---- writing ------------------------------------------------------------ */
 
 /* Where a packer writes: appends to b, growing it. A failed allocation

@@ -1,8 +1,9 @@
-/* The wire codec of msg.h, its decoding side (decoders, content hashes,
- * the shared buffers); msg_encode.c encodes, frames.c moves frames.
+/* The wire codec of msg.h: the table of each message (table.h) and its
+ * encoder and decoder through them, content hashes, the shared buffers;
+ * table.c walks the tables, frames.c moves frames.
  *
  * Decoders open a doc (a msgpack_zone), unpack the checked body into it
- * (mp.c), then read the fields they know; what they hand back (strings,
+ * (mp.c), then read the fields of their table; what they hand back (strings,
  * bins, arrays, the message's own arrays of structs) is copied into the
  * zone, so a message lives exactly as long as its doc and one destroy frees
  * it all. A nil value reads as an absent field (peers whose language has
@@ -13,22 +14,18 @@
  */
 #include "msg.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
 #include "mp.h"
+#include "table.h"
 
 #define MAX_SIDE 65535   /* width and height of u8 images and of maps */
 #define MAX_BATCH 65536  /* SUBMIT batch */
-/* SUBMIT params: methods, and parameters in all (as job files, whose
- * bound is the same); it also keeps the repeated-name checks cheap. */
-#define MAX_PARAMS 256
+#define MAX_MODELS 16    /* SUBMIT and TASK models */
 
 struct sm_msg_doc {
     msgpack_zone *zone;
@@ -144,693 +141,513 @@ static int dec_close(dec *d, int failed, sm_msg_doc **doc, void *m,
     return 0;
 }
 
-static int check_nonempty(sm_mp_reader *r, const char *name, const char *s)
-{
-    return s && !s[0] ? sm_mp_fail(r, name, "empty") : 0;
-}
+/* ---- the tables ----------------------------------------------------------- */
 
-static int check_hash(sm_mp_reader *r, const char *name, const char *s)
-{
-    if (s && !sm_hash_valid(s))
-        return sm_mp_fail(r, name, "'%.80s' is not a content hash (64 "
-                          "lower-case hex characters)", s);
-    return 0;
-}
+#define REQ SM_MSG_REQ
+#define NONEMPTY SM_MSG_NONEMPTY
+#define NAMES(a) .names = a, .n_names = (int)(sizeof a / sizeof a[0])
 
-/* Image ids and file paths become paths on the receiver's disk: no way
- * out of the folder they are put in, and no control characters (they also
- * go into index.csv lines). */
-static int check_path(sm_mp_reader *r, const char *name, const char *s)
-{
-    if (!s)
-        return 0;
-    if (!s[0])
-        return sm_mp_fail(r, name, "empty");
-    if (s[0] == '/')
-        return sm_mp_fail(r, name, "'%.80s' starts with '/'", s);
-    if (strstr(s, ".."))
-        return sm_mp_fail(r, name, "'%.80s' contains '..'", s);
-    for (const char *p = s; *p; p++) {
-        if (*p == '\\')
-            return sm_mp_fail(r, name, "'%.80s' contains a backslash", s);
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            return sm_mp_fail(r, name, "contains control character 0x%02x",
-                              (unsigned char)*p);
-    }
-    return 0;
-}
-
-/* The index of s in names[0..n), or -1 with "must be a, b or c". */
-static int one_of(sm_mp_reader *r, const char *name, const char *s,
-                  const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    char list[256] = "";
-    size_t at = 0;
-    for (int i = 0; i < n && at < sizeof list; i++)
-        at += (size_t)snprintf(list + at, sizeof list - at, "%s%s",
-                               i == 0 ? "" : i == n - 1 ? " or " : ", ",
-                               names[i]);
-    sm_mp_fail(r, name, "must be %s, not '%.80s'", list, s);
-    return -1;
-}
+static const char *const scores_names[] = {"logit", "prob"};
+static const char *const kind_names[] = {"images", "chunk", "step"};
+static const char *const state_names[] = {"queued", "running", "done",
+                                          "failed", "cancelled"};
+static const char *const format_names[] = {"file", "u8"};
 
 /* "predicted", "label" or a class index in decimal. */
-static int check_target(sm_mp_reader *r, const char *s)
+static int check_target(sm_mp_reader *r, const char *key, const void *value)
 {
+    const char *s = *(const char *const *)value;
     if (strcmp(s, "predicted") == 0 || strcmp(s, "label") == 0)
         return 0;
     size_t n = strlen(s);
     if (n >= 1 && n <= 9 && strspn(s, "0123456789") == n)
         return 0;
-    return sm_mp_fail(r, "target", "must be predicted, label or a class "
-                      "index, not '%.80s'", s);
+    return sm_mp_fail(r, key, "must be predicted, label or a class index, "
+                      "not '%.80s'", s);
 }
 
-static const char *const scores_names[] = {"logit", "prob"};
-static const char *const kind_names[] = {"images", "chunk", "fit"};
-static const char *const state_names[] = {"queued", "running", "done",
-                                          "failed", "cancelled"};
-static const char *const format_names[] = {"file", "u8"};
+/* images: in SUBMIT and in TASK */
 
-/* An array of n elements of size bytes in the zone (NULL when n is 0). */
-static int alloc_array(sm_mp_reader *r, const char *name, size_t n,
-                       size_t size, void **out)
+static int image_is_u8(const void *m)
 {
-    *out = NULL;
-    if (n == 0)
-        return 0;
-    if (n > SIZE_MAX / size)
-        return sm_mp_fail(r, name, "out of memory");
-    if (!(*out = sm_mp_alloc(r, name, n * size)))
-        return -1;
-    memset(*out, 0, n * size);
-    return 0;
+    return ((const sm_msg_image *)m)->format == SM_IMAGE_U8;
 }
 
-/* An array of str; *present tells an absent field from an empty one. */
-static int read_strs(sm_mp_reader *r, const msgpack_object *map,
-                     const char *key, int required, const char ***out,
-                     size_t *n, int *present)
+static int image_check(sm_mp_reader *r, void *m, const sm_msg_seen *seen)
 {
-    const msgpack_object *items = NULL;
-    size_t k = 0;
-    const msgpack_object *v;
-    *out = NULL;
-    *n = 0;
-    if (sm_mp_field(r, map, key, required, &v))
-        return -1;
-    if (present)
-        *present = v != NULL;
-    if (!v)
-        return 0;
-    if (sm_mp_array(r, v, key, &items, &k))
-        return -1;
-    const char **s;
-    if (alloc_array(r, key, k, sizeof *s, (void **)&s))
-        return -1;
-    for (size_t i = 0; i < k; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "%s[%zu]", key, i);
-        if (sm_mp_str(r, &items[i], name, &s[i]))
-            return -1;
-    }
-    *out = s;
-    *n = k;
-    return 0;
-}
-
-/* ---- decoding: shared values -------------------------------------------- */
-
-static int read_image(sm_mp_reader *r, const msgpack_object *o, int in_task,
-                      sm_msg_image *im)
-{
-    const char *format = NULL;
-    int64_t v;
-    im->label_index = -1;
-    im->format = SM_IMAGE_FILE;
-    if (sm_mp_get_str(r, o, "id", 1, &im->id) ||
-        check_path(r, "id", im->id) ||
-        sm_mp_get_str(r, o, "label", 0, &im->label))
-        return -1;
-    if (in_task) {
-        v = -1;
-        if (sm_mp_get_int(r, o, "label_index", 0, -1, INT_MAX, &v))
-            return -1;
-        im->label_index = (int)v;
-    }
-    if (sm_mp_get_str(r, o, "format", 0, &format))
-        return -1;
-    if (format) {
-        int f = one_of(r, "format", format, format_names, 2);
-        if (f < 0)
-            return -1;
-        im->format = (sm_image_format)f;
-    }
-    if (sm_mp_get_bin(r, o, "data", 1, &im->data, &im->len))
-        return -1;
+    const sm_msg_image *im = m;
+    (void)seen;
     if (im->format == SM_IMAGE_FILE)
         return im->len ? 0 : sm_mp_fail(r, "data", "empty");
-    int64_t w, h, b;
-    if (sm_mp_get_int(r, o, "width", 1, 1, MAX_SIDE, &w) ||
-        sm_mp_get_int(r, o, "height", 1, 1, MAX_SIDE, &h) ||
-        sm_mp_get_int(r, o, "bands", 1, 1, 4, &b))
-        return -1;
-    im->width = (int)w, im->height = (int)h, im->bands = (int)b;
-    size_t want = (size_t)w * (size_t)h * (size_t)b;
+    size_t want = (size_t)im->width * (size_t)im->height * (size_t)im->bands;
     if (im->len != want)
         return sm_mp_fail(r, "data", "%zu bytes, expected width x height x "
                           "bands = %zu", im->len, want);
     return 0;
 }
 
-/* "images": *present tells an absent field from an empty array. */
-static int read_images(sm_mp_reader *r, const msgpack_object *map,
-                       int required, int in_task, sm_msg_image **out,
-                       size_t *n, int *present)
+/* A SUBMIT image has no label_index: the broker finds it. */
+static int image_submit_check(sm_mp_reader *r, void *m,
+                              const sm_msg_seen *seen)
 {
-    const msgpack_object *v, *items;
-    size_t k;
-    *out = NULL;
-    *n = 0;
-    if (sm_mp_field(r, map, "images", required, &v))
-        return -1;
-    *present = v != NULL;
-    if (!v)
+    ((sm_msg_image *)m)->label_index = -1;
+    return image_check(r, m, seen);
+}
+
+#define IM(f) SM_MSG_AT(sm_msg_image, f)
+static const sm_msg_field image_fields[] = {
+    {.key = "id", .type = SM_MSG_PATH, .flags = REQ, IM(id)},
+    {.key = "label", .type = SM_MSG_STR, IM(label)},
+    {.key = "format", .type = SM_MSG_ENUM, IM(format), NAMES(format_names)},
+    {.key = "data", .type = SM_MSG_BIN, .flags = REQ, IM(data),
+     SM_MSG_N(sm_msg_image, len)},
+    {.key = "width", .type = SM_MSG_INT, .flags = REQ, IM(width), .lo = 1,
+     .hi = MAX_SIDE, .when = image_is_u8},
+    {.key = "height", .type = SM_MSG_INT, .flags = REQ, IM(height), .lo = 1,
+     .hi = MAX_SIDE, .when = image_is_u8},
+    {.key = "bands", .type = SM_MSG_INT, .flags = REQ, IM(bands), .lo = 1,
+     .hi = 4, .when = image_is_u8},
+    /* last, so that the SUBMIT table is this one less its last field */
+    {.key = "label_index", .type = SM_MSG_INT, .flags = SM_MSG_OMIT,
+     IM(label_index), .lo = -1, .hi = INT_MAX, .def = -1},
+};
+static const sm_msg_schema image_task =
+    SM_MSG_TABLE(NULL, sm_msg_image, image_fields, image_check);
+static const sm_msg_schema image_submit = {
+    .fields = image_fields,
+    .n = sizeof image_fields / sizeof image_fields[0] - 1,
+    .size = sizeof(sm_msg_image), .check = image_submit_check};
+
+/* SUBMIT */
+
+static int job_check(sm_mp_reader *r, void *m, const sm_msg_seen *seen)
+{
+    const sm_msg_job *j = m;
+    int has_images = sm_msg_seen_has(seen, "images");
+    for (size_t i = 0; i < j->n_methods; i++)
+        if (!j->methods[i][0])
+            return sm_mp_fail(r, "methods", "method %zu is empty", i);
+    if (j->dataset && has_images)
+        return sm_mp_fail(r, "images", "give a dataset or images, not both");
+    if (!j->dataset && !has_images)
+        return sm_mp_fail(r, "dataset", "missing (give a dataset or "
+                          "images)");
+    if (has_images && j->n_images == 0)
+        return sm_mp_fail(r, "images", "empty");
+    return 0;
+}
+
+#define JB(f) SM_MSG_AT(sm_msg_job, f)
+#define JN(f) SM_MSG_N(sm_msg_job, f)
+static const sm_msg_field job_fields[] = {
+    {.key = "name", .type = SM_MSG_STR, JB(name)},
+    {.key = "model", .type = SM_MSG_HASH, .flags = REQ, JB(model)},
+    {.key = "config", .type = SM_MSG_STR, JB(config)},
+    {.key = "dataset", .type = SM_MSG_STR, .flags = NONEMPTY, JB(dataset)},
+    {.key = "images", .type = SM_MSG_STRUCTS, JB(images), JN(n_images),
+     .sub = &image_submit},
+    {.key = "methods", .type = SM_MSG_STRS, .flags = REQ | NONEMPTY,
+     JB(methods), JN(n_methods)},
+    {.key = "params", .type = SM_MSG_PARAMS, JB(settings), JN(n_settings)},
+    {.key = "seed", .type = SM_MSG_UINT, JB(seed)},
+    {.key = "out", .type = SM_MSG_STR, .flags = REQ | NONEMPTY, JB(out)},
+    {.key = "limit", .type = SM_MSG_UINT, JB(limit)},
+    {.key = "metrics", .type = SM_MSG_BOOL, JB(metrics), .def = 1},
+    {.key = "target", .type = SM_MSG_STR, JB(target), .sdef = "predicted",
+     .check = check_target},
+    {.key = "score", .type = SM_MSG_STR, JB(score), .sdef = "logit",
+     NAMES(scores_names)},
+    {.key = "batch", .type = SM_MSG_INT, .flags = SM_MSG_OMIT, JB(batch),
+     .lo = 1, .hi = MAX_BATCH, .def = 64},
+    {.key = "models", .type = SM_MSG_STRMAP, JB(model_names), JN(n_models),
+     .off_v = offsetof(sm_msg_job, model_hashes), .max = MAX_MODELS},
+};
+static const sm_msg_schema job_table =
+    SM_MSG_TABLE("SUBMIT", sm_msg_job, job_fields, job_check);
+
+/* STATUS, LIST */
+
+static int status_check(sm_mp_reader *r, void *m, const sm_msg_seen *seen)
+{
+    const sm_msg_status *st = m;
+    (void)seen;
+    if (st->maps_found > st->maps_done)
+        return sm_mp_fail(r, "maps_found", "%" PRIu64 " is out of range "
+                          "0..%" PRIu64, st->maps_found, st->maps_done);
+    return 0;
+}
+
+#define ST(f) SM_MSG_AT(sm_msg_status, f)
+static const sm_msg_field status_fields[] = {
+    {.key = "job", .type = SM_MSG_STR, .flags = REQ | NONEMPTY, ST(job)},
+    {.key = "name", .type = SM_MSG_STR, ST(name)},
+    {.key = "state", .type = SM_MSG_STR, .flags = REQ, ST(state),
+     NAMES(state_names)},
+    {.key = "out", .type = SM_MSG_STR, .flags = REQ, ST(out)},
+    {.key = "error", .type = SM_MSG_STR, ST(error)},
+    {.key = "images", .type = SM_MSG_UINT, .flags = REQ, ST(images)},
+    {.key = "maps_total", .type = SM_MSG_UINT, .flags = REQ, ST(maps_total)},
+    {.key = "maps_done", .type = SM_MSG_UINT, .flags = REQ, ST(maps_done)},
+    {.key = "maps_failed", .type = SM_MSG_UINT, .flags = REQ,
+     ST(maps_failed)},
+    {.key = "maps_found", .type = SM_MSG_UINT, ST(maps_found)},
+    {.key = "seconds", .type = SM_MSG_F64, .flags = REQ, ST(seconds)},
+    {.key = "rate", .type = SM_MSG_F64, .flags = REQ, ST(rate)},
+};
+static const sm_msg_schema status_table =
+    SM_MSG_TABLE("STATUS", sm_msg_status, status_fields, status_check);
+static const sm_msg_schema status_elem =
+    SM_MSG_TABLE(NULL, sm_msg_status, status_fields, status_check);
+
+static const sm_msg_field list_fields[] = {
+    {.key = "jobs", .type = SM_MSG_STRUCTS, .flags = REQ,
+     SM_MSG_AT(sm_msg_list, jobs), SM_MSG_N(sm_msg_list, n),
+     .sub = &status_elem},
+};
+static const sm_msg_schema list_table =
+    SM_MSG_TABLE("LIST", sm_msg_list, list_fields, NULL);
+
+/* HAS, PUT, BLOB_GET, BLOB: "have" only when true (absent reads as false,
+ * so a HAS reply of false and every request stay as short as they can) */
+
+static const sm_msg_field blob_fields[] = {
+    {.key = "hash", .type = SM_MSG_HASH, .flags = REQ,
+     SM_MSG_AT(sm_msg_blob, hash)},
+    {.key = "data", .type = SM_MSG_BIN, SM_MSG_AT(sm_msg_blob, data),
+     SM_MSG_N(sm_msg_blob, len)},
+    {.key = "have", .type = SM_MSG_BOOL, .flags = SM_MSG_OMIT,
+     SM_MSG_AT(sm_msg_blob, have)},
+};
+static const sm_msg_schema blob_table =
+    SM_MSG_TABLE("BLOB", sm_msg_blob, blob_fields, NULL);
+
+/* FETCH, FILES: one struct for the request and the reply; a FETCH has no
+ * files, and next -1 (the end) is the default */
+
+static const sm_msg_field file_fields[] = {
+    {.key = "path", .type = SM_MSG_PATH, .flags = REQ,
+     SM_MSG_AT(sm_msg_file, path)},
+    {.key = "data", .type = SM_MSG_BIN, .flags = REQ,
+     SM_MSG_AT(sm_msg_file, data), SM_MSG_N(sm_msg_file, len)},
+};
+static const sm_msg_schema file_elem =
+    SM_MSG_TABLE(NULL, sm_msg_file, file_fields, NULL);
+
+#define FS(f) SM_MSG_AT(sm_msg_files, f)
+static const sm_msg_field files_fields[] = {
+    {.key = "job", .type = SM_MSG_STR, .flags = REQ | NONEMPTY, FS(job)},
+    {.key = "from", .type = SM_MSG_INT, FS(from), .lo = 0, .hi = INT64_MAX},
+    {.key = "next", .type = SM_MSG_INT, .flags = SM_MSG_OMIT, FS(next),
+     .lo = -1, .hi = INT64_MAX, .def = -1},
+    {.key = "files", .type = SM_MSG_STRUCTS, FS(files),
+     SM_MSG_N(sm_msg_files, n), .sub = &file_elem},
+};
+static const sm_msg_schema files_table =
+    SM_MSG_TABLE("FILES", sm_msg_files, files_fields, NULL);
+
+/* ERROR, READY */
+
+static const sm_msg_field error_fields[] = {
+    {.key = "code", .type = SM_MSG_STR, .flags = REQ | NONEMPTY,
+     SM_MSG_AT(sm_msg_error, code)},
+    {.key = "message", .type = SM_MSG_STR, .flags = REQ,
+     SM_MSG_AT(sm_msg_error, message)},
+    {.key = "command", .type = SM_MSG_STR, SM_MSG_AT(sm_msg_error, command)},
+};
+static const sm_msg_schema error_table =
+    SM_MSG_TABLE("ERROR", sm_msg_error, error_fields, NULL);
+
+static const sm_msg_field ready_fields[] = {
+    {.key = "capacity", .type = SM_MSG_UINT, .flags = REQ,
+     SM_MSG_AT(sm_msg_ready, capacity), .lo = 1},
+    {.key = "name", .type = SM_MSG_STR, SM_MSG_AT(sm_msg_ready, name)},
+};
+static const sm_msg_schema ready_table =
+    SM_MSG_TABLE("READY", sm_msg_ready, ready_fields, NULL);
+
+/* TASK */
+
+static int task_is_chunk(const void *m)
+{
+    return ((const sm_msg_task *)m)->kind == SM_TASK_CHUNK;
+}
+
+static int task_has_state(const void *m)
+{
+    return ((const sm_msg_task *)m)->kind != SM_TASK_IMAGES;
+}
+
+static int task_check(sm_mp_reader *r, void *m, const sm_msg_seen *seen)
+{
+    const sm_msg_task *t = m;
+    if (t->kind == SM_TASK_IMAGES && t->n_images == 0)
+        return sm_mp_fail(r, "images", "empty");
+    if (t->kind != SM_TASK_IMAGES && t->n_images != 1)
+        return sm_mp_fail(r, "images", "%zu images, a %s task has exactly 1",
+                          t->n_images, kind_names[t->kind]);
+    if (t->kind == SM_TASK_STEP && !sm_msg_seen_has(seen, "scores"))
+        return sm_mp_fail(r, "scores", "missing");
+    if (t->kind == SM_TASK_CHUNK && t->part >= t->parts)
+        return sm_mp_fail(r, "part", "%" PRId64 " is out of range 0..%" PRId64,
+                          t->part, t->parts - 1);
+    return 0;
+}
+
+#define TK(f) SM_MSG_AT(sm_msg_task, f)
+#define TN(f) SM_MSG_N(sm_msg_task, f)
+static const sm_msg_field task_fields[] = {
+    {.key = "task", .type = SM_MSG_UINT, .flags = REQ, TK(task)},
+    {.key = "job", .type = SM_MSG_STR, .flags = REQ | NONEMPTY, TK(job)},
+    {.key = "kind", .type = SM_MSG_ENUM, .flags = REQ, TK(kind),
+     NAMES(kind_names)},
+    {.key = "model", .type = SM_MSG_HASH, .flags = REQ, TK(model)},
+    {.key = "config", .type = SM_MSG_STR, TK(config)},
+    {.key = "method", .type = SM_MSG_STR, .flags = REQ | NONEMPTY,
+     TK(method)},
+    {.key = "settings", .type = SM_MSG_STRS, TK(settings), TN(n_settings)},
+    {.key = "seed", .type = SM_MSG_UINT, TK(seed)},
+    {.key = "target", .type = SM_MSG_STR, TK(target), .sdef = "predicted",
+     .check = check_target},
+    {.key = "score", .type = SM_MSG_STR, TK(score), .sdef = "logit",
+     NAMES(scores_names)},
+    {.key = "metrics", .type = SM_MSG_BOOL, TK(metrics), .def = 1},
+    {.key = "images", .type = SM_MSG_STRUCTS, .flags = REQ, TK(images),
+     TN(n_images), .sub = &image_task},
+    {.key = "parts", .type = SM_MSG_INT, .flags = REQ, TK(parts), .lo = 1,
+     .hi = INT64_MAX, .when = task_is_chunk},
+    {.key = "part", .type = SM_MSG_INT, .flags = REQ, TK(part), .lo = 0,
+     .hi = INT64_MAX, .when = task_is_chunk},
+    {.key = "scores", .type = SM_MSG_F64S, TK(scores), TN(n_scores)},
+    {.key = "state", .type = SM_MSG_BIN, TK(state), TN(state_len),
+     .when = task_has_state},
+    {.key = "models", .type = SM_MSG_STRMAP, TK(model_names), TN(n_models),
+     .off_v = offsetof(sm_msg_task, model_hashes), .max = MAX_MODELS},
+};
+static const sm_msg_schema task_table =
+    SM_MSG_TABLE("TASK", sm_msg_task, task_fields, task_check);
+
+/* RESULT: its items, and their arrays */
+
+/* The elements of a shape's product, or 0 when it overflows (or is not a
+ * shape). */
+static uint64_t shape_product(const int64_t *shape, int ndim)
+{
+    uint64_t n = 1;
+    if (ndim < 1 || ndim > 4)
         return 0;
-    if (sm_mp_array(r, v, "images", &items, &k))
-        return -1;
-    sm_msg_image *im;
-    if (alloc_array(r, "images", k, sizeof *im, (void **)&im))
-        return -1;
-    for (size_t i = 0; i < k; i++) {
-        char name[40];
-        snprintf(name, sizeof name, "images[%zu]", i);
-        if (sm_mp_map(r, &items[i], name))
-            return -1;
-        size_t mark = sm_mp_enter(r, name);
-        if (read_image(r, &items[i], in_task, &im[i]))
-            return -1;
-        sm_mp_leave(r, mark);
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 1 || (uint64_t)shape[d] > (UINT64_MAX / 4) / n)
+            return 0;
+        n *= (uint64_t)shape[d];
     }
-    *out = im;
-    *n = k;
+    return n;
+}
+
+static size_t array_count(const void *m)
+{
+    const sm_msg_array *a = m;
+    uint64_t n = shape_product(a->shape, a->ndim);
+    return n <= SIZE_MAX ? (size_t)n : 0;
+}
+
+static int array_check(sm_mp_reader *r, void *m, const sm_msg_seen *seen)
+{
+    const sm_msg_array *a = m;
+    size_t n = sm_msg_seen_count(seen, "data");
+    uint64_t want = shape_product(a->shape, a->ndim);
+    if (want == 0)
+        return sm_mp_fail(r, "shape", "holds more than %llu values",
+                          (unsigned long long)(UINT64_MAX / 4));
+    if ((uint64_t)n != want)
+        return sm_mp_fail(r, "data", "%zu bytes, expected the product of "
+                          "shape x 4 = %llu", n * 4,
+                          (unsigned long long)want * 4);
     return 0;
 }
 
-/* A params value as text: str as is, ints in decimal, floats %.17g (enough
- * digits to read back the same double), bools true/false. */
-static int param_text(sm_mp_reader *r, const msgpack_object *o,
-                      const char *name, const char **out)
+#define AR(f) SM_MSG_AT(sm_msg_array, f)
+static const sm_msg_field array_fields[] = {
+    {.key = "name", .type = SM_MSG_NAME, .flags = REQ, AR(name)},
+    {.key = "shape", .type = SM_MSG_INTS, .flags = REQ | NONEMPTY, AR(shape),
+     SM_MSG_N(sm_msg_array, ndim), .lo = 1, .hi = INT64_MAX},
+    {.key = "data", .type = SM_MSG_F32S, .flags = REQ, AR(data),
+     .count = array_count},
+};
+static const sm_msg_schema array_elem =
+    SM_MSG_TABLE(NULL, sm_msg_array, array_fields, array_check);
+
+static int item_has_map(const void *m)
 {
-    char tmp[64];
-    switch (o->type) {
-    case MSGPACK_OBJECT_STR: return sm_mp_str(r, o, name, out);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        snprintf(tmp, sizeof tmp, "%" PRIu64, o->via.u64);
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        snprintf(tmp, sizeof tmp, "%" PRId64, o->via.i64);
-        break;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        snprintf(tmp, sizeof tmp, "%.17g", o->via.f64);
-        break;
-    case MSGPACK_OBJECT_BOOLEAN:
-        snprintf(tmp, sizeof tmp, "%s", o->via.boolean ? "true" : "false");
-        break;
-    default:
-        return sm_mp_fail(r, name, "expected str, int, float or bool, got %s",
-                          sm_mp_type_name(o));
-    }
-    char *s = sm_mp_alloc(r, name, strlen(tmp) + 1);
-    if (!s)
-        return -1;
-    memcpy(s, tmp, strlen(tmp) + 1);
-    *out = s;
-    return 0;
+    return ((const sm_msg_item *)m)->map != NULL;
 }
 
-/* 1 when key i of map (a str) repeats an earlier str key. */
-static int same_key(const msgpack_object *map, uint32_t i)
+static size_t item_map_count(const void *m)
 {
-    const msgpack_object *k = &map->via.map.ptr[i].key;
-    for (uint32_t j = 0; j < i; j++) {
-        const msgpack_object *o = &map->via.map.ptr[j].key;
-        if (o->type == MSGPACK_OBJECT_STR && o->via.str.size == k->via.str.size &&
-            (k->via.str.size == 0 ||
-             memcmp(o->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0))
-            return 1;
-    }
-    return 0;
+    const sm_msg_item *it = m;
+    return it->height > 0 && it->width > 0
+               ? (size_t)it->height * (size_t)it->width
+               : 0;
 }
 
-/* "params": {method: {key: value}} into "method.key=value" texts, in the
- * order of the body; at most MAX_PARAMS, no name twice. */
-static int read_params(sm_mp_reader *r, const msgpack_object *map,
-                       const char ***out, size_t *n)
+static int item_check(sm_mp_reader *r, void *m, const sm_msg_seen *seen)
 {
-    const msgpack_object *pm;
-    *out = NULL;
-    *n = 0;
-    if (sm_mp_get_map(r, map, "params", 0, &pm))
-        return -1;
-    if (!pm)
-        return 0;
-    size_t mark = sm_mp_enter(r, "params");
-    size_t count = 0;
-    for (uint32_t i = 0; i < pm->via.map.size; i++) {
-        const msgpack_object_kv *kv = &pm->via.map.ptr[i];
-        if (kv->key.type != MSGPACK_OBJECT_STR)
-            return sm_mp_fail(r, "", "method names must be str, not %s",
-                              sm_mp_type_name(&kv->key));
-        if (kv->val.type == MSGPACK_OBJECT_MAP)
-            count += kv->val.via.map.size;
-        if (i >= MAX_PARAMS || count > MAX_PARAMS)
-            return sm_mp_fail(r, "", "more than %d methods or parameters",
-                              MAX_PARAMS);
-        if (same_key(pm, i))
-            return sm_mp_fail(r, "", "method '%.*s' given twice",
-                              (int)(kv->key.via.str.size < 80
-                                        ? kv->key.via.str.size : 80),
-                              kv->key.via.str.ptr);
-    }
-    const char **s;
-    if (alloc_array(r, "params", count, sizeof *s, (void **)&s))
-        return -1;
-    size_t k = 0;
-    for (uint32_t i = 0; i < pm->via.map.size; i++) {
-        const msgpack_object_kv *kv = &pm->via.map.ptr[i];
-        const char *method;
-        if (sm_mp_str(r, &kv->key, "", &method))
-            return -1;
-        /* "method.key=value" must split back the same way */
-        if (!method[0] || strpbrk(method, ".="))
-            return sm_mp_fail(r, "", "method name '%.80s' is empty or "
-                              "contains '.' or '='", method);
-        if (kv->val.type == MSGPACK_OBJECT_NIL)
-            continue;
-        if (sm_mp_map(r, &kv->val, method))
-            return -1;
-        size_t mark2 = sm_mp_enter(r, method);
-        const msgpack_object *mm = &kv->val;
-        for (uint32_t j = 0; j < mm->via.map.size; j++) {
-            const char *key, *value;
-            if (mm->via.map.ptr[j].key.type != MSGPACK_OBJECT_STR)
-                return sm_mp_fail(r, "", "parameter names must be str, not "
-                                  "%s",
-                                  sm_mp_type_name(&mm->via.map.ptr[j].key));
-            if (sm_mp_str(r, &mm->via.map.ptr[j].key, "", &key))
-                return -1;
-            if (!key[0] || strchr(key, '='))
-                return sm_mp_fail(r, "", "parameter name '%.80s' is empty "
-                                  "or contains '='", key);
-            if (same_key(mm, j))
-                return sm_mp_fail(r, key, "given twice");
-            if (param_text(r, &mm->via.map.ptr[j].val, key, &value))
-                return -1;
-            size_t len = strlen(method) + strlen(key) + strlen(value) + 3;
-            char *t = sm_mp_alloc(r, key, len);
-            if (!t)
-                return -1;
-            snprintf(t, len, "%s.%s=%s", method, key, value);
-            s[k++] = t;
-        }
-        sm_mp_leave(r, mark2);
-    }
-    sm_mp_leave(r, mark);
-    *out = s;
-    *n = k;
-    return 0;
-}
-
-static int read_status(sm_mp_reader *r, const msgpack_object *o,
-                       sm_msg_status *st)
-{
-    if (sm_mp_get_str(r, o, "job", 1, &st->job) ||
-        check_nonempty(r, "job", st->job) ||
-        sm_mp_get_str(r, o, "name", 0, &st->name) ||
-        sm_mp_get_str(r, o, "state", 1, &st->state) ||
-        one_of(r, "state", st->state, state_names, 5) < 0 ||
-        sm_mp_get_str(r, o, "out", 1, &st->out) ||
-        sm_mp_get_str(r, o, "error", 0, &st->error) ||
-        sm_mp_get_uint(r, o, "images", 1, 0, UINT64_MAX, &st->images) ||
-        sm_mp_get_uint(r, o, "maps_total", 1, 0, UINT64_MAX,
-                       &st->maps_total) ||
-        sm_mp_get_uint(r, o, "maps_done", 1, 0, UINT64_MAX,
-                       &st->maps_done) ||
-        sm_mp_get_uint(r, o, "maps_failed", 1, 0, UINT64_MAX,
-                       &st->maps_failed) ||
-        sm_mp_get_uint(r, o, "maps_found", 0, 0, st->maps_done,
-                       &st->maps_found) ||
-        sm_mp_get_float(r, o, "seconds", 1, &st->seconds) ||
-        sm_mp_get_float(r, o, "rate", 1, &st->rate))
-        return -1;
-    return 0;
-}
-
-static int read_item(sm_mp_reader *r, const msgpack_object *o,
-                     sm_msg_item *it)
-{
-    int64_t v;
-    if (sm_mp_get_str(r, o, "id", 1, &it->id) ||
-        check_path(r, "id", it->id) ||
-        sm_mp_get_str(r, o, "error", 0, &it->error))
-        return -1;
-    if (it->error)
-        return 0; /* a failed image carries nothing else */
-    if (sm_mp_get_int(r, o, "predicted", 1, -1, INT_MAX, &v))
-        return -1;
-    it->predicted = (int)v;
-    if (sm_mp_get_int(r, o, "target", 1, -1, INT_MAX, &v))
-        return -1;
-    it->target = (int)v;
-    if (sm_mp_get_float(r, o, "score", 1, &it->score) ||
-        sm_mp_get_int(r, o, "evals", 0, 0, INT64_MAX, &it->evals) ||
-        sm_mp_get_float(r, o, "seconds", 0, &it->seconds))
-        return -1;
-    int64_t h, w;
-    if (sm_mp_get_int(r, o, "height", 1, 1, MAX_SIDE, &h) ||
-        sm_mp_get_int(r, o, "width", 1, 1, MAX_SIDE, &w))
-        return -1;
-    it->height = (int)h, it->width = (int)w;
-    size_t n;
-    if (sm_mp_get_f32s(r, o, "map", 1, &it->map, &n))
-        return -1;
-    if (n != (size_t)h * (size_t)w)
+    const sm_msg_item *it = m;
+    size_t n = sm_msg_seen_count(seen, "map"), want = item_map_count(m);
+    if (it->map && n != want)
         return sm_mp_fail(r, "map", "%zu bytes, expected height x width x 4 "
-                          "= %zu", n * 4, (size_t)h * (size_t)w * 4);
-    if (sm_mp_get_str(r, o, "params", 0, &it->params) ||
-        sm_mp_get_str(r, o, "extras", 0, &it->extras))
-        return -1;
-    const msgpack_object *del, *ins;
-    if (sm_mp_field(r, o, "deletion", 0, &del) ||
-        sm_mp_field(r, o, "insertion", 0, &ins))
-        return -1;
-    if (!del != !ins)
+                          "= %zu", n * 4, want * 4);
+    int del = sm_msg_seen_has(seen, "deletion");
+    if (del != sm_msg_seen_has(seen, "insertion"))
         return sm_mp_fail(r, del ? "insertion" : "deletion",
                           "missing (metrics come in pairs)");
-    if (del) {
-        if (sm_mp_float(r, del, "deletion", &it->deletion) ||
-            sm_mp_float(r, ins, "insertion", &it->insertion))
-            return -1;
-        it->has_metrics = 1;
+    return 0;
+}
+
+#define IT(f) SM_MSG_AT(sm_msg_item, f)
+static const sm_msg_field item_fields[] = {
+    {.key = "id", .type = SM_MSG_PATH, .flags = REQ, IT(id)},
+    /* a failed image carries nothing else */
+    {.key = "error", .type = SM_MSG_STR, .flags = SM_MSG_LAST, IT(error)},
+    {.key = "predicted", .type = SM_MSG_INT, .flags = REQ, IT(predicted),
+     .lo = -1, .hi = INT_MAX},
+    {.key = "target", .type = SM_MSG_INT, .flags = REQ, IT(target), .lo = -1,
+     .hi = INT_MAX},
+    {.key = "score", .type = SM_MSG_F64, .flags = REQ, IT(score)},
+    {.key = "evals", .type = SM_MSG_INT, IT(evals), .lo = 0, .hi = INT64_MAX},
+    {.key = "seconds", .type = SM_MSG_F64, IT(seconds)},
+    /* before height and width, which it brings */
+    {.key = "map", .type = SM_MSG_F32S, IT(map), .count = item_map_count},
+    {.key = "height", .type = SM_MSG_INT, .flags = REQ, IT(height), .lo = 1,
+     .hi = MAX_SIDE, .when = item_has_map},
+    {.key = "width", .type = SM_MSG_INT, .flags = REQ, IT(width), .lo = 1,
+     .hi = MAX_SIDE, .when = item_has_map},
+    {.key = "params", .type = SM_MSG_STR, IT(params)},
+    {.key = "record", .type = SM_MSG_STR, IT(record)},
+    {.key = "arrays", .type = SM_MSG_STRUCTS, IT(arrays),
+     SM_MSG_N(sm_msg_item, n_arrays), .sub = &array_elem},
+    {.key = "deletion", .type = SM_MSG_F64, .flags = SM_MSG_HAS,
+     IT(deletion), .off_v = offsetof(sm_msg_item, has_metrics)},
+    {.key = "insertion", .type = SM_MSG_F64, .flags = SM_MSG_HAS,
+     IT(insertion), .off_v = offsetof(sm_msg_item, has_metrics)},
+};
+static const sm_msg_schema item_elem =
+    SM_MSG_TABLE(NULL, sm_msg_item, item_fields, item_check);
+
+#define RS(f) SM_MSG_AT(sm_msg_result, f)
+#define RN(f) SM_MSG_N(sm_msg_result, f)
+static const sm_msg_field result_fields[] = {
+    {.key = "task", .type = SM_MSG_UINT, .flags = REQ, RS(task)},
+    {.key = "error", .type = SM_MSG_STR, RS(error)},
+    {.key = "items", .type = SM_MSG_STRUCTS, RS(items), RN(n_items),
+     .sub = &item_elem},
+    {.key = "scores", .type = SM_MSG_F64S, RS(scores), RN(n_scores)},
+    {.key = "samples", .type = SM_MSG_INT, .flags = SM_MSG_OMIT, RS(samples),
+     .lo = 0, .hi = INT64_MAX},
+    {.key = "state", .type = SM_MSG_BIN, RS(state), RN(state_len)},
+};
+static const sm_msg_schema result_table =
+    SM_MSG_TABLE("RESULT", sm_msg_result, result_fields, NULL);
+
+/* {job}: SUBMITTED, STATUS / WATCH / CANCEL requests, CANCELLED */
+typedef struct job_id {
+    const char *job;
+} job_id;
+static const sm_msg_field job_id_fields[] = {
+    {.key = "job", .type = SM_MSG_STR, .flags = REQ | NONEMPTY,
+     SM_MSG_AT(job_id, job)},
+};
+static const sm_msg_schema job_id_table =
+    SM_MSG_TABLE("JOB", job_id, job_id_fields, NULL);
+
+/* ---- the messages: a table each ---------------------------------------------- */
+
+static int decode(const sm_msg_schema *s, const void *body, size_t len,
+                  const sm_msg_limits *l, sm_msg_doc **doc, void *m,
+                  sm_err *err)
+{
+    dec d;
+    memset(m, 0, s->size);
+    *doc = NULL;
+    if (dec_open(&d, s->command, body, len, l, err))
+        return -1;
+    return dec_close(&d, sm_msg_read(&d.r, s, &d.root, m), doc, m, s->size);
+}
+
+/* 0, or -1 (out of memory) with b emptied. */
+static int encode(const sm_msg_schema *s, const void *m, sm_msg_buf *b)
+{
+    sm_mp_out out;
+    msgpack_packer pk;
+    sm_mp_packer_init(&pk, &out, b);
+    sm_msg_pack(&pk, s, m);
+    if (out.failed) {
+        b->len = 0;
+        return -1;
     }
     return 0;
 }
 
-/* ---- decoders ----------------------------------------------------------- */
-
-int sm_msg_decode_job(const void *body, size_t len, const sm_msg_limits *l,
-                      sm_msg_doc **doc, sm_msg_job *m, sm_err *err)
-{
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "SUBMIT", body, len, l, err))
-        return -1;
-    sm_mp_reader *r = &d.r;
-    const msgpack_object *o = &d.root;
-    int has_images = 0;
-    m->metrics = 1;
-    m->target = "predicted";
-    m->score = "logit";
-    int64_t batch = 64;
-    int failed =
-        sm_mp_get_str(r, o, "name", 0, &m->name) ||
-        sm_mp_get_str(r, o, "model", 1, &m->model) ||
-        check_hash(r, "model", m->model) ||
-        sm_mp_get_str(r, o, "config", 0, &m->config) ||
-        sm_mp_get_str(r, o, "dataset", 0, &m->dataset) ||
-        check_nonempty(r, "dataset", m->dataset) ||
-        read_images(r, o, 0, 0, &m->images, &m->n_images, &has_images) ||
-        read_strs(r, o, "methods", 1, &m->methods, &m->n_methods, NULL) ||
-        read_params(r, o, &m->settings, &m->n_settings) ||
-        sm_mp_get_uint(r, o, "seed", 0, 0, UINT64_MAX, &m->seed) ||
-        sm_mp_get_str(r, o, "out", 1, &m->out) ||
-        check_nonempty(r, "out", m->out) ||
-        sm_mp_get_uint(r, o, "limit", 0, 0, UINT64_MAX, &m->limit) ||
-        sm_mp_get_bool(r, o, "metrics", 0, &m->metrics) ||
-        sm_mp_get_str(r, o, "target", 0, &m->target) ||
-        check_target(r, m->target) ||
-        sm_mp_get_str(r, o, "score", 0, &m->score) ||
-        one_of(r, "score", m->score, scores_names, 2) < 0 ||
-        sm_mp_get_int(r, o, "batch", 0, 1, MAX_BATCH, &batch);
-    if (!failed && m->n_methods == 0)
-        failed = sm_mp_fail(r, "methods", "empty");
-    for (size_t i = 0; !failed && i < m->n_methods; i++)
-        if (!m->methods[i][0])
-            failed = sm_mp_fail(r, "methods", "method %zu is empty", i);
-    if (!failed && m->dataset && has_images)
-        failed = sm_mp_fail(r, "images", "give a dataset or images, not "
-                            "both");
-    if (!failed && !m->dataset && !has_images)
-        failed = sm_mp_fail(r, "dataset", "missing (give a dataset or "
-                            "images)");
-    if (!failed && has_images && m->n_images == 0)
-        failed = sm_mp_fail(r, "images", "empty");
-    m->batch = (int)batch;
-    return dec_close(&d, failed, doc, m, sizeof *m);
-}
-
-int sm_msg_decode_status(const void *body, size_t len, const sm_msg_limits *l,
-                         sm_msg_doc **doc, sm_msg_status *m, sm_err *err)
-{
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "STATUS", body, len, l, err))
-        return -1;
-    return dec_close(&d, read_status(&d.r, &d.root, m), doc, m, sizeof *m);
-}
-
-int sm_msg_decode_list(const void *body, size_t len, const sm_msg_limits *l,
-                       sm_msg_doc **doc, sm_msg_list *m, sm_err *err)
-{
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "LIST", body, len, l, err))
-        return -1;
-    sm_mp_reader *r = &d.r;
-    const msgpack_object *items;
-    size_t k;
-    int failed = sm_mp_get_array(r, &d.root, "jobs", 1, &items, &k) ||
-                 alloc_array(r, "jobs", k, sizeof *m->jobs,
-                             (void **)&m->jobs);
-    for (size_t i = 0; !failed && i < k; i++) {
-        char name[40];
-        snprintf(name, sizeof name, "jobs[%zu]", i);
-        if ((failed = sm_mp_map(r, &items[i], name)))
-            break;
-        size_t mark = sm_mp_enter(r, name);
-        failed = read_status(r, &items[i], &m->jobs[i]);
-        sm_mp_leave(r, mark);
+#define CODEC(name, type, table)                                               \
+    int sm_msg_encode_##name(const type *m, sm_msg_buf *b)                     \
+    {                                                                          \
+        return encode(&table, m, b);                                           \
+    }                                                                          \
+    int sm_msg_decode_##name(const void *body, size_t len,                     \
+                             const sm_msg_limits *l, sm_msg_doc **doc,         \
+                             type *m, sm_err *err)                             \
+    {                                                                          \
+        return decode(&table, body, len, l, doc, m, err);                      \
     }
-    if (!failed)
-        m->n = k;
-    return dec_close(&d, failed, doc, m, sizeof *m);
+
+CODEC(job, sm_msg_job, job_table)
+CODEC(status, sm_msg_status, status_table)
+CODEC(list, sm_msg_list, list_table)
+CODEC(blob, sm_msg_blob, blob_table)
+CODEC(files, sm_msg_files, files_table)
+CODEC(error, sm_msg_error, error_table)
+CODEC(ready, sm_msg_ready, ready_table)
+CODEC(task, sm_msg_task, task_table)
+CODEC(result, sm_msg_result, result_table)
+
+int sm_msg_encode_job_id(const char *job, sm_msg_buf *b)
+{
+    job_id m = {.job = job};
+    return encode(&job_id_table, &m, b);
 }
 
-int sm_msg_decode_blob(const void *body, size_t len, const sm_msg_limits *l,
-                       sm_msg_doc **doc, sm_msg_blob *m, sm_err *err)
+int sm_msg_encode_empty(sm_msg_buf *b)
 {
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "BLOB", body, len, l, err))
-        return -1;
-    sm_mp_reader *r = &d.r;
-    int failed = sm_mp_get_str(r, &d.root, "hash", 1, &m->hash) ||
-                 check_hash(r, "hash", m->hash) ||
-                 sm_mp_get_bin(r, &d.root, "data", 0, &m->data, &m->len) ||
-                 sm_mp_get_bool(r, &d.root, "have", 0, &m->have);
-    return dec_close(&d, failed, doc, m, sizeof *m);
-}
-
-int sm_msg_decode_files(const void *body, size_t len, const sm_msg_limits *l,
-                        sm_msg_doc **doc, sm_msg_files *m, sm_err *err)
-{
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "FILES", body, len, l, err))
-        return -1;
-    sm_mp_reader *r = &d.r;
-    const msgpack_object *items = NULL;
-    size_t k = 0;
-    m->next = -1;
-    int failed = sm_mp_get_str(r, &d.root, "job", 1, &m->job) ||
-                 check_nonempty(r, "job", m->job) ||
-                 sm_mp_get_int(r, &d.root, "from", 0, 0, INT64_MAX,
-                               &m->from) ||
-                 sm_mp_get_int(r, &d.root, "next", 0, -1, INT64_MAX,
-                               &m->next) ||
-                 sm_mp_get_array(r, &d.root, "files", 0, &items, &k) ||
-                 alloc_array(r, "files", k, sizeof *m->files,
-                             (void **)&m->files);
-    for (size_t i = 0; !failed && i < k; i++) {
-        char name[40];
-        snprintf(name, sizeof name, "files[%zu]", i);
-        if ((failed = sm_mp_map(r, &items[i], name)))
-            break;
-        size_t mark = sm_mp_enter(r, name);
-        sm_msg_file *f = &m->files[i];
-        failed = sm_mp_get_str(r, &items[i], "path", 1, &f->path) ||
-                 check_path(r, "path", f->path) ||
-                 sm_mp_get_bin(r, &items[i], "data", 1, &f->data, &f->len);
-        sm_mp_leave(r, mark);
-    }
-    if (!failed)
-        m->n = k;
-    return dec_close(&d, failed, doc, m, sizeof *m);
-}
-
-int sm_msg_decode_error(const void *body, size_t len, const sm_msg_limits *l,
-                        sm_msg_doc **doc, sm_msg_error *m, sm_err *err)
-{
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "ERROR", body, len, l, err))
-        return -1;
-    sm_mp_reader *r = &d.r;
-    int failed = sm_mp_get_str(r, &d.root, "code", 1, &m->code) ||
-                 check_nonempty(r, "code", m->code) ||
-                 sm_mp_get_str(r, &d.root, "message", 1, &m->message) ||
-                 sm_mp_get_str(r, &d.root, "command", 0, &m->command);
-    return dec_close(&d, failed, doc, m, sizeof *m);
-}
-
-int sm_msg_decode_ready(const void *body, size_t len, const sm_msg_limits *l,
-                        sm_msg_doc **doc, sm_msg_ready *m, sm_err *err)
-{
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "READY", body, len, l, err))
-        return -1;
-    uint64_t cap = 0;
-    int failed =
-        sm_mp_get_uint(&d.r, &d.root, "capacity", 1, 1, UINT32_MAX, &cap) ||
-        sm_mp_get_str(&d.r, &d.root, "name", 0, &m->name);
-    m->capacity = (uint32_t)cap;
-    return dec_close(&d, failed, doc, m, sizeof *m);
-}
-
-int sm_msg_decode_task(const void *body, size_t len, const sm_msg_limits *l,
-                       sm_msg_doc **doc, sm_msg_task *m, sm_err *err)
-{
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "TASK", body, len, l, err))
-        return -1;
-    sm_mp_reader *r = &d.r;
-    const msgpack_object *o = &d.root;
-    const char *kind = NULL;
-    int has_images, k = 0;
-    size_t n_scores = 0;
-    m->metrics = 1;
-    m->target = "predicted";
-    m->score = "logit";
-    int failed =
-        sm_mp_get_uint(r, o, "task", 1, 0, UINT64_MAX, &m->task) ||
-        sm_mp_get_str(r, o, "job", 1, &m->job) ||
-        check_nonempty(r, "job", m->job) ||
-        sm_mp_get_str(r, o, "kind", 1, &kind) ||
-        (k = one_of(r, "kind", kind, kind_names, 3)) < 0 ||
-        sm_mp_get_str(r, o, "model", 1, &m->model) ||
-        check_hash(r, "model", m->model) ||
-        sm_mp_get_str(r, o, "config", 0, &m->config) ||
-        sm_mp_get_str(r, o, "method", 1, &m->method) ||
-        check_nonempty(r, "method", m->method) ||
-        read_strs(r, o, "settings", 0, &m->settings, &m->n_settings, NULL) ||
-        sm_mp_get_uint(r, o, "seed", 0, 0, UINT64_MAX, &m->seed) ||
-        sm_mp_get_str(r, o, "target", 0, &m->target) ||
-        check_target(r, m->target) ||
-        sm_mp_get_str(r, o, "score", 0, &m->score) ||
-        one_of(r, "score", m->score, scores_names, 2) < 0 ||
-        sm_mp_get_bool(r, o, "metrics", 0, &m->metrics) ||
-        read_images(r, o, 1, 1, &m->images, &m->n_images, &has_images) ||
-        sm_mp_get_f64s(r, o, "scores", k == SM_TASK_FIT, &m->scores,
-                       &n_scores);
-    if (!failed) {
-        m->kind = (sm_task_kind)k;
-        m->n_scores = (int64_t)n_scores;
-        if (k == SM_TASK_IMAGES && m->n_images == 0)
-            failed = sm_mp_fail(r, "images", "empty");
-        else if (k != SM_TASK_IMAGES && m->n_images != 1)
-            failed = sm_mp_fail(r, "images", "%zu images, a %s task has "
-                                "exactly 1", m->n_images, kind);
-    }
-    if (!failed && k == SM_TASK_CHUNK)
-        failed = sm_mp_get_int(r, o, "parts", 1, 1, INT64_MAX, &m->parts) ||
-                 sm_mp_get_int(r, o, "part", 1, 0, m->parts - 1, &m->part);
-    return dec_close(&d, failed, doc, m, sizeof *m);
-}
-
-int sm_msg_decode_result(const void *body, size_t len, const sm_msg_limits *l,
-                         sm_msg_doc **doc, sm_msg_result *m, sm_err *err)
-{
-    dec d;
-    memset(m, 0, sizeof *m);
-    *doc = NULL;
-    if (dec_open(&d, "RESULT", body, len, l, err))
-        return -1;
-    sm_mp_reader *r = &d.r;
-    const msgpack_object *items = NULL;
-    size_t k = 0, n_scores = 0;
-    int failed =
-        sm_mp_get_uint(r, &d.root, "task", 1, 0, UINT64_MAX, &m->task) ||
-        sm_mp_get_str(r, &d.root, "error", 0, &m->error) ||
-        sm_mp_get_array(r, &d.root, "items", 0, &items, &k) ||
-        alloc_array(r, "items", k, sizeof *m->items, (void **)&m->items) ||
-        sm_mp_get_f64s(r, &d.root, "scores", 0, &m->scores, &n_scores) ||
-        sm_mp_get_int(r, &d.root, "samples", 0, 0, INT64_MAX, &m->samples);
-    for (size_t i = 0; !failed && i < k; i++) {
-        char name[40];
-        snprintf(name, sizeof name, "items[%zu]", i);
-        if ((failed = sm_mp_map(r, &items[i], name)))
-            break;
-        size_t mark = sm_mp_enter(r, name);
-        failed = read_item(r, &items[i], &m->items[i]);
-        sm_mp_leave(r, mark);
-    }
-    if (!failed) {
-        m->n_items = k;
-        m->n_scores = (int64_t)n_scores;
-    }
-    return dec_close(&d, failed, doc, m, sizeof *m);
+    sm_mp_out out;
+    msgpack_packer pk;
+    sm_mp_packer_init(&pk, &out, b);
+    msgpack_pack_map(&pk, 0);
+    return out.failed ? (b->len = 0, -1) : 0;
 }
 
 int sm_msg_decode_job_id(const void *body, size_t len, const sm_msg_limits *l,
                          sm_msg_doc **doc, const char **job, sm_err *err)
 {
-    dec d;
-    *job = NULL;
-    *doc = NULL;
-    if (dec_open(&d, "JOB", body, len, l, err))
-        return -1;
-    int failed = sm_mp_get_str(&d.r, &d.root, "job", 1, job) ||
-                 check_nonempty(&d.r, "job", *job);
-    return dec_close(&d, failed, doc, (void *)job, sizeof *job);
+    job_id m;
+    int rc = decode(&job_id_table, body, len, l, doc, &m, err);
+    *job = m.job;
+    return rc;
 }
 
 int sm_msg_peek_task(const void *body, size_t len, const sm_msg_limits *l,
                      uint64_t *task, char *model)
 {
     dec d;
+    const msgpack_object *v;
     const char *hash = NULL;
     if (model)
         model[0] = '\0';
     if (dec_open(&d, "TASK", body, len, l, NULL))
         return -1;
-    int failed = sm_mp_get_uint(&d.r, &d.root, "task", 1, 0, UINT64_MAX, task);
-    if (!failed && model && sm_mp_get_str(&d.r, &d.root, "model", 0, &hash) == 0 &&
-        hash && sm_hash_valid(hash))
+    int failed = sm_mp_field(&d.r, &d.root, "task", 1, &v) ||
+                 sm_mp_uint(&d.r, v, "task", 0, UINT64_MAX, task);
+    /* the model is a help only: anything but a hash reads as none */
+    if (!failed && model && sm_mp_field(&d.r, &d.root, "model", 0, &v) == 0 &&
+        v && sm_mp_str(&d.r, v, "model", &hash) == 0 && sm_hash_valid(hash))
         memcpy(model, hash, SM_HASH_HEX + 1);
     sm_msg_doc_destroy(&d.doc);
     return failed ? -1 : 0;
@@ -849,5 +666,7 @@ int sm_msg_decode_empty(const void *body, size_t len, const sm_msg_limits *l,
 
 const char *sm_task_kind_name(sm_task_kind k)
 {
-    return (unsigned)k < 3 ? kind_names[k] : "";
+    return (unsigned)k < sizeof kind_names / sizeof kind_names[0]
+               ? kind_names[k]
+               : "";
 }

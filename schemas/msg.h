@@ -17,7 +17,8 @@
  * its sm_msg_doc: it stays valid until sm_msg_doc_destroy. Unknown fields
  * are ignored (a newer peer may add some); a missing required field, a
  * field of the wrong type or a value out of range is an error naming the
- * command and the field. */
+ * command and the field. Each message is one table of its fields
+ * (schemas/table.h, the tables in msg.c) that both directions walk. */
 #ifndef SM_MSG_H
 #define SM_MSG_H
 
@@ -108,6 +109,9 @@ typedef struct sm_msg_job {
                                     or a class index written as text */
     const char *score;           /* "score": "logit" (default) or "prob" */
     int batch;                   /* "batch": images a gradient task, default 64 */
+    const char **model_names;    /* "models": {name: hash}, auxiliary models */
+    const char **model_hashes;   /* a method uses (e.g. "aae"); names 1..64 */
+    size_t n_models;             /* of [a-z0-9_], at most 16; optional */
 } sm_msg_job;
 
 /* A job's state as STATUS, LIST and EVENT report it. */
@@ -192,13 +196,16 @@ typedef enum sm_task_kind {
                            of one image's neighbourhood of n samples: samples
                            [part * n / parts, (part + 1) * n / parts); only
                            the worker knows n (it may depend on the image) */
-    SM_TASK_FIT = 2,    /* "fit": fit one image from all its scores */
+    SM_TASK_STEP = 2,   /* "step": one round of one image: from its state
+                           (none: the first round) and the scores of its
+                           last round, the image's result or its next
+                           round (a new state and its sample count) */
 } sm_task_kind;
 
 typedef struct sm_msg_task {
     uint64_t task;        /* id, unique within a broker */
     const char *job;
-    sm_task_kind kind;    /* "kind": "images" | "chunk" | "fit" */
+    sm_task_kind kind;    /* "kind": "images" | "chunk" | "step" */
     const char *model;    /* hash: BLOB_GET it when not cached */
     const char *config;   /* model config YAML, or NULL: the default */
     const char *method;
@@ -207,13 +214,29 @@ typedef struct sm_msg_task {
     uint64_t seed;
     const char *target;   /* as in sm_msg_job */
     const char *score;
-    int metrics;          /* images, fit */
-    sm_msg_image *images; /* images: >= 1; chunk and fit: exactly 1 */
+    int metrics;          /* images, step */
+    sm_msg_image *images; /* images: >= 1; chunk and step: exactly 1 */
     size_t n_images;
     int64_t part, parts;  /* chunk: "part" (0-based) and "parts" (>= 1) */
-    const double *scores; /* fit: "scores", bin of float64 LE */
+    const double *scores; /* step: "scores" (required), bin of float64 LE */
     int64_t n_scores;
+    const uint8_t *state; /* chunk, step: "state" (bin), the explainer's */
+    size_t state_len;     /* opaque state after the image's last round;
+                             NULL: its first round */
+    const char **model_names;  /* "models", as in sm_msg_job */
+    const char **model_hashes;
+    size_t n_models;
 } sm_msg_task;
+
+/* A named array of float32 a method yields besides (or instead of) a map:
+ * "name" 1..64 of [a-z0-9_], "shape" 1..4 dims each >= 1, "data" a bin of
+ * prod(shape) float32 LE (copied aligned). */
+typedef struct sm_msg_array {
+    const char *name;
+    int ndim;
+    int64_t shape[4];
+    const float *data;
+} sm_msg_array;
 
 /* One image's outcome in a RESULT. */
 typedef struct sm_msg_item {
@@ -223,27 +246,34 @@ typedef struct sm_msg_item {
     double score;
     int64_t evals;
     double seconds;
-    int height, width;
-    const float *map;     /* "map": bin of height x width float32 LE */
+    int height, width;    /* 0 when there is no map */
+    const float *map;     /* "map": bin of height x width float32 LE, or
+                             NULL: a method that yields no pixel map */
     const char *params;   /* JSON text */
-    const char *extras;   /* JSON text */
+    const char *record;   /* "record": JSON object text, what the method
+                             records besides the map */
+    sm_msg_array *arrays; /* "arrays": optional */
+    size_t n_arrays;
     int has_metrics;      /* "deletion"/"insertion" present */
     double deletion, insertion;
 } sm_msg_item;
 
-/* RESULT {task, error?, items?, scores?}: error set means the task failed
- * as a whole (e.g. the model did not load). */
+/* RESULT {task, error?, items?, scores?, samples?, state?}: error set
+ * means the task failed as a whole (e.g. the model did not load). */
 typedef struct sm_msg_result {
     uint64_t task;
     const char *error;
-    sm_msg_item *items;   /* images, fit */
+    sm_msg_item *items;   /* images, and a step that finished the image */
     size_t n_items;
     const double *scores; /* chunk: "scores", bin float64 LE: the part's */
     int64_t n_scores;
-    int64_t samples;      /* chunk: "samples", n of the whole neighbourhood */
+    int64_t samples;      /* chunk: "samples", n of the whole neighbourhood;
+                             unfinished step: the next round's sample count */
+    const uint8_t *state; /* unfinished step: "state" (bin), the image's */
+    size_t state_len;     /* state for its next round */
 } sm_msg_result;
 
-/* "images", "chunk" or "fit" ("" for anything else). */
+/* "images", "chunk" or "step" ("" for anything else). */
 const char *sm_task_kind_name(sm_task_kind k);
 
 /* ---- encoders: 0, or -1 (out of memory) -------------------------------- */

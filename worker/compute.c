@@ -201,7 +201,7 @@ static void item_of(const sm_explain_result *r, const char *id,
     it->width = w;
     it->map = r->map;
     it->params = params;
-    it->extras = sm_record_json(&r->record);
+    it->record = sm_record_json(&r->record);
     it->has_metrics = r->has_metrics;
     it->deletion = r->deletion_auc;
     it->insertion = r->insertion_auc;
@@ -280,7 +280,7 @@ static int run(const sm_msg_task *t, sm_model *m, int threads, sm_msg_buf *out,
         goto done;
     if (t->kind != SM_TASK_IMAGES && (t->n_images != 1 || !sm_explainer_chunked(e))) {
         sm_err_set(err, "a %s task needs one image and a neighbourhood method",
-                   t->kind == SM_TASK_CHUNK ? "chunk" : "fit");
+                   t->kind == SM_TASK_CHUNK ? "chunk" : "step");
         goto done;
     }
     size_t n = t->n_images, hw = (size_t)pp.height * (size_t)pp.width;
@@ -328,7 +328,7 @@ static int run(const sm_msg_task *t, sm_model *m, int threads, sm_msg_buf *out,
     if (t->kind == SM_TASK_IMAGES && k &&
         sm_explain_images(&s, e, &view, ids, kept, err))
         goto done;
-    if (t->kind == SM_TASK_FIT && !kept[0].failed &&
+    if (t->kind == SM_TASK_STEP && !kept[0].failed &&
         step(&s, e, t, &view, &kept[0], err))
         goto done;
     for (size_t q = 0; q < k; q++) { /* the records move to res */

@@ -1,5 +1,6 @@
 /* Writes the seed corpus of fuzz_msg into a folder: a valid body of every
- * message (from the encoders) and the shapes the decoders must refuse
+ * message (from the encoders; every field, the optional ones too) and
+ * the shapes the decoders must refuse
  * (huge counts in tiny buffers, depth bombs, 0xc1, trailing bytes,
  * truncations, wrong types), named bad_<decoder>_<what>: the decoder
  * that must refuse it (job, task, jobid, ...; "any": all of them, the
@@ -51,6 +52,9 @@ int main(int argc, char **argv)
     static const uint8_t px[4] = {1, 2, 3, 4};
     static const float map[4] = {0.5f, -1.f, 0.f, 2.f};
     static const double scores[3] = {0.25, 1, -2};
+    static const uint8_t state[4] = {0, 1, 0xfe, 3};
+    const char *model_names[] = {"aae"};
+    const char *model_hashes[] = {HASH};
     const char *methods[] = {"sal", "lime"};
     const char *settings[] = {"lime.samples=100", "sal.abs=true"};
     const char *tsettings[] = {"samples=100"};
@@ -65,7 +69,9 @@ int main(int argc, char **argv)
                       .images = images, .n_images = 2, .methods = methods,
                       .n_methods = 2, .settings = settings, .n_settings = 2,
                       .seed = 7, .out = "out", .limit = 10, .metrics = 1,
-                      .target = "label", .score = "prob", .batch = 8};
+                      .target = "label", .score = "prob", .batch = 8,
+                      .model_names = model_names, .model_hashes = model_hashes,
+                      .n_models = 1};
     put_buf("submit_images", sm_msg_encode_job(&job, &b), &b);
     job.images = NULL, job.n_images = 0, job.dataset = "data/mnist/test";
     put_buf("submit_dataset", sm_msg_encode_job(&job, &b), &b);
@@ -109,18 +115,35 @@ int main(int argc, char **argv)
     task.kind = SM_TASK_CHUNK, task.n_images = 1, task.part = 1,
     task.parts = 4;
     put_buf("task_chunk", sm_msg_encode_task(&task, &b), &b);
-    task.kind = SM_TASK_FIT, task.scores = scores, task.n_scores = 3;
-    put_buf("task_fit", sm_msg_encode_task(&task, &b), &b);
+    task.state = state, task.state_len = sizeof state;
+    put_buf("task_chunk_state", sm_msg_encode_task(&task, &b), &b);
+    task.kind = SM_TASK_STEP, task.scores = scores, task.n_scores = 3;
+    task.model_names = model_names, task.model_hashes = model_hashes;
+    task.n_models = 1;
+    put_buf("task_step", sm_msg_encode_task(&task, &b), &b);
+    task.state = NULL, task.state_len = 0; /* an image's first round */
+    put_buf("task_step_first", sm_msg_encode_task(&task, &b), &b);
 
-    sm_msg_item items[2] = {
+    sm_msg_array arrays[2] = {
+        {.name = "latent", .ndim = 2, .shape = {2, 2}, .data = map},
+        {.name = "z", .ndim = 4, .shape = {1, 1, 1, 3}, .data = map},
+    };
+    sm_msg_item items[3] = {
         {.id = "b", .predicted = 1, .target = 1, .score = 0.5, .evals = 100,
          .seconds = 0.01, .height = 2, .width = 2, .map = map,
-         .params = "{}", .extras = "{}", .has_metrics = 1, .deletion = 0.1,
-         .insertion = 0.9},
+         .params = "{}", .record = "{}", .arrays = arrays, .n_arrays = 1,
+         .has_metrics = 1, .deletion = 0.1, .insertion = 0.9},
         {.id = "a/0.png", .error = "cannot decode"},
+        /* no pixel map: a record and arrays only */
+        {.id = "c", .predicted = 2, .target = 0, .score = -1,
+         .record = "{\"rule\": \"x > 1\"}", .arrays = arrays,
+         .n_arrays = 2},
     };
-    sm_msg_result res = {.task = 1, .items = items, .n_items = 2};
+    sm_msg_result res = {.task = 1, .items = items, .n_items = 3};
     put_buf("result_items", sm_msg_encode_result(&res, &b), &b);
+    sm_msg_result next = {.task = 4, .state = state,
+                          .state_len = sizeof state, .samples = 64};
+    put_buf("result_step_next", sm_msg_encode_result(&next, &b), &b);
     sm_msg_result chunk = {.task = 2, .scores = scores, .n_scores = 3,
                            .samples = 12};
     put_buf("result_chunk", sm_msg_encode_result(&chunk, &b), &b);
@@ -168,6 +191,18 @@ int main(int argc, char **argv)
     put_buf("bad_job_dataset_and_images", sm_msg_encode_job(&job, &b), &b);
     task.kind = SM_TASK_CHUNK, task.n_images = 2;
     put_buf("bad_task_chunk_two_images", sm_msg_encode_task(&task, &b), &b);
+    task.kind = SM_TASK_STEP, task.n_images = 1, task.scores = NULL;
+    put_buf("bad_task_step_no_scores", sm_msg_encode_task(&task, &b), &b);
+    task.scores = scores;
+    model_names[0] = "AAE";
+    put_buf("bad_task_model_name", sm_msg_encode_task(&task, &b), &b);
+    model_names[0] = "aae", model_hashes[0] = "abc";
+    put_buf("bad_task_model_hash", sm_msg_encode_task(&task, &b), &b);
+    model_hashes[0] = HASH;
+    arrays[0].ndim = 0;
+    put_buf("bad_result_array_no_dims", sm_msg_encode_result(&res, &b), &b);
+    arrays[0].ndim = 2, arrays[0].name = "Latent";
+    put_buf("bad_result_array_name", sm_msg_encode_result(&res, &b), &b);
     PUT_LIT("bad_any_array32_huge", "\xdd\xff\xff\xff\xff\xc0");
     PUT_LIT("bad_any_map32_huge", "\x81\xa1x\xdf\xff\xff\xff\xff\xc0\xc0");
     PUT_LIT("bad_any_str32_huge", "\x81\xa1x\xdb\xff\xff\xff\xff");
@@ -185,6 +220,7 @@ int main(int argc, char **argv)
     deep[sizeof deep - 1] = 0xc0;
     put("bad_any_depth_maps", deep, sizeof deep);
     task.kind = SM_TASK_IMAGES, task.n_images = 2, task.scores = NULL;
+    task.n_models = 0;
     if (sm_msg_encode_task(&task, &b))
         return 1;
     put("bad_any_truncated_task", b.data, b.len / 2);

@@ -567,7 +567,7 @@ Test(broker, a_long_record_is_kept_whole)
     memset(record, ' ', sizeof record - 1); /* JSON whitespace, then {} */
     memcpy(record + sizeof record - 3, "{}", 3);
     sm_msg_item item = {.id = t.images[0].id, .height = 28, .width = 28,
-                        .map = map, .params = "{}", .extras = record};
+                        .map = map, .params = "{}", .record = record};
     sm_msg_result res = {.task = t.task, .items = &item, .n_items = 1};
     sm_msg_buf buf = {0};
     cr_assert_eq(sm_msg_encode_result(&res, &buf), 0);

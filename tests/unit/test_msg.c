@@ -47,6 +47,12 @@ static sm_msg_image tm_images[3] = {
      .data = tm_png, .len = 2},
 };
 
+#define TM_HASH2 "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"
+
+static const char *tm_model_names[] = {"aae", "vae_2"};
+static const char *tm_model_hashes[] = {TM_HASH, TM_HASH2};
+static const uint8_t tm_state[5] = {1, 0, 255, 7, 9};
+
 static sm_msg_task tm_task(sm_task_kind kind)
 {
     static const char *set[] = {"samples=500", "seed=1"};
@@ -56,28 +62,41 @@ static sm_msg_task tm_task(sm_task_kind kind)
         .model = TM_HASH, .config = "input: x\n", .method = "lime",
         .settings = set, .n_settings = 2, .seed = 42, .target = "label",
         .score = "prob", .metrics = 0, .images = tm_images, .n_images = 3,
+        .model_names = tm_model_names, .model_hashes = tm_model_hashes,
+        .n_models = 2,
     };
     if (kind != SM_TASK_IMAGES)
-        t.n_images = 1;
+        t.n_images = 1, t.state = tm_state, t.state_len = sizeof tm_state;
     if (kind == SM_TASK_CHUNK)
         t.part = 2, t.parts = 5;
-    if (kind == SM_TASK_FIT)
+    if (kind == SM_TASK_STEP)
         t.scores = scores, t.n_scores = 3;
     return t;
 }
 
 static const float tm_map[6] = {0.f, -1.5f, 3.25f, 1e-30f, 7.f, -0.f};
+static const float tm_latent[2 * 3 * 1] = {1.f, 2.f, -3.f, 0.5f, 1e9f, -0.f};
+
+static sm_msg_array tm_arrays[2] = {
+    {.name = "latent", .ndim = 3, .shape = {2, 3, 1}, .data = tm_latent},
+    {.name = "z_0", .ndim = 1, .shape = {4}, .data = tm_map},
+};
 
 static sm_msg_result tm_result(void)
 {
-    static sm_msg_item items[2] = {
+    static sm_msg_item items[3] = {
         {.id = "a/0.png", .predicted = 3, .target = 3, .score = 0.75,
          .evals = 1000, .seconds = 0.125, .height = 2, .width = 3,
-         .map = tm_map, .params = "{\"samples\":500}", .extras = "{}",
-         .has_metrics = 1, .deletion = 0.25, .insertion = 0.5},
+         .map = tm_map, .params = "{\"samples\":500}", .record = "{}",
+         .arrays = tm_arrays, .n_arrays = 2, .has_metrics = 1,
+         .deletion = 0.25, .insertion = 0.5},
         {.id = "c", .error = "c: cannot decode"},
+        /* a method that yields no pixel map: a record and an array only */
+        {.id = "d", .predicted = 1, .target = 2, .score = -0.5,
+         .record = "{\"rule\": \"x > 3\"}", .arrays = tm_arrays + 1,
+         .n_arrays = 1},
     };
-    return (sm_msg_result){.task = 9, .items = items, .n_items = 2};
+    return (sm_msg_result){.task = 9, .items = items, .n_items = 3};
 }
 
 static sm_msg_job tm_job(void)
@@ -88,7 +107,19 @@ static sm_msg_job tm_job(void)
         .n_methods = 2, .settings = tm_settings, .n_settings = 3,
         .seed = UINT64_MAX, .out = "out/x", .limit = 100, .metrics = 0,
         .target = "5", .score = "prob", .batch = 16,
+        .model_names = tm_model_names, .model_hashes = tm_model_hashes,
+        .n_models = 2,
     };
+}
+
+/* The models of a decoded job or task are tm_model_names / hashes. */
+static void tm_same_models(const char **names, const char **hashes, size_t n)
+{
+    cr_assert_eq(n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_str_eq(names[i], tm_model_names[i]);
+        cr_assert_str_eq(hashes[i], tm_model_hashes[i]);
+    }
 }
 
 /* ---- round trips ---------------------------------------------------------- */
@@ -144,6 +175,7 @@ Test(msg, job_round_trip)
     cr_assert_str_eq(out.target, "5");
     cr_assert_str_eq(out.score, "prob");
     cr_assert_eq(out.batch, 16);
+    tm_same_models(out.model_names, out.model_hashes, out.n_models);
     sm_msg_doc_destroy(&doc);
     cr_assert_null(doc);
     sm_msg_buf_free(&b);
@@ -152,7 +184,10 @@ Test(msg, job_round_trip)
 Test(msg, job_defaults_and_dataset)
 {
     const char *methods[] = {"grad"};
+    /* an images pointer with no images beside a dataset is no images (the
+     * client leaves it so) */
     sm_msg_job in = {.model = TM_HASH, .dataset = "data/mnist/test",
+                     .images = tm_images, .n_images = 0,
                      .methods = methods, .n_methods = 1, .out = "o",
                      .metrics = 1};
     sm_msg_job out;
@@ -173,6 +208,8 @@ Test(msg, job_defaults_and_dataset)
     cr_assert_eq(out.batch, 64);
     cr_assert_null(out.name);
     cr_assert_null(out.config);
+    cr_assert_null(out.model_names);
+    cr_assert_eq(out.n_models, 0);
     sm_msg_doc_destroy(&doc);
     sm_msg_buf_free(&b);
 }
@@ -390,7 +427,7 @@ static void tm_task_round_trip(sm_task_kind kind)
         cr_assert_eq(out.part, 2);
         cr_assert_eq(out.parts, 5);
     }
-    if (kind == SM_TASK_FIT) {
+    if (kind == SM_TASK_STEP) {
         cr_assert_eq(out.n_scores, 3);
         cr_assert_eq(((uintptr_t)out.scores) % _Alignof(double), 0);
         for (int i = 0; i < 3; i++)
@@ -398,6 +435,13 @@ static void tm_task_round_trip(sm_task_kind kind)
     } else {
         cr_assert_null(out.scores);
     }
+    if (kind == SM_TASK_IMAGES) {
+        cr_assert_null(out.state);
+    } else {
+        cr_assert_eq(out.state_len, sizeof tm_state);
+        cr_assert_eq(memcmp(out.state, tm_state, sizeof tm_state), 0);
+    }
+    tm_same_models(out.model_names, out.model_hashes, out.n_models);
     sm_msg_doc_destroy(&doc);
     sm_msg_buf_free(&b);
 }
@@ -406,7 +450,7 @@ Test(msg, task_round_trip)
 {
     tm_task_round_trip(SM_TASK_IMAGES);
     tm_task_round_trip(SM_TASK_CHUNK);
-    tm_task_round_trip(SM_TASK_FIT);
+    tm_task_round_trip(SM_TASK_STEP);
 }
 
 Test(msg, result_round_trip)
@@ -420,7 +464,7 @@ Test(msg, result_round_trip)
                  0, "%s", err.msg);
     cr_assert_eq(out.task, 9);
     cr_assert_null(out.error);
-    cr_assert_eq(out.n_items, 2);
+    cr_assert_eq(out.n_items, 3);
     const sm_msg_item *a = &out.items[0], *e = &in.items[0];
     cr_assert_str_eq(a->id, e->id);
     cr_assert_null(a->error);
@@ -434,14 +478,41 @@ Test(msg, result_round_trip)
     cr_assert_eq(((uintptr_t)a->map) % _Alignof(float), 0);
     cr_assert_eq(memcmp(a->map, tm_map, sizeof tm_map), 0); /* -0 too */
     cr_assert_str_eq(a->params, e->params);
-    cr_assert_str_eq(a->extras, "{}");
+    cr_assert_str_eq(a->record, "{}");
     cr_assert_eq(a->has_metrics, 1);
     cr_assert_eq(a->deletion, 0.25);
     cr_assert_eq(a->insertion, 0.5);
     cr_assert_str_eq(out.items[1].id, "c");
     cr_assert_str_eq(out.items[1].error, "c: cannot decode");
     cr_assert_null(out.items[1].map);
+    cr_assert_null(out.items[1].arrays);
     cr_assert_null(out.scores);
+    cr_assert_null(out.state);
+    /* the arrays, copied aligned */
+    cr_assert_eq(a->n_arrays, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const sm_msg_array *x = &a->arrays[i], *w = &tm_arrays[i];
+        cr_assert_str_eq(x->name, w->name);
+        cr_assert_eq(x->ndim, w->ndim);
+        size_t n = 1;
+        for (int d = 0; d < w->ndim; d++) {
+            cr_assert_eq(x->shape[d], w->shape[d]);
+            n *= (size_t)w->shape[d];
+        }
+        cr_assert_eq(((uintptr_t)x->data) % _Alignof(float), 0);
+        cr_assert_eq(memcmp(x->data, w->data, n * sizeof(float)), 0);
+    }
+    /* no map: height and width 0 */
+    const sm_msg_item *nm = &out.items[2];
+    cr_assert_null(nm->map);
+    cr_assert_eq(nm->height, 0);
+    cr_assert_eq(nm->width, 0);
+    cr_assert_str_eq(nm->record, "{\"rule\": \"x > 3\"}");
+    cr_assert_eq(nm->n_arrays, 1);
+    cr_assert_str_eq(nm->arrays[0].name, "z_0");
+    cr_assert_eq(nm->arrays[0].shape[0], 4);
+    cr_assert_eq(nm->has_metrics, 0);
+    cr_assert_eq(nm->target, 2);
     sm_msg_doc_destroy(&doc);
 
     /* a chunk's scores, a whole task failing */
@@ -463,6 +534,56 @@ Test(msg, result_round_trip)
     cr_assert_eq(sm_msg_decode_result(b.data, b.len, NULL, &doc, &out, &err),
                  0, "%s", err.msg);
     cr_assert_str_eq(out.error, "model did not load");
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+/* A step task's result that is not finished: the image's next state and
+ * the sample count of its next round, no items. */
+Test(msg, step_result_round_trip)
+{
+    sm_msg_result in = {.task = 12, .state = tm_state,
+                        .state_len = sizeof tm_state, .samples = 250}, out;
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_result(&in, &b), 0);
+    cr_assert_eq(sm_msg_decode_result(b.data, b.len, NULL, &doc, &out, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(out.task, 12);
+    cr_assert_eq(out.samples, 250);
+    cr_assert_eq(out.state_len, sizeof tm_state);
+    cr_assert_eq(memcmp(out.state, tm_state, sizeof tm_state), 0);
+    cr_assert_eq(out.n_items, 0);
+    cr_assert_null(out.items);
+    cr_assert_null(out.scores);
+    /* copied out of the body */
+    memset(b.data, 0, b.len);
+    cr_assert_eq(out.state[2], 255);
+    sm_msg_doc_destroy(&doc);
+
+    /* an empty state is a state (present, 0 bytes), not its absence */
+    in.state_len = 0;
+    in.samples = 0;
+    cr_assert_eq(sm_msg_encode_result(&in, &b), 0);
+    cr_assert_eq(sm_msg_decode_result(b.data, b.len, NULL, &doc, &out, &err),
+                 0, "%s", err.msg);
+    cr_assert_not_null(out.state);
+    cr_assert_eq(out.state_len, 0);
+    cr_assert_eq(out.samples, 0);
+    sm_msg_doc_destroy(&doc);
+
+    /* a step task's first round: no state */
+    sm_msg_task t = tm_task(SM_TASK_STEP), gt;
+    t.state = NULL, t.state_len = 0;
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(sm_msg_decode_task(b.data, b.len, NULL, &doc, &gt, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(gt.kind, SM_TASK_STEP);
+    cr_assert_null(gt.state);
+    cr_assert_eq(gt.n_scores, 3);
+    cr_assert_str_eq(sm_task_kind_name(gt.kind), "step");
+    cr_assert_str_eq(sm_task_kind_name((sm_task_kind)3), "");
     sm_msg_doc_destroy(&doc);
     sm_msg_buf_free(&b);
 }
@@ -678,7 +799,7 @@ Test(msg, task_field_errors)
     tm_task_refused(SM_TASK_IMAGES, tm_e_data_str,
                     "TASK: images[2].data: expected bin, got str");
     tm_task_refused(SM_TASK_IMAGES, tm_e_kind,
-                    "TASK: kind: must be images, chunk or fit, not 'sideways'");
+                    "TASK: kind: must be images, chunk or step, not 'sideways'");
     tm_task_refused(SM_TASK_IMAGES, tm_e_hash,
                     "TASK: model: 'ABC' is not a content hash (64 lower-case "
                     "hex characters)");
@@ -710,7 +831,7 @@ Test(msg, task_field_errors)
     tm_task_refused(SM_TASK_IMAGES, tm_e_nil_required, "TASK: job: missing");
     tm_task_refused(SM_TASK_IMAGES, tm_e_setting,
                     "TASK: settings[1]: expected str, got int");
-    tm_task_refused(SM_TASK_FIT, tm_e_scores,
+    tm_task_refused(SM_TASK_STEP, tm_e_scores,
                     "TASK: scores: 7 bytes, not a multiple of 8");
     tm_task_refused(SM_TASK_CHUNK, tm_e_part,
                     "TASK: part: 5 is out of range 0..4");
@@ -795,6 +916,319 @@ Test(msg, result_field_errors)
     tm_result_refused(tm_e_item_type, "RESULT: items[1]: expected map, got int");
     tm_result_refused(tm_e_score_str, "RESULT: items[0].score: expected "
                                       "float, got str");
+}
+
+/* ---- the new fields' refusals ------------------------------------------------ */
+
+/* Our encoders trust their input, so bad values set in the struct reach
+ * the decoder as they are: b holds such a body (rc: its encoder's
+ * return), which dec must refuse with want. Frees b. */
+static void tm_encoded_refused(int rc, sm_msg_buf *b, tm_decoder dec,
+                               const char *want)
+{
+    sm_err err = {{0}};
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(dec(b->data, b->len, &err), -1, "accepted, wanted %s", want);
+    cr_assert_str_eq(err.msg, want);
+    sm_msg_buf_free(b);
+}
+
+static void tm_task_struct_refused(const sm_msg_task *t, const char *want)
+{
+    sm_msg_buf b = {0};
+    tm_encoded_refused(sm_msg_encode_task(t, &b), &b, tm_dec_task, want);
+}
+
+static void tm_result_struct_refused(const sm_msg_result *r, const char *want)
+{
+    sm_msg_buf b = {0};
+    tm_encoded_refused(sm_msg_encode_result(r, &b), &b, tm_dec_result, want);
+}
+
+Test(msg, models_errors)
+{
+    sm_msg_task t = tm_task(SM_TASK_IMAGES);
+    const char *names[17], *hashes[17];
+    char keys[17][8];
+    for (int i = 0; i < 17; i++) {
+        snprintf(keys[i], sizeof keys[i], "m%d", i);
+        names[i] = keys[i];
+        hashes[i] = TM_HASH;
+    }
+    t.model_names = names, t.model_hashes = hashes;
+    t.n_models = 16;
+    sm_msg_buf b = {0};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(tm_dec_task(b.data, b.len, &err), 0, "%s", err.msg);
+    sm_msg_buf_free(&b);
+    t.n_models = 17;
+    tm_task_struct_refused(&t, "TASK: models: 17 entries, more than 16");
+
+    t.n_models = 2;
+    names[1] = "Aae";
+    tm_task_struct_refused(&t, "TASK: models: 'Aae' is not a name (1 to 64 "
+                               "characters of a-z, 0-9 and _)");
+    names[1] = "a-e";
+    tm_task_struct_refused(&t, "TASK: models: 'a-e' is not a name (1 to 64 "
+                               "characters of a-z, 0-9 and _)");
+    names[1] = "";
+    tm_task_struct_refused(&t, "TASK: models: '' is not a name (1 to 64 "
+                               "characters of a-z, 0-9 and _)");
+    char long_name[66];
+    memset(long_name, 'a', 65);
+    long_name[65] = '\0';
+    names[1] = long_name;
+    tm_task_struct_refused(&t, "TASK: models: '" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is not a name "
+                               "(1 to 64 characters of a-z, 0-9 and _)");
+    long_name[64] = '\0'; /* 64: fine */
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(tm_dec_task(b.data, b.len, &err), 0, "%s", err.msg);
+    sm_msg_buf_free(&b);
+    names[1] = "m0";
+    tm_task_struct_refused(&t, "TASK: models: 'm0' given twice");
+    names[1] = "aae";
+    hashes[1] = "xyz";
+    tm_task_struct_refused(&t, "TASK: models.aae: 'xyz' is not a content hash "
+                               "(64 lower-case hex characters)");
+    hashes[1] = TM_HASH "0";
+    tm_task_struct_refused(&t, "TASK: models.aae: '" TM_HASH "0' is not a "
+                               "content hash (64 lower-case hex characters)");
+
+    /* SUBMIT's are the same field */
+    sm_msg_job j = tm_job();
+    hashes[1] = "ABC";
+    j.model_names = names, j.model_hashes = hashes, j.n_models = 2;
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: models.aae: 'ABC' is not a content "
+                              "hash (64 lower-case hex characters)");
+    sm_msg_buf_free(&b);
+}
+
+static msgpack_object tm_none[1];
+static void tm_e_models_array(msgpack_object *root)
+{
+    msgpack_object *o = tm_at(root, "models");
+    o->type = MSGPACK_OBJECT_ARRAY;
+    o->via.array.size = 0;
+}
+static void tm_e_models_int_key(msgpack_object *root)
+{
+    msgpack_object *o = tm_at(root, "models");
+    o->via.map.ptr[0].key = tm_int(1);
+}
+static void tm_e_models_int_value(msgpack_object *root)
+{
+    msgpack_object *o = tm_at(root, "models");
+    o->via.map.ptr[1].val = tm_int(1);
+}
+static void tm_e_state_str(msgpack_object *root)
+{
+    *tm_at(root, "state") = tm_str("opaque");
+}
+static void tm_e_state_array(msgpack_object *root)
+{
+    msgpack_object *o = tm_at(root, "state");
+    o->type = MSGPACK_OBJECT_ARRAY;
+    o->via.array.ptr = tm_none;
+    o->via.array.size = 0;
+}
+static void tm_e_no_scores(msgpack_object *root)
+{
+    tm_at(root, "scores")->type = MSGPACK_OBJECT_NIL;
+}
+static void tm_e_kind_fit(msgpack_object *root)
+{
+    *tm_at(root, "kind") = tm_str("fit");
+}
+
+Test(msg, task_new_field_errors)
+{
+    tm_task_refused(SM_TASK_IMAGES, tm_e_models_array,
+                    "TASK: models: expected map, got array");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_models_int_key,
+                    "TASK: models: names must be str, not int");
+    tm_task_refused(SM_TASK_IMAGES, tm_e_models_int_value,
+                    "TASK: models.vae_2: expected str, got int");
+    tm_task_refused(SM_TASK_STEP, tm_e_state_str,
+                    "TASK: state: expected bin, got str");
+    tm_task_refused(SM_TASK_CHUNK, tm_e_state_array,
+                    "TASK: state: expected bin, got array");
+    tm_task_refused(SM_TASK_STEP, tm_e_no_scores, "TASK: scores: missing");
+    /* the old name of the step kind is gone from the wire */
+    tm_task_refused(SM_TASK_STEP, tm_e_kind_fit,
+                    "TASK: kind: must be images, chunk or step, not 'fit'");
+    /* a step task has one image, as a fit task had */
+    sm_msg_task t = tm_task(SM_TASK_STEP);
+    t.n_images = 3;
+    tm_task_struct_refused(&t, "TASK: images: 3 images, a step task has "
+                               "exactly 1");
+}
+
+/* An images task's state is not part of it: neither sent nor read. */
+Test(msg, images_task_ignores_state)
+{
+    sm_msg_task t = tm_task(SM_TASK_IMAGES), out;
+    t.state = tm_state, t.state_len = sizeof tm_state;
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(sm_msg_decode_task(b.data, b.len, NULL, &doc, &out, &err), 0,
+                 "%s", err.msg);
+    cr_assert_null(out.state);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+static msgpack_object tm_dims5[5];
+/* Array j of item i of a RESULT body. */
+static msgpack_object *tm_array_at(msgpack_object *root, int i, int j)
+{
+    msgpack_object *item = &tm_at(root, "items")->via.array.ptr[i];
+    return &tm_at(item, "arrays")->via.array.ptr[j];
+}
+static void tm_e_shape5(msgpack_object *root)
+{
+    msgpack_object *a = tm_array_at(root, 0, 0);
+    for (int i = 0; i < 5; i++)
+        tm_dims5[i] = tm_int(1);
+    msgpack_object *shape = tm_at(a, "shape");
+    shape->via.array.ptr = tm_dims5;
+    shape->via.array.size = 5;
+}
+static msgpack_object tm_dims_huge[4];
+static void tm_e_shape_huge(msgpack_object *root)
+{
+    msgpack_object *shape = tm_at(tm_array_at(root, 0, 0), "shape");
+    for (int i = 0; i < 4; i++)
+        tm_dims_huge[i] = tm_int(INT64_MAX);
+    shape->via.array.ptr = tm_dims_huge;
+    shape->via.array.size = 4;
+}
+static void tm_e_shape0(msgpack_object *root)
+{
+    msgpack_object *a = tm_array_at(root, 0, 0);
+    tm_at(a, "shape")->via.array.size = 0;
+}
+static void tm_e_shape_dim0(msgpack_object *root)
+{
+    msgpack_object *a = tm_array_at(root, 0, 1);
+    tm_at(a, "shape")->via.array.ptr[0] = tm_int(0);
+}
+static void tm_e_shape_str(msgpack_object *root)
+{
+    msgpack_object *a = tm_array_at(root, 0, 0);
+    *tm_at(a, "shape") = tm_str("2x3");
+}
+static void tm_e_array_data_len(msgpack_object *root)
+{
+    msgpack_object *a = tm_array_at(root, 0, 0);
+    *tm_at(a, "data") = tm_bin(tm_latent, 20);
+}
+static void tm_e_array_data_odd(msgpack_object *root)
+{
+    msgpack_object *a = tm_array_at(root, 2, 0);
+    *tm_at(a, "data") = tm_bin(tm_latent, 6);
+}
+static void tm_e_array_name(msgpack_object *root)
+{
+    msgpack_object *a = tm_array_at(root, 0, 1);
+    *tm_at(a, "name") = tm_str("Z.0");
+}
+static void tm_e_array_not_map(msgpack_object *root)
+{
+    tm_at(&tm_at(root, "items")->via.array.ptr[0], "arrays")->via.array.ptr[1] =
+        tm_int(3);
+}
+static void tm_e_map_no_height(msgpack_object *root)
+{
+    tm_at(&tm_at(root, "items")->via.array.ptr[0], "height")->type =
+        MSGPACK_OBJECT_NIL;
+}
+static void tm_e_record_int(msgpack_object *root)
+{
+    *tm_at(&tm_at(root, "items")->via.array.ptr[2], "record") = tm_int(7);
+}
+static void tm_e_items_str(msgpack_object *root)
+{
+    *tm_at(root, "items") = tm_str("none");
+}
+
+Test(msg, result_new_field_errors)
+{
+    tm_result_refused(tm_e_shape5, "RESULT: items[0].arrays[0].shape: 5 "
+                                   "elements, more than 4");
+    tm_result_refused(tm_e_shape0, "RESULT: items[0].arrays[0].shape: empty");
+    tm_result_refused(tm_e_shape_dim0, "RESULT: items[0].arrays[1].shape[0]: 0 "
+                                       "is out of range 1..9223372036854775807");
+    tm_result_refused(tm_e_shape_str, "RESULT: items[0].arrays[0].shape: "
+                                      "expected array, got str");
+    tm_result_refused(tm_e_array_data_len, "RESULT: items[0].arrays[0].data: "
+                                           "20 bytes, expected the product of "
+                                           "shape x 4 = 24");
+    tm_result_refused(tm_e_array_data_odd, "RESULT: items[2].arrays[0].data: "
+                                           "6 bytes, not a multiple of 4");
+    tm_result_refused(tm_e_array_name, "RESULT: items[0].arrays[1].name: 'Z.0' "
+                                       "is not a name (1 to 64 characters of "
+                                       "a-z, 0-9 and _)");
+    tm_result_refused(tm_e_array_not_map, "RESULT: items[0].arrays[1]: "
+                                          "expected map, got int");
+    tm_result_refused(tm_e_map_no_height, "RESULT: items[0].height: missing");
+    tm_result_refused(tm_e_record_int, "RESULT: items[2].record: expected "
+                                       "str, got int");
+    tm_result_refused(tm_e_items_str,    "RESULT: items: expected array, got "
+                                         "str");
+
+    /* the same through the struct: dims, names, and a state of another
+     * type */
+    sm_msg_array arr = {.name = "a", .ndim = 0, .data = tm_map};
+    sm_msg_item it = {.id = "x", .score = 1, .arrays = &arr, .n_arrays = 1};
+    sm_msg_result r = {.task = 1, .items = &it, .n_items = 1};
+    tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].shape: empty");
+    arr.ndim = 2, arr.shape[0] = 2, arr.shape[1] = 2, arr.name = "";
+    tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].name: '' is not "
+                                 "a name (1 to 64 characters of a-z, 0-9 and "
+                                 "_)");
+    arr.name = NULL;
+    tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].name: missing");
+    arr.name = "ok", arr.data = NULL;
+    tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].data: missing");
+    arr.data = tm_map;
+    sm_msg_buf b = {0};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_msg_encode_result(&r, &b), 0);
+    cr_assert_eq(tm_dec_result(b.data, b.len, &err), 0, "%s", err.msg);
+
+    sm_msg_buf_free(&b);
+
+    tm_result_refused(tm_e_shape_huge, "RESULT: items[0].arrays[0].shape: "
+                                       "holds more than 4611686018427387903 "
+                                       "values");
+
+    /* a step result's state and samples, of the wrong type and range */
+    sm_msg_result next = {.task = 1, .state = tm_state, .state_len = 2,
+                          .samples = 10};
+    cr_assert_eq(sm_msg_encode_result(&next, &b), 0);
+    msgpack_zone *z = msgpack_zone_new(4096);
+    msgpack_object root = tm_unpack(&b, z);
+    *tm_at(&root, "state") = tm_str("opaque");
+    tm_body t;
+    tm_repack(&root, &t);
+    cr_assert_eq(tm_dec_result(t.sb.data, t.sb.size, &err), -1);
+    cr_assert_str_eq(err.msg, "RESULT: state: expected bin, got str");
+    msgpack_sbuffer_destroy(&t.sb);
+    *tm_at(&root, "state") = tm_bin(tm_state, 0);
+    *tm_at(&root, "samples") = tm_int(-1);
+    tm_repack(&root, &t);
+    cr_assert_eq(tm_dec_result(t.sb.data, t.sb.size, &err), -1);
+    cr_assert_str_eq(err.msg, "RESULT: samples: -1 is out of range "
+                              "0..9223372036854775807");
+    msgpack_sbuffer_destroy(&t.sb);
+    msgpack_zone_free(z);
+    sm_msg_buf_free(&b);
 }
 
 Test(msg, params_values_as_text)
@@ -1103,7 +1537,7 @@ static void tm_all_refuse(const void *body, size_t len)
 Test(msg, truncated_at_every_length)
 {
     sm_msg_buf b = {0};
-    sm_msg_task t = tm_task(SM_TASK_FIT);
+    sm_msg_task t = tm_task(SM_TASK_STEP);
     sm_msg_result r = tm_result();
     sm_msg_job j = tm_job();
     for (int which = 0; which < 3; which++) {
