@@ -108,6 +108,11 @@ static void client_submit(sm_broker *b, const sm_msg_frames *f)
         reply_error(b, f, "need_blob", m.model);
         goto out;
     }
+    for (size_t k = 0; k < m.n_models; k++)
+        if (!sm_blobs_path(b->blob_dir, m.model_hashes[k], path, sizeof path)) {
+            reply_error(b, f, "need_blob", m.model_hashes[k]);
+            goto out;
+        }
     for (bjob *j = b->jobs; j; j = j->next)
         if (!bjob_ended(j) && j->spec.out && strcmp(j->spec.out, m.out) == 0) {
             snprintf(err.msg, sizeof err.msg, "out '%s': job %s is writing "

@@ -1,14 +1,17 @@
 /* Workers' results: the maps of whole images written to the job's store,
- * the parts of a split neighbourhood gathered until all are in (then its
- * fit is queued), and the tasks that could not be run.
+ * the parts of a split neighbourhood's round gathered until all are in
+ * (then its step is queued), the next round of a step split into chunks
+ * again, and the tasks that could not be run.
  *
- * Where the aggregator runs: a neighbourhood's parts are gathered here,
- * but the fit over them is a task of its own ("fit") that a worker runs.
- * The fit needs the image's superpixels and the model (for the metrics of
- * the map it makes), which workers have and the broker does not load; and
- * a fit, even a slow one on large images, then never holds up the
- * broker's loop, whose heartbeats and leases must stay on time, while the
- * loop never holds up a fit. */
+ * Where the aggregator runs: a round's parts are gathered here, but the
+ * step over them (update the image's state: fit its map, or propose the
+ * next round) is a task of its own that a worker runs. It needs the
+ * image, the method and the model (for the metrics of the map it makes),
+ * which workers have and the broker does not load; and a step, even a
+ * slow one on large images, then never holds up the broker's loop, whose
+ * heartbeats and leases must stay on time. States live in the broker's
+ * memory only: after a restart the image begins again, which gives the
+ * same bits (rounds are deterministic). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +27,7 @@ static void gather_free(bgather *g)
         free(g->scores[k]);
     free(g->scores);
     free(g->len);
+    free(g->state);
     free(g);
 }
 
@@ -38,6 +42,7 @@ bgather *bgather_open(bjob *j, int method, size_t image, int parts)
     g->image = image;
     g->method = method;
     g->parts = parts;
+    g->round = 1;
     g->next = j->gathers;
     j->gathers = g;
     return g;
@@ -110,6 +115,19 @@ static void put_item(bjob *j, int m, size_t i,
     j->maps_done++;
 }
 
+/* Drops the queued tasks of gather g (those out are ignored when they
+ * answer). */
+static void drop_queued(bjob *j, const bgather *g)
+{
+    for (btask *q = j->queue.head, *nx; q; q = nx) {
+        nx = q->next;
+        if (q->gather == g) {
+            btask_unlink(&j->queue, q);
+            btask_free(q);
+        }
+    }
+}
+
 void bjob_task_failed(sm_broker *b, btask *t, const char *why)
 {
     bjob *j = t->job;
@@ -120,13 +138,7 @@ void bjob_task_failed(sm_broker *b, btask *t, const char *why)
         /* the image's other parts are of no use now: drop those queued;
          * results of those out are ignored */
         bgather *g = t->gather;
-        for (btask *q = j->queue.head, *nx; q; q = nx) {
-            nx = q->next;
-            if (q->gather == g) {
-                btask_unlink(&j->queue, q);
-                btask_free(q);
-            }
-        }
+        drop_queued(j, g);
         if (!g->failed)
             j->maps_failed++;
         g->failed = 1;
@@ -139,6 +151,49 @@ void bjob_task_failed(sm_broker *b, btask *t, const char *why)
     j->dirty = 1;
     btask_free(t);
     bjob_check_done(b, j);
+}
+
+/* Queues the chunk tasks of round r (a RESULT with state and samples) of
+ * step t's image, in front: the image is under way. */
+static void next_round(sm_broker *b, btask *t, const sm_msg_result *r)
+{
+    bjob *j = t->job;
+    bgather *g = t->gather;
+    if (r->samples < 1 || r->n_items) {
+        bjob_task_failed(b, t, "a next round without samples");
+        return;
+    }
+    uint8_t *state = malloc(r->state_len ? r->state_len : 1);
+    if (!state) {
+        bjob_task_failed(b, t, "out of memory");
+        return;
+    }
+    memcpy(state, r->state, r->state_len);
+    free(g->state);
+    g->state = state;
+    g->state_len = r->state_len;
+    g->samples = r->samples;
+    g->round++;
+    for (int k = 0; k < g->parts; k++) {
+        free(g->scores[k]);
+        g->scores[k] = NULL;
+        g->len[k] = 0;
+    }
+    g->received = 0;
+    for (int k = g->parts - 1; k >= 0; k--) {
+        btask *c = btask_new(b, j, t->method, SM_TASK_CHUNK, 1);
+        if (!c) { /* the parts queued so far fail with the image */
+            drop_queued(j, g);
+            bjob_task_failed(b, t, "out of memory");
+            return;
+        }
+        c->images[0] = g->image;
+        c->n_images = 1;
+        c->part = k;
+        c->gather = g;
+        btask_push_front(&j->queue, c);
+    }
+    btask_free(t);
 }
 
 void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
@@ -185,6 +240,10 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
             btask_push_front(&j->queue, f);
         }
         btask_free(t);
+        return;
+    }
+    if (t->kind == SM_TASK_STEP && r->state) {
+        next_round(b, t, r);
         return;
     }
     if (r->n_items != t->n_images) {

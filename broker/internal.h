@@ -44,7 +44,11 @@ typedef struct bgather {
     size_t image;
     int method;
     int parts, received;
-    int64_t samples;   /* n, from the first part in */
+    int round;         /* 1, 2, ...: the round being scored */
+    uint8_t *state;    /* the image's state for this round (from the last
+                          step), NULL in round 1: workers begin it */
+    size_t state_len;
+    int64_t samples;   /* n of the round, from the first part in */
     double **scores;   /* per part, NULL until received */
     int64_t *len;
 } bgather;
@@ -58,7 +62,7 @@ struct btask {
     size_t *images;    /* dataset indices */
     size_t n_images;
     int part;          /* chunk */
-    bgather *gather;   /* chunk and fit (borrowed from the job) */
+    bgather *gather;   /* chunk and step (borrowed from the job) */
     bworker *lease;    /* NULL while queued */
     int failures;      /* workers that died holding it */
     btask *next, *prev;

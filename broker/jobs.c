@@ -114,6 +114,18 @@ static int setup(sm_broker *b, bjob *j, sm_err *err)
     sm_model_destroy(&model);
     if (rc)
         return -1;
+    /* Auxiliary models: held and loading, or the job is refused now. */
+    for (size_t k = 0; k < s->n_models; k++) {
+        if (!sm_blobs_path(b->blob_dir, s->model_hashes[k], path, sizeof path))
+            return sm_err_set(err, "model '%s' (%s): the broker does not hold "
+                              "it (PUT it first)", s->model_names[k],
+                              s->model_hashes[k]);
+        sm_model *aux = sm_model_load_file(path, err);
+        if (!aux)
+            return sm_err_prefix(err, "model '%s' (%.16s)", s->model_names[k],
+                                 s->model_hashes[k]);
+        sm_model_destroy(&aux);
+    }
     if (!!s->dataset == !!s->n_images)
         return sm_err_set(err, "a job needs either a dataset or images");
     if (s->dataset)

@@ -145,7 +145,13 @@ int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
         .n_settings = j->n_msettings[t->method], .seed = j->spec.seed,
         .target = j->spec.target, .score = j->spec.score,
         .metrics = j->spec.metrics, .images = im, .n_images = t->n_images,
+        .model_names = j->spec.model_names,
+        .model_hashes = j->spec.model_hashes, .n_models = j->spec.n_models,
     };
+    if (t->kind != SM_TASK_IMAGES) { /* round 1: the worker begins it */
+        m.state = t->gather->state;
+        m.state_len = t->gather->state_len;
+    }
     if (t->kind == SM_TASK_CHUNK) {
         m.part = t->part;
         m.parts = t->gather->parts;

@@ -70,6 +70,9 @@ int sm_cli_client_job(const sm_explain_job *j, sm_client_job *cj, char *target,
     cj->limit = j->limit;
     cj->metrics = j->metrics;
     cj->batch = j->batch;
+    cj->aux_names = j->aux_names;
+    cj->aux_paths = j->aux_paths;
+    cj->n_aux = (size_t)j->n_aux;
     cj->score = j->score_prob ? "prob" : "logit";
     if (j->target == SM_TARGET_INDEX)
         snprintf(target, cap, "%d", j->target_index);

@@ -42,6 +42,8 @@ static const char usage[] =
     "  --seed S             job seed for every random draw (default 0)\n"
     "  --set M.K=V          a method's parameter, e.g. --set intg.steps=100;\n"
     "                       repeatable\n"
+    "  --aux NAME=M.onnx    an auxiliary model a method uses, by name\n"
+    "                       (a job file's models:); repeatable\n"
     "  --target T           predicted (default), label, or a class index\n"
     "  --score S            logit (default) or prob: what the map explains\n"
     "  --batch N            images per batch (default 64)\n"
@@ -74,6 +76,41 @@ static int split(char *list, const char **out, int cap)
         out[n++] = tok;
     }
     return n;
+}
+
+/* The job's auxiliary models: the job file's, then --aux NAME=PATH ones
+ * (a name given again takes the later path). */
+typedef struct aux_list {
+    const char *names[SM_EXPLAIN_MAX_AUX], *paths[SM_EXPLAIN_MAX_AUX];
+    char *owned[SM_EXPLAIN_MAX_AUX]; /* --aux texts, cut at '=' */
+    int n, n_owned;
+} aux_list;
+
+static int aux_add(aux_list *a, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || !eq[1])
+        return sm_cli_fail("explain", "--aux '%s': expected NAME=M.onnx", arg);
+    if (a->n_owned == SM_EXPLAIN_MAX_AUX)
+        return sm_cli_fail("explain", "more than %d --aux", SM_EXPLAIN_MAX_AUX);
+    char *s = strdup(arg);
+    if (!s)
+        return sm_cli_fail("explain", "out of memory");
+    a->owned[a->n_owned++] = s;
+    s[eq - arg] = '\0';
+    if (!sm_name_valid(s, SM_EXPLAIN_AUX_NAME))
+        return sm_cli_fail("explain", "--aux '%s': a name is 1 to %d of a-z, "
+                           "0-9 and _", arg, SM_EXPLAIN_AUX_NAME);
+    int k = 0;
+    while (k < a->n && strcmp(a->names[k], s))
+        k++;
+    if (k == SM_EXPLAIN_MAX_AUX)
+        return sm_cli_fail("explain", "more than %d auxiliary models",
+                           SM_EXPLAIN_MAX_AUX);
+    a->names[k] = s;
+    a->paths[k] = s + (eq - arg) + 1;
+    a->n += k == a->n;
+    return 0;
 }
 
 /* --OPT VALUE for a job field, by the job file's rules. */
@@ -179,6 +216,7 @@ int sm_cli_explain(int argc, char **argv)
         {"batch", required_argument, 0, 'b'},
         {"no-metrics", no_argument, 0, 'n'},
         {"workers", required_argument, 0, 'w'},
+        {"aux", required_argument, 0, 'a'},
         {"direct", no_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -189,6 +227,7 @@ int sm_cli_explain(int argc, char **argv)
     char *mlist = NULL;
     int rc = 2, c, n_settings = 0, workers = 1, direct = 0;
     sm_err err = {{0}};
+    aux_list aux = {0};
     /* Two passes: the job file first, then every other option over it, so
      * that the command line wins wherever it is written. */
     optind = 1;
@@ -217,6 +256,13 @@ int sm_cli_explain(int argc, char **argv)
         sm_jobfile_defaults(&job);
     job.settings = NULL; /* merged below */
     job.n_settings = 0;
+    for (int k = 0; k < job.n_aux; k++) {
+        aux.names[k] = job.aux_names[k];
+        aux.paths[k] = job.aux_paths[k];
+    }
+    aux.n = job.n_aux;
+    job.aux_names = aux.names;
+    job.aux_paths = aux.paths;
     optind = 0; /* 0, not 1: glibc then rescans from scratch */
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (c) {
@@ -248,6 +294,11 @@ int sm_cli_explain(int argc, char **argv)
             settings[n_settings++] = optarg;
             break;
         case 'n': job.metrics = 0; break;
+        case 'a':
+            if (aux_add(&aux, optarg))
+                goto out;
+            job.n_aux = aux.n;
+            break;
         case 'D': direct = 1; break;
         case 'w': {
             long n = sm_cli_positive(optarg);
@@ -280,6 +331,8 @@ int sm_cli_explain(int argc, char **argv)
     job.settings = all_settings;
     rc = direct ? run_direct(&job) : run_pipeline(&job, workers);
 out:
+    for (int k = 0; k < aux.n_owned; k++)
+        free(aux.owned[k]);
     free(all_settings);
     free(mlist);
     sm_jobfile_destroy(&jf);

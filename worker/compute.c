@@ -217,7 +217,7 @@ static int chunk_result(const sm_explain_setup *s, sm_explainer *e,
     if (r->failed)
         return sm_err_set(err, "%s", r->error);
     sm_explain_rounds *rd = sm_explain_rounds_open(
-        s, e, x, t->images[0].id, r->target, NULL, 0, err);
+        s, e, x, t->images[0].id, r->target, t->state, t->state_len, err);
     if (!rd)
         return -1;
     int64_t n = sm_explain_rounds_n(rd);
@@ -235,26 +235,37 @@ static int chunk_result(const sm_explain_setup *s, sm_explainer *e,
     return rc;
 }
 
-/* A step task on the one image in x: its round's scores in, its result
- * into r. -1 fails the task. */
+/* A step task on the one image in x: its round's scores in, then its
+ * result into r (0), or its next round as a RESULT into out (1). -1
+ * fails the task. */
 static int step(const sm_explain_setup *s, sm_explainer *e,
                 const sm_msg_task *t, const sm_tensor *x,
-                sm_explain_result *r, sm_err *err)
+                sm_explain_result *r, sm_msg_buf *out, sm_err *err)
 {
     sm_explain_rounds *rd = sm_explain_rounds_open(
-        s, e, x, t->images[0].id, r->target, NULL, 0, err);
+        s, e, x, t->images[0].id, r->target, t->state, t->state_len, err);
     int rc = !rd ? -1
                  : sm_explain_step(s, rd, x, t->scores, t->n_scores, r, err);
-    if (rc == 1)
-        rc = sm_err_set(err, "%s: another round: not carried yet", t->method);
+    sm_text state = {0};
+    if (rc == 1 && sm_explain_rounds_encode(rd, &state, err) == 0) {
+        sm_msg_result m = {.task = t->task,
+                           .state = (const uint8_t *)state.s,
+                           .state_len = state.len,
+                           .samples = sm_explain_rounds_n(rd)};
+        if (sm_msg_encode_result(&m, out))
+            rc = sm_err_set(err, "out of memory");
+    } else if (rc == 1) {
+        rc = -1;
+    }
+    sm_text_free(&state);
     sm_explain_rounds_destroy(&rd);
     return rc;
 }
 
 /* Runs decoded task t on model m into a RESULT body. -1 (err) fails the
  * whole task: the caller sends it as the result's error. */
-static int run(const sm_msg_task *t, sm_model *m, int threads, sm_msg_buf *out,
-               sm_err *err)
+static int run(const sm_msg_task *t, sm_model *m, const sm_explain_aux *aux,
+               int threads, sm_msg_buf *out, sm_err *err)
 {
     sm_model_config *cfg = NULL;
     sm_explainer *e = NULL;
@@ -274,7 +285,8 @@ static int run(const sm_msg_task *t, sm_model *m, int threads, sm_msg_buf *out,
     sm_model_config_preproc(cfg, &pp);
     sm_explain_setup s = {.model = m, .out_idx = out_idx,
                           .output_probs = cfg->output_kind == SM_OUTPUT_PROBABILITIES,
-                          .seed = t->seed, .metrics = t->metrics};
+                          .seed = t->seed, .metrics = t->metrics,
+                          .aux = aux, .n_aux = (int)t->n_models};
     if (parse_target(t->target, t->score, &s, err) ||
         !(e = sm_settings_explainer(t->method, t->settings, t->n_settings, err)))
         goto done;
@@ -328,9 +340,13 @@ static int run(const sm_msg_task *t, sm_model *m, int threads, sm_msg_buf *out,
     if (t->kind == SM_TASK_IMAGES && k &&
         sm_explain_images(&s, e, &view, ids, kept, err))
         goto done;
-    if (t->kind == SM_TASK_STEP && !kept[0].failed &&
-        step(&s, e, t, &view, &kept[0], err))
-        goto done;
+    if (t->kind == SM_TASK_STEP && !kept[0].failed) {
+        int stepped = step(&s, e, t, &view, &kept[0], out, err);
+        if (stepped) { /* an error, or the next round's RESULT in out */
+            rc = stepped == 1 ? 0 : -1;
+            goto done;
+        }
+    }
     for (size_t q = 0; q < k; q++) { /* the records move to res */
         res[slot[q]] = kept[q];
         memset(&kept[q].record, 0, sizeof kept[q].record);
@@ -378,14 +394,33 @@ sm_compute_status sm_compute_run(sm_compute *c, const void *task, size_t len,
         return sm_msg_encode_result(&r, result) ? SM_COMPUTE_BAD_TASK
                                                 : SM_COMPUTE_DONE;
     }
+    /* The classifier, then the auxiliary models: all in the cache at once
+     * (the least recently used out is never one of this task's), the
+     * bytes given used for the one whose hash they have. */
     sm_err terr = {{0}};
-    sm_model *m = model_for(c, t.model, model, model_len, &terr);
-    if (!m && !terr.msg[0]) {
-        snprintf(need, SM_HASH_HEX + 1, "%s", t.model);
-        sm_msg_doc_destroy(&doc);
-        return SM_COMPUTE_NEED_MODEL;
+    char have[SM_HASH_HEX + 1] = "";
+    if (model)
+        sm_hash_hex(model, model_len, have);
+    sm_model *m = NULL;
+    sm_explain_aux aux[SM_EXPLAIN_MAX_AUX];
+    if (t.n_models > SM_EXPLAIN_MAX_AUX || (int)t.n_models + 1 > c->n_cache)
+        sm_err_set(&terr, "the task needs %zu models at once; this worker "
+                   "keeps %d", t.n_models + 1, c->n_cache);
+    for (size_t k = 0; !terr.msg[0] && k <= t.n_models; k++) {
+        const char *hash = k ? t.model_hashes[k - 1] : t.model;
+        sm_model *mk = model_for(c, hash, strcmp(have, hash) ? NULL : model,
+                                 model_len, &terr);
+        if (!mk && !terr.msg[0]) {
+            snprintf(need, SM_HASH_HEX + 1, "%s", hash);
+            sm_msg_doc_destroy(&doc);
+            return SM_COMPUTE_NEED_MODEL;
+        }
+        if (k)
+            aux[k - 1] = (sm_explain_aux){t.model_names[k - 1], mk};
+        else
+            m = mk;
     }
-    if (!m || run(&t, m, c->threads, result, &terr)) {
+    if (terr.msg[0] || run(&t, m, aux, c->threads, result, &terr)) {
         sm_msg_buf_free(result);
         sm_msg_result r = {.task = t.task, .error = terr.msg};
         if (sm_msg_encode_result(&r, result)) {

@@ -232,7 +232,7 @@ static void feed(sm_worker *w)
     w->queue = t->next;
     t->next = NULL;
     w->running = t;
-    int with = w->blob && !strcmp(w->blob_hash, t->model);
+    int with = w->blob != NULL; /* the classifier or an auxiliary model */
     send_parts(w->pipe, 3,
                (const void *[]){"TASK", t->body, with ? (const void *)w->blob : ""},
                (size_t[]){4, t->len, with ? w->blob_len : 0});

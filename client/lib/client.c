@@ -262,6 +262,17 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
         return -1;
     if (put_model(c, job->model, hash))
         return -1;
+    enum { MAX_AUX = 16 };
+    char aux[MAX_AUX][SM_HASH_HEX + 1];
+    if (job->n_aux > MAX_AUX)
+        return fail(c, "job: %zu auxiliary models, more than %d", job->n_aux,
+                    MAX_AUX);
+    for (size_t k = 0; k < job->n_aux; k++)
+        if (put_model(c, job->aux_paths[k], aux[k]))
+            return -1;
+    const char *aux_hashes[MAX_AUX];
+    for (size_t k = 0; k < job->n_aux; k++)
+        aux_hashes[k] = aux[k];
     char *config = NULL;
     if (job->config) {
         size_t len;
@@ -308,6 +319,8 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
         .metrics = job->metrics, .target = job->target ? job->target : "predicted",
         .score = job->score ? job->score : "logit",
         .batch = job->batch > 0 ? job->batch : 64,
+        .model_names = (const char **)job->aux_names,
+        .model_hashes = aux_hashes, .n_models = job->n_aux,
     };
     sm_msg_buf b = {0};
     sm_msg_frames f;

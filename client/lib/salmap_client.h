@@ -81,9 +81,12 @@ typedef struct sm_client_job {
     const char *target;               /* "predicted" (NULL), "label", "3" */
     const char *score;                /* "logit" (NULL) or "prob" */
     int batch;                        /* 0: the broker's default */
+    const char *const *aux_names;     /* auxiliary models methods use, by */
+    const char *const *aux_paths;     /*   name ([a-z0-9_], at most 64): */
+    size_t n_aux;                     /*   ONNX files here, sent once; <= 16 */
 } sm_client_job;
 
-/* Uploads the model if the broker lacks it, submits the job and writes
+/* Uploads the model (and the auxiliary models) if the broker lacks it, submits the job and writes
  * its id into id[SM_CLIENT_ID_MAX]. A name or output folder longer than
  * sm_client_status holds (127, 1023 bytes) is refused. */
 SM_CLIENT_API int sm_client_submit(sm_client *c, const sm_client_job *job, char *id);

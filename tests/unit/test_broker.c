@@ -593,3 +593,161 @@ Test(broker, a_long_record_is_kept_whole)
     sm_client_destroy(&c);
     rig_stop(&r);
 }
+
+/* The next TASK on either fake worker within 10 s: its socket's index,
+ * the frames (caller frees) and the task decoded from them into *t. */
+static int next_task(void *const *s, sm_msg_frames *f, sm_msg_doc **doc,
+                     sm_msg_task *t)
+{
+    sm_err err;
+    for (;;) {
+        zmq_pollitem_t it[2] = {{s[0], 0, ZMQ_POLLIN, 0},
+                                {s[1], 0, ZMQ_POLLIN, 0}};
+        cr_assert_gt(zmq_poll(it, 2, 10000), 0, "no TASK for the workers");
+        int w = it[0].revents & ZMQ_POLLIN ? 0 : 1;
+        cr_assert_eq(sm_msg_recv(s[w], 0, 0, f, &err), 0, "%s", err.msg);
+        if (strcmp(f->command, "TASK") != 0) {
+            sm_msg_frames_free(f);
+            continue;
+        }
+        cr_assert_eq(sm_msg_decode_task(f->body, f->len, NULL, doc, t, &err),
+                     0, "%s", err.msg);
+        return w;
+    }
+}
+
+static void send_result(void *s, const sm_msg_result *r)
+{
+    sm_msg_buf buf = {0};
+    cr_assert_eq(sm_msg_encode_result(r, &buf), 0);
+    send3(s, SM_PROTO_WORKER, "RESULT", (const char *)buf.data, buf.len);
+    sm_msg_buf_free(&buf);
+}
+
+/* Two fake workers take a neighbourhood method's image split in 2 parts
+ * through two rounds: the chunks of round 1 carry no state (the workers
+ * begin it), the step's answer {state, samples} comes back as chunks of
+ * round 2 carrying that state, whose scores reach the second step in part
+ * order with the state; its item is written. */
+Test(broker, rounds_go_through_chunks_and_steps)
+{
+    rig r;
+    rig_start_with(&r, 0, 1.0);
+    char out[TDATA_PATH], jid[SM_CLIENT_ID_MAX];
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    const char *methods[] = {"occlusion"};
+    sm_client_job j = {.model = "models/mnist_cnn.onnx",
+                       .config = "models/mnist_cnn.yaml",
+                       .dataset = "data/mnist/test", .methods = methods,
+                       .n_methods = 1, .out = tdata_path(out, dir, "rounds"),
+                       .limit = 1, .batch = 4};
+    void *s[2] = {dealer(&r, r.workers), dealer(&r, r.workers)};
+    for (int w = 0; w < 2; w++) {
+        send3(s[w], SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\x01", 11);
+        /* a HEARTBEAT shows the broker knows the worker: both are idle
+         * when the job is planned, so its image is split in 2 */
+        char cmd[32] = "";
+        while (strcmp(cmd, "HEARTBEAT") != 0)
+            cr_assert(reply(s[w], 10, cmd, sizeof cmd), "no HEARTBEAT");
+    }
+    cr_assert_eq(sm_client_submit(c, &j, jid), 0, "%s", sm_client_error(c));
+    const char state[] = "the image's state after round 1";
+    const int64_t n[2] = {10, 6};
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < 2; k++) {
+            sm_msg_frames f;
+            sm_msg_doc *doc = NULL;
+            sm_msg_task t;
+            int w = next_task(s, &f, &doc, &t);
+            cr_assert_eq(t.kind, SM_TASK_CHUNK, "round %d", round + 1);
+            cr_assert_eq(t.parts, 2);
+            if (round == 0)
+                cr_assert_null(t.state);
+            else
+                cr_assert(t.state_len == sizeof state &&
+                          memcmp(t.state, state, sizeof state) == 0);
+            int64_t a = t.part * n[round] / 2, b = (t.part + 1) * n[round] / 2;
+            double y[10];
+            for (int64_t q = a; q < b; q++)
+                y[q - a] = 100.0 * round + (double)q;
+            send_result(s[w], &(sm_msg_result){.task = t.task, .scores = y,
+                                               .n_scores = b - a,
+                                               .samples = n[round]});
+            sm_msg_doc_destroy(&doc);
+            sm_msg_frames_free(&f);
+        }
+        sm_msg_frames f;
+        sm_msg_doc *doc = NULL;
+        sm_msg_task t;
+        int w = next_task(s, &f, &doc, &t);
+        cr_assert_eq(t.kind, SM_TASK_STEP);
+        cr_assert_eq(t.n_scores, n[round]);
+        for (int64_t q = 0; q < n[round]; q++)
+            cr_assert_eq(t.scores[q], 100.0 * round + (double)q);
+        if (round == 0) {
+            cr_assert_null(t.state);
+            send_result(s[w], &(sm_msg_result){
+                                  .task = t.task,
+                                  .state = (const uint8_t *)state,
+                                  .state_len = sizeof state,
+                                  .samples = n[1]});
+        } else {
+            cr_assert(t.state_len == sizeof state);
+            static float map[28 * 28];
+            sm_msg_item item = {.id = t.images[0].id, .height = 28,
+                                .width = 28, .map = map, .params = "{}",
+                                .record = "{\"rounds\": 2}"};
+            send_result(s[w], &(sm_msg_result){.task = t.task,
+                                               .items = &item,
+                                               .n_items = 1});
+        }
+        sm_msg_doc_destroy(&doc);
+        sm_msg_frames_free(&f);
+    }
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, jid, NULL, NULL, &st), 0, "%s",
+                 sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_done, 1);
+    cr_assert_eq(st.maps_failed, 0);
+    for (int w = 0; w < 2; w++)
+        zmq_close(s[w]);
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}
+
+/* Auxiliary models: uploaded by the client, required by the broker, sent
+ * by hash with every task and loaded by the worker beside the classifier
+ * (the job completes); one that is not an ONNX model refuses the job,
+ * named. */
+Test(broker, auxiliary_models_travel_with_the_job)
+{
+    rig r;
+    rig_start(&r);
+    char out[TDATA_PATH], bad[TDATA_PATH], jid[SM_CLIENT_ID_MAX];
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    const char *methods[] = {"sal"};
+    const char *names[] = {"aae_decoder", "other"};
+    const char *paths[] = {"tests/fixtures/lenet.onnx",
+                           "tests/fixtures/resnet18s.onnx"};
+    sm_client_job j = {.model = "models/mnist_cnn.onnx",
+                       .config = "models/mnist_cnn.yaml",
+                       .dataset = "data/mnist/test", .methods = methods,
+                       .n_methods = 1, .out = tdata_path(out, dir, "aux"),
+                       .limit = 2, .batch = 4, .aux_names = names,
+                       .aux_paths = paths, .n_aux = 2};
+    cr_assert_eq(sm_client_submit(c, &j, jid), 0, "%s", sm_client_error(c));
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, jid, NULL, NULL, &st), 0, "%s",
+                 sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_done, 2);
+    tdata_text(bad, dir, "not.onnx", "not a model");
+    paths[1] = bad;
+    j.out = tdata_path(out, dir, "aux2");
+    cr_assert_eq(sm_client_submit(c, &j, jid), -1);
+    cr_assert(tdata_has(sm_client_error(c), "model 'other'"), "%s",
+              sm_client_error(c));
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}

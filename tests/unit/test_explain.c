@@ -141,3 +141,21 @@ Test(explain, rng_is_keyed_and_counter_based)
     cr_assert(fabs(s / 20000) < 0.03 && fabs(s2 / 20000 - 1) < 0.05,
               "mean %g var %g", s / 20000, s2 / 20000);
 }
+
+/* A method finds the job's auxiliary models by name; a missing one is an
+ * error naming it and those the job has. */
+Test(explain, auxiliary_models_by_name)
+{
+    sm_model *a = (sm_model *)1, *b = (sm_model *)2; /* never run */
+    const sm_explain_aux aux[2] = {{"aae_encoder", a}, {"aae_decoder", b}};
+    sm_explain_ctx ctx = {NULL, 0, 0, 0, 0, aux, 2};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_explain_aux_model(&ctx, "aae_decoder", &err), b);
+    cr_assert_eq(sm_explain_aux_model(&ctx, "aae_encoder", &err), a);
+    cr_assert_null(sm_explain_aux_model(&ctx, "aae", &err));
+    cr_assert_str_eq(err.msg, "the job has no auxiliary model 'aae' (it has: "
+                     "aae_encoder, aae_decoder)");
+    ctx.n_aux = 0;
+    cr_assert_null(sm_explain_aux_model(&ctx, "aae", &err));
+    cr_assert(strstr(err.msg, "(it has: none)"), "%s", err.msg);
+}
