@@ -56,6 +56,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "salmap-worker: %s\n", err.msg);
         return 2;
     }
+    if (name && strlen(name) >= sizeof cfg.name) {
+        fprintf(stderr, "salmap-worker: --name: longer than %zu characters\n",
+                sizeof cfg.name - 1);
+        return 2;
+    }
     if (name)
         snprintf(cfg.name, sizeof cfg.name, "%s", name);
     if ((threads && parse_count("--threads", threads, &cfg.threads)) ||

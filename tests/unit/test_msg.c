@@ -949,7 +949,7 @@ Test(msg, models_errors)
 {
     sm_msg_task t = tm_task(SM_TASK_IMAGES);
     const char *names[17], *hashes[17];
-    char keys[17][8];
+    char keys[17][16];
     for (int i = 0; i < 17; i++) {
         snprintf(keys[i], sizeof keys[i], "m%d", i);
         names[i] = keys[i];
