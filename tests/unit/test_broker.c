@@ -728,8 +728,8 @@ Test(broker, auxiliary_models_travel_with_the_job)
     sm_client *c = sm_client_new_ctx(r.ctx, r.client);
     const char *methods[] = {"sal"};
     const char *names[] = {"aae_decoder", "other"};
-    const char *paths[] = {"tests/fixtures/lenet.onnx",
-                           "tests/fixtures/resnet18s.onnx"};
+    const char *paths[] = {"tests/fixtures/misc.onnx",
+                           "tests/fixtures/lenet.onnx"};
     sm_client_job j = {.model = "models/mnist_cnn.onnx",
                        .config = "models/mnist_cnn.yaml",
                        .dataset = "data/mnist/test", .methods = methods,

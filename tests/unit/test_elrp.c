@@ -159,6 +159,7 @@ static int run_elrp(sm_model *m, const sm_tensor *x, const char *composite,
         cr_assert_eq(sm_explainer_set(e, "epsilon", eps, err), 0, "%s", err->msg);
     sm_explain_batch b = {x, target, NULL};
     sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0};
+    sm_explain_out_free(out, x->shape[0]); /* from an earlier run */
     int rc = sm_explainer_run(e, &ctx, &b, out, err);
     sm_explainer_destroy(&e);
     return rc;

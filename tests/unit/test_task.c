@@ -555,6 +555,7 @@ Test(task, job_writes_what_the_tasks_compute)
         }
         sm_explainer_destroy(&e);
     }
+    sm_explain_results_free(res, 6);
     sm_tensor_destroy(&x);
     sm_dataset_destroy(&ds);
     sm_model_config_destroy(&cfg);

@@ -66,6 +66,7 @@ int tmodel_explain(const char *name, const char *const *set,
     for (int64_t i = 0; i < n; i++)
         out[i].map = maps + i * hw;
     sm_explain_batch b = {x, target, ids};
+    sm_explain_out_free(out, n); /* a test may run into the same out again */
     int rc = sm_explainer_run(e, ctx, &b, out, err);
     sm_explainer_destroy(&e);
     return rc;

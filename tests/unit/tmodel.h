@@ -18,7 +18,9 @@ sm_tensor *tmodel_images(int64_t n, int64_t c, int64_t h, int64_t w,
                          uint64_t key);
 
 /* Runs method name with "key=value" settings (NULL-ended) on x with ctx
- * and image ids, maps N x H x W into maps (out[i].map set here). Returns
+ * and image ids, maps N x H x W into maps (out[i].map set here; out's
+ * records, zeroed or from an earlier run, are freed first: the caller
+ * frees the last ones). Returns
  * sm_explainer_run's result, the message in err. */
 int tmodel_explain(const char *name, const char *const *set,
                    const sm_explain_ctx *ctx, const sm_tensor *x,
