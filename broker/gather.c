@@ -77,7 +77,9 @@ static void put_item(bjob *j, int m, size_t i,
         j->maps_failed++;
         return;
     }
-    if (it->height != j->cfg->height || it->width != j->cfg->width) {
+    int with_map = !sm_explainer_class_of(j->ex[m])->no_map;
+    if (with_map &&
+        (it->height != j->cfg->height || it->width != j->cfg->width)) {
         sm_broker_warn("job %s: %s: %s: a %dx%d map for a %dx%d model input; "
                       "counted as failed", j->id, id, j->spec.methods[m],
                       it->height, it->width, j->cfg->height, j->cfg->width);
@@ -85,7 +87,13 @@ static void put_item(bjob *j, int m, size_t i,
         return;
     }
     sm_explain_result r = {0};
-    if (sm_record_set_json(&r.record, it->record ? it->record : "{}")) {
+    int oom = sm_record_set_json(&r.record, it->record ? it->record : "{}");
+    for (size_t k = 0; k < it->n_arrays && !oom; k++) /* checked by the codec */
+        oom = sm_record_array_add(&r.record, it->arrays[k].name,
+                                  it->arrays[k].ndim, it->arrays[k].shape,
+                                  it->arrays[k].data);
+    if (oom) {
+        sm_record_free(&r.record);
         sm_broker_warn("job %s: %s: out of memory", j->id, id);
         j->maps_failed++;
         return;
@@ -95,7 +103,7 @@ static void put_item(bjob *j, int m, size_t i,
     r.score = it->score;
     r.evals = (long)it->evals;
     r.seconds = it->seconds;
-    r.map = (float *)it->map;
+    r.map = with_map ? (float *)it->map : NULL;
     r.has_metrics = it->has_metrics;
     r.deletion_auc = it->deletion;
     r.insertion_auc = it->insertion;

@@ -183,28 +183,46 @@ static void decode_all(const sm_msg_task *t, const sm_preproc *pp, float *x,
 }
 
 /* One RESULT item from r (map h x w). */
-static void item_of(const sm_explain_result *r, const char *id,
-                    const char *params, int h, int w, sm_msg_item *it)
+/* One RESULT item from r (map h x w, none when !with_map), its record's
+ * arrays listed in a malloc'ed it->arrays (the caller frees it). 0, or -1
+ * when out of memory. */
+static int item_of(const sm_explain_result *r, const char *id,
+                   const char *params, int with_map, int h, int w,
+                   sm_msg_item *it)
 {
     memset(it, 0, sizeof *it);
     it->id = id;
     if (r->failed) {
         it->error = r->error;
-        return;
+        return 0;
     }
+    const sm_record *rec = &r->record;
+    if (rec->n_arrays &&
+        !(it->arrays = calloc(rec->n_arrays, sizeof *it->arrays)))
+        return -1;
+    for (size_t k = 0; k < rec->n_arrays; k++) {
+        const sm_record_array *a = &rec->arrays[k];
+        it->arrays[k] = (sm_msg_array){.name = a->name, .ndim = a->ndim,
+                                       .data = a->data};
+        memcpy(it->arrays[k].shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
+    }
+    it->n_arrays = rec->n_arrays;
     it->predicted = r->predicted;
     it->target = r->target;
     it->score = r->score;
     it->evals = r->evals;
     it->seconds = r->seconds;
-    it->height = h;
-    it->width = w;
-    it->map = r->map;
+    if (with_map) {
+        it->height = h;
+        it->width = w;
+        it->map = r->map;
+    }
     it->params = params;
     it->record = sm_record_json(&r->record);
     it->has_metrics = r->has_metrics;
     it->deletion = r->deletion_auc;
     it->insertion = r->insertion_auc;
+    return 0;
 }
 
 /* A chunk task's RESULT: the scores of its part of the proposed round of
@@ -356,11 +374,18 @@ static int run(const sm_msg_task *t, sm_model *m, const sm_explain_aux *aux,
         sm_err_set(err, "out of memory");
         goto done;
     }
+    int with_map = !sm_explainer_class_of(e)->no_map;
     for (size_t r = 0; r < n; r++)
-        item_of(&res[r], t->images[r].id, params, pp.height, pp.width, &items[r]);
+        if (item_of(&res[r], t->images[r].id, params, with_map, pp.height,
+                    pp.width, &items[r])) {
+            sm_err_set(err, "out of memory");
+            goto done;
+        }
     sm_msg_result r = {.task = t->task, .items = items, .n_items = n};
     rc = sm_msg_encode_result(&r, out) ? sm_err_set(err, "out of memory") : 0;
 done:
+    for (size_t r = 0; items && r < n; r++)
+        free(items[r].arrays);
     if (res)
         sm_explain_results_free(res, (int64_t)n);
     if (kept)

@@ -430,6 +430,11 @@ void sm_explain_rounds_destroy(sm_explain_rounds **r)
     *r = NULL;
 }
 
+const sm_explainer_class *sm_explain_rounds_class(const sm_explain_rounds *r)
+{
+    return r->cls;
+}
+
 int64_t sm_explain_rounds_n(const sm_explain_rounds *r)
 {
     return r->n;

@@ -235,6 +235,9 @@ sm_explain_rounds *sm_explain_rounds_new(sm_explainer *e,
                                          sm_err *err);
 void sm_explain_rounds_destroy(sm_explain_rounds **r);
 
+/* The method's class. */
+const sm_explainer_class *sm_explain_rounds_class(const sm_explain_rounds *r);
+
 /* The proposed round's sample count; 0 when the image is done. */
 int64_t sm_explain_rounds_n(const sm_explain_rounds *r);
 /* Rounds proposed so far, this one included (1 after new with no state). */

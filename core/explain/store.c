@@ -181,14 +181,15 @@ int sm_explain_store_put(sm_explain_store *st, const char *id,
     if (r->failed)
         return sm_err_set(err, "%s: %s: a failed result has no map (%s)",
                           id, method, r->error);
-    if (!r->map && has_map(method))
+    int with_map = has_map(method);
+    if (!r->map && with_map)
         return sm_err_set(err, "%s: %s: the result has no map", id, method);
     snprintf(dir, sizeof dir, "%s/maps/%s", st->out, id);
     /* The row last: an (image, method) is complete once its row is there,
      * and whatever was written before it is simply written again. */
     if (sm_file_mkdirs(dir, err) || put_record(st, id, method, &r->record, err))
         return -1;
-    if (r->map) {
+    if (with_map) {
         sm_tensor mt = {0};
         mt.ndim = 2;
         mt.shape[0] = h;

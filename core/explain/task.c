@@ -93,7 +93,7 @@ static int finish(const sm_explain_setup *s, const float *x, int64_t c,
     r->evals = o->evals;
     sm_record_move(&r->record, &o->record);
     r->has_metrics = 0;
-    if (!s->metrics)
+    if (!s->metrics || !o->map) /* a method without a map: no curves */
         return 0;
     sm_explain_ctx ctx = ctx_of(s);
     sm_model_scoring sc = sm_explain_scoring(&ctx);
@@ -139,7 +139,7 @@ int sm_explain_images(const sm_explain_setup *s, sm_explainer *e,
         slot[q] = r;
         target[q] = res[r].target;
         kid[q] = ids[r];
-        out[q].map = res[r].map;
+        out[q].map = sm_explainer_class_of(e)->no_map ? NULL : res[r].map;
         q++;
     }
     const sm_tensor *xe = xk ? xk : x;
@@ -190,7 +190,8 @@ int sm_explain_step(const sm_explain_setup *s, sm_explain_rounds *r,
     if (sm_explain_rounds_n(r) > 0)
         return 1;
     int64_t c = x->shape[1], h = x->shape[2], w = x->shape[3];
-    sm_explain_out o = {.map = res->map};
+    sm_explain_out o = {
+        .map = sm_explain_rounds_class(r)->no_map ? NULL : res->map};
     int rc = sm_explain_rounds_finish(r, &o, err);
     if (rc == 0) {
         res->failed = 0;

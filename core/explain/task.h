@@ -35,7 +35,8 @@ typedef struct sm_explain_result {
     double score;
     long evals;
     double seconds;
-    float *map;               /* h x w, the caller's buffer */
+    float *map;               /* h x w, the caller's buffer (untouched
+                                 for a method with no_map) */
     sm_record record;         /* the method's; freed by
                                  sm_explain_results_free */
     int has_metrics;

@@ -15,6 +15,7 @@
 
 #include "broker/broker.h"
 #include "client/lib/salmap_client.h"
+#include "io/npy.h"
 #include "schemas/msg.h"
 #include "tdata.h"
 #include "util/file.h"
@@ -535,8 +536,9 @@ Test(broker, an_image_id_too_long_for_a_path_is_refused)
     rig_stop(&r);
 }
 
-/* A fake worker's RESULT with a record far beyond any fixed buffer: the
- * map is written with its record whole, in <method>.json and its row. */
+/* A fake worker's RESULT with a record far beyond any fixed buffer and a
+ * named array: the map is written with its record whole, in
+ * <method>.json and its row, and the array as <method>.<name>.npy. */
 Test(broker, a_long_record_is_kept_whole)
 {
     rig r;
@@ -566,8 +568,12 @@ Test(broker, a_long_record_is_kept_whole)
     static char record[100000];
     memset(record, ' ', sizeof record - 1); /* JSON whitespace, then {} */
     memcpy(record + sizeof record - 3, "{}", 3);
+    static const float ex[2][3] = {{1, 2, 3}, {-4, 5.5f, 6}};
+    sm_msg_array arr = {.name = "exemplars", .ndim = 2, .shape = {2, 3},
+                        .data = &ex[0][0]};
     sm_msg_item item = {.id = t.images[0].id, .height = 28, .width = 28,
-                        .map = map, .params = "{}", .record = record};
+                        .map = map, .params = "{}", .record = record,
+                        .arrays = &arr, .n_arrays = 1};
     sm_msg_result res = {.task = t.task, .items = &item, .n_items = 1};
     sm_msg_buf buf = {0};
     cr_assert_eq(sm_msg_encode_result(&res, &buf), 0);
@@ -587,6 +593,12 @@ Test(broker, a_long_record_is_kept_whole)
     cr_assert_eq(len, sizeof record - 1);
     cr_assert(memcmp(json, record, len) == 0);
     free(json);
+    snprintf(rel, sizeof rel, "maps/%s/sal.exemplars.npy", t.images[0].id);
+    sm_tensor *a = sm_npy_read(tdata_path(path, out, rel), &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    cr_assert(a->ndim == 2 && a->shape[0] == 2 && a->shape[1] == 3);
+    cr_assert(memcmp(a->data, ex, sizeof ex) == 0);
+    sm_tensor_destroy(&a);
     sm_msg_doc_destroy(&doc);
     sm_msg_frames_free(&f);
     zmq_close(s);
