@@ -295,6 +295,7 @@ static int run(const sm_msg_task *t, sm_model *m, const sm_explain_aux *aux,
     const char **ids = NULL;
     size_t *slot = NULL;
     int rc = -1, out_idx;
+    size_t n = 0; /* images: known once the task is checked */
     cfg = t->config ? sm_model_config_parse(t->config, strlen(t->config), "config", err)
                     : sm_model_config_for_model(m, "model", err);
     if (!cfg || sm_model_config_bind(cfg, m, "model", &out_idx, err))
@@ -313,7 +314,8 @@ static int run(const sm_msg_task *t, sm_model *m, const sm_explain_aux *aux,
                    t->kind == SM_TASK_CHUNK ? "chunk" : "step");
         goto done;
     }
-    size_t n = t->n_images, hw = (size_t)pp.height * (size_t)pp.width;
+    n = t->n_images;
+    size_t hw = (size_t)pp.height * (size_t)pp.width;
     int64_t per = (int64_t)pp.channels * (int64_t)hw;
     x = sm_tensor_new(4, (int64_t[]){(int64_t)n, pp.channels, pp.height, pp.width});
     res = calloc(n, sizeof *res);
