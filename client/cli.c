@@ -57,23 +57,14 @@ void sm_cli_progress(const sm_client_status *st, void *u)
 int sm_cli_client_job(const sm_explain_job *j, sm_client_job *cj, char *target,
                       size_t cap)
 {
-    memset(cj, 0, sizeof *cj);
-    cj->model = j->model;
-    cj->config = j->config;
-    cj->dataset = j->dataset;
-    cj->methods = j->methods;
-    cj->n_methods = (size_t)j->n_methods;
-    cj->settings = j->settings;
-    cj->n_settings = (size_t)j->n_settings;
-    cj->seed = j->seed;
-    cj->out = j->out;
-    cj->limit = j->limit;
-    cj->metrics = j->metrics;
-    cj->batch = j->batch;
-    cj->aux_names = j->aux_names;
-    cj->aux_paths = j->aux_paths;
-    cj->n_aux = (size_t)j->n_aux;
-    cj->score = j->score_prob ? "prob" : "logit";
+    *cj = (sm_client_job){
+        .model = j->model, .config = j->config, .dataset = j->dataset,
+        .methods = j->methods, .n_methods = (size_t)j->n_methods,
+        .settings = j->settings, .n_settings = (size_t)j->n_settings,
+        .seed = j->seed, .out = j->out, .limit = j->limit,
+        .metrics = j->metrics, .batch = j->batch, .aux_names = j->aux_names,
+        .aux_paths = j->aux_paths, .n_aux = (size_t)j->n_aux,
+        .score = j->score_prob ? "prob" : "logit"};
     if (j->target == SM_TARGET_INDEX)
         snprintf(target, cap, "%d", j->target_index);
     else

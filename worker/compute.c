@@ -190,13 +190,18 @@ static int item_of(const sm_explain_result *r, const char *id,
                    const char *params, int with_map, int h, int w,
                    sm_msg_item *it)
 {
-    memset(it, 0, sizeof *it);
-    it->id = id;
     if (r->failed) {
-        it->error = r->error;
+        *it = (sm_msg_item){.id = id, .error = r->error};
         return 0;
     }
     const sm_record *rec = &r->record;
+    *it = (sm_msg_item){
+        .id = id, .predicted = r->predicted, .target = r->target,
+        .score = r->score, .evals = r->evals, .seconds = r->seconds,
+        .height = with_map ? h : 0, .width = with_map ? w : 0,
+        .map = with_map ? r->map : NULL, .params = params,
+        .record = sm_record_json(rec), .has_metrics = r->has_metrics,
+        .deletion = r->deletion_auc, .insertion = r->insertion_auc};
     if (rec->n_arrays &&
         !(it->arrays = calloc(rec->n_arrays, sizeof *it->arrays)))
         return -1;
@@ -207,21 +212,6 @@ static int item_of(const sm_explain_result *r, const char *id,
         memcpy(it->arrays[k].shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
     }
     it->n_arrays = rec->n_arrays;
-    it->predicted = r->predicted;
-    it->target = r->target;
-    it->score = r->score;
-    it->evals = r->evals;
-    it->seconds = r->seconds;
-    if (with_map) {
-        it->height = h;
-        it->width = w;
-        it->map = r->map;
-    }
-    it->params = params;
-    it->record = sm_record_json(&r->record);
-    it->has_metrics = r->has_metrics;
-    it->deletion = r->deletion_auc;
-    it->insertion = r->insertion_auc;
     return 0;
 }
 

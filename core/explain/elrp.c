@@ -106,14 +106,11 @@ static int elrp_run(const void *params, const sm_explain_ctx *ctx,
         char ratio[32] = "null"; /* JSON has no NaN */
         if (logit[i] != 0)
             snprintf(ratio, sizeof ratio, "%.9g", sum / logit[i]);
-        sm_record *rec = &out[i].record;
-        if (sm_record_str(rec, "composite", p->composite) ||
-            sm_record_addf(rec, "relevance_sum", "%.9g", sum) ||
-            sm_record_addf(rec, "logit", "%.9g", logit[i]) ||
-            sm_record_addf(rec, "conservation", "%s", ratio)) {
-            sm_err_set(err, "out of memory");
-            goto done;
-        }
+        sm_record *rec = &out[i].record; /* explainer.c checks it */
+        sm_record_str(rec, "composite", p->composite);
+        sm_record_addf(rec, "relevance_sum", "%.9g", sum);
+        sm_record_addf(rec, "logit", "%.9g", logit[i]);
+        sm_record_addf(rec, "conservation", "%s", ratio);
     }
     rc = 0;
 done:

@@ -479,6 +479,9 @@ int sm_explain_rounds_finish(sm_explain_rounds *r, sm_explain_out *out,
     clear_out(out, 1);
     if (op_finish(r, out, err))
         return sm_err_prefix(err, "%s", r->cls->name);
+    if (out->record.failed)
+        return sm_err_set(err, "%s: image '%s': out of memory for its "
+                          "record", r->cls->name, r->im.id);
     return 0;
 }
 
@@ -540,5 +543,9 @@ int sm_explainer_run(sm_explainer *e, const sm_explain_ctx *ctx,
     if (e->cls->run ? e->cls->run(e->params, ctx, b, out, err)
                     : run_rounds(e->cls, e->params, ctx, b, out, err))
         return sm_err_prefix(err, "%s", e->cls->name);
+    for (int64_t i = 0; i < b->x->shape[0]; i++)
+        if (out[i].record.failed)
+            return sm_err_set(err, "%s: image '%s': out of memory for its "
+                              "record", e->cls->name, b->ids ? b->ids[i] : "?");
     return 0;
 }

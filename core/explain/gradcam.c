@@ -101,12 +101,9 @@ static int gradcam_run(const void *params, const sm_explain_ctx *ctx,
         memcpy(out[i].map, cam + i * oh * ow, sizeof(float) * (size_t)(oh * ow));
         out[i].score = score[i];
         out[i].evals = 1;
-        if (sm_record_str(&out[i].record, "layer", name) ||
-            sm_record_addf(&out[i].record, "shape", "[%lld, %lld, %lld]",
-                           (long long)k, (long long)h, (long long)w)) {
-            sm_err_set(err, "out of memory");
-            goto done;
-        }
+        sm_record_str(&out[i].record, "layer", name);
+        sm_record_addf(&out[i].record, "shape", "[%lld, %lld, %lld]",
+                       (long long)k, (long long)h, (long long)w);
     }
     rc = 0;
 done:

@@ -142,13 +142,10 @@ static int intg_run(const void *params, const sm_explain_ctx *ctx,
         sm_explain_reduce(attr, c, hw, SM_REDUCE_SUM, out[i].map);
         out[i].score = f[i];
         out[i].evals = steps + 2;
-        sm_record *rec = &out[i].record;
-        if (sm_record_addf(rec, "delta", "%.9g", total - (f[i] - f[n + i])) ||
-            sm_record_addf(rec, "f_baseline", "%.9g", f[n + i]) ||
-            sm_record_addf(rec, "sum_attr", "%.9g", total)) {
-            sm_err_set(err, "out of memory");
-            goto done;
-        }
+        sm_record *rec = &out[i].record; /* explainer.c checks it */
+        sm_record_addf(rec, "delta", "%.9g", total - (f[i] - f[n + i]));
+        sm_record_addf(rec, "f_baseline", "%.9g", f[n + i]);
+        sm_record_addf(rec, "sum_attr", "%.9g", total);
     }
     rc = 0;
 done:

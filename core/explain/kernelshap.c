@@ -92,18 +92,14 @@ static int kernelshap_fit(const void *params, const sm_explain_ctx *ctx,
     sm_superpixel_paint(s, phi, out->map);
     out->score = y[0];
     out->evals = n;
-    sm_record *rec = &out->record;
-    if (sm_record_addf(rec, "n_segments", "%d", M) ||
-        sm_record_addf(rec, "base_value", "%.9g", y[1]) ||
-        sm_record_addf(rec, "fx", "%.9g", y[0]) ||
-        sm_record_addf(rec, "rows", "%ld", rows) ||
-        sm_record_addf(rec, "enumerated", "%ld",
-                       sm_shap_plan_enumerated(plan)) ||
-        sm_superpixel_record(s, rec) ||
-        sm_record_nums(rec, "phi", phi, (size_t)M)) {
-        sm_err_set(err, "out of memory");
-        goto done;
-    }
+    sm_record *rec = &out->record; /* explainer.c checks it */
+    sm_record_addf(rec, "n_segments", "%d", M);
+    sm_record_addf(rec, "base_value", "%.9g", y[1]);
+    sm_record_addf(rec, "fx", "%.9g", y[0]);
+    sm_record_addf(rec, "rows", "%ld", rows);
+    sm_record_addf(rec, "enumerated", "%ld", sm_shap_plan_enumerated(plan));
+    sm_superpixel_record(s, rec);
+    sm_record_nums(rec, "phi", phi, (size_t)M);
     rc = 0;
 done:
     sm_shap_plan_destroy(&plan);

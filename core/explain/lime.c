@@ -96,16 +96,13 @@ static int lime_fit(const void *params, const sm_explain_ctx *ctx,
     sm_superpixel_paint(s, fit->coef, out->map);
     out->score = y[0];
     out->evals = n;
-    sm_record *rec = &out->record;
-    if (sm_record_addf(rec, "n_segments", "%d", d) ||
-        sm_record_addf(rec, "intercept", "%.9g", fit->intercept) ||
-        sm_record_addf(rec, "score", "%.9g", fit->score) ||
-        sm_record_addf(rec, "local_pred", "%.9g", fit->local_pred) ||
-        sm_superpixel_record(s, rec) ||
-        sm_record_nums(rec, "weights", fit->coef, (size_t)d)) {
-        sm_err_set(err, "out of memory");
-        goto done;
-    }
+    sm_record *rec = &out->record; /* explainer.c checks it */
+    sm_record_addf(rec, "n_segments", "%d", d);
+    sm_record_addf(rec, "intercept", "%.9g", fit->intercept);
+    sm_record_addf(rec, "score", "%.9g", fit->score);
+    sm_record_addf(rec, "local_pred", "%.9g", fit->local_pred);
+    sm_superpixel_record(s, rec);
+    sm_record_nums(rec, "weights", fit->coef, (size_t)d);
     rc = 0;
 done:
     sm_lime_fit_destroy(&fit);

@@ -166,10 +166,9 @@ static int occlusion_fit(const void *params, const sm_explain_ctx *ctx,
     out->evals = n;
     free(acc);
     free(cover);
-    if (sm_record_addf(&out->record, "window", "%d", j.win) ||
-        sm_record_addf(&out->record, "stride", "%d", j.stride) ||
-        sm_record_addf(&out->record, "windows", "%lld", (long long)j.windows))
-        return sm_err_set(err, "out of memory");
+    sm_record_addf(&out->record, "window", "%d", j.win);
+    sm_record_addf(&out->record, "stride", "%d", j.stride);
+    sm_record_addf(&out->record, "windows", "%lld", (long long)j.windows);
     return 0;
 }
 

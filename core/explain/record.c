@@ -6,6 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Marks r incomplete: an add ran out of memory. -1. */
+static int failed(sm_record *r)
+{
+    r->failed = 1;
+    return -1;
+}
+
 /* Opens the member "key": the object's closing brace is taken off and put
  * back by member_close, so the text is a whole object between adds. */
 static int member_open(sm_record *r, const char *key)
@@ -20,14 +27,16 @@ static int member_open(sm_record *r, const char *key)
 static int member_close(sm_record *r, int rc)
 {
     /* On failure the member may be half written: end the object anyway so
-     * the text stays one object (the caller reports the failure). */
-    return sm_text_addf(&r->json, "}") || rc ? -1 : 0;
+     * the text stays one object (the failure is reported). */
+    if (sm_text_addf(&r->json, "}") || rc)
+        return failed(r);
+    return r->failed ? -1 : 0;
 }
 
 int sm_record_addf(sm_record *r, const char *key, const char *fmt, ...)
 {
     if (member_open(r, key))
-        return -1;
+        return failed(r);
     char small[256];
     va_list ap;
     va_start(ap, fmt);
@@ -96,14 +105,14 @@ int sm_record_array_add(sm_record *r, const char *name, int ndim,
     sm_record_array *grown =
         realloc(r->arrays, sizeof *grown * (r->n_arrays + 1));
     if (!grown)
-        return -1;
+        return failed(r);
     r->arrays = grown;
     a.name = strdup(name);
     a.data = malloc(bytes);
     if (!a.name || !a.data) {
         free(a.name);
         free(a.data);
-        return -1;
+        return failed(r);
     }
     memcpy(a.data, data, bytes);
     r->arrays[r->n_arrays++] = a;
@@ -118,7 +127,9 @@ const char *sm_record_json(const sm_record *r)
 int sm_record_set_json(sm_record *r, const char *json)
 {
     r->json.len = 0;
-    return sm_text_addf(&r->json, "%s", json);
+    if (sm_text_addf(&r->json, "%s", json))
+        return failed(r);
+    return 0;
 }
 
 void sm_record_move(sm_record *dst, sm_record *src)
@@ -138,4 +149,5 @@ void sm_record_free(sm_record *r)
     free(r->arrays);
     r->arrays = NULL;
     r->n_arrays = 0;
+    r->failed = 0;
 }

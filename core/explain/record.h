@@ -30,21 +30,25 @@ typedef struct sm_record {
     sm_text json; /* "{...}" once a member was added; empty before */
     sm_record_array *arrays;
     size_t n_arrays;
+    int failed;   /* an add ran out of memory: the record is incomplete */
 } sm_record;
 
+/* Every add returns 0, or -1 when out of memory, and then also marks the
+ * record failed: a method may add without checking, and the generic code
+ * (explainer.c) turns a failed record into the method's error. */
+
 /* Adds member "key": <value formatted by fmt> (the caller writes valid
- * JSON: numbers, [...], {...}). 0, or -1 when out of memory. */
+ * JSON: numbers, [...], {...}). */
 int sm_record_addf(sm_record *r, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* "key": "s", s escaped as a JSON string. 0 or -1. */
+/* "key": "s", s escaped as a JSON string. */
 int sm_record_str(sm_record *r, const char *key, const char *s);
-/* "key": [v0, v1, ...] (%.9g each). 0 or -1. */
+/* "key": [v0, v1, ...] (%.9g each). */
 int sm_record_nums(sm_record *r, const char *key, const double *v, size_t n);
 
 /* Adds a copy of data (prod(shape) floats) as array `name`. A bad name or
  * shape is a programmer error (asserted): names come from the method's
- * code, and the codec checks what comes from the wire. 0, or -1 when out
- * of memory. */
+ * code, and the codec checks what comes from the wire. */
 int sm_record_array_add(sm_record *r, const char *name, int ndim,
                         const int64_t *shape, const float *data);
 /* prod(shape) of a. */

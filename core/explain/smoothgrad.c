@@ -101,10 +101,7 @@ static int smoothgrad_run(const void *params, const sm_explain_ctx *ctx,
             out[i].map[q] = (float)(acc[i * hw + q] / p->samples);
         out[i].score = score[i];
         out[i].evals = p->samples + 1;
-        if (sm_record_addf(&out[i].record, "sigma", "%.9g", sigma[i])) {
-            sm_err_set(err, "out of memory");
-            goto done;
-        }
+        sm_record_addf(&out[i].record, "sigma", "%.9g", sigma[i]);
     }
     rc = 0;
 done:

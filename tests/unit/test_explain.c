@@ -159,3 +159,38 @@ Test(explain, auxiliary_models_by_name)
     cr_assert_null(sm_explain_aux_model(&ctx, "aae", &err));
     cr_assert(strstr(err.msg, "(it has: none)"), "%s", err.msg);
 }
+
+/* A record an add could not complete (out of memory: marked failed, as
+ * record.c does) fails the method, naming the image, though its run
+ * returned 0. */
+static int incomplete_run(const void *params, const sm_explain_ctx *ctx,
+                          const sm_explain_batch *b, sm_explain_out *out,
+                          sm_err *err)
+{
+    (void)params, (void)ctx, (void)b, (void)err;
+    sm_record_addf(&out[1].record, "kept", "%d", 1);
+    out[1].record.failed = 1;
+    return 0;
+}
+
+Test(explain, an_incomplete_record_fails_the_method)
+{
+    static const sm_explainer_class cls = {.name = "incomplete",
+                                           .run = incomplete_run};
+    sm_err err = {{0}};
+    sm_explainer *e = sm_explainer_new_class(&cls, &err);
+    cr_assert_not_null(e, "%s", err.msg);
+    sm_tensor *x = sm_tensor_new(4, (int64_t[]){2, 1, 2, 2});
+    float maps[2][4];
+    sm_explain_out out[2] = {{.map = maps[0]}, {.map = maps[1]}};
+    const int target[2] = {0, 0};
+    const char *ids[2] = {"a", "b"};
+    sm_explain_ctx ctx = {NULL, 0, 0, 0, 0, NULL, 0};
+    sm_explain_batch b = {x, target, ids};
+    cr_assert_eq(sm_explainer_run(e, &ctx, &b, out, &err), -1);
+    cr_assert_str_eq(err.msg, "incomplete: image 'b': out of memory for its "
+                     "record");
+    sm_explain_out_free(out, 2);
+    sm_tensor_destroy(&x);
+    sm_explainer_destroy(&e);
+}
