@@ -6,8 +6,9 @@
  *
  * where an evaluation with a backward pass costs twice the forward FLOPs
  * (the input gradient of a Conv or Gemm costs as much as the layer) and a
- * forward-only one its FLOPs. Targets (issue 3): sal and grad >= 15,000
- * img/s, intg (50 steps) >= 300 img/s, elrp within 1.5x of sal's time.
+ * forward-only one its FLOPs. The gradient and relevance methods'
+ * targets: sal and grad >= 15,000 img/s, intg (50 steps) >= 300 img/s,
+ * elrp within 1.5x of sal's time.
  * Run from the repository root (make bench):
  *
  *   build/bench/explain [MODEL.onnx [METHOD,METHOD...]]
@@ -115,7 +116,8 @@ int main(int argc, char **argv)
         if (only && !listed(only, (*c)->name))
             continue;
         sm_explainer *e = sm_explainer_new((*c)->name, &err);
-        /* issue 4 benches RISE with 1,000 masks (4,000 by default) */
+        /* the model-agnostic methods' targets are for RISE with 1,000
+         * masks (4,000 by default) */
         if (e && strcmp((*c)->name, "rise") == 0)
             sm_explainer_set(e, "masks", "1000", &err);
         /* and LIME and KernelSHAP with 1,000 samples (KernelSHAP's budget

@@ -1,7 +1,8 @@
 /* bench/pipeline: what the pipeline (docs/PIPELINE.md) costs against the
  * direct loop, and whether a lone image's LIME gets faster with workers
- * (issue 5, section 9). On models/mnist_cnn.onnx and data/mnist/test,
- * seed 7, metrics off, each run into a fresh folder:
+ * (the pipeline's targets: cost under 10%, latency falling as workers are
+ * added). On models/mnist_cnn.onnx and data/mnist/test, seed 7, metrics
+ * off, each run into a fresh folder:
  *
  *   direct       sm_explain_job_run (core/explain/job.c), one loop
  *   embedded N   sm_embedded_new(N, 0) + libsalmap-client over inproc://

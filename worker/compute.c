@@ -182,7 +182,6 @@ static void decode_all(const sm_msg_task *t, const sm_preproc *pp, float *x,
         pthread_join(tid[k], NULL);
 }
 
-/* One RESULT item from r (map h x w). */
 /* One RESULT item from r (map h x w, none when !with_map), its record's
  * arrays listed in a malloc'ed it->arrays (the caller frees it). 0, or -1
  * when out of memory. */

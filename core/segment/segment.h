@@ -1,5 +1,5 @@
-/* sm_segment: superpixels for the model-agnostic explainers (LIME,
- * KernelSHAP, Anchor, LORE; ALGORITHMS.md "Superpixels").
+/* sm_segment: superpixels for the model-agnostic explainers (LIME and
+ * KernelSHAP; docs/SEGMENT.md).
  *
  * The image is the model's input before normalisation: C x H x W floats in
  * [0, 1], C = 1 (grayscale, segmented as three equal channels, as LIME does)

@@ -1,7 +1,7 @@
 /* sm_rng: counter-based random numbers. A draw is a pure function of
  * (key, counter), and a key is a hash of (job seed, image id, method), so a
  * neighbourhood or a noise sample is the same whatever the batching,
- * threads, chunking or retries (DESIGN.md, Determinism). No state. */
+ * threads, chunking or retries (docs/EXPLAIN.md, "Bit-identical maps"). No state. */
 #ifndef SM_RNG_H
 #define SM_RNG_H
 

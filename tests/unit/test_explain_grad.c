@@ -334,10 +334,11 @@ static sm_tensor *concat_digits(const sm_tensor *a, const sm_tensor *b)
     return x;
 }
 
-/* Issue 3: IG completeness with 50 Gauss-Legendre steps on the shipped
- * MNIST model. Always on the 8 real test digits saved with its fixtures
- * (saliency_cnn/digits.npy: classes 1, 2, 4, 5; elrp_cnn/input.npy: 6, 7,
- * 8, 9), and on 8 more spread over data/mnist/test when it is present. */
+/* intg's completeness requirement (|delta| within 1% of f(x) - f(b)) with
+ * 50 Gauss-Legendre steps on the shipped MNIST model. Always on the 8 real
+ * test digits saved with its fixtures (saliency_cnn/digits.npy: classes 1,
+ * 2, 4, 5; elrp_cnn/input.npy: 6, 7, 8, 9), and on 8 more spread over
+ * data/mnist/test when it is present. */
 Test(explain_grad, intg_completeness_on_the_shipped_model)
 {
     sm_model *m = load_model(SHIPPED_MODEL);
