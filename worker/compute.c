@@ -19,7 +19,11 @@ typedef struct cached {
     uint64_t used;
 } cached;
 
+#define MAX_CLASSES 8
+
 struct sm_compute {
+    const sm_explainer_class *classes[MAX_CLASSES]; /* beside the registry */
+    int n_classes;
     int threads;
     int n_cache;
     cached *cache;
@@ -53,6 +57,29 @@ void sm_compute_destroy(sm_compute **cp)
     free(c->cache);
     free(c);
     *cp = NULL;
+}
+
+int sm_compute_add_class(sm_compute *c, const sm_explainer_class *cls)
+{
+    if (c->n_classes == MAX_CLASSES)
+        return -1;
+    c->classes[c->n_classes++] = cls;
+    return 0;
+}
+
+/* Task t's method with its settings: one c was taught, else the
+ * registry's. NULL with a message. */
+static sm_explainer *explainer_for(const sm_compute *c, const sm_msg_task *t,
+                                   sm_err *err)
+{
+    for (int k = 0; k < c->n_classes; k++)
+        if (strcmp(c->classes[k]->name, t->method) == 0) {
+            sm_explainer *e = sm_explainer_new_class(c->classes[k], err);
+            if (e && sm_settings_apply(e, t->settings, t->n_settings, err))
+                sm_explainer_destroy(&e);
+            return e;
+        }
+    return sm_settings_explainer(t->method, t->settings, t->n_settings, err);
 }
 
 /* The model of hash: from the cache, or loaded from bytes (evicting the
@@ -271,9 +298,10 @@ static int step(const sm_explain_setup *s, sm_explainer *e,
 
 /* Runs decoded task t on model m into a RESULT body. -1 (err) fails the
  * whole task: the caller sends it as the result's error. */
-static int run(const sm_msg_task *t, sm_model *m, const sm_explain_aux *aux,
-               int threads, sm_msg_buf *out, sm_err *err)
+static int run(const sm_compute *c, const sm_msg_task *t, sm_model *m,
+               const sm_explain_aux *aux, sm_msg_buf *out, sm_err *err)
 {
+    int threads = c->threads;
     sm_model_config *cfg = NULL;
     sm_explainer *e = NULL;
     sm_tensor *x = NULL;
@@ -296,7 +324,7 @@ static int run(const sm_msg_task *t, sm_model *m, const sm_explain_aux *aux,
                           .seed = t->seed, .metrics = t->metrics,
                           .aux = aux, .n_aux = (int)t->n_models};
     if (parse_target(t->target, t->score, &s, err) ||
-        !(e = sm_settings_explainer(t->method, t->settings, t->n_settings, err)))
+        !(e = explainer_for(c, t, err)))
         goto done;
     if (t->kind != SM_TASK_IMAGES && (t->n_images != 1 || !sm_explainer_chunked(e))) {
         sm_err_set(err, "a %s task needs one image and a neighbourhood method",
@@ -436,7 +464,7 @@ sm_compute_status sm_compute_run(sm_compute *c, const void *task, size_t len,
         else
             m = mk;
     }
-    if (terr.msg[0] || run(&t, m, aux, c->threads, result, &terr)) {
+    if (terr.msg[0] || run(c, &t, m, aux, result, &terr)) {
         sm_msg_buf_free(result);
         sm_msg_result r = {.task = t.task, .error = terr.msg};
         if (sm_msg_encode_result(&r, result)) {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "explain/explainer.h"
 #include "schemas/msg.h"
 #include "util/err.h"
 
@@ -18,6 +19,11 @@ typedef struct sm_compute sm_compute;
 sm_compute *sm_compute_new(int threads, int cache, const sm_msg_limits *l,
                            sm_err *err);
 void sm_compute_destroy(sm_compute **c);
+
+/* Teaches c a method that is not in the registry (a test's adaptive
+ * method, a plug-in): tasks naming cls->name run it. Borrowed; at most 8.
+ * 0, or -1 when full. */
+int sm_compute_add_class(sm_compute *c, const sm_explainer_class *cls);
 
 typedef enum sm_compute_status {
     SM_COMPUTE_DONE,       /* *result holds a RESULT body (maybe with an

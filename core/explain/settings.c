@@ -25,21 +25,27 @@ sm_explainer *sm_settings_explainer(const char *name,
                                     sm_err *err)
 {
     sm_explainer *e = sm_explainer_new(name, err);
-    for (size_t k = 0; e && k < n; k++) {
+    if (e && sm_settings_apply(e, settings, n, err))
+        sm_explainer_destroy(&e);
+    return e;
+}
+
+int sm_settings_apply(sm_explainer *e, const char *const *settings, size_t n,
+                      sm_err *err)
+{
+    const char *name = sm_explainer_class_of(e)->name;
+    for (size_t k = 0; k < n; k++) {
         const char *eq = strchr(settings[k], '=');
         char key[64];
-        if (!eq || eq == settings[k] || (size_t)(eq - settings[k]) >= sizeof key) {
-            sm_err_set(err, "%s: setting '%s': expected key=value", name,
-                       settings[k]);
-            sm_explainer_destroy(&e);
-            break;
-        }
+        if (!eq || eq == settings[k] || (size_t)(eq - settings[k]) >= sizeof key)
+            return sm_err_set(err, "%s: setting '%s': expected key=value",
+                              name, settings[k]);
         memcpy(key, settings[k], (size_t)(eq - settings[k]));
         key[eq - settings[k]] = '\0';
         if (sm_explainer_set(e, key, eq + 1, err))
-            sm_explainer_destroy(&e);
+            return -1;
     }
-    return e;
+    return 0;
 }
 
 int sm_settings_explainers(const char *const *methods, size_t n_methods,

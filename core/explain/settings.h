@@ -20,6 +20,11 @@ sm_explainer *sm_settings_explainer(const char *name,
                                     const char *const *settings, size_t n,
                                     sm_err *err);
 
+/* The same for e, whatever its class: the "key=value" settings[0..n)
+ * applied. 0 or -1 with a message naming the method. */
+int sm_settings_apply(sm_explainer *e, const char *const *settings, size_t n,
+                      sm_err *err);
+
 /* Checks "method.key=value" settings against the methods of a job: each
  * method must be among them, and is listed at most once. Then creates one
  * explainer a method into ex[0..n_methods) (NULL-initialised by the

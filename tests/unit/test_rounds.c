@@ -18,6 +18,7 @@
 #include "tdata.h"
 #include "tmodel.h"
 #include "util/rng.h"
+#include "worker/compute.h"
 
 typedef struct halving {
     int64_t lo, hi; /* candidate pixels [lo, hi) */
@@ -281,4 +282,128 @@ Test(rounds, bad_states_are_refused)
     sm_explainer_destroy(&e);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+}
+
+/* One TASK through a worker's runner (the model's bytes given), its
+ * RESULT decoded into *r (doc to destroy). */
+static void compute(sm_compute *c, const sm_msg_task *t, const void *model,
+                    size_t len, sm_msg_doc **doc, sm_msg_result *r)
+{
+    sm_msg_buf task = {0}, res = {0};
+    sm_err err = {{0}};
+    char need[SM_HASH_HEX + 1];
+    cr_assert_eq(sm_msg_encode_task(t, &task), 0);
+    cr_assert_eq(sm_compute_run(c, task.data, task.len, model, len, &res,
+                                need, &err),
+                 SM_COMPUTE_DONE, "%s", err.msg);
+    cr_assert_eq(sm_msg_decode_result(res.data, res.len, NULL, doc, r, &err),
+                 0, "%s", err.msg);
+    cr_assert_null(r->error, "%s", r->error);
+    sm_msg_buf_free(&task);
+    sm_msg_buf_free(&res);
+}
+
+/* A worker's runner taught the halving method (sm_compute_add_class)
+ * carries its rounds as the broker drives them: chunk tasks of round 1
+ * without a state, steps that answer the next round's state and count,
+ * chunks carrying that state, and a last step whose item holds the map,
+ * the record and its array: what run() gives on the same pixels. */
+Test(rounds, a_worker_answers_steps_with_the_next_round)
+{
+    const int pixel = 13;
+    sm_tensor *w = sm_tensor_new(2, (int64_t[]){3, HP});
+    for (int64_t i = 0; i < 3 * HP; i++)
+        w->data[i] = i / HP == 1 ? (i % HP == pixel ? 100.0f : 1.0f)
+                                 : (float)sm_rng_uniform(5, (uint64_t)i);
+    size_t mlen;
+    unsigned char *mbytes = tmodel_linear_bytes(w, NULL, 1, HH, HW, &mlen);
+    char hash[SM_HASH_HEX + 1];
+    sm_hash_hex(mbytes, mlen, hash);
+    uint8_t px[HP];
+    for (int q = 0; q < HP; q++)
+        px[q] = (uint8_t)(128 + (q * 37) % 128);
+    sm_msg_limits lim;
+    sm_msg_limits_default(&lim);
+    sm_err err = {{0}};
+    sm_compute *c = sm_compute_new(1, 2, &lim, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(sm_compute_add_class(c, &halving_class), 0);
+    sm_msg_image im = {.id = "p", .label_index = -1, .format = SM_IMAGE_U8,
+                       .width = HW, .height = HH, .bands = 1, .data = px,
+                       .len = HP};
+    sm_msg_task t = {.task = 1, .job = "j", .model = hash,
+                     .method = "halving", .target = "1", .score = "logit",
+                     .images = &im, .n_images = 1, .parts = 2};
+    uint8_t *state = NULL;
+    size_t state_len = 0;
+    int rounds = 0;
+    sm_msg_doc *doc = NULL;
+    sm_msg_result r;
+    for (;;) {
+        double y[2];
+        int64_t n = 0;
+        for (int k = 0; k < 2; k++) {
+            t.kind = SM_TASK_CHUNK;
+            t.part = k;
+            t.state = state;
+            t.state_len = state_len;
+            compute(c, &t, mbytes, mlen, &doc, &r);
+            cr_assert_eq(r.n_scores, 1, "round %d part %d", rounds + 1, k);
+            y[k] = r.scores[0];
+            n = r.samples;
+            sm_msg_doc_destroy(&doc);
+        }
+        cr_assert_eq(n, 2);
+        t.kind = SM_TASK_STEP;
+        t.scores = y;
+        t.n_scores = 2;
+        compute(c, &t, mbytes, mlen, &doc, &r);
+        rounds++;
+        free(state);
+        state = NULL;
+        if (r.n_items)
+            break;
+        cr_assert_not_null(r.state, "round %d: neither an item nor a state",
+                           rounds);
+        cr_assert_eq(r.samples, 2);
+        state = malloc(r.state_len);
+        memcpy(state, r.state, r.state_len);
+        state_len = r.state_len;
+        sm_msg_doc_destroy(&doc);
+    }
+    cr_assert_eq(rounds, 5, "32 pixels: 5 rounds");
+    const sm_msg_item *it = &r.items[0];
+    cr_assert_null(it->error, "%s", it->error);
+    cr_assert_str_eq(it->record, "{\"pixel\": 13}");
+    cr_assert_eq(it->n_arrays, 1);
+    cr_assert_str_eq(it->arrays[0].name, "found");
+    cr_assert(it->arrays[0].ndim == 1 && it->arrays[0].shape[0] == 2);
+
+    /* run() on the pixels the worker decoded (u8 / 255) */
+    sm_model *m = sm_model_load_buffer(mbytes, mlen, "m", &err);
+    sm_tensor *x = sm_tensor_new(4, (int64_t[]){1, 1, HH, HW});
+    for (int q = 0; q < HP; q++)
+        x->data[q] = (float)px[q] / 255.0f;
+    sm_explainer *e = sm_explainer_new_class(&halving_class, &err);
+    float map[HP];
+    sm_explain_out out = {.map = map};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 0, NULL, 0};
+    const int target = 1;
+    const char *id = "p";
+    sm_explain_batch b = {x, &target, &id};
+    cr_assert_eq(sm_explainer_run(e, &ctx, &b, &out, &err), 0, "%s", err.msg);
+    cr_assert_eq(it->height, HH);
+    cr_assert(memcmp(it->map, map, sizeof map) == 0,
+              "the worker's map differs from run()'s");
+    cr_assert_str_eq(it->record, sm_record_json(&out.record));
+    cr_assert(memcmp(it->arrays[0].data, out.record.arrays[0].data,
+                     2 * sizeof(float)) == 0);
+    sm_explain_out_free(&out, 1);
+    sm_explainer_destroy(&e);
+    sm_tensor_destroy(&x);
+    sm_model_destroy(&m);
+    sm_msg_doc_destroy(&doc);
+    sm_compute_destroy(&c);
+    free(mbytes);
+    sm_tensor_destroy(&w);
 }

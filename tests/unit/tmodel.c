@@ -8,8 +8,9 @@
 #include "onnx/writer.h"
 #include "util/rng.h"
 
-sm_model *tmodel_linear(const sm_tensor *w, const sm_tensor *b, int64_t c,
-                        int64_t h, int64_t wd)
+unsigned char *tmodel_linear_bytes(const sm_tensor *w, const sm_tensor *b,
+                                   int64_t c, int64_t h, int64_t wd,
+                                   size_t *len)
 {
     int64_t k = w->shape[0];
     sm_onnx_writer *wr = sm_onnx_writer_new(13);
@@ -23,14 +24,22 @@ sm_model *tmodel_linear(const sm_tensor *w, const sm_tensor *b, int64_t c,
                         b ? 3 : 2, (const char *[]){"logits"}, 1);
     sm_onnx_writer_attr_int(wr, "transB", 1);
     sm_onnx_writer_output(wr, "logits", 2, (int64_t[]){-1, k});
+    sm_err err = {{0}};
+    unsigned char *buf = sm_onnx_writer_serialize(wr, len, &err);
+    cr_assert_not_null(buf, "%s", err.msg);
+    sm_onnx_writer_destroy(&wr);
+    return buf;
+}
+
+sm_model *tmodel_linear(const sm_tensor *w, const sm_tensor *b, int64_t c,
+                        int64_t h, int64_t wd)
+{
     size_t len;
     sm_err err = {{0}};
-    unsigned char *buf = sm_onnx_writer_serialize(wr, &len, &err);
-    cr_assert_not_null(buf, "%s", err.msg);
+    unsigned char *buf = tmodel_linear_bytes(w, b, c, h, wd, &len);
     sm_model *m = sm_model_load_buffer(buf, len, "linear.onnx", &err);
     cr_assert_not_null(m, "%s", err.msg);
     free(buf);
-    sm_onnx_writer_destroy(&wr);
     return m;
 }
 

@@ -13,6 +13,11 @@
 sm_model *tmodel_linear(const sm_tensor *w, const sm_tensor *b, int64_t c,
                         int64_t h, int64_t wd);
 
+/* The same model as ONNX bytes (*len of them; the caller frees). */
+unsigned char *tmodel_linear_bytes(const sm_tensor *w, const sm_tensor *b,
+                                   int64_t c, int64_t h, int64_t wd,
+                                   size_t *len);
+
 /* n images of c x h x w values uniform in [0, 1) from rng stream key. */
 sm_tensor *tmodel_images(int64_t n, int64_t c, int64_t h, int64_t w,
                          uint64_t key);
