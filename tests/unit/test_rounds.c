@@ -407,3 +407,58 @@ Test(rounds, a_worker_answers_steps_with_the_next_round)
     free(mbytes);
     sm_tensor_destroy(&w);
 }
+
+/* A method with no_map: only a record. */
+static int record_only_run(const void *params, const sm_explain_ctx *ctx,
+                           const sm_explain_batch *b, sm_explain_out *out,
+                           sm_err *err)
+{
+    (void)params, (void)ctx, (void)err;
+    for (int64_t i = 0; i < b->x->shape[0]; i++) {
+        cr_assert_null(out[i].map, "a no_map method gets no map buffer");
+        sm_record_addf(&out[i].record, "target", "%d", b->target[i]);
+    }
+    return 0;
+}
+
+/* The worker's item of a no_map method: its record, no map, and no
+ * deletion or insertion curve though metrics are asked for. */
+Test(rounds, a_method_without_a_map_sends_its_record_alone)
+{
+    static const sm_explainer_class record_only = {
+        .name = "record_only", .no_map = 1, .run = record_only_run};
+    sm_tensor *w = sm_tensor_new(2, (int64_t[]){3, HP});
+    for (int64_t i = 0; i < 3 * HP; i++)
+        w->data[i] = (float)sm_rng_uniform(6, (uint64_t)i);
+    size_t mlen;
+    unsigned char *mbytes = tmodel_linear_bytes(w, NULL, 1, HH, HW, &mlen);
+    char hash[SM_HASH_HEX + 1];
+    sm_hash_hex(mbytes, mlen, hash);
+    uint8_t px[HP] = {0};
+    sm_msg_limits lim;
+    sm_msg_limits_default(&lim);
+    sm_err err = {{0}};
+    sm_compute *c = sm_compute_new(1, 2, &lim, &err);
+    cr_assert_eq(sm_compute_add_class(c, &record_only), 0);
+    sm_msg_image im = {.id = "q", .label_index = -1, .format = SM_IMAGE_U8,
+                       .width = HW, .height = HH, .bands = 1, .data = px,
+                       .len = HP};
+    sm_msg_task t = {.task = 2, .job = "j", .kind = SM_TASK_IMAGES,
+                     .model = hash, .method = "record_only", .target = "2",
+                     .score = "logit", .metrics = 1, .images = &im,
+                     .n_images = 1};
+    sm_msg_doc *doc = NULL;
+    sm_msg_result r;
+    compute(c, &t, mbytes, mlen, &doc, &r);
+    cr_assert_eq(r.n_items, 1);
+    const sm_msg_item *it = &r.items[0];
+    cr_assert_null(it->error, "%s", it->error);
+    cr_assert_null(it->map);
+    cr_assert_eq(it->height, 0);
+    cr_assert_not(it->has_metrics);
+    cr_assert_str_eq(it->record, "{\"target\": 2}");
+    sm_msg_doc_destroy(&doc);
+    sm_compute_destroy(&c);
+    free(mbytes);
+    sm_tensor_destroy(&w);
+}
