@@ -82,8 +82,9 @@ static sm_explainer *explainer_for(const sm_compute *c, const sm_msg_task *t,
     return sm_settings_explainer(t->method, t->settings, t->n_settings, err);
 }
 
-/* The model of hash: from the cache, or loaded from bytes (evicting the
- * least recently used); NULL without bytes (need it) or on error (err). */
+/* The model of hash: from the cache, or loaded from bytes, which the
+ * caller checked hash to it (evicting the least recently used); NULL
+ * without bytes (need it) or on error (err). */
 static sm_model *model_for(sm_compute *c, const char *hash, const void *bytes,
                            size_t len, sm_err *err)
 {
@@ -98,12 +99,7 @@ static sm_model *model_for(sm_compute *c, const char *hash, const void *bytes,
     }
     if (!bytes)
         return NULL;
-    char have[SM_HASH_HEX + 1], origin[96];
-    sm_hash_hex(bytes, len, have);
-    if (strcmp(have, hash)) {
-        sm_err_set(err, "model %s: the bytes received hash to %s", hash, have);
-        return NULL;
-    }
+    char origin[96];
     snprintf(origin, sizeof origin, "model %.16s", hash);
     sm_model *m = sm_model_load_buffer(bytes, len, origin, err);
     if (!m)
@@ -443,11 +439,18 @@ sm_compute_status sm_compute_run(sm_compute *c, const void *task, size_t len,
      * bytes given used for the one whose hash they have. */
     sm_err terr = {{0}};
     char have[SM_HASH_HEX + 1] = "";
+    int used = 0; /* the bytes are one of the task's models */
     if (model)
         sm_hash_hex(model, model_len, have);
+    for (size_t k = 0; model && k <= t.n_models; k++)
+        used |= !strcmp(have, k ? t.model_hashes[k - 1] : t.model);
     sm_model *m = NULL;
     sm_explain_aux aux[SM_EXPLAIN_MAX_AUX];
-    if (t.n_models > SM_EXPLAIN_MAX_AUX || (int)t.n_models + 1 > c->n_cache)
+    if (model && !used)
+        sm_err_set(&terr, "the model bytes received hash to %s, none of the "
+                   "task's models", have);
+    else if (t.n_models > SM_EXPLAIN_MAX_AUX ||
+             (int)t.n_models + 1 > c->n_cache)
         sm_err_set(&terr, "the task needs %zu models at once; this worker "
                    "keeps %d", t.n_models + 1, c->n_cache);
     for (size_t k = 0; !terr.msg[0] && k <= t.n_models; k++) {

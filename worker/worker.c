@@ -44,6 +44,7 @@ struct sm_worker {
     sm_compute *compute;
     wtask *queue, *running;
     char wanted[SM_HASH_HEX + 1]; /* a model asked for with BLOB_GET */
+    uint64_t wanted_by;    /* the task that asked for it */
     uint8_t *blob;         /* the model bytes last received */
     size_t blob_len;
     char blob_hash[SM_HASH_HEX + 1];
@@ -232,7 +233,9 @@ static void feed(sm_worker *w)
     w->queue = t->next;
     t->next = NULL;
     w->running = t;
-    int with = w->blob != NULL; /* the classifier or an auxiliary model */
+    /* the bytes go to the task that asked for them (its classifier or an
+     * auxiliary model), which then fails if they are not what it asked */
+    int with = w->blob && t->id == w->wanted_by;
     send_parts(w->pipe, 3,
                (const void *[]){"TASK", t->body, with ? (const void *)w->blob : ""},
                (size_t[]){4, t->len, with ? w->blob_len : 0});
@@ -339,6 +342,7 @@ static void on_compute(sm_worker *w)
         snprintf(w->wanted, sizeof w->wanted, "%.*s", (int)zmq_msg_size(&p[1]),
                  (const char *)zmq_msg_data(&p[1]));
         wtask *t = w->running;
+        w->wanted_by = t->id;
         w->running = NULL;
         t->next = w->queue;
         w->queue = t;

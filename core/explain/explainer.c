@@ -178,6 +178,17 @@ static void clear_out(sm_explain_out *out, int64_t n)
     }
 }
 
+/* -1 with a message when an add to out's record ran out of memory (the
+ * record marks it; methods add without checking). */
+static int record_check(const sm_explainer_class *c, const sm_explain_out *out,
+                        const char *id, sm_err *err)
+{
+    if (!out->record.failed)
+        return 0;
+    return sm_err_set(err, "%s: image '%s': out of memory for its record",
+                      c->name, id ? id : "?");
+}
+
 /* ---- rounds ------------------------------------------------------------- */
 
 /* A method loops forever only by mistake; this many rounds is an error. */
@@ -198,8 +209,7 @@ static int has_one_round(const sm_explainer_class *c)
  * scored, then fitted. */
 typedef struct one_round {
     int64_t n;
-    int done;   /* 1 once its scores are in */
-    double *y;  /* n scores when done */
+    double *y;  /* its n scores, NULL until they are in */
 } one_round;
 
 struct sm_explain_rounds {
@@ -244,7 +254,7 @@ static int64_t op_propose(sm_explain_rounds *r, sm_err *err)
     if (has_rounds(r->cls))
         return r->cls->propose(r->params, &r->ctx, &r->im, r->st, err);
     const one_round *o = r->st;
-    return o->done ? 0 : o->n;
+    return o->y ? 0 : o->n;
 }
 
 static int op_score(sm_explain_rounds *r, int64_t first, int64_t count,
@@ -268,7 +278,6 @@ static int op_update(sm_explain_rounds *r, const double *y, int64_t n,
     if (!(o->y = malloc(sizeof(double) * (size_t)(n ? n : 1))))
         return sm_err_set(err, "out of memory");
     memcpy(o->y, y, sizeof(double) * (size_t)n);
-    o->done = 1;
     return 0;
 }
 
@@ -283,48 +292,18 @@ static int op_finish(sm_explain_rounds *r, sm_explain_out *out, sm_err *err)
                   im->id, o->y, o->n, out, err);
 }
 
-/* The one-round state as bytes: n, whether its scores are in, and then
- * those scores (little-endian, as every machine salmap builds for). */
-static int one_round_encode(const one_round *o, sm_text *t)
+/* A one-round state taken up from bytes holds nothing beyond the header
+ * (a state is encoded only while its round is proposed, so never with its
+ * scores): it is begun again, and its n checked against the header's. */
+static one_round *one_round_decode(sm_explain_rounds *r, size_t len,
+                                   sm_err *err)
 {
-    uint8_t done = (uint8_t)o->done;
-    return sm_text_add(t, &o->n, sizeof o->n) || sm_text_add(t, &done, 1) ||
-           (o->done && sm_text_add(t, o->y, sizeof(double) * (size_t)o->n));
-}
-
-/* Bytes of one_round_encode for image im (n is checked against the
- * image's own sample count: the bytes come from the wire). */
-static one_round *one_round_decode(sm_explain_rounds *r, const uint8_t *b,
-                                   size_t len, sm_err *err)
-{
-    one_round *o = op_begin(r, err);
-    if (!o)
-        return NULL;
-    int64_t n;
-    if (len < sizeof n + 1 || (memcpy(&n, b, sizeof n), n != o->n) ||
-        b[sizeof n] > 1) {
-        one_round_free(o);
-        sm_err_set(err, "image '%s': a state that is not this image's "
-                   "neighbourhood", r->im.id);
+    if (len) {
+        sm_err_set(err, "image '%s': %zu bytes after a one-round state's "
+                   "header", r->im.id, len);
         return NULL;
     }
-    o->done = b[sizeof n];
-    size_t want = sizeof n + 1 + (o->done ? sizeof(double) * (size_t)n : 0);
-    if (len != want) {
-        one_round_free(o);
-        sm_err_set(err, "image '%s': state of %zu bytes, not %zu", r->im.id,
-                   len, want);
-        return NULL;
-    }
-    if (o->done) {
-        if (!(o->y = malloc(sizeof(double) * (size_t)(n ? n : 1)))) {
-            one_round_free(o);
-            sm_err_set(err, "out of memory");
-            return NULL;
-        }
-        memcpy(o->y, b + sizeof n + 1, sizeof(double) * (size_t)n);
-    }
-    return o;
+    return op_begin(r, err);
 }
 
 /* Proposes the next round into r->n. 0 or -1. */
@@ -389,7 +368,7 @@ static sm_explain_rounds *rounds_open(const sm_explainer_class *c,
     state += HEADER_BYTES;
     len -= HEADER_BYTES;
     r->st = has_rounds(c) ? c->decode(params, ctx, im, state, len, err)
-                          : one_round_decode(r, state, len, err);
+                          : one_round_decode(r, len, err);
     int64_t now = r->st ? op_propose(r, err) : -1;
     if (r->st && now >= 0 && now != n)
         sm_err_set(err, "image '%s': a state whose round is not its own (%lld "
@@ -479,21 +458,20 @@ int sm_explain_rounds_finish(sm_explain_rounds *r, sm_explain_out *out,
     clear_out(out, 1);
     if (op_finish(r, out, err))
         return sm_err_prefix(err, "%s", r->cls->name);
-    if (out->record.failed)
-        return sm_err_set(err, "%s: image '%s': out of memory for its "
-                          "record", r->cls->name, r->im.id);
-    return 0;
+    return record_check(r->cls, out, r->im.id, err);
 }
 
 int sm_explain_rounds_encode(const sm_explain_rounds *r, sm_text *t,
                              sm_err *err)
 {
+    if (r->n == 0)
+        return sm_err_set(err, "%s: image '%s': done, no round to encode",
+                          r->cls->name, r->im.id);
     int32_t round = r->round;
     size_t at = t->len;
     if (sm_text_add(t, &round, sizeof round) == 0 &&
         sm_text_add(t, &r->n, sizeof r->n) == 0 &&
-        (has_rounds(r->cls) ? r->cls->encode(r->params, r->st, t, err)
-                            : one_round_encode(r->st, t)) == 0)
+        (!has_rounds(r->cls) || r->cls->encode(r->params, r->st, t, err) == 0))
         return 0;
     t->len = at;
     return sm_err_set(err, "%s: image '%s': cannot encode its state",
@@ -544,8 +522,7 @@ int sm_explainer_run(sm_explainer *e, const sm_explain_ctx *ctx,
                     : run_rounds(e->cls, e->params, ctx, b, out, err))
         return sm_err_prefix(err, "%s", e->cls->name);
     for (int64_t i = 0; i < b->x->shape[0]; i++)
-        if (out[i].record.failed)
-            return sm_err_set(err, "%s: image '%s': out of memory for its "
-                              "record", e->cls->name, b->ids ? b->ids[i] : "?");
+        if (record_check(e->cls, &out[i], b->ids ? b->ids[i] : NULL, err))
+            return -1;
     return 0;
 }

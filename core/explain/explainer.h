@@ -174,7 +174,8 @@ typedef struct sm_explainer_class {
     int (*finish)(const void *params, const sm_explain_ctx *ctx,
                   const sm_explain_image *im, void *st, sm_explain_out *out,
                   sm_err *err);
-    /* st as bytes appended to t (any bytes: t->len counts them). */
+    /* st as bytes appended to t (any bytes: t->len counts them). Asked
+     * only while a round is proposed: a finished state is never sent. */
     int (*encode)(const void *params, const void *st, sm_text *t,
                   sm_err *err);
     /* A state from bytes encode wrote; bytes from the wire: checked. */
@@ -255,7 +256,8 @@ int sm_explain_rounds_update(sm_explain_rounds *r, const double *y,
  * (out->map the caller's h x w buffer). 0 or -1. */
 int sm_explain_rounds_finish(sm_explain_rounds *r, sm_explain_out *out,
                              sm_err *err);
-/* The state (with the round and its n) as bytes, appended to t. 0 or -1. */
+/* The state of the proposed round (with the round and its n) as bytes,
+ * appended to t. 0, or -1 with a message (also when the image is done). */
 int sm_explain_rounds_encode(const sm_explain_rounds *r, sm_text *t,
                              sm_err *err);
 

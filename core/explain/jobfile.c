@@ -166,19 +166,29 @@ static int top_key(const sm_yaml_keys *ix, const char *key, const char *name,
     return 0;
 }
 
+/* top_key for a key whose value must be a mapping (of `what`). */
+static int top_mapping(const sm_yaml_keys *ix, const char *key,
+                       const char *what, const char *name, int *at,
+                       sm_err *err)
+{
+    if (top_key(ix, key, name, at, err))
+        return -1;
+    if (*at >= 0 && ix->keys[*at].kind != SM_YAML_MAPPING)
+        return sm_err_set(err, "%s:%d: %s: expected a mapping of %s", name,
+                          ix->keys[*at].line, key, what);
+    return 0;
+}
+
 /* models: {name: path, ...}: the auxiliary models, names checked. */
 static int convert_models(sm_jobfile *jf, const char *name, sm_err *err)
 {
     const sm_yaml_keys *ix = &jf->ix;
     int p, n = 0;
-    if (top_key(ix, "models", name, &p, err))
+    if (top_mapping(ix, "models", "names to ONNX files", name, &p, err))
         return -1;
     if (p < 0)
         return 0;
     const sm_yaml_key *pk = &ix->keys[p];
-    if (pk->kind != SM_YAML_MAPPING)
-        return sm_err_set(err, "%s:%d: models: expected a mapping of names "
-                          "to ONNX files", name, pk->line);
     for (int i = p + 1; i < ix->n; i++) {
         const sm_yaml_key *k = &ix->keys[i];
         if (k->parent != p)
@@ -212,14 +222,12 @@ static int convert_params(sm_jobfile *jf, const sm_yaml_keys *ix,
 {
     const raw_job *raw = jf->raw;
     int p, count = 0;
-    if (top_key(ix, "params", name, &p, err))
+    if (top_mapping(ix, "params", "methods to their parameters", name, &p,
+                    err))
         return -1;
     if (p < 0)
         return 0;
     const sm_yaml_key *pk = &ix->keys[p];
-    if (pk->kind != SM_YAML_MAPPING)
-        return sm_err_set(err, "%s:%d: params: expected a mapping of methods "
-                          "to their parameters", name, pk->line);
     /* Bounds the sibling checks below, which are quadratic. */
     for (int i = p + 1; i < ix->n; i++)
         if (ix->keys[i].parent >= 0 && ix->keys[ix->keys[i].parent].parent == p)

@@ -354,20 +354,17 @@ int sm_superpixel_finish(const sm_superpixel_method *m, const void *params,
     return 0;
 }
 
-/* Bytes: d (int32), n (int64), whether the scores are in (1 byte), the
- * h x w labels (int32), then the n scores when in. */
+/* Bytes: d (int32), then the h x w labels (int32). Encoded only while
+ * the round is proposed, so without scores; n is the generic header's,
+ * checked against the decoded state's. */
 int sm_superpixel_encode(const void *params, const void *st, sm_text *t,
                          sm_err *err)
 {
     (void)params;
     const superpixel_state *u = st;
     int32_t d = u->s.d;
-    uint8_t in = u->y != NULL;
-    size_t hw = (size_t)(u->s.h * u->s.w);
-    if (sm_text_add(t, &d, sizeof d) || sm_text_add(t, &u->n, sizeof u->n) ||
-        sm_text_add(t, &in, 1) ||
-        sm_text_add(t, u->s.label, sizeof(int32_t) * hw) ||
-        (in && sm_text_add(t, u->y, sizeof(double) * (size_t)u->n)))
+    if (sm_text_add(t, &d, sizeof d) ||
+        sm_text_add(t, u->s.label, sizeof(int32_t) * (size_t)(u->s.h * u->s.w)))
         return sm_err_set(err, "out of memory");
     return 0;
 }
@@ -377,24 +374,18 @@ void *sm_superpixel_decode(const sm_superpixel_method *m, const void *params,
                            const sm_explain_image *im, const uint8_t *b,
                            size_t len, sm_err *err)
 {
-    size_t hw = (size_t)(im->h * im->w), head = 4 + 8 + 1;
+    size_t hw = (size_t)(im->h * im->w);
     int32_t d;
-    int64_t n;
     float lo, hi;
-    if (len < head + sizeof(int32_t) * hw) {
-        sm_err_set(err, "image '%s': superpixel state of %zu bytes", im->id,
-                   len);
+    if (len != sizeof d + sizeof(int32_t) * hw) {
+        sm_err_set(err, "image '%s': superpixel state of %zu bytes, not %zu",
+                   im->id, len, sizeof d + sizeof(int32_t) * hw);
         return NULL;
     }
     memcpy(&d, b, sizeof d);
-    memcpy(&n, b + 4, sizeof n);
-    uint8_t in = b[12];
-    size_t want = head + sizeof(int32_t) * hw +
-                  (in ? sizeof(double) * (size_t)(n > 0 ? n : 0) : 0);
-    if (d < 1 || (size_t)d > hw || n < 0 || in > 1 || len != want) {
-        sm_err_set(err, "image '%s': a superpixel state that does not hold "
-                   "together (%d superpixels, %lld samples, %zu bytes)",
-                   im->id, (int)d, (long long)n, len);
+    if (d < 1 || (size_t)d > hw) {
+        sm_err_set(err, "image '%s': a superpixel state of %d superpixels",
+                   im->id, (int)d);
         return NULL;
     }
     sm_superpixel_image s;
@@ -402,27 +393,11 @@ void *sm_superpixel_decode(const sm_superpixel_method *m, const void *params,
                            err))
         return NULL;
     s.d = d;
-    memcpy(s.label, b + head, sizeof(int32_t) * hw);
+    memcpy(s.label, b + sizeof d, sizeof(int32_t) * hw);
     if (superpixel_hide(params, &s, err)) {
         sm_superpixel_image_free(&s);
         sm_err_prefix(err, "image '%s'", im->id);
         return NULL;
     }
-    superpixel_state *t = state_of(m, params, ctx, im, &s, err);
-    if (t && t->n != n) {
-        sm_err_set(err, "image '%s': a state of %lld samples, not %lld",
-                   im->id, (long long)n, (long long)t->n);
-        sm_superpixel_release(t);
-        return NULL;
-    }
-    if (t && in &&
-        sm_superpixel_update(params, ctx, im, t,
-                             (const double *)(const void *)(b + want -
-                                                            sizeof(double) *
-                                                                (size_t)n),
-                             n, err)) {
-        sm_superpixel_release(t);
-        return NULL;
-    }
-    return t;
+    return state_of(m, params, ctx, im, &s, err);
 }

@@ -536,6 +536,40 @@ Test(broker, an_image_id_too_long_for_a_path_is_refused)
     rig_stop(&r);
 }
 
+/* The next TASK on any of n (1 or 2) fake workers within 10 s: its
+ * socket's index, the frames (caller frees) and the task decoded from
+ * them into *t. */
+static int next_task(void *const *s, int n, sm_msg_frames *f,
+                     sm_msg_doc **doc, sm_msg_task *t)
+{
+    sm_err err;
+    for (;;) {
+        zmq_pollitem_t it[2] = {{s[0], 0, ZMQ_POLLIN, 0},
+                                {n > 1 ? s[1] : NULL, 0, ZMQ_POLLIN, 0}};
+        cr_assert_gt(zmq_poll(it, n, 10000), 0, "no TASK for the workers");
+        int w = it[0].revents & ZMQ_POLLIN ? 0 : 1;
+        cr_assert_eq(sm_msg_recv(s[w], 0, 0, f, &err), 0, "%s", err.msg);
+        if (strcmp(f->command, "TASK") != 0) {
+            sm_msg_frames_free(f);
+            continue;
+        }
+        sm_msg_limits lim;
+        sm_msg_limits_default(&lim);
+        lim.max_body = f->len;
+        cr_assert_eq(sm_msg_decode_task(f->body, f->len, &lim, doc, t, &err),
+                     0, "%s", err.msg);
+        return w;
+    }
+}
+
+static void send_result(void *s, const sm_msg_result *r)
+{
+    sm_msg_buf buf = {0};
+    cr_assert_eq(sm_msg_encode_result(r, &buf), 0);
+    send3(s, SM_PROTO_WORKER, "RESULT", (const char *)buf.data, buf.len);
+    sm_msg_buf_free(&buf);
+}
+
 /* A fake worker's RESULT with a record far beyond any fixed buffer and a
  * named array: the map is written with its record whole, in
  * <method>.json and its row, and the array as <method>.<name>.npy. */
@@ -550,20 +584,9 @@ Test(broker, a_long_record_is_kept_whole)
     send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\x01", 11);
     sm_msg_frames f;
     sm_err err;
-    do {
-        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-        cr_assert_gt(zmq_poll(&it, 1, 10000), 0, "no TASK for the fake worker");
-        cr_assert_eq(sm_msg_recv(s, 0, 0, &f, &err), 0, "%s", err.msg);
-        if (strcmp(f.command, "TASK") != 0)
-            sm_msg_frames_free(&f);
-    } while (strcmp(f.command, "TASK") != 0);
-    sm_msg_limits lim;
-    sm_msg_limits_default(&lim);
-    lim.max_body = f.len;
     sm_msg_doc *doc = NULL;
     sm_msg_task t;
-    cr_assert_eq(sm_msg_decode_task(f.body, f.len, &lim, &doc, &t, &err), 0,
-                 "%s", err.msg);
+    next_task(&s, 1, &f, &doc, &t);
     static float map[28 * 28];
     static char record[100000];
     memset(record, ' ', sizeof record - 1); /* JSON whitespace, then {} */
@@ -574,11 +597,8 @@ Test(broker, a_long_record_is_kept_whole)
     sm_msg_item item = {.id = t.images[0].id, .height = 28, .width = 28,
                         .map = map, .params = "{}", .record = record,
                         .arrays = &arr, .n_arrays = 1};
-    sm_msg_result res = {.task = t.task, .items = &item, .n_items = 1};
-    sm_msg_buf buf = {0};
-    cr_assert_eq(sm_msg_encode_result(&res, &buf), 0);
-    send3(s, SM_PROTO_WORKER, "RESULT", (const char *)buf.data, buf.len);
-    sm_msg_buf_free(&buf);
+    send_result(s, &(sm_msg_result){.task = t.task, .items = &item,
+                                    .n_items = 1});
     sm_client_status st;
     cr_assert_eq(sm_client_wait(c, jid, NULL, NULL, &st), 0, "%s",
                  sm_client_error(c));
@@ -604,36 +624,6 @@ Test(broker, a_long_record_is_kept_whole)
     zmq_close(s);
     sm_client_destroy(&c);
     rig_stop(&r);
-}
-
-/* The next TASK on either fake worker within 10 s: its socket's index,
- * the frames (caller frees) and the task decoded from them into *t. */
-static int next_task(void *const *s, sm_msg_frames *f, sm_msg_doc **doc,
-                     sm_msg_task *t)
-{
-    sm_err err;
-    for (;;) {
-        zmq_pollitem_t it[2] = {{s[0], 0, ZMQ_POLLIN, 0},
-                                {s[1], 0, ZMQ_POLLIN, 0}};
-        cr_assert_gt(zmq_poll(it, 2, 10000), 0, "no TASK for the workers");
-        int w = it[0].revents & ZMQ_POLLIN ? 0 : 1;
-        cr_assert_eq(sm_msg_recv(s[w], 0, 0, f, &err), 0, "%s", err.msg);
-        if (strcmp(f->command, "TASK") != 0) {
-            sm_msg_frames_free(f);
-            continue;
-        }
-        cr_assert_eq(sm_msg_decode_task(f->body, f->len, NULL, doc, t, &err),
-                     0, "%s", err.msg);
-        return w;
-    }
-}
-
-static void send_result(void *s, const sm_msg_result *r)
-{
-    sm_msg_buf buf = {0};
-    cr_assert_eq(sm_msg_encode_result(r, &buf), 0);
-    send3(s, SM_PROTO_WORKER, "RESULT", (const char *)buf.data, buf.len);
-    sm_msg_buf_free(&buf);
 }
 
 /* Two fake workers take a neighbourhood method's image split in 2 parts
@@ -670,7 +660,7 @@ Test(broker, rounds_go_through_chunks_and_steps)
             sm_msg_frames f;
             sm_msg_doc *doc = NULL;
             sm_msg_task t;
-            int w = next_task(s, &f, &doc, &t);
+            int w = next_task(s, 2, &f, &doc, &t);
             cr_assert_eq(t.kind, SM_TASK_CHUNK, "round %d", round + 1);
             cr_assert_eq(t.parts, 2);
             if (round == 0)
@@ -691,7 +681,7 @@ Test(broker, rounds_go_through_chunks_and_steps)
         sm_msg_frames f;
         sm_msg_doc *doc = NULL;
         sm_msg_task t;
-        int w = next_task(s, &f, &doc, &t);
+        int w = next_task(s, 2, &f, &doc, &t);
         cr_assert_eq(t.kind, SM_TASK_STEP);
         cr_assert_eq(t.n_scores, n[round]);
         for (int64_t q = 0; q < n[round]; q++)

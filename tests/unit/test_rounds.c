@@ -462,3 +462,45 @@ Test(rounds, a_method_without_a_map_sends_its_record_alone)
     free(mbytes);
     sm_tensor_destroy(&w);
 }
+
+/* Model bytes that hash to none of the task's models (a broker's corrupt
+ * blob) fail the task with a message, rather than asking for the model
+ * again and again. */
+Test(rounds, bytes_of_another_model_fail_the_task)
+{
+    sm_tensor *w = sm_tensor_new(2, (int64_t[]){3, HP});
+    for (int64_t i = 0; i < 3 * HP; i++)
+        w->data[i] = (float)sm_rng_uniform(7, (uint64_t)i);
+    size_t mlen;
+    unsigned char *mbytes = tmodel_linear_bytes(w, NULL, 1, HH, HW, &mlen);
+    char other[SM_HASH_HEX + 1], need[SM_HASH_HEX + 1];
+    sm_hash_hex("not these bytes", 15, other);
+    uint8_t px[HP] = {0};
+    sm_msg_limits lim;
+    sm_msg_limits_default(&lim);
+    sm_err err = {{0}};
+    sm_compute *c = sm_compute_new(1, 2, &lim, &err);
+    sm_msg_image im = {.id = "q", .label_index = -1, .format = SM_IMAGE_U8,
+                       .width = HW, .height = HH, .bands = 1, .data = px,
+                       .len = HP};
+    sm_msg_task t = {.task = 3, .job = "j", .kind = SM_TASK_IMAGES,
+                     .model = other, .method = "sal", .target = "0",
+                     .score = "logit", .images = &im, .n_images = 1};
+    sm_msg_buf task = {0}, res = {0};
+    cr_assert_eq(sm_msg_encode_task(&t, &task), 0);
+    cr_assert_eq(sm_compute_run(c, task.data, task.len, mbytes, mlen, &res,
+                                need, &err),
+                 SM_COMPUTE_DONE, "%s", err.msg);
+    sm_msg_doc *doc = NULL;
+    sm_msg_result r;
+    cr_assert_eq(sm_msg_decode_result(res.data, res.len, NULL, &doc, &r, &err),
+                 0, "%s", err.msg);
+    cr_assert_not_null(r.error);
+    cr_assert(tdata_has(r.error, "none of the task's models"), "%s", r.error);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&task);
+    sm_msg_buf_free(&res);
+    sm_compute_destroy(&c);
+    free(mbytes);
+    sm_tensor_destroy(&w);
+}
