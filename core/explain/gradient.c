@@ -107,6 +107,21 @@ void sm_explain_reduce(const float *v, int64_t c, int64_t hw, sm_reduce how,
     }
 }
 
+/* The label of each image of x into label[N] (as doubles): the index of
+ * its highest class score, the first of equals, as the prediction. */
+static int copy_labels(const sm_explain_ctx *ctx, const sm_tensor *x,
+                       const int *target, double *label, sm_err *err)
+{
+    sm_model_scoring sc = sm_explain_scoring(ctx);
+    const sm_tensor *y = sm_model_class_scores(&sc, x, target, err);
+    if (!y)
+        return -1;
+    int64_t n = y->shape[0], k = y->shape[1];
+    for (int64_t i = 0; i < n; i++)
+        label[i] = (double)sm_model_argmax_row(y->data + i * k, k);
+    return 0;
+}
+
 /* The run loop of sm_explain_gradient_copies and sm_explain_score_copies:
  * with backward, each run is a forward + backward; else a forward only and
  * take() receives grad NULL. */
@@ -140,8 +155,9 @@ static int run_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
             how->make(how->u, i, k, batch->data + j * numel);
             tgt[j] = target[i];
         }
-        rc = backward ? sm_explain_gradient(ctx, batch, tgt, grad, score, err)
-                      : sm_explain_scores(ctx, batch, tgt, score, err);
+        rc = backward     ? sm_explain_gradient(ctx, batch, tgt, grad, score, err)
+             : how->labels ? copy_labels(ctx, batch, tgt, score, err)
+                           : sm_explain_scores(ctx, batch, tgt, score, err);
         for (int64_t j = 0; rc == 0 && j < m; j++)
             how->take(how->u, (at + j) / how->copies, (at + j) % how->copies,
                       batch->data + j * numel,

@@ -55,6 +55,8 @@ typedef struct sm_explain_copies {
     void (*take)(void *u, int64_t i, int64_t k, const float *copy,
                  const float *grad, double score);
     void *u;
+    int labels;     /* 1: take() receives each copy's label, the model's
+                       highest class (first of equals), as its score */
 } sm_explain_copies;
 
 int sm_explain_gradient_copies(const sm_explain_ctx *ctx, const sm_tensor *x,

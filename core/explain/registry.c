@@ -14,6 +14,7 @@ extern const sm_explainer_class sm_explainer_rise;
 extern const sm_explainer_class sm_explainer_extremal;
 extern const sm_explainer_class sm_explainer_lime;
 extern const sm_explainer_class sm_explainer_kernelshap;
+extern const sm_explainer_class sm_explainer_anchor;
 
 static const sm_explainer_class *const all[] = {
     &sm_explainer_sal,
@@ -27,6 +28,7 @@ static const sm_explainer_class *const all[] = {
     &sm_explainer_extremal,
     &sm_explainer_lime,
     &sm_explainer_kernelshap,
+    &sm_explainer_anchor,
     NULL,
 };
 

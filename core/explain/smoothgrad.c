@@ -93,7 +93,7 @@ static int smoothgrad_run(const void *params, const sm_explain_ctx *ctx,
     sg_job job = {x->data, key, sigma, c, hw, strcmp(p->base, "grad") == 0,
                   tmp, acc};
     sm_explain_copies how = {p->samples, p->internal_batch, 1, sg_make,
-                             sg_take, &job};
+                             sg_take, &job, 0};
     if (sm_explain_gradient_copies(ctx, x, b->target, &how, err))
         goto done;
     for (int64_t i = 0; i < n; i++) {

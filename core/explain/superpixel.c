@@ -214,9 +214,11 @@ static void superpixel_take(void *u, int64_t i, int64_t k, const float *copy,
     j->y[k] = score;
 }
 
-int sm_superpixel_scores(const sm_explain_ctx *ctx, const sm_superpixel_image *s,
-                         int target, const uint8_t *Z, int64_t n, int cap,
-                         double *y, sm_err *err)
+/* Copies of s with the rows of Z applied, scored (labels 0) or labelled. */
+static int superpixel_run(const sm_explain_ctx *ctx,
+                          const sm_superpixel_image *s, int target,
+                          const uint8_t *Z, int64_t n, int cap, int labels,
+                          double *y, sm_err *err)
 {
     /* a one-image view: the copies are per image anyway (segments differ) */
     sm_tensor one = {.ndim = 4, .shape = {1, s->c, s->h, s->w},
@@ -225,8 +227,22 @@ int sm_superpixel_scores(const sm_explain_ctx *ctx, const sm_superpixel_image *s
     sm_explain_ctx prob = *ctx;
     prob.score_prob = 1; /* LIME and SHAP explain probabilities */
     sm_explain_copies how = {n, cap, 1, superpixel_make, superpixel_take,
-                             &job};
+                             &job, labels};
     return sm_explain_score_copies(&prob, &one, &target, &how, err);
+}
+
+int sm_superpixel_scores(const sm_explain_ctx *ctx, const sm_superpixel_image *s,
+                         int target, const uint8_t *Z, int64_t n, int cap,
+                         double *y, sm_err *err)
+{
+    return superpixel_run(ctx, s, target, Z, n, cap, 0, y, err);
+}
+
+int sm_superpixel_labels(const sm_explain_ctx *ctx,
+                         const sm_superpixel_image *s, const uint8_t *Z,
+                         int64_t n, int cap, double *label, sm_err *err)
+{
+    return superpixel_run(ctx, s, 0, Z, n, cap, 1, label, err);
 }
 
 void sm_superpixel_paint(const sm_superpixel_image *s, const double *v,
@@ -354,19 +370,52 @@ int sm_superpixel_finish(const sm_superpixel_method *m, const void *params,
     return 0;
 }
 
-/* Bytes: d (int32), then the h x w labels (int32). Encoded only while
- * the round is proposed, so without scores; n is the generic header's,
- * checked against the decoded state's. */
+int sm_superpixel_image_encode(const sm_superpixel_image *s, sm_text *t,
+                               sm_err *err)
+{
+    int32_t d = s->d;
+    if (sm_text_add(t, &d, sizeof d) ||
+        sm_text_add(t, s->label, sizeof(int32_t) * (size_t)(s->h * s->w)))
+        return sm_err_set(err, "out of memory");
+    return 0;
+}
+
+int sm_superpixel_image_decode(const sm_superpixel_params *p,
+                               const sm_explain_image *im, const uint8_t *b,
+                               size_t len, sm_superpixel_image *s,
+                               size_t *used, sm_err *err)
+{
+    size_t hw = (size_t)(im->h * im->w), need = sizeof(int32_t) * (1 + hw);
+    int32_t d;
+    float lo, hi;
+    if (len < need)
+        return sm_err_set(err, "image '%s': superpixel state of %zu bytes, "
+                          "not at least %zu", im->id, len, need);
+    memcpy(&d, b, sizeof d);
+    if (d < 1 || (size_t)d > hw)
+        return sm_err_set(err, "image '%s': a superpixel state of %d "
+                          "superpixels", im->id, (int)d);
+    if (superpixel_prepare(p, im->x, im->c, im->h, im->w, s, &lo, &hi, err))
+        return -1;
+    s->d = d;
+    memcpy(s->label, b + sizeof d, sizeof(int32_t) * hw);
+    if (superpixel_hide(p, s, err)) {
+        sm_superpixel_image_free(s);
+        return sm_err_prefix(err, "image '%s'", im->id);
+    }
+    *used = need;
+    return 0;
+}
+
+/* Bytes: the image's labels (sm_superpixel_image_encode). Encoded only
+ * while the round is proposed, so without scores; n is the generic
+ * header's, checked against the decoded state's. */
 int sm_superpixel_encode(const void *params, const void *st, sm_text *t,
                          sm_err *err)
 {
     (void)params;
     const superpixel_state *u = st;
-    int32_t d = u->s.d;
-    if (sm_text_add(t, &d, sizeof d) ||
-        sm_text_add(t, u->s.label, sizeof(int32_t) * (size_t)(u->s.h * u->s.w)))
-        return sm_err_set(err, "out of memory");
-    return 0;
+    return sm_superpixel_image_encode(&u->s, t, err);
 }
 
 void *sm_superpixel_decode(const sm_superpixel_method *m, const void *params,
@@ -374,29 +423,14 @@ void *sm_superpixel_decode(const sm_superpixel_method *m, const void *params,
                            const sm_explain_image *im, const uint8_t *b,
                            size_t len, sm_err *err)
 {
-    size_t hw = (size_t)(im->h * im->w);
-    int32_t d;
-    float lo, hi;
-    if (len != sizeof d + sizeof(int32_t) * hw) {
-        sm_err_set(err, "image '%s': superpixel state of %zu bytes, not %zu",
-                   im->id, len, sizeof d + sizeof(int32_t) * hw);
-        return NULL;
-    }
-    memcpy(&d, b, sizeof d);
-    if (d < 1 || (size_t)d > hw) {
-        sm_err_set(err, "image '%s': a superpixel state of %d superpixels",
-                   im->id, (int)d);
-        return NULL;
-    }
     sm_superpixel_image s;
-    if (superpixel_prepare(params, im->x, im->c, im->h, im->w, &s, &lo, &hi,
-                           err))
+    size_t used;
+    if (sm_superpixel_image_decode(params, im, b, len, &s, &used, err))
         return NULL;
-    s.d = d;
-    memcpy(s.label, b + sizeof d, sizeof(int32_t) * hw);
-    if (superpixel_hide(params, &s, err)) {
+    if (used != len) {
         sm_superpixel_image_free(&s);
-        sm_err_prefix(err, "image '%s'", im->id);
+        sm_err_set(err, "image '%s': superpixel state of %zu bytes, not %zu",
+                   im->id, len, used);
         return NULL;
     }
     return state_of(m, params, ctx, im, &s, err);

@@ -88,6 +88,26 @@ int sm_superpixel_scores(const sm_explain_ctx *ctx, const sm_superpixel_image *s
                          int target, const uint8_t *Z, int64_t n, int cap,
                          double *y, sm_err *err);
 
+/* The model's label (its highest class, the first of equals) of the
+ * image with each row of Z (n x d, 1 = shown) applied, into label[n] (as
+ * doubles), at most cap copies a run: what rule methods (anchor, lore)
+ * learn from. */
+int sm_superpixel_labels(const sm_explain_ctx *ctx,
+                         const sm_superpixel_image *s, const uint8_t *Z,
+                         int64_t n, int cap, double *label, sm_err *err);
+
+/* s's superpixels as bytes appended to t: d (int32), then the h x w
+ * labels (int32). 0 or -1. */
+int sm_superpixel_image_encode(const sm_superpixel_image *s, sm_text *t,
+                               sm_err *err);
+/* s (to free) from the front of b (len bytes, from the wire: checked)
+ * for image im, its hidden values prepared by p; *used = bytes taken. 0,
+ * or -1 with a message naming the image. */
+int sm_superpixel_image_decode(const sm_superpixel_params *p,
+                               const sm_explain_image *im, const uint8_t *b,
+                               size_t len, sm_superpixel_image *s,
+                               size_t *used, sm_err *err);
+
 /* v[d] (one value a superpixel) painted into map (h x w). */
 void sm_superpixel_paint(const sm_superpixel_image *s, const double *v,
                          float *map);

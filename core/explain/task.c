@@ -52,12 +52,7 @@ int sm_explain_targets(const sm_explain_setup *s, const sm_tensor *x,
     const sm_tensor *y = outs[s->out_idx];
     int64_t k = y->shape[y->ndim - 1];
     for (int64_t r = 0; r < n; r++) {
-        /* the prediction: the model's argmax, the first of equals */
-        const float *row = y->data + r * k;
-        int best = 0;
-        for (int64_t c = 1; c < k; c++)
-            if (row[c] > row[best])
-                best = (int)c;
+        int best = (int)sm_model_argmax_row(y->data + r * k, k);
         int t = best;
         if (s->target == SM_TARGET_INDEX)
             t = s->target_index;

@@ -70,3 +70,12 @@ int sm_model_target_scores(const sm_model_scoring *s, const sm_tensor *x,
     free(p);
     return 0;
 }
+
+int64_t sm_model_argmax_row(const float *row, int64_t k)
+{
+    int64_t best = 0;
+    for (int64_t c = 1; c < k; c++)
+        if (row[c] > row[best])
+            best = c;
+    return best;
+}

@@ -34,6 +34,10 @@ const sm_tensor *sm_model_class_scores(const sm_model_scoring *s,
 /* 1 when a score is the softmax probability of the output's row. */
 int sm_model_scoring_softmax(const sm_model_scoring *s);
 
+/* The index of row's (k values) largest value, the first of equals: the
+ * model's prediction. */
+int64_t sm_model_argmax_row(const float *row, int64_t k);
+
 /* Softmax of row (k values) into p, in double. */
 void sm_model_softmax_row(const float *row, int64_t k, double *p);
 
