@@ -124,6 +124,64 @@ const char *sm_record_json(const sm_record *r)
     return r->json.len ? r->json.s : "{}";
 }
 
+/* Past the JSON string at s (at its opening quote); NULL if unended. */
+static const char *skip_string(const char *s)
+{
+    for (s++; *s && *s != '"'; s++)
+        if (*s == '\\' && !*++s)
+            return NULL;
+    return *s ? s + 1 : NULL;
+}
+
+/* The end of the member value at s: the ',' or '}' after it at depth 0;
+ * NULL if the text ends first. Strings, objects and arrays skipped whole. */
+static const char *skip_value(const char *s)
+{
+    for (int depth = 0;;) {
+        if (*s == '"') {
+            if (!(s = skip_string(s)))
+                return NULL;
+        } else if (!*s) {
+            return NULL;
+        } else if ((*s == '}' || *s == ']' || *s == ',') && depth == 0) {
+            return s;
+        } else {
+            depth += (*s == '{' || *s == '[') - (*s == '}' || *s == ']');
+            s++;
+        }
+    }
+}
+
+int sm_record_number(const sm_record *r, const char *key, double *v)
+{
+    const char *s = r->json.s;
+    size_t klen = strlen(key);
+    if (!s || *(s += strspn(s, " \t\r\n")) != '{')
+        return 0;
+    for (s++;;) {
+        s += strspn(s, " \t\r\n,");
+        if (*s != '"')
+            return 0;
+        const char *k = s + 1, *end = skip_string(s);
+        if (!end)
+            return 0;
+        s = end + strspn(end, " \t\r\n");
+        if (*s++ != ':')
+            return 0;
+        s += strspn(s, " \t\r\n");
+        if ((size_t)(end - 1 - k) == klen && memcmp(k, key, klen) == 0) {
+            char *num_end;
+            double x = strtod(s, &num_end);
+            if (num_end == s || (*s != '-' && (*s < '0' || *s > '9')))
+                return 0;
+            *v = x;
+            return 1;
+        }
+        if (!(s = skip_value(s)))
+            return 0;
+    }
+}
+
 int sm_record_set_json(sm_record *r, const char *json)
 {
     r->json.len = 0;

@@ -58,6 +58,11 @@ int sm_record_name_valid(const char *name);
 
 /* The object's text: "{}" for an empty record. Borrowed from r. */
 const char *sm_record_json(const sm_record *r);
+/* The number that top-level member key holds, into *v: 1; 0 when there
+ * is no such member or it holds no number. The object may come from the
+ * wire: malformed text is simply not found. */
+int sm_record_number(const sm_record *r, const char *key, double *v);
+
 /* Replaces the object by text json (the wire's record, already a JSON
  * object). 0 or -1. */
 int sm_record_set_json(sm_record *r, const char *json);

@@ -115,8 +115,13 @@ int sm_explain_store_done(const sm_explain_store *st, const char *id,
            (!has_map(method) || exists(a));
 }
 
-/* The row of index.csv: id,label,predicted,target,score,method,seconds,
- * evals,deletion_auc,insertion_auc,params,extras. 0, or -1 when out of
+/* Members of a method's record that index.csv gives a column of their
+ * own, the ones users filter on (anchor's, lore's), empty for a record
+ * without them. */
+static const char *const record_columns[] = {"precision", "coverage",
+                                             "fidelity", "rule_length", NULL};
+
+/* The row of index.csv (SM_EXPLAIN_INDEX_HEADER). 0, or -1 when out of
  * memory. */
 static int format_row(sm_text *t, const char *id, const char *label,
                       const char *predicted, const char *target,
@@ -133,6 +138,12 @@ static int format_row(sm_text *t, const char *id, const char *label,
         rc = sm_text_addf(t, "%.6f,%.6f,", r->deletion_auc, r->insertion_auc);
     else if (!rc)
         rc = sm_text_addf(t, ",,");
+    for (int k = 0; record_columns[k] && !rc; k++) {
+        double v;
+        rc = sm_record_number(&r->record, record_columns[k], &v)
+                 ? sm_text_addf(t, "%.9g,", v)
+                 : sm_text_addf(t, ",");
+    }
     return rc || sm_text_csv(t, params) || sm_text_addf(t, ",") ||
                    sm_text_csv(t, sm_record_json(&r->record)) || sm_text_addf(t, "\n")
                ? -1

@@ -18,7 +18,7 @@
 
 #define SM_EXPLAIN_INDEX_HEADER                                             \
     "id,label,predicted,target,score,method,seconds,evals,deletion_auc,"  \
-    "insertion_auc,params,extras\n"
+    "insertion_auc,precision,coverage,fidelity,rule_length,params,extras\n"
 
 typedef struct sm_explain_store sm_explain_store;
 

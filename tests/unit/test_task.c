@@ -367,6 +367,35 @@ static sm_explain_result store_result(float *map, double score)
     return r;
 }
 
+/* index.csv's record columns: top-level members only, numbers only, and
+ * nothing from malformed text. */
+Test(task, record_numbers_are_found_at_the_top_level_only)
+{
+    sm_record r = {0};
+    double v = -1;
+    cr_assert_eq(sm_record_number(&r, "coverage", &v), 0);
+    sm_record_str(&r, "k", "a,}\"coverage\": 7");
+    sm_record_addf(&r, "rule", "{\"coverage\": 9, \"p\": [1, {\"x\": \"}\"}]}");
+    sm_record_addf(&r, "name", "\"precision\"");
+    sm_record_addf(&r, "coverage", "%g", 0.25);
+    sm_record_addf(&r, "rule_length", "%d", -3);
+    cr_assert_eq(sm_record_number(&r, "coverage", &v), 1);
+    cr_assert_eq(v, 0.25);
+    cr_assert_eq(sm_record_number(&r, "rule_length", &v), 1);
+    cr_assert_eq(v, -3);
+    cr_assert_eq(sm_record_number(&r, "name", &v), 0, "a string is no number");
+    cr_assert_eq(sm_record_number(&r, "precision", &v), 0);
+    cr_assert_eq(sm_record_number(&r, "x", &v), 0, "nested members are not");
+    const char *bad[] = {"{\"coverage\"", "{\"a\": \"x, \"coverage\": 1",
+                         "[\"coverage\", 1]", "{\"a\": {\"b\": 1, \"coverage\": 2",
+                         "{\"coverage\" 1}", "{\"a\\\"\": 1}", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_assert_eq(sm_record_set_json(&r, bad[i]), 0);
+        cr_assert_eq(sm_record_number(&r, "coverage", &v), 0, "%s", bad[i]);
+    }
+    sm_record_free(&r);
+}
+
 Test(task, store_round_trip)
 {
     char out[TDATA_PATH], p[TDATA_PATH];
@@ -428,9 +457,9 @@ Test(task, store_round_trip)
     size_t len = strlen(csv);
     const char want[] =
         SM_EXPLAIN_INDEX_HEADER
-        "b,,1,1,2,lime,0.250000,12,,,\"{\"\"samples\"\": 5}\",\"{\"\"k\"\": "
+        "b,,1,1,2,lime,0.250000,12,,,,,,,\"{\"\"samples\"\": 5}\",\"{\"\"k\"\": "
         "\"\"a,b\"\"}\"\n"
-        "7/7_0001,7,7,3,0.5,sal,0.250000,12,0.125000,0.750000,{},\"{\"\"k\"\": "
+        "7/7_0001,7,7,3,0.5,sal,0.250000,12,0.125000,0.750000,,,,,{},\"{\"\"k\"\": "
         "\"\"a,b\"\"}\"\n";
     cr_assert_eq(len, strlen(want), "%.*s", (int)len, csv);
     cr_assert(memcmp(csv, want, len) == 0, "%.*s", (int)len, csv);
