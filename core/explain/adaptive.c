@@ -151,8 +151,10 @@ int sm_adaptive_finish(const void *params, const sm_explain_ctx *ctx,
     return 0;
 }
 
-/* Bytes: the segmentation (sm_superpixel_image_encode), then the int32
- * labels of every row asked before the proposed round. */
+/* Bytes: the segmentation (sm_superpixel_image_encode), then the count
+ * of labels (int64) and the int32 labels of every row asked before the
+ * proposed round. The count makes a state cut by whole rounds fail: it
+ * would replay to an earlier round, which may ask as many rows. */
 int sm_adaptive_encode(const void *params, const void *st, sm_text *t,
                        sm_err *err)
 {
@@ -160,7 +162,8 @@ int sm_adaptive_encode(const void *params, const void *st, sm_text *t,
     const adaptive_state *a = st;
     if (sm_superpixel_image_encode(&a->s, t, err))
         return -1;
-    if (sm_text_add(t, a->seen, sizeof(int32_t) * (size_t)a->n_seen))
+    if (sm_text_add(t, &a->n_seen, sizeof a->n_seen) ||
+        sm_text_add(t, a->seen, sizeof(int32_t) * (size_t)a->n_seen))
         return sm_err_set(err, "out of memory");
     return 0;
 }
@@ -175,11 +178,20 @@ void *sm_adaptive_decode(const sm_adaptive_method *m, const void *params,
     if (sm_superpixel_image_decode(params, im, b, len, &s, &used, err))
         return NULL;
     adaptive_state *a = NULL;
-    int64_t total = (int64_t)((len - used) / sizeof(int32_t));
+    int64_t count = -1, total = 0;
+    if (len - used >= sizeof count) {
+        memcpy(&count, b + used, sizeof count);
+        used += sizeof count;
+        total = (int64_t)((len - used) / sizeof(int32_t));
+    }
     int32_t *label = NULL;
-    if ((len - used) % sizeof(int32_t)) {
+    if (count < 0 || (len - used) % sizeof(int32_t)) {
         sm_superpixel_image_free(&s);
         sm_err_set(err, "labels of %zu bytes", len - used);
+    } else if (count != total) {
+        sm_superpixel_image_free(&s);
+        sm_err_set(err, "%lld labels, not the %lld the state counts",
+                   (long long)total, (long long)count);
     } else if (!(label = malloc(sizeof(int32_t) * (size_t)(total + 1)))) {
         sm_superpixel_image_free(&s);
         sm_err_set(err, "out of memory");
