@@ -736,8 +736,8 @@ static const sm_param_def anchor_params_def[] = {
     {"max_anchor_size", SM_PARAM_INT, P(max_anchor_size), "0", 0, 1000000,
      NULL, "largest anchor searched (0: every superpixel)"},
     {"max_evals", SM_PARAM_INT, P(max_evals), "100000", 1, 100000000, NULL,
-     "model evaluations per image at most; the search then stops with the "
-     "best found (\"truncated\" in the record)"},
+     "samples per image at most (evals adds 1, the image itself); the "
+     "search then stops with the best found (\"truncated\" in the record)"},
     {"examples", SM_PARAM_INT, P(examples), "10", 0, 100000, NULL,
      "examples and counter-examples recorded, each"},
     {NULL},

@@ -73,15 +73,6 @@ static int superpixel_hide(const sm_superpixel_params *p,
                            sm_superpixel_image *s, sm_err *err)
 {
     int64_t c = s->c, hw = s->h * s->w;
-    for (int64_t q = 0; q < hw; q++)
-        if (s->label[q] < 0 || s->label[q] >= s->d)
-            return sm_err_set(err, "superpixel %d of pixel %lld is not one "
-                              "of %d", (int)s->label[q], (long long)q, s->d);
-    if (strcmp(p->hide, "constant") == 0) {
-        for (int64_t e = 0; e < c * hw; e++)
-            s->hidden[e] = (float)p->hide_value;
-        return 0;
-    }
     double *sum = calloc((size_t)(s->d * c), sizeof(double));
     int64_t *count = calloc((size_t)s->d, sizeof(int64_t));
     int rc = 0;
@@ -89,7 +80,11 @@ static int superpixel_hide(const sm_superpixel_params *p,
         rc = sm_err_set(err, "out of memory");
         goto done;
     }
-    for (int64_t q = 0; q < hw; q++) {
+    for (int64_t q = 0; q < hw && rc == 0; q++)
+        if (s->label[q] < 0 || s->label[q] >= s->d)
+            rc = sm_err_set(err, "superpixel %d of pixel %lld is not one "
+                            "of %d", (int)s->label[q], (long long)q, s->d);
+    for (int64_t q = 0; q < hw && rc == 0; q++) {
         count[s->label[q]]++;
         for (int64_t ch = 0; ch < c; ch++)
             sum[s->label[q] * c + ch] += s->x[ch * hw + q];
@@ -97,10 +92,13 @@ static int superpixel_hide(const sm_superpixel_params *p,
     for (int l = 0; l < s->d && rc == 0; l++)
         if (!count[l])
             rc = sm_err_set(err, "superpixel %d has no pixel", l);
+    int constant = strcmp(p->hide, "constant") == 0;
     for (int64_t q = 0; q < hw && rc == 0; q++)
         for (int64_t ch = 0; ch < c; ch++)
             s->hidden[ch * hw + q] =
-                (float)(sum[s->label[q] * c + ch] / count[s->label[q]]);
+                constant ? (float)p->hide_value
+                         : (float)(sum[s->label[q] * c + ch] /
+                                   count[s->label[q]]);
 done:
     free(sum);
     free(count);
