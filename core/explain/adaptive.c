@@ -6,14 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every distinct row the model labelled for this image, in the order
+ * asked, the proposed round's last (label -1 until told), found by an
+ * open-addressing table of row indices. The search asks for rows; only
+ * the ones never labelled become the round: the model is a function, so a
+ * row's label is asked once (the searches draw the same on/off vector
+ * again and again when an image has few superpixels). */
 typedef struct adaptive_state {
     const sm_adaptive_method *m;
     sm_superpixel_image s;
     void *search;
-    int32_t *seen; /* the labels of every row asked so far */
-    int64_t n_seen, cap;
-    const uint8_t *Z; /* the proposed round: n rows, the search's */
-    int64_t n;
+    uint8_t *rows;   /* n_rows x d */
+    int32_t *label;  /* n_rows */
+    int64_t n_rows, cap;
+    int64_t *slot;   /* n_slot (a power of 2), -1 empty */
+    int64_t n_slot;
+    int64_t first, n;    /* the proposed round: rows [first, first + n) */
+    const uint8_t *Z;    /* what the search asked: n_Z rows, its own */
+    int64_t n_Z;
+    int32_t *zlabel;     /* their labels, for tell */
+    int64_t cap_z;
 } adaptive_state;
 
 void sm_adaptive_release(void *st)
@@ -24,38 +36,125 @@ void sm_adaptive_release(void *st)
     if (a->search)
         a->m->free(a->search);
     sm_superpixel_image_free(&a->s);
-    free(a->seen);
+    free(a->rows);
+    free(a->label);
+    free(a->slot);
+    free(a->zlabel);
     free(a);
 }
 
-/* Asks the search for its next round. 0 or -1. */
-static int adaptive_ask(adaptive_state *a, sm_err *err)
+static uint64_t row_hash(const uint8_t *z, int d)
 {
-    a->Z = NULL;
-    a->n = a->m->ask(a->search, &a->Z, err);
-    return a->n < 0 ? -1 : 0;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (int j = 0; j < d; j++)
+        h = (h ^ z[j]) * 1099511628211ull;
+    return h;
 }
 
-/* Gives the search the labels of its round and asks for the next. */
+/* The index of row z among a's rows, or -1; *at its slot, or the empty
+ * slot it belongs in. */
+static int64_t row_find(const adaptive_state *a, const uint8_t *z,
+                        int64_t *at)
+{
+    int d = a->s.d;
+    int64_t mask = a->n_slot - 1;
+    if (!a->n_slot)
+        return -1; /* nothing yet: row_add makes the table */
+    for (int64_t i = (int64_t)(row_hash(z, d) & (uint64_t)mask);;
+         i = (i + 1) & mask)
+        if (a->slot[i] < 0 ||
+            memcmp(a->rows + a->slot[i] * d, z, (size_t)d) == 0) {
+            *at = i;
+            return a->slot[i];
+        }
+}
+
+/* Adds row z (not there) with label -1. 0 or -1 out of memory. */
+static int row_add(adaptive_state *a, const uint8_t *z)
+{
+    int d = a->s.d;
+    int64_t at;
+    if (2 * (a->n_rows + 1) > a->n_slot) { /* rehashed at half full */
+        int64_t n_slot = a->n_slot ? 2 * a->n_slot : 1024;
+        int64_t *slot = malloc(sizeof(int64_t) * (size_t)n_slot);
+        if (!slot)
+            return -1;
+        free(a->slot);
+        a->slot = slot;
+        a->n_slot = n_slot;
+        for (int64_t i = 0; i < n_slot; i++)
+            slot[i] = -1;
+        for (int64_t r = 0; r < a->n_rows; r++) {
+            row_find(a, a->rows + r * d, &at);
+            slot[at] = r;
+        }
+    }
+    if (a->n_rows + 1 > a->cap) {
+        int64_t cap = a->cap ? 2 * a->cap : 1024;
+        uint8_t *rows = realloc(a->rows, (size_t)(cap * d));
+        if (rows)
+            a->rows = rows;
+        int32_t *label = rows ? realloc(a->label, sizeof(int32_t) * (size_t)cap)
+                              : NULL;
+        if (!label)
+            return -1;
+        a->label = label;
+        a->cap = cap;
+    }
+    row_find(a, z, &at);
+    memcpy(a->rows + a->n_rows * d, z, (size_t)d);
+    a->label[a->n_rows] = -1;
+    a->slot[at] = a->n_rows++;
+    return 0;
+}
+
+/* Tells the search the labels of every row it asked (all known). */
+static int tell_search(adaptive_state *a, sm_err *err)
+{
+    int d = a->s.d;
+    if (a->n_Z > a->cap_z) {
+        int32_t *z = realloc(a->zlabel, sizeof(int32_t) * (size_t)a->n_Z);
+        if (!z)
+            return sm_err_set(err, "out of memory");
+        a->zlabel = z;
+        a->cap_z = a->n_Z;
+    }
+    for (int64_t r = 0, at; r < a->n_Z; r++)
+        a->zlabel[r] = a->label[row_find(a, a->Z + r * d, &at)];
+    return a->m->tell(a->search, a->zlabel, a->n_Z, err);
+}
+
+/* Asks the search for rows until some were never labelled (the round) or
+ * it is done (n = 0); rows labelled before are told at once. 0 or -1. */
+static int adaptive_ask(adaptive_state *a, sm_err *err)
+{
+    int d = a->s.d;
+    for (;;) {
+        a->Z = NULL;
+        if ((a->n_Z = a->m->ask(a->search, &a->Z, err)) < 0)
+            return -1;
+        a->first = a->n_rows;
+        for (int64_t r = 0, at; r < a->n_Z; r++)
+            if (row_find(a, a->Z + r * d, &at) < 0 &&
+                row_add(a, a->Z + r * d))
+                return sm_err_set(err, "out of memory");
+        a->n = a->n_rows - a->first;
+        if (a->n > 0 || a->n_Z == 0)
+            return 0;
+        if (tell_search(a, err))
+            return -1;
+    }
+}
+
+/* The round's n labels in: told, and the next round asked. */
 static int adaptive_tell(adaptive_state *a, const int32_t *label, int64_t n,
                          sm_err *err)
 {
     if (n != a->n)
         return sm_err_set(err, "%lld labels for a round of %lld rows",
                           (long long)n, (long long)a->n);
-    if (a->n_seen + n > a->cap) {
-        int64_t cap = a->cap ? a->cap : 1024;
-        while (cap < a->n_seen + n)
-            cap *= 2;
-        int32_t *seen = realloc(a->seen, sizeof(int32_t) * (size_t)cap);
-        if (!seen)
-            return sm_err_set(err, "out of memory");
-        a->seen = seen;
-        a->cap = cap;
-    }
-    memcpy(a->seen + a->n_seen, label, sizeof(int32_t) * (size_t)n);
-    a->n_seen += n;
-    if (a->m->tell(a->search, label, n, err))
+    memcpy(a->label + a->first, label, sizeof(int32_t) * (size_t)n);
+    if (tell_search(a, err))
         return -1;
     return adaptive_ask(a, err);
 }
@@ -112,8 +211,8 @@ int sm_adaptive_round_score(const void *params, const sm_explain_ctx *ctx,
 {
     const sm_superpixel_params *p = params; /* the first member */
     const adaptive_state *a = st;
-    if (sm_superpixel_labels(ctx, &a->s, a->Z + first * a->s.d, count,
-                             p->internal_batch, y, err))
+    if (sm_superpixel_labels(ctx, &a->s, a->rows + (a->first + first) * a->s.d,
+                             count, p->internal_batch, y, err))
         return sm_err_prefix(err, "image '%s'", im->id);
     return 0;
 }
@@ -148,11 +247,12 @@ int sm_adaptive_finish(const void *params, const sm_explain_ctx *ctx,
     adaptive_state *a = st;
     if (a->m->finish(a->search, ctx, out, err))
         return sm_err_prefix(err, "image '%s'", im->id);
+    out->evals += a->n_rows; /* the method's own in finish, and the rows */
     return 0;
 }
 
 /* Bytes: the segmentation (sm_superpixel_image_encode), then the count
- * of labels (int64) and the int32 labels of every row asked before the
+ * of labels (int64) and the int32 labels of every row labelled before the
  * proposed round. The count makes a state cut by whole rounds fail: it
  * would replay to an earlier round, which may ask as many rows. */
 int sm_adaptive_encode(const void *params, const void *st, sm_text *t,
@@ -162,8 +262,8 @@ int sm_adaptive_encode(const void *params, const void *st, sm_text *t,
     const adaptive_state *a = st;
     if (sm_superpixel_image_encode(&a->s, t, err))
         return -1;
-    if (sm_text_add(t, &a->n_seen, sizeof a->n_seen) ||
-        sm_text_add(t, a->seen, sizeof(int32_t) * (size_t)a->n_seen))
+    if (sm_text_add(t, &a->first, sizeof a->first) ||
+        sm_text_add(t, a->label, sizeof(int32_t) * (size_t)a->first))
         return sm_err_set(err, "out of memory");
     return 0;
 }

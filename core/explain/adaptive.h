@@ -4,8 +4,12 @@
  * a round of the explainer's rounds (explainer.h), so the pipeline can
  * label it in chunks on any worker.
  *
+ * A row is labelled once: the rounds hold only the rows the model never
+ * labelled for this image, and rows asked again are told from memory.
+ * evals counts the rows labelled (and what finish adds).
+ *
  * The state sent between machines is the segmentation and the labels of
- * every row asked so far, nothing of the method's own: taking it up
+ * every row labelled so far, nothing of the method's own: taking it up
  * replays the search from the start with those labels, which brings it to
  * exactly where it was (a search is a pure function of its labels, draws
  * keyed by the job seed). So a method writes its search once, as a plain
@@ -29,8 +33,9 @@ typedef struct sm_adaptive_method {
     int64_t (*ask)(void *search, const uint8_t **Z, sm_err *err);
     /* The model's labels of the n rows ask gave. */
     int (*tell)(void *search, const int32_t *label, int64_t n, sm_err *err);
-    /* When done: out's map (1 x h x w, NULL for no_map), score, evals and
-     * record. May run the model (ctx). */
+    /* When done: out's map (1 x h x w, NULL for no_map), score, record,
+     * and in evals the model evaluations it made itself (the generic code
+     * adds the rows labelled). May run the model (ctx). */
     int (*finish)(void *search, const sm_explain_ctx *ctx,
                   sm_explain_out *out, sm_err *err);
     void (*free)(void *search);

@@ -671,7 +671,7 @@ static int anchor_finish(void *search, const sm_explain_ctx *ctx,
     for (int k = 0; k < size; k++)
         v[f[k]] = 1;
     sm_superpixel_paint(a->s, v, out->map);
-    out->evals = a->n_rows + 1;
+    out->evals = 1; /* the image itself; adaptive.c adds the rows */
     sm_record *rec = &out->record; /* explainer.c checks it */
     sm_text ids = {0};
     sm_text_addf(&ids, "[");

@@ -15,9 +15,13 @@
 typedef struct plan {
     int64_t key[8][SM_MAX_DIMS + 1]; /* per input: ndim then dims */
     sm_tensor *vals;         /* per value: shape and data (borrowed) */
-    unsigned char *folded;   /* per node: computed at planning */
-    float *arena;            /* every activation's buffer, one allocation */
-    float *ws;
+    unsigned char *folded;   /* per node: computed at planning, its
+                                outputs in buffers of their own */
+    size_t *offset;          /* per value: a node output's place in the
+                                lane's arena */
+    size_t total, ws_len;    /* floats of arena and workspace it needs */
+    const float *bound;      /* the arena its activations point into */
+    float *ws;               /* the lane's workspace */
     unsigned char *is_const; /* per value: constant or folded */
     double flops;
     unsigned long last_use;
@@ -30,11 +34,18 @@ typedef struct plan {
     size_t rcap;             /* floats in rarena */
 } plan;
 
-/* A plan cache. Each thread of a data-parallel run has its own. */
+/* A plan cache. Each thread of a data-parallel run has its own. Its
+ * plans share one arena of activations and one workspace (a lane runs one
+ * plan at a time), grown to the largest plan's and never given back: a
+ * fresh page costs a fault at its first touch, which costs more than the
+ * whole run of a small batch, and adaptive methods ask for batches of
+ * every size. */
 typedef struct lane {
     plan *plans[MAX_PLANS];
     plan *last;
     unsigned long clock;
+    float *arena, *ws;
+    size_t arena_cap, ws_cap; /* floats */
 } lane;
 
 struct sm_model {

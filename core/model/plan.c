@@ -11,8 +11,7 @@ static void plan_free(plan **pp)
         return;
     free((*pp)->vals);
     free((*pp)->folded);
-    free((*pp)->arena);
-    free((*pp)->ws);
+    free((*pp)->offset);
     free((*pp)->is_const);
     free((*pp)->grads);
     free((*pp)->garena);
@@ -22,14 +21,77 @@ static void plan_free(plan **pp)
     *pp = NULL;
 }
 
+/* Frees the buffers of p's folded node outputs (m's graph says which). */
+static void folded_free(const sm_model *m, plan *p)
+{
+    if (!p || !p->vals || !p->folded)
+        return;
+    for (int i = 0; i < m->g.n_nodes; i++)
+        if (p->folded[i])
+            for (int k = 0; k < m->g.nodes[i].n_out; k++)
+                if (m->g.nodes[i].out[k] >= 0) {
+                    free(p->vals[m->g.nodes[i].out[k]].data);
+                    p->vals[m->g.nodes[i].out[k]].data = NULL;
+                }
+}
+
+/* Frees *pp and its folded outputs. */
+static void plan_drop(const sm_model *m, plan **pp)
+{
+    folded_free(m, *pp);
+    plan_free(pp);
+}
+
 void sm_plan_drop_all(sm_model *m)
 {
     m->last_lanes = 0;
     for (int l = 0; l < SM_MODEL_MAX_THREADS; l++) {
+        lane *ln = &m->lanes[l];
         for (int i = 0; i < MAX_PLANS; i++)
-            plan_free(&m->lanes[l].plans[i]);
-        m->lanes[l].last = NULL;
+            plan_drop(m, &ln->plans[i]);
+        ln->last = NULL;
+        free(ln->arena);
+        free(ln->ws);
+        ln->arena = ln->ws = NULL;
+        ln->arena_cap = ln->ws_cap = 0;
     }
+}
+
+/* Grows *buf (*cap floats, 64-aligned) to n floats; contents are not
+ * kept (a run writes every activation before reading it). 0 or -1. */
+static int lane_grow(float **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    float *b = aligned_alloc(64, n * sizeof(float));
+    if (!b)
+        return -1;
+    free(*buf);
+    *buf = b;
+    *cap = n;
+    return 0;
+}
+
+/* Points p's activations into ln's arena (grown to fit) and its workspace
+ * at ln's. 0 or -1 with a message. */
+static int plan_bind(const sm_model *m, lane *ln, plan *p, sm_err *err)
+{
+    if (lane_grow(&ln->arena, &ln->arena_cap, p->total) ||
+        lane_grow(&ln->ws, &ln->ws_cap, p->ws_len))
+        return sm_err_set(err, "out of memory planning %zu floats of "
+                          "activations", p->total);
+    p->ws = ln->ws;
+    if (p->bound == ln->arena)
+        return 0;
+    for (int i = 0; i < m->g.n_nodes; i++)
+        if (!p->folded[i])
+            for (int k = 0; k < m->g.nodes[i].n_out; k++) {
+                int v = m->g.nodes[i].out[k];
+                if (v >= 0)
+                    p->vals[v].data = ln->arena + p->offset[v];
+            }
+    p->bound = ln->arena;
+    return 0;
 }
 
 /* --- planning ------------------------------------------------------------ */
@@ -146,9 +208,10 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
             p->flops += n->op->flops(n->params, nin, n->n_in,
                                      (const sm_tensor *const *)nout, n->n_out);
         p->folded[i] = (unsigned char)all_const;
-        /* Folded outputs count as constants for the nodes below: their data
-         * pointers are set once the arena exists (shapes suffice here, but
-         * Reshape and Pad read constant contents in infer, so fold now). */
+        /* Folded outputs count as constants for the nodes below and keep
+         * buffers of their own, outside the lane's shared arena (shapes
+         * suffice here, but Reshape and Pad read constant contents in
+         * infer, so fold now). */
         if (all_const) {
             for (int k = 0; k < n->n_out; k++)
                 if (nout[k]) {
@@ -175,40 +238,13 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
             free(w);
         }
     }
-    p->arena = aligned_alloc(64, (total ? total : 16) * sizeof(float));
-    p->ws = aligned_alloc(64, round_up(ws ? ws : 16) * sizeof(float));
-    if (!p->arena || !p->ws) {
-        sm_err_set(err, "out of memory planning %zu floats of activations",
-                   total);
-        goto fail;
-    }
-    /* Move folded results into the arena and point every activation at its
-     * buffer. */
-    for (int i = 0; i < m->g.n_nodes; i++)
-        for (int k = 0; k < m->g.nodes[i].n_out; k++) {
-            int v = m->g.nodes[i].out[k];
-            if (v < 0)
-                continue;
-            float *dst = p->arena + offset[v];
-            if (p->folded[i]) {
-                memcpy(dst, p->vals[v].data,
-                       (size_t)sm_tensor_numel(&p->vals[v]) * sizeof(float));
-                free(p->vals[v].data);
-            }
-            p->vals[v].data = dst;
-        }
+    p->total = total ? total : 16;
+    p->ws_len = round_up(ws ? ws : 16);
     p->is_const = is_const;
-    free(offset);
+    p->offset = offset;
     return p;
 fail:
-    if (p->vals && p->folded && is_const)
-        for (int i = 0; i < m->g.n_nodes; i++)
-            if (p->folded[i])
-                for (int k = 0; k < m->g.nodes[i].n_out; k++)
-                    if (m->g.nodes[i].out[k] >= 0) {
-                        free(p->vals[m->g.nodes[i].out[k]].data);
-                        p->vals[m->g.nodes[i].out[k]].data = NULL;
-                    }
+    folded_free(m, p);
     free(is_const);
     free(offset);
     plan_free(&p);
@@ -223,14 +259,15 @@ plan *sm_plan_get(sm_model *m, lane *ln, const sm_tensor *const *in,
     ln->clock++;
     if (ln->last && memcmp(ln->last->key, key, sizeof key) == 0) {
         ln->last->last_use = ln->clock;
-        return ln->last;
+        return plan_bind(m, ln, ln->last, err) ? NULL : ln->last;
     }
     int slot = 0;
     for (int i = 0; i < MAX_PLANS; i++) {
         plan *p = ln->plans[i];
         if (p && memcmp(p->key, key, sizeof key) == 0) {
             p->last_use = ln->clock;
-            return ln->last = p;
+            ln->last = p;
+            return plan_bind(m, ln, p, err) ? NULL : p;
         }
         if (!p || (ln->plans[slot] && p->last_use < ln->plans[slot]->last_use))
             slot = i;
@@ -245,8 +282,9 @@ plan *sm_plan_get(sm_model *m, lane *ln, const sm_tensor *const *in,
         return NULL;
     if (ln->last == ln->plans[slot])
         ln->last = NULL;
-    plan_free(&ln->plans[slot]);
+    plan_drop(m, &ln->plans[slot]);
     ln->plans[slot] = p;
     p->last_use = ln->clock;
-    return ln->last = p;
+    ln->last = p;
+    return plan_bind(m, ln, p, err) ? NULL : p;
 }

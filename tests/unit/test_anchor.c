@@ -194,7 +194,9 @@ static void rule_is_found(double p, int beam)
     cr_assert(strstr(json, "\"segmentation\": {\"method\": \"grid\", "
                            "\"cells\": 4"), "%s", json);
     cr_assert_gt(samples, 0);
-    cr_assert_gt(out[0].evals, (long)samples, "evals count every sample");
+    /* evals: the distinct rows labelled (at most 2^16 here) and the image */
+    cr_assert_gt(out[0].evals, 1);
+    cr_assert_leq(out[0].evals, 1 + 65536);
     /* the target's probability on the image: softmax of (13.5, 18) */
     cr_assert_float_eq(out[0].score, 1 / (1 + exp(13.5 - 18)), 1e-6);
     for (int r = 0; r < S; r++)
@@ -261,7 +263,24 @@ Test(anchor, a_label_that_never_changes_gives_the_empty_anchor)
     cr_assert(jbool(json, "found"), "%s", json);
     cr_assert_not(jbool(json, "truncated"), "%s", json);
     cr_assert_eq(jnum(json, "label"), 0);
-    cr_assert_eq(out[0].evals, 101, "100 samples and the image");
+    /* a row is labelled once: the 100 samples' distinct rows (drawn here
+     * as the method draws them: row k, superpixel j from counter
+     * k * 16 + j of the stream (42, "img/a", "anchor")) and the image */
+    uint64_t key = sm_rng_key(42, (const char *[]){"img/a", "anchor", NULL});
+    unsigned rows[100];
+    int distinct = 0;
+    for (int k = 0; k < 100; k++) {
+        rows[k] = 0;
+        for (int j = 0; j < CELLS; j++)
+            rows[k] |= (unsigned)(sm_rng_uniform(key, (uint64_t)(k * CELLS + j)) <
+                                  0.5) << j;
+        int seen = 0;
+        for (int i = 0; i < k && !seen; i++)
+            seen = rows[i] == rows[k];
+        distinct += !seen;
+    }
+    cr_assert_eq(out[0].evals, distinct + 1, "%d distinct rows and the image",
+                 distinct);
     for (int q = 0; q < HW; q++)
         cr_assert_eq(map[q], 0.0f, "pixel %d", q);
     check_segments(&out[0].record);
