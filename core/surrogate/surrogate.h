@@ -104,4 +104,67 @@ int sm_shap_solve(const uint8_t *Z, int n, int M, const double *y,
                   const double *w, double fx, double f0, double *phi,
                   sm_err *err);
 
+/* ---- tree.c -------------------------------------------------------------
+ * A CART classification tree, equal to scikit-learn 1.2's
+ * DecisionTreeClassifier(criterion="gini", splitter="best",
+ * max_features=None, class_weight="balanced" or None) on data without
+ * improvement ties: the surrogate of LORE (0/1 superpixel features) and
+ * ABELE (continuous latent features). Ties go to the lower feature index,
+ * then the lower threshold (sklearn draws the feature order at random).
+ * Deterministic: the same data gives the same bits. Features are compared
+ * as sklearn compares its float32 copies (values within 1e-7 in float32
+ * arithmetic are equal), so sklearn agrees exactly on features that float32
+ * holds; a feature beyond float32's range is refused, as sklearn does.
+ * A leaf's threshold is 0. See docs/SURROGATE.md. */
+typedef struct sm_tree_params {
+    int max_depth;         /* 0: unlimited */
+    int min_samples_split; /* >= 2 */
+    int min_samples_leaf;  /* >= 1 */
+    int balanced;          /* 1: class weights n / (k * n_c) over the k classes present (sklearn's "balanced") */
+} sm_tree_params;
+
+typedef struct sm_tree_node {
+    int feature;      /* split feature; -1 for a leaf */
+    double threshold; /* left when x[feature] <= threshold */
+    int left, right;  /* children (node indices), -1 for a leaf */
+    int label;        /* the class of largest weight at the node (lowest index of equals) */
+    int n;            /* training samples reaching it */
+    double weight;    /* their weighted count */
+    double impurity;  /* gini of the weighted class counts */
+} sm_tree_node;
+
+typedef struct sm_tree {
+    int n_nodes, n_features, n_classes;
+    sm_tree_node *node; /* node[0] the root; depth-first pre-order, left subtree first (sklearn's node order) */
+    double *value;      /* n_nodes x n_classes weighted class counts (balanced weights applied) */
+} sm_tree;
+
+/* Fits X (n x d, row-major doubles), labels y[n] in 0..n_classes-1, optional sample weights w[n] (NULL: all 1; multiplied by the balanced class weights when p->balanced). NULL with a message on bad input (n < 1, d < 1, a label out of range, a negative or non-finite weight or feature, bad params). */
+sm_tree *sm_tree_fit(const double *X, int n, int d, const int *y, int n_classes, const double *w, const sm_tree_params *p, sm_err *err);
+void sm_tree_destroy(sm_tree **t);      /* NULLs *t; accepts NULL */
+int sm_tree_leaf(const sm_tree *t, const double *x);    /* the leaf x falls in */
+int sm_tree_predict(const sm_tree *t, const double *x); /* that leaf's label */
+/* sklearn's feature_importances_: weighted impurity decrease per feature, normalised to sum 1 (all 0 for a single-leaf tree), into imp[d]. */
+void sm_tree_importances(const sm_tree *t, double *imp);
+
+/* A rule: the conditions of a root-to-leaf path, merged per feature into lo < x[f] <= hi (lo = -INFINITY or hi = INFINITY when that side is open), in increasing feature order. */
+typedef struct sm_tree_cond {
+    int feature;
+    double lo, hi;
+} sm_tree_cond;
+
+typedef struct sm_tree_rule {
+    int leaf, label;
+    int n_cond;
+    sm_tree_cond *cond; /* owned; freed by sm_tree_rule_free */
+    int cost;           /* counterfactuals: premises x falsifies, a falsified two-sided interval counting 2; 0 for x's own rule */
+} sm_tree_rule;
+
+/* The rule of the leaf x falls in. 0 or -1 (out of memory). */
+int sm_tree_rule_of(const sm_tree *t, const double *x, sm_tree_rule *r, sm_err *err);
+/* Counterfactual rules: for every leaf whose label differs from x's leaf label, the rule of that leaf restricted to the conditions x falsifies (what must change), with cost; sorted by cost, then label, then leaf index. *out gets a malloc'd array of *n rules (free with sm_tree_rules_free). 0 or -1. */
+int sm_tree_counterfactuals(const sm_tree *t, const double *x, sm_tree_rule **out, int *n, sm_err *err);
+void sm_tree_rule_free(sm_tree_rule *r);
+void sm_tree_rules_free(sm_tree_rule *r, int n);
+
 #endif
