@@ -15,6 +15,7 @@ extern const sm_explainer_class sm_explainer_extremal;
 extern const sm_explainer_class sm_explainer_lime;
 extern const sm_explainer_class sm_explainer_kernelshap;
 extern const sm_explainer_class sm_explainer_anchor;
+extern const sm_explainer_class sm_explainer_lore;
 
 static const sm_explainer_class *const all[] = {
     &sm_explainer_sal,
@@ -29,6 +30,7 @@ static const sm_explainer_class *const all[] = {
     &sm_explainer_lime,
     &sm_explainer_kernelshap,
     &sm_explainer_anchor,
+    &sm_explainer_lore,
     NULL,
 };
 

@@ -1,0 +1,570 @@
+/* LORE (Guidotti 2018) on superpixels, with the reference's defaults
+ * (LORE's gpdatagenerator.py and LORE_sa): a genetic neighbourhood of
+ * on/off superpixel vectors around x (all on), labelled by the model; a
+ * decision tree (surrogate/tree.c, balanced class weights) fitted on it;
+ * x's rule (its root-to-leaf path) and counterfactual rules; the map puts
+ * the tree's importance on the superpixels of x's rule, + where it needs
+ * the superpixel shown, - where hidden.
+ *
+ * The neighbourhood: two populations of samples/2 copies of x evolve for
+ * `generations` generations (DEAP's eaSimple: tournament selection,
+ * two-point crossover, per-gene mutation to a random value), one towards
+ * x's label and one away from it; fitness alpha1 * similarity (1 - the
+ * share of superpixels that differ; 0 for a copy of x) + alpha2 * (1 when
+ * the label is the same, resp. differs). Each keeps its individuals and
+ * hall of fame above the largest gap of its sorted fitness; x is row 0.
+ *
+ * Where the reference is wrong or binary, this is not (docs/METHODS.md):
+ * every draw keyed by (seed, image id); counterfactuals for every other
+ * class reachable in the tree, ranked by the premises x falsifies, each
+ * applied to x and checked with the model (the reference trusts the
+ * tree). Each generation of both populations is one round (adaptive.c
+ * asks the model only for the vectors it never labelled). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explain/adaptive.h"
+#include "surrogate/surrogate.h"
+#include "util/rng.h"
+
+typedef struct lore_params {
+    sm_superpixel_params sp; /* first: SM_SUPERPIXEL_PARAM_DEFS */
+    int samples, generations, tournament;
+    double crossover, mutation, halloffame, alpha1, alpha2;
+    int max_depth, min_samples_split, min_samples_leaf;
+} lore_params;
+
+/* One population: P individuals (d bytes), their labels and fitness
+ * (NAN: not yet evaluated), and the hall of fame (best distinct ones,
+ * fitness descending). */
+typedef struct lore_pop {
+    int same;     /* 1: evolves towards x's label; 0: away from it */
+    uint64_t key; /* its draws */
+    uint64_t draw; /* the next counter */
+    int P;
+    uint8_t *ind, *next;
+    int32_t *lab, *next_lab;
+    double *fit, *next_fit;
+    int hof_max, n_hof;
+    uint8_t *hof;
+    int32_t *hof_lab;
+    double *hof_fit;
+} lore_pop;
+
+typedef struct lore_search {
+    const lore_params *p;
+    const sm_superpixel_image *s;
+    int d, target, gen, done;
+    lore_pop pop[2];
+    uint8_t *Z; /* the rows asked: the n_Z individuals without fitness */
+    int64_t n_Z;
+} lore_search;
+
+/* ---- the genetic algorithm ----------------------------------------- */
+
+static double draw(lore_pop *q)
+{
+    return sm_rng_uniform(q->key, q->draw++);
+}
+
+/* An integer in [lo, hi]. */
+static int draw_int(lore_pop *q, int lo, int hi)
+{
+    return lo + (int)(draw(q) * (hi - lo + 1));
+}
+
+/* The fitness of row z, its label known. */
+static double fitness(const lore_search *a, const lore_pop *q,
+                      const uint8_t *z, int32_t label)
+{
+    int differ = 0;
+    for (int j = 0; j < a->d; j++)
+        differ += !z[j]; /* x is all on */
+    double sim = 1 - (double)differ / a->d;
+    if (sim >= 1) /* a copy of x adds nothing to the neighbourhood */
+        sim = 0;
+    int hit = q->same ? label == a->target : label != a->target;
+    return a->p->alpha1 * sim + a->p->alpha2 * hit;
+}
+
+/* DEAP's HallOfFame.update over q's population: an individual enters when
+ * the hall has room or it beats the worst, unless it is there already. */
+static void hof_update(lore_search *a, lore_pop *q)
+{
+    int d = a->d;
+    for (int i = 0; i < q->P; i++) {
+        const uint8_t *z = q->ind + (size_t)i * d;
+        double f = q->fit[i];
+        int32_t l = q->lab[i];
+        if (q->hof_max == 0 ||
+            (q->n_hof == q->hof_max && !(f > q->hof_fit[q->n_hof - 1])))
+            continue;
+        int dup = 0;
+        for (int h = 0; h < q->n_hof && !dup; h++)
+            dup = memcmp(q->hof + (size_t)h * d, z, (size_t)d) == 0;
+        if (dup)
+            continue;
+        if (q->n_hof == q->hof_max)
+            q->n_hof--;
+        int at = q->n_hof;
+        while (at > 0 && q->hof_fit[at - 1] <= f) /* before equals, as DEAP */
+            at--;
+        memmove(q->hof + (size_t)(at + 1) * d, q->hof + (size_t)at * d,
+                (size_t)(q->n_hof - at) * d);
+        memmove(q->hof_fit + at + 1, q->hof_fit + at,
+                sizeof(double) * (size_t)(q->n_hof - at));
+        memmove(q->hof_lab + at + 1, q->hof_lab + at,
+                sizeof(int32_t) * (size_t)(q->n_hof - at));
+        memcpy(q->hof + (size_t)at * d, z, (size_t)d);
+        q->hof_fit[at] = f;
+        q->hof_lab[at] = l;
+        q->n_hof++;
+    }
+}
+
+/* The next generation of q into its individuals: tournament selection,
+ * then two-point crossover of pairs and mutation (eaSimple's varAnd). */
+static void breed(lore_search *a, lore_pop *q)
+{
+    const lore_params *p = a->p;
+    int d = a->d, P = q->P;
+    for (int i = 0; i < P; i++) {
+        int best = draw_int(q, 0, P - 1);
+        for (int k = 1; k < p->tournament; k++) {
+            int c = draw_int(q, 0, P - 1);
+            if (q->fit[c] > q->fit[best])
+                best = c;
+        }
+        memcpy(q->next + (size_t)i * d, q->ind + (size_t)best * d, (size_t)d);
+        q->next_fit[i] = q->fit[best];
+        q->next_lab[i] = q->lab[best];
+    }
+    for (int i = 1; i < P && d >= 2; i += 2)
+        if (draw(q) < p->crossover) {
+            int c1 = draw_int(q, 1, d), c2 = draw_int(q, 1, d - 1);
+            if (c2 >= c1)
+                c2++;
+            else {
+                int t = c1;
+                c1 = c2, c2 = t;
+            }
+            uint8_t *u = q->next + (size_t)(i - 1) * d, *v = q->next + (size_t)i * d;
+            for (int j = c1; j < c2 && j < d; j++) {
+                uint8_t t = u[j];
+                u[j] = v[j], v[j] = t;
+            }
+            q->next_fit[i - 1] = q->next_fit[i] = NAN;
+        }
+    for (int i = 0; i < P; i++)
+        if (draw(q) < p->mutation) {
+            uint8_t *u = q->next + (size_t)i * d;
+            for (int j = 0; j < d; j++)
+                if (draw(q) < p->mutation)
+                    u[j] = draw(q) < 0.5;
+            q->next_fit[i] = NAN;
+        }
+    uint8_t *t = q->ind;
+    q->ind = q->next, q->next = t;
+    double *f = q->fit;
+    q->fit = q->next_fit, q->next_fit = f;
+    int32_t *l = q->lab;
+    q->lab = q->next_lab, q->next_lab = l;
+}
+
+/* Evaluates every individual without a fitness (its label told), then
+ * updates the hall of fame. */
+static void evaluate(lore_search *a, lore_pop *q)
+{
+    for (int i = 0; i < q->P; i++)
+        if (isnan(q->fit[i]))
+            q->fit[i] = fitness(a, q, q->ind + (size_t)i * a->d, q->lab[i]);
+    hof_update(a, q);
+}
+
+/* The rows of the individuals without a fitness, both populations in
+ * order, into Z (adaptive.c asks the model only for rows it never
+ * labelled). */
+static void collect(lore_search *a)
+{
+    int d = a->d;
+    a->n_Z = 0;
+    for (int k = 0; k < 2; k++) {
+        lore_pop *q = &a->pop[k];
+        for (int i = 0; i < q->P; i++)
+            if (isnan(q->fit[i]))
+                memcpy(a->Z + (a->n_Z++) * d, q->ind + (size_t)i * d,
+                       (size_t)d);
+    }
+}
+
+/* With every label of this generation known: fitness, hall of fame, and
+ * the next generation bred, or done. */
+static void advance(lore_search *a)
+{
+    for (int k = 0; k < 2; k++)
+        evaluate(a, &a->pop[k]);
+    if (a->gen == a->p->generations) {
+        a->done = 1;
+        return;
+    }
+    a->gen++;
+    for (int k = 0; k < 2; k++)
+        breed(a, &a->pop[k]);
+}
+
+static void lore_free(void *search)
+{
+    lore_search *a = search;
+    for (int k = 0; k < 2; k++) {
+        lore_pop *q = &a->pop[k];
+        free(q->ind);
+        free(q->next);
+        free(q->fit);
+        free(q->next_fit);
+        free(q->hof);
+        free(q->hof_fit);
+        free(q->lab);
+        free(q->next_lab);
+        free(q->hof_lab);
+    }
+    free(a->Z);
+    free(a);
+}
+
+static void *lore_start(const void *params, const sm_explain_ctx *ctx,
+                        const sm_explain_image *im,
+                        const sm_superpixel_image *s, sm_err *err)
+{
+    const lore_params *p = params;
+    lore_search *a = calloc(1, sizeof *a);
+    if (!a) {
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    a->p = p;
+    a->s = s;
+    a->d = s->d;
+    a->target = im->target;
+    int d = a->d, ok = 1;
+    for (int k = 0; k < 2; k++) {
+        lore_pop *q = &a->pop[k];
+        q->same = k == 0;
+        q->key = sm_rng_key(ctx->seed, (const char *[]){
+                                           im->id, "lore",
+                                           k == 0 ? "same" : "other", NULL});
+        q->P = k == 0 ? (p->samples + 1) / 2 : p->samples / 2;
+        q->hof_max = (int)lround(q->P * p->halloffame);
+        size_t P = (size_t)(q->P ? q->P : 1);
+        q->ind = malloc(P * (size_t)d);
+        q->next = malloc(P * (size_t)d);
+        q->fit = malloc(sizeof(double) * P);
+        q->next_fit = malloc(sizeof(double) * P);
+        q->hof = malloc((size_t)(q->hof_max + 1) * (size_t)d);
+        q->hof_fit = malloc(sizeof(double) * (size_t)(q->hof_max + 1));
+        q->lab = malloc(sizeof(int32_t) * P);
+        q->next_lab = malloc(sizeof(int32_t) * P);
+        q->hof_lab = malloc(sizeof(int32_t) * (size_t)(q->hof_max + 1));
+        ok = ok && q->ind && q->next && q->fit && q->next_fit && q->hof &&
+             q->hof_fit && q->lab && q->next_lab && q->hof_lab;
+        if (ok) {
+            memset(q->ind, 1, P * (size_t)d); /* copies of x */
+            for (int i = 0; i < q->P; i++)
+                q->fit[i] = NAN;
+        }
+    }
+    a->Z = malloc((size_t)(p->samples + 1) * (size_t)d);
+    if (!ok || !a->Z) {
+        lore_free(a);
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    return a;
+}
+
+static int64_t lore_ask(void *search, const uint8_t **Z, sm_err *err)
+{
+    (void)err;
+    lore_search *a = search;
+    a->n_Z = 0;
+    while (!a->done && (collect(a), a->n_Z == 0))
+        advance(a); /* nothing changed: a generation without new rows */
+    if (a->done)
+        a->n_Z = 0;
+    *Z = a->Z;
+    return a->n_Z;
+}
+
+static int lore_tell(void *search, const int32_t *label, int64_t n,
+                     sm_err *err)
+{
+    (void)err, (void)n;
+    lore_search *a = search;
+    int64_t r = 0;
+    for (int k = 0; k < 2; k++) {
+        lore_pop *q = &a->pop[k];
+        for (int i = 0; i < q->P; i++)
+            if (isnan(q->fit[i]))
+                q->lab[i] = label[r++];
+    }
+    advance(a);
+    return 0;
+}
+
+/* ---- the neighbourhood, the tree, the rules ------------------------ */
+
+/* The fitness above which q's individuals and hall of fame are kept: the
+ * lower end of the largest gap of its sorted fitness (the last of
+ * equals), as LORE's get_oversample. */
+static double keep_above(const lore_pop *q, double *sorted)
+{
+    int P = q->P;
+    memcpy(sorted, q->fit, sizeof(double) * (size_t)P);
+    for (int i = 1; i < P; i++) { /* insertion sort: P is small */
+        double v = sorted[i];
+        int j = i;
+        while (j > 0 && sorted[j - 1] > v)
+            sorted[j] = sorted[j - 1], j--;
+        sorted[j] = v;
+    }
+    if (P < 2)
+        return -INFINITY;
+    int at = 0;
+    double gap = -1;
+    for (int i = 0; i + 1 < P; i++)
+        if (sorted[i + 1] - sorted[i] >= gap)
+            gap = sorted[i + 1] - sorted[i], at = i;
+    return sorted[at];
+}
+
+/* The neighbourhood: x, then each population's kept individuals and hall
+ * of fame. *X (n x d doubles) and *y (labels) are malloc'd. -1 on OOM. */
+static int64_t neighbourhood(const lore_search *a, double **X, int **y)
+{
+    int d = a->d;
+    int64_t max = 1;
+    for (int k = 0; k < 2; k++)
+        max += a->pop[k].P + a->pop[k].n_hof;
+    double *sorted = malloc(sizeof(double) * (size_t)(a->pop[0].P + 1));
+    *X = malloc(sizeof(double) * (size_t)(max * d));
+    *y = malloc(sizeof(int) * (size_t)max);
+    if (!sorted || !*X || !*y) {
+        free(sorted);
+        return -1;
+    }
+    int64_t n = 0;
+    for (int j = 0; j < d; j++)
+        (*X)[j] = 1;
+    (*y)[n++] = a->target; /* x: the label it is explained for */
+    for (int k = 0; k < 2; k++) {
+        const lore_pop *q = &a->pop[k];
+        double thr = keep_above(q, sorted);
+        for (int h = 0; h < 2; h++) {
+            int count = h ? q->n_hof : q->P;
+            for (int i = 0; i < count; i++) {
+                const uint8_t *z = (h ? q->hof : q->ind) + (size_t)i * d;
+                if (!((h ? q->hof_fit : q->fit)[i] > thr))
+                    continue;
+                for (int j = 0; j < d; j++)
+                    (*X)[n * d + j] = z[j];
+                (*y)[n++] = (h ? q->hof_lab : q->lab)[i];
+            }
+        }
+    }
+    free(sorted);
+    return n;
+}
+
+/* A premise list of rule r as JSON into t: [{"superpixel": f, "shown":
+ * true}, ...] (binary features: the tree splits at 0.5). */
+static int premises_json(const sm_tree_rule *r, sm_text *t)
+{
+    int rc = sm_text_addf(t, "[");
+    for (int k = 0; k < r->n_cond && rc == 0; k++)
+        rc = sm_text_addf(t, "%s{\"superpixel\": %d, \"shown\": %s}",
+                          k ? ", " : "", r->cond[k].feature,
+                          r->cond[k].lo > -INFINITY ? "true" : "false");
+    return rc || sm_text_addf(t, "]");
+}
+
+/* x (all on) with counterfactual r applied: each premise's superpixel
+ * shown or hidden as it says. */
+static void apply_rule(const sm_tree_rule *r, int d, uint8_t *z)
+{
+    memset(z, 1, (size_t)d);
+    for (int k = 0; k < r->n_cond; k++)
+        z[r->cond[k].feature] = r->cond[k].lo > -INFINITY;
+}
+
+static int lore_finish(void *search, const sm_explain_ctx *ctx,
+                       sm_explain_out *out, sm_err *err)
+{
+    lore_search *a = search;
+    const lore_params *p = a->p;
+    int d = a->d, rc = -1, n_cf = 0, classes = a->target + 1;
+    double *X = NULL, *imp = NULL, *v = NULL, *lab = NULL;
+    int *y = NULL;
+    float *seg = NULL;
+    uint8_t *Zc = NULL;
+    sm_tree *tree = NULL;
+    sm_tree_rule rule = {0}, *cf = NULL;
+    sm_text t = {0};
+    int64_t n = neighbourhood(a, &X, &y);
+    if (n < 0) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++)
+        classes = y[i] + 1 > classes ? y[i] + 1 : classes;
+    sm_tree_params tp = {p->max_depth, p->min_samples_split,
+                         p->min_samples_leaf, 1};
+    if (!(tree = sm_tree_fit(X, (int)n, d, y, classes, NULL, &tp, err)) ||
+        sm_tree_rule_of(tree, X, &rule, err) ||
+        sm_tree_counterfactuals(tree, X, &cf, &n_cf, err))
+        goto done;
+    imp = malloc(sizeof(double) * (size_t)d);
+    v = calloc((size_t)d, sizeof(double));
+    lab = malloc(sizeof(double) * (size_t)(n_cf + 1));
+    Zc = malloc((size_t)(n_cf + 1) * (size_t)d);
+    seg = malloc(sizeof(float) * (size_t)(a->s->h * a->s->w));
+    if (!imp || !v || !lab || !Zc || !seg) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    /* x's score, and every counterfactual applied and labelled, in one
+     * model call */
+    memset(Zc, 1, (size_t)d);
+    for (int k = 0; k < n_cf; k++)
+        apply_rule(&cf[k], d, Zc + (size_t)(k + 1) * d);
+    if (sm_superpixel_scores(ctx, a->s, a->target, Zc, 1, 1, &out->score,
+                             err) ||
+        (n_cf && sm_superpixel_labels(ctx, a->s, Zc + d, n_cf,
+                                      p->sp.internal_batch, lab, err)))
+        goto done;
+    long agree = 0;
+    for (int64_t i = 0; i < n; i++)
+        agree += sm_tree_predict(tree, X + i * d) == y[i];
+    sm_tree_importances(tree, imp);
+    for (int k = 0; k < rule.n_cond; k++) {
+        int f = rule.cond[k].feature;
+        v[f] = rule.cond[k].lo > -INFINITY ? imp[f] : -imp[f];
+    }
+    sm_superpixel_paint(a->s, v, out->map);
+    out->evals = 1 + n_cf; /* adaptive.c adds the rows */
+    sm_record *rec = &out->record; /* explainer.c checks it */
+    if (premises_json(&rule, &t))
+        rec->failed = 1;
+    sm_record_addf(rec, "rule", "{\"premises\": %s, \"label\": %d}",
+                   t.s ? t.s : "[]", rule.label);
+    sm_record_addf(rec, "rule_length", "%d", rule.n_cond);
+    sm_record_addf(rec, "fidelity", "%.9g", (double)agree / (double)n);
+    /* per class, the counterfactual of fewest falsified premises that the
+     * model confirms: applied to x, it changes the label */
+    sm_text_free(&t);
+    int rc2 = sm_text_addf(&t, "[");
+    int shown = 0, rejected = 0;
+    float *masks = malloc(sizeof(float) * (size_t)(n_cf ? n_cf : 1) *
+                          (size_t)d);
+    if (!masks)
+        rc2 = -1;
+    for (int k = 0; k < n_cf && rc2 == 0; k++) {
+        int first = 1;
+        for (int j = 0; j < k && first; j++)
+            first = !(cf[j].label == cf[k].label && (int)lab[j] != a->target);
+        if (!first)
+            continue; /* its class has a confirmed one already */
+        if ((int)lab[k] == a->target) {
+            rejected++;
+            continue;
+        }
+        rc2 = sm_text_addf(&t, "%s{\"label\": %d, \"model_label\": %d, "
+                           "\"cost\": %d, \"premises\": ", shown ? ", " : "",
+                           cf[k].label, (int)lab[k], cf[k].cost) ||
+              premises_json(&cf[k], &t) || sm_text_addf(&t, "}");
+        for (int j = 0; j < d; j++)
+            masks[shown * d + j] = Zc[(size_t)(k + 1) * d + j];
+        shown++;
+    }
+    if (rc2 || sm_text_addf(&t, "]"))
+        rec->failed = 1;
+    sm_record_addf(rec, "counterfactuals", "%s", t.s ? t.s : "[]");
+    sm_record_addf(rec, "counterfactuals_rejected", "%d", rejected);
+    if (shown)
+        sm_record_array_add(rec, "counterfactuals", 2, (int64_t[]){shown, d},
+                            masks);
+    free(masks);
+    sm_record_addf(rec, "neighbourhood", "%lld", (long long)n);
+    long same = 0;
+    for (int64_t i = 0; i < n; i++)
+        same += y[i] == a->target;
+    sm_record_addf(rec, "neighbourhood_same", "%ld", same);
+    sm_record_addf(rec, "tree_nodes", "%d", tree->n_nodes);
+    sm_record_addf(rec, "label", "%d", a->target);
+    sm_record_addf(rec, "n_segments", "%d", d);
+    sm_superpixel_record(a->s, rec);
+    sm_record_nums(rec, "importance", imp, (size_t)d);
+    for (int64_t q = 0; q < a->s->h * a->s->w; q++)
+        seg[q] = (float)a->s->label[q];
+    sm_record_array_add(rec, "segments", 2, (int64_t[]){a->s->h, a->s->w},
+                        seg);
+    rc = 0;
+done:
+    sm_text_free(&t);
+    sm_tree_rule_free(&rule);
+    sm_tree_rules_free(cf, n_cf);
+    sm_tree_destroy(&tree);
+    free(X);
+    free(y);
+    free(imp);
+    free(v);
+    free(lab);
+    free(Zc);
+    free(seg);
+    return rc;
+}
+
+static const sm_adaptive_method lore_method = {lore_start, lore_ask,
+                                               lore_tell, lore_finish,
+                                               lore_free};
+SM_ADAPTIVE_OPS(lore, lore_method)
+
+#define P(f) offsetof(lore_params, f)
+static const sm_param_def lore_params_def[] = {
+    SM_SUPERPIXEL_PARAM_DEFS(lore_params),
+    {"samples", SM_PARAM_INT, P(samples), "1000", 2, 10000000, NULL,
+     "population of the two genetic runs together"},
+    {"generations", SM_PARAM_INT, P(generations), "10", 0, 100000, NULL,
+     "generations of each run (each one model call)"},
+    {"crossover", SM_PARAM_FLOAT, P(crossover), "0.5", 0, 1, NULL,
+     "probability that a pair is crossed (two-point)"},
+    {"mutation", SM_PARAM_FLOAT, P(mutation), "0.2", 0, 1, NULL,
+     "probability that an individual mutates, and then each superpixel"},
+    {"tournament", SM_PARAM_INT, P(tournament), "3", 1, 1000, NULL,
+     "individuals per selection tournament"},
+    {"halloffame", SM_PARAM_FLOAT, P(halloffame), "0.1", 0, 1, NULL,
+     "hall of fame, a share of the population"},
+    {"alpha1", SM_PARAM_FLOAT, P(alpha1), "0.5", 0, 1e9, NULL,
+     "fitness weight of the similarity to x"},
+    {"alpha2", SM_PARAM_FLOAT, P(alpha2), "0.5", 0, 1e9, NULL,
+     "fitness weight of the label (same, or different)"},
+    {"max_depth", SM_PARAM_INT, P(max_depth), "0", 0, 1000, NULL,
+     "tree depth at most (0: unlimited)"},
+    {"min_samples_split", SM_PARAM_INT, P(min_samples_split), "2", 2,
+     100000000, NULL, "samples a node needs to be split"},
+    {"min_samples_leaf", SM_PARAM_INT, P(min_samples_leaf), "1", 1,
+     100000000, NULL, "samples each leaf keeps at least"},
+    {NULL},
+};
+#undef P
+
+const sm_explainer_class sm_explainer_lore = {
+    .name = "lore",
+    .summary = "LORE: a decision tree on a genetic neighbourhood of "
+               "superpixel masks; x's rule and counterfactual rules",
+    .backward = 0,
+    .params = lore_params_def,
+    .params_size = sizeof(lore_params),
+    .check = NULL,
+    SM_ADAPTIVE_CLASS_OPS(lore),
+};
