@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The distributed pipeline as real processes on loopback (random ports):
 # a broker, three workers and a client explain 200 MNIST test digits with
-# sal and lime, and the maps equal, byte for byte, those of the embedded
+# sal, lime and the adaptive anchor and lore (rounds carried between
+# workers as states), and the maps and records' arrays equal, byte for
+# byte, those of the embedded
 # run; a worker killed with -9 mid-job, or stopped (SIGSTOP) until the
 # broker gives it up, changes nothing; fetch over the wire returns the
 # broker's files; a restarted broker resumes its job from the journal.
@@ -20,18 +22,21 @@ cleanup() {
 trap cleanup EXIT
 
 N=200
+M=4 # methods
 job() { # job NAME OUT [extra yaml lines]
     cat >"$tmp/$1.yaml" <<EOT
 model: models/mnist_cnn.onnx
 config: models/mnist_cnn.yaml
 dataset: data/mnist/test
 out: $2
-methods: [sal, lime]
+methods: [sal, lime, anchor, lore]
 limit: $N
 seed: 7
 metrics: false
 params:
   lime: {samples: 300}
+  anchor: {hide: constant}
+  lore: {hide: constant, samples: 400}
 EOT
 }
 
@@ -39,16 +44,24 @@ same_maps() { # DIR_A DIR_B WHAT
     local a b
     a=$(map_sums "$1")
     b=$(map_sums "$2")
-    [ "$(wc -l <<<"$a")" = $((2 * N)) ] || { bad "$3: $(wc -l <<<"$a") maps, not $((2 * N))"; return; }
+    local maps
+    maps=$(grep -cE '/(sal|lime|anchor|lore)\.npy$' <<<"$a")
+    [ "$maps" = $((M * N)) ] || { bad "$3: $maps maps, not $((M * N))"; return; }
+    grep -q '/anchor\.segments\.npy$' <<<"$a" && grep -q '/lore\.counterfactuals\.npy$' <<<"$a" ||
+        { bad "$3: the records' arrays are missing"; return; }
     [ "$a" = "$b" ] && ok || bad "$3: maps differ from the embedded run"
+    a=$(cd "$1/maps" && find . -name '*.json' | sort | xargs md5sum)
+    b=$(cd "$2/maps" && find . -name '*.json' | sort | xargs md5sum)
+    [ "$(wc -l <<<"$a")" = $((M * N)) ] && [ "$a" = "$b" ] && ok ||
+        bad "$3: records differ from the embedded run"
 }
 
 rows_once() { # DIR WHAT: every (id, method) once in index.csv
     local rows uniq
     rows=$(tail -n +2 "$1/index.csv" | wc -l)
     uniq=$(tail -n +2 "$1/index.csv" | cut -d, -f1,6 | sort -u | wc -l)
-    [ "$rows" = $((2 * N)) ] && [ "$uniq" = "$rows" ] && ok ||
-        bad "$2: $rows rows, $uniq distinct, want $((2 * N))"
+    [ "$rows" = $((M * N)) ] && [ "$uniq" = "$rows" ] && ok ||
+        bad "$2: $rows rows, $uniq distinct, want $((M * N))"
 }
 
 # --- the embedded run: the reference --------------------------------------------
