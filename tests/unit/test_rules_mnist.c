@@ -83,7 +83,7 @@ Test(rules_mnist, anchor_precision_holds_on_fresh_samples, .timeout = 600)
     cr_assert_not_null(m, "%s", err.msg);
     int target[DIGITS];
     labels(m, x->data, DIGITS, target);
-    char idbuf[DIGITS][16];
+    char idbuf[DIGITS][24];
     const char *ids[DIGITS];
     for (int i = 0; i < DIGITS; i++) {
         snprintf(idbuf[i], sizeof idbuf[i], "digit%d", i);
@@ -167,7 +167,7 @@ Test(rules_mnist, lore_counterfactuals_change_the_label, .timeout = 600)
     int target[DIGITS];
     labels(m, x->data, DIGITS, target);
     const char *ids[DIGITS];
-    char idbuf[DIGITS][16];
+    char idbuf[DIGITS][24];
     for (int i = 0; i < DIGITS; i++) {
         snprintf(idbuf[i], sizeof idbuf[i], "digit%d", i);
         ids[i] = idbuf[i];
