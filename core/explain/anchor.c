@@ -691,6 +691,9 @@ static int anchor_finish(void *search, const sm_explain_ctx *ctx,
                        : "false");
     sm_record_addf(rec, "truncated", "%s", a->truncated ? "true" : "false");
     sm_record_addf(rec, "samples", "%ld", n);
+    /* every sample drawn, what the reference evaluates; evals counts the
+     * distinct ones, each labelled once */
+    sm_record_addf(rec, "draws", "%lld", (long long)a->n_rows);
     sm_record_addf(rec, "label", "%d", a->target);
     sm_record_addf(rec, "n_segments", "%d", d);
     sm_superpixel_record(a->s, rec);

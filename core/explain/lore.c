@@ -60,6 +60,7 @@ typedef struct lore_search {
     lore_pop pop[2];
     uint8_t *Z; /* the rows asked: the n_Z individuals without fitness */
     int64_t n_Z;
+    int64_t draws; /* rows asked in all, what the reference evaluates */
 } lore_search;
 
 /* ---- the genetic algorithm ----------------------------------------- */
@@ -292,6 +293,7 @@ static int64_t lore_ask(void *search, const uint8_t **Z, sm_err *err)
         advance(a); /* nothing changed: a generation without new rows */
     if (a->done)
         a->n_Z = 0;
+    a->draws += a->n_Z;
     *Z = a->Z;
     return a->n_Z;
 }
@@ -495,6 +497,7 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
                             masks);
     free(masks);
     sm_record_addf(rec, "neighbourhood", "%lld", (long long)n);
+    sm_record_addf(rec, "draws", "%lld", (long long)a->draws);
     long same = 0;
     for (int64_t i = 0; i < n; i++)
         same += y[i] == a->target;
