@@ -39,6 +39,26 @@ static double torch_rate(const char *pt, int c, int h, int w, int batch,
     return r;
 }
 
+/* Microseconds an image of model m when batches take sizes sizes[0..k)
+ * in turn (more distinct sizes than plans kept: a plan is built for
+ * nearly every run, as for an adaptive method's rounds), at least a
+ * second of runs. */
+static double varying_us(sm_model *m, const float *x, const int *sizes,
+                         int k)
+{
+    sm_err err = {{0}};
+    long imgs = 0;
+    int runs = 0;
+    double t0 = bench_now(), t;
+    do {
+        int n = sizes[runs++ % k];
+        sm_model_forward(m, x, n, &err);
+        imgs += n;
+        t = bench_now() - t0;
+    } while (t < 1.0 || runs < 2 * k);
+    return 1e6 * t / (double)imgs;
+}
+
 typedef struct bench_model {
     const char *name, *onnx, *pt;
     int c, h, w;
@@ -101,6 +121,20 @@ int main(void)
                 printf("%9s %8s\n", "-", "-");
             free(x);
         }
+        /* batches of changing size (adaptive rounds) against a fixed one
+         * of about their mean */
+        static const int sizes[] = {5, 13, 37, 64, 77, 91, 100, 23, 49, 71,
+                                    88, 97};
+        static const int fixed[] = {60};
+        size_t len = 100 * (size_t)(bm->c * bm->h * bm->w);
+        float *x = malloc(len * sizeof(float));
+        for (size_t i = 0; i < len; i++)
+            x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+        sm_model_set_threads(m, threads);
+        double vary = varying_us(m, x, sizes, 12), fix = varying_us(m, x, fixed, 1);
+        printf("%-10s batches of 12 sizes 5-100 in turn: %.1f us/img; fixed 60: "
+               "%.1f us/img; ratio %.2f\n", bm->name, vary, fix, vary / fix);
+        free(x);
         sm_model_destroy(&m);
     }
     return 0;
