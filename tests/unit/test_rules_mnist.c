@@ -58,14 +58,6 @@ static void labels(sm_model *m, const float *x, int64_t n, int *label)
                                             y->shape[1]);
 }
 
-static const sm_record_array *array_of(const sm_record *r, const char *name)
-{
-    for (size_t i = 0; i < r->n_arrays; i++)
-        if (strcmp(r->arrays[i].name, name) == 0)
-            return &r->arrays[i];
-    return NULL;
-}
-
 /* Digit x (HW) with superpixel j of seg shown where z[j], else 0. */
 static void apply(const float *x, const float *seg, const uint8_t *z,
                   float *dst)
@@ -105,7 +97,7 @@ Test(rules_mnist, anchor_precision_holds_on_fresh_samples, .timeout = 600)
     uint64_t key = sm_rng_key(7, (const char *[]){"fresh samples", NULL});
     for (int i = 0; i < DIGITS; i++) {
         const float *xi = x->data + i * HW, *map = maps + i * HW;
-        const sm_record_array *seg = array_of(&out[i].record, "segments");
+        const sm_record_array *seg = tmodel_array(&out[i].record, "segments");
         double lb;
         cr_assert_not_null(seg);
         cr_assert_eq(sm_record_number(&out[i].record, "precision_lb", &lb), 1);
