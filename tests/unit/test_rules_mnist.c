@@ -76,7 +76,7 @@ Test(rules_mnist, anchor_precision_holds_on_fresh_samples, .timeout = 600)
     cr_assert_not_null(m, "%s", err.msg);
     int target[DIGITS];
     labels(m, x->data, DIGITS, target);
-    char idbuf[DIGITS][16];
+    char idbuf[DIGITS][24]; /* "digit" and any int */
     const char *ids[DIGITS];
     for (int i = 0; i < DIGITS; i++) {
         snprintf(idbuf[i], sizeof idbuf[i], "digit%d", i);
