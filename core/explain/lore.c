@@ -399,32 +399,58 @@ static void apply_rule(const sm_tree_rule *r, int d, uint8_t *z)
         z[r->cond[k].feature] = r->cond[k].lo > -INFINITY;
 }
 
+static int int_cmp(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct labels of y[n] in increasing order into cls (*k of them),
+ * and each y[i] replaced by its index there: the tree's classes are the
+ * labels present, so a label from the wire (any int32, adaptive.c) costs
+ * no more than one of the model's. */
+static void dense_labels(int *y, int64_t n, int *cls, int *k)
+{
+    memcpy(cls, y, sizeof(int) * (size_t)n);
+    qsort(cls, (size_t)n, sizeof(int), int_cmp);
+    *k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (*k == 0 || cls[*k - 1] != cls[i])
+            cls[(*k)++] = cls[i];
+    for (int64_t i = 0; i < n; i++) {
+        const int *at = bsearch(&y[i], cls, (size_t)*k, sizeof(int), int_cmp);
+        y[i] = (int)(at - cls);
+    }
+}
+
 static int lore_finish(void *search, const sm_explain_ctx *ctx,
                        sm_explain_out *out, sm_err *err)
 {
     lore_search *a = search;
     const lore_params *p = a->p;
-    int d = a->d, rc = -1, n_cf = 0, classes = a->target + 1;
+    int d = a->d, rc = -1, n_cf = 0, classes = 0;
     double *X = NULL, *imp = NULL, *v = NULL, *lab = NULL;
-    int *y = NULL;
+    int *y = NULL, *cls = NULL;
     float *seg = NULL;
     uint8_t *Zc = NULL;
     sm_tree *tree = NULL;
     sm_tree_rule rule = {0}, *cf = NULL;
     sm_text t = {0};
     int64_t n = neighbourhood(a, &X, &y);
-    if (n < 0) {
+    if (n < 0 || !(cls = malloc(sizeof(int) * (size_t)n))) {
         sm_err_set(err, "out of memory");
         goto done;
     }
-    for (int64_t i = 0; i < n; i++)
-        classes = y[i] + 1 > classes ? y[i] + 1 : classes;
+    dense_labels(y, n, cls, &classes); /* y[i] now indexes cls */
     sm_tree_params tp = {p->max_depth, p->min_samples_split,
                          p->min_samples_leaf, 1};
     if (!(tree = sm_tree_fit(X, (int)n, d, y, classes, NULL, &tp, err)) ||
         sm_tree_rule_of(tree, X, &rule, err) ||
         sm_tree_counterfactuals(tree, X, &cf, &n_cf, err))
         goto done;
+    rule.label = cls[rule.label]; /* the tree's classes back to labels */
+    for (int k = 0; k < n_cf; k++)
+        cf[k].label = cls[cf[k].label];
     imp = malloc(sizeof(double) * (size_t)d);
     v = calloc((size_t)d, sizeof(double));
     lab = malloc(sizeof(double) * (size_t)(n_cf + 1));
@@ -500,7 +526,7 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
     sm_record_addf(rec, "draws", "%lld", (long long)a->draws);
     long same = 0;
     for (int64_t i = 0; i < n; i++)
-        same += y[i] == a->target;
+        same += cls[y[i]] == a->target;
     sm_record_addf(rec, "neighbourhood_same", "%ld", same);
     sm_record_addf(rec, "tree_nodes", "%d", tree->n_nodes);
     sm_record_addf(rec, "label", "%d", a->target);
@@ -519,6 +545,7 @@ done:
     sm_tree_destroy(&tree);
     free(X);
     free(y);
+    free(cls);
     free(imp);
     free(v);
     free(lab);

@@ -36,69 +36,34 @@ static int in_rule(int r, int q)
 /* logit0 = bias0, logit1 = sum of the pixels of cells 3 and 7. */
 static sm_model *rule_model(float bias0)
 {
-    sm_tensor *w = sm_tensor_new(2, (int64_t[]){2, HW});
-    sm_tensor *b = sm_tensor_new(1, (int64_t[]){2});
-    for (int r = 0; r < S; r++)
-        for (int q = 0; q < S; q++) {
-            w->data[r * S + q] = 0;
-            w->data[HW + r * S + q] = in_rule(r, q) ? 1.0f : 0.0f;
-        }
-    b->data[0] = bias0;
-    b->data[1] = 0;
-    sm_model *m = tmodel_linear(w, b, 1, S, S);
-    sm_tensor_destroy(&w);
-    sm_tensor_destroy(&b);
-    return m;
+    float weight[2 * CELLS] = {0};
+    weight[CELLS + 3] = weight[CELLS + 7] = 1;
+    return tmodel_cells(S, 4, 2, weight, (const float[]){bias0, 0});
 }
 
 static sm_tensor *ones(void)
 {
-    sm_tensor *x = sm_tensor_new(4, (int64_t[]){1, 1, S, S});
-    for (int i = 0; i < HW; i++)
-        x->data[i] = 1;
-    return x;
+    return tmodel_ones(1, 1, S, S);
 }
 
 static const char *const id1[] = {"img/a"};
 
-/* The settings every case shares, then more (NULL-ended), into set. */
-static void settings(const char **set, const char *const *more)
-{
-    static const char *const base[] = {"segmentation=grid", "cells=4",
-                                       "hide=constant", "hide_value=0"};
-    int k = 0;
-    for (int i = 0; i < 4; i++)
-        set[k++] = base[i];
-    for (int i = 0; more && more[i]; i++)
-        set[k++] = more[i];
-    set[k] = NULL;
-}
+/* The settings every case shares. */
+static const char *const grid[] = {"segmentation=grid", "cells=4",
+                                   "hide=constant", "hide_value=0", NULL};
 
 static int run_anchor(sm_model *m, const sm_tensor *x, int target,
                       const char *const *more, float *map,
                       sm_explain_out *out, sm_err *err)
 {
     const char *set[32];
-    settings(set, more);
+    tmodel_concat(set, 32, grid, more);
     sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
     return tmodel_explain("anchor", set, &ctx, x, &target, id1, map, out,
                           err);
 }
 
 /* ---- reading the record ---------------------------------------------- */
-
-static double jnum(const char *json, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *p = strstr(json, pat);
-    cr_assert_not_null(p, "%s missing: %s", key, json);
-    p += strlen(pat);
-    char *end;
-    double v = strtod(p, &end);
-    cr_assert(end != p, "%s is not a number: %s", key, json);
-    return v;
-}
 
 /* 1 for "key": true, 0 for false. */
 static int jbool(const char *json, const char *key)
@@ -132,26 +97,6 @@ static int janchor(const char *json, int *ids)
     return n;
 }
 
-static const sm_record_array *array_of(const sm_record *r, const char *name)
-{
-    for (size_t i = 0; i < r->n_arrays; i++)
-        if (strcmp(r->arrays[i].name, name) == 0)
-            return &r->arrays[i];
-    return NULL;
-}
-
-/* The "segments" array: the grid's cells, numbered row by row. */
-static void check_segments(const sm_record *r)
-{
-    const sm_record_array *a = array_of(r, "segments");
-    cr_assert_not_null(a);
-    cr_assert(a->ndim == 2 && a->shape[0] == S && a->shape[1] == S);
-    for (int y = 0; y < S; y++)
-        for (int q = 0; q < S; q++)
-            cr_assert_eq(a->data[y * S + q], (float)((y / 3) * 4 + q / 3),
-                         "segment of pixel %d,%d", y, q);
-}
-
 /* ---- 1. known rules --------------------------------------------------- */
 
 /* The label is 1 exactly when cells 3 and 7 are both shown (18 > 13.5,
@@ -177,8 +122,10 @@ static void rule_is_found(double p, int beam)
     cr_assert_eq(n, 2, "p %g beam %d: %s", p, beam, json);
     cr_assert((ids[0] == 3 && ids[1] == 7) || (ids[0] == 7 && ids[1] == 3),
               "p %g beam %d: %s", p, beam, json);
-    double prec = jnum(json, "precision"), lb = jnum(json, "precision_lb");
-    double cov = jnum(json, "coverage"), samples = jnum(json, "samples");
+    double prec = tmodel_jnum(json, "precision");
+    double lb = tmodel_jnum(json, "precision_lb");
+    double cov = tmodel_jnum(json, "coverage");
+    double samples = tmodel_jnum(json, "samples");
     cr_assert_geq(prec, 0.95, "%s", json);
     cr_assert_eq(prec, 1.0, "%s", json);
     cr_assert_leq(lb, prec, "%s", json);
@@ -189,8 +136,8 @@ static void rule_is_found(double p, int beam)
                   cov, c, json);
     cr_assert(jbool(json, "found"), "%s", json);
     cr_assert_not(jbool(json, "truncated"), "%s", json);
-    cr_assert_eq(jnum(json, "label"), 1);
-    cr_assert_eq(jnum(json, "n_segments"), CELLS);
+    cr_assert_eq(tmodel_jnum(json, "label"), 1);
+    cr_assert_eq(tmodel_jnum(json, "n_segments"), CELLS);
     cr_assert(strstr(json, "\"segmentation\": {\"method\": \"grid\", "
                            "\"cells\": 4"), "%s", json);
     cr_assert_gt(samples, 0);
@@ -203,11 +150,11 @@ static void rule_is_found(double p, int beam)
         for (int q = 0; q < S; q++)
             cr_assert_eq(map[r * S + q], in_rule(r, q) ? 1.0f : 0.0f,
                          "map at %d,%d", r, q);
-    check_segments(&out[0].record);
+    tmodel_grid_segments(&out[0].record, S, S, 4);
     /* examples: samples of the anchor that keep the label, so with cells
      * 3 and 7 shown; every sample of it keeps, so there are min(10, n)
      * of them and no counter-example */
-    const sm_record_array *ex = array_of(&out[0].record, "examples");
+    const sm_record_array *ex = tmodel_array(&out[0].record, "examples");
     cr_assert_not_null(ex, "%s", json);
     cr_assert(ex->ndim == 2 && ex->shape[1] == CELLS);
     cr_assert_eq(ex->shape[0], samples < 10 ? (int64_t)samples : 10);
@@ -218,7 +165,7 @@ static void rule_is_found(double p, int beam)
         cr_assert(ex->data[k * CELLS + 3] == 1 && ex->data[k * CELLS + 7] == 1,
                   "example %ld", (long)k);
     }
-    cr_assert_null(array_of(&out[0].record, "counter_examples"),
+    cr_assert_null(tmodel_array(&out[0].record, "counter_examples"),
                    "no sample with cells 3 and 7 shown changes the label");
     sm_explain_out_free(out, 1);
     sm_tensor_destroy(&x);
@@ -256,13 +203,13 @@ Test(anchor, a_label_that_never_changes_gives_the_empty_anchor)
                  err.msg);
     const char *json = sm_record_json(&out[0].record);
     cr_assert(strstr(json, "\"anchor\": []"), "%s", json);
-    cr_assert_eq(jnum(json, "precision"), 1.0, "%s", json);
-    cr_assert_eq(jnum(json, "coverage"), 1.0, "%s", json);
-    cr_assert_eq(jnum(json, "samples"), 100, "%s", json);
-    cr_assert_leq(jnum(json, "precision_lb"), 1.0, "%s", json);
+    cr_assert_eq(tmodel_jnum(json, "precision"), 1.0, "%s", json);
+    cr_assert_eq(tmodel_jnum(json, "coverage"), 1.0, "%s", json);
+    cr_assert_eq(tmodel_jnum(json, "samples"), 100, "%s", json);
+    cr_assert_leq(tmodel_jnum(json, "precision_lb"), 1.0, "%s", json);
     cr_assert(jbool(json, "found"), "%s", json);
     cr_assert_not(jbool(json, "truncated"), "%s", json);
-    cr_assert_eq(jnum(json, "label"), 0);
+    cr_assert_eq(tmodel_jnum(json, "label"), 0);
     /* a row is labelled once: the 100 samples' distinct rows (drawn here
      * as the method draws them: row k, superpixel j from counter
      * k * 16 + j of the stream (42, "img/a", "anchor")) and the image */
@@ -283,11 +230,11 @@ Test(anchor, a_label_that_never_changes_gives_the_empty_anchor)
                  distinct);
     for (int q = 0; q < HW; q++)
         cr_assert_eq(map[q], 0.0f, "pixel %d", q);
-    check_segments(&out[0].record);
-    const sm_record_array *ex = array_of(&out[0].record, "examples");
+    tmodel_grid_segments(&out[0].record, S, S, 4);
+    const sm_record_array *ex = tmodel_array(&out[0].record, "examples");
     cr_assert_not_null(ex);
     cr_assert(ex->shape[0] == 10 && ex->shape[1] == CELLS);
-    cr_assert_null(array_of(&out[0].record, "counter_examples"));
+    cr_assert_null(tmodel_array(&out[0].record, "counter_examples"));
     sm_explain_out_free(out, 1);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
@@ -314,13 +261,13 @@ static void empty_bound(const char *const *more, double delta, long want_n)
                  err.msg);
     const char *json = sm_record_json(&out[0].record);
     cr_assert(strstr(json, "\"anchor\": []"), "%s", json);
-    cr_assert_eq(jnum(json, "samples"), want_n, "%s", json);
-    double lb = jnum(json, "precision_lb");
+    cr_assert_eq(tmodel_jnum(json, "samples"), want_n, "%s", json);
+    double lb = tmodel_jnum(json, "precision_lb");
     double q = pow(delta, 1.0 / (double)want_n);
     cr_assert_leq(lb, q + 1e-9, "lb %.12g above the bound %.12g", lb, q);
     cr_assert_geq(lb, q - ldexp(1, -16) - 1e-9,
                   "lb %.12g more than 2^-16 below the bound %.12g", lb, q);
-    cr_assert_eq(jnum(json, "precision"), 1.0);
+    cr_assert_eq(tmodel_jnum(json, "precision"), 1.0);
     cr_assert(jbool(json, "found"), "%s", json);
     sm_explain_out_free(out, 1);
     sm_tensor_destroy(&x);
@@ -346,119 +293,18 @@ Test(anchor, empty_anchor_bound_is_kl_lucb_lower_bound)
 
 /* ---- 2. determinism and the pipeline ---------------------------------- */
 
-static void same_out(const sm_explain_out *a, const float *amap,
-                     const sm_explain_out *b, const float *bmap,
-                     const char *what)
-{
-    cr_assert(memcmp(amap, bmap, sizeof(float) * HW) == 0, "%s: maps differ",
-              what);
-    cr_assert_eq(a->evals, b->evals, "%s", what);
-    cr_assert(a->score == b->score, "%s: scores differ", what);
-    cr_assert_str_eq(sm_record_json(&a->record), sm_record_json(&b->record),
-                     "%s", what);
-    cr_assert_eq(a->record.n_arrays, b->record.n_arrays, "%s", what);
-    for (size_t i = 0; i < a->record.n_arrays; i++) {
-        const sm_record_array *x = &a->record.arrays[i],
-                              *y = &b->record.arrays[i];
-        cr_assert_str_eq(x->name, y->name, "%s", what);
-        cr_assert_eq(x->ndim, y->ndim);
-        cr_assert(memcmp(x->shape, y->shape, sizeof x->shape) == 0, "%s: %s",
-                  what, x->name);
-        cr_assert(memcmp(x->data, y->data,
-                         sizeof(float) *
-                             (size_t)sm_record_array_count(x)) == 0,
-                  "%s: array %s differs", what, x->name);
-    }
-}
-
-static sm_explainer *anchor_with(const char *const *more)
-{
-    const char *set[32];
-    settings(set, more);
-    sm_err err = {{0}};
-    sm_explainer *e = sm_explainer_new("anchor", &err);
-    cr_assert_not_null(e, "%s", err.msg);
-    for (int i = 0; set[i]; i++) {
-        char kv[128];
-        snprintf(kv, sizeof kv, "%s", set[i]);
-        char *eq = strchr(kv, '=');
-        *eq = '\0';
-        cr_assert_eq(sm_explainer_set(e, kv, eq + 1, &err), 0, "%s", err.msg);
-    }
-    return e;
-}
-
-/* Image im explained round by round as the pipeline does: each round's
- * state encoded, its scores computed in two chunks (the second first),
- * each on rounds taken up from the bytes, and the update on rounds taken
- * up from them again. Its rounds. */
-static int by_rounds(sm_explainer *e, const sm_explain_ctx *ctx,
-                     const sm_explain_image *im, int classes,
-                     sm_explain_out *out)
-{
-    sm_err err = {{0}};
-    sm_explain_rounds *rd = sm_explain_rounds_new(e, ctx, im, NULL, 0, &err);
-    cr_assert_not_null(rd, "%s", err.msg);
-    int rounds = 0;
-    while (sm_explain_rounds_n(rd) > 0) {
-        int64_t n = sm_explain_rounds_n(rd), half = n / 2;
-        rounds++;
-        cr_assert_eq(sm_explain_rounds_round(rd), rounds);
-        sm_text st = {0};
-        cr_assert_eq(sm_explain_rounds_encode(rd, &st, &err), 0, "%s",
-                     err.msg);
-        sm_explain_rounds_destroy(&rd);
-        double *y = malloc(sizeof(double) * (size_t)n);
-        cr_assert_not_null(y);
-        const int64_t first[2] = {half, 0}, count[2] = {n - half, half};
-        for (int k = 0; k < 2; k++) {
-            sm_explain_rounds *ck = sm_explain_rounds_new(
-                e, ctx, im, (const uint8_t *)st.s, st.len, &err);
-            cr_assert_not_null(ck, "round %d: %s", rounds, err.msg);
-            cr_assert_eq(sm_explain_rounds_n(ck), n);
-            cr_assert_eq(sm_explain_rounds_score(ck, first[k], count[k],
-                                                 y + first[k], &err),
-                         0, "%s", err.msg);
-            sm_explain_rounds_destroy(&ck);
-        }
-        for (int64_t i = 0; i < n; i++)
-            cr_assert(y[i] >= 0 && y[i] < classes && y[i] == floor(y[i]),
-                      "row %ld: %g is not a class", (long)i, y[i]);
-        rd = sm_explain_rounds_new(e, ctx, im, (const uint8_t *)st.s, st.len,
-                                   &err);
-        cr_assert_not_null(rd, "%s", err.msg);
-        cr_assert_eq(sm_explain_rounds_update(rd, y, n, &err), 0, "%s",
-                     err.msg);
-        free(y);
-        sm_text_free(&st);
-    }
-    cr_assert_eq(sm_explain_rounds_finish(rd, out, &err), 0, "%s", err.msg);
-    sm_explain_rounds_destroy(&rd);
-    return rounds;
-}
-
+/* The run twice, and by rounds (tmodel_runs_equal_rounds), in at least
+ * min_rounds rounds. */
 static void run_twice_and_by_rounds(sm_model *m, int classes,
                                     const sm_tensor *x, int target,
                                     const char *const *more, int min_rounds)
 {
-    float m1[HW], m2[HW], m3[HW];
-    sm_explain_out o1[1] = {0}, o2[1] = {0}, o3 = {.map = m3};
-    sm_err err = {{0}};
-    cr_assert_eq(run_anchor(m, x, target, more, m1, o1, &err), 0, "%s",
-                 err.msg);
-    cr_assert_eq(run_anchor(m, x, target, more, m2, o2, &err), 0, "%s",
-                 err.msg);
-    same_out(o1, m1, o2, m2, "run twice");
-    sm_explainer *e = anchor_with(more);
+    const char *set[32];
+    tmodel_concat(set, 32, grid, more);
     sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
-    sm_explain_image im = {x->data, 1, S, S, target, id1[0]};
-    int rounds = by_rounds(e, &ctx, &im, classes, &o3);
-    cr_assert_geq(rounds, min_rounds);
-    same_out(o1, m1, &o3, m3, "run and rounds");
-    sm_explain_out_free(o1, 1);
-    sm_explain_out_free(o2, 1);
-    sm_explain_out_free(&o3, 1);
-    sm_explainer_destroy(&e);
+    cr_assert_geq(tmodel_runs_equal_rounds("anchor", set, &ctx, x, target,
+                                           id1[0], classes, NULL, NULL),
+                  min_rounds);
 }
 
 Test(anchor, rule_run_is_deterministic_and_equals_its_rounds)
@@ -523,11 +369,12 @@ static void check_random(const sm_tensor *w, const sm_tensor *x, int target,
     for (int r = 0; r < S; r++)
         for (int q = 0; q < S; q++)
             cr_assert_eq(map[r * S + q], (float)on[(r / 3) * 4 + q / 3]);
-    cr_assert_leq(jnum(json, "precision_lb"), jnum(json, "precision"));
-    cr_assert_eq(jnum(json, "label"), target);
+    cr_assert_leq(tmodel_jnum(json, "precision_lb"),
+                  tmodel_jnum(json, "precision"));
+    cr_assert_eq(tmodel_jnum(json, "label"), target);
     int rows = 0;
     for (int kind = 0; kind < 2; kind++) {
-        const sm_record_array *a = array_of(
+        const sm_record_array *a = tmodel_array(
             &out->record, kind ? "counter_examples" : "examples");
         if (!a)
             continue;
@@ -569,7 +416,7 @@ Test(anchor, random_model_records_hold)
     check_random(w, x, target, map, out);
     const char *json = sm_record_json(&out[0].record);
     cr_assert_not(jbool(json, "truncated"), "%s", json);
-    cr_assert_not_null(array_of(&out[0].record, "counter_examples"),
+    cr_assert_not_null(tmodel_array(&out[0].record, "counter_examples"),
                        "this image has some: %s", json);
     /* 230 evaluations: the search stops early, having drawn at most 230 */
     cr_assert_eq(run_anchor(m, x, target,
@@ -591,12 +438,12 @@ Test(anchor, random_model_records_hold)
     cr_assert(strstr(json, "\"anchor\": []"), "%s", json);
     cr_assert(jbool(json, "truncated"), "%s", json);
     cr_assert_not(jbool(json, "found"), "%s", json);
-    cr_assert_eq(jnum(json, "samples"), 0, "%s", json);
+    cr_assert_eq(tmodel_jnum(json, "samples"), 0, "%s", json);
     cr_assert_eq(out[0].evals, 1, "the image alone");
     for (int q = 0; q < HW; q++)
         cr_assert_eq(map[q], 0.0f);
-    cr_assert_null(array_of(&out[0].record, "examples"));
-    cr_assert_null(array_of(&out[0].record, "counter_examples"));
+    cr_assert_null(tmodel_array(&out[0].record, "examples"));
+    cr_assert_null(tmodel_array(&out[0].record, "counter_examples"));
     sm_explain_out_free(out, 1);
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
@@ -624,152 +471,27 @@ Test(anchor, random_model_is_deterministic_and_equals_its_rounds)
 
 /* ---- 3. refusals ------------------------------------------------------ */
 
-static void bad_setting(const char *key, const char *value)
-{
-    sm_err err = {{0}};
-    sm_explainer *e = sm_explainer_new("anchor", &err);
-    cr_assert_not_null(e, "%s", err.msg);
-    cr_assert_eq(sm_explainer_set(e, key, value, &err), -1, "%s=%s accepted",
-                 key, value);
-    cr_assert(strstr(err.msg, key), "'%s' does not name %s", err.msg, key);
-    cr_assert(strstr(err.msg, "anchor"), "'%s' does not name anchor",
-              err.msg);
-    sm_explainer_destroy(&e);
-}
-
 Test(anchor, bad_settings_are_refused_by_name)
 {
-    bad_setting("beam_size", "0");
-    bad_setting("threshold", "1.5");
-    bad_setting("delta", "0");
-    bad_setting("batch_size", "0");
+    tmodel_bad_setting("anchor", "beam_size", "0");
+    tmodel_bad_setting("anchor", "threshold", "1.5");
+    tmodel_bad_setting("anchor", "delta", "0");
+    tmodel_bad_setting("anchor", "batch_size", "0");
 }
 
-/* A state from the wire: its bytes are the rounds header (12), the
- * segmentation (d, then h x w superpixel ids, int32), the count of labels
- * (int64) and every label so far (int32). Cut, extended, with a count
- * that is not its own, a negative label or labels that do not end a
- * round, it is refused with a message naming the method and the image. */
-static void refused(sm_explainer *e, const sm_explain_ctx *ctx,
-                    const sm_explain_image *im, const uint8_t *b, size_t len,
-                    const char *want, const char *what)
-{
-    sm_err err = {{0}};
-    sm_explain_rounds *r = sm_explain_rounds_new(e, ctx, im, b, len, &err);
-    cr_assert_null(r, "%s: accepted", what);
-    cr_assert(strstr(err.msg, "anchor") && strstr(err.msg, "img/a"),
-              "%s: '%s'", what, err.msg);
-    cr_assert(strstr(err.msg, want), "%s: '%s' lacks '%s'", what, err.msg,
-              want);
-}
-
-/* The state b (len bytes, seen labels) with its labels changed: the
- * last `cut` dropped, then `add` labels of class 0 added; its count
- * set to the labels it holds when recount, else left. Into *out_len;
- * the caller frees it. */
-static uint8_t *relabel(const uint8_t *b, size_t len, int64_t seen,
-                        int64_t cut, int64_t add, int recount,
-                        size_t *out_len)
-{
-    size_t labels = len - 4 * (size_t)seen;
-    int64_t now = seen - cut + add;
-    uint8_t *v = calloc(1, labels + 4 * (size_t)(now > seen ? now : seen));
-    cr_assert_not_null(v);
-    memcpy(v, b, labels + 4 * (size_t)(seen - cut));
-    if (recount)
-        memcpy(v + labels - 8, &now, 8);
-    *out_len = labels + 4 * (size_t)now;
-    return v;
-}
-
+/* A state from the wire, corrupted, is refused with a message naming
+ * the method and the image (tmodel_corrupt_states): three rounds in, 1
+ * (the empty anchor), then the cells'. */
 Test(anchor, corrupt_states_are_refused)
 {
     sm_model *m = rule_model(1.5f * AREA);
     sm_tensor *x = ones();
-    sm_explainer *e = anchor_with((const char *[]){"batch_size=16", NULL});
+    const char *set[32];
+    tmodel_concat(set, 32, grid, (const char *[]){"batch_size=16", NULL});
+    sm_explainer *e = tmodel_explainer("anchor", set);
     sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
     sm_explain_image im = {x->data, 1, S, S, 1, id1[0]};
-    sm_err err = {{0}};
-    sm_explain_rounds *rd = sm_explain_rounds_new(e, &ctx, &im, NULL, 0, &err);
-    cr_assert_not_null(rd, "%s", err.msg);
-    /* three rounds in: 1 (the empty anchor), then the cells' */
-    int64_t seen = 0, last = 0;
-    for (int k = 0; k < 3; k++) {
-        int64_t n = sm_explain_rounds_n(rd);
-        cr_assert_gt(n, 1, "round %d", k + 1);
-        double *y = malloc(sizeof(double) * (size_t)n);
-        cr_assert_eq(sm_explain_rounds_score(rd, 0, n, y, &err), 0);
-        cr_assert_eq(sm_explain_rounds_update(rd, y, n, &err), 0, "%s",
-                     err.msg);
-        free(y);
-        seen += n;
-        last = n;
-    }
-    cr_assert_gt(sm_explain_rounds_n(rd), 1);
-    sm_text st = {0};
-    cr_assert_eq(sm_explain_rounds_encode(rd, &st, &err), 0, "%s", err.msg);
-    sm_explain_rounds_destroy(&rd);
-    size_t head = 12 + 4 + 4 * HW + 8;
-    cr_assert_eq(st.len, head + 4 * (size_t)seen);
-    uint8_t *b = (uint8_t *)st.s;
-    int64_t count;
-    memcpy(&count, b + head - 8, 8);
-    cr_assert_eq(count, seen);
-    /* the bytes as they are: taken up */
-    rd = sm_explain_rounds_new(e, &ctx, &im, b, st.len, &err);
-    cr_assert_not_null(rd, "%s", err.msg);
-    sm_explain_rounds_destroy(&rd);
-
-    refused(e, &ctx, &im, b, st.len - 2, "labels of", "half a label cut");
-    refused(e, &ctx, &im, b, head - 3, "labels of", "the count cut");
-    static const struct {
-        int64_t cut, add;
-        int recount;
-        const char *want, *what;
-    } v[] = {
-        {1, 0, 0, "the state counts", "one label cut"},
-        {0, 1, 0, "the state counts", "one label more"},
-        {-1, 0, 0, "the state counts", "the last round cut"},
-        {1, 0, 1, "do not end a round", "one label cut, counted"},
-        {0, 1, 1, "do not end a round", "one label more, counted"},
-        {-2, 0, 1, "do not end a round", "a round but one label cut, counted"},
-    };
-    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
-        size_t len;
-        int64_t cut = v[k].cut == -1 ? last
-                      : v[k].cut == -2 ? last - 1
-                                       : v[k].cut;
-        uint8_t *c = relabel(b, st.len, seen, cut, v[k].add, v[k].recount,
-                             &len);
-        refused(e, &ctx, &im, c, len, v[k].want, v[k].what);
-        free(c);
-    }
-    /* a count below zero */
-    int64_t neg64 = -1;
-    memcpy(b + head - 8, &neg64, 8);
-    refused(e, &ctx, &im, b, st.len, "labels of", "a negative count");
-    memcpy(b + head - 8, &count, 8);
-    /* a negative label, last or first */
-    int32_t neg = -1, keep, keep0;
-    memcpy(&keep, b + st.len - 4, 4);
-    memcpy(&keep0, b + head, 4);
-    memcpy(b + st.len - 4, &neg, 4);
-    refused(e, &ctx, &im, b, st.len, "not a class", "a negative label");
-    memcpy(b + st.len - 4, &keep, 4);
-    memcpy(b + head, &neg, 4);
-    refused(e, &ctx, &im, b, st.len, "not a class", "a negative first label");
-    memcpy(b + head, &keep0, 4);
-    /* a superpixel id outside 0..d-1 */
-    int32_t far = CELLS, id;
-    memcpy(&id, b + 16 + 4 * 50, 4);
-    memcpy(b + 16 + 4 * 50, &far, 4);
-    refused(e, &ctx, &im, b, st.len, "superpixel 16", "a superpixel id");
-    memcpy(b + 16 + 4 * 50, &id, 4);
-    /* restored, taken up again */
-    rd = sm_explain_rounds_new(e, &ctx, &im, b, st.len, &err);
-    cr_assert_not_null(rd, "%s", err.msg);
-    sm_explain_rounds_destroy(&rd);
-    sm_text_free(&st);
+    tmodel_corrupt_states(e, "anchor", &ctx, &im, 3, CELLS);
     sm_explainer_destroy(&e);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);

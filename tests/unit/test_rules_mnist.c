@@ -57,14 +57,6 @@ static void labels(sm_model *m, const float *x, int64_t n, int *label)
                                             y->shape[1]);
 }
 
-static const sm_record_array *array_of(const sm_record *r, const char *name)
-{
-    for (size_t i = 0; i < r->n_arrays; i++)
-        if (strcmp(r->arrays[i].name, name) == 0)
-            return &r->arrays[i];
-    return NULL;
-}
-
 /* Digit x (HW) with superpixel j of seg shown where z[j], else 0. */
 static void apply(const float *x, const float *seg, const uint8_t *z,
                   float *dst)
@@ -75,26 +67,56 @@ static void apply(const float *x, const float *seg, const uint8_t *z,
 
 static const char *const hide0[] = {"hide=constant", "hide_value=0", NULL};
 
+/* A method run on the first DIGITS digits, predicted classes as targets,
+ * hidden superpixels 0. */
+typedef struct mnist_run {
+    sm_tensor *x;
+    sm_model *m;
+    int target[DIGITS];
+    char idbuf[DIGITS][24]; /* "digit" and any int */
+    const char *ids[DIGITS];
+    float *maps;
+    sm_explain_out out[DIGITS];
+} mnist_run;
+
+static mnist_run *run_method(const char *method)
+{
+    mnist_run *r = calloc(1, sizeof *r);
+    sm_err err = {{0}};
+    cr_assert_not_null(r);
+    r->x = digits(DIGITS);
+    r->m = sm_model_load_file(MODEL, &err);
+    cr_assert_not_null(r->m, "%s", err.msg);
+    labels(r->m, r->x->data, DIGITS, r->target);
+    for (int i = 0; i < DIGITS; i++) {
+        snprintf(r->idbuf[i], sizeof r->idbuf[i], "digit%d", i);
+        r->ids[i] = r->idbuf[i];
+    }
+    r->maps = malloc(sizeof(float) * DIGITS * HW);
+    sm_explain_ctx ctx = {r->m, 0, 0, 0, 0, NULL, 0};
+    cr_assert_eq(tmodel_explain(method, hide0, &ctx, r->x, r->target, r->ids,
+                                r->maps, r->out, &err),
+                 0, "%s", err.msg);
+    return r;
+}
+
+static void run_free(mnist_run *r)
+{
+    sm_explain_out_free(r->out, DIGITS);
+    free(r->maps);
+    sm_model_destroy(&r->m);
+    sm_tensor_destroy(&r->x);
+    free(r);
+}
+
 Test(rules_mnist, anchor_precision_holds_on_fresh_samples, .timeout = 600)
 {
-    sm_tensor *x = digits(DIGITS);
-    sm_err err = {{0}};
-    sm_model *m = sm_model_load_file(MODEL, &err);
-    cr_assert_not_null(m, "%s", err.msg);
-    int target[DIGITS];
-    labels(m, x->data, DIGITS, target);
-    char idbuf[DIGITS][24];
-    const char *ids[DIGITS];
-    for (int i = 0; i < DIGITS; i++) {
-        snprintf(idbuf[i], sizeof idbuf[i], "digit%d", i);
-        ids[i] = idbuf[i];
-    }
-    float *maps = malloc(sizeof(float) * DIGITS * HW);
-    sm_explain_out out[DIGITS] = {0};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 0, NULL, 0};
-    cr_assert_eq(tmodel_explain("anchor", hide0, &ctx, x, target, ids, maps,
-                                out, &err),
-                 0, "%s", err.msg);
+    mnist_run *r = run_method("anchor");
+    sm_model *m = r->m;
+    const sm_tensor *x = r->x;
+    const int *target = r->target;
+    const float *maps = r->maps;
+    sm_explain_out *out = r->out;
     /* The model is deterministic: each distinct mask among the fresh
      * draws is labelled once (digits have a few superpixels). */
     enum { FRESH = 2000 };
@@ -104,7 +126,7 @@ Test(rules_mnist, anchor_precision_holds_on_fresh_samples, .timeout = 600)
     uint64_t key = sm_rng_key(7, (const char *[]){"fresh samples", NULL});
     for (int i = 0; i < DIGITS; i++) {
         const float *xi = x->data + i * HW, *map = maps + i * HW;
-        const sm_record_array *seg = array_of(&out[i].record, "segments");
+        const sm_record_array *seg = tmodel_array(&out[i].record, "segments");
         double lb;
         cr_assert_not_null(seg);
         cr_assert_eq(sm_record_number(&out[i].record, "precision_lb", &lb), 1);
@@ -150,39 +172,23 @@ Test(rules_mnist, anchor_precision_holds_on_fresh_samples, .timeout = 600)
                   DIGITS);
     cr_log_info("anchor: the lower bound held for %d of %d digits", held,
                 DIGITS);
-    sm_explain_out_free(out, DIGITS);
-    free(maps);
     free(batch);
     free(lab);
-    sm_model_destroy(&m);
-    sm_tensor_destroy(&x);
+    run_free(r);
 }
 
 Test(rules_mnist, lore_counterfactuals_change_the_label, .timeout = 600)
 {
-    sm_tensor *x = digits(DIGITS);
-    sm_err err = {{0}};
-    sm_model *m = sm_model_load_file(MODEL, &err);
-    cr_assert_not_null(m, "%s", err.msg);
-    int target[DIGITS];
-    labels(m, x->data, DIGITS, target);
-    const char *ids[DIGITS];
-    char idbuf[DIGITS][24];
-    for (int i = 0; i < DIGITS; i++) {
-        snprintf(idbuf[i], sizeof idbuf[i], "digit%d", i);
-        ids[i] = idbuf[i];
-    }
-    float *maps = malloc(sizeof(float) * DIGITS * HW);
-    sm_explain_out out[DIGITS] = {0};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 0, NULL, 0};
-    cr_assert_eq(tmodel_explain("lore", hide0, &ctx, x, target, ids, maps, out,
-                                &err),
-                 0, "%s", err.msg);
+    mnist_run *r = run_method("lore");
+    sm_model *m = r->m;
+    const sm_tensor *x = r->x;
+    const int *target = r->target;
+    sm_explain_out *out = r->out;
     float img[HW];
     int total = 0, with_some = 0;
     for (int i = 0; i < DIGITS; i++) {
-        const sm_record_array *seg = array_of(&out[i].record, "segments");
-        const sm_record_array *cf = array_of(&out[i].record, "counterfactuals");
+        const sm_record_array *seg = tmodel_array(&out[i].record, "segments");
+        const sm_record_array *cf = tmodel_array(&out[i].record, "counterfactuals");
         double fid;
         cr_assert_not_null(seg);
         cr_assert_eq(sm_record_number(&out[i].record, "fidelity", &fid), 1);
@@ -208,8 +214,5 @@ Test(rules_mnist, lore_counterfactuals_change_the_label, .timeout = 600)
     cr_log_info("lore: %d counterfactuals on %d of %d digits all change the "
                 "label", total, with_some, DIGITS);
     cr_assert_gt(with_some, DIGITS / 2);
-    sm_explain_out_free(out, DIGITS);
-    free(maps);
-    sm_model_destroy(&m);
-    sm_tensor_destroy(&x);
+    run_free(r);
 }
