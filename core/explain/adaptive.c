@@ -239,16 +239,43 @@ int sm_adaptive_update(const void *params, const sm_explain_ctx *ctx,
     return rc;
 }
 
+/* What every adaptive method reports beside its own: the target's
+ * probability on the image itself (as lime), the label explained, the
+ * segmentation and its superpixel ids (to read the record's masks). */
 int sm_adaptive_finish(const void *params, const sm_explain_ctx *ctx,
                        const sm_explain_image *im, void *st,
                        sm_explain_out *out, sm_err *err)
 {
     (void)params;
     adaptive_state *a = st;
-    if (a->m->finish(a->search, ctx, out, err))
-        return sm_err_prefix(err, "image '%s'", im->id);
-    out->evals += a->n_rows; /* the method's own in finish, and the rows */
-    return 0;
+    const sm_superpixel_image *s = &a->s;
+    uint8_t *all = malloc((size_t)s->d);
+    float *seg = malloc(sizeof(float) * (size_t)(s->h * s->w));
+    int rc = -1;
+    if (!all || !seg) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    memset(all, 1, (size_t)s->d);
+    if (sm_superpixel_scores(ctx, s, im->target, all, 1, 1, &out->score,
+                             err) ||
+        a->m->finish(a->search, ctx, out, err))
+        goto done;
+    out->evals += a->n_rows + 1; /* the method's own, the rows, x */
+    sm_record *rec = &out->record; /* explainer.c checks it */
+    sm_record_addf(rec, "label", "%d", im->target);
+    sm_record_addf(rec, "n_segments", "%d", s->d);
+    sm_superpixel_record(s, rec);
+    for (int64_t q = 0; q < s->h * s->w; q++)
+        seg[q] = (float)s->label[q];
+    sm_record_array_add(rec, "segments", 2, (int64_t[]){s->h, s->w}, seg);
+    rc = 0;
+done:
+    free(all);
+    free(seg);
+    if (rc)
+        sm_err_prefix(err, "image '%s'", im->id);
+    return rc;
 }
 
 /* Bytes: the segmentation (sm_superpixel_image_encode), then the count

@@ -33,9 +33,11 @@ typedef struct sm_adaptive_method {
     int64_t (*ask)(void *search, const uint8_t **Z, sm_err *err);
     /* The model's labels of the n rows ask gave. */
     int (*tell)(void *search, const int32_t *label, int64_t n, sm_err *err);
-    /* When done: out's map (1 x h x w, NULL for no_map), score, record,
-     * and in evals the model evaluations it made itself (the generic code
-     * adds the rows labelled). May run the model (ctx). */
+    /* When done: out's map (1 x h x w, NULL for no_map), its record, and
+     * in evals the model evaluations it made itself. May run the model
+     * (ctx). The generic code adds the rows labelled to evals, and the
+     * score, "label", "n_segments", "segmentation" and the "segments"
+     * array (h x w superpixel ids) that every such method reports. */
     int (*finish)(void *search, const sm_explain_ctx *ctx,
                   sm_explain_out *out, sm_err *err);
     void (*free)(void *search);

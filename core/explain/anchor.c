@@ -120,33 +120,25 @@ static double kl_bernoulli(double p, double q)
 
 #define HALVINGS 16
 
-/* The largest q >= p with KL(p, q) <= level (to 2^-16 of Pinsker's
- * bracket), by bisection. */
-static double kl_upper(double p, double level)
+/* The q farthest from p on one side (up: q >= p, else q <= p) with
+ * KL(p, q) <= level, by bisection of Pinsker's bracket (16 halvings);
+ * the bracket's outer end, so the bound stays conservative. */
+static double kl_bound(double p, double level, int up)
 {
-    double lo = p, hi = fmin(1, p + sqrt(level / 2));
+    double in = p, out = up ? fmin(1, p + sqrt(level / 2))
+                            : fmax(0, p - sqrt(level / 2));
     for (int i = 0; i < HALVINGS; i++) {
-        double m = (lo + hi) / 2;
+        double m = (in + out) / 2;
         if (kl_bernoulli(p, m) > level)
-            hi = m;
+            out = m;
         else
-            lo = m;
+            in = m;
     }
-    return hi;
+    return out;
 }
 
-static double kl_lower(double p, double level)
-{
-    double lo = fmax(0, p - sqrt(level / 2)), hi = p;
-    for (int i = 0; i < HALVINGS; i++) {
-        double m = (lo + hi) / 2;
-        if (kl_bernoulli(p, m) > level)
-            lo = m;
-        else
-            hi = m;
-    }
-    return lo;
-}
+static double kl_upper(double p, double level) { return kl_bound(p, level, 1); }
+static double kl_lower(double p, double level) { return kl_bound(p, level, 0); }
 
 static double mean_of(const anchor_cand *c)
 {
@@ -638,6 +630,7 @@ static void anchor_examples(anchor_search *a, int keep, const char *name,
 static int anchor_finish(void *search, const sm_explain_ctx *ctx,
                          sm_explain_out *out, sm_err *err)
 {
+    (void)ctx;
     anchor_search *a = search;
     const anchor_params *p = a->p;
     int d = a->d, size = a->answer == EMPTY ? 0 : a->cand[a->answer].size;
@@ -655,23 +648,13 @@ static int anchor_finish(void *search, const sm_explain_ctx *ctx,
         lb = kl_lower(mean, verify_beta(a) / (double)n);
         cov = c->coverage;
     }
-    /* the target's probability on the image itself, as LIME reports */
-    uint8_t *all = malloc((size_t)d);
     double *v = calloc((size_t)d, sizeof(double));
-    float *seg = malloc(sizeof(float) * (size_t)(a->s->h * a->s->w));
-    int rc = -1;
-    if (!all || !v || !seg) {
-        sm_err_set(err, "out of memory");
-        goto done;
-    }
-    memset(all, 1, (size_t)d);
-    if (sm_superpixel_scores(ctx, a->s, a->target, all, 1, 1, &out->score,
-                             err))
-        goto done;
+    if (!v)
+        return sm_err_set(err, "out of memory");
     for (int k = 0; k < size; k++)
         v[f[k]] = 1;
     sm_superpixel_paint(a->s, v, out->map);
-    out->evals = 1; /* the image itself; adaptive.c adds the rows */
+    free(v);
     sm_record *rec = &out->record; /* explainer.c checks it */
     sm_text ids = {0};
     sm_text_addf(&ids, "[");
@@ -694,21 +677,9 @@ static int anchor_finish(void *search, const sm_explain_ctx *ctx,
     /* every sample drawn, what the reference evaluates; evals counts the
      * distinct ones, each labelled once */
     sm_record_addf(rec, "draws", "%lld", (long long)a->n_rows);
-    sm_record_addf(rec, "label", "%d", a->target);
-    sm_record_addf(rec, "n_segments", "%d", d);
-    sm_superpixel_record(a->s, rec);
-    for (int64_t q = 0; q < a->s->h * a->s->w; q++)
-        seg[q] = (float)a->s->label[q];
-    sm_record_array_add(rec, "segments", 2, (int64_t[]){a->s->h, a->s->w},
-                        seg);
     anchor_examples(a, 1, "examples", rec);
     anchor_examples(a, 0, "counter_examples", rec);
-    rc = 0;
-done:
-    free(all);
-    free(v);
-    free(seg);
-    return rc;
+    return 0;
 }
 
 static const sm_adaptive_method anchor_method = {

@@ -431,7 +431,6 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
     int d = a->d, rc = -1, n_cf = 0, classes = 0;
     double *X = NULL, *imp = NULL, *v = NULL, *lab = NULL;
     int *y = NULL, *cls = NULL;
-    float *seg = NULL;
     uint8_t *Zc = NULL;
     sm_tree *tree = NULL;
     sm_tree_rule rule = {0}, *cf = NULL;
@@ -455,20 +454,15 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
     v = calloc((size_t)d, sizeof(double));
     lab = malloc(sizeof(double) * (size_t)(n_cf + 1));
     Zc = malloc((size_t)(n_cf + 1) * (size_t)d);
-    seg = malloc(sizeof(float) * (size_t)(a->s->h * a->s->w));
-    if (!imp || !v || !lab || !Zc || !seg) {
+    if (!imp || !v || !lab || !Zc) {
         sm_err_set(err, "out of memory");
         goto done;
     }
-    /* x's score, and every counterfactual applied and labelled, in one
-     * model call */
-    memset(Zc, 1, (size_t)d);
+    /* every counterfactual applied to x and labelled, in one model call */
     for (int k = 0; k < n_cf; k++)
         apply_rule(&cf[k], d, Zc + (size_t)(k + 1) * d);
-    if (sm_superpixel_scores(ctx, a->s, a->target, Zc, 1, 1, &out->score,
-                             err) ||
-        (n_cf && sm_superpixel_labels(ctx, a->s, Zc + d, n_cf,
-                                      p->sp.internal_batch, lab, err)))
+    if (n_cf && sm_superpixel_labels(ctx, a->s, Zc + d, n_cf,
+                                     p->sp.internal_batch, lab, err))
         goto done;
     long agree = 0;
     for (int64_t i = 0; i < n; i++)
@@ -479,7 +473,7 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
         v[f] = rule.cond[k].lo > -INFINITY ? imp[f] : -imp[f];
     }
     sm_superpixel_paint(a->s, v, out->map);
-    out->evals = 1 + n_cf; /* adaptive.c adds the rows */
+    out->evals = n_cf; /* adaptive.c adds the rows and x's score */
     sm_record *rec = &out->record; /* explainer.c checks it */
     if (premises_json(&rule, &t))
         rec->failed = 1;
@@ -529,14 +523,7 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
         same += cls[y[i]] == a->target;
     sm_record_addf(rec, "neighbourhood_same", "%ld", same);
     sm_record_addf(rec, "tree_nodes", "%d", tree->n_nodes);
-    sm_record_addf(rec, "label", "%d", a->target);
-    sm_record_addf(rec, "n_segments", "%d", d);
-    sm_superpixel_record(a->s, rec);
     sm_record_nums(rec, "importance", imp, (size_t)d);
-    for (int64_t q = 0; q < a->s->h * a->s->w; q++)
-        seg[q] = (float)a->s->label[q];
-    sm_record_array_add(rec, "segments", 2, (int64_t[]){a->s->h, a->s->w},
-                        seg);
     rc = 0;
 done:
     sm_text_free(&t);
@@ -550,7 +537,6 @@ done:
     free(v);
     free(lab);
     free(Zc);
-    free(seg);
     return rc;
 }
 
