@@ -159,6 +159,14 @@ static int adaptive_tell(adaptive_state *a, const int32_t *label, int64_t n,
     return adaptive_ask(a, err);
 }
 
+void *sm_adaptive_alloc(size_t size, sm_err *err)
+{
+    void *p = calloc(1, size);
+    if (!p)
+        sm_err_set(err, "out of memory");
+    return p;
+}
+
 /* A state over segmentation s (taken), its search started and its first
  * round asked; NULL with a message. */
 static adaptive_state *adaptive_new(const sm_adaptive_method *m,

@@ -43,6 +43,10 @@ typedef struct sm_adaptive_method {
     void (*free)(void *search);
 } sm_adaptive_method;
 
+/* A method's zeroed search struct of size bytes, for its start; NULL
+ * with a message when out of memory. */
+void *sm_adaptive_alloc(size_t size, sm_err *err);
+
 /* The explainer's rounds (explainer.h) over method m; errors name the
  * image. */
 void *sm_adaptive_begin(const sm_adaptive_method *m, const void *params,

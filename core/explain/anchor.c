@@ -521,15 +521,10 @@ static void *anchor_start(const void *params, const sm_explain_ctx *ctx,
                           const sm_superpixel_image *s, sm_err *err)
 {
     const anchor_params *p = params;
-    anchor_search *a = calloc(1, sizeof *a);
-    if (!a) {
-        sm_err_set(err, "out of memory");
+    anchor_search *a = sm_adaptive_alloc(sizeof *a, err);
+    if (!a)
         return NULL;
-    }
-    a->p = p;
-    a->s = s;
-    a->d = s->d;
-    a->target = im->target;
+    a->p = p, a->s = s, a->d = s->d, a->target = im->target;
     a->key = sm_rng_key(ctx->seed, (const char *[]){im->id, "anchor", NULL});
     a->answer = NONE;
     a->best_cov = -1;

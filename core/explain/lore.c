@@ -239,15 +239,10 @@ static void *lore_start(const void *params, const sm_explain_ctx *ctx,
                         const sm_superpixel_image *s, sm_err *err)
 {
     const lore_params *p = params;
-    lore_search *a = calloc(1, sizeof *a);
-    if (!a) {
-        sm_err_set(err, "out of memory");
+    lore_search *a = sm_adaptive_alloc(sizeof *a, err);
+    if (!a)
         return NULL;
-    }
-    a->p = p;
-    a->s = s;
-    a->d = s->d;
-    a->target = im->target;
+    a->p = p, a->s = s, a->d = s->d, a->target = im->target;
     int d = a->d, ok = 1;
     for (int k = 0; k < 2; k++) {
         lore_pop *q = &a->pop[k];
