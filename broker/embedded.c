@@ -12,6 +12,10 @@
 #include "broker/broker.h"
 #include "worker/worker.h"
 
+/* Heartbeats missed before the embedded broker or a worker gives the
+ * other up (salmap-broker and salmap-worker: 3). */
+#define EMBEDDED_LIVENESS 60
+
 typedef struct eworker {
     sm_worker *w;
     pthread_t thread;
@@ -70,6 +74,11 @@ sm_embedded *sm_embedded_new(int workers, int threads, sm_err *err)
     snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "%s", e->endpoint);
     snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "%s", e->workers_ep);
     bc.state_dir[0] = '\0';
+    /* Its workers are threads of this process: none dies alone, so a
+     * silence only means the threads were starved (a loaded machine, a
+     * sanitizer build), and must not count as a death that quarantines a
+     * task. The same on the workers' side for the broker. */
+    bc.heartbeat_liveness = EMBEDDED_LIVENESS;
     if (!(e->broker = sm_broker_new(e->ctx, &bc, err)))
         goto fail;
     sm_broker_set_quiet(e->broker, 1);
@@ -89,6 +98,7 @@ sm_embedded *sm_embedded_new(int workers, int threads, sm_err *err)
     wc.threads = threads > 0 ? threads
                              : (cores > e->n ? (int)(cores / e->n) : 1);
     wc.capacity = 2; /* the next task waits on the worker, not the broker */
+    wc.heartbeat_liveness = EMBEDDED_LIVENESS;
     for (int k = 0; k < e->n; k++) {
         snprintf(wc.name, sizeof wc.name, "embedded-%d", k + 1);
         if (!(e->wk[k].w = sm_worker_new(e->ctx, &wc, err)))
