@@ -540,6 +540,19 @@ static void *anchor_start(const void *params, const sm_explain_ctx *ctx,
     /* the coverage vectors, drawn once, with p_sample as the samples are */
     uint64_t ckey = sm_rng_key(ctx->seed, (const char *[]){im->id, "anchor",
                                                              "coverage", NULL});
+    if (p->p_sample == 0.5) { /* the default: 64 fair coins a draw */
+        int64_t tail = p->coverage_samples % 64;
+        for (int j = 0; j < a->d; j++)
+            for (int w = 0; w < a->cov_words; w++) {
+                uint64_t bits = sm_rng_u64(ckey, (uint64_t)j *
+                                                     (uint64_t)a->cov_words +
+                                                     (uint64_t)w);
+                if (tail && w == a->cov_words - 1)
+                    bits &= ((uint64_t)1 << tail) - 1;
+                a->cov[(size_t)j * (size_t)a->cov_words + (size_t)w] = bits;
+            }
+        return a;
+    }
     for (int64_t v = 0; v < p->coverage_samples; v++)
         for (int j = 0; j < a->d; j++)
             if (sm_rng_uniform(ckey, (uint64_t)(v * a->d + j)) < p->p_sample)
