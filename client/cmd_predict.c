@@ -16,6 +16,7 @@
 #include "data/dataset.h"
 #include "io/npy.h"
 #include "model/model.h"
+#include "model/score.h"
 #include "util/file.h"
 #include "util/text.h"
 #include "util/clock.h"
@@ -160,10 +161,7 @@ static int predict_npy(sm_model *m, const opts *o)
  * when the model already outputs probabilities). */
 static int argmax_prob(const float *row, int64_t k, int logits, float *prob)
 {
-    int best = 0;
-    for (int64_t j = 1; j < k; j++)
-        if (row[j] > row[best])
-            best = (int)j;
+    int best = (int)sm_model_argmax_row(row, k);
     if (!logits) {
         *prob = row[best];
         return best;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/grow.h"
+
 /* Every distinct row the model labelled for this image, in the order
  * asked, the proposed round's last (label -1 until told), found by an
  * open-addressing table of row indices. The search asks for rows; only
@@ -18,7 +20,7 @@ typedef struct adaptive_state {
     void *search;
     uint8_t *rows;   /* n_rows x d */
     int32_t *label;  /* n_rows */
-    int64_t n_rows, cap;
+    int64_t n_rows, cap_rows, cap_label;
     int64_t *slot;   /* n_slot (a power of 2), -1 empty */
     int64_t n_slot;
     int64_t first, n;    /* the proposed round: rows [first, first + n) */
@@ -89,18 +91,10 @@ static int row_add(adaptive_state *a, const uint8_t *z)
             slot[at] = r;
         }
     }
-    if (a->n_rows + 1 > a->cap) {
-        int64_t cap = a->cap ? 2 * a->cap : 1024;
-        uint8_t *rows = realloc(a->rows, (size_t)(cap * d));
-        if (rows)
-            a->rows = rows;
-        int32_t *label = rows ? realloc(a->label, sizeof(int32_t) * (size_t)cap)
-                              : NULL;
-        if (!label)
-            return -1;
-        a->label = label;
-        a->cap = cap;
-    }
+    if (sm_grow((void **)&a->rows, &a->cap_rows, a->n_rows + 1, (size_t)d) ||
+        sm_grow((void **)&a->label, &a->cap_label, a->n_rows + 1,
+                sizeof(int32_t)))
+        return -1;
     row_find(a, z, &at);
     memcpy(a->rows + a->n_rows * d, z, (size_t)d);
     a->label[a->n_rows] = -1;
@@ -112,13 +106,8 @@ static int row_add(adaptive_state *a, const uint8_t *z)
 static int tell_search(adaptive_state *a, sm_err *err)
 {
     int d = a->s.d;
-    if (a->n_Z > a->cap_z) {
-        int32_t *z = realloc(a->zlabel, sizeof(int32_t) * (size_t)a->n_Z);
-        if (!z)
-            return sm_err_set(err, "out of memory");
-        a->zlabel = z;
-        a->cap_z = a->n_Z;
-    }
+    if (sm_grow((void **)&a->zlabel, &a->cap_z, a->n_Z, sizeof(int32_t)))
+        return sm_err_set(err, "out of memory");
     for (int64_t r = 0, at; r < a->n_Z; r++)
         a->zlabel[r] = a->label[row_find(a, a->Z + r * d, &at)];
     return a->m->tell(a->search, a->zlabel, a->n_Z, err);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "explain/adaptive.h"
+#include "util/grow.h"
 #include "util/rng.h"
 
 typedef struct anchor_params {
@@ -51,28 +52,31 @@ typedef struct anchor_search {
     uint64_t key;
     /* the shared store: each sample's row, the candidate it was drawn for
      * (or EMPTY) and whether it kept the label */
-    uint8_t *rows;
+    uint8_t *rows; /* n_rows x d */
     int32_t *arm;
     uint8_t *keep;
-    int64_t n_rows, cap_rows;
+    int64_t n_rows, cap_rows, cap_arm, cap_keep;
     anchor_cand *cand;
-    int n_cand, cap_cand;
+    int n_cand;
+    int64_t cap_cand;
     int *feat;
-    int n_feat, cap_feat;
+    int n_feat;
+    int64_t cap_feat;
     uint64_t *cov; /* per superpixel, bit v: coverage vector v shows it */
     int cov_words;
     uint8_t *mask; /* d bytes of scratch */
     /* the machine */
     int phase, size, fallback, top_n, n_arms, n_chosen, verify_i, n_best;
-    int *arms, *chosen, *best; /* candidate ids, cap_cand each */
+    int *arms, *chosen, *best; /* candidate ids, n_cand at most */
+    int64_t cap_arms, cap_chosen, cap_best;
     long t;
     long empty_n, empty_pos;
     int answer, stop, truncated;
     double best_cov;
     /* the round asked */
-    uint8_t *Z;
+    uint8_t *Z; /* n_Z x d */
     int32_t *Z_arm;
-    int64_t n_Z, cap_Z;
+    int64_t n_Z, cap_Z, cap_Z_arm;
 } anchor_search;
 
 static void anchor_free(void *search)
@@ -91,22 +95,6 @@ static void anchor_free(void *search)
     free(a->Z);
     free(a->Z_arm);
     free(a);
-}
-
-/* Grows *p (of *cap elements of size es) to hold need; 0 or -1. */
-static int grow(void **p, int64_t *cap, int64_t need, size_t es)
-{
-    if (need <= *cap)
-        return 0;
-    int64_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, es * (size_t)c);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
 }
 
 /* ---- bounds -------------------------------------------------------- */
@@ -221,46 +209,35 @@ static int cand_add(anchor_search *a, int parent, int f, int from)
         if (same)
             return -1;
     }
-    int64_t cc = a->cap_cand, cf = a->cap_feat;
-    if (grow((void **)&a->cand, &cc, a->n_cand + 1, sizeof *a->cand) ||
-        grow((void **)&a->feat, &cf, a->n_feat + size, sizeof *a->feat))
+    int64_t n = a->n_cand + 1;
+    if (sm_grow((void **)&a->cand, &a->cap_cand, n, sizeof *a->cand) ||
+        sm_grow((void **)&a->feat, &a->cap_feat, a->n_feat + size,
+                sizeof *a->feat) ||
+        sm_grow((void **)&a->arms, &a->cap_arms, n, sizeof(int)) ||
+        sm_grow((void **)&a->chosen, &a->cap_chosen, n, sizeof(int)) ||
+        sm_grow((void **)&a->best, &a->cap_best, n, sizeof(int)))
         return -2;
-    if (cc > a->cap_cand) {
-        int *p1 = realloc(a->arms, sizeof(int) * (size_t)cc),
-            *p2 = p1 ? realloc(a->chosen, sizeof(int) * (size_t)cc) : NULL,
-            *p3 = p2 ? realloc(a->best, sizeof(int) * (size_t)cc) : NULL;
-        if (p1)
-            a->arms = p1;
-        if (p2)
-            a->chosen = p2;
-        if (p3)
-            a->best = p3;
-        if (!p3)
-            return -2;
-    }
-    a->cap_cand = (int)cc;
-    a->cap_feat = (int)cf;
     int c = a->n_cand;
-    anchor_cand *n = &a->cand[c];
-    n->size = size;
-    n->off = a->n_feat;
+    anchor_cand *k = &a->cand[c];
+    k->size = size;
+    k->off = a->n_feat;
     if (parent != EMPTY)
         memcpy(a->feat + a->n_feat, feat_of(a, parent),
                sizeof(int) * (size_t)(size - 1));
     a->feat[a->n_feat + size - 1] = f;
     a->n_feat += size;
     a->n_cand++;
-    n->coverage = coverage_of(a, c);
-    if (n->coverage <= a->best_cov) { /* cannot beat the anchor found */
+    k->coverage = coverage_of(a, c);
+    if (k->coverage <= a->best_cov) { /* cannot beat the anchor found */
         a->n_cand--;
         a->n_feat -= size;
         return -1;
     }
-    n->n = n->pos = 0;
+    k->n = k->pos = 0;
     for (int64_t i = 0; i < a->n_rows; i++)
         if (counts_for(a, c, i)) {
-            n->n++;
-            n->pos += a->keep[i];
+            k->n++;
+            k->pos += a->keep[i];
         }
     return c;
 }
@@ -276,13 +253,10 @@ static int request(anchor_search *a, int c, int64_t count)
     if (a->n_rows + a->n_Z + count > a->p->max_evals)
         return 1;
     int d = a->d;
-    if (grow((void **)&a->Z, &a->cap_Z, (a->n_Z + count) * d, 1))
+    if (sm_grow((void **)&a->Z, &a->cap_Z, a->n_Z + count, (size_t)d) ||
+        sm_grow((void **)&a->Z_arm, &a->cap_Z_arm, a->n_Z + count,
+                sizeof(int32_t)))
         return -1;
-    int64_t cap = a->cap_Z / d;
-    void *q = realloc(a->Z_arm, sizeof(int32_t) * (size_t)cap);
-    if (!q)
-        return -1;
-    a->Z_arm = q;
     mask_of(a, c);
     for (int64_t r = 0; r < count; r++) {
         uint64_t k = (uint64_t)(a->n_rows + a->n_Z);
@@ -575,22 +549,11 @@ static int anchor_tell(void *search, const int32_t *label, int64_t n,
 {
     anchor_search *a = search;
     int d = a->d;
-    if (a->n_rows + n > a->cap_rows) {
-        int64_t cap = a->cap_rows ? a->cap_rows : 1024;
-        while (cap < a->n_rows + n)
-            cap *= 2;
-        void *r = realloc(a->rows, (size_t)(cap * d));
-        if (r)
-            a->rows = r;
-        void *m = r ? realloc(a->arm, sizeof(int32_t) * (size_t)cap) : NULL;
-        if (m)
-            a->arm = m;
-        void *k = m ? realloc(a->keep, (size_t)cap) : NULL;
-        if (!k)
-            return sm_err_set(err, "out of memory");
-        a->keep = k;
-        a->cap_rows = cap;
-    }
+    int64_t need = a->n_rows + n;
+    if (sm_grow((void **)&a->rows, &a->cap_rows, need, (size_t)d) ||
+        sm_grow((void **)&a->arm, &a->cap_arm, need, sizeof(int32_t)) ||
+        sm_grow((void **)&a->keep, &a->cap_keep, need, 1))
+        return sm_err_set(err, "out of memory");
     memcpy(a->rows + a->n_rows * d, a->Z, (size_t)(n * d));
     for (int64_t i = 0; i < n; i++) {
         int c = a->Z_arm[i], keep = label[i] == a->target;

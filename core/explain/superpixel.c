@@ -84,15 +84,15 @@ static int superpixel_hide(const sm_superpixel_params *p,
         if (s->label[q] < 0 || s->label[q] >= s->d)
             rc = sm_err_set(err, "superpixel %d of pixel %lld is not one "
                             "of %d", (int)s->label[q], (long long)q, s->d);
+    int constant = strcmp(p->hide, "constant") == 0;
     for (int64_t q = 0; q < hw && rc == 0; q++) {
         count[s->label[q]]++;
-        for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t ch = 0; ch < c && !constant; ch++)
             sum[s->label[q] * c + ch] += s->x[ch * hw + q];
     }
     for (int l = 0; l < s->d && rc == 0; l++)
         if (!count[l])
             rc = sm_err_set(err, "superpixel %d has no pixel", l);
-    int constant = strcmp(p->hide, "constant") == 0;
     for (int64_t q = 0; q < hw && rc == 0; q++)
         for (int64_t ch = 0; ch < c; ch++)
             s->hidden[ch * hw + q] =

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/score.h"
 #include "util/file.h"
 #include "util/rng.h"
 
@@ -209,10 +210,7 @@ static int forward_loss(sm_trainer *t, const float *x, const int *labels,
     int right = 0;
     for (int r = 0; r < n; r++) {
         const float *row = y->data + (size_t)r * (size_t)k;
-        int best = 0;
-        for (int j = 1; j < k; j++)
-            if (row[j] > row[best])
-                best = j;
+        int best = (int)sm_model_argmax_row(row, k);
         double s = 0;
         for (int j = 0; j < k; j++)
             s += exp((double)row[j] - row[best]);
