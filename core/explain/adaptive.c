@@ -23,7 +23,7 @@ typedef struct adaptive_state {
     int64_t n_rows, cap_rows, cap_label;
     int64_t *slot;   /* n_slot (a power of 2), -1 empty */
     int64_t n_slot;
-    int64_t first, n;    /* the proposed round: rows [first, first + n) */
+    int64_t first;       /* the proposed round: rows [first, n_rows) */
     const uint8_t *Z;    /* what the search asked: n_Z rows, its own */
     int64_t n_Z;
     int32_t *zlabel;     /* their labels, for tell */
@@ -127,8 +127,7 @@ static int adaptive_ask(adaptive_state *a, sm_err *err)
             if (row_find(a, a->Z + r * d, &at) < 0 &&
                 row_add(a, a->Z + r * d))
                 return sm_err_set(err, "out of memory");
-        a->n = a->n_rows - a->first;
-        if (a->n > 0 || a->n_Z == 0)
+        if (a->n_rows > a->first || a->n_Z == 0)
             return 0;
         if (tell_search(a, err))
             return -1;
@@ -139,9 +138,9 @@ static int adaptive_ask(adaptive_state *a, sm_err *err)
 static int adaptive_tell(adaptive_state *a, const int32_t *label, int64_t n,
                          sm_err *err)
 {
-    if (n != a->n)
+    if (n != a->n_rows - a->first)
         return sm_err_set(err, "%lld labels for a round of %lld rows",
-                          (long long)n, (long long)a->n);
+                          (long long)n, (long long)(a->n_rows - a->first));
     memcpy(a->label + a->first, label, sizeof(int32_t) * (size_t)n);
     if (tell_search(a, err))
         return -1;
@@ -198,7 +197,8 @@ int64_t sm_adaptive_propose(const void *params, const sm_explain_ctx *ctx,
                             const sm_explain_image *im, void *st, sm_err *err)
 {
     (void)params, (void)ctx, (void)im, (void)err;
-    return ((const adaptive_state *)st)->n;
+    const adaptive_state *a = st;
+    return a->n_rows - a->first;
 }
 
 int sm_adaptive_round_score(const void *params, const sm_explain_ctx *ctx,
@@ -323,7 +323,7 @@ void *sm_adaptive_decode(const sm_adaptive_method *m, const void *params,
         memcpy(label, b + used, sizeof(int32_t) * (size_t)total);
         int rc = 0;
         for (int64_t at = 0, n; rc == 0 && at < total; at += n) {
-            n = a->n;
+            n = a->n_rows - a->first;
             if (n == 0 || n > total - at)
                 rc = sm_err_set(err, "%lld labels do not end a round",
                                 (long long)total);
