@@ -203,7 +203,7 @@ run: deps
 	    --workers 2
 
 unit: $(UNIT_BIN)
-	$(UNIT_BIN) -j2
+	$(UNIT_BIN) -j2 --timeout 600
 
 integration: all
 	@for t in tests/integration/*.sh; do [ -e "$$t" ] || continue; \

@@ -45,6 +45,7 @@ struct sm_worker {
     wtask *queue, *running;
     char wanted[SM_HASH_HEX + 1]; /* a model asked for with BLOB_GET */
     uint64_t wanted_by;    /* the task that asked for it */
+    double wanted_at;      /* when BLOB_GET last went out */
     uint8_t *blob;         /* the model bytes last received */
     size_t blob_len;
     char blob_hash[SM_HASH_HEX + 1];
@@ -221,7 +222,19 @@ static void disconnect(sm_worker *w, double delay)
         zmq_close(w->broker);
     w->broker = NULL;
     free_tasks(&w->queue);
+    w->wanted[0] = '\0'; /* its task went with the queue */
     w->reconnect_at = sm_clock_now() + delay;
+}
+
+/* Asks the broker for the model w->wanted. */
+static void ask_blob(sm_worker *w)
+{
+    sm_msg_blob m = {.hash = w->wanted};
+    sm_msg_buf b = {0};
+    if (sm_msg_encode_blob(&m, &b) == 0)
+        send_broker(w, "BLOB_GET", &b);
+    sm_msg_buf_free(&b);
+    w->wanted_at = sm_clock_now();
 }
 
 /* Hands the next queued task to the compute thread when it is idle. */
@@ -230,6 +243,11 @@ static void feed(sm_worker *w)
     if (w->running || !w->queue)
         return;
     wtask *t = w->queue;
+    /* a task whose model is on its way waits for the bytes: handed over
+     * without them, it would only ask again, and every ask costs the
+     * broker a copy of the model on the wire */
+    if (w->wanted[0] && t->id == w->wanted_by)
+        return;
     w->queue = t->next;
     t->next = NULL;
     w->running = t;
@@ -296,19 +314,22 @@ static void on_broker(sm_worker *w, sm_msg_frames *f)
         sm_msg_error m;
         if (sm_msg_decode_error(f->body, f->len, &w->limits, &doc, &m, &err) == 0) {
             wlog(w, "broker: %s: %s", m.code, m.message ? m.message : "");
-            if (w->running && w->wanted[0] && !strcmp(m.code, "unknown_blob")) {
-                /* the model is gone: the task fails, with the reason */
+            wtask *t = w->queue;
+            if (w->wanted[0] && t && t->id == w->wanted_by &&
+                !strcmp(m.code, "unknown_blob")) {
+                /* the model is gone: the task waiting for it fails, with
+                 * the reason */
                 char msg[200];
                 snprintf(msg, sizeof msg, "model %s: the broker does not hold it",
                          w->wanted);
-                sm_msg_result r = {.task = w->running->id, .error = msg};
+                sm_msg_result r = {.task = t->id, .error = msg};
                 sm_msg_buf b = {0};
                 if (sm_msg_encode_result(&r, &b) == 0)
                     send_broker(w, "RESULT", &b);
                 sm_msg_buf_free(&b);
-                free(w->running->body);
-                free(w->running);
-                w->running = NULL;
+                w->queue = t->next;
+                free(t->body);
+                free(t);
                 w->wanted[0] = '\0';
                 feed(w);
             }
@@ -346,11 +367,7 @@ static void on_compute(sm_worker *w)
         w->running = NULL;
         t->next = w->queue;
         w->queue = t;
-        sm_msg_blob m = {.hash = w->wanted};
-        sm_msg_buf b = {0};
-        if (sm_msg_encode_blob(&m, &b) == 0)
-            send_broker(w, "BLOB_GET", &b);
-        sm_msg_buf_free(&b);
+        ask_blob(w);
     } else {
         wlog(w, "task %llu dropped: %.*s",
              w->running ? (unsigned long long)w->running->id : 0ULL,
@@ -477,6 +494,9 @@ int sm_worker_run(sm_worker *w, atomic_int *stop, sm_err *err)
         if (!w->broker && t >= w->reconnect_at && !stopping &&
             connect_broker(w, err))
             return -1;
+        if (w->broker && w->wanted[0] &&
+            t - w->wanted_at >= w->cfg.heartbeat_interval * w->cfg.heartbeat_liveness)
+            ask_blob(w); /* the answer was lost */
         if (w->broker && t - w->last_sent >= w->cfg.heartbeat_interval)
             send_empty(w, "HEARTBEAT");
         if (!stopping)

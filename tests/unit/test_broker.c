@@ -753,3 +753,103 @@ Test(broker, auxiliary_models_travel_with_the_job)
     sm_client_destroy(&c);
     rig_stop(&r);
 }
+
+/* The next message on fake broker socket s (a ROUTER) within 10 s that is
+ * not a HEARTBEAT, into f (caller frees). */
+static void next_from_worker(void *s, sm_msg_frames *f)
+{
+    sm_err err;
+    for (;;) {
+        zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+        cr_assert_gt(zmq_poll(&it, 1, 10000), 0, "the worker said nothing");
+        cr_assert_eq(sm_msg_recv(s, 1, 0, f, &err), 0, "%s", err.msg);
+        if (strcmp(f->command, "HEARTBEAT"))
+            return;
+        sm_msg_frames_free(f);
+    }
+}
+
+/* A real worker against a fake broker: a task whose model it lacks asks
+ * for the model once and waits for the answer (it used to ask again each
+ * time round its loop, and the broker sent a copy of the model for every
+ * ask); a model the broker does not hold fails the task, named. */
+Test(broker, a_worker_asks_for_a_missing_model_once)
+{
+    sm_err err;
+    rig r;
+    memset(&r, 0, sizeof r);
+    r.ctx = zmq_ctx_new();
+    void *fb = zmq_socket(r.ctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt(fb, ZMQ_LINGER, &linger, sizeof linger);
+    cr_assert_eq(zmq_bind(fb, "tcp://127.0.0.1:*"), 0);
+    size_t eplen = sizeof r.workers;
+    zmq_getsockopt(fb, ZMQ_LAST_ENDPOINT, r.workers, &eplen);
+    sm_worker_config wc;
+    sm_worker_config_defaults(&wc);
+    snprintf(wc.broker, sizeof wc.broker, "%s", r.workers);
+    snprintf(wc.name, sizeof wc.name, "t1");
+    wc.threads = 1;
+    r.w = sm_worker_new(r.ctx, &wc, &err);
+    cr_assert_not_null(r.w, "%s", err.msg);
+    sm_worker_set_quiet(r.w, 1);
+    pthread_create(&r.wt, NULL, worker_thread, &r);
+
+    sm_msg_frames f;
+    next_from_worker(fb, &f);
+    cr_assert_str_eq(f.command, "READY");
+    uint8_t id[256];
+    size_t id_len = f.identity_len;
+    memcpy(id, f.identity, id_len);
+    sm_msg_frames_free(&f);
+    char hash[SM_HASH_HEX + 1];
+    sm_hash_hex("no such model", 13, hash);
+    uint8_t px[4] = {0, 64, 128, 255};
+    sm_msg_image im = {.id = "p", .label_index = -1, .format = SM_IMAGE_U8,
+                       .width = 2, .height = 2, .bands = 1, .data = px,
+                       .len = 4};
+    sm_msg_task t = {.task = 7, .job = "j", .kind = SM_TASK_IMAGES,
+                     .model = hash, .method = "sal", .target = "predicted",
+                     .score = "logit", .images = &im, .n_images = 1};
+    sm_msg_buf b = {0};
+    cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
+    cr_assert_eq(sm_msg_send(fb, id, id_len, SM_PROTO_WORKER, "TASK", b.data,
+                             b.len), 0);
+    sm_msg_buf_free(&b);
+    next_from_worker(fb, &f);
+    cr_assert_str_eq(f.command, "BLOB_GET");
+    sm_msg_frames_free(&f);
+    sm_msg_error e = {"unknown_blob", hash, "BLOB_GET"};
+    cr_assert_eq(sm_msg_encode_error(&e, &b), 0);
+    cr_assert_eq(sm_msg_send(fb, id, id_len, SM_PROTO_WORKER, "ERROR", b.data,
+                             b.len), 0);
+    sm_msg_buf_free(&b);
+    int asks = 0;
+    for (;;) {
+        next_from_worker(fb, &f);
+        if (!strcmp(f.command, "RESULT"))
+            break;
+        asks += !strcmp(f.command, "BLOB_GET");
+        sm_msg_frames_free(&f);
+        cr_assert_lt(asks, 100, "the worker keeps asking for the model");
+    }
+    cr_assert_eq(asks, 0, "the worker asked %d more times", asks);
+    sm_msg_limits lim;
+    sm_msg_limits_default(&lim);
+    sm_msg_doc *doc = NULL;
+    sm_msg_result res;
+    cr_assert_eq(sm_msg_decode_result(f.body, f.len, &lim, &doc, &res, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(res.task, 7);
+    cr_assert_not_null(res.error);
+    cr_assert(tdata_has(res.error, "the broker does not hold it"), "%s",
+              res.error);
+    cr_assert(tdata_has(res.error, hash), "%s", res.error);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_frames_free(&f);
+    atomic_store(&r.wstop, 1);
+    pthread_join(r.wt, NULL);
+    sm_worker_destroy(&r.w);
+    zmq_close(fb);
+    zmq_ctx_term(r.ctx);
+}
