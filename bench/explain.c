@@ -114,7 +114,7 @@ int main(int argc, char **argv)
                                              y->shape[1]);
         out[i].map = maps + (int64_t)i * shape[2] * shape[3];
     }
-    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0, NULL};
     const char *only = argc > 2 ? argv[2] : NULL;
     for (const sm_explainer_class *const *c = sm_explainer_all(); *c; c++) {
         if (only && !listed(only, (*c)->name))

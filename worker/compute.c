@@ -318,7 +318,8 @@ static int run(const sm_compute *c, const sm_msg_task *t, sm_model *m,
     sm_explain_setup s = {.model = m, .out_idx = out_idx,
                           .output_probs = cfg->output_kind == SM_OUTPUT_PROBABILITIES,
                           .seed = t->seed, .metrics = t->metrics,
-                          .aux = aux, .n_aux = (int)t->n_models};
+                          .aux = aux, .n_aux = (int)t->n_models,
+                          .preproc = &pp};
     if (parse_target(t->target, t->score, &s, err) ||
         !(e = explainer_for(c, t, err)))
         goto done;

@@ -1,5 +1,5 @@
-/* Adaptive searches over superpixels as the explainer's rounds
- * (adaptive.h). */
+/* Adaptive searches as the explainer's rounds (adaptive.h), and the
+ * space of superpixel masks. */
 #include "explain/adaptive.h"
 
 #include <math.h>
@@ -16,7 +16,8 @@
  * again and again when an image has few superpixels). */
 typedef struct adaptive_state {
     const sm_adaptive_method *m;
-    sm_superpixel_image s;
+    void *space;
+    int d;           /* bytes a row */
     void *search;
     uint8_t *rows;   /* n_rows x d */
     int32_t *label;  /* n_rows */
@@ -37,7 +38,8 @@ void sm_adaptive_release(void *st)
         return;
     if (a->search)
         a->m->free(a->search);
-    sm_superpixel_image_free(&a->s);
+    if (a->space)
+        a->m->space->free(a->space);
     free(a->rows);
     free(a->label);
     free(a->slot);
@@ -58,7 +60,7 @@ static uint64_t row_hash(const uint8_t *z, int d)
 static int64_t row_find(const adaptive_state *a, const uint8_t *z,
                         int64_t *at)
 {
-    int d = a->s.d;
+    int d = a->d;
     int64_t mask = a->n_slot - 1;
     if (!a->n_slot)
         return -1; /* nothing yet: row_add makes the table */
@@ -74,7 +76,7 @@ static int64_t row_find(const adaptive_state *a, const uint8_t *z,
 /* Adds row z (not there) with label -1. 0 or -1 out of memory. */
 static int row_add(adaptive_state *a, const uint8_t *z)
 {
-    int d = a->s.d;
+    int d = a->d;
     int64_t at;
     if (2 * (a->n_rows + 1) > a->n_slot) { /* rehashed at half full */
         int64_t n_slot = a->n_slot ? 2 * a->n_slot : 1024;
@@ -105,7 +107,7 @@ static int row_add(adaptive_state *a, const uint8_t *z)
 /* Tells the search the labels of every row it asked (all known). */
 static int tell_search(adaptive_state *a, sm_err *err)
 {
-    int d = a->s.d;
+    int d = a->d;
     if (sm_grow((void **)&a->zlabel, &a->cap_z, a->n_Z, sizeof(int32_t)))
         return sm_err_set(err, "out of memory");
     for (int64_t r = 0, at; r < a->n_Z; r++)
@@ -117,7 +119,7 @@ static int tell_search(adaptive_state *a, sm_err *err)
  * it is done (n = 0); rows labelled before are told at once. 0 or -1. */
 static int adaptive_ask(adaptive_state *a, sm_err *err)
 {
-    int d = a->s.d;
+    int d = a->d;
     for (;;) {
         a->Z = NULL;
         if ((a->n_Z = a->m->ask(a->search, &a->Z, err)) < 0)
@@ -155,23 +157,24 @@ void *sm_adaptive_alloc(size_t size, sm_err *err)
     return p;
 }
 
-/* A state over segmentation s (taken), its search started and its first
- * round asked; NULL with a message. */
+/* A state over space (taken, rows of d bytes), its search started and
+ * its first round asked; NULL with a message. */
 static adaptive_state *adaptive_new(const sm_adaptive_method *m,
                                     const void *params,
                                     const sm_explain_ctx *ctx,
-                                    const sm_explain_image *im,
-                                    sm_superpixel_image *s, sm_err *err)
+                                    const sm_explain_image *im, void *space,
+                                    size_t d, sm_err *err)
 {
     adaptive_state *a = calloc(1, sizeof *a);
     if (!a) {
-        sm_superpixel_image_free(s);
+        m->space->free(space);
         sm_err_set(err, "out of memory");
         return NULL;
     }
     a->m = m;
-    a->s = *s;
-    if (!(a->search = m->start(params, ctx, im, &a->s, err)) ||
+    a->space = space;
+    a->d = (int)d;
+    if (!(a->search = m->start(params, ctx, im, space, err)) ||
         adaptive_ask(a, err)) {
         sm_adaptive_release(a);
         return NULL;
@@ -183,11 +186,11 @@ void *sm_adaptive_begin(const sm_adaptive_method *m, const void *params,
                         const sm_explain_ctx *ctx, const sm_explain_image *im,
                         sm_err *err)
 {
-    sm_superpixel_image s;
+    size_t d;
     adaptive_state *a = NULL;
-    if (sm_superpixel_segment(params, im->x, im->c, im->h, im->w, &s, err) ==
-        0)
-        a = adaptive_new(m, params, ctx, im, &s, err);
+    void *space = m->space->open(params, ctx, im, &d, err);
+    if (space)
+        a = adaptive_new(m, params, ctx, im, space, d, err);
     if (!a)
         sm_err_prefix(err, "image '%s'", im->id);
     return a;
@@ -206,10 +209,10 @@ int sm_adaptive_round_score(const void *params, const sm_explain_ctx *ctx,
                             int64_t first, int64_t count, double *y,
                             sm_err *err)
 {
-    const sm_superpixel_params *p = params; /* the first member */
     const adaptive_state *a = st;
-    if (sm_superpixel_labels(ctx, &a->s, a->rows + (a->first + first) * a->s.d,
-                             count, p->internal_batch, y, err))
+    if (a->m->space->labels(params, ctx, a->space,
+                            a->rows + (a->first + first) * a->d, count, y,
+                            err))
         return sm_err_prefix(err, "image '%s'", im->id);
     return 0;
 }
@@ -236,46 +239,23 @@ int sm_adaptive_update(const void *params, const sm_explain_ctx *ctx,
     return rc;
 }
 
-/* What every adaptive method reports beside its own: the target's
- * probability on the image itself (as lime), the label explained, the
- * segmentation and its superpixel ids (to read the record's masks). */
+/* What every adaptive method reports beside its own: its space's score
+ * and fields, and the label explained. */
 int sm_adaptive_finish(const void *params, const sm_explain_ctx *ctx,
                        const sm_explain_image *im, void *st,
                        sm_explain_out *out, sm_err *err)
 {
-    (void)params;
     adaptive_state *a = st;
-    const sm_superpixel_image *s = &a->s;
-    uint8_t *all = malloc((size_t)s->d);
-    float *seg = malloc(sizeof(float) * (size_t)(s->h * s->w));
-    int rc = -1;
-    if (!all || !seg) {
-        sm_err_set(err, "out of memory");
-        goto done;
-    }
-    memset(all, 1, (size_t)s->d);
-    if (sm_superpixel_scores(ctx, s, im->target, all, 1, 1, &out->score,
-                             err) ||
-        a->m->finish(a->search, ctx, out, err))
-        goto done;
+    if (a->m->finish(a->search, ctx, out, err))
+        return sm_err_prefix(err, "image '%s'", im->id);
     out->evals += a->n_rows + 1; /* the method's own, the rows, x */
-    sm_record *rec = &out->record; /* explainer.c checks it */
-    sm_record_addf(rec, "label", "%d", im->target);
-    sm_record_addf(rec, "n_segments", "%d", s->d);
-    sm_superpixel_record(s, rec);
-    for (int64_t q = 0; q < s->h * s->w; q++)
-        seg[q] = (float)s->label[q];
-    sm_record_array_add(rec, "segments", 2, (int64_t[]){s->h, s->w}, seg);
-    rc = 0;
-done:
-    free(all);
-    free(seg);
-    if (rc)
-        sm_err_prefix(err, "image '%s'", im->id);
-    return rc;
+    sm_record_addf(&out->record, "label", "%d", im->target);
+    if (a->m->space->finish(params, ctx, im, a->space, out, err))
+        return sm_err_prefix(err, "image '%s'", im->id);
+    return 0;
 }
 
-/* Bytes: the segmentation (sm_superpixel_image_encode), then the count
+/* Bytes: the space's (the segmentation), then the count
  * of labels (int64) and the int32 labels of every row labelled before the
  * proposed round. The count makes a state cut by whole rounds fail: it
  * would replay to an earlier round, which may ask as many rows. */
@@ -284,7 +264,7 @@ int sm_adaptive_encode(const void *params, const void *st, sm_text *t,
 {
     (void)params;
     const adaptive_state *a = st;
-    if (sm_superpixel_image_encode(&a->s, t, err))
+    if (a->m->space->encode && a->m->space->encode(a->space, t, err))
         return -1;
     if (sm_text_add(t, &a->first, sizeof a->first) ||
         sm_text_add(t, a->label, sizeof(int32_t) * (size_t)a->first))
@@ -297,9 +277,9 @@ void *sm_adaptive_decode(const sm_adaptive_method *m, const void *params,
                          const sm_explain_ctx *ctx, const sm_explain_image *im,
                          const uint8_t *b, size_t len, sm_err *err)
 {
-    sm_superpixel_image s;
-    size_t used;
-    if (sm_superpixel_image_decode(params, im, b, len, &s, &used, err))
+    size_t used = 0, d;
+    void *space = m->space->decode(params, ctx, im, b, len, &used, &d, err);
+    if (!space)
         return NULL;
     adaptive_state *a = NULL;
     int64_t count = -1, total = 0;
@@ -310,16 +290,16 @@ void *sm_adaptive_decode(const sm_adaptive_method *m, const void *params,
     }
     int32_t *label = NULL;
     if (count < 0 || (len - used) % sizeof(int32_t)) {
-        sm_superpixel_image_free(&s);
+        m->space->free(space);
         sm_err_set(err, "labels of %zu bytes", len - used);
     } else if (count != total) {
-        sm_superpixel_image_free(&s);
+        m->space->free(space);
         sm_err_set(err, "%lld labels, not the %lld the state counts",
                    (long long)total, (long long)count);
     } else if (!(label = malloc(sizeof(int32_t) * (size_t)(total + 1)))) {
-        sm_superpixel_image_free(&s);
+        m->space->free(space);
         sm_err_set(err, "out of memory");
-    } else if ((a = adaptive_new(m, params, ctx, im, &s, err))) {
+    } else if ((a = adaptive_new(m, params, ctx, im, space, d, err))) {
         memcpy(label, b + used, sizeof(int32_t) * (size_t)total);
         int rc = 0;
         for (int64_t at = 0, n; rc == 0 && at < total; at += n) {
@@ -341,3 +321,97 @@ void *sm_adaptive_decode(const sm_adaptive_method *m, const void *params,
         sm_err_prefix(err, "image '%s'", im->id);
     return a;
 }
+
+/* ---- the superpixel space ------------------------------------------ */
+
+static void *sp_open(const void *params, const sm_explain_ctx *ctx,
+                     const sm_explain_image *im, size_t *row_bytes,
+                     sm_err *err)
+{
+    (void)ctx;
+    sm_superpixel_image *s = malloc(sizeof *s);
+    if (!s) {
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    if (sm_superpixel_segment(params, im->x, im->c, im->h, im->w, s, err)) {
+        free(s);
+        return NULL;
+    }
+    *row_bytes = (size_t)s->d;
+    return s;
+}
+
+static int sp_encode(const void *space, sm_text *t, sm_err *err)
+{
+    return sm_superpixel_image_encode(space, t, err);
+}
+
+static void *sp_decode(const void *params, const sm_explain_ctx *ctx,
+                       const sm_explain_image *im, const uint8_t *b,
+                       size_t len, size_t *used, size_t *row_bytes,
+                       sm_err *err)
+{
+    (void)ctx;
+    sm_superpixel_image *s = malloc(sizeof *s);
+    if (!s) {
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
+    if (sm_superpixel_image_decode(params, im, b, len, s, used, err)) {
+        free(s);
+        return NULL;
+    }
+    *row_bytes = (size_t)s->d;
+    return s;
+}
+
+static int sp_labels(const void *params, const sm_explain_ctx *ctx,
+                     const void *space, const uint8_t *rows, int64_t n,
+                     double *label, sm_err *err)
+{
+    const sm_superpixel_params *p = params; /* the first member */
+    return sm_superpixel_labels(ctx, space, rows, n, p->internal_batch,
+                                label, err);
+}
+
+/* The target's probability on x (as lime), the segmentation and its
+ * superpixel ids (to read the record's masks). */
+static int sp_finish(const void *params, const sm_explain_ctx *ctx,
+                     const sm_explain_image *im, const void *space,
+                     sm_explain_out *out, sm_err *err)
+{
+    (void)params;
+    const sm_superpixel_image *s = space;
+    uint8_t *all = malloc((size_t)s->d);
+    float *seg = malloc(sizeof(float) * (size_t)(s->h * s->w));
+    int rc = -1;
+    if (!all || !seg) {
+        sm_err_set(err, "out of memory");
+        goto done;
+    }
+    memset(all, 1, (size_t)s->d);
+    if (sm_superpixel_scores(ctx, s, im->target, all, 1, 1, &out->score,
+                             err))
+        goto done;
+    sm_record *rec = &out->record; /* explainer.c checks it */
+    sm_record_addf(rec, "n_segments", "%d", s->d);
+    sm_superpixel_record(s, rec);
+    for (int64_t q = 0; q < s->h * s->w; q++)
+        seg[q] = (float)s->label[q];
+    sm_record_array_add(rec, "segments", 2, (int64_t[]){s->h, s->w}, seg);
+    rc = 0;
+done:
+    free(all);
+    free(seg);
+    return rc;
+}
+
+static void sp_free(void *space)
+{
+    sm_superpixel_image_free(space);
+    free(space);
+}
+
+const sm_adaptive_space sm_adaptive_superpixels = {
+    sp_open, sp_encode, sp_decode, sp_labels, sp_finish, sp_free};

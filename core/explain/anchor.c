@@ -492,9 +492,10 @@ static int advance(anchor_search *a)
 
 static void *anchor_start(const void *params, const sm_explain_ctx *ctx,
                           const sm_explain_image *im,
-                          const sm_superpixel_image *s, sm_err *err)
+                          const void *space, sm_err *err)
 {
     const anchor_params *p = params;
+    const sm_superpixel_image *s = space;
     anchor_search *a = sm_adaptive_alloc(sizeof *a, err);
     if (!a)
         return NULL;
@@ -654,7 +655,7 @@ static int anchor_finish(void *search, const sm_explain_ctx *ctx,
 }
 
 static const sm_adaptive_method anchor_method = {
-    anchor_start, anchor_ask, anchor_tell, anchor_finish, anchor_free};
+    &sm_adaptive_superpixels, anchor_start, anchor_ask, anchor_tell, anchor_finish, anchor_free};
 SM_ADAPTIVE_OPS(anchor, anchor_method)
 
 #define P(f) offsetof(anchor_params, f)

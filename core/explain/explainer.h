@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/image.h"
 #include "explain/record.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
@@ -62,6 +63,8 @@ typedef struct sm_explain_ctx {
     uint64_t seed;    /* job seed: draws keyed by (seed, image id, method) */
     const sm_explain_aux *aux; /* the job's auxiliary models, n_aux */
     int n_aux;
+    const sm_preproc *preproc; /* how pixels became the model input
+                                  (borrowed; NULL: unknown) */
 } sm_explain_ctx;
 
 /* The job's auxiliary model called name, or NULL with a message saying

@@ -113,6 +113,7 @@ static int setup(state *s, sm_err *err)
         .metrics = j->metrics,
         .aux = s->aux,
         .n_aux = j->n_aux,
+        .preproc = &s->pp,
     };
     /* the first thing written: a bad job leaves nothing behind */
     return (s->store = sm_explain_store_open(j->out, err)) ? 0 : -1;

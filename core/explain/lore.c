@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "explain/adaptive.h"
+#include "explain/genetic.h"
 #include "surrogate/surrogate.h"
 #include "util/rng.h"
 
@@ -36,21 +37,10 @@ typedef struct lore_params {
     int max_depth, min_samples_split, min_samples_leaf;
 } lore_params;
 
-/* One population: P individuals (d bytes), their labels and fitness
- * (NAN: not yet evaluated), and the hall of fame (best distinct ones,
- * fitness descending). */
+/* One population: towards x's label (same) or away from it. */
 typedef struct lore_pop {
-    int same;     /* 1: evolves towards x's label; 0: away from it */
-    uint64_t key; /* its draws */
-    uint64_t draw; /* the next counter */
-    int P;
-    uint8_t *ind, *next;
-    int32_t *lab, *next_lab;
-    double *fit, *next_fit;
-    int hof_max, n_hof;
-    uint8_t *hof;
-    int32_t *hof_lab;
-    double *hof_fit;
+    int same;
+    sm_genetic_pop g;
 } lore_pop;
 
 typedef struct lore_search {
@@ -64,17 +54,6 @@ typedef struct lore_search {
 } lore_search;
 
 /* ---- the genetic algorithm ----------------------------------------- */
-
-static double draw(lore_pop *q)
-{
-    return sm_rng_uniform(q->key, q->draw++);
-}
-
-/* An integer in [lo, hi]. */
-static int draw_int(lore_pop *q, int lo, int hi)
-{
-    return lo + (int)(draw(q) * (hi - lo + 1));
-}
 
 /* The fitness of row z, its label known. */
 static double fitness(const lore_search *a, const lore_pop *q,
@@ -90,98 +69,22 @@ static double fitness(const lore_search *a, const lore_pop *q,
     return a->p->alpha1 * sim + a->p->alpha2 * hit;
 }
 
-/* DEAP's HallOfFame.update over q's population: an individual enters when
- * the hall has room or it beats the worst, unless it is there already. */
-static void hof_update(lore_search *a, lore_pop *q)
+/* Mutation: a superpixel shown or hidden at random. */
+static void flip(void *ctx, sm_genetic_pop *q, uint8_t *row, int j)
 {
-    int d = a->d;
-    for (int i = 0; i < q->P; i++) {
-        const uint8_t *z = q->ind + (size_t)i * d;
-        double f = q->fit[i];
-        int32_t l = q->lab[i];
-        if (q->hof_max == 0 ||
-            (q->n_hof == q->hof_max && !(f > q->hof_fit[q->n_hof - 1])))
-            continue;
-        int dup = 0;
-        for (int h = 0; h < q->n_hof && !dup; h++)
-            dup = memcmp(q->hof + (size_t)h * d, z, (size_t)d) == 0;
-        if (dup)
-            continue;
-        if (q->n_hof == q->hof_max)
-            q->n_hof--;
-        int at = q->n_hof;
-        while (at > 0 && q->hof_fit[at - 1] <= f) /* before equals, as DEAP */
-            at--;
-        memmove(q->hof + (size_t)(at + 1) * d, q->hof + (size_t)at * d,
-                (size_t)(q->n_hof - at) * d);
-        memmove(q->hof_fit + at + 1, q->hof_fit + at,
-                sizeof(double) * (size_t)(q->n_hof - at));
-        memmove(q->hof_lab + at + 1, q->hof_lab + at,
-                sizeof(int32_t) * (size_t)(q->n_hof - at));
-        memcpy(q->hof + (size_t)at * d, z, (size_t)d);
-        q->hof_fit[at] = f;
-        q->hof_lab[at] = l;
-        q->n_hof++;
-    }
-}
-
-/* The next generation of q into its individuals: tournament selection,
- * then two-point crossover of pairs and mutation (eaSimple's varAnd). */
-static void breed(lore_search *a, lore_pop *q)
-{
-    const lore_params *p = a->p;
-    int d = a->d, P = q->P;
-    for (int i = 0; i < P; i++) {
-        int best = draw_int(q, 0, P - 1);
-        for (int k = 1; k < p->tournament; k++) {
-            int c = draw_int(q, 0, P - 1);
-            if (q->fit[c] > q->fit[best])
-                best = c;
-        }
-        memcpy(q->next + (size_t)i * d, q->ind + (size_t)best * d, (size_t)d);
-        q->next_fit[i] = q->fit[best];
-        q->next_lab[i] = q->lab[best];
-    }
-    for (int i = 1; i < P && d >= 2; i += 2)
-        if (draw(q) < p->crossover) {
-            int c1 = draw_int(q, 1, d), c2 = draw_int(q, 1, d - 1);
-            if (c2 >= c1)
-                c2++;
-            else {
-                int t = c1;
-                c1 = c2, c2 = t;
-            }
-            uint8_t *u = q->next + (size_t)(i - 1) * d, *v = q->next + (size_t)i * d;
-            for (int j = c1; j < c2 && j < d; j++) {
-                uint8_t t = u[j];
-                u[j] = v[j], v[j] = t;
-            }
-            q->next_fit[i - 1] = q->next_fit[i] = NAN;
-        }
-    for (int i = 0; i < P; i++)
-        if (draw(q) < p->mutation) {
-            uint8_t *u = q->next + (size_t)i * d;
-            for (int j = 0; j < d; j++)
-                if (draw(q) < p->mutation)
-                    u[j] = draw(q) < 0.5;
-            q->next_fit[i] = NAN;
-        }
-    uint8_t *t = q->ind;
-    q->ind = q->next, q->next = t;
-    double *f = q->fit;
-    q->fit = q->next_fit, q->next_fit = f;
-    int32_t *l = q->lab;
-    q->lab = q->next_lab, q->next_lab = l;
+    (void)ctx;
+    row[j] = sm_genetic_draw(q) < 0.5;
 }
 
 /* Evaluates every individual without a fitness (its label told), then
  * updates the hall of fame. */
 static void evaluate(lore_search *a, lore_pop *q)
 {
-    for (int i = 0; i < q->P; i++)
-        if (isnan(q->fit[i]))
-            q->fit[i] = fitness(a, q, q->ind + (size_t)i * a->d, q->lab[i]);
-    hof_update(a, q);
+    sm_genetic_pop *g = &q->g;
+    for (int i = 0; i < g->P; i++)
+        if (isnan(g->fit[i]))
+            g->fit[i] = fitness(a, q, g->ind + (size_t)i * a->d, g->lab[i]);
+    sm_genetic_hof_update(g);
 }
 
 /* The rows of the individuals without a fitness, both populations in
@@ -192,10 +95,10 @@ static void collect(lore_search *a)
     int d = a->d;
     a->n_Z = 0;
     for (int k = 0; k < 2; k++) {
-        lore_pop *q = &a->pop[k];
-        for (int i = 0; i < q->P; i++)
-            if (isnan(q->fit[i]))
-                memcpy(a->Z + (a->n_Z++) * d, q->ind + (size_t)i * d,
+        const sm_genetic_pop *g = &a->pop[k].g;
+        for (int i = 0; i < g->P; i++)
+            if (isnan(g->fit[i]))
+                memcpy(a->Z + (a->n_Z++) * d, g->ind + (size_t)i * d,
                        (size_t)d);
     }
 }
@@ -211,65 +114,47 @@ static void advance(lore_search *a)
         return;
     }
     a->gen++;
+    const lore_params *p = a->p;
     for (int k = 0; k < 2; k++)
-        breed(a, &a->pop[k]);
+        sm_genetic_breed(&a->pop[k].g, p->tournament, p->crossover,
+                         p->mutation, flip, NULL);
 }
 
 static void lore_free(void *search)
 {
     lore_search *a = search;
-    for (int k = 0; k < 2; k++) {
-        lore_pop *q = &a->pop[k];
-        free(q->ind);
-        free(q->next);
-        free(q->fit);
-        free(q->next_fit);
-        free(q->hof);
-        free(q->hof_fit);
-        free(q->lab);
-        free(q->next_lab);
-        free(q->hof_lab);
-    }
+    for (int k = 0; k < 2; k++)
+        sm_genetic_free(&a->pop[k].g);
     free(a->Z);
     free(a);
 }
 
 static void *lore_start(const void *params, const sm_explain_ctx *ctx,
                         const sm_explain_image *im,
-                        const sm_superpixel_image *s, sm_err *err)
+                        const void *space, sm_err *err)
 {
     const lore_params *p = params;
+    const sm_superpixel_image *s = space;
     lore_search *a = sm_adaptive_alloc(sizeof *a, err);
     if (!a)
         return NULL;
     a->p = p, a->s = s, a->d = s->d, a->target = im->target;
     int d = a->d, ok = 1;
+    uint8_t *x = malloc((size_t)d);
+    if (x)
+        memset(x, 1, (size_t)d); /* x: every superpixel shown */
     for (int k = 0; k < 2; k++) {
         lore_pop *q = &a->pop[k];
         q->same = k == 0;
-        q->key = sm_rng_key(ctx->seed, (const char *[]){
-                                           im->id, "lore",
-                                           k == 0 ? "same" : "other", NULL});
-        q->P = k == 0 ? (p->samples + 1) / 2 : p->samples / 2;
-        q->hof_max = (int)lround(q->P * p->halloffame);
-        size_t P = (size_t)(q->P ? q->P : 1);
-        q->ind = malloc(P * (size_t)d);
-        q->next = malloc(P * (size_t)d);
-        q->fit = malloc(sizeof(double) * P);
-        q->next_fit = malloc(sizeof(double) * P);
-        q->hof = malloc((size_t)(q->hof_max + 1) * (size_t)d);
-        q->hof_fit = malloc(sizeof(double) * (size_t)(q->hof_max + 1));
-        q->lab = malloc(sizeof(int32_t) * P);
-        q->next_lab = malloc(sizeof(int32_t) * P);
-        q->hof_lab = malloc(sizeof(int32_t) * (size_t)(q->hof_max + 1));
-        ok = ok && q->ind && q->next && q->fit && q->next_fit && q->hof &&
-             q->hof_fit && q->lab && q->next_lab && q->hof_lab;
-        if (ok) {
-            memset(q->ind, 1, P * (size_t)d); /* copies of x */
-            for (int i = 0; i < q->P; i++)
-                q->fit[i] = NAN;
-        }
+        uint64_t key = sm_rng_key(ctx->seed, (const char *[]){
+                                                 im->id, "lore",
+                                                 k == 0 ? "same" : "other",
+                                                 NULL});
+        int P = k == 0 ? (p->samples + 1) / 2 : p->samples / 2;
+        ok = ok && x &&
+             sm_genetic_init(&q->g, P, d, 1, p->halloffame, key, x) == 0;
     }
+    free(x);
     a->Z = malloc((size_t)(p->samples + 1) * (size_t)d);
     if (!ok || !a->Z) {
         lore_free(a);
@@ -300,40 +185,16 @@ static int lore_tell(void *search, const int32_t *label, int64_t n,
     lore_search *a = search;
     int64_t r = 0;
     for (int k = 0; k < 2; k++) {
-        lore_pop *q = &a->pop[k];
-        for (int i = 0; i < q->P; i++)
-            if (isnan(q->fit[i]))
-                q->lab[i] = label[r++];
+        sm_genetic_pop *g = &a->pop[k].g;
+        for (int i = 0; i < g->P; i++)
+            if (isnan(g->fit[i]))
+                g->lab[i] = label[r++];
     }
     advance(a);
     return 0;
 }
 
 /* ---- the neighbourhood, the tree, the rules ------------------------ */
-
-/* The fitness above which q's individuals and hall of fame are kept: the
- * lower end of the largest gap of its sorted fitness (the last of
- * equals), as LORE's get_oversample. */
-static double keep_above(const lore_pop *q, double *sorted)
-{
-    int P = q->P;
-    memcpy(sorted, q->fit, sizeof(double) * (size_t)P);
-    for (int i = 1; i < P; i++) { /* insertion sort: P is small */
-        double v = sorted[i];
-        int j = i;
-        while (j > 0 && sorted[j - 1] > v)
-            sorted[j] = sorted[j - 1], j--;
-        sorted[j] = v;
-    }
-    if (P < 2)
-        return -INFINITY;
-    int at = 0;
-    double gap = -1;
-    for (int i = 0; i + 1 < P; i++)
-        if (sorted[i + 1] - sorted[i] >= gap)
-            gap = sorted[i + 1] - sorted[i], at = i;
-    return sorted[at];
-}
 
 /* The neighbourhood: x, then each population's kept individuals and hall
  * of fame. *X (n x d doubles) and *y (labels) are malloc'd. -1 on OOM. */
@@ -342,8 +203,8 @@ static int64_t neighbourhood(const lore_search *a, double **X, int **y)
     int d = a->d;
     int64_t max = 1;
     for (int k = 0; k < 2; k++)
-        max += a->pop[k].P + a->pop[k].n_hof;
-    double *sorted = malloc(sizeof(double) * (size_t)(a->pop[0].P + 1));
+        max += a->pop[k].g.P + a->pop[k].g.n_hof;
+    double *sorted = malloc(sizeof(double) * (size_t)(a->pop[0].g.P + 1));
     *X = malloc(sizeof(double) * (size_t)(max * d));
     *y = malloc(sizeof(int) * (size_t)max);
     if (!sorted || !*X || !*y) {
@@ -355,8 +216,8 @@ static int64_t neighbourhood(const lore_search *a, double **X, int **y)
         (*X)[j] = 1;
     (*y)[n++] = a->target; /* x: the label it is explained for */
     for (int k = 0; k < 2; k++) {
-        const lore_pop *q = &a->pop[k];
-        double thr = keep_above(q, sorted);
+        const sm_genetic_pop *q = &a->pop[k].g;
+        double thr = sm_genetic_keep_above(q, sorted);
         for (int h = 0; h < 2; h++) {
             int count = h ? q->n_hof : q->P;
             for (int i = 0; i < count; i++) {
@@ -535,9 +396,9 @@ done:
     return rc;
 }
 
-static const sm_adaptive_method lore_method = {lore_start, lore_ask,
-                                               lore_tell, lore_finish,
-                                               lore_free};
+static const sm_adaptive_method lore_method = {
+    &sm_adaptive_superpixels, lore_start, lore_ask, lore_tell, lore_finish,
+    lore_free};
 SM_ADAPTIVE_OPS(lore, lore_method)
 
 #define P(f) offsetof(lore_params, f)

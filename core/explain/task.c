@@ -18,7 +18,8 @@
 static sm_explain_ctx ctx_of(const sm_explain_setup *s)
 {
     sm_explain_ctx ctx = {s->model, s->out_idx, s->output_probs,
-                          s->score_prob, s->seed, s->aux, s->n_aux};
+                          s->score_prob, s->seed, s->aux, s->n_aux,
+                          s->preproc};
     return ctx;
 }
 

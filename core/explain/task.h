@@ -25,6 +25,7 @@ typedef struct sm_explain_setup {
     int metrics;              /* deletion and insertion AUC */
     const sm_explain_aux *aux; /* the job's auxiliary models */
     int n_aux;
+    const sm_preproc *preproc; /* the model's preprocessing (borrowed) */
 } sm_explain_setup;
 
 /* One image's outcome. */

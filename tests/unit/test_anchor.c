@@ -58,7 +58,7 @@ static int run_anchor(sm_model *m, const sm_tensor *x, int target,
 {
     const char *set[32];
     tmodel_concat(set, 32, grid, more);
-    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0, NULL};
     return tmodel_explain("anchor", set, &ctx, x, &target, id1, map, out,
                           err);
 }
@@ -301,7 +301,7 @@ static void run_twice_and_by_rounds(sm_model *m, int classes,
 {
     const char *set[32];
     tmodel_concat(set, 32, grid, more);
-    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0, NULL};
     cr_assert_geq(tmodel_runs_equal_rounds("anchor", set, &ctx, x, target,
                                            id1[0], classes, NULL, NULL),
                   min_rounds);
@@ -489,7 +489,7 @@ Test(anchor, corrupt_states_are_refused)
     const char *set[32];
     tmodel_concat(set, 32, grid, (const char *[]){"batch_size=16", NULL});
     sm_explainer *e = tmodel_explainer("anchor", set);
-    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0, NULL};
     sm_explain_image im = {x->data, 1, S, S, 1, id1[0]};
     tmodel_corrupt_states(e, "anchor", &ctx, &im, 3, CELLS);
     sm_explainer_destroy(&e);

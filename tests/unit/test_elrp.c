@@ -158,7 +158,7 @@ static int run_elrp(sm_model *m, const sm_tensor *x, const char *composite,
     if (*eps)
         cr_assert_eq(sm_explainer_set(e, "epsilon", eps, err), 0, "%s", err->msg);
     sm_explain_batch b = {x, target, NULL};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0, NULL};
     sm_explain_out_free(out, x->shape[0]); /* from an earlier run */
     int rc = sm_explainer_run(e, &ctx, &b, out, err);
     sm_explainer_destroy(&e);
@@ -291,7 +291,7 @@ Test(elrp, epsilon_to_zero_is_gradient_times_input)
         float maps[4 * 784], gx[4 * 784];
         sm_explain_out out[4] = {0};
         cr_assert_eq(run_elrp(m, x, "", "0", target, maps, out, &err), 0, "%s", err.msg);
-        sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0};
+        sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0, NULL};
         cr_assert_eq(sm_explain_gradient(&ctx, x, target, gx, NULL, &err), 0, "%s", err.msg);
         for (int q = 0; q < 4 * 784; q++)
             gx[q] *= x->data[q];

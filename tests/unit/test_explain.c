@@ -33,7 +33,7 @@ Test(explain, sal_of_a_linear_model_is_its_weight_row)
     int target[3] = {0, 3, 2};
     const char *ids[3] = {"a", "b", "c"};
     sm_explain_batch b = {x, target, ids};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0, NULL};
     float maps[3][9];
     sm_explain_out out[3] = {0};
     for (int i = 0; i < 3; i++)
@@ -68,7 +68,7 @@ Test(explain, probability_gradient_matches_differences)
     sm_model *m = linear_model(&w);
     sm_tensor *x = tmodel_images(2, 2, 3, 3, 2);
     int target[2] = {1, 2};
-    sm_explain_ctx ctx = {m, 0, 0, 1, 1, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 1, NULL, 0, NULL};
     float g[36];
     double score[2];
     sm_err err = {{0}};
@@ -107,7 +107,7 @@ Test(explain, refusals_name_the_method_and_key)
     int target[1] = {9};
     const char *ids[1] = {"a"};
     sm_explain_batch b = {x, target, ids};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0, NULL};
     float map[9];
     sm_explain_out out[1] = {{.map = map}};
     e = sm_explainer_new("sal", &err);
@@ -148,7 +148,7 @@ Test(explain, auxiliary_models_by_name)
 {
     sm_model *a = (sm_model *)1, *b = (sm_model *)2; /* never run */
     const sm_explain_aux aux[2] = {{"aae_encoder", a}, {"aae_decoder", b}};
-    sm_explain_ctx ctx = {NULL, 0, 0, 0, 0, aux, 2};
+    sm_explain_ctx ctx = {NULL, 0, 0, 0, 0, aux, 2, NULL};
     sm_err err = {{0}};
     cr_assert_eq(sm_explain_aux_model(&ctx, "aae_decoder", &err), b);
     cr_assert_eq(sm_explain_aux_model(&ctx, "aae_encoder", &err), a);
@@ -185,7 +185,7 @@ Test(explain, an_incomplete_record_fails_the_method)
     sm_explain_out out[2] = {{.map = maps[0]}, {.map = maps[1]}};
     const int target[2] = {0, 0};
     const char *ids[2] = {"a", "b"};
-    sm_explain_ctx ctx = {NULL, 0, 0, 0, 0, NULL, 0};
+    sm_explain_ctx ctx = {NULL, 0, 0, 0, 0, NULL, 0, NULL};
     sm_explain_batch b = {x, target, ids};
     cr_assert_eq(sm_explainer_run(e, &ctx, &b, out, &err), -1);
     cr_assert_str_eq(err.msg, "incomplete: image 'b': out of memory for its "

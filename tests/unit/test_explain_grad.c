@@ -104,7 +104,7 @@ static int explain(const char *name, const char *const *set, sm_model *m,
                    const sm_tensor *x, const int *target, const char *const *ids,
                    float *maps, sm_explain_out *out, sm_err *err)
 {
-    sm_explain_ctx ctx = {m, 0, 0, 0, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 42, NULL, 0, NULL};
     return tmodel_explain(name, set, &ctx, x, target,
                           ids ? ids : (const char *const *)ids8, maps, out, err);
 }

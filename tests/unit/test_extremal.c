@@ -59,7 +59,7 @@ static int explain(const char *const *set, sm_model *m, const sm_tensor *x,
                    const int *target, float *maps, sm_explain_out *out,
                    sm_err *err)
 {
-    sm_explain_ctx ctx = {m, 0, 0, 0, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 42, NULL, 0, NULL};
     return tmodel_explain("extremal", set, &ctx, x, target, ids, maps, out, err);
 }
 
@@ -140,7 +140,7 @@ Test(extremal, gradient_matches_finite_differences)
     sm_tensor *x = tmodel_images(1, C, H, W, 5);
     int target[1] = {1};
     sm_explain_batch b = {x, target, ids};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 42, NULL, 0, NULL};
     sm_err err = {{0}};
     double p[NP], dp[NP], dummy[NP], lp, lm, l0;
     for (int k = 0; k < NP; k++)

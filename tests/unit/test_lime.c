@@ -41,7 +41,7 @@ static int explain(const char *name, const char *const *set, sm_model *m,
                    const char *const *ids, float *maps, sm_explain_out *out,
                    sm_err *err)
 {
-    sm_explain_ctx ctx = {m, 0, output_probs, 1, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, output_probs, 1, 42, NULL, 0, NULL};
     return tmodel_explain(name, set, &ctx, x, target,
                           ids ? ids : (const char *const *)ids4, maps, out, err);
 }

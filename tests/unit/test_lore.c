@@ -63,7 +63,7 @@ static int run_lore(sm_model *m, const sm_tensor *x, int target,
 {
     const char *set[32];
     tmodel_concat(set, 32, grid, more);
-    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0, NULL};
     return tmodel_explain("lore", set, &ctx, x, &target, id1, map, out, err);
 }
 
@@ -367,7 +367,7 @@ static void run_twice_and_by_rounds(sm_model *m, int classes,
 {
     const char *set[32];
     tmodel_concat(set, 32, grid, more);
-    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0, NULL};
     cr_assert_geq(tmodel_runs_equal_rounds("lore", set, &ctx, x, target,
                                            id1[0], classes, rows, evals),
                   min_rounds);
@@ -475,7 +475,7 @@ Test(lore, a_label_beyond_the_model_classes_is_a_name)
     const char *set[32];
     tmodel_concat(set, 32, grid, NULL);
     sm_explainer *e = tmodel_explainer("lore", set);
-    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0, NULL};
     sm_explain_image im = {x->data, 1, S, S, 0, id1[0]};
     sm_explain_rounds *rd = sm_explain_rounds_new(e, &ctx, &im, NULL, 0, &err);
     cr_assert_not_null(rd, "%s", err.msg);
@@ -531,7 +531,7 @@ Test(lore, corrupt_states_are_refused)
     const char *set[32];
     tmodel_concat(set, 32, grid, NULL);
     sm_explainer *e = tmodel_explainer("lore", set);
-    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 1, 42, NULL, 0, NULL};
     sm_explain_image im = {x->data, 1, S, S, 1, id1[0]};
     tmodel_corrupt_states(e, "lore", &ctx, &im, 3, CELLS);
     sm_explainer_destroy(&e);

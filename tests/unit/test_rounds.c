@@ -179,7 +179,7 @@ Test(rounds, run_finds_the_dominant_pixel_and_equals_the_pipeline)
     const char *ids[2] = {"p", "q"};
     float maps[2][HP];
     sm_explain_out out[2] = {{.map = maps[0]}, {.map = maps[1]}};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 3, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 3, NULL, 0, NULL};
     sm_explain_batch b = {x, target, ids};
     cr_assert_eq(sm_explainer_run(e, &ctx, &b, out, &err), 0, "%s", err.msg);
     for (int i = 0; i < 2; i++) {
@@ -387,7 +387,7 @@ Test(rounds, a_worker_answers_steps_with_the_next_round)
     sm_explainer *e = sm_explainer_new_class(&halving_class, &err);
     float map[HP];
     sm_explain_out out = {.map = map};
-    sm_explain_ctx ctx = {m, 0, 0, 0, 0, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 0, NULL, 0, NULL};
     const int target = 1;
     const char *id = "p";
     sm_explain_batch b = {x, &target, &id};

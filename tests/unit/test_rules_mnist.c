@@ -93,7 +93,7 @@ static mnist_run *run_method(const char *method)
         r->ids[i] = r->idbuf[i];
     }
     r->maps = malloc(sizeof(float) * DIGITS * HW);
-    sm_explain_ctx ctx = {r->m, 0, 0, 0, 0, NULL, 0};
+    sm_explain_ctx ctx = {r->m, 0, 0, 0, 0, NULL, 0, NULL};
     cr_assert_eq(tmodel_explain(method, hide0, &ctx, r->x, r->target, r->ids,
                                 r->maps, r->out, &err),
                  0, "%s", err.msg);

@@ -156,7 +156,7 @@ Test(task, images_skip_failed_ones_and_equal_the_explainer)
                  err.msg);
     for (int q = 0; q < 64; q++)
         cr_assert_eq(maps[1][q], -7.0f, "a failed image's map is untouched");
-    sm_explain_ctx ctx = {m, 0, 0, 0, 4, NULL, 0};
+    sm_explain_ctx ctx = {m, 0, 0, 0, 4, NULL, 0, NULL};
     for (int r = 0; r < 3; r += 2) {
         sm_tensor *xi = sm_tensor_new(4, (int64_t[]){1, 1, 8, 8});
         memcpy(xi->data, x->data + r * 64, sizeof(float) * 64);
