@@ -255,30 +255,6 @@ static void apply_rule(const sm_tree_rule *r, int d, uint8_t *z)
         z[r->cond[k].feature] = r->cond[k].lo > -INFINITY;
 }
 
-static int int_cmp(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-/* The distinct labels of y[n] in increasing order into cls (*k of them),
- * and each y[i] replaced by its index there: the tree's classes are the
- * labels present, so a label from the wire (any int32, adaptive.c) costs
- * no more than one of the model's. */
-static void dense_labels(int *y, int64_t n, int *cls, int *k)
-{
-    memcpy(cls, y, sizeof(int) * (size_t)n);
-    qsort(cls, (size_t)n, sizeof(int), int_cmp);
-    *k = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (*k == 0 || cls[*k - 1] != cls[i])
-            cls[(*k)++] = cls[i];
-    for (int64_t i = 0; i < n; i++) {
-        const int *at = bsearch(&y[i], cls, (size_t)*k, sizeof(int), int_cmp);
-        y[i] = (int)(at - cls);
-    }
-}
-
 static int lore_finish(void *search, const sm_explain_ctx *ctx,
                        sm_explain_out *out, sm_err *err)
 {
@@ -296,7 +272,7 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
         sm_err_set(err, "out of memory");
         goto done;
     }
-    dense_labels(y, n, cls, &classes); /* y[i] now indexes cls */
+    sm_tree_dense_labels(y, n, cls, &classes); /* y[i] now indexes cls */
     sm_tree_params tp = {p->max_depth, p->min_samples_split,
                          p->min_samples_leaf, 1};
     if (!(tree = sm_tree_fit(X, (int)n, d, y, classes, NULL, &tp, err)) ||

@@ -16,6 +16,7 @@ extern const sm_explainer_class sm_explainer_lime;
 extern const sm_explainer_class sm_explainer_kernelshap;
 extern const sm_explainer_class sm_explainer_anchor;
 extern const sm_explainer_class sm_explainer_lore;
+extern const sm_explainer_class sm_explainer_abele;
 
 static const sm_explainer_class *const all[] = {
     &sm_explainer_sal,
@@ -31,6 +32,7 @@ static const sm_explainer_class *const all[] = {
     &sm_explainer_kernelshap,
     &sm_explainer_anchor,
     &sm_explainer_lore,
+    &sm_explainer_abele,
     NULL,
 };
 

@@ -165,6 +165,11 @@ int sm_tree_rule_of(const sm_tree *t, const double *x, sm_tree_rule *r, sm_err *
 /* Counterfactual rules: for every leaf whose label differs from x's leaf label, the rule of that leaf restricted to the conditions x falsifies (what must change), with cost; sorted by cost, then label, then leaf index. *out gets a malloc'd array of *n rules (free with sm_tree_rules_free). 0 or -1. */
 int sm_tree_counterfactuals(const sm_tree *t, const double *x, sm_tree_rule **out, int *n, sm_err *err);
 void sm_tree_rule_free(sm_tree_rule *r);
+/* The distinct labels of y[n] in increasing order into cls (*k of them,
+ * room for n), and each y[i] replaced by its index there: a tree's classes
+ * are then the labels present (any int, however large, costs no more than
+ * a small one). */
+void sm_tree_dense_labels(int *y, int64_t n, int *cls, int *k);
 void sm_tree_rules_free(sm_tree_rule *r, int n);
 
 #endif

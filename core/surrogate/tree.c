@@ -838,3 +838,23 @@ void sm_tree_rules_free(sm_tree_rule *r, int n)
         sm_tree_rule_free(&r[i]);
     free(r);
 }
+
+static int int_cmp(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+void sm_tree_dense_labels(int *y, int64_t n, int *cls, int *k)
+{
+    memcpy(cls, y, sizeof(int) * (size_t)n);
+    qsort(cls, (size_t)n, sizeof(int), int_cmp);
+    *k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (*k == 0 || cls[*k - 1] != cls[i])
+            cls[(*k)++] = cls[i];
+    for (int64_t i = 0; i < n; i++) {
+        const int *at = bsearch(&y[i], cls, (size_t)*k, sizeof(int), int_cmp);
+        y[i] = (int)(at - cls);
+    }
+}
