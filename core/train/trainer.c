@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/yaml_strict.h"
 #include "model/score.h"
 #include "train/optim.h"
 #include "util/file.h"
@@ -303,25 +304,6 @@ int sm_trainer_evaluate(sm_trainer *t, const sm_train_set *set, double *loss,
     return 0;
 }
 
-/* A YAML double-quoted scalar. */
-static size_t yaml_quoted(char *dst, size_t cap, const char *s)
-{
-    size_t len = 0;
-#define PUT(...) len += (size_t)snprintf(dst + len, len < cap ? cap - len : 0, __VA_ARGS__)
-    PUT("\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            PUT("\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            PUT("\\x%02x", *p);
-        else
-            PUT("%c", *p);
-    }
-    PUT("\"");
-#undef PUT
-    return len;
-}
-
 /* The config text; a new string (caller frees) or NULL. */
 static char *config_yaml(const sm_trainer *t, const sm_model_config *cfg,
                          const char *const *classes)
@@ -356,7 +338,7 @@ static char *config_yaml(const sm_trainer *t, const sm_model_config *cfg,
     len += (size_t)snprintf(s + len, cap - len, "classes: [");
     for (int k = 0; k < t->n_classes; k++) {
         len += (size_t)snprintf(s + len, cap - len, "%s", k ? ", " : "");
-        len += yaml_quoted(s + len, cap - len, classes[k]);
+        len += sm_yaml_quote(s + len, cap - len, classes[k]);
     }
     snprintf(s + len, cap - len, "]\noutput: {name: logits, kind: logits}\n");
     return s;
