@@ -451,7 +451,7 @@ static sm_train_set *bands(size_t n)
     float *x = malloc(n * 64 * sizeof(float)), noise[64];
     int *y = calloc(n, sizeof(int));
     for (size_t i = 0; i < n; i++) {
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "%zu", i);
         uniform(noise, 64, 13, name);
         for (int p = 0; p < 64; p++)
@@ -568,7 +568,7 @@ Test(aae, same_seed_same_bytes)
         sm_aae_opts o = small_opts(3);
         o.batch = 16; /* 2 steps a pass: the third starts another */
         o.threads = threads;
-        char a[8], b[8], c[8];
+        char a[16], b[16], c[16];
         snprintf(a, sizeof a, "a%d", threads);
         snprintf(b, sizeof b, "b%d", threads);
         snprintf(c, sizeof c, "c%d", threads);
