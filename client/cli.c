@@ -1,6 +1,9 @@
 /* The helpers every salmap subcommand (client/cmd_*.c) shares: failure
  * messages, option values, a job as libsalmap-client takes it and the
  * progress display of a job. */
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include "cli.h"
 #include "client/lib/salmap_client.h"
 #include "explain/jobfile.h"
+#include "model/model.h"
 
 int sm_cli_fail(const char *cmd, const char *fmt, ...)
 {
@@ -27,6 +31,65 @@ long sm_cli_positive(const char *s)
     char *end;
     long v = strtol(s, &end, 10);
     return *s && !*end && v > 0 ? v : -1;
+}
+
+int sm_cli_double(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return *s && !*end && !errno && isfinite(*v) ? 0 : -1;
+}
+
+int sm_cli_u64(const char *s, uint64_t *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long long u = strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-')
+        return -1; /* strtoull takes "-1" as 2^64-1 */
+    *v = u;
+    return 0;
+}
+
+int sm_cli_bad(const char *cmd, const char *opt, const char *val,
+               const char *what)
+{
+    sm_cli_fail(cmd, "%s must be %s, not '%s'", opt, what, val);
+    return 2;
+}
+
+int sm_cli_threads(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > SM_MODEL_MAX_THREADS ? SM_MODEL_MAX_THREADS
+                                                        : (int)cores;
+}
+
+const char *sm_cli_duration(double s, char *buf, size_t cap)
+{
+    long t = s > 0 ? (long)(s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(buf, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, cap, "%lds", t);
+    return buf;
+}
+
+int sm_cli_check_out_dir(const char *cmd, const char *opt, const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return sm_cli_fail(cmd, "out of memory");
+    const char *dir = dirname(copy);
+    int rc = access(dir, W_OK) ? sm_cli_fail(cmd, "%s %s: folder %s is not "
+                                            "writable: %s", opt, path, dir,
+                                            strerror(errno))
+                               : 0;
+    free(copy);
+    return rc;
 }
 
 void sm_cli_progress(const sm_client_status *st, void *u)

@@ -6,10 +6,12 @@
 #define SM_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 int sm_cli_predict(int argc, char **argv);
 int sm_cli_explain(int argc, char **argv);
 int sm_cli_train(int argc, char **argv);
+int sm_cli_train_aae(int argc, char **argv);
 int sm_cli_submit(int argc, char **argv);
 int sm_cli_status(int argc, char **argv);
 int sm_cli_wait(int argc, char **argv);
@@ -23,6 +25,28 @@ int sm_cli_fail(const char *cmd, const char *fmt, ...)
 
 /* Parses a positive integer option value; -1 when it is not one. */
 long sm_cli_positive(const char *s);
+
+/* A finite number (*v); 0, or -1 when s is not one. */
+int sm_cli_double(const char *s, double *v);
+
+/* An integer in 0..2^64-1 (a seed); 0 or -1. */
+int sm_cli_u64(const char *s, uint64_t *v);
+
+/* Prints "salmap <cmd>: <opt> must be <what>, not '<val>'"; returns 2 (the
+ * usage exit code). */
+int sm_cli_bad(const char *cmd, const char *opt, const char *val,
+               const char *what);
+
+/* The default thread count: the online cores, 1..SM_MODEL_MAX_THREADS. */
+int sm_cli_threads(void);
+
+/* "1h02m", "3m05s", "42s" into buf; returns buf. */
+const char *sm_cli_duration(double seconds, char *buf, size_t cap);
+
+/* 0 when the folder of path is writable, else 1 (the exit code) after
+ * "salmap <cmd>: <opt> <path>: folder <dir> is not writable: <why>":
+ * training fails before minutes of work, not after. */
+int sm_cli_check_out_dir(const char *cmd, const char *opt, const char *path);
 
 /* A job (job file and options) as libsalmap-client takes it; target
  * (cap bytes) holds the target's text. Pointers borrow from j. */

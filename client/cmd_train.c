@@ -1,14 +1,10 @@
 /* salmap train: trains one of salmap's architectures on a labelled dataset
  * and writes the ONNX model and its config (docs/TRAINING.md). */
 #include <cblas.h>
-#include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -64,17 +60,7 @@ typedef struct opts {
 
 static int bad(const char *opt, const char *val, const char *what)
 {
-    sm_cli_fail("train", "%s must be %s, not '%s'", opt, what, val);
-    return 2;
-}
-
-/* A finite number; -1 when s is not one. */
-static int parse_double(const char *s, double *v)
-{
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return *s && !*end && !errno && isfinite(*v) ? 0 : -1;
+    return sm_cli_bad("train", opt, val, what);
 }
 
 static int parse(int argc, char **argv, opts *o)
@@ -98,9 +84,7 @@ static int parse(int argc, char **argv, opts *o)
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     sm_train_opts_init(&o->t);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    o->t.threads = cores < 1 ? 1 : cores > SM_MODEL_MAX_THREADS
-                                       ? SM_MODEL_MAX_THREADS : (int)cores;
+    o->t.threads = sm_cli_threads();
     int have_seed = 0;
     long v;
     optind = 1;
@@ -127,16 +111,11 @@ static int parse(int argc, char **argv, opts *o)
                 return bad("--threads", optarg, "an integer in 1..16");
             o->t.threads = (int)v;
             break;
-        case 's': {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || errno || optarg[0] == '-')
+        case 's':
+            if (sm_cli_u64(optarg, &o->t.seed))
                 return bad("--seed", optarg, "an integer in 0..2^64-1");
-            o->t.seed = s;
             have_seed = 1;
             break;
-        }
         case 'O':
             if (strcmp(optarg, "adam") == 0)
                 o->t.optimizer = SM_TRAIN_ADAM;
@@ -154,17 +133,17 @@ static int parse(int argc, char **argv, opts *o)
                 return bad("--schedule", optarg, "constant or cosine");
             break;
         case 'l':
-            if (parse_double(optarg, &o->t.lr) || !(o->t.lr > 0))
+            if (sm_cli_double(optarg, &o->t.lr) || !(o->t.lr > 0))
                 return bad("--lr", optarg, "a positive number");
             o->lr_set = 1;
             break;
         case 'm':
-            if (parse_double(optarg, &o->t.momentum) ||
+            if (sm_cli_double(optarg, &o->t.momentum) ||
                 !(o->t.momentum >= 0 && o->t.momentum < 1))
                 return bad("--momentum", optarg, "a number in [0, 1)");
             break;
         case 'w':
-            if (parse_double(optarg, &o->t.weight_decay) ||
+            if (sm_cli_double(optarg, &o->t.weight_decay) ||
                 !(o->t.weight_decay >= 0))
                 return bad("--weight-decay", optarg, "a number >= 0");
             break;
@@ -188,19 +167,6 @@ static int parse(int argc, char **argv, opts *o)
     if (o->t.optimizer != SM_TRAIN_SGD && o->t.momentum != 0.9)
         fprintf(stderr, "salmap train: note: --momentum applies to sgd only\n");
     return -1;
-}
-
-/* "1h02m", "3m05s", "42s". */
-static const char *duration(double s, char *buf, size_t cap)
-{
-    long t = s > 0 ? (long)(s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(buf, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else if (t >= 60)
-        snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
-    else
-        snprintf(buf, cap, "%lds", t);
-    return buf;
 }
 
 typedef struct progress {
@@ -231,24 +197,8 @@ static void on_step(const sm_train_progress *p, void *ctx)
             100.0 * (double)p->seen / (double)p->total, p->loss, p->accuracy,
             ((double)(p->epoch - 1) * (double)pg->per_epoch + (double)p->seen) /
                 (t - pg->t0 > 0 ? t - pg->t0 : 1e-9),
-            duration(time_left(pg, p, t), left, sizeof left));
+            sm_cli_duration(time_left(pg, p, t), left, sizeof left));
     fflush(stderr);
-}
-
-/* Fails early, before minutes of training, when the model cannot be
- * written where asked. */
-static int check_out_dir(const char *out)
-{
-    char *copy = strdup(out);
-    if (!copy)
-        return sm_cli_fail("train", "out of memory");
-    const char *dir = dirname(copy);
-    int rc = access(dir, W_OK) ? sm_cli_fail("train", "--out %s: folder %s is "
-                                            "not writable: %s", out, dir,
-                                            strerror(errno))
-                               : 0;
-    free(copy);
-    return rc;
 }
 
 static int train(const opts *o, const sm_model_config *cfg)
@@ -306,7 +256,7 @@ static int train(const opts *o, const sm_model_config *cfg)
                                  .seen = pg.per_epoch, .total = pg.per_epoch};
         fprintf(stderr, "%sepoch %d/%d: loss %.4f, accuracy %.4f, %.1f s, "
                 "%s left\n", pg.tty ? "\r\033[K" : "", e + 1, o->t.epochs, loss,
-                acc, t - te, duration(time_left(&pg, &end, t), buf, sizeof buf));
+                acc, t - te, sm_cli_duration(time_left(&pg, &end, t), buf, sizeof buf));
     }
     double train_s = sm_clock_now() - pg.t0;
     if (rc == 0 && sm_trainer_save(tr, o->out, cfg, sm_train_set_classes(set),
@@ -314,7 +264,7 @@ static int train(const opts *o, const sm_model_config *cfg)
         rc = sm_cli_fail("train", "%s", err.msg);
     if (rc == 0)
         fprintf(stderr, "salmap train: trained in %s (%.1f s); wrote %s and "
-                "%s\n", duration(train_s, buf, sizeof buf), train_s, o->out,
+                "%s\n", sm_cli_duration(train_s, buf, sizeof buf), train_s, o->out,
                 yaml);
     if (rc == 0 && test) {
         double loss, acc;
@@ -338,7 +288,7 @@ int sm_cli_train(int argc, char **argv)
     if (rc >= 0)
         return rc;
     sm_err err = {{0}};
-    if (check_out_dir(o.out))
+    if (sm_cli_check_out_dir("train", "--out", o.out))
         return 1;
     /* Options the trainer refuses (an unknown arch, say) fail before the
      * data is read. */

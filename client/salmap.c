@@ -14,6 +14,8 @@ static const char usage[] =
     "            or on a preprocessed .npy array (raw outputs)\n"
     "  explain   saliency maps for a dataset, with faithfulness scores\n"
     "  train     train a classifier on a labelled dataset (ONNX + config)\n"
+    "  train-aae train the adversarial autoencoder ABELE explains a\n"
+    "            classifier with (three ONNX nets + YAML)\n"
     "  submit    send a job file to a broker; prints the job id\n"
     "  status    a broker's jobs, or one job's state\n"
     "  wait      follow a job until it ends (exit 0 when done)\n"
@@ -36,6 +38,8 @@ int main(int argc, char **argv)
         return sm_cli_explain(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0)
         return sm_cli_train(argc - 1, argv + 1);
+    if (strcmp(argv[1], "train-aae") == 0)
+        return sm_cli_train_aae(argc - 1, argv + 1);
     if (strcmp(argv[1], "submit") == 0)
         return sm_cli_submit(argc - 1, argv + 1);
     if (strcmp(argv[1], "status") == 0)

@@ -13,17 +13,13 @@
 
 /* Numbers are loaded as strings and parsed strictly (config/yaml_strict.h
  * says why). */
-typedef struct raw_input {
-    char *channels, *height, *width;
-} raw_input;
-
 typedef struct raw_output {
     char *name;
     int kind;
 } raw_output;
 
 typedef struct raw_config {
-    raw_input *input;
+    sm_yaml_image *input;
     char *scale;
     char **mean;
     unsigned mean_count;
@@ -33,15 +29,6 @@ typedef struct raw_config {
     unsigned classes_count;
     raw_output *output;
 } raw_config;
-
-static const cyaml_schema_field_t input_fields[] = {
-    CYAML_FIELD_STRING_PTR("channels", CYAML_FLAG_POINTER, raw_input,
-                           channels, 1, 32),
-    CYAML_FIELD_STRING_PTR("height", CYAML_FLAG_POINTER, raw_input, height,
-                           1, 32),
-    CYAML_FIELD_STRING_PTR("width", CYAML_FLAG_POINTER, raw_input, width, 1,
-                           32),
-    CYAML_FIELD_END};
 
 static const cyaml_strval_t kind_names[] = {
     {"logits", SM_OUTPUT_LOGITS},
@@ -66,7 +53,7 @@ static const cyaml_schema_value_t string_entry = {
 
 static const cyaml_schema_field_t config_fields[] = {
     CYAML_FIELD_MAPPING_PTR("input", CYAML_FLAG_POINTER, raw_config, input,
-                            input_fields),
+                            sm_yaml_image_fields),
     CYAML_FIELD_STRING_PTR("scale", OPT_PTR, raw_config, scale, 1, 64),
     CYAML_FIELD_SEQUENCE("mean", OPT_PTR, raw_config, mean, &number_entry, 1,
                          3),
@@ -82,15 +69,6 @@ static const cyaml_schema_value_t config_schema = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, raw_config, config_fields)};
 
 /* ---- checks and conversion ---------------------------------------------- */
-
-static int input_dim(const char *text, const char *key, const sm_yaml_keys *ix,
-                     const char *name, int *out, sm_err *err)
-{
-    if (sm_yaml_parse_int(text, out))
-        return sm_err_set(err, "%s:%d: %s: '%s' is not an integer", name,
-                          sm_yaml_line(ix, key, 0), key, text);
-    return 0;
-}
 
 static int per_channel(char **v, unsigned count, int channels,
                        const char *key, int positive, const sm_yaml_keys *ix,
@@ -123,29 +101,9 @@ static char *dup_str(const char *s)
 static int convert(const raw_config *raw, const sm_yaml_keys *ix,
                    const char *name, sm_model_config *cfg, sm_err *err)
 {
-    const raw_input *in = raw->input;
-    if (input_dim(in->channels, "input.channels", ix, name, &cfg->channels,
-                  err) ||
-        input_dim(in->height, "input.height", ix, name, &cfg->height, err) ||
-        input_dim(in->width, "input.width", ix, name, &cfg->width, err))
+    if (sm_yaml_image_size(raw->input, "input", ix, name, &cfg->channels,
+                           &cfg->height, &cfg->width, err))
         return -1;
-    if (cfg->channels != 1 && cfg->channels != 3)
-        return sm_err_set(err, "%s:%d: input.channels: must be 1 or 3, not "
-                          "%d", name, sm_yaml_line(ix, "input.channels", 0),
-                          cfg->channels);
-    if (cfg->height < 1)
-        return sm_err_set(err, "%s:%d: input.height: must be positive, not "
-                          "%d", name, sm_yaml_line(ix, "input.height", 0),
-                          cfg->height);
-    if (cfg->width < 1)
-        return sm_err_set(err, "%s:%d: input.width: must be positive, not %d",
-                          name, sm_yaml_line(ix, "input.width", 0),
-                          cfg->width);
-    if ((int64_t)cfg->height * cfg->width > SM_IMAGE_MAX_PIXELS)
-        return sm_err_set(err, "%s:%d: input: %dx%d is over the limit of "
-                          "%lld pixels", name, sm_yaml_line(ix, "input", 0),
-                          cfg->width, cfg->height,
-                          (long long)SM_IMAGE_MAX_PIXELS);
     sm_preproc pp;
     sm_preproc_init(&pp, cfg->channels, cfg->height, cfg->width);
     cfg->scale = pp.scale;

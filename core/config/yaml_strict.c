@@ -10,6 +10,8 @@
 
 #include <yaml.h>
 
+#include "data/image.h"
+
 #define MAX_DEPTH 16
 
 /* ---- where each key is -------------------------------------------------- */
@@ -363,5 +365,68 @@ int sm_yaml_parse_float(const char *s, float *out)
     if (*end || errno || !isfinite(v) || !isfinite((float)v))
         return -1;
     *out = (float)v;
+    return 0;
+}
+
+size_t sm_yaml_quote(char *dst, size_t cap, const char *s)
+{
+    size_t len = 0;
+#define PUT(...) len += (size_t)snprintf(dst + len, len < cap ? cap - len : 0, __VA_ARGS__)
+    PUT("\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            PUT("\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            PUT("\\x%02x", *p);
+        else
+            PUT("%c", *p);
+    }
+    PUT("\"");
+#undef PUT
+    return len;
+}
+
+/* ---- image sizes -------------------------------------------------------- */
+
+const cyaml_schema_field_t sm_yaml_image_fields[] = {
+    CYAML_FIELD_STRING_PTR("channels", CYAML_FLAG_POINTER, sm_yaml_image,
+                           channels, 1, 32),
+    CYAML_FIELD_STRING_PTR("height", CYAML_FLAG_POINTER, sm_yaml_image,
+                           height, 1, 32),
+    CYAML_FIELD_STRING_PTR("width", CYAML_FLAG_POINTER, sm_yaml_image, width,
+                           1, 32),
+    CYAML_FIELD_END};
+
+static int image_dim(const char *text, const char *key, const char *dim,
+                     int positive, const sm_yaml_keys *ix, const char *name,
+                     int *out, sm_err *err)
+{
+    char path[SM_YAML_MAX_PATH];
+    snprintf(path, sizeof path, "%s.%s", key, dim);
+    int line = sm_yaml_line(ix, path, 0);
+    if (sm_yaml_parse_int(text, out))
+        return sm_err_set(err, "%s:%d: %s: '%s' is not an integer", name,
+                          line, path, text);
+    if (!positive && *out != 1 && *out != 3)
+        return sm_err_set(err, "%s:%d: %s: must be 1 or 3, not %d", name,
+                          line, path, *out);
+    if (positive && *out < 1)
+        return sm_err_set(err, "%s:%d: %s: must be positive, not %d", name,
+                          line, path, *out);
+    return 0;
+}
+
+int sm_yaml_image_size(const sm_yaml_image *raw, const char *key,
+                       const sm_yaml_keys *ix, const char *name, int *c,
+                       int *h, int *w, sm_err *err)
+{
+    if (image_dim(raw->channels, key, "channels", 0, ix, name, c, err) ||
+        image_dim(raw->height, key, "height", 1, ix, name, h, err) ||
+        image_dim(raw->width, key, "width", 1, ix, name, w, err))
+        return -1;
+    if ((int64_t)*h * *w > SM_IMAGE_MAX_PIXELS)
+        return sm_err_set(err, "%s:%d: %s: %dx%d is over the limit of "
+                          "%lld pixels", name, sm_yaml_line(ix, key, 0), key,
+                          *w, *h, (long long)SM_IMAGE_MAX_PIXELS);
     return 0;
 }

@@ -69,4 +69,22 @@ int sm_yaml_parse_u64(const char *s, uint64_t *out);   /* digits only */
 int sm_yaml_parse_float(const char *s, float *out);    /* finite decimal:
                                                           no hex, inf, nan */
 
+/* An image size, `{channels: 1, height: 28, width: 28}`, as libcyaml
+ * loads it (sm_yaml_image_fields, every key required) and its check:
+ * integers, channels 1 or 3, a positive size within SM_IMAGE_MAX_PIXELS.
+ * key: the mapping's dotted path ("input") for lines and messages. 0 or
+ * -1. */
+typedef struct sm_yaml_image {
+    char *channels, *height, *width;
+} sm_yaml_image;
+extern const cyaml_schema_field_t sm_yaml_image_fields[];
+int sm_yaml_image_size(const sm_yaml_image *raw, const char *key,
+                       const sm_yaml_keys *ix, const char *name, int *c,
+                       int *h, int *w, sm_err *err);
+
+/* s as a YAML double-quoted scalar into dst (cap bytes, snprintf's
+ * rules: cut to fit, always NUL-terminated); returns the length it needs.
+ * 4 * strlen(s) + 3 bytes always suffice. */
+size_t sm_yaml_quote(char *dst, size_t cap, const char *s);
+
 #endif

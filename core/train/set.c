@@ -1,10 +1,12 @@
 #include "train/set.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/dataset.h"
+#include "util/rng.h"
 
 
 struct sm_train_set {
@@ -204,3 +206,18 @@ const float *sm_train_set_image(const sm_train_set *s, size_t i)
 }
 
 int sm_train_set_label(const sm_train_set *s, size_t i) { return s->labels[i]; }
+
+void sm_train_shuffle(size_t *order, size_t n, uint64_t seed, int pass)
+{
+    char ps[24];
+    snprintf(ps, sizeof ps, "%d", pass);
+    uint64_t key = sm_rng_key(seed, (const char *const[]){"train-shuffle", ps, NULL});
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n - 1; n && i > 0; i--) {
+        size_t j = (size_t)(sm_rng_uniform(key, i) * (double)(i + 1));
+        size_t tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}

@@ -5,6 +5,7 @@
 #define SM_TRAIN_SET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/model_config.h"
 #include "util/err.h"
@@ -38,6 +39,11 @@ void sm_train_set_shape(const sm_train_set *s, int *c, int *h, int *w);
 int sm_train_set_n_classes(const sm_train_set *s);
 /* The class names, n_classes of them. */
 const char *const *sm_train_set_classes(const sm_train_set *s);
+/* The order of pass `pass` over n images (epoch, or a pass of the
+ * autoencoder's batches): a Fisher-Yates shuffle of 0..n-1 into order,
+ * keyed by (seed, pass). */
+void sm_train_shuffle(size_t *order, size_t n, uint64_t seed, int pass);
+
 /* Image i (c x h x w floats) and its label. */
 const float *sm_train_set_image(const sm_train_set *s, size_t i);
 int sm_train_set_label(const sm_train_set *s, size_t i);

@@ -5,17 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/yaml_strict.h"
 #include "model/score.h"
+#include "train/optim.h"
 #include "util/file.h"
-#include "util/rng.h"
 
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
-
-#define ADAM_B1 0.9
-#define ADAM_B2 0.999
-#define ADAM_EPS 1e-8
 #define EVAL_BATCH 512
 
 struct sm_trainer {
@@ -25,9 +19,7 @@ struct sm_trainer {
     sm_model *m;
     int c, h, w, n_classes;
     size_t per;               /* floats per image */
-    int n_params;
-    float **m1, **m2;         /* per parameter: momentum / Adam's m, Adam's v */
-    int64_t steps;            /* optimizer steps taken */
+    sm_optim *opt;
     int epoch;                /* epochs completed */
     double lr;                /* the current step's learning rate */
     float *seed;              /* batch x classes */
@@ -48,9 +40,24 @@ void sm_train_opts_init(sm_train_opts *o)
     o->threads = 1;
 }
 
+static sm_optim_kind optim_kind(sm_train_optimizer opt)
+{
+    return opt == SM_TRAIN_SGD ? SM_OPTIM_SGD
+         : opt == SM_TRAIN_ADAM ? SM_OPTIM_ADAM : (sm_optim_kind)-1;
+}
+
 double sm_train_default_lr(sm_train_optimizer opt)
 {
-    return opt == SM_TRAIN_SGD ? 0.05 : 1e-3;
+    return sm_optim_default_lr(optim_kind(opt));
+}
+
+/* The optimizer the options describe: Adam with PyTorch's betas and eps. */
+static void optim_opts(const sm_train_opts *o, sm_optim_opts *p)
+{
+    sm_optim_opts_init(p, optim_kind(o->optimizer));
+    p->lr = o->lr;
+    p->momentum = o->momentum;
+    p->weight_decay = o->weight_decay;
 }
 
 int sm_train_opts_check(const sm_train_opts *o, sm_err *err)
@@ -61,16 +68,10 @@ int sm_train_opts_check(const sm_train_opts *o, sm_err *err)
         return sm_err_set(err, "epochs must be at least 1, not %d", o->epochs);
     if (o->batch < 1)
         return sm_err_set(err, "batch must be at least 1, not %d", o->batch);
-    if (o->optimizer != SM_TRAIN_ADAM && o->optimizer != SM_TRAIN_SGD)
-        return sm_err_set(err, "unknown optimizer %d", (int)o->optimizer);
-    if (!(o->lr > 0) || !isfinite(o->lr))
-        return sm_err_set(err, "learning rate must be a positive number, not %g",
-                          o->lr);
-    if (!(o->momentum >= 0 && o->momentum < 1))
-        return sm_err_set(err, "momentum must be in [0, 1), not %g", o->momentum);
-    if (!(o->weight_decay >= 0) || !isfinite(o->weight_decay))
-        return sm_err_set(err, "weight decay must be >= 0, not %g",
-                          o->weight_decay);
+    sm_optim_opts p;
+    optim_opts(o, &p);
+    if (sm_optim_opts_check(&p, err))
+        return -1;
     if (o->schedule != SM_TRAIN_CONSTANT && o->schedule != SM_TRAIN_COSINE)
         return sm_err_set(err, "unknown schedule %d", (int)o->schedule);
     if (o->threads < 1 || o->threads > SM_MODEL_MAX_THREADS)
@@ -84,14 +85,7 @@ void sm_trainer_destroy(sm_trainer **tp)
     sm_trainer *t = tp ? *tp : NULL;
     if (!t)
         return;
-    for (int i = 0; i < t->n_params; i++) {
-        if (t->m1)
-            free(t->m1[i]);
-        if (t->m2)
-            free(t->m2[i]);
-    }
-    free(t->m1);
-    free(t->m2);
+    sm_optim_destroy(&t->opt);
     free(t->seed);
     free(t->xb);
     free(t->lb);
@@ -121,41 +115,16 @@ sm_trainer *sm_trainer_new(const sm_train_opts *o, int c, int h, int w,
     t->n_classes = n_classes;
     t->per = (size_t)c * (size_t)h * (size_t)w;
     t->lr = o->lr;
-    if (!(t->net = sm_train_net_new(o->arch, c, h, w, n_classes, o->seed, err)))
+    sm_optim_opts p;
+    optim_opts(o, &p);
+    if (!(t->net = sm_train_net_new(o->arch, c, h, w, n_classes, o->seed, err)) ||
+        !(t->m = sm_train_net_model(t->net, o->threads, err)) ||
+        !(t->opt = sm_optim_new(t->m, &p, err)))
         goto fail;
-    /* The engine trains what it loads: the net goes through its own ONNX
-     * bytes, so the trained graph is exactly the one saved. */
-    size_t len;
-    unsigned char *buf = sm_train_net_serialize(t->net, &len, err);
-    if (!buf)
-        goto fail;
-    t->m = sm_model_load_buffer(buf, len, o->arch, err);
-    free(buf);
-    if (!t->m)
-        goto fail;
-    sm_model_set_trainable(t->m, 1);
-    sm_model_set_threads(t->m, o->threads);
-    t->n_params = sm_model_n_params(t->m);
-    if (t->n_params != sm_train_net_n_params(t->net)) {
-        sm_err_set(err, "%s: the engine found %d of the net's %d parameters "
-                   "(out of memory?)", o->arch, t->n_params,
-                   sm_train_net_n_params(t->net));
-        goto fail;
-    }
-    t->m1 = calloc((size_t)t->n_params, sizeof(float *));
-    t->m2 = calloc((size_t)t->n_params, sizeof(float *));
     t->seed = malloc((size_t)o->batch * (size_t)n_classes * sizeof(float));
     t->xb = malloc((size_t)o->batch * t->per * sizeof(float));
     t->lb = malloc((size_t)o->batch * sizeof(int));
-    int ok = t->m1 && t->m2 && t->seed && t->xb && t->lb;
-    for (int i = 0; ok && i < t->n_params; i++) {
-        size_t n = (size_t)sm_tensor_numel(sm_model_param(t->m, i));
-        t->m1[i] = calloc(n ? n : 1, sizeof(float));
-        if (o->optimizer == SM_TRAIN_ADAM)
-            t->m2[i] = calloc(n ? n : 1, sizeof(float));
-        ok = t->m1[i] && (o->optimizer != SM_TRAIN_ADAM || t->m2[i]);
-    }
-    if (!ok) {
+    if (!t->seed || !t->xb || !t->lb) {
         sm_err_set(err, "%s: out of memory", o->arch);
         goto fail;
     }
@@ -166,30 +135,6 @@ fail:
 }
 
 sm_model *sm_trainer_model(sm_trainer *t) { return t->m; }
-
-/* Training drives many gradients and Adam's second moments into denormal
- * floats, which x86 computes on up to 100 times slower: flush them to zero
- * (FTZ, DAZ) while the trainer computes, and restore the caller's mode.
- * The engine's lane threads start inside that window and inherit it. */
-static unsigned flush_denormals(void)
-{
-#if defined(__SSE__)
-    unsigned old = _mm_getcsr();
-    _mm_setcsr(old | 0x8040u);
-    return old;
-#else
-    return 0;
-#endif
-}
-
-static void restore_denormals(unsigned old)
-{
-#if defined(__SSE__)
-    _mm_setcsr(old);
-#else
-    (void)old;
-#endif
-}
 
 /* Forward on n images, the batch's loss and right answers, and (when seed
  * is not NULL) the backward seed (softmax - onehot) / n. */
@@ -229,42 +174,13 @@ static int forward_loss(sm_trainer *t, const float *x, const int *labels,
     return 0;
 }
 
-static void update(sm_trainer *t)
-{
-    const sm_train_opts *o = &t->o;
-    float lr = (float)t->lr, wd = (float)o->weight_decay;
-    float mu = (float)o->momentum;
-    double b1t = 1 - pow(ADAM_B1, (double)t->steps);
-    double b2t = 1 - pow(ADAM_B2, (double)t->steps);
-    float step = (float)(t->lr / b1t), rb2 = (float)(1 / sqrt(b2t));
-    for (int i = 0; i < t->n_params; i++) {
-        sm_tensor *p = sm_model_param(t->m, i);
-        const float *g = sm_model_param_grad(t->m, i)->data;
-        float *w = p->data, *m1 = t->m1[i], *m2 = t->m2[i];
-        int64_t n = sm_tensor_numel(p);
-        if (o->optimizer == SM_TRAIN_SGD) {
-            for (int64_t j = 0; j < n; j++) {
-                m1[j] = mu * m1[j] + (g[j] + wd * w[j]);
-                w[j] -= lr * m1[j];
-            }
-        } else {
-            for (int64_t j = 0; j < n; j++) {
-                float gj = g[j] + wd * w[j];
-                m1[j] = (float)ADAM_B1 * m1[j] + (float)(1 - ADAM_B1) * gj;
-                m2[j] = (float)ADAM_B2 * m2[j] + (float)(1 - ADAM_B2) * gj * gj;
-                w[j] -= step * m1[j] / (sqrtf(m2[j]) * rb2 + (float)ADAM_EPS);
-            }
-        }
-    }
-}
-
 int sm_trainer_step(sm_trainer *t, const float *x, const int *labels, int n,
                     double *loss, int *correct, sm_err *err)
 {
     if (n < 1 || n > t->o.batch)
         return sm_err_set(err, "%s: a step takes 1..%d images, not %d",
                           t->arch, t->o.batch, n);
-    unsigned mode = flush_denormals();
+    unsigned mode = sm_optim_flush_denormals();
     sm_tensor seed = {0};
     seed.ndim = 2;
     seed.shape[0] = n;
@@ -273,11 +189,9 @@ int sm_trainer_step(sm_trainer *t, const float *x, const int *labels, int n,
     const sm_tensor *grads[1];
     int rc = forward_loss(t, x, labels, n, t->seed, loss, correct, err) ||
              sm_model_backward(t->m, 0, &seed, grads, err);
-    if (rc == 0) {
-        t->steps++;
-        update(t);
-    }
-    restore_denormals(mode);
+    if (rc == 0)
+        sm_optim_step(t->opt, t->lr);
+    sm_optim_restore_denormals(mode);
     return rc ? -1 : 0;
 }
 
@@ -306,17 +220,7 @@ static int shuffle(sm_trainer *t, size_t n, sm_err *err)
             return sm_err_set(err, "%s: out of memory", t->arch);
         t->order_n = n;
     }
-    char ep[24];
-    snprintf(ep, sizeof ep, "%d", t->epoch);
-    uint64_t key = sm_rng_key(t->o.seed, (const char *const[]){"train-shuffle", ep, NULL});
-    for (size_t i = 0; i < n; i++)
-        t->order[i] = i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)(sm_rng_uniform(key, i) * (double)(i + 1));
-        size_t tmp = t->order[i];
-        t->order[i] = t->order[j];
-        t->order[j] = tmp;
-    }
+    sm_train_shuffle(t->order, n, t->o.seed, t->epoch);
     return 0;
 }
 
@@ -383,11 +287,11 @@ int sm_trainer_evaluate(sm_trainer *t, const sm_train_set *set, double *loss,
             lb[r] = sm_train_set_label(set, i + (size_t)r);
         double l;
         int c;
-        unsigned mode = flush_denormals();
+        unsigned mode = sm_optim_flush_denormals();
         /* The set's images are contiguous: no copy. */
         int rc = forward_loss(t, sm_train_set_image(set, i), lb, nb, NULL, &l,
                               &c, err);
-        restore_denormals(mode);
+        sm_optim_restore_denormals(mode);
         if (rc)
             return sm_err_prefix(err, "%s", sm_train_set_source(set));
         sum_loss += l * nb;
@@ -398,25 +302,6 @@ int sm_trainer_evaluate(sm_trainer *t, const sm_train_set *set, double *loss,
     if (accuracy)
         *accuracy = (double)right / (double)n;
     return 0;
-}
-
-/* A YAML double-quoted scalar. */
-static size_t yaml_quoted(char *dst, size_t cap, const char *s)
-{
-    size_t len = 0;
-#define PUT(...) len += (size_t)snprintf(dst + len, len < cap ? cap - len : 0, __VA_ARGS__)
-    PUT("\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            PUT("\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f)
-            PUT("\\x%02x", *p);
-        else
-            PUT("%c", *p);
-    }
-    PUT("\"");
-#undef PUT
-    return len;
 }
 
 /* The config text; a new string (caller frees) or NULL. */
@@ -453,7 +338,7 @@ static char *config_yaml(const sm_trainer *t, const sm_model_config *cfg,
     len += (size_t)snprintf(s + len, cap - len, "classes: [");
     for (int k = 0; k < t->n_classes; k++) {
         len += (size_t)snprintf(s + len, cap - len, "%s", k ? ", " : "");
-        len += yaml_quoted(s + len, cap - len, classes[k]);
+        len += sm_yaml_quote(s + len, cap - len, classes[k]);
     }
     snprintf(s + len, cap - len, "]\noutput: {name: logits, kind: logits}\n");
     return s;

@@ -93,6 +93,17 @@ int sm_file_write_atomic(const char *path, const void *buf, size_t len,
     return 0;
 }
 
+char *sm_file_sibling(const char *file, const char *rel)
+{
+    const char *slash = strrchr(file, '/');
+    size_t dir = slash && rel[0] != '/' ? (size_t)(slash - file) + 1 : 0;
+    size_t n = dir + strlen(rel) + 1;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%.*s%s", (int)dir, file, rel);
+    return p;
+}
+
 int sm_file_mkdirs(const char *path, sm_err *err)
 {
     char buf[4096];

@@ -18,6 +18,11 @@ unsigned char *sm_file_read(const char *path, size_t max, size_t *len,
 int sm_file_write_atomic(const char *path, const void *buf, size_t len,
                          sm_err *err);
 
+/* The path of rel read relative to the folder of file (rel itself when it
+ * is absolute or file has no folder): a new string (caller frees), NULL
+ * when out of memory. */
+char *sm_file_sibling(const char *file, const char *rel);
+
 /* Creates a directory and its parents (like mkdir -p). 0 or -1. */
 int sm_file_mkdirs(const char *path, sm_err *err);
 

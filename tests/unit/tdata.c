@@ -1,9 +1,13 @@
 #include "tdata.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vips/vips.h>
 
@@ -90,4 +94,39 @@ void tdata_vips(void)
 int tdata_has(const char *haystack, const char *needle)
 {
     return strstr(haystack, needle) != NULL;
+}
+
+extern char **environ;
+
+int tdata_salmap(char *msg, const char *dir, const char *const *args)
+{
+    char exe[TDATA_PATH], tool[TDATA_PATH], log[TDATA_PATH];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    cr_assert_gt(n, 0);
+    exe[n] = '\0';
+    snprintf(tool, sizeof tool, "%s/bin/salmap", dirname(dirname(exe)));
+    if (access(tool, X_OK) != 0)
+        cr_skip_test("%s is not built", tool);
+    char *argv[32] = {tool};
+    int argc = 1;
+    for (; argc < 31 && args[argc - 1]; argc++)
+        argv[argc] = (char *)args[argc - 1];
+    argv[argc] = NULL;
+    tdata_path(log, dir, "out.txt");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, tool, &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st), "salmap %s crashed", args[0] ? args[0] : "");
+    FILE *f = fopen(log, "r");
+    size_t got = f ? fread(msg, 1, TDATA_PATH - 1, f) : 0;
+    msg[got] = '\0';
+    if (f)
+        fclose(f);
+    return WEXITSTATUS(st);
 }

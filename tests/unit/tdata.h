@@ -37,6 +37,12 @@ void tdata_vips(void);
 /* 1 when haystack contains needle. */
 int tdata_has(const char *haystack, const char *needle);
 
+/* Runs `salmap args...` (args NULL-ended, at most 30) of the same build
+ * as the tests, its stdout and stderr into dir/out.txt, read back into msg
+ * (TDATA_PATH bytes); returns its exit code. Skips the test when salmap is
+ * not built. */
+int tdata_salmap(char *msg, const char *dir, const char *const *args);
+
 /* Declares `static char *dir` and the Criterion suite `name` whose every
  * test starts libvips and gets a fresh temporary folder in dir. */
 #define TDATA_SUITE(name)                                                      \
