@@ -7,6 +7,7 @@
 
 #include "broker/embedded.h"
 #include "cli.h"
+#include "explain/abele_aae.h"
 #include "client/lib/salmap_client.h"
 #include "explain/explainer.h"
 #include "explain/job.h"
@@ -229,6 +230,7 @@ int sm_cli_explain(int argc, char **argv)
     int rc = 2, c, n_settings = 0, workers = 1, direct = 0;
     sm_err err = {{0}};
     aux_list aux = {0};
+    static sm_abele_aux abele; /* large; the command runs once */
     /* Two passes: the job file first, then every other option over it, so
      * that the command line wins wherever it is written. */
     optind = 1;
@@ -330,6 +332,10 @@ int sm_cli_explain(int argc, char **argv)
         goto out;
     }
     job.settings = all_settings;
+    if (sm_abele_job_aux(&job, &abele, &err)) {
+        rc = sm_cli_fail("explain", "%s", err.msg);
+        goto out;
+    }
     rc = direct ? run_direct(&job) : run_pipeline(&job, workers);
 out:
     for (int k = 0; k < aux.n_owned; k++)

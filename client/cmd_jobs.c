@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "explain/abele_aae.h"
 #include "client/lib/salmap_client.h"
 #include "explain/jobfile.h"
 #include "util/file.h"
@@ -127,7 +128,14 @@ int sm_cli_submit(int argc, char **argv)
     }
     sm_client_job cj;
     char target[32], id[SM_CLIENT_ID_MAX];
-    sm_cli_client_job(sm_jobfile_job(jf), &cj, target, sizeof target);
+    sm_explain_job job = *sm_jobfile_job(jf);
+    static sm_abele_aux abele; /* large; the command runs once */
+    if (sm_abele_job_aux(&job, &abele, &err)) {
+        sm_client_destroy(&c);
+        sm_jobfile_destroy(&jf);
+        return sm_cli_fail("submit", "%s", err.msg);
+    }
+    sm_cli_client_job(&job, &cj, target, sizeof target);
     cj.name = o.pos[0];
     rc = 1;
     if (sm_client_submit(c, &cj, id) == 0) {

@@ -356,6 +356,7 @@ typedef struct abele_search {
     uint8_t *cf_kept;
     latents ex, cex;           /* exemplars, counter-exemplars */
     int64_t draws;             /* latents asked in all */
+    int64_t asked[PH_DONE];    /* of them, in each phase */
 } abele_search;
 
 static void latents_free(latents *l)
@@ -991,6 +992,8 @@ static int64_t abele_ask(void *search, const uint8_t **Z, sm_err *err)
     abele_search *a = search;
     if (a->phase == PH_DONE)
         a->n_Z = 0;
+    else
+        a->asked[a->phase] += a->n_Z;
     a->draws += a->n_Z;
     *Z = (const uint8_t *)a->Z;
     return a->n_Z;
@@ -1208,7 +1211,7 @@ static int abele_finish(void *search, const sm_explain_ctx *ctx,
     float *col = malloc(sizeof(float) * (size_t)nmax);
     float *S = malloc(sizeof(float) * (size_t)hw);
     float *R = out->map ? out->map : malloc(sizeof(float) * (size_t)hw);
-    float *cfz = malloc(sizeof(float) * (size_t)((a->n_cf + 1) * L));
+    float *cfz = malloc(sizeof(float) * (size_t)((a->n_cf + 2) * L));
     sm_text t = {0};
     if (!E || !C || !D || !col || !S || !R || !cfz) {
         sm_err_set(err, "out of memory");
@@ -1274,6 +1277,13 @@ static int abele_finish(void *search, const sm_explain_ctx *ctx,
                    a->tree->n_nodes, a->tp.max_depth, a->tp.min_samples_leaf,
                    a->cv_f1);
     sm_record_addf(rec, "draws", "%lld", (long long)a->draws);
+    sm_record_addf(rec, "draws_by_phase", "{\"random\": %lld, \"genetic\": "
+                   "%lld, \"balance\": %lld, \"counterfactuals\": %lld, "
+                   "\"exemplars\": %lld}", (long long)a->asked[PH_RANDOM],
+                   (long long)a->asked[PH_GENETIC],
+                   (long long)a->asked[PH_BALANCE],
+                   (long long)a->asked[PH_COUNTER],
+                   (long long)a->asked[PH_EXEMPLARS]);
     sm_record_array_add(rec, "saliency", 2, (int64_t[]){s->h, s->w}, S);
     if (ne)
         sm_record_array_add(rec, "exemplars", 3, (int64_t[]){ne, s->h, s->w},
@@ -1284,6 +1294,20 @@ static int abele_finish(void *search, const sm_explain_ctx *ctx,
     if (shown)
         sm_record_array_add(rec, "counterfactuals", 2,
                             (int64_t[]){shown, L}, cfz);
+    if (ne)
+        sm_record_array_add(rec, "exemplar_latents", 2, (int64_t[]){ne, L},
+                            a->ex.z);
+    if (nc)
+        sm_record_array_add(rec, "counter_exemplar_latents", 2,
+                            (int64_t[]){nc, L}, a->cex.z);
+    for (int j = 0; j < L; j++) /* x's rule as a box: lower, upper bounds */
+        cfz[j] = -INFINITY, cfz[L + j] = INFINITY;
+    for (int k = 0; k < a->rule.n_cond; k++) {
+        const sm_tree_cond *c = &a->rule.cond[k];
+        cfz[c->feature] = (float)c->lo;
+        cfz[L + c->feature] = (float)c->hi;
+    }
+    sm_record_array_add(rec, "rule_bounds", 2, (int64_t[]){2, L}, cfz);
     rc = 0;
 done:
     sm_text_free(&t);
