@@ -3,6 +3,7 @@
  * bytes but for the timing column. */
 #include "explain/store.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,10 @@ int sm_explain_store_done(const sm_explain_store *st, const char *id,
 }
 
 /* Members of a method's record that index.csv gives a column of their
- * own, the ones users filter on (anchor's, lore's), empty for a record
- * without them. */
-static const char *const record_columns[] = {"precision", "coverage",
-                                             "fidelity", "rule_length", NULL};
+ * own, the ones users filter on (anchor's, lore's, abele's), empty for a
+ * record without them. */
+static const char *const record_columns[] = {
+    "precision", "coverage", "fidelity", "rule_length", "relevance", NULL};
 
 /* The row of index.csv (SM_EXPLAIN_INDEX_HEADER). 0, or -1 when out of
  * memory. */
@@ -288,26 +289,122 @@ int sm_explain_store_files(const sm_explain_store *st, const char *id,
     return 0;
 }
 
+/* index.csv's fields of a row: the first `max` into f (pointers into
+ * buf, a copy of the row, quotes removed), their count returned. */
+static int row_fields(char *buf, char **f, int max)
+{
+    int n = 0;
+    char *p = buf;
+    while (n < max && *p && *p != '\n') {
+        if (*p == '"') { /* a quoted field: "" is a quote */
+            char *w = ++p;
+            f[n++] = w;
+            while (*p && !(*p == '"' && p[1] != '"'))
+                *w++ = *p == '"' ? (p += 2, '"') : *p++;
+            if (*p)
+                p++;
+            *w = '\0';
+            if (*p == ',')
+                p++;
+            continue;
+        }
+        f[n++] = p;
+        p += strcspn(p, ",\n");
+        if (*p == ',')
+            *p++ = '\0';
+        else
+            *p = '\0';
+    }
+    return n;
+}
+
+#define SUMMARY_COLS 7 /* deletion_auc .. relevance: fields 8 .. 14 */
+
+typedef struct summary_row {
+    char method[64];
+    long maps, failed;
+    double sum[SUMMARY_COLS];
+    long n[SUMMARY_COLS];
+} summary_row;
+
+/* Row text (len bytes) of index.csv into the method's sums. */
+static void summary_add(summary_row *s, int m, const char *method,
+                        const char *row, size_t len)
+{
+    int k = 0;
+    while (k < m && strcmp(s[k].method, method))
+        k++;
+    if (k == m)
+        return;
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return;
+    memcpy(buf, row, len);
+    buf[len] = '\0';
+    char *f[8 + SUMMARY_COLS];
+    int n = row_fields(buf, f, 8 + SUMMARY_COLS);
+    s[k].maps++;
+    for (int c = 0; c < SUMMARY_COLS && 8 + c < n; c++) {
+        char *end;
+        double v = strtod(f[8 + c], &end);
+        if (end != f[8 + c] && !*end && isfinite(v))
+            s[k].sum[c] += v, s[k].n[c]++;
+    }
+    free(buf);
+}
+
+static int summary_write(const sm_explain_store *st, const summary_row *s,
+                         int m, sm_err *err)
+{
+    sm_text t = {0};
+    int rc = sm_text_addf(&t, "%s", SM_EXPLAIN_SUMMARY_HEADER);
+    for (int k = 0; k < m && rc == 0; k++) {
+        rc = sm_text_csv(&t, s[k].method) ||
+             sm_text_addf(&t, ",%ld,%ld", s[k].maps, s[k].failed);
+        for (int c = 0; c < SUMMARY_COLS && rc == 0; c++)
+            rc = s[k].n[c] ? sm_text_addf(&t, ",%.6g", s[k].sum[c] / s[k].n[c])
+                           : sm_text_addf(&t, ",");
+        rc = rc || sm_text_addf(&t, "\n");
+    }
+    char path[STORE_PATH];
+    if (rc)
+        rc = sm_err_set(err, "out of memory");
+    else if (snprintf(path, sizeof path, "%s/summary.csv", st->out) >=
+             (int)sizeof path)
+        rc = sm_err_set(err, "%s: path too long", st->out);
+    else
+        rc = sm_file_write_atomic(path, t.s, t.len, err);
+    sm_text_free(&t);
+    return rc;
+}
+
 int sm_explain_store_index(sm_explain_store *st, const char *const *ids,
                            size_t n, const char *const *methods, int m,
                            sm_err *err)
 {
     sm_text t = {0};
-    int rc = sm_text_addf(&t, "%s", SM_EXPLAIN_INDEX_HEADER)
+    summary_row *sum = calloc((size_t)(m ? m : 1), sizeof *sum);
+    int rc = !sum || sm_text_addf(&t, "%s", SM_EXPLAIN_INDEX_HEADER)
                  ? sm_err_set(err, "out of memory")
                  : 0;
+    for (int k = 0; k < m && rc == 0; k++)
+        snprintf(sum[k].method, sizeof sum[k].method, "%s", methods[k]);
     for (size_t i = 0; i < n && rc == 0; i++)
         for (int k = 0; k < m && rc == 0; k++) {
             char path[STORE_PATH];
             if (map_path(st, path, ids[i], methods[k], ".row") ||
-                !exists(path))
+                !exists(path)) {
+                sum[k].failed++;
                 continue;
+            }
             size_t len;
             unsigned char *row = sm_file_read(path, ROW_MAX, &len, err);
             if (!row)
                 rc = -1;
             else if (sm_text_addf(&t, "%.*s", (int)len, (const char *)row))
                 rc = sm_err_set(err, "out of memory");
+            else
+                summary_add(sum, m, methods[k], (const char *)row, len);
             free(row);
         }
     if (rc == 0) {
@@ -318,6 +415,9 @@ int sm_explain_store_index(sm_explain_store *st, const char *const *ids,
         else
             rc = sm_file_write_atomic(path, t.s, t.len, err);
     }
+    if (rc == 0)
+        rc = summary_write(st, sum, m, err);
     sm_text_free(&t);
+    free(sum);
     return rc;
 }

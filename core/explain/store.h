@@ -5,6 +5,8 @@
  *   OUT/maps/<image id>/<method>.row         its row of index.csv
  *   OUT/index.csv                            the rows, in dataset then
  *                                            method order
+ *   OUT/summary.csv                          per method, the columns'
+ *                                            means
  * Every file is written atomically (temp file, rename), the row last: an
  * (image, method) is complete when its row exists and, for a method with a
  * map, its .npy, so a run started again skips exactly what is complete. */
@@ -18,7 +20,14 @@
 
 #define SM_EXPLAIN_INDEX_HEADER                                             \
     "id,label,predicted,target,score,method,seconds,evals,deletion_auc,"  \
-    "insertion_auc,precision,coverage,fidelity,rule_length,params,extras\n"
+    "insertion_auc,precision,coverage,fidelity,rule_length,relevance,"    \
+    "params,extras\n"
+
+/* OUT/summary.csv: a row per method, the means of index.csv's numeric
+ * columns over the maps that have them (empty: none has). */
+#define SM_EXPLAIN_SUMMARY_HEADER                                           \
+    "method,maps,failed,deletion_auc,insertion_auc,precision,coverage,"   \
+    "fidelity,rule_length,relevance\n"
 
 typedef struct sm_explain_store sm_explain_store;
 

@@ -26,7 +26,7 @@ explain() { "$SALMAP" explain --model $MODEL --config configs/mnist.yaml \
 # --- a clean run --------------------------------------------------------------
 expect 0 "60 maps written" -- explain --methods sal --out "$tmp/a" --limit 60 --batch 16
 [ "$(wc -l <"$tmp/a/index.csv")" = 61 ] && ok || bad "index rows: $(wc -l <"$tmp/a/index.csv")"
-head -1 "$tmp/a/index.csv" | grep -q '^id,label,predicted,target,score,method,seconds,evals,deletion_auc,insertion_auc,precision,coverage,fidelity,rule_length,params,extras$' \
+head -1 "$tmp/a/index.csv" | grep -q '^id,label,predicted,target,score,method,seconds,evals,deletion_auc,insertion_auc,precision,coverage,fidelity,rule_length,relevance,params,extras$' \
     && ok || bad "index header"
 n=$(find "$tmp/a/maps" -name sal.npy | wc -l)
 [ "$n" = 60 ] && ok || bad "$n maps"

@@ -457,12 +457,19 @@ Test(task, store_round_trip)
     size_t len = strlen(csv);
     const char want[] =
         SM_EXPLAIN_INDEX_HEADER
-        "b,,1,1,2,lime,0.250000,12,,,,,,,\"{\"\"samples\"\": 5}\",\"{\"\"k\"\": "
+        "b,,1,1,2,lime,0.250000,12,,,,,,,,\"{\"\"samples\"\": 5}\",\"{\"\"k\"\": "
         "\"\"a,b\"\"}\"\n"
-        "7/7_0001,7,7,3,0.5,sal,0.250000,12,0.125000,0.750000,,,,,{},\"{\"\"k\"\": "
+        "7/7_0001,7,7,3,0.5,sal,0.250000,12,0.125000,0.750000,,,,,,{},\"{\"\"k\"\": "
         "\"\"a,b\"\"}\"\n";
     cr_assert_eq(len, strlen(want), "%.*s", (int)len, csv);
     cr_assert(memcmp(csv, want, len) == 0, "%.*s", (int)len, csv);
+    free(csv);
+    /* summary.csv: per method the maps, the missing ones, the means */
+    csv = read_text(tdata_path(p, out, "summary.csv"));
+    const char want_sum[] = SM_EXPLAIN_SUMMARY_HEADER
+        "sal,1,2,0.125,0.75,,,,,\n"
+        "lime,1,2,,,,,,,\n";
+    cr_assert_str_eq(csv, want_sum);
     free(csv);
     sm_explain_results_free(&r, 1);
     sm_explain_store_destroy(&st);
