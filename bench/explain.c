@@ -13,7 +13,10 @@
  *
  *   build/bench/explain [MODEL.onnx [METHOD,METHOD...]]
  *
- * the second argument keeps only the methods named (all by default). */
+ * the second argument keeps only the methods named (all by default).
+ * abele runs on the autoencoder models/mnist_aae.yaml (skipped without
+ * it, or for another model's input size); its floor adds a decoder run
+ * to every evaluation. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "config/aae_config.h"
 #include "data/dataset.h"
 #include "explain/explainer.h"
 #include "explain/job.h"
@@ -114,11 +118,45 @@ int main(int argc, char **argv)
                                              y->shape[1]);
         out[i].map = maps + (int64_t)i * shape[2] * shape[3];
     }
-    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0, NULL};
+    sm_preproc pp;
+    sm_preproc_init(&pp, (int)shape[1], (int)shape[2], (int)shape[3]);
+    sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0, &pp};
+    /* abele's autoencoder, when there is one for this input size */
+    sm_aae_config acfg;
+    sm_aae_models am = {0};
+    sm_explain_aux aux[3];
+    double dec_fwd = 0;
+    int have_aae = sm_aae_config_load("models/mnist_aae.yaml", &acfg, &err) == 0;
+    if (have_aae) {
+        have_aae = acfg.channels == shape[1] && acfg.height == shape[2] &&
+                   acfg.width == shape[3] &&
+                   sm_aae_config_models(&acfg, &am, &err) == 0;
+        if (have_aae) {
+            sm_model *net[3] = {am.encoder, am.decoder, am.discriminator};
+            const char *nn[3] = {"aae_encoder", "aae_decoder",
+                                 "aae_discriminator"};
+            for (int k = 0; k < 3; k++) {
+                sm_model_set_threads(net[k], cores > 0 ? (int)cores : 1);
+                aux[k] = (sm_explain_aux){nn[k], net[k]};
+            }
+            float *z = calloc((size_t)(N * acfg.latent), sizeof(float));
+            if (z && sm_model_forward(am.decoder, z, N, &err))
+                dec_fwd = sm_model_flops(am.decoder) / N;
+            free(z);
+            ctx.aux = aux, ctx.n_aux = 3;
+        }
+        sm_aae_config_free(&acfg);
+    }
     const char *only = argc > 2 ? argv[2] : NULL;
     for (const sm_explainer_class *const *c = sm_explainer_all(); *c; c++) {
         if (only && !listed(only, (*c)->name))
             continue;
+        int abele = strcmp((*c)->name, "abele") == 0;
+        if (abele && !have_aae) {
+            printf("%-11s (no models/mnist_aae.yaml for this model: skipped)\n",
+                   (*c)->name);
+            continue;
+        }
         sm_explainer *e = sm_explainer_new((*c)->name, &err);
         /* the model-agnostic methods' targets are for RISE with 1,000
          * masks (4,000 by default) */
@@ -162,7 +200,8 @@ int main(int argc, char **argv)
         double ips = runs * (double)n / t, evals = 0;
         for (int64_t i = 0; i < n; i++) /* adaptive methods: each its own */
             evals += (double)out[i].evals / (double)n;
-        double floor_ips = peak * 1e9 / (evals * fwd * ((*c)->backward ? 2 : 1));
+        double per = fwd * ((*c)->backward ? 2 : 1) + (abele ? dec_fwd : 0);
+        double floor_ips = peak * 1e9 / (evals * per);
         printf("%-11s %10.1f %10.0f %12.1f %7.0f%%  (%.1f ms/img)\n", (*c)->name,
                ips, evals, floor_ips, 100 * ips / floor_ips, 1000 / ips);
         fflush(stdout);
@@ -175,5 +214,6 @@ int main(int argc, char **argv)
     free(maps);
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
+    sm_aae_models_free(&am);
     return 0;
 }

@@ -15,7 +15,7 @@ SALMAP=$BUILD/bin/salmap
 BROKER=$BUILD/bin/salmap-broker
 WORKER=$BUILD/bin/salmap-worker
 LIMIT=${LIMIT:-100}
-METHODS=${METHODS:-sal,grad,intg,smoothgrad,gradcam,elrp,occlusion,rise,extremal,lime,kernelshap,anchor,lore}
+METHODS=${METHODS:-sal,grad,intg,smoothgrad,gradcam,elrp,occlusion,rise,extremal,lime,kernelshap,anchor,lore,abele}
 tmp=$(mktemp -d)
 . tests/lib/procs.sh
 cleanup() {

@@ -65,31 +65,33 @@ cmp -s "$tmp/ia" "$tmp/ib" && ok || bad "resumed index differs"
 # --batch 1 with 2 workers, and the kernels capped at AVX2 (the same bits
 # as AVX-512 by design; on a CPU without AVX-512 the cap changes nothing);
 # and on the baseline kernels, two batchings against each other.
-ALL=sal,grad,intg,smoothgrad,gradcam,elrp,occlusion,rise,extremal,lime,kernelshap,anchor,lore
+ALL=sal,grad,intg,smoothgrad,gradcam,elrp,occlusion,rise,extremal,lime,kernelshap,anchor,lore,abele
 quick() { explain --methods $ALL --limit 12 --no-metrics --set intg.steps=8 \
               --set smoothgrad.samples=8 --set rise.masks=200 \
               --set extremal.iterations=20 --set lime.samples=200 \
               --set kernelshap.budget=200 --set anchor.hide=constant \
-              --set lore.hide=constant --set lore.samples=200 "$@"; }
-expect 0 "156 maps written" -- quick --out "$tmp/q1" --batch 5
+              --set lore.hide=constant --set lore.samples=200 \
+              --set abele.samples=100 --set abele.generations=2 \
+              --set abele.exemplars=10 --set abele.counter_exemplars=10 "$@"; }
+expect 0 "168 maps written" -- quick --out "$tmp/q1" --batch 5
 same_as_q1() { # DIR WHAT
     local f n=0
     for f in $(cd "$tmp/q1/maps" && find . -name '*.npy'); do
         n=$((n + 1))
         cmp -s "$tmp/q1/maps/$f" "$1/maps/$f" || { bad "map $f differs between --batch 5 and $2"; return; }
     done
-    # 156 maps, and the arrays of anchor's and lore's records
-    [ $n -gt 156 ] && ok || bad "$n maps in the --batch 5 run"
+    # 168 maps, and the arrays of anchor's, lore's and abele's records
+    [ $n -gt 168 ] && ok || bad "$n maps in the --batch 5 run"
 }
-expect 0 "156 maps written" -- quick --out "$tmp/q2" --batch 12
+expect 0 "168 maps written" -- quick --out "$tmp/q2" --batch 12
 same_as_q1 "$tmp/q2" "--batch 12"
-expect 0 "156 maps written" -- quick --out "$tmp/q3" --batch 1 --workers 2
+expect 0 "168 maps written" -- quick --out "$tmp/q3" --batch 1 --workers 2
 same_as_q1 "$tmp/q3" "--batch 1 with 2 workers"
-SALMAP_ISA=avx2 expect 0 "156 maps written" -- quick --out "$tmp/q4" --batch 5
+SALMAP_ISA=avx2 expect 0 "168 maps written" -- quick --out "$tmp/q4" --batch 5
 same_as_q1 "$tmp/q4" "SALMAP_ISA=avx2"
 # The baseline kernels (no FMA) round otherwise, but as batch-independently.
-SALMAP_ISA=baseline expect 0 "156 maps written" -- quick --out "$tmp/b1" --batch 5
-SALMAP_ISA=baseline expect 0 "156 maps written" -- quick --out "$tmp/b2" --batch 12 --workers 2
+SALMAP_ISA=baseline expect 0 "168 maps written" -- quick --out "$tmp/b1" --batch 5
+SALMAP_ISA=baseline expect 0 "168 maps written" -- quick --out "$tmp/b2" --batch 12 --workers 2
 diff -r -x '*.row' "$tmp/b1/maps" "$tmp/b2/maps" >/dev/null && ok ||
     bad "baseline kernels: maps differ between --batch 5 and --batch 12 with 2 workers"
 

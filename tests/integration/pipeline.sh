@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The distributed pipeline as real processes on loopback (random ports):
 # a broker, three workers and a client explain 200 MNIST test digits with
-# sal, lime and the adaptive anchor and lore (rounds carried between
-# workers as states), and the maps and records' arrays equal, byte for
+# sal, lime and the adaptive anchor, lore and abele (rounds carried
+# between workers as states; abele's autoencoder, models/mnist_aae.yaml,
+# sent by hash with the model), and the maps and records' arrays equal, byte for
 # byte, those of the embedded
 # run; a worker killed with -9 mid-job, or stopped (SIGSTOP) until the
 # broker gives it up, changes nothing; fetch over the wire returns the
@@ -28,14 +29,14 @@ N=200
 # starvation, not a fault of the code under test). The checks are the
 # same on fewer digits.
 case $BUILD in */san) N=60 ;; esac
-M=4 # methods
+M=5 # methods
 job() { # job NAME OUT [extra yaml lines]
     cat >"$tmp/$1.yaml" <<EOT
 model: models/mnist_cnn.onnx
 config: models/mnist_cnn.yaml
 dataset: data/mnist/test
 out: $2
-methods: [sal, lime, anchor, lore]
+methods: [sal, lime, anchor, lore, abele]
 limit: $N
 seed: 7
 metrics: false
@@ -43,6 +44,7 @@ params:
   lime: {samples: 300}
   anchor: {hide: constant}
   lore: {hide: constant, samples: 400}
+  abele: {samples: 200, generations: 3, exemplars: 10, counter_exemplars: 10}
 EOT
 }
 
@@ -51,9 +53,10 @@ same_maps() { # DIR_A DIR_B WHAT
     a=$(map_sums "$1")
     b=$(map_sums "$2")
     local maps
-    maps=$(grep -cE '/(sal|lime|anchor|lore)\.npy$' <<<"$a")
+    maps=$(grep -cE '/(sal|lime|anchor|lore|abele)\.npy$' <<<"$a")
     [ "$maps" = $((M * N)) ] || { bad "$3: $maps maps, not $((M * N))"; return; }
-    grep -q '/anchor\.segments\.npy$' <<<"$a" && grep -q '/lore\.counterfactuals\.npy$' <<<"$a" ||
+    grep -q '/anchor\.segments\.npy$' <<<"$a" && grep -q '/lore\.counterfactuals\.npy$' <<<"$a" &&
+        grep -q '/abele\.exemplars\.npy$' <<<"$a" ||
         { bad "$3: the records' arrays are missing"; return; }
     [ "$a" = "$b" ] && ok || bad "$3: maps differ from the embedded run"
     a=$(cd "$1/maps" && find . -name '*.json' | sort | xargs md5sum)
