@@ -44,8 +44,9 @@
 
 typedef struct abele_params {
     char aae[SM_PARAM_STR];
-    int samples, generations, tournament;
-    double crossover, mutation, halloffame, alpha1, alpha2, balance;
+    int samples;
+    sm_genetic_params ga;
+    double balance;
     int exemplars, counter_exemplars, tries, folds, internal_batch;
     double spread;
 } abele_params;
@@ -352,8 +353,8 @@ typedef struct abele_search {
     sm_tree_rule rule;
     sm_tree_rule *cf;
     int n_cf;
-    int32_t *cf_label;         /* the model's label of each applied one */
-    uint8_t *cf_kept;
+    int *cf_label;             /* the model's label of each applied one */
+    uint8_t *cf_kept;          /* the ones kept (sm_tree_counterfactuals_kept) */
     latents ex, cex;           /* exemplars, counter-exemplars */
     int64_t draws;             /* latents asked in all */
     int64_t asked[PH_DONE];    /* of them, in each phase */
@@ -411,7 +412,7 @@ static double fitness(const abele_search *a, const abele_pop *q,
     double sim = 1 - distance(z, a->s->zx, a->L);
     double fs = sim < 1 ? sigmoid(sim) : 0; /* a copy of z_x adds nothing */
     double ft = sigmoid(label == a->target);
-    return a->p->alpha1 * fs + a->p->alpha2 * (q->same ? ft : 1 - ft);
+    return a->p->ga.alpha1 * fs + a->p->ga.alpha2 * (q->same ? ft : 1 - ft);
 }
 
 /* Mutation: dimension j redrawn from N(0, 1). */
@@ -641,7 +642,7 @@ static int build_tree(abele_search *a, sm_err *err)
     a->rule.label = a->cls[a->rule.label];
     for (int k = 0; k < a->n_cf; k++)
         a->cf[k].label = a->cls[a->cf[k].label];
-    a->cf_label = malloc(sizeof(int32_t) * (size_t)(a->n_cf + 1));
+    a->cf_label = malloc(sizeof(int) * (size_t)(a->n_cf + 1));
     a->cf_kept = calloc((size_t)(a->n_cf + 1), 1);
     if (!a->cf_label || !a->cf_kept || rows_room(a, a->n_cf + 1)) {
         sm_err_set(err, "out of memory");
@@ -870,7 +871,7 @@ static int genetic_told(abele_search *a, const int32_t *label, sm_err *err)
             }
         sm_genetic_hof_update(g);
     }
-    if (a->gen == p->generations) {
+    if (a->gen == p->ga.generations) {
         if (gather_runs(a))
             return sm_err_set(err, "out of memory");
         a->phase = PH_BALANCE;
@@ -880,8 +881,7 @@ static int genetic_told(abele_search *a, const int32_t *label, sm_err *err)
     }
     a->gen++;
     for (int k = 0; k < 2; k++) {
-        sm_genetic_breed(&a->pop[k].g, p->tournament, p->crossover,
-                         p->mutation, redraw, &a->pop[k]);
+        sm_genetic_breed(&a->pop[k].g, &p->ga, redraw, &a->pop[k]);
         if (repair(a, &a->pop[k], err))
             return -1;
     }
@@ -969,10 +969,10 @@ static int abele_tell(void *search, const int32_t *label, int64_t n,
             }
         break;
     case PH_COUNTER:
-        for (int64_t k = 0; k < n; k++) {
+        for (int64_t k = 0; k < n; k++)
             a->cf_label[k] = label[k];
-            a->cf_kept[k] = label[k] != a->target;
-        }
+        sm_tree_counterfactuals_kept(a->cf, a->n_cf, a->cf_label, a->target,
+                                     a->cf_kept);
         if (start_exemplars(a, err))
             return -1;
         break;
@@ -1043,7 +1043,7 @@ static void *abele_start(const void *params, const sm_explain_ctx *ctx,
                                   (const char *[]){im->id, "abele", run, NULL});
         int P = k == 0 ? (half + 1) / 2 : half / 2;
         ok = ok && sm_genetic_init(&q->g, P, a->L, sizeof(float),
-                                   p->halloffame, key, s->zx) == 0;
+                                   p->ga.halloffame, key, s->zx) == 0;
     }
     if (!ok || rows_room(a, 1)) {
         abele_free(a);
@@ -1235,22 +1235,16 @@ static int abele_finish(void *search, const sm_explain_ctx *ctx,
     sm_record_addf(rec, "fidelity", "%.9g", a->fidelity);
     sm_text_free(&t);
     rc2 = sm_text_addf(&t, "[");
-    int shown = 0, rejected = 0;
+    int shown = 0;
+    int rejected = sm_tree_counterfactuals_kept(a->cf, a->n_cf, a->cf_label,
+                                                a->target, a->cf_kept);
     for (int k = 0; k < a->n_cf && rc2 == 0; k++) {
-        int first = 1;
-        for (int j = 0; j < k && first; j++)
-            first = !(a->cf[j].label == a->cf[k].label && a->cf_kept[j]);
-        if (!first)
-            continue; /* its class has a confirmed one already */
-        if (!a->cf_kept[k]) {
-            rejected++;
+        if (!a->cf_kept[k])
             continue;
-        }
         apply_counterfactual(a, &a->cf[k], cfz + shown * L);
         rc2 = sm_text_addf(&t, "%s{\"label\": %d, \"model_label\": %d, "
                            "\"cost\": %d, \"premises\": ", shown ? ", " : "",
-                           a->cf[k].label, (int)a->cf_label[k],
-                           a->cf[k].cost) ||
+                           a->cf[k].label, a->cf_label[k], a->cf[k].cost) ||
               premises_json(&a->cf[k], &t) || sm_text_addf(&t, "}");
         shown++;
     }
@@ -1330,20 +1324,7 @@ static const sm_param_def abele_params_def[] = {
     {"samples", SM_PARAM_INT, P(samples), "1000", 4, 10000000, NULL,
      "neighbourhood: half valid latents of the prior, half the genetic "
      "runs' populations"},
-    {"generations", SM_PARAM_INT, P(generations), "10", 0, 100000, NULL,
-     "generations of each genetic run (each one model call)"},
-    {"crossover", SM_PARAM_FLOAT, P(crossover), "0.5", 0, 1, NULL,
-     "probability that a pair is crossed (two-point)"},
-    {"mutation", SM_PARAM_FLOAT, P(mutation), "0.2", 0, 1, NULL,
-     "probability that a latent mutates, and then each dimension"},
-    {"tournament", SM_PARAM_INT, P(tournament), "3", 1, 1000, NULL,
-     "latents per selection tournament"},
-    {"halloffame", SM_PARAM_FLOAT, P(halloffame), "0.1", 0, 1, NULL,
-     "hall of fame, a share of each run"},
-    {"alpha1", SM_PARAM_FLOAT, P(alpha1), "0.5", 0, 1e9, NULL,
-     "fitness weight of the similarity to z_x"},
-    {"alpha2", SM_PARAM_FLOAT, P(alpha2), "0.5", 0, 1e9, NULL,
-     "fitness weight of the label (same, or different)"},
+    SM_GENETIC_PARAM_DEFS(abele_params),
     {"balance", SM_PARAM_FLOAT, P(balance), "0.1", 0, 1, NULL,
      "with at most two labels, latents of others added (a share)"},
     {"exemplars", SM_PARAM_INT, P(exemplars), "100", 0, 100000, NULL,

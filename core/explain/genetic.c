@@ -94,10 +94,11 @@ void sm_genetic_hof_update(sm_genetic_pop *q)
     }
 }
 
-void sm_genetic_breed(sm_genetic_pop *q, int tournament, double crossover,
-                      double mutation, sm_genetic_mutate_fn mutate,
-                      void *ctx)
+void sm_genetic_breed(sm_genetic_pop *q, const sm_genetic_params *p,
+                      sm_genetic_mutate_fn mutate, void *ctx)
 {
+    int tournament = p->tournament;
+    double crossover = p->crossover, mutation = p->mutation;
     int d = q->d, P = q->P;
     size_t g = q->gene, row = (size_t)d * g;
     for (int i = 0; i < P; i++) {

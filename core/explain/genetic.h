@@ -11,6 +11,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "explain/explainer.h"
+
+/* A method's genetic settings, LORE's defaults: its params struct holds
+ * them as member `ga` (SM_GENETIC_PARAM_DEFS names them). */
+typedef struct sm_genetic_params {
+    int generations, tournament;
+    double crossover, mutation, halloffame, alpha1, alpha2;
+} sm_genetic_params;
+
+#define SM_GENETIC_PARAM_DEFS(T)                                            \
+    {"generations", SM_PARAM_INT, offsetof(T, ga.generations), "10", 0,    \
+     100000, NULL, "generations of each run (each one model call)"},       \
+    {"crossover", SM_PARAM_FLOAT, offsetof(T, ga.crossover), "0.5", 0, 1,  \
+     NULL, "probability that a pair is crossed (two-point)"},              \
+    {"mutation", SM_PARAM_FLOAT, offsetof(T, ga.mutation), "0.2", 0, 1,    \
+     NULL, "probability that an individual mutates, and then each gene"},  \
+    {"tournament", SM_PARAM_INT, offsetof(T, ga.tournament), "3", 1, 1000, \
+     NULL, "individuals per selection tournament"},                        \
+    {"halloffame", SM_PARAM_FLOAT, offsetof(T, ga.halloffame), "0.1", 0,   \
+     1, NULL, "hall of fame, a share of each run"},                        \
+    {"alpha1", SM_PARAM_FLOAT, offsetof(T, ga.alpha1), "0.5", 0, 1e9,      \
+     NULL, "fitness weight of the similarity to x"},                       \
+    {"alpha2", SM_PARAM_FLOAT, offsetof(T, ga.alpha2), "0.5", 0, 1e9,      \
+     NULL, "fitness weight of the label (same, or different)"}
+
 typedef struct sm_genetic_pop {
     uint64_t key;   /* its draws */
     uint64_t draw;  /* the next counter */
@@ -45,12 +70,11 @@ typedef void (*sm_genetic_mutate_fn)(void *ctx, sm_genetic_pop *q,
                                      uint8_t *row, int j);
 
 /* The next generation into q's rows (eaSimple's varAnd): tournament
- * selection, crossover of pairs with probability crossover, and each row
- * mutated with probability mutation, then each of its genes with the same
- * probability. Changed rows lose their fitness (NAN). */
-void sm_genetic_breed(sm_genetic_pop *q, int tournament, double crossover,
-                      double mutation, sm_genetic_mutate_fn mutate,
-                      void *ctx);
+ * selection, crossover of pairs with probability p->crossover, and each
+ * row mutated with probability p->mutation, then each of its genes with
+ * the same probability. Changed rows lose their fitness (NAN). */
+void sm_genetic_breed(sm_genetic_pop *q, const sm_genetic_params *p,
+                      sm_genetic_mutate_fn mutate, void *ctx);
 
 /* The fitness above which q's rows and hall of fame are kept: the lower
  * end of the largest gap of its sorted fitness (the last of equals), as

@@ -32,8 +32,8 @@
 
 typedef struct lore_params {
     sm_superpixel_params sp; /* first: SM_SUPERPIXEL_PARAM_DEFS */
-    int samples, generations, tournament;
-    double crossover, mutation, halloffame, alpha1, alpha2;
+    int samples;
+    sm_genetic_params ga;
     int max_depth, min_samples_split, min_samples_leaf;
 } lore_params;
 
@@ -66,7 +66,7 @@ static double fitness(const lore_search *a, const lore_pop *q,
     if (sim >= 1) /* a copy of x adds nothing to the neighbourhood */
         sim = 0;
     int hit = q->same ? label == a->target : label != a->target;
-    return a->p->alpha1 * sim + a->p->alpha2 * hit;
+    return a->p->ga.alpha1 * sim + a->p->ga.alpha2 * hit;
 }
 
 /* Mutation: a superpixel shown or hidden at random. */
@@ -109,15 +109,14 @@ static void advance(lore_search *a)
 {
     for (int k = 0; k < 2; k++)
         evaluate(a, &a->pop[k]);
-    if (a->gen == a->p->generations) {
+    if (a->gen == a->p->ga.generations) {
         a->done = 1;
         return;
     }
     a->gen++;
     const lore_params *p = a->p;
     for (int k = 0; k < 2; k++)
-        sm_genetic_breed(&a->pop[k].g, p->tournament, p->crossover,
-                         p->mutation, flip, NULL);
+        sm_genetic_breed(&a->pop[k].g, &p->ga, flip, NULL);
 }
 
 static void lore_free(void *search)
@@ -152,7 +151,7 @@ static void *lore_start(const void *params, const sm_explain_ctx *ctx,
                                                  NULL});
         int P = k == 0 ? (p->samples + 1) / 2 : p->samples / 2;
         ok = ok && x &&
-             sm_genetic_init(&q->g, P, d, 1, p->halloffame, key, x) == 0;
+             sm_genetic_init(&q->g, P, d, 1, p->ga.halloffame, key, x) == 0;
     }
     free(x);
     a->Z = malloc((size_t)(p->samples + 1) * (size_t)d);
@@ -320,18 +319,18 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
     int shown = 0, rejected = 0;
     float *masks = malloc(sizeof(float) * (size_t)(n_cf ? n_cf : 1) *
                           (size_t)d);
-    if (!masks)
+    int *model = malloc(sizeof(int) * (size_t)(n_cf + 1));
+    uint8_t *keep = malloc((size_t)(n_cf + 1));
+    if (!masks || !model || !keep)
         rc2 = -1;
+    for (int k = 0; k < n_cf && rc2 == 0; k++)
+        model[k] = (int)lab[k];
+    if (rc2 == 0)
+        rejected = sm_tree_counterfactuals_kept(cf, n_cf, model, a->target,
+                                                keep);
     for (int k = 0; k < n_cf && rc2 == 0; k++) {
-        int first = 1;
-        for (int j = 0; j < k && first; j++)
-            first = !(cf[j].label == cf[k].label && (int)lab[j] != a->target);
-        if (!first)
-            continue; /* its class has a confirmed one already */
-        if ((int)lab[k] == a->target) {
-            rejected++;
+        if (!keep[k])
             continue;
-        }
         rc2 = sm_text_addf(&t, "%s{\"label\": %d, \"model_label\": %d, "
                            "\"cost\": %d, \"premises\": ", shown ? ", " : "",
                            cf[k].label, (int)lab[k], cf[k].cost) ||
@@ -340,6 +339,8 @@ static int lore_finish(void *search, const sm_explain_ctx *ctx,
             masks[shown * d + j] = Zc[(size_t)(k + 1) * d + j];
         shown++;
     }
+    free(model);
+    free(keep);
     if (rc2 || sm_text_addf(&t, "]"))
         rec->failed = 1;
     sm_record_addf(rec, "counterfactuals", "%s", t.s ? t.s : "[]");
@@ -382,20 +383,7 @@ static const sm_param_def lore_params_def[] = {
     SM_SUPERPIXEL_PARAM_DEFS(lore_params),
     {"samples", SM_PARAM_INT, P(samples), "1000", 2, 10000000, NULL,
      "population of the two genetic runs together"},
-    {"generations", SM_PARAM_INT, P(generations), "10", 0, 100000, NULL,
-     "generations of each run (each one model call)"},
-    {"crossover", SM_PARAM_FLOAT, P(crossover), "0.5", 0, 1, NULL,
-     "probability that a pair is crossed (two-point)"},
-    {"mutation", SM_PARAM_FLOAT, P(mutation), "0.2", 0, 1, NULL,
-     "probability that an individual mutates, and then each superpixel"},
-    {"tournament", SM_PARAM_INT, P(tournament), "3", 1, 1000, NULL,
-     "individuals per selection tournament"},
-    {"halloffame", SM_PARAM_FLOAT, P(halloffame), "0.1", 0, 1, NULL,
-     "hall of fame, a share of the population"},
-    {"alpha1", SM_PARAM_FLOAT, P(alpha1), "0.5", 0, 1e9, NULL,
-     "fitness weight of the similarity to x"},
-    {"alpha2", SM_PARAM_FLOAT, P(alpha2), "0.5", 0, 1e9, NULL,
-     "fitness weight of the label (same, or different)"},
+    SM_GENETIC_PARAM_DEFS(lore_params),
     {"max_depth", SM_PARAM_INT, P(max_depth), "0", 0, 1000, NULL,
      "tree depth at most (0: unlimited)"},
     {"min_samples_split", SM_PARAM_INT, P(min_samples_split), "2", 2,

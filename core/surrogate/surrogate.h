@@ -170,6 +170,13 @@ void sm_tree_rule_free(sm_tree_rule *r);
  * are then the labels present (any int, however large, costs no more than
  * a small one). */
 void sm_tree_dense_labels(int *y, int64_t n, int *cls, int *k);
+/* Which of counterfactuals cf[0..n) (sorted by cost) to keep, given the
+ * model's label of x with each applied: per class (the leaf's label) the
+ * first whose model label is not `label` (x's). keep[k] = 1 for those;
+ * returns the candidates the model rejected before a class had one. */
+int sm_tree_counterfactuals_kept(const sm_tree_rule *cf, int n,
+                                 const int *model_label, int label,
+                                 uint8_t *keep);
 void sm_tree_rules_free(sm_tree_rule *r, int n);
 
 #endif

@@ -858,3 +858,23 @@ void sm_tree_dense_labels(int *y, int64_t n, int *cls, int *k)
         y[i] = (int)(at - cls);
     }
 }
+
+int sm_tree_counterfactuals_kept(const sm_tree_rule *cf, int n,
+                                 const int *model_label, int label,
+                                 uint8_t *keep)
+{
+    int rejected = 0;
+    for (int k = 0; k < n; k++) {
+        int first = 1;
+        keep[k] = 0;
+        for (int j = 0; j < k && first; j++)
+            first = !(keep[j] && cf[j].label == cf[k].label);
+        if (!first)
+            continue; /* its class has a confirmed one already */
+        if (model_label[k] == label)
+            rejected++;
+        else
+            keep[k] = 1;
+    }
+    return rejected;
+}
