@@ -449,40 +449,79 @@ static int draw_valid(abele_search *a, int64_t n, sm_err *err)
     return rc;
 }
 
-/* Every changed row (no fitness) of q made valid: an invalid one gets a
- * dimension redrawn, up to `tries` times (then it stays as it is). */
-static int repair(abele_search *a, abele_pop *q, sm_err *err)
+/* Every changed row (no fitness) of both runs made valid: an invalid one
+ * gets a dimension redrawn, then another, up to `tries` times, and takes
+ * the first valid of those (the last when none is). The chains are drawn
+ * in stages of 1, 2, 4... links, each stage's links of every row still
+ * invalid judged in one discriminator run (a run a try streamed the
+ * discriminator's weights 20 times a generation; whole chains judged at
+ * once cost 10 times the rows). */
+static int repair(abele_search *a, sm_err *err)
 {
-    sm_genetic_pop *g = &q->g;
-    int L = a->L;
-    float *rows = malloc(sizeof(float) * (size_t)(g->P * L) + 1);
-    int *idx = malloc(sizeof(int) * (size_t)g->P + 1);
-    uint8_t *ok = malloc((size_t)g->P + 1);
-    if (!rows || !idx || !ok) {
-        free(rows), free(idx), free(ok);
-        return sm_err_set(err, "out of memory");
+    int L = a->L, T = a->p->tries, P0 = a->pop[0].g.P;
+    int P = P0 + a->pop[1].g.P;
+    size_t row = sizeof(float) * (size_t)L;
+    float *cur = malloc(row * (size_t)P + 1);    /* each row's chain end */
+    float *links = malloc(row * (size_t)P * (size_t)T + 1);
+    int *idx = malloc(sizeof(int) * (size_t)P + 1);
+    uint8_t *ok = malloc((size_t)P * (size_t)T + 1);
+    int n = 0, rc = 0; /* rows as k * P0 + i: run k, row i */
+    if (!cur || !links || !idx || !ok) {
+        rc = sm_err_set(err, "out of memory");
+        goto done;
     }
-    int n = 0, rc = 0;
-    for (int i = 0; i < g->P; i++)
-        if (isnan(g->fit[i]))
-            idx[n++] = i;
-    for (int t = 0; rc == 0 && n > 0 && t <= a->p->tries; t++) {
-        for (int k = 0; k < n; k++)
-            memcpy(rows + k * L, g->ind + (size_t)idx[k] * L * sizeof(float),
-                   sizeof(float) * (size_t)L);
-        if ((rc = validity(a->s, rows, n, ok, err)))
-            break;
-        int left = 0;
-        for (int k = 0; k < n; k++)
-            if (!ok[k]) {
-                idx[left++] = idx[k];
-                if (t < a->p->tries)
-                    redraw(q, g, g->ind + (size_t)idx[k] * L * sizeof(float),
-                           sm_genetic_draw_int(g, 0, L - 1));
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < a->pop[k].g.P; i++)
+            if (isnan(a->pop[k].g.fit[i])) {
+                memcpy(cur + (size_t)n * L, a->pop[k].g.ind + (size_t)i * row,
+                       row);
+                idx[n++] = k * P0 + i;
             }
-        n = left;
+    if (n == 0 || (rc = validity(a->s, cur, n, ok, err)))
+        goto done;
+    int left = 0; /* the invalid ones, compacted */
+    for (int r = 0; r < n; r++)
+        if (!ok[r]) {
+            memmove(cur + (size_t)left * L, cur + (size_t)r * L, row);
+            idx[left++] = idx[r];
+        }
+    for (int used = 0, len = 1; left > 0 && used < T; used += len, len *= 2) {
+        if (len > T - used)
+            len = T - used;
+        for (int b = 0; b < left; b++) {
+            abele_pop *q = &a->pop[idx[b] >= P0];
+            const float *prev = cur + (size_t)b * L;
+            for (int t = 0; t < len; t++) {
+                float *z = links + ((size_t)b * len + (size_t)t) * L;
+                memcpy(z, prev, row);
+                redraw(q, &q->g, (uint8_t *)z,
+                       sm_genetic_draw_int(&q->g, 0, L - 1));
+                prev = z;
+            }
+        }
+        if ((rc = validity(a->s, links, (int64_t)left * len, ok, err)))
+            goto done;
+        int still = 0;
+        for (int b = 0; b < left; b++) {
+            int t = 0;
+            while (t < len && !ok[(size_t)b * len + (size_t)t])
+                t++;
+            int last = used + len == T;
+            const float *z = links + ((size_t)b * len +
+                                      (size_t)(t < len ? t : len - 1)) * L;
+            if (t < len || last) { /* valid, or out of tries */
+                sm_genetic_pop *g = &a->pop[idx[b] >= P0].g;
+                int i = idx[b] >= P0 ? idx[b] - P0 : idx[b];
+                memcpy(g->ind + (size_t)i * row, z, row);
+            } else {
+                memcpy(cur + (size_t)still * L, z, row);
+                idx[still++] = idx[b];
+            }
+        }
+        left = still;
     }
-    free(rows), free(idx), free(ok);
+done:
+    free(cur), free(links), free(idx), free(ok);
     return rc;
 }
 
@@ -880,12 +919,9 @@ static int genetic_told(abele_search *a, const int32_t *label, sm_err *err)
         return 0;
     }
     a->gen++;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2; k++)
         sm_genetic_breed(&a->pop[k].g, &p->ga, redraw, &a->pop[k]);
-        if (repair(a, &a->pop[k], err))
-            return -1;
-    }
-    return 0;
+    return repair(a, err);
 }
 
 /* What to ask next, from the phase the labels told left. */
