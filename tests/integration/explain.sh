@@ -71,6 +71,7 @@ quick() { explain --methods $ALL --limit 12 --no-metrics --set intg.steps=8 \
               --set extremal.iterations=20 --set lime.samples=200 \
               --set kernelshap.budget=200 --set anchor.hide=constant \
               --set lore.hide=constant --set lore.samples=200 \
+              --set abele.aae=models/mnist_aae.yaml \
               --set abele.samples=100 --set abele.generations=2 \
               --set abele.exemplars=10 --set abele.counter_exemplars=10 "$@"; }
 expect 0 "168 maps written" -- quick --out "$tmp/q1" --batch 5
