@@ -46,7 +46,7 @@ UNIT_BIN   := $(BUILD)/tests/unit
 BENCH_SRC  := $(filter-out bench/common.c,$(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps data models run test unit integration determinism bench fuzz clean install
+.PHONY: all deps data models models-aae run test unit integration determinism bench fuzz clean install
 .SECONDARY:
 
 # libsalmap-client: what another service links (the wire codec and the
@@ -191,6 +191,21 @@ models: data
 	$(TRAIN) --epochs 4 --dataset data/fashion-mnist/train \
 	    --config configs/fashion-mnist.yaml \
 	    --out models/fashion_cnn.onnx --test data/fashion-mnist/test
+	@$(MAKE) --no-print-directory models-aae
+
+# The adversarial autoencoders ABELE explains the shipped classifiers with
+# (docs/TRAINING.md, salmap train-aae), each beside its classifier.
+TRAIN_AAE := build/bin/salmap train-aae --threads 2 --seed 1
+MNIST_AAE_STEPS   ?= @MNIST_STEPS@
+FASHION_AAE_STEPS ?= @FASHION_STEPS@
+
+models-aae: data
+	@$(MAKE) --no-print-directory SAN= BUILD=build build/bin/salmap
+	$(TRAIN_AAE) --latent 4 --steps $(MNIST_AAE_STEPS) --dataset data/mnist/train \
+	    --classifier models/mnist_cnn.onnx --test data/mnist/test --out models/mnist_aae.yaml
+	$(TRAIN_AAE) --latent 8 --steps $(FASHION_AAE_STEPS) --dataset data/fashion-mnist/train \
+	    --classifier models/fashion_cnn.onnx --test data/fashion-mnist/test \
+	    --out models/fashion_aae.yaml
 
 # --- run / test / bench ----------------------------------------------------
 run: deps

@@ -169,7 +169,7 @@ static int convert(const raw_aae *r, const ctx *c, sm_aae_config *cfg)
         if (get_str(c, t->dataset, &o->dataset) ||
             get_int(c, "aae.train.steps", t->steps, 1, 1 << 30, &o->steps) ||
             get_int(c, "aae.train.batch", t->batch, 1, 1 << 30, &o->batch) ||
-            get_num(c, "aae.train.lr", t->lr, 0, 1e30, &o->lr) ||
+            get_num(c, "aae.train.lr", t->lr, 0, 1, &o->lr) ||
             get_num(c, "aae.train.beta1", t->beta1, 0, 1, &o->beta1) ||
             get_int(c, "aae.train.threads", t->threads, 1, 1 << 10,
                     &o->threads))

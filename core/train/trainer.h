@@ -2,9 +2,9 @@
  * (train/set.h) with the engine's own backward pass.
  *
  * Loss: mean cross-entropy of softmax(logits) over a mini-batch, so the
- * backward seed is (softmax - onehot) / batch. Optimizers as PyTorch's:
- * SGD with momentum (v = mu v + g; w -= lr v) or Adam (beta1 0.9, beta2
- * 0.999, eps 1e-8, bias-corrected); weight decay adds wd * w to every
+ * backward seed is (softmax - onehot) / batch. Optimizers as PyTorch's
+ * (train/optim.h): SGD with momentum (v = mu v + g; w -= lr v) or Adam
+ * (beta1 0.9, beta2 0.999, eps 1e-8, bias-corrected); weight decay adds wd * w to every
  * gradient (weights and biases). Learning rate constant, or cosine-annealed
  * to zero over the run's steps.
  *
