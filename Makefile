@@ -196,8 +196,8 @@ models: data
 # The adversarial autoencoders ABELE explains the shipped classifiers with
 # (docs/TRAINING.md, salmap train-aae), each beside its classifier.
 TRAIN_AAE := build/bin/salmap train-aae --threads 2 --seed 1
-MNIST_AAE_STEPS   ?= @MNIST_STEPS@
-FASHION_AAE_STEPS ?= @FASHION_STEPS@
+MNIST_AAE_STEPS   ?= 12000
+FASHION_AAE_STEPS ?= 10000
 
 models-aae: data
 	@$(MAKE) --no-print-directory SAN= BUILD=build build/bin/salmap
