@@ -85,8 +85,7 @@ static float to_model(const sm_preproc *pp, int ch, float t)
 }
 
 /* Checks that auxiliary model m (called name) has one input of rank
- * rank whose dims 1.. are dims[1..] (0: any); its rank-2 dim 1 or -1
- * into *width when width is not NULL. */
+ * rank whose dims 1.. are dims[1..] (0: any). */
 static int check_input(const char *name, sm_model *m, int rank,
                        const int64_t *dims, sm_err *err)
 {

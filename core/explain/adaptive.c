@@ -324,22 +324,36 @@ void *sm_adaptive_decode(const sm_adaptive_method *m, const void *params,
 
 /* ---- the superpixel space ------------------------------------------ */
 
-static void *sp_open(const void *params, const sm_explain_ctx *ctx,
-                     const sm_explain_image *im, size_t *row_bytes,
-                     sm_err *err)
+/* A new segmentation to fill; NULL with a message. */
+static sm_superpixel_image *sp_new(sm_err *err)
 {
-    (void)ctx;
     sm_superpixel_image *s = malloc(sizeof *s);
-    if (!s) {
+    if (!s)
         sm_err_set(err, "out of memory");
-        return NULL;
-    }
-    if (sm_superpixel_segment(params, im->x, im->c, im->h, im->w, s, err)) {
+    return s;
+}
+
+/* s once filled (rc 0), its row size set; freed and NULL when not. */
+static void *sp_filled(sm_superpixel_image *s, int rc, size_t *row_bytes)
+{
+    if (rc) {
         free(s);
         return NULL;
     }
     *row_bytes = (size_t)s->d;
     return s;
+}
+
+static void *sp_open(const void *params, const sm_explain_ctx *ctx,
+                     const sm_explain_image *im, size_t *row_bytes,
+                     sm_err *err)
+{
+    (void)ctx;
+    sm_superpixel_image *s = sp_new(err);
+    return s ? sp_filled(s, sm_superpixel_segment(params, im->x, im->c, im->h,
+                                                  im->w, s, err),
+                         row_bytes)
+             : NULL;
 }
 
 static int sp_encode(const void *space, sm_text *t, sm_err *err)
@@ -353,17 +367,11 @@ static void *sp_decode(const void *params, const sm_explain_ctx *ctx,
                        sm_err *err)
 {
     (void)ctx;
-    sm_superpixel_image *s = malloc(sizeof *s);
-    if (!s) {
-        sm_err_set(err, "out of memory");
-        return NULL;
-    }
-    if (sm_superpixel_image_decode(params, im, b, len, s, used, err)) {
-        free(s);
-        return NULL;
-    }
-    *row_bytes = (size_t)s->d;
-    return s;
+    sm_superpixel_image *s = sp_new(err);
+    return s ? sp_filled(s, sm_superpixel_image_decode(params, im, b, len, s,
+                                                       used, err),
+                         row_bytes)
+             : NULL;
 }
 
 static int sp_labels(const void *params, const sm_explain_ctx *ctx,
