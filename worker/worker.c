@@ -354,7 +354,11 @@ static void on_compute(sm_worker *w)
     size_t klen = zmq_msg_size(&p[0]);
     if (n == 2 && klen == 6 && !memcmp(kind, "RESULT", 6)) {
         sm_msg_buf b = {zmq_msg_data(&p[1]), zmq_msg_size(&p[1]), 0};
-        send_broker(w, "RESULT", &b);
+        if (w->broker)
+            send_broker(w, "RESULT", &b);
+        else /* the broker gave us up, and our leases with us */
+            wlog(w, "task %llu finished after the connection was given up: "
+                 "its result is dropped", (unsigned long long)w->running->id);
         free(w->running->body);
         free(w->running);
         w->running = NULL;
