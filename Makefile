@@ -2,13 +2,13 @@
 # `make run` sets up a fresh machine and runs the main job; see README.md.
 
 PKGS      := vips openblas lapacke libprotobuf-c libcyaml zlib libzmq msgpack \
-             sqlite3 libsodium
+             sqlite3 libsodium jansson
 TEST_PKGS := criterion
 # Debian packages the project needs (make deps installs the missing ones).
 DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
              liblapacke-dev libcriterion-dev libprotobuf-c-dev zlib1g-dev \
              protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
-             libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev \
+             libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev libjansson-dev \
              dataset-fashion-mnist docker-compose
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
 # npm itself and conflicts with Debian's npm): installed only when absent.

@@ -98,6 +98,9 @@ struct bjob {
     bgather *gathers;         /* open neighbourhoods */
     uint64_t maps_total, maps_done, maps_failed, maps_found;
     double t0, last_event;
+    double started;           /* wall clock (job.json) */
+    char **workers;           /* names of those whose results were kept */
+    int n_workers;
     int dirty;                /* progress to report to watchers */
     bjob *next;
 };
@@ -184,6 +187,8 @@ void bgather_close(bjob *j, bgather *g);
 /* A worker's result for t (already unlinked from the leased list); frees
  * t or hands it on. */
 void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r);
+/* Remembers that the worker `name` computed some of j (job.json). */
+void bjob_note_worker(bjob *j, const char *name);
 /* t could not be run (encoding failed, or quarantined after killing
  * cfg.max_task_failures workers): its maps count as failed. Frees t. */
 void bjob_task_failed(sm_broker *b, btask *t, const char *why);

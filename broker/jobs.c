@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker/blobs.h"
 #include "broker/internal.h"
@@ -12,6 +13,7 @@
 #include "config/config_model.h"
 #include "explain/settings.h"
 #include "model/model.h"
+#include "report/jobinfo.h"
 #include "util/file.h"
 #include "util/text.h"
 
@@ -42,6 +44,9 @@ void bjob_free(bjob **jp)
     free(j->ex);
     free(j->msettings);
     free(j->n_msettings);
+    for (int k = 0; k < j->n_workers; k++)
+        free(j->workers[k]);
+    free(j->workers);
     sm_explain_store_destroy(&j->store);
     sm_dataset_destroy(&j->ds);
     sm_model_config_destroy(&j->cfg);
@@ -87,6 +92,47 @@ static int write_inline(sm_broker *b, bjob *j, char manifest[BPATH_MAX],
         rc = sm_file_write_atomic(manifest, csv.s, csv.len, err);
     sm_text_free(&csv);
     return rc;
+}
+
+/* OUT/job.json as j stands (jobinfo.h); a failure is logged, not fatal:
+ * the maps matter more than their description. */
+static void write_jobinfo(bjob *j, double finished)
+{
+    const sm_msg_job *s = &j->spec;
+    sm_jobinfo_method *m = calloc(s->n_methods, sizeof *m);
+    sm_err err;
+    if (!m) {
+        sm_broker_warn("job %s: job.json: out of memory", j->id);
+        return;
+    }
+    sm_jobinfo_methods_fill(j->ex, (int)s->n_methods, m);
+    sm_jobinfo ji = {
+        .id = j->id, .name = s->name, .model_hash = s->model,
+        .config = s->config, .dataset = s->dataset ? s->dataset : "(inline images)",
+        .channels = j->cfg->channels, .height = j->cfg->height,
+        .width = j->cfg->width, .methods = m, .n_methods = (int)s->n_methods,
+        .seed = s->seed, .limit = s->limit, .target = s->target,
+        .score = s->score, .metrics = s->metrics, .images = j->count,
+        .started = j->started, .finished = finished,
+        .workers = (const char *const *)j->workers, .n_workers = j->n_workers,
+        .maps = j->maps_done, .failed = j->maps_failed,
+        .state = bjob_state_name(j->state)};
+    if (sm_jobinfo_write(s->out, &ji, &err))
+        sm_broker_warn("job %s: %s", j->id, err.msg);
+    free(m);
+}
+
+void bjob_note_worker(bjob *j, const char *name)
+{
+    for (int k = 0; k < j->n_workers; k++)
+        if (!strcmp(j->workers[k], name))
+            return;
+    char **grown = realloc(j->workers, sizeof *grown * (size_t)(j->n_workers + 1));
+    if (!grown)
+        return; /* job.json lists one fewer: nothing else depends on it */
+    j->workers = grown;
+    if ((j->workers[j->n_workers] = strdup(name)))
+        j->n_workers++;
 }
 
 /* Everything a job needs before it runs; -1 with a message that the
@@ -165,6 +211,8 @@ static int setup(sm_broker *b, bjob *j, sm_err *err)
     if (!(j->store = sm_explain_store_open(s->out, err)))
         return -1;
     j->maps_total = (uint64_t)j->count * nm;
+    j->started = (double)time(NULL);
+    write_jobinfo(j, 0);
     return 0;
 }
 
@@ -274,6 +322,7 @@ void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
         bjob_set_state(b, j, BJOB_FAILED, err.msg);
     else
         bjob_set_state(b, j, s, NULL);
+    write_jobinfo(j, (double)time(NULL));
     sm_broker_info(b, "job %s %s: %llu maps written or found, %llu failed, %.1f s",
                   j->id, bjob_state_name(j->state),
                   (unsigned long long)j->maps_done,

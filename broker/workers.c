@@ -105,6 +105,7 @@ static void worker_result(sm_broker *b, bworker *w, const sm_msg_frames *f)
     } else {
         btask_unlink(&b->leased, t);
         w->inflight--;
+        bjob_note_worker(t->job, w->name);
         bjob_result(b, t, &r);
     }
     sm_msg_doc_destroy(&doc);

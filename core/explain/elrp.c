@@ -132,6 +132,7 @@ static const sm_param_def elrp_params_def[] = {
 
 const sm_explainer_class sm_explainer_elrp = {
     .name = "elrp",
+    .signed_map = sm_explain_signed,
     .summary = "layer-wise relevance propagation: epsilon rule or a composite",
     .backward = 1, /* a relevance pass costs what a backward pass does */
     .params = elrp_params_def,

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "render/colormap.h"
+
 struct sm_explainer {
     const sm_explainer_class *cls;
     void *params;
@@ -176,6 +178,40 @@ static void clear_out(sm_explain_out *out, int64_t n)
         out[i].evals = 0;
         memset(&out[i].record, 0, sizeof out[i].record);
     }
+}
+
+int sm_explain_signed(const void *params)
+{
+    (void)params;
+    return 1;
+}
+
+static int map_signed(const sm_explainer_class *c, const void *params)
+{
+    return c->signed_map && c->signed_map(params);
+}
+
+int sm_explainer_map_signed(const sm_explainer *e)
+{
+    return map_signed(e->cls, e->params);
+}
+
+/* The colour scale of out's map (hw values) into its record as "scale":
+ * the legend of the map's PNG (render/colormap.h). A map with a NaN gets
+ * none: its PNG is refused later, with the reason. */
+static void add_scale(const sm_explainer_class *c, const void *params,
+                      sm_explain_out *out, int64_t hw)
+{
+    sm_cmap_scale s;
+    sm_err err;
+    if (c->no_map || !out->map ||
+        sm_cmap_scale_of(map_signed(c, params) ? SM_CMAP_DIVERGING
+                                               : SM_CMAP_SEQUENTIAL,
+                         out->map, (size_t)hw, c->name, &s, &err))
+        return;
+    sm_record_addf(&out->record, "scale",
+                   "{\"colormap\": \"%s\", \"min\": %.9g, \"max\": %.9g}",
+                   sm_cmap_kind_name(s.kind), s.lo, s.hi);
 }
 
 /* -1 with a message when an add to out's record ran out of memory (the
@@ -458,6 +494,7 @@ int sm_explain_rounds_finish(sm_explain_rounds *r, sm_explain_out *out,
     clear_out(out, 1);
     if (op_finish(r, out, err))
         return sm_err_prefix(err, "%s", r->cls->name);
+    add_scale(r->cls, r->params, out, r->im.h * r->im.w);
     return record_check(r->cls, out, r->im.id, err);
 }
 
@@ -521,8 +558,10 @@ int sm_explainer_run(sm_explainer *e, const sm_explain_ctx *ctx,
     if (e->cls->run ? e->cls->run(e->params, ctx, b, out, err)
                     : run_rounds(e->cls, e->params, ctx, b, out, err))
         return sm_err_prefix(err, "%s", e->cls->name);
-    for (int64_t i = 0; i < b->x->shape[0]; i++)
+    for (int64_t i = 0; i < b->x->shape[0]; i++) {
+        add_scale(e->cls, e->params, &out[i], b->x->shape[2] * b->x->shape[3]);
         if (record_check(e->cls, &out[i], b->ids ? b->ids[i] : NULL, err))
             return -1;
+    }
     return 0;
 }

@@ -94,6 +94,7 @@ typedef struct sm_explain_out {
 /* Frees the records of out[0..n). */
 void sm_explain_out_free(sm_explain_out *out, int64_t n);
 
+
 /* One image as the per-image operations see it. */
 typedef struct sm_explain_image {
     const float *x;     /* c x h x w, the model input */
@@ -109,6 +110,10 @@ typedef struct sm_explainer_class {
                                     pass (what an evaluation costs) */
     int no_map;                  /* 1: it yields no pixel map, only its
                                     record (out->map is NULL) */
+    /* 1 when the map it gives with these parameters can be negative
+     * (drawn on a diverging colour map centred on 0), 0 when it is >= 0
+     * by construction. NULL: never signed; sm_explain_signed: always. */
+    int (*signed_map)(const void *params);
     const sm_param_def *params;  /* ended by an entry with name NULL */
     size_t params_size;
     /* Checks across parameters (may be NULL). */
@@ -194,6 +199,11 @@ const sm_explainer_class *const *sm_explainer_all(void);
 
 /* A method with its parameter values. */
 typedef struct sm_explainer sm_explainer;
+
+/* signed_map of a method whose map is always signed. */
+int sm_explain_signed(const void *params);
+/* Whether e's maps are signed, with its parameters. */
+int sm_explainer_map_signed(const sm_explainer *e);
 
 /* The method with its defaults; NULL with a message naming the unknown
  * method (and listing the known ones). */

@@ -14,6 +14,7 @@ static const sm_param_def grad_params[] = {{NULL}};
 
 const sm_explainer_class sm_explainer_grad = {
     .name = "grad",
+    .signed_map = sm_explain_signed,
     .summary = "gradient x input, summed over channels",
     .backward = 1,
     .params = grad_params,

@@ -124,8 +124,14 @@ static const sm_param_def gradcam_params_def[] = {
 };
 #undef P
 
+static int gradcam_signed(const void *params)
+{
+    return !((const gradcam_params *)params)->relu;
+}
+
 const sm_explainer_class sm_explainer_gradcam = {
     .name = "gradcam",
+    .signed_map = gradcam_signed,
     .summary = "Grad-CAM on the last convolutional block, upsampled bilinearly",
     .backward = 1,
     .params = gradcam_params_def,

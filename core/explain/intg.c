@@ -193,6 +193,7 @@ static const sm_param_def intg_params_def[] = {
 
 const sm_explainer_class sm_explainer_intg = {
     .name = "intg",
+    .signed_map = sm_explain_signed,
     .summary = "integrated gradients (Gauss-Legendre, 50 steps, zero baseline)",
     .backward = 1,
     .params = intg_params_def,

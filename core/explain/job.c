@@ -20,6 +20,7 @@
 #include "explain/settings.h"
 #include "explain/store.h"
 #include "explain/task.h"
+#include "report/jobinfo.h"
 #include "util/clock.h"
 
 static void skipped(const sm_err *e, void *failed)
@@ -117,6 +118,42 @@ static int setup(state *s, sm_err *err)
     };
     /* the first thing written: a bad job leaves nothing behind */
     return (s->store = sm_explain_store_open(j->out, err)) ? 0 : -1;
+}
+
+/* OUT/job.json (report/jobinfo.h) at the start (finished 0) and the end;
+ * a failure is reported, not fatal: the maps matter more. */
+static void write_jobinfo(state *s, double started, double finished,
+                          const sm_explain_stats *st, const char *state_name)
+{
+    const sm_explain_job *j = s->job;
+    sm_jobinfo_method *m = calloc((size_t)j->n_methods, sizeof *m);
+    char threads[64], target[32];
+    const char *workers[1] = {threads};
+    sm_err err;
+    if (!m) {
+        fprintf(stderr, "salmap explain: %s/job.json: out of memory\n", j->out);
+        return;
+    }
+    sm_jobinfo_methods_fill(s->ex, j->n_methods, m);
+    snprintf(threads, sizeof threads, "this process (%d threads)",
+             s->model_threads);
+    snprintf(target, sizeof target, "%d", j->target_index);
+    sm_jobinfo ji = {
+        .model = j->model, .config = j->config, .dataset = j->dataset,
+        .channels = s->pp.channels, .height = s->pp.height,
+        .width = s->pp.width, .methods = m, .n_methods = j->n_methods,
+        .seed = j->seed, .limit = j->limit,
+        .target = j->target == SM_TARGET_INDEX ? target
+                  : j->target == SM_TARGET_LABEL ? "label" : "predicted",
+        .score = j->score_prob ? "prob" : "logit", .metrics = j->metrics,
+        .images = s->count, .started = started, .finished = finished,
+        .workers = workers, .n_workers = 1,
+        .maps = st->maps_written + st->maps_skipped,
+        .failed = st->images_failed * (uint64_t)j->n_methods,
+        .state = state_name};
+    if (sm_jobinfo_write(j->out, &ji, &err))
+        fprintf(stderr, "salmap explain: %s\n", err.msg);
+    free(m);
 }
 
 /* Explains the images of x (res from sm_explain_targets; rows of failed
@@ -275,6 +312,8 @@ int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
         state_free(&s);
         return -1;
     }
+    double started = (double)time(NULL);
+    write_jobinfo(&s, started, 0, st, "running");
     const size_t bsz = job->batch > 0 ? (size_t)job->batch : 64;
     batch b = {0};
     int rc = batch_new(&s, bsz, &b, err);
@@ -299,6 +338,7 @@ int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
     if (write_index(&s, rc ? &ierr : err) && rc == 0)
         rc = -1;
     st->seconds = sm_clock_now() - t0;
+    write_jobinfo(&s, started, (double)time(NULL), st, rc ? "failed" : "done");
     batch_free(&b);
     state_free(&s);
     return rc;

@@ -125,6 +125,7 @@ static const sm_param_def kernelshap_params_def[] = {
 
 const sm_explainer_class sm_explainer_kernelshap = {
     .name = "kernelshap",
+    .signed_map = sm_explain_signed,
     .summary = "KernelSHAP: Shapley values of superpixels by the Shapley "
                "kernel's weighted least squares (2M + 2048 coalitions)",
     .backward = 0,

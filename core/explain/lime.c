@@ -135,6 +135,7 @@ static const sm_param_def lime_params_def[] = {
 
 const sm_explainer_class sm_explainer_lime = {
     .name = "lime",
+    .signed_map = sm_explain_signed,
     .summary = "LIME: weighted ridge of the target probability on 1000 "
                "random on/off superpixel masks",
     .backward = 0,

@@ -198,6 +198,7 @@ static const sm_param_def occlusion_params_def[] = {
 
 const sm_explainer_class sm_explainer_occlusion = {
     .name = "occlusion",
+    .signed_map = sm_explain_signed,
     .summary = "Occlusion: score drop under a sliding baseline window "
                "(ceil(H/7) square, stride half of it)",
     .backward = 0,

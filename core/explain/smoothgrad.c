@@ -129,8 +129,15 @@ static const sm_param_def smoothgrad_params_def[] = {
 };
 #undef P
 
+/* grad's noisy average is signed, sal's is not */
+static int smoothgrad_signed(const void *params)
+{
+    return !strcmp(((const smoothgrad_params *)params)->base, "grad");
+}
+
 const sm_explainer_class sm_explainer_smoothgrad = {
     .name = "smoothgrad",
+    .signed_map = smoothgrad_signed,
     .summary = "SmoothGrad: mean of SAL over 50 copies with 15% Gaussian noise",
     .backward = 1,
     .params = smoothgrad_params_def,

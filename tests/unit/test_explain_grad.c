@@ -550,14 +550,30 @@ Test(explain_grad, gradcam_hand_checked)
                 cr_assert_float_eq(maps[i * 9 + q], cam, 1e-5, "relu %d image %d pixel %d",
                                    relu, i, q);
             }
-            cr_assert_str_eq(sm_record_json(&out[i].record), "{\"layer\": \"feat\", \"shape\": [2, 3, 3]}");
+            /* the legend: [min, max] with the ReLU, symmetric without */
+            float lo = maps[i * 9], hi = maps[i * 9];
+            for (int q = 1; q < 9; q++) {
+                lo = fminf(lo, maps[i * 9 + q]);
+                hi = fmaxf(hi, maps[i * 9 + q]);
+            }
+            if (!relu) {
+                hi = fmaxf(fabsf(lo), fabsf(hi));
+                lo = -hi;
+            }
+            char want[200];
+            snprintf(want, sizeof want, "{\"layer\": \"feat\", \"shape\": [2, 3, 3], "
+                     "\"scale\": {\"colormap\": \"%s\", \"min\": %.9g, \"max\": %.9g}}",
+                     relu ? "sequential" : "diverging", lo, hi);
+            cr_assert_str_eq(sm_record_json(&out[i].record), want);
         }
         cr_assert(negative, "the case should exercise the ReLU");
     }
     /* a named layer: the input itself is a 2 x 3 x 3 feature map too */
     const char *s[] = {"layer=x", NULL};
     cr_assert_eq(explain("gradcam", s, m, x, target, NULL, maps, out, &err), 0, "%s", err.msg);
-    cr_assert_str_eq(sm_record_json(&out[0].record), "{\"layer\": \"x\", \"shape\": [2, 3, 3]}");
+    cr_assert(!strncmp(sm_record_json(&out[0].record),
+                       "{\"layer\": \"x\", \"shape\": [2, 3, 3], \"scale\": ", 44),
+              "%s", sm_record_json(&out[0].record));
     sm_tensor_destroy(&x);
     sm_tensor_destroy(&w);
     sm_tensor_destroy(&cw);

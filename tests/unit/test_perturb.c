@@ -119,8 +119,15 @@ Test(perturb, occlusion_of_a_linear_model)
         occlusion_direct(w->data + target[i] * C * H * W,
                          x->data + i * C * H * W, 3, 2, 0.3, want);
         cr_assert_eq(out[i].evals, 2 * 3 + 1);
-        cr_assert_str_eq(sm_record_json(&out[i].record),
-                         "{\"window\": 3, \"stride\": 2, \"windows\": 6}");
+        /* signed: the legend is symmetric about 0 */
+        float m = 0;
+        for (int q = 0; q < H * W; q++)
+            m = fmaxf(m, fabsf(maps[i * H * W + q]));
+        char rec[200];
+        snprintf(rec, sizeof rec, "{\"window\": 3, \"stride\": 2, \"windows\": 6, "
+                 "\"scale\": {\"colormap\": \"diverging\", \"min\": %.9g, "
+                 "\"max\": %.9g}}", -m, m);
+        cr_assert_str_eq(sm_record_json(&out[i].record), rec);
         for (int q = 0; q < H * W; q++)
             cr_assert_float_eq(maps[i * H * W + q], want[q], 1e-5,
                                "image %d pixel %d: %g, want %g", i, q,

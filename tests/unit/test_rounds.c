@@ -186,7 +186,9 @@ Test(rounds, run_finds_the_dominant_pixel_and_equals_the_pipeline)
         for (int q = 0; q < HP; q++)
             cr_assert_eq(maps[i][q], q == pixel ? 1.0f : 0.0f, "pixel %d", q);
         cr_assert_eq(out[i].evals, 2 * 5, "5 rounds of 2 for 32 pixels");
-        cr_assert_str_eq(sm_record_json(&out[i].record), "{\"pixel\": 21}");
+        cr_assert_str_eq(sm_record_json(&out[i].record),
+                         "{\"pixel\": 21, \"scale\": {\"colormap\": \"sequential\", "
+                         "\"min\": 0, \"max\": 1}}");
         cr_assert_eq(out[i].record.n_arrays, 1);
     }
 
@@ -374,7 +376,8 @@ Test(rounds, a_worker_answers_steps_with_the_next_round)
     cr_assert_eq(rounds, 5, "32 pixels: 5 rounds");
     const sm_msg_item *it = &r.items[0];
     cr_assert_null(it->error, "%s", it->error);
-    cr_assert_str_eq(it->record, "{\"pixel\": 13}");
+    cr_assert_str_eq(it->record, "{\"pixel\": 13, \"scale\": {\"colormap\": "
+                                 "\"sequential\", \"min\": 0, \"max\": 1}}");
     cr_assert_eq(it->n_arrays, 1);
     cr_assert_str_eq(it->arrays[0].name, "found");
     cr_assert(it->arrays[0].ndim == 1 && it->arrays[0].shape[0] == 2);
