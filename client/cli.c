@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "client/lib/salmap_client.h"
+#include "util/clock.h"
 #include "explain/jobfile.h"
 #include "model/model.h"
 
@@ -66,18 +67,6 @@ int sm_cli_threads(void)
                                                         : (int)cores;
 }
 
-const char *sm_cli_duration(double s, char *buf, size_t cap)
-{
-    long t = s > 0 ? (long)(s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(buf, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else if (t >= 60)
-        snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
-    else
-        snprintf(buf, cap, "%lds", t);
-    return buf;
-}
-
 int sm_cli_check_out_dir(const char *cmd, const char *opt, const char *path)
 {
     char *copy = strdup(path);
@@ -98,22 +87,24 @@ void sm_cli_progress(const sm_client_status *st, void *u)
     double left = st->rate > 0 ? (double)(st->maps_total - st->maps_done -
                                           st->maps_failed) / st->rate : 0;
     uint64_t done = st->maps_done + st->maps_failed;
+    char eta[32];
     if (isatty(STDERR_FILENO)) {
         int width = 30, fill = st->maps_total ? (int)(width * done / st->maps_total)
                                               : width;
-        fprintf(stderr, "\r[%.*s%*s] %llu/%llu maps, %.1f maps/s, %.0f s left ",
+        fprintf(stderr, "\r[%.*s%*s] %llu/%llu maps, %.1f maps/s, %s left ",
                 fill, "==============================", width - fill, "",
                 (unsigned long long)done, (unsigned long long)st->maps_total,
-                st->rate, left);
+                st->rate, sm_clock_duration(left, eta, sizeof eta));
         if (strcmp(st->state, "running") && strcmp(st->state, "queued"))
             fputc('\n', stderr);
     } else if (st->seconds - ps->last >= 5 || st->seconds < ps->last ||
                (strcmp(st->state, "running") && strcmp(st->state, "queued"))) {
         /* a log line every 5 s at most, and the last */
         ps->last = st->seconds;
-        fprintf(stderr, "salmap: job %s %s: %llu/%llu maps, %.1f maps/s, %.0f s left\n",
+        fprintf(stderr, "salmap: job %s %s: %llu/%llu maps, %.1f maps/s, %s left\n",
                 st->job, st->state, (unsigned long long)done,
-                (unsigned long long)st->maps_total, st->rate, left);
+                (unsigned long long)st->maps_total, st->rate,
+                sm_clock_duration(left, eta, sizeof eta));
     }
 }
 

@@ -40,8 +40,6 @@ int sm_cli_bad(const char *cmd, const char *opt, const char *val,
 /* The default thread count: the online cores, 1..SM_MODEL_MAX_THREADS. */
 int sm_cli_threads(void);
 
-/* "1h02m", "3m05s", "42s" into buf; returns buf. */
-const char *sm_cli_duration(double seconds, char *buf, size_t cap);
 
 /* 0 when the folder of path is writable, else 1 (the exit code) after
  * "salmap <cmd>: <opt> <path>: folder <dir> is not writable: <why>":

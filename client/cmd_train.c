@@ -197,7 +197,7 @@ static void on_step(const sm_train_progress *p, void *ctx)
             100.0 * (double)p->seen / (double)p->total, p->loss, p->accuracy,
             ((double)(p->epoch - 1) * (double)pg->per_epoch + (double)p->seen) /
                 (t - pg->t0 > 0 ? t - pg->t0 : 1e-9),
-            sm_cli_duration(time_left(pg, p, t), left, sizeof left));
+            sm_clock_duration(time_left(pg, p, t), left, sizeof left));
     fflush(stderr);
 }
 
@@ -256,7 +256,7 @@ static int train(const opts *o, const sm_model_config *cfg)
                                  .seen = pg.per_epoch, .total = pg.per_epoch};
         fprintf(stderr, "%sepoch %d/%d: loss %.4f, accuracy %.4f, %.1f s, "
                 "%s left\n", pg.tty ? "\r\033[K" : "", e + 1, o->t.epochs, loss,
-                acc, t - te, sm_cli_duration(time_left(&pg, &end, t), buf, sizeof buf));
+                acc, t - te, sm_clock_duration(time_left(&pg, &end, t), buf, sizeof buf));
     }
     double train_s = sm_clock_now() - pg.t0;
     if (rc == 0 && sm_trainer_save(tr, o->out, cfg, sm_train_set_classes(set),
@@ -264,7 +264,7 @@ static int train(const opts *o, const sm_model_config *cfg)
         rc = sm_cli_fail("train", "%s", err.msg);
     if (rc == 0)
         fprintf(stderr, "salmap train: trained in %s (%.1f s); wrote %s and "
-                "%s\n", sm_cli_duration(train_s, buf, sizeof buf), train_s, o->out,
+                "%s\n", sm_clock_duration(train_s, buf, sizeof buf), train_s, o->out,
                 yaml);
     if (rc == 0 && test) {
         double loss, acc;

@@ -180,7 +180,7 @@ static void on_step(progress *pg, int step, int steps, const sm_aae_losses *l)
     fprintf(stderr, "%sstep %d/%d  d_loss %.4f  mse %.4f  adv %.4f  %.2f "
             "steps/s  %s left%s", pg->tty ? "\r\033[K" : "", step, steps,
             pg->sum.d_loss / pg->n, pg->sum.mse / pg->n, pg->sum.adv / pg->n,
-            rate, sm_cli_duration((steps - step) / rate, left, sizeof left),
+            rate, sm_clock_duration((steps - step) / rate, left, sizeof left),
             pg->tty && !end ? "" : "\n");
     fflush(stderr);
     if (!pg->tty || end) {
@@ -268,7 +268,7 @@ static int train(const opts *o, const sm_model_config *cfg,
     if (rc == 0)
         fprintf(stderr, "salmap " CMD ": trained in %s (%.1f s, %.2f steps/s); "
                 "wrote %s and its encoder, decoder and discriminator\n",
-                sm_cli_duration(train_s, buf, sizeof buf), train_s,
+                sm_clock_duration(train_s, buf, sizeof buf), train_s,
                 o->a.steps / (train_s > 0 ? train_s : 1e-9), o->out);
     if (rc == 0 && meta.has_test)
         printf("test reconstruction mse: %.6f; agreement: %.4f (%.0f/%zu)\n",

@@ -204,16 +204,17 @@ static void progress(const state *s, size_t done_n, double t0, int final)
 {
     double dt = sm_clock_now() - t0, rate = dt > 0 ? (double)done_n / dt : 0;
     double left = rate > 0 ? (double)(s->count - done_n) / rate : 0;
+    char eta[32];
     if (s->job->progress && isatty(STDERR_FILENO)) {
         int width = 30, fill = s->count ? (int)(width * done_n / s->count) : width;
-        fprintf(stderr, "\r[%.*s%*s] %zu/%zu images, %.1f images/s, %.0f s left ",
+        fprintf(stderr, "\r[%.*s%*s] %zu/%zu images, %.1f images/s, %s left ",
                 fill, "==============================", width - fill, "",
-                done_n, s->count, rate, left);
+                done_n, s->count, rate, sm_clock_duration(left, eta, sizeof eta));
         if (final)
             fputc('\n', stderr);
     } else {
-        fprintf(stderr, "salmap explain: %zu/%zu images, %.1f images/s, %.0f s left\n",
-                done_n, s->count, rate, left);
+        fprintf(stderr, "salmap explain: %zu/%zu images, %.1f images/s, %s left\n",
+                done_n, s->count, rate, sm_clock_duration(left, eta, sizeof eta));
     }
 }
 
