@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config/config_model.h"
@@ -108,8 +109,10 @@ static int parse(int argc, char **argv, opts *o)
                 return bad("--seed", optarg, "an integer in 0..2^64-1");
             break;
         case 'S':
-            if (o->n_settings == MAX_SETTINGS)
-                return sm_cli_fail("sanity", "more than %d --set", MAX_SETTINGS) + 1;
+            if (o->n_settings == MAX_SETTINGS) {
+                sm_cli_fail("sanity", "more than %d --set", MAX_SETTINGS);
+                return 2;
+            }
             o->settings[o->n_settings++] = optarg;
             break;
         case 'j':
@@ -121,12 +124,16 @@ static int parse(int argc, char **argv, opts *o)
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (optind < argc)
-        return sm_cli_fail("sanity", "unexpected argument '%s'", argv[optind]) + 1;
+    if (optind < argc) {
+        sm_cli_fail("sanity", "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
     const char *missing = !o->model ? "--model" : !o->dataset ? "--dataset"
                         : !o->n_methods ? "--methods" : !o->out ? "--out" : NULL;
-    if (missing)
-        return sm_cli_fail("sanity", "missing %s (see --help)", missing) + 1;
+    if (missing) {
+        sm_cli_fail("sanity", "missing %s (see --help)", missing);
+        return 2;
+    }
     return -1;
 }
 
@@ -212,12 +219,14 @@ static int setup(const opts *o, state *s, sm_explain_setup *su,
 
 typedef struct progress {
     double t0;
+    int open; /* a terminal's progress line waits for its line break */
 } progress;
 
 static void on_maps(long done, long total, void *u)
 {
-    const progress *p = u;
+    progress *p = u;
     double dt = sm_clock_now() - p->t0;
+    p->open = isatty(STDERR_FILENO) && done < total;
     sm_cli_progress_show("salmap sanity", "maps", (uint64_t)done,
                          (uint64_t)total, dt > 0 ? (double)done / dt : 0,
                          done == total);
@@ -300,10 +309,12 @@ int sm_cli_sanity(int argc, char **argv)
         fprintf(stderr, " %s", sm_sanity_layers_name(s.layers, k));
     fprintf(stderr, "), seed %llu, %d threads\n", (unsigned long long)o.seed,
             o.threads);
-    pg.t0 = sm_clock_now();
+    pg = (progress){.t0 = sm_clock_now()};
     if (!(r = sm_sanity_run(&su, s.layers, s.ex, s.n_ex, s.x, s.ids, o.seed,
                             on_maps, &pg, &err)) ||
         write_csv(&o, &s, r, &err)) {
+        if (pg.open)
+            fputc('\n', stderr);
         sm_cli_fail("sanity", "%s", err.msg);
         goto out;
     }

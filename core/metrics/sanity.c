@@ -207,6 +207,10 @@ int sm_sanity_layers_randomise(sm_sanity_layers *l, int k, uint64_t seed,
     if (k < 0 || k > l->n)
         return sm_err_set(err, "step %d: the model has %d layers", k, l->n);
     sm_model_set_trainable(l->m, 1);
+    if (sm_model_n_params(l->m) != l->n_params) { /* its lists failed */
+        sm_model_set_trainable(l->m, 0);
+        return sm_err_set(err, "out of memory");
+    }
     for (int g = 0; g < l->n; g++)
         for (int q = 0; q < l->layer[g].n; q++) {
             int i = l->layer[g].params[q];

@@ -40,8 +40,9 @@ double sm_sanity_spearman(const float *a, const float *b, int64_t n);
 /* The layers of a model, with a copy of their original weights. */
 typedef struct sm_sanity_layers sm_sanity_layers;
 
-/* The layers of m (borrowed until destroyed; it must stay loaded). NULL
- * with a message naming origin when m has no layer to randomise. */
+/* The layers of m (borrowed until destroyed; it must stay loaded). Leaves
+ * m's training mode off (sm_model_set_trainable), as the edits below do.
+ * NULL with a message naming origin when m has no layer to randomise. */
 sm_sanity_layers *sm_sanity_layers_new(sm_model *m, const char *origin,
                                        sm_err *err);
 /* Puts the original weights back, then frees. */

@@ -392,22 +392,25 @@ Test(sanity_cli, writes_the_same_csv_twice)
     cr_assert_not_null(a, "%s", err.msg);
     unsigned char *b = sm_file_read(tdata_path(p, o2, "sanity.csv"), 1 << 20, &lb, &err);
     cr_assert_not_null(b, "%s", err.msg);
-    cr_assert(la == lb && memcmp(a, b, la) == 0, "two runs differ:\n%s\n%s", a, b);
+    cr_assert(la == lb && memcmp(a, b, la) == 0, "two runs differ");
     /* header and a row a (method, step): 2 methods x 3 steps */
     const char *want[] = {
         "method,step,layer,spearman,spearman_sd,spearman_abs,spearman_abs_sd,images",
         "sal,0,,1.000000,0.000000,1.000000,0.000000,3", "sal,1,fc,", "sal,2,conv,",
         "grad,0,,1.000000,0.000000,1.000000,0.000000,3", "grad,1,fc,",
         "grad,2,conv,"};
-    char *save, *line = strtok_r((char *)a, "\n", &save);
+    char *text = strndup((const char *)a, la); /* NUL-terminated */
+    cr_assert_not_null(text);
+    char *save, *line = strtok_r(text, "\n", &save);
     int n = 0;
     for (; line; line = strtok_r(NULL, "\n", &save), n++) {
         cr_assert_lt(n, 7, "extra line %s", line);
         cr_assert_eq(strncmp(line, want[n], strlen(want[n])), 0, "line %d: %s", n, line);
-        if (n)
-            cr_assert(tdata_has(line, ",3") , "line %d: %s", n, line);
+        if (n) /* 3 images each */
+            cr_assert_str_eq(line + strlen(line) - 2, ",3", "line %d: %s", n, line);
     }
     cr_assert_eq(n, 7);
+    free(text);
     free(a);
     free(b);
 }
