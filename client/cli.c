@@ -53,6 +53,17 @@ int sm_cli_u64(const char *s, uint64_t *v)
     return 0;
 }
 
+int sm_cli_split(char *list, const char **out, int cap)
+{
+    int n = 0;
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == cap || !*tok)
+            return -1;
+        out[n++] = tok;
+    }
+    return n;
+}
+
 int sm_cli_bad(const char *cmd, const char *opt, const char *val,
                const char *what)
 {
@@ -81,31 +92,40 @@ int sm_cli_check_out_dir(const char *cmd, const char *opt, const char *path)
     return rc;
 }
 
+void sm_cli_progress_show(const char *prefix, const char *unit,
+                          uint64_t done, uint64_t total, double rate,
+                          int final)
+{
+    double left = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+    char eta[32];
+    sm_clock_duration(left, eta, sizeof eta);
+    if (isatty(STDERR_FILENO)) {
+        int width = 30, fill = total ? (int)(width * done / total) : width;
+        fprintf(stderr, "\r[%.*s%*s] %llu/%llu %s, %.1f %s/s, %s left ",
+                fill, "==============================", width - fill, "",
+                (unsigned long long)done, (unsigned long long)total, unit,
+                rate, unit, eta);
+        if (final)
+            fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "%s: %llu/%llu %s, %.1f %s/s, %s left\n", prefix,
+                (unsigned long long)done, (unsigned long long)total, unit,
+                rate, unit, eta);
+    }
+}
+
 void sm_cli_progress(const sm_client_status *st, void *u)
 {
     sm_cli_progress_state *ps = u;
-    double left = st->rate > 0 ? (double)(st->maps_total - st->maps_done -
-                                          st->maps_failed) / st->rate : 0;
-    uint64_t done = st->maps_done + st->maps_failed;
-    char eta[32];
-    if (isatty(STDERR_FILENO)) {
-        int width = 30, fill = st->maps_total ? (int)(width * done / st->maps_total)
-                                              : width;
-        fprintf(stderr, "\r[%.*s%*s] %llu/%llu maps, %.1f maps/s, %s left ",
-                fill, "==============================", width - fill, "",
-                (unsigned long long)done, (unsigned long long)st->maps_total,
-                st->rate, sm_clock_duration(left, eta, sizeof eta));
-        if (strcmp(st->state, "running") && strcmp(st->state, "queued"))
-            fputc('\n', stderr);
-    } else if (st->seconds - ps->last >= 5 || st->seconds < ps->last ||
-               (strcmp(st->state, "running") && strcmp(st->state, "queued"))) {
-        /* a log line every 5 s at most, and the last */
-        ps->last = st->seconds;
-        fprintf(stderr, "salmap: job %s %s: %llu/%llu maps, %.1f maps/s, %s left\n",
-                st->job, st->state, (unsigned long long)done,
-                (unsigned long long)st->maps_total, st->rate,
-                sm_clock_duration(left, eta, sizeof eta));
-    }
+    int final = strcmp(st->state, "running") && strcmp(st->state, "queued");
+    if (!isatty(STDERR_FILENO) && !final && st->seconds - ps->last < 5 &&
+        st->seconds >= ps->last)
+        return; /* a log line every 5 s at most, and the last */
+    ps->last = st->seconds;
+    char prefix[SM_CLIENT_ID_MAX + 64];
+    snprintf(prefix, sizeof prefix, "salmap: job %s %s", st->job, st->state);
+    sm_cli_progress_show(prefix, "maps", st->maps_done + st->maps_failed,
+                         st->maps_total, st->rate, final);
 }
 
 int sm_cli_client_job(const sm_explain_job *j, sm_client_job *cj, char *target,

@@ -18,6 +18,7 @@ int sm_cli_wait(int argc, char **argv);
 int sm_cli_cancel(int argc, char **argv);
 int sm_cli_fetch(int argc, char **argv);
 int sm_cli_keygen(int argc, char **argv);
+int sm_cli_sanity(int argc, char **argv);
 
 /* Prints "salmap <cmd>: <msg>" on stderr; returns 1 (the exit code). */
 int sm_cli_fail(const char *cmd, const char *fmt, ...)
@@ -31,6 +32,10 @@ int sm_cli_double(const char *s, double *v);
 
 /* An integer in 0..2^64-1 (a seed); 0 or -1. */
 int sm_cli_u64(const char *s, uint64_t *v);
+
+/* Splits a comma list in place into out (at most cap items); the count,
+ * or -1 when there are more or one is empty. */
+int sm_cli_split(char *list, const char **out, int cap);
 
 /* Prints "salmap <cmd>: <opt> must be <what>, not '<val>'"; returns 2 (the
  * usage exit code). */
@@ -52,6 +57,14 @@ struct sm_explain_job;
 struct sm_client_job;
 int sm_cli_client_job(const struct sm_explain_job *j, struct sm_client_job *cj,
                       char *target, size_t cap);
+
+/* A progress update, done of total units at rate units/s: on a terminal a
+ * bar redrawn in place (carriage return; a line break after it when
+ * final), else the line "<prefix>: done/total units, rate units/s, N s
+ * left". */
+void sm_cli_progress_show(const char *prefix, const char *unit,
+                          uint64_t done, uint64_t total, double rate,
+                          int final);
 
 /* A progress bar on a terminal, else a log line every 5 s and the last,
  * for a job's status; u is an sm_cli_progress_state ({-1e9} at first). */

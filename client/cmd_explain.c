@@ -67,19 +67,6 @@ static void list_methods(FILE *f)
     }
 }
 
-/* Splits a comma list in place into out (at most cap). -1 when too many or
- * an item is empty. */
-static int split(char *list, const char **out, int cap)
-{
-    int n = 0;
-    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == cap || !*tok)
-            return -1;
-        out[n++] = tok;
-    }
-    return n;
-}
-
 /* The job's auxiliary models: the job file's, then --aux NAME=PATH ones
  * (a name given again takes the later path). */
 typedef struct aux_list {
@@ -276,7 +263,7 @@ int sm_cli_explain(int argc, char **argv)
         case 'M':
             free(mlist);
             mlist = strdup(optarg);
-            job.n_methods = mlist ? split(mlist, methods, MAX_METHODS) : -1;
+            job.n_methods = mlist ? sm_cli_split(mlist, methods, MAX_METHODS) : -1;
             if (job.n_methods < 1) {
                 sm_cli_fail("explain", "--methods '%s': expected a comma-"
                             "separated list of methods", optarg);

@@ -13,6 +13,7 @@ static const char usage[] =
     "  predict   run a model on a dataset (accuracy, per-image predictions)\n"
     "            or on a preprocessed .npy array (raw outputs)\n"
     "  explain   saliency maps for a dataset, with faithfulness scores\n"
+    "  sanity    the model-randomisation sanity check of saliency methods\n"
     "  train     train a classifier on a labelled dataset (ONNX + config)\n"
     "  train-aae train the adversarial autoencoder ABELE explains a\n"
     "            classifier with (three ONNX nets + YAML)\n"
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
         return sm_cli_predict(argc - 1, argv + 1);
     if (strcmp(argv[1], "explain") == 0)
         return sm_cli_explain(argc - 1, argv + 1);
+    if (strcmp(argv[1], "sanity") == 0)
+        return sm_cli_sanity(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0)
         return sm_cli_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "train-aae") == 0)

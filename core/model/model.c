@@ -225,3 +225,22 @@ const sm_tensor *sm_model_param_grad(const sm_model *m, int i)
 {
     return i >= 0 && i < m->n_params ? &m->pgrad[i] : NULL;
 }
+
+int sm_model_param_reader(const sm_model *m, int i, const char **node,
+                          const char **op, int *slot)
+{
+    if (i < 0 || i >= m->n_params)
+        return -1;
+    for (int n = m->g.n_nodes - 1; n >= 0; n--)
+        for (int k = 0; k < m->g.nodes[n].n_in; k++)
+            if (m->g.nodes[n].in[k] == m->params[i]) {
+                if (node)
+                    *node = m->g.nodes[n].name;
+                if (op)
+                    *op = m->g.nodes[n].op->name;
+                if (slot)
+                    *slot = k;
+                return n;
+            }
+    return -1;
+}

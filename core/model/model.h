@@ -96,6 +96,13 @@ int sm_model_n_params(const sm_model *m);
 const char *sm_model_param_name(const sm_model *m, int i);
 sm_tensor *sm_model_param(sm_model *m, int i);
 const sm_tensor *sm_model_param_grad(const sm_model *m, int i);
+/* The node that reads parameter i, the last in evaluation order when
+ * several do (layer-wise edits: the sanity check): its position in that
+ * order (0..sm_model_n_nodes - 1); its name, op type (borrowed) and the
+ * input the parameter fills into *node, *op and *slot (each may be NULL).
+ * -1 when i is not a parameter or no node reads it. */
+int sm_model_param_reader(const sm_model *m, int i, const char **node,
+                          const char **op, int *slot);
 
 /* Classifier convenience: runs the single input on a batch of n images laid
  * out as the declared input shape with its first dim replaced by n, and

@@ -8,18 +8,7 @@ SALMAP=$BUILD/bin/salmap
 MODEL=tests/fixtures/mnist_lenet_trained.onnx
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() {
-    local code=$1 needle=$2; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ "$rc" != "$code" ]; then bad "$* exited $rc, expected $code: $out"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then
-        bad "$*: output lacks '$needle': $out"; return; fi
-    ok
-}
+source tests/lib/procs.sh # ok, bad, expect
 explain() { "$SALMAP" explain --model $MODEL --config configs/mnist.yaml \
                 --dataset data/mnist/test "$@"; }
 

@@ -8,20 +8,7 @@ SALMAP=$BUILD/bin/salmap
 FIX=tests/fixtures
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-
-ok()   { pass=$((pass + 1)); }
-bad()  { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-# expect CODE NEEDLE -- command...: exit status CODE and NEEDLE in stderr+stdout
-expect() {
-    local code=$1 needle=$2; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ "$rc" != "$code" ]; then bad "$* exited $rc, expected $code: $out"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then
-        bad "$*: output lacks '$needle': $out"; return; fi
-    ok
-}
+source tests/lib/procs.sh # ok, bad, expect
 
 # --- help -------------------------------------------------------------------
 expect 0 "predict" -- "$SALMAP" --help
