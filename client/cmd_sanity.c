@@ -322,7 +322,7 @@ int sm_cli_sanity(int argc, char **argv)
     double dt = sm_clock_now() - pg.t0;
     char buf[32];
     fprintf(stderr, "salmap sanity: %ld maps in %s (%.1f s); wrote %s/sanity.csv\n",
-            r->maps, sm_cli_duration(dt, buf, sizeof buf), dt, o.out);
+            r->maps, sm_clock_duration(dt, buf, sizeof buf), dt, o.out);
     rc = 0;
 out:
     sm_sanity_report_destroy(&r);
