@@ -41,6 +41,20 @@ static void print_line(const char *line, void *u)
     fprintf(stderr, "salmap render: %s\n", line);
 }
 
+/* optarg as an integer 1..max into *v; -1 (told) when it is not one. */
+static int int_opt(const char *opt, long max, int *v)
+{
+    long n = sm_cli_positive(optarg);
+    char what[48];
+    if (n >= 1 && n <= max) {
+        *v = (int)n;
+        return 0;
+    }
+    snprintf(what, sizeof what, "an integer 1..%ld", max);
+    sm_cli_bad("render", opt, optarg, what);
+    return -1;
+}
+
 int sm_cli_render(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -56,7 +70,6 @@ int sm_cli_render(int argc, char **argv)
     o.report = print_line;
     optind = 1;
     int c;
-    long v;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -64,22 +77,16 @@ int sm_cli_render(int argc, char **argv)
                 return sm_cli_bad("render", "--scale", optarg, "map or job");
             break;
         case 'z':
-            if ((v = sm_cli_positive(optarg)) < 0 || v > SM_RENDER_MAX_ZOOM)
-                return sm_cli_bad("render", "--zoom", optarg,
-                                  "an integer 1..224");
-            o.zoom = (int)v;
+            if (int_opt("--zoom", SM_RENDER_MAX_ZOOM, &o.zoom))
+                return 2;
             break;
         case 't':
-            if ((v = sm_cli_positive(optarg)) < 0 || v > 100000)
-                return sm_cli_bad("render", "--tiles", optarg,
-                                  "an integer 1..100000");
-            o.tiles = (int)v;
+            if (int_opt("--tiles", 100000, &o.tiles))
+                return 2;
             break;
         case 'j':
-            if ((v = sm_cli_positive(optarg)) < 0 || v > 64)
-                return sm_cli_bad("render", "--threads", optarg,
-                                  "an integer 1..64");
-            o.threads = (int)v;
+            if (int_opt("--threads", 64, &o.threads))
+                return 2;
             break;
         case 'h': fputs(usage, stdout); return 0;
         default: fputs(usage, stderr); return 2;

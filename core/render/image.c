@@ -1,15 +1,15 @@
 /* Maps and inputs as pixels (image.h). */
 #include "render/image.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include <glib.h>
 
 #include "data/image.h"
+#include "util/file.h"
 
 void sm_render_px_free(sm_render_px *p)
 {
@@ -19,34 +19,13 @@ void sm_render_px_free(sm_render_px *p)
 
 int sm_render_px_save(const sm_render_px *p, const char *path, sm_err *err)
 {
-    size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return sm_err_set(err, "%s: out of memory", path);
-    snprintf(tmp, n, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        sm_err_set(err, "%s: cannot create a temporary file: %s", path,
-                   strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    /* mkstemp makes 0600; libvips rewrites the file and keeps its mode. */
-    int rc = fchmod(fd, 0644);
-    close(fd);
-    if (rc)
-        sm_err_set(err, "%s: %s", tmp, strerror(errno));
-    else if (sm_image_save_png_u8(tmp, p->px, p->width, p->height, p->bands,
-                                  err))
-        rc = -1;
-    else if (rename(tmp, path)) {
-        sm_err_set(err, "%s: cannot rename into place: %s", path,
-                   strerror(errno));
-        rc = -1;
-    }
-    if (rc)
-        unlink(tmp);
-    free(tmp);
+    void *png = NULL;
+    size_t len = 0;
+    int rc = sm_image_png_u8(p->px, p->width, p->height, p->bands, path,
+                             &png, &len, err);
+    if (rc == 0)
+        rc = sm_file_replace(path, png, len, err);
+    g_free(png);
     return rc;
 }
 

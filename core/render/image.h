@@ -51,8 +51,8 @@ typedef struct sm_render_px {
 
 void sm_render_px_free(sm_render_px *p);
 
-/* Writes p as a PNG at path atomically: into a temporary file beside it
- * (path.tmpXXXXXX), renamed over path; nothing is left behind on failure.
+/* Writes p as a PNG at path atomically (sm_file_replace: a temporary
+ * file beside it, renamed over path; nothing is left behind on failure).
  * 0 or -1 with a message naming path. */
 int sm_render_px_save(const sm_render_px *p, const char *path, sm_err *err);
 

@@ -2,23 +2,8 @@
 # salmap render end to end: three MNIST digits explained by six methods,
 # then their PNGs (files, sizes and bands read back by vipsheader), a
 # second pass that writes nothing, job scales, and the refusals.
-set -u
-BUILD=${BUILD:-build}
-SALMAP=$BUILD/bin/salmap
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() {
-    local code=$1 needle=$2; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ "$rc" != "$code" ]; then bad "$* exited $rc, expected $code: $out"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then
-        bad "$*: output lacks '$needle': $out"; return; fi
-    ok
-}
+. "$(dirname "$0")/lib/common.sh"
+
 # "WxH B" of a PNG, as vipsheader reads it
 shape() { vipsheader -f width "$1" | tr -d '\n'; printf x
           vipsheader -f height "$1" | tr -d '\n'; printf ' '
@@ -82,5 +67,4 @@ expect 0 "51 PNGs written" -- "$SALMAP" render "$out" --zoom 2
 [ ! -e "$out/scales.csv" ] && ok || bad "scales.csv kept with map scales"
 has_shape "$out/maps/$(head -1 <<<"$ids")/sal.png" "56x56 3"
 
-echo "render.sh: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish render.sh

@@ -432,7 +432,27 @@ static char *read_text(const char *rel)
     return z;
 }
 
+/* dir/out/<rel> modified 5 s from now: newer than any PNG drawn before */
+static void touch_later(const char *rel)
+{
+    char p[TDATA_PATH], name[512];
+    struct timespec later[2] = {{0, UTIME_OMIT}, {time(NULL) + 5, 0}};
+    snprintf(name, sizeof name, "out/%s", rel);
+    cr_assert_eq(utimensat(AT_FDCWD, tdata_path(p, dir, name), later, 0), 0);
+}
+
 static const uint8_t input_a[H * W] = {0, 50, 100, 150, 200, 255};
+
+/* A job of n methods (names, signed) with one image, "a" (input_a), and
+ * its maps. */
+static void job_of_a(int n, const char *const *names, const int *signed_map,
+                     const float *const *maps)
+{
+    make_job(NULL, n, names, signed_map);
+    make_input("a", input_a);
+    for (int k = 0; k < n; k++)
+        make_map("a", names[k], maps[k]);
+}
 
 Test(render, out_map_mode_pixels)
 {
@@ -440,10 +460,8 @@ Test(render, out_map_mode_pixels)
      * v = 2 l - 255 lands on the diverging map's control points */
     const float s[H * W] = {0, 255, 64, 128, 1, 200};
     const float g[H * W] = {-255, -153, -51, 51, 153, 255};
-    make_job(NULL, 2, (const char *[]){"s", "g"}, (int[]){0, 1});
-    make_input("a", input_a);
-    make_map("a", "s", s);
-    make_map("a", "g", g);
+    job_of_a(2, (const char *[]){"s", "g"}, (int[]){0, 1},
+             (const float *[]){s, g});
     sm_render_stats st;
     lines l;
     cr_assert_eq(run(SM_RENDER_SCALE_MAP, 2, &st, &l), 0, "%s", l.text);
@@ -483,10 +501,8 @@ Test(render, out_default_zoom_and_constant_maps)
 {
     const float five[H * W] = {5, 5, 5, 5, 5, 5};
     const float zero[H * W] = {0};
-    make_job(NULL, 2, (const char *[]){"s", "g"}, (int[]){0, 1});
-    make_input("a", input_a);
-    make_map("a", "s", five);
-    make_map("a", "g", zero);
+    job_of_a(2, (const char *[]){"s", "g"}, (int[]){0, 1},
+             (const float *[]){five, zero});
     sm_render_stats st;
     lines l;
     cr_assert_eq(run(SM_RENDER_SCALE_MAP, 0, &st, &l), 0, "%s", l.text);
@@ -517,19 +533,15 @@ Test(render, out_nan_map_gets_no_png_and_is_named)
 {
     float s[H * W] = {0, 1, 2, 3, 4, 5};
     float bad[H * W] = {0, 1, 2, 3, 4, NAN};
-    make_job(NULL, 2, (const char *[]){"s", "b"}, (int[]){0, 0});
-    make_input("a", input_a);
-    make_map("a", "s", s);
-    make_map("a", "b", s);
+    job_of_a(2, (const char *[]){"s", "b"}, (int[]){0, 0},
+             (const float *[]){s, s});
     sm_render_stats st;
     lines l;
     cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
     cr_assert(out_exists("maps/a/b.png"));
     /* the map becomes NaN: its older PNGs go too */
     make_map("a", "b", bad);
-    struct timespec later[2] = {{0, UTIME_OMIT}, {time(NULL) + 5, 0}};
-    char p[TDATA_PATH];
-    utimensat(AT_FDCWD, tdata_path(p, dir, "out/maps/a/b.npy"), later, 0);
+    touch_later("maps/a/b.npy");
     for (int mode = 0; mode < 2; mode++) {
         cr_assert_eq(run(mode ? SM_RENDER_SCALE_JOB : SM_RENDER_SCALE_MAP, 1,
                          &st, &l), 0, "%s", l.text);
@@ -602,12 +614,8 @@ Test(render, out_method_images)
     float ex[3 * H * W], cex[H * W] = {9, 9, 9, 9, 9, 9};
     for (int k = 0; k < 3 * H * W; k++)
         ex[k] = (float)(k * 10);
-    make_job(NULL, 3, (const char *[]){"anchor", "lore", "abele"},
-             (int[]){0, 0, 0});
-    make_input("a", input_a);
-    make_map("a", "anchor", anchor);
-    make_map("a", "lore", lore);
-    make_map("a", "abele", abele);
+    job_of_a(3, (const char *[]){"anchor", "lore", "abele"}, (int[]){0, 0, 0},
+             (const float *[]){anchor, lore, abele});
     make_npy("a", "abele.exemplars.npy", 3, (int64_t[]){3, H, W}, ex);
     make_npy("a", "abele.counter_exemplars.npy", 3, (int64_t[]){1, H, W},
              cex);
@@ -671,9 +679,7 @@ Test(render, out_idempotent_in_map_mode)
     cr_assert(st.written == 0 && st.skipped == 8, "%zu %zu", st.written,
               st.skipped);
     /* a newer map is drawn again, alone */
-    struct timespec later[2] = {{0, UTIME_OMIT}, {time(NULL) + 5, 0}};
-    char p[TDATA_PATH];
-    utimensat(AT_FDCWD, tdata_path(p, dir, "out/maps/b/s.npy"), later, 0);
+    touch_later("maps/b/s.npy");
     cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
     cr_assert(st.written == 2 && st.skipped == 6);
     /* another zoom draws everything again */
@@ -752,9 +758,7 @@ Test(render, cli_errors)
                                          "--zoom", "0", NULL}), 2);
     /* a NaN map: exit 3, the file named */
     const float s[H * W] = {0, 1, 2, 3, 4, NAN};
-    make_job(NULL, 1, (const char *[]){"s"}, (int[]){0});
-    make_input("a", input_a);
-    make_map("a", "s", s);
+    job_of_a(1, (const char *[]){"s"}, (int[]){0}, (const float *[]){s});
     cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"render",
                  tdata_path(p, dir, "out"), "--zoom", "1", NULL}), 3);
     cr_assert(tdata_has(msg, "maps/a/s.npy: value 5 is NaN"), "%s", msg);
