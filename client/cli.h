@@ -19,6 +19,7 @@ int sm_cli_cancel(int argc, char **argv);
 int sm_cli_fetch(int argc, char **argv);
 int sm_cli_keygen(int argc, char **argv);
 int sm_cli_sanity(int argc, char **argv);
+int sm_cli_render(int argc, char **argv);
 
 /* Prints "salmap <cmd>: <msg>" on stderr; returns 1 (the exit code). */
 int sm_cli_fail(const char *cmd, const char *fmt, ...)

@@ -14,6 +14,7 @@ static const char usage[] =
     "            or on a preprocessed .npy array (raw outputs)\n"
     "  explain   saliency maps for a dataset, with faithfulness scores\n"
     "  sanity    the model-randomisation sanity check of saliency methods\n"
+    "  render    PNGs of an output folder's maps (maps, overlays, inputs)\n"
     "  train     train a classifier on a labelled dataset (ONNX + config)\n"
     "  train-aae train the adversarial autoencoder ABELE explains a\n"
     "            classifier with (three ONNX nets + YAML)\n"
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
         return sm_cli_explain(argc - 1, argv + 1);
     if (strcmp(argv[1], "sanity") == 0)
         return sm_cli_sanity(argc - 1, argv + 1);
+    if (strcmp(argv[1], "render") == 0)
+        return sm_cli_render(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0)
         return sm_cli_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "train-aae") == 0)

@@ -316,3 +316,15 @@ int sm_image_save_png_u8(const char *path, const uint8_t *pixels, int width,
     g_object_unref(im);
     return rc ? vips_fail(err, path) : 0;
 }
+
+int sm_image_png_u8(const uint8_t *pixels, int width, int height, int bands,
+                    const char *what, void **png, size_t *len, sm_err *err)
+{
+    VipsImage *im = wrap_u8(pixels, width, height, bands, 0, what, err);
+    if (!im)
+        return -1;
+    int rc = vips_pngsave_buffer(im, png, len, "compression", 1, "filter",
+                                 VIPS_FOREIGN_PNG_FILTER_NONE, NULL);
+    g_object_unref(im);
+    return rc ? vips_fail(err, what) : 0;
+}

@@ -71,4 +71,9 @@ int sm_image_load_u8(const uint8_t *pixels, int width, int height, int bands,
 int sm_image_save_png_u8(const char *path, const uint8_t *pixels, int width,
                          int height, int bands, sm_err *err);
 
+/* The same PNG encoded into memory: *png (g_free it) of *len bytes.
+ * `what` names the image in messages. */
+int sm_image_png_u8(const uint8_t *pixels, int width, int height, int bands,
+                    const char *what, void **png, size_t *len, sm_err *err);
+
 #endif

@@ -50,8 +50,9 @@ unsigned char *sm_file_read(const char *path, size_t max, size_t *len,
     return buf;
 }
 
-int sm_file_write_atomic(const char *path, const void *buf, size_t len,
-                         sm_err *err)
+/* Both atomic writes; sync: fsync before the rename. */
+static int write_replace(const char *path, const void *buf, size_t len,
+                         int sync, sm_err *err)
 {
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
@@ -82,7 +83,7 @@ int sm_file_write_atomic(const char *path, const void *buf, size_t len,
         left -= (size_t)w;
     }
     /* mkstemp makes 0600; outputs are ordinary files. */
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0 || close(fd) != 0 ||
+    if (fchmod(fd, 0644) != 0 || (sync && fsync(fd) != 0) || close(fd) != 0 ||
         rename(tmp, path) != 0) {
         sm_err_set(err, "%s: cannot finish writing: %s", path, strerror(errno));
         unlink(tmp);
@@ -91,6 +92,18 @@ int sm_file_write_atomic(const char *path, const void *buf, size_t len,
     }
     free(tmp);
     return 0;
+}
+
+int sm_file_write_atomic(const char *path, const void *buf, size_t len,
+                         sm_err *err)
+{
+    return write_replace(path, buf, len, 1, err);
+}
+
+int sm_file_replace(const char *path, const void *buf, size_t len,
+                    sm_err *err)
+{
+    return write_replace(path, buf, len, 0, err);
 }
 
 char *sm_file_sibling(const char *file, const char *rel)

@@ -18,6 +18,13 @@ unsigned char *sm_file_read(const char *path, size_t max, size_t *len,
 int sm_file_write_atomic(const char *path, const void *buf, size_t len,
                          sm_err *err);
 
+/* The same without the fsync: readers never see a partial file, but a
+ * crash may leave an empty one. For files that can be made again (the
+ * PNGs of maps), where thousands of fsyncs would cost more than the
+ * drawing. */
+int sm_file_replace(const char *path, const void *buf, size_t len,
+                    sm_err *err);
+
 /* The path of rel read relative to the folder of file (rel itself when it
  * is absolute or file has no folder): a new string (caller frees), NULL
  * when out of memory. */
