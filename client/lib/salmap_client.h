@@ -77,7 +77,11 @@ typedef struct sm_client_job {
     uint64_t seed;
     const char *out;                  /* output folder on the broker */
     uint64_t limit;                   /* 0: every image */
-    int metrics;                      /* deletion/insertion AUC */
+    int metrics;                      /* every metric (docs/EXPLAIN.md) */
+    int faithfulness_subsets;         /* the metric parameters, 0: their */
+    int faithfulness_size;            /*   defaults (100, the width, 0: */
+    int sensitivity_samples;          /*   max-sensitivity off, 0.02) */
+    double sensitivity_radius;
     const char *target;               /* "predicted" (NULL), "label", "3" */
     const char *score;                /* "logit" (NULL) or "prob" */
     int batch;                        /* 0: the broker's default */
