@@ -78,16 +78,18 @@ typedef struct sm_client_job {
     const char *out;                  /* output folder on the broker */
     uint64_t limit;                   /* 0: every image */
     int metrics;                      /* every metric (docs/EXPLAIN.md) */
-    int faithfulness_subsets;         /* the metric parameters, 0: their */
-    int faithfulness_size;            /*   defaults (100, the width, 0: */
-    int sensitivity_samples;          /*   max-sensitivity off, 0.02) */
-    double sensitivity_radius;
     const char *target;               /* "predicted" (NULL), "label", "3" */
     const char *score;                /* "logit" (NULL) or "prob" */
     int batch;                        /* 0: the broker's default */
     const char *const *aux_names;     /* auxiliary models methods use, by */
     const char *const *aux_paths;     /*   name ([a-z0-9_], at most 64): */
     size_t n_aux;                     /*   ONNX files here, sent once; <= 16 */
+    /* The metric parameters (last: the fields above keep their places),
+     * 0: their defaults (100, the width, 0: max-sensitivity off, 0.02). */
+    int faithfulness_subsets;
+    int faithfulness_size;
+    int sensitivity_samples;
+    double sensitivity_radius;
 } sm_client_job;
 
 /* Uploads the model (and the auxiliary models) if the broker lacks it, submits the job and writes
