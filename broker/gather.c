@@ -107,6 +107,10 @@ static void put_item(bjob *j, int m, size_t i,
     r.has_metrics = it->has_metrics;
     r.deletion_auc = it->deletion;
     r.insertion_auc = it->insertion;
+    r.faithfulness = it->faithfulness;
+    r.sparseness = it->sparseness;
+    r.complexity = it->complexity;
+    r.sensitivity = it->sensitivity;
     char pb[32], tb[32];
     int rc = sm_explain_store_put(
         j->store, id, sm_dataset_label_name(j->ds, i),

@@ -136,7 +136,11 @@ int sm_cli_client_job(const sm_explain_job *j, sm_client_job *cj, char *target,
         .methods = j->methods, .n_methods = (size_t)j->n_methods,
         .settings = j->settings, .n_settings = (size_t)j->n_settings,
         .seed = j->seed, .out = j->out, .limit = j->limit,
-        .metrics = j->metrics, .batch = j->batch, .aux_names = j->aux_names,
+        .metrics = j->metrics,
+        .faithfulness_subsets = j->metric.faithfulness_subsets,
+        .faithfulness_size = j->metric.faithfulness_size,
+        .sensitivity_samples = j->metric.sensitivity_samples,
+        .sensitivity_radius = j->metric.sensitivity_radius, .batch = j->batch, .aux_names = j->aux_names,
         .aux_paths = j->aux_paths, .n_aux = (size_t)j->n_aux,
         .score = j->score_prob ? "prob" : "logit"};
     if (j->target == SM_TARGET_INDEX)

@@ -24,8 +24,9 @@ static const char usage[] =
     "Computes a saliency map for every image of D with every method and\n"
     "writes OUT/maps/<image id>/<method>.npy (float32 H x W at the model's\n"
     "input size) and OUT/index.csv (id, label, predicted, target, score,\n"
-    "method, seconds, evals, deletion_auc, insertion_auc, precision,\n"
-    "coverage, fidelity, rule_length, params, extras).\n"
+    "method, seconds, evals, deletion_auc, insertion_auc, faithfulness,\n"
+    "sparseness, complexity, sensitivity, precision, coverage, fidelity,\n"
+    "rule_length, relevance, params, extras) and OUT/summary.csv.\n"
     "Started again with the same OUT, it skips what is already complete.\n"
     "It runs the pipeline of salmap-broker and salmap-worker in this\n"
     "process (docs/PIPELINE.md): the same maps as a distributed run.\n"
@@ -43,13 +44,17 @@ static const char usage[] =
     "  --limit N            only the first N images\n"
     "  --seed S             job seed for every random draw (default 0)\n"
     "  --set M.K=V          a method's parameter, e.g. --set intg.steps=100;\n"
-    "                       repeatable\n"
+    "                       repeatable. --set metrics.K=V sets a metric's:\n"
+    "                       faithfulness_subsets (100), faithfulness_size\n"
+    "                       (0: the width), sensitivity_samples (0: off),\n"
+    "                       sensitivity_radius (0.02 of the input's range)\n"
     "  --aux NAME=M.onnx    an auxiliary model a method uses, by name\n"
     "                       (a job file's models:); repeatable\n"
     "  --target T           predicted (default), label, or a class index\n"
     "  --score S            logit (default) or prob: what the map explains\n"
     "  --batch N            images per batch (default 64)\n"
-    "  --no-metrics         skip deletion / insertion AUC\n"
+    "  --no-metrics         skip every metric (deletion / insertion AUC,\n"
+    "                       faithfulness, sparseness, complexity, sensitivity)\n"
     "  --workers N          worker threads (default 1; the cores are shared\n"
     "                       out among them)\n"
     "  --direct             one plain loop instead of the pipeline (the\n"
@@ -109,6 +114,24 @@ static int set_field(sm_explain_job *job, const char *opt, const char *value)
     if (sm_jobfile_set_field(job, opt, value, &err) == 0)
         return 0;
     sm_cli_fail("explain", "--%s %s", opt, err.msg);
+    return -1;
+}
+
+/* --set metrics.KEY=VALUE: a metric parameter, by the job file's rules. */
+static int set_metric(sm_explain_job *job, const char *arg)
+{
+    char key[96];
+    const char *eq = strchr(arg, '=');
+    sm_err err = {{0}};
+    if (!eq || (size_t)(eq - arg) >= sizeof key) {
+        sm_cli_fail("explain", "--set '%s': expected metrics.KEY=VALUE", arg);
+        return -1;
+    }
+    memcpy(key, arg, (size_t)(eq - arg));
+    key[eq - arg] = '\0';
+    if (sm_jobfile_set_field(job, key, eq + 1, &err) == 0)
+        return 0;
+    sm_cli_fail("explain", "--set %s: %s", arg, err.msg);
     return -1;
 }
 
@@ -277,6 +300,11 @@ int sm_cli_explain(int argc, char **argv)
         case 'p': if (set_field(&job, "score", optarg)) goto out; break;
         case 'b': if (set_field(&job, "batch", optarg)) goto out; break;
         case 'S':
+            if (strncmp(optarg, "metrics.", 8) == 0) {
+                if (set_metric(&job, optarg))
+                    goto out;
+                break;
+            }
             if (n_settings == MAX_SETTINGS) {
                 sm_cli_fail("explain", "more than %d --set", MAX_SETTINGS);
                 goto out;

@@ -166,6 +166,34 @@ static int check_target(sm_mp_reader *r, const char *key, const void *value)
                       "not '%.80s'", s);
 }
 
+/* The metric parameters of SUBMIT and TASK: 0 is the default. */
+static int check_subsets(sm_mp_reader *r, const char *key, const void *value)
+{
+    return *(const int *)value == 1
+               ? sm_mp_fail(r, key, "1 is out of range (0: the default, or "
+                            "2..65536)")
+               : 0;
+}
+
+static int check_radius(sm_mp_reader *r, const char *key, const void *value)
+{
+    double v = *(const double *)value;
+    return v >= 0 && v <= 1 ? 0
+                            : sm_mp_fail(r, key, "%g is out of range (0: the "
+                                         "default, or up to 1)", v);
+}
+
+#define METRIC_PARAMS(T)                                                       \
+    {.key = "faithfulness_subsets", .type = SM_MSG_INT,                        \
+     .flags = SM_MSG_OMIT, SM_MSG_AT(T, faithfulness_subsets), .lo = 0,        \
+     .hi = 65536, .check = check_subsets},                                     \
+    {.key = "faithfulness_size", .type = SM_MSG_INT, .flags = SM_MSG_OMIT,     \
+     SM_MSG_AT(T, faithfulness_size), .lo = 0, .hi = 1 << 24},                 \
+    {.key = "sensitivity_samples", .type = SM_MSG_INT, .flags = SM_MSG_OMIT,   \
+     SM_MSG_AT(T, sensitivity_samples), .lo = 0, .hi = 10000},                 \
+    {.key = "sensitivity_radius", .type = SM_MSG_F64, .flags = SM_MSG_OMIT,    \
+     SM_MSG_AT(T, sensitivity_radius), .check = check_radius}
+
 /* images: in SUBMIT and in TASK */
 
 static int image_is_u8(const void *m)
@@ -253,6 +281,7 @@ static const sm_msg_field job_fields[] = {
     {.key = "out", .type = SM_MSG_STR, .flags = REQ | NONEMPTY, JB(out)},
     {.key = "limit", .type = SM_MSG_UINT, JB(limit)},
     {.key = "metrics", .type = SM_MSG_BOOL, JB(metrics), .def = 1},
+    METRIC_PARAMS(sm_msg_job),
     {.key = "target", .type = SM_MSG_STR, JB(target), .sdef = "predicted",
      .check = check_target},
     {.key = "score", .type = SM_MSG_STR, JB(score), .sdef = "logit",
@@ -411,6 +440,7 @@ static const sm_msg_field task_fields[] = {
     {.key = "score", .type = SM_MSG_STR, TK(score), .sdef = "logit",
      NAMES(scores_names)},
     {.key = "metrics", .type = SM_MSG_BOOL, TK(metrics), .def = 1},
+    METRIC_PARAMS(sm_msg_task),
     {.key = "images", .type = SM_MSG_STRUCTS, .flags = REQ, TK(images),
      TN(n_images), .sub = &image_task},
     {.key = "parts", .type = SM_MSG_INT, .flags = REQ, TK(parts), .lo = 1,
@@ -481,6 +511,11 @@ static int item_has_map(const void *m)
     return ((const sm_msg_item *)m)->map != NULL;
 }
 
+static int item_has_metrics(const void *m)
+{
+    return ((const sm_msg_item *)m)->has_metrics;
+}
+
 static size_t item_map_count(const void *m)
 {
     const sm_msg_item *it = m;
@@ -529,6 +564,15 @@ static const sm_msg_field item_fields[] = {
      IT(deletion), .off_v = offsetof(sm_msg_item, has_metrics)},
     {.key = "insertion", .type = SM_MSG_F64, .flags = SM_MSG_HAS,
      IT(insertion), .off_v = offsetof(sm_msg_item, has_metrics)},
+    /* with the pair only, after it: its presence says whether they are */
+    {.key = "faithfulness", .type = SM_MSG_F64, .flags = REQ,
+     IT(faithfulness), .when = item_has_metrics},
+    {.key = "sparseness", .type = SM_MSG_F64, .flags = REQ, IT(sparseness),
+     .when = item_has_metrics},
+    {.key = "complexity", .type = SM_MSG_F64, .flags = REQ, IT(complexity),
+     .when = item_has_metrics},
+    {.key = "sensitivity", .type = SM_MSG_F64, .flags = REQ,
+     IT(sensitivity), .when = item_has_metrics},
 };
 static const sm_msg_schema item_elem =
     SM_MSG_TABLE(NULL, sm_msg_item, item_fields, item_check);

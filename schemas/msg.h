@@ -105,6 +105,11 @@ typedef struct sm_msg_job {
                                     (required) */
     uint64_t limit;              /* "limit": first N images, 0 (default) all */
     int metrics;                 /* "metrics": bool, default true */
+    /* The metric parameters (PROTOCOL.md; zero: the default, left out) */
+    int faithfulness_subsets;    /* "faithfulness_subsets": 2..65536, 0: 100 */
+    int faithfulness_size;       /* "faithfulness_size": 0: the width */
+    int sensitivity_samples;     /* "sensitivity_samples": 0: off */
+    double sensitivity_radius;   /* "sensitivity_radius": (0, 1], 0: 0.02 */
     const char *target;          /* "target": "predicted" (default), "label"
                                     or a class index written as text */
     const char *score;           /* "score": "logit" (default) or "prob" */
@@ -215,6 +220,9 @@ typedef struct sm_msg_task {
     const char *target;   /* as in sm_msg_job */
     const char *score;
     int metrics;          /* images, step */
+    int faithfulness_subsets, faithfulness_size, sensitivity_samples;
+    double sensitivity_radius; /* the job's metric parameters, as in
+                                  sm_msg_job */
     sm_msg_image *images; /* images: >= 1; chunk and step: exactly 1 */
     size_t n_images;
     int64_t part, parts;  /* chunk: "part" (0-based) and "parts" (>= 1) */
@@ -256,6 +264,9 @@ typedef struct sm_msg_item {
     size_t n_arrays;
     int has_metrics;      /* "deletion"/"insertion" present */
     double deletion, insertion;
+    /* with has_metrics, required: "faithfulness", "sparseness",
+     * "complexity", "sensitivity" (NaN: undefined, or off) */
+    double faithfulness, sparseness, complexity, sensitivity;
 } sm_msg_item;
 
 /* RESULT {task, error?, items?, scores?, samples?, state?}: error set

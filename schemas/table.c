@@ -646,7 +646,11 @@ static int packed(const sm_msg_field *f, const void *m)
         return !omit || (v != (uint64_t)f->def && v >= (uint64_t)f->lo);
     }
     case SM_MSG_BOOL: return !omit || get_int(p, f->size) != f->def;
-    case SM_MSG_F64:
+    case SM_MSG_F64: {
+        double d;
+        memcpy(&d, p, sizeof d);
+        return !omit || d != (double)f->def;
+    }
     case SM_MSG_ENUM:
     case SM_MSG_INTS: return 1;
     /* a required array goes even when NULL (as an empty one), an optional

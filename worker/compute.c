@@ -223,7 +223,9 @@ static int item_of(const sm_explain_result *r, const char *id,
         .height = with_map ? h : 0, .width = with_map ? w : 0,
         .map = with_map ? r->map : NULL, .params = params,
         .record = sm_record_json(rec), .has_metrics = r->has_metrics,
-        .deletion = r->deletion_auc, .insertion = r->insertion_auc};
+        .deletion = r->deletion_auc, .insertion = r->insertion_auc,
+        .faithfulness = r->faithfulness, .sparseness = r->sparseness,
+        .complexity = r->complexity, .sensitivity = r->sensitivity};
     if (rec->n_arrays &&
         !(it->arrays = calloc(rec->n_arrays, sizeof *it->arrays)))
         return -1;
@@ -318,6 +320,10 @@ static int run(const sm_compute *c, const sm_msg_task *t, sm_model *m,
     sm_explain_setup s = {.model = m, .out_idx = out_idx,
                           .output_probs = cfg->output_kind == SM_OUTPUT_PROBABILITIES,
                           .seed = t->seed, .metrics = t->metrics,
+                          .metric = {t->faithfulness_subsets,
+                                     t->faithfulness_size,
+                                     t->sensitivity_samples,
+                                     t->sensitivity_radius},
                           .aux = aux, .n_aux = (int)t->n_models,
                           .preproc = &pp};
     if (parse_target(t->target, t->score, &s, err) ||

@@ -77,13 +77,19 @@ typedef struct sm_client_job {
     uint64_t seed;
     const char *out;                  /* output folder on the broker */
     uint64_t limit;                   /* 0: every image */
-    int metrics;                      /* deletion/insertion AUC */
+    int metrics;                      /* every metric (docs/EXPLAIN.md) */
     const char *target;               /* "predicted" (NULL), "label", "3" */
     const char *score;                /* "logit" (NULL) or "prob" */
     int batch;                        /* 0: the broker's default */
     const char *const *aux_names;     /* auxiliary models methods use, by */
     const char *const *aux_paths;     /*   name ([a-z0-9_], at most 64): */
     size_t n_aux;                     /*   ONNX files here, sent once; <= 16 */
+    /* The metric parameters (last: the fields above keep their places),
+     * 0: their defaults (100, the width, 0: max-sensitivity off, 0.02). */
+    int faithfulness_subsets;
+    int faithfulness_size;
+    int sensitivity_samples;
+    double sensitivity_radius;
 } sm_client_job;
 
 /* Uploads the model (and the auxiliary models) if the broker lacks it, submits the job and writes

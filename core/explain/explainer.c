@@ -256,6 +256,7 @@ struct sm_explain_rounds {
     void *st;       /* the class's state, or a one_round */
     int64_t n;      /* the proposed round's count, 0 when done */
     int round;
+    sm_explainer *e; /* borrowed: what made it (sm_explain_rounds_new) */
 };
 
 static void one_round_free(one_round *o)
@@ -377,7 +378,7 @@ static sm_explain_rounds *rounds_open(const sm_explainer_class *c,
         sm_err_set(err, "out of memory");
         return NULL;
     }
-    *r = (sm_explain_rounds){c, params, *ctx, *im, NULL, 0, 0};
+    *r = (sm_explain_rounds){c, params, *ctx, *im, NULL, 0, 0, NULL};
     if (!state) {
         if ((r->st = op_begin(r, err)) && propose(r, err) == 0)
             return r;
@@ -428,6 +429,8 @@ sm_explain_rounds *sm_explain_rounds_new(sm_explainer *e,
         r = rounds_open(e->cls, e->params, ctx, im, state, len, err);
     if (!r)
         sm_err_prefix(err, "%s", e->cls->name);
+    else
+        r->e = e;
     return r;
 }
 
@@ -448,6 +451,16 @@ void sm_explain_rounds_destroy(sm_explain_rounds **r)
 const sm_explainer_class *sm_explain_rounds_class(const sm_explain_rounds *r)
 {
     return r->cls;
+}
+
+sm_explainer *sm_explain_rounds_explainer(const sm_explain_rounds *r)
+{
+    return r->e;
+}
+
+const sm_explain_image *sm_explain_rounds_image(const sm_explain_rounds *r)
+{
+    return &r->im;
 }
 
 int64_t sm_explain_rounds_n(const sm_explain_rounds *r)

@@ -251,6 +251,10 @@ void sm_explain_rounds_destroy(sm_explain_rounds **r);
 
 /* The method's class. */
 const sm_explainer_class *sm_explain_rounds_class(const sm_explain_rounds *r);
+/* The method with its parameters and the image it was opened with
+ * (borrowed, as sm_explain_rounds_new borrowed them). */
+sm_explainer *sm_explain_rounds_explainer(const sm_explain_rounds *r);
+const sm_explain_image *sm_explain_rounds_image(const sm_explain_rounds *r);
 
 /* The proposed round's sample count; 0 when the image is done. */
 int64_t sm_explain_rounds_n(const sm_explain_rounds *r);

@@ -112,6 +112,7 @@ static int setup(state *s, sm_err *err)
         .target_index = j->target_index,
         .score_prob = j->score_prob,
         .metrics = j->metrics,
+        .metric = j->metric,
         .aux = s->aux,
         .n_aux = j->n_aux,
         .preproc = &s->pp,

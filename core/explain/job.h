@@ -2,7 +2,9 @@
  * image and method, OUT/maps/<image id>/<method>.npy (float32 H x W, the
  * model's input resolution) and a row of OUT/index.csv:
  *   id,label,predicted,target,score,method,seconds,evals,
- *   deletion_auc,insertion_auc,params,extras
+ *   deletion_auc,insertion_auc,faithfulness,sparseness,complexity,
+ *   sensitivity,precision,coverage,fidelity,rule_length,relevance,params,
+ *   extras
  * (params and extras are JSON objects). Each (image, method) is complete
  * when its map and its row (OUT/maps/<id>/<method>.row) exist; both are
  * written atomically, so a run started again with the same OUT skips what
@@ -15,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics/metrics.h"
 #include "util/err.h"
 
 typedef enum sm_target_kind {
@@ -41,7 +44,9 @@ typedef struct sm_explain_job {
     sm_target_kind target;
     int target_index;
     int score_prob;           /* 1: explain the probability, 0: the logit */
-    int metrics;              /* 1: deletion and insertion AUC */
+    int metrics;              /* 1: deletion and insertion AUC and the
+                                 quality metrics (metrics.h) */
+    sm_metric_params metric;  /* their parameters (zero: the defaults) */
     int progress;             /* 1: a progress bar (terminal), 0: log lines */
 } sm_explain_job;
 

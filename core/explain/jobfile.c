@@ -50,6 +50,7 @@ static const cyaml_schema_field_t job_fields[] = {
     OPT_STR("metrics", metrics, 64),
     CYAML_FIELD_IGNORE("params", CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_IGNORE("models", CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_IGNORE("metric_params", CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_END};
 
 static const cyaml_schema_value_t job_schema = {
@@ -70,6 +71,54 @@ struct sm_jobfile {
 void sm_jobfile_defaults(sm_explain_job *job)
 {
     *job = (sm_explain_job){.batch = 64, .metrics = 1, .progress = 1};
+}
+
+/* The metric parameters (metrics.h) by name: the job file's
+ * metric_params keys and --set metrics.<name>; integers in lo..hi, the
+ * radius a number in (0, 1]. */
+static const struct metric_key {
+    const char *name;
+    size_t off;
+    int lo, hi;
+} metric_keys[] = {
+    {"faithfulness_subsets", offsetof(sm_metric_params, faithfulness_subsets),
+     2, 65536},
+    {"faithfulness_size", offsetof(sm_metric_params, faithfulness_size), 0,
+     1 << 24},
+    {"sensitivity_samples", offsetof(sm_metric_params, sensitivity_samples),
+     0, 10000},
+    {"sensitivity_radius", offsetof(sm_metric_params, sensitivity_radius), 0,
+     0},
+};
+
+static int set_metric(sm_metric_params *mp, const char *name,
+                      const char *value, sm_err *err)
+{
+    const struct metric_key *k = metric_keys;
+    const size_t n = sizeof metric_keys / sizeof *metric_keys;
+    while (k < metric_keys + n && strcmp(k->name, name))
+        k++;
+    if (k == metric_keys + n)
+        return sm_err_set(err, "no such metric parameter (faithfulness_"
+                          "subsets, faithfulness_size, sensitivity_samples, "
+                          "sensitivity_radius)");
+    char *at = (char *)mp + k->off;
+    int i;
+    float f;
+    if (k->hi == 0) {
+        /* parsed strictly, then kept in double: 0.02 is the default's bits */
+        if (sm_yaml_parse_float(value, &f) || !(f > 0 && f <= 1))
+            return sm_err_set(err, "must be a number in (0, 1], not '%s'",
+                              value);
+        double d = strtod(value, NULL);
+        memcpy(at, &d, sizeof d);
+        return 0;
+    }
+    if (sm_yaml_parse_int(value, &i) || i < k->lo || i > k->hi)
+        return sm_err_set(err, "must be an integer in %d..%d, not '%s'",
+                          k->lo, k->hi, value);
+    memcpy(at, &i, sizeof i);
+    return 0;
 }
 
 int sm_jobfile_set_field(sm_explain_job *job, const char *key,
@@ -113,6 +162,8 @@ int sm_jobfile_set_field(sm_explain_job *job, const char *key,
         if (strcmp(value, "true") && strcmp(value, "false"))
             return sm_err_set(err, "must be true or false, not '%s'", value);
         job->metrics = strcmp(value, "true") == 0;
+    } else if (strncmp(key, "metrics.", 8) == 0) {
+        return set_metric(&job->metric, key + 8, value, err);
     } else {
         return sm_err_set(err, "no such job field");
     }
@@ -211,6 +262,33 @@ static int convert_models(sm_jobfile *jf, const char *name, sm_err *err)
     jf->job.aux_names = jf->aux_names;
     jf->job.aux_paths = jf->aux_paths;
     jf->job.n_aux = n;
+    return 0;
+}
+
+/* metric_params: {name: value, ...}: the metric parameters, each by the
+ * rules of --set metrics.<name>. */
+static int convert_metric_params(sm_jobfile *jf, const char *name,
+                                 sm_err *err)
+{
+    const sm_yaml_keys *ix = &jf->ix;
+    int p;
+    if (top_mapping(ix, "metric_params", "metric parameters to values", name,
+                    &p, err))
+        return -1;
+    for (int i = p + 1; p >= 0 && i < ix->n; i++) {
+        const sm_yaml_key *k = &ix->keys[i];
+        if (k->parent != p)
+            continue;
+        char key[SM_YAML_MAX_PATH + 8];
+        snprintf(key, sizeof key, "metrics.%s", k->name);
+        if (repeated(ix, i, name, err))
+            return -1;
+        if (k->kind != SM_YAML_SCALAR)
+            return sm_err_set(err, "%s:%d: %s: expected a single value",
+                              name, k->line, k->path);
+        if (sm_jobfile_set_field(&jf->job, key, k->value, err))
+            return sm_err_prefix(err, "%s:%d: %s", name, k->line, k->path);
+    }
     return 0;
 }
 
@@ -315,7 +393,8 @@ static int convert(sm_jobfile *jf, const sm_yaml_keys *ix, const char *name,
     }
     if (rc == 0)
         rc = convert_params(jf, ix, ex, name, err) ||
-                     convert_models(jf, name, err)
+                     convert_models(jf, name, err) ||
+                     convert_metric_params(jf, name, err)
                  ? -1
                  : 0;
     for (int m = 0; m < job->n_methods; m++)

@@ -12,6 +12,11 @@
  *   target: predicted                # predicted | label | <class index>
  *   score: logit                     # logit | prob
  *   metrics: true                    # true | false
+ *   metric_params:                   # optional, as --set metrics.<key>
+ *     faithfulness_subsets: 100      #   (metrics.h)
+ *     faithfulness_size: 0           #   0: the image's width
+ *     sensitivity_samples: 0         #   0: max-sensitivity off
+ *     sensitivity_radius: 0.02
  *   params:                          # optional: per method, per parameter
  *     intg: {steps: 100, method: riemann_middle}
  *   models:                          # optional: auxiliary models by name
@@ -54,9 +59,10 @@ void sm_jobfile_destroy(sm_jobfile **jf);
  * its logit, metrics and progress on. */
 void sm_jobfile_defaults(sm_explain_job *job);
 
-/* Sets the field `key` of job (limit, seed, batch, target, score or
- * metrics) from text, by the rules the command line's options of the same
- * names follow too. -1 with a message without the key ("must be logit or
+/* Sets the field `key` of job (limit, seed, batch, target, score, metrics,
+ * or a metric parameter as "metrics.<name>") from text, by the rules the
+ * command line's options of the same names (and --set metrics.<name>)
+ * follow too. -1 with a message without the key ("must be logit or
  * prob, not 'x'"): the caller names the option or the file's line. */
 int sm_jobfile_set_field(sm_explain_job *job, const char *key,
                          const char *value, sm_err *err);

@@ -135,10 +135,16 @@ static int format_row(sm_text *t, const char *id, const char *label,
              sm_text_csv(t, target) ||
              sm_text_addf(t, ",%.9g,%s,%.6f,%ld,", r->score, method,
                           r->seconds, r->evals);
-    if (!rc && r->has_metrics)
+    if (!rc && r->has_metrics) {
         rc = sm_text_addf(t, "%.6f,%.6f,", r->deletion_auc, r->insertion_auc);
-    else if (!rc)
-        rc = sm_text_addf(t, ",,");
+        const double q[] = {r->faithfulness, r->sparseness, r->complexity,
+                            r->sensitivity};
+        for (int k = 0; k < 4 && !rc; k++) /* NaN (undefined, off): empty */
+            rc = isfinite(q[k]) ? sm_text_addf(t, "%.9g,", q[k])
+                                : sm_text_addf(t, ",");
+    } else if (!rc) {
+        rc = sm_text_addf(t, ",,,,,,");
+    }
     for (int k = 0; record_columns[k] && !rc; k++) {
         double v;
         rc = sm_record_number(&r->record, record_columns[k], &v)
@@ -318,12 +324,14 @@ static int row_fields(char *buf, char **f, int max)
     return n;
 }
 
-#define SUMMARY_COLS 7 /* deletion_auc .. relevance: fields 8 .. 14 */
+#define SUMMARY_COLS 11 /* deletion_auc .. relevance: fields 8 .. 18 */
 
+/* Per column, Welford's running mean and sum of squared deviations (the
+ * rows come in dataset order: the same bits every run). */
 typedef struct summary_row {
     char method[64];
     long maps, failed;
-    double sum[SUMMARY_COLS];
+    double mean[SUMMARY_COLS], m2[SUMMARY_COLS];
     long n[SUMMARY_COLS];
 } summary_row;
 
@@ -347,8 +355,11 @@ static void summary_add(summary_row *s, int m, const char *method,
     for (int c = 0; c < SUMMARY_COLS && 8 + c < n; c++) {
         char *end;
         double v = strtod(f[8 + c], &end);
-        if (end != f[8 + c] && !*end && isfinite(v))
-            s[k].sum[c] += v, s[k].n[c]++;
+        if (end != f[8 + c] && !*end && isfinite(v)) {
+            double d = v - s[k].mean[c];
+            s[k].mean[c] += d / (double)++s[k].n[c];
+            s[k].m2[c] += d * (v - s[k].mean[c]);
+        }
     }
     free(buf);
 }
@@ -361,9 +372,14 @@ static int summary_write(const sm_explain_store *st, const summary_row *s,
     for (int k = 0; k < m && rc == 0; k++) {
         rc = sm_text_csv(&t, s[k].method) ||
              sm_text_addf(&t, ",%ld,%ld", s[k].maps, s[k].failed);
-        for (int c = 0; c < SUMMARY_COLS && rc == 0; c++)
-            rc = s[k].n[c] ? sm_text_addf(&t, ",%.6g", s[k].sum[c] / s[k].n[c])
-                           : sm_text_addf(&t, ",");
+        for (int c = 0; c < SUMMARY_COLS && rc == 0; c++) {
+            long n = s[k].n[c];
+            rc = (n ? sm_text_addf(&t, ",%.6g", s[k].mean[c])
+                    : sm_text_addf(&t, ",")) ||
+                 (n > 1 ? sm_text_addf(&t, ",%.6g",
+                                       sqrt(s[k].m2[c] / (double)(n - 1)))
+                        : sm_text_addf(&t, ","));
+        }
         rc = rc || sm_text_addf(&t, "\n");
     }
     char path[STORE_PATH];

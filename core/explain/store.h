@@ -6,7 +6,8 @@
  *   OUT/index.csv                            the rows, in dataset then
  *                                            method order
  *   OUT/summary.csv                          per method, the columns'
- *                                            means
+ *                                            means and standard
+ *                                            deviations
  * Every file is written atomically (temp file, rename), the row last: an
  * (image, method) is complete when its row exists and, for a method with a
  * map, its .npy, so a run started again skips exactly what is complete. */
@@ -20,14 +21,19 @@
 
 #define SM_EXPLAIN_INDEX_HEADER                                             \
     "id,label,predicted,target,score,method,seconds,evals,deletion_auc,"  \
-    "insertion_auc,precision,coverage,fidelity,rule_length,relevance,"    \
-    "params,extras\n"
+    "insertion_auc,faithfulness,sparseness,complexity,sensitivity,"       \
+    "precision,coverage,fidelity,rule_length,relevance,params,extras\n"
 
-/* OUT/summary.csv: a row per method, the means of index.csv's numeric
- * columns over the maps that have them (empty: none has). */
+/* OUT/summary.csv: a row per method, then for each of index.csv's columns
+ * deletion_auc .. relevance its mean over the maps that have a value and,
+ * right after it (<column>_sd), their sample standard deviation (n - 1;
+ * empty: no value, or one for the deviation). */
 #define SM_EXPLAIN_SUMMARY_HEADER                                           \
-    "method,maps,failed,deletion_auc,insertion_auc,precision,coverage,"   \
-    "fidelity,rule_length,relevance\n"
+    "method,maps,failed,deletion_auc,deletion_auc_sd,insertion_auc,"      \
+    "insertion_auc_sd,faithfulness,faithfulness_sd,sparseness,"           \
+    "sparseness_sd,complexity,complexity_sd,sensitivity,sensitivity_sd,"  \
+    "precision,precision_sd,coverage,coverage_sd,fidelity,fidelity_sd,"   \
+    "rule_length,rule_length_sd,relevance,relevance_sd\n"
 
 typedef struct sm_explain_store sm_explain_store;
 

@@ -10,9 +10,11 @@
 
 #include "explain/gradient.h"
 #include "metrics/deletion.h"
+#include "metrics/metrics.h"
 #include "util/clock.h"
 
-/* Images per model run of the deletion and insertion curves. */
+/* Images per model run of the deletion and insertion curves and of the
+ * faithfulness subsets; images per explainer run of max-sensitivity. */
 #define METRICS_BATCH 64
 
 static sm_explain_ctx ctx_of(const sm_explain_setup *s)
@@ -78,25 +80,73 @@ int sm_explain_targets(const sm_explain_setup *s, const sm_tensor *x,
     return 0;
 }
 
-/* What a method left in o, into r (o's record moved), and when s->metrics the deletion and
- * insertion AUC of r's map on image x (C x H x W) for the predicted
- * class. 0 or -1. */
-static int finish(const sm_explain_setup *s, const float *x, int64_t c,
-                  int64_t h, int64_t w, sm_explain_out *o,
-                  sm_explain_result *r, sm_err *err)
+/* max-sensitivity's explainer: the map's own method, settings, target
+ * and id (so its own draws) on perturbed copies of the image */
+typedef struct again {
+    sm_explainer *e;
+    sm_explain_ctx ctx;
+    int target;
+    const char *id;
+    int64_t hw;
+} again;
+
+static int explain_again(void *arg, const sm_tensor *x, float *maps,
+                         sm_err *err)
+{
+    const again *a = arg;
+    int64_t n = x->shape[0];
+    int *target = malloc(sizeof(int) * (size_t)n);
+    const char **ids = malloc(sizeof(char *) * (size_t)n);
+    sm_explain_out *out = calloc((size_t)n, sizeof *out);
+    int rc = -1;
+    if (!target || !ids || !out) {
+        sm_err_set(err, "sensitivity: out of memory");
+    } else {
+        for (int64_t k = 0; k < n; k++) {
+            target[k] = a->target;
+            ids[k] = a->id;
+            out[k].map = maps + k * a->hw;
+        }
+        sm_explain_batch b = {x, target, ids};
+        rc = sm_explainer_run(a->e, &a->ctx, &b, out, err);
+        sm_explain_out_free(out, n);
+    }
+    free(target);
+    free(ids);
+    free(out);
+    return rc;
+}
+
+/* What a method left in o, into r (o's record moved), and when s->metrics
+ * the metrics of r's map on image x (C x H x W, called id, explained by e):
+ * the single place they are computed, for the direct loop and the
+ * pipeline alike. 0 or -1. */
+static int finish(const sm_explain_setup *s, sm_explainer *e, const char *id,
+                  const float *x, int64_t c, int64_t h, int64_t w,
+                  sm_explain_out *o, sm_explain_result *r, sm_err *err)
 {
     r->score = o->score;
     r->evals = o->evals;
     sm_record_move(&r->record, &o->record);
     r->has_metrics = 0;
-    if (!s->metrics || !o->map) /* a method without a map: no curves */
+    if (!s->metrics || !o->map) /* a method without a map: no metrics */
         return 0;
     sm_explain_ctx ctx = ctx_of(s);
     sm_model_scoring sc = sm_explain_scoring(&ctx);
     sm_deletion_result dr;
+    long evals;
+    again a = {e, ctx, r->target, id, h * w};
     if (sm_deletion_insertion(&sc, x, c, h, w, r->map, r->predicted, 0,
-                              METRICS_BATCH, &dr, err))
+                              METRICS_BATCH, &dr, err) ||
+        sm_metric_sparseness(r->map, h * w, &r->sparseness, err) ||
+        sm_metric_faithfulness(&sc, x, c, h, w, r->map, r->predicted,
+                               &s->metric, s->seed, id, METRICS_BATCH,
+                               &r->faithfulness, &evals, err) ||
+        sm_metric_sensitivity(x, c, h, w, r->map, &s->metric, s->seed, id,
+                              METRICS_BATCH, explain_again, &a,
+                              &r->sensitivity, err))
         return -1;
+    r->complexity = sm_metric_complexity(r->map, h * w);
     r->has_metrics = 1;
     r->deletion_auc = dr.deletion_auc;
     r->insertion_auc = dr.insertion_auc;
@@ -149,7 +199,8 @@ int sm_explain_images(const sm_explain_setup *s, sm_explainer *e,
     for (int64_t q = 0; q < kept; q++) {
         sm_explain_result *r = &res[slot[q]];
         r->seconds = seconds;
-        if (finish(s, xe->data + q * per, c, h, w, &out[q], r, err))
+        if (finish(s, e, kid[q], xe->data + q * per, c, h, w, &out[q], r,
+                   err))
             goto done;
     }
     rc = 0;
@@ -192,7 +243,9 @@ int sm_explain_step(const sm_explain_setup *s, sm_explain_rounds *r,
     if (rc == 0) {
         res->failed = 0;
         res->seconds = sm_clock_now() - t0;
-        rc = finish(s, x->data, c, h, w, &o, res, err);
+        rc = finish(s, sm_explain_rounds_explainer(r),
+                    sm_explain_rounds_image(r)->id, x->data, c, h, w, &o,
+                    res, err);
     }
     sm_explain_out_free(&o, 1);
     return rc;

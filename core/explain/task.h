@@ -12,6 +12,7 @@
 #include "config/model_config.h"
 #include "explain/explainer.h"
 #include "explain/job.h"
+#include "metrics/metrics.h"
 
 /* What the tasks of one job share on one worker (all borrowed). */
 typedef struct sm_explain_setup {
@@ -22,7 +23,9 @@ typedef struct sm_explain_setup {
     sm_target_kind target;
     int target_index;         /* SM_TARGET_INDEX */
     int score_prob;
-    int metrics;              /* deletion and insertion AUC */
+    int metrics;              /* deletion and insertion AUC and the quality
+                                 metrics (metrics.h) */
+    sm_metric_params metric;  /* their parameters (zero: the defaults) */
     const sm_explain_aux *aux; /* the job's auxiliary models */
     int n_aux;
     const sm_preproc *preproc; /* the model's preprocessing (borrowed) */
@@ -42,6 +45,8 @@ typedef struct sm_explain_result {
                                  sm_explain_results_free */
     int has_metrics;
     double deletion_auc, insertion_auc;
+    /* with has_metrics; NaN: undefined, or max-sensitivity off */
+    double faithfulness, sparseness, complexity, sensitivity;
 } sm_explain_result;
 
 /* The prediction of each of the n images of x (N >= n x C x H x W) and its
@@ -56,7 +61,8 @@ int sm_explain_targets(const sm_explain_setup *s, const sm_tensor *x,
 /* Explains the images of x not marked failed with e (their predicted and
  * target already set by sm_explain_targets), fills res (maps into the
  * res[r].map buffers, seconds = the batch's time shared evenly) and, when
- * s->metrics, their deletion and insertion AUC. 0 or -1. */
+ * s->metrics, their metrics (max-sensitivity explains each image again with
+ * e: do not share e with another thread meanwhile). 0 or -1. */
 int sm_explain_images(const sm_explain_setup *s, sm_explainer *e,
                       const sm_tensor *x, const char *const *ids,
                       sm_explain_result *res, sm_err *err);

@@ -15,7 +15,7 @@ explain() { "$SALMAP" explain --model $MODEL --config configs/mnist.yaml \
 # --- a clean run --------------------------------------------------------------
 expect 0 "60 maps written" -- explain --methods sal --out "$tmp/a" --limit 60 --batch 16
 [ "$(wc -l <"$tmp/a/index.csv")" = 61 ] && ok || bad "index rows: $(wc -l <"$tmp/a/index.csv")"
-head -1 "$tmp/a/index.csv" | grep -q '^id,label,predicted,target,score,method,seconds,evals,deletion_auc,insertion_auc,precision,coverage,fidelity,rule_length,relevance,params,extras$' \
+head -1 "$tmp/a/index.csv" | grep -q '^id,label,predicted,target,score,method,seconds,evals,deletion_auc,insertion_auc,faithfulness,sparseness,complexity,sensitivity,precision,coverage,fidelity,rule_length,relevance,params,extras$' \
     && ok || bad "index header"
 n=$(find "$tmp/a/maps" -name sal.npy | wc -l)
 [ "$n" = 60 ] && ok || bad "$n maps"
@@ -25,6 +25,51 @@ bad_size=$(find "$tmp/a/maps" -name sal.npy -size -3136c | wc -l)
 # AUCs in [0, 1] and insertion above deletion on average for a trained model
 awk -F, 'NR > 1 { if ($9 < 0 || $9 > 1 || $10 < 0 || $10 > 1) bad++; d += $9; i += $10 }
          END { exit !(bad == 0 && i > d) }' "$tmp/a/index.csv" && ok || bad "AUC columns"
+# the quality metrics: faithfulness in [-1, 1] (empty: undefined), sparseness
+# in [0, 1), complexity in [0, ln 784], sensitivity empty (off by default)
+awk -F, 'NR > 1 { if (($11 != "" && ($11 < -1 || $11 > 1)) || $12 == "" || $12 < 0 ||
+                      $12 >= 1 || $13 == "" || $13 < 0 || $13 > log(784) || $14 != "") bad++;
+                  if ($11 != "") f++ }
+         END { exit !(bad == 0 && f > 0) }' "$tmp/a/index.csv" && ok || bad "quality columns"
+head -1 "$tmp/a/summary.csv" | grep -q '^method,maps,failed,deletion_auc,deletion_auc_sd,insertion_auc,insertion_auc_sd,faithfulness,faithfulness_sd,sparseness,sparseness_sd,complexity,complexity_sd,sensitivity,sensitivity_sd,precision,precision_sd,' \
+    && ok || bad "summary header"
+# sal's row: means and deviations of the first five metrics, none of sensitivity
+awk -F, 'NR == 2 { for (k = 4; k <= 13; k++) if ($k == "") bad++;
+                   if ($14 != "" || $15 != "") bad++ }
+         END { exit !(NR == 2 && bad == 0) }' "$tmp/a/summary.csv" && ok || bad "summary row"
+
+# --- the metrics' parameters: command line, job file, batching ----------------
+# max-sensitivity on: the same rows (but the timing) whatever the batching
+# and workers, and from a job file's metric_params.
+expect 0 "8 maps written" -- explain --methods grad,lime --set lime.samples=60 --limit 4 \
+    --set metrics.sensitivity_samples=3 --set metrics.faithfulness_subsets=30 --batch 4 --out "$tmp/m1"
+expect 0 "8 maps written" -- explain --methods grad,lime --set lime.samples=60 --limit 4 \
+    --set metrics.sensitivity_samples=3 --set metrics.faithfulness_subsets=30 --batch 1 \
+    --workers 2 --out "$tmp/m2"
+awk -F, 'NR > 1 && ($14 == "" || $14 < 0) { bad++ } END { exit !(NR == 9 && bad == 0) }' \
+    "$tmp/m1/index.csv" && ok || bad "sensitivity column: $(sed -n 2p "$tmp/m1/index.csv")"
+cut -d, -f1-6,8- "$tmp/m1/index.csv" >"$tmp/i1"; cut -d, -f1-6,8- "$tmp/m2/index.csv" >"$tmp/i2"
+cmp -s "$tmp/i1" "$tmp/i2" && ok || bad "metrics differ between --batch 4 and --batch 1 with 2 workers"
+cat >"$tmp/mjob.yaml" <<EOF
+model: $MODEL
+config: configs/mnist.yaml
+dataset: data/mnist/test
+out: $tmp/m3
+methods: [grad, lime]
+limit: 4
+metric_params:
+  sensitivity_samples: 3
+  faithfulness_subsets: 30
+params:
+  lime: {samples: 60}
+EOF
+expect 0 "8 maps written" -- "$SALMAP" explain --job "$tmp/mjob.yaml"
+cut -d, -f1-6,8- "$tmp/m3/index.csv" >"$tmp/i3"
+cmp -s "$tmp/i1" "$tmp/i3" && ok || bad "job file's metric_params differ from --set metrics.*"
+expect 2 "--set metrics.bogus=1: no such metric parameter" -- explain --methods sal \
+    --set metrics.bogus=1 --out "$tmp/c"
+expect 2 "must be an integer in 0..10000" -- explain --methods sal \
+    --set metrics.sensitivity_samples=-1 --out "$tmp/c"
 
 # --- interrupted, then resumed: the same files --------------------------------
 explain --methods sal --out "$tmp/b" --limit 60 --batch 16 >/dev/null 2>&1 &

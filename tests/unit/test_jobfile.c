@@ -62,7 +62,12 @@ Test(jobfile, full)
                            "batch: 16\n"
                            "target: 7\n"
                            "score: prob\n"
-                           "metrics: false\n",
+                           "metrics: false\n"
+                           "metric_params:\n"
+                           "  faithfulness_subsets: 50\n"
+                           "  faithfulness_size: 14\n"
+                           "  sensitivity_samples: 10\n"
+                           "  sensitivity_radius: 0.05\n",
                            &jf, &err),
                  0, "%s", err.msg);
     const sm_explain_job *j = sm_jobfile_job(jf);
@@ -80,6 +85,10 @@ Test(jobfile, full)
     cr_assert_eq(j->target_index, 7);
     cr_assert_eq(j->score_prob, 1);
     cr_assert_eq(j->metrics, 0);
+    cr_assert_eq(j->metric.faithfulness_subsets, 50);
+    cr_assert_eq(j->metric.faithfulness_size, 14);
+    cr_assert_eq(j->metric.sensitivity_samples, 10);
+    cr_assert_eq(j->metric.sensitivity_radius, 0.05, "kept in double");
     cr_assert_eq(j->progress, 1);
     cr_assert_eq(j->n_settings, 0);
     sm_jobfile_destroy(&jf);
@@ -105,6 +114,9 @@ Test(jobfile, defaults)
     cr_assert_eq(j->target, SM_TARGET_LABEL);
     cr_assert_eq(j->score_prob, 0);
     cr_assert_eq(j->metrics, 1);
+    /* zero metric parameters: their defaults (metrics.h) */
+    sm_metric_params zero = {0};
+    cr_assert(memcmp(&j->metric, &zero, sizeof zero) == 0);
     sm_jobfile_destroy(&jf);
 }
 
@@ -162,7 +174,16 @@ Test(jobfile, set_field)
         {"seed", "99999999999999999999"},        {"batch", "0"},
         {"batch", "65537"}, {"batch", "2.5"},    {"target", "-1"},
         {"target", "Label"}, {"target", "1000001"}, {"score", "logits"},
-        {"metrics", "yes"}, {"nonsense", "1"}};
+        {"metrics", "yes"}, {"nonsense", "1"},
+        {"metrics.faithfulness_subsets", "1"},
+        {"metrics.faithfulness_subsets", "65537"},
+        {"metrics.faithfulness_size", "-1"},
+        {"metrics.sensitivity_samples", "10001"},
+        {"metrics.sensitivity_samples", "2.5"},
+        {"metrics.sensitivity_radius", "0"},
+        {"metrics.sensitivity_radius", "1.5"},
+        {"metrics.sensitivity_radius", "nan"},
+        {"metrics.bogus", "1"}, {"metrics.", "1"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         sm_explain_job before = j;
         cr_assert_eq(sm_jobfile_set_field(&j, bad[i][0], bad[i][1], &err), -1,
@@ -171,6 +192,15 @@ Test(jobfile, set_field)
     }
     cr_assert_eq(sm_jobfile_set_field(&j, "score", "prob!", &err), -1);
     cr_assert_str_eq(err.msg, "must be logit or prob, not 'prob!'");
+    cr_assert_eq(sm_jobfile_set_field(&j, "metrics.sensitivity_samples", "7",
+                                      &err), 0);
+    cr_assert_eq(j.metric.sensitivity_samples, 7);
+    cr_assert_eq(sm_jobfile_set_field(&j, "metrics.sensitivity_radius", "1",
+                                      &err), 0);
+    cr_assert_eq(j.metric.sensitivity_radius, 1.0);
+    cr_assert_eq(sm_jobfile_set_field(&j, "metrics.faithfulness_subsets",
+                                      "1", &err), -1);
+    cr_assert_str_eq(err.msg, "must be an integer in 2..65536, not '1'");
 }
 
 Test(jobfile, refusals)
@@ -190,6 +220,18 @@ Test(jobfile, refusals)
                                                        "or prob, not 'logits'");
     fails(WITH("methods: [sal]\nmetrics: 1\n"), 5, "metrics: must be true or "
                                                   "false");
+    fails(WITH("methods: [sal]\nmetric_params:\n  sensitivity_samples: -2\n"),
+          6, "metric_params.sensitivity_samples: must be an integer in "
+             "0..10000, not '-2'");
+    fails(WITH("methods: [sal]\nmetric_params:\n  samples: 2\n"), 6,
+          "metric_params.samples: no such metric parameter");
+    fails(WITH("methods: [sal]\nmetric_params:\n  sensitivity_radius: [1]\n"),
+          6, "metric_params.sensitivity_radius: expected a single value");
+    fails(WITH("methods: [sal]\nmetric_params: 3\n"), 5,
+          "metric_params: expected a mapping");
+    fails(WITH("methods: [sal]\nmetric_params:\n  sensitivity_samples: 1\n"
+               "  sensitivity_samples: 2\n"), 7,
+          "metric_params.sensitivity_samples: key given twice");
     fails(WITH("methods: [sal]\nparams:\n  intg: {steps: 3}\n"), 6,
           "params.intg: intg is not among the methods");
     fails(WITH("methods: [sal, intg]\nparams:\n  intg:\n    steps: 0\n"), 7,

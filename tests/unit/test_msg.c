@@ -61,8 +61,9 @@ static sm_msg_task tm_task(sm_task_kind kind)
         .task = 0xfedcba9876543210ull, .job = "j-1", .kind = kind,
         .model = TM_HASH, .config = "input: x\n", .method = "lime",
         .settings = set, .n_settings = 2, .seed = 42, .target = "label",
-        .score = "prob", .metrics = 0, .images = tm_images, .n_images = 3,
-        .model_names = tm_model_names, .model_hashes = tm_model_hashes,
+        .score = "prob", .metrics = 0, .faithfulness_subsets = 2,
+        .sensitivity_samples = 10000, .sensitivity_radius = 1,
+        .images = tm_images, .n_images = 3, .model_names = tm_model_names, .model_hashes = tm_model_hashes,
         .n_models = 2,
     };
     if (kind != SM_TASK_IMAGES)
@@ -89,7 +90,8 @@ static sm_msg_result tm_result(void)
          .evals = 1000, .seconds = 0.125, .height = 2, .width = 3,
          .map = tm_map, .params = "{\"samples\":500}", .record = "{}",
          .arrays = tm_arrays, .n_arrays = 2, .has_metrics = 1,
-         .deletion = 0.25, .insertion = 0.5},
+         .deletion = 0.25, .insertion = 0.5, .faithfulness = -0.75,
+         .sparseness = 0.125, .complexity = NAN, .sensitivity = 1e-9},
         {.id = "c", .error = "c: cannot decode"},
         /* a method that yields no pixel map: a record and an array only */
         {.id = "d", .predicted = 1, .target = 2, .score = -0.5,
@@ -106,7 +108,8 @@ static sm_msg_job tm_job(void)
         .images = tm_images, .n_images = 3, .methods = tm_methods,
         .n_methods = 2, .settings = tm_settings, .n_settings = 3,
         .seed = UINT64_MAX, .out = "out/x", .limit = 100, .metrics = 0,
-        .target = "5", .score = "prob", .batch = 16,
+        .faithfulness_subsets = 65536, .faithfulness_size = 14,
+        .sensitivity_samples = 3, .sensitivity_radius = 0.05, .target = "5", .score = "prob", .batch = 16,
         .model_names = tm_model_names, .model_hashes = tm_model_hashes,
         .n_models = 2,
     };
@@ -172,6 +175,10 @@ Test(msg, job_round_trip)
     cr_assert_str_eq(out.out, "out/x");
     cr_assert_eq(out.limit, 100);
     cr_assert_eq(out.metrics, 0);
+    cr_assert_eq(out.faithfulness_subsets, 65536);
+    cr_assert_eq(out.faithfulness_size, 14);
+    cr_assert_eq(out.sensitivity_samples, 3);
+    cr_assert_eq(out.sensitivity_radius, 0.05);
     cr_assert_str_eq(out.target, "5");
     cr_assert_str_eq(out.score, "prob");
     cr_assert_eq(out.batch, 16);
@@ -203,6 +210,14 @@ Test(msg, job_defaults_and_dataset)
     cr_assert_eq(out.seed, 0);
     cr_assert_eq(out.limit, 0);
     cr_assert_eq(out.metrics, 1);
+    /* the metric parameters: 0, the defaults, and left out */
+    cr_assert_eq(out.faithfulness_subsets, 0);
+    cr_assert_eq(out.faithfulness_size, 0);
+    cr_assert_eq(out.sensitivity_samples, 0);
+    cr_assert_eq(out.sensitivity_radius, 0);
+    for (size_t i = 0; i + 8 <= b.len; i++)
+        cr_assert(memcmp(b.data + i, "sensitiv", 8) &&
+                  memcmp(b.data + i, "faithful", 8), "a default was packed");
     cr_assert_str_eq(out.target, "predicted");
     cr_assert_str_eq(out.score, "logit");
     cr_assert_eq(out.batch, 64);
@@ -420,6 +435,10 @@ static void tm_task_round_trip(sm_task_kind kind)
     cr_assert_str_eq(out.target, "label");
     cr_assert_str_eq(out.score, "prob");
     cr_assert_eq(out.metrics, 0);
+    cr_assert_eq(out.faithfulness_subsets, 2);
+    cr_assert_eq(out.faithfulness_size, 0);
+    cr_assert_eq(out.sensitivity_samples, 10000);
+    cr_assert_eq(out.sensitivity_radius, 1);
     cr_assert_eq(out.n_images, in.n_images);
     for (size_t i = 0; i < in.n_images; i++)
         tm_same_image(&out.images[i], &in.images[i], 1);
@@ -482,6 +501,10 @@ Test(msg, result_round_trip)
     cr_assert_eq(a->has_metrics, 1);
     cr_assert_eq(a->deletion, 0.25);
     cr_assert_eq(a->insertion, 0.5);
+    cr_assert_eq(a->faithfulness, -0.75);
+    cr_assert_eq(a->sparseness, 0.125);
+    cr_assert(isnan(a->complexity), "undefined travels as NaN");
+    cr_assert_eq(a->sensitivity, 1e-9);
     cr_assert_str_eq(out.items[1].id, "c");
     cr_assert_str_eq(out.items[1].error, "c: cannot decode");
     cr_assert_null(out.items[1].map);
@@ -894,6 +917,11 @@ static void tm_e_one_metric(msgpack_object *root)
     tm_at(&tm_at(root, "items")->via.array.ptr[0], "insertion")->type =
         MSGPACK_OBJECT_NIL;
 }
+static void tm_e_no_faithfulness(msgpack_object *root)
+{
+    tm_at(&tm_at(root, "items")->via.array.ptr[0], "faithfulness")->type =
+        MSGPACK_OBJECT_NIL;
+}
 static void tm_e_item_type(msgpack_object *root)
 {
     tm_at(root, "items")->via.array.ptr[1] = tm_int(1);
@@ -913,6 +941,8 @@ Test(msg, result_field_errors)
                                    "range 1..65535");
     tm_result_refused(tm_e_one_metric, "RESULT: items[0].insertion: missing "
                                        "(metrics come in pairs)");
+    tm_result_refused(tm_e_no_faithfulness, "RESULT: items[0].faithfulness: "
+                                            "missing");
     tm_result_refused(tm_e_item_type, "RESULT: items[1]: expected map, got int");
     tm_result_refused(tm_e_score_str, "RESULT: items[0].score: expected "
                                       "float, got str");
@@ -995,6 +1025,19 @@ Test(msg, models_errors)
     hashes[1] = TM_HASH "0";
     tm_task_struct_refused(&t, "TASK: models.aae: '" TM_HASH "0' is not a "
                                "content hash (64 lower-case hex characters)");
+
+    /* the metric parameters' ranges */
+    t = tm_task(SM_TASK_IMAGES);
+    t.faithfulness_subsets = 1;
+    tm_task_struct_refused(&t, "TASK: faithfulness_subsets: 1 is out of range "
+                               "(0: the default, or 2..65536)");
+    t.faithfulness_subsets = 0;
+    t.sensitivity_radius = 1.5;
+    tm_task_struct_refused(&t, "TASK: sensitivity_radius: 1.5 is out of range "
+                               "(0: the default, or up to 1)");
+    t.sensitivity_radius = NAN;
+    tm_task_struct_refused(&t, "TASK: sensitivity_radius: nan is out of range "
+                               "(0: the default, or up to 1)");
 
     /* SUBMIT's are the same field */
     sm_msg_job j = tm_job();

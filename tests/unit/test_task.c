@@ -199,7 +199,9 @@ static void chunked_equals_run(const char *method, const char *const *set)
 {
     sm_model *m = task_model(3, 12, 12);
     sm_tensor *x = tmodel_images(2, 3, 12, 12, 8);
-    sm_explain_setup s = {.model = m, .metrics = 1, .seed = 9};
+    /* max-sensitivity on: the step re-explains with the rounds' method */
+    sm_explain_setup s = {.model = m, .metrics = 1, .seed = 9,
+                          .metric = {.sensitivity_samples = 2}};
     const char *ids[2] = {"7/one", "7/two"};
     float maps[2][144], fit_map[144];
     sm_explain_result res[2];
@@ -281,6 +283,13 @@ static void chunked_equals_run(const char *method, const char *const *set)
         cr_assert(fr.has_metrics);
         cr_assert_eq(fr.deletion_auc, res[r].deletion_auc);
         cr_assert_eq(fr.insertion_auc, res[r].insertion_auc);
+        const double qf[] = {fr.faithfulness, fr.sparseness, fr.complexity,
+                             fr.sensitivity};
+        const double qr[] = {res[r].faithfulness, res[r].sparseness,
+                             res[r].complexity, res[r].sensitivity};
+        cr_assert(memcmp(qf, qr, sizeof qf) == 0, "%s: stepped metrics "
+                  "differ from run()'s", method);
+        cr_assert(isfinite(fr.sensitivity), "%s", method);
         /* a state that is not this image's, or cut short: refused */
         state.s[4] ^= 1; /* the round's n, low byte */
         sm_explain_rounds *bad = sm_explain_rounds_open(
@@ -363,6 +372,10 @@ static sm_explain_result store_result(float *map, double score)
     r.has_metrics = 1;
     r.deletion_auc = 0.125;
     r.insertion_auc = 0.75;
+    r.faithfulness = 0.5;
+    r.sparseness = 0.25;
+    r.complexity = 1.5;
+    r.sensitivity = NAN; /* off: an empty cell */
     cr_assert_eq(sm_record_str(&r.record, "k", "a,b"), 0);
     return r;
 }
@@ -448,6 +461,16 @@ Test(task, store_round_trip)
     cr_assert_eq(sm_explain_store_put(st, "b", NULL, "1", "1", "lime",
                                       "{\"samples\": 5}", &r, 2, 3, &err),
                  0, "%s", err.msg);
+    r.has_metrics = 1;
+    r.deletion_auc = 0.375;
+    r.insertion_auc = 0.25;
+    r.faithfulness = -0.5;
+    r.sparseness = 0.75;
+    r.complexity = NAN;
+    r.sensitivity = 0.125;
+    cr_assert_eq(sm_explain_store_put(st, "b", NULL, "1", "1", "sal", "{}",
+                                      &r, 2, 3, &err),
+                 0, "%s", err.msg);
     /* rows in the order asked, the missing skipped */
     const char *ids[3] = {"b", "missing", "7/7_0001"};
     const char *methods[2] = {"sal", "lime"};
@@ -457,18 +480,23 @@ Test(task, store_round_trip)
     size_t len = strlen(csv);
     const char want[] =
         SM_EXPLAIN_INDEX_HEADER
-        "b,,1,1,2,lime,0.250000,12,,,,,,,,\"{\"\"samples\"\": 5}\",\"{\"\"k\"\": "
+        "b,,1,1,2,sal,0.250000,12,0.375000,0.250000,-0.5,0.75,,0.125,,,,,,{},"
+        "\"{\"\"k\"\": \"\"a,b\"\"}\"\n"
+        "b,,1,1,2,lime,0.250000,12,,,,,,,,,,,,\"{\"\"samples\"\": 5}\",\"{\"\"k\"\": "
         "\"\"a,b\"\"}\"\n"
-        "7/7_0001,7,7,3,0.5,sal,0.250000,12,0.125000,0.750000,,,,,,{},\"{\"\"k\"\": "
-        "\"\"a,b\"\"}\"\n";
+        "7/7_0001,7,7,3,0.5,sal,0.250000,12,0.125000,0.750000,0.5,0.25,1.5,,,,,,,"
+        "{},\"{\"\"k\"\": \"\"a,b\"\"}\"\n";
     cr_assert_eq(len, strlen(want), "%.*s", (int)len, csv);
     cr_assert(memcmp(csv, want, len) == 0, "%.*s", (int)len, csv);
     free(csv);
-    /* summary.csv: per method the maps, the missing ones, the means */
+    /* summary.csv: per method the maps, the missing ones, each column's
+     * mean and sample deviation (by hand: deletion 0.375 and 0.125, mean
+     * 0.25, sd sqrt(2 x 0.125^2 / 1); one value: no deviation) */
     csv = read_text(tdata_path(p, out, "summary.csv"));
     const char want_sum[] = SM_EXPLAIN_SUMMARY_HEADER
-        "sal,1,2,0.125,0.75,,,,,\n"
-        "lime,1,2,,,,,,,\n";
+        "sal,2,1,0.25,0.176777,0.5,0.353553,0,0.707107,0.5,0.353553,1.5,,"
+        "0.125,,,,,,,,,,,\n"
+        "lime,1,2,,,,,,,,,,,,,,,,,,,,,,\n";
     cr_assert_str_eq(csv, want_sum);
     free(csv);
     sm_explain_results_free(&r, 1);
@@ -517,8 +545,20 @@ Test(task, store_refuses_ids_that_leave_it)
 
 /* --- the direct loop ------------------------------------------------------ */
 
+/* The metric columns of r's row, as index.csv gives them (NaN: empty). */
+static void metric_cells(const sm_explain_result *r, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, ",%ld,%.6f,%.6f,", r->evals, r->deletion_auc,
+                     r->insertion_auc);
+    const double q[] = {r->faithfulness, r->sparseness, r->complexity,
+                        r->sensitivity};
+    for (int k = 0; k < 4; k++)
+        n += isfinite(q[k]) ? snprintf(buf + n, cap - (size_t)n, "%.9g,", q[k])
+                            : snprintf(buf + n, cap - (size_t)n, ",");
+}
+
 /* job.c on a folder of random 28 x 28 digits in batches of 4 writes the
- * maps and AUCs that the tasks compute on all 6 images at once. */
+ * maps and metrics that the tasks compute on all 6 images at once. */
 Test(task, job_writes_what_the_tasks_compute)
 {
     const char *model = "tests/fixtures/mnist_lenet_trained.onnx";
@@ -541,7 +581,9 @@ Test(task, job_writes_what_the_tasks_compute)
                           .dataset = ds_dir, .out = out, .methods = methods,
                           .n_methods = 2, .settings = settings,
                           .n_settings = 1, .seed = 3, .batch = 4,
-                          .metrics = 1};
+                          .metrics = 1,
+                          .metric = {.faithfulness_subsets = 20,
+                                     .sensitivity_samples = 2}};
     sm_explain_stats stats;
     sm_err err = {{0}};
     cr_assert_eq(sm_explain_job_run(&job, &stats, &err), 0, "%s", err.msg);
@@ -567,7 +609,7 @@ Test(task, job_writes_what_the_tasks_compute)
         res[i].map = maps[i];
     }
     sm_explain_setup s = {.model = m, .out_idx = out_idx, .seed = 3,
-                          .metrics = 1};
+                          .metrics = 1, .metric = job.metric};
     cr_assert_eq(sm_explain_targets(&s, x, NULL, ids, res, &err), 0);
     for (int k = 0; k < 2; k++) {
         sm_explainer *e = task_explainer(
@@ -575,7 +617,7 @@ Test(task, job_writes_what_the_tasks_compute)
         cr_assert_eq(sm_explain_images(&s, e, x, ids, res, &err), 0, "%s",
                      err.msg);
         for (int i = 0; i < 6; i++) {
-            char name[256], auc[64];
+            char name[256], auc[256];
             snprintf(name, sizeof name, "maps/%s/%s.npy", ids[i], methods[k]);
             sm_tensor *t = sm_npy_read(tdata_path(p, out, name), &err);
             cr_assert_not_null(t, "%s", err.msg);
@@ -584,8 +626,9 @@ Test(task, job_writes_what_the_tasks_compute)
             sm_tensor_destroy(&t);
             snprintf(name, sizeof name, "maps/%s/%s.row", ids[i], methods[k]);
             char *row = read_text(tdata_path(p, out, name));
-            snprintf(auc, sizeof auc, ",%ld,%.6f,%.6f,", res[i].evals,
-                     res[i].deletion_auc, res[i].insertion_auc);
+            metric_cells(&res[i], auc, sizeof auc);
+            cr_assert(isfinite(res[i].sensitivity) &&
+                      isfinite(res[i].sparseness), "%s", auc);
             cr_assert(tdata_has(row, auc), "%s not in %s", auc, row);
             free(row);
         }
