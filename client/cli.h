@@ -18,6 +18,8 @@ int sm_cli_wait(int argc, char **argv);
 int sm_cli_cancel(int argc, char **argv);
 int sm_cli_fetch(int argc, char **argv);
 int sm_cli_keygen(int argc, char **argv);
+int sm_cli_figure(int argc, char **argv);
+int sm_cli_report(int argc, char **argv);
 
 /* Prints "salmap <cmd>: <msg>" on stderr; returns 1 (the exit code). */
 int sm_cli_fail(const char *cmd, const char *fmt, ...)
