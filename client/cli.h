@@ -39,6 +39,10 @@ int sm_cli_u64(const char *s, uint64_t *v);
 int sm_cli_bad(const char *cmd, const char *opt, const char *val,
                const char *what);
 
+/* 0 when argv[optind_..argc) is one argument (an output folder), else 2
+ * (the usage exit code) after saying what is wrong. */
+int sm_cli_one_folder(const char *cmd, int argc, int optind_);
+
 /* The default thread count: the online cores, 1..SM_MODEL_MAX_THREADS. */
 int sm_cli_threads(void);
 

@@ -58,14 +58,8 @@ int sm_cli_figure(int argc, char **argv)
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (optind != argc - 1) {
-        if (optind < argc)
-            sm_cli_fail("figure", "one output folder, not %d arguments "
-                                  "(see --help)", argc - optind);
-        else
-            sm_cli_fail("figure", "needs the output folder OUT (see --help)");
+    if (sm_cli_one_folder("figure", argc, optind))
         return 2;
-    }
     if (chosen > 1) {
         sm_cli_fail("figure", "--ids, --per-class and --first choose the "
                               "images: give one of them");

@@ -32,14 +32,8 @@ int sm_cli_report(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (optind != argc - 1) {
-        if (optind < argc)
-            sm_cli_fail("report", "one output folder, not %d arguments "
-                                  "(see --help)", argc - optind);
-        else
-            sm_cli_fail("report", "needs the output folder OUT (see --help)");
+    if (sm_cli_one_folder("report", argc, optind))
         return 2;
-    }
     sm_err err = {{0}};
     if (sm_report_write(argv[optind], &err))
         return sm_cli_fail("report", "%s", err.msg);

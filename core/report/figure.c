@@ -31,6 +31,16 @@ static const uint8_t black[3] = {0, 0, 0}, wrong[3] = {190, 0, 0},
                      missing_grey[3] = {235, 235, 235},
                      dim[3] = {110, 110, 110};
 
+/* LeakSanitizer's hook (a sanitized build reads it at exit; elsewhere it
+ * is never called): fontconfig, under pango under vips_text, keeps its
+ * font configuration for the life of the process by design, which LSan
+ * would report as leaks of every program that drew a title. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig.so\n";
+}
+
 void sm_figure_layout_of(int rows, int cols, int map_h, int map_w,
                          sm_figure_layout *l)
 {

@@ -6,25 +6,39 @@
 
 #include <sodium.h>
 
-int sm_html_esc(sm_text *t, const char *s)
+/* s with each byte of `special` replaced by what put writes for it. */
+static int escape(sm_text *t, const char *s, const char *special,
+                  int (*put)(sm_text *t, unsigned char c))
 {
     for (const char *p = s; *p;) {
-        size_t run = strcspn(p, "&<>\"'");
+        size_t run = strcspn(p, special);
         if (run && sm_text_add(t, p, run))
             return -1;
         p += run;
-        if (!*p)
-            break;
-        const char *ent = *p == '&'   ? "&amp;"
-                          : *p == '<' ? "&lt;"
-                          : *p == '>' ? "&gt;"
-                          : *p == '"' ? "&quot;"
-                                      : "&#39;";
-        if (sm_text_add(t, ent, strlen(ent)))
+        if (*p && put(t, (unsigned char)*p++))
             return -1;
-        p++;
     }
     return 0;
+}
+
+static int entity(sm_text *t, unsigned char c)
+{
+    const char *e = c == '&'   ? "&amp;"
+                    : c == '<' ? "&lt;"
+                    : c == '>' ? "&gt;"
+                    : c == '"' ? "&quot;"
+                               : "&#39;";
+    return sm_text_add(t, e, strlen(e));
+}
+
+static int json_escape(sm_text *t, unsigned char c)
+{
+    return sm_text_addf(t, "\\u%04x", (unsigned)c);
+}
+
+int sm_html_esc(sm_text *t, const char *s)
+{
+    return escape(t, s, "&<>\"'", entity);
 }
 
 int sm_html_url(sm_text *t, const char *path)
@@ -42,18 +56,7 @@ int sm_html_url(sm_text *t, const char *path)
 
 int sm_html_script_json(sm_text *t, const char *json)
 {
-    for (const char *p = json; *p;) {
-        size_t run = strcspn(p, "<>&");
-        if (run && sm_text_add(t, p, run))
-            return -1;
-        p += run;
-        if (!*p)
-            break;
-        if (sm_text_addf(t, "\\u%04x", (unsigned)(unsigned char)*p))
-            return -1;
-        p++;
-    }
-    return 0;
+    return escape(t, json, "<>&", json_escape);
 }
 
 int sm_html_base64(sm_text *t, const void *data, size_t n)

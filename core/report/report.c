@@ -249,6 +249,7 @@ static void figure_section(rep *r)
 typedef struct stat_cell {
     long n;
     double mean, sd; /* sd: sample standard deviation, NAN for n < 2 */
+    double lo, hi;   /* equal values have sd 0, not a rounding residue */
 } stat_cell;
 
 /* stats[m * n_num + k]: method m, numeric column k (two passes: the
@@ -273,17 +274,24 @@ static stat_cell *compute_stats(const rep *r)
                     stat_cell *c = &s[(size_t)m * r->n_num + k];
                     if (!sm_csvtab_num(od->index, row, r->num[k], &v))
                         continue;
-                    if (pass == 0)
-                        c->n++, c->mean += v;
+                    if (pass == 0) {
+                        c->lo = c->n ? fmin(c->lo, v) : v;
+                        c->hi = c->n ? fmax(c->hi, v) : v;
+                        c->n++;
+                        c->mean += v;
+                    }
                     else
                         ss[(size_t)m * r->n_num + k] += (v - c->mean) * (v - c->mean);
                 }
             }
         for (size_t c = 0; c < cells; c++)
             if (pass == 0 && s[c].n)
-                s[c].mean /= (double)s[c].n;
+                s[c].mean = s[c].lo == s[c].hi ? s[c].lo
+                                               : s[c].mean / (double)s[c].n;
             else if (pass == 1)
-                s[c].sd = s[c].n > 1 ? sqrt(ss[c] / (double)(s[c].n - 1)) : NAN;
+                s[c].sd = s[c].n < 2            ? NAN
+                          : s[c].lo == s[c].hi ? 0
+                                               : sqrt(ss[c] / (double)(s[c].n - 1));
     }
     free(ss);
     return s;
@@ -570,7 +578,10 @@ static const char table_js[] =
     "o.value=j;o.textContent=k;sel.appendChild(o);});"
     "var d=K.indexOf('deletion_auc');if(d>=0){metric=d;sel.value=d;}\n"
     "sel.onchange=function(){metric=Number(sel.value);rows.sort(cmp);draw();};"
-    "filt.oninput=refilter;refilter();\n"
+    "filt.oninput=refilter;\n"
+    /* index.html#filter=TEXT opens filtered (a link to a subset) */
+    "var h=location.hash.match(/^#filter=(.*)$/);"
+    "if(h)filt.value=decodeURIComponent(h[1]);refilter();\n"
     "})();\n";
 
 static void images_section(rep *r)
