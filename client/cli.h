@@ -18,6 +18,7 @@ int sm_cli_wait(int argc, char **argv);
 int sm_cli_cancel(int argc, char **argv);
 int sm_cli_fetch(int argc, char **argv);
 int sm_cli_keygen(int argc, char **argv);
+int sm_cli_render(int argc, char **argv);
 int sm_cli_figure(int argc, char **argv);
 int sm_cli_report(int argc, char **argv);
 

@@ -13,6 +13,7 @@ static const char usage[] =
     "  predict   run a model on a dataset (accuracy, per-image predictions)\n"
     "            or on a preprocessed .npy array (raw outputs)\n"
     "  explain   saliency maps for a dataset, with faithfulness scores\n"
+    "  render    PNGs of an output folder's maps (maps, overlays, inputs)\n"
     "  train     train a classifier on a labelled dataset (ONNX + config)\n"
     "  train-aae train the adversarial autoencoder ABELE explains a\n"
     "            classifier with (three ONNX nets + YAML)\n"
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
         return sm_cli_predict(argc - 1, argv + 1);
     if (strcmp(argv[1], "explain") == 0)
         return sm_cli_explain(argc - 1, argv + 1);
+    if (strcmp(argv[1], "render") == 0)
+        return sm_cli_render(argc - 1, argv + 1);
     if (strcmp(argv[1], "train") == 0)
         return sm_cli_train(argc - 1, argv + 1);
     if (strcmp(argv[1], "train-aae") == 0)

@@ -56,7 +56,7 @@ int sm_render_zoom_default(int h, int w)
     if (m <= 0)
         return 1;
     int z = (SM_RENDER_TARGET_PX + m - 1) / m;
-    return z < 1 ? 1 : z > SM_RENDER_MAX_ZOOM ? SM_RENDER_MAX_ZOOM : z;
+    return z < 1 ? 1 : z;
 }
 
 /* A float on 0..255 as a byte: rounded half up, clamped (NaN: 0). */

@@ -35,8 +35,8 @@
 
 /* The default zoom makes the longer side at least this many pixels. */
 #define SM_RENDER_TARGET_PX 224
-/* Largest zoom accepted (and the default's bound for 1-pixel maps). */
-#define SM_RENDER_MAX_ZOOM 64
+/* Largest zoom accepted (the default's for a 1 x 1 map). */
+#define SM_RENDER_MAX_ZOOM SM_RENDER_TARGET_PX
 #define SM_RENDER_SEPARATOR_PX 2
 #define SM_RENDER_SEPARATOR_GREY 128
 /* Faded pixels go three quarters of the way to this grey. */
@@ -56,8 +56,7 @@ void sm_render_px_free(sm_render_px *p);
  * 0 or -1 with a message naming path. */
 int sm_render_px_save(const sm_render_px *p, const char *path, sm_err *err);
 
-/* ceil(SM_RENDER_TARGET_PX / max(h, w)), at least 1 and at most
- * SM_RENDER_MAX_ZOOM: 8 for 28 x 28. */
+/* ceil(SM_RENDER_TARGET_PX / max(h, w)), at least 1: 8 for 28 x 28. */
 int sm_render_zoom_default(int h, int w);
 
 /* The grey (0..255) of pixel q of img (c x h x w, hw = h * w). */

@@ -186,7 +186,7 @@ Test(render, zoom_default)
     cr_assert_eq(sm_render_zoom_default(224, 100), 1);
     cr_assert_eq(sm_render_zoom_default(300, 300), 1);
     cr_assert_eq(sm_render_zoom_default(10, 32), 7);
-    cr_assert_eq(sm_render_zoom_default(1, 1), SM_RENDER_MAX_ZOOM);
+    cr_assert_eq(sm_render_zoom_default(1, 1), 224);
 }
 
 /* A 2 x 3 map on [0, 255] (sequential) hits levels 0, 255 and others;
@@ -298,4 +298,464 @@ Test(render, input_kept_and_strip)
     cr_assert_eq(sm_render_strip(tiles, 0, 1, 2, 2, &px, &err), -1);
     cr_assert_eq(sm_render_map(tiles, 1, 2, NULL, 0, &px, &err), -1);
     cr_assert(tdata_has(err.msg, "zoom 0"), "%s", err.msg);
+}
+
+/* ---- render_out.c: small output folders made here ------------------------ */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "io/npy.h"
+#include "render/render_out.h"
+#include "report/jobinfo.h"
+#include "util/file.h"
+
+#define H 2
+#define W 3
+
+/* OUT = dir/out with job.json (input 1 x H x W, dataset dir/ds unless
+ * dataset is given) listing methods (name, signed). */
+static void make_job(const char *dataset, int n, const char *const *names,
+                     const int *signed_map)
+{
+    char out[TDATA_PATH], ds[TDATA_PATH];
+    sm_jobinfo_method m[8];
+    for (int k = 0; k < n; k++)
+        m[k] = (sm_jobinfo_method){names[k], "{}", signed_map[k]};
+    tdata_path(out, dir, "out");
+    tdata_path(ds, dir, "ds");
+    sm_jobinfo ji = {.id = "j1", .dataset = dataset ? dataset : ds,
+                     .channels = 1, .height = H, .width = W, .methods = m,
+                     .n_methods = n, .target = "predicted", .score = "logit",
+                     .state = "done"};
+    sm_err err = {{0}};
+    cr_assert_eq(sm_file_mkdirs(out, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_jobinfo_write(out, &ji, &err), 0, "%s", err.msg);
+}
+
+/* dataset image dir/ds/<id>.png (H x W grey) */
+static void make_input(const char *id, const uint8_t *px)
+{
+    char p[TDATA_PATH], name[256];
+    snprintf(name, sizeof name, "ds/%s.png", id);
+    tdata_png(p, dir, name, px, W, H, 1);
+}
+
+/* maps/<id>/<file> as float32 of the given shape */
+static void make_npy(const char *id, const char *file, int ndim,
+                     const int64_t *shape, const float *v)
+{
+    char p[TDATA_PATH], name[512];
+    sm_err err = {{0}};
+    snprintf(name, sizeof name, "out/maps/%s", id);
+    tdata_path(p, dir, name);
+    cr_assert_eq(sm_file_mkdirs(p, &err), 0);
+    snprintf(name, sizeof name, "out/maps/%s/%s", id, file);
+    tdata_path(p, dir, name);
+    sm_tensor *t = sm_tensor_new(ndim, shape);
+    memcpy(t->data, v, sizeof(float) * (size_t)sm_tensor_numel(t));
+    cr_assert_eq(sm_npy_write(p, t, &err), 0, "%s", err.msg);
+    sm_tensor_destroy(&t);
+}
+
+/* a complete (id, method): its map and its row */
+static void make_map(const char *id, const char *method, const float *v)
+{
+    char file[128], p[TDATA_PATH];
+    snprintf(file, sizeof file, "%s.npy", method);
+    make_npy(id, file, 2, (int64_t[]){H, W}, v);
+    snprintf(file, sizeof file, "out/maps/%s/%s.row", id, method);
+    tdata_text(p, dir, file, "row\n");
+}
+
+typedef struct lines {
+    char text[8192];
+    int n;
+} lines;
+
+static void collect(const char *line, void *u)
+{
+    lines *l = u;
+    size_t at = strlen(l->text);
+    snprintf(l->text + at, sizeof l->text - at, "%s\n", line);
+    l->n++;
+}
+
+static int run(sm_render_scale_mode mode, int zoom, sm_render_stats *st,
+               lines *l)
+{
+    sm_render_opts o;
+    sm_render_opts_init(&o);
+    o.scale = mode;
+    o.zoom = zoom;
+    o.threads = 2;
+    o.report = collect;
+    o.u = l;
+    memset(l, 0, sizeof *l);
+    char out[TDATA_PATH];
+    sm_err err = {{0}};
+    int rc = sm_render_out(tdata_path(out, dir, "out"), &o, st, &err);
+    if (rc)
+        snprintf(l->text, sizeof l->text, "%s", err.msg);
+    return rc;
+}
+
+static png read_out(const char *rel)
+{
+    char p[TDATA_PATH], name[512];
+    snprintf(name, sizeof name, "out/%s", rel);
+    return read_png(tdata_path(p, dir, name));
+}
+
+static int out_exists(const char *rel)
+{
+    char p[TDATA_PATH], name[512];
+    struct stat sb;
+    snprintf(name, sizeof name, "out/%s", rel);
+    return stat(tdata_path(p, dir, name), &sb) == 0;
+}
+
+/* dir/out/<rel> as a string (malloc'd) */
+static char *read_text(const char *rel)
+{
+    char p[TDATA_PATH], name[512];
+    size_t len;
+    snprintf(name, sizeof name, "out/%s", rel);
+    unsigned char *t = sm_file_read(tdata_path(p, dir, name), 4096, &len,
+                                    NULL);
+    cr_assert_not_null(t, "%s", name);
+    char *z = calloc(len + 1, 1);
+    memcpy(z, t, len);
+    free(t);
+    return z;
+}
+
+static const uint8_t input_a[H * W] = {0, 50, 100, 150, 200, 255};
+
+Test(render, out_map_mode_pixels)
+{
+    /* s unsigned on [0, 255]: levels = values; g signed on [-255, 255]:
+     * v = 2 l - 255 lands on the diverging map's control points */
+    const float s[H * W] = {0, 255, 64, 128, 1, 200};
+    const float g[H * W] = {-255, -153, -51, 51, 153, 255};
+    make_job(NULL, 2, (const char *[]){"s", "g"}, (int[]){0, 1});
+    make_input("a", input_a);
+    make_map("a", "s", s);
+    make_map("a", "g", g);
+    sm_render_stats st;
+    lines l;
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 2, &st, &l), 0, "%s", l.text);
+    cr_assert_eq(l.n, 0, "%s", l.text);
+    cr_assert(st.images == 1 && st.maps == 2 && st.written == 5 &&
+              st.skipped == 0 && st.bad == 0 && st.failed == 0 &&
+              st.zoom == 2, "written %zu", st.written);
+
+    png in = read_out("maps/a/input.png");
+    cr_assert(in.w == W * 2 && in.h == H * 2 && in.bands == 1);
+    for (int y = 0; y < 2 * H; y++)
+        for (int x = 0; x < 2 * W; x++)
+            cr_assert_eq(*at(&in, x, y), input_a[(y / 2) * W + x / 2]);
+    g_free(in.px);
+
+    png ps = read_out("maps/a/s.png"), pg = read_out("maps/a/g.png");
+    png os = read_out("maps/a/s.overlay.png");
+    for (int y = 0; y < 2 * H; y++)
+        for (int x = 0; x < 2 * W; x++) {
+            int q = (y / 2) * W + x / 2, want[3], over[3];
+            doc_rgb(SM_CMAP_SEQUENTIAL, (int)s[q], want);
+            assert_rgb(at(&ps, x, y), want, "s.png");
+            for (int c = 0; c < 3; c++)
+                over[c] = (input_a[q] + want[c] + 1) / 2;
+            assert_rgb(at(&os, x, y), over, "s.overlay.png");
+            doc_rgb(SM_CMAP_DIVERGING, (int)(g[q] + 255) / 2, want);
+            assert_rgb(at(&pg, x, y), want, "g.png");
+        }
+    cr_assert(pg.w == 2 * W && pg.h == 2 * H && pg.bands == 3);
+    g_free(ps.px), g_free(pg.px), g_free(os.px);
+    cr_assert(out_exists("maps/a/g.overlay.png"));
+    cr_assert(out_exists("render.json"));
+    cr_assert(!out_exists("scales.csv"));
+}
+
+Test(render, out_default_zoom_and_constant_maps)
+{
+    const float five[H * W] = {5, 5, 5, 5, 5, 5};
+    const float zero[H * W] = {0};
+    make_job(NULL, 2, (const char *[]){"s", "g"}, (int[]){0, 1});
+    make_input("a", input_a);
+    make_map("a", "s", five);
+    make_map("a", "g", zero);
+    sm_render_stats st;
+    lines l;
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 0, &st, &l), 0, "%s", l.text);
+    cr_assert_eq(st.zoom, 75); /* ceil(224 / 3) */
+    png ps = read_out("maps/a/s.png"), pg = read_out("maps/a/g.png");
+    cr_assert(ps.w == 225 && ps.h == 150);
+    int bottom[3], middle[3];
+    doc_rgb(SM_CMAP_SEQUENTIAL, 0, bottom);
+    doc_rgb(SM_CMAP_DIVERGING, 128, middle);
+    assert_rgb(at(&ps, 224, 149), bottom, "constant sequential");
+    assert_rgb(at(&pg, 0, 0), middle, "constant diverging");
+    g_free(ps.px), g_free(pg.px);
+}
+
+/* No file of dir/out/maps/a has ".tmp" in its name. */
+static void assert_no_temp(void)
+{
+    char p[TDATA_PATH];
+    DIR *d = opendir(tdata_path(p, dir, "out/maps/a"));
+    cr_assert_not_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        cr_assert(!strstr(e->d_name, ".tmp"), "left behind: %s", e->d_name);
+    closedir(d);
+}
+
+Test(render, out_nan_map_gets_no_png_and_is_named)
+{
+    float s[H * W] = {0, 1, 2, 3, 4, 5};
+    float bad[H * W] = {0, 1, 2, 3, 4, NAN};
+    make_job(NULL, 2, (const char *[]){"s", "b"}, (int[]){0, 0});
+    make_input("a", input_a);
+    make_map("a", "s", s);
+    make_map("a", "b", s);
+    sm_render_stats st;
+    lines l;
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
+    cr_assert(out_exists("maps/a/b.png"));
+    /* the map becomes NaN: its older PNGs go too */
+    make_map("a", "b", bad);
+    struct timespec later[2] = {{0, UTIME_OMIT}, {time(NULL) + 5, 0}};
+    char p[TDATA_PATH];
+    utimensat(AT_FDCWD, tdata_path(p, dir, "out/maps/a/b.npy"), later, 0);
+    for (int mode = 0; mode < 2; mode++) {
+        cr_assert_eq(run(mode ? SM_RENDER_SCALE_JOB : SM_RENDER_SCALE_MAP, 1,
+                         &st, &l), 0, "%s", l.text);
+        cr_assert_eq(st.bad, 1);
+        cr_assert_eq(l.n, 1, "%s", l.text);
+        cr_assert(tdata_has(l.text, "out/maps/a/b.npy") &&
+                  tdata_has(l.text, "row 1, column 2") &&
+                  tdata_has(l.text, "NaN"), "%s", l.text);
+        cr_assert(!out_exists("maps/a/b.png") &&
+                  !out_exists("maps/a/b.overlay.png"));
+        cr_assert(out_exists("maps/a/s.png"));
+        assert_no_temp();
+    }
+    /* the job scale ignores the NaN map */
+    char *t = read_text("scales.csv");
+    cr_assert_str_eq(t, "method,colormap,min,max\ns,sequential,0,5\n");
+    free(t);
+}
+
+Test(render, out_job_scale_makes_values_comparable)
+{
+    /* a on [0, 10], b on [0, 20]: 10 is the top of a's own scale, the
+     * middle of the job's (level round(127.5) = 128) */
+    const float a[H * W] = {0, 10, 10, 10, 10, 10};
+    const float b[H * W] = {0, 20, 10, 10, 10, 10};
+    make_job(NULL, 1, (const char *[]){"s"}, (int[]){0});
+    make_input("a", input_a);
+    make_input("b", input_a);
+    make_map("a", "s", a);
+    make_map("b", "s", b);
+    sm_render_stats st;
+    lines l;
+    int top[3], mid[3];
+    doc_rgb(SM_CMAP_SEQUENTIAL, 255, top);
+    doc_rgb(SM_CMAP_SEQUENTIAL, 128, mid);
+
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
+    png pa = read_out("maps/a/s.png"), pb = read_out("maps/b/s.png");
+    assert_rgb(at(&pa, 1, 0), top, "a's 10 on its own scale");
+    assert_rgb(at(&pb, 2, 0), mid, "b's 10 on its own scale");
+    g_free(pa.px), g_free(pb.px);
+
+    cr_assert_eq(run(SM_RENDER_SCALE_JOB, 1, &st, &l), 0, "%s", l.text);
+    cr_assert_eq(st.written, 6); /* job mode rewrites everything */
+    pa = read_out("maps/a/s.png"), pb = read_out("maps/b/s.png");
+    assert_rgb(at(&pa, 1, 0), mid, "a's 10 on the job's scale");
+    assert_rgb(at(&pb, 2, 0), mid, "b's 10 on the job's scale");
+    assert_rgb(at(&pb, 1, 0), top, "b's 20 on the job's scale");
+    g_free(pa.px), g_free(pb.px);
+    char *t = read_text("scales.csv");
+    cr_assert_str_eq(t, "method,colormap,min,max\ns,sequential,0,20\n");
+    free(t);
+
+    /* back to map scales: everything redrawn, the stale legend removed */
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
+    cr_assert(st.written == 6 && st.skipped == 0);
+    cr_assert(!out_exists("scales.csv"));
+    pa = read_out("maps/a/s.png");
+    assert_rgb(at(&pa, 1, 0), top, "a's 10 on its own scale again");
+    g_free(pa.px);
+}
+
+Test(render, out_method_images)
+{
+    /* anchor keeps pixels 0 and 4; lore's rule pixel 5; abele has three
+     * exemplars and one counter-exemplar */
+    const float anchor[H * W] = {1, 0, 0, 0, 1, 0};
+    const float lore[H * W] = {0, 0, 0, 0, 0, 0.25f};
+    const float abele[H * W] = {0.5f, 0.5f, 0, 0, 1, 1};
+    float ex[3 * H * W], cex[H * W] = {9, 9, 9, 9, 9, 9};
+    for (int k = 0; k < 3 * H * W; k++)
+        ex[k] = (float)(k * 10);
+    make_job(NULL, 3, (const char *[]){"anchor", "lore", "abele"},
+             (int[]){0, 0, 0});
+    make_input("a", input_a);
+    make_map("a", "anchor", anchor);
+    make_map("a", "lore", lore);
+    make_map("a", "abele", abele);
+    make_npy("a", "abele.exemplars.npy", 3, (int64_t[]){3, H, W}, ex);
+    make_npy("a", "abele.counter_exemplars.npy", 3, (int64_t[]){1, H, W},
+             cex);
+    sm_render_stats st;
+    lines l;
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 2, &st, &l), 0, "%s", l.text);
+    cr_assert_eq(st.written, 1 + 2 * 3 + 2 + 2, "%zu", st.written);
+
+    const char *kept[2] = {"maps/a/anchor.kept.png", "maps/a/lore.rule.png"};
+    const float *mask[2] = {anchor, lore};
+    for (int k = 0; k < 2; k++) {
+        png p = read_out(kept[k]);
+        cr_assert(p.w == 2 * W && p.h == 2 * H && p.bands == 3);
+        for (int q = 0; q < H * W; q++) {
+            int g = input_a[q], f = (g + 3 * 128 + 2) / 4;
+            int v = mask[k][q] != 0 ? g : f;
+            assert_rgb(at(&p, 2 * (q % W) + 1, 2 * (q / W) + 1),
+                       (int[]){v, v, v}, kept[k]);
+        }
+        g_free(p.px);
+    }
+    png e = read_out("maps/a/abele.exemplars.png");
+    cr_assert(e.w == 3 * 2 * W + 2 * SM_RENDER_SEPARATOR_PX &&
+              e.h == 2 * H && e.bands == 1, "%dx%d", e.w, e.h);
+    /* tile 1's pixel (1, 2) (value 10 * (6 + 5) = 110) */
+    cr_assert_eq(*at(&e, 2 * W + SM_RENDER_SEPARATOR_PX + 2 * 2, 2), 110);
+    cr_assert_eq(*at(&e, 2 * W, 0), SM_RENDER_SEPARATOR_GREY);
+    g_free(e.px);
+    png c = read_out("maps/a/abele.counter_exemplars.png");
+    cr_assert(c.w == 2 * W && c.h == 2 * H && *at(&c, 0, 0) == 9);
+    g_free(c.px);
+
+    /* --tiles 2: two exemplars shown */
+    sm_render_opts o;
+    sm_render_opts_init(&o);
+    o.zoom = 2;
+    o.tiles = 2;
+    char out[TDATA_PATH];
+    sm_err err = {{0}};
+    cr_assert_eq(sm_render_out(tdata_path(out, dir, "out"), &o, &st, &err),
+                 0, "%s", err.msg);
+    e = read_out("maps/a/abele.exemplars.png");
+    cr_assert_eq(e.w, 2 * 2 * W + SM_RENDER_SEPARATOR_PX);
+    g_free(e.px);
+}
+
+Test(render, out_idempotent_in_map_mode)
+{
+    const float s[H * W] = {0, 1, 2, 3, 4, 5};
+    make_job(NULL, 2, (const char *[]){"s", "t"}, (int[]){0, 1});
+    make_input("a", input_a);
+    make_input("b", input_a);
+    make_map("a", "s", s);
+    make_map("a", "t", s);
+    make_map("b", "s", s);
+    sm_render_stats st;
+    lines l;
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
+    cr_assert_eq(st.written, 8);
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
+    cr_assert(st.written == 0 && st.skipped == 8, "%zu %zu", st.written,
+              st.skipped);
+    /* a newer map is drawn again, alone */
+    struct timespec later[2] = {{0, UTIME_OMIT}, {time(NULL) + 5, 0}};
+    char p[TDATA_PATH];
+    utimensat(AT_FDCWD, tdata_path(p, dir, "out/maps/b/s.npy"), later, 0);
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
+    cr_assert(st.written == 2 && st.skipped == 6);
+    /* another zoom draws everything again */
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 2, &st, &l), 0, "%s", l.text);
+    cr_assert(st.written == 8 && st.skipped == 0);
+    png ps = read_out("maps/a/s.png");
+    cr_assert_eq(ps.w, 2 * W);
+    g_free(ps.px);
+}
+
+Test(render, out_without_dataset_draws_maps_alone)
+{
+    const float s[H * W] = {0, 1, 2, 3, 4, 5};
+    make_job("(inline images)", 2, (const char *[]){"s", "anchor"},
+             (int[]){0, 0});
+    make_map("a", "s", s);
+    make_map("b", "s", s);
+    make_map("b", "anchor", s);
+    sm_render_stats st;
+    lines l;
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
+    cr_assert_eq(l.n, 1, "one warning: %s", l.text);
+    cr_assert(tdata_has(l.text, "(inline images)") &&
+              tdata_has(l.text, "maps alone"), "%s", l.text);
+    cr_assert(st.no_dataset == 1 && st.no_input == 2 && st.written == 3);
+    cr_assert(out_exists("maps/b/anchor.png"));
+    cr_assert(!out_exists("maps/a/input.png") &&
+              !out_exists("maps/a/s.overlay.png") &&
+              !out_exists("maps/b/anchor.kept.png"));
+}
+
+Test(render, out_bad_folders_and_maps)
+{
+    sm_render_stats st;
+    lines l;
+    /* no job.json */
+    char p[TDATA_PATH];
+    sm_err err = {{0}};
+    cr_assert_eq(sm_file_mkdirs(tdata_path(p, dir, "out/maps"), &err), 0);
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), -1);
+    cr_assert(tdata_has(l.text, "job.json"), "%s", l.text);
+    /* a map of the wrong shape, an unreadable one, a bad method name */
+    const float v[8] = {0};
+    make_job(NULL, 2, (const char *[]){"s", "t"}, (int[]){0, 0});
+    make_input("a", input_a);
+    make_npy("a", "s.npy", 2, (int64_t[]){2, 4}, v);
+    tdata_text(p, dir, "out/maps/a/s.row", "row\n");
+    tdata_text(p, dir, "out/maps/a/t.npy", "not an npy");
+    tdata_text(p, dir, "out/maps/a/t.row", "row\n");
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), 0, "%s", l.text);
+    cr_assert(st.failed == 2 && l.n == 2, "%s", l.text);
+    cr_assert(tdata_has(l.text, "out/maps/a/s.npy: shape [2, 4], not the "
+                        "job's input size [2, 3]"), "%s", l.text);
+    cr_assert(tdata_has(l.text, "out/maps/a/t.npy"), "%s", l.text);
+    make_job(NULL, 1, (const char *[]){"../x"}, (int[]){0});
+    cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), -1);
+    cr_assert(tdata_has(l.text, "'../x' is not a method name"), "%s", l.text);
+}
+
+Test(render, cli_errors)
+{
+    char msg[TDATA_PATH], out[TDATA_PATH], p[TDATA_PATH];
+    tdata_path(out, dir, "nothing");
+    cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"render", NULL}), 2);
+    cr_assert(tdata_has(msg, "needs the output folder"), "%s", msg);
+    cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"render", out,
+                                                         NULL}), 1);
+    cr_assert(tdata_has(msg, "no such folder"), "%s", msg);
+    cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"render", dir,
+                                                         NULL}), 1);
+    cr_assert(tdata_has(msg, "no job.json"), "%s", msg);
+    cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"render", dir,
+                                         "--scale", "global", NULL}), 2);
+    cr_assert(tdata_has(msg, "--scale must be map or job"), "%s", msg);
+    cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"render", dir,
+                                         "--zoom", "0", NULL}), 2);
+    /* a NaN map: exit 3, the file named */
+    const float s[H * W] = {0, 1, 2, 3, 4, NAN};
+    make_job(NULL, 1, (const char *[]){"s"}, (int[]){0});
+    make_input("a", input_a);
+    make_map("a", "s", s);
+    cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"render",
+                 tdata_path(p, dir, "out"), "--zoom", "1", NULL}), 3);
+    cr_assert(tdata_has(msg, "maps/a/s.npy: value 5 is NaN"), "%s", msg);
 }
