@@ -324,23 +324,63 @@ static int load_maps(fig *f, sm_err *err)
     return 0;
 }
 
-/* Row r's input on 0..255: maps/<id>/input.png (the render pass's), else
- * the image from job.json's dataset. */
+/* maps/<id>/input.png (the render pass's: the input zoomed by an integer
+ * factor, nearest neighbour) back to c x h x w values on 0..255, read at
+ * the centre of each block: exactly the input it was drawn from. */
+static int read_input_png(const fig *f, const char *path, float *dst,
+                          sm_err *err)
+{
+    /* through a source of the file's bytes: libvips caches loads by file
+     * name, and the render pass may have rewritten the file since this
+     * process read it */
+    size_t n = 0, len = 0;
+    unsigned char *bytes = sm_file_read(path, SM_DATASET_RAW_MAX, &n, err);
+    if (!bytes)
+        return -1;
+    VipsSource *src = vips_source_new_from_memory(bytes, n);
+    VipsImage *im = src ? vips_image_new_from_source(src, "", NULL) : NULL;
+    uint8_t *px = im ? vips_image_write_to_memory(im, &len) : NULL;
+    int rc = 0;
+    if (!px)
+        rc = sm_err_set(err, "%s: %s", path, vips_error_buffer());
+    else {
+        int iw = im->Xsize, ih = im->Ysize, b = im->Bands;
+        int z = iw / f->w;
+        if (im->BandFmt != VIPS_FORMAT_UCHAR || z < 1 || iw != z * f->w ||
+            ih != z * f->h || (b != f->c && b != f->c + 1))
+            rc = sm_err_set(err, "%s: %d x %d x %d, not the %d x %d x %d "
+                                 "input zoomed (8-bit)",
+                            path, ih, iw, b, f->h, f->w, f->c);
+        for (int ch = 0; rc == 0 && ch < f->c; ch++)
+            for (int y = 0; y < f->h; y++)
+                for (int x = 0; x < f->w; x++)
+                    dst[((size_t)ch * f->h + y) * f->w + x] =
+                        px[((size_t)(y * z + z / 2) * iw + x * z + z / 2) * b + ch];
+    }
+    vips_error_clear();
+    g_free(px);
+    if (im)
+        g_object_unref(im);
+    if (src)
+        g_object_unref(src);
+    free(bytes);
+    return rc;
+}
+
+/* Row r's input on 0..255: from maps/<id>/input.png when the render pass
+ * wrote it, else from job.json's dataset, as the render pass reads it. */
 static int load_input(fig *f, int r, sm_err *err)
 {
     const sm_outdir *od = f->od;
     const char *id = od->images[f->img[r]].id;
     char path[SM_OUTDIR_PATH];
-    sm_preproc pp;
-    sm_preproc_init(&pp, f->c, f->h, f->w);
-    pp.scale = 1; /* 0..255 */
     float *dst = malloc((size_t)f->c * (size_t)f->h * (size_t)f->w * sizeof *dst);
     if (!dst)
         return sm_err_set(err, "out of memory");
     f->inputs[r] = dst;
     if (sm_outdir_path(od, path, id, "input.png") == 0 &&
         sm_outdir_exists(path))
-        return sm_image_load_file(path, &pp, dst, err);
+        return read_input_png(f, path, dst, err);
     if (!od->job)
         return sm_err_set(err, "image '%s': no %s/maps/%s/input.png and no "
                                "job.json naming its dataset",
@@ -349,6 +389,9 @@ static int load_input(fig *f, int r, sm_err *err)
         return sm_err_prefix(err, "image '%s': no %s/maps/%s/input.png, "
                                   "and job.json's dataset",
                              id, f->out, id);
+    sm_preproc pp;
+    sm_preproc_init(&pp, f->c, f->h, f->w);
+    pp.scale = 1; /* 0..255 */
     for (size_t i = 0; i < sm_dataset_count(f->ds); i++)
         if (!strcmp(sm_dataset_id(f->ds, i), id))
             return sm_dataset_load(f->ds, i, &pp, dst, err);

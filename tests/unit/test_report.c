@@ -382,6 +382,37 @@ Test(report, figure_errors_name_what_is_wrong)
               err.msg);
 }
 
+Test(report, figure_reads_inputs_the_render_pass_zoomed)
+{
+    make_out(dir, 1, labels);
+    /* image 1's input.png at 3 x, each block a pixel's grey (10 q + 0),
+     * and a stray value off the blocks' centres, which must not be read */
+    uint8_t px[3 * H * 3 * W];
+    for (int y = 0; y < 3 * H; y++)
+        for (int x = 0; x < 3 * W; x++)
+            px[y * 3 * W + x] = y % 3 == 1 && x % 3 == 1
+                                    ? (uint8_t)(10 * ((y / 3) * W + x / 3))
+                                    : 255;
+    char path[TDATA_PATH];
+    tdata_png(path, dir, "maps/a/x1/input.png", px, 3 * W, 3 * H, 1);
+    sm_err err;
+    sm_figure_opts o = {.ids = "a/x1"};
+    cr_assert_eq(sm_report_figure(dir, &o, &err), 0, "%s", err.msg);
+    sm_figure_layout l;
+    sm_figure_layout_of(1, 3, H, W, &l);
+    png p = read_png(tdata_path(path, dir, "figure.png"));
+    for (int q = 0; q < H * W; q++) {
+        const uint8_t *g = cell_px(&p, &l, 0, 0, q / W, q % W);
+        cr_assert_eq(g[0], 10 * q, "input pixel %d: %d", q, g[0]);
+    }
+    g_free(p.px);
+    /* not a whole zoom of the input */
+    tdata_png(path, dir, "maps/a/x1/input.png", px, 3 * W - 1, 3 * H, 1);
+    cr_assert_eq(sm_report_figure(dir, &o, &err), -1);
+    cr_assert(tdata_has(err.msg, "a/x1/input.png") &&
+              tdata_has(err.msg, "not the 4 x 6 x 1 input"), "%s", err.msg);
+}
+
 /* --- the report ----------------------------------------------------- */
 
 /* The text of the metrics table of method m. */
