@@ -413,6 +413,34 @@ Test(report, figure_reads_inputs_the_render_pass_zoomed)
               tdata_has(err.msg, "not the 4 x 6 x 1 input"), "%s", err.msg);
 }
 
+Test(report, a_missing_map_is_a_grey_cell_and_a_missing_row_said)
+{
+    make_out(dir, 1, labels);
+    char path[TDATA_PATH];
+    cr_assert_eq(remove(tdata_path(path, dir, "maps/b/x2/grad.npy")), 0);
+    sm_err err;
+    cr_assert_eq(sm_report_figure(dir, NULL, &err), 0, "%s", err.msg);
+    sm_figure_layout l;
+    sm_figure_layout_of(3, 3, H, W, &l);
+    png p = read_png(tdata_path(path, dir, "figure.png"));
+    const uint8_t *g = cell_px(&p, &l, 1, 2, 0, 0);
+    cr_assert(g[0] == 235 && g[1] == 235 && g[2] == 235, "%d %d %d", g[0],
+              g[1], g[2]);
+    /* the column's scale is the other rows': m = 9 still (row 2) */
+    assert_level(cell_px(&p, &l, 0, 2, 0, 0), SM_CMAP_DIVERGING, 85, "grad");
+    g_free(p.px);
+    /* index.csv without b/x2's grad row: its page says so */
+    char *idx = slurp(dir, "index.csv"), *row = strstr(idx, "b/x2,2,1,1,1.5,grad");
+    cr_assert_not_null(row);
+    memmove(row, strchr(row, '\n') + 1, strlen(strchr(row, '\n') + 1) + 1);
+    tdata_text(path, dir, "index.csv", idx);
+    free(idx);
+    cr_assert_eq(sm_report_write(dir, &err), 0, "%s", err.msg);
+    char *page = slurp(dir, "report/images/b/x2.html");
+    cr_assert(tdata_has(page, "No map: this (image, method) failed"));
+    free(page);
+}
+
 /* --- the report ----------------------------------------------------- */
 
 /* The text of the metrics table of method m. */
