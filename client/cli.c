@@ -71,6 +71,18 @@ int sm_cli_bad(const char *cmd, const char *opt, const char *val,
     return 2;
 }
 
+int sm_cli_one_folder(const char *cmd, int argc, int optind_)
+{
+    if (optind_ == argc - 1)
+        return 0;
+    if (optind_ < argc)
+        sm_cli_fail(cmd, "one output folder, not %d arguments (see --help)",
+                    argc - optind_);
+    else
+        sm_cli_fail(cmd, "needs the output folder OUT (see --help)");
+    return 2;
+}
+
 int sm_cli_threads(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -20,6 +20,8 @@ int sm_cli_fetch(int argc, char **argv);
 int sm_cli_keygen(int argc, char **argv);
 int sm_cli_sanity(int argc, char **argv);
 int sm_cli_render(int argc, char **argv);
+int sm_cli_figure(int argc, char **argv);
+int sm_cli_report(int argc, char **argv);
 
 /* Prints "salmap <cmd>: <msg>" on stderr; returns 1 (the exit code). */
 int sm_cli_fail(const char *cmd, const char *fmt, ...)
@@ -42,6 +44,10 @@ int sm_cli_split(char *list, const char **out, int cap);
  * usage exit code). */
 int sm_cli_bad(const char *cmd, const char *opt, const char *val,
                const char *what);
+
+/* 0 when argv[optind_..argc) is one argument (an output folder), else 2
+ * (the usage exit code) after saying what is wrong. */
+int sm_cli_one_folder(const char *cmd, int argc, int optind_);
 
 /* The default thread count: the online cores, 1..SM_MODEL_MAX_THREADS. */
 int sm_cli_threads(void);

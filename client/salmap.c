@@ -24,6 +24,8 @@ static const char usage[] =
     "  cancel    stop a job\n"
     "  fetch     copy a job's maps and index from the broker\n"
     "  keygen    write a CURVE key pair (NAME.key, NAME.pub)\n"
+    "  figure    an output folder's comparison figure (PNG and SVG)\n"
+    "  report    an output folder's HTML report\n"
     "\n"
     "Run `salmap <command> --help` for a command's options.\n";
 
@@ -58,6 +60,10 @@ int main(int argc, char **argv)
         return sm_cli_fetch(argc - 1, argv + 1);
     if (strcmp(argv[1], "keygen") == 0)
         return sm_cli_keygen(argc - 1, argv + 1);
+    if (strcmp(argv[1], "figure") == 0)
+        return sm_cli_figure(argc - 1, argv + 1);
+    if (strcmp(argv[1], "report") == 0)
+        return sm_cli_report(argc - 1, argv + 1);
     fprintf(stderr, "salmap: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -64,10 +64,9 @@ static int safe_component(const char *name, size_t len)
            !(len == 2 && name[0] == '.' && name[1] == '.');
 }
 
-/* 1 when id stays below OUT/maps: relative, and '/'-separated components
- * that are each safe (ids are dataset paths, which may hold folders; but
- * they may also come from a client over the wire). */
-static int safe_id(const char *id)
+/* Ids are dataset paths, which may hold folders; but they may also come
+ * from a client over the wire, or from an index.csv read back. */
+int sm_explain_id_safe(const char *id)
 {
     if (!*id || *id == '/')
         return 0;
@@ -87,7 +86,7 @@ static int safe_id(const char *id)
 static int map_path(const sm_explain_store *st, char *buf, const char *id,
                     const char *method, const char *ext)
 {
-    return safe_id(id) && safe_component(method, strlen(method)) &&
+    return sm_explain_id_safe(id) && safe_component(method, strlen(method)) &&
                    snprintf(buf, STORE_PATH, "%s/maps/%s/%s%s", st->out, id,
                             method, ext) < STORE_PATH
                ? 0
@@ -189,7 +188,7 @@ int sm_explain_store_put(sm_explain_store *st, const char *id,
                          int h, int w, sm_err *err)
 {
     char dir[STORE_PATH], npy[STORE_PATH], row[STORE_PATH];
-    if (!safe_id(id))
+    if (!sm_explain_id_safe(id))
         return sm_err_set(err, "image id '%s' would leave %s/maps", id,
                           st->out);
     if (map_path(st, npy, id, method, ".npy") ||
@@ -251,7 +250,7 @@ int sm_explain_store_files(const sm_explain_store *st, const char *id,
     char dir[STORE_PATH], prefix[SM_PARAM_STR + 2], path[STORE_PATH];
     *rel = NULL;
     *n = 0;
-    if (!safe_id(id) || !safe_component(method, strlen(method)) ||
+    if (!sm_explain_id_safe(id) || !safe_component(method, strlen(method)) ||
         strlen(method) > SM_PARAM_STR ||
         snprintf(dir, sizeof dir, "%s/maps/%s", st->out, id) >= (int)sizeof dir)
         return sm_err_set(err, "%s: %s: not a map of %s", id, method,

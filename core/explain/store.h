@@ -37,6 +37,10 @@
 
 typedef struct sm_explain_store sm_explain_store;
 
+/* 1 when the image id stays below OUT/maps: relative, and '/'-separated
+ * components that are each not empty, "." or "..". */
+int sm_explain_id_safe(const char *id);
+
 /* Opens (creating OUT/maps) the folder. NULL with a message. */
 sm_explain_store *sm_explain_store_open(const char *out, sm_err *err);
 void sm_explain_store_destroy(sm_explain_store **st);
