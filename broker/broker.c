@@ -262,6 +262,7 @@ int sm_broker_run(sm_broker *b, atomic_int *stop, sm_err *err)
         bworkers_expire(b);
         bworkers_heartbeats(b);
         bworkers_dispatch(b);
+        bjobs_reap(b);
         bclients_events(b);
     }
     return 0;

@@ -219,7 +219,7 @@ static void client_cancel(sm_broker *b, const sm_msg_frames *f)
     bjob *j = request_job(b, f);
     if (!j)
         return;
-    if (!bjob_ended(j)) {
+    if (!bjob_ended(j) && !j->finish) { /* finishing: its maps are done */
         btask *t;
         while ((t = j->queue.head)) {
             btask_unlink(&j->queue, t);

@@ -18,6 +18,7 @@
 #include "data/dataset.h"
 #include "explain/explainer.h"
 #include "explain/store.h"
+#include "report/finish.h"
 #include "schemas/msg.h"
 
 typedef struct bjob bjob;
@@ -101,6 +102,8 @@ struct bjob {
     double started;           /* wall clock (job.json) */
     char **workers;           /* names of those whose results were kept */
     int n_workers;
+    sm_output_task *finish;   /* the PNGs, figure and report being written:
+                                 the job stays running until they are */
     int dirty;                /* progress to report to watchers */
     bjob *next;
 };
@@ -168,6 +171,8 @@ const char *bjob_state_name(bjob_state s);
 void bjob_finish(sm_broker *b, bjob *j, bjob_state s);
 /* Finishes the job (done) when nothing is left to do. */
 void bjob_check_done(sm_broker *b, bjob *j);
+/* Ends the jobs whose PNGs, figure and report are written. */
+void bjobs_reap(sm_broker *b);
 void bjob_set_state(sm_broker *b, bjob *j, bjob_state s, const char *error);
 void bjob_status(const bjob *j, double now, sm_msg_status *st);
 

@@ -13,6 +13,7 @@
 #include "config/config_model.h"
 #include "explain/settings.h"
 #include "model/model.h"
+#include "report/finish.h"
 #include "report/jobinfo.h"
 #include "util/file.h"
 #include "util/text.h"
@@ -44,6 +45,9 @@ void bjob_free(bjob **jp)
     free(j->ex);
     free(j->msettings);
     free(j->n_msettings);
+    sm_err ferr;
+    if (j->finish && sm_output_join(&j->finish, &ferr))
+        sm_broker_warn("job %s: %s", j->id, ferr.msg);
     for (int k = 0; k < j->n_workers; k++)
         free(j->workers[k]);
     free(j->workers);
@@ -304,6 +308,17 @@ static int has_leased(const sm_broker *b, const bjob *j)
     return 0;
 }
 
+/* j's final state s, in the journal, job.json and the log. */
+static void end_job(sm_broker *b, bjob *j, bjob_state s, const char *error)
+{
+    bjob_set_state(b, j, s, error);
+    write_jobinfo(j, (double)time(NULL));
+    sm_broker_info(b, "job %s %s: %llu maps written or found, %llu failed, %.1f s",
+                  j->id, bjob_state_name(j->state),
+                  (unsigned long long)j->maps_done,
+                  (unsigned long long)j->maps_failed, b->now - j->t0);
+}
+
 void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
 {
     sm_err err;
@@ -318,21 +333,39 @@ void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
                                     (int)j->spec.n_methods, &err);
     }
     free(ids);
-    if (rc)
-        bjob_set_state(b, j, BJOB_FAILED, err.msg);
-    else
-        bjob_set_state(b, j, s, NULL);
-    write_jobinfo(j, (double)time(NULL));
-    sm_broker_info(b, "job %s %s: %llu maps written or found, %llu failed, %.1f s",
-                  j->id, bjob_state_name(j->state),
-                  (unsigned long long)j->maps_done,
-                  (unsigned long long)j->maps_failed, b->now - j->t0);
+    if (rc == 0 && s == BJOB_DONE) {
+        /* the pages for people, written in a thread: the job is done
+         * when they are (bjobs_reap) */
+        sm_output_opts o = {.png = j->spec.png,
+                            .scale_job = !strcmp(j->spec.scale, "job")};
+        if ((j->finish = sm_output_start(j->spec.out, &o, &err))) {
+            sm_broker_info(b, "job %s: maps complete; writing PNGs, figure "
+                           "and report", j->id);
+            return;
+        }
+        sm_broker_warn("job %s: %s", j->id, err.msg);
+    }
+    end_job(b, j, rc ? BJOB_FAILED : s, rc ? err.msg : NULL);
+}
+
+void bjobs_reap(sm_broker *b)
+{
+    for (bjob *j = b->jobs; j; j = j->next) {
+        sm_err err;
+        if (!j->finish || !sm_output_ended(j->finish))
+            continue;
+        /* the maps are complete: a page that failed is reported, the job
+         * is done all the same (`salmap report` writes it again) */
+        if (sm_output_join(&j->finish, &err))
+            sm_broker_warn("job %s: %s", j->id, err.msg);
+        end_job(b, j, BJOB_DONE, NULL);
+    }
 }
 
 void bjob_check_done(sm_broker *b, bjob *j)
 {
-    if (j->state != BJOB_RUNNING || j->queue.n || j->cursor < j->count ||
-        has_leased(b, j))
+    if (j->state != BJOB_RUNNING || j->finish || j->queue.n ||
+        j->cursor < j->count || has_leased(b, j))
         return;
     bjob_finish(b, j, BJOB_DONE);
 }

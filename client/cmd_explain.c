@@ -12,6 +12,7 @@
 #include "explain/explainer.h"
 #include "explain/job.h"
 #include "explain/jobfile.h"
+#include "report/finish.h"
 
 #define MAX_METHODS 32
 #define MAX_SETTINGS 64
@@ -27,6 +28,8 @@ static const char usage[] =
     "method, seconds, evals, deletion_auc, insertion_auc, faithfulness,\n"
     "sparseness, complexity, sensitivity, precision, coverage, fidelity,\n"
     "rule_length, relevance, params, extras) and OUT/summary.csv.\n"
+    "When the maps are complete it writes their PNGs, OUT/figure.png and\n"
+    "OUT/report/index.html (docs/OUTPUTS.md).\n"
     "Started again with the same OUT, it skips what is already complete.\n"
     "It runs the pipeline of salmap-broker and salmap-worker in this\n"
     "process (docs/PIPELINE.md): the same maps as a distributed run.\n"
@@ -55,6 +58,10 @@ static const char usage[] =
     "  --batch N            images per batch (default 64)\n"
     "  --no-metrics         skip every metric (deletion / insertion AUC,\n"
     "                       faithfulness, sparseness, complexity, sensitivity)\n"
+    "  --no-png             no PNGs of the maps (the figure and the report\n"
+    "                       are written all the same)\n"
+    "  --scale map|job      the PNGs' colour scales: each map its own\n"
+    "                       (default) or one a method across the job\n"
     "  --workers N          worker threads (default 1; the cores are shared\n"
     "                       out among them)\n"
     "  --direct             one plain loop instead of the pipeline (the\n"
@@ -169,6 +176,10 @@ static int run_direct(const sm_explain_job *job)
     sm_err err;
     if (sm_explain_job_run(job, &st, &err))
         return sm_cli_fail("explain", "%s", err.msg);
+    /* the pipeline's broker does the same when a job's maps are complete */
+    sm_output_opts o = {.png = !job->no_png, .scale_job = job->scale_job};
+    if (sm_output_finish(job->out, &o, &err))
+        fprintf(stderr, "salmap explain: %s\n", err.msg);
     printf("salmap explain: %zu maps written, %zu already there, %zu images "
            "skipped, %.1f s; maps in %s/maps, index in %s/index.csv\n",
            st.maps_written, st.maps_skipped, st.images_failed, st.seconds,
@@ -227,6 +238,8 @@ int sm_cli_explain(int argc, char **argv)
         {"score", required_argument, 0, 'p'},
         {"batch", required_argument, 0, 'b'},
         {"no-metrics", no_argument, 0, 'n'},
+        {"no-png", no_argument, 0, 'P'},
+        {"scale", required_argument, 0, 'C'},
         {"workers", required_argument, 0, 'w'},
         {"aux", required_argument, 0, 'a'},
         {"direct", no_argument, 0, 'D'},
@@ -312,6 +325,8 @@ int sm_cli_explain(int argc, char **argv)
             settings[n_settings++] = optarg;
             break;
         case 'n': job.metrics = 0; break;
+        case 'P': job.no_png = 1; break;
+        case 'C': if (set_field(&job, "scale", optarg)) goto out; break;
         case 'a':
             if (aux_add(&aux, optarg))
                 goto out;

@@ -148,6 +148,7 @@ static int dec_close(dec *d, int failed, sm_msg_doc **doc, void *m,
 #define NAMES(a) .names = a, .n_names = (int)(sizeof a / sizeof a[0])
 
 static const char *const scores_names[] = {"logit", "prob"};
+static const char *const scale_names[] = {"map", "job"};
 static const char *const kind_names[] = {"images", "chunk", "step"};
 static const char *const state_names[] = {"queued", "running", "done",
                                           "failed", "cancelled"};
@@ -282,6 +283,9 @@ static const sm_msg_field job_fields[] = {
     {.key = "limit", .type = SM_MSG_UINT, JB(limit)},
     {.key = "metrics", .type = SM_MSG_BOOL, JB(metrics), .def = 1},
     METRIC_PARAMS(sm_msg_job),
+    {.key = "png", .type = SM_MSG_BOOL, JB(png), .def = 1},
+    {.key = "scale", .type = SM_MSG_STR, JB(scale), .sdef = "map",
+     NAMES(scale_names)},
     {.key = "target", .type = SM_MSG_STR, JB(target), .sdef = "predicted",
      .check = check_target},
     {.key = "score", .type = SM_MSG_STR, JB(score), .sdef = "logit",

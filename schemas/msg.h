@@ -105,6 +105,8 @@ typedef struct sm_msg_job {
                                     (required) */
     uint64_t limit;              /* "limit": first N images, 0 (default) all */
     int metrics;                 /* "metrics": bool, default true */
+    int png;                     /* "png": bool, default true: the maps' PNGs */
+    const char *scale;           /* "scale": "map" (default) or "job" */
     /* The metric parameters (PROTOCOL.md; zero: the default, left out) */
     int faithfulness_subsets;    /* "faithfulness_subsets": 2..65536, 0: 100 */
     int faithfulness_size;       /* "faithfulness_size": 0: the width */

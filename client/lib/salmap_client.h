@@ -90,6 +90,10 @@ typedef struct sm_client_job {
     int faithfulness_size;
     int sensitivity_samples;
     double sensitivity_radius;
+    int no_png;                       /* 1: no PNGs of the maps */
+    const char *scale;                /* the PNGs' colour scales: "map"
+                                         (NULL: each map its own) or "job"
+                                         (one a method over the job) */
 } sm_client_job;
 
 /* Uploads the model (and the auxiliary models) if the broker lacks it, submits the job and writes

@@ -48,6 +48,8 @@ typedef struct sm_explain_job {
                                  quality metrics (metrics.h) */
     sm_metric_params metric;  /* their parameters (zero: the defaults) */
     int progress;             /* 1: a progress bar (terminal), 0: log lines */
+    int no_png;               /* 1: no PNGs of the maps (report/finish.h) */
+    int scale_job;            /* 1: the PNGs on one scale per method */
 } sm_explain_job;
 
 typedef struct sm_explain_stats {

@@ -22,7 +22,7 @@ typedef struct raw_job {
     char *model, *config, *dataset, *out;
     char **methods;
     unsigned methods_count;
-    char *limit, *seed, *batch, *target, *score, *metrics;
+    char *limit, *seed, *batch, *target, *score, *metrics, *png, *scale;
 } raw_job;
 
 static const cyaml_schema_value_t method_entry = {
@@ -48,6 +48,8 @@ static const cyaml_schema_field_t job_fields[] = {
     OPT_STR("target", target, 64),
     OPT_STR("score", score, 64),
     OPT_STR("metrics", metrics, 64),
+    OPT_STR("png", png, 64),
+    OPT_STR("scale", scale, 64),
     CYAML_FIELD_IGNORE("params", CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_IGNORE("models", CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_IGNORE("metric_params", CYAML_FLAG_OPTIONAL),
@@ -162,6 +164,14 @@ int sm_jobfile_set_field(sm_explain_job *job, const char *key,
         if (strcmp(value, "true") && strcmp(value, "false"))
             return sm_err_set(err, "must be true or false, not '%s'", value);
         job->metrics = strcmp(value, "true") == 0;
+    } else if (strcmp(key, "png") == 0) {
+        if (strcmp(value, "true") && strcmp(value, "false"))
+            return sm_err_set(err, "must be true or false, not '%s'", value);
+        job->no_png = strcmp(value, "false") == 0;
+    } else if (strcmp(key, "scale") == 0) {
+        if (strcmp(value, "map") && strcmp(value, "job"))
+            return sm_err_set(err, "must be map or job, not '%s'", value);
+        job->scale_job = strcmp(value, "job") == 0;
     } else if (strncmp(key, "metrics.", 8) == 0) {
         return set_metric(&job->metric, key + 8, value, err);
     } else {
@@ -371,6 +381,8 @@ static int convert(sm_jobfile *jf, const sm_yaml_keys *ix, const char *name,
         {"target", offsetof(raw_job, target)},
         {"score", offsetof(raw_job, score)},
         {"metrics", offsetof(raw_job, metrics)},
+        {"png", offsetof(raw_job, png)},
+        {"scale", offsetof(raw_job, scale)},
     };
     for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
         const char *text = *(char *const *)((const char *)raw + fields[f].off);

@@ -69,6 +69,7 @@ int main(int argc, char **argv)
                       .images = images, .n_images = 2, .methods = methods,
                       .n_methods = 2, .settings = settings, .n_settings = 2,
                       .seed = 7, .out = "out", .limit = 10, .metrics = 1,
+                      .png = 1, .scale = "job",
                       .target = "label", .score = "prob", .batch = 8,
                       .model_names = model_names, .model_hashes = model_hashes,
                       .n_models = 1};

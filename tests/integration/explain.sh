@@ -38,6 +38,23 @@ awk -F, 'NR == 2 { for (k = 4; k <= 13; k++) if ($k == "") bad++;
                    if ($14 != "" || $15 != "") bad++ }
          END { exit !(NR == 2 && bad == 0) }' "$tmp/a/summary.csv" && ok || bad "summary row"
 
+# --- what a person opens: PNGs, the figure, the report, job.json ---------------
+n=$(find "$tmp/a/maps" -name sal.png | wc -l)
+[ "$n" = 60 ] && ok || bad "$n sal.png, not 60"
+n=$(find "$tmp/a/maps" -name sal.overlay.png | wc -l)
+[ "$n" = 60 ] && ok || bad "$n sal.overlay.png, not 60"
+[ -s "$tmp/a/figure.png" ] && [ -s "$tmp/a/figure.svg" ] && [ -s "$tmp/a/report/index.html" ] &&
+    ok || bad "no figure or report after the job"
+grep -q '"state": "done"' "$tmp/a/job.json" && grep -q '"images": 60' "$tmp/a/job.json" &&
+    ok || bad "job.json: $(cat "$tmp/a/job.json")"
+expect 0 "3 maps written" -- explain --methods sal --out "$tmp/np" --limit 3 --no-png
+[ -z "$(find "$tmp/np/maps" -name '*.png')" ] && [ -s "$tmp/np/figure.png" ] &&
+    [ -s "$tmp/np/report/index.html" ] && ok || bad "--no-png: PNGs written, or no figure/report"
+expect 0 "6 maps written" -- explain --methods sal,grad --out "$tmp/js" --limit 3 --scale job --direct
+grep -q '^grad,diverging,' "$tmp/js/scales.csv" && grep -q '^sal,sequential,' "$tmp/js/scales.csv" &&
+    ok || bad "--scale job --direct: scales.csv: $(cat "$tmp/js/scales.csv" 2>&1)"
+expect 2 "--scale must be map or job" -- explain --methods sal --scale each --out "$tmp/c"
+
 # --- the metrics' parameters: command line, job file, batching ----------------
 # max-sensitivity on: the same rows (but the timing) whatever the batching
 # and workers, and from a job file's metric_params.
@@ -115,8 +132,14 @@ same_as_q1() { # DIR WHAT
         n=$((n + 1))
         cmp -s "$tmp/q1/maps/$f" "$1/maps/$f" || { bad "map $f differs between --batch 5 and $2"; return; }
     done
+    # and so the pictures of them
+    for f in $(cd "$tmp/q1/maps" && find . -name '*.png'); do
+        n=$((n + 1))
+        cmp -s "$tmp/q1/maps/$f" "$1/maps/$f" || { bad "$f differs between --batch 5 and $2"; return; }
+    done
+    cmp -s "$tmp/q1/figure.png" "$1/figure.png" || { bad "figure.png differs between --batch 5 and $2"; return; }
     # 168 maps, and the arrays of anchor's, lore's and abele's records
-    [ $n -gt 168 ] && ok || bad "$n maps in the --batch 5 run"
+    [ $n -gt $((168 * 3)) ] && ok || bad "$n maps and PNGs in the --batch 5 run"
 }
 expect 0 "168 maps written" -- quick --out "$tmp/q2" --batch 12
 same_as_q1 "$tmp/q2" "--batch 12"

@@ -88,10 +88,17 @@ id=$("$SALMAP" submit "$tmp/dist.yaml" --broker "$CLIENT" | tail -1)
 same_maps "$tmp/emb" "$tmp/dist" "3 workers"
 rows_once "$tmp/dist" "3 workers"
 "$SALMAP" status "$id" --broker "$CLIENT" | grep -q "done" && ok || bad "status is not done"
+# done means the pages for people are written too, by the broker
+[ -s "$tmp/dist/figure.png" ] && [ -s "$tmp/dist/report/index.html" ] &&
+    [ "$(find "$tmp/dist/maps" -name sal.overlay.png | wc -l)" = $N ] && ok ||
+    bad "no figure, report or PNGs when the job was done"
+grep -qE '"w[123]"' "$tmp/dist/job.json" && grep -q '"state": "done"' "$tmp/dist/job.json" &&
+    ok || bad "job.json does not name the workers: $(cat "$tmp/dist/job.json")"
+cmp -s "$tmp/emb/figure.png" "$tmp/dist/figure.png" && ok || bad "figure.png differs from the embedded run's"
 
 # --- fetch over the wire: the same files as on the broker's disk -------------------
 "$SALMAP" fetch "$id" --broker "$CLIENT" --out "$tmp/fetched" >/dev/null 2>&1 && ok || bad "fetch failed"
-diff -r "$tmp/dist/maps" "$tmp/fetched/maps" -x '*.row' >/dev/null && ok || bad "fetched maps differ"
+diff -r "$tmp/dist/maps" "$tmp/fetched/maps" -x '*.row' -x '*.png' >/dev/null && ok || bad "fetched maps differ"
 cmp -s "$tmp/dist/index.csv" "$tmp/fetched/index.csv" && ok || bad "fetched index differs"
 
 # --- another service: one image inline, through the shared library alone ----------

@@ -63,6 +63,8 @@ Test(jobfile, full)
                            "target: 7\n"
                            "score: prob\n"
                            "metrics: false\n"
+                           "png: false\n"
+                           "scale: job\n"
                            "metric_params:\n"
                            "  faithfulness_subsets: 50\n"
                            "  faithfulness_size: 14\n"
@@ -90,6 +92,8 @@ Test(jobfile, full)
     cr_assert_eq(j->metric.sensitivity_samples, 10);
     cr_assert_eq(j->metric.sensitivity_radius, 0.05, "kept in double");
     cr_assert_eq(j->progress, 1);
+    cr_assert_eq(j->no_png, 1);
+    cr_assert_eq(j->scale_job, 1);
     cr_assert_eq(j->n_settings, 0);
     sm_jobfile_destroy(&jf);
     cr_assert_null(jf);
@@ -114,6 +118,8 @@ Test(jobfile, defaults)
     cr_assert_eq(j->target, SM_TARGET_LABEL);
     cr_assert_eq(j->score_prob, 0);
     cr_assert_eq(j->metrics, 1);
+    cr_assert_eq(j->no_png, 0, "PNGs by default");
+    cr_assert_eq(j->scale_job, 0, "each map on its own scale by default");
     /* zero metric parameters: their defaults (metrics.h) */
     sm_metric_params zero = {0};
     cr_assert(memcmp(&j->metric, &zero, sizeof zero) == 0);
@@ -174,7 +180,8 @@ Test(jobfile, set_field)
         {"seed", "99999999999999999999"},        {"batch", "0"},
         {"batch", "65537"}, {"batch", "2.5"},    {"target", "-1"},
         {"target", "Label"}, {"target", "1000001"}, {"score", "logits"},
-        {"metrics", "yes"}, {"nonsense", "1"},
+        {"metrics", "yes"}, {"nonsense", "1"}, {"png", "no"},
+        {"scale", "method"}, {"scale", ""},
         {"metrics.faithfulness_subsets", "1"},
         {"metrics.faithfulness_subsets", "65537"},
         {"metrics.faithfulness_size", "-1"},
@@ -220,6 +227,9 @@ Test(jobfile, refusals)
                                                        "or prob, not 'logits'");
     fails(WITH("methods: [sal]\nmetrics: 1\n"), 5, "metrics: must be true or "
                                                   "false");
+    fails(WITH("methods: [sal]\npng: 0\n"), 5, "png: must be true or false");
+    fails(WITH("methods: [sal]\nscale: each\n"), 5, "scale: must be map or "
+                                                    "job, not 'each'");
     fails(WITH("methods: [sal]\nmetric_params:\n  sensitivity_samples: -2\n"),
           6, "metric_params.sensitivity_samples: must be an integer in "
              "0..10000, not '-2'");

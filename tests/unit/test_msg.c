@@ -108,7 +108,7 @@ static sm_msg_job tm_job(void)
         .images = tm_images, .n_images = 3, .methods = tm_methods,
         .n_methods = 2, .settings = tm_settings, .n_settings = 3,
         .seed = UINT64_MAX, .out = "out/x", .limit = 100, .metrics = 0,
-        .faithfulness_subsets = 65536, .faithfulness_size = 14,
+        .png = 0, .scale = "job", .faithfulness_subsets = 65536, .faithfulness_size = 14,
         .sensitivity_samples = 3, .sensitivity_radius = 0.05, .target = "5", .score = "prob", .batch = 16,
         .model_names = tm_model_names, .model_hashes = tm_model_hashes,
         .n_models = 2,
@@ -175,6 +175,8 @@ Test(msg, job_round_trip)
     cr_assert_str_eq(out.out, "out/x");
     cr_assert_eq(out.limit, 100);
     cr_assert_eq(out.metrics, 0);
+    cr_assert_eq(out.png, 0);
+    cr_assert_str_eq(out.scale, "job");
     cr_assert_eq(out.faithfulness_subsets, 65536);
     cr_assert_eq(out.faithfulness_size, 14);
     cr_assert_eq(out.sensitivity_samples, 3);
@@ -196,7 +198,7 @@ Test(msg, job_defaults_and_dataset)
     sm_msg_job in = {.model = TM_HASH, .dataset = "data/mnist/test",
                      .images = tm_images, .n_images = 0,
                      .methods = methods, .n_methods = 1, .out = "o",
-                     .metrics = 1};
+                     .metrics = 1, .png = 1};
     sm_msg_job out;
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
@@ -210,6 +212,8 @@ Test(msg, job_defaults_and_dataset)
     cr_assert_eq(out.seed, 0);
     cr_assert_eq(out.limit, 0);
     cr_assert_eq(out.metrics, 1);
+    cr_assert_eq(out.png, 1);
+    cr_assert_str_eq(out.scale, "map");
     /* the metric parameters: 0, the defaults, and left out */
     cr_assert_eq(out.faithfulness_subsets, 0);
     cr_assert_eq(out.faithfulness_size, 0);
@@ -1473,6 +1477,12 @@ Test(msg, job_field_errors)
     cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
     cr_assert_str_eq(err.msg, "SUBMIT: score: must be logit or prob, not "
                               "'softmax'");
+    j = tm_job();
+    j.scale = "method";
+    cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
+    cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
+    cr_assert_str_eq(err.msg, "SUBMIT: scale: must be map or job, not "
+                              "'method'");
     j = tm_job();
     j.model = NULL;
     cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
