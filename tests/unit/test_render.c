@@ -1,7 +1,7 @@
 /* The PNGs a person looks at (render/colormap, render/image,
  * render/render_out): every PNG is decoded back with libvips and its
  * pixels checked against colours computed here from the documented
- * control points and formulas (docs/OUTPUTS-png.md), not from the code
+ * control points and formulas (docs/OUTPUTS.md), not from the code
  * under test. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -19,7 +19,7 @@ TDATA_SUITE(render);
 /* ---- the documented colour maps, independently -------------------------- */
 
 /* viridis at 0, 1/8, ..., 1 and RdBu (blue first) at -1, -0.8, ..., 1, as
- * docs/OUTPUTS-png.md lists them. */
+ * docs/OUTPUTS.md lists them. */
 static const int doc_viridis[9][3] = {
     {68, 1, 84},    {71, 45, 123},  {59, 82, 139},
     {44, 114, 142}, {33, 145, 140}, {40, 174, 128},
