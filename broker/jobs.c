@@ -111,7 +111,8 @@ static void write_jobinfo(bjob *j, double finished)
     }
     sm_jobinfo_methods_fill(j->ex, (int)s->n_methods, m);
     sm_jobinfo ji = {
-        .id = j->id, .name = s->name, .model_hash = s->model,
+        .id = j->id, .name = s->name, .model = s->model_name,
+        .model_hash = s->model,
         .config = s->config, .dataset = s->dataset ? s->dataset : "(inline images)",
         .channels = j->cfg->channels, .height = j->cfg->height,
         .width = j->cfg->width, .methods = m, .n_methods = (int)s->n_methods,

@@ -271,6 +271,7 @@ static int job_check(sm_mp_reader *r, void *m, const sm_msg_seen *seen)
 static const sm_msg_field job_fields[] = {
     {.key = "name", .type = SM_MSG_STR, JB(name)},
     {.key = "model", .type = SM_MSG_HASH, .flags = REQ, JB(model)},
+    {.key = "model_name", .type = SM_MSG_STR, JB(model_name)},
     {.key = "config", .type = SM_MSG_STR, JB(config)},
     {.key = "dataset", .type = SM_MSG_STR, .flags = NONEMPTY, JB(dataset)},
     {.key = "images", .type = SM_MSG_STRUCTS, JB(images), JN(n_images),

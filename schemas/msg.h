@@ -90,6 +90,9 @@ typedef struct sm_msg_job {
     const char *name;            /* optional, shown in LIST */
     const char *model;           /* "model": content hash (required); the
                                     broker must hold the bytes (PUT) */
+    const char *model_name;      /* "model_name": the model's file as the
+                                    client named it (shown in job.json and
+                                    the report), or NULL */
     const char *config;          /* "config": model config YAML text, or NULL
                                     for the model's default */
     const char *dataset;         /* "dataset": a path on the broker, or NULL */

@@ -311,7 +311,8 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
                                .label_index = -1, .format = SM_IMAGE_FILE,
                                .data = job->images[i].data, .len = job->images[i].len};
     sm_msg_job m = {
-        .name = job->name, .model = hash, .config = config, .dataset = job->dataset,
+        .name = job->name, .model = hash, .model_name = job->model,
+        .config = config, .dataset = job->dataset,
         .images = im, .n_images = job->n_images,
         .methods = (const char **)job->methods, .n_methods = job->n_methods,
         .settings = settings, .n_settings = n_settings,

@@ -104,7 +104,8 @@ static sm_msg_result tm_result(void)
 static sm_msg_job tm_job(void)
 {
     return (sm_msg_job){
-        .name = "nightly", .model = TM_HASH, .config = "k: v\n",
+        .name = "nightly", .model = TM_HASH, .model_name = "models/m.onnx",
+        .config = "k: v\n",
         .images = tm_images, .n_images = 3, .methods = tm_methods,
         .n_methods = 2, .settings = tm_settings, .n_settings = 3,
         .seed = UINT64_MAX, .out = "out/x", .limit = 100, .metrics = 0,
@@ -159,6 +160,7 @@ Test(msg, job_round_trip)
     cr_assert_str_eq(out.name, "nightly");
     cr_assert_str_eq(out.model, TM_HASH);
     cr_assert_str_eq(out.config, "k: v\n");
+    cr_assert_str_eq(out.model_name, "models/m.onnx");
     cr_assert_null(out.dataset);
     cr_assert_eq(out.n_images, 3);
     for (int i = 0; i < 3; i++)
@@ -226,6 +228,7 @@ Test(msg, job_defaults_and_dataset)
     cr_assert_str_eq(out.score, "logit");
     cr_assert_eq(out.batch, 64);
     cr_assert_null(out.name);
+    cr_assert_null(out.model_name);
     cr_assert_null(out.config);
     cr_assert_null(out.model_names);
     cr_assert_eq(out.n_models, 0);
