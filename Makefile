@@ -176,7 +176,15 @@ data/fashion-mnist/.done: | $(MKDATA)
 
 data:
 	@$(MAKE) --no-print-directory SAN= $(MKDATA)
-	@$(MAKE) --no-print-directory SAN= data/mnist/.done data/fashion-mnist/.done
+	@$(MAKE) --no-print-directory SAN= data/mnist/.done data/fashion-mnist/.done \
+	    data/mnist/sample.csv
+
+# The main job's 100 digits: the first 10 test digits of each class (a CSV
+# manifest; the test split alone is in class order).
+data/mnist/sample.csv: data/mnist/.done
+	@(echo path,label; for d in $$(cd data/mnist/test && ls -d */ | LC_ALL=C sort); do \
+	    c=$${d%/}; (cd data/mnist/test/$$c && ls | LC_ALL=C sort | grep '\.png$$' | head -10) | \
+	    sed "s|^|test/$$c/|; s|$$|,$$c|"; done) >$@.tmp && mv $@.tmp $@
 
 # --- models ----------------------------------------------------------------
 # The shipped models, retrained by salmap itself (models/README.md). Always
@@ -214,8 +222,9 @@ run: deps
 	$(BUILD)/bin/salmap predict --model models/mnist_cnn.onnx --config models/mnist_cnn.yaml \
 	    --dataset data/mnist/test --out $(BUILD)/mnist-test-preds.csv
 	$(BUILD)/bin/salmap explain --model models/mnist_cnn.onnx --config models/mnist_cnn.yaml \
-	    --dataset data/mnist/test --limit 100 --methods sal,grad,intg,elrp,lime,occlusion --out out/mnist \
+	    --dataset data/mnist/sample.csv --methods sal,grad,intg,elrp,lime,occlusion --out out/mnist \
 	    --workers 2
+	@echo "make run: out/mnist/figure.png, out/mnist/report/index.html (docs/OUTPUTS.md)"
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) -j2 --timeout 600

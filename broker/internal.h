@@ -99,7 +99,8 @@ struct bjob {
     bgather *gathers;         /* open neighbourhoods */
     uint64_t maps_total, maps_done, maps_failed, maps_found;
     double t0, last_event;
-    double started;           /* wall clock (job.json) */
+    double started, finished; /* wall clock (job.json); finished: when
+                                 the maps were complete, 0 before */
     char **workers;           /* names of those whose results were kept */
     int n_workers;
     sm_output_task *finish;   /* the PNGs, figure and report being written:

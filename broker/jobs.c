@@ -100,7 +100,7 @@ static int write_inline(sm_broker *b, bjob *j, char manifest[BPATH_MAX],
 
 /* OUT/job.json as j stands (jobinfo.h); a failure is logged, not fatal:
  * the maps matter more than their description. */
-static void write_jobinfo(bjob *j, double finished)
+static void write_jobinfo(bjob *j, double finished, bjob_state state)
 {
     const sm_msg_job *s = &j->spec;
     sm_jobinfo_method *m = calloc(s->n_methods, sizeof *m);
@@ -121,7 +121,7 @@ static void write_jobinfo(bjob *j, double finished)
         .started = j->started, .finished = finished,
         .workers = (const char *const *)j->workers, .n_workers = j->n_workers,
         .maps = j->maps_done, .failed = j->maps_failed,
-        .state = bjob_state_name(j->state)};
+        .state = bjob_state_name(state)};
     if (sm_jobinfo_write(s->out, &ji, &err))
         sm_broker_warn("job %s: %s", j->id, err.msg);
     free(m);
@@ -217,7 +217,7 @@ static int setup(sm_broker *b, bjob *j, sm_err *err)
         return -1;
     j->maps_total = (uint64_t)j->count * nm;
     j->started = (double)time(NULL);
-    write_jobinfo(j, 0);
+    write_jobinfo(j, 0, BJOB_RUNNING);
     return 0;
 }
 
@@ -313,7 +313,7 @@ static int has_leased(const sm_broker *b, const bjob *j)
 static void end_job(sm_broker *b, bjob *j, bjob_state s, const char *error)
 {
     bjob_set_state(b, j, s, error);
-    write_jobinfo(j, (double)time(NULL));
+    write_jobinfo(j, j->finished ? j->finished : (double)time(NULL), j->state);
     sm_broker_info(b, "job %s %s: %llu maps written or found, %llu failed, %.1f s",
                   j->id, bjob_state_name(j->state),
                   (unsigned long long)j->maps_done,
@@ -339,6 +339,9 @@ void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
          * when they are (bjobs_reap) */
         sm_output_opts o = {.png = j->spec.png,
                             .scale_job = !strcmp(j->spec.scale, "job")};
+        /* the report shows the job as it ends: its maps are all in */
+        j->finished = (double)time(NULL);
+        write_jobinfo(j, j->finished, BJOB_DONE);
         if ((j->finish = sm_output_start(j->spec.out, &o, &err))) {
             sm_broker_info(b, "job %s: maps complete; writing PNGs, figure "
                            "and report", j->id);

@@ -47,6 +47,9 @@ n=$(find "$tmp/a/maps" -name sal.overlay.png | wc -l)
     ok || bad "no figure or report after the job"
 grep -q '"state": "done"' "$tmp/a/job.json" && grep -q '"images": 60' "$tmp/a/job.json" &&
     ok || bad "job.json: $(cat "$tmp/a/job.json")"
+# the report shows the job as it ended, not as it started
+grep -q 'state</th><td>done' "$tmp/a/report/index.html" && grep -q '60 written, 0 failed' "$tmp/a/report/index.html" &&
+    ok || bad "the report does not show the finished job"
 expect 0 "3 maps written" -- explain --methods sal --out "$tmp/np" --limit 3 --no-png
 [ -z "$(find "$tmp/np/maps" -name '*.png')" ] && [ -s "$tmp/np/figure.png" ] &&
     [ -s "$tmp/np/report/index.html" ] && ok || bad "--no-png: PNGs written, or no figure/report"
