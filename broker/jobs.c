@@ -14,7 +14,7 @@
 #include "explain/settings.h"
 #include "model/model.h"
 #include "report/finish.h"
-#include "report/jobinfo.h"
+#include "io/jobinfo.h"
 #include "util/file.h"
 #include "util/text.h"
 
@@ -109,7 +109,7 @@ static void write_jobinfo(bjob *j, double finished, bjob_state state)
         sm_broker_warn("job %s: job.json: out of memory", j->id);
         return;
     }
-    sm_jobinfo_methods_fill(j->ex, (int)s->n_methods, m);
+    sm_explainers_describe(j->ex, (int)s->n_methods, m);
     sm_jobinfo ji = {
         .id = j->id, .name = s->name, .model = s->model_name,
         .model_hash = s->model,

@@ -1,5 +1,5 @@
 /* salmap sanity: the model-randomisation sanity check (Adebayo 2018) of
- * saliency methods on a dataset's first images (metrics/sanity.h,
+ * saliency methods on a dataset's first images (explain/sanity.h,
  * docs/METRICS.md). */
 #include <cblas.h>
 #include <getopt.h>
@@ -12,7 +12,7 @@
 #include "config/config_model.h"
 #include "data/dataset.h"
 #include "explain/settings.h"
-#include "metrics/sanity.h"
+#include "explain/sanity.h"
 #include "util/clock.h"
 #include "util/file.h"
 #include "util/text.h"

@@ -196,6 +196,15 @@ int sm_explainer_map_signed(const sm_explainer *e)
     return map_signed(e->cls, e->params);
 }
 
+void sm_explainers_describe(sm_explainer *const *ex, int n,
+                            sm_jobinfo_method *m)
+{
+    for (int k = 0; k < n; k++)
+        m[k] = (sm_jobinfo_method){ex[k]->cls->name,
+                                   sm_explainer_params_json(ex[k]),
+                                   sm_explainer_map_signed(ex[k])};
+}
+
 /* The colour scale of out's map (hw values) into its record as "scale":
  * the legend of the map's PNG (render/colormap.h). A map with a NaN gets
  * none: its PNG is refused later, with the reason. */

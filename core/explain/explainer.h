@@ -21,6 +21,7 @@
 
 #include "data/image.h"
 #include "explain/record.h"
+#include "io/jobinfo.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
 #include "util/err.h"
@@ -199,6 +200,12 @@ const sm_explainer_class *const *sm_explainer_all(void);
 
 /* A method with its parameter values. */
 typedef struct sm_explainer sm_explainer;
+
+/* The methods ex[0..n) as job.json lists them (io/jobinfo.h), into
+ * m[0..n): names and params borrowed from the explainers, until their
+ * settings change. */
+void sm_explainers_describe(sm_explainer *const *ex, int n,
+                            sm_jobinfo_method *m);
 
 /* signed_map of a method whose map is always signed. */
 int sm_explain_signed(const void *params);

@@ -20,7 +20,7 @@
 #include "explain/settings.h"
 #include "explain/store.h"
 #include "explain/task.h"
-#include "report/jobinfo.h"
+#include "io/jobinfo.h"
 #include "util/clock.h"
 
 static void skipped(const sm_err *e, void *failed)
@@ -121,7 +121,7 @@ static int setup(state *s, sm_err *err)
     return (s->store = sm_explain_store_open(j->out, err)) ? 0 : -1;
 }
 
-/* OUT/job.json (report/jobinfo.h) at the start (finished 0) and the end;
+/* OUT/job.json (io/jobinfo.h) at the start (finished 0) and the end;
  * a failure is reported, not fatal: the maps matter more. */
 static void write_jobinfo(state *s, double started, double finished,
                           const sm_explain_stats *st, const char *state_name)
@@ -135,7 +135,7 @@ static void write_jobinfo(state *s, double started, double finished,
         fprintf(stderr, "salmap explain: %s/job.json: out of memory\n", j->out);
         return;
     }
-    sm_jobinfo_methods_fill(s->ex, j->n_methods, m);
+    sm_explainers_describe(s->ex, j->n_methods, m);
     snprintf(threads, sizeof threads, "this process (%d threads)",
              s->model_threads);
     snprintf(target, sizeof target, "%d", j->target_index);

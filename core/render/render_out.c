@@ -17,7 +17,7 @@
 #include "io/npy.h"
 #include "render/colormap.h"
 #include "render/image.h"
-#include "report/jobinfo.h"
+#include "io/jobinfo.h"
 #include "util/clock.h"
 #include "util/file.h"
 #include "util/pool.h"

@@ -11,7 +11,7 @@
  *   OUT/scales.csv                             the job scales (--scale job)
  *   OUT/render.json                            how the PNGs were drawn
  *
- * The pass reads OUT/job.json (report/jobinfo.h) for the input size, the
+ * The pass reads OUT/job.json (io/jobinfo.h) for the input size, the
  * dataset and which methods are signed, takes every complete (image,
  * method) with a map (its .row and .npy under OUT/maps), and loads each
  * image from the dataset at the model's input size on 0..255 (scale 1,

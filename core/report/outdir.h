@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "report/csvtab.h"
-#include "report/jobinfo.h"
+#include "io/jobinfo.h"
 #include "util/err.h"
 
 #define SM_OUTDIR_NONE ((size_t)-1)

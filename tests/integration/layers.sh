@@ -20,8 +20,9 @@ core/tensor
 core/onnx core/io core/data core/segment core/surrogate
 core/ops
 core/model
-core/config core/metrics
+core/config core/metrics core/render
 core/train core/explain
+core/report
 worker
 broker
 client client/mkdata

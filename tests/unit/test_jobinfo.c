@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/jobinfo.h"
+#include "io/jobinfo.h"
 #include "tdata.h"
 
 static sm_jobinfo sample(const sm_jobinfo_method *m, const char *const *w)

@@ -309,7 +309,7 @@ Test(render, input_kept_and_strip)
 
 #include "io/npy.h"
 #include "render/render_out.h"
-#include "report/jobinfo.h"
+#include "io/jobinfo.h"
 #include "util/file.h"
 
 #define H 2

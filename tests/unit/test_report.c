@@ -19,7 +19,7 @@
 #include "report/csvtab.h"
 #include "report/figure.h"
 #include "report/html.h"
-#include "report/jobinfo.h"
+#include "io/jobinfo.h"
 #include "report/report.h"
 #include "tdata.h"
 #include "util/file.h"

@@ -1,4 +1,4 @@
-/* The model-randomisation sanity check (metrics/sanity.h): Spearman against
+/* The model-randomisation sanity check (explain/sanity.h): Spearman against
  * hand-computed cases and scipy (tests/fixtures/make_sanity_fixture.py),
  * the layers of a small hand-made model and their re-drawing (through a
  * folded BatchNormalization), the check's figures against maps computed
@@ -12,7 +12,7 @@
 #include "explain/explainer.h"
 #include "explain/task.h"
 #include "io/npy.h"
-#include "metrics/sanity.h"
+#include "explain/sanity.h"
 #include "model/score.h"
 #include "onnx/writer.h"
 #include "tdata.h"

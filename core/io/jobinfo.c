@@ -1,6 +1,6 @@
 /* OUT/job.json (jobinfo.h), through jansson. */
 #define _XOPEN_SOURCE 700 /* strptime */
-#include "report/jobinfo.h"
+#include "io/jobinfo.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,15 +46,6 @@ static double time_of(const json_t *v)
         return 0;
     const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return end && !*end ? (double)timegm(&tm) : 0;
-}
-
-void sm_jobinfo_methods_fill(sm_explainer *const *ex, int n,
-                             sm_jobinfo_method *m)
-{
-    for (int k = 0; k < n; k++)
-        m[k] = (sm_jobinfo_method){sm_explainer_class_of(ex[k])->name,
-                                   sm_explainer_params_json(ex[k]),
-                                   sm_explainer_map_signed(ex[k])};
 }
 
 int sm_jobinfo_write(const char *out, const sm_jobinfo *ji, sm_err *err)

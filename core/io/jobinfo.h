@@ -15,13 +15,12 @@
  *    "started": "2026-12-06T23:15:00Z", "finished": "..." or null,
  *    "seconds": 12.5, "workers": ["w1", "w2"], "maps": 30000, "failed": 0,
  *    "state": "done"} */
-#ifndef SM_REPORT_JOBINFO_H
-#define SM_REPORT_JOBINFO_H
+#ifndef SM_IO_JOBINFO_H
+#define SM_IO_JOBINFO_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "explain/explainer.h"
 #include "util/err.h"
 
 typedef struct sm_jobinfo_method {
@@ -51,11 +50,6 @@ typedef struct sm_jobinfo {
     uint64_t maps, failed;
     const char *state;      /* "running", "done", "failed", "cancelled" */
 } sm_jobinfo;
-
-/* The methods ex[0..n) as job.json lists them, into m[0..n) (names and
- * params borrowed from the explainers, until their settings change). */
-void sm_jobinfo_methods_fill(sm_explainer *const *ex, int n,
-                             sm_jobinfo_method *m);
 
 /* Writes OUT/job.json atomically. 0 or -1 with a message. */
 int sm_jobinfo_write(const char *out, const sm_jobinfo *ji, sm_err *err);

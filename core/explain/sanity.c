@@ -1,4 +1,4 @@
-#include "metrics/sanity.h"
+#include "explain/sanity.h"
 
 #include <math.h>
 #include <stdlib.h>
