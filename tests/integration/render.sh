@@ -18,7 +18,8 @@ command -v vipsheader >/dev/null || { echo "render.sh: vipsheader (libvips-tools
 out=$tmp/out
 expect 0 "18 maps written" -- "$SALMAP" explain --model models/mnist_cnn.onnx \
     --config models/mnist_cnn.yaml --dataset data/mnist/test --limit 3 \
-    --methods sal,grad,lime,anchor,lore,abele --out "$out"
+    --methods sal,grad,lime,anchor,lore,abele --out "$out" --no-png
+[ -z "$(find "$out/maps" -name '*.png')" ] && ok || bad "explain --no-png wrote PNGs"
 
 # --- errors -----------------------------------------------------------------
 expect 2 "needs the output folder" -- "$SALMAP" render
