@@ -4,14 +4,7 @@
 # service can be scaled; the Dockerfile takes its Debian packages from the
 # Makefile's DEB_PKGS list (make deps); and the job files that the compose
 # client and the examples submit load and run.
-set -u
-BUILD=${BUILD:-build}
-SALMAP=$BUILD/bin/salmap
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+source tests/integration/lib/common.sh
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 # --- docker-compose.yml ------------------------------------------------------

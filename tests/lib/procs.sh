@@ -3,20 +3,8 @@
 # a deadline, and starting a broker and workers on random loopback ports.
 # The caller sets BROKER, WORKER and tmp, and kills what "pids" lists on
 # exit.
-pass=0 fail=0
+source tests/lib/check.sh
 pids=()
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-# expect CODE NEEDLE -- command...: exit status CODE and NEEDLE in stderr+stdout
-expect() {
-    local code=$1 needle=$2; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ "$rc" != "$code" ]; then bad "$* exited $rc, expected $code: $out"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then
-        bad "$*: output lacks '$needle': $out"; return; fi
-    ok
-}
 
 # Waits until the file holds the text or the deadline passes.
 wait_for() { # FILE TEXT SECONDS

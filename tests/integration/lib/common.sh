@@ -1,23 +1,9 @@
 # Shared by the integration scripts (source it first): BUILD and SALMAP, a
-# temporary folder $tmp removed at exit, the pass/fail tally (ok, bad) and
-# expect CODE NEEDLE -- COMMAND...: the command exits CODE and its output
-# holds NEEDLE (empty: anything). `finish NAME` prints the tally and
-# succeeds when nothing failed.
+# temporary folder $tmp removed at exit, and the tally of tests/lib/check.sh
+# (ok, bad, expect, finish).
 set -u
 BUILD=${BUILD:-build}
 SALMAP=$BUILD/bin/salmap
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() {
-    local code=$1 needle=$2; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ "$rc" != "$code" ]; then bad "$* exited $rc, expected $code: $out"; return; fi
-    if [ -n "$needle" ] && ! grep -qF -- "$needle" <<<"$out"; then
-        bad "$*: output lacks '$needle': $out"; return; fi
-    ok
-}
-finish() { echo "$1: $pass passed, $fail failed"; [ "$fail" = 0 ]; }
+source tests/lib/check.sh
