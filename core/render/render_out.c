@@ -669,7 +669,8 @@ int sm_render_out(const char *out, const sm_render_opts *o,
     }
     if (walk(maps, "", &ids, err))
         goto done;
-    qsort(ids.v, ids.n, sizeof *ids.v, str_cmp);
+    if (ids.n) /* qsort wants an array, even of none */
+        qsort(ids.v, ids.n, sizeof *ids.v, str_cmp);
     c.ids = ids.v, c.n_ids = ids.n;
     size_t nm = (size_t)(c.n_methods ? c.n_methods : 1);
     c.ds_index = calloc(ids.n ? ids.n : 1, sizeof *c.ds_index);
