@@ -4,8 +4,9 @@
 # daemons on random ports, stopped at the end) run the batch script on 40
 # MNIST digits with 2 tasks; the maps equal those of `salmap explain`
 # byte for byte and the report and figure are written. A job scancel'ed
-# halfway and submitted again loses nothing and redoes nothing; a job whose
-# submission fails makes the batch job fail.
+# halfway and submitted again, and one warned of its time limit (USR1)
+# that requeues itself, lose nothing and redo nothing; the same with CURVE
+# keys; a job whose submission fails makes the batch job fail.
 set -u
 BUILD=${BUILD:-build}
 SALMAP=$BUILD/bin/salmap
@@ -183,8 +184,8 @@ halfway() { # NAME STOP...
 }
 stopped() { grep -q "stopping; the job resumes" "$tmp/$1".*.out && ! pgrep -f -- "--state $tmp/state-$1" >/dev/null; }
 # The job ran to the end in a second allocation, resuming the first one's.
-resumed() { # NAME LOG BROKER_LOG ID
-    grep -q "job $4 resumed from the journal" "$2" && ok ||
+resumed() { # NAME LOG BROKER_LOG ID HOW (the script's line)
+    grep -qF "job $4 $5" "$2" && ! grep -q "job .* submitted" "$2" && ok ||
         bad "$1: the second allocation did not resume job $4: $(cat "$2")"
     grep -q "job $4 resumed: $N images" "$3" && ok || bad "$1: the broker did not resume $4: $(cat "$3")"
     same_maps "$tmp/$1" "$1, resumed"
@@ -205,27 +206,49 @@ halfway b scancel "$first"
 until_ok 60 ended "$first" || bad "the cancelled job $first did not end"
 [ "$(job_state "$first")" = CANCELLED ] && ok || bad "job $first: $(job_state "$first")"
 id1=$(cut -d' ' -f1 "$tmp/state-b/slurm-job")
+# as if the first allocation had ended between submit and noting the id:
+# the broker's refusal of a second job into the out folder names it
+rm "$tmp/state-b/slurm-job"
 sbatch_job b && ok || bad "sbatch refused the script again"
 until_ok 120 ended "$JOBID" || bad "batch job $JOBID did not end within 120 s"
 log=$(cat "$tmp"/b."$JOBID".out)
 [ "$(job_state "$JOBID")" = COMPLETED ] && ok || bad "resubmitted job $JOBID: $(job_state "$JOBID"): $log"
-! grep -q "submitted" "$tmp/b.$JOBID.out" && ok || bad "job $id1 was submitted again: $log"
-resumed b "$tmp/b.$JOBID.out" "$(ls "$tmp"/state-b/broker."$JOBID".*.log)" "$id1"
+resumed b "$tmp/b.$JOBID.out" "$(ls "$tmp"/state-b/broker."$JOBID".*.log)" "$id1" \
+    "from the journal writes the same out folder: waiting for it"
 
 # --- (c) the time limit near (--signal=B:USR1): the job requeues itself and resumes -----
 job r "$tmp/r"
 sbatch_job r && ok || bad "sbatch refused the script"
 halfway r scancel --batch --signal=USR1 "$JOBID"
 id1=$(cut -d' ' -f1 "$tmp/state-r/slurm-job")
-# Slurm holds a requeued job back for a while (its begin time); let it go now
+# Slurm holds a requeued job back for two minutes (its begin time); let it
+# go sooner, but not within the second of the requeue, whose revoked
+# credential would refuse the new launch ("Job credential revoked").
 pending() { [ "$(job_state "$JOBID")" = PENDING ]; }
-until_ok 60 pending && scontrol update JobId="$JOBID" StartTime=now && ok ||
+until_ok 60 pending && scontrol update JobId="$JOBID" StartTime=now+3 && ok ||
     bad "job $JOBID was not requeued: $(job_state "$JOBID")"
 until_ok 120 ended "$JOBID" || bad "the requeued job $JOBID did not end within 120 s: $(job_state "$JOBID")"
 [ "$(job_state "$JOBID")" = COMPLETED ] && ok || bad "requeued job $JOBID: $(job_state "$JOBID"): $(cat "$tmp"/r.*.out)"
 grep -q "requeueing job $JOBID" "$tmp/r.$JOBID.out" && ok || bad "the job did not requeue itself: $(cat "$tmp"/r.*.out)"
 scontrol show job "$JOBID" | grep -q "Restarts=1" && ok || bad "job $JOBID did not run twice"
-resumed r "$tmp/r.$JOBID.out" "$tmp/state-r/broker.$JOBID.1.log" "$id1"
+sed -n '/requeueing job/,$p' "$tmp/r.$JOBID.out" >"$tmp/r.again.out" # the same log, appended
+resumed r "$tmp/r.again.out" "$tmp/state-r/broker.$JOBID.1.log" "$id1" "resumed from the journal"
+
+# --- CURVE: the broker, the workers and the client with keys, as DEPLOY.md says ------
+# Completing proves every key reached its program: a broker with keys
+# refuses plain workers and clients, a broker without them every CURVE peer.
+k=$tmp/keys
+mkdir -p "$k/allow"
+for n in broker worker me; do (cd "$k" && "$OLDPWD/$SALMAP" keygen $n >/dev/null) || bad "keygen $n"; done
+cp "$k/worker.pub" "$k/me.pub" "$k/allow/"
+printf 'curve_secret_key: %s\ncurve_allow_dir: %s\n' "$k/broker.key" "$k/allow" >"$k/broker.yaml"
+printf 'curve_server_key: %s\ncurve_secret_key: %s\n' "$k/broker.pub" "$k/worker.key" >"$k/worker.yaml"
+job k "$tmp/k"
+SALMAP_BROKER_CONFIG=$k/broker.yaml SALMAP_WORKER_CONFIG=$k/worker.yaml \
+    SALMAP_SERVER_KEY=$k/broker.pub SALMAP_SECRET_KEY=$k/me.key sbatch_job k && ok || bad "sbatch refused the script"
+until_ok 120 ended "$JOBID" || bad "batch job $JOBID did not end within 120 s"
+[ "$(job_state "$JOBID")" = COMPLETED ] && ok || bad "CURVE: batch job $JOBID: $(job_state "$JOBID"): $(cat "$tmp"/k.*.out)"
+same_maps "$tmp/k" "with CURVE"
 
 # --- a job the broker refuses: the batch job fails, saying why --------------------------
 job c "$tmp/c"
