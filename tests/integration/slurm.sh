@@ -13,6 +13,7 @@ SALMAP=$BUILD/bin/salmap
 tmp=$(mktemp -d)
 . tests/lib/procs.sh
 
+PATH=$PATH:/usr/sbin:/sbin # the daemons, for a PATH without them
 [ "$(id -u)" = 0 ] || { echo "slurm: FAIL: must run as root (slurmd starts jobs as any user; CI runs as root)" >&2; exit 1; }
 for c in munged munge unmunge slurmctld slurmd sbatch srun scancel scontrol sinfo; do
     command -v "$c" >/dev/null ||
