@@ -10,6 +10,9 @@ DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
              protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
              libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev libjansson-dev \
              dataset-fashion-mnist docker-compose chromium libvips-tools
+# a one-machine Slurm for tests/integration/slurm.sh (slurmctld, slurmd,
+# sbatch/srun/scancel from slurm-wlm; munged from munge)
+DEB_PKGS  += slurm-wlm munge
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
 # npm itself and conflicts with Debian's npm): installed only when absent.
 DEB_CMDS  := npm:npm
