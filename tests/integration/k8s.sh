@@ -338,26 +338,12 @@ check "the broker admits the worker's and the client's public keys" \
 
 # The configs load: the daemons refuse a bad one at once (exit 2, naming
 # the key), as a broken copy shows.
-start_k8s_broker() { # CONFIG LOG
-    local try port
-    for try in 1 2 3 4 5 6 7 8; do
-        port=$((20000 + RANDOM % 40000))
-        CLIENT=tcp://127.0.0.1:$port WORKERS=tcp://127.0.0.1:$((port + 1))
-        "$BROKER" --config "$1" --client "$CLIENT" --workers "$WORKERS" >"$2" 2>&1 &
-        BPID=$!
-        pids+=("$BPID")
-        wait_for "$2" "clients on" 10 && return 0
-        kill -9 "$BPID" 2>/dev/null; wait "$BPID" 2>/dev/null
-        grep -q "Address already in use" "$2" || return 1
-    done
-    return 1
-}
 sed 's/^heartbeat_liveness:/heartbeat_livenes:/' "$tmp/broker.yaml" >"$tmp/broker-bad.yaml"
 expect 2 "heartbeat_livenes" -- "$BROKER" --config "$tmp/broker-bad.yaml" --client tcp://127.0.0.1:1 --workers tcp://127.0.0.1:2
 sed 's/^capacity: .*/capacity: 0/' "$tmp/worker.yaml" >"$tmp/worker-bad.yaml"
 expect 2 "capacity" -- "$WORKER" --config "$tmp/worker-bad.yaml"
 
-if start_k8s_broker "$tmp/broker.yaml" "$tmp/broker.log"; then
+if start_broker "$tmp/broker.yaml.log" "" --config "$tmp/broker.yaml"; then
     ok
     # What the probes do: a bare TCP connection to each port, closed at once.
     for p in ${CLIENT##*:} ${WORKERS##*:}; do
@@ -395,7 +381,7 @@ if start_k8s_broker "$tmp/broker.yaml" "$tmp/broker.log"; then
     check "6 maps, byte-identical to salmap explain's" \
         test "$(grep -c '\.npy$' <<<"$b")" = 6 -a "$a" = "$b"
 else
-    bad "the broker did not start on the ConfigMap's config: $(cat "$tmp/broker.log")"
+    bad "the broker did not start on the ConfigMap's config: $(cat "$tmp/broker.yaml.log")"
 fi
 
 finish k8s
