@@ -9,13 +9,15 @@ DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
              liblapacke-dev libcriterion-dev libprotobuf-c-dev zlib1g-dev \
              protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
              libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev libjansson-dev \
-             dataset-fashion-mnist docker-compose chromium libvips-tools
+             dataset-fashion-mnist docker-compose chromium libvips-tools jq
 # a one-machine Slurm for tests/integration/slurm.sh (slurmctld, slurmd,
 # sbatch/srun/scancel from slurm-wlm; munged from munge)
 DEB_PKGS  += slurm-wlm munge
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
-# npm itself and conflicts with Debian's npm): installed only when absent.
-DEB_CMDS  := npm:npm
+# npm itself and conflicts with Debian's npm; kubectl may come with the
+# Google Cloud SDK, whose files Debian's kubernetes-client would overwrite):
+# installed only when absent.
+DEB_CMDS  := npm:npm kubectl:kubernetes-client
 
 SAN ?=
 ifeq ($(SAN),)

@@ -25,16 +25,19 @@ wait_maps() { # DIR N SECONDS
 }
 
 # Starts a broker on two random free ports (retrying when one is taken);
-# sets CLIENT, WORKERS, BPID.
-start_broker() { # LOG STATE
-    local try port
+# sets CLIENT, WORKERS, BPID. STATE empty: the config's state_dir; further
+# arguments go to the broker (--config FILE).
+start_broker() { # LOG STATE [OPTIONS...]
+    local log=$1 state=$2 try port
+    shift 2
     for try in 1 2 3 4 5 6 7 8; do
         port=$((20000 + RANDOM % 40000))
         CLIENT=tcp://127.0.0.1:$port WORKERS=tcp://127.0.0.1:$((port + 1))
-        "$BROKER" --client "$CLIENT" --workers "$WORKERS" --state "$2" >"$1" 2>&1 &
+        "$BROKER" --client "$CLIENT" --workers "$WORKERS" ${state:+--state "$state"} "$@" \
+            >"$log" 2>&1 &
         BPID=$!
         pids+=("$BPID")
-        wait_for "$1" "clients on" 10 && return 0
+        wait_for "$log" "clients on" 10 && return 0
         kill -9 "$BPID" 2>/dev/null; wait "$BPID" 2>/dev/null
     done
     return 1
