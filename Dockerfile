@@ -17,9 +17,10 @@ WORKDIR /opt/salmap
 
 # The Makefile alone first, so that the package layer is rebuilt only when
 # the list changes. DEB_CMDS is emptied: npm only serves `make data`, and
-# the data is mounted from the host rather than built into the image.
+# the data is mounted from the host rather than built into the image;
+# TEST_DEB_PKGS too: the tests' packages (chromium, Slurm...) stay out.
 COPY Makefile ./
-RUN make deps DEB_CMDS= && rm -rf /var/lib/apt/lists/*
+RUN make deps DEB_CMDS= TEST_DEB_PKGS= && rm -rf /var/lib/apt/lists/*
 
 COPY . .
 RUN make -j"$(nproc)" \

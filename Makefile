@@ -9,10 +9,13 @@ DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
              liblapacke-dev libcriterion-dev libprotobuf-c-dev zlib1g-dev \
              protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
              libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev libjansson-dev \
-             dataset-fashion-mnist docker-compose chromium libvips-tools jq
-# a one-machine Slurm for tests/integration/slurm.sh (slurmctld, slurmd,
-# sbatch/srun/scancel from slurm-wlm; munged from munge)
-DEB_PKGS  += slurm-wlm munge
+             dataset-fashion-mnist
+# Packages only the tests use (make deps installs them too; the Docker
+# image leaves them out: make deps TEST_DEB_PKGS=): docker-compose
+# (compose.sh), chromium and libvips-tools (report.sh, render.sh), jq
+# (k8s.sh), and a one-machine Slurm for slurm.sh (slurmctld, slurmd,
+# sbatch/srun/scancel from slurm-wlm; munged from munge).
+TEST_DEB_PKGS := docker-compose chromium libvips-tools jq slurm-wlm munge
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
 # npm itself and conflicts with Debian's npm; kubectl may come with the
 # Google Cloud SDK, whose files Debian's kubernetes-client would overwrite):
@@ -68,7 +71,7 @@ all: $(BINS) $(CLIENT_SO) $(EXAMPLES)
 # --- dependencies ----------------------------------------------------------
 # Installs only what is missing; runs apt-get update only when it must install.
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+	@missing=""; for p in $(DEB_PKGS) $(TEST_DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	for pc in $(DEB_CMDS); do \

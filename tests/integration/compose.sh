@@ -85,9 +85,12 @@ deb_pkgs=$(sed -n '/^DEB_PKGS *:=/,/[^\\]$/p' Makefile | tr -d '\\' |
            sed 's/^DEB_PKGS *:=//' | tr -s ' \t\n' ' ')
 # 0 when $1 is a package of the list.
 listed() { tr ' ' '\n' <<<"$deb_pkgs" | grep -qxF -- "$1"; }
-check "DEB_PKGS lists docker-compose (this test needs it)" listed docker-compose
+grep -qE '^TEST_DEB_PKGS *:=.* docker-compose( |$)|^TEST_DEB_PKGS *:= *docker-compose( |$)' Makefile &&
+    ok || bad "TEST_DEB_PKGS lists docker-compose (this test needs it)"
 # The Dockerfile's instructions, continuation lines joined.
 sed -e ':a' -e '/\\$/N; s/\\\n//; ta' Dockerfile | grep -v '^\s*#' >"$tmp/docker"
+check "Dockerfile leaves the tests' packages out (TEST_DEB_PKGS=)" \
+    grep -qE '^RUN make deps .*TEST_DEB_PKGS= ' "$tmp/docker"
 check "Dockerfile is FROM debian:bookworm-slim" \
     grep -qE '^FROM debian:bookworm-slim\s*$' "$tmp/docker"
 # In this order: the Makefile alone, make deps, the sources, make.
