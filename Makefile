@@ -2,14 +2,14 @@
 # `make run` sets up a fresh machine and runs the main job; see README.md.
 
 PKGS      := vips openblas lapacke libprotobuf-c libcyaml zlib libzmq msgpack \
-             sqlite3 libsodium jansson
+             sqlite3 libsodium jansson libmicrohttpd
 TEST_PKGS := criterion
 # Debian packages the project needs (make deps installs the missing ones).
 DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
              liblapacke-dev libcriterion-dev libprotobuf-c-dev zlib1g-dev \
              protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
              libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev libjansson-dev \
-             dataset-fashion-mnist docker-compose chromium libvips-tools
+             libmicrohttpd-dev curl jq dataset-fashion-mnist docker-compose chromium libvips-tools
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
 # npm itself and conflicts with Debian's npm): installed only when absent.
 DEB_CMDS  := npm:npm
@@ -31,16 +31,17 @@ LDFLAGS := $(if $(SAN),-fsanitize=$(SAN))
 
 ONNX_PROTO := /usr/include/onnx/onnx.proto
 GEN        := $(BUILD)/gen/onnx.pb-c.c
-# The library: core/, the wire codec, and the broker, worker and client
-# library code that the embedded pipeline runs in one process (every
+# The library: core/, the wire codec, and the broker, worker, gateway and
+# client library code that the embedded pipeline runs in one process (every
 # folder's main.c is a program's).
-CORE_SRC   := $(shell find core schemas broker worker client/lib -name '*.c' ! -name main.c 2>/dev/null | sort)
+CORE_SRC   := $(shell find core schemas broker worker gateway client/lib -name '*.c' ! -name main.c 2>/dev/null | sort)
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
 LIB        := $(BUILD)/libsalmap.a
 
 CLI_SRC    := $(wildcard client/*.c)
 BINS       := $(BUILD)/bin/salmap $(BUILD)/bin/salmap-mkdata \
-              $(BUILD)/bin/salmap-broker $(BUILD)/bin/salmap-worker
+              $(BUILD)/bin/salmap-broker $(BUILD)/bin/salmap-worker \
+              $(BUILD)/bin/salmap-gateway
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_BIN   := $(BUILD)/tests/unit
 BENCH_SRC  := $(filter-out bench/common.c,$(wildcard bench/*.c))
@@ -134,6 +135,10 @@ $(BUILD)/bin/salmap-broker: $(BUILD)/obj/broker/main.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/bin/salmap-worker: $(BUILD)/obj/worker/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/salmap-gateway: $(BUILD)/obj/gateway/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

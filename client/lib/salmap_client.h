@@ -45,6 +45,11 @@ SM_CLIENT_API void sm_client_destroy(sm_client **c);
 /* The message of the last failure. */
 SM_CLIENT_API const char *sm_client_error(const sm_client *c);
 
+/* The broker's ERROR code of the last failure (schemas/PROTOCOL.md 4.9:
+ * "invalid", "unknown_job", "need_blob", "rejected", "busy", ...), or ""
+ * when the failure was not the broker's answer (no reply, bad input). */
+SM_CLIENT_API const char *sm_client_error_code(const sm_client *c);
+
 /* How long a request waits for its reply (seconds). */
 SM_CLIENT_API void sm_client_set_timeout(sm_client *c, double seconds);
 
@@ -94,7 +99,17 @@ typedef struct sm_client_job {
     const char *scale;                /* the PNGs' colour scales: "map"
                                          (NULL: each map its own) or "job"
                                          (one a method over the job) */
+    /* For a client that holds no files (e.g. a gateway): each, when set,
+     * replaces its file counterpart above. */
+    const char *model_hash;           /* a model the broker holds
+                                         (sm_client_put); model: its name */
+    const char *config_text;          /* the model config's YAML text */
+    const char *const *aux_hashes;    /* aux models the broker holds */
 } sm_client_job;
+
+/* Uploads bytes (a model) unless the broker holds them already, and
+ * writes their content hash into hash[65]. */
+SM_CLIENT_API int sm_client_put(sm_client *c, const void *data, size_t len, char *hash);
 
 /* Uploads the model (and the auxiliary models) if the broker lacks it, submits the job and writes
  * its id into id[SM_CLIENT_ID_MAX]. A name or output folder longer than
