@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# salmap-gateway, the HTTP/JSON API (docs/API.md), against a real broker
+# and two workers on loopback (random ports), called with curl: a model
+# uploaded by hash, a 6-digit MNIST job polled to done, its maps listed
+# and downloaded byte-identical to the broker's files, one image
+# explained inline (its map equal to the job's map of the same digit),
+# cancel; every bad input a 4xx JSON error while the broker and another
+# job go on; bearer tokens and the loopback-only rule.
+set -u
+BUILD=${BUILD:-build}
+BROKER=$BUILD/bin/salmap-broker
+WORKER=$BUILD/bin/salmap-worker
+GATEWAY=$BUILD/bin/salmap-gateway
+tmp=$(mktemp -d)
+. tests/lib/procs.sh
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Starts a gateway on a free loopback port; sets URL. Extra options follow.
+start_gateway() { # LOG [OPTIONS...]
+    local log=$1; shift
+    "$GATEWAY" --broker "$CLIENT" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+    pids+=($!)
+    wait_for "$log" "listening on" 10 || return 1
+    URL=$(sed -n 's|.*listening on \(http://[^,]*\),.*|\1|p' "$log")
+}
+
+# call METHOD PATH [CURL OPTIONS...]: the status into $code, the body
+# into $tmp/body.
+call() {
+    local m=$1 p=$2; shift 2
+    code=$(curl -s --path-as-is -o "$tmp/body" -w '%{http_code}' -X "$m" "$@" "$URL$p")
+}
+js() { jq -r "$1" "$tmp/body"; }
+# The last answer is the JSON error STATUS CODE with a message.
+is_error() { # STATUS CODE WHAT
+    [ "$code" = "$1" ] && [ "$(js .error.code)" = "$2" ] && [ -n "$(js .error.message)" ] &&
+        ok || bad "$3: expected $1 $2, got $code $(head -c 400 "$tmp/body")"
+}
+# Polls a job until it ended or the deadline passed; its state in $state.
+poll_ended() { # ID SECONDS
+    local deadline=$((SECONDS + $2))
+    while :; do
+        call GET "/v1/jobs/$1"
+        state=$(js .state)
+        case $state in done|failed|cancelled) return 0 ;; esac
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.1
+    done
+}
+post_json() { call POST "$1" -H 'Content-Type: application/json' --data-binary "$2"; }
+
+start_broker "$tmp/broker.log" "$tmp/state" || { bad "the broker did not start"; finish http; exit 1; }
+start_worker w1
+start_worker w2
+start_gateway "$tmp/gw.log" --out-root "$tmp/out" --dataset-root data/mnist --max-body 4000000 ||
+    { bad "the gateway did not start: $(cat "$tmp/gw.log")"; finish http; exit 1; }
+
+# --- a model by hash ---------------------------------------------------------
+call POST /v1/models --data-binary @models/mnist_cnn.onnx
+H=$(js .hash)
+# the hash is BLAKE2b-256 of the bytes (PROTOCOL.md 3.1), computed apart
+[ "$code" = 201 ] && [ "$H" = "$(b2sum -l 256 models/mnist_cnn.onnx | cut -d' ' -f1)" ] &&
+    [ "$(js .bytes)" = "$(stat -c %s models/mnist_cnn.onnx)" ] && ok || bad "POST /v1/models: $code $(cat "$tmp/body")"
+
+# --- a job: submit, poll, list, maps ------------------------------------------
+post_json /v1/jobs "{\"name\": \"digits\", \"model\": \"$H\", \"dataset\": \"data/mnist/test\",
+                     \"limit\": 6, \"methods\": [\"sal\", \"grad\"], \"seed\": 1}"
+A=$(js .id)
+[ "$code" = 201 ] && [ "$(js .maps.total)" = 12 ] && [ "$(js .name)" = digits ] &&
+    ok || bad "POST /v1/jobs: $code $(cat "$tmp/body")"
+# a second job that the bad requests below must leave alone
+post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test/3\", \"limit\": 4,
+                     \"methods\": [\"sal\"], \"metrics\": false}"
+B=$(js .id)
+[ "$code" = 201 ] && ok || bad "POST /v1/jobs (second): $code $(cat "$tmp/body")"
+
+poll_ended "$A" 300 && [ "$state" = done ] && ok || bad "job $A: $state after the deadline"
+[ "$(js .maps.done)" = 12 ] && [ "$(js .maps.failed)" = 0 ] && [ "$(js .eta_seconds)" = 0 ] &&
+    [ "$(js '.rate > 0')" = true ] && ok || bad "GET /v1/jobs/$A: $(cat "$tmp/body")"
+call GET /v1/jobs
+[ "$code" = 200 ] && [ "$(js "[.jobs[] | select(.id == \"$A\" or .id == \"$B\")] | length")" = 2 ] &&
+    ok || bad "GET /v1/jobs does not list both jobs: $(cat "$tmp/body")"
+
+out=$(ls -d "$tmp"/out/*/ | while read -r d; do grep -q "\"$A\"" "$d/job.json" 2>/dev/null && echo "$d"; done)
+[ -d "$out/maps" ] && ok || bad "no output folder of job $A under $tmp/out"
+call GET "/v1/jobs/$A/maps"
+(cd "$out/maps" && find . -type f \( -name '*.npy' -o -name '*.json' \) | sed 's|^\./||' | sort) >"$tmp/disk.txt"
+js '.files[].path' | sort >"$tmp/listed.txt"
+[ "$code" = 200 ] && [ "$(wc -l <"$tmp/listed.txt")" = 24 ] && cmp -s "$tmp/disk.txt" "$tmp/listed.txt" &&
+    ok || bad "GET /v1/jobs/$A/maps lists other files than the broker's: $(diff "$tmp/disk.txt" "$tmp/listed.txt")"
+# every map and record over HTTP is the broker's file, byte for byte
+n=0
+while read -r f; do
+    call GET "/v1/jobs/$A/maps/$f"
+    [ "$code" = 200 ] && cmp -s "$tmp/body" "$out/maps/$f" && n=$((n + 1)) || bad "GET .../maps/$f: $code, differs from the broker's"
+done <"$tmp/disk.txt"
+[ "$n" = 24 ] && ok || bad "$n of 24 files identical"
+call GET "/v1/jobs/$A/index.csv"
+[ "$code" = 200 ] && cmp -s "$tmp/body" "$out/index.csv" && ok || bad "index.csv differs: $code"
+
+# --- explain one image inline ---------------------------------------------------
+img=data/mnist/test/0/0_0004.png
+call POST "/v1/explain?model=$H&methods=sal,grad" -H 'Content-Type: image/png' --data-binary @$img
+[ "$code" = 200 ] && [ "$(js .state)" = done ] && ok || bad "POST /v1/explain (PNG): $code $(head -c 400 "$tmp/body")"
+# the same digit's map as in the job, and its predicted class
+js .maps.sal | base64 -d >"$tmp/sal.npy"
+js .maps.grad | base64 -d >"$tmp/grad.npy"
+cmp -s "$tmp/sal.npy" "$out/maps/0/0_0004/sal.npy" && cmp -s "$tmp/grad.npy" "$out/maps/0/0_0004/grad.npy" &&
+    ok || bad "the inline explanation's maps differ from the job's of $img"
+[ "$(js .index_csv | awk -F, 'NR == 2 { print $3 }')" = "$(awk -F, '$1 == "0/0_0004" && $6 == "sal" { print $3 }' "$out/index.csv")" ] &&
+    ok || bad "inline explain: another predicted class than the job's"
+post_json /v1/explain "{\"model\": \"$H\", \"methods\": [\"sal\"], \"image\": \"$(base64 -w0 $img)\"}"
+[ "$code" = 200 ] && [ "$(js .maps.sal)" = "$(base64 -w0 "$tmp/sal.npy")" ] && ok ||
+    bad "POST /v1/explain (JSON): $code $(head -c 400 "$tmp/body")"
+
+# --- cancel -------------------------------------------------------------------------
+post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test\", \"limit\": 5000, \"methods\": [\"sal\"]}"
+C=$(js .id)
+call POST "/v1/jobs/$C/cancel"
+[ "$code" = 200 ] && [ "$(js .state)" = cancelled ] && ok || bad "cancel: $code $(cat "$tmp/body")"
+
+# --- bad input: each a 4xx JSON error ----------------------------------------------
+post_json /v1/jobs '{"model": "'"$H"'", "methods": ["sal"'
+is_error 400 malformed_json "malformed JSON"
+post_json /v1/jobs '{"model": "'"$H"'", "model": "'"$H"'"}'
+is_error 400 malformed_json "a key twice"
+post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test\", \"methods\": [\"salt\"]}"
+is_error 400 rejected "unknown method"
+grep -q "unknown method 'salt'" "$tmp/body" && ok || bad "unknown method: $(cat "$tmp/body")"
+post_json /v1/explain "{\"model\": \"$H\", \"methods\": [\"salt\"], \"image\": \"$(base64 -w0 $img)\"}"
+is_error 400 rejected "explain: unknown method"
+head -c 4096 /dev/urandom >"$tmp/random.onnx"
+call POST /v1/models --data-binary @"$tmp/random.onnx"
+R=$(js .hash)
+[ "$code" = 201 ] && ok || bad "POST /v1/models (random bytes): $code"
+post_json /v1/jobs "{\"model\": \"$R\", \"dataset\": \"data/mnist/test\", \"methods\": [\"sal\"]}"
+is_error 400 rejected "a model that does not load"
+grep -q "not an ONNX model" "$tmp/body" && ok || bad "random model: $(cat "$tmp/body")"
+post_json /v1/jobs "{\"model\": \"$(printf '%064d' 0)\", \"dataset\": \"data/mnist/test\", \"methods\": [\"sal\"]}"
+is_error 400 unknown_model "a model never uploaded"
+post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test\", \"methods\": [\"sal\"], \"out\": \"/tmp/x\"}"
+is_error 400 invalid_job "out given"
+post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"/etc\", \"methods\": [\"sal\"]}"
+is_error 400 invalid_job "a dataset outside the served folders"
+post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/../../..\", \"methods\": [\"sal\"]}"
+is_error 400 invalid_job "a dataset with .."
+post_json /v1/jobs "{\"model\": \"$H\", \"images\": [{\"id\": \"../x\", \"data\": \"$(base64 -w0 $img)\"}], \"methods\": [\"sal\"]}"
+is_error 400 invalid_job "an image id with .."
+head -c 5000000 /dev/zero >"$tmp/big"
+call POST /v1/models --data-binary @"$tmp/big"
+is_error 413 body_too_large "a body over --max-body"
+call POST /v1/models -H 'Transfer-Encoding: chunked' --data-binary @"$tmp/big"
+is_error 413 body_too_large "a chunked body over --max-body"
+call GET "/v1/jobs/$A/maps/../../index.csv"
+is_error 400 bad_path "../ in the image id"
+call GET "/v1/jobs/$A/maps/0/0_0004/..%2F..%2F..%2Fjob.json"
+is_error 400 bad_path "../ in the method, percent-encoded"
+call GET "/v1/jobs/$A/maps/0/0_0004/lime.npy"
+is_error 404 no_such_file "a map the job lacks"
+call GET /v1/jobs/jnosuchjob
+is_error 404 unknown_job "an unknown job"
+call GET "/v1/jobs/a%2Fb"
+is_error 404 not_found "a job id that is not one"
+call DELETE /v1/jobs
+is_error 405 method_not_allowed "DELETE"
+call GET /v2/jobs
+is_error 404 not_found "an unknown route"
+
+# the broker is up, and the second job finished untouched
+kill -0 "$BPID" 2>/dev/null && ok || bad "the broker died"
+poll_ended "$B" 120 && [ "$state" = done ] && [ "$(js .maps.done)" = 4 ] && [ "$(js .maps.failed)" = 0 ] &&
+    ok || bad "job $B after the bad requests: $(cat "$tmp/body")"
+
+finish http
