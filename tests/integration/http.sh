@@ -176,4 +176,31 @@ kill -0 "$BPID" 2>/dev/null && ok || bad "the broker died"
 poll_ended "$B" 120 && [ "$state" = done ] && [ "$(js .maps.done)" = 4 ] && [ "$(js .maps.failed)" = 0 ] &&
     ok || bad "job $B after the bad requests: $(cat "$tmp/body")"
 
+# --- bearer tokens and the loopback-only rule ----------------------------------------
+printf '# the gateway tokens\n\nalpha-0123456789abcdef\nbravo-0123456789abcdef\n' >"$tmp/tokens"
+open_url=$URL
+start_gateway "$tmp/gw2.log" --out-root "$tmp/out" --token-file "$tmp/tokens" ||
+    bad "the gateway with tokens did not start: $(cat "$tmp/gw2.log")"
+call GET /v1/jobs
+is_error 401 unauthorized "no token"
+call GET /v1/jobs -H 'Authorization: Bearer alpha-0123456789abcdeX'
+is_error 401 unauthorized "a wrong token"
+call GET /v1/jobs -H 'Authorization: Basic YWxwaGE6YWxwaGE='
+is_error 401 unauthorized "not a bearer token"
+call POST /v1/models --data-binary @"$tmp/big"
+is_error 401 unauthorized "a large body without a token"
+curl -s -D "$tmp/headers" -o /dev/null "$URL/v1/jobs"
+grep -qi '^WWW-Authenticate: Bearer' "$tmp/headers" && ok || bad "401 without WWW-Authenticate: $(cat "$tmp/headers")"
+call GET /v1/jobs -H 'Authorization: Bearer bravo-0123456789abcdef'
+[ "$code" = 200 ] && [ "$(js "[.jobs[] | select(.id == \"$A\")] | length")" = 1 ] &&
+    ok || bad "the second token: $code $(cat "$tmp/body")"
+URL=$open_url
+expect 1 "not a loopback address, and no --token-file" -- "$GATEWAY" --broker "$CLIENT" --listen 0.0.0.0:0
+printf 'short\n' >"$tmp/short"
+expect 2 "line 1: a token is 16 or more characters" -- "$GATEWAY" --token-file "$tmp/short"
+printf '# none\n\n' >"$tmp/none"
+expect 2 "no token in the file" -- "$GATEWAY" --token-file "$tmp/none"
+expect 2 "--max-body '12x'" -- "$GATEWAY" --max-body 12x
+expect 2 "--listen 'nowhere'" -- "$GATEWAY" --listen nowhere
+
 finish http
