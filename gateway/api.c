@@ -347,8 +347,14 @@ static void explain(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
     if (rc)
         return;
     sm_client_status st;
-    if (sm_client_wait(c, id, NULL, NULL, &st))
+    rc = sm_client_wait_for(c, id, a->explain_timeout, NULL, NULL, &st);
+    if (rc < 0)
         return broker_error(rp, c);
+    if (rc > 0) { /* no one waits for it any more */
+        sm_client_cancel(c, id);
+        return sm_gw_reply_error(rp, 504, "explain_timeout", "job %s: not done within "
+                                 "%g s (--explain-timeout); cancelled", id, a->explain_timeout);
+    }
     explained e = {json_object(), json_object(), json_object(), NULL};
     if (strcmp(st.state, "done"))
         sm_gw_reply_error(rp, 422, "explain_failed", "job %s %s: %s", id, st.state, st.error);

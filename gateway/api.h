@@ -14,6 +14,7 @@ typedef struct sm_gw_api {
     const char *broker;        /* its client endpoint */
     const char *server_key, *secret_key; /* CURVE key files, or NULL */
     double timeout;            /* a broker request's, seconds */
+    double explain_timeout;    /* POST /v1/explain's wait for its job, seconds */
     sm_gw_paths paths;
 } sm_gw_api;
 

@@ -21,7 +21,7 @@ static int usage(FILE *f)
             "usage: salmap-gateway [--broker ENDPOINT] [--listen HOST:PORT]\n"
             "                      [--token-file FILE] [--max-body BYTES]\n"
             "                      [--out-root DIR] [--dataset-root DIR[,DIR...]]\n"
-            "                      [--timeout SECONDS]\n"
+            "                      [--timeout SECONDS] [--explain-timeout SECONDS]\n"
             "                      [--curve-server-key FILE --curve-secret-key FILE]\n"
             "Serves the HTTP/JSON API of the broker at --broker (default\n"
             "tcp://127.0.0.1:5555) on --listen (default 127.0.0.1:8080; port 0:\n"
@@ -92,11 +92,12 @@ int main(int argc, char **argv)
     sm_err err;
     const char *broker = "tcp://127.0.0.1:5555", *listen = "127.0.0.1:8080",
                *token_file = NULL, *max_body = "67108864", *out_root = "out/gateway",
-               *roots = NULL, *timeout = "30", *server_key = NULL, *secret_key = NULL;
+               *roots = NULL, *timeout = "30", *explain_timeout = "60", *server_key = NULL, *secret_key = NULL;
     const sm_daemon_opt opts[] = {
         {"--broker", &broker}, {"--listen", &listen}, {"--token-file", &token_file},
         {"--max-body", &max_body}, {"--out-root", &out_root}, {"--dataset-root", &roots},
-        {"--timeout", &timeout}, {"--curve-server-key", &server_key},
+        {"--timeout", &timeout}, {"--explain-timeout", &explain_timeout},
+        {"--curve-server-key", &server_key},
         {"--curve-secret-key", &secret_key}, {NULL, NULL}};
     int rc = sm_daemon_args(argc, argv, opts, &err);
     if (rc) {
@@ -109,13 +110,15 @@ int main(int argc, char **argv)
     size_t n_tokens = 0, n_roots = 0;
     unsigned port = 0;
     unsigned long long body = strtoull(max_body, &end, 10);
-    double secs = strtod(timeout, NULL);
+    double secs = strtod(timeout, NULL), explain_secs = strtod(explain_timeout, NULL);
     rc = 2;
     if (parse_listen(listen, host, sizeof host, &port, &err) ||
         (sm_daemon_set_endpoint(endpoint, broker, &err) && sm_err_prefix(&err, "--broker")) ||
         (!max_body[0] || *end || body == 0 ? sm_err_set(&err, "--max-body '%s': a "
                                                         "number of bytes > 0", max_body) : 0) ||
         (secs <= 0 ? sm_err_set(&err, "--timeout '%s': seconds > 0", timeout) : 0) ||
+        (explain_secs <= 0 ? sm_err_set(&err, "--explain-timeout '%s': seconds > 0",
+                                        explain_timeout) : 0) ||
         (!server_key != !secret_key ? sm_err_set(&err, "--curve-server-key and "
                                                  "--curve-secret-key go together") : 0) ||
         (token_file && read_tokens(token_file, &tok_text, tokens, &n_tokens, &err)))
@@ -139,6 +142,7 @@ int main(int argc, char **argv)
     void *ctx = zmq_ctx_new();
     sm_gw_api api = {.zmq_ctx = ctx, .broker = endpoint, .server_key = server_key,
                      .secret_key = secret_key, .timeout = secs,
+                     .explain_timeout = explain_secs,
                      .paths = {.out_root = out_root, .dataset_roots = root,
                                .n_dataset_roots = n_roots}};
     sm_gw_http_config hc = {.host = host, .port = port, .tokens = tokens,

@@ -481,11 +481,13 @@ static int ended(const sm_client_status *st)
     return strcmp(st->state, "queued") && strcmp(st->state, "running");
 }
 
-int sm_client_wait(sm_client *c, const char *job,
-                   void (*on_event)(const sm_client_status *st, void *u),
-                   void *u, sm_client_status *final)
+int sm_client_wait_for(sm_client *c, const char *job, double seconds,
+                       void (*on_event)(const sm_client_status *st, void *u),
+                       void *u, sm_client_status *final)
 {
     sm_client_status st;
+    double end = seconds > 0 ? sm_clock_now() + seconds : 0;
+    int rc = 1;
     for (;;) {
         /* STATUS first: it fails on an unknown job, and a job that has
          * ended already sends no events */
@@ -493,21 +495,28 @@ int sm_client_wait(sm_client *c, const char *job,
             return -1;
         if (on_event)
             on_event(&st, u);
-        if (ended(&st))
+        if (ended(&st)) {
+            rc = 0;
             break;
+        }
         sm_msg_buf b = {0};
         if (sm_msg_encode_job_id(job, &b))
             return encode_failed(c);
-        int rc = sm_msg_send(c->sock, NULL, 0, SM_PROTO_CLIENT, "WATCH", b.data, b.len);
+        int sent = sm_msg_send(c->sock, NULL, 0, SM_PROTO_CLIENT, "WATCH", b.data, b.len);
         sm_msg_buf_free(&b);
-        if (rc)
+        if (sent)
             return fail(c, "%s: send WATCH: %s", c->endpoint, zmq_strerror(errno));
         for (;;) {
             sm_msg_frames f;
-            rc = receive(c, WATCH_SILENCE, &f);
-            if (rc < 0)
+            double left = end ? end - sm_clock_now() : WATCH_SILENCE;
+            if (left <= 0) {
+                reconnect(c); /* the watch's events must not answer a request */
+                goto out;
+            }
+            int got = receive(c, left < WATCH_SILENCE ? left : WATCH_SILENCE, &f);
+            if (got < 0)
                 return -1;
-            if (rc > 0) {
+            if (got > 0) {
                 reconnect(c); /* ask again from scratch */
                 break;
             }
@@ -518,14 +527,23 @@ int sm_client_wait(sm_client *c, const char *job,
                 continue;
             if (on_event)
                 on_event(&st, u);
-            if (ended(&st))
+            if (ended(&st)) {
+                rc = 0;
                 goto out;
+            }
         }
     }
 out:
     if (final)
         *final = st;
-    return 0;
+    return rc;
+}
+
+int sm_client_wait(sm_client *c, const char *job,
+                   void (*on_event)(const sm_client_status *st, void *u),
+                   void *u, sm_client_status *final)
+{
+    return sm_client_wait_for(c, job, 0, on_event, u, final);
 }
 
 int sm_client_cancel(sm_client *c, const char *job)

@@ -143,6 +143,12 @@ SM_CLIENT_API int sm_client_wait(sm_client *c, const char *job,
                    void (*on_event)(const sm_client_status *st, void *u),
                    void *u, sm_client_status *final);
 
+/* The same for at most `seconds`: returns 1 when the job had not ended by
+ * then (*final, if given, holds its last state). */
+SM_CLIENT_API int sm_client_wait_for(sm_client *c, const char *job, double seconds,
+                       void (*on_event)(const sm_client_status *st, void *u),
+                       void *u, sm_client_status *final);
+
 SM_CLIENT_API int sm_client_cancel(sm_client *c, const char *job);
 
 /* Calls fn on each output file of the job (index.csv first, then

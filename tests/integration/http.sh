@@ -200,6 +200,18 @@ expect 2 "no token in the file" -- "$GATEWAY" --token-file "$tmp/none"
 expect 2 "--max-body '12x'" -- "$GATEWAY" --max-body 12x
 expect 2 "--listen 'nowhere'" -- "$GATEWAY" --listen nowhere
 
+# --- an explain no worker takes: 504 after --explain-timeout, its job cancelled ---
+start_broker "$tmp/broker2.log" "$tmp/state2" || bad "the second broker did not start"
+start_gateway "$tmp/gw3.log" --out-root "$tmp/out" --explain-timeout 1 ||
+    bad "the gateway with --explain-timeout did not start: $(cat "$tmp/gw3.log")"
+call POST /v1/models --data-binary @models/mnist_cnn.onnx
+call POST "/v1/explain?model=$H&methods=sal" -H 'Content-Type: image/png' --data-binary @$img
+is_error 504 explain_timeout "an explain without workers"
+call GET /v1/jobs
+[ "$(js '.jobs | length')" = 1 ] && [ "$(js '.jobs[0].state')" = cancelled ] &&
+    ok || bad "the timed-out explain's job: $(cat "$tmp/body")"
+expect 2 "--explain-timeout 'x'" -- "$GATEWAY" --explain-timeout x
+
 # SIGTERM stops a gateway cleanly (under SAN=...: no sanitizer report,
 # leaks included, after all of the above)
 kill -TERM "$GW1"
