@@ -188,6 +188,7 @@ call POST /v1/models --data-binary @"$tmp/big"
 is_error 401 unauthorized "a large body without a token"
 curl -s -D "$tmp/headers" -o /dev/null "$URL/v1/jobs"
 grep -qi '^WWW-Authenticate: Bearer' "$tmp/headers" && ok || bad "401 without WWW-Authenticate: $(cat "$tmp/headers")"
+tok_url=$URL
 call GET /v1/jobs -H 'Authorization: Bearer bravo-0123456789abcdef'
 [ "$code" = 200 ] && [ "$(js "[.jobs[] | select(.id == \"$A\")] | length")" = 1 ] &&
     ok || bad "the second token: $code $(cat "$tmp/body")"
@@ -199,6 +200,68 @@ printf '# none\n\n' >"$tmp/none"
 expect 2 "no token in the file" -- "$GATEWAY" --token-file "$tmp/none"
 expect 2 "--max-body '12x'" -- "$GATEWAY" --max-body 12x
 expect 2 "--listen 'nowhere'" -- "$GATEWAY" --listen nowhere
+
+# --- the Python client (clients/python), pip-installed in a venv over
+# Debian's python3 and numpy, no network ---------------------------------------
+PY=/usr/bin/python3
+if $PY -c 'import numpy, venv' 2>/dev/null; then
+    # built from a copy: setuptools writes build/ and egg-info beside the sources
+    cp -r clients/python "$tmp/pysrc" && $PY -m venv --system-site-packages "$tmp/venv" &&
+        "$tmp/venv/bin/pip" install -q --no-index --no-build-isolation "$tmp/pysrc" >"$tmp/pip.log" 2>&1 &&
+        ok || bad "pip install clients/python: $(cat "$tmp/pip.log")"
+    "$tmp/venv/bin/python" - "$URL" "$tok_url" "$tmp/out" "$out" >"$tmp/py.log" 2>&1 <<'PYEOF'
+import glob, io, json, sys
+import numpy as np
+import salmap
+from salmap import Client, SalmapError
+assert "/venv/" in salmap.__file__, salmap.__file__  # the installed package
+url, tok_url, out_root, out_a = sys.argv[1:5]
+c = Client(url)
+# a job by the model's file (uploaded once, by hash), followed to the end
+job = c.submit({"model": "models/mnist_cnn.onnx", "config": "models/mnist_cnn.yaml",
+                "dataset": "data/mnist/test/1", "limit": 3, "methods": ["sal", "grad"],
+                "metrics": False})
+st = job.wait(progress=True, poll=0.1, timeout=120)
+assert st["state"] == "done" and st["maps"]["done"] == 6, st
+assert any(j["id"] == job.id for j in c.jobs())
+# its maps as arrays, equal to the broker's files read by numpy
+folder = [d for d in glob.glob(out_root + "/*/") if job.id in open(d + "job.json").read()]
+assert len(folder) == 1, folder
+maps = job.maps()
+assert len(maps) == 6, sorted(maps)
+for (image, method), a in maps.items():
+    want = np.load("%smaps/%s/%s.npy" % (folder[0], image, method))
+    assert a.dtype == np.float32 and a.shape == want.shape and np.array_equal(a, want), (image, method)
+assert job.index().startswith("id,label,predicted")
+# one image inline: the same map as job A's of that digit
+got = c.explain("data/mnist/test/0/0_0004.png", methods=["sal"], model="models/mnist_cnn.onnx")
+assert np.array_equal(got["sal"], np.load(out_a + "/maps/0/0_0004/sal.npy"))
+# refusals raise SalmapError with the gateway's status and code
+for doc, status, code in [({"model": "models/mnist_cnn.onnx", "dataset": "data/mnist/test",
+                            "methods": ["salt"]}, 400, "rejected"),
+                          ({"model": "models/mnist_cnn.onnx", "dataset": "/etc",
+                            "methods": ["sal"]}, 400, "invalid_job")]:
+    try:
+        c.submit(doc)
+        raise AssertionError("accepted: %r" % doc)
+    except SalmapError as e:
+        assert (e.status, e.code) == (status, code) and e.message, e
+try:
+    Client(tok_url).jobs()
+    raise AssertionError("no token accepted")
+except SalmapError as e:
+    assert (e.status, e.code) == (401, "unauthorized"), e
+assert any(j["id"] == job.id for j in Client(tok_url, token="alpha-0123456789abcdef").jobs())
+# cancel
+big = c.submit({"model": "models/mnist_cnn.onnx", "dataset": "data/mnist/test", "limit": 5000,
+                "methods": ["sal"]})
+assert big.cancel()["state"] == "cancelled"
+print("python client: ok")
+PYEOF
+    grep -q "python client: ok" "$tmp/py.log" && ok || bad "the Python client: $(cat "$tmp/py.log")"
+else
+    bad "no Debian python3 with numpy ($PY): apt-get install python3-numpy python3-venv"
+fi
 
 # --- an explain no worker takes: 504 after --explain-timeout, its job cancelled ---
 start_broker "$tmp/broker2.log" "$tmp/state2" || bad "the second broker did not start"
