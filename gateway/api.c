@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/page.h"
 #include "util/clock.h"
 #include "util/text.h"
 
@@ -27,7 +28,7 @@ static json_t *text_json(const char *s)
     return v;
 }
 
-static void reply_text(sm_gw_reply *rp, int status, const char *type, char *body,
+static int reply_text(sm_gw_reply *rp, int status, const char *type, char *body,
                        size_t len)
 {
     free(rp->body);
@@ -35,9 +36,10 @@ static void reply_text(sm_gw_reply *rp, int status, const char *type, char *body
     rp->type = type;
     rp->body = body;
     rp->len = len;
+    return status;
 }
 
-void sm_gw_reply_error(sm_gw_reply *rp, int status, const char *code,
+int sm_gw_reply_error(sm_gw_reply *rp, int status, const char *code,
                        const char *fmt, ...)
 {
     char msg[1024];
@@ -54,22 +56,22 @@ void sm_gw_reply_error(sm_gw_reply *rp, int status, const char *code,
         s = strdup(oom);
         status = 500;
     }
-    reply_text(rp, status, "application/json", s, s ? strlen(s) : 0);
+    return reply_text(rp, status, "application/json", s, s ? strlen(s) : 0);
 }
 
 /* Answers o (taken) as JSON. */
-static void reply_json(sm_gw_reply *rp, int status, json_t *o)
+static int reply_json(sm_gw_reply *rp, int status, json_t *o)
 {
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s)
         return sm_gw_reply_error(rp, 500, "internal", "out of memory");
-    reply_text(rp, status, "application/json", s, strlen(s));
+    return reply_text(rp, status, "application/json", s, strlen(s));
 }
 
 /* The broker's refusal as an HTTP answer: its ERROR code decides the
  * status; no answer at all is the gateway's 502. */
-static void broker_error(sm_gw_reply *rp, const sm_client *c)
+static int broker_error(sm_gw_reply *rp, const sm_client *c)
 {
     const char *code = sm_client_error_code(c), *msg = sm_client_error(c);
     char key[48];
@@ -88,6 +90,7 @@ static void broker_error(sm_gw_reply *rp, const sm_client *c)
         sm_gw_reply_error(rp, 503, "busy", "%s", msg);
     else
         sm_gw_reply_error(rp, 400, code, "%s", msg);
+    return rp->status;
 }
 
 static sm_client *connect_broker(const sm_gw_api *a, sm_gw_reply *rp)
@@ -127,7 +130,7 @@ static int id_valid(const char *s, size_t n)
 }
 
 /* --- POST /v1/models ------------------------------------------------------ */
-static void put_model(sm_client *c, const sm_gw_request *rq, sm_gw_reply *rp)
+static int put_model(sm_client *c, const sm_gw_request *rq, sm_gw_reply *rp)
 {
     char hash[SM_CLIENT_ID_MAX + 32];
     if (rq->len == 0)
@@ -135,7 +138,7 @@ static void put_model(sm_client *c, const sm_gw_request *rq, sm_gw_reply *rp)
                                  "ONNX file's bytes as the body");
     if (sm_client_put(c, rq->body, rq->len, hash))
         return broker_error(rp, c);
-    reply_json(rp, 201, json_pack("{s:s, s:I}", "hash", hash, "bytes", (json_int_t)rq->len));
+    return reply_json(rp, 201, json_pack("{s:s, s:I}", "hash", hash, "bytes", (json_int_t)rq->len));
 }
 
 /* --- jobs ----------------------------------------------------------------- */
@@ -155,14 +158,14 @@ static int submit(const sm_gw_api *a, sm_client *c, json_t *doc, int inline_imag
     return rc;
 }
 
-static void post_job(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
+static int post_job(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
                      sm_gw_reply *rp)
 {
     char id[SM_CLIENT_ID_MAX];
     sm_client_status st;
     json_t *doc = parse_body(rq, rp);
     if (!doc)
-        return;
+        return rp->status;
     if (submit(a, c, doc, 0, id, rp) == 0) {
         if (sm_client_status_of(c, id, &st))
             broker_error(rp, c);
@@ -170,9 +173,10 @@ static void post_job(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
             reply_json(rp, 201, sm_gw_status_json(&st));
     }
     json_decref(doc);
+    return rp->status;
 }
 
-static void list_jobs(sm_client *c, sm_gw_reply *rp)
+static int list_jobs(sm_client *c, sm_gw_reply *rp)
 {
     sm_client_status *jobs;
     size_t n;
@@ -185,15 +189,15 @@ static void list_jobs(sm_client *c, sm_gw_reply *rp)
             arr = NULL;
         }
     free(jobs);
-    reply_json(rp, 200, arr ? json_pack("{s:o}", "jobs", arr) : NULL);
+    return reply_json(rp, 200, arr ? json_pack("{s:o}", "jobs", arr) : NULL);
 }
 
-static void job_status(sm_client *c, const char *id, int cancel, sm_gw_reply *rp)
+static int job_status(sm_client *c, const char *id, int cancel, sm_gw_reply *rp)
 {
     sm_client_status st;
     if ((cancel && sm_client_cancel(c, id)) || sm_client_status_of(c, id, &st))
         return broker_error(rp, c);
-    reply_json(rp, 200, sm_gw_status_json(&st));
+    return reply_json(rp, 200, sm_gw_status_json(&st));
 }
 
 /* --- files over FETCH ----------------------------------------------------- */
@@ -227,7 +231,7 @@ static const char *type_of(const char *path)
                                                    : "application/octet-stream";
 }
 
-static void get_file(sm_client *c, const char *id, const char *rel, sm_gw_reply *rp)
+static int get_file(sm_client *c, const char *id, const char *rel, sm_gw_reply *rp)
 {
     one_file f = {.want = rel};
     if (sm_client_fetch_each(c, id, take_file, &f) && !f.found)
@@ -237,7 +241,7 @@ static void get_file(sm_client *c, const char *id, const char *rel, sm_gw_reply 
     if (!f.found)
         return sm_gw_reply_error(rp, 404, "no_such_file", "job %s has no file '%s' "
                                  "(GET /v1/jobs/%s/maps lists them)", id, rel, id);
-    reply_text(rp, 200, type_of(rel), f.data, f.len);
+    return reply_text(rp, 200, type_of(rel), f.data, f.len);
 }
 
 static int list_file(const char *path, const void *data, size_t len, void *u)
@@ -250,7 +254,7 @@ static int list_file(const char *path, const void *data, size_t len, void *u)
                                                 "bytes", (json_int_t)len)) ? -1 : 0;
 }
 
-static void list_maps(sm_client *c, const char *id, sm_gw_reply *rp)
+static int list_maps(sm_client *c, const char *id, sm_gw_reply *rp)
 {
     json_t *arr = json_array();
     if (!arr)
@@ -259,7 +263,7 @@ static void list_maps(sm_client *c, const char *id, sm_gw_reply *rp)
         json_decref(arr);
         return broker_error(rp, c);
     }
-    reply_json(rp, 200, json_pack("{s:s, s:o}", "job", id, "files", arr));
+    return reply_json(rp, 200, json_pack("{s:s, s:o}", "job", id, "files", arr));
 }
 
 /* --- POST /v1/explain ------------------------------------------------------- */
@@ -332,7 +336,7 @@ static json_t *explain_query(const sm_gw_request *rq, sm_gw_reply *rp)
     return doc;
 }
 
-static void explain(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
+static int explain(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
                     sm_gw_reply *rp)
 {
     double t0 = sm_clock_now();
@@ -345,7 +349,7 @@ static void explain(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
     int rc = doc ? submit(a, c, doc, 1, id, rp) : -1;
     json_decref(doc);
     if (rc)
-        return;
+        return rp->status;
     sm_client_status st;
     rc = sm_client_wait_for(c, id, a->explain_timeout, NULL, NULL, &st);
     if (rc < 0)
@@ -374,6 +378,7 @@ static void explain(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
     json_decref(e.records);
     json_decref(e.arrays);
     free(e.index);
+    return rp->status;
 }
 
 /* --- routing ---------------------------------------------------------------- */
@@ -382,7 +387,7 @@ static int is(const sm_gw_request *rq, const char *method)
     return !strcmp(rq->method, method);
 }
 
-static void route(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
+static int route(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
                   sm_gw_reply *rp)
 {
     const char *p = rq->path;
@@ -426,18 +431,36 @@ static void route(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
     char rel[2048];
     if ((size_t)snprintf(rel, sizeof rel, "maps/%s", rest + 6) >= sizeof rel)
         return sm_gw_reply_error(rp, 400, "bad_path", "the path is too long");
-    get_file(c, jid, rel, rp);
+    return get_file(c, jid, rel, rp);
 }
 
-void sm_gw_api_handle(const sm_gw_api *a, const sm_gw_request *rq, sm_gw_reply *rp)
+static int handle(const sm_gw_api *a, const sm_gw_request *rq, sm_gw_reply *rp)
 {
-    memset(rp, 0, sizeof *rp);
+    if (!strcmp(rq->path, "/")) { /* the status page: static, it asks the API */
+        size_t len;
+        const char *page = sm_gw_page(&len);
+        char *copy = is(rq, "GET") ? malloc(len) : NULL;
+        if (!is(rq, "GET"))
+            return sm_gw_reply_error(rp, 405, "method_not_allowed", "%s /: use GET",
+                                     rq->method);
+        if (!copy)
+            return sm_gw_reply_error(rp, 500, "internal", "out of memory");
+        memcpy(copy, page, len);
+        return reply_text(rp, 200, "text/html; charset=utf-8", copy, len);
+    }
     if (strncmp(rq->path, "/v1/", 4))
         return sm_gw_reply_error(rp, 404, "not_found", "no route '%.200s' (docs/API.md)",
                                  rq->path);
     sm_client *c = connect_broker(a, rp);
     if (!c)
-        return;
+        return rp->status;
     route(a, c, rq, rp);
     sm_client_destroy(&c);
+    return rp->status;
+}
+
+void sm_gw_api_handle(const sm_gw_api *a, const sm_gw_request *rq, sm_gw_reply *rp)
+{
+    memset(rp, 0, sizeof *rp);
+    handle(a, rq, rp);
 }

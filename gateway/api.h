@@ -37,8 +37,9 @@ typedef struct sm_gw_reply {
 /* Answers rq into rp (always: errors are JSON answers too). */
 void sm_gw_api_handle(const sm_gw_api *a, const sm_gw_request *rq, sm_gw_reply *rp);
 
-/* rp becomes the JSON error {"error": {"code", "message"}} with status. */
-void sm_gw_reply_error(sm_gw_reply *rp, int status, const char *code,
+/* rp becomes the JSON error {"error": {"code", "message"}} with status;
+ * returns the status (so that a route can `return sm_gw_reply_error(...)`). */
+int sm_gw_reply_error(sm_gw_reply *rp, int status, const char *code,
                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

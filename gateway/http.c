@@ -52,10 +52,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *mc, sm_gw_reply *rp)
 }
 
 /* 0 when the request may go on, else rp holds the 401. */
-static int check_token(const sm_gw_http *h, struct MHD_Connection *mc, sm_gw_reply *rp)
+static int check_token(const sm_gw_http *h, struct MHD_Connection *mc, const char *url,
+                       const char *method, sm_gw_reply *rp)
 {
     if (!h->cfg.n_tokens)
         return 0; /* loopback only: sm_gw_http_new saw to it */
+    if (!strcmp(url, "/") && !strcmp(method, "GET"))
+        return 0; /* the status page holds no data: its requests carry the token */
     const char *a = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
     if (!a || strncasecmp(a, "Bearer ", 7)) {
@@ -93,7 +96,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         *con_cls = k;
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (check_token(h, mc, &rp) == 0 && !(cl && strtoull(cl, NULL, 10) > h->cfg.max_body))
+        if (check_token(h, mc, url, method, &rp) == 0 && !(cl && strtoull(cl, NULL, 10) > h->cfg.max_body))
             return MHD_YES;
         if (!rp.body)
             too_big(h, &rp);

@@ -5,7 +5,9 @@
 # and downloaded byte-identical to the broker's files, one image
 # explained inline (its map equal to the job's map of the same digit),
 # cancel; every bad input a 4xx JSON error while the broker and another
-# job go on; bearer tokens and the loopback-only rule.
+# job go on; bearer tokens and the loopback-only rule; the Python client
+# (clients/python) installed with pip; the status page at / in headless
+# chromium; an explain without workers timing out.
 set -u
 BUILD=${BUILD:-build}
 BROKER=$BUILD/bin/salmap-broker
@@ -261,6 +263,38 @@ PYEOF
     grep -q "python client: ok" "$tmp/py.log" && ok || bad "the Python client: $(cat "$tmp/py.log")"
 else
     bad "no Debian python3 with numpy ($PY): apt-get install python3-numpy python3-venv"
+fi
+
+# --- the status page at /, in headless chromium: a running job's row and
+# its progress moving; with tokens, the page reads with the #token= given ---
+dom() { # URL: the page's DOM once its script has run
+    timeout 60 chromium --headless=new --no-sandbox --disable-gpu --user-data-dir="$tmp/chrome" \
+        --virtual-time-budget=2000 --dump-dom "$1" 2>/dev/null
+}
+done_in() { # DOM ID: the row's maps done
+    sed -n "s/.*<tr id=\"job-$2\"[^>]*data-done=\"\([0-9]*\)\".*/\1/p" <<<"$1"
+}
+if command -v chromium >/dev/null; then
+    call GET /
+    [ "$code" = 200 ] && grep -q '<title>salmap</title>' "$tmp/body" && ! grep -qE '(src|href)="(https?:)?//' "$tmp/body" &&
+        ok || bad "GET /: $code, or an external asset"
+    post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test\", \"limit\": 400, \"methods\": [\"sal\"]}"
+    P=$(js .id)
+    first= moved=
+    deadline=$((SECONDS + 120))
+    while [ $SECONDS -lt $deadline ]; do
+        d=$(done_in "$(dom "$URL/")" "$P")
+        [ -z "$first" ] && [ -n "$d" ] && [ "$d" -gt 0 ] && { first=$d; continue; }
+        [ -n "$first" ] && [ -n "$d" ] && [ "$d" -gt "$first" ] && { moved=$d; break; }
+    done
+    [ -n "$first" ] && [ -n "$moved" ] && ok || bad "the page did not show job $P moving (first '$first', then '$moved')"
+    call POST "/v1/jobs/$P/cancel"
+    page=$(dom "$tok_url/")
+    grep -q 'cannot read the jobs: unauthorized' <<<"$page" && ok || bad "the page without a token: $page"
+    page=$(dom "$tok_url/#token=alpha-0123456789abcdef")
+    grep -q "id=\"job-$A\" class=\"done\"" <<<"$page" && ok || bad "the page with a token: $page"
+else
+    bad "no chromium: apt-get install chromium"
 fi
 
 # --- an explain no worker takes: 504 after --explain-timeout, its job cancelled ---

@@ -246,7 +246,8 @@ Test(gateway, routes_refused_before_the_broker)
 {
     cr_assert_geq(sodium_init(), 0);
     char code[64];
-    cr_assert_eq(answer("GET", "/", NULL, NULL, code, sizeof code), 404);
+    cr_assert_eq(answer("POST", "/", NULL, NULL, code, sizeof code), 405);
+    cr_assert_eq(answer("GET", "/index.html", NULL, NULL, code, sizeof code), 404);
     cr_assert_str_eq(code, "not_found");
     cr_assert_eq(answer("GET", "/v1/nothing", NULL, NULL, code, sizeof code), 404);
     cr_assert_eq(answer("PUT", "/v1/jobs", NULL, NULL, code, sizeof code), 405);
