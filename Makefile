@@ -9,7 +9,8 @@ DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
              liblapacke-dev libcriterion-dev libprotobuf-c-dev zlib1g-dev \
              protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
              libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev libjansson-dev \
-             libmicrohttpd-dev curl jq dataset-fashion-mnist docker-compose chromium libvips-tools
+             libmicrohttpd-dev curl jq python3-numpy python3-venv python3-yaml \
+             python3-jsonschema dataset-fashion-mnist docker-compose chromium libvips-tools
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
 # npm itself and conflicts with Debian's npm): installed only when absent.
 DEB_CMDS  := npm:npm

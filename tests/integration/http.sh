@@ -7,7 +7,8 @@
 # cancel; every bad input a 4xx JSON error while the broker and another
 # job go on; bearer tokens and the loopback-only rule; the Python client
 # (clients/python) installed with pip; the status page at / in headless
-# chromium; an explain without workers timing out.
+# chromium; an explain without workers timing out; every answer checked
+# against schemas/openapi.yaml.
 set -u
 BUILD=${BUILD:-build}
 BROKER=$BUILD/bin/salmap-broker
@@ -29,9 +30,16 @@ start_gateway() { # LOG [OPTIONS...]
 
 # call METHOD PATH [CURL OPTIONS...]: the status into $code, the body
 # into $tmp/body.
+# Each answer is also kept for the check against schemas/openapi.yaml.
+mkdir -p "$tmp/answers"
 call() {
-    local m=$1 p=$2; shift 2
-    code=$(curl -s --path-as-is -o "$tmp/body" -w '%{http_code}' -X "$m" "$@" "$URL$p")
+    local m=$1 p=$2 out; shift 2
+    out=$(curl -s --path-as-is -o "$tmp/body" -w '%{http_code}\t%{content_type}' -X "$m" "$@" "$URL$p")
+    code=${out%%$'\t'*}
+    n_answers=$((${n_answers:-0} + 1))
+    cp "$tmp/body" "$tmp/answers/$n_answers"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$m" "${p%%\?*}" "$code" "${out#*$'\t'}" \
+        "$tmp/answers/$n_answers" >>"$tmp/answers.tsv"
 }
 js() { jq -r "$1" "$tmp/body"; }
 # The last answer is the JSON error STATUS CODE with a message.
@@ -308,6 +316,10 @@ call GET /v1/jobs
 [ "$(js '.jobs | length')" = 1 ] && [ "$(js '.jobs[0].state')" = cancelled ] &&
     ok || bad "the timed-out explain's job: $(cat "$tmp/body")"
 expect 2 "--explain-timeout 'x'" -- "$GATEWAY" --explain-timeout x
+
+# --- every answer above as schemas/openapi.yaml describes it ---------------------
+/usr/bin/python3 tests/integration/openapi_check.py schemas/openapi.yaml "$tmp/answers.tsv" >"$tmp/openapi.log" 2>&1 &&
+    ok || bad "answers not as schemas/openapi.yaml says: $(cat "$tmp/openapi.log")"
 
 # SIGTERM stops a gateway cleanly (under SAN=...: no sanitizer report,
 # leaks included, after all of the above)
