@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gateway/page.h"
+#include "gateway/tar.h"
 #include "util/clock.h"
 #include "util/text.h"
 
@@ -266,6 +267,79 @@ static int list_maps(sm_client *c, const char *id, sm_gw_reply *rp)
     return reply_json(rp, 200, json_pack("{s:s, s:o}", "job", id, "files", arr));
 }
 
+/* --- GET /v1/jobs/{id}/output.tar: the job's files as they are fetched --- */
+typedef struct tar_stream {
+    sm_client *c;
+    char job[SM_CLIENT_ID_MAX];
+    int64_t next;     /* the next FETCH's from; -1: every file fetched */
+    sm_text pending;  /* bytes ready to send, from at on */
+    size_t at;
+    int ended;        /* the closing blocks are in pending */
+} tar_stream;
+
+static int tar_add(const char *path, const void *data, size_t len, void *u)
+{
+    static const uint8_t zero[SM_GW_TAR_BLOCK];
+    tar_stream *t = u;
+    uint8_t hdr[SM_GW_TAR_BLOCK];
+    if (!sm_gw_path_safe(path) || sm_gw_tar_header(hdr, path, len))
+        return 0; /* the broker's paths are checked, never unpacked outside */
+    return sm_text_add(&t->pending, hdr, sizeof hdr) || sm_text_add(&t->pending, data, len) ||
+                   sm_text_add(&t->pending, zero, sm_gw_tar_pad(len))
+               ? -1 : 0;
+}
+
+static ssize_t tar_read(void *u, char *buf, size_t max)
+{
+    static const uint8_t end[2 * SM_GW_TAR_BLOCK];
+    tar_stream *t = u;
+    while (t->at == t->pending.len) {
+        sm_text_free(&t->pending);
+        t->at = 0;
+        if (t->ended)
+            return 0;
+        if (t->next < 0) {
+            if (sm_text_add(&t->pending, end, sizeof end))
+                return -1;
+            t->ended = 1;
+        } else if (sm_client_fetch_page(t->c, t->job, t->next, tar_add, t, &t->next)) {
+            return -1; /* the client sees a cut stream: the status went out */
+        }
+    }
+    size_t n = t->pending.len - t->at < max ? t->pending.len - t->at : max;
+    memcpy(buf, t->pending.s + t->at, n);
+    t->at += n;
+    return (ssize_t)n;
+}
+
+static void tar_free(void *u)
+{
+    tar_stream *t = u;
+    sm_client_destroy(&t->c);
+    sm_text_free(&t->pending);
+    free(t);
+}
+
+static int get_tar(const sm_gw_api *a, const char *id, sm_gw_reply *rp)
+{
+    tar_stream *t = calloc(1, sizeof *t);
+    if (!t)
+        return sm_gw_reply_error(rp, 500, "internal", "out of memory");
+    snprintf(t->job, sizeof t->job, "%s", id);
+    /* the first page now: an unknown job is still a JSON 404 */
+    if (!(t->c = connect_broker(a, rp)) ||
+        sm_client_fetch_page(t->c, id, 0, tar_add, t, &t->next)) {
+        if (t->c)
+            broker_error(rp, t->c);
+        tar_free(t);
+        return rp->status;
+    }
+    free(rp->body);
+    *rp = (sm_gw_reply){.status = 200, .type = "application/x-tar", .read = tar_read,
+                        .u = t, .stream_free = tar_free};
+    return 200;
+}
+
 /* --- POST /v1/explain ------------------------------------------------------- */
 typedef struct explained {
     json_t *maps, *records, *arrays;
@@ -411,7 +485,7 @@ static int route(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
     snprintf(jid, sizeof jid, "%.*s", (int)n, id);
     rest = rest ? rest : "";
     const char *want = !*rest || !strcmp(rest, "/maps") || !strncmp(rest, "/maps/", 6) ||
-                       !strcmp(rest, "/index.csv") ? "GET"
+                       !strcmp(rest, "/index.csv") || !strcmp(rest, "/output.tar") ? "GET"
                      : !strcmp(rest, "/cancel") ? "POST" : NULL;
     if (!want)
         return sm_gw_reply_error(rp, 404, "not_found", "no route '%.200s' (docs/API.md)", p);
@@ -424,6 +498,8 @@ static int route(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
         return list_maps(c, jid, rp);
     if (!strcmp(rest, "/index.csv"))
         return get_file(c, jid, "index.csv", rp);
+    if (!strcmp(rest, "/output.tar"))
+        return get_tar(a, jid, rp);
     /* a client names a file inside the job's maps/ folder, nothing else */
     if (!sm_gw_path_safe(rest + 6))
         return sm_gw_reply_error(rp, 400, "bad_path", "'%.200s': a map's path is "

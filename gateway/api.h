@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "gateway/json.h"
 
@@ -32,6 +33,12 @@ typedef struct sm_gw_reply {
     const char *type;          /* Content-Type */
     char *body;                /* malloc'd */
     size_t len;
+    /* Or a stream of unknown length instead of body: read fills buf with
+     * up to max bytes, returning their count, 0 at the end or -1 on an
+     * error; stream_free (may be NULL) frees u after the last read. */
+    ssize_t (*read)(void *u, char *buf, size_t max);
+    void *u;
+    void (*stream_free)(void *u);
 } sm_gw_reply;
 
 /* Answers rq into rp (always: errors are JSON answers too). */

@@ -34,9 +34,50 @@ static const char *query_of(void *u, const char *key)
     return MHD_lookup_connection_value(u, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* A stream of the API (sm_gw_reply.read) as libmicrohttpd reads content. */
+typedef struct stream {
+    ssize_t (*read)(void *u, char *buf, size_t max);
+    void *u;
+    void (*free)(void *u);
+} stream;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos; /* called in order */
+    stream *s = cls;
+    ssize_t n = s->read(s->u, buf, max);
+    return n > 0 ? n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                              : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    stream *s = cls;
+    if (s->free)
+        s->free(s->u);
+    free(s);
+}
+
+static struct MHD_Response *stream_response(sm_gw_reply *rp)
+{
+    stream *s = malloc(sizeof *s);
+    struct MHD_Response *r = NULL;
+    if (s) {
+        *s = (stream){rp->read, rp->u, rp->stream_free};
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s,
+                                              stream_free);
+        if (!r)
+            free(s);
+    }
+    if (!r && rp->stream_free)
+        rp->stream_free(rp->u);
+    return r;
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *mc, sm_gw_reply *rp)
 {
-    struct MHD_Response *r = rp->body ? MHD_create_response_from_buffer(
+    struct MHD_Response *r = rp->read ? stream_response(rp)
+                           : rp->body ? MHD_create_response_from_buffer(
                                             rp->len, rp->body, MHD_RESPMEM_MUST_FREE)
                                       : NULL;
     if (!r) {

@@ -555,40 +555,47 @@ int sm_client_cancel(sm_client *c, const char *job)
     return 0;
 }
 
+int sm_client_fetch_page(sm_client *c, const char *job, int64_t from,
+                         int (*fn)(const char *path, const void *data,
+                                   size_t len, void *u),
+                         void *u, int64_t *next)
+{
+    sm_msg_files req = {.job = job, .from = from};
+    sm_msg_buf b = {0};
+    sm_msg_frames f;
+    int rc = sm_msg_encode_files(&req, &b) ? encode_failed(c)
+                                            : request(c, "FETCH", &b, "FILES", &f);
+    sm_msg_buf_free(&b);
+    if (rc)
+        return -1;
+    sm_msg_doc *doc = NULL;
+    sm_msg_files rep;
+    sm_err err;
+    if (sm_msg_decode_files(f.body, f.len, &c->limits, &doc, &rep, &err)) {
+        rc = fail(c, "%s: FILES: %s", c->endpoint, err.msg);
+    } else if (rep.next >= 0 && rep.next <= from) {
+        rc = fail(c, "%s: FILES: no progress (next %lld after %lld)",
+                  c->endpoint, (long long)rep.next, (long long)from);
+    } else {
+        for (size_t k = 0; rc == 0 && k < rep.n; k++)
+            if (fn(rep.files[k].path, rep.files[k].data, rep.files[k].len, u))
+                rc = -1;
+        *next = rep.next;
+    }
+    sm_msg_doc_destroy(&doc);
+    sm_msg_frames_free(&f);
+    return rc;
+}
+
 int sm_client_fetch_each(sm_client *c, const char *job,
                          int (*fn)(const char *path, const void *data,
                                    size_t len, void *u),
                          void *u)
 {
     int64_t from = 0;
-    while (from >= 0) {
-        sm_msg_files req = {.job = job, .from = from};
-        sm_msg_buf b = {0};
-        sm_msg_frames f;
-        int rc = sm_msg_encode_files(&req, &b) ? encode_failed(c)
-                                                : request(c, "FETCH", &b, "FILES", &f);
-        sm_msg_buf_free(&b);
-        if (rc)
+    while (from >= 0)
+        if (sm_client_fetch_page(c, job, from, fn, u, &from))
             return -1;
-        sm_msg_doc *doc = NULL;
-        sm_msg_files rep;
-        sm_err err;
-        if (sm_msg_decode_files(f.body, f.len, &c->limits, &doc, &rep, &err)) {
-            rc = fail(c, "%s: FILES: %s", c->endpoint, err.msg);
-        } else if (rep.next >= 0 && rep.next <= from) {
-            rc = fail(c, "%s: FILES: no progress (next %lld after %lld)",
-                      c->endpoint, (long long)rep.next, (long long)from);
-        } else {
-            for (size_t k = 0; rc == 0 && k < rep.n; k++)
-                if (fn(rep.files[k].path, rep.files[k].data, rep.files[k].len, u))
-                    rc = -1;
-            from = rep.next;
-        }
-        sm_msg_doc_destroy(&doc);
-        sm_msg_frames_free(&f);
-        if (rc)
-            return -1;
-    }
     return 0;
 }
 

@@ -159,6 +159,15 @@ SM_CLIENT_API int sm_client_fetch_each(sm_client *c, const char *job,
                                    size_t len, void *u),
                          void *u);
 
+/* One FETCH: calls fn on the files numbered from `from` on, as many as
+ * one reply holds, and writes the `from` of the next call into *next
+ * (-1 when there are no more). For a reader that paces itself (a stream);
+ * fn as in sm_client_fetch_each. */
+SM_CLIENT_API int sm_client_fetch_page(sm_client *c, const char *job, int64_t from,
+                         int (*fn)(const char *path, const void *data,
+                                   size_t len, void *u),
+                         void *u, int64_t *next);
+
 /* Writes the job's output files under dir (atomically, folders made). */
 SM_CLIENT_API int sm_client_fetch(sm_client *c, const char *job, const char *dir);
 

@@ -109,6 +109,30 @@ done <"$tmp/disk.txt"
 [ "$n" = 24 ] && ok || bad "$n of 24 files identical"
 call GET "/v1/jobs/$A/index.csv"
 [ "$code" = 200 ] && cmp -s "$tmp/body" "$out/index.csv" && ok || bad "index.csv differs: $code"
+# the whole output as one tar stream: the same files, byte for byte
+call GET "/v1/jobs/$A/output.tar"
+mkdir -p "$tmp/untar"
+[ "$code" = 200 ] && tar -xf "$tmp/body" -C "$tmp/untar" && ok || bad "output.tar: $code, does not unpack"
+(cd "$tmp/untar" && find . -type f | sort) >"$tmp/tar.txt"
+(cd "$out" && { echo ./index.csv; find ./maps -type f \( -name '*.npy' -o -name '*.json' \); } | sort) >"$tmp/want.txt"
+cmp -s "$tmp/tar.txt" "$tmp/want.txt" && ok || bad "output.tar holds other files: $(diff "$tmp/want.txt" "$tmp/tar.txt")"
+n=0
+while read -r f; do cmp -s "$tmp/untar/$f" "$out/$f" && n=$((n + 1)); done <"$tmp/want.txt"
+[ "$n" = 25 ] && ok || bad "output.tar: $n of 25 files identical"
+call GET /v1/jobs/jnosuchjob/output.tar
+is_error 404 unknown_job "output.tar of an unknown job"
+# a path over ustar's 100-byte name: split into prefix and name
+long=long/$(printf 'd%.0s' $(seq 120))/7
+post_json /v1/jobs "{\"model\": \"$H\", \"images\": [{\"id\": \"$long\", \"data\": \"$(base64 -w0 data/mnist/test/7/$(ls data/mnist/test/7 | head -1))\"}],
+                     \"methods\": [\"sal\"], \"metrics\": false}"
+L=$(js .id)
+poll_ended "$L" 120 && [ "$state" = done ] && ok || bad "job $L (a long image id): $state"
+call GET "/v1/jobs/$L/maps/$long/sal.npy"
+cp "$tmp/body" "$tmp/long.npy"
+call GET "/v1/jobs/$L/output.tar"
+mkdir -p "$tmp/untar2"
+tar -xf "$tmp/body" -C "$tmp/untar2" && cmp -s "$tmp/untar2/maps/$long/sal.npy" "$tmp/long.npy" &&
+    ok || bad "output.tar with a ${#long}-byte image id: $(tar -tf "$tmp/body" 2>&1 | head -3)"
 
 # --- explain one image inline ---------------------------------------------------
 img=data/mnist/test/0/0_0004.png
