@@ -128,49 +128,43 @@ static void refused(const char *text, int inline_image, const char *want)
 
 Test(gateway, bad_documents_name_the_key)
 {
-    cr_assert_geq(sodium_init(), 0);
 #define M "\"model\": \"" HASH "\", "
-    refused("[1]", 0, "must be a JSON object");
-    refused("{\"methods\": [\"sal\"], \"dataset\": \"data/mnist\"}", 0, "model: required");
-    refused("{\"model\": \"D5100F\", \"methods\": [\"sal\"]}", 0, "model: 'D5100F' is not a model hash");
-    refused("{" M "\"dataset\": \"data/mnist\"}", 0, "methods: required");
-    refused("{" M "\"methods\": [], \"dataset\": \"data/mnist\"}", 0, "methods: must be a non-empty");
-    refused("{" M "\"methods\": [\"a.b\"], \"dataset\": \"data/mnist\"}", 0, "methods[0]");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"out\": \"/tmp\"}", 0,
-            "out: the gateway chooses");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"outt\": 1}", 0,
-            "unknown key 'outt'");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"image\": \"aGVsbG8=\"}", 0,
-            "unknown key 'image'");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\"}", 1, "unknown key 'dataset'");
-    refused("{" M "\"methods\": [\"sal\"]}", 0, "dataset or images: one of them");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnistx\"}", 0, "not under a folder");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"/data/mnist\"}", 0, "not under a folder");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist/../../etc\"}", 0,
-            "not under a folder");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"images\": []}", 0,
-            "give one of them, not both");
-    refused("{" M "\"methods\": [\"sal\"], \"images\": [{\"id\": \"../a\", \"data\": \"AAEC\"}]}", 0,
-            "images[0].id");
-    refused("{" M "\"methods\": [\"sal\"], \"images\": [{\"id\": \"a\", \"data\": \"!!\"}]}", 0,
-            "images[0]: data: not base64");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"limit\": -1}", 0, "limit:");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"batch\": 0}", 0,
-            "batch: must be an integer in 1..65536");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"metrics\": 1}", 0,
-            "metrics: must be true or false");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"name\": \"a\\u0000b\"}", 0,
-            "name: holds a NUL");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"params\": {\"lime\": {}}}", 0,
-            "params: lime is not in methods");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"params\": {\"sal\": {\"k\": []}}}",
-            0, "params.sal.k: must be a string, number or boolean");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"metric_params\": {\"x\": 1}}", 0,
-            "metric_params: unknown key 'x'");
-    refused("{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"models\": {\"A\": \"" HASH "\"}}",
-            0, "models: 'A' is not a name");
-    refused("{" M "\"methods\": [\"sal\"]}", 1, "image: required");
+    static const struct {
+        const char *text;
+        int inline_image;
+        const char *want;
+    } cases[] = {
+        {"[1]", 0, "must be a JSON object"},
+        {"{\"methods\": [\"sal\"], \"dataset\": \"data/mnist\"}", 0, "model: required"},
+        {"{\"model\": \"D5100F\", \"methods\": [\"sal\"]}", 0, "model: 'D5100F' is not a model hash"},
+        {"{" M "\"dataset\": \"data/mnist\"}", 0, "methods: required"},
+        {"{" M "\"methods\": [], \"dataset\": \"data/mnist\"}", 0, "methods: must be a non-empty"},
+        {"{" M "\"methods\": [\"a.b\"], \"dataset\": \"data/mnist\"}", 0, "methods[0]"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"out\": \"/tmp\"}", 0, "out: the gateway chooses"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"outt\": 1}", 0, "unknown key 'outt'"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"image\": \"aGVsbG8=\"}", 0, "unknown key 'image'"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\"}", 1, "unknown key 'dataset'"},
+        {"{" M "\"methods\": [\"sal\"]}", 0, "dataset or images: one of them"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnistx\"}", 0, "not under a folder"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"/data/mnist\"}", 0, "not under a folder"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist/../../etc\"}", 0, "not under a folder"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"images\": []}", 0, "give one of them, not both"},
+        {"{" M "\"methods\": [\"sal\"], \"images\": [{\"id\": \"../a\", \"data\": \"AAEC\"}]}", 0, "images[0].id"},
+        {"{" M "\"methods\": [\"sal\"], \"images\": [{\"id\": \"a\", \"data\": \"!!\"}]}", 0, "images[0]: data: not base64"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"limit\": -1}", 0, "limit:"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"batch\": 0}", 0, "batch: must be an integer in 1..65536"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"metrics\": 1}", 0, "metrics: must be true or false"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"name\": \"a\\u0000b\"}", 0, "name: holds a NUL"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"params\": {\"lime\": {}}}", 0, "params: lime is not in methods"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"params\": {\"sal\": {\"k\": []}}}", 0, "params.sal.k: must be a string, number or boolean"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"metric_params\": {\"x\": 1}}", 0, "metric_params: unknown key 'x'"},
+        {"{" M "\"methods\": [\"sal\"], \"dataset\": \"data/mnist\", \"models\": {\"A\": \"" HASH "\"}}", 0, "models: 'A' is not a name"},
+        {"{" M "\"methods\": [\"sal\"]}", 1, "image: required"},
+    };
 #undef M
+    cr_assert_geq(sodium_init(), 0);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        refused(cases[k].text, cases[k].inline_image, cases[k].want);
 }
 
 Test(gateway, paths_a_client_may_name)
