@@ -2,20 +2,22 @@
 # `make run` sets up a fresh machine and runs the main job; see README.md.
 
 PKGS      := vips openblas lapacke libprotobuf-c libcyaml zlib libzmq msgpack \
-             sqlite3 libsodium jansson
+             sqlite3 libsodium jansson libmicrohttpd
 TEST_PKGS := criterion
 # Debian packages the project needs (make deps installs the missing ones).
 DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
              liblapacke-dev libcriterion-dev libprotobuf-c-dev zlib1g-dev \
              protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
              libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev libjansson-dev \
-             dataset-fashion-mnist
+             libmicrohttpd-dev dataset-fashion-mnist
 # Packages only the tests use (make deps installs them too; the Docker
 # image leaves them out: make deps TEST_DEB_PKGS=): docker-compose
 # (compose.sh), chromium and libvips-tools (report.sh, render.sh), jq
-# (k8s.sh), and a one-machine Slurm for slurm.sh (slurmctld, slurmd,
-# sbatch/srun/scancel from slurm-wlm; munged from munge).
-TEST_DEB_PKGS := docker-compose chromium libvips-tools jq slurm-wlm munge
+# (k8s.sh, http.sh), a one-machine Slurm for slurm.sh (slurmctld, slurmd,
+# sbatch/srun/scancel from slurm-wlm; munged from munge), and curl and
+# the Python client's packages for http.sh.
+TEST_DEB_PKGS := docker-compose chromium libvips-tools jq slurm-wlm munge \
+                 curl python3-numpy python3-venv python3-yaml python3-jsonschema
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
 # npm itself and conflicts with Debian's npm; kubectl may come with the
 # Google Cloud SDK, whose files Debian's kubernetes-client would overwrite):
@@ -39,16 +41,17 @@ LDFLAGS := $(if $(SAN),-fsanitize=$(SAN))
 
 ONNX_PROTO := /usr/include/onnx/onnx.proto
 GEN        := $(BUILD)/gen/onnx.pb-c.c
-# The library: core/, the wire codec, and the broker, worker and client
-# library code that the embedded pipeline runs in one process (every
+# The library: core/, the wire codec, and the broker, worker, gateway and
+# client library code that the embedded pipeline runs in one process (every
 # folder's main.c is a program's).
-CORE_SRC   := $(shell find core schemas broker worker client/lib -name '*.c' ! -name main.c 2>/dev/null | sort)
+CORE_SRC   := $(shell find core schemas broker worker gateway client/lib -name '*.c' ! -name main.c 2>/dev/null | sort)
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
 LIB        := $(BUILD)/libsalmap.a
 
 CLI_SRC    := $(wildcard client/*.c)
 BINS       := $(BUILD)/bin/salmap $(BUILD)/bin/salmap-mkdata \
-              $(BUILD)/bin/salmap-broker $(BUILD)/bin/salmap-worker
+              $(BUILD)/bin/salmap-broker $(BUILD)/bin/salmap-worker \
+              $(BUILD)/bin/salmap-gateway
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_BIN   := $(BUILD)/tests/unit
 BENCH_SRC  := $(filter-out bench/common.c,$(wildcard bench/*.c))
@@ -142,6 +145,10 @@ $(BUILD)/bin/salmap-broker: $(BUILD)/obj/broker/main.o $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/bin/salmap-worker: $(BUILD)/obj/worker/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bin/salmap-gateway: $(BUILD)/obj/gateway/main.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

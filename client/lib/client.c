@@ -29,6 +29,7 @@ struct sm_client {
     double timeout;
     sm_msg_limits limits;
     sm_err err;
+    char code[32]; /* the broker's ERROR code of the last failure, or "" */
     int curve;
     char server_key[SM_CURVE_KEY], secret_key[SM_CURVE_KEY];
 };
@@ -38,6 +39,7 @@ static int fail(sm_client *c, const char *fmt, ...)
 static int fail(sm_client *c, const char *fmt, ...)
 {
     va_list ap;
+    c->code[0] = '\0';
     va_start(ap, fmt);
     vsnprintf(c->err.msg, sizeof c->err.msg, fmt, ap);
     va_end(ap);
@@ -110,6 +112,11 @@ const char *sm_client_error(const sm_client *c)
     return c->err.msg;
 }
 
+const char *sm_client_error_code(const sm_client *c)
+{
+    return c->code;
+}
+
 int sm_client_set_curve(sm_client *c, const char *server_key,
                         const char *secret_key)
 {
@@ -177,9 +184,11 @@ static int request(sm_client *c, const char *cmd, const sm_msg_buf *body,
             if (sm_msg_decode_error(f->body, f->len, &c->limits, &doc, &e, &err))
                 fail(c, "%s: %s: an ERROR that does not decode: %s", c->endpoint,
                      cmd, err.msg);
-            else
+            else {
                 fail(c, "%s: %s: %s: %s", c->endpoint, cmd, e.code,
                      e.message ? e.message : "");
+                snprintf(c->code, sizeof c->code, "%s", e.code);
+            }
             sm_msg_doc_destroy(&doc);
             sm_msg_frames_free(f);
             return -1;
@@ -211,13 +220,9 @@ static int too_long(sm_client *c, const char *where, const char *what,
 }
 
 /* HAS, then PUT when the broker lacks the bytes. */
-static int put_model(sm_client *c, const char *path, char *hash)
+int sm_client_put(sm_client *c, const void *data, size_t len, char *hash)
 {
     sm_err err;
-    size_t len;
-    uint8_t *data = sm_file_read(path, SM_FILE_MAX_MODEL, &len, &err);
-    if (!data)
-        return fail(c, "%s", err.msg);
     sm_hash_hex(data, len, hash);
     sm_msg_blob m = {.hash = hash};
     sm_msg_buf b = {0};
@@ -243,6 +248,17 @@ static int put_model(sm_client *c, const char *path, char *hash)
         sm_msg_doc_destroy(&doc);
         sm_msg_frames_free(&f);
     }
+    return rc;
+}
+
+static int put_model(sm_client *c, const char *path, char *hash)
+{
+    sm_err err;
+    size_t len;
+    uint8_t *data = sm_file_read(path, SM_FILE_MAX_MODEL, &len, &err);
+    if (!data)
+        return fail(c, "%s", err.msg);
+    int rc = sm_client_put(c, data, len, hash);
     free(data);
     return rc;
 }
@@ -251,7 +267,7 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
 {
     char hash[SM_HASH_HEX + 1];
     sm_err err;
-    if (!job->model || !job->out || !job->n_methods)
+    if ((!job->model && !job->model_hash) || !job->out || !job->n_methods)
         return fail(c, "a job needs a model, an output folder and methods");
     /* what sm_client_status cannot hold whole is refused here, before the
      * broker takes the job */
@@ -260,7 +276,9 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
         too_long(c, NULL, "output folder", job->out,
                  sizeof ((sm_client_status *)0)->out))
         return -1;
-    if (put_model(c, job->model, hash))
+    if (job->model_hash)
+        snprintf(hash, sizeof hash, "%s", job->model_hash);
+    else if (put_model(c, job->model, hash))
         return -1;
     enum { MAX_AUX = 16 };
     char aux[MAX_AUX][SM_HASH_HEX + 1];
@@ -268,13 +286,18 @@ int sm_client_submit(sm_client *c, const sm_client_job *job, char *id)
         return fail(c, "job: %zu auxiliary models, more than %d", job->n_aux,
                     MAX_AUX);
     for (size_t k = 0; k < job->n_aux; k++)
-        if (put_model(c, job->aux_paths[k], aux[k]))
+        if (job->aux_hashes)
+            snprintf(aux[k], sizeof aux[k], "%s", job->aux_hashes[k]);
+        else if (put_model(c, job->aux_paths[k], aux[k]))
             return -1;
     const char *aux_hashes[MAX_AUX];
     for (size_t k = 0; k < job->n_aux; k++)
         aux_hashes[k] = aux[k];
     char *config = NULL;
-    if (job->config) {
+    if (job->config_text) {
+        if (!(config = strdup(job->config_text)))
+            return encode_failed(c);
+    } else if (job->config) {
         size_t len;
         if (!(config = (char *)sm_file_read(job->config, (size_t)1 << 20, &len, &err)))
             return fail(c, "%s", err.msg);
@@ -458,11 +481,13 @@ static int ended(const sm_client_status *st)
     return strcmp(st->state, "queued") && strcmp(st->state, "running");
 }
 
-int sm_client_wait(sm_client *c, const char *job,
-                   void (*on_event)(const sm_client_status *st, void *u),
-                   void *u, sm_client_status *final)
+int sm_client_wait_for(sm_client *c, const char *job, double seconds,
+                       void (*on_event)(const sm_client_status *st, void *u),
+                       void *u, sm_client_status *final)
 {
     sm_client_status st;
+    double end = seconds > 0 ? sm_clock_now() + seconds : 0;
+    int rc = 1;
     for (;;) {
         /* STATUS first: it fails on an unknown job, and a job that has
          * ended already sends no events */
@@ -470,21 +495,28 @@ int sm_client_wait(sm_client *c, const char *job,
             return -1;
         if (on_event)
             on_event(&st, u);
-        if (ended(&st))
+        if (ended(&st)) {
+            rc = 0;
             break;
+        }
         sm_msg_buf b = {0};
         if (sm_msg_encode_job_id(job, &b))
             return encode_failed(c);
-        int rc = sm_msg_send(c->sock, NULL, 0, SM_PROTO_CLIENT, "WATCH", b.data, b.len);
+        int sent = sm_msg_send(c->sock, NULL, 0, SM_PROTO_CLIENT, "WATCH", b.data, b.len);
         sm_msg_buf_free(&b);
-        if (rc)
+        if (sent)
             return fail(c, "%s: send WATCH: %s", c->endpoint, zmq_strerror(errno));
         for (;;) {
             sm_msg_frames f;
-            rc = receive(c, WATCH_SILENCE, &f);
-            if (rc < 0)
+            double left = end ? end - sm_clock_now() : WATCH_SILENCE;
+            if (left <= 0) {
+                reconnect(c); /* the watch's events must not answer a request */
+                goto out;
+            }
+            int got = receive(c, left < WATCH_SILENCE ? left : WATCH_SILENCE, &f);
+            if (got < 0)
                 return -1;
-            if (rc > 0) {
+            if (got > 0) {
                 reconnect(c); /* ask again from scratch */
                 break;
             }
@@ -495,14 +527,23 @@ int sm_client_wait(sm_client *c, const char *job,
                 continue;
             if (on_event)
                 on_event(&st, u);
-            if (ended(&st))
+            if (ended(&st)) {
+                rc = 0;
                 goto out;
+            }
         }
     }
 out:
     if (final)
         *final = st;
-    return 0;
+    return rc;
+}
+
+int sm_client_wait(sm_client *c, const char *job,
+                   void (*on_event)(const sm_client_status *st, void *u),
+                   void *u, sm_client_status *final)
+{
+    return sm_client_wait_for(c, job, 0, on_event, u, final);
 }
 
 int sm_client_cancel(sm_client *c, const char *job)
@@ -514,40 +555,47 @@ int sm_client_cancel(sm_client *c, const char *job)
     return 0;
 }
 
+int sm_client_fetch_page(sm_client *c, const char *job, int64_t from,
+                         int (*fn)(const char *path, const void *data,
+                                   size_t len, void *u),
+                         void *u, int64_t *next)
+{
+    sm_msg_files req = {.job = job, .from = from};
+    sm_msg_buf b = {0};
+    sm_msg_frames f;
+    int rc = sm_msg_encode_files(&req, &b) ? encode_failed(c)
+                                            : request(c, "FETCH", &b, "FILES", &f);
+    sm_msg_buf_free(&b);
+    if (rc)
+        return -1;
+    sm_msg_doc *doc = NULL;
+    sm_msg_files rep;
+    sm_err err;
+    if (sm_msg_decode_files(f.body, f.len, &c->limits, &doc, &rep, &err)) {
+        rc = fail(c, "%s: FILES: %s", c->endpoint, err.msg);
+    } else if (rep.next >= 0 && rep.next <= from) {
+        rc = fail(c, "%s: FILES: no progress (next %lld after %lld)",
+                  c->endpoint, (long long)rep.next, (long long)from);
+    } else {
+        for (size_t k = 0; rc == 0 && k < rep.n; k++)
+            if (fn(rep.files[k].path, rep.files[k].data, rep.files[k].len, u))
+                rc = -1;
+        *next = rep.next;
+    }
+    sm_msg_doc_destroy(&doc);
+    sm_msg_frames_free(&f);
+    return rc;
+}
+
 int sm_client_fetch_each(sm_client *c, const char *job,
                          int (*fn)(const char *path, const void *data,
                                    size_t len, void *u),
                          void *u)
 {
     int64_t from = 0;
-    while (from >= 0) {
-        sm_msg_files req = {.job = job, .from = from};
-        sm_msg_buf b = {0};
-        sm_msg_frames f;
-        int rc = sm_msg_encode_files(&req, &b) ? encode_failed(c)
-                                                : request(c, "FETCH", &b, "FILES", &f);
-        sm_msg_buf_free(&b);
-        if (rc)
+    while (from >= 0)
+        if (sm_client_fetch_page(c, job, from, fn, u, &from))
             return -1;
-        sm_msg_doc *doc = NULL;
-        sm_msg_files rep;
-        sm_err err;
-        if (sm_msg_decode_files(f.body, f.len, &c->limits, &doc, &rep, &err)) {
-            rc = fail(c, "%s: FILES: %s", c->endpoint, err.msg);
-        } else if (rep.next >= 0 && rep.next <= from) {
-            rc = fail(c, "%s: FILES: no progress (next %lld after %lld)",
-                      c->endpoint, (long long)rep.next, (long long)from);
-        } else {
-            for (size_t k = 0; rc == 0 && k < rep.n; k++)
-                if (fn(rep.files[k].path, rep.files[k].data, rep.files[k].len, u))
-                    rc = -1;
-            from = rep.next;
-        }
-        sm_msg_doc_destroy(&doc);
-        sm_msg_frames_free(&f);
-        if (rc)
-            return -1;
-    }
     return 0;
 }
 

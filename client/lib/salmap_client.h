@@ -45,6 +45,11 @@ SM_CLIENT_API void sm_client_destroy(sm_client **c);
 /* The message of the last failure. */
 SM_CLIENT_API const char *sm_client_error(const sm_client *c);
 
+/* The broker's ERROR code of the last failure (schemas/PROTOCOL.md 4.9:
+ * "invalid", "unknown_job", "need_blob", "rejected", "busy", ...), or ""
+ * when the failure was not the broker's answer (no reply, bad input). */
+SM_CLIENT_API const char *sm_client_error_code(const sm_client *c);
+
 /* How long a request waits for its reply (seconds). */
 SM_CLIENT_API void sm_client_set_timeout(sm_client *c, double seconds);
 
@@ -94,7 +99,17 @@ typedef struct sm_client_job {
     const char *scale;                /* the PNGs' colour scales: "map"
                                          (NULL: each map its own) or "job"
                                          (one a method over the job) */
+    /* For a client that holds no files (e.g. a gateway): each, when set,
+     * replaces its file counterpart above. */
+    const char *model_hash;           /* a model the broker holds
+                                         (sm_client_put); model: its name */
+    const char *config_text;          /* the model config's YAML text */
+    const char *const *aux_hashes;    /* aux models the broker holds */
 } sm_client_job;
+
+/* Uploads bytes (a model) unless the broker holds them already, and
+ * writes their content hash into hash[65]. */
+SM_CLIENT_API int sm_client_put(sm_client *c, const void *data, size_t len, char *hash);
 
 /* Uploads the model (and the auxiliary models) if the broker lacks it, submits the job and writes
  * its id into id[SM_CLIENT_ID_MAX]. A name or output folder longer than
@@ -128,6 +143,12 @@ SM_CLIENT_API int sm_client_wait(sm_client *c, const char *job,
                    void (*on_event)(const sm_client_status *st, void *u),
                    void *u, sm_client_status *final);
 
+/* The same for at most `seconds`: returns 1 when the job had not ended by
+ * then (*final, if given, holds its last state). */
+SM_CLIENT_API int sm_client_wait_for(sm_client *c, const char *job, double seconds,
+                       void (*on_event)(const sm_client_status *st, void *u),
+                       void *u, sm_client_status *final);
+
 SM_CLIENT_API int sm_client_cancel(sm_client *c, const char *job);
 
 /* Calls fn on each output file of the job (index.csv first, then
@@ -137,6 +158,15 @@ SM_CLIENT_API int sm_client_fetch_each(sm_client *c, const char *job,
                          int (*fn)(const char *path, const void *data,
                                    size_t len, void *u),
                          void *u);
+
+/* One FETCH: calls fn on the files numbered from `from` on, as many as
+ * one reply holds, and writes the `from` of the next call into *next
+ * (-1 when there are no more). For a reader that paces itself (a stream);
+ * fn as in sm_client_fetch_each. */
+SM_CLIENT_API int sm_client_fetch_page(sm_client *c, const char *job, int64_t from,
+                         int (*fn)(const char *path, const void *data,
+                                   size_t len, void *u),
+                         void *u, int64_t *next);
 
 /* Writes the job's output files under dir (atomically, folders made). */
 SM_CLIENT_API int sm_client_fetch(sm_client *c, const char *job, const char *dir);

@@ -18,12 +18,7 @@ LIMIT=${LIMIT:-100}
 METHODS=${METHODS:-sal,grad,intg,smoothgrad,gradcam,elrp,occlusion,rise,extremal,lime,kernelshap,anchor,lore,abele}
 tmp=$(mktemp -d)
 . tests/lib/procs.sh
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap kill_all EXIT
 n_methods=$(tr ',' '\n' <<<"$METHODS" | wc -l)
 want=$((LIMIT * n_methods))
 # the maps among the .npy files (the others: arrays of records, compared too)

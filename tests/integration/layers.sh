@@ -24,12 +24,14 @@ core/config core/metrics core/render
 core/train core/explain
 core/report
 worker
-broker
+broker gateway
 client client/mkdata
 examples
 '
 # schemas and client/lib sit just above core/util: libsalmap-client is
 # built from them and core/util's err.c, file.c and clock.c alone.
+# gateway, the HTTP API, is a client of the broker over the wire
+# (client/lib): beside broker, it includes neither broker/ nor worker/.
 # broker sits above worker: embedded.c starts worker threads beside the
 # broker thread (salmap explain); no other broker file includes worker/.
 

@@ -2,9 +2,15 @@
 # run): counting checks, a command's exit status and output, polling with
 # a deadline, and starting a broker and workers on random loopback ports.
 # The caller sets BROKER, WORKER and tmp, and kills what "pids" lists on
-# exit.
+# exit (`trap kill_all EXIT` does, and removes $tmp).
 source tests/lib/check.sh
 pids=()
+
+kill_all() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
 
 # Waits until the file holds the text or the deadline passes.
 wait_for() { # FILE TEXT SECONDS

@@ -1,0 +1,78 @@
+/* The status page (gateway/page.h). It holds no data: it asks the API,
+ * with the bearer token given in the page's #token= fragment (kept in the
+ * tab's sessionStorage, never sent but as the Authorization header). */
+#include "gateway/page.h"
+
+#include <string.h>
+
+static const char page[] =
+    "<!DOCTYPE html>\n"
+    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    "<title>salmap</title>\n"
+    "<style>\n"
+    "body{font:14px system-ui,sans-serif;margin:2em;color:#222}\n"
+    "table{border-collapse:collapse;width:100%}\n"
+    "th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd}\n"
+    "progress{width:12em}\n"
+    ".failed{color:#b00}.cancelled{color:#888}.done{color:#070}\n"
+    "#errors li{color:#b00}\n"
+    "</style></head><body>\n"
+    "<h1>salmap jobs</h1>\n"
+    "<p id=\"status\">loading&hellip;</p>\n"
+    "<table><thead><tr><th>job</th><th>name</th><th>state</th><th>progress</th>"
+    "<th>maps</th><th>failed</th><th>rate</th><th>ETA</th></tr></thead>\n"
+    "<tbody id=\"jobs\"></tbody></table>\n"
+    "<h2>Recent errors</h2><ul id=\"errors\"></ul>\n"
+    "<script>\n"
+    "'use strict';\n"
+    "const m = location.hash.match(/token=([^&]+)/);\n"
+    "if (m) { sessionStorage.setItem('salmap-token', decodeURIComponent(m[1])); "
+    "history.replaceState(null, '', location.pathname); }\n"
+    "const token = sessionStorage.getItem('salmap-token');\n"
+    "function cell(tr, text) { const td = document.createElement('td'); "
+    "td.textContent = text; tr.appendChild(td); return td; }\n"
+    "function secs(s) { if (s === null || s === undefined) return '\\u2013'; "
+    "s = Math.round(s); return s >= 3600 ? Math.floor(s / 3600) + ' h ' + "
+    "Math.floor(s % 3600 / 60) + ' min' : s >= 60 ? Math.floor(s / 60) + ' min ' + "
+    "s % 60 + ' s' : s + ' s'; }\n"
+    "function show(jobs) {\n"
+    "  const body = document.getElementById('jobs'), errors = document.getElementById('errors');\n"
+    "  body.textContent = ''; errors.textContent = '';\n"
+    "  for (const j of jobs.slice().reverse()) {\n"
+    "    const tr = document.createElement('tr');\n"
+    "    tr.id = 'job-' + j.id; tr.className = j.state;\n"
+    "    tr.dataset.done = j.maps.done; tr.dataset.total = j.maps.total;\n"
+    "    cell(tr, j.id); cell(tr, j.name); cell(tr, j.state);\n"
+    "    const p = document.createElement('progress');\n"
+    "    p.max = Math.max(j.maps.total, 1); p.value = j.maps.done + j.maps.failed;\n"
+    "    cell(tr, '').appendChild(p);\n"
+    "    cell(tr, j.maps.done + ' / ' + j.maps.total); cell(tr, j.maps.failed);\n"
+    "    cell(tr, j.rate.toFixed(1) + ' /s'); cell(tr, j.state === 'running' ? "
+    "secs(j.eta_seconds) : '');\n"
+    "    body.appendChild(tr);\n"
+    "    if (j.error) { const li = document.createElement('li'); "
+    "li.textContent = j.id + ': ' + j.error; errors.appendChild(li); }\n"
+    "  }\n"
+    "}\n"
+    "async function poll() {\n"
+    "  const st = document.getElementById('status');\n"
+    "  try {\n"
+    "    const r = await fetch('/v1/jobs', {headers: token ? "
+    "{'Authorization': 'Bearer ' + token} : {}});\n"
+    "    const doc = await r.json();\n"
+    "    if (!r.ok) throw new Error(doc.error ? doc.error.code + ': ' + "
+    "doc.error.message : r.status);\n"
+    "    show(doc.jobs);\n"
+    "    st.textContent = doc.jobs.length + ' jobs, updated ' + "
+    "new Date().toLocaleTimeString();\n"
+    "  } catch (e) { st.textContent = 'cannot read the jobs: ' + e.message; }\n"
+    "  setTimeout(poll, 1000);\n"
+    "}\n"
+    "poll();\n"
+    "</script></body></html>\n";
+
+const char *sm_gw_page(size_t *len)
+{
+    *len = sizeof page - 1;
+    return page;
+}
