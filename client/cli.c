@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "client/lib/salmap_client.h"
 #include "util/clock.h"
+#include "util/progress.h"
 #include "explain/jobfile.h"
 #include "model/model.h"
 
@@ -104,28 +105,6 @@ int sm_cli_check_out_dir(const char *cmd, const char *opt, const char *path)
     return rc;
 }
 
-void sm_cli_progress_show(const char *prefix, const char *unit,
-                          uint64_t done, uint64_t total, double rate,
-                          int final)
-{
-    double left = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    char eta[32];
-    sm_clock_duration(left, eta, sizeof eta);
-    if (isatty(STDERR_FILENO)) {
-        int width = 30, fill = total ? (int)(width * done / total) : width;
-        fprintf(stderr, "\r[%.*s%*s] %llu/%llu %s, %.1f %s/s, %s left ",
-                fill, "==============================", width - fill, "",
-                (unsigned long long)done, (unsigned long long)total, unit,
-                rate, unit, eta);
-        if (final)
-            fputc('\n', stderr);
-    } else {
-        fprintf(stderr, "%s: %llu/%llu %s, %.1f %s/s, %s left\n", prefix,
-                (unsigned long long)done, (unsigned long long)total, unit,
-                rate, unit, eta);
-    }
-}
-
 void sm_cli_progress(const sm_client_status *st, void *u)
 {
     sm_cli_progress_state *ps = u;
@@ -136,8 +115,8 @@ void sm_cli_progress(const sm_client_status *st, void *u)
     ps->last = st->seconds;
     char prefix[SM_CLIENT_ID_MAX + 64];
     snprintf(prefix, sizeof prefix, "salmap: job %s %s", st->job, st->state);
-    sm_cli_progress_show(prefix, "maps", st->maps_done + st->maps_failed,
-                         st->maps_total, st->rate, final);
+    sm_progress_show(prefix, "maps", st->maps_done + st->maps_failed,
+                     st->maps_total, st->rate, final, 1);
 }
 
 int sm_cli_client_job(const sm_explain_job *j, sm_client_job *cj, char *target,

@@ -65,14 +65,6 @@ struct sm_client_job;
 int sm_cli_client_job(const struct sm_explain_job *j, struct sm_client_job *cj,
                       char *target, size_t cap);
 
-/* A progress update, done of total units at rate units/s: on a terminal a
- * bar redrawn in place (carriage return; a line break after it when
- * final), else the line "<prefix>: done/total units, rate units/s, N s
- * left". */
-void sm_cli_progress_show(const char *prefix, const char *unit,
-                          uint64_t done, uint64_t total, double rate,
-                          int final);
-
 /* A progress bar on a terminal, else a log line every 5 s and the last,
  * for a job's status; u is an sm_cli_progress_state ({-1e9} at first). */
 typedef struct sm_cli_progress_state {

@@ -14,6 +14,7 @@
 #include "explain/settings.h"
 #include "explain/sanity.h"
 #include "util/clock.h"
+#include "util/progress.h"
 #include "util/file.h"
 #include "util/text.h"
 
@@ -227,9 +228,9 @@ static void on_maps(long done, long total, void *u)
     progress *p = u;
     double dt = sm_clock_now() - p->t0;
     p->open = isatty(STDERR_FILENO) && done < total;
-    sm_cli_progress_show("salmap sanity", "maps", (uint64_t)done,
-                         (uint64_t)total, dt > 0 ? (double)done / dt : 0,
-                         done == total);
+    sm_progress_show("salmap sanity", "maps", (uint64_t)done,
+                     (uint64_t)total, dt > 0 ? (double)done / dt : 0,
+                     done == total, 1);
 }
 
 /* OUT/sanity.csv, atomically. */

@@ -22,6 +22,7 @@
 #include "explain/task.h"
 #include "io/jobinfo.h"
 #include "util/clock.h"
+#include "util/progress.h"
 
 static void skipped(const sm_err *e, void *failed)
 {
@@ -203,20 +204,9 @@ static int run_method(state *s, int m, const sm_tensor *x, const size_t *idx,
 
 static void progress(const state *s, size_t done_n, double t0, int final)
 {
-    double dt = sm_clock_now() - t0, rate = dt > 0 ? (double)done_n / dt : 0;
-    double left = rate > 0 ? (double)(s->count - done_n) / rate : 0;
-    char eta[32];
-    if (s->job->progress && isatty(STDERR_FILENO)) {
-        int width = 30, fill = s->count ? (int)(width * done_n / s->count) : width;
-        fprintf(stderr, "\r[%.*s%*s] %zu/%zu images, %.1f images/s, %s left ",
-                fill, "==============================", width - fill, "",
-                done_n, s->count, rate, sm_clock_duration(left, eta, sizeof eta));
-        if (final)
-            fputc('\n', stderr);
-    } else {
-        fprintf(stderr, "salmap explain: %zu/%zu images, %.1f images/s, %s left\n",
-                done_n, s->count, rate, sm_clock_duration(left, eta, sizeof eta));
-    }
+    double dt = sm_clock_now() - t0;
+    sm_progress_show("salmap explain", "images", done_n, s->count,
+                     dt > 0 ? (double)done_n / dt : 0, final, s->job->progress);
 }
 
 /* index.csv from every complete row, in dataset then method order. */

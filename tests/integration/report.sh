@@ -8,16 +8,9 @@
 # script), and take a screenshot kept as build/artifacts/report.png.
 # The checks are first run on a page that breaks each rule, so that they
 # are known to catch what they look for. Every step has a time bound.
-set -u
-BUILD=${BUILD:-build}
-SALMAP=$BUILD/bin/salmap
+source tests/integration/lib/common.sh # BUILD, SALMAP, tmp, ok, bad, finish
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 ART=build/artifacts
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 
 for tool in "$CHROMIUM" vips vipsheader; do
     command -v "$tool" >/dev/null || { echo "report.sh: $tool missing (make deps)" >&2; exit 1; }
@@ -150,5 +143,4 @@ if load "file://$OUT/report/index.html" --screenshot="$PWD/$ART/report.png" --wi
         || bad "the screenshot looks blank: mean $avg, deviation $dev"
 else bad "no screenshot: $(tail -3 "$tmp/log")"; fi
 
-echo "report: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish report
