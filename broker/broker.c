@@ -190,6 +190,7 @@ void sm_broker_destroy(sm_broker **bp)
         free(w->name);
         free(w);
     }
+    sm_broker_faults_free(b);
     while (b->watchers) {
         bwatch *w = b->watchers;
         b->watchers = w->next;

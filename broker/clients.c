@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -197,6 +198,58 @@ static void client_list(sm_broker *b, const sm_msg_frames *f)
     sm_msg_buf_free(&buf);
 }
 
+/* WORKERS: who works on what, and the latest faults (the status page). */
+static void client_workers(sm_broker *b, const sm_msg_frames *f)
+{
+    static const char *const kinds[] = {"images", "chunk", "step"};
+    sm_err err;
+    if (sm_msg_decode_empty(f->body, f->len, &b->limits, &err)) {
+        reply_error(b, f, "invalid", err.msg);
+        return;
+    }
+    size_t n = 0;
+    for (bworker *w = b->wk; w; w = w->next)
+        n++;
+    sm_msg_workers m = {calloc(n ? n : 1, sizeof *m.workers), n,
+                        calloc(BFAULTS, sizeof *m.faults), b->n_faults};
+    sm_msg_lease *leases = calloc(b->leased.n ? b->leased.n : 1, sizeof *leases);
+    sm_msg_buf buf = {0};
+    if (!m.workers || !m.faults || !leases) {
+        reply_error(b, f, "busy", "out of memory");
+        goto out;
+    }
+    size_t k = 0, used = 0;
+    for (bworker *w = b->wk; w; w = w->next, k++) {
+        sm_msg_worker *o = &m.workers[k];
+        *o = (sm_msg_worker){w->name, w->capacity, w->inflight, w->served,
+                             b->now - w->heard, b->now - w->joined,
+                             leases + used, 0};
+        for (btask *t = b->leased.head; t && used < b->leased.n; t = t->next)
+            if (t->lease == w)
+                leases[used++] = (sm_msg_lease){
+                    t->job->id, t->job->spec.methods[t->method], kinds[t->kind],
+                    sm_dataset_id(t->job->ds, t->images[0]), t->n_images,
+                    (uint64_t)t->failures, b->now - t->leased_at};
+        o->n_tasks = (size_t)(leases + used - o->tasks);
+    }
+    /* oldest first: the ring starts at fault_at once it is full */
+    size_t start = b->n_faults < BFAULTS ? 0 : b->fault_at;
+    for (size_t i = 0; i < b->n_faults; i++) {
+        const bfault *q = &b->faults[(start + i) % BFAULTS];
+        m.faults[i] = (sm_msg_fault){q->at, q->job,
+                                     q->message ? q->message : "(out of memory)"};
+    }
+    if (sm_msg_encode_workers(&m, &buf) == 0)
+        send_client(b, f, "WORKERS", &buf);
+    else
+        reply_error(b, f, "busy", "the WORKERS reply does not encode");
+out:
+    free(m.workers);
+    free(m.faults);
+    free(leases);
+    sm_msg_buf_free(&buf);
+}
+
 static void client_watch(sm_broker *b, const sm_msg_frames *f)
 {
     bjob *j = request_job(b, f);
@@ -292,6 +345,74 @@ static int fetch_add(fetch_page *p, char *const *rel, size_t n,
     return 0;
 }
 
+/* 1 when m is the first of the job's methods complete for image id: its
+ * entry carries the image's input.png. */
+static int first_done(const bjob *j, const char *id, size_t m)
+{
+    for (size_t k = 0; k < m; k++)
+        if (sm_explain_store_done(j->store, id, j->spec.methods[k]))
+            return 0;
+    return 1;
+}
+
+/* The files of (id, method m), input.png too when first (see first_done);
+ * as sm_explain_store_files. */
+static int entry_files(const bjob *j, const char *id, size_t m, char ***rel,
+                       size_t *n, sm_err *err)
+{
+    if (sm_explain_store_files(j->store, id, j->spec.methods[m], rel, n, err))
+        return -1;
+    char path[BPATH_MAX], *in = NULL, **grown = NULL;
+    if (!first_done(j, id, m) ||
+        bpath(path, err, id, "%s/maps/%s/input.png", j->spec.out, id) ||
+        access(path, R_OK))
+        return 0;
+    if (!(in = bpath_heap("maps/%s/input.png", id)) ||
+        !(grown = realloc(*rel, sizeof *grown * (*n + 1)))) {
+        free(in);
+        return 0; /* a file less, the PNG of the input: not worth failing */
+    }
+    *rel = grown;
+    grown[(*n)++] = in;
+    return 0;
+}
+
+static void free_rel(char **rel, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rel[i]);
+    free(rel);
+}
+
+/* 1 when path names one of j's output files that FETCH lists. */
+static int job_lists(const bjob *j, const char *path)
+{
+    if (!strcmp(path, "index.csv"))
+        return 1;
+    const char *slash = strrchr(path, '/');
+    if (strncmp(path, "maps/", 5) || !slash || slash - path <= 5)
+        return 0;
+    char id[BPATH_MAX];
+    size_t idlen = (size_t)(slash - path - 5);
+    if (idlen >= sizeof id)
+        return 0;
+    memcpy(id, path + 5, idlen);
+    id[idlen] = '\0';
+    int found = 0;
+    for (size_t m = 0; m < j->spec.n_methods && !found; m++) {
+        char **rel;
+        size_t n;
+        sm_err err;
+        if (!sm_explain_store_done(j->store, id, j->spec.methods[m]) ||
+            entry_files(j, id, m, &rel, &n, &err))
+            continue;
+        for (size_t i = 0; i < n && !found; i++)
+            found = !strcmp(rel[i], path);
+        free_rel(rel, n);
+    }
+    return found;
+}
+
 static void client_fetch(sm_broker *b, const sm_msg_frames *f)
 {
     sm_msg_doc *doc = NULL;
@@ -319,6 +440,22 @@ static void client_fetch(sm_broker *b, const sm_msg_frames *f)
         reply_error(b, f, "busy", "out of memory");
         goto out;
     }
+    if (req.path) { /* one file, named */
+        if (!job_lists(j, req.path)) {
+            char msg[BPATH_MAX + 64];
+            snprintf(msg, sizeof msg, "job %s has no file '%s'", j->id, req.path);
+            reply_error(b, f, "not_found", msg);
+            goto out;
+        }
+        fetch_add(&p, (char *[]){(char *)req.path}, 1, max_file);
+        if (rep.n == 0) {
+            reply_error(b, f, "not_found", req.path);
+            goto out;
+        }
+        if (sm_msg_encode_files(&rep, &buf) == 0)
+            send_client(b, f, "FILES", &buf);
+        goto out;
+    }
     /* one walk over the job's files: index.csv is file 0, then each
      * complete (image, method) in index order */
     int64_t k = 0, from = req.from < 0 ? 0 : req.from;
@@ -335,15 +472,13 @@ static void client_fetch(sm_broker *b, const sm_msg_frames *f)
                 continue;
             char **rel;
             size_t n;
-            if (sm_explain_store_files(j->store, id, method, &rel, &n, &err)) {
+            if (entry_files(j, id, m, &rel, &n, &err)) {
                 sm_broker_warn("fetch %s: %s", j->id, err.msg);
                 continue;
             }
             if ((full = fetch_add(&p, rel, n, max_file)))
                 k--;
-            for (size_t i = 0; i < n; i++)
-                free(rel[i]);
-            free(rel);
+            free_rel(rel, n);
         }
     rep.next = full ? k : -1; /* > from: a reply holds at least one file */
     if (sm_msg_encode_files(&rep, &buf) == 0)
@@ -382,6 +517,8 @@ void bclients_on_message(sm_broker *b, const sm_msg_frames *f)
         client_list(b, f);
     else if (!strcmp(c, "WATCH"))
         client_watch(b, f);
+    else if (!strcmp(c, "WORKERS"))
+        client_workers(b, f);
     else if (!strcmp(c, "CANCEL"))
         client_cancel(b, f);
     else if (!strcmp(c, "FETCH"))

@@ -59,29 +59,29 @@ void bgather_close(bjob *j, bgather *g)
 }
 
 /* Writes one image's map and row. */
-static void put_item(bjob *j, int m, size_t i,
+static void put_item(sm_broker *b, bjob *j, int m, size_t i,
                      const sm_msg_item *it)
 {
     const char *id = sm_dataset_id(j->ds, i);
     sm_err err;
     if (!it->id || strcmp(it->id, id) != 0) {
-        sm_broker_warn("job %s: a result for '%s' where '%s' was asked; "
-                      "counted as failed", j->id, it->id ? it->id : "?", id);
+        sm_broker_fault(b, j->id, "a result for '%s' where '%s' was asked; "
+                        "counted as failed", it->id ? it->id : "?", id);
         j->maps_failed++;
         return;
     }
     if (it->error) {
         const char *file = sm_dataset_path(j->ds, i);
-        sm_broker_warn("job %s: %s: %s: %s", j->id, file ? file : id,
-                       j->spec.methods[m], it->error);
+        sm_broker_fault(b, j->id, "%s: %s: %s", file ? file : id,
+                        j->spec.methods[m], it->error);
         j->maps_failed++;
         return;
     }
     int with_map = !sm_explainer_class_of(j->ex[m])->no_map;
     if (with_map &&
         (it->height != j->cfg->height || it->width != j->cfg->width)) {
-        sm_broker_warn("job %s: %s: %s: a %dx%d map for a %dx%d model input; "
-                      "counted as failed", j->id, id, j->spec.methods[m],
+        sm_broker_fault(b, j->id, "%s: %s: a %dx%d map for a %dx%d model input; "
+                        "counted as failed", id, j->spec.methods[m],
                       it->height, it->width, j->cfg->height, j->cfg->width);
         j->maps_failed++;
         return;
@@ -94,7 +94,7 @@ static void put_item(bjob *j, int m, size_t i,
                                   it->arrays[k].data);
     if (oom) {
         sm_record_free(&r.record);
-        sm_broker_warn("job %s: %s: out of memory", j->id, id);
+        sm_broker_fault(b, j->id, "%s: out of memory", id);
         j->maps_failed++;
         return;
     }
@@ -120,7 +120,7 @@ static void put_item(bjob *j, int m, size_t i,
         it->width, &err);
     sm_record_free(&r.record);
     if (rc) {
-        sm_broker_warn("job %s: %s", j->id, err.msg);
+        sm_broker_fault(b, j->id, "%s", err.msg);
         j->maps_failed++;
         return;
     }
@@ -143,8 +143,8 @@ static void drop_queued(bjob *j, const bgather *g)
 void bjob_task_failed(sm_broker *b, btask *t, const char *why)
 {
     bjob *j = t->job;
-    sm_broker_warn("job %s: task %llu (%s, %zu image(s), first '%s'): %s",
-                  j->id, (unsigned long long)t->id, j->spec.methods[t->method],
+    sm_broker_fault(b, j->id, "task %llu (%s, %zu image(s), first '%s'): %s",
+                    (unsigned long long)t->id, j->spec.methods[t->method],
                   t->n_images, sm_dataset_id(j->ds, t->images[0]), why);
     if (t->kind == SM_TASK_CHUNK) {
         /* the image's other parts are of no use now: drop those queued;
@@ -263,7 +263,7 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
         return;
     }
     for (size_t k = 0; k < t->n_images; k++)
-        put_item(j, t->method, t->images[k], &r->items[k]);
+        put_item(b, j, t->method, t->images[k], &r->items[k]);
     if (t->kind == SM_TASK_STEP)
         bgather_close(j, t->gather);
     j->dirty = 1;

@@ -33,6 +33,7 @@ struct bworker {
     uint32_t capacity, inflight;
     double expiry;     /* dead when not heard from by then */
     double last_sent;  /* for heartbeats */
+    double joined, heard; /* READY, the last message (WORKERS) */
     uint64_t served;   /* tasks leased, for least-recently-used choice */
     bworker *next;
 };
@@ -66,6 +67,7 @@ struct btask {
     bgather *gather;   /* chunk and step (borrowed from the job) */
     bworker *lease;    /* NULL while queued */
     int failures;      /* workers that died holding it */
+    double leased_at;
     btask *next, *prev;
 };
 
@@ -117,6 +119,16 @@ typedef struct bwatch {
     struct bwatch *next;
 } bwatch;
 
+/* A fault a person should see (WORKERS, the status page): a failed map or
+ * task, a worker given up, a failed job. */
+typedef struct bfault {
+    double at;     /* Unix time */
+    char *job;     /* or NULL */
+    char *message;
+} bfault;
+
+#define BFAULTS 50 /* the latest kept */
+
 struct sm_broker {
     void *ctx, *clients, *workers;
     sm_zap *zap;              /* CURVE on: the allowlist */
@@ -134,6 +146,8 @@ struct sm_broker {
     uint64_t served;          /* leases made, to order workers by use */
     int quiet;                /* no progress lines (embedded runs; log.c) */
     size_t fetch_bytes;       /* a FILES reply's files, about */
+    bfault faults[BFAULTS];   /* a ring: the oldest at fault_at when full */
+    size_t n_faults, fault_at;
     double now;
 };
 

@@ -292,8 +292,10 @@ void bjob_set_state(sm_broker *b, bjob *j, bjob_state s, const char *error)
 {
     sm_err err;
     j->state = s;
-    if (error && !j->error)
+    if (error && !j->error) {
         j->error = strdup(error);
+        sm_broker_fault(b, j->id, "failed: %s", error);
+    }
     j->dirty = 1;
     if (sm_journal_set(b->journal, j->id, bjob_state_name(s), j->error,
                        j->maps_done, j->maps_failed, &err))

@@ -162,6 +162,7 @@ void bworkers_on_message(sm_broker *b, const sm_msg_frames *f)
         } else if ((w = calloc(1, sizeof *w))) {
             memcpy(w->id, f->identity, f->identity_len);
             w->id_len = f->identity_len;
+            w->joined = b->now;
             w->next = b->wk;
             b->wk = w;
         }
@@ -170,7 +171,7 @@ void bworkers_on_message(sm_broker *b, const sm_msg_frames *f)
             w->name = name;
             w->capacity = r.capacity;
             w->expiry = b->now + liveness(b);
-            w->last_sent = b->now;
+            w->heard = w->last_sent = b->now;
             sm_broker_info(b, "worker %s ready (capacity %u)", w->name, w->capacity);
         } else {
             free(name);
@@ -190,6 +191,7 @@ void bworkers_on_message(sm_broker *b, const sm_msg_frames *f)
         return;
     }
     w->expiry = b->now + liveness(b);
+    w->heard = b->now;
     if (!strcmp(c, "HEARTBEAT")) {
         return;
     } else if (!strcmp(c, "RESULT")) {
@@ -209,8 +211,8 @@ void bworkers_expire(sm_broker *b)
     for (bworker *w = b->wk, *nx; w; w = nx) {
         nx = w->next;
         if (w->expiry < b->now) {
-            sm_broker_warn("worker %s silent for %.1f s: its %u task(s) go back "
-                          "to the queue", w->name, liveness(b), w->inflight);
+            sm_broker_fault(b, NULL, "worker %s silent for %.1f s: its %u task(s) "
+                            "go back to the queue", w->name, liveness(b), w->inflight);
             remove_worker(b, w, 1);
         }
     }
@@ -274,6 +276,7 @@ void bworkers_dispatch(sm_broker *b)
             continue;
         }
         t->lease = w;
+        t->leased_at = b->now;
         btask_push(&b->leased, t);
         w->inflight++;
         w->served = ++b->served;

@@ -202,31 +202,10 @@ static int job_status(sm_client *c, const char *id, int cancel, sm_gw_reply *rp)
 }
 
 /* --- files over FETCH ----------------------------------------------------- */
-typedef struct one_file {
-    const char *want;
-    void *data;
-    size_t len;
-    int found, oom;
-} one_file;
-
-static int take_file(const char *path, const void *data, size_t len, void *u)
-{
-    one_file *f = u;
-    if (strcmp(path, f->want))
-        return 0;
-    f->found = 1;
-    if (!(f->data = malloc(len ? len : 1)))
-        f->oom = 1;
-    else
-        memcpy(f->data, data, len);
-    f->len = len;
-    return -1; /* found: no need to read further */
-}
-
 static const char *type_of(const char *path)
 {
     size_t n = strlen(path);
-    return n > 4 && !strcmp(path + n - 4, ".npy")   ? "application/octet-stream"
+    return n > 4 && !strcmp(path + n - 4, ".png")   ? "image/png"
          : n > 5 && !strcmp(path + n - 5, ".json")  ? "application/json"
          : n > 4 && !strcmp(path + n - 4, ".csv")   ? "text/csv"
                                                    : "application/octet-stream";
@@ -234,15 +213,14 @@ static const char *type_of(const char *path)
 
 static int get_file(sm_client *c, const char *id, const char *rel, sm_gw_reply *rp)
 {
-    one_file f = {.want = rel};
-    if (sm_client_fetch_each(c, id, take_file, &f) && !f.found)
-        return broker_error(rp, c);
-    if (f.oom)
-        return sm_gw_reply_error(rp, 500, "internal", "out of memory");
-    if (!f.found)
+    void *data;
+    size_t len;
+    if (sm_client_fetch_file(c, id, rel, &data, &len) == 0)
+        return reply_text(rp, 200, type_of(rel), data, len);
+    if (!strcmp(sm_client_error_code(c), "not_found"))
         return sm_gw_reply_error(rp, 404, "no_such_file", "job %s has no file '%s' "
                                  "(GET /v1/jobs/%s/maps lists them)", id, rel, id);
-    return reply_text(rp, 200, type_of(rel), f.data, f.len);
+    return broker_error(rp, c);
 }
 
 static int list_file(const char *path, const void *data, size_t len, void *u)
@@ -455,6 +433,17 @@ static int explain(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
     return rp->status;
 }
 
+/* --- GET /v1/workers ------------------------------------------------------- */
+static int list_workers(sm_client *c, sm_gw_reply *rp)
+{
+    sm_client_workers *w = sm_client_workers_get(c);
+    if (!w)
+        return broker_error(rp, c);
+    json_t *j = sm_gw_workers_json(w);
+    sm_client_workers_destroy(&w);
+    return reply_json(rp, 200, j);
+}
+
 /* --- routing ---------------------------------------------------------------- */
 static int is(const sm_gw_request *rq, const char *method)
 {
@@ -471,6 +460,9 @@ static int route(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
     if (!strcmp(p, "/v1/explain"))
         return is(rq, "POST") ? explain(a, c, rq, rp) : sm_gw_reply_error(rp, 405,
                "method_not_allowed", "%s /v1/explain: use POST", rq->method);
+    if (!strcmp(p, "/v1/workers"))
+        return is(rq, "GET") ? list_workers(c, rp) : sm_gw_reply_error(rp, 405,
+               "method_not_allowed", "%s /v1/workers: use GET", rq->method);
     if (!strcmp(p, "/v1/jobs"))
         return is(rq, "POST") ? post_job(a, c, rq, rp)
              : is(rq, "GET")  ? list_jobs(c, rp)

@@ -414,3 +414,38 @@ json_t *sm_gw_status_json(const sm_client_status *st)
         json_object_set_new(o, "error", json_string(st->error));
     return o;
 }
+
+json_t *sm_gw_workers_json(const sm_client_workers *w)
+{
+    json_t *ws = json_array(), *fs = json_array();
+    int oom = !ws || !fs;
+    for (size_t k = 0; k < w->n && !oom; k++) {
+        const sm_client_worker *x = &w->workers[k];
+        json_t *ts = json_array();
+        for (size_t t = 0; ts && t < x->n_tasks && !oom; t++) {
+            const sm_client_lease *l = &x->tasks[t];
+            oom = json_array_append_new(ts, json_pack(
+                "{s:s, s:s, s:s, s:s, s:I, s:I, s:f}", "job", l->job, "method",
+                l->method, "kind", l->kind, "first", l->first, "images",
+                (json_int_t)l->images, "failures", (json_int_t)l->failures,
+                "seconds", l->seconds));
+        }
+        oom = oom || json_array_append_new(ws, json_pack(
+            "{s:s, s:I, s:I, s:I, s:f, s:f, s:o}", "name", x->name, "capacity",
+            (json_int_t)x->capacity, "inflight", (json_int_t)x->inflight, "served",
+            (json_int_t)x->served, "heard_seconds", x->heard, "joined_seconds",
+            x->joined, "tasks", ts)); /* "o" takes ts, on failure too */
+    }
+    for (size_t k = 0; k < w->n_faults && !oom; k++) {
+        const sm_client_fault *f = &w->faults[k];
+        oom = json_array_append_new(fs, json_pack("{s:f, s:s?, s:s}", "at", f->at,
+                                                  "job", f->job, "message",
+                                                  f->message));
+    }
+    if (oom) {
+        json_decref(ws);
+        json_decref(fs);
+        return NULL;
+    }
+    return json_pack("{s:o, s:o}", "workers", ws, "faults", fs);
+}

@@ -38,6 +38,10 @@ void sm_gw_job_free(sm_gw_job *j);
 /* A job's status as the API answers it: progress, rate and ETA. */
 json_t *sm_gw_status_json(const sm_client_status *st);
 
+/* GET /v1/workers's answer: {workers: [...], faults: [...]}; NULL when out
+ * of memory. */
+json_t *sm_gw_workers_json(const sm_client_workers *w);
+
 /* 1 when s is a path a client may name inside a job's folder: not empty,
  * relative, no "..", no backslash or control character (PROTOCOL.md 3.3). */
 int sm_gw_path_safe(const char *s);

@@ -371,6 +371,7 @@ static const sm_msg_schema file_elem =
 static const sm_msg_field files_fields[] = {
     {.key = "job", .type = SM_MSG_STR, .flags = REQ | NONEMPTY, FS(job)},
     {.key = "from", .type = SM_MSG_INT, FS(from), .lo = 0, .hi = INT64_MAX},
+    {.key = "path", .type = SM_MSG_PATH, FS(path)},
     {.key = "next", .type = SM_MSG_INT, .flags = SM_MSG_OMIT, FS(next),
      .lo = -1, .hi = INT64_MAX, .def = -1},
     {.key = "files", .type = SM_MSG_STRUCTS, FS(files),
@@ -378,6 +379,54 @@ static const sm_msg_field files_fields[] = {
 };
 static const sm_msg_schema files_table =
     SM_MSG_TABLE("FILES", sm_msg_files, files_fields, NULL);
+
+/* WORKERS */
+
+#define LS(f) SM_MSG_AT(sm_msg_lease, f)
+static const sm_msg_field lease_fields[] = {
+    {.key = "job", .type = SM_MSG_STR, .flags = REQ, LS(job)},
+    {.key = "method", .type = SM_MSG_STR, .flags = REQ, LS(method)},
+    {.key = "kind", .type = SM_MSG_STR, .flags = REQ, LS(kind)},
+    {.key = "first", .type = SM_MSG_STR, LS(first)},
+    {.key = "images", .type = SM_MSG_UINT, .flags = REQ, LS(images)},
+    {.key = "failures", .type = SM_MSG_UINT, LS(failures)},
+    {.key = "seconds", .type = SM_MSG_F64, LS(seconds)},
+};
+static const sm_msg_schema lease_elem =
+    SM_MSG_TABLE(NULL, sm_msg_lease, lease_fields, NULL);
+
+#define WK(f) SM_MSG_AT(sm_msg_worker, f)
+static const sm_msg_field worker_fields[] = {
+    {.key = "name", .type = SM_MSG_STR, .flags = REQ, WK(name)},
+    {.key = "capacity", .type = SM_MSG_UINT, .flags = REQ, WK(capacity)},
+    {.key = "inflight", .type = SM_MSG_UINT, .flags = REQ, WK(inflight)},
+    {.key = "served", .type = SM_MSG_UINT, WK(served)},
+    {.key = "heard", .type = SM_MSG_F64, .flags = REQ, WK(heard)},
+    {.key = "joined", .type = SM_MSG_F64, WK(joined)},
+    {.key = "tasks", .type = SM_MSG_STRUCTS, WK(tasks),
+     SM_MSG_N(sm_msg_worker, n_tasks), .sub = &lease_elem},
+};
+static const sm_msg_schema worker_elem =
+    SM_MSG_TABLE(NULL, sm_msg_worker, worker_fields, NULL);
+
+static const sm_msg_field fault_fields[] = {
+    {.key = "at", .type = SM_MSG_F64, .flags = REQ, SM_MSG_AT(sm_msg_fault, at)},
+    {.key = "job", .type = SM_MSG_STR, SM_MSG_AT(sm_msg_fault, job)},
+    {.key = "message", .type = SM_MSG_STR, .flags = REQ,
+     SM_MSG_AT(sm_msg_fault, message)},
+};
+static const sm_msg_schema fault_elem =
+    SM_MSG_TABLE(NULL, sm_msg_fault, fault_fields, NULL);
+
+static const sm_msg_field workers_fields[] = {
+    {.key = "workers", .type = SM_MSG_STRUCTS, .flags = REQ,
+     SM_MSG_AT(sm_msg_workers, workers), SM_MSG_N(sm_msg_workers, n),
+     .sub = &worker_elem},
+    {.key = "faults", .type = SM_MSG_STRUCTS, SM_MSG_AT(sm_msg_workers, faults),
+     SM_MSG_N(sm_msg_workers, n_faults), .sub = &fault_elem},
+};
+static const sm_msg_schema workers_table =
+    SM_MSG_TABLE("WORKERS", sm_msg_workers, workers_fields, NULL);
 
 /* ERROR, READY */
 
@@ -651,6 +700,7 @@ static int encode(const sm_msg_schema *s, const void *m, sm_msg_buf *b)
 CODEC(job, sm_msg_job, job_table)
 CODEC(status, sm_msg_status, status_table)
 CODEC(list, sm_msg_list, list_table)
+CODEC(workers, sm_msg_workers, workers_table)
 CODEC(blob, sm_msg_blob, blob_table)
 CODEC(files, sm_msg_files, files_table)
 CODEC(error, sm_msg_error, error_table)

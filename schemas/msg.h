@@ -172,16 +172,52 @@ typedef struct sm_msg_file {
 typedef struct sm_msg_files {
     const char *job;
     int64_t from;          /* FETCH */
+    const char *path;      /* FETCH: just this file (from ignored), or NULL */
     sm_msg_file *files;    /* FILES */
     size_t n;
     int64_t next;          /* FILES: -1 at the end */
 } sm_msg_files;
 
+/* WORKERS {} -> WORKERS {workers: [worker], faults: [fault]}: the workers
+ * the broker knows with the tasks they hold, and its latest faults (failed
+ * maps and tasks, workers given up), oldest first. */
+typedef struct sm_msg_lease {
+    const char *job;
+    const char *method;
+    const char *kind;      /* "images", "chunk", "step" */
+    const char *first;     /* the first image's id */
+    uint64_t images;
+    uint64_t failures;     /* workers that died holding it */
+    double seconds;        /* since it was leased */
+} sm_msg_lease;
+
+typedef struct sm_msg_worker {
+    const char *name;
+    uint64_t capacity, inflight, served;
+    double heard;          /* seconds since the broker last heard from it */
+    double joined;         /* seconds since its READY */
+    sm_msg_lease *tasks;
+    size_t n_tasks;
+} sm_msg_worker;
+
+typedef struct sm_msg_fault {
+    double at;             /* Unix time, seconds */
+    const char *job;       /* NULL when of no job */
+    const char *message;
+} sm_msg_fault;
+
+typedef struct sm_msg_workers {
+    sm_msg_worker *workers;
+    size_t n;
+    sm_msg_fault *faults;
+    size_t n_faults;
+} sm_msg_workers;
+
 /* ERROR {code, message, command}: codes "invalid" (a body or field that
  * does not decode), "unknown_command", "unknown_job", "need_blob" (SUBMIT
  * of a model the broker lacks; message holds the hash), "rejected" (a job
  * that fails its checks: bad model, config, dataset, method, setting),
- * "busy". */
+ * "not_found" (a FETCH path the job does not have), "busy". */
 typedef struct sm_msg_error {
     const char *code;
     const char *message;
@@ -296,6 +332,7 @@ const char *sm_task_kind_name(sm_task_kind k);
 int sm_msg_encode_job(const sm_msg_job *m, sm_msg_buf *b);
 int sm_msg_encode_status(const sm_msg_status *m, sm_msg_buf *b);
 int sm_msg_encode_list(const sm_msg_list *m, sm_msg_buf *b);
+int sm_msg_encode_workers(const sm_msg_workers *m, sm_msg_buf *b);
 int sm_msg_encode_blob(const sm_msg_blob *m, sm_msg_buf *b);
 int sm_msg_encode_files(const sm_msg_files *m, sm_msg_buf *b);
 int sm_msg_encode_error(const sm_msg_error *m, sm_msg_buf *b);
@@ -313,6 +350,8 @@ int sm_msg_decode_job(const void *body, size_t len, const sm_msg_limits *l,
                       sm_msg_doc **doc, sm_msg_job *m, sm_err *err);
 int sm_msg_decode_status(const void *body, size_t len, const sm_msg_limits *l,
                          sm_msg_doc **doc, sm_msg_status *m, sm_err *err);
+int sm_msg_decode_workers(const void *body, size_t len, const sm_msg_limits *l,
+                          sm_msg_doc **doc, sm_msg_workers *m, sm_err *err);
 int sm_msg_decode_list(const void *body, size_t len, const sm_msg_limits *l,
                        sm_msg_doc **doc, sm_msg_list *m, sm_err *err);
 int sm_msg_decode_blob(const void *body, size_t len, const sm_msg_limits *l,

@@ -555,12 +555,12 @@ int sm_client_cancel(sm_client *c, const char *job)
     return 0;
 }
 
-int sm_client_fetch_page(sm_client *c, const char *job, int64_t from,
-                         int (*fn)(const char *path, const void *data,
-                                   size_t len, void *u),
-                         void *u, int64_t *next)
+/* One FETCH, of the files from `from` on or of the one named path. */
+static int fetch(sm_client *c, const char *job, int64_t from, const char *path,
+                 int (*fn)(const char *path, const void *data, size_t len, void *u),
+                 void *u, int64_t *next)
 {
-    sm_msg_files req = {.job = job, .from = from};
+    sm_msg_files req = {.job = job, .from = from, .path = path};
     sm_msg_buf b = {0};
     sm_msg_frames f;
     int rc = sm_msg_encode_files(&req, &b) ? encode_failed(c)
@@ -585,6 +585,131 @@ int sm_client_fetch_page(sm_client *c, const char *job, int64_t from,
     sm_msg_doc_destroy(&doc);
     sm_msg_frames_free(&f);
     return rc;
+}
+
+int sm_client_fetch_page(sm_client *c, const char *job, int64_t from,
+                         int (*fn)(const char *path, const void *data,
+                                   size_t len, void *u),
+                         void *u, int64_t *next)
+{
+    return fetch(c, job, from, NULL, fn, u, next);
+}
+
+typedef struct one_file {
+    const char *want;
+    void *data;
+    size_t len;
+    int oom;
+} one_file;
+
+static int keep_file(const char *path, const void *data, size_t len, void *u)
+{
+    one_file *o = u;
+    if (strcmp(path, o->want) || o->data)
+        return 0;
+    if (!(o->data = malloc(len ? len : 1)))
+        return o->oom = 1, -1;
+    memcpy(o->data, data, len);
+    o->len = len;
+    return 0;
+}
+
+int sm_client_fetch_file(sm_client *c, const char *job, const char *path,
+                         void **data, size_t *len)
+{
+    one_file o = {.want = path};
+    int64_t next;
+    *data = NULL;
+    *len = 0;
+    if (fetch(c, job, 0, path, keep_file, &o, &next)) {
+        free(o.data);
+        return o.oom ? fail(c, "%s: %s: out of memory", job, path) : -1;
+    }
+    if (!o.data)
+        return fail(c, "%s: FILES: the reply lacks %s", c->endpoint, path);
+    *data = o.data;
+    *len = o.len;
+    return 0;
+}
+
+/* sm_client_workers with what its pointers point into. */
+typedef struct workers_reply {
+    sm_client_workers pub; /* first: the caller's pointer is to it */
+    sm_msg_frames f;
+    sm_msg_doc *doc;
+    sm_client_worker *workers;
+    sm_client_lease *leases;
+    sm_client_fault *faults;
+} workers_reply;
+
+void sm_client_workers_destroy(sm_client_workers **wp)
+{
+    workers_reply *r = (workers_reply *)*wp;
+    if (!r)
+        return;
+    sm_msg_doc_destroy(&r->doc);
+    sm_msg_frames_free(&r->f);
+    free(r->workers);
+    free(r->leases);
+    free(r->faults);
+    free(r);
+    *wp = NULL;
+}
+
+sm_client_workers *sm_client_workers_get(sm_client *c)
+{
+    sm_msg_buf b = {0};
+    workers_reply *r = calloc(1, sizeof *r);
+    if (!r || sm_msg_encode_empty(&b)) {
+        free(r);
+        sm_msg_buf_free(&b);
+        encode_failed(c);
+        return NULL;
+    }
+    int rc = request(c, "WORKERS", &b, "WORKERS", &r->f);
+    sm_msg_buf_free(&b);
+    if (rc) {
+        free(r);
+        return NULL;
+    }
+    sm_msg_workers m;
+    sm_err err;
+    if (sm_msg_decode_workers(r->f.body, r->f.len, &c->limits, &r->doc, &m, &err)) {
+        fail(c, "%s: WORKERS: %s", c->endpoint, err.msg);
+        goto failed;
+    }
+    size_t n_leases = 0;
+    for (size_t k = 0; k < m.n; k++)
+        n_leases += m.workers[k].n_tasks;
+    r->workers = calloc(m.n ? m.n : 1, sizeof *r->workers);
+    r->leases = calloc(n_leases ? n_leases : 1, sizeof *r->leases);
+    r->faults = calloc(m.n_faults ? m.n_faults : 1, sizeof *r->faults);
+    if (!r->workers || !r->leases || !r->faults) {
+        encode_failed(c);
+        goto failed;
+    }
+    size_t used = 0;
+    for (size_t k = 0; k < m.n; k++) {
+        const sm_msg_worker *w = &m.workers[k];
+        r->workers[k] = (sm_client_worker){w->name, w->capacity, w->inflight, w->served,
+                                           w->heard, w->joined, r->leases + used,
+                                           w->n_tasks};
+        for (size_t t = 0; t < w->n_tasks; t++, used++) {
+            const sm_msg_lease *l = &w->tasks[t];
+            r->leases[used] = (sm_client_lease){l->job, l->method, l->kind,
+                                                l->first ? l->first : "", l->images,
+                                                l->failures, l->seconds};
+        }
+    }
+    for (size_t k = 0; k < m.n_faults; k++)
+        r->faults[k] = (sm_client_fault){m.faults[k].at, m.faults[k].job,
+                                         m.faults[k].message};
+    r->pub = (sm_client_workers){r->workers, m.n, r->faults, m.n_faults};
+    return &r->pub;
+failed:;
+    sm_client_workers *pub = &r->pub;
+    sm_client_workers_destroy(&pub);
+    return NULL;
 }
 
 int sm_client_fetch_each(sm_client *c, const char *job,

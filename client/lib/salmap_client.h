@@ -168,6 +168,49 @@ SM_CLIENT_API int sm_client_fetch_page(sm_client *c, const char *job, int64_t fr
                                    size_t len, void *u),
                          void *u, int64_t *next);
 
+/* One named file of the job (a path that FETCH lists, e.g.
+ * "maps/7/lime.png"), into *data (malloc'ed: free it) and *len. -1 with
+ * sm_client_error_code "not_found" when the job has no such file. */
+SM_CLIENT_API int sm_client_fetch_file(sm_client *c, const char *job, const char *path,
+                                       void **data, size_t *len);
+
+/* The workers the broker knows, the tasks each holds, and the broker's
+ * latest faults (failed maps and tasks, workers given up, failed jobs),
+ * oldest first. Every pointer inside lives until
+ * sm_client_workers_destroy. */
+typedef struct sm_client_lease {
+    const char *job, *method;
+    const char *kind;      /* "images", "chunk" (of a neighbourhood), "step" */
+    const char *first;     /* the id of its first image */
+    uint64_t images, failures; /* failures: workers that died holding it */
+    double seconds;        /* since it was leased */
+} sm_client_lease;
+
+typedef struct sm_client_worker {
+    const char *name;
+    uint64_t capacity, inflight, served;
+    double heard, joined;  /* seconds since its last message, its READY */
+    const sm_client_lease *tasks;
+    size_t n_tasks;
+} sm_client_worker;
+
+typedef struct sm_client_fault {
+    double at;             /* Unix time, seconds */
+    const char *job;       /* NULL when of no job */
+    const char *message;
+} sm_client_fault;
+
+typedef struct sm_client_workers {
+    const sm_client_worker *workers;
+    size_t n;
+    const sm_client_fault *faults;
+    size_t n_faults;
+} sm_client_workers;
+
+/* NULL with sm_client_error when the broker could not be asked. */
+SM_CLIENT_API sm_client_workers *sm_client_workers_get(sm_client *c);
+SM_CLIENT_API void sm_client_workers_destroy(sm_client_workers **w);
+
 /* Writes the job's output files under dir (atomically, folders made). */
 SM_CLIENT_API int sm_client_fetch(sm_client *c, const char *job, const char *dir);
 

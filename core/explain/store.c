@@ -266,10 +266,17 @@ int sm_explain_store_files(const sm_explain_store *st, const char *id,
     first = *n;
     DIR *d = rc ? NULL : opendir(dir);
     for (struct dirent *e; d && rc == 0 && (e = readdir(d));) {
-        /* <method>.<name>.npy, <name> an array's name */
+        /* <method>.<name>.npy, <name> an array's name; the PNGs drawn of
+         * them (core/render): <method>.png, <method>.<name>.png */
         size_t len = strlen(e->d_name);
+        if (len == plen + 3 && strncmp(e->d_name, prefix, plen) == 0 &&
+            strcmp(e->d_name + plen, "png") == 0) {
+            rc = push_rel(rel, n, id, e->d_name);
+            continue;
+        }
         if (len <= plen + 4 || strncmp(e->d_name, prefix, plen) != 0 ||
-            strcmp(e->d_name + len - 4, ".npy") != 0)
+            (strcmp(e->d_name + len - 4, ".npy") != 0 &&
+             strcmp(e->d_name + len - 4, ".png") != 0))
             continue;
         char name[SM_RECORD_NAME_MAX + 1];
         size_t nlen = len - plen - 4;

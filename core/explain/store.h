@@ -63,7 +63,9 @@ int sm_explain_store_put(sm_explain_store *st, const char *id,
 
 /* The files of a complete (id, method) but its row, relative to OUT:
  * maps/<id>/<method>.npy (when it has a map), .json (when written), then
- * its arrays by name. *rel (n strings) is malloc'ed: free each and it.
+ * its arrays by name and the PNGs drawn of them (<method>.png,
+ * <method>.<name>.png), in name order. *rel (n strings) is malloc'ed:
+ * free each and it.
  * 0 or -1 with a message. */
 int sm_explain_store_files(const sm_explain_store *st, const char *id,
                            const char *method, char ***rel, size_t *n,

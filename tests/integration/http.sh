@@ -96,17 +96,24 @@ call GET /v1/jobs
 out=$(ls -d "$tmp"/out/*/ | while read -r d; do grep -q "\"$A\"" "$d/job.json" 2>/dev/null && echo "$d"; done)
 [ -d "$out/maps" ] && ok || bad "no output folder of job $A under $tmp/out"
 call GET "/v1/jobs/$A/maps"
-(cd "$out/maps" && find . -type f \( -name '*.npy' -o -name '*.json' \) | sed 's|^\./||' | sort) >"$tmp/disk.txt"
+# maps, records, their PNGs and each input's PNG: 6 images x (2 methods x
+# (.npy, .json, .png, .overlay.png)) + 6 inputs (the .row files are the
+# broker's own: index.csv is made of them)
+(cd "$out/maps" && find . -type f ! -name '*.row' | sed 's|^\./||' | sort) >"$tmp/disk.txt"
 js '.files[].path' | sort >"$tmp/listed.txt"
-[ "$code" = 200 ] && [ "$(wc -l <"$tmp/listed.txt")" = 24 ] && cmp -s "$tmp/disk.txt" "$tmp/listed.txt" &&
+[ "$code" = 200 ] && [ "$(wc -l <"$tmp/listed.txt")" = 54 ] && cmp -s "$tmp/disk.txt" "$tmp/listed.txt" &&
     ok || bad "GET /v1/jobs/$A/maps lists other files than the broker's: $(diff "$tmp/disk.txt" "$tmp/listed.txt")"
-# every map and record over HTTP is the broker's file, byte for byte
+# every file over HTTP is the broker's file, byte for byte, each fetched alone
 n=0
 while read -r f; do
     call GET "/v1/jobs/$A/maps/$f"
     [ "$code" = 200 ] && cmp -s "$tmp/body" "$out/maps/$f" && n=$((n + 1)) || bad "GET .../maps/$f: $code, differs from the broker's"
 done <"$tmp/disk.txt"
-[ "$n" = 24 ] && ok || bad "$n of 24 files identical"
+[ "$n" = 54 ] && ok || bad "$n of 54 files identical"
+# a PNG as a browser gets it: its type, and an image libvips decodes
+curl -s -o "$tmp/map.png" -w '%{content_type}' "$URL/v1/jobs/$A/maps/$(grep -m1 'sal.png$' "$tmp/disk.txt")" >"$tmp/type"
+[ "$(cat "$tmp/type")" = image/png ] && [ "$(vipsheader -f width "$tmp/map.png")" = 224 ] &&
+    ok || bad "a map's PNG over HTTP: type '$(cat "$tmp/type")'"
 call GET "/v1/jobs/$A/index.csv"
 [ "$code" = 200 ] && cmp -s "$tmp/body" "$out/index.csv" && ok || bad "index.csv differs: $code"
 # the whole output as one tar stream: the same files, byte for byte
@@ -114,11 +121,11 @@ call GET "/v1/jobs/$A/output.tar"
 mkdir -p "$tmp/untar"
 [ "$code" = 200 ] && tar -xf "$tmp/body" -C "$tmp/untar" && ok || bad "output.tar: $code, does not unpack"
 (cd "$tmp/untar" && find . -type f | sort) >"$tmp/tar.txt"
-(cd "$out" && { echo ./index.csv; find ./maps -type f \( -name '*.npy' -o -name '*.json' \); } | sort) >"$tmp/want.txt"
+(cd "$out" && { echo ./index.csv; find ./maps -type f ! -name '*.row'; } | sort) >"$tmp/want.txt"
 cmp -s "$tmp/tar.txt" "$tmp/want.txt" && ok || bad "output.tar holds other files: $(diff "$tmp/want.txt" "$tmp/tar.txt")"
 n=0
 while read -r f; do cmp -s "$tmp/untar/$f" "$out/$f" && n=$((n + 1)); done <"$tmp/want.txt"
-[ "$n" = 25 ] && ok || bad "output.tar: $n of 25 files identical"
+[ "$n" = 55 ] && ok || bad "output.tar: $n of 55 files identical"
 call GET /v1/jobs/jnosuchjob/output.tar
 is_error 404 unknown_job "output.tar of an unknown job"
 # a path over ustar's 100-byte name: split into prefix and name
@@ -148,6 +155,17 @@ cmp -s "$tmp/sal.npy" "$out/maps/0/0_0004/sal.npy" && cmp -s "$tmp/grad.npy" "$o
 post_json /v1/explain "{\"model\": \"$H\", \"methods\": [\"sal\"], \"image\": \"$(base64 -w0 $img)\"}"
 [ "$code" = 200 ] && [ "$(js .maps.sal)" = "$(base64 -w0 "$tmp/sal.npy")" ] && ok ||
     bad "POST /v1/explain (JSON): $code $(head -c 400 "$tmp/body")"
+
+# --- an image no worker can read: 422, and the broker's faults name its job ----
+printf 'not an image' >"$tmp/bad.png"
+call POST "/v1/explain?model=$H&methods=sal" -H 'Content-Type: image/png' --data-binary @"$tmp/bad.png"
+is_error 422 explain_failed "an inline image that does not decode"
+X=$(js .error.message | sed -n 's/^job \([^:]*\):.*/\1/p')
+call GET /v1/workers
+[ "$code" = 200 ] && [ "$(js '[.workers[].name] | sort | join(",")')" = w1,w2 ] &&
+    [ "$(js '[.workers[] | select(.heard_seconds < 10 and .capacity >= 1)] | length')" = 2 ] &&
+    [ -n "$X" ] && [ "$(js "[.faults[] | select(.job == \"$X\")] | length")" -ge 1 ] &&
+    ok || bad "GET /v1/workers: $code, no w1 and w2 or no fault of job '$X': $(head -c 600 "$tmp/body")"
 
 # --- cancel -------------------------------------------------------------------------
 post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test\", \"limit\": 5000, \"methods\": [\"sal\"]}"
@@ -312,15 +330,20 @@ if command -v chromium >/dev/null; then
         ok || bad "GET /: $code, or an external asset"
     post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test\", \"limit\": 400, \"batch\": 4, \"methods\": [\"sal\"]}"
     P=$(js .id)
-    first= moved=
+    first= moved= busy=
     # tasks of 4 images: maps come a few at a time, also under the sanitizers
     deadline=$((SECONDS + 300))
     while [ $SECONDS -lt $deadline ]; do
-        d=$(done_in "$(dom "$URL/")" "$P")
+        page=$(dom "$URL/")
+        d=$(done_in "$page" "$P")
+        # the workers' table: one of them at work on job P
+        grep -qE "<tr class=\"worker\" data-inflight=\"[1-9][0-9]*\"><td>w[12]</td>.*$P sal" <<<"$page" && busy=1
         [ -z "$first" ] && [ -n "$d" ] && { first=$d; continue; }
         [ -n "$first" ] && [ -n "$d" ] && [ "$d" -gt "$first" ] && { moved=$d; break; }
     done
     [ -n "$first" ] && [ -n "$moved" ] && ok || bad "the page did not show job $P moving (first '$first', then '$moved')"
+    [ -n "$busy" ] && ok || bad "the page's workers never showed a task of job $P"
+    grep -q "<li class=\"fault\">.*$X: " <<<"$page" && ok || bad "the page's recent errors lack job $X's: $page"
     call POST "/v1/jobs/$P/cancel"
     page=$(dom "$tok_url/")
     grep -q 'cannot read the jobs: unauthorized' <<<"$page" && ok || bad "the page without a token: $page"

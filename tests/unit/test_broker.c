@@ -482,9 +482,43 @@ Test(broker, fetch_pages_through_every_file)
     cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
     cr_assert_eq(sm_client_fetch_each(c, id, fetched_file, &f), 0, "%s",
                  sm_client_error(c));
-    /* index.csv, then each map's .npy and its record's .json */
-    cr_assert_eq(f.files, 1 + 16 * 2, "%d files", f.files);
+    /* index.csv, then each map's .npy, its record's .json, the map's PNG
+     * and overlay, and with the first method each image's input.png */
+    cr_assert_eq(f.files, 1 + 16 * 4 + 16, "%d files", f.files);
     cr_assert(f.index_first);
+
+    /* one file by name: what FETCH lists, nothing else of the folder */
+    char rel[256], full[2 * TDATA_PATH];
+    FILE *idx = fopen(tdata_path(full, f.out, "index.csv"), "r");
+    cr_assert_not_null(idx);
+    char line[512], first[128] = "";
+    cr_assert_not_null(fgets(line, sizeof line, idx)); /* the header */
+    cr_assert_not_null(fgets(line, sizeof line, idx));
+    fclose(idx);
+    sscanf(line, "%127[^,]", first);
+    const char *named[] = {"index.csv", "maps/%s/sal.png", "maps/%s/input.png",
+                           "maps/%s/sal.npy"};
+    for (size_t k = 0; k < sizeof named / sizeof *named; k++) {
+        snprintf(rel, sizeof rel, named[k], first);
+        void *data;
+        size_t len;
+        cr_assert_eq(sm_client_fetch_file(c, id, rel, &data, &len), 0, "%s: %s", rel,
+                     sm_client_error(c));
+        fetched one = f;
+        fetched_file(rel, data, len, &one);
+        free(data);
+    }
+    const char *absent[] = {"job.json", "maps/%s/sal.row", "maps/%s/grad.npy",
+                            "maps/nosuch/sal.npy"};
+    for (size_t k = 0; k < sizeof absent / sizeof *absent; k++) {
+        snprintf(rel, sizeof rel, absent[k], first);
+        void *data;
+        size_t len;
+        cr_assert_eq(sm_client_fetch_file(c, id, rel, &data, &len), -1, "%s served", rel);
+        cr_assert_str_eq(sm_client_error_code(c), "not_found", "%s: %s", rel,
+                         sm_client_error(c));
+        cr_assert_null(data);
+    }
     sm_client_destroy(&c);
     rig_stop(&r);
 }

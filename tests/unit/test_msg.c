@@ -378,6 +378,59 @@ Test(msg, files_round_trip)
                  0, "%s", err.msg);
     cr_assert_eq(got.n, 0);
     cr_assert_eq(got.next, -1);
+    cr_assert_null(got.path);
+    sm_msg_doc_destroy(&doc);
+
+    /* one file by name; a path that climbs out does not decode */
+    sm_msg_files one = {.job = "j-1", .path = "maps/a/7/lime.png"};
+    cr_assert_eq(sm_msg_encode_files(&one, &b), 0);
+    cr_assert_eq(sm_msg_decode_files(b.data, b.len, NULL, &doc, &got, &err),
+                 0, "%s", err.msg);
+    cr_assert_str_eq(got.path, "maps/a/7/lime.png");
+    sm_msg_doc_destroy(&doc);
+    sm_msg_files out = {.job = "j-1", .path = "maps/../../etc/passwd"};
+    cr_assert_eq(sm_msg_encode_files(&out, &b), 0);
+    cr_assert_eq(sm_msg_decode_files(b.data, b.len, NULL, &doc, &got, &err), -1);
+    cr_assert(strstr(err.msg, "path"), "%s", err.msg);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_buf_free(&b);
+}
+
+Test(msg, workers_round_trip)
+{
+    sm_msg_buf b = {0};
+    sm_msg_doc *doc;
+    sm_msg_workers got;
+    sm_err err = {{0}};
+    sm_msg_lease leases[2] = {
+        {"j-1", "lime", "chunk", "0/0_0004", 1, 2, 0.5},
+        {"j-2", "sal", "images", "a/b", 64, 0, 1.25},
+    };
+    sm_msg_worker workers[2] = {
+        {"w1", 2, 2, 17, 0.25, 30.0, leases, 2},
+        {"w2", 1, 0, 3, 1.5, 2.0, NULL, 0},
+    };
+    sm_msg_fault faults[2] = {{1.7e9, "j-1", "0/0_0004: lime: out of memory"},
+                              {1.7e9 + 1, NULL, "worker w3 silent"}};
+    sm_msg_workers m = {workers, 2, faults, 2};
+    cr_assert_eq(sm_msg_encode_workers(&m, &b), 0);
+    cr_assert_eq(sm_msg_decode_workers(b.data, b.len, NULL, &doc, &got, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(got.n, 2);
+    cr_assert_str_eq(got.workers[0].name, "w1");
+    cr_assert_eq(got.workers[0].capacity, 2);
+    cr_assert_eq(got.workers[0].served, 17);
+    cr_assert_eq(got.workers[0].heard, 0.25);
+    cr_assert_eq(got.workers[0].n_tasks, 2);
+    cr_assert_str_eq(got.workers[0].tasks[1].kind, "images");
+    cr_assert_eq(got.workers[0].tasks[1].images, 64);
+    cr_assert_eq(got.workers[0].tasks[0].failures, 2);
+    cr_assert_str_eq(got.workers[0].tasks[0].first, "0/0_0004");
+    cr_assert_eq(got.workers[1].n_tasks, 0);
+    cr_assert_eq(got.n_faults, 2);
+    cr_assert_null(got.faults[1].job);
+    cr_assert_str_eq(got.faults[0].message, "0/0_0004: lime: out of memory");
+    cr_assert_eq(got.faults[1].at, 1.7e9 + 1);
     sm_msg_doc_destroy(&doc);
     sm_msg_buf_free(&b);
 }
