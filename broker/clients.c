@@ -286,6 +286,22 @@ static void client_cancel(sm_broker *b, const sm_msg_frames *f)
     sm_msg_buf_free(&buf);
 }
 
+static void client_delete(sm_broker *b, const sm_msg_frames *f)
+{
+    bjob *j = request_job(b, f);
+    if (!j)
+        return;
+    char id[256];
+    snprintf(id, sizeof id, "%s", j->id);
+    sm_err err;
+    sm_msg_buf buf = {0};
+    if (bjob_delete(b, j, &err))
+        reply_error(b, f, bjob_ended(j) ? "busy" : "invalid", err.msg);
+    else if (sm_msg_encode_job_id(id, &buf) == 0)
+        send_client(b, f, "DELETED", &buf);
+    sm_msg_buf_free(&buf);
+}
+
 /* A FILES reply being filled. */
 typedef struct fetch_page {
     const bjob *j;
@@ -521,6 +537,8 @@ void bclients_on_message(sm_broker *b, const sm_msg_frames *f)
         client_workers(b, f);
     else if (!strcmp(c, "CANCEL"))
         client_cancel(b, f);
+    else if (!strcmp(c, "DELETE"))
+        client_delete(b, f);
     else if (!strcmp(c, "FETCH"))
         client_fetch(b, f);
     else

@@ -191,6 +191,12 @@ void bjobs_reap(sm_broker *b);
 void bjob_set_state(sm_broker *b, bjob *j, bjob_state s, const char *error);
 void bjob_status(const bjob *j, double now, sm_msg_status *st);
 
+/* delete.c */
+/* Forgets the ended job j (memory, journal) and removes the files it wrote
+ * (frees j). -1 with a message when j has not ended (or is writing its
+ * pages) or the journal fails. */
+int bjob_delete(sm_broker *b, bjob *j, sm_err *err);
+
 /* plan.c */
 /* Plans more of the job's tasks into its queue when it is empty. */
 void bjob_plan(sm_broker *b, bjob *j);

@@ -87,6 +87,18 @@ int sm_journal_set(sm_journal *j, const char *id, const char *state,
     return rc;
 }
 
+int sm_journal_delete(sm_journal *j, const char *id, sm_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(j->db, "DELETE FROM jobs WHERE id = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_err(j, "delete", err);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(j, "delete", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int sm_journal_each(sm_journal *j, int (*fn)(const sm_journal_row *r, void *u),
                     void *u, sm_err *err)
 {

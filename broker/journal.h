@@ -27,6 +27,9 @@ int sm_journal_set(sm_journal *j, const char *id, const char *state,
                    const char *error, uint64_t maps_done, uint64_t maps_failed,
                    sm_err *err);
 
+/* Forgets a job. 0 or -1. */
+int sm_journal_delete(sm_journal *j, const char *id, sm_err *err);
+
 typedef struct sm_journal_row {
     const char *id, *state, *error; /* error may be NULL */
     const void *body;

@@ -318,6 +318,24 @@ static int get_tar(const sm_gw_api *a, const char *id, sm_gw_reply *rp)
     return 200;
 }
 
+/* An inline explanation's job, answered: the broker forgets it and
+ * removes its files, so that a service's requests leave nothing behind. */
+static void forget(sm_client *c, const char *id)
+{
+    if (sm_client_delete(c, id))
+        fprintf(stderr, "salmap-gateway: job %s stays: %s\n", id, sm_client_error(c));
+}
+
+static int delete_job(sm_client *c, const char *id, sm_gw_reply *rp)
+{
+    if (sm_client_delete(c, id))
+        return !strcmp(sm_client_error_code(c), "invalid")
+                   ? sm_gw_reply_error(rp, 409, "job_running", "job %s has not ended: "
+                                       "POST /v1/jobs/%s/cancel first", id, id)
+                   : broker_error(rp, c);
+    return reply_json(rp, 200, json_pack("{s:s, s:b}", "job", id, "deleted", 1));
+}
+
 /* --- POST /v1/explain ------------------------------------------------------- */
 typedef struct explained {
     json_t *maps, *records, *arrays;
@@ -408,6 +426,7 @@ static int explain(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
         return broker_error(rp, c);
     if (rc > 0) { /* no one waits for it any more */
         sm_client_cancel(c, id);
+        forget(c, id);
         return sm_gw_reply_error(rp, 504, "explain_timeout", "job %s: not done within "
                                  "%g s (--explain-timeout); cancelled", id, a->explain_timeout);
     }
@@ -430,6 +449,7 @@ static int explain(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
     json_decref(e.records);
     json_decref(e.arrays);
     free(e.index);
+    forget(c, id);
     return rp->status;
 }
 
@@ -481,6 +501,8 @@ static int route(const sm_gw_api *a, sm_client *c, const sm_gw_request *rq,
                      : !strcmp(rest, "/cancel") ? "POST" : NULL;
     if (!want)
         return sm_gw_reply_error(rp, 404, "not_found", "no route '%.200s' (docs/API.md)", p);
+    if (!*rest && is(rq, "DELETE"))
+        return delete_job(c, jid, rp);
     if (!is(rq, want))
         return sm_gw_reply_error(rp, 405, "method_not_allowed", "%s %.200s: use %s",
                                  rq->method, p, want);

@@ -555,6 +555,15 @@ int sm_client_cancel(sm_client *c, const char *job)
     return 0;
 }
 
+int sm_client_delete(sm_client *c, const char *job)
+{
+    sm_msg_frames f;
+    if (job_request(c, "DELETE", job, "DELETED", &f))
+        return -1;
+    sm_msg_frames_free(&f);
+    return 0;
+}
+
 /* One FETCH, of the files from `from` on or of the one named path. */
 static int fetch(sm_client *c, const char *job, int64_t from, const char *path,
                  int (*fn)(const char *path, const void *data, size_t len, void *u),

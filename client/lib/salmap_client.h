@@ -151,6 +151,12 @@ SM_CLIENT_API int sm_client_wait_for(sm_client *c, const char *job, double secon
 
 SM_CLIENT_API int sm_client_cancel(sm_client *c, const char *job);
 
+/* Makes the broker forget an ended job and remove the files it wrote
+ * (by name: other files in its folder, and the folders holding them,
+ * stay). -1 when the job is unknown ("unknown_job"), still running
+ * ("invalid": cancel it first) or writing its pages ("busy": retry). */
+SM_CLIENT_API int sm_client_delete(sm_client *c, const char *job);
+
 /* Calls fn on each output file of the job (index.csv first, then
  * maps/<id>/<method>.npy), path relative to the job's folder; fn returns
  * 0 to go on, -1 to stop (the call then fails with fn's message unset). */

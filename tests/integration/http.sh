@@ -142,6 +142,7 @@ tar -xf "$tmp/body" -C "$tmp/untar2" && cmp -s "$tmp/untar2/maps/$long/sal.npy" 
     ok || bad "output.tar with a ${#long}-byte image id: $(tar -tf "$tmp/body" 2>&1 | head -3)"
 
 # --- explain one image inline ---------------------------------------------------
+folders=$(ls "$tmp/out" | wc -l)
 img=data/mnist/test/0/0_0004.png
 call POST "/v1/explain?model=$H&methods=sal,grad" -H 'Content-Type: image/png' --data-binary @$img
 [ "$code" = 200 ] && [ "$(js .state)" = done ] && ok || bad "POST /v1/explain (PNG): $code $(head -c 400 "$tmp/body")"
@@ -155,6 +156,11 @@ cmp -s "$tmp/sal.npy" "$out/maps/0/0_0004/sal.npy" && cmp -s "$tmp/grad.npy" "$o
 post_json /v1/explain "{\"model\": \"$H\", \"methods\": [\"sal\"], \"image\": \"$(base64 -w0 $img)\"}"
 [ "$code" = 200 ] && [ "$(js .maps.sal)" = "$(base64 -w0 "$tmp/sal.npy")" ] && ok ||
     bad "POST /v1/explain (JSON): $code $(head -c 400 "$tmp/body")"
+# answered, an inline explanation's job and folder are gone
+J=$(js .job)
+call GET "/v1/jobs/$J"
+is_error 404 unknown_job "the inline explanation's job after its answer"
+[ "$(ls "$tmp/out" | wc -l)" = "$folders" ] && ok || bad "inline explanations left folders: $(ls "$tmp/out")"
 
 # --- an image no worker can read: 422, and the broker's faults name its job ----
 printf 'not an image' >"$tmp/bad.png"
@@ -170,8 +176,28 @@ call GET /v1/workers
 # --- cancel -------------------------------------------------------------------------
 post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test\", \"limit\": 5000, \"methods\": [\"sal\"]}"
 C=$(js .id)
+call DELETE "/v1/jobs/$C"
+is_error 409 job_running "delete of a running job"
 call POST "/v1/jobs/$C/cancel"
 [ "$code" = 200 ] && [ "$(js .state)" = cancelled ] && ok || bad "cancel: $code $(cat "$tmp/body")"
+
+# --- delete: an ended job forgotten and its files removed, a user's kept ------
+deadline=$((SECONDS + 60))
+while call DELETE "/v1/jobs/$C" && [ "$code" = 503 ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+[ "$code" = 200 ] && [ "$(js .deleted)" = true ] && ok || bad "delete of a cancelled job: $code $(cat "$tmp/body")"
+call GET "/v1/jobs/$C"
+is_error 404 unknown_job "a deleted job"
+post_json /v1/jobs "{\"model\": \"$H\", \"dataset\": \"data/mnist/test/7\", \"limit\": 3, \"methods\": [\"sal\", \"grad\"]}"
+E=$(js .id)
+poll_ended "$E" 120 && [ "$state" = done ] && ok || bad "job $E: $state"
+eout=$(grep -l "\"$E\"" "$tmp"/out/*/job.json | xargs dirname)
+echo mine >"$eout/notes.txt"
+[ "$(find "$eout/maps" -name '*.png' | wc -l)" -gt 0 ] && ok || bad "job $E drew no PNGs: $(ls -R "$eout")"
+call DELETE "/v1/jobs/$E"
+[ "$code" = 200 ] && [ "$(cd "$eout" && find . | sort | tr '\n' ' ')" = ". ./notes.txt " ] &&
+    ok || bad "delete of job $E: $code, left $(cd "$eout" && find . | tr '\n' ' ')"
+call GET /v1/jobs
+[ "$(js "[.jobs[] | select(.id == \"$E\" or .id == \"$C\")] | length")" = 0 ] && ok || bad "deleted jobs still listed"
 
 # --- bad input: each a 4xx JSON error ----------------------------------------------
 post_json /v1/jobs '{"model": "'"$H"'", "methods": ["sal"'
@@ -276,8 +302,9 @@ job = c.submit({"model": "models/mnist_cnn.onnx", "config": "models/mnist_cnn.ya
 st = job.wait(progress=True, poll=0.1, timeout=120)
 assert st["state"] == "done" and st["maps"]["done"] == 6, st
 assert any(j["id"] == job.id for j in c.jobs())
+assert sorted(w["name"] for w in c.workers()["workers"]) == ["w1", "w2"]
 # its maps as arrays, equal to the broker's files read by numpy
-folder = [d for d in glob.glob(out_root + "/*/") if job.id in open(d + "job.json").read()]
+folder = [f[:-8] for f in glob.glob(out_root + "/*/job.json") if job.id in open(f).read()]
 assert len(folder) == 1, folder
 maps = job.maps()
 assert len(maps) == 6, sorted(maps)
@@ -360,9 +387,11 @@ start_gateway "$tmp/gw3.log" --out-root "$tmp/out" --explain-timeout 1 ||
 call POST /v1/models --data-binary @models/mnist_cnn.onnx
 call POST "/v1/explain?model=$H&methods=sal" -H 'Content-Type: image/png' --data-binary @$img
 is_error 504 explain_timeout "an explain without workers"
+T=$(js .error.message | sed -n 's/^job \([^:]*\):.*/\1/p')
+# its job was cancelled, then forgotten with its files
 call GET /v1/jobs
-[ "$(js '.jobs | length')" = 1 ] && [ "$(js '.jobs[0].state')" = cancelled ] &&
-    ok || bad "the timed-out explain's job: $(cat "$tmp/body")"
+[ -n "$T" ] && [ "$(js '.jobs | length')" = 0 ] && ! grep -qs "\"$T\"" "$tmp"/out/*/job.json &&
+    ok || bad "the timed-out explain's job '$T' stays: $(cat "$tmp/body")"
 expect 2 "--explain-timeout 'x'" -- "$GATEWAY" --explain-timeout x
 
 # --- every answer above as schemas/openapi.yaml describes it ---------------------

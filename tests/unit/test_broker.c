@@ -14,10 +14,12 @@
 #include <zmq.h>
 
 #include "broker/broker.h"
+#include "broker/journal.h"
 #include "client/lib/salmap_client.h"
 #include "io/npy.h"
 #include "schemas/msg.h"
 #include "tdata.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "worker/worker.h"
 
@@ -521,6 +523,86 @@ Test(broker, fetch_pages_through_every_file)
     }
     sm_client_destroy(&c);
     rig_stop(&r);
+}
+
+static int journal_ids(const sm_journal_row *row, void *u)
+{
+    strcat(u, row->id);
+    strcat(u, " ");
+    return 0;
+}
+
+/* The paths under dir, sorted, joined by spaces ("" when dir is gone). */
+static void tree(const char *dir, char *buf, size_t cap)
+{
+    char cmd[2 * TDATA_PATH];
+    snprintf(cmd, sizeof cmd, "cd '%s' 2>/dev/null && find . | sort | tr '\\n' ' '", dir);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(buf, 1, cap - 1, p);
+    buf[n] = '\0';
+    pclose(p);
+}
+
+/* DELETE: refused while the job runs; then the job is forgotten and every
+ * file it wrote is gone, a user's kept. */
+Test(broker, delete_forgets_a_job_and_removes_its_files)
+{
+    rig r;
+    rig_start(&r);
+    char out[TDATA_PATH], big[TDATA_PATH], id[SM_CLIENT_ID_MAX], bid[SM_CLIENT_ID_MAX];
+    char notes[2 * TDATA_PATH], left[4096];
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    submit_n(c, tdata_path(big, dir, "big"), 2000, bid);
+    cr_assert_eq(sm_client_delete(c, bid), -1, "a running job deleted");
+    cr_assert_str_eq(sm_client_error_code(c), "invalid", "%s", sm_client_error(c));
+    cr_assert(tdata_has(sm_client_error(c), "cancel it"), "%s", sm_client_error(c));
+    cr_assert_eq(sm_client_cancel(c, bid), 0, "%s", sm_client_error(c));
+
+    submit_n(c, tdata_path(out, dir, "del"), 4, id);
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_str_eq(st.state, "done");
+    tdata_path(notes, out, "notes.txt");
+    cr_assert_eq(sm_file_write_atomic(notes, "mine\n", 5, NULL), 0);
+    tree(out, left, sizeof left);
+    cr_assert(tdata_has(left, "sal.png") && tdata_has(left, "report/index.html"), "%s", left);
+    cr_assert_eq(sm_client_delete(c, id), 0, "%s", sm_client_error(c));
+    tree(out, left, sizeof left);
+    cr_assert_str_eq(left, ". ./notes.txt ");
+    cr_assert_eq(sm_client_status_of(c, id, &st), -1);
+    cr_assert_str_eq(sm_client_error_code(c), "unknown_job");
+    cr_assert_eq(sm_client_delete(c, id), -1);
+    cr_assert_str_eq(sm_client_error_code(c), "unknown_job");
+    /* the cancelled job, once its pages are written; tasks it had out with
+     * the worker are dropped with it */
+    double deadline = sm_clock_now() + 60;
+    int rc;
+    while ((rc = sm_client_delete(c, bid)) && !strcmp(sm_client_error_code(c), "busy") &&
+           sm_clock_now() < deadline)
+        nanosleep(&(struct timespec){0, 10000000}, NULL); /* a poll's pace */
+    cr_assert_eq(rc, 0, "%s", sm_client_error(c));
+    tree(big, left, sizeof left);
+    cr_assert_str_eq(left, "");
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}
+
+/* A deleted job is gone from the journal: a restarted broker does not
+ * resume it. */
+Test(broker, journal_delete)
+{
+    sm_err err = {{0}};
+    sm_journal *jr = sm_journal_open(NULL, &err);
+    cr_assert_not_null(jr, "%s", err.msg);
+    cr_assert_eq(sm_journal_add(jr, "ja", "a", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_journal_add(jr, "jb", "b", 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_journal_delete(jr, "ja", &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_journal_delete(jr, "jz", &err), 0, "%s", err.msg); /* none: no-op */
+    char seen[64] = "";
+    cr_assert_eq(sm_journal_each(jr, journal_ids, seen, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(seen, "jb ");
+    sm_journal_destroy(&jr);
 }
 
 /* A state folder too long for a blob's path (here a TMPDIR of about 4040

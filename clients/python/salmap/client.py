@@ -94,6 +94,11 @@ class Client:
         """Every job's status, in submission order."""
         return self._call("GET", "/v1/jobs")["jobs"]
 
+    def workers(self):
+        """{"workers": [...], "faults": [...]}: the broker's workers with
+        the tasks they hold, and its latest faults (docs/API.md)."""
+        return self._call("GET", "/v1/workers")
+
     def job(self, job_id):
         return Job(self, job_id)
 
