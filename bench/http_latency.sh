@@ -2,7 +2,9 @@
 # The gateway's per-request latency (docs/PERFORMANCE.md, "HTTP explain"):
 # a broker, WORKERS workers (1 thread each) and salmap-gateway on loopback;
 # N inline explanations of MNIST test digits, CONC at a time, for each
-# method of METHODS. Run from the repository root:
+# method of METHODS, after the same work as an embedded call in one process
+# (bench/explain_one: one digit a call, one thread, as each worker runs),
+# measured in the same run. Run from the repository root:
 #   N=1000 CONC=8 METHODS=sal,lime bash bench/http_latency.sh
 set -u
 BUILD=${BUILD:-build}
@@ -11,6 +13,7 @@ WORKER=$BUILD/bin/salmap-worker
 GATEWAY=$BUILD/bin/salmap-gateway
 N=${N:-1000} CONC=${CONC:-8} WORKERS_N=${WORKERS_N:-2} METHODS=${METHODS:-sal,lime}
 tmp=$(mktemp -d)
+"$BUILD/bench/explain_one" "$METHODS" 200 || exit 1
 . tests/lib/procs.sh
 trap kill_all EXIT
 start_broker "$tmp/broker.log" "$tmp/state" || { echo "no broker" >&2; exit 1; }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -108,6 +110,11 @@ sm_broker *sm_broker_new(void *ctx, const sm_broker_config *cfg, sm_err *err)
         sm_err_set(err, "libsodium does not start");
         return NULL;
     }
+    if ((b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        free(b);
+        sm_err_set(err, "eventfd: %s", strerror(errno));
+        return NULL;
+    }
     b->ctx = ctx;
     b->cfg = *cfg;
     b->fetch_bytes = FETCH_BYTES;
@@ -207,6 +214,7 @@ void sm_broker_destroy(sm_broker **bp)
         zmq_close(b->workers);
     sm_zap_destroy(&b->zap);
     sm_journal_destroy(&b->journal);
+    close(b->wake_fd); /* after the jobs: their page threads are joined */
     if (b->own_state)
         sm_file_remove_tree(b->state_dir);
     free(b->state_dir);
@@ -240,15 +248,16 @@ static int drain(sm_broker *b, void *sock, int max,
 
 int sm_broker_run(sm_broker *b, atomic_int *stop, sm_err *err)
 {
-    zmq_pollitem_t items[2] = {{b->clients, 0, ZMQ_POLLIN, 0},
-                               {b->workers, 0, ZMQ_POLLIN, 0}};
+    zmq_pollitem_t items[3] = {{b->clients, 0, ZMQ_POLLIN, 0},
+                               {b->workers, 0, ZMQ_POLLIN, 0},
+                               {NULL, b->wake_fd, ZMQ_POLLIN, 0}};
     long wait = (long)(b->cfg.heartbeat_interval * 1000 / 4);
     if (wait > 100)
         wait = 100;
     if (wait < 1)
         wait = 1;
     while (!atomic_load(stop)) {
-        if (zmq_poll(items, 2, wait) < 0) {
+        if (zmq_poll(items, 3, wait) < 0) {
             if (errno == EINTR)
                 continue;
             return sm_err_set(err, "poll: %s", zmq_strerror(errno));
@@ -259,6 +268,10 @@ int sm_broker_run(sm_broker *b, atomic_int *stop, sm_err *err)
             ((items[0].revents & ZMQ_POLLIN) &&
              drain(b, b->clients, 64, bclients_on_message, err)))
             return -1;
+        uint64_t wakes;
+        if ((items[2].revents & ZMQ_POLLIN) &&
+            read(b->wake_fd, &wakes, sizeof wakes) < 0 && errno != EAGAIN)
+            return sm_err_set(err, "eventfd: %s", strerror(errno));
         b->now = sm_clock_now();
         bworkers_expire(b);
         bworkers_heartbeats(b);

@@ -146,6 +146,7 @@ struct sm_broker {
     uint64_t served;          /* leases made, to order workers by use */
     int quiet;                /* no progress lines (embedded runs; log.c) */
     size_t fetch_bytes;       /* a FILES reply's files, about */
+    int wake_fd;              /* an eventfd: a job's pages are written */
     bfault faults[BFAULTS];   /* a ring: the oldest at fault_at when full */
     size_t n_faults, fault_at;
     double now;

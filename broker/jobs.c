@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "broker/blobs.h"
@@ -322,6 +323,16 @@ static void end_job(sm_broker *b, bjob *j, bjob_state s, const char *error)
                   (unsigned long long)j->maps_failed, b->now - j->t0);
 }
 
+/* From a job's page thread: the loop reaps the job now, not at its next
+ * poll timeout (up to 100 ms: a latency of every inline explanation). */
+static void wake_loop(void *u)
+{
+    const sm_broker *b = u;
+    uint64_t one = 1;
+    if (write(b->wake_fd, &one, sizeof one) < 0) { /* full: a wake is pending */
+    }
+}
+
 void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
 {
     sm_err err;
@@ -340,7 +351,8 @@ void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
         /* the pages for people, written in a thread: the job is done
          * when they are (bjobs_reap) */
         sm_output_opts o = {.png = j->spec.png,
-                            .scale_job = !strcmp(j->spec.scale, "job")};
+                            .scale_job = !strcmp(j->spec.scale, "job"),
+                            .on_end = wake_loop, .on_end_u = b};
         /* the report shows the job as it ends: its maps are all in */
         j->finished = (double)time(NULL);
         write_jobinfo(j, j->finished, BJOB_DONE);

@@ -64,6 +64,8 @@ static void *task_main(void *arg)
     sm_output_task *t = arg;
     t->rc = sm_output_finish(t->out, &t->opts, &t->err);
     atomic_store(&t->ended, 1);
+    if (t->opts.on_end)
+        t->opts.on_end(t->opts.on_end_u);
     return NULL;
 }
 

@@ -11,6 +11,10 @@
 typedef struct sm_output_opts {
     int png;       /* 1: the PNGs of every map (the default) */
     int scale_job; /* 1: one colour scale per method across the job */
+    /* sm_output_start: called from the pass's thread once it has ended
+     * (e.g. to wake a poll loop); NULL: nothing */
+    void (*on_end)(void *u);
+    void *on_end_u;
 } sm_output_opts;
 
 /* Writes the PNGs (unless !o->png), the figure and the report of OUT from

@@ -335,6 +335,12 @@ assert any(j["id"] == job.id for j in Client(tok_url, token="alpha-0123456789abc
 big = c.submit({"model": "models/mnist_cnn.onnx", "dataset": "data/mnist/test", "limit": 5000,
                 "methods": ["sal"]})
 assert big.cancel()["state"] == "cancelled"
+assert job.delete()["deleted"] is True
+try:
+    job.status()
+    raise AssertionError("a deleted job still answers")
+except SalmapError as e:
+    assert e.status == 404 and e.code == "unknown_job", e
 print("python client: ok")
 PYEOF
     grep -q "python client: ok" "$tmp/py.log" && ok || bad "the Python client: $(cat "$tmp/py.log")"

@@ -130,6 +130,11 @@ class Job:
     def cancel(self):
         return self.client._call("POST", f"/v1/jobs/{self.id}/cancel")
 
+    def delete(self):
+        """Makes the broker forget this ended job and remove the files it
+        wrote; SalmapError 409 job_running while it runs."""
+        return self.client._call("DELETE", f"/v1/jobs/{self.id}")
+
     def wait(self, progress=False, poll=0.5, timeout=None):
         """Polls until the job ended (its last status), printing a progress
         line on stderr when asked; TimeoutError after timeout seconds."""
