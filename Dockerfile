@@ -25,7 +25,8 @@ RUN make deps DEB_CMDS= TEST_DEB_PKGS= && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN make -j"$(nproc)" \
  && install -m 755 build/bin/salmap build/bin/salmap-broker \
-        build/bin/salmap-worker build/bin/salmap-mkdata /usr/local/bin/
+        build/bin/salmap-worker build/bin/salmap-gateway build/bin/salmap-mkdata \
+        /usr/local/bin/
 
 # The daemons run as a user of their own. The state and output folders are
 # created here, owned by it, so that the named volumes mounted on them
@@ -37,8 +38,9 @@ RUN groupadd --system --gid 10001 salmap \
  && chown salmap:salmap /opt/salmap/state /out
 USER 10001:10001
 
-# 5555: clients, 5556: workers (configs/broker.yaml).
-EXPOSE 5555 5556
+# 5555: clients, 5556: workers (configs/broker.yaml); 8080: salmap-gateway's
+# HTTP API (docker-compose.yml's gateway service).
+EXPOSE 5555 5556 8080
 # No entrypoint: the command names the program (salmap-broker,
-# salmap-worker or salmap), all on PATH in /usr/local/bin.
+# salmap-worker, salmap-gateway or salmap), all on PATH in /usr/local/bin.
 CMD ["salmap", "--help"]

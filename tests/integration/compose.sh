@@ -21,7 +21,7 @@ check "docker-compose config -q accepts docker-compose.yml${out:+: $out}" \
 compose config >"$tmp/config.yml" 2>"$tmp/config.err" \
     || bad "docker-compose config: $(cat "$tmp/config.err")"
 services=$(compose config --services 2>/dev/null | sort | tr '\n' ' ')
-for s in broker worker client; do
+for s in broker worker client gateway; do
     check "service $s exists" grep -qw "$s" <<<"$services"
 done
 
@@ -71,6 +71,21 @@ for s in broker worker client; do
     check "$s mounts configs/ at /etc/salmap" \
         grep -qE -- '- \S+/configs:/etc/salmap(:ro)?$' "$tmp/$s"
 done
+# The gateway: only with --profile http, tokens from a secret (it listens
+# beyond loopback), its jobs' folders and datasets where the broker mounts
+# them, its port published.
+service gateway "$tmp/config.yml" >"$tmp/gateway"
+check "gateway runs salmap-gateway against the broker's client port on 0.0.0.0:8080" \
+    grep -qzE 'salmap-gateway\s+- --broker\s+- tcp://broker:5555\s+- --listen\s+- 0.0.0.0:8080' "$tmp/gateway"
+check "gateway starts only with --profile http" grep -qzE 'profiles:\s+- http\s' "$tmp/gateway"
+check "gateway reads its tokens from the secret gateway_tokens, a git-ignored file" \
+    sh -c "grep -qzE -- '--token-file\s+- /run/secrets/gateway_tokens\s.*secrets:\s+- source: gateway_tokens' '$tmp/gateway' &&
+           grep -qE '^    file: \S+/secrets/gateway.tokens$' '$tmp/config.yml' &&
+           git check-ignore -q secrets/gateway.tokens"
+check "gateway's out root and dataset root are the broker's /out and data mounts" \
+    grep -qzE -- '--out-root\s+- /out/gateway\s+- --dataset-root\s+- /opt/salmap/data\s' "$tmp/gateway"
+check "gateway publishes port 8080" grep -qzE 'published: "?8080"?\s+target: 8080' "$tmp/gateway"
+check "the image installs salmap-gateway" grep -qE 'build/bin/salmap-gateway' Dockerfile
 check "volumes out and state are declared" \
     grep -qzE '\svolumes:\s+out: \{\}\s+state: \{\}' "$tmp/config.yml"
 
