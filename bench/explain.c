@@ -39,7 +39,7 @@
  * says. 0 when loaded. */
 static int load_digits(sm_tensor *x)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (x->shape[1] != 1 || x->shape[2] != 28 || x->shape[3] != 28 ||
         sm_vips_init(NULL, &err))
         return -1;
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     const char *path = argc > 1 ? argv[1] : "models/mnist_cnn.onnx";
     if (access(path, R_OK) != 0)
         path = "tests/fixtures/mnist_lenet_trained.onnx";
-    sm_err err = {{0}};
+    sm_err err = {0};
     double peak = bench_sgemm_rate(1024);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     openblas_set_num_threads(1);

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 {
     const char *methods = argc > 1 ? argv[1] : "sal,lime";
     int calls = argc > 2 ? atoi(argv[2]) : 200;
-    sm_err err = {{0}};
+    sm_err err = {0};
     openblas_set_num_threads(1);
     unsigned char *png[IMAGES];
     size_t len[IMAGES];

@@ -46,7 +46,7 @@ static double torch_rate(const char *pt, int c, int h, int w, int batch,
 static double varying_us(sm_model *m, const float *x, const int *sizes,
                          int k)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     long imgs = 0;
     int runs = 0;
     double t0 = bench_now(), t;
@@ -80,7 +80,7 @@ int main(void)
            "torch", "best/torch");
     for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
         const bench_model *bm = &models[mi];
-        sm_err err = {{0}};
+        sm_err err = {0};
         sm_model *m = sm_model_load_file(bm->onnx, &err);
         if (!m) {
             fprintf(stderr, "bench: %s\n", err.msg);

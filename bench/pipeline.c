@@ -116,7 +116,7 @@ static int direct(const char *method, size_t limit, const char *out,
     if (saved >= 0 && fd >= 0)
         dup2(fd, STDERR_FILENO);
     sm_explain_stats st;
-    sm_err err = {{0}};
+    sm_err err = {0};
     double t0 = bench_now();
     int rc = sm_explain_job_run(&job, &st, &err);
     *seconds = bench_now() - t0;
@@ -191,7 +191,7 @@ static int both_methods(sm_client *c, const char *mode, int workers,
 
 static int embedded(int workers)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     double t0 = bench_now();
     sm_embedded *e = sm_embedded_new(workers, 0, &err);
     if (!e) {
@@ -386,7 +386,7 @@ static int cmp_double(const void *a, const void *b)
 
 static int paired_lime(double *median, double *lo, double *hi)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_embedded *e = sm_embedded_new(1, 0, &err);
     if (!e) {
         fprintf(stderr, "pipeline: embedded: %s\n", err.msg);
@@ -430,7 +430,7 @@ typedef struct latency {
  * loaded), then LAT_RUNS timed runs into fresh folders. */
 static int lone_image(int workers, int threads, latency *l)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     memset(l, 0, sizeof *l);
     l->workers = workers;
     l->threads = threads;
@@ -524,7 +524,7 @@ static const row *direct_row(const char *method)
 int main(int argc, char **argv)
 {
     (void)argc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     where_built(argv[0]);
     cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1)

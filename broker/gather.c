@@ -12,6 +12,7 @@
  * heartbeats and leases must stay on time. States live in the broker's
  * memory only: after a restart the image begins again, which gives the
  * same bits (rounds are deterministic). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,24 +59,47 @@ void bgather_close(bjob *j, bgather *g)
     gather_free(g);
 }
 
-/* Writes one image's map and row. */
-static void put_item(sm_broker *b, bjob *j, int m, size_t i,
-                     const sm_msg_item *it)
+void bjob_note_failure(bjob *j, size_t i, int m, const char *why)
+{
+    if (j->n_failures >= SM_JOBINFO_FAILURES)
+        return; /* counted in maps_failed all the same */
+    sm_jobinfo_failure *grown = realloc(j->failures, sizeof *grown * (size_t)(j->n_failures + 1));
+    if (!grown)
+        return;
+    j->failures = grown;
+    char *id = strdup(sm_dataset_id(j->ds, i)), *method = strdup(j->spec.methods[m]),
+         *error = strdup(why ? why : "");
+    if (!id || !method || !error) {
+        free(id);
+        free(method);
+        free(error);
+        return;
+    }
+    grown[j->n_failures++] = (sm_jobinfo_failure){id, method, error};
+}
+
+/* Writes one image's map and row: 0 (written, or counted as failed), or
+ * 1 when the disk is full: nothing of it is taken as done (its row, written
+ * last, is not there), and the image is to be explained again later. */
+static int put_item(sm_broker *b, bjob *j, int m, size_t i,
+                    const sm_msg_item *it)
 {
     const char *id = sm_dataset_id(j->ds, i);
     sm_err err;
     if (!it->id || strcmp(it->id, id) != 0) {
         sm_broker_fault(b, j->id, "a result for '%s' where '%s' was asked; "
                         "counted as failed", it->id ? it->id : "?", id);
+        bjob_note_failure(j, i, m, "the worker answered for another image");
         j->maps_failed++;
-        return;
+        return 0;
     }
     if (it->error) {
         const char *file = sm_dataset_path(j->ds, i);
         sm_broker_fault(b, j->id, "%s: %s: %s", file ? file : id,
                         j->spec.methods[m], it->error);
+        bjob_note_failure(j, i, m, it->error);
         j->maps_failed++;
-        return;
+        return 0;
     }
     int with_map = !sm_explainer_class_of(j->ex[m])->no_map;
     if (with_map &&
@@ -83,8 +107,9 @@ static void put_item(sm_broker *b, bjob *j, int m, size_t i,
         sm_broker_fault(b, j->id, "%s: %s: a %dx%d map for a %dx%d model input; "
                         "counted as failed", id, j->spec.methods[m],
                       it->height, it->width, j->cfg->height, j->cfg->width);
+        bjob_note_failure(j, i, m, "a map of the wrong size");
         j->maps_failed++;
-        return;
+        return 0;
     }
     sm_explain_result r = {0};
     int oom = sm_record_set_json(&r.record, it->record ? it->record : "{}");
@@ -95,8 +120,9 @@ static void put_item(sm_broker *b, bjob *j, int m, size_t i,
     if (oom) {
         sm_record_free(&r.record);
         sm_broker_fault(b, j->id, "%s: out of memory", id);
+        bjob_note_failure(j, i, m, "out of memory");
         j->maps_failed++;
-        return;
+        return 0;
     }
     r.predicted = it->predicted;
     r.target = it->target;
@@ -119,12 +145,16 @@ static void put_item(sm_broker *b, bjob *j, int m, size_t i,
         j->spec.methods[m], it->params ? it->params : "{}", &r, it->height,
         it->width, &err);
     sm_record_free(&r.record);
+    if (rc && (err.sys == ENOSPC || err.sys == EDQUOT))
+        return 1;
     if (rc) {
         sm_broker_fault(b, j->id, "%s", err.msg);
+        bjob_note_failure(j, i, m, err.msg);
         j->maps_failed++;
-        return;
+        return 0;
     }
     j->maps_done++;
+    return 0;
 }
 
 /* Drops the queued tasks of gather g (those out are ignored when they
@@ -151,14 +181,19 @@ void bjob_task_failed(sm_broker *b, btask *t, const char *why)
          * results of those out are ignored */
         bgather *g = t->gather;
         drop_queued(j, g);
-        if (!g->failed)
+        if (!g->failed) {
             j->maps_failed++;
+            bjob_note_failure(j, g->image, g->method, why);
+        }
         g->failed = 1;
     } else if (t->kind == SM_TASK_STEP) {
+        bjob_note_failure(j, t->gather->image, t->gather->method, why);
         bgather_close(j, t->gather);
         j->maps_failed++;
     } else {
         j->maps_failed += t->n_images;
+        for (size_t k = 0; k < t->n_images; k++)
+            bjob_note_failure(j, t->images[k], t->method, why);
     }
     j->dirty = 1;
     btask_free(t);
@@ -206,6 +241,26 @@ static void next_round(sm_broker *b, btask *t, const sm_msg_result *r)
         btask_push_front(&j->queue, c);
     }
     btask_free(t);
+}
+
+/* The output folder is full: image i of method m goes back to the queue
+ * as a task of its own, and the job's tasks wait DISK_FULL_WAIT seconds
+ * before they are leased again, until space is freed. */
+static void disk_full(sm_broker *b, bjob *j, int m, size_t i)
+{
+    if (j->paused_until <= b->now)
+        sm_broker_fault(b, j->id, "%s: the disk is full; the job waits for space "
+                        "(retrying every %.0f s)", j->spec.out, BJOB_DISK_FULL_WAIT);
+    j->paused_until = b->now + BJOB_DISK_FULL_WAIT;
+    btask *again = btask_new(b, j, m, SM_TASK_IMAGES, 1);
+    if (!again) {
+        j->maps_failed++;
+        bjob_note_failure(j, i, m, "the disk is full, and out of memory");
+        return;
+    }
+    again->images[0] = i;
+    again->n_images = 1;
+    btask_push(&j->queue, again);
 }
 
 void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
@@ -263,7 +318,8 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
         return;
     }
     for (size_t k = 0; k < t->n_images; k++)
-        put_item(b, j, t->method, t->images[k], &r->items[k]);
+        if (put_item(b, j, t->method, t->images[k], &r->items[k]))
+            disk_full(b, j, t->method, t->images[k]);
     if (t->kind == SM_TASK_STEP)
         bgather_close(j, t->gather);
     j->dirty = 1;

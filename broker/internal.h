@@ -18,6 +18,7 @@
 #include "data/dataset.h"
 #include "explain/explainer.h"
 #include "explain/store.h"
+#include "io/jobinfo.h"
 #include "report/finish.h"
 #include "schemas/msg.h"
 
@@ -105,11 +106,17 @@ struct bjob {
                                  the maps were complete, 0 before */
     char **workers;           /* names of those whose results were kept */
     int n_workers;
+    sm_jobinfo_failure *failures; /* the failed maps named (strings owned),
+                                     at most SM_JOBINFO_FAILURES */
+    int n_failures;
     sm_output_task *finish;   /* the PNGs, figure and report being written:
                                  the job stays running until they are */
     int dirty;                /* progress to report to watchers */
+    double paused_until;      /* the disk was full: no lease before then */
     bjob *next;
 };
+
+#define BJOB_DISK_FULL_WAIT 2.0 /* seconds between tries of a full disk */
 
 /* A client watching a job's progress. */
 typedef struct bwatch {
@@ -201,9 +208,11 @@ int bjob_delete(sm_broker *b, bjob *j, sm_err *err);
 /* plan.c */
 /* Plans more of the job's tasks into its queue when it is empty. */
 void bjob_plan(sm_broker *b, bjob *j);
-/* Encodes task t into buf. -1 with a message (e.g. an unreadable image). */
-int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
-                     sm_err *err);
+/* Encodes task t into buf: 0; or 1 when none of its images could be read
+ * (each was failed alone: t is empty); or -1 with a message (the task's
+ * one image unreadable, out of memory). An unreadable image of several is
+ * dropped from t and failed alone. */
+int bjob_encode_task(sm_broker *b, btask *t, sm_msg_buf *buf, sm_err *err);
 
 /* gather.c */
 /* A new gather of `parts` parts for `image` of `method`, on j's list (j
@@ -214,6 +223,9 @@ void bgather_close(bjob *j, bgather *g);
 /* A worker's result for t (already unlinked from the leased list); frees
  * t or hands it on. */
 void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r);
+/* Names a failed map of j (job.json's failures, the report): image i of
+ * the dataset, method m, why. */
+void bjob_note_failure(bjob *j, size_t i, int m, const char *why);
 /* Remembers that the worker `name` computed some of j (job.json). */
 void bjob_note_worker(bjob *j, const char *name);
 /* t could not be run (encoding failed, or quarantined after killing

@@ -2,6 +2,7 @@
  * its state and status, finishing it (tasks.c holds its tasks, plan.c
  * plans them, gather.c turns workers' results into files). */
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +53,12 @@ void bjob_free(bjob **jp)
     for (int k = 0; k < j->n_workers; k++)
         free(j->workers[k]);
     free(j->workers);
+    for (int k = 0; k < j->n_failures; k++) {
+        free((char *)j->failures[k].id);
+        free((char *)j->failures[k].method);
+        free((char *)j->failures[k].error);
+    }
+    free(j->failures);
     sm_explain_store_destroy(&j->store);
     sm_dataset_destroy(&j->ds);
     sm_model_config_destroy(&j->cfg);
@@ -122,7 +129,8 @@ static void write_jobinfo(bjob *j, double finished, bjob_state state)
         .started = j->started, .finished = finished,
         .workers = (const char *const *)j->workers, .n_workers = j->n_workers,
         .maps = j->maps_done, .failed = j->maps_failed,
-        .state = bjob_state_name(state)};
+        .state = bjob_state_name(state), .failures = j->failures,
+        .n_failures = j->n_failures};
     if (sm_jobinfo_write(s->out, &ji, &err))
         sm_broker_warn("job %s: %s", j->id, err.msg);
     free(m);
@@ -347,6 +355,14 @@ void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
                                     (int)j->spec.n_methods, &err);
     }
     free(ids);
+    if (rc && s == BJOB_DONE && (err.sys == ENOSPC || err.sys == EDQUOT)) {
+        /* the maps are safe; the index waits for space (bjob_check_done
+         * tries again once the pause is over) */
+        if (j->paused_until <= b->now)
+            sm_broker_fault(b, j->id, "%s; the job waits for space", err.msg);
+        j->paused_until = b->now + BJOB_DISK_FULL_WAIT;
+        return;
+    }
     if (rc == 0 && s == BJOB_DONE) {
         /* the pages for people, written in a thread: the job is done
          * when they are (bjobs_reap) */
@@ -370,6 +386,10 @@ void bjobs_reap(sm_broker *b)
 {
     for (bjob *j = b->jobs; j; j = j->next) {
         sm_err err;
+        if (j->paused_until && j->paused_until <= b->now) { /* a full disk: again */
+            j->paused_until = 0;
+            bjob_check_done(b, j);
+        }
         if (!j->finish || !sm_output_ended(j->finish))
             continue;
         /* the maps are complete: a page that failed is reported, the job
@@ -383,7 +403,7 @@ void bjobs_reap(sm_broker *b)
 void bjob_check_done(sm_broker *b, bjob *j)
 {
     if (j->state != BJOB_RUNNING || j->finish || j->queue.n ||
-        j->cursor < j->count || has_leased(b, j))
+        j->cursor < j->count || has_leased(b, j) || j->paused_until > b->now)
         return;
     bjob_finish(b, j, BJOB_DONE);
 }

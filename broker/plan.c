@@ -110,11 +110,10 @@ static int label_index(const bjob *j, size_t i)
     return label ? sm_class_index(j->cfg, j->ds, label) : -1;
 }
 
-int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
+int bjob_encode_task(sm_broker *b, btask *t, sm_msg_buf *buf,
                      sm_err *err)
 {
-    (void)b;
-    const bjob *j = t->job;
+    bjob *j = t->job;
     sm_msg_image *im = calloc(t->n_images, sizeof *im);
     sm_dataset_raw_image *raw = calloc(t->n_images, sizeof *raw);
     double *scores = NULL;
@@ -123,10 +122,23 @@ int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
         sm_err_set(err, "out of memory");
         goto out;
     }
-    for (size_t r = 0; r < t->n_images; r++) {
-        size_t i = t->images[r];
-        if (sm_dataset_raw(j->ds, i, &raw[r], err))
-            goto out;
+    size_t kept = 0;
+    for (size_t k = 0; k < t->n_images; k++) {
+        size_t i = t->images[k], r = kept;
+        sm_err ierr;
+        if (sm_dataset_raw(j->ds, i, &raw[r], &ierr)) {
+            if (t->n_images == 1) { /* the task is that image: it fails */
+                *err = ierr;
+                goto out;
+            }
+            /* one unreadable image fails alone, not the task's others */
+            sm_broker_fault(b, j->id, "%s: %s", j->spec.methods[t->method], ierr.msg);
+            bjob_note_failure(j, i, t->method, ierr.msg);
+            j->maps_failed++;
+            j->dirty = 1;
+            continue;
+        }
+        t->images[kept++] = i;
         im[r].id = sm_dataset_id(j->ds, i);
         im[r].label = sm_dataset_label_name(j->ds, i);
         im[r].label_index = label_index(j, i);
@@ -137,6 +149,10 @@ int bjob_encode_task(sm_broker *b, const btask *t, sm_msg_buf *buf,
         im[r].bands = raw[r].bands;
         im[r].data = raw[r].data;
         im[r].len = raw[r].len;
+    }
+    if (!(t->n_images = kept)) {
+        rc = 1;
+        goto out;
     }
     sm_msg_task m = {
         .task = t->id, .job = j->id, .kind = t->kind, .model = j->spec.model,

@@ -42,6 +42,35 @@ static bworker *find_worker(sm_broker *b, const uint8_t *id, size_t len)
     return NULL;
 }
 
+/* A task of several images that a worker died holding goes back as one
+ * task an image, each charged with the death: only the image that kills
+ * workers is quarantined in the end, the others are explained. 0, or -1
+ * when out of memory (t is then requeued whole). */
+static int split_task(sm_broker *b, btask *t)
+{
+    bjob *j = t->job;
+    btask **one = calloc(t->n_images, sizeof *one);
+    size_t k = 0;
+    for (; one && k < t->n_images; k++) {
+        if (!(one[k] = btask_new(b, j, t->method, t->kind, 1)))
+            break;
+        one[k]->images[0] = t->images[k];
+        one[k]->n_images = 1;
+        one[k]->failures = t->failures;
+    }
+    if (!one || k < t->n_images) {
+        for (size_t i = 0; one && i < k; i++)
+            btask_free(one[i]);
+        free(one);
+        return -1;
+    }
+    while (k--) /* in image order at the head of the queue */
+        btask_push_front(&j->queue, one[k]);
+    free(one);
+    btask_free(t);
+    return 0;
+}
+
 /* Takes w's tasks back; `died`: they count a failure each, and a task
  * that has now killed max_task_failures workers is quarantined. */
 static void release_tasks(sm_broker *b, bworker *w, int died)
@@ -53,7 +82,13 @@ static void release_tasks(sm_broker *b, bworker *w, int died)
         btask_unlink(&b->leased, t);
         t->lease = NULL;
         bjob *j = t->job;
-        if (died && ++t->failures >= b->cfg.max_task_failures) {
+        if (died && t->kind == SM_TASK_IMAGES && t->n_images > 1 &&
+            j->state == BJOB_RUNNING) {
+            t->failures++;
+            if (split_task(b, t) == 0)
+                continue;
+            btask_push_front(&j->queue, t);
+        } else if (died && ++t->failures >= b->cfg.max_task_failures) {
             char why[128];
             snprintf(why, sizeof why, "quarantined: %d workers died running it",
                      t->failures);
@@ -253,6 +288,8 @@ static btask *next_task(sm_broker *b)
     for (size_t k = 0; k < n; k++) {
         bjob *j = b->rr ? b->rr : b->jobs;
         b->rr = j->next;
+        if (j->paused_until > b->now)
+            continue; /* its disk is full */
         bjob_plan(b, j);
         if (j->state == BJOB_RUNNING && j->queue.head) {
             btask *t = j->queue.head;
@@ -271,8 +308,15 @@ void bworkers_dispatch(sm_broker *b)
     while ((w = free_worker(b)) && (t = next_task(b))) {
         sm_msg_buf buf = {0};
         sm_err err;
-        if (bjob_encode_task(b, t, &buf, &err)) {
+        int rc = bjob_encode_task(b, t, &buf, &err);
+        if (rc < 0) {
             bjob_task_failed(b, t, err.msg);
+            continue;
+        }
+        if (rc > 0) { /* its images failed one by one */
+            bjob *j = t->job;
+            btask_free(t);
+            bjob_check_done(b, j);
             continue;
         }
         t->lease = w;

@@ -117,7 +117,7 @@ static int aux_add(aux_list *a, const char *arg)
 /* --OPT VALUE for a job field, by the job file's rules. */
 static int set_field(sm_explain_job *job, const char *opt, const char *value)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (sm_jobfile_set_field(job, opt, value, &err) == 0)
         return 0;
     sm_cli_fail("explain", "--%s %s", opt, err.msg);
@@ -129,7 +129,7 @@ static int set_metric(sm_explain_job *job, const char *arg)
 {
     char key[96];
     const char *eq = strchr(arg, '=');
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (!eq || (size_t)(eq - arg) >= sizeof key) {
         sm_cli_fail("explain", "--set '%s': expected metrics.KEY=VALUE", arg);
         return -1;
@@ -251,7 +251,7 @@ int sm_cli_explain(int argc, char **argv)
     sm_jobfile *jf = NULL;
     char *mlist = NULL;
     int rc = 2, c, n_settings = 0, workers = 1, direct = 0;
-    sm_err err = {{0}};
+    sm_err err = {0};
     aux_list aux = {0};
     static sm_abele_aux abele; /* large; the command runs once */
     /* Two passes: the job file first, then every other option over it, so

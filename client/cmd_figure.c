@@ -65,7 +65,7 @@ int sm_cli_figure(int argc, char **argv)
                               "images: give one of them");
         return 2;
     }
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (sm_vips_init(argv[0], &err) ||
         sm_report_figure(argv[optind], &o, &err))
         return sm_cli_fail("figure", "%s", err.msg);

@@ -203,7 +203,8 @@ int sm_cli_status(int argc, char **argv)
 {
     static const char usage[] =
         "usage: salmap status [JOB] [--broker tcp://host:5555]\n"
-        "One job's state, or every job the broker knows.\n";
+        "One job's state and the faults the broker remembers of it (failed\n"
+        "maps, quarantined tasks), or every job the broker knows.\n";
     opts o;
     sm_client *c = NULL;
     int rc = begin(argc, argv, "status", usage, NULL, &o, &c);
@@ -216,6 +217,13 @@ int sm_cli_status(int argc, char **argv)
             rc = sm_cli_fail("status", "%s", sm_client_error(c));
         else
             print_status(&st);
+        /* the job's faults the broker still remembers (its latest 50):
+         * which images failed and why, a quarantined task's among them */
+        sm_client_workers *w = rc ? NULL : sm_client_workers_get(c);
+        for (size_t k = 0; w && k < w->n_faults; k++)
+            if (w->faults[k].job && !strcmp(w->faults[k].job, st.job))
+                printf("  fault: %s\n", w->faults[k].message);
+        sm_client_workers_destroy(&w);
     } else {
         sm_client_status *all;
         size_t n;

@@ -106,7 +106,7 @@ static int parse(int argc, char **argv, opts *o)
 /* Raw outputs for a preprocessed .npy array, evaluated in batches. */
 static int predict_npy(sm_model *m, const opts *o)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *x = sm_npy_read(o->input, &err);
     if (!x)
         return sm_cli_fail("predict", "%s", err.msg);
@@ -182,7 +182,7 @@ static void skipped(const sm_err *e, void *u)
 static int predict_dataset(sm_model *m, const sm_model_config *cfg,
                            int out_idx, const opts *o)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_preproc pre;
     sm_model_config_preproc(cfg, &pre);
     const sm_preproc *pp = &pre;
@@ -280,7 +280,7 @@ int sm_cli_predict(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (o.dataset && sm_vips_init(argv[0], &err))
         return sm_cli_fail("predict", "%s", err.msg);
     sm_model *m = sm_model_load_file(o.model, &err);

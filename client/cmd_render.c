@@ -108,7 +108,7 @@ int sm_cli_render(int argc, char **argv)
         return sm_cli_fail("render", "%s: no job.json: not the output folder "
                            "of a job (salmap explain --out %s writes it)",
                            out, out);
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (sm_vips_init(argv[0], &err))
         return sm_cli_fail("render", "%s", err.msg);
     sm_render_stats st;

@@ -34,7 +34,7 @@ int sm_cli_report(int argc, char **argv)
     }
     if (sm_cli_one_folder("report", argc, optind))
         return 2;
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (sm_report_write(argv[optind], &err))
         return sm_cli_fail("report", "%s", err.msg);
     printf("%s/report/index.html\n", argv[optind]);

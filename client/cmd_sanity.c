@@ -290,7 +290,7 @@ int sm_cli_sanity(int argc, char **argv)
         free(o.mlist);
         return rc;
     }
-    sm_err err = {{0}};
+    sm_err err = {0};
     state s = {0};
     sm_explain_setup su;
     sm_preproc pp;

@@ -203,7 +203,7 @@ static void on_step(const sm_train_progress *p, void *ctx)
 
 static int train(const opts *o, const sm_model_config *cfg)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     double t0 = sm_clock_now();
     char yaml[4096], buf[32];
     if (sm_train_config_path(o->out, yaml, sizeof yaml))
@@ -287,7 +287,7 @@ int sm_cli_train(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (sm_cli_check_out_dir("train", "--out", o.out))
         return 1;
     /* Options the trainer refuses (an unknown arch, say) fail before the

@@ -192,7 +192,7 @@ static void on_step(progress *pg, int step, int steps, const sm_aae_losses *l)
 static int train(const opts *o, const sm_model_config *cfg,
                  sm_model *classifier, int out)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     double t0 = sm_clock_now();
     char buf[32];
     /* The autoencoder's pixel space: (pixel * 2/255 - 1) / 1 = [-1, 1]. */
@@ -287,7 +287,7 @@ int sm_cli_train_aae(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (sm_cli_check_out_dir(CMD, "--out", o.out))
         return 1;
     if (sm_aae_opts_check(&o.a, &err))

@@ -29,7 +29,13 @@ struct sm_compute {
     cached *cache;
     uint64_t clock;
     sm_msg_limits limits;
+    char crash_on[256];  /* test hook: "" = none */
 };
+
+void sm_compute_set_crash_on(sm_compute *c, const char *id)
+{
+    snprintf(c->crash_on, sizeof c->crash_on, "%s", id ? id : "");
+}
 
 sm_compute *sm_compute_new(int threads, int cache, const sm_msg_limits *l,
                            sm_err *err)
@@ -441,10 +447,16 @@ sm_compute_status sm_compute_run(sm_compute *c, const void *task, size_t len,
         return sm_msg_encode_result(&r, result) ? SM_COMPUTE_BAD_TASK
                                                 : SM_COMPUTE_DONE;
     }
+    for (size_t k = 0; c->crash_on[0] && k < t.n_images; k++)
+        if (t.images[k].id && !strcmp(t.images[k].id, c->crash_on)) {
+            fprintf(stderr, "salmap-worker: image '%s': SALMAP_TEST_CRASH_ON: "
+                    "aborting\n", c->crash_on);
+            abort();
+        }
     /* The classifier, then the auxiliary models: all in the cache at once
      * (the least recently used out is never one of this task's), the
      * bytes given used for the one whose hash they have. */
-    sm_err terr = {{0}};
+    sm_err terr = {0};
     char have[SM_HASH_HEX + 1] = "";
     int used = 0; /* the bytes are one of the task's models */
     if (model)

@@ -25,6 +25,10 @@ void sm_compute_destroy(sm_compute **c);
  * 0, or -1 when full. */
 int sm_compute_add_class(sm_compute *c, const sm_explainer_class *cls);
 
+/* Test hook (tests/integration/faults.sh, a poison input): a task that
+ * holds the image called id aborts the process. NULL or "": off. */
+void sm_compute_set_crash_on(sm_compute *c, const char *id);
+
 typedef enum sm_compute_status {
     SM_COMPUTE_DONE,       /* *result holds a RESULT body (maybe with an
                               error for the broker, e.g. a TASK that does

@@ -68,6 +68,9 @@ int main(int argc, char **argv)
         return 2;
     if (cfg.capacity < 1)
         cfg.capacity = 1;
+    /* a test's poison input (tests/integration/faults.sh), never a config key */
+    const char *crash = getenv("SALMAP_TEST_CRASH_ON");
+    snprintf(cfg.test_crash_on, sizeof cfg.test_crash_on, "%s", crash ? crash : "");
     if (sm_vips_init(argv[0], &err)) {
         fprintf(stderr, "salmap-worker: %s\n", err.msg);
         return 1;

@@ -417,6 +417,7 @@ sm_worker *sm_worker_new(void *ctx, const sm_worker_config *cfg, sm_err *err)
     }
     if (!(w->compute = sm_compute_new(threads, cfg->model_cache, &w->limits, err)))
         goto fail;
+    sm_compute_set_crash_on(w->compute, cfg->test_crash_on);
     w->pipe = zmq_socket(ctx, ZMQ_PAIR);
     if (!w->pipe || zmq_bind(w->pipe, w->pipe_ep)) {
         sm_err_set(err, "compute pipe: %s", zmq_strerror(errno));

@@ -83,7 +83,7 @@ static void *write_items(void *arg)
 {
     batch *b = arg;
     char path[4096];
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (;;) {
         size_t i = atomic_fetch_add(&b->next, 1);
         if (i >= b->n || atomic_load(&b->failed))
@@ -489,7 +489,7 @@ int main(int argc, char **argv)
     }
     if (argc != a + 2 || (strcmp(cmd, "mnist") && strcmp(cmd, "idx")))
         return usage();
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (sm_vips_init(argv[0], &err)) {
         fprintf(stderr, "salmap-mkdata: %s\n", err.msg);
         return 1;

@@ -65,6 +65,9 @@ typedef struct sm_worker_config {
     char curve_secret_key[SM_DAEMON_PATH_MAX]; /* file holding this
                                   worker's Z85 secret key; set together
                                   with curve_server_key */
+    char test_crash_on[256];      /* not a YAML key: the worker's environment
+                                     SALMAP_TEST_CRASH_ON (tests only; see
+                                     sm_compute_set_crash_on) */
 } sm_worker_config;
 
 /* The defaults listed above. Cannot fail. */

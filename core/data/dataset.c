@@ -236,6 +236,10 @@ int sm_dataset_file_raw(const sm_dataset *ds, size_t i,
     out->owned = sm_file_read(ds->paths[i], SM_DATASET_RAW_MAX, &out->len,
                               err);
     out->data = out->owned;
+    if (out->owned && out->len == 0) { /* no image in it, whatever its name */
+        sm_dataset_raw_free(out);
+        return sm_err_set(err, "%s: an empty file, not an image", ds->paths[i]);
+    }
     return out->owned ? 0 : -1;
 }
 

@@ -25,7 +25,7 @@ static void *load_range(void *arg)
     size_t per = (size_t)j->pp->channels * (size_t)j->pp->height *
                  (size_t)j->pp->width;
     for (size_t r = j->begin; r < j->end; r++) {
-        sm_err e = {{0}};
+        sm_err e = {0};
         j->status[r] = sm_dataset_load(j->ds, j->idx ? j->idx[r] : j->first + r, j->pp,
                                        j->dst + r * per, &e);
         if (j->status[r]) {

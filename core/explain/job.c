@@ -326,7 +326,7 @@ int sm_explain_job_run(const sm_explain_job *job, sm_explain_stats *st,
             progress(&s, i1, t0, i1 == s.count);
     }
     /* The index covers whatever is complete, even after an error. */
-    sm_err ierr = {{0}};
+    sm_err ierr = {0};
     if (write_index(&s, rc ? &ierr : err) && rc == 0)
         rc = -1;
     st->seconds = sm_clock_now() - t0;

@@ -18,6 +18,7 @@ struct sm_jobinfo_file {
     sm_jobinfo ji;
     sm_jobinfo_method *methods;
     const char **workers;
+    sm_jobinfo_failure *failures;
 };
 
 static json_t *str_or_null(const char *s)
@@ -61,9 +62,16 @@ int sm_jobinfo_write(const char *out, const sm_jobinfo *ji, sm_err *err)
     }
     for (int k = 0; workers && k < ji->n_workers; k++)
         json_array_append_new(workers, json_string(ji->workers[k]));
+    json_t *failures = json_array();
+    for (int k = 0; failures && k < ji->n_failures; k++) {
+        const sm_jobinfo_failure *f = &ji->failures[k];
+        json_array_append_new(failures, json_pack("{s:o, s:o, s:o}", "id", str_or_null(f->id),
+                                                  "method", str_or_null(f->method),
+                                                  "error", str_or_null(f->error)));
+    }
     json_t *root = json_pack(
         "{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, s:i, s:i}, s:o, s:I, "
-        "s:I, s:o, s:o, s:b, s:I, s:o, s:o, s:f, s:o, s:I, s:I, s:o}",
+        "s:I, s:o, s:o, s:b, s:I, s:o, s:o, s:f, s:o, s:I, s:I, s:o, s:o}",
         "salmap", 1, "id", str_or_null(ji->id), "name", str_or_null(ji->name),
         "model", str_or_null(ji->model), "model_hash",
         str_or_null(ji->model_hash), "config", str_or_null(ji->config),
@@ -76,7 +84,8 @@ int sm_jobinfo_write(const char *out, const sm_jobinfo *ji, sm_err *err)
         "finished", time_or_null(ji->finished), "seconds",
         ji->finished > 0 ? ji->finished - ji->started : 0.0, "workers",
         workers ? workers : json_array(), "maps", (json_int_t)ji->maps,
-        "failed", (json_int_t)ji->failed, "state", str_or_null(ji->state));
+        "failed", (json_int_t)ji->failed, "state", str_or_null(ji->state),
+        "failures", failures ? failures : json_array());
     char *text = root ? json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
                       : NULL;
     json_decref(root);
@@ -184,6 +193,22 @@ static const char *convert(sm_jobinfo_file *f)
     ji->methods = f->methods;
     ji->workers = f->workers;
     ji->n_workers = (int)json_array_size(ws);
+    const json_t *fs = json_object_get(r, "failures");
+    if (fs && (!json_is_array(fs) || json_array_size(fs) > SM_JOBINFO_FAILURES))
+        return "failures";
+    if (fs && json_array_size(fs)) {
+        if (!(f->failures = calloc(json_array_size(fs), sizeof *f->failures)))
+            return "(out of memory)";
+        json_array_foreach(fs, k, v) {
+            sm_jobinfo_failure *x = &f->failures[k];
+            if (!json_is_object(v) || get_str(v, "id", &x->id) || !x->id ||
+                get_str(v, "method", &x->method) || !x->method ||
+                get_str(v, "error", &x->error))
+                return "failures[]";
+        }
+        ji->failures = f->failures;
+        ji->n_failures = (int)json_array_size(fs);
+    }
     return NULL;
 }
 
@@ -222,6 +247,7 @@ void sm_jobinfo_file_destroy(sm_jobinfo_file **fp)
         free((char *)f->methods[m].params);
     free(f->methods);
     free(f->workers);
+    free(f->failures);
     json_decref(f->root);
     free(f);
     *fp = NULL;

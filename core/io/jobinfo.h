@@ -13,8 +13,9 @@
  *    "seed": 7, "target": "predicted", "score": "logit", "limit": 0,
  *    "metrics": true, "images": 10000,
  *    "started": "2026-12-06T23:15:00Z", "finished": "..." or null,
- *    "seconds": 12.5, "workers": ["w1", "w2"], "maps": 30000, "failed": 0,
- *    "state": "done"} */
+ *    "seconds": 12.5, "workers": ["w1", "w2"], "maps": 30000, "failed": 1,
+ *    "state": "done",
+ *    "failures": [{"id": "3/3_0001", "method": "lime", "error": "..."}]} */
 #ifndef SM_IO_JOBINFO_H
 #define SM_IO_JOBINFO_H
 
@@ -28,6 +29,11 @@ typedef struct sm_jobinfo_method {
     const char *params; /* a JSON object */
     int signed_map;     /* 1: drawn on a diverging colour map */
 } sm_jobinfo_method;
+
+/* A map that could not be made (the image's id, the method, why). */
+typedef struct sm_jobinfo_failure {
+    const char *id, *method, *error;
+} sm_jobinfo_failure;
 
 /* Every pointer is borrowed (by sm_jobinfo_write from the caller; in a
  * loaded file, from the file). NULL strings are written as null. */
@@ -49,7 +55,13 @@ typedef struct sm_jobinfo {
     int n_workers;
     uint64_t maps, failed;
     const char *state;      /* "running", "done", "failed", "cancelled" */
+    /* "failures": the failed maps named (at most SM_JOBINFO_FAILURES; an
+     * older job.json without the key reads as none) */
+    const sm_jobinfo_failure *failures;
+    int n_failures;
 } sm_jobinfo;
+
+#define SM_JOBINFO_FAILURES 1000
 
 /* Writes OUT/job.json atomically. 0 or -1 with a message. */
 int sm_jobinfo_write(const char *out, const sm_jobinfo *ji, sm_err *err);

@@ -224,7 +224,7 @@ static void say(ctx *c, size_t i, const char *fmt, ...)
 static sm_tensor *load_map(task *t, size_t i, const char *npy)
 {
     ctx *c = t->c;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *x = sm_npy_read(npy, &err);
     if (x && !(x->ndim == 2 && x->shape[0] == c->h && x->shape[1] == c->w)) {
         char shape[SM_MAX_DIMS * 22 + 3];
@@ -247,7 +247,7 @@ static int map_scale(task *t, size_t i, int m, const char *npy,
                      const sm_tensor *x, sm_cmap_scale *s)
 {
     ctx *c = t->c;
-    sm_err err = {{0}};
+    sm_err err = {0};
     size_t hw = (size_t)c->h * c->w;
     if (sm_cmap_scale_of(c->kind[m], x->data, hw, npy, s, &err) == 0)
         return 0;
@@ -445,7 +445,7 @@ static void draw_pair(task *t, size_t i, int m, const float *input)
         s = c->scale[m];
     int failed = 0;
     for (int k = 0; k < n; k++) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         if (c->fresh_ok && fresh(tg[k].png, tg[k].src))
             t->st.skipped++;
         else if (draw_target(c, &tg[k], x->data, &s, input, &err) == 0)
@@ -474,7 +474,7 @@ static float *load_input(task *t, size_t i)
     sm_preproc_init(&pp, c->c, c->h, c->w);
     pp.scale = 1; /* 0..255, as the model sees it before normalisation */
     float *x = malloc(sizeof(float) * (size_t)c->c * c->h * c->w);
-    sm_err err = {{0}};
+    sm_err err = {0};
     if (!x)
         sm_err_set(&err, "out of memory");
     if (!x || sm_dataset_load(c->ds, c->ds_index[i], &pp, x, &err)) {
@@ -501,7 +501,7 @@ static void draw_image(task *t, size_t i)
     float *input = load_input(t, i);
     if (input) {
         char png[PATH];
-        sm_err err = {{0}};
+        sm_err err = {0};
         sm_render_px px = {0};
         if (path_of(png, c, i, "input", ".png"))
             ;
@@ -704,7 +704,7 @@ int sm_render_out(const char *out, const sm_render_opts *o,
         c.kind[m] = ji->methods[m].signed_map ? SM_CMAP_DIVERGING
                                               : SM_CMAP_SEQUENTIAL;
     }
-    sm_err dserr = {{0}};
+    sm_err dserr = {0};
     if (ids.n && !(c.ds = sm_dataset_open(ji->dataset, &dserr))) {
         st->no_dataset = 1;
         snprintf(line, sizeof line, "warning: the dataset '%s' of %s/job.json "

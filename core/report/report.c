@@ -214,7 +214,25 @@ static void job_section(rep *r)
         P("%s", k ? ", " : "");
         E(j->workers[k]);
     }
-    P("</td></tr>\n</table>\n<h3>Methods</h3>\n<table class=\"methods\">"
+    P("</td></tr>\n</table>\n");
+    if (j->n_failures) { /* what a user must look at: named, not counted */
+        P("<h3>Failed maps</h3>\n<table class=\"failures\" id=\"failures\">"
+          "<tr><th>image</th><th>method</th><th>why</th></tr>\n");
+        for (int k = 0; k < j->n_failures; k++) {
+            P("<tr><td>");
+            E(j->failures[k].id);
+            P("</td><td>");
+            E(j->failures[k].method);
+            P("</td><td>");
+            E(j->failures[k].error ? j->failures[k].error : "");
+            P("</td></tr>\n");
+        }
+        P("</table>\n");
+        if (j->failed > (uint64_t)j->n_failures)
+            P("<p class=\"muted\">%llu more not named here.</p>\n",
+              (unsigned long long)(j->failed - (uint64_t)j->n_failures));
+    }
+    P("<h3>Methods</h3>\n<table class=\"methods\">"
       "<tr><th>method</th><th>map</th><th>parameters</th></tr>\n");
     for (int m = 0; m < j->n_methods; m++) {
         P("<tr><td>");

@@ -12,6 +12,19 @@ int sm_err_set(sm_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    err->sys = 0;
+    return -1;
+}
+
+int sm_err_set_sys(sm_err *err, int sys, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->sys = sys;
     return -1;
 }
 
@@ -42,6 +55,8 @@ int sm_err_prefix(sm_err *err, const char *fmt, ...)
 
 void sm_err_clear(sm_err *err)
 {
-    if (err)
+    if (err) {
         err->msg[0] = '\0';
+        err->sys = 0;
+    }
 }

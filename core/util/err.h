@@ -15,12 +15,18 @@
 
 typedef struct sm_err {
     char msg[SM_ERR_MAX];
+    int sys;  /* the errno behind the failure when the caller may act on it
+                 (ENOSPC: wait for space, not give up), else 0 */
 } sm_err;
 
-/* Formats the message into err (if not NULL). Always returns -1 so that
- * `return sm_err_set(err, ...);` reads as a failure return. */
+/* Formats the message into err (if not NULL), sys 0. Always returns -1 so
+ * that `return sm_err_set(err, ...);` reads as a failure return. */
 int sm_err_set(sm_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The same with the errno sys behind it kept in err->sys. */
+int sm_err_set_sys(sm_err *err, int sys, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Prepends "<formatted>: " to the message already in err. Returns -1. */
 int sm_err_prefix(sm_err *err, const char *fmt, ...)

@@ -61,8 +61,8 @@ static int write_replace(const char *path, const void *buf, size_t len,
     snprintf(tmp, n, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        sm_err_set(err, "%s: cannot create a temporary file: %s", path,
-                   strerror(errno));
+        sm_err_set_sys(err, errno, "%s: cannot create a temporary file: %s", path,
+                       strerror(errno));
         free(tmp);
         return -1;
     }
@@ -73,7 +73,7 @@ static int write_replace(const char *path, const void *buf, size_t len,
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0) {
-            sm_err_set(err, "%s: write failed: %s", path, strerror(errno));
+            sm_err_set_sys(err, errno, "%s: write failed: %s", path, strerror(errno));
             close(fd);
             unlink(tmp);
             free(tmp);
@@ -83,9 +83,15 @@ static int write_replace(const char *path, const void *buf, size_t len,
         left -= (size_t)w;
     }
     /* mkstemp makes 0600; outputs are ordinary files. */
-    if (fchmod(fd, 0644) != 0 || (sync && fsync(fd) != 0) || close(fd) != 0 ||
-        rename(tmp, path) != 0) {
-        sm_err_set(err, "%s: cannot finish writing: %s", path, strerror(errno));
+    /* every step tried in turn, the descriptor closed whatever failed */
+    int rc = fchmod(fd, 0644) != 0 || (sync && fsync(fd) != 0) ? -1 : 0;
+    int e = errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -1, e = errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1, e = errno;
+    if (rc) {
+        sm_err_set_sys(err, e, "%s: cannot finish writing: %s", path, strerror(e));
         unlink(tmp);
         free(tmp);
         return -1;
@@ -127,8 +133,8 @@ int sm_file_mkdirs(const char *path, sm_err *err)
             char c = *p;
             *p = '\0';
             if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return sm_err_set(err, "%s: cannot create folder: %s", buf,
-                                  strerror(errno));
+                return sm_err_set_sys(err, errno, "%s: cannot create folder: %s", buf,
+                                      strerror(errno));
             *p = c;
             if (!c)
                 break;

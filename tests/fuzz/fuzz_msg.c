@@ -40,7 +40,7 @@ static void fail(const char *what, const sm_err *err)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_msg_doc *doc = NULL;
     sm_mp_check(data, size, &small, &err);
 

@@ -48,7 +48,7 @@ static void parent_dirs(const char *path)
     char *slash = strrchr(d, '/');
     if (slash) {
         *slash = '\0';
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_file_mkdirs(d, &err), 0, "%s", err.msg);
     }
 }
@@ -87,7 +87,7 @@ char *tdata_png(char *buf, const char *dir, const char *name,
 
 void tdata_vips(void)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_vips_init("salmap-tests", &err), 0, "%s", err.msg);
 }
 

@@ -82,7 +82,7 @@ static void by_hand(sm_model *m, const float *x, int in, double *y, int last_act
 static sm_model *small_net(sm_train_aae_part part, int c, int h, int w,
                            int latent, const int *hidden)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_train_net *net = sm_train_net_aae(part, c, h, w, latent, hidden, 9, &err);
     cr_assert_not_null(net, "%s", err.msg);
     sm_model *m = sm_train_net_model(net, 1, &err);
@@ -98,7 +98,7 @@ static sm_model *small_net(sm_train_aae_part part, int c, int h, int w,
 Test(aae, nets_compute_their_layers)
 {
     const int c = 1, h = 4, w = 3, lat = 3, hid[2] = {7, 5}, n = 2;
-    sm_err err = {{0}};
+    sm_err err = {0};
     float x[2 * 12], z[2 * 3];
     uniform(x, 24, 1, "x");
     uniform(z, 6, 1, "z");
@@ -196,7 +196,7 @@ Test(aae, nets_compute_their_layers)
  * |fd - g| / max(1, |g|). */
 static double net_fd(sm_model *m, float *x, int n, int out)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor in = {.data = x};
     int64_t shape[SM_MAX_DIMS];
     int nd = sm_model_input_shape(m, 0, shape);
@@ -292,7 +292,7 @@ static sm_aae_opts small_opts(uint64_t seed)
 
 static sm_aae_trainer *trainer(const sm_aae_opts *o, int c, int h, int w)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_aae_trainer *t = sm_aae_trainer_new(o, c, h, w, &err);
     cr_assert_not_null(t, "%s", err.msg);
     return t;
@@ -312,7 +312,7 @@ Test(aae, loss_gradients_match_finite_differences)
     float x[4 * 9], zr[4 * 2];
     uniform(x, 36, 6, "x");
     sm_aae_prior(5, 0, n, lat, zr);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m[3];
     for (int p = 0; p < 3; p++)
         m[p] = sm_aae_trainer_model(t, (sm_train_aae_part)p);
@@ -406,7 +406,7 @@ Test(aae, a_step_is_its_two_halves)
     const int n = 4;
     float x[36], zr[8];
     uniform(x, 36, 12, "x");
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_aae_losses l;
     cr_assert_eq(sm_aae_trainer_step(a, x, n, &l, &err), 0, "%s", err.msg);
     cr_assert_eq(sm_aae_trainer_steps(a), 1);
@@ -458,7 +458,7 @@ static sm_train_set *bands(size_t n)
             x[i * 64 + (size_t)p] = (p / 16 == (int)(i % 4) ? 0.7f : -0.8f) + 0.1f * noise[p];
         y[i] = (int)(i % 2);
     }
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_train_set *s = sm_train_set_from_memory(x, y, n, 1, 8, 8, two, 2, &err);
     cr_assert_not_null(s, "%s", err.msg);
     free(x);
@@ -469,7 +469,7 @@ static sm_train_set *bands(size_t n)
 static double set_mse(sm_aae_trainer *t, const sm_train_set *set)
 {
     double mse;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_aae_evaluate(sm_aae_trainer_model(t, ENC), sm_aae_trainer_model(t, DEC),
                                  NULL, 0, NULL, set, &mse, NULL, &err), 0, "%s", err.msg);
     return mse;
@@ -489,7 +489,7 @@ Test(aae, learns_a_small_set)
     o.threads = 2;
     sm_aae_trainer *t = trainer(&o, 1, 8, 8);
     double mse0 = set_mse(t, set), first = 0, last = 0;
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (int s = 0; s < o.steps; s++) {
         sm_aae_losses l;
         cr_assert_eq(sm_aae_trainer_next(t, set, &l, &err), 0, "%s", err.msg);
@@ -526,7 +526,7 @@ static void train_save(sm_aae_opts o, const sm_train_set *set, int steps,
                        const char *sub)
 {
     char path[TDATA_PATH];
-    sm_err err = {{0}};
+    sm_err err = {0};
     o.steps = steps;
     sm_aae_trainer *t = trainer(&o, 1, 8, 8);
     for (int s = 0; s < steps; s++)
@@ -545,7 +545,7 @@ static int same_file(const char *a, const char *b, const char *name)
     snprintf(pa, sizeof pa, "%s/%s/%s", dir, a, name);
     snprintf(pb, sizeof pb, "%s/%s/%s", dir, b, name);
     size_t la, lb;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *ba = sm_file_read(pa, SM_FILE_MAX_MODEL, &la, &err);
     cr_assert_not_null(ba, "%s", err.msg);
     unsigned char *bb = sm_file_read(pb, SM_FILE_MAX_MODEL, &lb, &err);
@@ -593,7 +593,7 @@ Test(aae, saves_and_loads)
     sm_aae_opts o = small_opts(8);
     o.steps = 3;
     sm_aae_trainer *t = trainer(&o, 1, 8, 8);
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (int s = 0; s < 3; s++)
         cr_assert_eq(sm_aae_trainer_next(t, set, NULL, &err), 0, "%s", err.msg);
     char path[TDATA_PATH], enc[TDATA_PATH], again[TDATA_PATH];
@@ -668,7 +668,7 @@ static void refused(const char *name, const char *text, const char *needle)
     char path[TDATA_PATH];
     tdata_text(path, dir, name, text);
     sm_aae_config cfg;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_neq(sm_aae_config_load(path, &cfg, &err), 0, "accepted: %s", text);
     cr_assert(tdata_has(err.msg, path), "'%s' does not name %s", err.msg, path);
     cr_assert(tdata_has(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
@@ -684,7 +684,7 @@ Test(aae, config_refuses_bad_yaml)
     for (int k = 0; k < 3; k++)
         tdata_text(p, dir, (const char *[]){"e.onnx", "d.onnx", "s.onnx"}[k], "x");
     sm_aae_config cfg;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_aae_config_load(tdata_text(p, dir, "ok.yaml", HEAD NETS), &cfg, &err),
                  0, "%s", err.msg);
     cr_assert(!cfg.has_train && !cfg.has_test && !cfg.classifier);
@@ -753,7 +753,7 @@ Test(aae, evaluate_matches_hand_computation)
     float *x = malloc(n * 9 * sizeof(float));
     int *y = calloc(n, sizeof(int));
     uniform(x, (size_t)n * 9, 14, "x");
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_train_set *set = sm_train_set_from_memory(x, y, (size_t)n, 1, 3, 3, two, 2, &err);
     cr_assert_not_null(set, "%s", err.msg);
     sm_aae_opts o = small_opts(15);
@@ -810,7 +810,7 @@ Test(aae, options_are_checked)
     sm_aae_opts_init(&o);
     cr_assert(o.batch == 256 && o.lr == 2e-4 && o.beta1 == 0.5 && o.mse_weight == 0.999 &&
               o.adv_weight == 0.001 && o.hidden[0] == 1024 && o.d_hidden[1] == 512);
-    sm_err err = {{0}};
+    sm_err err = {0};
     static const struct {
         int field;
         double v;
@@ -888,7 +888,7 @@ Test(aae, cli_documents_refuses_and_trains)
     cr_assert(tdata_has(msg, "step 3/3") && tdata_has(msg, "test reconstruction mse: ") &&
               tdata_has(msg, "agreement: "), "%s", msg);
     sm_aae_config cfg;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_aae_config_load(out, &cfg, &err), 0, "%s", err.msg);
     cr_assert(cfg.latent == 2 && cfg.height == 28 && cfg.has_test && cfg.train.steps == 3);
     cr_assert_str_eq(cfg.classifier, "mnist_cnn.onnx");

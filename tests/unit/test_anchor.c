@@ -109,7 +109,7 @@ static void rule_is_found(double p, int beam)
     sm_tensor *x = ones();
     float map[HW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     char ps[32], bs[32];
     snprintf(ps, sizeof ps, "p_sample=%g", p);
     snprintf(bs, sizeof bs, "beam_size=%d", beam);
@@ -198,7 +198,7 @@ Test(anchor, a_label_that_never_changes_gives_the_empty_anchor)
     sm_tensor *x = ones();
     float map[HW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_anchor(m, x, 0, NULL, map, out, &err), 0, "%s",
                  err.msg);
     const char *json = sm_record_json(&out[0].record);
@@ -256,7 +256,7 @@ static void empty_bound(const char *const *more, double delta, long want_n)
     sm_tensor *x = ones();
     float map[HW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_anchor(m, x, 0, more, map, out, &err), 0, "%s",
                  err.msg);
     const char *json = sm_record_json(&out[0].record);
@@ -407,7 +407,7 @@ Test(anchor, random_model_records_hold)
     cr_assert_geq(target, 0);
     float map[HW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_anchor(m, x, target,
                             (const char *[]){"batch_size=20", "beam_size=2",
                                              NULL},

@@ -32,7 +32,7 @@ static double loss(sm_model *m, sm_tensor **x, int n_in, int out,
     const sm_tensor *in[8], *y[8];
     for (int i = 0; i < n_in; i++)
         in[i] = x[i];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_model_run(m, in, n_in, y, &err), 0, "%s", err.msg);
     double l = 0;
     for (int64_t j = 0; j < sm_tensor_numel(seed); j++)
@@ -49,7 +49,7 @@ static double fd_compare(sm_model *m, sm_tensor **x, int n_in, int out,
     const sm_tensor *in[8], *y[8], *g[8];
     for (int i = 0; i < n_in; i++)
         in[i] = x[i];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_model_run(m, in, n_in, y, &err), 0, "%s", err.msg);
     sm_tensor *seed = rand_tensor(y[out]->ndim, y[out]->shape, s);
     cr_assert_eq(sm_model_backward(m, out, seed, g, &err), 0, "%s", err.msg);
@@ -91,7 +91,7 @@ static double fd_worst(sm_model *m, sm_tensor **x, int n_in, int out,
 static sm_model *load(sm_onnx_writer *w)
 {
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = sm_onnx_writer_serialize(w, &len, &err);
     sm_model *m = sm_model_load_buffer(buf, len, "grad.onnx", &err);
     free(buf);
@@ -181,7 +181,7 @@ Test(backward, conv_stride1_matches_direct_loops)
         sm_tensor *b = rand_tensor(1, (int64_t[]){k->m}, 300 + i);
         sm_tensor *seed = rand_tensor(4, ys, 400 + i);
         const sm_tensor *in[3] = {x, w, b}, *y[1], *gr[3];
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_model_run(m, in, 3, y, &err), 0, "%s", err.msg);
         cr_assert(sm_shape_equal(4, y[0]->shape, 4, ys), "case %zu: output shape", i);
         cr_assert_eq(sm_model_backward(m, 0, seed, gr, &err), 0, "%s", err.msg);
@@ -329,7 +329,7 @@ Test(backward, refuses_without_a_run_or_with_a_bad_seed)
                         (const char *[]){"y"}, 1);
     sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, 2});
     sm_model *m = load(w);
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *g[2];
     sm_tensor *seed = rand_tensor(2, (int64_t[]){3, 2}, 1);
     cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), -1);
@@ -356,7 +356,7 @@ Test(backward, fixture_networks_input_gradients)
     const char *models[] = {"tests/fixtures/lenet.onnx", "tests/fixtures/resnet18s.onnx"};
     const char *inputs[] = {"tests/fixtures/lenet_input.npy", "tests/fixtures/resnet18s_input.npy"};
     for (int k = 0; k < 2; k++) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         sm_model *m = sm_model_load_file(models[k], &err);
         cr_assert_not_null(m, "%s", err.msg);
         sm_tensor *x = sm_npy_read(inputs[k], &err);
@@ -401,7 +401,7 @@ Test(backward, constant_output_has_zero_gradients)
     sm_model *m = load(w);
     sm_tensor *x = rand_tensor(2, (int64_t[]){2, 3}, 5);
     const sm_tensor *in[1] = {x}, *y[2], *g[1];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
     cr_assert_eq(sm_model_backward(m, 0, c, g, &err), 0, "%s", err.msg);
     for (int i = 0; i < 6; i++)
@@ -416,7 +416,7 @@ Test(backward, constant_output_has_zero_gradients)
  * sums to the same gradients. */
 Test(backward, parameter_gradients_of_a_trainable_model)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = sm_model_load_file("tests/fixtures/lenet.onnx", &err);
     cr_assert_not_null(m, "%s", err.msg);
     sm_model_set_trainable(m, 1);
@@ -483,7 +483,7 @@ static void check_batch_independence(const char *model, sm_tensor *x,
                                      const int64_t *sizes, int n_sizes,
                                      int64_t s0)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = sm_model_load_file(model, &err);
     cr_assert_not_null(m, "%s", err.msg);
     const int64_t N = x->shape[0], per = sm_tensor_numel(x) / N;
@@ -541,7 +541,7 @@ Test(backward, results_do_not_depend_on_the_batch)
     check_batch_independence("tests/fixtures/lenet.onnx", x,
                              (const int64_t[]){1, 3, 8, 13}, 4, 5);
     sm_tensor_destroy(&x);
-    sm_err err = {{0}};
+    sm_err err = {0};
     x = sm_npy_read("tests/fixtures/resnet18s_input.npy", &err);
     cr_assert_not_null(x, "%s", err.msg);
     check_batch_independence("tests/fixtures/resnet18s.onnx", x,

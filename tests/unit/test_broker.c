@@ -592,7 +592,7 @@ Test(broker, delete_forgets_a_job_and_removes_its_files)
  * resume it. */
 Test(broker, journal_delete)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_journal *jr = sm_journal_open(NULL, &err);
     cr_assert_not_null(jr, "%s", err.msg);
     cr_assert_eq(sm_journal_add(jr, "ja", "a", 1, &err), 0, "%s", err.msg);
@@ -613,7 +613,7 @@ Test(broker, a_state_folder_too_long_is_refused)
     int n = snprintf(deep, sizeof deep, "%s", dir);
     while (n < 4040) /* folders of 200 bytes: each within NAME_MAX */
         n += snprintf(deep + n, sizeof deep - (size_t)n, "/%0200d", 0);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_file_mkdirs(deep, &err), 0, "%s", err.msg);
     setenv("TMPDIR", deep, 1);
     void *ctx = zmq_ctx_new();

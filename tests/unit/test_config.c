@@ -31,7 +31,7 @@ static sm_model_config *load_text(const char *text, sm_err *err)
 /* The load fails and the message has "m.yaml:<line>: " and `want`. */
 static void fails(const char *text, int line, const char *want)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model_config *cfg = load_text(text, &err);
     cr_assert_null(cfg, "accepted:\n%s", text);
     char where[64];
@@ -42,7 +42,7 @@ static void fails(const char *text, int line, const char *want)
 
 Test(config, full)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model_config *cfg = load_text(
         "# a comment\n"
         "input:\n"
@@ -84,7 +84,7 @@ Test(config, full)
 
 Test(config, defaults)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model_config *cfg =
         load_text("input: {channels: 1, height: 28, width: 28}\n", &err);
     cr_assert_not_null(cfg, "%s", err.msg);
@@ -110,7 +110,7 @@ Test(config, shipped_configs)
     const char *files[2] = {"configs/mnist.yaml", "configs/fashion-mnist.yaml"};
     const char *third[2] = {"2", "Pullover"};
     for (int k = 0; k < 2; k++) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         sm_model_config *cfg = sm_model_config_load(files[k], &err);
         cr_assert_not_null(cfg, "%s", err.msg);
         cr_assert_eq(cfg->channels, 1);
@@ -126,7 +126,7 @@ Test(config, shipped_configs)
 Test(config, parse_from_memory)
 {
     const char y[] = "input: {channels: 1, height: 3, width: 4}\nscale: 2\n";
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model_config *cfg = sm_model_config_parse(y, sizeof y - 1, "wire", &err);
     cr_assert_not_null(cfg, "%s", err.msg);
     cr_assert_eq(cfg->width, 4);
@@ -245,7 +245,7 @@ Test(config, syntax_and_structure)
 
 Test(config, missing_file)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_model_config_load("/nonexistent/m.yaml", &err));
     cr_assert(tdata_has(err.msg, "/nonexistent/m.yaml"), "%s", err.msg);
 }

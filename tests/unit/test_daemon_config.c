@@ -30,7 +30,7 @@ static int dc_load(int worker, const char *text, dc_config *cfg, sm_err *err)
 static void dc_fails(int worker, const char *text, int line,
                      const char *want)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     dc_config cfg, before;
     memset(&cfg, 0x5a, sizeof cfg);
     before = cfg;
@@ -95,7 +95,7 @@ Test(daemon_config, defaults)
     dc_worker_is_default(&w);
 
     /* An empty file, or one of comments, is the defaults. */
-    sm_err err = {{0}};
+    sm_err err = {0};
     dc_config c;
     memset(&c, 0, sizeof c);
     cr_assert_eq(dc_load(0, "", &c, &err), 0, "%s", err.msg);
@@ -107,7 +107,7 @@ Test(daemon_config, defaults)
 
 Test(daemon_config, broker_full)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     dc_config u;
     const sm_broker_config *c = &u.broker;
     cr_assert_eq(dc_load(0, "# every key\n"
@@ -147,7 +147,7 @@ Test(daemon_config, broker_full)
 
 Test(daemon_config, worker_full)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     dc_config u;
     const sm_worker_config *c = &u.worker;
     cr_assert_eq(dc_load(1, "broker: tcp://broker:5556\n"
@@ -181,7 +181,7 @@ Test(daemon_config, worker_full)
 /* The files shipped in configs/ load and hold the defaults. */
 Test(daemon_config, shipped_files)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_broker_config b;
     sm_worker_config w;
     cr_assert_eq(sm_broker_config_load("configs/broker.yaml", &b, &err), 0,
@@ -195,7 +195,7 @@ Test(daemon_config, shipped_files)
 Test(daemon_config, parse_from_memory)
 {
     static const char text[] = "capacity: 2\nthreads: lots\n";
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_worker_config c;
     cr_assert_eq(sm_worker_config_parse(text, sizeof text - 1, "mem", &c,
                                         &err),
@@ -302,7 +302,7 @@ Test(daemon_config, strings)
 
 Test(daemon_config, file_errors)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_broker_config b;
     char p[TDATA_PATH];
     tdata_path(p, dir, "none.yaml");
@@ -326,7 +326,7 @@ Test(daemon_config, file_errors)
 
 Test(daemon_config, set_endpoint)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     char ep[SM_ENDPOINT_MAX] = "tcp://old:1";
     cr_assert_eq(sm_daemon_set_endpoint(ep, "tcp://*:7000", &err), 0, "%s",
                  err.msg);
@@ -346,7 +346,7 @@ Test(daemon_config, set_endpoint)
 
 Test(daemon_config, set_path)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     char dir[SM_DAEMON_PATH_MAX] = "state";
     cr_assert_eq(sm_daemon_set_path(dir, "/var/lib/salmap", &err), 0, "%s",
                  err.msg);

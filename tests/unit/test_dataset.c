@@ -24,7 +24,7 @@ static void png(const char *name, uint8_t v)
 
 static sm_dataset *open_ok(const char *path)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_dataset *ds = sm_dataset_open(path, &err);
     cr_assert_not_null(ds, "%s", err.msg);
     return ds;
@@ -32,7 +32,7 @@ static sm_dataset *open_ok(const char *path)
 
 static void open_fails(const char *path, const char *want)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_dataset *ds = sm_dataset_open(path, &err);
     cr_assert_null(ds, "%s should not open", path);
     cr_assert(tdata_has(err.msg, want), "'%s' not in: %s", want, err.msg);
@@ -45,7 +45,7 @@ static float pixel0(const sm_dataset *ds, size_t i)
     sm_preproc_init(&pp, 1, 2, 2);
     pp.scale = 1.0f;
     float v[4];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_dataset_load(ds, i, &pp, v, &err), 0, "%s", err.msg);
     return v[0];
 }
@@ -112,7 +112,7 @@ Test(dataset, corrupt_image_is_an_error_naming_it)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 2, 2);
     float v[4];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_dataset_load(ds, 0, &pp, v, &err), -1);
     cr_assert(tdata_has(err.msg, "c/a/bad.png"), "%s", err.msg);
     cr_assert_eq(sm_dataset_load(ds, 1, &pp, v, &err), 0, "%s", err.msg);
@@ -186,7 +186,7 @@ Test(dataset, idx_with_labels)
     sm_preproc_init(&pp, 3, 2, 2);
     pp.scale = 1.0f;
     float v[12];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_dataset_load(ds, 7, &pp, v, &err), 0, "%s", err.msg);
     for (int c = 0; c < 3; c++)
         for (int j = 0; j < 4; j++)
@@ -300,7 +300,7 @@ Test(dataset, real_mnist_test_split_when_present)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 28, 28);
     float v[784];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_dataset_load(ds, 1999, &pp, v, &err), 0, "%s", err.msg);
     cr_assert_eq(sm_dataset_label(ds, 1999), 9);
     float sum = 0;

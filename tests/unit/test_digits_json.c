@@ -45,7 +45,7 @@ Test(digits_json, values_and_rounding)
     tdata_text(p, dir, "3.json", text);
     free(text);
     size_t n = 0;
-    sm_err err = {{0}};
+    sm_err err = {0};
     uint8_t *px = sm_digits_json_read(p, &n, &err);
     cr_assert_not_null(px, "%s", err.msg);
     cr_assert_eq(n, 2);
@@ -61,7 +61,7 @@ static void refused(const char *text, const char *want)
     char p[TDATA_PATH];
     tdata_text(p, dir, "bad.json", text);
     size_t n;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_digits_json_read(p, &n, &err), "accepted %s", text);
     cr_assert(tdata_has(err.msg, "bad.json"), "%s", err.msg);
     cr_assert(tdata_has(err.msg, want), "'%s' not in: %s", want, err.msg);
@@ -94,7 +94,7 @@ Test(digits_json, missing_file)
     char p[TDATA_PATH];
     tdata_path(p, dir, "9.json");
     size_t n;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_digits_json_read(p, &n, &err));
     cr_assert(tdata_has(err.msg, "9.json: No such file"), "%s", err.msg);
 }

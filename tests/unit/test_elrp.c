@@ -45,7 +45,7 @@ static sm_model *finish(sm_onnx_writer *w, const char *out, int64_t k)
 {
     sm_onnx_writer_output(w, out, 2, (int64_t[]){-1, k});
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = sm_onnx_writer_serialize(w, &len, &err);
     cr_assert_not_null(buf, "%s", err.msg);
     sm_model *m = sm_model_load_buffer(buf, len, "test.onnx", &err);
@@ -184,7 +184,7 @@ static void check_conservation(sm_model *m, const sm_tensor *x,
     int *target = malloc(sizeof(int) * (size_t)n);
     float *maps = malloc(sizeof(float) * (size_t)(n * hw));
     sm_explain_out *out = calloc((size_t)n, sizeof *out);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_elrp(m, x, composite, "", target, maps, out, &err), 0,
                  "%s: %s", composite, err.msg);
     for (int64_t i = 0; i < n; i++) {
@@ -209,7 +209,7 @@ static void check_conservation(sm_model *m, const sm_tensor *x,
 /* tests/fixtures/lenet.onnx with every bias (rank-1 weight) zeroed. */
 static sm_model *lenet_zero_bias(void)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = sm_model_load_file("tests/fixtures/lenet.onnx", &err);
     cr_assert_not_null(m, "%s", err.msg);
     sm_model_set_trainable(m, 1);
@@ -250,7 +250,7 @@ Test(elrp, threads_give_the_same_maps)
     int target[8];
     float a[8 * 64], b[8 * 64];
     sm_explain_out out[8] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *composites[] = {"epsilon", "alpha2beta1", "epsilon_plus_flat"};
     for (int c = 0; c < 3; c++) {
         sm_model_set_threads(m, 1);
@@ -281,7 +281,7 @@ static double rel_diff(const float *a, const float *b, int64_t n)
  * rule tends to gradient x input (with or without biases). */
 Test(elrp, epsilon_to_zero_is_gradient_times_input)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (int biases = 0; biases < 2; biases++) {
         sm_model *m = biases ? sm_model_load_file("tests/fixtures/lenet.onnx", &err)
                              : lenet_zero_bias();
@@ -360,7 +360,7 @@ Test(elrp, dense_rules_by_hand)
         int target[1];
         float map[3];
         sm_explain_out out[1] = {0};
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(run_elrp(m, &x, composites[c], "", target, map, out, &err), 0, "%s", err.msg);
         cr_assert_eq(target[0], 1);
         cr_assert_float_eq(out[0].score, 4.0, 1e-6);
@@ -377,7 +377,7 @@ Test(elrp, dense_rules_by_hand)
  * worst |delta| / max |torch| of each image's map under tol. */
 static void check_fixtures(const char *model, const char *dir, double tol)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     char path[128];
     sm_model *m = sm_model_load_file(model, &err);
     cr_assert_not_null(m, "%s", err.msg);
@@ -426,7 +426,7 @@ Test(elrp, maps_match_torch_fixtures)
 Test(elrp, maps_match_torch_fixtures_on_the_shipped_model)
 {
     check_fixtures("models/mnist_cnn.onnx", CNN_FIX, 1e-4);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = sm_model_load_file("models/mnist_cnn.onnx", &err);
     cr_assert_not_null(m, "%s", err.msg);
     sm_tensor *x = sm_npy_read(CNN_FIX "input.npy", &err);
@@ -457,7 +457,7 @@ Test(elrp, refusals)
     int target[2];
     float maps[8];
     sm_explain_out out[2] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_elrp(m, x, "", "", target, maps, out, &err), -1);
     cr_assert(strstr(err.msg, "elrp: ") && strstr(err.msg, "node 'sm': Softmax "
               "on the relevance path"), "%s", err.msg);

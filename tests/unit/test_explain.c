@@ -38,7 +38,7 @@ Test(explain, sal_of_a_linear_model_is_its_weight_row)
     sm_explain_out out[3] = {0};
     for (int i = 0; i < 3; i++)
         out[i].map = maps[i];
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = sm_explainer_new("sal", &err);
     cr_assert_not_null(e, "%s", err.msg);
     cr_assert_eq(sm_explainer_run(e, &ctx, &b, out, &err), 0, "%s", err.msg);
@@ -71,7 +71,7 @@ Test(explain, probability_gradient_matches_differences)
     sm_explain_ctx ctx = {m, 0, 0, 1, 1, NULL, 0, NULL};
     float g[36];
     double score[2];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_explain_gradient(&ctx, x, target, g, score, &err), 0, "%s", err.msg);
     for (int j = 0; j < 36; j++) {
         float keep = x->data[j];
@@ -92,7 +92,7 @@ Test(explain, probability_gradient_matches_differences)
 
 Test(explain, refusals_name_the_method_and_key)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_explainer_new("saliency", &err));
     cr_assert(strstr(err.msg, "unknown method 'saliency'") && strstr(err.msg, "sal"),
               "%s", err.msg);
@@ -149,7 +149,7 @@ Test(explain, auxiliary_models_by_name)
     sm_model *a = (sm_model *)1, *b = (sm_model *)2; /* never run */
     const sm_explain_aux aux[2] = {{"aae_encoder", a}, {"aae_decoder", b}};
     sm_explain_ctx ctx = {NULL, 0, 0, 0, 0, aux, 2, NULL};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_explain_aux_model(&ctx, "aae_decoder", &err), b);
     cr_assert_eq(sm_explain_aux_model(&ctx, "aae_encoder", &err), a);
     cr_assert_null(sm_explain_aux_model(&ctx, "aae", &err));
@@ -177,7 +177,7 @@ Test(explain, an_incomplete_record_fails_the_method)
 {
     static const sm_explainer_class cls = {.name = "incomplete",
                                            .run = incomplete_run};
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = sm_explainer_new_class(&cls, &err);
     cr_assert_not_null(e, "%s", err.msg);
     sm_tensor *x = sm_tensor_new(4, (int64_t[]){2, 1, 2, 2});

@@ -32,7 +32,7 @@
 
 static void start_vips(void)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_vips_init("salmap-tests", &err), 0, "%s", err.msg);
 }
 
@@ -71,7 +71,7 @@ static sm_model *small_model(int conv, sm_tensor **gemm_w, sm_tensor **conv_w)
     sm_onnx_writer_attr_int(wr, "transB", 1);
     sm_onnx_writer_output(wr, "logits", 2, (int64_t[]){-1, 4});
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = sm_onnx_writer_serialize(wr, &len, &err);
     cr_assert_not_null(buf, "%s", err.msg);
     sm_model *m = sm_model_load_buffer(buf, len, "small.onnx", &err);
@@ -140,7 +140,7 @@ Test(explain_grad, grad_of_a_linear_model_is_input_times_weight_row)
     int target[3] = {0, 3, 2};
     float maps[27];
     sm_explain_out out[3] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain("grad", NULL, m, x, target, NULL, maps, out, &err), 0,
                  "%s", err.msg);
     for (int i = 0; i < 3; i++) {
@@ -165,7 +165,7 @@ Test(explain_grad, intg_of_a_linear_model_is_grad_times_input)
     int target[3] = {1, 0, 3};
     float want[27], maps[27];
     sm_explain_out out[3] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain("grad", NULL, m, x, target, NULL, want, out, &err), 0);
     const char *methods[] = {"gausslegendre", "riemann_left", "riemann_right",
                              "riemann_middle", "riemann_trapezoid"};
@@ -238,7 +238,7 @@ Test(explain_grad, gauss_legendre_nodes_and_weights)
  * else the 4 of the saliency fixtures. */
 static sm_tensor *mnist_digits(void)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     struct stat st;
     if (stat("data/mnist/test", &st) != 0) {
         sm_tensor *x = sm_npy_read(SAL_FIX "digits.npy", &err);
@@ -260,7 +260,7 @@ static sm_tensor *mnist_digits(void)
 
 static sm_model *load_model(const char *path)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = sm_model_load_file(path, &err);
     cr_assert_not_null(m, "%s: %s", path, err.msg);
     return m;
@@ -271,7 +271,7 @@ static sm_model *mnist_model(void) { return load_model(MNIST_MODEL); }
 /* The predicted classes of x. */
 static void predict(sm_model *m, const sm_tensor *x, int *target)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *y = sm_model_forward(m, x->data, x->shape[0], &err);
     cr_assert_not_null(y, "%s", err.msg);
     for (int64_t i = 0; i < x->shape[0]; i++) {
@@ -293,7 +293,7 @@ static double check_completeness(sm_model *m, const sm_tensor *x)
     predict(m, x, target);
     float maps[16 * 784];
     sm_explain_out out[16] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain("intg", NULL, m, x, target, NULL, maps, out, &err), 0,
                  "%s", err.msg);
     double worst = 0;
@@ -342,7 +342,7 @@ static sm_tensor *concat_digits(const sm_tensor *a, const sm_tensor *b)
 Test(explain_grad, intg_completeness_on_the_shipped_model)
 {
     sm_model *m = load_model(SHIPPED_MODEL);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *a = sm_npy_read(SAL_CNN_FIX "digits.npy", &err);
     cr_assert_not_null(a, "%s", err.msg);
     sm_tensor *b = sm_npy_read(ELRP_CNN_INPUT, &err);
@@ -377,7 +377,7 @@ Test(explain_grad, riemann_rules_converge_to_gauss_legendre)
     predict(m, x, target);
     float gl[784], map[784];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *s_gl[] = {"steps=200", NULL};
     cr_assert_eq(explain("intg", s_gl, m, x, target, NULL, gl, out, &err), 0, "%s", err.msg);
     double scale;
@@ -416,7 +416,7 @@ Test(explain_grad, intg_baselines)
     int target[2] = {2, 1};
     float maps[18], want[18];
     sm_explain_out out[2] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *blur[] = {"baseline=blur", "sigma=1", NULL};
     cr_assert_eq(explain("intg", blur, m, x, target, NULL, maps, out, &err), 0, "%s", err.msg);
     for (int q = 0; q < 9; q++)
@@ -459,7 +459,7 @@ Test(explain_grad, smoothgrad_is_deterministic_and_batch_independent)
     predict(m, x, target);
     float maps[3 * 784], again[3 * 784], one[784];
     sm_explain_out out[3] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     /* runs of 7 copies, then 3 */
     const char *s7[] = {"samples=10", "internal_batch=7", NULL};
     const char *s1[] = {"samples=10", "internal_batch=7", NULL};
@@ -499,7 +499,7 @@ Test(explain_grad, smoothgrad_without_noise_is_sal)
     int64_t n = x->shape[0];
     float sal[8 * 784], sg[8 * 784];
     sm_explain_out out[8] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain("sal", NULL, m, x, target, NULL, sal, out, &err), 0);
     const char *s[] = {"samples=4", "noise_level=1e-6", NULL};
     cr_assert_eq(explain("smoothgrad", s, m, x, target, NULL, sg, out, &err), 0);
@@ -525,7 +525,7 @@ Test(explain_grad, gradcam_hand_checked)
     int target[2] = {3, 1};
     float maps[18];
     sm_explain_out out[2] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (int relu = 0; relu <= 1; relu++) {
         const char *s[] = {relu ? "relu=1" : "relu=0", NULL};
         cr_assert_eq(explain("gradcam", s, m, x, target, NULL, maps, out, &err), 0,
@@ -590,7 +590,7 @@ Test(explain_grad, upsampling_is_pytorch_bilinear)
     const float want[16] = {1,   1.25, 1.75, 2,   1.5, 1.75, 2.25, 2.5,
                             2.5, 2.75, 3.25, 3.5, 3,   3.25, 3.75, 4};
     float got[16];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_explain_upsample(src, 1, 2, 2, got, 4, 4, &err), 0, "%s", err.msg);
     for (int q = 0; q < 16; q++)
         cr_assert_float_eq(got[q], want[q], 1e-6, "pixel %d: %g", q, got[q]);
@@ -605,7 +605,7 @@ Test(explain_grad, upsampling_is_pytorch_bilinear)
 
 Test(explain_grad, bad_parameters_are_refused)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = sm_explainer_new("intg", &err);
     cr_assert_not_null(e, "%s", err.msg);
     cr_assert_eq(sm_explainer_set(e, "steps", "0", &err), -1);
@@ -659,7 +659,7 @@ Test(explain_grad, bad_parameters_are_refused)
  * within tol[k] of the largest |torch| value of its image's map. */
 static void check_fixtures(const char *model, const char *dir, const double tol[4])
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     char path[128];
     sm_model *m = load_model(model);
     snprintf(path, sizeof path, "%sdigits.npy", dir);
@@ -716,7 +716,7 @@ Test(explain_grad, maps_match_torch_fixtures_on_the_shipped_model)
 {
     const double tol[] = {1e-4, 1e-4, 3e-4, 1e-4};
     check_fixtures(SHIPPED_MODEL, SAL_CNN_FIX, tol);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = load_model(SHIPPED_MODEL);
     sm_tensor *x = sm_npy_read(SAL_CNN_FIX "digits.npy", &err);
     sm_tensor *want = sm_npy_read(SAL_CNN_FIX "logits.npy", &err);

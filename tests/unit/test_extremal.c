@@ -23,7 +23,7 @@
 
 static void start_vips(void)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_vips_init("salmap-tests", &err), 0, "%s", err.msg);
 }
 
@@ -73,7 +73,7 @@ Test(extremal, mask_meets_its_area)
     int target[2] = {0, 1};
     float maps[2 * 64];
     sm_explain_out out[2] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (int v = 0; v < 2; v++) {
         const char *set[] = {"iterations=300", "step=2", "sigma=2",
                              "blur_sigma=2", "area=0.25",
@@ -108,7 +108,7 @@ Test(extremal, preserve_mask_finds_the_block)
     int target[1] = {0};
     float map[64];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain(tiny, m, x, target, map, out, &err), 0, "%s", err.msg);
     double in = 0, outside = 0;
     for (int q = 0; q < 64; q++) {
@@ -141,7 +141,7 @@ Test(extremal, gradient_matches_finite_differences)
     int target[1] = {1};
     sm_explain_batch b = {x, target, ids};
     sm_explain_ctx ctx = {m, 0, 0, 0, 42, NULL, 0, NULL};
-    sm_err err = {{0}};
+    sm_err err = {0};
     double p[NP], dp[NP], dummy[NP], lp, lm, l0;
     for (int k = 0; k < NP; k++)
         p[k] = 0.1 + 0.8 * sm_rng_uniform(9, (uint64_t)k);
@@ -180,7 +180,7 @@ Test(extremal, deterministic_and_batch_independent)
                          "blur_sigma=2", NULL};
     float a[3 * 64], b[3 * 64], one[64];
     sm_explain_out out[3] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain(set, m, x, target, a, out, &err), 0, "%s", err.msg);
     cr_assert_eq(explain(set, m, x, target, b, out, &err), 0, "%s", err.msg);
     cr_assert_eq(memcmp(a, b, sizeof a), 0, "two runs differ");
@@ -214,7 +214,7 @@ Test(extremal, bad_parameters_refused_by_name)
         {"step=0", "extremal.step: '0'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         const char *set[] = {bad[i].set, NULL};
         cr_assert_neq(explain(set, m, x, target, map, out, &err), 0, "%s "
                       "accepted", bad[i].set);
@@ -236,7 +236,7 @@ Test(extremal, defaults_on_28x28)
     int target[1] = {0};
     float map[28 * 28];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *set[] = {"iterations=3", NULL};
     cr_assert_eq(explain(set, m, x, target, map, out, &err), 0, "%s", err.msg);
     for (int q = 0; q < 28 * 28; q++)

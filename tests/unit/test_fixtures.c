@@ -12,7 +12,7 @@
 
 static sm_tensor *npy(const char *path)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *t = sm_npy_read(path, &err);
     cr_assert_not_null(t, "%s", err.msg);
     return t;
@@ -36,7 +36,7 @@ static double worst(const sm_tensor *got, const sm_tensor *want)
 static void check_model(const char *onnx, const char *in, const char *const *outs,
                         int n_out)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = sm_model_load_file(onnx, &err);
     cr_assert_not_null(m, "%s", err.msg);
     sm_tensor *x = npy(in);
@@ -92,7 +92,7 @@ Test(fixtures, misc_ops_match_torch)
 
 Test(fixtures, split_batches_match_one_thread)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx"};
     const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy"};
     for (int k = 0; k < 2; k++) {

@@ -117,7 +117,7 @@ typedef struct grads {
 /* L = sum(seed * y) of a run on the inputs g->x, in double. */
 static double loss(sm_model *m, const gmodel *g, const sm_tensor *seed)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *out[8];
     cr_assert_eq(sm_model_run(m, (const sm_tensor *const *)g->x, g->n, out,
                               &err), 0, "run: %s", err.msg);
@@ -132,7 +132,7 @@ static double loss(sm_model *m, const gmodel *g, const sm_tensor *seed)
  * writer. */
 static void compute(gmodel *g, grads *r, int ones)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     size_t len;
     /* Declared as a scalar: the shape is not known before the run, and the
      * loader checks only an output's element type (the engine infers

@@ -60,7 +60,7 @@ Test(idx, plain_three_dims)
     size_t n = make_idx(f, 3, dims, 24);
     char p[TDATA_PATH];
     tdata_write(p, dir, "x-images-idx3-ubyte", f, n);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_idx *idx = sm_idx_read(p, &err);
     cr_assert_not_null(idx, "%s", err.msg);
     cr_assert_eq(idx->ndim, 3);
@@ -82,7 +82,7 @@ Test(idx, gzip_large_dims)
     size_t n = make_idx(f, 1, dims, 300);
     char p[TDATA_PATH];
     write_gz(p, "l-labels-idx1-ubyte.gz", f, n);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_idx *idx = sm_idx_read(p, &err);
     cr_assert_not_null(idx, "%s", err.msg);
     cr_assert_eq(idx->ndim, 1);
@@ -99,7 +99,7 @@ static void refused(const char *name, const void *buf, size_t len, int gz,
         write_gz(p, name, buf, len);
     else
         tdata_write(p, dir, name, buf, len);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_idx *idx = sm_idx_read(p, &err);
     cr_assert_null(idx, "%s should be refused", name);
     cr_assert(tdata_has(err.msg, p), "message names the file: %s", err.msg);
@@ -154,7 +154,7 @@ Test(idx, cut_gzip_stream)
     char p[TDATA_PATH];
     write_gz(p, "whole.gz", f, n);
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *gz = sm_file_read(p, 1 << 20, &len, &err);
     cr_assert_not_null(gz);
     tdata_write(p, dir, "cut.gz", gz, len - 6); /* loses the CRC trailer */
@@ -177,7 +177,7 @@ Test(idx, missing_file)
 {
     char p[TDATA_PATH];
     tdata_path(p, dir, "nothing-here");
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_idx_read(p, &err));
     cr_assert(tdata_has(err.msg, p), "%s", err.msg);
     cr_assert(tdata_has(err.msg, "No such file"), "%s", err.msg);

@@ -33,7 +33,7 @@ Test(image, grey_png_exact_values)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 4, 5);
     float got[20], want[20];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     for (int i = 0; i < 20; i++)
         want[i] = px[i] / 255.0f;
@@ -48,7 +48,7 @@ Test(image, grey_to_three_channels)
     sm_preproc pp;
     sm_preproc_init(&pp, 3, 2, 3);
     float got[18];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     for (int c = 0; c < 3; c++)
         for (int i = 0; i < 6; i++)
@@ -66,7 +66,7 @@ Test(image, rgb_is_channel_major)
     sm_preproc_init(&pp, 3, 1, 2);
     pp.scale = 1.0f;
     float got[6];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     const float want[6] = {255, 10, 0, 20, 0, 30}; /* R plane, G, B */
     assert_near(got, want, 6, 1e-4f);
@@ -81,7 +81,7 @@ Test(image, neutral_rgb_to_grey_keeps_value)
     sm_preproc_init(&pp, 1, 1, 3);
     pp.scale = 1.0f;
     float got[3];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     const float want[3] = {0, 128, 255};
     assert_near(got, want, 3, 1.0f); /* via linear light: within a level */
@@ -97,7 +97,7 @@ Test(image, alpha_is_dropped_not_flattened)
     sm_preproc_init(&pp, 3, 1, 2);
     pp.scale = 1.0f;
     float got[6];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     const float want[6] = {200, 10, 100, 20, 50, 30};
     assert_near(got, want, 6, 1e-4f);
@@ -124,7 +124,7 @@ Test(image, scale_mean_std_order)
     memcpy(pp.mean, mean, sizeof mean);
     memcpy(pp.std, sd, sizeof sd);
     float got[6], want[6];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     for (int c = 0; c < 3; c++)
         for (int i = 0; i < 2; i++)
@@ -138,7 +138,7 @@ Test(image, resize_gives_exact_size_and_keeps_constants)
     memset(px, 100, sizeof px);
     char p[TDATA_PATH];
     tdata_png(p, dir, "k.png", px, 8, 8, 1);
-    sm_err err = {{0}};
+    sm_err err = {0};
     const int sizes[][2] = {{3, 5}, {7, 7}, {13, 2}, {1, 1}, {29, 31}};
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         int h = sizes[k][0], w = sizes[k][1];
@@ -167,7 +167,7 @@ Test(image, resize_stretches_left_right_halves)
     sm_preproc_init(&pp, 1, 3, 8);
     pp.scale = 1.0f;
     float got[24];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     for (int y = 0; y < 3; y++) {
         cr_assert_float_eq(got[y * 8], 0.0f, 1.0f);
@@ -194,7 +194,7 @@ Test(image, sixteen_bit_png_maps_to_eight_bit_range)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 1, 2);
     float got[2];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     cr_assert_float_eq(got[0], 0.0f, 1e-6);
     cr_assert_float_eq(got[1], 1.0f, 1e-6);
@@ -209,7 +209,7 @@ Test(image, bracket_in_file_name_is_not_an_option)
     sm_preproc_init(&pp, 1, 1, 1);
     pp.scale = 1.0f;
     float got[1];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), 0, "%s", err.msg);
     cr_assert_float_eq(got[0], 42.0f, 1e-6);
 }
@@ -221,7 +221,7 @@ Test(image, save_png_round_trip)
         px[i] = (uint8_t)(i * 17 + 3);
     char p[TDATA_PATH];
     tdata_path(p, dir, "s.png");
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_save_png_u8(p, px, 3, 2, 3, &err), 0, "%s",
                  err.msg);
     VipsImage *im = vips_image_new_from_file(p, NULL);
@@ -247,7 +247,7 @@ Test(image, missing_file_is_named)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 2, 2);
     float got[4];
-    sm_err err = {{0}};
+    sm_err err = {0};
     char p[TDATA_PATH];
     tdata_path(p, dir, "none.png");
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
@@ -264,7 +264,7 @@ Test(image, not_an_image_is_refused)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 2, 2);
     float got[4];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
     cr_assert(tdata_has(err.msg, p), "%s", err.msg);
     cr_assert(tdata_has(err.msg, "not an image format"), "%s", err.msg);
@@ -278,7 +278,7 @@ Test(image, untrusted_loader_is_disabled)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 1, 2);
     float got[2];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
     cr_assert(tdata_has(err.msg, "untrusted"), "%s", err.msg);
 }
@@ -291,7 +291,7 @@ Test(image, truncated_png_is_refused)
     char p[TDATA_PATH];
     tdata_png(p, dir, "t.png", px, 64, 64, 1);
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = sm_file_read(p, 1 << 20, &len, &err);
     cr_assert_not_null(buf);
     tdata_write(p, dir, "cut.png", buf, len / 2);
@@ -342,7 +342,7 @@ Test(image, huge_image_refused_from_its_header)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 2, 2);
     float got[4];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
     cr_assert(tdata_has(err.msg, "huge.png"), "%s", err.msg);
     cr_assert(tdata_has(err.msg, "larger than the limit"), "%s", err.msg);
@@ -352,7 +352,7 @@ Test(image, bad_preprocessing_refused)
 {
     uint8_t px[1] = {0};
     float got[4];
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_preproc pp;
     sm_preproc_init(&pp, 2, 1, 1);
     cr_assert_eq(sm_image_load_u8(px, 1, 1, 1, "mem", &pp, got, &err), -1);
@@ -370,7 +370,7 @@ Test(image, bad_preprocessing_refused)
 
 Test(image, vips_init_twice)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_vips_init(NULL, &err), 0, "%s", err.msg);
     cr_assert_eq(sm_vips_init("again", &err), 0, "%s", err.msg);
 }

@@ -37,7 +37,7 @@ static int load_text(const char *text, sm_jobfile **jf, sm_err *err)
 /* The load fails and the message has "job.yaml:<line>: " and `want`. */
 static void fails(const char *text, int line, const char *want)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile *jf = NULL;
     cr_assert_eq(load_text(text, &jf, &err), -1, "accepted:\n%s", text);
     cr_assert_null(jf);
@@ -49,7 +49,7 @@ static void fails(const char *text, int line, const char *want)
 
 Test(jobfile, full)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile *jf = NULL;
     cr_assert_eq(load_text("# a comment\n"
                            "model: models/mnist_cnn.onnx\n"
@@ -102,7 +102,7 @@ Test(jobfile, full)
 
 Test(jobfile, defaults)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile *jf = NULL;
     char text[256];
     snprintf(text, sizeof text, "%smethods: [sal]\ntarget: label\n", head);
@@ -128,7 +128,7 @@ Test(jobfile, defaults)
 
 Test(jobfile, params_become_settings)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile *jf = NULL;
     char text[512];
     snprintf(text, sizeof text,
@@ -158,7 +158,7 @@ Test(jobfile, parse_from_memory)
 {
     static const char text[] = "model: a\ndataset: b\nout: c\nmethods: [grad]\n"
                                "params: {grad: {}}\nbatch: x\n";
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile *jf = NULL;
     cr_assert_eq(sm_jobfile_parse(text, sizeof text - 1, "mem", &jf, &err), -1);
     cr_assert(tdata_has(err.msg, "mem:6: batch: must be an integer in "
@@ -168,7 +168,7 @@ Test(jobfile, parse_from_memory)
 Test(jobfile, set_field)
 {
     sm_explain_job j;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile_defaults(&j);
     cr_assert_eq(sm_jobfile_set_field(&j, "limit", "5", &err), 0);
     cr_assert_eq(j.limit, 5);
@@ -274,7 +274,7 @@ Test(jobfile, refusals)
 
 Test(jobfile, missing_and_oversized_files)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile *jf = (sm_jobfile *)&err; /* set to NULL on failure */
     char p[TDATA_PATH];
     tdata_path(p, dir, "absent.yaml");
@@ -296,7 +296,7 @@ Test(jobfile, missing_and_oversized_files)
 
 Test(jobfile, shipped_example)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile *jf = NULL;
     cr_assert_eq(sm_jobfile_load("configs/explain-mnist.yaml", &jf, &err), 0,
                  "%s", err.msg);
@@ -311,7 +311,7 @@ Test(jobfile, shipped_example)
  * value that is not a path, or too many refused with their line. */
 Test(jobfile, models_by_name)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_jobfile *jf = NULL;
     char text[4096];
     snprintf(text, sizeof text, "%smethods: [sal]\nmodels:\n"

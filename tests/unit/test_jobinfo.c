@@ -26,7 +26,7 @@ Test(jobinfo, what_is_written_is_read_back)
                               {"lime", "{\"samples\": 300, \"hide\": \"mean\"}", 1}};
     const char *w[2] = {"w1", "w \"2\""};
     sm_jobinfo in = sample(m, w);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_jobinfo_write(dir, &in, &err), 0, "%s", err.msg);
     sm_jobinfo_file *f = sm_jobinfo_load(dir, &err);
     cr_assert_not_null(f, "%s", err.msg);
@@ -63,7 +63,7 @@ Test(jobinfo, a_running_job_has_no_end)
     const char *w[2] = {"w1", "w2"};
     sm_jobinfo in = sample(m, w);
     in.finished = 0;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_jobinfo_write(dir, &in, &err), 0, "%s", err.msg);
     size_t len;
     FILE *fp = fopen(tdata_path(path, dir, "job.json"), "r");
@@ -82,7 +82,7 @@ Test(jobinfo, a_running_job_has_no_end)
 Test(jobinfo, a_bad_file_is_refused_naming_it_and_the_key)
 {
     char *dir = tdata_tmpdir(), path[TDATA_PATH];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_jobinfo_load(dir, &err));
     cr_assert(tdata_has(err.msg, "job.json"), "%s", err.msg);
     tdata_text(path, dir, "job.json", "{\"salmap\": 1,\n \"id\": ");

@@ -74,7 +74,7 @@ static void linear_case(const char *method, const char *const *set,
     int target[2] = {2, 0};
     float maps[2 * LH * LW];
     sm_explain_out out[2] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain(method, set, m, 1, x, target, NULL, maps, out, &err),
                  0, "%s", err.msg);
     for (int i = 0; i < 2; i++) {
@@ -118,7 +118,7 @@ Test(lime, lime_extras_and_evals)
     int target[1] = {1};
     float maps[LH * LW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain("lime",
                          (const char *[]){"segmentation=grid", "cells=3",
                                           "hide=constant", NULL},
@@ -149,7 +149,7 @@ Test(lime, quickshift_kernel_size_rule_is_recorded)
     int target[1] = {0};
     float maps[256];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain("lime", (const char *[]){"samples=50", NULL}, m, 0, x,
                          target, NULL, maps, out, &err),
                  0, "%s", err.msg);
@@ -177,7 +177,7 @@ static void batch_independent(const char *method)
     int target[3] = {0, 1, 2};
     float maps[3 * 144], one[144], small[3 * 144];
     sm_explain_out out[3] = {0}, o1[1] = {0}, o7[3] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *set[] = {"segmentation=grid", "cells=4", NULL};
     const char *set7[] = {"segmentation=grid", "cells=4", "internal_batch=7",
                           NULL};
@@ -221,7 +221,7 @@ static void refused(const char *method, const char *const *set,
     int target[1] = {0};
     float maps[LH * LW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_neq(explain(method, set, m, 0, x, target, NULL, maps, out, &err),
                   0, "%s accepted %s", method, set[0]);
     for (int k = 0; want[k]; k++)
@@ -270,7 +270,7 @@ Test(lime, kernelshap_extras_and_evals)
     int target[1] = {1};
     float maps[LH * LW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(explain("kernelshap",
                          (const char *[]){"segmentation=grid", "cells=3",
                                           "hide=constant", "budget=100", NULL},

@@ -78,7 +78,7 @@ static int model_label(sm_model *m, const float *mask)
             cr_assert(v == 0 || v == 1, "mask value %g", v);
             img[r * S + q] = v;
         }
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *y = sm_model_forward(m, img, 1, &err);
     cr_assert_not_null(y, "%s", err.msg);
     return (int)sm_model_argmax_row(y->data, y->shape[1]);
@@ -258,7 +258,7 @@ Test(lore, rule_of_two_cells_is_found)
     sm_tensor *x = tmodel_ones(1, 1, S, S);
     float map[HW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_lore(m, x, 1, NULL, map, out, &err), 0, "%s", err.msg);
     const char *json = sm_record_json(&out[0].record);
     cr_assert_eq(num(out, "fidelity"), 1.0, "%s", json);
@@ -322,7 +322,7 @@ Test(lore, three_classes_give_a_counterfactual_each)
     cr_assert_eq(model_label(m, ones16), 0, "x's label");
     float map[HW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_lore(m, x, 0, NULL, map, out, &err), 0, "%s", err.msg);
     const char *json = sm_record_json(&out[0].record);
     cr_assert_eq(num(out, "fidelity"), 1.0, "%s", json);
@@ -431,7 +431,7 @@ Test(lore, no_generation_asks_x_alone)
     cr_assert_eq(evals, 1 + 1);
     float map[HW];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_lore(m, x, 1, more, map, out, &err), 0, "%s", err.msg);
     const char *json = sm_record_json(&out[0].record);
     premise pr[CELLS];
@@ -470,7 +470,7 @@ Test(lore, a_label_beyond_the_model_classes_is_a_name)
     sm_tensor *x = tmodel_ones(1, 1, S, S);
     float m1[HW], m2[HW];
     sm_explain_out o1[1] = {0}, o2 = {.map = m2};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(run_lore(m, x, 0, NULL, m1, o1, &err), 0, "%s", err.msg);
     const char *set[32];
     tmodel_concat(set, 32, grid, NULL);

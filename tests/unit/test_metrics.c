@@ -10,7 +10,7 @@
 
 Test(metrics, blur_of_a_point_is_the_outer_product_of_the_kernel)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_vips_init(NULL, &err), 0, "%s", err.msg);
     enum { H = 15, W = 17 };
     float x[H * W] = {0}, y[H * W];
@@ -33,7 +33,7 @@ Test(metrics, blur_of_a_point_is_the_outer_product_of_the_kernel)
  * is 0: p0 = sigmoid(sum). Deletion with the map ranking pixel values. */
 Test(metrics, deletion_auc_by_hand)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_vips_init(NULL, &err), 0, "%s", err.msg);
     sm_tensor *wt = sm_tensor_new(2, (int64_t[]){2, 4});
     for (int i = 0; i < 4; i++)

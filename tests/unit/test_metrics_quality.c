@@ -16,7 +16,7 @@
 static double sparseness(const float *m, int64_t n)
 {
     double v = -1;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_metric_sparseness(m, n, &v, &err), 0, "%s", err.msg);
     return v;
 }
@@ -82,7 +82,7 @@ Test(metrics_quality, subsets_are_distinct_pixels_and_fixed_by_the_key)
 {
     enum { HW = 30, S = 7, R = 50 };
     int64_t a[R * S], b[R * S], c[R * S], whole[HW];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_metric_faithfulness_subsets(5, HW, S, R, a, &err), 0);
     cr_assert_eq(sm_metric_faithfulness_subsets(5, HW, S, R, b, &err), 0);
     cr_assert_eq(sm_metric_faithfulness_subsets(6, HW, S, R, c, &err), 0);
@@ -123,7 +123,7 @@ static void near(double got, double want, const char *what, int k)
 
 Test(metrics_quality, match_numpy)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *maps = sm_npy_read("tests/fixtures/metrics/maps.npy", &err);
     cr_assert_not_null(maps, "%s", err.msg);
     FILE *f = fopen("tests/fixtures/metrics/quality.txt", "r");
@@ -182,7 +182,7 @@ Test(metrics_quality, faithfulness_on_a_model_by_hand)
     sm_metric_params p = {.faithfulness_subsets = 9, .faithfulness_size = 5};
     double got, got1;
     long evals;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_metric_faithfulness(&sc, x, C, H, W, map, 0, &p, 17, "a/b",
                                         4, &got, &evals, &err),
                  0, "%s", err.msg);
@@ -287,7 +287,7 @@ Test(metrics_quality, sensitivity_of_a_linear_map)
     sm_metric_params p = {.sensitivity_samples = 7};
     double v, v1;
     int calls = 0;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_metric_sensitivity(x, SC, SH, SW, map, &p, 5, "img", 3,
                                        linear_map, &calls, &v, &err),
                  0, "%s", err.msg);
@@ -342,7 +342,7 @@ Test(metrics_quality, sensitivity_passes_on_the_explainer_error)
     float x[SC * SHW] = {1, 2}, map[SHW] = {1};
     sm_metric_params p = {.sensitivity_samples = 2};
     double v;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_metric_sensitivity(x, SC, SH, SW, map, &p, 5, "img", 3,
                                        failing_map, NULL, &v, &err),
                  -1);
@@ -369,7 +369,7 @@ Test(metrics_quality, tasks_compute_every_metric)
                                      .sensitivity_samples = 4}};
     float maps[N][HW], maps1[N][HW];
     sm_explain_result res[N], one[N];
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = tmodel_explainer("grad", NULL);
     for (int r = 0; r < N; r++)
         res[r].map = maps[r], one[r].map = maps1[r];

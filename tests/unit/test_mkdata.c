@@ -110,7 +110,7 @@ Test(mkdata, mnist_layout_split_and_pixels)
     cr_assert_eq(run(msg, "mnist", in, out, NULL, NULL), 0, "%s", msg);
 
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     char *classes = (char *)sm_file_read(tdata_path(p, out, "classes.txt"),
                                          1024, &len, &err);
     cr_assert_not_null(classes, "%s", err.msg);
@@ -244,7 +244,7 @@ Test(mkdata, idx_with_class_file)
     sm_preproc_init(&pp, 1, 2, 3);
     pp.scale = 1.0f;
     float v[6];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_image_load_file(p, &pp, v, &err), 0, "%s", err.msg);
     for (int j = 0; j < 6; j++)
         cr_assert_eq(v[j], (float)img[4 * 6 + j]);

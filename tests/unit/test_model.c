@@ -33,7 +33,7 @@ static sm_tensor *rand_tensor(int ndim, const int64_t *shape, uint64_t seed)
 static sm_model *load_writer(sm_onnx_writer *w)
 {
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = sm_onnx_writer_serialize(w, &len, &err);
     cr_assert_not_null(buf, "%s", err.msg);
     sm_model *m = sm_model_load_buffer(buf, len, "test.onnx", &err);
@@ -124,7 +124,7 @@ static void check_conv(const conv_case *k, int with_bias)
     }
     float *want = calloc((size_t)(k->n * k->m * oh * ow), sizeof(float));
     conv_direct(k, x, wt, with_bias ? b->data : NULL, oh, ow, padb, want);
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *y = sm_model_forward(m, x->data, k->n, &err);
     cr_assert_not_null(y, "%s", err.msg);
     cr_assert_eq(y->ndim, 4);
@@ -179,7 +179,7 @@ Test(model, conv_1d)
     sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2}, 1);
     sm_onnx_writer_output(w, "y", 3, (int64_t[]){1, 1, 3});
     sm_model *m = load_writer(w);
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *y = sm_model_forward(m, x->data, 1, &err);
     cr_assert_not_null(y, "%s", err.msg);
     /* padded ch0 = 0 1 2 3 4 5 6 0, ch1 = 0 7 8 9 10 11 12 0; out at 0,2,4:
@@ -215,7 +215,7 @@ Test(model, gemm_transposes_and_bias)
     sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, o});
     sm_model *m = load_writer(w);
     sm_onnx_writer_destroy(&w);
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *y = sm_model_forward(m, x->data, n, &err);
     cr_assert_not_null(y, "%s", err.msg);
     for (int64_t i = 0; i < n; i++)
@@ -245,7 +245,7 @@ Test(model, matmul_broadcasts_batches)
     sm_onnx_writer_output(w, "y", 4, (int64_t[]){2, 3, 3, 2});
     sm_model *m = load_writer(w);
     sm_onnx_writer_destroy(&w);
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *y = sm_model_forward(m, a->data, 2, &err);
     cr_assert_not_null(y, "%s", err.msg);
     cr_assert_eq(y->ndim, 4);
@@ -288,7 +288,7 @@ Test(model, plans_are_reused_per_batch_size)
     float x[16];
     for (int i = 0; i < 16; i++)
         x[i] = (float)i;
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *y3 = sm_model_forward(m, x, 3, &err);
     cr_assert_not_null(y3, "%s", err.msg);
     float first[9];
@@ -309,7 +309,7 @@ Test(model, plans_are_reused_per_batch_size)
 
 static void expect_load_error(const void *buf, size_t len, const char *needle)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = sm_model_load_buffer(buf, len, "bad.onnx", &err);
     cr_assert_null(m, "loaded a model that should be refused (%s)", needle);
     cr_assert(strstr(err.msg, needle), "message '%s' lacks '%s'", err.msg,
@@ -342,7 +342,7 @@ Test(model, refuses_garbage_and_truncated_files)
     size_t len;
     unsigned char *buf = sm_onnx_writer_serialize(w, &len, NULL);
     for (size_t cut = 1; cut < len; cut += len / 7) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         sm_model *m = sm_model_load_buffer(buf, cut, "cut.onnx", &err);
         cr_assert_null(m, "a model cut at %zu of %zu bytes loaded", cut, len);
         cr_assert(strstr(err.msg, "cut.onnx"), "%s", err.msg);
@@ -350,7 +350,7 @@ Test(model, refuses_garbage_and_truncated_files)
     free(buf);
     sm_onnx_writer_destroy(&w);
     sm_tensor_destroy(&wt);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_model_load_file("/nonexistent/model.onnx", &err));
     cr_assert(strstr(err.msg, "/nonexistent/model.onnx"), "%s", err.msg);
 }
@@ -427,7 +427,7 @@ Test(model, refuses_dangling_inputs_and_wrong_run_shapes)
     sm_tensor *x = sm_tensor_new(2, (int64_t[]){4, 3});
     const sm_tensor *in[1] = {x};
     const sm_tensor *out[1];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_model_run(m, in, 1, out, &err), -1);
     cr_assert(strstr(err.msg, "input 'x' has shape [4, 3]"), "%s", err.msg);
     cr_assert_eq(sm_model_run(m, in, 0, out, &err), -1);
@@ -448,7 +448,7 @@ Test(model, save_and_load_file)
     sm_onnx_writer_node(w, "MatMul", "mm", (const char *[]){"x", "w"}, 2,
                         (const char *[]){"y"}, 1);
     sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, 3});
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_onnx_writer_save(w, path, &err), 0, "%s", err.msg);
     sm_onnx_writer_destroy(&w);
     sm_model *m = sm_model_load_file(path, &err);
@@ -504,7 +504,7 @@ static void check_conv_bn(int conv_bias, int share_conv_output)
     sm_model *model = load_writer(wr);
     sm_onnx_writer_destroy(&wr);
     cr_assert_eq(sm_model_n_nodes(model), share_conv_output ? 2 : 1);
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *in[1] = {x};
     const sm_tensor *out[2];
     cr_assert_eq(sm_model_run(model, in, 1, out, &err), 0, "%s", err.msg);

@@ -152,7 +152,7 @@ Test(msg, job_round_trip)
     sm_msg_job in = tm_job(), out;
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_msg_limits l = tm_limits();
     cr_assert_eq(sm_msg_encode_job(&in, &b), 0);
     cr_assert_eq(sm_msg_decode_job(b.data, b.len, &l, &doc, &out, &err), 0,
@@ -204,7 +204,7 @@ Test(msg, job_defaults_and_dataset)
     sm_msg_job out;
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_job(&in, &b), 0);
     cr_assert_eq(sm_msg_decode_job(b.data, b.len, NULL, &doc, &out, &err), 0,
                  "%s", err.msg);
@@ -267,7 +267,7 @@ Test(msg, status_and_list_round_trip)
     sm_msg_status st = tm_status("j-1", "running"), got;
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_status(&st, &b), 0);
     cr_assert_eq(sm_msg_decode_status(b.data, b.len, NULL, &doc, &got, &err),
                  0, "%s", err.msg);
@@ -301,7 +301,7 @@ Test(msg, blob_round_trip)
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
     sm_msg_blob got;
-    sm_err err = {{0}};
+    sm_err err = {0};
     /* HAS request, HAS reply (true, false), PUT, empty PUT */
     sm_msg_blob has = {.hash = TM_HASH};
     cr_assert_eq(sm_msg_encode_blob(&has, &b), 0);
@@ -346,7 +346,7 @@ Test(msg, files_round_trip)
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
     sm_msg_files got;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_msg_files fetch = {.job = "j-1", .from = 7};
     cr_assert_eq(sm_msg_encode_files(&fetch, &b), 0);
     cr_assert_eq(sm_msg_decode_files(b.data, b.len, NULL, &doc, &got, &err),
@@ -401,7 +401,7 @@ Test(msg, workers_round_trip)
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
     sm_msg_workers got;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_msg_lease leases[2] = {
         {"j-1", "lime", "chunk", "0/0_0004", 1, 2, 0.5},
         {"j-2", "sal", "images", "a/b", 64, 0, 1.25},
@@ -439,7 +439,7 @@ Test(msg, error_ready_job_id_empty_round_trip)
 {
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_msg_error e = {.code = "need_blob", .message = TM_HASH,
                       .command = "SUBMIT"}, ge;
     cr_assert_eq(sm_msg_encode_error(&e, &b), 0);
@@ -479,7 +479,7 @@ static void tm_task_round_trip(sm_task_kind kind)
     sm_msg_task in = tm_task(kind), out;
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_task(&in, &b), 0);
     cr_assert_eq(sm_msg_decode_task(b.data, b.len, NULL, &doc, &out, &err), 0,
                  "%s", err.msg);
@@ -537,7 +537,7 @@ Test(msg, result_round_trip)
     sm_msg_result in = tm_result(), out;
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_result(&in, &b), 0);
     cr_assert_eq(sm_msg_decode_result(b.data, b.len, NULL, &doc, &out, &err),
                  0, "%s", err.msg);
@@ -629,7 +629,7 @@ Test(msg, step_result_round_trip)
                         .state_len = sizeof tm_state, .samples = 250}, out;
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_result(&in, &b), 0);
     cr_assert_eq(sm_msg_decode_result(b.data, b.len, NULL, &doc, &out, &err),
                  0, "%s", err.msg);
@@ -794,7 +794,7 @@ static void tm_task_refused(sm_task_kind kind,
     edit(&root);
     tm_body body;
     tm_repack(&root, &body);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(tm_dec_task(body.sb.data, body.sb.size, &err), -1,
                  "accepted, wanted %s", want);
     cr_assert_str_eq(err.msg, want);
@@ -927,7 +927,7 @@ Test(msg, task_image_counts)
     sm_msg_task t = tm_task(SM_TASK_CHUNK);
     t.n_images = 2;
     sm_msg_buf b = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
     cr_assert_eq(tm_dec_task(b.data, b.len, &err), -1);
     cr_assert_str_eq(err.msg, "TASK: images: 2 images, a chunk task has "
@@ -951,7 +951,7 @@ static void tm_result_refused(void (*edit)(msgpack_object *root),
     edit(&root);
     tm_body body;
     tm_repack(&root, &body);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(tm_dec_result(body.sb.data, body.sb.size, &err), -1,
                  "accepted, wanted %s", want);
     cr_assert_str_eq(err.msg, want);
@@ -1016,7 +1016,7 @@ Test(msg, result_field_errors)
 static void tm_encoded_refused(int rc, sm_msg_buf *b, tm_decoder dec,
                                const char *want)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(rc, 0);
     cr_assert_eq(dec(b->data, b->len, &err), -1, "accepted, wanted %s", want);
     cr_assert_str_eq(err.msg, want);
@@ -1048,7 +1048,7 @@ Test(msg, models_errors)
     t.model_names = names, t.model_hashes = hashes;
     t.n_models = 16;
     sm_msg_buf b = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
     cr_assert_eq(tm_dec_task(b.data, b.len, &err), 0, "%s", err.msg);
     sm_msg_buf_free(&b);
@@ -1177,7 +1177,7 @@ Test(msg, images_task_ignores_state)
     t.state = tm_state, t.state_len = sizeof tm_state;
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_task(&t, &b), 0);
     cr_assert_eq(sm_msg_decode_task(b.data, b.len, NULL, &doc, &out, &err), 0,
                  "%s", err.msg);
@@ -1301,7 +1301,7 @@ Test(msg, result_new_field_errors)
     tm_result_struct_refused(&r, "RESULT: items[0].arrays[0].data: missing");
     arr.data = tm_map;
     sm_msg_buf b = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_encode_result(&r, &b), 0);
     cr_assert_eq(tm_dec_result(b.data, b.len, &err), 0, "%s", err.msg);
 
@@ -1368,7 +1368,7 @@ Test(msg, params_values_as_text)
     msgpack_pack_nil(&t.pk); /* nil: no parameters */
     sm_msg_doc *doc;
     sm_msg_job m;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_decode_job(t.sb.data, t.sb.size, NULL, &doc, &m, &err),
                  0, "%s", err.msg);
     cr_assert_eq(m.n_settings, 6);
@@ -1399,7 +1399,7 @@ static void tm_params_refused(void (*fn)(msgpack_packer *pk), const char *want)
     tm_pstr(&t, "lime");
     tm_pstr(&t, "params");
     fn(&t.pk);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(tm_dec_job(t.sb.data, t.sb.size, &err), -1);
     cr_assert_str_eq(err.msg, want);
     msgpack_sbuffer_destroy(&t.sb);
@@ -1504,7 +1504,7 @@ Test(msg, job_field_errors)
 {
     sm_msg_job j = tm_job();
     sm_msg_buf b = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     j.dataset = "d";
     cr_assert_eq(sm_msg_encode_job(&j, &b), 0);
     cr_assert_eq(tm_dec_job(b.data, b.len, &err), -1);
@@ -1551,7 +1551,7 @@ Test(msg, other_field_errors)
 {
     sm_msg_buf b = {0};
     sm_msg_doc *doc;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_msg_ready r = {.capacity = 0};
     sm_msg_ready gr;
     cr_assert_eq(sm_msg_encode_ready(&r, &b), 0);
@@ -1607,7 +1607,7 @@ Test(msg, other_field_errors)
 static void tm_refused_by_all(const void *body, size_t len, int check)
 {
     sm_msg_limits l = tm_limits();
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_msg_doc *doc = NULL;
     union {
         sm_msg_job job;
@@ -1672,7 +1672,7 @@ Test(msg, truncated_at_every_length)
 static void tm_check_fails(const void *p, size_t n, const sm_msg_limits *l,
                            const char *want)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_mp_check(p, n, l, &err), -1, "accepted, wanted %s", want);
     cr_assert_str_eq(err.msg, want);
 }
@@ -1704,7 +1704,7 @@ Test(msg, huge_counts_in_tiny_buffers)
                    "remaining bytes");
     tm_check_fails("\xdc\x00", 2, &l, "byte 0: truncated header");
     /* the decoders add the command */
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(tm_dec_task("\xdd\xff\xff\xff\xff", 5, &err), -1);
     cr_assert_str_eq(err.msg, "TASK: body: byte 0: array of 4294967295 "
                               "elements, more than the limit of 1048576");
@@ -1770,7 +1770,7 @@ Test(msg, depth_bombs)
     buf[32] = 0xc0;
     msgpack_zone *z = msgpack_zone_new(1024);
     msgpack_object o;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_mp_unpack(buf, 33, &l, z, &o, &err), 0, "%s", err.msg);
     memset(buf, 0x91, 33);
     buf[33] = 0xc0;
@@ -1806,7 +1806,7 @@ Test(msg, reserved_trailing_and_non_maps)
         {"\xd4\x01\x02", 3, "TASK: body: expected map, got ext"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_mp_check(cases[i].body, cases[i].len, &l, &err), 0,
                      "%s", err.msg);
         cr_assert_eq(tm_dec_task(cases[i].body, cases[i].len, &err), -1);
@@ -1823,7 +1823,7 @@ Test(msg, reserved_trailing_and_non_maps)
     static const size_t good_len[] = {1, 1, 1, 1, 2, 3, 5, 2, 9, 5, 3, 4, 4,
                                       4, 4, 5};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_mp_check(good[i], good_len[i], &l, &err), 0,
                      "case %zu: %s", i, err.msg);
     }
@@ -1882,7 +1882,7 @@ Test(msg, frames_dealer_router)
     cr_assert_eq(zmq_connect(dealer, "inproc://tm-msg-frames"), 0);
 
     sm_msg_frames f;
-    sm_err err = {{0}};
+    sm_err err = {0};
     errno = 0;
     cr_assert_eq(sm_msg_recv(router, 1, ZMQ_DONTWAIT, &f, &err), -1);
     cr_assert_eq(errno, EAGAIN);
@@ -1972,7 +1972,7 @@ Test(msg, frames_pair_refuses_and_drains)
     cr_assert_eq(sm_msg_send(c, NULL, 0, SM_PROTO_WORKER, "HEARTBEAT", NULL, 0),
                  0);
     sm_msg_frames f;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_msg_recv(a, 0, 0, &f, &err), -1);
     cr_assert_str_eq(err.msg, "message refused: 2 frames, expected 3");
     cr_assert_eq(sm_msg_recv(a, 0, 0, &f, &err), -1);
@@ -2075,7 +2075,7 @@ Test(msg, fuzz_corpus_regression)
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         size_t n;
-        sm_err err = {{0}};
+        sm_err err = {0};
         unsigned char *p = sm_file_read(path, (size_t)1 << 24, &n, &err);
         cr_assert_not_null(p, "%s", err.msg);
         /* the seeds say what they are: bad_<decoder>_* must be refused by

@@ -63,7 +63,7 @@ static sm_tensor *read_bytes(const char *name, int major, const char *dict,
 
 Test(npy, version_1_by_hand)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *t = read_bytes(
         "a.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3), }",
         three, 12, &err);
@@ -79,7 +79,7 @@ Test(npy, version_1_by_hand)
 
 Test(npy, version_2_and_key_order_and_spacing)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *t = read_bytes(
         "b.npy", 2, "{\"shape\":(3,),\"fortran_order\":False,\"descr\":\"<f4\"}",
         three, 12, &err);
@@ -92,7 +92,7 @@ Test(npy, version_2_and_key_order_and_spacing)
 
 Test(npy, scalar_empty_and_python2_longs)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *t = read_bytes(
         "s.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
         three, 4, &err);
@@ -117,7 +117,7 @@ Test(npy, scalar_empty_and_python2_longs)
 static void refused(const char *name, int major, const char *dict, size_t n,
                     const char *want)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *t = read_bytes(name, major, dict, three, n, &err);
     cr_assert_null(t, "%s should be refused", name);
     cr_assert(tdata_has(err.msg, name), "message names the file: %s",
@@ -165,7 +165,7 @@ Test(npy, refusals)
 Test(npy, bad_magic_and_version)
 {
     char p[TDATA_PATH];
-    sm_err err = {{0}};
+    sm_err err = {0};
     tdata_text(p, dir, "m.npy", "\x93NUMPZ\x01\x00\x00\x00");
     cr_assert_null(sm_npy_read(p, &err));
     cr_assert(tdata_has(err.msg, "m.npy: not a .npy file"), "%s", err.msg);
@@ -200,7 +200,7 @@ Test(npy, write_matches_the_spec_byte_for_byte)
     t->data[2] = 0.25f;
     char p[TDATA_PATH];
     tdata_path(p, dir, "w.npy");
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_npy_write(p, t, &err), 0, "%s", err.msg);
     size_t len;
     unsigned char *got = sm_file_read(p, 1 << 20, &len, &err);
@@ -226,7 +226,7 @@ Test(npy, write_read_round_trip_shapes)
             t->data[i] = (float)i * 0.37f - 1.0f;
         char p[TDATA_PATH];
         tdata_path(p, dir, "r.npy");
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_npy_write(p, t, &err), 0, "%s", err.msg);
         sm_tensor *back = sm_npy_read(p, &err);
         cr_assert_not_null(back, "%s", err.msg);
@@ -244,7 +244,7 @@ Test(npy, write_into_missing_folder_fails)
     sm_tensor *t = sm_tensor_new(1, shape);
     char p[TDATA_PATH];
     tdata_path(p, dir, "no/such/dir/x.npy");
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_npy_write(p, t, &err), -1);
     cr_assert(tdata_has(err.msg, p), "%s", err.msg);
     sm_tensor_destroy(&t);
@@ -257,7 +257,7 @@ Test(npy, numpy_written_files)
     const char *ok[] = {"tests/fixtures/npy/f4_2x3.npy",
                         "tests/fixtures/npy/f4_2x3_v2.npy"};
     for (int k = 0; k < 2; k++) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         sm_tensor *t = sm_npy_read(ok[k], &err);
         cr_assert_not_null(t, "%s", err.msg);
         cr_assert_eq(t->ndim, 2);
@@ -267,7 +267,7 @@ Test(npy, numpy_written_files)
             cr_assert_eq(t->data[i], i * 0.5f - 1.0f, "%s[%d]", ok[k], i);
         sm_tensor_destroy(&t);
     }
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_npy_read("tests/fixtures/npy/f4_2x3_fortran.npy", &err));
     cr_assert(tdata_has(err.msg, "fortran_order True"), "%s", err.msg);
     cr_assert_null(sm_npy_read("tests/fixtures/npy/f8_2x3.npy", &err));

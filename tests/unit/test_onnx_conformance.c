@@ -288,7 +288,7 @@ static void run_case(const char *cname)
     cr_assert_gt(n_sets, 0, "%s: no test_data_set_N folder", cname);
 
     for (size_t s = 0; s < n_sets; s++) {
-        sm_err err = {{0}};
+        sm_err err = {0};
         int rc = run_set(cname, mp->graph, sets[s], &err);
         if (ex) /* REFUSED */
             cr_assert_neq(rc, 0, "%s: salmap should refuse this case (%s) but "

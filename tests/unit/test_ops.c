@@ -30,7 +30,7 @@ static sm_model *load(sm_onnx_writer *w, sm_err *err)
 static const sm_tensor *run(sm_onnx_writer *w, const sm_tensor *const *in,
                             int n_in, sm_model **mp)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = load(w, &err);
     sm_onnx_writer_destroy(&w);
     cr_assert_not_null(m, "load: %s", err.msg);
@@ -46,7 +46,7 @@ static void expect_refusal(sm_onnx_writer *w, const sm_tensor *const *in,
                            int n_in, const char *n1, const char *n2,
                            const char *n3)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = load(w, &err);
     sm_onnx_writer_destroy(&w);
     if (m) {
@@ -260,7 +260,7 @@ Test(ops, clip_attribute_and_input_forms)
                         (const char *[]){"z"}, 1);
     sm_onnx_writer_output(w, "y", 1, shape);
     sm_onnx_writer_output(w, "z", 1, shape);
-    sm_err err = {{0}};
+    sm_err err = {0};
     m = load(w, &err);
     sm_onnx_writer_destroy(&w);
     cr_assert_not_null(m, "%s", err.msg);

@@ -26,7 +26,7 @@
 
 static void start_vips(void)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_vips_init("salmap-tests", &err), 0, "%s", err.msg);
 }
 
@@ -108,7 +108,7 @@ Test(perturb, occlusion_of_a_linear_model)
     int target[3] = {0, 3, 2};
     float maps[3 * H * W];
     sm_explain_out out[3] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     /* 3x3 windows, stride 2: rows 0, 2; columns 0, 2, 4 (cut to 4..5) */
     const char *set[] = {"window=3", "stride=2", "baseline=0.3",
                          "internal_batch=4", NULL};
@@ -174,7 +174,7 @@ Test(perturb, rise_is_its_definition)
     const double p = 0.4;
     float maps[2 * H * W];
     sm_explain_out out[2] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *set[] = {"masks=25", "grid=2", "p=0.4", "internal_batch=6",
                          NULL};
     /* score_prob 0: RISE takes the softmax probability anyway */
@@ -228,7 +228,7 @@ Test(perturb, rise_is_its_definition)
  * or 256 copies (to rounding). */
 static void check_batch_independent(const char *name, const char *mask_set)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = sm_model_load_file(LENET, &err);
     cr_assert_not_null(m, "%s", err.msg);
     sm_tensor *x = tmodel_images(3, 1, 28, 28, 3), *xi = tmodel_images(1, 1, 28, 28, 3);
@@ -277,7 +277,7 @@ Test(perturb, rise_masks_follow_the_image_id)
     int target[1] = {2};
     float a[H * W], b[H * W];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *set[] = {"masks=10", NULL};
     const char *other[1] = {"zz"};
     cr_assert_eq(explain("rise", set, m, 1, x, target, NULL, a, out, &err), 0);
@@ -298,7 +298,7 @@ static void refused(const char *name, const char *const *set, const char *const 
     int target[1] = {0};
     float maps[H * W];
     sm_explain_out out[1] = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_neq(explain(name, set, m, 1, x, target, NULL, maps, out, &err), 0,
                   "%s accepted %s", name, set[0]);
     for (int i = 0; words[i]; i++)

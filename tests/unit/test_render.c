@@ -81,7 +81,7 @@ static void assert_rgb(const uint8_t *got, const int want[3], const char *what)
 
 static void save(const sm_render_px *px, const char *name, char *path)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     tdata_path(path, dir, name);
     cr_assert_eq(sm_render_px_save(px, path, &err), 0, "%s", err.msg);
 }
@@ -142,7 +142,7 @@ Test(render, cmap_scales_constant_maps_and_kind_names)
 {
     float v[4] = {-1, 3, 2, 0.5f};
     sm_cmap_scale s;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_cmap_scale_of(SM_CMAP_SEQUENTIAL, v, 4, "m", &s, &err), 0);
     cr_assert(s.lo == -1 && s.hi == 3 && s.kind == SM_CMAP_SEQUENTIAL);
     cr_assert_eq(sm_cmap_scale_of(SM_CMAP_DIVERGING, v, 4, "m", &s, &err), 0);
@@ -196,7 +196,7 @@ Test(render, map_png_blocks_of_documented_colours)
     float map[6] = {0, 255, 32, 64, 191, 128};
     sm_cmap_scale s = {SM_CMAP_SEQUENTIAL, 0, 255};
     sm_render_px px;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_render_map(map, 2, 3, &s, 3, &px, &err), 0, "%s",
                  err.msg);
     char path[TDATA_PATH];
@@ -236,7 +236,7 @@ Test(render, overlay_formula)
                     (299 * 250 + 587 * 20 + 114 * 100 + 500) / 1000};
     for (int pass = 0; pass < 2; pass++) {
         sm_render_px px;
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_render_overlay(pass ? rgb : grey, pass ? 3 : 1, map,
                                        1, 2, &s, 2, &px, &err), 0);
         char path[TDATA_PATH];
@@ -260,7 +260,7 @@ Test(render, input_kept_and_strip)
 {
     float img[4] = {0, 99.5f, 300, -3}; /* rounds half up, clamps */
     sm_render_px px;
-    sm_err err = {{0}};
+    sm_err err = {0};
     char path[TDATA_PATH];
     cr_assert_eq(sm_render_input(img, 1, 2, 2, 2, &px, &err), 0);
     save(&px, "i.png", path);
@@ -330,7 +330,7 @@ static void make_job(const char *dataset, int n, const char *const *names,
                      .channels = 1, .height = H, .width = W, .methods = m,
                      .n_methods = n, .target = "predicted", .score = "logit",
                      .state = "done"};
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_file_mkdirs(out, &err), 0, "%s", err.msg);
     cr_assert_eq(sm_jobinfo_write(out, &ji, &err), 0, "%s", err.msg);
 }
@@ -348,7 +348,7 @@ static void make_npy(const char *id, const char *file, int ndim,
                      const int64_t *shape, const float *v)
 {
     char p[TDATA_PATH], name[512];
-    sm_err err = {{0}};
+    sm_err err = {0};
     snprintf(name, sizeof name, "out/maps/%s", id);
     tdata_path(p, dir, name);
     cr_assert_eq(sm_file_mkdirs(p, &err), 0);
@@ -395,7 +395,7 @@ static int run(sm_render_scale_mode mode, int zoom, sm_render_stats *st,
     o.u = l;
     memset(l, 0, sizeof *l);
     char out[TDATA_PATH];
-    sm_err err = {{0}};
+    sm_err err = {0};
     int rc = sm_render_out(tdata_path(out, dir, "out"), &o, st, &err);
     if (rc)
         snprintf(l->text, sizeof l->text, "%s", err.msg);
@@ -654,7 +654,7 @@ Test(render, out_method_images)
     o.zoom = 2;
     o.tiles = 2;
     char out[TDATA_PATH];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_render_out(tdata_path(out, dir, "out"), &o, &st, &err),
                  0, "%s", err.msg);
     e = read_out("maps/a/abele.exemplars.png");
@@ -717,7 +717,7 @@ Test(render, out_bad_folders_and_maps)
     lines l;
     /* no job.json */
     char p[TDATA_PATH];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_file_mkdirs(tdata_path(p, dir, "out/maps"), &err), 0);
     cr_assert_eq(run(SM_RENDER_SCALE_MAP, 1, &st, &l), -1);
     cr_assert(tdata_has(l.text, "job.json"), "%s", l.text);

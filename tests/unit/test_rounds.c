@@ -171,7 +171,7 @@ Test(rounds, run_finds_the_dominant_pixel_and_equals_the_pipeline)
     const int pixel = 21;
     sm_model *m = dominant_model(pixel);
     sm_tensor *x = bright_images(2);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = sm_explainer_new_class(&halving_class, &err);
     cr_assert_not_null(e, "%s", err.msg);
     cr_assert(sm_explainer_chunked(e));
@@ -251,7 +251,7 @@ Test(rounds, bad_states_are_refused)
 {
     sm_model *m = dominant_model(3);
     sm_tensor *x = bright_images(1);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = sm_explainer_new_class(&halving_class, &err);
     sm_explain_setup s = {.model = m};
     sm_explain_rounds *rd = sm_explain_rounds_open(&s, e, x, "a", 1, NULL, 0,
@@ -292,7 +292,7 @@ static void compute(sm_compute *c, const sm_msg_task *t, const void *model,
                     size_t len, sm_msg_doc **doc, sm_msg_result *r)
 {
     sm_msg_buf task = {0}, res = {0};
-    sm_err err = {{0}};
+    sm_err err = {0};
     char need[SM_HASH_HEX + 1];
     cr_assert_eq(sm_msg_encode_task(t, &task), 0);
     cr_assert_eq(sm_compute_run(c, task.data, task.len, model, len, &res,
@@ -326,7 +326,7 @@ Test(rounds, a_worker_answers_steps_with_the_next_round)
         px[q] = (uint8_t)(128 + (q * 37) % 128);
     sm_msg_limits lim;
     sm_msg_limits_default(&lim);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_compute *c = sm_compute_new(1, 2, &lim, &err);
     cr_assert_not_null(c, "%s", err.msg);
     cr_assert_eq(sm_compute_add_class(c, &halving_class), 0);
@@ -440,7 +440,7 @@ Test(rounds, a_method_without_a_map_sends_its_record_alone)
     uint8_t px[HP] = {0};
     sm_msg_limits lim;
     sm_msg_limits_default(&lim);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_compute *c = sm_compute_new(1, 2, &lim, &err);
     cr_assert_eq(sm_compute_add_class(c, &record_only), 0);
     sm_msg_image im = {.id = "q", .label_index = -1, .format = SM_IMAGE_U8,
@@ -481,7 +481,7 @@ Test(rounds, bytes_of_another_model_fail_the_task)
     uint8_t px[HP] = {0};
     sm_msg_limits lim;
     sm_msg_limits_default(&lim);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_compute *c = sm_compute_new(1, 2, &lim, &err);
     sm_msg_image im = {.id = "q", .label_index = -1, .format = SM_IMAGE_U8,
                        .width = HW, .height = HH, .bands = 1, .data = px,

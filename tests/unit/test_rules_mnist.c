@@ -35,7 +35,7 @@
 /* The first n test digits (configs/mnist.yaml: pixel / 255). */
 static sm_tensor *digits(int n)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     struct stat st;
     if (stat("data/mnist/test", &st) != 0)
         cr_skip_test("data/mnist/test is missing: make data");
@@ -55,7 +55,7 @@ static sm_tensor *digits(int n)
 /* The model's labels of the n images at x. */
 static void labels(sm_model *m, const float *x, int64_t n, int *label)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *y = sm_model_forward(m, x, n, &err);
     cr_assert_not_null(y, "%s", err.msg);
     for (int64_t i = 0; i < n; i++)
@@ -89,7 +89,7 @@ static mnist_run *run_with(const char *method, const char *const *set,
                            const sm_explain_aux *aux, int n_aux)
 {
     mnist_run *r = calloc(1, sizeof *r);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_not_null(r);
     r->x = digits(DIGITS);
     r->m = sm_model_load_file(MODEL, &err);
@@ -237,7 +237,7 @@ Test(rules_mnist, lore_counterfactuals_change_the_label, .timeout = 600)
 static void decoded_labels(sm_model *dec, sm_model *m, const float *z,
                            int64_t n, int *label)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *t = sm_model_forward(dec, z, n, &err);
     cr_assert_not_null(t, "%s", err.msg);
     cr_assert_eq(sm_tensor_numel(t), n * HW);
@@ -255,7 +255,7 @@ Test(rules_mnist, abele_exemplars_counterfactuals_and_fidelity,
 {
     sm_aae_config cfg;
     sm_aae_models am;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_aae_config_load("models/mnist_aae.yaml", &cfg, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(sm_aae_config_models(&cfg, &am, &err), 0, "%s", err.msg);

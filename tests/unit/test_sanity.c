@@ -49,7 +49,7 @@ Test(sanity, spearman_by_hand)
 
 Test(sanity, spearman_matches_scipy)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tensor *a = sm_npy_read(FIX "a.npy", &err);
     cr_assert_not_null(a, "%s", err.msg);
     sm_tensor *b = sm_npy_read(FIX "b.npy", &err);
@@ -140,7 +140,7 @@ static unsigned char *tiny_bytes(int layers, size_t *len)
     }
     sm_onnx_writer_output(w, "logits", 2,
                           (int64_t[]){-1, layers ? K : S * S});
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = sm_onnx_writer_serialize(w, len, &err);
     cr_assert_not_null(buf, "%s", err.msg);
     sm_onnx_writer_destroy(&w);
@@ -152,7 +152,7 @@ static unsigned char *tiny_bytes(int layers, size_t *len)
 static sm_model *tiny(int layers)
 {
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = tiny_bytes(layers, &len);
     sm_model *m = sm_model_load_buffer(buf, len, "tiny.onnx", &err);
     cr_assert_not_null(m, "%s", err.msg);
@@ -163,7 +163,7 @@ static sm_model *tiny(int layers)
 /* The model's logits of x into y (N x K). */
 static void logits(sm_model *m, const sm_tensor *x, float *y)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     const sm_tensor *out = sm_model_forward(m, x->data, x->shape[0], &err);
     cr_assert_not_null(out, "%s", err.msg);
     memcpy(y, out->data, sizeof(float) * (size_t)sm_tensor_numel(out));
@@ -176,7 +176,7 @@ static int same(const float *a, const float *b, int n)
 
 Test(sanity, layers_are_the_learned_nodes_top_first)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = tiny(1);
     sm_sanity_layers *l = sm_sanity_layers_new(m, "tiny.onnx", &err);
     cr_assert_not_null(l, "%s", err.msg);
@@ -194,7 +194,7 @@ Test(sanity, layers_are_the_learned_nodes_top_first)
 
 Test(sanity, randomising_changes_the_outputs_and_restoring_undoes_it)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = tiny(1);
     sm_tensor *x = tmodel_images(N, 1, S, S, 11);
     float y0[N * K], y1[N * K], y1b[N * K], y2[N * K], yseed[N * K], y[N * K];
@@ -242,7 +242,7 @@ static void predicted(sm_model *m, const sm_tensor *x, int *t)
 
 Test(sanity, step_figures_are_the_correlations_of_the_maps)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model *m = tiny(1);
     sm_tensor *x = tmodel_images(N, 1, S, S, 12);
     const char *ids[N] = {"a", "b", "c"};
@@ -313,7 +313,7 @@ static int nomap_run(const void *p, const sm_explain_ctx *c,
 
 Test(sanity, refusals)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     /* nothing learned: a Relu and a Flatten */
     sm_model *bare = tiny(0);
     cr_assert_null(sm_sanity_layers_new(bare, "bare.onnx", &err));
@@ -386,7 +386,7 @@ Test(sanity_cli, writes_the_same_csv_twice)
     args[10] = o2;
     args[14] = "2"; /* threads change nothing */
     cr_assert_eq(tdata_salmap(msg, dir, args), 0, "%s", msg);
-    sm_err err = {{0}};
+    sm_err err = {0};
     size_t la, lb;
     unsigned char *a = sm_file_read(tdata_path(p, o1, "sanity.csv"), 1 << 20, &la, &err);
     cr_assert_not_null(a, "%s", err.msg);

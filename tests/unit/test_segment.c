@@ -130,7 +130,7 @@ static int run(const sm_segment_params *p, const scene *s, int32_t **out)
     int32_t *lab = malloc(sizeof(int32_t) * (size_t)hw);
     int32_t *lab2 = malloc(sizeof(int32_t) * (size_t)hw);
     cr_assert(lab && lab2);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_segment(p, s->px, s->c, s->h, s->w, lab, &n, &err), 0,
                  "%s", err.msg);
     check_segments(s, lab, n);
@@ -224,7 +224,7 @@ Test(segment, grayscale_segments_as_its_rgb_copy)
         sm_segment_params p = params((sm_segment_method)m);
         p.quickshift.kernel_size = 1;
         int na = 0, nb = 0;
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_segment(&p, g.px, 1, 28, 28, a, &na, &err), 0, "%s",
                      err.msg);
         cr_assert_eq(sm_segment(&p, rgb, 3, 28, 28, b, &nb, &err), 0, "%s",
@@ -250,7 +250,7 @@ Test(segment, grid_exact_counts)
         float *img = calloc((size_t)h * w, sizeof(float));
         int32_t *lab = malloc(sizeof(int32_t) * (size_t)h * w);
         int *count = calloc((size_t)g * g, sizeof(int));
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_segment(&p, img, 1, h, w, lab, &n, &err), 0, "%s",
                      err.msg);
         cr_assert_eq(n, g * g);
@@ -401,7 +401,7 @@ static void against_skimage(const char *name, sm_segment_method m, double ks,
                             int exact)
 {
     char path[256];
-    sm_err err = {{0}};
+    sm_err err = {0};
     snprintf(path, sizeof path, FIX "%s_image.npy", name);
     sm_tensor *img = sm_npy_read(path, &err);
     cr_assert(img, "%s", err.msg);
@@ -470,7 +470,7 @@ Test(segment, single_segment_names_the_parameters)
     float img[28 * 28] = {0};
     int32_t lab[28 * 28];
     int n = 0;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_segment_params p = params(SM_SEGMENT_QUICKSHIFT);
     cr_assert_eq(sm_segment(&p, img, 1, 28, 28, lab, &n, &err), -1);
     cr_assert(strstr(err.msg, "quickshift (kernel_size 4, max_dist 200, "
@@ -490,7 +490,7 @@ Test(segment, bad_parameters_refused)
     float img[3 * 8 * 8] = {0};
     int32_t lab[64];
     int n = 0;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_segment_params p;
 #define REFUSED(what, field, value)                                          \
     do {                                                                     \

@@ -54,7 +54,7 @@ Test(split, mnist_counts_follow_the_rule)
     size_t n;
     int *labels = mnist_labels(&n);
     unsigned char *t = malloc(n);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_split_stratified(labels, n, 10, 0.2, 42, t, &err), 0,
                  "%s", err.msg);
     /* floor(0.2 n_c), plus one for the 4 largest remainders (.8 .8 .6 .6:
@@ -77,7 +77,7 @@ Test(split, same_seed_same_split_other_seed_other_split)
     size_t n;
     int *labels = mnist_labels(&n);
     unsigned char *a = malloc(n), *b = malloc(n), *c = malloc(n);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_split_stratified(labels, n, 10, 0.2, 42, a, &err), 0);
     cr_assert_eq(sm_split_stratified(labels, n, 10, 0.2, 42, b, &err), 0);
     cr_assert_eq(sm_split_stratified(labels, n, 10, 0.2, 43, c, &err), 0);
@@ -95,7 +95,7 @@ Test(split, small_and_edge_cases)
      * remainder (both .5: lower class first) gets the third. */
     const int labels[5] = {0, 1, 0, 1, 0};
     unsigned char t[5];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_split_stratified(labels, 5, 2, 0.5, 1, t, &err), 0);
     cr_assert_eq(t[0] + t[2] + t[4], 2);
     cr_assert_eq(t[1] + t[3], 1);

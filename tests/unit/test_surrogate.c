@@ -79,7 +79,7 @@ Test(surrogate, ridge_matches_normal_equations)
     for (int t = 0; t < 3; t++) {
         double alpha = (double[]){0, 1, 7.5}[t];
         double coef[P], b0, score, theta[P + 1];
-        sm_err err = {{0}};
+        sm_err err = {0};
         cr_assert_eq(sm_ridge_fit(X, N, D, cols, P, y, w, alpha, coef, &b0,
                                   &score, &err), 0, "%s", err.msg);
         direct_ridge(X, N, D, cols, P, y, w, alpha, theta);
@@ -105,7 +105,7 @@ Test(surrogate, ridge_matches_normal_equations)
 Test(surrogate, ridge_refuses_bad_input)
 {
     double X[4] = {0, 1, 1, 0}, y[2] = {1, 2}, w[2] = {1, 1}, c[2], b;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_ridge_fit(X, 1, 2, NULL, 2, y, w, 1, c, &b, NULL, &err), -1);
     cr_assert(strstr(err.msg, "at least 2 samples"), "%s", err.msg);
     cr_assert_eq(sm_ridge_fit(X, 2, 2, NULL, 0, y, w, 1, c, &b, NULL, &err), -1);
@@ -126,7 +126,7 @@ Test(surrogate, lime_kernel_by_hand)
     const uint8_t Z[5 * 4] = {1, 1, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1,
                               0, 0, 0, 0, 1, 1, 1, 0};
     double w[5];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_lime_weights(Z, 5, 4, 0, w, &err), 0, "%s", err.msg);
     /* k ones of 4: distance 1 − sqrt(k/4); weight exp(−dist²/(2·0.25²)) */
     double d2 = 1 - sqrt(0.5), d3 = 1 - sqrt(0.75);
@@ -153,7 +153,7 @@ static double black_box(const uint8_t *z, int M, double c)
 
 static void shap_run(int M, long budget, double c, double *phi, long *nenum)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_shap_plan *p = sm_shap_plan_new(M, budget, 42, &err);
     cr_assert_not_null(p, "%s", err.msg);
     long n = sm_shap_plan_rows(p);
@@ -217,7 +217,7 @@ Test(surrogate, kernelshap_sampled_plan)
 Test(surrogate, kernelshap_plan_is_the_same_in_any_chunking)
 {
     enum { M = 20 };
-    sm_err err = {{0}};
+    sm_err err = {0};
     uint64_t key = sm_rng_key(3, (const char *[]){"img7", "kernelshap", NULL});
     sm_shap_plan *p = sm_shap_plan_new(M, 0, key, &err);
     cr_assert_not_null(p, "%s", err.msg);
@@ -258,7 +258,7 @@ Test(surrogate, kernelshap_kernel_and_bad_input)
 {
     cr_assert_float_eq(sm_shap_kernel(5, 2), 4.0 / (10 * 2 * 3), 1e-15);
     cr_assert(isinf(sm_shap_kernel(5, 0)));
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_shap_plan_new(0, 0, 1, &err));
     cr_assert(strstr(err.msg, "at least 1 feature"), "%s", err.msg);
     uint8_t Z[6] = {1, 0, 0, 1, 1, 1};
@@ -288,7 +288,7 @@ static void planted(uint8_t *Z, double *X, double *y, double *w)
     for (int i = 0; i < LN; i++)
         y[i] = 0.2 + 0.3 * Z[i * LD + 1] - 0.25 * Z[i * LD + 4] +
                0.2 * Z[i * LD + 7] + 0.01 * sm_rng_normal(key, 100000 + (uint64_t)i);
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_lime_weights(Z, LN, LD, 0, w, &err), 0, "%s", err.msg);
 }
 
@@ -307,7 +307,7 @@ Test(surrogate, feature_selection_finds_planted_features)
                            SM_LIME_SELECT_LASSO, SM_LIME_SELECT_AUTO};
     for (int m = 0; m < 4; m++) {
         int sel[LD];
-        sm_err err = {{0}};
+        sm_err err = {0};
         int k = sm_lime_select_features(X, LN, LD, y, w, 3, ms[m], sel, &err);
         cr_assert_eq(k, 3, "%s: %d features (%s)", sm_lime_select_name(ms[m]),
                      k, err.msg);
@@ -333,7 +333,7 @@ Test(surrogate, lime_fit_recovers_a_linear_black_box)
     static double X[LN * LD];
     double y[LN], w[LN];
     planted(Z, X, y, w);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_lime_fit *f = sm_lime_fit_new(Z, LN, LD, y, w, 3, SM_LIME_SELECT_AUTO,
                                      1.0, &err);
     cr_assert_not_null(f, "%s", err.msg);

@@ -43,7 +43,7 @@ static sm_model *task_model(int64_t c, int64_t h, int64_t w)
 /* Method name with "key=value" settings (NULL-ended). */
 static sm_explainer *task_explainer(const char *name, const char *const *set)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = sm_explainer_new(name, &err);
     cr_assert_not_null(e, "%s", err.msg);
     for (int i = 0; set && set[i]; i++) {
@@ -60,7 +60,7 @@ static sm_explainer *task_explainer(const char *name, const char *const *set)
 /* The model's argmax on image r of x. */
 static int argmax_of(sm_model *m, const sm_tensor *x, int64_t r)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     int64_t per = sm_tensor_numel(x) / x->shape[0];
     const sm_tensor *y = sm_model_forward(m, x->data + r * per, 1, &err);
     cr_assert_not_null(y, "%s", err.msg);
@@ -74,7 +74,7 @@ static int argmax_of(sm_model *m, const sm_tensor *x, int64_t r)
 static char *read_text(const char *path)
 {
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *b = sm_file_read(path, 1 << 20, &len, &err);
     cr_assert_not_null(b, "%s", err.msg);
     char *t = malloc(len + 1);
@@ -98,7 +98,7 @@ Test(task, targets_by_label_mark_unknown_labels_failed)
     sm_explain_result res[4];
     for (int r = 0; r < 4; r++)
         res[r].map = maps[r];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_explain_targets(&s, x, labels, ids, res, &err), 0, "%s",
                  err.msg);
     cr_assert(!res[0].failed && !res[2].failed);
@@ -145,7 +145,7 @@ Test(task, images_skip_failed_ones_and_equal_the_explainer)
     sm_explain_result res[3];
     for (int r = 0; r < 3; r++)
         res[r].map = maps[r];
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_explain_targets(&s, x, NULL, ids, res, &err), 0);
     res[1].failed = 1;
     for (int q = 0; q < 64; q++)
@@ -207,7 +207,7 @@ static void chunked_equals_run(const char *method, const char *const *set)
     sm_explain_result res[2];
     for (int r = 0; r < 2; r++)
         res[r].map = maps[r];
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = task_explainer(method, set);
     cr_assert(sm_explainer_chunked(e), "%s", method);
     cr_assert_eq(sm_explain_targets(&s, x, NULL, ids, res, &err), 0);
@@ -350,7 +350,7 @@ Test(task, gradient_methods_are_not_chunked)
     sm_explain_setup s = {.model = m};
     sm_explainer *e = task_explainer("sal", NULL);
     cr_assert_not(sm_explainer_chunked(e));
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_explain_rounds_open(&s, e, x, "a", 0, NULL, 0, &err));
     cr_assert(tdata_has(err.msg, "sal: does not explain an image in rounds"),
               "%s", err.msg);
@@ -413,7 +413,7 @@ Test(task, store_round_trip)
 {
     char out[TDATA_PATH], p[TDATA_PATH];
     tdata_path(out, dir, "out");
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explain_store *st = sm_explain_store_open(out, &err);
     cr_assert_not_null(st, "%s", err.msg);
     cr_assert_str_eq(sm_explain_store_dir(st), out);
@@ -508,7 +508,7 @@ Test(task, store_refuses_ids_that_leave_it)
 {
     char out[TDATA_PATH], p[TDATA_PATH];
     tdata_path(out, dir, "deep/out");
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explain_store *st = sm_explain_store_open(out, &err);
     cr_assert_not_null(st, "%s", err.msg);
     float map[1] = {1};
@@ -585,7 +585,7 @@ Test(task, job_writes_what_the_tasks_compute)
                           .metric = {.faithfulness_subsets = 20,
                                      .sensitivity_samples = 2}};
     sm_explain_stats stats;
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_eq(sm_explain_job_run(&job, &stats, &err), 0, "%s", err.msg);
     cr_assert_eq(stats.maps_written, 12);
 
@@ -654,7 +654,7 @@ static void raw_decodes_as_load(const sm_dataset *ds,
     sm_preproc_init(&pps[1], 3, 7, 5);
     pps[1].mean[1] = 0.5f;
     float a[3 * 7 * 5], b[3 * 7 * 5];
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (size_t i = 0; i < sm_dataset_count(ds); i++) {
         sm_dataset_raw_image raw;
         cr_assert_eq(sm_dataset_raw(ds, i, &raw, &err), 0, "%s", err.msg);
@@ -694,7 +694,7 @@ Test(task, raw_png_folder_decodes_as_load)
     tdata_png(p, dir, "f/a/rgb.png", px, 4, 3, 3);
     tdata_png(p, dir, "f/b/alpha.png", px, 6, 5, 2);
     tdata_png(p, dir, "f/b/rgba.png", px, 4, 4, 4);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_dataset *ds = sm_dataset_open(tdata_path(p, dir, "f"), &err);
     cr_assert_not_null(ds, "%s", err.msg);
     cr_assert_eq(sm_dataset_count(ds), 4);
@@ -710,7 +710,7 @@ Test(task, raw_idx_records_decode_as_load)
         f[16 + q] = (uint8_t)(q * 53 + 7);
     char p[TDATA_PATH];
     tdata_write(p, dir, "x-images-idx3-ubyte", f, sizeof f);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_dataset *ds = sm_dataset_open(p, &err);
     cr_assert_not_null(ds, "%s", err.msg);
     raw_decodes_as_load(ds, SM_DATASET_RAW_U8);
@@ -730,7 +730,7 @@ Test(task, load_buffer_refuses_what_load_file_refuses)
     sm_preproc pp;
     sm_preproc_init(&pp, 1, 2, 2);
     float got[4];
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char junk[] = "this is not a picture at all\n";
     cr_assert_eq(sm_image_load_buffer(junk, sizeof junk, "junk", &pp, got,
                                       &err),

@@ -25,7 +25,7 @@ static const char *const digits[] = {"0", "1", "2", "3", "4", "5", "6", "7", "8"
 
 static sm_model *load_net(const sm_train_net *net)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     size_t len;
     unsigned char *buf = sm_train_net_serialize(net, &len, &err);
     cr_assert_not_null(buf, "%s", err.msg);
@@ -46,7 +46,7 @@ static sm_tensor *param(sm_model *m, const char *name)
 
 static sm_model_config *parse_cfg(const char *yaml)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model_config *cfg = sm_model_config_parse(yaml, strlen(yaml), "c.yaml", &err);
     cr_assert_not_null(cfg, "%s", err.msg);
     return cfg;
@@ -70,7 +70,7 @@ Test(train, architectures_load_with_expected_parameters)
         {"mlp", 4, 784 * 128 + 128 + 1290, "fc2.weight", {10, 128}},
         {"linear", 2, 7850, "fc1.bias", {10}},
     };
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         sm_train_net *net = sm_train_net_new(cases[c].arch, 1, 28, 28, 10, 1, &err);
         cr_assert_not_null(net, "%s", err.msg);
@@ -105,7 +105,7 @@ Test(train, architectures_load_with_expected_parameters)
  * other weights. */
 Test(train, initialisation_is_bounded_and_seeded)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_train_net *a = sm_train_net_new("lenet", 1, 28, 28, 10, 7, &err);
     sm_train_net *b = sm_train_net_new("lenet", 1, 28, 28, 10, 7, &err);
     sm_train_net *c = sm_train_net_new("lenet", 1, 28, 28, 10, 8, &err);
@@ -188,7 +188,7 @@ static sm_trainer *tiny_trainer(sm_train_optimizer opt, double lr, double wd)
     o.optimizer = opt;
     o.lr = lr;
     o.weight_decay = wd;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_trainer *t = sm_trainer_new(&o, 1, 2, 2, NC, &err);
     cr_assert_not_null(t, "%s", err.msg);
     set_weights(sm_trainer_model(t));
@@ -200,7 +200,7 @@ Test(train, sgd_steps_match_hand_computation)
     const double lr = 0.1, wd = 0.01, mu = 0.9;
     sm_trainer *t = tiny_trainer(SM_TRAIN_SGD, lr, wd);
     sm_model *m = sm_trainer_model(t);
-    sm_err err = {{0}};
+    sm_err err = {0};
     double gw[NC * NF], gb[NC], w0[NC * NF + NC], v[NC * NF + NC];
     double expect_loss = hand_grad(m, gw, gb);
     for (int k = 0; k < NC * NF; k++)
@@ -244,7 +244,7 @@ Test(train, adam_first_step_matches_formula)
     const double lr = 0.01;
     sm_trainer *t = tiny_trainer(SM_TRAIN_ADAM, lr, 0);
     sm_model *m = sm_trainer_model(t);
-    sm_err err = {{0}};
+    sm_err err = {0};
     double gw[NC * NF], gb[NC], w0[NC * NF];
     hand_grad(m, gw, gb);
     for (int k = 0; k < NC * NF; k++)
@@ -273,7 +273,7 @@ static sm_train_set *bands(size_t n, uint64_t salt)
             x[i * 64 + (size_t)p] = noise + (row / 3 == y[i] ? 0.8f : 0.0f);
         }
     }
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_train_set *set = sm_train_set_from_memory(x, y, n, 1, 8, 8, digits, 3, &err);
     cr_assert_not_null(set, "%s", err.msg);
     free(x);
@@ -293,7 +293,7 @@ static sm_trainer *train_bands(const sm_train_set *set, const char *arch,
     o.lr = 0.01;
     o.threads = threads;
     o.schedule = SM_TRAIN_COSINE;
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_trainer *t = sm_trainer_new(&o, 1, 8, 8, 3, &err);
     cr_assert_not_null(t, "%s", err.msg);
     for (int e = 0; e < epochs; e++)
@@ -312,7 +312,7 @@ static void count_progress(const sm_train_progress *p, void *ctx)
 Test(train, learns_a_separable_set)
 {
     sm_train_set *set = bands(96, 0), *held = bands(48, 1);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_train_opts o;
     sm_train_opts_init(&o);
     o.arch = "cnn";
@@ -343,7 +343,7 @@ Test(train, learns_a_separable_set)
 static unsigned char *saved(sm_trainer *t, const char *name, size_t *len)
 {
     char path[TDATA_PATH];
-    sm_err err = {{0}};
+    sm_err err = {0};
     tdata_path(path, dir, name);
     cr_assert_eq(sm_trainer_save(t, path, NULL, digits, &err), 0, "%s", err.msg);
     unsigned char *buf = sm_file_read(path, SM_FILE_MAX_MODEL, len, &err);
@@ -380,7 +380,7 @@ Test(train, saves_model_and_config)
 {
     sm_train_set *set = bands(30, 0);
     sm_trainer *t = train_bands(set, "mlp", 5, 1, 1);
-    sm_err err = {{0}};
+    sm_err err = {0};
     char path[TDATA_PATH], ypath[TDATA_PATH];
     tdata_path(path, dir, "m.onnx");
     static const char *const names[] = {"top \"band\"", "middle", "bottom"};
@@ -428,7 +428,7 @@ Test(train, loads_image_folder_with_config_class_order)
         memset(px, v ? 200 : 10, sizeof px);
         tdata_png(p, dir, v ? "ds/b/x.png" : "ds/a/y.png", px, 4, 4, 1);
     }
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_model_config *cfg = parse_cfg("input: {channels: 1, height: 4, width: 4}\n"
                                      "classes: [b, a]\n");
     sm_train_set *set = sm_train_set_load(tdata_path(p, dir, "ds"), cfg, NULL, 0, 2, &err);
@@ -453,7 +453,7 @@ Test(train, loads_image_folder_with_config_class_order)
 static void refused(const sm_train_opts *o, int c, int h, int w, int k,
                     const char *needle)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_trainer *t = sm_trainer_new(o, c, h, w, k, &err);
     cr_assert_null(t, "accepted, expected '%s'", needle);
     cr_assert(tdata_has(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
@@ -488,7 +488,7 @@ Test(train, refuses_bad_options_and_sizes)
     /* A set that does not fit the model, a bad label, a bad batch. */
     o.threads = 1;
     o.arch = "cnn";
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_trainer *t = sm_trainer_new(&o, 1, 4, 4, 3, &err);
     cr_assert_not_null(t, "%s", err.msg);
     sm_train_set *set = bands(6, 0);

@@ -99,7 +99,7 @@ static void check_fixture(const char *name)
     for (int i = 0; i < n; i++)
         y[i] = (int)yd[i];
 
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tree *t = sm_tree_fit(X, n, d, y, k, w, &p, &err);
     cr_assert_not_null(t, "%s: %s", name, err.msg);
     int nn = scalar(&fx, "nodes");
@@ -188,7 +188,7 @@ static const sm_tree_params defaults = {0, 2, 1, 0};
 static sm_tree *fit(const double *X, int n, int d, const int *y, int k,
                     const double *w, const sm_tree_params *p)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tree *t = sm_tree_fit(X, n, d, y, k, w, p, &err);
     cr_assert_not_null(t, "%s", err.msg);
     return t;
@@ -389,7 +389,7 @@ Test(tree, a_single_leaf)
     double imp[2] = {9, 9};
     sm_tree_importances(t, imp);
     cr_assert(imp[0] == 0 && imp[1] == 0);
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tree_rule r;
     cr_assert_eq(sm_tree_rule_of(t, X, &r, &err), 0, "%s", err.msg);
     cr_assert(r.leaf == 0 && r.label == 1 && r.n_cond == 0 && r.cost == 0);
@@ -510,7 +510,7 @@ Test(tree, rules_of_a_conjunction)
         cr_assert_eq(sm_tree_predict(t, X + i * D), y[i], "fidelity, row %d", i);
 
     double x[D] = {1, 0, 1, 1, 0, 1, 0, 1, 0, 1};
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_tree_rule r;
     cr_assert_eq(sm_tree_rule_of(t, x, &r, &err), 0, "%s", err.msg);
     cr_assert_eq(r.label, 1);
@@ -562,7 +562,7 @@ Test(tree, a_falsified_interval_costs_two)
     }
     sm_tree *t = fit(X, N, 2, y, 2, NULL, &defaults);
     cr_assert_eq(t->n_nodes, 5);
-    sm_err err = {{0}};
+    sm_err err = {0};
     const double in[2] = {4.5, 0};
     sm_tree_rule r;
     cr_assert_eq(sm_tree_rule_of(t, in, &r, &err), 0, "%s", err.msg);
@@ -599,7 +599,7 @@ Test(tree, counterfactuals_of_a_larger_tree)
     int y[N];
     random_data(3, N, D, 0, X, y, NULL);
     sm_tree *t = fit(X, N, D, y, 3, NULL, &defaults);
-    sm_err err = {{0}};
+    sm_err err = {0};
     for (int i = 0; i < 20; i++) {
         const double *x = X + i * D;
         int own = sm_tree_predict(t, x), others = 0;
@@ -645,7 +645,7 @@ Test(tree, counterfactuals_of_a_larger_tree)
 static void refused(const double *X, int n, int d, const int *y, int k,
                     const double *w, sm_tree_params p, const char *what)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_tree_fit(X, n, d, y, k, w, &p, &err), "%s accepted", what);
     cr_assert(strstr(err.msg, what), "'%s' not in: %s", what, err.msg);
 }
@@ -684,7 +684,7 @@ Test(tree, refuses_bad_input)
     refused(X, 2, 2, y, 2, NULL, p, "max_depth is -1");
     p = defaults, p.balanced = 2;
     refused(X, 2, 2, y, 2, NULL, p, "balanced is 2");
-    sm_err err = {{0}};
+    sm_err err = {0};
     cr_assert_null(sm_tree_fit(X, 2, 2, y, 2, NULL, NULL, &err));
     cr_assert(strstr(err.msg, "params"), "%s", err.msg);
     /* err may be NULL */

@@ -25,7 +25,7 @@ unsigned char *tmodel_linear_bytes(const sm_tensor *w, const sm_tensor *b,
                         b ? 3 : 2, (const char *[]){"logits"}, 1);
     sm_onnx_writer_attr_int(wr, "transB", 1);
     sm_onnx_writer_output(wr, "logits", 2, (int64_t[]){-1, k});
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = sm_onnx_writer_serialize(wr, len, &err);
     cr_assert_not_null(buf, "%s", err.msg);
     sm_onnx_writer_destroy(&wr);
@@ -36,7 +36,7 @@ sm_model *tmodel_linear(const sm_tensor *w, const sm_tensor *b, int64_t c,
                         int64_t h, int64_t wd)
 {
     size_t len;
-    sm_err err = {{0}};
+    sm_err err = {0};
     unsigned char *buf = tmodel_linear_bytes(w, b, c, h, wd, &len);
     sm_model *m = sm_model_load_buffer(buf, len, "linear.onnx", &err);
     cr_assert_not_null(m, "%s", err.msg);
@@ -136,7 +136,7 @@ void tmodel_concat(const char **set, int cap, const char *const *a,
 
 sm_explainer *tmodel_explainer(const char *name, const char *const *set)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = sm_explainer_new(name, &err);
     cr_assert_not_null(e, "%s", err.msg);
     cr_assert_eq(set_all(e, set, &err), 0, "%s", err.msg);
@@ -206,7 +206,7 @@ int tmodel_by_rounds(sm_explainer *e, const sm_explain_ctx *ctx,
                      const sm_explain_image *im, int classes,
                      sm_explain_out *out, int64_t *rows)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explain_rounds *rd = sm_explain_rounds_new(e, ctx, im, NULL, 0, &err);
     cr_assert_not_null(rd, "%s", err.msg);
     int rounds = 0;
@@ -261,7 +261,7 @@ int tmodel_runs_equal_rounds(const char *method, const char *const *set,
     cr_assert_not_null(m1);
     float *m2 = m1 + hw, *m3 = m2 + hw;
     sm_explain_out o1[1] = {0}, o2[1] = {0}, o3 = {.map = m3};
-    sm_err err = {{0}};
+    sm_err err = {0};
     const char *const ids[] = {id};
     cr_assert_eq(tmodel_explain(method, set, ctx, x, &target, ids, m1, o1,
                                 &err),
@@ -288,7 +288,7 @@ int tmodel_runs_equal_rounds(const char *method, const char *const *set,
 void tmodel_bad_setting(const char *method, const char *key,
                         const char *value)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explainer *e = sm_explainer_new(method, &err);
     cr_assert_not_null(e, "%s", err.msg);
     cr_assert_eq(sm_explainer_set(e, key, value, &err), -1, "%s=%s accepted",
@@ -306,7 +306,7 @@ static void refused(sm_explainer *e, const char *method,
                     const uint8_t *b, size_t len, const char *want,
                     const char *what)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explain_rounds *r = sm_explain_rounds_new(e, ctx, im, b, len, &err);
     cr_assert_null(r, "%s: accepted", what);
     cr_assert(strstr(err.msg, method) && strstr(err.msg, im->id),
@@ -341,7 +341,7 @@ void tmodel_corrupt_states(sm_explainer *e, const char *method,
                            const sm_explain_ctx *ctx,
                            const sm_explain_image *im, int rounds, int d)
 {
-    sm_err err = {{0}};
+    sm_err err = {0};
     sm_explain_rounds *rd = sm_explain_rounds_new(e, ctx, im, NULL, 0, &err);
     cr_assert_not_null(rd, "%s", err.msg);
     int64_t seen = 0, last = 0;
