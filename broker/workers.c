@@ -71,10 +71,13 @@ static int split_task(sm_broker *b, btask *t)
     return 0;
 }
 
-/* Takes w's tasks back; `died`: they count a failure each, and a task
- * that has now killed max_task_failures workers is quarantined. */
+/* Takes w's tasks back; `died`: the task it was running (the oldest it
+ * holds: a worker runs its tasks in the order leased) counts a failure,
+ * and one that has now killed max_task_failures workers is quarantined.
+ * Those only waiting on the dead worker are not charged with its death. */
 static void release_tasks(sm_broker *b, bworker *w, int died)
 {
+    int charged = 0;
     for (btask *t = b->leased.head, *nx; t; t = nx) {
         nx = t->next;
         if (t->lease != w)
@@ -82,13 +85,14 @@ static void release_tasks(sm_broker *b, bworker *w, int died)
         btask_unlink(&b->leased, t);
         t->lease = NULL;
         bjob *j = t->job;
-        if (died && t->kind == SM_TASK_IMAGES && t->n_images > 1 &&
+        int blame = died && !charged++;
+        if (blame && t->kind == SM_TASK_IMAGES && t->n_images > 1 &&
             j->state == BJOB_RUNNING) {
             t->failures++;
             if (split_task(b, t) == 0)
                 continue;
             btask_push_front(&j->queue, t);
-        } else if (died && ++t->failures >= b->cfg.max_task_failures) {
+        } else if (blame && ++t->failures >= b->cfg.max_task_failures) {
             char why[128];
             snprintf(why, sizeof why, "quarantined: %d workers died running it",
                      t->failures);

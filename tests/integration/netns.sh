@@ -39,7 +39,6 @@ if ! { ip netns add "$NB" && ip netns add "$NW" &&
     exit 1
 fi
 inb() { ip netns exec "$NB" "$@"; }
-inw() { ip netns exec "$NW" "$@"; }
 
 # CURVE keys: the broker's, the workers' and the client's
 mkdir -p "$tmp/keys" "$tmp/allow"
@@ -80,13 +79,16 @@ EOT
 "$SALMAP" explain "$tmp/job.yaml" --out "$tmp/emb" --workers 2 >"$tmp/emb.log" 2>&1 && ok ||
     bad "the embedded run: $(tail -3 "$tmp/emb.log")"
 
-inb "$BROKER" --config "$tmp/broker.yaml" --client "$CLIENT" --workers "$WORKERS" \
+# ip netns exec runs the program in its own process: $! is the daemon's pid
+ip netns exec "$NB" "$BROKER" --config "$tmp/broker.yaml" --client "$CLIENT" --workers "$WORKERS" \
     --state "$tmp/state" >"$tmp/broker.log" 2>&1 &
 pids+=($!)
 wait_for "$tmp/broker.log" "clients on" 20 && ok || bad "the broker did not start: $(cat "$tmp/broker.log")"
-inw "$WORKER" --config "$tmp/worker.yaml" --broker "$WORKERS" --name far --threads 1 >"$tmp/far.log" 2>&1 &
+ip netns exec "$NW" "$WORKER" --config "$tmp/worker.yaml" --broker "$WORKERS" --name far \
+    --threads 1 >"$tmp/far.log" 2>&1 &
 pids+=($!)
-inb "$WORKER" --config "$tmp/worker.yaml" --broker "$WORKERS" --name near --threads 1 >"$tmp/near.log" 2>&1 &
+ip netns exec "$NB" "$WORKER" --config "$tmp/worker.yaml" --broker "$WORKERS" --name near \
+    --threads 1 >"$tmp/near.log" 2>&1 &
 pids+=($!)
 wait_for "$tmp/broker.log" "worker far ready" 20 && ok || bad "the far worker did not join over the veth: $(cat "$tmp/far.log")"
 keys=(--server-key "$tmp/keys/broker.pub" --secret-key "$tmp/keys/client.key")
