@@ -134,6 +134,9 @@ struct sm_broker {
     uint64_t served;          /* leases made, to order workers by use */
     int quiet;                /* no progress lines (embedded runs; log.c) */
     size_t fetch_bytes;       /* a FILES reply's files, about */
+    char **dataset_roots;     /* cfg's, resolved (realpath); n 0: anywhere */
+    size_t n_dataset_roots;
+    char *output_root;        /* resolved; NULL: anywhere */
     double now;
 };
 

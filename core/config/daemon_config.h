@@ -26,6 +26,7 @@
 #define SM_ENDPOINT_MAX 256    /* "tcp://host:port" and the like */
 #define SM_DAEMON_PATH_MAX 1024
 #define SM_WORKER_NAME_MAX 256
+#define SM_DATASET_ROOTS_MAX 16 /* folders in dataset_roots */
 
 typedef struct sm_broker_config {
     /* Where clients and workers connect; by default tcp port 5555 and
@@ -47,6 +48,16 @@ typedef struct sm_broker_config {
     char curve_allow_dir[SM_DAEMON_PATH_MAX];  /* folder of allowed client
                                   and worker public keys, Z85, one per file;
                                   "" = no allowlist (needs curve_secret_key) */
+    int insecure_allow_plaintext; /* 0: without CURVE the broker binds
+                                  loopback endpoints only (refuses to start
+                                  otherwise); 1: serves in the clear
+                                  anywhere (YAML: true / false) */
+    /* Where a job may read its dataset and write its output folder, each
+     * checked by realpath at SUBMIT (util/confine.h); none given: anywhere
+     * (the behaviour before these keys, logged at start). */
+    char dataset_roots[SM_DATASET_ROOTS_MAX][SM_DAEMON_PATH_MAX];
+    int n_dataset_roots;
+    char output_root[SM_DAEMON_PATH_MAX]; /* "": anywhere */
 } sm_broker_config;
 
 typedef struct sm_worker_config {
@@ -93,6 +104,12 @@ int sm_worker_config_parse(const char *yaml, size_t len, const char *name,
  * a message without the option's name ("'x' is not of the form
  * transport://address"), leaving dst as it was. */
 int sm_daemon_set_endpoint(char *dst, const char *endpoint, sm_err *err);
+
+/* 1 when the endpoint reaches this machine only: ipc:// and inproc://,
+ * or tcp:// on 127.0.0.0/8, ::1 or localhost; 0 for anything else
+ * (every interface, a host name, another address or transport). The broker
+ * needs CURVE (or insecure_allow_plaintext) to bind any other. */
+int sm_daemon_endpoint_loopback(const char *endpoint);
 
 /* Copies path into dst (SM_DAEMON_PATH_MAX bytes), refused when longer as
  * a config file's paths are, rather than cut into another path. For the

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -58,8 +59,10 @@ static void loopback_config(sm_broker_config *bc)
 }
 
 /* A broker with an 8 MiB message cap on ephemeral loopback ports,
- * heartbeats every hb seconds, and `workers` (0 or 1) worker. */
-static void rig_start_with(rig *r, int workers, double hb)
+ * heartbeats every hb seconds, and `workers` (0 or 1) worker; tune (or
+ * NULL) changes the broker's config further. */
+static void rig_start_tuned(rig *r, int workers, double hb,
+                            void (*tune)(sm_broker_config *))
 {
     sm_err err;
     tdata_vips();
@@ -69,6 +72,8 @@ static void rig_start_with(rig *r, int workers, double hb)
     loopback_config(&bc);
     bc.max_message = (size_t)8 << 20;
     bc.heartbeat_interval = hb;
+    if (tune)
+        tune(&bc);
     r->b = sm_broker_new(r->ctx, &bc, &err);
     cr_assert_not_null(r->b, "%s", err.msg);
     sm_broker_set_quiet(r->b, 1);
@@ -87,6 +92,11 @@ static void rig_start_with(rig *r, int workers, double hb)
     cr_assert_not_null(r->w, "%s", err.msg);
     sm_worker_set_quiet(r->w, 1);
     pthread_create(&r->wt, NULL, worker_thread, r);
+}
+
+static void rig_start_with(rig *r, int workers, double hb)
+{
+    rig_start_tuned(r, workers, hb, NULL);
 }
 
 static void rig_start(rig *r)
@@ -852,4 +862,130 @@ Test(broker, a_worker_asks_for_a_missing_model_once)
     sm_worker_destroy(&r.w);
     zmq_close(fb);
     zmq_ctx_term(r.ctx);
+}
+
+Test(broker, plaintext_beyond_loopback_is_refused)
+{
+    void *ctx = zmq_ctx_new();
+    sm_broker_config bc;
+    sm_err err;
+    loopback_config(&bc);
+    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://*:*");
+    cr_assert_null(sm_broker_new(ctx, &bc, &err));
+    cr_assert(tdata_has(err.msg, "client_endpoint tcp://*:* is not loopback and "
+                        "CURVE is off: set curve_secret_key and curve_allow_dir "
+                        "(salmap keygen NAME"), "%s", err.msg);
+    cr_assert(tdata_has(err.msg, "insecure_allow_plaintext: true"), "%s", err.msg);
+    loopback_config(&bc);
+    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://0.0.0.0:*");
+    cr_assert_null(sm_broker_new(ctx, &bc, &err));
+    cr_assert(tdata_has(err.msg, "worker_endpoint tcp://0.0.0.0:* is not loopback"),
+              "%s", err.msg);
+    /* the explicit opt-out binds it */
+    bc.insecure_allow_plaintext = 1;
+    sm_broker *b = sm_broker_new(ctx, &bc, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    sm_broker_destroy(&b);
+    /* and so does CURVE */
+    char pub[41], path[TDATA_PATH], text[64];
+    keypair("broker", pub);
+    keypair("peer", pub);
+    snprintf(text, sizeof text, "%s\n", pub);
+    tdata_text(path, dir, "allow/peer.pub", text);
+    bc.insecure_allow_plaintext = 0;
+    tdata_path(bc.curve_secret_key, dir, "broker.key");
+    tdata_path(bc.curve_allow_dir, dir, "allow");
+    b = sm_broker_new(ctx, &bc, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    sm_broker_destroy(&b);
+    zmq_ctx_term(ctx);
+}
+
+/* Jobs may read under data/mnist/test/1 and the test's folder/ds, and
+ * write under its folder/out only. */
+static void confined(sm_broker_config *bc)
+{
+    char path[TDATA_PATH];
+    snprintf(bc->dataset_roots[0], sizeof bc->dataset_roots[0], "data/mnist/test/1");
+    snprintf(bc->dataset_roots[1], sizeof bc->dataset_roots[1], "%s",
+             tdata_path(path, dir, "ds"));
+    bc->n_dataset_roots = 2;
+    tdata_text(path, dir, "ds/.keep", "");
+    snprintf(bc->output_root, sizeof bc->output_root, "%s", tdata_path(path, dir, "out"));
+}
+
+/* SUBMIT of a sal job reading ds into out: 0, or -1 with the client's
+ * error (the broker's ERROR message) in msg. */
+static int submit_paths(rig *r, const char *ds, const char *out, char *msg)
+{
+    sm_client *c = sm_client_new_ctx(r->ctx, r->client);
+    const char *methods[] = {"sal"};
+    char id[SM_CLIENT_ID_MAX];
+    sm_client_job j = {.model = "models/mnist_cnn.onnx",
+                       .config = "models/mnist_cnn.yaml", .dataset = ds,
+                       .methods = methods, .n_methods = 1, .out = out, .limit = 2};
+    int rc = sm_client_submit(c, &j, id);
+    snprintf(msg, TDATA_PATH, "%s", rc ? sm_client_error(c) : "");
+    sm_client_destroy(&c);
+    return rc;
+}
+
+Test(broker, paths_outside_the_roots_are_refused)
+{
+    rig r;
+    rig_start_tuned(&r, 0, 1.0, confined);
+    char out[TDATA_PATH], elsewhere[TDATA_PATH], link[TDATA_PATH], msg[TDATA_PATH],
+        abs_ds[TDATA_PATH], csv[TDATA_PATH], text[3 * TDATA_PATH];
+    tdata_path(out, dir, "out/job");
+    tdata_path(elsewhere, dir, "elsewhere");
+    /* the good job, the root's own folder and a relative path into it */
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1", out, msg), 0, "%s", msg);
+    /* '..' out of the dataset root, an absolute path elsewhere */
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1/../7", elsewhere, msg), -1);
+    cr_assert(tdata_has(msg, "dataset 'data/mnist/test/1/../7' resolves to "), "%s", msg);
+    cr_assert(tdata_has(msg, "outside dataset_roots"), "%s", msg);
+    cr_assert_not_null(realpath("data/mnist/test/7", abs_ds));
+    cr_assert_eq(submit_paths(&r, abs_ds, tdata_path(link, dir, "out/b"), msg), -1);
+    cr_assert(tdata_has(msg, "outside dataset_roots"), "%s", msg);
+    /* out elsewhere, and out through '..' */
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1", elsewhere, msg), -1);
+    cr_assert(tdata_has(msg, "out '"), "%s", msg);
+    cr_assert(tdata_has(msg, "outside output_root"), "%s", msg);
+    snprintf(link, sizeof link, "%s/out/../elsewhere2", dir);
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1", link, msg), -1);
+    cr_assert(tdata_has(msg, "outside output_root"), "%s", msg);
+    /* a symlink in the output root that leads out */
+    tdata_text(text, dir, "other/.keep", "");
+    cr_assert_eq(symlink(tdata_path(text, dir, "other"), tdata_path(link, dir, "out/escape")),
+                 0);
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1", tdata_path(link, dir,
+                                                                "out/escape/j"), msg), -1);
+    cr_assert(tdata_has(msg, "outside output_root"), "%s", msg);
+    /* a manifest inside a root naming an image outside it: refused; the
+     * same manifest naming an image inside: taken */
+    DIR *d = opendir("data/mnist/test/7");
+    struct dirent *e;
+    while ((e = readdir(d)) && e->d_name[0] == '.')
+        ;
+    cr_assert_not_null(e);
+    snprintf(text, sizeof text, "path,label\n%s/%s,7\n",
+             realpath("data/mnist/test/7", abs_ds), e->d_name);
+    closedir(d);
+    tdata_text(csv, dir, "ds/list.csv", text);
+    cr_assert_eq(submit_paths(&r, csv, tdata_path(link, dir, "out/c"), msg), -1);
+    cr_assert(tdata_has(msg, "image '"), "%s", msg);
+    cr_assert(tdata_has(msg, "outside dataset_roots"), "%s", msg);
+    d = opendir("data/mnist/test/1");
+    while ((e = readdir(d)) && e->d_name[0] == '.')
+        ;
+    cr_assert_not_null(e);
+    snprintf(text, sizeof text, "path,label\n%s/%s,1\n",
+             realpath("data/mnist/test/1", abs_ds), e->d_name);
+    closedir(d);
+    tdata_text(csv, dir, "ds/list.csv", text);
+    cr_assert_eq(submit_paths(&r, csv, tdata_path(link, dir, "out/d"), msg), 0, "%s", msg);
+    /* nothing was made outside, and the broker serves on */
+    cr_assert_eq(access(elsewhere, F_OK), -1, "the refused out folder was made");
+    expect_serving(&r);
+    rig_stop(&r);
 }
