@@ -65,6 +65,7 @@ struct btask {
     int part;          /* chunk */
     bgather *gather;   /* chunk and step (borrowed from the job) */
     bworker *lease;    /* NULL while queued */
+    double leased_at;  /* when it went out (cfg.task_timeout) */
     int failures;      /* workers that died holding it */
     btask *next, *prev;
 };

@@ -56,6 +56,20 @@ int main(int argc, char **argv)
     if (b) {
         fprintf(stderr, "salmap-broker: clients on %s, workers on %s\n",
                 cfg.client_endpoint, cfg.worker_endpoint);
+        if (!cfg.curve_secret_key[0])
+            fprintf(stderr, "salmap-broker: CURVE is off: %s\n",
+                    cfg.insecure_allow_plaintext
+                        ? "serving in the clear (insecure_allow_plaintext)"
+                        : "loopback peers only");
+        if (!cfg.n_dataset_roots || !cfg.output_root[0])
+            fprintf(stderr, "salmap-broker: %s not set: jobs may %s anywhere "
+                    "this user can (docs/DEPLOY.md, \"Paths\")\n",
+                    !cfg.n_dataset_roots && !cfg.output_root[0]
+                        ? "dataset_roots and output_root"
+                        : cfg.n_dataset_roots ? "output_root" : "dataset_roots",
+                    !cfg.n_dataset_roots && !cfg.output_root[0]
+                        ? "read datasets and write outputs"
+                        : cfg.n_dataset_roots ? "write outputs" : "read datasets");
         rc = sm_broker_run(b, stop, &err) ? 1 : 0;
     }
     if (rc)

@@ -28,7 +28,7 @@
 typedef struct raw_broker {
     char *client_endpoint, *worker_endpoint, *state_dir;
     char *heartbeat_interval, *heartbeat_liveness, *max_task_failures;
-    char *max_message_mb, *max_parts;
+    char *max_message_mb, *max_parts, *task_timeout;
     char *curve_secret_key, *curve_allow_dir;
     char *insecure_allow_plaintext, *output_root;
     char **dataset_roots;
@@ -60,6 +60,7 @@ static const cyaml_schema_field_t broker_fields[] = {
     OPT_TEXT(raw_broker, max_task_failures),
     OPT_TEXT(raw_broker, max_message_mb),
     OPT_TEXT(raw_broker, max_parts),
+    OPT_TEXT(raw_broker, task_timeout),
     OPT_TEXT(raw_broker, curve_secret_key),
     OPT_TEXT(raw_broker, curve_allow_dir),
     OPT_TEXT(raw_broker, insecure_allow_plaintext),
@@ -126,6 +127,7 @@ static const field broker_table[] = {
     {"max_message_mb", F_MIB, offsetof(raw_broker, max_message_mb),
      offsetof(sm_broker_config, max_message), 0, 0, 0},
     NUM(raw_broker, sm_broker_config, max_parts, F_INT, 1, 1024),
+    NUM(raw_broker, sm_broker_config, task_timeout, F_INT, 0, 604800),
     TEXT(raw_broker, sm_broker_config, curve_secret_key, F_PATH),
     TEXT(raw_broker, sm_broker_config, curve_allow_dir, F_PATH),
     NUM(raw_broker, sm_broker_config, insecure_allow_plaintext, F_BOOL, 0, 1),
@@ -432,6 +434,7 @@ void sm_broker_config_defaults(sm_broker_config *cfg)
         .max_task_failures = 3,
         .max_message = DEFAULT_MAX_MESSAGE,
         .max_parts = 16,
+        .task_timeout = 3600,
     };
 }
 

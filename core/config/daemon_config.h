@@ -43,6 +43,10 @@ typedef struct sm_broker_config {
                                   max_message_mb, in MiB) */
     int max_parts;             /* a lone image's neighbourhood goes out in
                                   at most this many parts, 16; 1: whole */
+    int task_timeout;          /* seconds a worker may hold a task, 3600;
+                                  then it is told to start over and its
+                                  tasks go back (a worker that heartbeats
+                                  but never answers); 0: no limit */
     char curve_secret_key[SM_DAEMON_PATH_MAX]; /* file holding the broker's
                                   Z85 secret key; "" = no CURVE */
     char curve_allow_dir[SM_DAEMON_PATH_MAX];  /* folder of allowed client

@@ -327,9 +327,10 @@ static void keypair(const char *name, char *pub)
     tdata_text(path, dir, file, text);
 }
 
-/* LIST through a client with these key files (NULL: no CURVE); 0 or -1. */
+/* LIST through a client with these key files (NULL: no CURVE); 0 or -1
+ * with the client's error in msg (TDATA_PATH bytes, or NULL). */
 static int list_with(void *ctx, const char *ep, const char *server,
-                     const char *secret)
+                     const char *secret, char *msg)
 {
     sm_client *c = sm_client_new_ctx(ctx, ep);
     char sp[TDATA_PATH], kp[TDATA_PATH];
@@ -341,6 +342,8 @@ static int list_with(void *ctx, const char *ep, const char *server,
     sm_client_status *all = NULL;
     size_t n;
     int rc = sm_client_list(c, &all, &n);
+    if (rc && msg)
+        snprintf(msg, TDATA_PATH, "%s", sm_client_error(c));
     free(all);
     sm_client_destroy(&c);
     return rc;
@@ -369,9 +372,14 @@ Test(broker, curve_admits_the_allowlist_only)
     sm_broker_set_quiet(r.b, 1);
     sm_broker_endpoint(r.b, 0, ep, sizeof ep);
     pthread_create(&r.bt, NULL, broker_thread, &r);
-    cr_assert_eq(list_with(ctx, ep, "broker.pub", "good.key"), 0, "the allowed key");
-    cr_assert_eq(list_with(ctx, ep, "broker.pub", "evil.key"), -1, "a key not allowed");
-    cr_assert_eq(list_with(ctx, ep, NULL, NULL), -1, "no CURVE at all");
+    char msg[TDATA_PATH];
+    cr_assert_eq(list_with(ctx, ep, "broker.pub", "good.key", NULL), 0, "the allowed key");
+    /* refused peers get nowhere: the client says why it may be */
+    cr_assert_eq(list_with(ctx, ep, "broker.pub", "evil.key", msg), -1, "a key not allowed");
+    cr_assert(tdata_has(msg, "no reply to LIST within 2 s (is the broker there, and "
+                        "does it admit this client's key"), "%s", msg);
+    cr_assert_eq(list_with(ctx, ep, NULL, NULL, msg), -1, "no CURVE at all");
+    cr_assert(tdata_has(msg, "without CURVE (else give --server-key"), "%s", msg);
     atomic_store(&r.bstop, 1);
     pthread_join(r.bt, NULL);
     sm_broker_destroy(&r.b);
@@ -987,5 +995,57 @@ Test(broker, paths_outside_the_roots_are_refused)
     /* nothing was made outside, and the broker serves on */
     cr_assert_eq(access(elsewhere, F_OK), -1, "the refused out folder was made");
     expect_serving(&r);
+    rig_stop(&r);
+}
+
+static void short_timeout(sm_broker_config *bc)
+{
+    bc->task_timeout = 2;
+}
+
+Test(broker, a_worker_that_heartbeats_but_never_answers_loses_its_tasks)
+{
+    rig r;
+    rig_start_tuned(&r, 0, 0.5, short_timeout);
+    /* the stranger joins first and takes every task it can */
+    void *s = dealer(&r, r.workers);
+    send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\x04", 11);
+    char out[TDATA_PATH], id[SM_CLIENT_ID_MAX], cmd[32] = "";
+    tdata_path(out, dir, "out");
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    submit(&r, c, out, id);
+    int tasks = 0, told = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (double left = 20; left > 0 && !told;) {
+        if (reply(s, 0.2, cmd, sizeof cmd)) {
+            tasks += !strcmp(cmd, "TASK");
+            told = !strcmp(cmd, "DISCONNECT");
+        }
+        send3(s, SM_PROTO_WORKER, "HEARTBEAT", "\x80", 1); /* alive, never answering */
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        left = 20 - (double)(t.tv_sec - t0.tv_sec);
+    }
+    cr_assert_gt(tasks, 0, "the stranger got no task");
+    cr_assert(told, "the stranger was never told to start over");
+    zmq_close(s);
+    /* a real worker then does everything: every map, none failed */
+    sm_worker_config wc;
+    sm_err err;
+    sm_worker_config_defaults(&wc);
+    snprintf(wc.broker, sizeof wc.broker, "%s", r.workers);
+    wc.threads = 1;
+    wc.heartbeat_interval = 0.5;
+    r.w = sm_worker_new(r.ctx, &wc, &err);
+    cr_assert_not_null(r.w, "%s", err.msg);
+    sm_worker_set_quiet(r.w, 1);
+    pthread_create(&r.wt, NULL, worker_thread, &r);
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_done, 16);
+    cr_assert_eq(st.maps_failed, 0);
+    sm_client_destroy(&c);
     rig_stop(&r);
 }

@@ -65,6 +65,7 @@ static void dc_broker_is_default(const sm_broker_config *c)
     cr_assert_eq(c->max_task_failures, 3);
     cr_assert_eq(c->max_message, (size_t)256 << 20);
     cr_assert_eq(c->max_parts, 16);
+    cr_assert_eq(c->task_timeout, 3600);
     cr_assert_str_eq(c->curve_secret_key, "");
     cr_assert_str_eq(c->curve_allow_dir, "");
     cr_assert_eq(c->insecure_allow_plaintext, 0);
@@ -393,11 +394,13 @@ Test(daemon_config, paths_and_plaintext_keys)
     dc_config u;
     const sm_broker_config *c = &u.broker;
     cr_assert_eq(dc_load(0, "insecure_allow_plaintext: true\n"
+                            "task_timeout: 0\n"
                             "output_root: /srv/out\n"
                             "dataset_roots: [data/mnist, /srv/data]\n",
                          &u, &err),
                  0, "%s", err.msg);
     cr_assert_eq(c->insecure_allow_plaintext, 1);
+    cr_assert_eq(c->task_timeout, 0);
     cr_assert_str_eq(c->output_root, "/srv/out");
     cr_assert_eq(c->n_dataset_roots, 2);
     cr_assert_str_eq(c->dataset_roots[0], "data/mnist");
@@ -411,6 +414,7 @@ Test(daemon_config, paths_and_plaintext_keys)
     dc_broker_fails("state_dir: s\ninsecure_allow_plaintext: yes\n", 2,
                     "insecure_allow_plaintext: 'yes' is neither true nor false");
     dc_broker_fails("dataset_roots: data\n", 1, "dataset_roots");
+    dc_broker_fails("task_timeout: 604801\n", 1, "task_timeout: must be in 0..604800");
     dc_broker_fails("max_parts: 2\ndataset_roots: [a, \"\"]\n", 2,
                     "dataset_roots[1]: an empty path");
     dc_broker_fails("dataset_roots: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, "
