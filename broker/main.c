@@ -13,9 +13,10 @@ static int usage(FILE *f)
     fprintf(f,
             "usage: salmap-broker [--config broker.yaml] [--client ENDPOINT]\n"
             "                     [--workers ENDPOINT] [--state DIR]\n"
-            "Takes jobs from clients (default tcp://*:5555) and leases their\n"
-            "tasks to workers (default tcp://*:5556); keeps its journal and\n"
-            "blobs in --state (default ./state). Options override the\n"
+            "Takes jobs from clients (default tcp://127.0.0.1:5555) and leases\n"
+            "their tasks to workers (default tcp://127.0.0.1:5556); keeps its\n"
+            "journal and blobs in --state (default ./state). Endpoints beyond\n"
+            "loopback need CURVE keys (salmap keygen). Options override the\n"
             "config file (configs/broker.yaml documents every key).\n");
     return f == stdout ? 0 : 2;
 }

@@ -426,8 +426,8 @@ static int load_file(const daemon_kind *k, const char *path, any_config *c,
 void sm_broker_config_defaults(sm_broker_config *cfg)
 {
     *cfg = (sm_broker_config){
-        .client_endpoint = "tcp://*:5555",
-        .worker_endpoint = "tcp://*:5556",
+        .client_endpoint = "tcp://127.0.0.1:5555",
+        .worker_endpoint = "tcp://127.0.0.1:5556",
         .state_dir = "state",
         .heartbeat_interval = 1.0,
         .heartbeat_liveness = 3,

@@ -30,7 +30,8 @@
 
 typedef struct sm_broker_config {
     /* Where clients and workers connect; by default tcp port 5555 and
-     * 5556 on every interface ("tcp://" "*:5555"). */
+     * 5556 on loopback: any other address needs CURVE (or
+     * insecure_allow_plaintext), see sm_daemon_endpoint_loopback. */
     char client_endpoint[SM_ENDPOINT_MAX];
     char worker_endpoint[SM_ENDPOINT_MAX];
     char state_dir[SM_DAEMON_PATH_MAX];    /* "state": journal and blobs */

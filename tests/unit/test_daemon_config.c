@@ -57,8 +57,8 @@ static void dc_worker_fails(const char *text, int line, const char *want)
 
 static void dc_broker_is_default(const sm_broker_config *c)
 {
-    cr_assert_str_eq(c->client_endpoint, "tcp://*:5555");
-    cr_assert_str_eq(c->worker_endpoint, "tcp://*:5556");
+    cr_assert_str_eq(c->client_endpoint, "tcp://127.0.0.1:5555");
+    cr_assert_str_eq(c->worker_endpoint, "tcp://127.0.0.1:5556");
     cr_assert_str_eq(c->state_dir, "state");
     cr_assert_eq(c->heartbeat_interval, 1.0);
     cr_assert_eq(c->heartbeat_liveness, 3);
@@ -144,7 +144,7 @@ Test(daemon_config, broker_full)
                            &u, &err),
                  0, "%s", err.msg);
     cr_assert_eq(c->heartbeat_interval, 0.1); /* double, not float */
-    cr_assert_str_eq(c->client_endpoint, "tcp://*:5555");
+    cr_assert_str_eq(c->client_endpoint, "tcp://127.0.0.1:5555");
     cr_assert_str_eq(c->curve_secret_key, "");
     cr_assert_eq(c->max_parts, 16);
 }
