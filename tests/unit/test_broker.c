@@ -58,6 +58,23 @@ static void loopback_config(sm_broker_config *bc)
     bc->state_dir[0] = '\0';
 }
 
+/* Starts r's worker "t1" (one thread, heartbeats every hb seconds) on
+ * r->workers. */
+static void rig_add_worker(rig *r, double hb)
+{
+    sm_err err;
+    sm_worker_config wc;
+    sm_worker_config_defaults(&wc);
+    snprintf(wc.broker, sizeof wc.broker, "%s", r->workers);
+    snprintf(wc.name, sizeof wc.name, "t1");
+    wc.threads = 1;
+    wc.heartbeat_interval = hb;
+    r->w = sm_worker_new(r->ctx, &wc, &err);
+    cr_assert_not_null(r->w, "%s", err.msg);
+    sm_worker_set_quiet(r->w, 1);
+    pthread_create(&r->wt, NULL, worker_thread, r);
+}
+
 /* A broker with an 8 MiB message cap on ephemeral loopback ports,
  * heartbeats every hb seconds, and `workers` (0 or 1) worker; tune (or
  * NULL) changes the broker's config further. */
@@ -80,18 +97,8 @@ static void rig_start_tuned(rig *r, int workers, double hb,
     sm_broker_endpoint(r->b, 0, r->client, sizeof r->client);
     sm_broker_endpoint(r->b, 1, r->workers, sizeof r->workers);
     pthread_create(&r->bt, NULL, broker_thread, r);
-    if (!workers)
-        return;
-    sm_worker_config wc;
-    sm_worker_config_defaults(&wc);
-    snprintf(wc.broker, sizeof wc.broker, "%s", r->workers);
-    snprintf(wc.name, sizeof wc.name, "t1");
-    wc.threads = 1;
-    wc.heartbeat_interval = hb;
-    r->w = sm_worker_new(r->ctx, &wc, &err);
-    cr_assert_not_null(r->w, "%s", err.msg);
-    sm_worker_set_quiet(r->w, 1);
-    pthread_create(&r->wt, NULL, worker_thread, r);
+    if (workers)
+        rig_add_worker(r, hb);
 }
 
 static void rig_start_with(rig *r, int workers, double hb)
@@ -803,15 +810,7 @@ Test(broker, a_worker_asks_for_a_missing_model_once)
     cr_assert_eq(zmq_bind(fb, "tcp://127.0.0.1:*"), 0);
     size_t eplen = sizeof r.workers;
     zmq_getsockopt(fb, ZMQ_LAST_ENDPOINT, r.workers, &eplen);
-    sm_worker_config wc;
-    sm_worker_config_defaults(&wc);
-    snprintf(wc.broker, sizeof wc.broker, "%s", r.workers);
-    snprintf(wc.name, sizeof wc.name, "t1");
-    wc.threads = 1;
-    r.w = sm_worker_new(r.ctx, &wc, &err);
-    cr_assert_not_null(r.w, "%s", err.msg);
-    sm_worker_set_quiet(r.w, 1);
-    pthread_create(&r.wt, NULL, worker_thread, &r);
+    rig_add_worker(&r, 1.0);
 
     sm_msg_frames f;
     next_from_worker(fb, &f);
@@ -938,12 +937,30 @@ static int submit_paths(rig *r, const char *ds, const char *out, char *msg)
     return rc;
 }
 
+/* dir/ds/list.csv (path into csv) naming, by absolute path, the first
+ * image of data/mnist/test/<digit>. */
+static void manifest(char *csv, const char *digit)
+{
+    char folder[TDATA_PATH], abs_ds[TDATA_PATH], text[3 * TDATA_PATH];
+    snprintf(folder, sizeof folder, "data/mnist/test/%s", digit);
+    DIR *d = opendir(folder);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) && e->d_name[0] == '.')
+        ;
+    cr_assert_not_null(e);
+    cr_assert_not_null(realpath(folder, abs_ds));
+    snprintf(text, sizeof text, "path,label\n%s/%s,%s\n", abs_ds, e->d_name, digit);
+    closedir(d);
+    tdata_text(csv, dir, "ds/list.csv", text);
+}
+
 Test(broker, paths_outside_the_roots_are_refused)
 {
     rig r;
     rig_start_tuned(&r, 0, 1.0, confined);
     char out[TDATA_PATH], elsewhere[TDATA_PATH], link[TDATA_PATH], msg[TDATA_PATH],
-        abs_ds[TDATA_PATH], csv[TDATA_PATH], text[3 * TDATA_PATH];
+        abs_ds[TDATA_PATH], csv[TDATA_PATH], text[TDATA_PATH];
     tdata_path(out, dir, "out/job");
     tdata_path(elsewhere, dir, "elsewhere");
     /* the good job, the root's own folder and a relative path into it */
@@ -971,26 +988,11 @@ Test(broker, paths_outside_the_roots_are_refused)
     cr_assert(tdata_has(msg, "outside output_root"), "%s", msg);
     /* a manifest inside a root naming an image outside it: refused; the
      * same manifest naming an image inside: taken */
-    DIR *d = opendir("data/mnist/test/7");
-    struct dirent *e;
-    while ((e = readdir(d)) && e->d_name[0] == '.')
-        ;
-    cr_assert_not_null(e);
-    snprintf(text, sizeof text, "path,label\n%s/%s,7\n",
-             realpath("data/mnist/test/7", abs_ds), e->d_name);
-    closedir(d);
-    tdata_text(csv, dir, "ds/list.csv", text);
+    manifest(csv, "7");
     cr_assert_eq(submit_paths(&r, csv, tdata_path(link, dir, "out/c"), msg), -1);
     cr_assert(tdata_has(msg, "image '"), "%s", msg);
     cr_assert(tdata_has(msg, "outside dataset_roots"), "%s", msg);
-    d = opendir("data/mnist/test/1");
-    while ((e = readdir(d)) && e->d_name[0] == '.')
-        ;
-    cr_assert_not_null(e);
-    snprintf(text, sizeof text, "path,label\n%s/%s,1\n",
-             realpath("data/mnist/test/1", abs_ds), e->d_name);
-    closedir(d);
-    tdata_text(csv, dir, "ds/list.csv", text);
+    manifest(csv, "1");
     cr_assert_eq(submit_paths(&r, csv, tdata_path(link, dir, "out/d"), msg), 0, "%s", msg);
     /* nothing was made outside, and the broker serves on */
     cr_assert_eq(access(elsewhere, F_OK), -1, "the refused out folder was made");
@@ -1031,16 +1033,7 @@ Test(broker, a_worker_that_heartbeats_but_never_answers_loses_its_tasks)
     cr_assert(told, "the stranger was never told to start over");
     zmq_close(s);
     /* a real worker then does everything: every map, none failed */
-    sm_worker_config wc;
-    sm_err err;
-    sm_worker_config_defaults(&wc);
-    snprintf(wc.broker, sizeof wc.broker, "%s", r.workers);
-    wc.threads = 1;
-    wc.heartbeat_interval = 0.5;
-    r.w = sm_worker_new(r.ctx, &wc, &err);
-    cr_assert_not_null(r.w, "%s", err.msg);
-    sm_worker_set_quiet(r.w, 1);
-    pthread_create(&r.wt, NULL, worker_thread, &r);
+    rig_add_worker(&r, 0.5);
     sm_client_status st;
     cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
     cr_assert_str_eq(st.state, "done", "%s", st.error);
