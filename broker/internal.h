@@ -65,8 +65,8 @@ struct btask {
     int part;          /* chunk */
     bgather *gather;   /* chunk and step (borrowed from the job) */
     bworker *lease;    /* NULL while queued */
-    double leased_at;  /* when it went out (cfg.task_timeout) */
     int failures;      /* workers that died holding it */
+    double leased_at;
     btask *next, *prev;
 };
 
@@ -127,6 +127,9 @@ struct sm_broker {
     sm_journal *journal;
     char *state_dir, *blob_dir; /* any length; blob paths fit BPATH_MAX */
     int own_state;            /* state_dir is a temporary folder */
+    char **dataset_roots;     /* cfg's, resolved (realpath); n 0: anywhere */
+    size_t n_dataset_roots;
+    char *output_root;        /* resolved; NULL: anywhere */
     bjob *jobs, *rr;          /* submission order; round-robin cursor */
     bworker *wk;
     btask_list leased;        /* tasks out with workers, all jobs */
@@ -135,9 +138,6 @@ struct sm_broker {
     uint64_t served;          /* leases made, to order workers by use */
     int quiet;                /* no progress lines (embedded runs; log.c) */
     size_t fetch_bytes;       /* a FILES reply's files, about */
-    char **dataset_roots;     /* cfg's, resolved (realpath); n 0: anywhere */
-    size_t n_dataset_roots;
-    char *output_root;        /* resolved; NULL: anywhere */
     double now;
 };
 
