@@ -28,14 +28,14 @@ RUN make -j"$(nproc)" \
         build/bin/salmap-worker build/bin/salmap-gateway build/bin/salmap-mkdata \
         /usr/local/bin/
 
-# The daemons run as a user of their own. The state and output folders are
-# created here, owned by it, so that the named volumes mounted on them
-# (docker-compose.yml) start writable. Its uid and gid are fixed, 10001,
+# The daemons run as a user of their own. The state, output and CURVE key
+# folders are created here, owned by it, so that the named volumes mounted
+# on them (docker-compose.yml) start writable. Its uid and gid are fixed, 10001,
 # so that Kubernetes pods can name them (deploy/k8s: runAsUser, fsGroup).
 RUN groupadd --system --gid 10001 salmap \
  && useradd --system --uid 10001 --gid salmap --home-dir /opt/salmap --shell /usr/sbin/nologin salmap \
- && mkdir -p /opt/salmap/state /out \
- && chown salmap:salmap /opt/salmap/state /out
+ && mkdir -p /opt/salmap/state /out /keys \
+ && chown salmap:salmap /opt/salmap/state /out /keys
 USER 10001:10001
 
 # 5555: clients, 5556: workers (configs/broker.yaml); 8080: salmap-gateway's

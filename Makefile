@@ -245,7 +245,13 @@ run: deps
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) -j2 --timeout 600
 
-integration: all
+# A hostile peer of the broker (tests/integration/hostile.sh).
+TOOLS := $(BUILD)/tests/hostile_peer
+$(BUILD)/tests/hostile_peer: $(BUILD)/obj/tests/tools/hostile_peer.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+integration: all $(TOOLS)
 	@for t in tests/integration/*.sh; do [ -e "$$t" ] || continue; \
 	  echo "== $$t"; BUILD=$(BUILD) bash "$$t" || exit 1; done
 

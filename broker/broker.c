@@ -16,8 +16,9 @@
 #include "broker/internal.h"
 #include "broker/log.h"
 #include "broker/path.h"
-#include "util/file.h"
 #include "util/clock.h"
+#include "util/confine.h"
+#include "util/file.h"
 
 /* A FETCH reply carries files up to about this many bytes. */
 #define FETCH_BYTES ((size_t)8 << 20)
@@ -37,12 +38,14 @@ void sm_broker_set_fetch_bytes(sm_broker *b, size_t bytes)
 
 /* ---- life --------------------------------------------------------------- */
 
-static void *router(sm_broker *b, const char *endpoint, sm_err *err)
+static void *router(sm_broker *b, const char *endpoint, const char *name,
+                    sm_err *err)
 {
     void *s = zmq_socket(b->ctx, ZMQ_ROUTER);
     int64_t max = (int64_t)b->cfg.max_message;
     int linger = 100;
-    if (s && b->zap && sm_curve_server(s, b->curve_secret, err)) {
+    if (s && b->zap && (sm_curve_server(s, b->curve_secret, err) ||
+                        sm_zap_watch(b->zap, s, name, err))) {
         zmq_close(s);
         return NULL;
     }
@@ -55,6 +58,48 @@ static void *router(sm_broker *b, const char *endpoint, sm_err *err)
         return NULL;
     }
     return s;
+}
+
+/* Without CURVE the broker serves loopback only, unless told otherwise:
+ * anyone who reaches a plaintext port can submit jobs or pose as a worker
+ * (fail closed, docs/DEPLOY.md "Ports and security"). */
+static int check_plaintext(const sm_broker_config *cfg, sm_err *err)
+{
+    if (cfg->curve_secret_key[0] || cfg->insecure_allow_plaintext)
+        return 0;
+    const char *key = !sm_daemon_endpoint_loopback(cfg->client_endpoint)
+                          ? "client_endpoint"
+                      : !sm_daemon_endpoint_loopback(cfg->worker_endpoint)
+                          ? "worker_endpoint"
+                          : NULL;
+    if (!key)
+        return 0;
+    return sm_err_set(err, "%s %s is not loopback and CURVE is off: set "
+                      "curve_secret_key and curve_allow_dir (salmap keygen NAME "
+                      "makes a key pair; docs/DEPLOY.md, \"Ports and security\"), "
+                      "or insecure_allow_plaintext: true to serve in the clear "
+                      "on a trusted network", key,
+                      key[0] == 'c' ? cfg->client_endpoint : cfg->worker_endpoint);
+}
+
+/* The config's dataset_roots and output_root, resolved once: a job's
+ * paths are checked against them at SUBMIT (jobs.c). */
+static int resolve_roots(sm_broker *b, const sm_broker_config *cfg, sm_err *err)
+{
+    if (cfg->n_dataset_roots &&
+        !(b->dataset_roots = calloc((size_t)cfg->n_dataset_roots, sizeof(char *))))
+        return sm_err_set(err, "out of memory");
+    for (int k = 0; k < cfg->n_dataset_roots; k++) {
+        if (sm_confine_root(cfg->dataset_roots[k], "dataset_roots",
+                            &b->dataset_roots[k], err))
+            return -1;
+        b->n_dataset_roots++;
+    }
+    if (cfg->output_root[0] &&
+        ((sm_file_mkdirs(cfg->output_root, err) && sm_err_prefix(err, "output_root")) ||
+         sm_confine_root(cfg->output_root, "output_root", &b->output_root, err)))
+        return -1;
+    return 0;
 }
 
 /* A journal row: unfinished jobs resume; finished ones are listed. */
@@ -125,6 +170,8 @@ sm_broker *sm_broker_new(void *ctx, const sm_broker_config *cfg, sm_err *err)
     randombytes_buf(&e, sizeof e);
     b->epoch = (uint64_t)e << 32; /* task ids of an earlier run never match */
     char *journal = NULL; /* NULL: in memory */
+    if (check_plaintext(cfg, err) || resolve_roots(b, cfg, err))
+        goto fail;
     const char *tmp = getenv("TMPDIR");
     b->state_dir = cfg->state_dir[0]
                        ? bpath_heap("%s", cfg->state_dir)
@@ -169,8 +216,8 @@ sm_broker *sm_broker_new(void *ctx, const sm_broker_config *cfg, sm_err *err)
             goto fail;
     }
     if (!(b->journal = sm_journal_open(journal, err)) ||
-        !(b->clients = router(b, cfg->client_endpoint, err)) ||
-        !(b->workers = router(b, cfg->worker_endpoint, err)) ||
+        !(b->clients = router(b, cfg->client_endpoint, "clients", err)) ||
+        !(b->workers = router(b, cfg->worker_endpoint, "workers", err)) ||
         sm_journal_each(b->journal, resume_row, b, err))
         goto fail;
     free(journal);
@@ -219,6 +266,10 @@ void sm_broker_destroy(sm_broker **bp)
         sm_file_remove_tree(b->state_dir);
     free(b->state_dir);
     free(b->blob_dir);
+    for (size_t k = 0; k < b->n_dataset_roots; k++)
+        free(b->dataset_roots[k]);
+    free(b->dataset_roots);
+    free(b->output_root);
     free(b);
     *bp = NULL;
 }

@@ -79,6 +79,7 @@ sm_embedded *sm_embedded_new(int workers, int threads, sm_err *err)
      * sanitizer build), and must not count as a death that quarantines a
      * task. The same on the workers' side for the broker. */
     bc.heartbeat_liveness = EMBEDDED_LIVENESS;
+    bc.task_timeout = 0; /* likewise: a long task is only long */
     if (!(e->broker = sm_broker_new(e->ctx, &bc, err)))
         goto fail;
     sm_broker_set_quiet(e->broker, 1);

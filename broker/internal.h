@@ -145,6 +145,9 @@ struct sm_broker {
     sm_journal *journal;
     char *state_dir, *blob_dir; /* any length; blob paths fit BPATH_MAX */
     int own_state;            /* state_dir is a temporary folder */
+    char **dataset_roots;     /* cfg's, resolved (realpath); n 0: anywhere */
+    size_t n_dataset_roots;
+    char *output_root;        /* resolved; NULL: anywhere */
     bjob *jobs, *rr;          /* submission order; round-robin cursor */
     bworker *wk;
     btask_list leased;        /* tasks out with workers, all jobs */

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "report/finish.h"
 #include "io/jobinfo.h"
+#include "util/confine.h"
 #include "util/file.h"
 #include "util/text.h"
 
@@ -149,12 +150,43 @@ void bjob_note_worker(bjob *j, const char *name)
         j->n_workers++;
 }
 
+/* The job's own paths against the config's roots (none: anywhere): its
+ * dataset, before it is opened, and its out folder, which may not exist
+ * yet. */
+static int confine_paths(const sm_broker *b, const sm_msg_job *s, sm_err *err)
+{
+    if (b->n_dataset_roots && s->dataset &&
+        sm_confine_check(s->dataset, b->dataset_roots, b->n_dataset_roots, 0,
+                         "dataset", "dataset_roots", err))
+        return -1;
+    if (b->output_root && s->out &&
+        sm_confine_check(s->out, (char *const *)&b->output_root, 1, 1, "out",
+                         "output_root", err))
+        return -1;
+    return 0;
+}
+
+/* The dataset's image files, which a manifest may name anywhere or a
+ * folder hold as symlinks: each must lie under a dataset root too. */
+static int confine_images(const sm_broker *b, const bjob *j, sm_err *err)
+{
+    for (size_t i = 0; b->n_dataset_roots && j->spec.dataset && i < j->count; i++) {
+        const char *p = sm_dataset_path(j->ds, i);
+        if (p && sm_confine_check(p, b->dataset_roots, b->n_dataset_roots, 0,
+                                  "image", "dataset_roots", err))
+            return sm_err_prefix(err, "dataset '%.200s'", j->spec.dataset);
+    }
+    return 0;
+}
+
 /* Everything a job needs before it runs; -1 with a message that the
  * client will see. */
 static int setup(sm_broker *b, bjob *j, sm_err *err)
 {
     const sm_msg_job *s = &j->spec;
     char path[BPATH_MAX];
+    if (confine_paths(b, s, err))
+        return -1;
     if (!sm_blobs_path(b->blob_dir, s->model, path, sizeof path))
         return sm_err_set(err, "model %s: the broker does not hold it (PUT it "
                           "first)", s->model);
@@ -197,6 +229,8 @@ static int setup(sm_broker *b, bjob *j, sm_err *err)
     j->count = sm_dataset_count(j->ds);
     if (s->limit && s->limit < j->count)
         j->count = (size_t)s->limit;
+    if (confine_images(b, j, err))
+        return -1;
     size_t nm = s->n_methods;
     j->ex = calloc(nm, sizeof *j->ex);
     j->msettings = calloc(nm, sizeof *j->msettings);
@@ -247,6 +281,7 @@ bjob *bjob_new(sm_broker *b, const char *id, const void *body, size_t len,
     if (sm_msg_decode_job(j->body, len, &b->limits, &j->doc, &j->spec, err) ||
         setup(b, j, err)) {
         if (!resume) {
+            sm_broker_info(b, "a job refused: %s", err->msg);
             bjob_free(&j);
             return NULL;
         }

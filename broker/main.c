@@ -13,9 +13,10 @@ static int usage(FILE *f)
     fprintf(f,
             "usage: salmap-broker [--config broker.yaml] [--client ENDPOINT]\n"
             "                     [--workers ENDPOINT] [--state DIR]\n"
-            "Takes jobs from clients (default tcp://*:5555) and leases their\n"
-            "tasks to workers (default tcp://*:5556); keeps its journal and\n"
-            "blobs in --state (default ./state). Options override the\n"
+            "Takes jobs from clients (default tcp://127.0.0.1:5555) and leases\n"
+            "their tasks to workers (default tcp://127.0.0.1:5556); keeps its\n"
+            "journal and blobs in --state (default ./state). Endpoints beyond\n"
+            "loopback need CURVE keys (salmap keygen). Options override the\n"
             "config file (configs/broker.yaml documents every key).\n");
     return f == stdout ? 0 : 2;
 }
@@ -56,6 +57,20 @@ int main(int argc, char **argv)
     if (b) {
         fprintf(stderr, "salmap-broker: clients on %s, workers on %s\n",
                 cfg.client_endpoint, cfg.worker_endpoint);
+        if (!cfg.curve_secret_key[0])
+            fprintf(stderr, "salmap-broker: CURVE is off: %s\n",
+                    cfg.insecure_allow_plaintext
+                        ? "serving in the clear (insecure_allow_plaintext)"
+                        : "loopback peers only");
+        if (!cfg.n_dataset_roots || !cfg.output_root[0])
+            fprintf(stderr, "salmap-broker: %s not set: jobs may %s anywhere "
+                    "this user can (docs/DEPLOY.md, \"Paths\")\n",
+                    !cfg.n_dataset_roots && !cfg.output_root[0]
+                        ? "dataset_roots and output_root"
+                        : cfg.n_dataset_roots ? "output_root" : "dataset_roots",
+                    !cfg.n_dataset_roots && !cfg.output_root[0]
+                        ? "read datasets and write outputs"
+                        : cfg.n_dataset_roots ? "write outputs" : "read datasets");
         rc = sm_broker_run(b, stop, &err) ? 1 : 0;
     }
     if (rc)

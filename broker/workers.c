@@ -245,6 +245,15 @@ void bworkers_on_message(sm_broker *b, const sm_msg_frames *f)
     }
 }
 
+/* The first task out longer than task_timeout, or NULL. */
+static btask *overdue(sm_broker *b)
+{
+    for (btask *t = b->leased.head; b->cfg.task_timeout && t; t = t->next)
+        if (b->now - t->leased_at > b->cfg.task_timeout)
+            return t;
+    return NULL;
+}
+
 void bworkers_expire(sm_broker *b)
 {
     for (bworker *w = b->wk, *nx; w; w = nx) {
@@ -254,6 +263,16 @@ void bworkers_expire(sm_broker *b)
                             "go back to the queue", w->name, liveness(b), w->inflight);
             remove_worker(b, w, 1);
         }
+    }
+    /* alive but not answering: as good as dead for its tasks */
+    for (btask *t; (t = overdue(b));) {
+        bworker *w = t->lease;
+        sm_broker_fault(b, t->job->id, "worker %s held task %llu over task_timeout "
+                        "(%d s): told to start over, its %u task(s) go back to the "
+                        "queue", w->name, (unsigned long long)t->id,
+                        b->cfg.task_timeout, w->inflight);
+        send_worker_empty(b, w->id, w->id_len, "DISCONNECT");
+        remove_worker(b, w, 1);
     }
 }
 

@@ -13,6 +13,12 @@ typedef struct sm_zap sm_zap;
  * before the broker's sockets bind). NULL with a message. */
 sm_zap *sm_zap_new(void *ctx, const char *allow_dir, sm_err *err);
 
+/* Logs the failed handshakes of sock (the broker's ROUTER `name`,
+ * "clients" or "workers"): peers that do not speak CURVE or whose
+ * handshake does not decrypt (refusals of a key not allowed are logged
+ * with the request). Called once a socket, before it binds. 0 or -1. */
+int sm_zap_watch(sm_zap *z, void *sock, const char *name, sm_err *err);
+
 /* Stops the handler. NULL-safe. */
 void sm_zap_destroy(sm_zap **z);
 

@@ -172,8 +172,14 @@ static int request(sm_client *c, const char *cmd, const sm_msg_buf *body,
             return -1;
         if (rc > 0) {
             reconnect(c); /* a late reply must not answer the next request */
-            return fail(c, "%s: no reply to %s within %.0f s", c->endpoint, cmd,
-                        c->timeout);
+            /* a broker that refuses the connection (CURVE) says nothing:
+             * name the likely causes */
+            return fail(c, "%s: no reply to %s within %.0f s (is the broker "
+                        "there, %s?)", c->endpoint, cmd, c->timeout,
+                        c->curve ? "and does it admit this client's key "
+                                   "(its curve_allow_dir)"
+                                 : "and does it run without CURVE (else give "
+                                   "--server-key and --secret-key)");
         }
         if (!strcmp(f->command, want))
             return 0;

@@ -1,5 +1,6 @@
 #include "config/daemon_config.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -27,8 +28,11 @@
 typedef struct raw_broker {
     char *client_endpoint, *worker_endpoint, *state_dir;
     char *heartbeat_interval, *heartbeat_liveness, *max_task_failures;
-    char *max_message_mb, *max_parts;
+    char *max_message_mb, *max_parts, *task_timeout;
     char *curve_secret_key, *curve_allow_dir;
+    char *insecure_allow_plaintext, *output_root;
+    char **dataset_roots;
+    unsigned dataset_roots_count;
 } raw_broker;
 
 typedef struct raw_worker {
@@ -44,6 +48,9 @@ typedef struct raw_worker {
     CYAML_FIELD_STRING_PTR(#key, CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,     \
                            raw, key, 0, CYAML_UNLIMITED)
 
+static const cyaml_schema_value_t root_entry = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED)};
+
 static const cyaml_schema_field_t broker_fields[] = {
     OPT_TEXT(raw_broker, client_endpoint),
     OPT_TEXT(raw_broker, worker_endpoint),
@@ -53,8 +60,14 @@ static const cyaml_schema_field_t broker_fields[] = {
     OPT_TEXT(raw_broker, max_task_failures),
     OPT_TEXT(raw_broker, max_message_mb),
     OPT_TEXT(raw_broker, max_parts),
+    OPT_TEXT(raw_broker, task_timeout),
     OPT_TEXT(raw_broker, curve_secret_key),
     OPT_TEXT(raw_broker, curve_allow_dir),
+    OPT_TEXT(raw_broker, insecure_allow_plaintext),
+    OPT_TEXT(raw_broker, output_root),
+    CYAML_FIELD_SEQUENCE("dataset_roots", CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER,
+                         raw_broker, dataset_roots, &root_entry, 0,
+                         CYAML_UNLIMITED),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t worker_fields[] = {
@@ -86,6 +99,7 @@ typedef enum field_kind {
     F_INT,      /* int in [min, max] */
     F_SECONDS,  /* double in (0, MAX_SECONDS] */
     F_MIB,      /* size_t bytes, given in whole MiB in [1, MAX_MESSAGE_MB] */
+    F_BOOL,     /* int 0 or 1, given as false or true */
 } field_kind;
 
 typedef struct field {
@@ -113,8 +127,11 @@ static const field broker_table[] = {
     {"max_message_mb", F_MIB, offsetof(raw_broker, max_message_mb),
      offsetof(sm_broker_config, max_message), 0, 0, 0},
     NUM(raw_broker, sm_broker_config, max_parts, F_INT, 1, 1024),
+    NUM(raw_broker, sm_broker_config, task_timeout, F_INT, 0, 604800),
     TEXT(raw_broker, sm_broker_config, curve_secret_key, F_PATH),
     TEXT(raw_broker, sm_broker_config, curve_allow_dir, F_PATH),
+    NUM(raw_broker, sm_broker_config, insecure_allow_plaintext, F_BOOL, 0, 1),
+    TEXT(raw_broker, sm_broker_config, output_root, F_PATH),
 };
 
 static const field worker_table[] = {
@@ -164,6 +181,32 @@ int sm_daemon_set_endpoint(char *dst, const char *endpoint, sm_err *err)
                : 0;
 }
 
+int sm_daemon_endpoint_loopback(const char *ep)
+{
+    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9))
+        return 1;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return 0;
+    char host[SM_ENDPOINT_MAX];
+    const char *h = ep + 6, *colon = strrchr(h, ':');
+    size_t n = colon ? (size_t)(colon - h) : strlen(h);
+    if (n >= sizeof host)
+        return 0;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (!strcmp(host, "localhost"))
+        return 1;
+    unsigned char a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+        host[n - 1] = '\0';
+        return inet_pton(AF_INET6, host + 1, a) == 1 &&
+               !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16);
+    }
+    return 0;
+}
+
 int sm_daemon_set_path(char *dst, const char *path, sm_err *err)
 {
     return copy_text(dst, SM_DAEMON_PATH_MAX, path, err);
@@ -203,6 +246,12 @@ static int set_field(const field *f, const char *s, void *cfg, sm_err *err)
         memcpy(at, &d, sizeof d);
         return 0;
     }
+    case F_BOOL:
+        if (strcmp(s, "true") && strcmp(s, "false"))
+            return sm_err_set(err, "'%s' is neither true nor false", s);
+        i = !strcmp(s, "true");
+        memcpy(at, &i, sizeof i);
+        return 0;
     case F_MIB: {
         if (sm_yaml_parse_int(s, &i))
             return sm_err_set(err, "'%s' is not a whole number of MiB", s);
@@ -246,11 +295,35 @@ static int has_key(const sm_yaml_keys *ix, const char *path)
     return 0;
 }
 
+/* The list of dataset_roots: each a folder path, at most
+ * SM_DATASET_ROOTS_MAX. */
+static int convert_roots(const raw_broker *r, sm_broker_config *c,
+                         const sm_yaml_keys *ix, const char *name, sm_err *err)
+{
+    int line = sm_yaml_line(ix, "dataset_roots", 0);
+    if (r->dataset_roots_count > SM_DATASET_ROOTS_MAX)
+        return sm_err_set(err, "%s:%d: dataset_roots: %u folders, at most %d",
+                          name, line, r->dataset_roots_count,
+                          SM_DATASET_ROOTS_MAX);
+    for (unsigned k = 0; k < r->dataset_roots_count; k++) {
+        const char *s = r->dataset_roots[k];
+        if (!s[0])
+            return sm_err_set(err, "%s:%d: dataset_roots[%u]: an empty path",
+                              name, line, k);
+        if (copy_text(c->dataset_roots[k], sizeof c->dataset_roots[k], s, err))
+            return sm_err_prefix(err, "%s:%d: dataset_roots[%u]", name, line, k);
+    }
+    c->n_dataset_roots = (int)r->dataset_roots_count;
+    return 0;
+}
+
 /* Checks across keys, run once every key is converted. */
-static int check_broker(const void *cfg, const sm_yaml_keys *ix,
+static int check_broker(const void *raw, void *cfg, const sm_yaml_keys *ix,
                         const char *name, sm_err *err)
 {
-    const sm_broker_config *c = cfg;
+    sm_broker_config *c = cfg;
+    if (raw && convert_roots(raw, c, ix, name, err))
+        return -1;
     if (!c->state_dir[0])
         return sm_err_set(err, "%s:%d: state_dir: needs a folder", name,
                           sm_yaml_line(ix, "state_dir", 0));
@@ -264,9 +337,10 @@ static int check_broker(const void *cfg, const sm_yaml_keys *ix,
     return 0;
 }
 
-static int check_worker(const void *cfg, const sm_yaml_keys *ix,
+static int check_worker(const void *raw, void *cfg, const sm_yaml_keys *ix,
                         const char *name, sm_err *err)
 {
+    (void)raw;
     const sm_worker_config *c = cfg;
     if (c->reconnect_max < c->reconnect_min) {
         /* Blame the key the file gives: reconnect_max when it is there,
@@ -303,8 +377,9 @@ typedef struct daemon_kind {
     const field *table;
     size_t n_fields;
     size_t size; /* of its config */
-    int (*check)(const void *cfg, const sm_yaml_keys *ix, const char *name,
-                 sm_err *err);
+    /* what the table cannot convert (lists), and checks across keys */
+    int (*check)(const void *raw, void *cfg, const sm_yaml_keys *ix,
+                 const char *name, sm_err *err);
 } daemon_kind;
 
 static const daemon_kind broker_kind = {
@@ -325,7 +400,7 @@ static int parse(const daemon_kind *k, const char *yaml, size_t len,
     if (rc == 0 && raw)
         rc = convert(k->table, k->n_fields, raw, c, &ix, name, err);
     if (rc == 0)
-        rc = k->check(c, &ix, name, err);
+        rc = k->check(raw, c, &ix, name, err);
     sm_yaml_free(k->schema, raw);
     sm_yaml_keys_free(&ix);
     if (rc == 0)
@@ -351,14 +426,15 @@ static int load_file(const daemon_kind *k, const char *path, any_config *c,
 void sm_broker_config_defaults(sm_broker_config *cfg)
 {
     *cfg = (sm_broker_config){
-        .client_endpoint = "tcp://*:5555",
-        .worker_endpoint = "tcp://*:5556",
+        .client_endpoint = "tcp://127.0.0.1:5555",
+        .worker_endpoint = "tcp://127.0.0.1:5556",
         .state_dir = "state",
         .heartbeat_interval = 1.0,
         .heartbeat_liveness = 3,
         .max_task_failures = 3,
         .max_message = DEFAULT_MAX_MESSAGE,
         .max_parts = 16,
+        .task_timeout = 3600,
     };
 }
 

@@ -26,10 +26,12 @@
 #define SM_ENDPOINT_MAX 256    /* "tcp://host:port" and the like */
 #define SM_DAEMON_PATH_MAX 1024
 #define SM_WORKER_NAME_MAX 256
+#define SM_DATASET_ROOTS_MAX 16 /* folders in dataset_roots */
 
 typedef struct sm_broker_config {
     /* Where clients and workers connect; by default tcp port 5555 and
-     * 5556 on every interface ("tcp://" "*:5555"). */
+     * 5556 on loopback: any other address needs CURVE (or
+     * insecure_allow_plaintext), see sm_daemon_endpoint_loopback. */
     char client_endpoint[SM_ENDPOINT_MAX];
     char worker_endpoint[SM_ENDPOINT_MAX];
     char state_dir[SM_DAEMON_PATH_MAX];    /* "state": journal and blobs */
@@ -42,11 +44,25 @@ typedef struct sm_broker_config {
                                   max_message_mb, in MiB) */
     int max_parts;             /* a lone image's neighbourhood goes out in
                                   at most this many parts, 16; 1: whole */
+    int task_timeout;          /* seconds a worker may hold a task, 3600;
+                                  then it is told to start over and its
+                                  tasks go back (a worker that heartbeats
+                                  but never answers); 0: no limit */
     char curve_secret_key[SM_DAEMON_PATH_MAX]; /* file holding the broker's
                                   Z85 secret key; "" = no CURVE */
     char curve_allow_dir[SM_DAEMON_PATH_MAX];  /* folder of allowed client
                                   and worker public keys, Z85, one per file;
                                   "" = no allowlist (needs curve_secret_key) */
+    int insecure_allow_plaintext; /* 0: without CURVE the broker binds
+                                  loopback endpoints only (refuses to start
+                                  otherwise); 1: serves in the clear
+                                  anywhere (YAML: true / false) */
+    /* Where a job may read its dataset and write its output folder, each
+     * checked by realpath at SUBMIT (util/confine.h); none given: anywhere
+     * (the behaviour before these keys, logged at start). */
+    char dataset_roots[SM_DATASET_ROOTS_MAX][SM_DAEMON_PATH_MAX];
+    int n_dataset_roots;
+    char output_root[SM_DAEMON_PATH_MAX]; /* "": anywhere */
 } sm_broker_config;
 
 typedef struct sm_worker_config {
@@ -96,6 +112,12 @@ int sm_worker_config_parse(const char *yaml, size_t len, const char *name,
  * a message without the option's name ("'x' is not of the form
  * transport://address"), leaving dst as it was. */
 int sm_daemon_set_endpoint(char *dst, const char *endpoint, sm_err *err);
+
+/* 1 when the endpoint reaches this machine only: ipc:// and inproc://,
+ * or tcp:// on 127.0.0.0/8, ::1 or localhost; 0 for anything else
+ * (every interface, a host name, another address or transport). The broker
+ * needs CURVE (or insecure_allow_plaintext) to bind any other. */
+int sm_daemon_endpoint_loopback(const char *endpoint);
 
 /* Copies path into dst (SM_DAEMON_PATH_MAX bytes), refused when longer as
  * a config file's paths are, rather than cut into another path. For the

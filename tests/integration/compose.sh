@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Docker deployment, checked without a Docker engine (none runs here):
 # Debian's docker-compose validates docker-compose.yml offline; the worker
-# service can be scaled; the Dockerfile takes its Debian packages from the
-# Makefile's DEB_PKGS list (make deps); and the job files that the compose
-# client and the examples submit load and run.
+# service can be scaled; the published ports take CURVE peers only (the
+# keys service's command, the compose configs and the client's keys run for
+# real on loopback, the containers' paths mapped); the Dockerfile takes its
+# Debian packages from the Makefile's DEB_PKGS list (make deps); and the
+# job files that the compose client and the examples submit load and run.
 source tests/integration/lib/common.sh
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
@@ -53,8 +55,8 @@ done
 service broker "$tmp/config.yml" >"$tmp/broker"
 service worker "$tmp/config.yml" >"$tmp/worker"
 service client "$tmp/config.yml" >"$tmp/client"
-check "broker runs salmap-broker --config /etc/salmap/broker.yaml" \
-    grep -qzE 'salmap-broker\s+- --config\s+- /etc/salmap/broker.yaml' "$tmp/broker"
+check "broker runs salmap-broker --config /etc/salmap/compose/broker.yaml" \
+    grep -qzE 'salmap-broker\s+- --config\s+- /etc/salmap/compose/broker.yaml' "$tmp/broker"
 check "broker publishes ports 5555 and 5556" \
     grep -qzE 'published: 5555.*published: 5556|published: "5555".*published: "5556"' "$tmp/broker"
 check "broker keeps its state and outputs in named volumes" \
@@ -85,9 +87,55 @@ check "gateway reads its tokens from the secret gateway_tokens, a git-ignored fi
 check "gateway's out root and dataset root are the broker's /out and data mounts" \
     grep -qzE -- '--out-root\s+- /out/gateway\s+- --dataset-root\s+- /opt/salmap/data\s' "$tmp/gateway"
 check "gateway publishes port 8080" grep -qzE 'published: "?8080"?\s+target: 8080' "$tmp/gateway"
+check "gateway speaks CURVE to the broker with the client's keys" \
+    sh -c "grep -qzE -- '--curve-server-key\s+- /keys/broker.pub\s+- --curve-secret-key\s+- /keys/client.key' '$tmp/gateway' &&
+           grep -qE -- '- keys:/keys:ro$' '$tmp/gateway'"
 check "the image installs salmap-gateway" grep -qE 'build/bin/salmap-gateway' Dockerfile
-check "volumes out and state are declared" \
-    grep -qzE '\svolumes:\s+out: \{\}\s+state: \{\}' "$tmp/config.yml"
+check "volumes keys, out and state are declared" \
+    grep -qzE '\svolumes:\s+keys: \{\}\s+out: \{\}\s+state: \{\}' "$tmp/config.yml"
+
+# --- CURVE: the published ports take only the keys the keys service makes ---
+service keys "$tmp/config.yml" >"$tmp/keys"
+check "a one-shot keys service makes the pairs into the keys volume" \
+    grep -qzE "salmap keygen broker.*restart: 'no'.*- keys:/keys(:rw)?\s*$|salmap keygen broker.*restart: \"no\".*- keys:/keys(:rw)?\s*$" "$tmp/keys"
+check "the broker starts once the keys are made" \
+    grep -qzE 'depends_on:\s+keys:\s+condition: service_completed_successfully' "$tmp/broker"
+for s in broker worker client; do
+    check "$s mounts the keys read-only" grep -qE -- '- keys:/keys:ro$' "$tmp/$s"
+done
+check "worker runs with /etc/salmap/compose/worker.yaml" \
+    grep -qzE 'salmap-worker\s+- --config\s+- /etc/salmap/compose/worker.yaml' "$tmp/worker"
+# The keys service's command, the configs and the client's CURVE options
+# for real: the containers' paths mapped under $tmp, a broker, a worker
+# and the client on loopback.
+source tests/lib/procs.sh
+BROKER=$BUILD/bin/salmap-broker WORKER=$BUILD/bin/salmap-worker
+trap kill_all EXIT
+field() { python3 -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1]))["services"]; print(eval(sys.argv[2]))' "$tmp/config.yml" "$1"; }
+mapped() { sed -e "s#/keys#$tmp/ckeys#g" -e "s#/opt/salmap/data#$PWD/data#g" -e "s#/out#$tmp/out#g" "$@"; }
+mkdir -p "$tmp/ckeys"
+keys_cmd=$(field 'c["keys"]["command"][2]' | mapped)
+PATH=$PWD/$BUILD/bin:$PATH sh -c "$keys_cmd" >"$tmp/keys.log" 2>&1 && PATH=$PWD/$BUILD/bin:$PATH sh -c "$keys_cmd" &&
+    [ -s "$tmp/ckeys/allow/client.pub" ] && [ -s "$tmp/ckeys/allow/worker.pub" ] && [ ! -e "$tmp/ckeys/allow/broker.pub" ] &&
+    ok || bad "the keys service's command: $(cat "$tmp/keys.log")"
+mapped configs/compose/broker.yaml | sed "s#^state_dir: .*#state_dir: $tmp/state#" >"$tmp/cbroker.yaml"
+mapped configs/compose/worker.yaml >"$tmp/cworker.yaml"
+if start_broker "$tmp/cbroker.log" "" --config "$tmp/cbroker.yaml"; then
+    ok
+    "$WORKER" --config "$tmp/cworker.yaml" --broker "$WORKERS" --name cw --threads 1 >"$tmp/cw.log" 2>&1 &
+    pids+=("$!")
+    mapped configs/jobs/compose-mnist.yaml | sed -e "s#/opt/salmap/models#$PWD/models#g" \
+        -e 's/^limit: .*/limit: 1/' -e '/^methods:/,/]/c\methods: [sal]' -e '/^params:/,$d' >"$tmp/cjob.yaml"
+    curve=$(field 'c["client"]["environment"]["CURVE"]' | mapped)
+    # shellcheck disable=SC2086 # CURVE is words, as in the client's shell
+    id=$("$SALMAP" submit "$tmp/cjob.yaml" --broker "$CLIENT" $curve 2>"$tmp/csubmit.err" | tail -n 1)
+    # shellcheck disable=SC2086
+    [ -n "$id" ] && "$SALMAP" wait "$id" --broker "$CLIENT" $curve >"$tmp/cwait.log" 2>&1 && ok ||
+        bad "the compose client's job with CURVE: $(cat "$tmp/csubmit.err" "$tmp/cwait.log" 2>/dev/null)"
+    grep -q "CURVE is off" "$tmp/cbroker.log" && bad "the compose broker ran without CURVE" || ok
+else
+    bad "the broker did not start on configs/compose/broker.yaml: $(cat "$tmp/cbroker.log")"
+fi
 
 # The job the client submits is one of configs/ and writes under /out.
 job=$(grep -oE '/etc/salmap/jobs/[a-z-]+\.yaml' "$tmp/client" | head -1)

@@ -320,18 +320,18 @@ materialise() { # KIND NAME: writes the pod's ConfigMap and Secret files under $
     done < <(qr "$J" "mounts(\"$1\"; \"$2\") | @tsv")
 }
 # The pods' absolute paths, under $root (the data and the model: this checkout's).
-maproot() {
-    sed -E -e "s#(: *\"?)/var/lib/salmap/data/#\1$PWD/data/#" \
-           -e "s#(: *\"?)/opt/salmap/#\1$PWD/#" \
-           -e "s#(: *\"?)/(etc|var)/#\1$root/\2/#" "$1"
+maproot() { # (a path follows a key, or a list's dash)
+    sed -E -e "s#((:|- ) *\"?)/var/lib/salmap/data/#\1$PWD/data/#" \
+           -e "s#((:|- ) *\"?)/opt/salmap/#\1$PWD/#" \
+           -e "s#((:|- ) *\"?)/(etc|var)/#\1$root/\3/#" "$1"
 }
 materialise StatefulSet salmap-broker
 materialise Deployment salmap-worker
 materialise Job salmap-submit-mnist
 maproot "$root/etc/salmap/broker.yaml" >"$tmp/broker.yaml"
 maproot "$root/etc/salmap/worker.yaml" >"$tmp/worker.yaml"
-check "the broker's config is mapped (state, key, allow folder)" \
-    test "$(grep -c "$root/" "$tmp/broker.yaml")" = 3
+check "the broker's config is mapped (state, key, allow folder, output root; data: this checkout's)" \
+    test "$(grep -c "$root/" "$tmp/broker.yaml")" = 4 -a "$(grep -c "^ *- $PWD/data/$" "$tmp/broker.yaml")" = 1
 check "the broker admits the worker's and the client's public keys" \
     test "$(cat "$root/etc/salmap-allow/worker.pub" "$root/etc/salmap-allow/client.pub")" = \
          "$(cat "$tmp/keys/worker.pub" "$tmp/keys/client.pub")"

@@ -168,6 +168,10 @@ grep -qE "2 workers started" <<<"$log" && grep -qE "salmap: job j[0-9a-f]+ (runn
     bad "the workers were not stopped cleanly: $log"
 grep -qE '"slurm'"$JOBID"'\.0"' "$tmp/a/job.json" && grep -qE '"slurm'"$JOBID"'\.1"' "$tmp/a/job.json" &&
     ok || bad "job.json does not name both srun tasks' workers: $(cat "$tmp/a/job.json")"
+# The broker binds every interface: with keys the script made, never in the clear.
+[ "$(stat -c %a "$tmp/state-a/curve/broker.key" 2>/dev/null)" = 600 ] &&
+    ! grep -q "CURVE is off" "$tmp"/state-a/broker."$JOBID".*.log && ok ||
+    bad "(a) ran without the CURVE keys of $tmp/state-a/curve: $(cat "$tmp"/state-a/broker."$JOBID".*.log)"
 
 # --- (b) scancel halfway, then sbatch again: nothing lost, nothing redone --------------
 # Waits for the first lime map of NAME's job (sal and grad come first),
@@ -252,6 +256,15 @@ SALMAP_BROKER_CONFIG=$k/broker.yaml SALMAP_WORKER_CONFIG=$k/worker.yaml \
 until_ok 120 ended "$JOBID" || bad "batch job $JOBID did not end within 120 s"
 [ "$(job_state "$JOBID")" = COMPLETED ] && ok || bad "CURVE: batch job $JOBID: $(job_state "$JOBID"): $(cat "$tmp"/k.*.out)"
 same_maps "$tmp/k" "with CURVE"
+
+# A broker.yaml without CURVE nor insecure_allow_plaintext: the broker
+# refuses every interface, and the batch job fails saying so.
+printf 'heartbeat_interval: 1.0\n' >"$k/plain.yaml"
+job p "$tmp/p"
+SALMAP_BROKER_CONFIG=$k/plain.yaml sbatch_job p && ok || bad "sbatch refused the script"
+until_ok 60 ended "$JOBID" || bad "batch job $JOBID did not end"
+[ "$(job_state "$JOBID")" = FAILED ] && grep -q "is not loopback and CURVE is off" "$tmp"/p.*.out &&
+    ok || bad "a plaintext broker.yaml: $(job_state "$JOBID"): $(cat "$tmp"/p.*.out)"
 
 # --- a job the broker refuses: the batch job fails, saying why --------------------------
 job c "$tmp/c"

@@ -66,3 +66,31 @@ start_worker() { # NAME -> WPID
 map_sums() { # DIR
     (cd "$1/maps" && find . -name '*.npy' | sort | xargs md5sum)
 }
+
+# The same of every record (.json) under DIR/maps: one an (image, method).
+record_sums() { # DIR
+    (cd "$1/maps" && find . -name '*.json' | sort | xargs md5sum)
+}
+
+# DIR's maps and records (with their arrays) are REF's, byte for byte, and
+# it holds N records: every (image, method) of the job.
+same_outputs() { # REF DIR N WHAT
+    local a b n
+    b=$(record_sums "$2")
+    n=$(grep -c . <<<"$b")
+    [ "$n" = "$3" ] || { bad "$4: $n records, not $3"; return 1; }
+    a=$(record_sums "$1")
+    [ "$a" = "$b" ] || { bad "$4: records differ from the reference run"; return 1; }
+    a=$(map_sums "$1")
+    b=$(map_sums "$2")
+    [ "$a" = "$b" ] && ok || { bad "$4: maps differ from the reference run"; return 1; }
+}
+
+# DIR/index.csv holds N rows, every (id, method) once.
+rows_once() { # DIR N WHAT
+    local rows uniq
+    rows=$(tail -n +2 "$1/index.csv" | wc -l)
+    uniq=$(tail -n +2 "$1/index.csv" | cut -d, -f1,6 | sort -u | wc -l)
+    [ "$rows" = "$2" ] && [ "$uniq" = "$rows" ] && ok ||
+        bad "$3: $rows rows, $uniq distinct, want $2"
+}

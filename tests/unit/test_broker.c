@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -59,26 +60,11 @@ static void loopback_config(sm_broker_config *bc)
     bc->state_dir[0] = '\0';
 }
 
-/* A broker with an 8 MiB message cap on ephemeral loopback ports,
- * heartbeats every hb seconds, and `workers` (0 or 1) worker. */
-static void rig_start_with(rig *r, int workers, double hb)
+/* Starts r's worker "t1" (one thread, heartbeats every hb seconds) on
+ * r->workers. */
+static void rig_add_worker(rig *r, double hb)
 {
     sm_err err;
-    tdata_vips();
-    memset(r, 0, sizeof *r);
-    r->ctx = zmq_ctx_new();
-    sm_broker_config bc;
-    loopback_config(&bc);
-    bc.max_message = (size_t)8 << 20;
-    bc.heartbeat_interval = hb;
-    r->b = sm_broker_new(r->ctx, &bc, &err);
-    cr_assert_not_null(r->b, "%s", err.msg);
-    sm_broker_set_quiet(r->b, 1);
-    sm_broker_endpoint(r->b, 0, r->client, sizeof r->client);
-    sm_broker_endpoint(r->b, 1, r->workers, sizeof r->workers);
-    pthread_create(&r->bt, NULL, broker_thread, r);
-    if (!workers)
-        return;
     sm_worker_config wc;
     sm_worker_config_defaults(&wc);
     snprintf(wc.broker, sizeof wc.broker, "%s", r->workers);
@@ -89,6 +75,37 @@ static void rig_start_with(rig *r, int workers, double hb)
     cr_assert_not_null(r->w, "%s", err.msg);
     sm_worker_set_quiet(r->w, 1);
     pthread_create(&r->wt, NULL, worker_thread, r);
+}
+
+/* A broker with an 8 MiB message cap on ephemeral loopback ports,
+ * heartbeats every hb seconds, and `workers` (0 or 1) worker; tune (or
+ * NULL) changes the broker's config further. */
+static void rig_start_tuned(rig *r, int workers, double hb,
+                            void (*tune)(sm_broker_config *))
+{
+    sm_err err;
+    tdata_vips();
+    memset(r, 0, sizeof *r);
+    r->ctx = zmq_ctx_new();
+    sm_broker_config bc;
+    loopback_config(&bc);
+    bc.max_message = (size_t)8 << 20;
+    bc.heartbeat_interval = hb;
+    if (tune)
+        tune(&bc);
+    r->b = sm_broker_new(r->ctx, &bc, &err);
+    cr_assert_not_null(r->b, "%s", err.msg);
+    sm_broker_set_quiet(r->b, 1);
+    sm_broker_endpoint(r->b, 0, r->client, sizeof r->client);
+    sm_broker_endpoint(r->b, 1, r->workers, sizeof r->workers);
+    pthread_create(&r->bt, NULL, broker_thread, r);
+    if (workers)
+        rig_add_worker(r, hb);
+}
+
+static void rig_start_with(rig *r, int workers, double hb)
+{
+    rig_start_tuned(r, workers, hb, NULL);
 }
 
 static void rig_start(rig *r)
@@ -319,9 +336,10 @@ static void keypair(const char *name, char *pub)
     tdata_text(path, dir, file, text);
 }
 
-/* LIST through a client with these key files (NULL: no CURVE); 0 or -1. */
+/* LIST through a client with these key files (NULL: no CURVE); 0 or -1
+ * with the client's error in msg (TDATA_PATH bytes, or NULL). */
 static int list_with(void *ctx, const char *ep, const char *server,
-                     const char *secret)
+                     const char *secret, char *msg)
 {
     sm_client *c = sm_client_new_ctx(ctx, ep);
     char sp[TDATA_PATH], kp[TDATA_PATH];
@@ -333,6 +351,8 @@ static int list_with(void *ctx, const char *ep, const char *server,
     sm_client_status *all = NULL;
     size_t n;
     int rc = sm_client_list(c, &all, &n);
+    if (rc && msg)
+        snprintf(msg, TDATA_PATH, "%s", sm_client_error(c));
     free(all);
     sm_client_destroy(&c);
     return rc;
@@ -361,9 +381,14 @@ Test(broker, curve_admits_the_allowlist_only)
     sm_broker_set_quiet(r.b, 1);
     sm_broker_endpoint(r.b, 0, ep, sizeof ep);
     pthread_create(&r.bt, NULL, broker_thread, &r);
-    cr_assert_eq(list_with(ctx, ep, "broker.pub", "good.key"), 0, "the allowed key");
-    cr_assert_eq(list_with(ctx, ep, "broker.pub", "evil.key"), -1, "a key not allowed");
-    cr_assert_eq(list_with(ctx, ep, NULL, NULL), -1, "no CURVE at all");
+    char msg[TDATA_PATH];
+    cr_assert_eq(list_with(ctx, ep, "broker.pub", "good.key", NULL), 0, "the allowed key");
+    /* refused peers get nowhere: the client says why it may be */
+    cr_assert_eq(list_with(ctx, ep, "broker.pub", "evil.key", msg), -1, "a key not allowed");
+    cr_assert(tdata_has(msg, "no reply to LIST within 2 s (is the broker there, and "
+                        "does it admit this client's key"), "%s", msg);
+    cr_assert_eq(list_with(ctx, ep, NULL, NULL, msg), -1, "no CURVE at all");
+    cr_assert(tdata_has(msg, "without CURVE (else give --server-key"), "%s", msg);
     atomic_store(&r.bstop, 1);
     pthread_join(r.bt, NULL);
     sm_broker_destroy(&r.b);
@@ -901,15 +926,7 @@ Test(broker, a_worker_asks_for_a_missing_model_once)
     cr_assert_eq(zmq_bind(fb, "tcp://127.0.0.1:*"), 0);
     size_t eplen = sizeof r.workers;
     zmq_getsockopt(fb, ZMQ_LAST_ENDPOINT, r.workers, &eplen);
-    sm_worker_config wc;
-    sm_worker_config_defaults(&wc);
-    snprintf(wc.broker, sizeof wc.broker, "%s", r.workers);
-    snprintf(wc.name, sizeof wc.name, "t1");
-    wc.threads = 1;
-    r.w = sm_worker_new(r.ctx, &wc, &err);
-    cr_assert_not_null(r.w, "%s", err.msg);
-    sm_worker_set_quiet(r.w, 1);
-    pthread_create(&r.wt, NULL, worker_thread, &r);
+    rig_add_worker(&r, 1.0);
 
     sm_msg_frames f;
     next_from_worker(fb, &f);
@@ -968,4 +985,176 @@ Test(broker, a_worker_asks_for_a_missing_model_once)
     sm_worker_destroy(&r.w);
     zmq_close(fb);
     zmq_ctx_term(r.ctx);
+}
+
+Test(broker, plaintext_beyond_loopback_is_refused)
+{
+    void *ctx = zmq_ctx_new();
+    sm_broker_config bc;
+    sm_err err;
+    loopback_config(&bc);
+    snprintf(bc.client_endpoint, sizeof bc.client_endpoint, "tcp://*:*");
+    cr_assert_null(sm_broker_new(ctx, &bc, &err));
+    cr_assert(tdata_has(err.msg, "client_endpoint tcp://*:* is not loopback and "
+                        "CURVE is off: set curve_secret_key and curve_allow_dir "
+                        "(salmap keygen NAME"), "%s", err.msg);
+    cr_assert(tdata_has(err.msg, "insecure_allow_plaintext: true"), "%s", err.msg);
+    loopback_config(&bc);
+    snprintf(bc.worker_endpoint, sizeof bc.worker_endpoint, "tcp://0.0.0.0:*");
+    cr_assert_null(sm_broker_new(ctx, &bc, &err));
+    cr_assert(tdata_has(err.msg, "worker_endpoint tcp://0.0.0.0:* is not loopback"),
+              "%s", err.msg);
+    /* the explicit opt-out binds it */
+    bc.insecure_allow_plaintext = 1;
+    sm_broker *b = sm_broker_new(ctx, &bc, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    sm_broker_destroy(&b);
+    /* and so does CURVE */
+    char pub[41], path[TDATA_PATH], text[64];
+    keypair("broker", pub);
+    keypair("peer", pub);
+    snprintf(text, sizeof text, "%s\n", pub);
+    tdata_text(path, dir, "allow/peer.pub", text);
+    bc.insecure_allow_plaintext = 0;
+    tdata_path(bc.curve_secret_key, dir, "broker.key");
+    tdata_path(bc.curve_allow_dir, dir, "allow");
+    b = sm_broker_new(ctx, &bc, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    sm_broker_destroy(&b);
+    zmq_ctx_term(ctx);
+}
+
+/* Jobs may read under data/mnist/test/1 and the test's folder/ds, and
+ * write under its folder/out only. */
+static void confined(sm_broker_config *bc)
+{
+    char path[TDATA_PATH];
+    snprintf(bc->dataset_roots[0], sizeof bc->dataset_roots[0], "data/mnist/test/1");
+    snprintf(bc->dataset_roots[1], sizeof bc->dataset_roots[1], "%s",
+             tdata_path(path, dir, "ds"));
+    bc->n_dataset_roots = 2;
+    tdata_text(path, dir, "ds/.keep", "");
+    snprintf(bc->output_root, sizeof bc->output_root, "%s", tdata_path(path, dir, "out"));
+}
+
+/* SUBMIT of a sal job reading ds into out: 0, or -1 with the client's
+ * error (the broker's ERROR message) in msg. */
+static int submit_paths(rig *r, const char *ds, const char *out, char *msg)
+{
+    sm_client *c = sm_client_new_ctx(r->ctx, r->client);
+    const char *methods[] = {"sal"};
+    char id[SM_CLIENT_ID_MAX];
+    sm_client_job j = {.model = "models/mnist_cnn.onnx",
+                       .config = "models/mnist_cnn.yaml", .dataset = ds,
+                       .methods = methods, .n_methods = 1, .out = out, .limit = 2};
+    int rc = sm_client_submit(c, &j, id);
+    snprintf(msg, TDATA_PATH, "%s", rc ? sm_client_error(c) : "");
+    sm_client_destroy(&c);
+    return rc;
+}
+
+/* dir/ds/list.csv (path into csv) naming, by absolute path, the first
+ * image of data/mnist/test/<digit>. */
+static void manifest(char *csv, const char *digit)
+{
+    char folder[TDATA_PATH], abs_ds[TDATA_PATH], text[3 * TDATA_PATH];
+    snprintf(folder, sizeof folder, "data/mnist/test/%s", digit);
+    DIR *d = opendir(folder);
+    cr_assert_not_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) && e->d_name[0] == '.')
+        ;
+    cr_assert_not_null(e);
+    cr_assert_not_null(realpath(folder, abs_ds));
+    snprintf(text, sizeof text, "path,label\n%s/%s,%s\n", abs_ds, e->d_name, digit);
+    closedir(d);
+    tdata_text(csv, dir, "ds/list.csv", text);
+}
+
+Test(broker, paths_outside_the_roots_are_refused)
+{
+    rig r;
+    rig_start_tuned(&r, 0, 1.0, confined);
+    char out[TDATA_PATH], elsewhere[TDATA_PATH], link[TDATA_PATH], msg[TDATA_PATH],
+        abs_ds[TDATA_PATH], csv[TDATA_PATH], text[TDATA_PATH];
+    tdata_path(out, dir, "out/job");
+    tdata_path(elsewhere, dir, "elsewhere");
+    /* the good job, the root's own folder and a relative path into it */
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1", out, msg), 0, "%s", msg);
+    /* '..' out of the dataset root, an absolute path elsewhere */
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1/../7", elsewhere, msg), -1);
+    cr_assert(tdata_has(msg, "dataset 'data/mnist/test/1/../7' resolves to "), "%s", msg);
+    cr_assert(tdata_has(msg, "outside dataset_roots"), "%s", msg);
+    cr_assert_not_null(realpath("data/mnist/test/7", abs_ds));
+    cr_assert_eq(submit_paths(&r, abs_ds, tdata_path(link, dir, "out/b"), msg), -1);
+    cr_assert(tdata_has(msg, "outside dataset_roots"), "%s", msg);
+    /* out elsewhere, and out through '..' */
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1", elsewhere, msg), -1);
+    cr_assert(tdata_has(msg, "out '"), "%s", msg);
+    cr_assert(tdata_has(msg, "outside output_root"), "%s", msg);
+    snprintf(link, sizeof link, "%s/out/../elsewhere2", dir);
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1", link, msg), -1);
+    cr_assert(tdata_has(msg, "outside output_root"), "%s", msg);
+    /* a symlink in the output root that leads out */
+    tdata_text(text, dir, "other/.keep", "");
+    cr_assert_eq(symlink(tdata_path(text, dir, "other"), tdata_path(link, dir, "out/escape")),
+                 0);
+    cr_assert_eq(submit_paths(&r, "data/mnist/test/1", tdata_path(link, dir,
+                                                                "out/escape/j"), msg), -1);
+    cr_assert(tdata_has(msg, "outside output_root"), "%s", msg);
+    /* a manifest inside a root naming an image outside it: refused; the
+     * same manifest naming an image inside: taken */
+    manifest(csv, "7");
+    cr_assert_eq(submit_paths(&r, csv, tdata_path(link, dir, "out/c"), msg), -1);
+    cr_assert(tdata_has(msg, "image '"), "%s", msg);
+    cr_assert(tdata_has(msg, "outside dataset_roots"), "%s", msg);
+    manifest(csv, "1");
+    cr_assert_eq(submit_paths(&r, csv, tdata_path(link, dir, "out/d"), msg), 0, "%s", msg);
+    /* nothing was made outside, and the broker serves on */
+    cr_assert_eq(access(elsewhere, F_OK), -1, "the refused out folder was made");
+    expect_serving(&r);
+    rig_stop(&r);
+}
+
+static void short_timeout(sm_broker_config *bc)
+{
+    bc->task_timeout = 2;
+}
+
+Test(broker, a_worker_that_heartbeats_but_never_answers_loses_its_tasks)
+{
+    rig r;
+    rig_start_tuned(&r, 0, 0.5, short_timeout);
+    /* the stranger joins first and takes every task it can */
+    void *s = dealer(&r, r.workers);
+    send3(s, SM_PROTO_WORKER, "READY", "\x81\xa8" "capacity\x04", 11);
+    char out[TDATA_PATH], id[SM_CLIENT_ID_MAX], cmd[32] = "";
+    tdata_path(out, dir, "out");
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    submit(&r, c, out, id);
+    int tasks = 0, told = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (double left = 20; left > 0 && !told;) {
+        if (reply(s, 0.2, cmd, sizeof cmd)) {
+            tasks += !strcmp(cmd, "TASK");
+            told = !strcmp(cmd, "DISCONNECT");
+        }
+        send3(s, SM_PROTO_WORKER, "HEARTBEAT", "\x80", 1); /* alive, never answering */
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        left = 20 - (double)(t.tv_sec - t0.tv_sec);
+    }
+    cr_assert_gt(tasks, 0, "the stranger got no task");
+    cr_assert(told, "the stranger was never told to start over");
+    zmq_close(s);
+    /* a real worker then does everything: every map, none failed */
+    rig_add_worker(&r, 0.5);
+    sm_client_status st;
+    cr_assert_eq(sm_client_wait(c, id, NULL, NULL, &st), 0, "%s", sm_client_error(c));
+    cr_assert_str_eq(st.state, "done", "%s", st.error);
+    cr_assert_eq(st.maps_done, 16);
+    cr_assert_eq(st.maps_failed, 0);
+    sm_client_destroy(&c);
+    rig_stop(&r);
 }

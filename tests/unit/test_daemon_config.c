@@ -57,16 +57,20 @@ static void dc_worker_fails(const char *text, int line, const char *want)
 
 static void dc_broker_is_default(const sm_broker_config *c)
 {
-    cr_assert_str_eq(c->client_endpoint, "tcp://*:5555");
-    cr_assert_str_eq(c->worker_endpoint, "tcp://*:5556");
+    cr_assert_str_eq(c->client_endpoint, "tcp://127.0.0.1:5555");
+    cr_assert_str_eq(c->worker_endpoint, "tcp://127.0.0.1:5556");
     cr_assert_str_eq(c->state_dir, "state");
     cr_assert_eq(c->heartbeat_interval, 1.0);
     cr_assert_eq(c->heartbeat_liveness, 3);
     cr_assert_eq(c->max_task_failures, 3);
     cr_assert_eq(c->max_message, (size_t)256 << 20);
     cr_assert_eq(c->max_parts, 16);
+    cr_assert_eq(c->task_timeout, 3600);
     cr_assert_str_eq(c->curve_secret_key, "");
     cr_assert_str_eq(c->curve_allow_dir, "");
+    cr_assert_eq(c->insecure_allow_plaintext, 0);
+    cr_assert_eq(c->n_dataset_roots, 0);
+    cr_assert_str_eq(c->output_root, "");
 }
 
 static void dc_worker_is_default(const sm_worker_config *c)
@@ -140,7 +144,7 @@ Test(daemon_config, broker_full)
                            &u, &err),
                  0, "%s", err.msg);
     cr_assert_eq(c->heartbeat_interval, 0.1); /* double, not float */
-    cr_assert_str_eq(c->client_endpoint, "tcp://*:5555");
+    cr_assert_str_eq(c->client_endpoint, "tcp://127.0.0.1:5555");
     cr_assert_str_eq(c->curve_secret_key, "");
     cr_assert_eq(c->max_parts, 16);
 }
@@ -382,4 +386,53 @@ Test(daemon_config, command_line_args)
     char *novalue[] = {"w", "--config"};
     cr_assert_eq(sm_daemon_args(2, novalue, opts, &err), -1);
     cr_assert(strstr(err.msg, "--config needs a value"), "%s", err.msg);
+}
+
+Test(daemon_config, paths_and_plaintext_keys)
+{
+    sm_err err = {0};
+    dc_config u;
+    const sm_broker_config *c = &u.broker;
+    cr_assert_eq(dc_load(0, "insecure_allow_plaintext: true\n"
+                            "task_timeout: 0\n"
+                            "output_root: /srv/out\n"
+                            "dataset_roots: [data/mnist, /srv/data]\n",
+                         &u, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(c->insecure_allow_plaintext, 1);
+    cr_assert_eq(c->task_timeout, 0);
+    cr_assert_str_eq(c->output_root, "/srv/out");
+    cr_assert_eq(c->n_dataset_roots, 2);
+    cr_assert_str_eq(c->dataset_roots[0], "data/mnist");
+    cr_assert_str_eq(c->dataset_roots[1], "/srv/data");
+    /* the defaults: plaintext on loopback only, paths anywhere */
+    cr_assert_eq(dc_load(0, "insecure_allow_plaintext: false\n", &u, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(c->insecure_allow_plaintext, 0);
+    cr_assert_eq(c->n_dataset_roots, 0);
+    cr_assert_str_eq(c->output_root, "");
+    dc_broker_fails("state_dir: s\ninsecure_allow_plaintext: yes\n", 2,
+                    "insecure_allow_plaintext: 'yes' is neither true nor false");
+    dc_broker_fails("dataset_roots: data\n", 1, "dataset_roots");
+    dc_broker_fails("task_timeout: 604801\n", 1, "task_timeout: must be in 0..604800");
+    dc_broker_fails("max_parts: 2\ndataset_roots: [a, \"\"]\n", 2,
+                    "dataset_roots[1]: an empty path");
+    dc_broker_fails("dataset_roots: [a, b, c, d, e, f, g, h, i, j, k, l, m, n, "
+                    "o, p, q]\n", 1, "17 folders, at most 16");
+}
+
+Test(daemon_config, loopback_endpoints)
+{
+    static const char *const local[] = {
+        "tcp://127.0.0.1:5555", "tcp://127.9.8.7:*", "tcp://localhost:1",
+        "tcp://[::1]:5555", "ipc:///run/salmap/c", "inproc://broker-c"};
+    static const char *const open_[] = {
+        "tcp://*:5555", "tcp://0.0.0.0:5555", "tcp://10.0.0.1:5555",
+        "tcp://128.0.0.1:5555", "tcp://[::]:5555", "tcp://[::2]:5555",
+        "tcp://eth0:5555", "tcp://broker:5556", "tcp://localhost.evil:1",
+        "tcp://127.0.0.1.example:1", "ws://127.0.0.1:80", "udp://127.0.0.1:1"};
+    for (size_t k = 0; k < sizeof local / sizeof *local; k++)
+        cr_assert_eq(sm_daemon_endpoint_loopback(local[k]), 1, "%s", local[k]);
+    for (size_t k = 0; k < sizeof open_ / sizeof *open_; k++)
+        cr_assert_eq(sm_daemon_endpoint_loopback(open_[k]), 0, "%s", open_[k]);
 }
