@@ -7,6 +7,7 @@
 # Debian packages from the Makefile's DEB_PKGS list (make deps); and the
 # job files that the compose client and the examples submit load and run.
 source tests/integration/lib/common.sh
+source tests/lib/procs.sh # (sourced here: it starts the tally of check.sh anew)
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 # --- docker-compose.yml ------------------------------------------------------
@@ -108,7 +109,6 @@ check "worker runs with /etc/salmap/compose/worker.yaml" \
 # The keys service's command, the configs and the client's CURVE options
 # for real: the containers' paths mapped under $tmp, a broker, a worker
 # and the client on loopback.
-source tests/lib/procs.sh
 BROKER=$BUILD/bin/salmap-broker WORKER=$BUILD/bin/salmap-worker
 trap kill_all EXIT
 field() { python3 -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1]))["services"]; print(eval(sys.argv[2]))' "$tmp/config.yml" "$1"; }
