@@ -17,7 +17,7 @@ DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
 # sbatch/srun/scancel from slurm-wlm; munged from munge), and curl and
 # the Python client's packages for http.sh.
 TEST_DEB_PKGS := docker-compose chromium libvips-tools jq slurm-wlm munge \
-                 curl python3-numpy python3-venv python3-yaml python3-jsonschema
+                 curl python3-numpy python3-venv python3-yaml python3-jsonschema iproute2
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
 # npm itself and conflicts with Debian's npm; kubectl may come with the
 # Google Cloud SDK, whose files Debian's kubernetes-client would overwrite):
