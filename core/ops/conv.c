@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops/conv_direct.h"
+#include "ops/conv_dw.h"
 #include "ops/conv_geom.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
@@ -30,6 +31,11 @@
  * alone, never on which of the two sets the CPU has, so that both compute
  * the same bits (the input gradients of the two paths round differently). */
 #define DIRECT_MIN_PLANE 64
+
+/* Output planes of at most this many pixels run pixel-major (see
+ * pixel_major); on larger ones a single image fills the panels, and the
+ * transposed result would cost a strided pass over the whole output. */
+#define PIXEL_MAX_PLANE 64
 
 typedef struct conv {
     sm_conv_geom g;
@@ -55,6 +61,7 @@ static int conv_parse(void *pv, const sm_attrs *a, sm_err *err)
 typedef struct dims {
     int64_t n, c, h, w, m, kh, kw, oh, ow, cg, mg, k, p, nb;
     int64_t sh, sw, dh, dw, ph, pw;
+    int depthwise;    /* a layer for conv_dw.c, and this CPU has it */
     int direct_shape; /* a layer for conv_direct.c (DIRECT_MIN_PLANE) */
     int direct;       /* ... and the CPU has its kernel: run there */
 } dims;
@@ -96,6 +103,18 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
     d->direct_shape = two && d->sh == 1 && d->sw == 1 && d->dh == 1 &&
                       d->dw == 1 && d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE;
     d->direct = d->direct_shape && sm_isa() != SM_ISA_BASELINE;
+    /* one channel a group both sides: the depthwise kernel, whatever
+     * the plane (it wastes no lanes on channels) */
+    d->depthwise = two && d->cg == 1 && d->mg == 1 && d->dh == 1 &&
+                   d->dw == 1 && sm_isa() != SM_ISA_BASELINE;
+    if (d->depthwise)
+        d->direct = d->direct_shape = 0;
+}
+
+static sm_conv_dw dw_problem(const dims *d)
+{
+    return (sm_conv_dw){d->h, d->w, d->kh, d->kw, d->sh, d->sw,
+                        d->ph, d->pw, d->oh, d->ow};
 }
 
 /* The direct path's problems: the forward Conv of one image and group,
@@ -185,6 +204,11 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     /* the direct path and im2col (a training backward's weight gradient)
      * take the workspace in turn, never at once */
     size_t direct = direct_workspace(&d);
+    if (in[0]->ndim == 4 && d.cg == 1 && d.mg == 1 && d.dh == 1 && d.dw == 1) {
+        sm_conv_dw s = dw_problem(&d);
+        size_t dw = (size_t)sm_conv_dw_scratch_size(&s);
+        direct = dw > direct ? dw : direct;
+    }
     return gemm > direct ? gemm : direct;
 }
 
@@ -349,7 +373,7 @@ static void add_bias(float *y, const float *b, int64_t m, int64_t p)
  * k, so the choice changes no bits. */
 static int pixel_major(const dims *d)
 {
-    return d->mg >= 32;
+    return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE;
 }
 
 /* Im2col of images [n0, n0 + nb) of group g side by side: columns [K,
@@ -431,6 +455,15 @@ static void forward(const conv *p, const sm_tensor *const *in, int n_in,
     float *y = out[0]->data;
     dims d;
     get_dims(p, x, w, out[0], &d);
+    if (d.depthwise) {
+        sm_conv_dw s = dw_problem(&d);
+        /* d.depthwise: this CPU has the kernel (get_dims) */
+        for (int64_t i = 0; i < d.n; i++)
+            (void)sm_conv_dw_run(&s, d.c, x->data + i * d.c * d.h * d.w,
+                                 w->data, b ? b->data : NULL, y + i * d.m * d.p,
+                                 ws);
+        return;
+    }
     if (d.direct) {
         sm_conv_direct s = direct_fwd(&d);
         direct_each(p, &d, &s, 0, x->data, w->data, prepacked,

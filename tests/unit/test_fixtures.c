@@ -83,6 +83,15 @@ Test(fixtures, resnet18_shaped_matches_torch)
                 (const char *[]){FIX "resnet18s_output.npy"}, 1);
 }
 
+/* Depthwise and pointwise convolutions (core/ops/conv_dw.c), BN folded:
+ * against numpy's float64 forward pass from the weights themselves
+ * (tests/fixtures/make_mobilenet_fixture.py; torch was not installed). */
+Test(fixtures, mobilenet_shaped_matches_numpy)
+{
+    check_model(FIX "mobilenets.onnx", FIX "mobilenets_input.npy",
+                (const char *[]){FIX "mobilenets_output.npy"}, 1);
+}
+
 Test(fixtures, misc_ops_match_torch)
 {
     check_model(FIX "misc.onnx", FIX "misc_input.npy",
@@ -93,9 +102,11 @@ Test(fixtures, misc_ops_match_torch)
 Test(fixtures, split_batches_match_one_thread)
 {
     sm_err err = {{0}};
-    const char *models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx"};
-    const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy"};
-    for (int k = 0; k < 2; k++) {
+    const char *models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx",
+                            FIX "mobilenets.onnx"};
+    const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy",
+                            FIX "mobilenets_input.npy"};
+    for (int k = 0; k < 3; k++) {
         sm_model *m = sm_model_load_file(models[k], &err);
         cr_assert_not_null(m, "%s", err.msg);
         sm_tensor *x = npy(inputs[k]);
