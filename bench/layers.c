@@ -49,6 +49,8 @@ static int profile(const char *path, int n)
     }
     plan *p = m->last_plan[0];
     double *us = calloc((size_t)m->g.n_nodes, sizeof(double)), sum = 0;
+    double *fl = calloc((size_t)m->g.n_nodes, sizeof(double));
+    char (*shape)[64] = calloc((size_t)m->g.n_nodes, sizeof *shape);
     for (int i = 0; i < m->g.n_nodes; i++) {
         if (p->folded[i])
             continue;
@@ -56,6 +58,10 @@ static int profile(const char *path, int n)
         const sm_tensor *nin[MAX_IO];
         sm_tensor *nout[MAX_IO];
         sm_plan_node_io(nd, p->vals, nin, nout);
+        sm_shape_str(nout[0]->ndim, nout[0]->shape, shape[i], sizeof shape[i]);
+        if (nd->op->flops)
+            fl[i] = nd->op->flops(nd->params, nin, nd->n_in,
+                                  (const sm_tensor *const *)nout, nd->n_out);
         /* runs in blocks that double, the clock read between blocks
          * (reading it is a system call, longer than a small node) */
         long runs = 0, block = 1;
@@ -81,22 +87,15 @@ static int profile(const char *path, int n)
     for (int i = 0; i < m->g.n_nodes; i++) {
         if (p->folded[i])
             continue;
-        const node *nd = &m->g.nodes[i];
-        const sm_tensor *nin[MAX_IO];
-        sm_tensor *nout[MAX_IO];
-        sm_plan_node_io(nd, p->vals, nin, nout);
-        char shape[64];
-        sm_shape_str(nout[0]->ndim, nout[0]->shape, shape, sizeof shape);
-        double fl = nd->op->flops ? nd->op->flops(nd->params, nin, nd->n_in,
-                                                  (const sm_tensor *const *)nout,
-                                                  nd->n_out) : 0;
-        printf("%-24.24s %-18.18s %-18.18s %9.2f %5.1f%% ", nd->name,
-               nd->op->name, shape, us[i], 100.0 * us[i] / sum);
-        if (fl > 0)
-            printf("%7.1f\n", fl / n / (us[i] * 1e3));
+        printf("%-24.24s %-18.18s %-18.18s %9.2f %5.1f%% ", m->g.nodes[i].name,
+               m->g.nodes[i].op->name, shape[i], us[i], 100.0 * us[i] / sum);
+        if (fl[i] > 0)
+            printf("%7.1f\n", fl[i] / n / (us[i] * 1e3));
         else
             printf("%7s\n", "-");
     }
+    free(fl);
+    free(shape);
     free(us);
     free(x);
     sm_model_destroy(&m);

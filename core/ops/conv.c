@@ -23,13 +23,16 @@
  * ResNet-18 shapes: 32 MiB chunks were 1.3-1.9x slower, docs/PERFORMANCE.md). */
 #define COL_BUDGET ((size_t)256 << 10)
 
-/* Stride-1 convolutions with a kernel wider than 1 x 1 and output planes
- * of at least this many pixels run direct (conv_direct.c) where the CPU
- * has AVX2 or AVX-512: faster than im2col on such layers of the LeNet,
- * MNIST and ResNet-18-shaped models; on smaller planes its vectors are
- * mostly padding (docs/PERFORMANCE.md). The choice depends on the layer
- * alone, never on which of the two sets the CPU has, so that both compute
- * the same bits (the input gradients of the two paths round differently). */
+/* Convolutions with a kernel wider than 1 x 1 and output planes of at
+ * least this many pixels run direct (conv_direct.c) where the CPU has AVX2
+ * or AVX-512: faster than im2col on such layers of the LeNet, MNIST and
+ * ResNet-18-shaped models (strided ones too, such as ResNet's 7 x 7 / 2
+ * stem); on smaller planes its vectors are mostly padding
+ * (docs/PERFORMANCE.md). The forward pass rounds alike on every path; the
+ * input gradient runs direct at stride 1 only, and the choice depends on
+ * the layer alone, never on which of the two sets the CPU has, so that
+ * both compute the same bits (the input gradients of the two paths round
+ * differently). */
 #define DIRECT_MIN_PLANE 64
 
 /* Output planes of at most this many pixels run pixel-major (see
@@ -100,8 +103,8 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
         d->nb = 1;
     if (d->nb > d->n)
         d->nb = d->n;
-    d->direct_shape = two && d->sh == 1 && d->sw == 1 && d->dh == 1 &&
-                      d->dw == 1 && d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE;
+    d->direct_shape = two && d->dh == 1 && d->dw == 1 && d->kh * d->kw > 1 &&
+                      d->p >= DIRECT_MIN_PLANE;
     d->direct = d->direct_shape && sm_isa() != SM_ISA_BASELINE;
     /* one channel a group both sides: the depthwise kernel, whatever
      * the plane (it wastes no lanes on channels) */
@@ -121,12 +124,13 @@ static sm_conv_dw dw_problem(const dims *d)
  * and its input gradient. */
 static sm_conv_direct direct_fwd(const dims *d)
 {
-    return (sm_conv_direct){d->cg, d->mg, d->kh, d->kw, d->oh, d->ow};
+    return (sm_conv_direct){d->cg, d->mg, d->kh, d->kw, d->oh, d->ow, d->sh,
+                            d->sw};
 }
 
 static sm_conv_direct direct_bwd(const dims *d)
 {
-    return (sm_conv_direct){d->mg, d->cg, d->kh, d->kw, d->h, d->w};
+    return (sm_conv_direct){d->mg, d->cg, d->kh, d->kw, d->h, d->w, 1, 1};
 }
 
 static size_t direct_size(const sm_conv_direct *s)
@@ -212,14 +216,31 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     return gemm > direct ? gemm : direct;
 }
 
+/* Part `part` of `parts` of total items in whole units: [*lo, *hi). */
+static void share(int64_t total, int64_t unit, int part, int parts,
+                  int64_t *lo, int64_t *hi)
+{
+    const int64_t units = (total + unit - 1) / unit;
+    *lo = units * part / parts * unit;
+    *hi = units * (part + 1) / parts * unit;
+    if (*lo > total)
+        *lo = total;
+    if (*hi > total)
+        *hi = total;
+}
+
 /* One direct-path problem per image and group: packed weights once per
  * group, then each image padded and convolved onto its output. flip: the
  * input gradient (x is then the output gradient, y the input's). */
 static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
                         int flip, const float *x, const float *w,
                         const float *prepacked, const float *b, float *y,
-                        float *ws)
+                        float *ws, int part, int parts)
 {
+    int64_t co0, co1; /* this part's output channels of each group */
+    share(s->cout, sm_conv_direct_block(s), part, parts, &co0, &co1);
+    if (co0 >= co1)
+        return;
     float *packed = ws, *xp = packed + sm_conv_direct_packed_size(s);
     float *scratch = xp + sm_conv_direct_input_size(s);
     const int64_t in_plane = flip ? d->p : d->h * d->w;
@@ -239,9 +260,10 @@ static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
             else
                 sm_conv_direct_pad(s, xi, d->h, d->w, d->ph, d->pw, xp);
             /* d->direct: this CPU has a kernel (get_dims) */
-            (void)sm_conv_direct_run(s, xp, wp, b ? b + g * d->mg : NULL,
-                                     y + (i * out_c + g * s->cout) * out_plane,
-                                     flip, scratch);
+            (void)sm_conv_direct_run_range(
+                s, xp, wp, b ? b + g * d->mg : NULL,
+                y + (i * out_c + g * s->cout) * out_plane, flip, scratch, co0,
+                co1);
         }
     }
 }
@@ -402,8 +424,13 @@ static const float *gather(const dims *d, const float *x, int64_t n0,
  * colsᵀ Wᵀ ([nb*P, Mg]), then y = Tᵀ + bias per image. */
 static void run_pixel_major(const conv *p, const dims *d, const float *x,
                             const float *w, const float *prepacked,
-                            const float *b, float *y, int pointwise, float *ws)
+                            const float *b, float *y, int pointwise, float *ws,
+                            int part, int parts)
 {
+    int64_t c0, c1; /* this part's output channels of each group: panels */
+    share(d->mg, 32, part, parts, &c0, &c1);
+    if (c0 >= c1)
+        return;
     float *col = ws, *tmp = ws + d->k * d->nb * d->p;
     float *phase = tmp + d->mg * d->nb * d->p;
     for (int64_t g = 0; g < p->group; g++) {
@@ -417,10 +444,10 @@ static void run_pixel_major(const conv *p, const dims *d, const float *x,
             const int64_t nb = d->n - n0 < d->nb ? d->n - n0 : d->nb;
             const int64_t ld = nb * d->p;
             const float *a = gather(d, x, n0, nb, g, pointwise, col, phase);
-            sm_sgemm_packed(1, ld, d->mg, d->k, 1.0f, a, ld, packed, 0, tmp,
-                            d->mg);
+            sm_sgemm_packed(1, ld, c1 - c0, d->k, 1.0f, a, ld, packed + c0 * d->k,
+                            0, tmp + c0, d->mg);
             for (int64_t i = 0; i < nb; i++)
-                for (int64_t mi = 0; mi < d->mg; mi++) {
+                for (int64_t mi = c0; mi < c1; mi++) {
                     float *dst = y + ((n0 + i) * d->m + g * d->mg + mi) * d->p;
                     const float *src = tmp + i * d->p * d->mg + mi;
                     const float bi = b ? b[g * d->mg + mi] : 0.0f;
@@ -447,9 +474,11 @@ static int pack_kind(const dims *d)
 }
 
 /* The forward pass, with the weights packed beforehand (conv_pack) or
- * not (prepacked NULL). */
+ * not (prepacked NULL): part `part` of `parts` of the output channels
+ * (each part gathers its inputs again, in its own workspace). */
 static void forward(const conv *p, const sm_tensor *const *in, int n_in,
-                    sm_tensor *const *out, const float *prepacked, float *ws)
+                    sm_tensor *const *out, const float *prepacked, float *ws,
+                    int part, int parts)
 {
     const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
     float *y = out[0]->data;
@@ -457,26 +486,34 @@ static void forward(const conv *p, const sm_tensor *const *in, int n_in,
     get_dims(p, x, w, out[0], &d);
     if (d.depthwise) {
         sm_conv_dw s = dw_problem(&d);
+        int64_t c0, c1;
+        share(d.c, 1, part, parts, &c0, &c1);
         /* d.depthwise: this CPU has the kernel (get_dims) */
-        for (int64_t i = 0; i < d.n; i++)
-            (void)sm_conv_dw_run(&s, d.c, x->data + i * d.c * d.h * d.w,
-                                 w->data, b ? b->data : NULL, y + i * d.m * d.p,
-                                 ws);
+        for (int64_t i = 0; i < d.n && c0 < c1; i++)
+            (void)sm_conv_dw_run(&s, c1 - c0,
+                                 x->data + (i * d.c + c0) * d.h * d.w,
+                                 w->data + c0 * d.kh * d.kw,
+                                 b ? b->data + c0 : NULL,
+                                 y + (i * d.m + c0) * d.p, ws);
         return;
     }
     if (d.direct) {
         sm_conv_direct s = direct_fwd(&d);
         direct_each(p, &d, &s, 0, x->data, w->data, prepacked,
-                    b ? b->data : NULL, y, ws);
+                    b ? b->data : NULL, y, ws, part, parts);
         return;
     }
     int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
                     d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
     if (pixel_major(&d)) {
         run_pixel_major(p, &d, x->data, w->data, prepacked,
-                        b ? b->data : NULL, y, pointwise, ws);
+                        b ? b->data : NULL, y, pointwise, ws, part, parts);
         return;
     }
+    int64_t m0, m1; /* this part's output channels of each group: tiles */
+    share(d.mg, 8, part, parts, &m0, &m1);
+    if (m0 >= m1)
+        return;
     float *col = ws, *tmp = ws + d.k * d.nb * d.p;
     float *phase = tmp + d.mg * d.nb * d.p;
     float *pack = phase + phase_size(&d);
@@ -489,18 +526,20 @@ static void forward(const conv *p, const sm_tensor *const *in, int n_in,
                 float *yo = y + (n0 * d.m + g * d.mg) * d.p;
                 if (!pointwise)
                     im2col(xi, &d, col, d.p, 0, phase);
-                sm_sgemm(0, 0, d.mg, d.p, d.k, 1.0f, wg, d.k,
-                         pointwise ? xi : col, d.p, 0, yo, d.p, pack);
+                sm_sgemm(0, 0, m1 - m0, d.p, d.k, 1.0f, wg + m0 * d.k, d.k,
+                         pointwise ? xi : col, d.p, 0, yo + m0 * d.p, d.p,
+                         pack);
                 if (b)
-                    add_bias(yo, b->data + g * d.mg, d.mg, d.p);
+                    add_bias(yo + m0 * d.p, b->data + g * d.mg + m0, m1 - m0,
+                             d.p);
                 continue;
             }
             int64_t ld = nb * d.p;
             gather(&d, x->data, n0, nb, g, pointwise, col, phase);
-            sm_sgemm(0, 0, d.mg, ld, d.k, 1.0f, wg, d.k, col, ld, 0, tmp, ld,
-                     pack);
+            sm_sgemm(0, 0, m1 - m0, ld, d.k, 1.0f, wg + m0 * d.k, d.k, col, ld,
+                     0, tmp + m0 * ld, ld, pack);
             for (int64_t i = 0; i < nb; i++)
-                for (int64_t mi = 0; mi < d.mg; mi++) {
+                for (int64_t mi = m0; mi < m1; mi++) {
                     float *dst = y + ((n0 + i) * d.m + g * d.mg + mi) * d.p;
                     const float *src = tmp + mi * ld + i * d.p;
                     if (b) {
@@ -519,7 +558,7 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, float *ws)
 {
     (void)n_out;
-    forward(pv, in, n_in, out, NULL, ws);
+    forward(pv, in, n_in, out, NULL, ws, 0, 1);
 }
 
 static size_t conv_pack_size(const void *pv, const sm_tensor *const *in,
@@ -565,19 +604,26 @@ static void conv_pack(const void *pv, const sm_tensor *const *in, int n_in,
 
 /* Packed weights serve the path they were packed for; a direct layer on
  * a CPU (or SALMAP_ISA) without the direct kernel runs unpacked. */
-static void conv_run_packed(const void *pv, const float *packed,
-                            const sm_tensor *const *in, int n_in,
-                            sm_tensor *const *out, int n_out, float *ws)
+static void conv_run_part(const void *pv, const float *packed,
+                          const sm_tensor *const *in, int n_in,
+                          sm_tensor *const *out, int n_out, float *ws,
+                          int part, int parts)
 {
     (void)n_out;
     const conv *p = pv;
     dims d;
     get_dims(p, in[0], in[1], out[0], &d);
     const int kind = pack_kind(&d);
-    forward(p, in, n_in, out,
-            (kind == PACK_DIRECT && d.direct) || kind == PACK_PIXEL ? packed
-                                                                    : NULL,
-            ws);
+    if (!((kind == PACK_DIRECT && d.direct) || kind == PACK_PIXEL))
+        packed = NULL;
+    forward(p, in, n_in, out, packed, ws, part, parts);
+}
+
+static void conv_run_packed(const void *pv, const float *packed,
+                            const sm_tensor *const *in, int n_in,
+                            sm_tensor *const *out, int n_out, float *ws)
+{
+    conv_run_part(pv, packed, in, n_in, out, n_out, ws, 0, 1);
 }
 
 static double conv_flops(const void *pv, const sm_tensor *const *in, int n_in,
@@ -651,9 +697,10 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
         return;
     dims d;
     get_dims(p, x, w, out[0], &d);
-    if (d.direct && gx) {
+    if (d.direct && d.sh == 1 && d.sw == 1 && gx) {
         sm_conv_direct s = direct_bwd(&d);
-        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data, ws);
+        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data, ws,
+                    0, 1);
         gx = NULL;
         if (!gw && !gb)
             return;
@@ -709,6 +756,7 @@ const sm_op_class sm_op_conv = {
     .pack_size = conv_pack_size,
     .pack = conv_pack,
     .run_packed = conv_run_packed,
+    .run_part = conv_run_part,
     .backward = conv_backward,
     .bwd_workspace = conv_bwd_workspace,
 };

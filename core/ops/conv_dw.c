@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "ops/conv_geom.h"
 #include "util/isa.h"
 
 #if defined(__x86_64__)
@@ -57,23 +58,8 @@ static void lay_out(const sm_conv_dw *s, const float *x, float *buf)
         if (i >= rows)
             break;
         const float *src = x + iy * s->w;
-        for (int64_t cph = 0; cph < s->sw; cph++) {
-            /* column j of this phase is input ix = j*sw + off */
-            const int64_t off = cph - s->pl;
-            int64_t j0 = off >= 0 ? 0 : (-off + s->sw - 1) / s->sw;
-            int64_t j1 = s->w - off <= 0 ? 0 : (s->w - off + s->sw - 1) / s->sw;
-            if (j1 > pl)
-                j1 = pl;
-            float *dst = buf + (((r % s->sh) * s->sw + cph) * rows + i) * pl;
-            if (s->sw == 1) {
-                if (j1 > j0)
-                    memcpy(dst + j0, src + j0 + off,
-                           sizeof(float) * (size_t)(j1 - j0));
-                continue;
-            }
-            for (int64_t j = j0; j < j1; j++)
-                dst[j] = src[j * s->sw + off];
-        }
+        sm_conv_phase_row(src, s->w, s->sw, s->pl, pl, rows * pl,
+                          buf + ((r % s->sh) * s->sw * rows + i) * pl);
     }
 }
 

@@ -1,11 +1,12 @@
 /* Conv's kernels (core/ops/conv.c: im2col + sm_sgemm channel-major or
- * pixel-major with weights packed at planning, the direct kernel, the
- * depthwise kernel) against their common definition, bit for bit: each
+ * pixel-major with weights packed at planning, the direct kernel at
+ * strides 1 and more, the depthwise kernel) against their common definition, bit for bit: each
  * output one fmaf chain over (ci, ki, kj) in order from zero, padding
  * taps included, then the bias added. On every instruction set with
  * fused multiply-add this CPU has, at batch 1 and in a batch of 5 (an
- * image's bits do not depend on the batch), through the engine (so the
- * packed weights are the ones run). */
+ * image's bits do not depend on the batch), on one thread and on two (a
+ * batch split by images, one image by output channels), through the
+ * engine (so the packed weights are the ones run). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -93,18 +94,22 @@ static void check(const ccase *k)
         sm_err err = {{0}};
         sm_model *m = sm_model_load_buffer(bytes, len, "conv", &err);
         cr_assert_not_null(m, "%s", err.msg);
-        for (int pass = 0; pass < 2; pass++) { /* batch 5, then 1 image at a time */
-            for (int64_t n = 0; n < 5; n += pass ? 1 : 5) {
+        /* one thread; then two: batch 5 split by images, one image
+         * shared by output channels (run.c) */
+        for (int pass = 0; pass < 4; pass++) {
+            sm_model_set_threads(m, pass < 2 ? 1 : 2);
+            const int batch = pass % 2 ? 1 : 5;
+            for (int64_t n = 0; n < 5; n += batch) {
                 const sm_tensor *y = sm_model_forward(
-                    m, x->data + n * k->c * k->h * k->w, pass ? 1 : 5, &err);
+                    m, x->data + n * k->c * k->h * k->w, batch, &err);
                 cr_assert_not_null(y, "%s", err.msg);
-                int64_t cnt = (pass ? 1 : 5) * plane, bad = 0;
+                int64_t cnt = batch * plane, bad = 0;
                 for (int64_t i = 0; i < cnt; i++)
                     bad += memcmp(&y->data[i], &want[n * plane + i], sizeof(float)) != 0;
-                cr_assert_eq(bad, 0, "%s, %s, batch %d: %lld of %lld outputs "
-                             "differ from the definition", k->what,
-                             sm_isa_name(isa), pass ? 1 : 5, (long long)bad,
-                             (long long)cnt);
+                cr_assert_eq(bad, 0, "%s, %s, batch %d, %d threads: %lld of "
+                             "%lld outputs differ from the definition", k->what,
+                             sm_isa_name(isa), batch, pass < 2 ? 1 : 2,
+                             (long long)bad, (long long)cnt);
             }
         }
         sm_model_destroy(&m);
@@ -124,6 +129,8 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
         {3, 20, 18, 16, 7, 1, 2, 3, "7x7/2 stem, channel-major"},
         {16, 9, 9, 16, 3, 1, 1, 1, "3x3, direct"},
         {16, 8, 8, 32, 3, 1, 2, 1, "3x3/2 to 4x4, pixel-major"},
+        {16, 16, 17, 32, 3, 1, 2, 1, "3x3/2 to 8x9, direct in phases"},
+        {5, 23, 21, 8, 5, 1, 3, 2, "5x5/3 to 8x7, direct in phases"},
         {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major"},
         {40, 4, 4, 70, 3, 1, 1, 1, "3x3 on 4x4, 70 channels (panel edges)"},
         {32, 4, 4, 64, 1, 1, 2, 0, "1x1/2, pixel-major"},
