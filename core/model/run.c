@@ -42,7 +42,13 @@ typedef struct team_task {
     int id;
 } team_task;
 
-static int shared_node(const sm_model *m, plan *p, int i)
+/* Floating point operations of the run below which it runs alone: the
+ * helper thread is started for each run (util/pool.h), some tens of
+ * microseconds, more than a LeNet-size network takes. */
+#define TEAM_MIN_RUN_FLOPS 4e6
+
+/* Node i's floating point operations if it is to be shared, else 0. */
+static double shared_node(const sm_model *m, plan *p, int i)
 {
     const node *n = &m->g.nodes[i];
     if (p->folded[i] || !n->op->run_part || !n->op->flops)
@@ -50,8 +56,9 @@ static int shared_node(const sm_model *m, plan *p, int i)
     const sm_tensor *nin[MAX_IO];
     sm_tensor *nout[MAX_IO];
     sm_plan_node_io(n, p->vals, nin, nout);
-    return n->op->flops(n->params, nin, n->n_in, (const sm_tensor *const *)nout,
-                        n->n_out) >= TEAM_MIN_FLOPS;
+    double f = n->op->flops(n->params, nin, n->n_in,
+                            (const sm_tensor *const *)nout, n->n_out);
+    return f >= TEAM_MIN_FLOPS ? f : 0;
 }
 
 /* While parts of node number seq are left: claims one and runs it. */
@@ -144,14 +151,15 @@ static void team_main(void *arg)
 }
 
 /* run_plan on the caller's thread and a helper (lane 1's workspace), when
- * some node is worth sharing; alone otherwise. 0 or -1 with a message. */
+ * the nodes worth sharing are work enough; alone otherwise. 0 or -1 with
+ * a message. */
 static int run_team(sm_model *m, plan *p, const sm_tensor *const *in,
                     sm_err *err)
 {
-    int any = 0;
-    for (int i = 0; i < m->g.n_nodes && !any; i++)
-        any = shared_node(m, p, i);
-    if (m->threads < 2 || !any) {
+    double shared = 0;
+    for (int i = 0; i < m->g.n_nodes && m->threads >= 2; i++)
+        shared += shared_node(m, p, i);
+    if (shared < TEAM_MIN_RUN_FLOPS) {
         run_plan(m, p, in, NULL);
         return 0;
     }

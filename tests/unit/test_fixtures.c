@@ -137,3 +137,37 @@ Test(fixtures, split_batches_match_one_thread)
         sm_model_destroy(&m);
     }
 }
+
+/* One image on two threads (its convolutions shared out by output
+ * channels, core/model/run.c): the bits of one thread, and of the same
+ * image in a batch of 4, for every image of the fixtures big enough to be
+ * shared. */
+Test(fixtures, one_image_on_two_threads_matches_one_thread)
+{
+    sm_err err = {{0}};
+    const char *models[] = {FIX "resnet18s.onnx", FIX "mobilenets.onnx"};
+    const char *inputs[] = {FIX "resnet18s_input.npy", FIX "mobilenets_input.npy"};
+    for (int k = 0; k < 2; k++) {
+        sm_model *m = sm_model_load_file(models[k], &err);
+        cr_assert_not_null(m, "%s", err.msg);
+        sm_tensor *x = npy(inputs[k]);
+        int64_t per = sm_tensor_numel(x) / x->shape[0];
+        const sm_tensor *y = sm_model_forward(m, x->data, x->shape[0], &err);
+        cr_assert_not_null(y, "%s", err.msg);
+        sm_tensor *all = sm_tensor_clone(y);
+        int64_t row = sm_tensor_numel(all) / all->shape[0];
+        for (int64_t i = 0; i < x->shape[0]; i++)
+            for (int threads = 1; threads <= 2; threads++) {
+                sm_model_set_threads(m, threads);
+                const sm_tensor *one = sm_model_forward(m, x->data + i * per, 1, &err);
+                cr_assert_not_null(one, "%s", err.msg);
+                cr_assert_eq(memcmp(one->data, all->data + i * row,
+                                    sizeof(float) * (size_t)row), 0,
+                             "%s, image %lld, %d threads: not the bits of the "
+                             "batch", models[k], (long long)i, threads);
+            }
+        sm_tensor_destroy(&all);
+        sm_tensor_destroy(&x);
+        sm_model_destroy(&m);
+    }
+}
