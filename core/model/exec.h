@@ -112,11 +112,6 @@ int sm_lanes_gather(const sm_model *m, plan *const *lp, const int64_t *n0,
 plan *sm_plan_get(sm_model *m, lane *ln, const sm_tensor *const *in,
                   sm_err *err);
 
-/* Lane ln's workspace grown to n floats (for a team's helper, run.c;
- * the lane's plans are bound to it again when next used), or NULL with a
- * message. */
-float *sm_lane_workspace(lane *ln, size_t n, sm_err *err);
-
 /* Frees every lane's plans (after the graph's constants changed). */
 void sm_plan_drop_all(sm_model *m);
 

@@ -79,15 +79,6 @@ static int lane_grow(float **buf, size_t *cap, size_t n)
     return 0;
 }
 
-float *sm_lane_workspace(lane *ln, size_t n, sm_err *err)
-{
-    if (lane_grow(&ln->ws, &ln->ws_cap, n)) {
-        sm_err_set(err, "out of memory for a workspace of %zu floats", n);
-        return NULL;
-    }
-    return ln->ws;
-}
-
 /* Points p's activations into ln's arena (grown to fit) and its workspace
  * at ln's. 0 or -1 with a message. */
 static int plan_bind(const sm_model *m, lane *ln, plan *p, sm_err *err)

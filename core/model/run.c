@@ -1,7 +1,5 @@
 /* Running a planned graph: single-threaded, or the batch split over lanes
  * that run in parallel and joined. */
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,107 +10,15 @@
 
 /* --- running ------------------------------------------------------------- */
 
-/* --- one image on two threads -------------------------------------------
- * A run too small to split by images (fewer than two a thread) still
- * takes a second thread: each node whose operator has run_part and enough
- * work is shared out by output channels (op.h), the caller's thread
- * walking the graph and posting such nodes, a helper thread taking parts
- * as they come. Either thread claims the next part of the posted node, so
- * the run completes on the caller alone when no helper could be started
- * (util/pool.h then runs it afterwards). The parts write disjoint outputs
- * with run's bits: the split changes nothing. */
-#define TEAM_PARTS 2
-/* Floating point operations below which a node runs whole: a hand-over
- * costs about a microsecond. */
-#define TEAM_MIN_FLOPS 1e5
-
-typedef struct team {
-    const sm_model *m;
-    plan *p;
-    float *ws[TEAM_PARTS];   /* each thread's workspace */
-    _Atomic uint64_t posted; /* node sequence number << 8 | next part */
-    atomic_int finished;     /* parts of the posted node done */
-    atomic_int quit;
-    int node;                /* the posted node, written before posted */
-} team;
-
-typedef struct team_task {
-    team *t;
-    const sm_tensor *const *in;
-    int id;
-} team_task;
-
-/* Floating point operations of the run below which it runs alone: the
- * helper thread is started for each run (util/pool.h), some tens of
- * microseconds, more than a LeNet-size network takes. */
-#define TEAM_MIN_RUN_FLOPS 4e6
-
-/* Node i's floating point operations if it is to be shared, else 0. */
-static double shared_node(const sm_model *m, plan *p, int i)
-{
-    const node *n = &m->g.nodes[i];
-    if (p->folded[i] || !n->op->run_part || !n->op->flops)
-        return 0;
-    const sm_tensor *nin[MAX_IO];
-    sm_tensor *nout[MAX_IO];
-    sm_plan_node_io(n, p->vals, nin, nout);
-    double f = n->op->flops(n->params, nin, n->n_in,
-                            (const sm_tensor *const *)nout, n->n_out);
-    return f >= TEAM_MIN_FLOPS ? f : 0;
-}
-
-/* While parts of node number seq are left: claims one and runs it. */
-static void team_claim(team *t, uint64_t seq, float *ws)
-{
-    for (;;) {
-        uint64_t w = atomic_load_explicit(&t->posted, memory_order_acquire);
-        if (w >> 8 != seq || (w & 0xff) >= TEAM_PARTS)
-            return;
-        if (!atomic_compare_exchange_weak_explicit(&t->posted, &w, w + 1,
-                                                   memory_order_acq_rel,
-                                                   memory_order_acquire))
-            continue;
-        const node *n = &t->m->g.nodes[t->node];
-        const sm_tensor *nin[MAX_IO];
-        sm_tensor *nout[MAX_IO];
-        sm_plan_node_io(n, t->p->vals, nin, nout);
-        n->op->run_part(n->params, t->m->packed ? t->m->packed[t->node] : NULL,
-                        nin, n->n_in, nout, n->n_out, ws, (int)(w & 0xff),
-                        TEAM_PARTS);
-        atomic_fetch_add_explicit(&t->finished, 1, memory_order_release);
-    }
-}
-
-/* Waiting: spins a while (a node takes microseconds), then yields the
- * core (the machine may be shared). */
-static void team_pause(unsigned *spins)
-{
-    if (++*spins > 4000)
-        sched_yield();
-}
-
 /* Evaluates every node of a planned graph; inputs are borrowed (operators
- * never write to their inputs). t: a team to share nodes with, or NULL. */
-static void run_plan(const sm_model *m, plan *p, const sm_tensor *const *in,
-                     team *t)
+ * never write to their inputs). */
+static void run_plan(const sm_model *m, plan *p, const sm_tensor *const *in)
 {
-    uint64_t seq = 0;
     for (int i = 0; i < m->g.n_inputs; i++)
         p->vals[m->g.inputs[i]].data = in[i]->data;
     for (int i = 0; i < m->g.n_nodes; i++) {
         if (p->folded[i])
             continue;
-        if (t && shared_node(m, p, i)) {
-            t->node = i;
-            atomic_store_explicit(&t->finished, 0, memory_order_relaxed);
-            atomic_store_explicit(&t->posted, ++seq << 8, memory_order_release);
-            team_claim(t, seq, t->ws[0]);
-            unsigned spins = 0;
-            while (atomic_load_explicit(&t->finished, memory_order_acquire) <
-                   TEAM_PARTS)
-                team_pause(&spins);
-            continue;
-        }
         const node *n = &m->g.nodes[i];
         const sm_tensor *nin[MAX_IO];
         sm_tensor *nout[MAX_IO];
@@ -125,59 +31,9 @@ static void run_plan(const sm_model *m, plan *p, const sm_tensor *const *in,
     }
 }
 
-static void team_main(void *arg)
-{
-    team_task *k = arg;
-    team *t = k->t;
-    if (k->id == 0) {
-        run_plan(t->m, t->p, k->in, t);
-        atomic_store_explicit(&t->quit, 1, memory_order_release);
-        return;
-    }
-    uint64_t seen = 0;
-    unsigned spins = 0;
-    for (;;) {
-        uint64_t seq = atomic_load_explicit(&t->posted, memory_order_acquire) >> 8;
-        if (seq != seen) {
-            seen = seq;
-            team_claim(t, seq, t->ws[1]);
-            spins = 0;
-        } else if (atomic_load_explicit(&t->quit, memory_order_acquire)) {
-            return;
-        } else {
-            team_pause(&spins);
-        }
-    }
-}
-
-/* run_plan on the caller's thread and a helper (lane 1's workspace), when
- * the nodes worth sharing are work enough; alone otherwise. 0 or -1 with
- * a message. */
-static int run_team(sm_model *m, plan *p, const sm_tensor *const *in,
-                    sm_err *err)
-{
-    double shared = 0;
-    for (int i = 0; i < m->g.n_nodes && m->threads >= 2; i++)
-        shared += shared_node(m, p, i);
-    if (shared < TEAM_MIN_RUN_FLOPS) {
-        run_plan(m, p, in, NULL);
-        return 0;
-    }
-    float *ws1 = sm_lane_workspace(&m->lanes[1], p->ws_len, err);
-    if (!ws1)
-        return -1;
-    team t = {.m = m, .p = p, .ws = {p->ws, ws1}};
-    atomic_init(&t.posted, 0);
-    atomic_init(&t.finished, 0);
-    atomic_init(&t.quit, 0);
-    team_task tasks[TEAM_PARTS] = {{&t, in, 0}, {&t, in, 1}};
-    sm_pool_run(team_main, tasks, sizeof tasks[0], TEAM_PARTS);
-    return 0;
-}
-
 static void forward_job(lane_job *j)
 {
-    run_plan(j->m, j->p, j->in, NULL);
+    run_plan(j->m, j->p, j->in);
 }
 
 _Static_assert(SM_MODEL_MAX_THREADS <= SM_POOL_MAX, "a lane a pool task");
@@ -350,8 +206,9 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
         m->unbatched = 1; /* outputs not batched: never split again */
     }
     plan *p = sm_plan_get(m, &m->lanes[0], inputs, err);
-    if (!p || run_team(m, p, inputs, err))
+    if (!p)
         return sm_err_prefix(err, "%s", m->g.origin);
+    run_plan(m, p, inputs);
     for (int i = 0; i < m->g.n_outputs; i++)
         outputs[i] = &p->vals[m->g.outputs[i]];
     m->last_flops = p->flops;

@@ -216,31 +216,14 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     return gemm > direct ? gemm : direct;
 }
 
-/* Part `part` of `parts` of total items in whole units: [*lo, *hi). */
-static void share(int64_t total, int64_t unit, int part, int parts,
-                  int64_t *lo, int64_t *hi)
-{
-    const int64_t units = (total + unit - 1) / unit;
-    *lo = units * part / parts * unit;
-    *hi = units * (part + 1) / parts * unit;
-    if (*lo > total)
-        *lo = total;
-    if (*hi > total)
-        *hi = total;
-}
-
 /* One direct-path problem per image and group: packed weights once per
  * group, then each image padded and convolved onto its output. flip: the
  * input gradient (x is then the output gradient, y the input's). */
 static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
                         int flip, const float *x, const float *w,
                         const float *prepacked, const float *b, float *y,
-                        float *ws, int part, int parts)
+                        float *ws)
 {
-    int64_t co0, co1; /* this part's output channels of each group */
-    share(s->cout, sm_conv_direct_block(s), part, parts, &co0, &co1);
-    if (co0 >= co1)
-        return;
     float *packed = ws, *xp = packed + sm_conv_direct_packed_size(s);
     float *scratch = xp + sm_conv_direct_input_size(s);
     const int64_t in_plane = flip ? d->p : d->h * d->w;
@@ -260,10 +243,9 @@ static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
             else
                 sm_conv_direct_pad(s, xi, d->h, d->w, d->ph, d->pw, xp);
             /* d->direct: this CPU has a kernel (get_dims) */
-            (void)sm_conv_direct_run_range(
-                s, xp, wp, b ? b + g * d->mg : NULL,
-                y + (i * out_c + g * s->cout) * out_plane, flip, scratch, co0,
-                co1);
+            (void)sm_conv_direct_run(s, xp, wp, b ? b + g * d->mg : NULL,
+                                     y + (i * out_c + g * s->cout) * out_plane,
+                                     flip, scratch);
         }
     }
 }
@@ -424,13 +406,8 @@ static const float *gather(const dims *d, const float *x, int64_t n0,
  * colsᵀ Wᵀ ([nb*P, Mg]), then y = Tᵀ + bias per image. */
 static void run_pixel_major(const conv *p, const dims *d, const float *x,
                             const float *w, const float *prepacked,
-                            const float *b, float *y, int pointwise, float *ws,
-                            int part, int parts)
+                            const float *b, float *y, int pointwise, float *ws)
 {
-    int64_t c0, c1; /* this part's output channels of each group: panels */
-    share(d->mg, 32, part, parts, &c0, &c1);
-    if (c0 >= c1)
-        return;
     float *col = ws, *tmp = ws + d->k * d->nb * d->p;
     float *phase = tmp + d->mg * d->nb * d->p;
     for (int64_t g = 0; g < p->group; g++) {
@@ -444,10 +421,10 @@ static void run_pixel_major(const conv *p, const dims *d, const float *x,
             const int64_t nb = d->n - n0 < d->nb ? d->n - n0 : d->nb;
             const int64_t ld = nb * d->p;
             const float *a = gather(d, x, n0, nb, g, pointwise, col, phase);
-            sm_sgemm_packed(1, ld, c1 - c0, d->k, 1.0f, a, ld, packed + c0 * d->k,
-                            0, tmp + c0, d->mg);
+            sm_sgemm_packed(1, ld, d->mg, d->k, 1.0f, a, ld, packed, 0, tmp,
+                            d->mg);
             for (int64_t i = 0; i < nb; i++)
-                for (int64_t mi = c0; mi < c1; mi++) {
+                for (int64_t mi = 0; mi < d->mg; mi++) {
                     float *dst = y + ((n0 + i) * d->m + g * d->mg + mi) * d->p;
                     const float *src = tmp + i * d->p * d->mg + mi;
                     const float bi = b ? b[g * d->mg + mi] : 0.0f;
@@ -474,11 +451,9 @@ static int pack_kind(const dims *d)
 }
 
 /* The forward pass, with the weights packed beforehand (conv_pack) or
- * not (prepacked NULL): part `part` of `parts` of the output channels
- * (each part gathers its inputs again, in its own workspace). */
+ * not (prepacked NULL). */
 static void forward(const conv *p, const sm_tensor *const *in, int n_in,
-                    sm_tensor *const *out, const float *prepacked, float *ws,
-                    int part, int parts)
+                    sm_tensor *const *out, const float *prepacked, float *ws)
 {
     const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
     float *y = out[0]->data;
@@ -486,34 +461,26 @@ static void forward(const conv *p, const sm_tensor *const *in, int n_in,
     get_dims(p, x, w, out[0], &d);
     if (d.depthwise) {
         sm_conv_dw s = dw_problem(&d);
-        int64_t c0, c1;
-        share(d.c, 1, part, parts, &c0, &c1);
         /* d.depthwise: this CPU has the kernel (get_dims) */
-        for (int64_t i = 0; i < d.n && c0 < c1; i++)
-            (void)sm_conv_dw_run(&s, c1 - c0,
-                                 x->data + (i * d.c + c0) * d.h * d.w,
-                                 w->data + c0 * d.kh * d.kw,
-                                 b ? b->data + c0 : NULL,
-                                 y + (i * d.m + c0) * d.p, ws);
+        for (int64_t i = 0; i < d.n; i++)
+            (void)sm_conv_dw_run(&s, d.c, x->data + i * d.c * d.h * d.w,
+                                 w->data, b ? b->data : NULL, y + i * d.m * d.p,
+                                 ws);
         return;
     }
     if (d.direct) {
         sm_conv_direct s = direct_fwd(&d);
         direct_each(p, &d, &s, 0, x->data, w->data, prepacked,
-                    b ? b->data : NULL, y, ws, part, parts);
+                    b ? b->data : NULL, y, ws);
         return;
     }
     int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
                     d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
     if (pixel_major(&d)) {
         run_pixel_major(p, &d, x->data, w->data, prepacked,
-                        b ? b->data : NULL, y, pointwise, ws, part, parts);
+                        b ? b->data : NULL, y, pointwise, ws);
         return;
     }
-    int64_t m0, m1; /* this part's output channels of each group: tiles */
-    share(d.mg, 8, part, parts, &m0, &m1);
-    if (m0 >= m1)
-        return;
     float *col = ws, *tmp = ws + d.k * d.nb * d.p;
     float *phase = tmp + d.mg * d.nb * d.p;
     float *pack = phase + phase_size(&d);
@@ -526,20 +493,18 @@ static void forward(const conv *p, const sm_tensor *const *in, int n_in,
                 float *yo = y + (n0 * d.m + g * d.mg) * d.p;
                 if (!pointwise)
                     im2col(xi, &d, col, d.p, 0, phase);
-                sm_sgemm(0, 0, m1 - m0, d.p, d.k, 1.0f, wg + m0 * d.k, d.k,
-                         pointwise ? xi : col, d.p, 0, yo + m0 * d.p, d.p,
-                         pack);
+                sm_sgemm(0, 0, d.mg, d.p, d.k, 1.0f, wg, d.k,
+                         pointwise ? xi : col, d.p, 0, yo, d.p, pack);
                 if (b)
-                    add_bias(yo + m0 * d.p, b->data + g * d.mg + m0, m1 - m0,
-                             d.p);
+                    add_bias(yo, b->data + g * d.mg, d.mg, d.p);
                 continue;
             }
             int64_t ld = nb * d.p;
             gather(&d, x->data, n0, nb, g, pointwise, col, phase);
-            sm_sgemm(0, 0, m1 - m0, ld, d.k, 1.0f, wg + m0 * d.k, d.k, col, ld,
-                     0, tmp + m0 * ld, ld, pack);
+            sm_sgemm(0, 0, d.mg, ld, d.k, 1.0f, wg, d.k, col, ld, 0, tmp, ld,
+                     pack);
             for (int64_t i = 0; i < nb; i++)
-                for (int64_t mi = m0; mi < m1; mi++) {
+                for (int64_t mi = 0; mi < d.mg; mi++) {
                     float *dst = y + ((n0 + i) * d.m + g * d.mg + mi) * d.p;
                     const float *src = tmp + mi * ld + i * d.p;
                     if (b) {
@@ -558,7 +523,7 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, float *ws)
 {
     (void)n_out;
-    forward(pv, in, n_in, out, NULL, ws, 0, 1);
+    forward(pv, in, n_in, out, NULL, ws);
 }
 
 static size_t conv_pack_size(const void *pv, const sm_tensor *const *in,
@@ -604,26 +569,19 @@ static void conv_pack(const void *pv, const sm_tensor *const *in, int n_in,
 
 /* Packed weights serve the path they were packed for; a direct layer on
  * a CPU (or SALMAP_ISA) without the direct kernel runs unpacked. */
-static void conv_run_part(const void *pv, const float *packed,
-                          const sm_tensor *const *in, int n_in,
-                          sm_tensor *const *out, int n_out, float *ws,
-                          int part, int parts)
+static void conv_run_packed(const void *pv, const float *packed,
+                            const sm_tensor *const *in, int n_in,
+                            sm_tensor *const *out, int n_out, float *ws)
 {
     (void)n_out;
     const conv *p = pv;
     dims d;
     get_dims(p, in[0], in[1], out[0], &d);
     const int kind = pack_kind(&d);
-    if (!((kind == PACK_DIRECT && d.direct) || kind == PACK_PIXEL))
-        packed = NULL;
-    forward(p, in, n_in, out, packed, ws, part, parts);
-}
-
-static void conv_run_packed(const void *pv, const float *packed,
-                            const sm_tensor *const *in, int n_in,
-                            sm_tensor *const *out, int n_out, float *ws)
-{
-    conv_run_part(pv, packed, in, n_in, out, n_out, ws, 0, 1);
+    forward(p, in, n_in, out,
+            (kind == PACK_DIRECT && d.direct) || kind == PACK_PIXEL ? packed
+                                                                    : NULL,
+            ws);
 }
 
 static double conv_flops(const void *pv, const sm_tensor *const *in, int n_in,
@@ -699,8 +657,7 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
     get_dims(p, x, w, out[0], &d);
     if (d.direct && d.sh == 1 && d.sw == 1 && gx) {
         sm_conv_direct s = direct_bwd(&d);
-        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data, ws,
-                    0, 1);
+        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data, ws);
         gx = NULL;
         if (!gw && !gb)
             return;
@@ -756,7 +713,6 @@ const sm_op_class sm_op_conv = {
     .pack_size = conv_pack_size,
     .pack = conv_pack,
     .run_packed = conv_run_packed,
-    .run_part = conv_run_part,
     .backward = conv_backward,
     .bwd_workspace = conv_bwd_workspace,
 };

@@ -215,13 +215,12 @@ TILE512(1, 8)
 #define DEFINE_RUN(NAME, ATTR, V, VL, T8, T4, T2, T1)                          \
     ATTR static void NAME(const sm_conv_direct *s, const float *xp,            \
                           const float *packed, const float *bias, float *y,    \
-                          int accumulate, float *scratch, int64_t c0,          \
-                          int64_t c1)                                          \
+                          int accumulate, float *scratch)                      \
     {                                                                          \
         const int64_t mb = block_of(s->cout), span = VL * (TILE / mb);         \
         const int64_t pitch = pitch_of(s);                                     \
         const int64_t kt = s->cin * s->kh * s->kw, ng = grid_of(s, VL);        \
-        for (int64_t co0 = c0; co0 < c1; co0 += mb) {                          \
+        for (int64_t co0 = 0; co0 < s->cout; co0 += mb) {                      \
             const float *wb = packed + co0 * kt;                               \
             for (int64_t q0 = 0; q0 < ng; q0 += span) {                        \
                 if (mb == 8)                                                   \
@@ -263,38 +262,22 @@ DEFINE_RUN(run_avx512, ATTR512, v16, 16, tile16_8, tile16_4, tile16_2, tile16_1)
 DEFINE_RUN(run_avx2, ATTR256, v8, 8, tile8_8, tile8_4, tile8_2, tile8_1)
 #endif
 
-int64_t sm_conv_direct_block(const sm_conv_direct *s)
-{
-    return block_of(s->cout);
-}
-
-int sm_conv_direct_run_range(const sm_conv_direct *s, const float *xp,
-                             const float *packed, const float *bias, float *y,
-                             int accumulate, float *scratch, int64_t co0,
-                             int64_t co1)
-{
-    if (co1 > s->cout)
-        co1 = s->cout;
-#if defined(__x86_64__)
-    const int isa = sm_isa();
-    if (isa == SM_ISA_AVX512) {
-        run_avx512(s, xp, packed, bias, y, accumulate, scratch, co0, co1);
-        return 0;
-    }
-    if (isa == SM_ISA_AVX2) {
-        run_avx2(s, xp, packed, bias, y, accumulate, scratch, co0, co1);
-        return 0;
-    }
-#endif
-    (void)s, (void)xp, (void)packed, (void)bias, (void)y, (void)accumulate,
-        (void)scratch, (void)co0, (void)co1;
-    return -1;
-}
-
 int sm_conv_direct_run(const sm_conv_direct *s, const float *xp,
                        const float *packed, const float *bias, float *y,
                        int accumulate, float *scratch)
 {
-    return sm_conv_direct_run_range(s, xp, packed, bias, y, accumulate,
-                                    scratch, 0, s->cout);
+#if defined(__x86_64__)
+    const int isa = sm_isa();
+    if (isa == SM_ISA_AVX512) {
+        run_avx512(s, xp, packed, bias, y, accumulate, scratch);
+        return 0;
+    }
+    if (isa == SM_ISA_AVX2) {
+        run_avx2(s, xp, packed, bias, y, accumulate, scratch);
+        return 0;
+    }
+#endif
+    (void)s, (void)xp, (void)packed, (void)bias, (void)y, (void)accumulate,
+        (void)scratch;
+    return -1;
 }

@@ -44,14 +44,5 @@ int sm_conv_direct_run(const sm_conv_direct *s, const float *xp,
                         const float *packed, const float *bias, float *y,
                         int accumulate, float *scratch);
 
-/* Output channels a block of the packed weights; sm_conv_direct_run_range
- * computes the output channels [co0, co1) only (co0 a multiple of the
- * block; co1 one too, or cout), with the bits sm_conv_direct_run gives
- * them. */
-int64_t sm_conv_direct_block(const sm_conv_direct *s);
-int sm_conv_direct_run_range(const sm_conv_direct *s, const float *xp,
-                             const float *packed, const float *bias, float *y,
-                             int accumulate, float *scratch, int64_t co0,
-                             int64_t co1);
 
 #endif

@@ -74,14 +74,6 @@ typedef struct sm_op_class {
     void (*run_packed)(const void *p, const float *packed,
                        const sm_tensor *const *in, int n_in,
                        sm_tensor *const *out, int n_out, float *ws);
-    /* Optional: part `part` of `parts` of run (packed: as run_packed, or
-     * NULL) for threads sharing one image, each with its own workspace:
-     * the parts write disjoint outputs (a share of the output channels)
-     * that together are run's, with its bits. */
-    void (*run_part)(const void *p, const float *packed,
-                     const sm_tensor *const *in, int n_in,
-                     sm_tensor *const *out, int n_out, float *ws, int part,
-                     int parts);
 } sm_op_class;
 
 /* Every operator class is a const object named sm_op_<name> defined in its

@@ -5,8 +5,8 @@
  * taps included, then the bias added. On every instruction set with
  * fused multiply-add this CPU has, at batch 1 and in a batch of 5 (an
  * image's bits do not depend on the batch), on one thread and on two (a
- * batch split by images, one image by output channels), through the
- * engine (so the packed weights are the ones run). */
+ * batch split by images), through the engine (so the packed weights are
+ * the ones run). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -94,8 +94,7 @@ static void check(const ccase *k)
         sm_err err = {{0}};
         sm_model *m = sm_model_load_buffer(bytes, len, "conv", &err);
         cr_assert_not_null(m, "%s", err.msg);
-        /* one thread; then two: batch 5 split by images, one image
-         * shared by output channels (run.c) */
+        /* one thread; then two (batch 5 split by images) */
         for (int pass = 0; pass < 4; pass++) {
             sm_model_set_threads(m, pass < 2 ? 1 : 2);
             const int batch = pass % 2 ? 1 : 5;

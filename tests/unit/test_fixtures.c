@@ -138,11 +138,11 @@ Test(fixtures, split_batches_match_one_thread)
     }
 }
 
-/* One image on two threads (its convolutions shared out by output
- * channels, core/model/run.c): the bits of one thread, and of the same
- * image in a batch of 4, for every image of the fixtures big enough to be
- * shared. */
-Test(fixtures, one_image_on_two_threads_matches_one_thread)
+/* Every image of the ResNet- and MobileNet-shaped fixtures run alone, on
+ * one thread or two, has the very bits of its row in the batch of 4 (the
+ * small planes' pixel-major GEMM, the depthwise and strided direct
+ * kernels included). */
+Test(fixtures, one_image_has_the_bits_of_its_row_in_the_batch)
 {
     sm_err err = {{0}};
     const char *models[] = {FIX "resnet18s.onnx", FIX "mobilenets.onnx"};
