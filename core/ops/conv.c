@@ -372,9 +372,9 @@ static void add_bias(float *y, const float *b, int64_t m, int64_t p)
  * columns) then span output channels, which stay many on the small
  * planes of a network's later stages, where a single image's pixels
  * fill a fraction of a panel (4 of 32 on a 2 x 2 plane), and the
- * weights, packed once per call, stay in cache while every pixel passes
- * them. Either way each output is the same fused multiply-add chain over
- * k, so the choice changes no bits. */
+ * weights, packed once when the model is planned (conv_pack), stay in
+ * cache while every pixel passes them. Either way each output is the
+ * same fused multiply-add chain over k, so the choice changes no bits. */
 static int pixel_major(const dims *d)
 {
     return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE;
