@@ -267,8 +267,24 @@ LIMIT ?= 100
 determinism: all data
 	LIMIT=$(LIMIT) BUILD=$(BUILD) bash tests/acceptance/determinism.sh
 
+# ONNX Runtime for bench/forward's comparison (bench/ort_forward.js):
+# onnxruntime-node from npm into $(BUILD)/ort, by this target only (never
+# the build or the tests). Its install script would fetch GPU providers
+# from nuget.org; the CPU runtime ships in the package, so scripts are off.
+# Without npm or the registry the bench runs and says ORT was skipped.
+ORT_VERSION ?= 1.30.0
+ORT_PKG     := $(BUILD)/ort/node_modules/onnxruntime-node/package.json
+
+$(ORT_PKG):
+	@mkdir -p $(BUILD)/ort
+	@cd $(BUILD)/ort && npm install --no-audit --no-fund --no-save --ignore-scripts \
+	    onnxruntime-node@$(ORT_VERSION) >npm.log 2>&1 || \
+	  echo "make bench: npm could not install onnxruntime-node@$(ORT_VERSION)" \
+	       "(see $(BUILD)/ort/npm.log); ONNX Runtime is skipped"
+
 bench: $(BENCH_BINS) $(BINS)
-	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	@$(MAKE) --no-print-directory $(ORT_PKG)
+	@for b in $(BENCH_BINS); do echo "== $$b"; ORT_DIR=$(BUILD)/ort $$b || exit 1; done
 
 # --- fuzz ------------------------------------------------------------------
 # The libFuzzer target of the wire decoders (tests/fuzz/fuzz_msg.c), built by

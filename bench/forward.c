@@ -1,14 +1,20 @@
 /* bench/forward: images per second of the model engine at batch 1, 64 and
- * 256 on the LeNet-size and ResNet-18-shaped fixtures, against the floor set
- * by this machine's sgemm rate measured in the same run, and against PyTorch
- * on the same network when Debian's python3-torch is installed.
+ * 256 on the LeNet-size, ResNet-18-shaped and MobileNet-shaped fixtures,
+ * against the floor set by this machine's sgemm rate measured in the same
+ * run, against ONNX Runtime (npm onnxruntime-node, CPU, installed into
+ * build/ort by `make bench`) and against PyTorch on the same network when
+ * Debian's python3-torch is installed.
  *
  *   ratio = achieved GFLOP/s / sgemm GFLOP/s   (100% = the floor)
+ *   sal/ORT = the better of salmap's two img/s / ORT img/s on as many
+ *             threads (at batch 1 both modes run the same code: a batch
+ *             below two images a thread is not split)
  *
  * The engine runs on one thread, then splitting the batch over as many
  * threads as OpenBLAS would use (the cores); its GEMMs are its own
- * (ops/sgemm.h), so OpenBLAS's threads play no part. PyTorch gets the same
- * core count.
+ * (ops/sgemm.h), so OpenBLAS's threads play no part. ONNX Runtime and
+ * PyTorch get the same core count. The machine may be shared: only
+ * ratios measured in the same run compare.
  *
  * Run from the repository root (make bench). */
 #include <cblas.h>
@@ -20,23 +26,45 @@
 #include "common.h"
 #include "model/model.h"
 
-/* Images per second of PyTorch on the same network (TorchScript file saved
- * with the ONNX export), or 0 when torch is not installed. */
-static double torch_rate(const char *pt, int c, int h, int w, int batch,
-                         int threads)
+/* The first number a command prints, or 0 when it fails. */
+static double command_rate(const char *cmd)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 bench/torch_forward.py %s %d %d %d %d %d "
-             "2>/dev/null", pt, c, h, w, batch, threads);
     FILE *f = popen(cmd, "r");
     if (!f)
         return 0;
     double r = 0;
     if (fscanf(f, "%lf", &r) != 1)
         r = 0;
-    pclose(f);
+    if (pclose(f) != 0)
+        r = 0;
     return r;
+}
+
+/* Images per second of PyTorch on the same network (TorchScript file saved
+ * with the ONNX export), or 0 when torch is not installed or there is no
+ * such file. */
+static double torch_rate(const char *pt, int c, int h, int w, int batch,
+                         int threads)
+{
+    if (!pt)
+        return 0;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 bench/torch_forward.py %s %d %d %d %d %d "
+             "2>/dev/null", pt, c, h, w, batch, threads);
+    return command_rate(cmd);
+}
+
+/* Images per second of ONNX Runtime on the ONNX file itself, or 0 when
+ * node or onnxruntime-node is missing. */
+static double ort_rate(const char *onnx, int c, int h, int w, int batch,
+                       int threads)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "node bench/ort_forward.js %s %d %d %d %d %d 2>/dev/null", onnx,
+             c, h, w, batch, threads);
+    return command_rate(cmd);
 }
 
 /* Microseconds an image of model m when batches take sizes sizes[0..k)
@@ -70,14 +98,23 @@ int main(void)
     double peak = bench_sgemm_rate(1024);
     printf("sgemm 1024^3: %.1f GFLOP/s (OpenBLAS %s kernels, %d threads)\n",
            peak, openblas_get_corename(), threads);
+    if (command_rate("/usr/bin/python3 -c 'import torch; print(1)' "
+                     "2>/dev/null") <= 0)
+        printf("PyTorch: skipped (python3-torch is not installed)\n");
+    if (command_rate("node -e \"require(require('path').resolve("
+                     "(process.env.ORT_DIR||'build/ort')+'/node_modules/onnxruntime-node'));"
+                     "console.log(1)\" 2>/dev/null") <= 0)
+        printf("ONNX Runtime: skipped (build/ort/node_modules/onnxruntime-node "
+               "missing: make bench installs it with npm)\n");
     const bench_model models[] = {
         {"lenet", "tests/fixtures/lenet.onnx", "tests/fixtures/lenet.pt", 1, 28, 28},
         {"resnet18s", "tests/fixtures/resnet18s.onnx", "tests/fixtures/resnet18s.pt", 3, 64, 64},
+        {"mobilenets", "tests/fixtures/mobilenets.onnx", NULL, 3, 64, 64},
     };
     const int batches[] = {1, 64, 256};
-    printf("%-10s %5s %10s | %9s %6s | %9s %6s | %9s %8s\n", "model", "batch",
-           "MFLOP/img", "1thr img/s", "sgemm", "split img/s", "sgemm",
-           "torch", "best/torch");
+    printf("%-10s %5s %9s | %9s %5s | %9s %5s | %9s %7s | %9s %8s\n", "model",
+           "batch", "MFLOP/img", "1thr img/s", "sgemm", "split img/s", "sgemm",
+           "ORT img/s", "sal/ORT", "torch", "best/torch");
     for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
         const bench_model *bm = &models[mi];
         sm_err err = {0};
@@ -100,25 +137,37 @@ int main(void)
                     return 1;
                 }
                 flops = sm_model_flops(m);
-                int runs = 0;
-                double t0 = bench_now(), t;
-                do {
-                    sm_model_forward(m, x, n, &err);
-                    runs++;
-                    t = bench_now() - t0;
-                } while (t < 1.0 || runs < 3);
-                ips[mode] = runs * (double)n / t;
+                /* the best of 3 one-second rounds, as ort_forward.js
+                 * measures: the machine may be shared */
+                ips[mode] = 0;
+                for (int round = 0; round < 3; round++) {
+                    int runs = 0;
+                    double t0 = bench_now(), t;
+                    do {
+                        sm_model_forward(m, x, n, &err);
+                        runs++;
+                        t = bench_now() - t0;
+                    } while (t < 1.0 || runs < 3);
+                    if (runs * (double)n / t > ips[mode])
+                        ips[mode] = runs * (double)n / t;
+                }
             }
             double per = flops / n;
+            double orr = ort_rate(bm->onnx, bm->c, bm->h, bm->w, n, threads);
             double tr = torch_rate(bm->pt, bm->c, bm->h, bm->w, n, threads);
             double best = ips[0] > ips[1] ? ips[0] : ips[1];
-            printf("%-10s %5d %10.3f | %9.0f %5.0f%% | %9.0f %5.0f%% | ",
+            printf("%-10s %5d %9.3f | %9.0f %4.0f%% | %9.0f %4.0f%% | ",
                    bm->name, n, per / 1e6, ips[0], 100.0 * ips[0] * per / 1e9 / peak,
                    ips[1], 100.0 * ips[1] * per / 1e9 / peak);
+            if (orr > 0)
+                printf("%9.0f %7.2f | ", orr, best / orr);
+            else
+                printf("%9s %7s | ", "-", "-");
             if (tr > 0)
                 printf("%9.0f %7.2fx\n", tr, best / tr);
             else
                 printf("%9s %8s\n", "-", "-");
+            fflush(stdout);
             free(x);
         }
         /* batches of changing size (adaptive rounds) against a fixed one

@@ -68,6 +68,11 @@ struct sm_model {
     sm_tensor act_joined;    /* sm_model_activation of a split run */
     size_t act_cap;
     int *params, n_params;   /* value indices of the float initializers */
+    float **packed;          /* n_nodes, or NULL: each node's constant
+                                inputs as its op packed them (op.h), NULL
+                                when it packs none; kept across plans and
+                                lanes, dropped with them */
+    unsigned char *pack_asked; /* n_nodes: pack_size was asked */
     sm_tensor *pgrad;        /* n_params: gradients of the last backward */
 };
 

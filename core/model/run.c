@@ -23,7 +23,11 @@ static void run_plan(const sm_model *m, plan *p, const sm_tensor *const *in)
         const sm_tensor *nin[MAX_IO];
         sm_tensor *nout[MAX_IO];
         sm_plan_node_io(n, p->vals, nin, nout);
-        n->op->run(n->params, nin, n->n_in, nout, n->n_out, p->ws);
+        if (m->packed && m->packed[i])
+            n->op->run_packed(n->params, m->packed[i], nin, n->n_in, nout,
+                              n->n_out, p->ws);
+        else
+            n->op->run(n->params, nin, n->n_in, nout, n->n_out, p->ws);
     }
 }
 

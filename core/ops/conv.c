@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops/conv_direct.h"
+#include "ops/conv_dw.h"
 #include "ops/conv_geom.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
@@ -22,14 +23,22 @@
  * ResNet-18 shapes: 32 MiB chunks were 1.3-1.9x slower, docs/PERFORMANCE.md). */
 #define COL_BUDGET ((size_t)256 << 10)
 
-/* Stride-1 convolutions with a kernel wider than 1 x 1 and output planes
- * of at least this many pixels run direct (conv_direct.c) where the CPU
- * has AVX2 or AVX-512: faster than im2col on such layers of the LeNet,
- * MNIST and ResNet-18-shaped models; on smaller planes its vectors are
- * mostly padding (docs/PERFORMANCE.md). The choice depends on the layer
- * alone, never on which of the two sets the CPU has, so that both compute
- * the same bits (the input gradients of the two paths round differently). */
+/* Convolutions with a kernel wider than 1 x 1 and output planes of at
+ * least this many pixels run direct (conv_direct.c) where the CPU has AVX2
+ * or AVX-512: faster than im2col on such layers of the LeNet, MNIST and
+ * ResNet-18-shaped models (strided ones too, such as ResNet's 7 x 7 / 2
+ * stem); on smaller planes its vectors are mostly padding
+ * (docs/PERFORMANCE.md). The forward pass rounds alike on every path; the
+ * input gradient runs direct at stride 1 only, and the choice depends on
+ * the layer alone, never on which of the two sets the CPU has, so that
+ * both compute the same bits (the input gradients of the two paths round
+ * differently). */
 #define DIRECT_MIN_PLANE 64
+
+/* Output planes of at most this many pixels run pixel-major (see
+ * pixel_major); on larger ones a single image fills the panels, and the
+ * transposed result would cost a strided pass over the whole output. */
+#define PIXEL_MAX_PLANE 64
 
 typedef struct conv {
     sm_conv_geom g;
@@ -55,6 +64,7 @@ static int conv_parse(void *pv, const sm_attrs *a, sm_err *err)
 typedef struct dims {
     int64_t n, c, h, w, m, kh, kw, oh, ow, cg, mg, k, p, nb;
     int64_t sh, sw, dh, dw, ph, pw;
+    int depthwise;    /* a layer for conv_dw.c, and this CPU has it */
     int direct_shape; /* a layer for conv_direct.c (DIRECT_MIN_PLANE) */
     int direct;       /* ... and the CPU has its kernel: run there */
 } dims;
@@ -93,21 +103,34 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
         d->nb = 1;
     if (d->nb > d->n)
         d->nb = d->n;
-    d->direct_shape = two && d->sh == 1 && d->sw == 1 && d->dh == 1 &&
-                      d->dw == 1 && d->kh * d->kw > 1 && d->p >= DIRECT_MIN_PLANE;
+    d->direct_shape = two && d->dh == 1 && d->dw == 1 && d->kh * d->kw > 1 &&
+                      d->p >= DIRECT_MIN_PLANE;
     d->direct = d->direct_shape && sm_isa() != SM_ISA_BASELINE;
+    /* one channel a group both sides: the depthwise kernel, whatever
+     * the plane (it wastes no lanes on channels) */
+    d->depthwise = two && d->cg == 1 && d->mg == 1 && d->dh == 1 &&
+                   d->dw == 1 && sm_isa() != SM_ISA_BASELINE;
+    if (d->depthwise)
+        d->direct = d->direct_shape = 0;
+}
+
+static sm_conv_dw dw_problem(const dims *d)
+{
+    return (sm_conv_dw){d->h, d->w, d->kh, d->kw, d->sh, d->sw,
+                        d->ph, d->pw, d->oh, d->ow};
 }
 
 /* The direct path's problems: the forward Conv of one image and group,
  * and its input gradient. */
 static sm_conv_direct direct_fwd(const dims *d)
 {
-    return (sm_conv_direct){d->cg, d->mg, d->kh, d->kw, d->oh, d->ow};
+    return (sm_conv_direct){d->cg, d->mg, d->kh, d->kw, d->oh, d->ow, d->sh,
+                            d->sw};
 }
 
 static sm_conv_direct direct_bwd(const dims *d)
 {
-    return (sm_conv_direct){d->mg, d->cg, d->kh, d->kw, d->h, d->w};
+    return (sm_conv_direct){d->mg, d->cg, d->kh, d->kw, d->h, d->w, 1, 1};
 }
 
 static size_t direct_size(const sm_conv_direct *s)
@@ -177,11 +200,19 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     (void)n_out;
     dims d;
     get_dims(pv, in[0], in[1], out[0], &d);
+    size_t pack = sm_sgemm_workspace(d.k > d.mg ? d.k : d.mg);
+    if (sm_sgemm_packed_size(d.k, d.mg) > pack)
+        pack = sm_sgemm_packed_size(d.k, d.mg);
     size_t gemm = (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase_size(&d) +
-                  sm_sgemm_workspace(d.k > d.mg ? d.k : d.mg);
+                  pack;
     /* the direct path and im2col (a training backward's weight gradient)
      * take the workspace in turn, never at once */
     size_t direct = direct_workspace(&d);
+    if (in[0]->ndim == 4 && d.cg == 1 && d.mg == 1 && d.dh == 1 && d.dw == 1) {
+        sm_conv_dw s = dw_problem(&d);
+        size_t dw = (size_t)sm_conv_dw_scratch_size(&s);
+        direct = dw > direct ? dw : direct;
+    }
     return gemm > direct ? gemm : direct;
 }
 
@@ -190,7 +221,8 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
  * input gradient (x is then the output gradient, y the input's). */
 static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
                         int flip, const float *x, const float *w,
-                        const float *b, float *y, float *ws)
+                        const float *prepacked, const float *b, float *y,
+                        float *ws)
 {
     float *packed = ws, *xp = packed + sm_conv_direct_packed_size(s);
     float *scratch = xp + sm_conv_direct_input_size(s);
@@ -198,7 +230,11 @@ static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
     const int64_t out_plane = flip ? d->h * d->w : d->p;
     const int64_t in_c = flip ? d->m : d->c, out_c = flip ? d->c : d->m;
     for (int64_t g = 0; g < p->group; g++) {
-        sm_conv_direct_pack(s, w + g * d->mg * d->k, flip, packed);
+        const float *wp = packed;
+        if (prepacked)
+            wp = prepacked + g * sm_conv_direct_packed_size(s);
+        else
+            sm_conv_direct_pack(s, w + g * d->mg * d->k, flip, packed);
         for (int64_t i = 0; i < d->n; i++) {
             const float *xi = x + (i * in_c + g * s->cin) * in_plane;
             if (flip)
@@ -207,7 +243,7 @@ static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
             else
                 sm_conv_direct_pad(s, xi, d->h, d->w, d->ph, d->pw, xp);
             /* d->direct: this CPU has a kernel (get_dims) */
-            (void)sm_conv_direct_run(s, xp, packed, b ? b + g * d->mg : NULL,
+            (void)sm_conv_direct_run(s, xp, wp, b ? b + g * d->mg : NULL,
                                      y + (i * out_c + g * s->cout) * out_plane,
                                      flip, scratch);
         }
@@ -330,22 +366,121 @@ static void add_bias(float *y, const float *b, int64_t m, int64_t p)
     }
 }
 
-static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
-                     sm_tensor *const *out, int n_out, float *ws)
+/* Whether the im2col path computes pixels x output channels (the
+ * columns' transpose times the packed weights' transpose) rather than
+ * output channels x pixels: the panels of the GEMM (sgemm.c, up to 32
+ * columns) then span output channels, which stay many on the small
+ * planes of a network's later stages, where a single image's pixels
+ * fill a fraction of a panel (4 of 32 on a 2 x 2 plane), and the
+ * weights, packed once when the model is planned (conv_pack), stay in
+ * cache while every pixel passes them. Either way each output is the
+ * same fused multiply-add chain over k, so the choice changes no bits. */
+static int pixel_major(const dims *d)
 {
-    (void)n_out;
-    const conv *p = pv;
+    return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE;
+}
+
+/* Im2col of images [n0, n0 + nb) of group g side by side: columns [K,
+ * nb*P] in col (row stride nb*P). Returns the matrix (x itself for one
+ * image of a pointwise conv). */
+static const float *gather(const dims *d, const float *x, int64_t n0,
+                           int64_t nb, int64_t g, int pointwise, float *col,
+                           float *phase)
+{
+    const int64_t ld = nb * d->p;
+    if (pointwise && nb == 1)
+        return x + (n0 * d->c + g * d->cg) * d->h * d->w;
+    for (int64_t i = 0; i < nb; i++) {
+        const float *xi = x + ((n0 + i) * d->c + g * d->cg) * d->h * d->w;
+        if (pointwise)
+            for (int64_t ci = 0; ci < d->cg; ci++)
+                memcpy(col + ci * ld + i * d->p, xi + ci * d->p,
+                       (size_t)d->p * sizeof(float));
+        else
+            im2col(xi, d, col, ld, i * d->p, phase);
+    }
+    return col;
+}
+
+/* The pixel-major im2col path (pixel_major): per chunk and group, T =
+ * colsᵀ Wᵀ ([nb*P, Mg]), then y = Tᵀ + bias per image. */
+static void run_pixel_major(const conv *p, const dims *d, const float *x,
+                            const float *w, const float *prepacked,
+                            const float *b, float *y, int pointwise, float *ws)
+{
+    float *col = ws, *tmp = ws + d->k * d->nb * d->p;
+    float *phase = tmp + d->mg * d->nb * d->p;
+    for (int64_t g = 0; g < p->group; g++) {
+        const float *packed = phase + phase_size(d);
+        if (prepacked)
+            packed = prepacked + g * sm_sgemm_packed_size(d->k, d->mg);
+        else
+            sm_sgemm_pack(1, w + g * d->mg * d->k, d->k, d->k, d->mg,
+                          phase + phase_size(d));
+        for (int64_t n0 = 0; n0 < d->n; n0 += d->nb) {
+            const int64_t nb = d->n - n0 < d->nb ? d->n - n0 : d->nb;
+            const int64_t ld = nb * d->p;
+            const float *a = gather(d, x, n0, nb, g, pointwise, col, phase);
+            sm_sgemm_packed(1, ld, d->mg, d->k, 1.0f, a, ld, packed, 0, tmp,
+                            d->mg);
+            for (int64_t i = 0; i < nb; i++)
+                for (int64_t mi = 0; mi < d->mg; mi++) {
+                    float *dst = y + ((n0 + i) * d->m + g * d->mg + mi) * d->p;
+                    const float *src = tmp + i * d->p * d->mg + mi;
+                    const float bi = b ? b[g * d->mg + mi] : 0.0f;
+                    if (b)
+                        for (int64_t q = 0; q < d->p; q++)
+                            dst[q] = src[q * d->mg] + bi;
+                    else
+                        for (int64_t q = 0; q < d->p; q++)
+                            dst[q] = src[q * d->mg];
+                }
+        }
+    }
+}
+
+/* What conv_pack lays out for the layer of d: the direct kernel's
+ * weights (its shape, whether or not this CPU runs it now), the
+ * pixel-major GEMM's, or nothing (0). */
+enum { PACK_NONE, PACK_DIRECT, PACK_PIXEL };
+
+static int pack_kind(const dims *d)
+{
+    return d->direct_shape ? PACK_DIRECT : pixel_major(d) ? PACK_PIXEL
+                                                           : PACK_NONE;
+}
+
+/* The forward pass, with the weights packed beforehand (conv_pack) or
+ * not (prepacked NULL). */
+static void forward(const conv *p, const sm_tensor *const *in, int n_in,
+                    sm_tensor *const *out, const float *prepacked, float *ws)
+{
     const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
     float *y = out[0]->data;
     dims d;
     get_dims(p, x, w, out[0], &d);
+    if (d.depthwise) {
+        sm_conv_dw s = dw_problem(&d);
+        /* d.depthwise: this CPU has the kernel (get_dims) */
+        for (int64_t i = 0; i < d.n; i++)
+            (void)sm_conv_dw_run(&s, d.c, x->data + i * d.c * d.h * d.w,
+                                 w->data, b ? b->data : NULL, y + i * d.m * d.p,
+                                 ws);
+        return;
+    }
     if (d.direct) {
         sm_conv_direct s = direct_fwd(&d);
-        direct_each(p, &d, &s, 0, x->data, w->data, b ? b->data : NULL, y, ws);
+        direct_each(p, &d, &s, 0, x->data, w->data, prepacked,
+                    b ? b->data : NULL, y, ws);
         return;
     }
     int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
                     d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
+    if (pixel_major(&d)) {
+        run_pixel_major(p, &d, x->data, w->data, prepacked,
+                        b ? b->data : NULL, y, pointwise, ws);
+        return;
+    }
     float *col = ws, *tmp = ws + d.k * d.nb * d.p;
     float *phase = tmp + d.mg * d.nb * d.p;
     float *pack = phase + phase_size(&d);
@@ -365,16 +500,7 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                 continue;
             }
             int64_t ld = nb * d.p;
-            for (int64_t i = 0; i < nb; i++) {
-                const float *xi =
-                    x->data + ((n0 + i) * d.c + g * d.cg) * d.h * d.w;
-                if (pointwise)
-                    for (int64_t ci = 0; ci < d.cg; ci++)
-                        memcpy(col + ci * ld + i * d.p, xi + ci * d.p,
-                               (size_t)d.p * sizeof(float));
-                else
-                    im2col(xi, &d, col, ld, i * d.p, phase);
-            }
+            gather(&d, x->data, n0, nb, g, pointwise, col, phase);
             sm_sgemm(0, 0, d.mg, ld, d.k, 1.0f, wg, d.k, col, ld, 0, tmp, ld,
                      pack);
             for (int64_t i = 0; i < nb; i++)
@@ -391,6 +517,71 @@ static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                 }
         }
     }
+}
+
+static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
+                     sm_tensor *const *out, int n_out, float *ws)
+{
+    (void)n_out;
+    forward(pv, in, n_in, out, NULL, ws);
+}
+
+static size_t conv_pack_size(const void *pv, const sm_tensor *const *in,
+                             int n_in, const sm_tensor *const *out, int n_out)
+{
+    (void)n_in;
+    (void)n_out;
+    const conv *p = pv;
+    dims d;
+    get_dims(p, in[0], in[1], out[0], &d);
+    sm_conv_direct s = direct_fwd(&d);
+    switch (pack_kind(&d)) {
+    case PACK_DIRECT:
+        return (size_t)(p->group * sm_conv_direct_packed_size(&s));
+    case PACK_PIXEL:
+        return (size_t)p->group * sm_sgemm_packed_size(d.k, d.mg);
+    default:
+        return 0;
+    }
+}
+
+static void conv_pack(const void *pv, const sm_tensor *const *in, int n_in,
+                      const sm_tensor *const *out, int n_out, float *packed)
+{
+    (void)n_in;
+    (void)n_out;
+    const conv *p = pv;
+    const float *w = in[1]->data;
+    dims d;
+    get_dims(p, in[0], in[1], out[0], &d);
+    sm_conv_direct s = direct_fwd(&d);
+    const int kind = pack_kind(&d);
+    for (int64_t g = 0; g < p->group; g++) {
+        const float *wg = w + g * d.mg * d.k;
+        if (kind == PACK_DIRECT)
+            sm_conv_direct_pack(&s, wg, 0,
+                                packed + g * sm_conv_direct_packed_size(&s));
+        else
+            sm_sgemm_pack(1, wg, d.k, d.k, d.mg,
+                          packed + g * sm_sgemm_packed_size(d.k, d.mg));
+    }
+}
+
+/* Packed weights serve the path they were packed for; a direct layer on
+ * a CPU (or SALMAP_ISA) without the direct kernel runs unpacked. */
+static void conv_run_packed(const void *pv, const float *packed,
+                            const sm_tensor *const *in, int n_in,
+                            sm_tensor *const *out, int n_out, float *ws)
+{
+    (void)n_out;
+    const conv *p = pv;
+    dims d;
+    get_dims(p, in[0], in[1], out[0], &d);
+    const int kind = pack_kind(&d);
+    forward(p, in, n_in, out,
+            (kind == PACK_DIRECT && d.direct) || kind == PACK_PIXEL ? packed
+                                                                    : NULL,
+            ws);
 }
 
 static double conv_flops(const void *pv, const sm_tensor *const *in, int n_in,
@@ -464,9 +655,9 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
         return;
     dims d;
     get_dims(p, x, w, out[0], &d);
-    if (d.direct && gx) {
+    if (d.direct && d.sh == 1 && d.sw == 1 && gx) {
         sm_conv_direct s = direct_bwd(&d);
-        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, gx->data, ws);
+        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data, ws);
         gx = NULL;
         if (!gw && !gb)
             return;
@@ -519,6 +710,9 @@ const sm_op_class sm_op_conv = {
     .workspace = conv_workspace,
     .run = conv_run,
     .flops = conv_flops,
+    .pack_size = conv_pack_size,
+    .pack = conv_pack,
+    .run_packed = conv_run_packed,
     .backward = conv_backward,
     .bwd_workspace = conv_bwd_workspace,
 };

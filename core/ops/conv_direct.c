@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "ops/conv_geom.h"
 #include "util/isa.h"
 
 #if defined(__x86_64__)
@@ -50,8 +51,15 @@ static int64_t block_of(int64_t cout)
     return best;
 }
 
-static int64_t pitch_of(const sm_conv_direct *s) { return s->ow + s->kw - 1; }
-static int64_t rows_of(const sm_conv_direct *s) { return s->oh + s->kh - 1; }
+/* Columns and rows of a phase block (the padded plane itself at stride
+ * 1), and floats of an input channel's blocks. */
+static int64_t pitch_of(const sm_conv_direct *s) { return s->ow + (s->kw - 1) / s->sw; }
+static int64_t rows_of(const sm_conv_direct *s) { return s->oh + (s->kh - 1) / s->sh; }
+static int64_t block_floats(const sm_conv_direct *s) { return rows_of(s) * pitch_of(s); }
+static int64_t plane_of(const sm_conv_direct *s)
+{
+    return s->sh * s->sw * block_floats(s);
+}
 
 /* Positions computed per output plane with vectors of vl floats: oh padded
  * rows, rounded up to whole tiles. */
@@ -64,7 +72,7 @@ static int64_t grid_of(const sm_conv_direct *s, int64_t vl)
 int64_t sm_conv_direct_input_size(const sm_conv_direct *s)
 {
     /* the last tile reads up to SPAN_MAX + kw floats past the last plane */
-    return s->cin * rows_of(s) * pitch_of(s) + SPAN_MAX + s->kw;
+    return s->cin * plane_of(s) + SPAN_MAX + s->kw;
 }
 
 int64_t sm_conv_direct_packed_size(const sm_conv_direct *s)
@@ -97,18 +105,17 @@ void sm_conv_direct_pack(const sm_conv_direct *s, const float *w, int flip,
 void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
                         int64_t w, int64_t r0, int64_t s0, float *xp)
 {
-    const int64_t rows = rows_of(s), pitch = pitch_of(s);
+    const int64_t rows = rows_of(s), pitch = pitch_of(s), block = block_floats(s);
     memset(xp, 0, sizeof(float) * (size_t)sm_conv_direct_input_size(s));
-    int64_t j0 = s0 < 0 ? -s0 : 0, j1 = w < pitch - s0 ? w : pitch - s0;
-    if (j1 <= j0)
-        return;
     for (int64_t ci = 0; ci < s->cin; ci++)
         for (int64_t i = 0; i < h; i++) {
-            int64_t r = i + r0;
-            if (r >= 0 && r < rows)
-                memcpy(xp + (ci * rows + r) * pitch + s0 + j0,
-                       x + (ci * h + i) * w + j0,
-                       sizeof(float) * (size_t)(j1 - j0));
+            const int64_t r = i + r0;
+            if (r < 0 || r / s->sh >= rows)
+                continue;
+            const float *src = x + (ci * h + i) * w;
+            float *dst = xp + ci * plane_of(s) + (r % s->sh) * s->sw * block +
+                         (r / s->sh) * pitch;
+            sm_conv_phase_row(src, w, s->sw, s0, pitch, block, dst);
         }
 }
 
@@ -118,29 +125,48 @@ void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
  * so that every build and every set rounds alike. */
 #define DEFINE_TILE(NAME, ATTR, V, VL, SET1, LOADU, STOREU, FMA, MB, XB)       \
     ATTR static inline __attribute__((always_inline)) void NAME(               \
-        const float *xp, int64_t plane, int64_t pitch, int64_t cin,            \
-        int64_t kh, int64_t kw, const float *wb, int64_t q0, float *grid,      \
-        int64_t ng)                                                            \
+        const sm_conv_direct *s, const float *xp, const float *wb,             \
+        int64_t q0, float *grid, int64_t ng)                                   \
     {                                                                          \
+        const int64_t plane = plane_of(s), pitch = pitch_of(s);                \
+        const int64_t block = block_floats(s), kh = s->kh, kw = s->kw;         \
         V acc[MB][XB];                                                         \
         _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++)                   \
             _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)               \
                 acc[m][x] = SET1(0.0f);                                        \
-        for (int64_t ci = 0; ci < cin; ci++)                                   \
+        for (int64_t ci = 0; ci < s->cin; ci++) {                              \
+            /* tap (ki, kj) is at phase (ki % sh, kj % sw), (ki / sh, kj /   \
+             * sw): offsets stepped along, no division in the loop */          \
+            const float *row = xp + ci * plane + q0;                           \
+            int64_t rph = 0;                                                   \
             for (int64_t ki = 0; ki < kh; ki++) {                              \
-                const float *row = xp + ci * plane + ki * pitch + q0;          \
                 const float *wk = wb + (ci * kh + ki) * kw * MB;               \
+                const float *t = row;                                          \
+                int64_t cph = 0;                                               \
                 for (int64_t kj = 0; kj < kw; kj++) {                          \
                     V xv[XB];                                                  \
                     _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)       \
-                        xv[x] = LOADU(row + kj + x * VL);                      \
+                        xv[x] = LOADU(t + x * VL);                             \
                     _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++) {     \
                         V wm = SET1(wk[kj * MB + m]);                          \
                         _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)   \
                             acc[m][x] = FMA(wm, xv[x], acc[m][x]);             \
                     }                                                          \
+                    if (++cph == s->sw) {                                      \
+                        cph = 0;                                               \
+                        t += 1 - (s->sw - 1) * block;                          \
+                    } else {                                                   \
+                        t += block;                                            \
+                    }                                                          \
+                }                                                              \
+                if (++rph == s->sh) {                                          \
+                    rph = 0;                                                   \
+                    row += pitch - (s->sh - 1) * s->sw * block;                \
+                } else {                                                       \
+                    row += s->sw * block;                                      \
                 }                                                              \
             }                                                                  \
+        }                                                                      \
         _Pragma("GCC unroll 8") for (int m = 0; m < MB; m++)                   \
             _Pragma("GCC unroll 8") for (int x = 0; x < XB; x++)               \
                 STOREU(grid + m * ng + q0 + x * VL, acc[m][x]);                \
@@ -181,7 +207,7 @@ TILE512(1, 8)
     } while (0)
 
 /* Tile function T at position q0 of the run below. */
-#define TILE_AT(T) T(xp, plane, pitch, s->cin, s->kh, s->kw, wb, q0, scratch, ng)
+#define TILE_AT(T) T(s, xp, wb, q0, scratch, ng)
 
 /* The whole problem with vectors of type V (VL floats), tiles T<MB>: every
  * block of output channels over the grid, then its planes copied out less
@@ -192,7 +218,7 @@ TILE512(1, 8)
                           int accumulate, float *scratch)                      \
     {                                                                          \
         const int64_t mb = block_of(s->cout), span = VL * (TILE / mb);         \
-        const int64_t pitch = pitch_of(s), plane = rows_of(s) * pitch;         \
+        const int64_t pitch = pitch_of(s);                                     \
         const int64_t kt = s->cin * s->kh * s->kw, ng = grid_of(s, VL);        \
         for (int64_t co0 = 0; co0 < s->cout; co0 += mb) {                      \
             const float *wb = packed + co0 * kt;                               \

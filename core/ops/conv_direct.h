@@ -8,10 +8,12 @@
 
 #include <stdint.h>
 
-/* One image's problem: cin planes padded to (oh + kh - 1) x (ow + kw - 1)
- * (sm_conv_direct_pad) convolved into cout planes of oh x ow. */
+/* One image's problem: cin planes, zero-padded (sm_conv_direct_pad),
+ * convolved with strides sh, sw (at least 1) into cout planes of oh x ow.
+ * A strided plane is laid out as sh x sw phases (padded rows i*sh + rph,
+ * columns j*sw + cph), so that every tap still reads consecutive floats. */
 typedef struct sm_conv_direct {
-    int64_t cin, cout, kh, kw, oh, ow;
+    int64_t cin, cout, kh, kw, oh, ow, sh, sw;
 } sm_conv_direct;
 
 /* Floats of the padded input (with the slack the vector loads read past
@@ -35,11 +37,12 @@ void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
                         int64_t w, int64_t r0, int64_t s0, float *xp);
 
 /* y[co][oy][ox] (+)= bias[co] + sum over ci, ki, kj of
- * w[co][ci][ki][kj] * xp[ci][oy + ki][ox + kj]. accumulate: add onto y
+ * w[co][ci][ki][kj] * padded x[ci][oy*sh + ki][ox*sw + kj]. accumulate: add onto y
  * instead of overwriting it. bias may be NULL. 0, or -1 (nothing done)
  * when sm_isa() is the baseline, which has no kernel. */
 int sm_conv_direct_run(const sm_conv_direct *s, const float *xp,
                         const float *packed, const float *bias, float *y,
                         int accumulate, float *scratch);
+
 
 #endif

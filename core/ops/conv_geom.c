@@ -115,3 +115,22 @@ int sm_conv_geom_infer(const sm_conv_geom *g, const sm_tensor *x,
     int64_t pb[SM_GEOM_MAX];
     return sm_conv_geom_resolve(g, nsp, x->shape + 2, k, pb, oshape + 2, err);
 }
+
+void sm_conv_phase_row(const float *src, int64_t w, int64_t sw, int64_t s0,
+                       int64_t pitch, int64_t block, float *dst)
+{
+    for (int64_t cph = 0; cph < sw; cph++, dst += block) {
+        const int64_t off = cph - s0; /* input column at j = 0 */
+        int64_t j0 = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        int64_t j1 = w - off <= 0 ? 0 : (w - off + sw - 1) / sw;
+        if (j1 > pitch)
+            j1 = pitch;
+        if (sw == 1) {
+            if (j1 > j0)
+                memcpy(dst + j0, src + j0 + off, sizeof(float) * (size_t)(j1 - j0));
+            continue;
+        }
+        for (int64_t j = j0; j < j1; j++)
+            dst[j] = src[j * sw + off];
+    }
+}

@@ -43,4 +43,11 @@ int sm_conv_geom_resolve(const sm_conv_geom *g, int nsp, const int64_t *in,
 int sm_conv_geom_infer(const sm_conv_geom *g, const sm_tensor *x,
                        const int64_t *k, int64_t *oshape, sm_err *err);
 
+/* Lays a row of w floats out as sw phases for a strided kernel: column j
+ * of phase cph (at dst + cph * block, pitch floats) is src[j*sw + cph -
+ * s0]; columns outside the row are left as they are (the caller's zero
+ * padding). */
+void sm_conv_phase_row(const float *src, int64_t w, int64_t sw, int64_t s0,
+                       int64_t pitch, int64_t block, float *dst);
+
 #endif

@@ -59,6 +59,21 @@ typedef struct sm_op_class {
      * operators whose cost is negligible next to Conv/Gemm/MatMul. */
     double (*flops)(const void *p, const sm_tensor *const *in, int n_in,
                     const sm_tensor *const *out, int n_out);
+    /* Optional: constant inputs laid out once for the kernel (a layer's
+     * weights packed for its GEMM) instead of at every run. When every
+     * input but the first is a constant, the engine asks pack_size at
+     * planning (floats; 0: nothing to pack), calls pack once into a buffer
+     * it keeps until the constants change, and then runs the node with
+     * run_packed, which must compute the very bits run does. Both may
+     * read the shapes of in[0] and out but must not depend on the batch
+     * (the first dim): one packing serves every batch size. */
+    size_t (*pack_size)(const void *p, const sm_tensor *const *in, int n_in,
+                        const sm_tensor *const *out, int n_out);
+    void (*pack)(const void *p, const sm_tensor *const *in, int n_in,
+                 const sm_tensor *const *out, int n_out, float *packed);
+    void (*run_packed)(const void *p, const float *packed,
+                       const sm_tensor *const *in, int n_in,
+                       sm_tensor *const *out, int n_out, float *ws);
 } sm_op_class;
 
 /* Every operator class is a const object named sm_op_<name> defined in its

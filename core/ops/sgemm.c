@@ -28,6 +28,7 @@ size_t sm_sgemm_workspace(int64_t k)
  * a[i * a_rs + p * a_cs]. */
 typedef struct job {
     int64_t m, k;
+    int64_t bs; /* floats a row of a packed panel of B takes */
     const float *a;
     int64_t a_rs, a_cs;
     float alpha;
@@ -82,7 +83,7 @@ static inline void store_row(const job *jb, float *crow, const float *t,
             acc[r][0] = acc[r][1] = SET1(0.0f);                                \
         const float *ar = jb->a + i0 * jb->a_rs;                               \
         for (int64_t p = 0; p < jb->k; p++) {                                  \
-            V b0 = LOADU(bp + p * 2 * VL), b1 = LOADU(bp + p * 2 * VL + VL);   \
+            V b0 = LOADU(bp + p * jb->bs), b1 = LOADU(bp + p * jb->bs + VL);   \
             const float *ap = ar + p * jb->a_cs;                               \
             _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {             \
                 V av = SET1(ap[r * jb->a_rs]);                                 \
@@ -160,7 +161,7 @@ static void panel_base(const job *jb, const float *bp, int64_t j0, int64_t nr)
         const int64_t mr = jb->m - i0 < BASE_MR ? jb->m - i0 : BASE_MR;
         float acc[BASE_MR][BASE_NR] = {{0}};
         for (int64_t p = 0; p < jb->k; p++) {
-            const float *bq = bp + p * BASE_NR;
+            const float *bq = bp + p * jb->bs;
             for (int64_t r = 0; r < mr; r++) {
                 const float av = jb->a[(i0 + r) * jb->a_rs + p * jb->a_cs];
                 for (int j = 0; j < BASE_NR; j++)
@@ -176,30 +177,74 @@ static void panel_base(const job *jb, const float *bp, int64_t j0, int64_t nr)
     }
 }
 
+/* Columns of a panel on this CPU's set. */
+static int64_t panel_width(int isa)
+{
+    return isa == SM_ISA_AVX512 ? 32 : isa == SM_ISA_AVX2 ? 16 : BASE_NR;
+}
+
+/* Every tile of the panel of columns [j0, j0 + nr) of op(B), packed in bp. */
+static void run_panel(int isa, const job *jb, const float *bp, int64_t j0,
+                      int64_t nr)
+{
+#if defined(__x86_64__)
+    if (isa == SM_ISA_AVX512) {
+        panel512(jb, bp, j0, nr);
+        return;
+    }
+    if (isa == SM_ISA_AVX2) {
+        panel256(jb, bp, j0, nr);
+        return;
+    }
+#endif
+    panel_base(jb, bp, j0, nr);
+}
+
 void sm_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
               float alpha, const float *a, int64_t lda, const float *b,
               int64_t ldb, int accumulate, float *c, int64_t ldc, float *ws)
 {
     if (m <= 0 || n <= 0)
         return;
-    job jb = {m, k, a, trans_a ? 1 : lda, trans_a ? lda : 1, alpha,
-              accumulate, c, ldc};
     const int isa = sm_isa();
-    const int64_t w = isa == SM_ISA_AVX512 ? 32 : isa == SM_ISA_AVX2 ? 16
-                                                                      : BASE_NR;
+    const int64_t w = panel_width(isa);
+    job jb = {m, k, w, a, trans_a ? 1 : lda, trans_a ? lda : 1, alpha,
+              accumulate, c, ldc};
     for (int64_t j0 = 0; j0 < n; j0 += w) {
         const int64_t nr = n - j0 < w ? n - j0 : w;
         pack_b(trans_b, b, ldb, k, j0, nr, w, ws);
-#if defined(__x86_64__)
-        if (isa == SM_ISA_AVX512) {
-            panel512(&jb, ws, j0, nr);
-            continue;
-        }
-        if (isa == SM_ISA_AVX2) {
-            panel256(&jb, ws, j0, nr);
-            continue;
-        }
-#endif
-        panel_base(&jb, ws, j0, nr);
+        run_panel(isa, &jb, ws, j0, nr);
+    }
+}
+
+size_t sm_sgemm_packed_size(int64_t k, int64_t n)
+{
+    return (size_t)(k > 0 ? k : 1) * (size_t)((n + NR_MAX - 1) / NR_MAX * NR_MAX);
+}
+
+/* Packed panels are NR_MAX columns wide whatever the set, so that a
+ * packing outlives a change of SALMAP_ISA; a narrower set runs each in
+ * slices of its own width. */
+void sm_sgemm_pack(int trans_b, const float *b, int64_t ldb, int64_t k,
+                   int64_t n, float *bp)
+{
+    for (int64_t j0 = 0; j0 < n; j0 += NR_MAX)
+        pack_b(trans_b, b, ldb, k, j0, n - j0 < NR_MAX ? n - j0 : NR_MAX,
+               NR_MAX, bp + j0 * k);
+}
+
+void sm_sgemm_packed(int trans_a, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda,
+                     const float *bp, int accumulate, float *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    job jb = {m, k, NR_MAX, a, trans_a ? 1 : lda, trans_a ? lda : 1, alpha,
+              accumulate, c, ldc};
+    const int isa = sm_isa();
+    const int64_t w = panel_width(isa);
+    for (int64_t j0 = 0; j0 < n; j0 += w) {
+        const float *panel = bp + j0 / NR_MAX * NR_MAX * k + j0 % NR_MAX;
+        run_panel(isa, &jb, panel, j0, n - j0 < w ? n - j0 : w);
     }
 }

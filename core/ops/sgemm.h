@@ -27,4 +27,17 @@ void sm_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
               float alpha, const float *a, int64_t lda, const float *b,
               int64_t ldb, int accumulate, float *c, int64_t ldc, float *ws);
 
+/* The same product with op(B) packed beforehand, for a B that many
+ * products share (a layer's weights): sm_sgemm_pack lays op(B) (k x n;
+ * B itself, or its transpose when trans_b) out in bp, which holds
+ * sm_sgemm_packed_size(k, n) floats, and sm_sgemm_packed computes C
+ * (+)= alpha * op(A) op(B) from it, with the very bits of sm_sgemm. The
+ * layout follows sm_isa(): pack and run under the same set. */
+size_t sm_sgemm_packed_size(int64_t k, int64_t n);
+void sm_sgemm_pack(int trans_b, const float *b, int64_t ldb, int64_t k,
+                   int64_t n, float *bp);
+void sm_sgemm_packed(int trans_a, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda,
+                     const float *bp, int accumulate, float *c, int64_t ldc);
+
 #endif

@@ -31,7 +31,7 @@ static int check(int isa, int64_t cin, int64_t cout, int64_t kh, int64_t kw,
 {
     setenv("SALMAP_ISA", sm_isa_name(isa), 1);
     sm_conv_direct s = {cin, cout, kh, kw, h + 2 * pt - kh + 1,
-                        w + 2 * pl - kw + 1};
+                        w + 2 * pl - kw + 1, 1, 1};
     const int64_t taps = kh * kw, oh = s.oh, ow = s.ow;
     float *x = malloc(sizeof(float) * (size_t)(cin * h * w));
     float *wt = malloc(sizeof(float) * (size_t)(cin * cout * taps));
@@ -113,7 +113,7 @@ Test(conv_direct, every_instruction_set_matches_loops)
 Test(conv_direct, refuses_the_baseline_set)
 {
     setenv("SALMAP_ISA", "baseline", 1);
-    sm_conv_direct s = {1, 1, 1, 1, 1, 1};
+    sm_conv_direct s = {1, 1, 1, 1, 1, 1, 1, 1};
     float x[256] = {0}, pk[8] = {0}, sc[256], y = 7.0f;
     cr_assert(sm_conv_direct_input_size(&s) <= (int64_t)(sizeof x / sizeof x[0]));
     cr_assert_eq(sm_conv_direct_run(&s, x, pk, NULL, &y, 0, sc), -1);

@@ -83,6 +83,15 @@ Test(fixtures, resnet18_shaped_matches_torch)
                 (const char *[]){FIX "resnet18s_output.npy"}, 1);
 }
 
+/* Depthwise and pointwise convolutions (core/ops/conv_dw.c), BN folded:
+ * against numpy's float64 forward pass from the weights themselves
+ * (tests/fixtures/make_mobilenet_fixture.py; torch was not installed). */
+Test(fixtures, mobilenet_shaped_matches_numpy)
+{
+    check_model(FIX "mobilenets.onnx", FIX "mobilenets_input.npy",
+                (const char *[]){FIX "mobilenets_output.npy"}, 1);
+}
+
 Test(fixtures, misc_ops_match_torch)
 {
     check_model(FIX "misc.onnx", FIX "misc_input.npy",
@@ -93,9 +102,11 @@ Test(fixtures, misc_ops_match_torch)
 Test(fixtures, split_batches_match_one_thread)
 {
     sm_err err = {0};
-    const char *models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx"};
-    const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy"};
-    for (int k = 0; k < 2; k++) {
+    const char *models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx",
+                            FIX "mobilenets.onnx"};
+    const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy",
+                            FIX "mobilenets_input.npy"};
+    for (int k = 0; k < 3; k++) {
         sm_model *m = sm_model_load_file(models[k], &err);
         cr_assert_not_null(m, "%s", err.msg);
         sm_tensor *x = npy(inputs[k]);
@@ -122,6 +133,40 @@ Test(fixtures, split_batches_match_one_thread)
         }
         sm_tensor_destroy(&ref);
         free(big);
+        sm_tensor_destroy(&x);
+        sm_model_destroy(&m);
+    }
+}
+
+/* Every image of the ResNet- and MobileNet-shaped fixtures run alone, on
+ * one thread or two, has the very bits of its row in the batch of 4 (the
+ * small planes' pixel-major GEMM, the depthwise and strided direct
+ * kernels included). */
+Test(fixtures, one_image_has_the_bits_of_its_row_in_the_batch)
+{
+    sm_err err = {0};
+    const char *models[] = {FIX "resnet18s.onnx", FIX "mobilenets.onnx"};
+    const char *inputs[] = {FIX "resnet18s_input.npy", FIX "mobilenets_input.npy"};
+    for (int k = 0; k < 2; k++) {
+        sm_model *m = sm_model_load_file(models[k], &err);
+        cr_assert_not_null(m, "%s", err.msg);
+        sm_tensor *x = npy(inputs[k]);
+        int64_t per = sm_tensor_numel(x) / x->shape[0];
+        const sm_tensor *y = sm_model_forward(m, x->data, x->shape[0], &err);
+        cr_assert_not_null(y, "%s", err.msg);
+        sm_tensor *all = sm_tensor_clone(y);
+        int64_t row = sm_tensor_numel(all) / all->shape[0];
+        for (int64_t i = 0; i < x->shape[0]; i++)
+            for (int threads = 1; threads <= 2; threads++) {
+                sm_model_set_threads(m, threads);
+                const sm_tensor *one = sm_model_forward(m, x->data + i * per, 1, &err);
+                cr_assert_not_null(one, "%s", err.msg);
+                cr_assert_eq(memcmp(one->data, all->data + i * row,
+                                    sizeof(float) * (size_t)row), 0,
+                             "%s, image %lld, %d threads: not the bits of the "
+                             "batch", models[k], (long long)i, threads);
+            }
+        sm_tensor_destroy(&all);
         sm_tensor_destroy(&x);
         sm_model_destroy(&m);
     }

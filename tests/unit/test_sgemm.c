@@ -161,3 +161,45 @@ Test(sgemm, salmap_isa_caps_the_set)
     setenv("SALMAP_ISA", "sse9", 1);
     cr_assert_eq(sm_isa(), best);
 }
+
+/* B packed beforehand (sm_sgemm_pack, as Conv packs its weights at
+ * planning) gives the bits of sm_sgemm on every set, packed under the
+ * best set and run under each: a packing outlives a change of
+ * SALMAP_ISA. */
+Test(sgemm, packed_b_rounds_as_sm_sgemm_on_every_set)
+{
+    const int64_t shapes[][3] = {{1, 1, 1},    {4, 128, 1152}, {7, 33, 9},
+                                 {64, 32, 144}, {13, 70, 40},  {3, 16, 5}};
+    const int best = best_isa();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        for (int tb = 0; tb < 2; tb++) {
+            float *a = malloc(sizeof(float) * (size_t)(m * k));
+            float *b = malloc(sizeof(float) * (size_t)(k * n));
+            float *c = malloc(sizeof(float) * (size_t)(m * n));
+            float *r = malloc(sizeof(float) * (size_t)(m * n));
+            float *bp = malloc(sizeof(float) * sm_sgemm_packed_size(k, n));
+            for (int64_t i = 0; i < m * k; i++)
+                a[i] = val((uint64_t)i, 8);
+            for (int64_t i = 0; i < k * n; i++)
+                b[i] = val((uint64_t)i, 9);
+            setenv("SALMAP_ISA", sm_isa_name(best), 1);
+            sm_sgemm_pack(tb, b, tb ? k : n, k, n, bp);
+            for (int isa = SM_ISA_BASELINE; isa <= best; isa++) {
+                setenv("SALMAP_ISA", sm_isa_name(isa), 1);
+                /* transposed A, as Conv's pixel-major path reads columns */
+                sm_sgemm_packed(1, m, n, k, 1.0f, a, m, bp, 0, c, n);
+                reference(isa != SM_ISA_BASELINE, 1, tb, m, n, k, 1.0f, a, b,
+                          0, r);
+                int64_t bad = 0;
+                for (int64_t i = 0; i < m * n; i++)
+                    bad += memcmp(&c[i], &r[i], sizeof(float)) != 0;
+                cr_assert_eq(bad, 0, "%s: %lld x %lld x %lld, transB %d: %lld "
+                             "outputs differ", sm_isa_name(isa), (long long)m,
+                             (long long)n, (long long)k, tb, (long long)bad);
+            }
+            free(a), free(b), free(c), free(r), free(bp);
+        }
+    }
+    unsetenv("SALMAP_ISA");
+}

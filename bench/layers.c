@@ -1,0 +1,124 @@
+/* bench/layers: where a forward pass's time goes, node by node: each node
+ * of the planned graph run on its own (on one thread, after a whole run
+ * has filled every activation) until it has taken a quarter of a second,
+ * its microseconds an image (of the thread's CPU time), its share of the
+ * sum and its GFLOP/s.
+ *
+ *   build/bench/layers [MODEL.onnx BATCH]...   (default: the ResNet-18
+ *   and MobileNet-style fixtures at batch 1 and 64)
+ *
+ * It reads the engine's plans (model/exec.h): a bench, not a client. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common.h"
+#include "model/exec.h"
+
+/* Seconds of CPU this thread has run: the machine is shared, and a wall
+ * clock would count the time other processes hold the core. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int profile(const char *path, int n)
+{
+    sm_err err = {0};
+    sm_model *m = sm_model_load_file(path, &err);
+    if (!m) {
+        fprintf(stderr, "layers: %s\n", err.msg);
+        return -1;
+    }
+    const value *v = &m->g.vals[m->g.inputs[0]];
+    size_t len = (size_t)n;
+    for (int d = 1; d < v->decl_ndim; d++)
+        len *= (size_t)v->decl[d];
+    float *x = malloc(len * sizeof(float));
+    for (size_t i = 0; i < len; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+    sm_model_set_threads(m, 1);
+    if (!sm_model_forward(m, x, n, &err)) {
+        fprintf(stderr, "layers: %s\n", err.msg);
+        free(x);
+        sm_model_destroy(&m);
+        return -1;
+    }
+    plan *p = m->last_plan[0];
+    double *us = calloc((size_t)m->g.n_nodes, sizeof(double)), sum = 0;
+    double *fl = calloc((size_t)m->g.n_nodes, sizeof(double));
+    char (*shape)[64] = calloc((size_t)m->g.n_nodes, sizeof *shape);
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        if (p->folded[i])
+            continue;
+        const node *nd = &m->g.nodes[i];
+        const sm_tensor *nin[MAX_IO];
+        sm_tensor *nout[MAX_IO];
+        sm_plan_node_io(nd, p->vals, nin, nout);
+        sm_shape_str(nout[0]->ndim, nout[0]->shape, shape[i], sizeof shape[i]);
+        if (nd->op->flops)
+            fl[i] = nd->op->flops(nd->params, nin, nd->n_in,
+                                  (const sm_tensor *const *)nout, nd->n_out);
+        /* runs in blocks that double, the clock read between blocks
+         * (reading it is a system call, longer than a small node) */
+        long runs = 0, block = 1;
+        double t0 = cpu_now(), t;
+        do {
+            for (long r = 0; r < block; r++)
+                if (m->packed && m->packed[i]) /* as run.c runs it */
+                    nd->op->run_packed(nd->params, m->packed[i], nin, nd->n_in,
+                                       nout, nd->n_out, p->ws);
+                else
+                    nd->op->run(nd->params, nin, nd->n_in, nout, nd->n_out,
+                                p->ws);
+            runs += block;
+            block *= 2;
+            t = cpu_now() - t0;
+        } while (t < 0.25);
+        us[i] = 1e6 * t / (double)runs / n;
+        sum += us[i];
+    }
+    printf("%s, batch %d, one thread: %.1f us an image in all\n", path, n, sum);
+    printf("%-24s %-18s %-18s %9s %6s %7s\n", "node", "op", "output", "us/img",
+           "share", "GFLOP/s");
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        if (p->folded[i])
+            continue;
+        printf("%-24.24s %-18.18s %-18.18s %9.2f %5.1f%% ", m->g.nodes[i].name,
+               m->g.nodes[i].op->name, shape[i], us[i], 100.0 * us[i] / sum);
+        if (fl[i] > 0)
+            printf("%7.1f\n", fl[i] / n / (us[i] * 1e3));
+        else
+            printf("%7s\n", "-");
+    }
+    free(fl);
+    free(shape);
+    free(us);
+    free(x);
+    sm_model_destroy(&m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && argc % 2 == 1) {
+        for (int a = 1; a + 1 < argc; a += 2)
+            if (profile(argv[a], atoi(argv[a + 1])))
+                return 1;
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "usage: layers [MODEL.onnx BATCH]...\n");
+        return 2;
+    }
+    const char *models[] = {"tests/fixtures/resnet18s.onnx",
+                            "tests/fixtures/mobilenets.onnx"};
+    for (int i = 0; i < 2; i++)
+        for (int n = 1; n <= 64; n += 63)
+            if (profile(models[i], n))
+                return 1;
+    return 0;
+}
