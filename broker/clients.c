@@ -59,15 +59,20 @@ void bclients_events(sm_broker *b)
         j->dirty = 0;
         j->last_event = b->now;
         if (bjob_ended(j))
-            for (bwatch **p = &b->watchers; *p;) {
-                bwatch *w = *p;
-                if (w->job == j) {
-                    *p = w->next;
-                    free(w);
-                } else {
-                    p = &w->next;
-                }
-            }
+            bclients_unwatch(b, j);
+    }
+}
+
+void bclients_unwatch(sm_broker *b, const bjob *j)
+{
+    for (bwatch **p = &b->watchers; *p;) {
+        bwatch *w = *p;
+        if (w->job == j) {
+            *p = w->next;
+            free(w);
+        } else {
+            p = &w->next;
+        }
     }
 }
 

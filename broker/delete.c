@@ -98,15 +98,7 @@ int bjob_delete(sm_broker *b, bjob *j, sm_err *err)
             t->lease->inflight--;
         btask_free(t);
     }
-    for (bwatch **p = &b->watchers; *p;) {
-        bwatch *w = *p;
-        if (w->job == j) {
-            *p = w->next;
-            free(w);
-        } else {
-            p = &w->next;
-        }
-    }
+    bclients_unwatch(b, j);
     if (b->rr == j)
         b->rr = j->next;
     for (bjob **p = &b->jobs; *p; p = &(*p)->next)

@@ -165,6 +165,7 @@ struct sm_broker {
 /* broker.c's loop calls these each turn. clients.c: */
 void bclients_on_message(sm_broker *b, const sm_msg_frames *f);
 void bclients_events(sm_broker *b); /* progress to watchers */
+void bclients_unwatch(sm_broker *b, const bjob *j); /* drops j's watchers */
 /* workers.c: */
 void bworkers_on_message(sm_broker *b, const sm_msg_frames *f);
 void bworkers_expire(sm_broker *b);     /* silent workers lose their tasks */

@@ -4,27 +4,30 @@
 #include <stdio.h>
 #include <string.h>
 
+static int vset(sm_err *err, int sys, const char *fmt, va_list ap)
+{
+    if (err) {
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        err->sys = sys;
+    }
+    return -1;
+}
+
 int sm_err_set(sm_err *err, const char *fmt, ...)
 {
-    if (!err)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vset(err, 0, fmt, ap);
     va_end(ap);
-    err->sys = 0;
     return -1;
 }
 
 int sm_err_set_sys(sm_err *err, int sys, const char *fmt, ...)
 {
-    if (!err)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vset(err, sys, fmt, ap);
     va_end(ap);
-    err->sys = sys;
     return -1;
 }
 

@@ -15,13 +15,7 @@
 # 3. a full disk: the job's output folder on a tmpfs of 400 KB; the job
 #    waits for space (a fault names the folder), takes no partial file for
 #    a map, and ends with every map once the tmpfs is made larger.
-set -u
-BUILD=${BUILD:-build}
-SALMAP=$BUILD/bin/salmap
-BROKER=$BUILD/bin/salmap-broker
-WORKER=$BUILD/bin/salmap-worker
-tmp=$(mktemp -d)
-. tests/lib/procs.sh
+. tests/lib/daemons.sh
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null

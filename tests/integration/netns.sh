@@ -8,13 +8,7 @@
 # nothing, reconnects) and healed. The job ends with every map once and
 # maps byte-identical to an embedded run; the broker saw the worker go
 # and come back.
-set -u
-BUILD=${BUILD:-build}
-SALMAP=$BUILD/bin/salmap
-BROKER=$BUILD/bin/salmap-broker
-WORKER=$BUILD/bin/salmap-worker
-tmp=$(mktemp -d)
-. tests/lib/procs.sh
+. tests/lib/daemons.sh
 NB=smb$$ NW=smw$$ VB=vb$$ VW=vw$$
 NET=10.$((RANDOM % 200 + 20)).$((RANDOM % 250)).
 cleanup() {

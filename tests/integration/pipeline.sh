@@ -8,13 +8,7 @@
 # run; a worker killed with -9 mid-job, or stopped (SIGSTOP) until the
 # broker gives it up, changes nothing; fetch over the wire returns the
 # broker's files; a restarted broker resumes its job from the journal.
-set -u
-BUILD=${BUILD:-build}
-SALMAP=$BUILD/bin/salmap
-BROKER=$BUILD/bin/salmap-broker
-WORKER=$BUILD/bin/salmap-worker
-tmp=$(mktemp -d)
-. tests/lib/procs.sh
+. tests/lib/daemons.sh
 cleanup() {
     for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null

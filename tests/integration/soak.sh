@@ -7,13 +7,7 @@
 # warm-up (the first quarter of the maps) neither grows by more than
 # 16 MiB, and the job ends with every map once and none failed.
 # SOAK_N sets the number of digits (10,000).
-set -u
-BUILD=${BUILD:-build}
-SALMAP=$BUILD/bin/salmap
-BROKER=$BUILD/bin/salmap-broker
-WORKER=$BUILD/bin/salmap-worker
-tmp=$(mktemp -d)
-. tests/lib/procs.sh
+. tests/lib/daemons.sh
 trap kill_all EXIT
 N=${SOAK_N:-10000}
 case $BUILD in */san) N=${SOAK_N:-2000} ;; esac
