@@ -300,6 +300,8 @@ FUZZ_MAXLEN_onnx  := 16384
 FUZZ_MAXLEN_yaml  := 4096
 FUZZ_MAXLEN_npy   := 4096
 FUZZ_MAXLEN_image := 16384
+# A model within the planner's limit may hold 1 GiB of activations.
+FUZZ_OPTS_onnx    := -rss_limit_mb=4096
 # clang warns, unlike gcc, about gcc's optimize attribute and a ?: after
 # a & of comparisons (core/ops): both deliberate there.
 FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
@@ -332,7 +334,7 @@ $(BUILD)/fuzz/replay_$(1): $(patsubst %.c,$(BUILD)/obj/%.o,tests/fuzz/fuzz_$(1).
 fuzz-run-$(1): build/fuzz/fuzz_$(1)
 	@mkdir -p build/fuzz/corpus/$(1) build/fuzz/crashes
 	build/fuzz/fuzz_$(1) -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=$(FUZZ_MAXLEN_$(1)) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 \
+	    -max_len=$(FUZZ_MAXLEN_$(1)) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 $(FUZZ_OPTS_$(1)) \
 	    -artifact_prefix=build/fuzz/crashes/$(1)- build/fuzz/corpus/$(1) tests/fuzz/corpus/$(1)
 endef
 $(foreach t,$(FUZZ_ALL),$(eval $(call FUZZ_RULES,$(t))))
