@@ -665,6 +665,19 @@ Test(ops, refuses_reshape_that_does_not_fit)
     expect_refusal(w, (const sm_tensor *[]){x}, 1, "'resh'", "[2, 3]",
                    "[4, -1]");
 
+    /* A target whose product wraps int64 (found by fuzz_onnx): 2^62 x 2
+     * x 3 wrapped to -2^63 + ..., now refused by count. */
+    sm_tensor big = {.ndim = 1, .shape = {3},
+                     .i64 = (int64_t[]){(int64_t)1 << 62, 2, 3}};
+    w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, xs);
+    sm_onnx_writer_initializer(w, "s", &big);
+    sm_onnx_writer_node(w, "Reshape", "resh", (const char *[]){"x", "s"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 3, (int64_t[]){-1, 2, 3});
+    expect_refusal(w, (const sm_tensor *[]){x}, 1, "'resh'",
+                   "more than 2^63 elements", NULL);
+
     /* A shape computed at run time cannot plan the output. */
     w = sm_onnx_writer_new(13);
     sm_onnx_writer_input(w, "x", 2, xs);
