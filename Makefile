@@ -281,9 +281,9 @@ bench: $(BENCH_BINS) $(BINS)
 # and crashes in build/fuzz/crashes/<t>-*. `make fuzz-corpus` writes the
 # seeds again. `make unit` replays every seed without clang
 # (tests/fuzz/replay.c, fuzz-replay).
-.PHONY: fuzz-run fuzz-corpus fuzz-replay
 FUZZ_CC      ?= clang
 FUZZ_ALL     := msg onnx yaml npy image
+.PHONY: fuzz-run fuzz-corpus fuzz-replay $(FUZZ_ALL:%=fuzz-run-%)
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_RUNS    ?= 10000000
 FUZZ_SECONDS ?= 0
