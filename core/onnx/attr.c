@@ -70,7 +70,8 @@ int sm_attrs_string(const sm_attrs *a, const char *name, const char *def,
         return wrong_type(name, "a string", err);
     if (at->s.len >= cap)
         return sm_err_set(err, "attribute '%s': value too long", name);
-    memcpy(out, at->s.data, at->s.len);
+    if (at->s.len) /* an empty string's data may be NULL */
+        memcpy(out, at->s.data, at->s.len);
     out[at->s.len] = '\0';
     return 0;
 }

@@ -42,17 +42,22 @@ Test(tensorproto, dims_without_data_are_refused_before_allocating)
     sm_tensor_destroy(&t);
 }
 
-Test(tensorproto, empty_ints_attribute)
+Test(tensorproto, empty_attributes)
 {
-    /* An INTS attribute with no values has a NULL array (found by
-     * fuzz_onnx as a memcpy from NULL under UBSan). */
-    Onnx__AttributeProto at = ONNX__ATTRIBUTE_PROTO__INIT;
-    at.name = "pads";
-    at.has_type = 1;
-    at.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-    Onnx__AttributeProto *ats[1] = {&at};
+    /* An INTS attribute with no values and an empty STRING have NULL
+     * arrays (found by fuzz_onnx as memcpy from NULL under UBSan). */
+    Onnx__AttributeProto ints = ONNX__ATTRIBUTE_PROTO__INIT;
+    ints.name = "pads";
+    ints.has_type = 1;
+    ints.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    Onnx__AttributeProto str = ONNX__ATTRIBUTE_PROTO__INIT;
+    str.name = "mode";
+    str.has_type = 1;
+    str.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING;
+    str.has_s = 1;
+    Onnx__AttributeProto *ats[2] = {&ints, &str};
     Onnx__NodeProto node = ONNX__NODE_PROTO__INIT;
-    node.n_attribute = 1;
+    node.n_attribute = 2;
     node.attribute = ats;
     sm_attrs a = {.node = &node, .opset = 13};
     int64_t out[4] = {7, 7, 7, 7};
@@ -62,4 +67,8 @@ Test(tensorproto, empty_ints_attribute)
                  err.msg);
     cr_assert_eq(n, 0);
     cr_assert_eq(out[0], 7);
+    char mode[16] = "x";
+    cr_assert_eq(sm_attrs_string(&a, "mode", "constant", mode, sizeof mode,
+                                 &err), 0, "%s", err.msg);
+    cr_assert_str_eq(mode, "");
 }
