@@ -58,15 +58,21 @@ int sm_tensorproto_to_tensor(const Onnx__TensorProto *tp, sm_tensor **out,
      * (dims alone can ask for terabytes), and counted without wrapping. */
     char sh[160];
     sm_shape_str((int)tp->n_dims, tp->dims, sh, sizeof sh);
-    int64_t n = 1;
-    for (size_t i = 0; i < tp->n_dims; i++)
-        if (tp->dims[i] == 0)
+    /* The non-zero dims must multiply within int64 even when a zero dim
+     * empties the tensor, so that any later count of it cannot wrap. */
+    int64_t n = 1, nonzero = 1;
+    for (size_t i = 0; i < tp->n_dims; i++) {
+        if (tp->dims[i] == 0) {
             n = 0;
-    for (size_t i = 0; i < tp->n_dims && n > 0; i++)
-        n = n > INT64_MAX / tp->dims[i] ? -1 : n * tp->dims[i];
-    if (n < 0)
-        return sm_err_set(err, "tensor '%s': shape %s has more than 2^63 "
-                          "elements", name, sh);
+            continue;
+        }
+        if (nonzero > INT64_MAX / tp->dims[i])
+            return sm_err_set(err, "tensor '%s': the dims of shape %s "
+                              "multiply past 2^63", name, sh);
+        nonzero *= tp->dims[i];
+    }
+    if (n)
+        n = nonzero;
     if (have != (size_t)n)
         return sm_err_set(err, "tensor '%s': holds %s values where its shape "
                           "%s needs %lld (truncated or corrupt)", name,
