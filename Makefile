@@ -14,10 +14,12 @@ DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
 # image leaves them out: make deps TEST_DEB_PKGS=): docker-compose
 # (compose.sh), chromium and libvips-tools (report.sh, render.sh), jq
 # (k8s.sh, http.sh), a one-machine Slurm for slurm.sh (slurmctld, slurmd,
-# sbatch/srun/scancel from slurm-wlm; munged from munge), and curl and
-# the Python client's packages for http.sh.
+# sbatch/srun/scancel from slurm-wlm; munged from munge), curl and
+# the Python client's packages for http.sh, and clang with its libFuzzer
+# runtime (a Recommends of clang) for make fuzz.
 TEST_DEB_PKGS := docker-compose chromium libvips-tools jq slurm-wlm munge \
-                 curl python3-numpy python3-venv python3-yaml python3-jsonschema iproute2
+                 curl python3-numpy python3-venv python3-yaml python3-jsonschema \
+                 iproute2 clang libclang-rt-dev
 # Commands that may come from elsewhere (e.g. nodejs from NodeSource ships
 # npm itself and conflicts with Debian's npm; kubectl may come with the
 # Google Cloud SDK, whose files Debian's kubernetes-client would overwrite):
@@ -244,6 +246,7 @@ run: deps
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) -j2 --timeout 600
+	@$(MAKE) --no-print-directory SAN=$(SAN) fuzz-replay
 
 # A hostile peer of the broker (tests/integration/hostile.sh).
 TOOLS := $(BUILD)/tests/hostile_peer
@@ -287,42 +290,123 @@ bench: $(BENCH_BINS) $(BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; ORT_DIR=$(BUILD)/ort $$b || exit 1; done
 
 # --- fuzz ------------------------------------------------------------------
-# The libFuzzer target of the wire decoders (tests/fuzz/fuzz_msg.c), built by
-# clang apart from the rest, with ASan and UBSan (msgpack-c, libzmq and
-# libsodium stay uninstrumented). `make fuzz-run FUZZ_SECONDS=300` fuzzes
-# from the seeds in tests/fuzz/corpus, keeping what it finds in
-# build/fuzz/corpus and crashes in build/fuzz/crashes; `make fuzz-corpus`
-# writes the seeds again (tests/fuzz/make_corpus.c).
-.PHONY: fuzz-run fuzz-corpus
+# libFuzzer targets, one file each in tests/fuzz/ (docs/RELIABILITY.md):
+# msg (the wire decoders), onnx (model loading, planning and one run), yaml
+# (model, daemon, job and AAE configs), npy and image. Built by clang apart
+# from the rest, with ASan and UBSan: the code under test (FUZZ_INSTR_<t>)
+# is compiled with coverage instrumentation, everything else comes
+# uninstrumented from $(LIB) (so build them with SAN unset). `make fuzz`
+# builds them into build/fuzz/; `make fuzz-run` runs them one after the
+# other, each for FUZZ_RUNS executions (FUZZ_SECONDS > 0 caps each one's
+# time; FUZZ_TARGETS="onnx npy" picks some) from its seeds in
+# tests/fuzz/corpus/<t>/, keeping what it finds in build/fuzz/corpus/<t>/
+# and crashes in build/fuzz/crashes/<t>-*. `make fuzz-corpus` writes the
+# seeds again. `make unit` replays every seed without clang
+# (tests/fuzz/replay.c, fuzz-replay).
 FUZZ_CC      ?= clang
-FUZZ_SECONDS ?= 60
-FUZZ_PKGS    := libzmq msgpack libsodium
-FUZZ_SRC     := tests/fuzz/fuzz_msg.c $(filter-out %/main.c,$(wildcard schemas/*.c)) core/util/err.c
+FUZZ_ALL     := msg onnx yaml npy image
+.PHONY: fuzz-run fuzz-corpus fuzz-replay $(FUZZ_ALL:%=fuzz-run-%)
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_RUNS    ?= 10000000
+FUZZ_SECONDS ?= 0
+FUZZ_TIMEOUT ?= 10
+FUZZ_INSTR_msg   := $(filter-out %/main.c,$(wildcard schemas/*.c))
+FUZZ_INSTR_onnx  := $(wildcard core/onnx/*.c core/model/*.c core/ops/*.c) core/tensor/tensor.c
+FUZZ_INSTR_yaml  := $(wildcard core/config/*.c) core/explain/jobfile.c core/explain/settings.c
+FUZZ_INSTR_npy   := core/io/npy.c
+FUZZ_INSTR_image := core/data/image.c
+# The targets whose reader takes a path read the input from a memfd.
+FUZZ_MEMFILE := yaml npy
+FUZZ_MAXLEN_msg   := 8192
+FUZZ_MAXLEN_onnx  := 16384
+FUZZ_MAXLEN_yaml  := 4096
+FUZZ_MAXLEN_npy   := 4096
+FUZZ_MAXLEN_image := 16384
+# A model within the planner's limit may hold 1 GiB of activations.
+FUZZ_OPTS_onnx    := -rss_limit_mb=4096
+# clang warns, unlike gcc, about gcc's optimize attribute and a ?: after
+# a & of comparisons (core/ops): both deliberate there.
 FUZZ_CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
-                -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icore -I. \
-                $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
+                -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Icore -I. -I$(BUILD)/gen \
+                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+                -Wno-unknown-attributes -Wno-bitwise-conditional-parentheses \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined
+fuzz_memfile = $(if $(filter $(1),$(FUZZ_MEMFILE)),tests/fuzz/memfile.c)
 
-fuzz: build/fuzz/fuzz_msg
+fuzz: $(FUZZ_ALL:%=build/fuzz/fuzz_%)
 
-build/fuzz/fuzz_msg: $(FUZZ_SRC) $(wildcard schemas/*.h) core/util/err.h
+build/fuzz/obj/%.o: %.c $(BUILD)/gen/onnx.pb-c.h
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: $(FUZZ_CC) not found;" \
 	  "apt-get install clang (Debian 12's clang 14 has libFuzzer)" >&2; exit 1; }
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    $(FUZZ_SRC) $(shell pkg-config --libs $(FUZZ_PKGS) 2>/dev/null) -o $@
+	@echo "CC (fuzz) $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-fuzz-run: build/fuzz/fuzz_msg
-	@mkdir -p build/fuzz/corpus build/fuzz/crashes
-	build/fuzz/fuzz_msg -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
-	    -artifact_prefix=build/fuzz/crashes/ build/fuzz/corpus tests/fuzz/corpus
+define FUZZ_RULES
+build/fuzz/fuzz_$(1): $(patsubst %.c,build/fuzz/obj/%.o,tests/fuzz/fuzz_$(1).c \
+                      $(FUZZ_INSTR_$(1)) $(call fuzz_memfile,$(1))) $(LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $$^ $(LDLIBS) -o $$@
+
+$(BUILD)/fuzz/replay_$(1): $(patsubst %.c,$(BUILD)/obj/%.o,tests/fuzz/fuzz_$(1).c \
+                           tests/fuzz/replay.c $(call fuzz_memfile,$(1))) $(LIB)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS) $$^ $(LDLIBS) -o $$@
+
+# One target's run (fuzz-run runs them one at a time).
+fuzz-run-$(1): build/fuzz/fuzz_$(1)
+	@mkdir -p build/fuzz/corpus/$(1) build/fuzz/crashes
+	build/fuzz/fuzz_$(1) -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=$(FUZZ_MAXLEN_$(1)) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 $(FUZZ_OPTS_$(1)) \
+	    -artifact_prefix=build/fuzz/crashes/$(1)- build/fuzz/corpus/$(1) tests/fuzz/corpus/$(1)
+endef
+$(foreach t,$(FUZZ_ALL),$(eval $(call FUZZ_RULES,$(t))))
+
+fuzz-run:
+	@for t in $(FUZZ_TARGETS); do \
+	  $(MAKE) --no-print-directory fuzz-run-$$t || exit 1; done
+
+# Every committed seed and reproducer through the plain build's targets.
+fuzz-replay: $(FUZZ_ALL:%=$(BUILD)/fuzz/replay_%)
+	@for t in $(FUZZ_ALL); do $(BUILD)/fuzz/replay_$$t tests/fuzz/corpus/$$t || { \
+	  echo "fuzz-replay: fuzz_$$t failed on a seed ($(BUILD)/fuzz/replay_$$t -v" \
+	    "tests/fuzz/corpus/$$t names it)" >&2; exit 1; }; done
+
+-include $(shell find build/fuzz/obj -name '*.d' 2>/dev/null)
 
 $(BUILD)/fuzz/make_corpus: $(BUILD)/obj/tests/fuzz/make_corpus.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The seeds: the wire messages from make_corpus; small ONNX models (a
+# fixture and ONNX node tests of supported operators); the shipped YAMLs;
+# the .npy fixtures; tiny PNGs and JPEGs written by vips. Reproducers of
+# fixed bugs live beside them and are kept.
+FUZZ_ONNX_NODE  := /usr/share/libonnx-testdata/data/node
+FUZZ_ONNX_SEEDS := conv_with_strides_padding gemm_all_attributes maxpool_2d_pads \
+                   averagepool_2d_pads batchnorm_example reshape_reordered_all_dims \
+                   flatten_axis1 concat_2d_axis_0 softmax_axis_1 transpose_all_permutations_0 \
+                   relu matmul_2d add_bcast constant_pad globalaveragepool leakyrelu clip
 fuzz-corpus: $(BUILD)/fuzz/make_corpus
-	@mkdir -p tests/fuzz/corpus
-	$(BUILD)/fuzz/make_corpus tests/fuzz/corpus
+	@mkdir -p $(FUZZ_ALL:%=tests/fuzz/corpus/%)
+	$(BUILD)/fuzz/make_corpus tests/fuzz/corpus/msg
+	cp tests/fixtures/misc.onnx tests/fuzz/corpus/onnx/fixture_misc.onnx
+	for t in $(FUZZ_ONNX_SEEDS); do \
+	  cp $(FUZZ_ONNX_NODE)/test_$$t/model.onnx tests/fuzz/corpus/onnx/node_$$t.onnx || exit 1; done
+	for f in configs/*.yaml configs/jobs/*.yaml models/*.yaml; do \
+	  cp $$f tests/fuzz/corpus/yaml/$$(echo $$f | tr / _) || exit 1; done
+	for f in tests/fixtures/npy/*.npy tests/fixtures/misc_*.npy; do \
+	  cp $$f tests/fuzz/corpus/npy/ || exit 1; done
+	@t=$$(mktemp -d) && cd tests/fuzz/corpus/image && set -e && \
+	  vips xyz $$t/xy.v 5 4 && vips linear $$t/xy.v $$t/ga.v "40 50" "10 20" --uchar && \
+	  vips extract_band $$t/ga.v $$t/g.v 0 && vips bandjoin "$$t/ga.v $$t/g.v" $$t/rgb.v && \
+	  vips cast $$t/g.v $$t/g16.v ushort && \
+	  vips pngsave $$t/g.v grey.png && vips pngsave $$t/ga.v grey_alpha.png && \
+	  vips pngsave $$t/rgb.v rgb.png && vips pngsave $$t/g16.v grey16.png && \
+	  vips pngsave $$t/rgb.v rgb_interlaced.png --interlace && \
+	  vips pngsave $$t/rgb.v rgb_palette.png --palette && \
+	  vips jpegsave $$t/g.v grey.jpg --Q 90 --strip && vips jpegsave $$t/rgb.v rgb.jpg --Q 90 --strip && \
+	  vips jpegsave $$t/rgb.v rgb_progressive.jpg --Q 75 --interlace --strip && \
+	  rm -rf $$t && echo "fuzz-corpus: tests/fuzz/corpus/image"
 
 clean:
 	rm -rf build

@@ -132,6 +132,15 @@ static int index_keys(const char *yaml, size_t len, const char *name,
                                    ? SM_YAML_MAPPING : SM_YAML_SEQUENCE;
                 top->want_key = 1;
             }
+            /* A complex key ({[a]: 1}, "? [a]") has no name to index it
+             * by, and no config has one. */
+            if (top && top->is_map && top->want_key && !valued) {
+                rc = sm_err_set(err, "%s:%d: a mapping key must be a plain "
+                                "value, not a %s", name, line,
+                                ev.type == YAML_MAPPING_START_EVENT
+                                    ? "mapping" : "sequence");
+                break;
+            }
             if (depth == MAX_DEPTH) {
                 rc = sm_err_set(err, "%s:%d: nested more than %d deep", name,
                                 line, MAX_DEPTH);

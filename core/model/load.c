@@ -112,6 +112,9 @@ static int build_node(sm_graph *g, node *n, const Onnx__NodeProto *np,
         return sm_err_prefix(err, "node '%s' (%s)", nm, ot);
     for (int i = 0; i < n->n_in; i++) {
         const char *in = np->input[i];
+        if ((!in || !*in) && i < op->min_inputs)
+            return sm_err_set(err, "node '%s' (%s): input %d is required but "
+                              "has no name", nm, ot, i);
         if (!in || !*in) {
             n->in[i] = -1;
             continue;
@@ -122,6 +125,9 @@ static int build_node(sm_graph *g, node *n, const Onnx__NodeProto *np,
     }
     for (int i = 0; i < n->n_out; i++) {
         const char *o = np->output[i];
+        if ((!o || !*o) && i < op->min_outputs)
+            return sm_err_set(err, "node '%s' (%s): output %d is required but "
+                              "has no name", nm, ot, i);
         if (!o || !*o) {
             n->out[i] = -1;
             continue;

@@ -177,6 +177,24 @@ static int pack_node(sm_model *m, int i, const unsigned char *is_const,
     return 0;
 }
 
+/* Activations a plan may hold, per image (the first dim of input 0): a
+ * ResNet-50 needs about 2^25 floats an image, while a model of a few
+ * hundred bytes can declare shapes (or pads) of terabytes. */
+#define MAX_FLOATS_PER_IMAGE ((int64_t)1 << 28)
+
+/* Elements of t, or -1 when a dim is negative or the count passes limit
+ * (checked before each product, so it cannot wrap). */
+static int64_t bounded_numel(const sm_tensor *t, int64_t limit)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        if (t->shape[d] < 0 || (t->shape[d] && n > limit / t->shape[d]))
+            return -1;
+        n *= t->shape[d];
+    }
+    return n;
+}
+
 static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
 {
     plan *p = calloc(1, sizeof *p);
@@ -207,6 +225,10 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
     }
     /* Shapes, node by node; the sizes of every activation and workspace. */
     size_t total = 0, ws = 0;
+    int64_t images = m->g.n_inputs && in[0]->ndim && in[0]->shape[0] > 1
+                         ? in[0]->shape[0] : 1;
+    int64_t limit = images > INT64_MAX / MAX_FLOATS_PER_IMAGE
+                        ? INT64_MAX : images * MAX_FLOATS_PER_IMAGE;
     for (int i = 0; i < m->g.n_nodes; i++) {
         node *n = &m->g.nodes[i];
         const sm_tensor *nin[MAX_IO];
@@ -227,10 +249,21 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
         for (int k = 0; k < n->n_out; k++) {
             if (!nout[k])
                 continue;
-            int64_t cnt = sm_tensor_numel(nout[k]);
-            if (cnt < 0 || nout[k]->ndim < 0 || nout[k]->ndim > SM_MAX_DIMS) {
+            if (nout[k]->ndim < 0 || nout[k]->ndim > SM_MAX_DIMS) {
                 sm_err_set(err, "node '%s' (%s): invalid output shape",
                            n->name, n->op->name);
+                goto fail;
+            }
+            int64_t cnt = bounded_numel(nout[k], limit);
+            if (cnt < 0 || total > (size_t)limit ||
+                (size_t)cnt > (size_t)limit - total) {
+                char sh[160];
+                sm_err_set(err, "node '%s' (%s): output shape %s is negative "
+                           "or takes the activations past the limit of "
+                           "%lld floats an image", n->name, n->op->name,
+                           sm_shape_str(nout[k]->ndim, nout[k]->shape, sh,
+                                        sizeof sh),
+                           (long long)MAX_FLOATS_PER_IMAGE);
                 goto fail;
             }
             offset[n->out[k]] = total;

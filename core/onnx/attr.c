@@ -70,7 +70,8 @@ int sm_attrs_string(const sm_attrs *a, const char *name, const char *def,
         return wrong_type(name, "a string", err);
     if (at->s.len >= cap)
         return sm_err_set(err, "attribute '%s': value too long", name);
-    memcpy(out, at->s.data, at->s.len);
+    if (at->s.len) /* an empty string's data may be NULL */
+        memcpy(out, at->s.data, at->s.len);
     out[at->s.len] = '\0';
     return 0;
 }
@@ -87,7 +88,8 @@ int sm_attrs_ints(const sm_attrs *a, const char *name, int64_t *out, int cap,
     if (at->n_ints > (size_t)cap)
         return sm_err_set(err, "attribute '%s': %zu values (at most %d)",
                           name, at->n_ints, cap);
-    memcpy(out, at->ints, at->n_ints * sizeof(int64_t));
+    if (at->n_ints) /* an empty list's array may be NULL */
+        memcpy(out, at->ints, at->n_ints * sizeof(int64_t));
     *n = (int)at->n_ints;
     return 0;
 }

@@ -39,26 +39,7 @@ int sm_tensorproto_to_tensor(const Onnx__TensorProto *tp, sm_tensor **out,
         if (tp->dims[i] < 0)
             return sm_err_set(err, "tensor '%s': negative dimension %lld",
                               name, (long long)tp->dims[i]);
-    int64_t n = sm_shape_numel((int)tp->n_dims, tp->dims);
-    sm_tensor *t = calloc(1, sizeof *t);
-    if (!t)
-        return sm_err_set(err, "tensor '%s': out of memory", name);
-    t->ndim = (int)tp->n_dims;
-    if (tp->n_dims) /* a scalar's dims may be NULL */
-        memcpy(t->shape, tp->dims, tp->n_dims * sizeof(int64_t));
-    t->owns = 1;
     size_t esz = dt == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ? 4 : 8;
-    void *dst = calloc((size_t)(n ? n : 1), esz);
-    if (!dst) {
-        free(t);
-        return sm_err_set(err, "tensor '%s': out of memory (%lld elements)",
-                          name, (long long)n);
-    }
-    if (esz == 4)
-        t->data = dst;
-    else
-        t->i64 = dst;
-
     size_t have;
     const void *src;
     if (tp->has_raw_data && tp->raw_data.len) {
@@ -73,13 +54,47 @@ int sm_tensorproto_to_tensor(const Onnx__TensorProto *tp, sm_tensor **out,
         have = tp->n_int64_data;
         src = tp->int64_data;
     }
-    if (have != (size_t)n) {
-        sm_tensor_destroy(&t);
-        return sm_err_set(err, "tensor '%s': holds %s values where its shape "
-                          "needs %lld (truncated or corrupt)", name,
-                          have == (size_t)-1 ? "a partial number of" : "a different number of",
-                          (long long)n);
+    /* The shape is checked against the data before anything is allocated
+     * (dims alone can ask for terabytes), and counted without wrapping. */
+    char sh[160];
+    sm_shape_str((int)tp->n_dims, tp->dims, sh, sizeof sh);
+    /* The non-zero dims must multiply within int64 even when a zero dim
+     * empties the tensor, so that any later count of it cannot wrap. */
+    int64_t n = 1, nonzero = 1;
+    for (size_t i = 0; i < tp->n_dims; i++) {
+        if (tp->dims[i] == 0) {
+            n = 0;
+            continue;
+        }
+        if (nonzero > INT64_MAX / tp->dims[i])
+            return sm_err_set(err, "tensor '%s': the dims of shape %s "
+                              "multiply past 2^63", name, sh);
+        nonzero *= tp->dims[i];
     }
+    if (n)
+        n = nonzero;
+    if (have != (size_t)n)
+        return sm_err_set(err, "tensor '%s': holds %s values where its shape "
+                          "%s needs %lld (truncated or corrupt)", name,
+                          have == (size_t)-1 ? "a partial number of" : "a different number of",
+                          sh, (long long)n);
+    sm_tensor *t = calloc(1, sizeof *t);
+    if (!t)
+        return sm_err_set(err, "tensor '%s': out of memory", name);
+    t->ndim = (int)tp->n_dims;
+    if (tp->n_dims) /* a scalar's dims may be NULL */
+        memcpy(t->shape, tp->dims, tp->n_dims * sizeof(int64_t));
+    t->owns = 1;
+    void *dst = calloc((size_t)(n ? n : 1), esz);
+    if (!dst) {
+        free(t);
+        return sm_err_set(err, "tensor '%s': out of memory (%lld elements)",
+                          name, (long long)n);
+    }
+    if (esz == 4)
+        t->data = dst;
+    else
+        t->i64 = dst;
     if (n)
         memcpy(dst, src, (size_t)n * esz); /* ONNX raw data is little-endian, as is this host */
     *out = t;

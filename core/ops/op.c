@@ -176,7 +176,8 @@ void sm_op_bcast_init(sm_op_bcast *w, const sm_tensor *a, const sm_tensor *b,
     w->inner = m ? w->d[m - 1] : 1;
     w->ia = m && w->sa[m - 1] ? 1 : 0;
     w->ib = m && w->sb[m - 1] ? 1 : 0;
-    w->rows = sm_tensor_numel(out) / w->inner; /* 0 for an empty output */
+    /* 0 for an empty output, whichever dim is 0 (the inner one too). */
+    w->rows = w->inner ? sm_tensor_numel(out) / w->inner : 0;
     w->row = w->oa = w->ob = 0;
 }
 

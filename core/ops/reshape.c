@@ -90,6 +90,10 @@ static int reshape_infer(const void *p_, const sm_tensor *const *in, int n_in,
             return sm_err_set(err, "Reshape to %s: negative dim %lld", w,
                               (long long)d);
         }
+        /* d >= 0 here; a product past int64 cannot match the input. */
+        if (d && known > INT64_MAX / d)
+            return sm_op_shape_err(err, "data", x, "it cannot be reshaped to "
+                                   "%s (more than 2^63 elements)", w);
         shape[i] = d;
         known *= d;
     }

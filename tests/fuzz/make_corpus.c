@@ -5,7 +5,7 @@
  * truncations, wrong types), named bad_<decoder>_<what>: the decoder
  * that must refuse it (job, task, jobid, ...; "any": all of them, the
  * bytes themselves are wrong). `make fuzz-corpus` runs it into
- * tests/fuzz/corpus. */
+ * tests/fuzz/corpus/msg. */
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * loopback): every malformed, truncated, oversized or wrong-typed message
  * gets an ERROR reply or is dropped, the broker keeps serving, and a job
  * running meanwhile completes with every map. The fuzzer's corpus
- * (tests/fuzz/corpus) goes in as message bodies too. */
+ * (tests/fuzz/corpus/msg) goes in as message bodies too. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <pthread.h>
@@ -244,12 +244,12 @@ static void submit(rig *r, sm_client *c, const char *out, char *id)
     submit_n(c, out, 16, id);
 }
 
-/* Sends every file of the fuzzer's corpus (tests/fuzz/corpus) as the body
- * of each command in cmds (NULL-ended), signed sig. */
+/* Sends every file of the fuzzer's corpus (tests/fuzz/corpus/msg) as the
+ * body of each command in cmds (NULL-ended), signed sig. */
 static void send_corpus(void *s, const char *sig, const char *const *cmds)
 {
-    DIR *d = opendir("tests/fuzz/corpus");
-    cr_assert_not_null(d, "tests/fuzz/corpus is missing");
+    DIR *d = opendir("tests/fuzz/corpus/msg");
+    cr_assert_not_null(d, "tests/fuzz/corpus/msg is missing");
     struct dirent *de;
     int sent = 0;
     while ((de = readdir(d))) {
@@ -257,7 +257,7 @@ static void send_corpus(void *s, const char *sig, const char *const *cmds)
         size_t len;
         if (de->d_name[0] == '.')
             continue;
-        snprintf(path, sizeof path, "tests/fuzz/corpus/%s", de->d_name);
+        snprintf(path, sizeof path, "tests/fuzz/corpus/msg/%s", de->d_name);
         unsigned char *body = sm_file_read(path, (size_t)1 << 20, &len, NULL);
         if (!body)
             continue;

@@ -241,6 +241,14 @@ Test(config, syntax_and_structure)
     fails("input: &a {channels: 1, height: 28, width: 28}\n"
           "output: *a\n",
           2, "output");
+    /* A sequence or a mapping as a key (found by fuzz_yaml: indexing its
+     * keys read before the key array). */
+    fails("input: {[channels: 1, height: 28]: 2}\n", 1,
+          "a mapping key must be a plain value, not a sequence");
+    fails("scale: 1\n"
+          "? {a: 1}\n"
+          ": 2\n",
+          2, "a mapping key must be a plain value, not a mapping");
 }
 
 Test(config, missing_file)

@@ -325,27 +325,37 @@ static size_t chunk(uint8_t *out, const char *type, const uint8_t *data,
 
 Test(image, huge_image_refused_from_its_header)
 {
-    /* IHDR says 10000 x 10000 grey (100 Mpixel); the pixel data is a few
-     * bytes, so only a header check can refuse it cleanly. */
-    uint8_t f[128];
-    size_t n = 0;
-    memcpy(f, "\x89PNG\r\n\x1a\n", 8);
-    n = 8;
-    const uint8_t ihdr[13] = {0, 0, 0x27, 0x10, 0, 0, 0x27, 0x10, 8, 0, 0,
-                              0, 0};
-    n += chunk(f + n, "IHDR", ihdr, 13);
-    const uint8_t idat[4] = {0x78, 0x9c, 0x03, 0x00};
-    n += chunk(f + n, "IDAT", idat, 4);
-    n += chunk(f + n, "IEND", NULL, 0);
-    char p[TDATA_PATH];
-    tdata_write(p, dir, "huge.png", f, n);
-    sm_preproc pp;
-    sm_preproc_init(&pp, 1, 2, 2);
-    float got[4];
-    sm_err err = {0};
-    cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
-    cr_assert(tdata_has(err.msg, "huge.png"), "%s", err.msg);
-    cr_assert(tdata_has(err.msg, "larger than the limit"), "%s", err.msg);
+    /* IHDR says 10000 x 10000 grey (100 Mpixel), then 100000 x 100000
+     * (10 Gpixel: libpng's own limit is 1000000 a side); the pixel data
+     * is a few bytes, so only a header check can refuse it cleanly. */
+    static const uint8_t sides[2][4] = {{0, 0, 0x27, 0x10},
+                                        {0, 0x01, 0x86, 0xa0}};
+    for (int s = 0; s < 2; s++) {
+        uint8_t f[128];
+        size_t n = 0;
+        memcpy(f, "\x89PNG\r\n\x1a\n", 8);
+        n = 8;
+        uint8_t ihdr[13] = {0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0};
+        memcpy(ihdr, sides[s], 4);
+        memcpy(ihdr + 4, sides[s], 4);
+        n += chunk(f + n, "IHDR", ihdr, 13);
+        const uint8_t idat[4] = {0x78, 0x9c, 0x03, 0x00};
+        n += chunk(f + n, "IDAT", idat, 4);
+        n += chunk(f + n, "IEND", NULL, 0);
+        char p[TDATA_PATH];
+        tdata_write(p, dir, "huge.png", f, n);
+        sm_preproc pp;
+        sm_preproc_init(&pp, 1, 2, 2);
+        float got[4];
+        sm_err err = {0};
+        cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
+        cr_assert(tdata_has(err.msg, "huge.png"), "%s", err.msg);
+        cr_assert(tdata_has(err.msg, "larger than the limit"), "%s", err.msg);
+        cr_assert(tdata_has(err.msg, s ? "100000x100000" : "10000x10000"),
+                  "%s", err.msg);
+        cr_assert_eq(sm_image_load_buffer(f, n, "huge", &pp, got, &err), -1);
+        cr_assert(tdata_has(err.msg, "larger than the limit"), "%s", err.msg);
+    }
 }
 
 Test(image, bad_preprocessing_refused)

@@ -435,6 +435,60 @@ Test(model, refuses_dangling_inputs_and_wrong_run_shapes)
     sm_model_destroy(&m);
 }
 
+/* A required input or output left without a name, the ONNX mark of an
+ * absent optional one (found by fuzz_onnx: MaxPool read a NULL X). */
+Test(model, refuses_required_io_without_a_name)
+{
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 4, (int64_t[]){1, 1, 4, 4});
+    sm_onnx_writer_node(w, "MaxPool", "mp", (const char *[]){""}, 1,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
+    sm_onnx_writer_output(w, "y", 4, (int64_t[]){1, 1, 2, 2});
+    expect_writer_error(w, "node 'mp' (MaxPool): input 0 is required but has "
+                           "no name");
+    w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){1, 4});
+    sm_onnx_writer_node(w, "Relu", "r", (const char *[]){"x"}, 1,
+                        (const char *[]){""}, 1);
+    sm_onnx_writer_output(w, "x", 2, (int64_t[]){1, 4});
+    expect_writer_error(w, "node 'r' (Relu): output 0 is required but has "
+                           "no name");
+}
+
+/* Shapes a few bytes can declare (found by fuzz_onnx: the element count
+ * wrapped int64): refused at load, before anything is allocated. */
+Test(model, refuses_activations_past_the_limit)
+{
+    /* 2^20 x 2^20 x 2^20 x 2^20 wraps int64; 2^10 x 2^10 x 2^9 fits in it
+     * but is 2^29 floats, twice the limit of 2^28 an image. */
+    static const int64_t shapes[2][4] = {{1 << 20, 1 << 20, 1 << 20, 1 << 20},
+                                         {1, 1 << 10, 1 << 10, 1 << 9}};
+    for (int k = 0; k < 2; k++) {
+        sm_onnx_writer *w = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(w, "x", 4, shapes[k]);
+        sm_onnx_writer_node(w, "Relu", "r", (const char *[]){"x"}, 1,
+                            (const char *[]){"y"}, 1);
+        sm_onnx_writer_output(w, "y", 4, shapes[k]);
+        expect_writer_error(w, "node 'r' (Relu): output shape [");
+        w = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(w, "x", 4, shapes[k]);
+        sm_onnx_writer_node(w, "Relu", "r", (const char *[]){"x"}, 1,
+                            (const char *[]){"y"}, 1);
+        sm_onnx_writer_output(w, "y", 4, shapes[k]);
+        expect_writer_error(w, "past the limit of 268435456 floats an image");
+    }
+    /* 2^28 floats exactly: planned (not run). */
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 4, (int64_t[]){1, 1 << 10, 1 << 9, 1 << 9});
+    sm_onnx_writer_node(w, "Relu", "r", (const char *[]){"x"}, 1,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 4, (int64_t[]){1, 1 << 10, 1 << 9, 1 << 9});
+    sm_model *m = load_writer(w);
+    sm_model_destroy(&m);
+    sm_onnx_writer_destroy(&w);
+}
+
 Test(model, save_and_load_file)
 {
     char path[] = "/tmp/sm_model_XXXXXX";

@@ -2064,7 +2064,7 @@ static unsigned tm_decode_everything(const uint8_t *p, size_t n)
 
 Test(msg, fuzz_corpus_regression)
 {
-    const char *dir = "tests/fuzz/corpus";
+    const char *dir = "tests/fuzz/corpus/msg";
     DIR *d = opendir(dir);
     cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
     struct dirent *e;

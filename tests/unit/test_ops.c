@@ -651,6 +651,30 @@ Test(ops, refuses_bad_attribute_values)
     refuse_string_attr("AveragePool", "auto_pad", "same", "'same'");
 }
 
+/* Add over an empty tensor whose innermost dim is 0 (found by fuzz_onnx:
+ * the broadcast walk divided by that dim): an empty result. */
+Test(ops, add_of_an_empty_tensor)
+{
+    int64_t xs[] = {2, 0};
+    sm_tensor *x = sm_tensor_new(2, xs);
+    cr_assert_not_null(x);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, xs);
+    sm_onnx_writer_node(w, "Add", "a", (const char *[]){"x", "x"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 2, xs);
+    sm_err err = {0};
+    sm_model *m = load(w, &err);
+    sm_onnx_writer_destroy(&w);
+    cr_assert_not_null(m, "%s", err.msg);
+    const sm_tensor *out[1];
+    cr_assert_eq(sm_model_run(m, (const sm_tensor *[]){x}, 1, out, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(sm_tensor_numel(out[0]), 0);
+    sm_model_destroy(&m);
+    sm_tensor_destroy(&x);
+}
+
 Test(ops, refuses_reshape_that_does_not_fit)
 {
     int64_t xs[] = {2, 3};
@@ -664,6 +688,19 @@ Test(ops, refuses_reshape_that_does_not_fit)
     sm_onnx_writer_output(w, "y", 2, (int64_t[]){4, -1});
     expect_refusal(w, (const sm_tensor *[]){x}, 1, "'resh'", "[2, 3]",
                    "[4, -1]");
+
+    /* A target whose product wraps int64 (found by fuzz_onnx): 2^62 x 2
+     * x 3 wrapped to -2^63 + ..., now refused by count. */
+    sm_tensor big = {.ndim = 1, .shape = {3},
+                     .i64 = (int64_t[]){(int64_t)1 << 62, 2, 3}};
+    w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, xs);
+    sm_onnx_writer_initializer(w, "s", &big);
+    sm_onnx_writer_node(w, "Reshape", "resh", (const char *[]){"x", "s"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_output(w, "y", 3, (int64_t[]){-1, 2, 3});
+    expect_refusal(w, (const sm_tensor *[]){x}, 1, "'resh'",
+                   "more than 2^63 elements", NULL);
 
     /* A shape computed at run time cannot plan the output. */
     w = sm_onnx_writer_new(13);
