@@ -16,6 +16,7 @@ int sm_cli_submit(int argc, char **argv);
 int sm_cli_status(int argc, char **argv);
 int sm_cli_wait(int argc, char **argv);
 int sm_cli_cancel(int argc, char **argv);
+int sm_cli_delete(int argc, char **argv);
 int sm_cli_fetch(int argc, char **argv);
 int sm_cli_keygen(int argc, char **argv);
 int sm_cli_sanity(int argc, char **argv);

@@ -262,19 +262,35 @@ int sm_cli_wait(int argc, char **argv)
     return rc;
 }
 
-int sm_cli_cancel(int argc, char **argv)
+/* A command that does one request about one job (cancel, delete). */
+static int one_job(int argc, char **argv, const char *name, const char *usage,
+                   int (*request)(sm_client *c, const char *job))
 {
-    static const char usage[] =
-        "usage: salmap cancel JOB [--broker tcp://host:5555]\n"
-        "Stops the job; what it wrote stays.\n";
     opts o;
     sm_client *c = NULL;
-    int rc = begin(argc, argv, "cancel", usage, "a job id", &o, &c);
+    int rc = begin(argc, argv, name, usage, "a job id", &o, &c);
     if (rc >= 0)
         return rc;
-    rc = sm_client_cancel(c, o.pos[0]) ? sm_cli_fail("cancel", "%s", sm_client_error(c)) : 0;
+    rc = request(c, o.pos[0]) ? sm_cli_fail(name, "%s", sm_client_error(c)) : 0;
     sm_client_destroy(&c);
     return rc;
+}
+
+int sm_cli_cancel(int argc, char **argv)
+{
+    return one_job(argc, argv, "cancel",
+                   "usage: salmap cancel JOB [--broker tcp://host:5555]\n"
+                   "Stops the job; what it wrote stays.\n",
+                   sm_client_cancel);
+}
+
+int sm_cli_delete(int argc, char **argv)
+{
+    return one_job(argc, argv, "delete",
+                   "usage: salmap delete JOB [--broker tcp://host:5555]\n"
+                   "Makes the broker forget an ended job and remove the files it\n"
+                   "wrote (by name: other files in its folder stay).\n",
+                   sm_client_delete);
 }
 
 int sm_cli_fetch(int argc, char **argv)

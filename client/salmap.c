@@ -22,6 +22,7 @@ static const char usage[] =
     "  status    a broker's jobs, or one job's state\n"
     "  wait      follow a job until it ends (exit 0 when done)\n"
     "  cancel    stop a job\n"
+    "  delete    forget an ended job and remove its files\n"
     "  fetch     copy a job's maps and index from the broker\n"
     "  keygen    write a CURVE key pair (NAME.key, NAME.pub)\n"
     "  figure    an output folder's comparison figure (PNG and SVG)\n"
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
         return sm_cli_wait(argc - 1, argv + 1);
     if (strcmp(argv[1], "cancel") == 0)
         return sm_cli_cancel(argc - 1, argv + 1);
+    if (strcmp(argv[1], "delete") == 0)
+        return sm_cli_delete(argc - 1, argv + 1);
     if (strcmp(argv[1], "fetch") == 0)
         return sm_cli_fetch(argc - 1, argv + 1);
     if (strcmp(argv[1], "keygen") == 0)
