@@ -297,7 +297,8 @@ int sm_explain_store_files(const sm_explain_store *st, const char *id,
         *n = 0;
         return sm_err_set(err, "out of memory");
     }
-    qsort(*rel + first, *n - first, sizeof **rel, cmp_str);
+    if (*n > first) /* none: *rel may be NULL, which qsort must not get */
+        qsort(*rel + first, *n - first, sizeof **rel, cmp_str);
     return 0;
 }
 
