@@ -2,6 +2,7 @@
  * it wrote removed by name (never a folder's whole contents: what else a
  * user keeps in the output folder stays, and so do the folders holding it). */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,5 +111,6 @@ int bjob_delete(sm_broker *b, bjob *j, sm_err *err)
         remove_outputs(j);
     sm_broker_info(b, "job %s deleted", j->id);
     bjob_free(&j);
+    malloc_trim(0); /* its dataset's and store's memory back to the system */
     return 0;
 }

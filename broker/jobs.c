@@ -3,6 +3,7 @@
  * plans them, gather.c turns workers' results into files). */
 #include <stdio.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -432,6 +433,10 @@ void bjobs_reap(sm_broker *b)
         if (sm_output_join(&j->finish, &err))
             sm_broker_warn("job %s: %s", j->id, err.msg);
         end_job(b, j, BJOB_DONE, NULL);
+        /* the pages of a large job took tens of MB in the page thread's
+         * arena: hand them back, so that a broker that runs for months
+         * holds what its jobs hold, not the peak of the largest report */
+        malloc_trim(0);
     }
 }
 

@@ -28,20 +28,9 @@ N=500
 # Under the sanitizers every process runs several times slower on 2 cores.
 case $BUILD in */san) N=150 ;; esac
 
-# Faster heartbeats than the defaults, so that the test's deaths are seen
-# in about a second each, not three.
-cat >"$tmp/broker.yaml" <<EOT
-heartbeat_interval: 0.25
-heartbeat_liveness: 4
-max_task_failures: 3
-EOT
-cat >"$tmp/worker.yaml" <<EOT
-heartbeat_interval: 0.25
-heartbeat_liveness: 4
-reconnect_min: 0.1
-reconnect_max: 0.5
-capacity: 1
-EOT
+fast_configs
+echo "max_task_failures: 3" >>"$tmp/broker.yaml"
+echo "capacity: 1" >>"$tmp/worker.yaml"
 
 broker_up() { # LOG STATE: on the ports of start_broker's first start
     "$BROKER" --config "$tmp/broker.yaml" --client "$CLIENT" --workers "$WORKERS" \

@@ -41,21 +41,11 @@ mkdir -p "$tmp/keys" "$tmp/allow"
 cp "$tmp/keys/worker.pub" "$tmp/keys/client.pub" "$tmp/allow/"
 port=$((20000 + RANDOM % 40000))
 CLIENT=tcp://${NET}1:$port WORKERS=tcp://${NET}1:$((port + 1))
-cat >"$tmp/broker.yaml" <<EOT
-heartbeat_interval: 0.25
-heartbeat_liveness: 4
-curve_secret_key: $tmp/keys/broker.key
-curve_allow_dir: $tmp/allow
-EOT
-cat >"$tmp/worker.yaml" <<EOT
-heartbeat_interval: 0.25
-heartbeat_liveness: 4
-reconnect_min: 0.1
-reconnect_max: 0.5
-capacity: 1
-curve_server_key: $tmp/keys/broker.pub
-curve_secret_key: $tmp/keys/worker.key
-EOT
+fast_configs
+printf 'curve_secret_key: %s\ncurve_allow_dir: %s\n' "$tmp/keys/broker.key" "$tmp/allow" \
+    >>"$tmp/broker.yaml"
+printf 'capacity: 1\ncurve_server_key: %s\ncurve_secret_key: %s\n' "$tmp/keys/broker.pub" \
+    "$tmp/keys/worker.key" >>"$tmp/worker.yaml"
 cat >"$tmp/job.yaml" <<EOT
 model: models/mnist_cnn.onnx
 config: models/mnist_cnn.yaml
