@@ -12,7 +12,7 @@
  * heartbeats and leases must stay on time. States live in the broker's
  * memory only: after a restart the image begins again, which gives the
  * same bits (rounds are deterministic). */
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +78,14 @@ void bjob_note_failure(bjob *j, size_t i, int m, const char *why)
     grown[j->n_failures++] = (sm_jobinfo_failure){id, method, error};
 }
 
+void bjob_map_failed(sm_broker *b, bjob *j, size_t i, int m, const char *why)
+{
+    sm_broker_fault(b, j->id, "%s: %s: %s", sm_dataset_id(j->ds, i), j->spec.methods[m], why);
+    bjob_note_failure(j, i, m, why);
+    j->maps_failed++;
+    j->dirty = 1;
+}
+
 /* Writes one image's map and row: 0 (written, or counted as failed), or
  * 1 when the disk is full: nothing of it is taken as done (its row, written
  * last, is not there), and the image is to be explained again later. */
@@ -87,28 +95,20 @@ static int put_item(sm_broker *b, bjob *j, int m, size_t i,
     const char *id = sm_dataset_id(j->ds, i);
     sm_err err;
     if (!it->id || strcmp(it->id, id) != 0) {
-        sm_broker_fault(b, j->id, "a result for '%s' where '%s' was asked; "
-                        "counted as failed", it->id ? it->id : "?", id);
-        bjob_note_failure(j, i, m, "the worker answered for another image");
-        j->maps_failed++;
+        bjob_map_failed(b, j, i, m, "the worker answered for another image");
         return 0;
     }
     if (it->error) {
-        const char *file = sm_dataset_path(j->ds, i);
-        sm_broker_fault(b, j->id, "%s: %s: %s", file ? file : id,
-                        j->spec.methods[m], it->error);
-        bjob_note_failure(j, i, m, it->error);
-        j->maps_failed++;
+        bjob_map_failed(b, j, i, m, it->error);
         return 0;
     }
     int with_map = !sm_explainer_class_of(j->ex[m])->no_map;
     if (with_map &&
         (it->height != j->cfg->height || it->width != j->cfg->width)) {
-        sm_broker_fault(b, j->id, "%s: %s: a %dx%d map for a %dx%d model input; "
-                        "counted as failed", id, j->spec.methods[m],
-                      it->height, it->width, j->cfg->height, j->cfg->width);
-        bjob_note_failure(j, i, m, "a map of the wrong size");
-        j->maps_failed++;
+        char why[128];
+        snprintf(why, sizeof why, "a %dx%d map for a %dx%d model input", it->height,
+                 it->width, j->cfg->height, j->cfg->width);
+        bjob_map_failed(b, j, i, m, why);
         return 0;
     }
     sm_explain_result r = {0};
@@ -119,9 +119,7 @@ static int put_item(sm_broker *b, bjob *j, int m, size_t i,
                                   it->arrays[k].data);
     if (oom) {
         sm_record_free(&r.record);
-        sm_broker_fault(b, j->id, "%s: out of memory", id);
-        bjob_note_failure(j, i, m, "out of memory");
-        j->maps_failed++;
+        bjob_map_failed(b, j, i, m, "out of memory");
         return 0;
     }
     r.predicted = it->predicted;
@@ -145,12 +143,10 @@ static int put_item(sm_broker *b, bjob *j, int m, size_t i,
         j->spec.methods[m], it->params ? it->params : "{}", &r, it->height,
         it->width, &err);
     sm_record_free(&r.record);
-    if (rc && (err.sys == ENOSPC || err.sys == EDQUOT))
+    if (rc && sm_err_disk_full(&err))
         return 1;
     if (rc) {
-        sm_broker_fault(b, j->id, "%s", err.msg);
-        bjob_note_failure(j, i, m, err.msg);
-        j->maps_failed++;
+        bjob_map_failed(b, j, i, m, err.msg);
         return 0;
     }
     j->maps_done++;
@@ -248,14 +244,10 @@ static void next_round(sm_broker *b, btask *t, const sm_msg_result *r)
  * before they are leased again, until space is freed. */
 static void disk_full(sm_broker *b, bjob *j, int m, size_t i)
 {
-    if (j->paused_until <= b->now)
-        sm_broker_fault(b, j->id, "%s: the disk is full; the job waits for space "
-                        "(retrying every %.0f s)", j->spec.out, BJOB_DISK_FULL_WAIT);
-    j->paused_until = b->now + BJOB_DISK_FULL_WAIT;
+    bjob_pause(b, j, "the disk is full");
     btask *again = btask_new(b, j, m, SM_TASK_IMAGES, 1);
     if (!again) {
-        j->maps_failed++;
-        bjob_note_failure(j, i, m, "the disk is full, and out of memory");
+        bjob_map_failed(b, j, i, m, "the disk is full, and out of memory");
         return;
     }
     again->images[0] = i;

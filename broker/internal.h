@@ -202,6 +202,9 @@ void bjob_check_done(sm_broker *b, bjob *j);
 void bjobs_reap(sm_broker *b);
 void bjob_set_state(sm_broker *b, bjob *j, bjob_state s, const char *error);
 void bjob_status(const bjob *j, double now, sm_msg_status *st);
+/* The disk of j's output is full (why says what failed): no lease of j's
+ * tasks for BJOB_DISK_FULL_WAIT seconds, a fault at the pause's start. */
+void bjob_pause(sm_broker *b, bjob *j, const char *why);
 
 /* delete.c */
 /* Forgets the ended job j (memory, journal) and removes the files it wrote
@@ -230,6 +233,9 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r);
 /* Names a failed map of j (job.json's failures, the report): image i of
  * the dataset, method m, why. */
 void bjob_note_failure(bjob *j, size_t i, int m, const char *why);
+/* Image i's map of method m failed: a fault "<id>: <method>: why", named
+ * in job.json, counted. */
+void bjob_map_failed(sm_broker *b, bjob *j, size_t i, int m, const char *why);
 /* Remembers that the worker `name` computed some of j (job.json). */
 void bjob_note_worker(bjob *j, const char *name);
 /* t could not be run (encoding failed, or quarantined after killing

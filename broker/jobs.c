@@ -2,7 +2,6 @@
  * its state and status, finishing it (tasks.c holds its tasks, plan.c
  * plans them, gather.c turns workers' results into files). */
 #include <stdio.h>
-#include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,8 +372,16 @@ static void wake_loop(void *u)
 {
     const sm_broker *b = u;
     uint64_t one = 1;
-    if (write(b->wake_fd, &one, sizeof one) < 0) { /* full: a wake is pending */
-    }
+    ssize_t n = write(b->wake_fd, &one, sizeof one);
+    (void)n; /* EAGAIN: the counter is full, a wake is pending already */
+}
+
+void bjob_pause(sm_broker *b, bjob *j, const char *why)
+{
+    if (j->paused_until <= b->now) /* once a pause, not at every retry */
+        sm_broker_fault(b, j->id, "%s: %s; the job waits for space (retrying every "
+                        "%.0f s)", j->spec.out, why, BJOB_DISK_FULL_WAIT);
+    j->paused_until = b->now + BJOB_DISK_FULL_WAIT;
 }
 
 void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
@@ -391,12 +398,10 @@ void bjob_finish(sm_broker *b, bjob *j, bjob_state s)
                                     (int)j->spec.n_methods, &err);
     }
     free(ids);
-    if (rc && s == BJOB_DONE && (err.sys == ENOSPC || err.sys == EDQUOT)) {
+    if (rc && s == BJOB_DONE && sm_err_disk_full(&err)) {
         /* the maps are safe; the index waits for space (bjob_check_done
          * tries again once the pause is over) */
-        if (j->paused_until <= b->now)
-            sm_broker_fault(b, j->id, "%s; the job waits for space", err.msg);
-        j->paused_until = b->now + BJOB_DISK_FULL_WAIT;
+        bjob_pause(b, j, err.msg);
         return;
     }
     if (rc == 0 && s == BJOB_DONE) {

@@ -132,10 +132,7 @@ int bjob_encode_task(sm_broker *b, btask *t, sm_msg_buf *buf,
                 goto out;
             }
             /* one unreadable image fails alone, not the task's others */
-            sm_broker_fault(b, j->id, "%s: %s", j->spec.methods[t->method], ierr.msg);
-            bjob_note_failure(j, i, t->method, ierr.msg);
-            j->maps_failed++;
-            j->dirty = 1;
+            bjob_map_failed(b, j, i, t->method, ierr.msg);
             continue;
         }
         t->images[kept++] = i;

@@ -1,5 +1,6 @@
 #include "err.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,4 +63,9 @@ void sm_err_clear(sm_err *err)
         err->msg[0] = '\0';
         err->sys = 0;
     }
+}
+
+int sm_err_disk_full(const sm_err *err)
+{
+    return err->sys == ENOSPC || err->sys == EDQUOT;
 }

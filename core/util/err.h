@@ -28,6 +28,10 @@ int sm_err_set(sm_err *err, const char *fmt, ...)
 int sm_err_set_sys(sm_err *err, int sys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* 1 when err failed for want of disk space (ENOSPC, EDQUOT): a failure
+ * to wait out, not to give up on. */
+int sm_err_disk_full(const sm_err *err);
+
 /* Prepends "<formatted>: " to the message already in err. Returns -1. */
 int sm_err_prefix(sm_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
