@@ -80,7 +80,9 @@ void bjob_note_failure(bjob *j, size_t i, int m, const char *why)
 
 void bjob_map_failed(sm_broker *b, bjob *j, size_t i, int m, const char *why)
 {
-    sm_broker_fault(b, j->id, "%s: %s: %s", sm_dataset_id(j->ds, i), j->spec.methods[m], why);
+    const char *file = sm_dataset_path(j->ds, i); /* the image's file, when it has one */
+    sm_broker_fault(b, j->id, "%s: %s: %s", file ? file : sm_dataset_id(j->ds, i),
+                    j->spec.methods[m], why);
     bjob_note_failure(j, i, m, why);
     j->maps_failed++;
     j->dirty = 1;

@@ -233,8 +233,8 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r);
 /* Names a failed map of j (job.json's failures, the report): image i of
  * the dataset, method m, why. */
 void bjob_note_failure(bjob *j, size_t i, int m, const char *why);
-/* Image i's map of method m failed: a fault "<id>: <method>: why", named
- * in job.json, counted. */
+/* Image i's map of method m failed: a fault "<file or id>: <method>: why",
+ * named in job.json, counted. */
 void bjob_map_failed(sm_broker *b, bjob *j, size_t i, int m, const char *why);
 /* Remembers that the worker `name` computed some of j (job.json). */
 void bjob_note_worker(bjob *j, const char *name);
