@@ -59,7 +59,7 @@ UNIT_BIN   := $(BUILD)/tests/unit
 BENCH_SRC  := $(filter-out bench/common.c,$(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps data models models-aae run test unit integration determinism bench fuzz clean install
+.PHONY: all deps data models models-aae run test unit integration determinism bench bench-torch fuzz clean install
 .SECONDARY:
 
 # libsalmap-client: what another service links (the wire codec and the
@@ -285,8 +285,20 @@ $(ORT_PKG):
 	  echo "make bench: npm could not install onnxruntime-node@$(ORT_VERSION)" \
 	       "(see $(BUILD)/ort/npm.log); ONNX Runtime is skipped"
 
+# PyTorch for the same comparison (bench/torch_forward.py on the
+# TorchScript copies in tests/fixtures/*.pt): Debian's python3-torch,
+# installed by this target only, as make deps installs (root or sudo).
+# Without it the bench runs and says PyTorch was skipped.
+bench-torch:
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { \
+	  mkdir -p $(BUILD); SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    python3-torch >$(BUILD)/torch-apt.log 2>&1 || \
+	  echo "make bench: apt-get could not install python3-torch (see" \
+	       "$(BUILD)/torch-apt.log); PyTorch is skipped"; }
+
 bench: $(BENCH_BINS) $(BINS)
-	@$(MAKE) --no-print-directory $(ORT_PKG)
+	@$(MAKE) --no-print-directory $(ORT_PKG) bench-torch
 	@for b in $(BENCH_BINS); do echo "== $$b"; ORT_DIR=$(BUILD)/ort $$b || exit 1; done
 
 # --- fuzz ------------------------------------------------------------------

@@ -109,7 +109,7 @@ int main(void)
     const bench_model models[] = {
         {"lenet", "tests/fixtures/lenet.onnx", "tests/fixtures/lenet.pt", 1, 28, 28},
         {"resnet18s", "tests/fixtures/resnet18s.onnx", "tests/fixtures/resnet18s.pt", 3, 64, 64},
-        {"mobilenets", "tests/fixtures/mobilenets.onnx", NULL, 3, 64, 64},
+        {"mobilenets", "tests/fixtures/mobilenets.onnx", "tests/fixtures/mobilenets.pt", 3, 64, 64},
     };
     const int batches[] = {1, 64, 256};
     printf("%-10s %5s %9s | %9s %5s | %9s %5s | %9s %7s | %9s %8s\n", "model",
