@@ -103,34 +103,38 @@ static int parse(int argc, char **argv, opts *o)
     return -1;
 }
 
-/* Raw outputs for a preprocessed .npy array, evaluated in batches. */
+/* Raw outputs for a preprocessed .npy array, read and evaluated a batch
+ * at a time: memory follows the batch, not the array. */
 static int predict_npy(sm_model *m, const opts *o)
 {
     sm_err err = {0};
-    sm_tensor *x = sm_npy_read(o->input, &err);
-    if (!x)
+    sm_npy_reader *r = sm_npy_reader_open(o->input, &err);
+    if (!r)
         return sm_cli_fail("predict", "%s", err.msg);
-    int64_t decl[SM_MAX_DIMS];
+    int64_t xs[SM_MAX_DIMS], decl[SM_MAX_DIMS];
+    int xnd = sm_npy_reader_shape(r, xs);
     int nd = sm_model_input_shape(m, 0, decl);
-    int ok = x->ndim == nd && nd >= 1;
+    int ok = xnd == nd && nd >= 1;
     for (int d = 1; ok && d < nd; d++)
-        ok = decl[d] < 0 || decl[d] == x->shape[d];
+        ok = decl[d] < 0 || decl[d] == xs[d];
     if (!ok) {
         /* room for SM_MAX_DIMS int64s: "[", ", " and 20 digits a dim, "]" */
         char a[SM_MAX_DIMS * 22 + 3], b[SM_MAX_DIMS * 22 + 3];
         sm_cli_fail("predict", "%s: shape %s does not fit the model's input "
-                    "%s", o->input, sm_shape_str(x->ndim, x->shape, a, sizeof a),
+                    "%s", o->input, sm_shape_str(xnd, xs, a, sizeof a),
                     sm_shape_str(nd, decl, b, sizeof b));
-        sm_tensor_destroy(&x);
+        sm_npy_reader_destroy(&r);
         return 1;
     }
-    int64_t n = x->shape[0], per = sm_tensor_numel(x) / (n ? n : 1);
+    int64_t n = xs[0], per = sm_shape_numel(nd - 1, xs + 1);
+    float *x = malloc((size_t)(o->batch * per) * sizeof(float));
     sm_tensor *y = NULL;
-    int rc = 0;
+    int rc = x ? 0 : sm_cli_fail("predict", "out of memory");
     for (int64_t i = 0; i < n && rc == 0; i += o->batch) {
         int64_t nb = n - i < o->batch ? n - i : o->batch;
-        const sm_tensor *out = sm_model_forward(m, x->data + i * per, nb, &err);
-        if (!out) {
+        const sm_tensor *out = NULL;
+        if (sm_npy_reader_next(r, x, nb, &err) ||
+            !(out = sm_model_forward(m, x, nb, &err))) {
             rc = sm_cli_fail("predict", "%s", err.msg);
             break;
         }
@@ -152,7 +156,8 @@ static int predict_npy(sm_model *m, const opts *o)
     if (rc == 0)
         fprintf(stderr, "salmap predict: %lld outputs written to %s\n",
                 (long long)n, o->out);
-    sm_tensor_destroy(&x);
+    sm_npy_reader_destroy(&r);
+    free(x);
     sm_tensor_destroy(&y);
     return rc;
 }

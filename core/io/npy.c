@@ -169,66 +169,72 @@ static uint32_t le32(const unsigned char *b)
            (uint32_t)b[3] << 24;
 }
 
-sm_tensor *sm_npy_read(const char *path, sm_err *err)
+struct sm_npy_reader {
+    FILE *f;
+    char *path;
+    int ndim;
+    int64_t shape[SM_MAX_DIMS];
+    int64_t rows, row_floats, next; /* rows of the first dimension */
+};
+
+void sm_npy_reader_destroy(sm_npy_reader **rp)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sm_err_set(err, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    sm_tensor *t = NULL;
-    char *text = NULL;
+    sm_npy_reader *r = *rp;
+    if (!r)
+        return;
+    if (r->f)
+        fclose(r->f);
+    free(r->path);
+    free(r);
+    *rp = NULL;
+}
+
+/* Reads and checks the prefix and header; the file is left at the data.
+ * 0, or -1 with a message naming the file. */
+static int read_header(sm_npy_reader *r, sm_err *err)
+{
+    const char *path = r->path;
+    FILE *f = r->f;
     struct stat st;
     unsigned char pre[12];
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        sm_err_set(err, "%s: not a regular file", path);
-        goto fail;
-    }
-    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, MAGIC, MAGIC_LEN) != 0) {
-        sm_err_set(err, "%s: not a .npy file (bad magic string)", path);
-        goto fail;
-    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+        return sm_err_set(err, "%s: not a regular file", path);
+    if (fread(pre, 1, 10, f) != 10 || memcmp(pre, MAGIC, MAGIC_LEN) != 0)
+        return sm_err_set(err, "%s: not a .npy file (bad magic string)", path);
     size_t prefix, hlen;
     if (pre[6] == 1 && pre[7] == 0) {
         prefix = 10;
         hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
     } else if (pre[6] == 2 && pre[7] == 0) {
-        if (fread(pre + 10, 1, 2, f) != 2) {
-            sm_err_set(err, "%s: truncated npy header", path);
-            goto fail;
-        }
+        if (fread(pre + 10, 1, 2, f) != 2)
+            return sm_err_set(err, "%s: truncated npy header", path);
         prefix = 12;
         hlen = le32(pre + 8);
     } else {
-        sm_err_set(err, "%s: npy format version %d.%d is not supported (1.0 "
-                   "and 2.0 are)", path, pre[6], pre[7]);
-        goto fail;
+        return sm_err_set(err, "%s: npy format version %d.%d is not supported "
+                          "(1.0 and 2.0 are)", path, pre[6], pre[7]);
     }
-    if (hlen > MAX_HEADER) {
-        sm_err_set(err, "%s: npy header of %zu bytes is over the limit",
-                   path, hlen);
-        goto fail;
-    }
-    text = malloc(hlen + 1);
-    if (!text) {
-        sm_err_set(err, "%s: out of memory", path);
-        goto fail;
-    }
-    if (fread(text, 1, hlen, f) != hlen) {
-        sm_err_set(err, "%s: truncated npy header", path);
-        goto fail;
-    }
+    if (hlen > MAX_HEADER)
+        return sm_err_set(err, "%s: npy header of %zu bytes is over the limit",
+                          path, hlen);
+    char *text = malloc(hlen + 1);
+    if (!text)
+        return sm_err_set(err, "%s: out of memory", path);
+    int rc = 0;
     hdr h = {.p = text, .end = text + hlen};
-    if (parse_header(&h, path, err))
-        goto fail;
+    if (fread(text, 1, hlen, f) != hlen)
+        rc = sm_err_set(err, "%s: truncated npy header", path);
+    else
+        rc = parse_header(&h, path, err);
+    free(text);
+    if (rc)
+        return -1;
     /* Every dim is checked before the product so that it cannot wrap. */
     size_t bytes = sizeof(float);
     for (int d = 0; d < h.ndim; d++) {
-        if (h.shape[d] && bytes > SM_NPY_MAX_BYTES / (uint64_t)h.shape[d]) {
-            sm_err_set(err, "%s: npy shape is over the limit of %zu bytes",
-                       path, SM_NPY_MAX_BYTES);
-            goto fail;
-        }
+        if (h.shape[d] && bytes > SM_NPY_MAX_BYTES / (uint64_t)h.shape[d])
+            return sm_err_set(err, "%s: npy shape is over the limit of %zu "
+                              "bytes", path, SM_NPY_MAX_BYTES);
         bytes *= (size_t)h.shape[d];
     }
     if (sm_shape_numel(h.ndim, h.shape) == 0)
@@ -237,35 +243,83 @@ sm_tensor *sm_npy_read(const char *path, sm_err *err)
     size_t have = left > 0 ? (size_t)left : 0;
     if (have != bytes) {
         char sh[128];
-        sm_err_set(err, "%s: %s: the npy header's shape %s needs %zu bytes "
-                   "of data, the file has %zu", path,
-                   have < bytes ? "truncated" : "size mismatch",
-                   sm_shape_str(h.ndim, h.shape, sh, sizeof sh), bytes, have);
-        goto fail;
+        return sm_err_set(err, "%s: %s: the npy header's shape %s needs %zu "
+                          "bytes of data, the file has %zu", path,
+                          have < bytes ? "truncated" : "size mismatch",
+                          sm_shape_str(h.ndim, h.shape, sh, sizeof sh), bytes,
+                          have);
     }
-    t = sm_tensor_new(h.ndim, h.shape);
-    if (!t) {
-        sm_err_set(err, "%s: out of memory for %zu bytes", path, bytes);
-        goto fail;
+    r->ndim = h.ndim;
+    memcpy(r->shape, h.shape, sizeof r->shape);
+    /* a scalar is one row of one float */
+    r->rows = h.ndim ? h.shape[0] : 1;
+    r->row_floats = h.ndim ? sm_shape_numel(h.ndim - 1, h.shape + 1) : 1;
+    return 0;
+}
+
+sm_npy_reader *sm_npy_reader_open(const char *path, sm_err *err)
+{
+    sm_npy_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path))) {
+        sm_err_set(err, "%s: out of memory", path);
+        free(r);
+        return NULL;
     }
-    if (fread(t->data, 1, bytes, f) != bytes) {
-        sm_err_set(err, "%s: read error: %s", path, strerror(errno));
-        goto fail;
+    if (!(r->f = fopen(path, "rb"))) {
+        sm_err_set(err, "%s: %s", path, strerror(errno));
+        sm_npy_reader_destroy(&r);
+        return NULL;
     }
+    if (read_header(r, err))
+        sm_npy_reader_destroy(&r);
+    return r;
+}
+
+int sm_npy_reader_shape(const sm_npy_reader *r, int64_t shape[SM_MAX_DIMS])
+{
+    memcpy(shape, r->shape, sizeof r->shape);
+    return r->ndim;
+}
+
+int64_t sm_npy_reader_rows_left(const sm_npy_reader *r)
+{
+    return r->rows - r->next;
+}
+
+int sm_npy_reader_next(sm_npy_reader *r, float *dst, int64_t n, sm_err *err)
+{
+    if (n < 0 || n > r->rows - r->next)
+        return sm_err_set(err, "%s: %lld rows asked for, %lld left", r->path,
+                          (long long)n, (long long)(r->rows - r->next));
+    size_t bytes = (size_t)n * (size_t)r->row_floats * sizeof(float);
+    if (bytes && fread(dst, 1, bytes, r->f) != bytes)
+        return sm_err_set(err, "%s: read error: %s", r->path,
+                          ferror(r->f) ? strerror(errno) : "the file shrank");
+    r->next += n;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     /* The file is little-endian whatever the host is. */
-    unsigned char *b = (unsigned char *)t->data;
+    unsigned char *b = (unsigned char *)dst;
     for (size_t i = 0; i < bytes; i += 4) {
         uint32_t u = le32(b + i);
         memcpy(b + i, &u, 4);
     }
-    free(text);
-    fclose(f);
+#endif
+    return 0;
+}
+
+sm_tensor *sm_npy_read(const char *path, sm_err *err)
+{
+    sm_npy_reader *r = sm_npy_reader_open(path, err);
+    if (!r)
+        return NULL;
+    sm_tensor *t = sm_tensor_new(r->ndim, r->shape);
+    if (!t)
+        sm_err_set(err, "%s: out of memory for %lld floats", path,
+                   (long long)(r->rows * r->row_floats));
+    else if (sm_npy_reader_next(r, t->data, r->rows, err))
+        sm_tensor_destroy(&t);
+    sm_npy_reader_destroy(&r);
     return t;
-fail:
-    sm_tensor_destroy(&t);
-    free(text);
-    fclose(f);
-    return NULL;
 }
 
 int sm_npy_write(const char *path, const sm_tensor *t, sm_err *err)

@@ -9,6 +9,7 @@
 #define SM_NPY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tensor/tensor.h"
 #include "util/err.h"
@@ -18,6 +19,24 @@
 
 /* A new owning tensor with the file's shape and data; NULL on error. */
 sm_tensor *sm_npy_read(const char *path, sm_err *err);
+
+/* A .npy file read a few rows of its first dimension at a time (a large
+ * input array through a batch-sized buffer), checked at open as
+ * sm_npy_read checks the whole file. A 0-d file is one row of one float.
+ * The reader owns its open file; sm_npy_reader_destroy closes it and
+ * nulls the pointer. NULL on error. */
+typedef struct sm_npy_reader sm_npy_reader;
+sm_npy_reader *sm_npy_reader_open(const char *path, sm_err *err);
+void sm_npy_reader_destroy(sm_npy_reader **r);
+
+/* The array's shape into shape; returns its number of dimensions. */
+int sm_npy_reader_shape(const sm_npy_reader *r, int64_t shape[SM_MAX_DIMS]);
+
+int64_t sm_npy_reader_rows_left(const sm_npy_reader *r);
+
+/* The next n rows (the product of shape[1:] floats each) into dst. 0, or
+ * -1 when fewer than n rows are left or the file can no longer be read. */
+int sm_npy_reader_next(sm_npy_reader *r, float *dst, int64_t n, sm_err *err);
 
 /* Writes t (float data; at most SM_MAX_DIMS dims) atomically: a reader
  * never sees a partial file. */

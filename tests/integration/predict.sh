@@ -43,6 +43,10 @@ cmp -s "$tmp/a" "$tmp/b" && ok || bad "predictions depend on --batch"
 expect 0 "4 outputs written" -- "$SALMAP" predict --model $FIX/lenet.onnx \
     --input $FIX/lenet_input.npy --out "$tmp/y.npy"
 [ -s "$tmp/y.npy" ] && [ "$(head -c 6 "$tmp/y.npy" | tail -c 5)" = "NUMPY" ] && ok || bad "y.npy"
+# the input is read a batch at a time: 3 rows then 1, the same bytes
+expect 0 "4 outputs written" -- "$SALMAP" predict --model $FIX/lenet.onnx \
+    --input $FIX/lenet_input.npy --out "$tmp/y3.npy" --batch 3
+cmp -s "$tmp/y.npy" "$tmp/y3.npy" && ok || bad "raw outputs depend on --batch"
 expect 1 "does not fit the model's input" -- "$SALMAP" predict --model $FIX/resnet18s.onnx \
     --input $FIX/lenet_input.npy --out "$tmp/y2.npy"
 [ ! -e "$tmp/y2.npy" ] && ok || bad "an output was written after a refusal"

@@ -238,6 +238,57 @@ Test(npy, write_read_round_trip_shapes)
     }
 }
 
+/* The reader hands out the rows of the first dimension in order, in
+ * pieces of any size, the same floats as one read of the whole file, and
+ * refuses a piece past the end. */
+Test(npy, reader_rows_in_pieces)
+{
+    const int64_t shape[3] = {7, 2, 3};
+    sm_tensor *t = sm_tensor_new(3, shape);
+    for (int64_t i = 0; i < sm_tensor_numel(t); i++)
+        t->data[i] = (float)i * 0.37f - 1.0f;
+    char p[TDATA_PATH];
+    tdata_path(p, dir, "rows.npy");
+    sm_err err = {0};
+    cr_assert_eq(sm_npy_write(p, t, &err), 0, "%s", err.msg);
+    sm_npy_reader *r = sm_npy_reader_open(p, &err);
+    cr_assert_not_null(r, "%s", err.msg);
+    int64_t got[SM_MAX_DIMS];
+    cr_assert_eq(sm_npy_reader_shape(r, got), 3);
+    cr_assert(sm_shape_equal(3, got, 3, shape));
+    float back[42];
+    const int64_t pieces[] = {3, 0, 1, 3};
+    int64_t at = 0;
+    for (int k = 0; k < 4; k++) {
+        cr_assert_eq(sm_npy_reader_rows_left(r), 7 - at);
+        cr_assert_eq(sm_npy_reader_next(r, back + at * 6, pieces[k], &err), 0,
+                     "%s", err.msg);
+        at += pieces[k];
+    }
+    cr_assert_arr_eq(back, t->data, sizeof back);
+    cr_assert_eq(sm_npy_reader_next(r, back, 1, &err), -1);
+    cr_assert(strstr(err.msg, "rows.npy") && strstr(err.msg, "1 rows asked "
+              "for, 0 left"), "%s", err.msg);
+    sm_npy_reader_destroy(&r);
+    cr_assert_null(r);
+    /* a 0-d array is one row of one float */
+    sm_tensor *s = sm_tensor_new(0, shape);
+    s->data[0] = 2.5f;
+    cr_assert_eq(sm_npy_write(p, s, &err), 0, "%s", err.msg);
+    r = sm_npy_reader_open(p, &err);
+    cr_assert_not_null(r, "%s", err.msg);
+    cr_assert_eq(sm_npy_reader_shape(r, got), 0);
+    cr_assert_eq(sm_npy_reader_rows_left(r), 1);
+    cr_assert_eq(sm_npy_reader_next(r, back, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(back[0], 2.5f);
+    sm_npy_reader_destroy(&r);
+    /* a refused file: no reader, the message names it */
+    cr_assert_null(sm_npy_reader_open(tdata_path(p, dir, "none.npy"), &err));
+    cr_assert(strstr(err.msg, "none.npy"), "%s", err.msg);
+    sm_tensor_destroy(&s);
+    sm_tensor_destroy(&t);
+}
+
 Test(npy, write_into_missing_folder_fails)
 {
     const int64_t shape[1] = {2};
