@@ -257,6 +257,31 @@ static void disk_full(sm_broker *b, bjob *j, int m, size_t i)
     btask_push(&j->queue, again);
 }
 
+typedef struct lost_ctx {
+    sm_broker *b;
+    const btask *t;
+} lost_ctx;
+
+/* A map of task t whose row the commit could not write: not done after
+ * all; a full disk explains it again later, as in put_item. */
+static void row_lost(void *u, const char *id, const char *method, const sm_err *why)
+{
+    (void)method; /* the task's */
+    const lost_ctx *c = u;
+    bjob *j = c->t->job;
+    for (size_t k = 0; k < c->t->n_images; k++) {
+        size_t i = c->t->images[k];
+        if (strcmp(sm_dataset_id(j->ds, i), id) != 0)
+            continue;
+        j->maps_done--;
+        if (sm_err_disk_full(why))
+            disk_full(c->b, j, c->t->method, i);
+        else
+            bjob_map_failed(c->b, j, i, c->t->method, why->msg);
+        return;
+    }
+}
+
 void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
 {
     bjob *j = t->job;
@@ -311,9 +336,13 @@ void bjob_result(sm_broker *b, btask *t, const sm_msg_result *r)
         bjob_task_failed(b, t, "a result with the wrong number of images");
         return;
     }
+    /* the task's maps made durable together (explain/store.h) */
+    sm_explain_store_begin(j->store);
     for (size_t k = 0; k < t->n_images; k++)
         if (put_item(b, j, t->method, t->images[k], &r->items[k]))
             disk_full(b, j, t->method, t->images[k]);
+    lost_ctx lc = {b, t};
+    sm_explain_store_commit(j->store, row_lost, &lc, NULL);
     if (t->kind == SM_TASK_STEP)
         bgather_close(j, t->gather);
     j->dirty = 1;

@@ -158,6 +158,13 @@ static void write_jobinfo(state *s, double started, double finished,
     free(m);
 }
 
+/* A map whose row the batch's commit could not write: not written. */
+static void map_lost(void *u, const char *id, const char *method, const sm_err *why)
+{
+    (void)id, (void)method, (void)why;
+    ((sm_explain_stats *)u)->maps_written--;
+}
+
 /* Explains the images of x (res from sm_explain_targets; rows of failed
  * images are skipped) with method m and writes the maps not already
  * complete. The whole batch is explained even when some of it is done, so
@@ -186,6 +193,8 @@ static int run_method(state *s, int m, const sm_tensor *x, const size_t *idx,
     const char *params = sm_explainer_params_json(s->ex[m]);
     if (rc == 0 && !params)
         rc = sm_err_set(err, "out of memory");
+    /* the batch's maps made durable together (store.h) */
+    sm_explain_store_begin(s->store);
     for (size_t r = 0; k && rc == 0 && r < n; r++) {
         if (!todo[r])
             continue;
@@ -196,6 +205,11 @@ static int run_method(state *s, int m, const sm_tensor *x, const size_t *idx,
             sm_class_name(s->cfg, s->ds, res[r].target, tb, sizeof tb),
             method, params, &res[r], s->pp.height, s->pp.width, err);
         st->maps_written += rc == 0;
+    }
+    sm_err cerr;
+    if (sm_explain_store_commit(s->store, map_lost, st, &cerr) && rc == 0) {
+        *err = cerr;
+        rc = -1;
     }
     sm_explain_results_free(res, (int64_t)n);
     free(todo);

@@ -12,6 +12,7 @@
 
 #include "io/npy.h"
 #include "util/file.h"
+#include "util/grow.h"
 #include "util/text.h"
 
 #define STORE_PATH 4096
@@ -19,9 +20,26 @@
  * not against any record a method writes. */
 #define ROW_MAX ((size_t)256 << 20)
 
+/* A row kept back by a batch until its files are durable. */
+typedef struct pending_row {
+    char *path, *text, *id, *method;
+    size_t len;
+} pending_row;
+
 struct sm_explain_store {
     char *out;
+    int batch; /* puts write without fsync and keep their rows */
+    pending_row *rows;
+    int64_t n_rows, cap_rows;
 };
+
+static void pending_free(pending_row *p)
+{
+    free(p->path);
+    free(p->text);
+    free(p->id);
+    free(p->method);
+}
 
 sm_explain_store *sm_explain_store_open(const char *out, sm_err *err)
 {
@@ -45,6 +63,9 @@ void sm_explain_store_destroy(sm_explain_store **st)
 {
     if (!st || !*st)
         return;
+    for (int64_t i = 0; i < (*st)->n_rows; i++)
+        pending_free(&(*st)->rows[i]);
+    free((*st)->rows);
     free((*st)->out);
     free(*st);
     *st = NULL;
@@ -156,6 +177,38 @@ static int format_row(sm_text *t, const char *id, const char *label,
                : 0;
 }
 
+/* A file of a put: durable at once, or in a batch at its commit. */
+static int write_file(const sm_explain_store *st, const char *path,
+                      const void *buf, size_t len, sm_err *err)
+{
+    return st->batch ? sm_file_replace(path, buf, len, err)
+                     : sm_file_write_atomic(path, buf, len, err);
+}
+
+static int write_npy(const sm_explain_store *st, const char *path,
+                     const sm_tensor *t, sm_err *err)
+{
+    return st->batch ? sm_npy_replace(path, t, err) : sm_npy_write(path, t, err);
+}
+
+/* Keeps a row back until the commit; 0 or -1 (out of memory). */
+static int keep_row(sm_explain_store *st, const char *row, const char *id,
+                    const char *method, sm_text *t, sm_err *err)
+{
+    if (sm_grow((void **)&st->rows, &st->cap_rows, st->n_rows + 1,
+                sizeof *st->rows))
+        return sm_err_set(err, "out of memory");
+    pending_row p = {strdup(row), t->s, strdup(id), strdup(method), t->len};
+    if (!p.path || !p.id || !p.method) {
+        p.text = NULL; /* still the caller's */
+        pending_free(&p);
+        return sm_err_set(err, "out of memory");
+    }
+    *t = (sm_text){0};
+    st->rows[st->n_rows++] = p;
+    return 0;
+}
+
 /* The record's arrays, each to OUT/maps/<id>/<method>.<name>.npy, then
  * its object to <method>.json. 0 or -1. */
 static int put_record(const sm_explain_store *st, const char *id,
@@ -172,13 +225,13 @@ static int put_record(const sm_explain_store *st, const char *id,
         t.ndim = a->ndim;
         memcpy(t.shape, a->shape, sizeof(int64_t) * (size_t)a->ndim);
         t.data = a->data;
-        if (sm_npy_write(path, &t, err))
+        if (write_npy(st, path, &t, err))
             return -1;
     }
     const char *json = sm_record_json(rec);
     if (map_path(st, path, id, method, ".json"))
         return sm_err_set(err, "%s: %s: path too long", id, method);
-    return sm_file_write_atomic(path, json, strlen(json), err);
+    return write_file(st, path, json, strlen(json), err);
 }
 
 int sm_explain_store_put(sm_explain_store *st, const char *id,
@@ -212,15 +265,47 @@ int sm_explain_store_put(sm_explain_store *st, const char *id,
         mt.shape[0] = h;
         mt.shape[1] = w;
         mt.data = r->map;
-        if (sm_npy_write(npy, &mt, err))
+        if (write_npy(st, npy, &mt, err))
             return -1;
     }
     sm_text t = {0};
     int rc = format_row(&t, id, label, predicted, target, method, params, r)
                  ? sm_err_set(err, "out of memory")
-                 : sm_file_write_atomic(row, t.s, t.len, err);
+             : st->batch ? keep_row(st, row, id, method, &t, err)
+                         : sm_file_write_atomic(row, t.s, t.len, err);
     sm_text_free(&t);
     return rc;
+}
+
+void sm_explain_store_begin(sm_explain_store *st)
+{
+    st->batch = 1;
+}
+
+int sm_explain_store_commit(sm_explain_store *st, sm_explain_store_lost_fn lost,
+                            void *u, sm_err *err)
+{
+    st->batch = 0;
+    if (!st->n_rows)
+        return 0;
+    sm_err e = {0};
+    int synced = sm_file_sync_fs(st->out, &e) == 0, failed = 0;
+    for (int64_t i = 0; i < st->n_rows; i++) {
+        pending_row *p = &st->rows[i];
+        /* rows are remade when lost, so they need no fsync of their own:
+         * the next commit's barrier (or the index's) covers them */
+        if (!synced || sm_file_replace(p->path, p->text, p->len, &e)) {
+            if (!failed++ && err)
+                *err = e;
+            if (lost)
+                lost(u, p->id, p->method, &e);
+            if (synced)
+                e = (sm_err){0};
+        }
+        pending_free(p);
+    }
+    st->n_rows = 0;
+    return failed ? -1 : 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -405,6 +490,9 @@ int sm_explain_store_index(sm_explain_store *st, const char *const *ids,
                            size_t n, const char *const *methods, int m,
                            sm_err *err)
 {
+    /* the rows of the last batch, durable before the index that lists them */
+    if (sm_file_sync_fs(st->out, err))
+        return -1;
     sm_text t = {0};
     summary_row *sum = calloc((size_t)(m ? m : 1), sizeof *sum);
     int rc = !sum || sm_text_addf(&t, "%s", SM_EXPLAIN_INDEX_HEADER)

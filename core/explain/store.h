@@ -61,6 +61,22 @@ int sm_explain_store_put(sm_explain_store *st, const char *id,
                          const char *params, const sm_explain_result *r,
                          int h, int w, sm_err *err);
 
+/* Batches: many puts, one durability barrier. Outside a batch a put
+ * makes each file durable (fsync) before writing its row. After
+ * sm_explain_store_begin, puts write their files without fsync and keep
+ * their rows in memory (the (id, method) is not complete yet);
+ * sm_explain_store_commit then makes everything written durable with one
+ * syncfs and writes the rows, and ends the batch. A crash before the
+ * commit leaves no row, so the maps are simply explained again. A row the
+ * commit cannot write (or every row, when the barrier fails) is reported
+ * to lost (may be NULL) with the reason; the commit then returns -1 with
+ * the first reason in err (may be NULL), else 0. */
+typedef void (*sm_explain_store_lost_fn)(void *u, const char *id,
+                                         const char *method, const sm_err *why);
+void sm_explain_store_begin(sm_explain_store *st);
+int sm_explain_store_commit(sm_explain_store *st, sm_explain_store_lost_fn lost,
+                            void *u, sm_err *err);
+
 /* The files of a complete (id, method) but its row, relative to OUT:
  * maps/<id>/<method>.npy (when it has a map), .json (when written), then
  * its arrays by name and the PNGs drawn of them (<method>.png,

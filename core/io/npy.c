@@ -322,7 +322,9 @@ sm_tensor *sm_npy_read(const char *path, sm_err *err)
     return t;
 }
 
-int sm_npy_write(const char *path, const sm_tensor *t, sm_err *err)
+/* Both writers; sync: fsync before the rename (sm_file_write_atomic),
+ * else sm_file_replace. */
+static int write_npy(const char *path, const sm_tensor *t, int sync, sm_err *err)
 {
     if (!t->data || t->ndim < 0 || t->ndim > SM_MAX_DIMS)
         return sm_err_set(err, "%s: not a float tensor of at most %d "
@@ -362,7 +364,18 @@ int sm_npy_write(const char *path, const sm_tensor *t, sm_err *err)
         o[4 * i + 2] = (unsigned char)(u >> 16);
         o[4 * i + 3] = (unsigned char)(u >> 24);
     }
-    int rc = sm_file_write_atomic(path, buf, total, err);
+    int rc = sync ? sm_file_write_atomic(path, buf, total, err)
+                  : sm_file_replace(path, buf, total, err);
     free(buf);
     return rc;
+}
+
+int sm_npy_write(const char *path, const sm_tensor *t, sm_err *err)
+{
+    return write_npy(path, t, 1, err);
+}
+
+int sm_npy_replace(const char *path, const sm_tensor *t, sm_err *err)
+{
+    return write_npy(path, t, 0, err);
 }

@@ -42,4 +42,8 @@ int sm_npy_reader_next(sm_npy_reader *r, float *dst, int64_t n, sm_err *err);
  * never sees a partial file. */
 int sm_npy_write(const char *path, const sm_tensor *t, sm_err *err);
 
+/* The same without the fsync (sm_file_replace): for a caller that makes
+ * many files durable at once (explain/store.h's batches). */
+int sm_npy_replace(const char *path, const sm_tensor *t, sm_err *err);
+
 #endif

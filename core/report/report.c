@@ -75,13 +75,15 @@ static void head(rep *r, const char *title)
     P("</title>\n<style>%s</style></head>\n<body>\n", css);
 }
 
+/* Atomic, without an fsync a page: sm_report_write makes the pages of
+ * thousands of images durable with one barrier at the end. */
 static int write_page(rep *r, const char *path, sm_err *err)
 {
     int rc;
     if (r->failed)
         rc = sm_err_set(err, "%s: out of memory", path);
     else
-        rc = sm_file_write_atomic(path, r->t.s, r->t.len, err);
+        rc = sm_file_replace(path, r->t.s, r->t.len, err);
     sm_text_free(&r->t);
     r->failed = 0;
     return rc;
@@ -1008,6 +1010,8 @@ int sm_report_write(const char *out, sm_err *err)
         rc = write_index(&r, err);
     for (size_t i = 0; rc == 0 && i < r.od->n_images; i++)
         rc = write_image(&r, i, err);
+    if (rc == 0)
+        rc = sm_file_sync_fs(out, err);
     sm_text_free(&r.t);
     free(r.num);
     sm_outdir_destroy(&r.od);

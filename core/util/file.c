@@ -1,5 +1,5 @@
-/* nftw needs the X/Open API. */
-#define _XOPEN_SOURCE 700
+/* nftw needs the X/Open API, syncfs the GNU one (which includes it). */
+#define _GNU_SOURCE
 
 #include "util/file.h"
 
@@ -110,6 +110,20 @@ int sm_file_replace(const char *path, const void *buf, size_t len,
                     sm_err *err)
 {
     return write_replace(path, buf, len, 0, err);
+}
+
+int sm_file_sync_fs(const char *dir, sm_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return sm_err_set_sys(err, e, "%s: cannot make the files written "
+                              "durable: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
 }
 
 char *sm_file_sibling(const char *file, const char *rel)

@@ -25,6 +25,11 @@ int sm_file_write_atomic(const char *path, const void *buf, size_t len,
 int sm_file_replace(const char *path, const void *buf, size_t len,
                     sm_err *err);
 
+/* Makes every file written so far on the filesystem holding dir durable
+ * (syncfs): one barrier for many sm_file_replace writes. 0, or -1 with
+ * "<dir>: ..." (errno in err->sys). */
+int sm_file_sync_fs(const char *dir, sm_err *err);
+
 /* The path of rel read relative to the folder of file (rel itself when it
  * is absolute or file has no folder): a new string (caller frees), NULL
  * when out of memory. */

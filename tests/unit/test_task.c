@@ -504,6 +504,84 @@ Test(task, store_round_trip)
     cr_assert_null(st);
 }
 
+typedef struct lost_rows {
+    int n;
+    char id[64], method[32], why[SM_ERR_MAX];
+} lost_rows;
+
+static void note_lost(void *u, const char *id, const char *method, const sm_err *why)
+{
+    lost_rows *l = u;
+    l->n++;
+    snprintf(l->id, sizeof l->id, "%s", id);
+    snprintf(l->method, sizeof l->method, "%s", method);
+    snprintf(l->why, sizeof l->why, "%s", why->msg);
+}
+
+/* A batch writes the same files as single puts, but an (id, method) is
+ * complete only once the commit has made its files durable and written
+ * its row; a row the commit cannot write is reported, not taken. */
+Test(task, store_batch_rows_follow_the_commit)
+{
+    char one[TDATA_PATH], many[TDATA_PATH], p[TDATA_PATH], q[TDATA_PATH];
+    sm_err err = {0};
+    sm_explain_store *a = sm_explain_store_open(tdata_path(one, dir, "one"), &err);
+    sm_explain_store *b = sm_explain_store_open(tdata_path(many, dir, "many"), &err);
+    cr_assert(a && b, "%s", err.msg);
+    float map[6] = {1, -2, 3.5f, 0, 5, 6};
+    sm_explain_result r = store_result(map, 0.5);
+    const float ex[2] = {0.5f, -1};
+    cr_assert_eq(sm_record_array_add(&r.record, "ex", 1, (int64_t[]){2}, ex), 0);
+    const char *ids[2] = {"7/7_0001", "b"};
+    sm_explain_store_begin(b);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(sm_explain_store_put(a, ids[k], "7", "7", "3", "sal", "{}",
+                                          &r, 2, 3, &err), 0, "%s", err.msg);
+        cr_assert_eq(sm_explain_store_put(b, ids[k], "7", "7", "3", "sal", "{}",
+                                          &r, 2, 3, &err), 0, "%s", err.msg);
+        cr_assert(sm_explain_store_done(a, ids[k], "sal"));
+        cr_assert_not(sm_explain_store_done(b, ids[k], "sal"), "%s before the commit",
+                      ids[k]);
+    }
+    cr_assert_eq(sm_explain_store_commit(b, NULL, NULL, &err), 0, "%s", err.msg);
+    static const char *const files[] = {"sal.npy", "sal.json", "sal.ex.npy", "sal.row"};
+    for (int k = 0; k < 2; k++) {
+        cr_assert(sm_explain_store_done(b, ids[k], "sal"));
+        for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+            char rel[128];
+            snprintf(rel, sizeof rel, "maps/%s/%s", ids[k], files[f]);
+            size_t nx, ny;
+            unsigned char *x = sm_file_read(tdata_path(p, one, rel), 1 << 20, &nx, &err);
+            unsigned char *y = sm_file_read(tdata_path(q, many, rel), 1 << 20, &ny, &err);
+            cr_assert(x && y && nx == ny && memcmp(x, y, nx) == 0, "%s", rel);
+            free(x);
+            free(y);
+        }
+    }
+    /* a commit with nothing kept does nothing */
+    cr_assert_eq(sm_explain_store_commit(b, NULL, NULL, &err), 0);
+    /* the image's folder gone before the commit: its row is lost */
+    sm_explain_store_begin(b);
+    cr_assert_eq(sm_explain_store_put(b, "gone", "7", "7", "3", "sal", "{}", &r, 2, 3,
+                                      &err), 0, "%s", err.msg);
+    sm_file_remove_tree(tdata_path(p, many, "maps/gone"));
+    lost_rows lost = {0};
+    cr_assert_eq(sm_explain_store_commit(b, note_lost, &lost, &err), -1);
+    cr_assert_eq(lost.n, 1);
+    cr_assert_str_eq(lost.id, "gone");
+    cr_assert_str_eq(lost.method, "sal");
+    cr_assert(tdata_has(lost.why, "maps/gone/sal.row"), "%s", lost.why);
+    cr_assert_str_eq(err.msg, lost.why);
+    cr_assert_not(sm_explain_store_done(b, "gone", "sal"));
+    /* after the batch, puts are single again: done at once */
+    cr_assert_eq(sm_explain_store_put(b, "c", "7", "7", "3", "sal", "{}", &r, 2, 3,
+                                      &err), 0, "%s", err.msg);
+    cr_assert(sm_explain_store_done(b, "c", "sal"));
+    sm_explain_results_free(&r, 1);
+    sm_explain_store_destroy(&a);
+    sm_explain_store_destroy(&b);
+}
+
 Test(task, store_refuses_ids_that_leave_it)
 {
     char out[TDATA_PATH], p[TDATA_PATH];
