@@ -1,8 +1,12 @@
 #include "common.h"
 
 #include <cblas.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "util/clock.h"
 
@@ -41,3 +45,46 @@ double bench_sgemm_rate(int n)
     return best;
 }
 
+
+pid_t bench_spawn(char *const argv[], const char *log)
+{
+    extern char **environ;
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc) {
+        fprintf(stderr, "bench: cannot start %s: %s\n", argv[0], strerror(rc));
+        return -1;
+    }
+    return pid;
+}
+
+void bench_build_dir(const char *argv0, char *build, size_t cap)
+{
+    const char *env = getenv("BUILD");
+    if (env && *env) {
+        snprintf(build, cap, "%s", env);
+        return;
+    }
+    /* BUILD/bench/<name> */
+    snprintf(build, cap, "%s", argv0);
+    char *slash = strrchr(build, '/');
+    if (slash) {
+        *slash = '\0';
+        slash = strrchr(build, '/');
+        const char *last = slash ? slash + 1 : build;
+        if (strcmp(last, "bench") == 0) {
+            if (slash)
+                *slash = '\0';
+            else
+                snprintf(build, cap, ".");
+            return;
+        }
+    }
+    snprintf(build, cap, "build");
+}

@@ -36,7 +36,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +53,6 @@
 #include "explain/job.h"
 #include "util/file.h"
 
-extern char **environ;
 
 #define MODEL   "models/mnist_cnn.onnx"
 #define CONFIG  "models/mnist_cnn.yaml"
@@ -208,24 +206,6 @@ static int embedded(int workers)
 
 /* ---- processes on loopback --------------------------------------------- */
 
-/* Starts argv[0] with stdout and stderr into log; its pid, or -1. */
-static pid_t spawn(char *const argv[], const char *log)
-{
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log,
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc) {
-        fprintf(stderr, "pipeline: cannot start %s: %s\n", argv[0], strerror(rc));
-        return -1;
-    }
-    return pid;
-}
-
 /* SIGTERM, then up to 10 s for it to exit (SIGKILL after that). */
 static void stop(pid_t pid)
 {
@@ -323,7 +303,7 @@ static int distributed(int workers)
         snprintf(blog, sizeof blog, "%s/broker-%d-%d.log", tmp, workers, tries);
         char *argv[] = {bin_b, "--client", client_ep, "--workers", workers_ep,
                         "--state", state, NULL};
-        broker = spawn(argv, blog);
+        broker = bench_spawn(argv, blog);
         if (broker < 0)
             break;
         int w = wait_for(blog, "clients on", broker, 10);
@@ -345,7 +325,7 @@ static int distributed(int workers)
         snprintf(log, sizeof log, "%s/worker-%d-%s.log", tmp, workers, name);
         char *argv[] = {bin_w, "--broker", workers_ep, "--threads", threads,
                         "--name", name, NULL};
-        if ((wpid[k] = spawn(argv, log)) < 0)
+        if ((wpid[k] = bench_spawn(argv, log)) < 0)
             goto out;
         n_started++;
     }
@@ -488,31 +468,6 @@ static size_t differing(const sm_dataset *ds, size_t n, const char *method,
 
 /* ---- main --------------------------------------------------------------- */
 
-static void where_built(const char *argv0)
-{
-    const char *env = getenv("BUILD");
-    if (env && *env) {
-        snprintf(build, sizeof build, "%s", env);
-        return;
-    }
-    /* BUILD/bench/pipeline */
-    snprintf(build, sizeof build, "%s", argv0);
-    char *slash = strrchr(build, '/');
-    if (slash) {
-        *slash = '\0';
-        slash = strrchr(build, '/');
-        const char *last = slash ? slash + 1 : build;
-        if (strcmp(last, "bench") == 0) {
-            if (slash)
-                *slash = '\0';
-            else
-                snprintf(build, sizeof build, ".");
-            return;
-        }
-    }
-    snprintf(build, sizeof build, "build");
-}
-
 static const row *direct_row(const char *method)
 {
     for (int k = 0; k < n_rows; k++)
@@ -525,7 +480,7 @@ int main(int argc, char **argv)
 {
     (void)argc;
     sm_err err = {0};
-    where_built(argv[0]);
+    bench_build_dir(argv[0], build, sizeof build);
     cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores < 1)
         cores = 1;
