@@ -260,9 +260,29 @@ static void client_watch(sm_broker *b, const sm_msg_frames *f)
     bjob *j = request_job(b, f);
     if (!j)
         return;
-    bwatch *w = calloc(1, sizeof *w);
-    if (!w)
+    /* one watcher a client and job, and a bound on all: a client can
+     * neither grow the list by repeating WATCH nor by many identities
+     * (a client that went away is only forgotten when the job ends) */
+    size_t n = 0;
+    for (bwatch *w = b->watchers; w; w = w->next, n++)
+        if (w->job == j && w->id_len == f->identity_len &&
+            !memcmp(w->id, f->identity, f->identity_len)) {
+            j->dirty = 1; /* the current state goes out now */
+            j->last_event = 0;
+            return;
+        }
+    if (n >= BWATCHERS_MAX) {
+        char why[96];
+        snprintf(why, sizeof why, "%d clients watch jobs already; poll with STATUS",
+                 BWATCHERS_MAX);
+        reply_error(b, f, "busy", why);
         return;
+    }
+    bwatch *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_error(b, f, "busy", "out of memory");
+        return;
+    }
     memcpy(w->id, f->identity, f->identity_len);
     w->id_len = f->identity_len;
     w->job = j;

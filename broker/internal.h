@@ -118,6 +118,9 @@ struct bjob {
 
 #define BJOB_DISK_FULL_WAIT 2.0 /* seconds between tries of a full disk */
 
+/* Watchers kept at most (WATCH beyond: ERROR busy). */
+#define BWATCHERS_MAX 1024
+
 /* A client watching a job's progress. */
 typedef struct bwatch {
     uint8_t id[256];

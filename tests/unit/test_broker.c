@@ -323,6 +323,102 @@ Test(broker, client_corpus_bodies)
     rig_stop(&r);
 }
 
+/* The next message within `seconds`: 1 with its command in cmd and, for
+ * an EVENT, its job's state in state (else ""); 0 when none came. */
+static int reply_state(void *s, double seconds, char *cmd, size_t cap,
+                       char *state, size_t scap)
+{
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, (long)(seconds * 1000)) <= 0)
+        return 0;
+    sm_msg_frames f;
+    sm_err err;
+    if (sm_msg_recv(s, 0, 0, &f, &err))
+        return 0;
+    snprintf(cmd, cap, "%s", f.command);
+    state[0] = '\0';
+    sm_msg_limits l;
+    sm_msg_limits_default(&l);
+    sm_msg_doc *doc = NULL;
+    sm_msg_status st;
+    if (!strcmp(f.command, "EVENT") &&
+        sm_msg_decode_status(f.body, f.len, &l, &doc, &st, &err) == 0)
+        snprintf(state, scap, "%s", st.state);
+    sm_msg_doc_destroy(&doc);
+    sm_msg_frames_free(&f);
+    return 1;
+}
+
+/* {"job": id} */
+static size_t job_body(uint8_t *buf, const char *id)
+{
+    size_t n = strlen(id);
+    cr_assert(n < 32);
+    memcpy(buf, "\x81\xa3job", 5);
+    buf[5] = (uint8_t)(0xa0 | n);
+    memcpy(buf + 6, id, n);
+    return 6 + n;
+}
+
+/* A job that cannot run (no worker): WATCHed three times by one client it
+ * has one watch, so its end is told once; 1,024 clients fill the broker's
+ * watches, and the next WATCH is refused, not kept. */
+Test(broker, watches_are_one_a_client_and_bounded)
+{
+    rig r;
+    rig_start_with(&r, 0, 1.0);
+    sm_client *c = sm_client_new_ctx(r.ctx, r.client);
+    char id[64], out[TDATA_PATH], cmd[32], state[32];
+    submit(&r, c, tdata_path(out, dir, "w"), id);
+    uint8_t body[64];
+    size_t len = job_body(body, id);
+    void *s = dealer(&r, r.client);
+    for (int k = 0; k < 3; k++)
+        send3(s, SM_PROTO_CLIENT, "WATCH", body, len);
+    send3(s, SM_PROTO_CLIENT, "CANCEL", body, len);
+    /* the cancel is answered, then the last EVENT goes to each watch in
+     * one pass: a STATUS answered after the first shows whether more
+     * were sent */
+    int cancelled = 0, sent_status = 0, got_status = 0, ends = 0;
+    double until = sm_clock_now() + 10;
+    while (!got_status && sm_clock_now() < until &&
+           reply_state(s, 1, cmd, sizeof cmd, state, sizeof state)) {
+        cancelled |= !strcmp(cmd, "CANCELLED");
+        got_status = !strcmp(cmd, "STATUS");
+        if (!strcmp(state, "cancelled") && !ends++) {
+            send3(s, SM_PROTO_CLIENT, "STATUS", body, len);
+            sent_status = 1;
+        }
+    }
+    cr_assert(cancelled && sent_status && got_status, "cancel %d, status %d/%d",
+              cancelled, sent_status, got_status);
+    cr_assert_eq(ends, 1, "the end of the job was told %d times to one client", ends);
+    zmq_close(s);
+    /* a second job, queued for good: the watches of 1,024 clients */
+    submit(&r, c, tdata_path(out, dir, "w2"), id);
+    len = job_body(body, id);
+    for (int k = 0; k <= 1024; k++) {
+        void *d = zmq_socket(r.ctx, ZMQ_DEALER);
+        int linger = 0;
+        char rid[16];
+        int n = snprintf(rid, sizeof rid, "watcher%d", k);
+        zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(d, ZMQ_ROUTING_ID, rid, (size_t)n);
+        cr_assert_eq(zmq_connect(d, r.client), 0);
+        send3(d, SM_PROTO_CLIENT, "WATCH", body, len);
+        cr_assert(reply_state(d, 10, cmd, sizeof cmd, state, sizeof state),
+                  "watch %d: no answer", k);
+        if (k < 1024)
+            cr_assert_str_eq(cmd, "EVENT", "watch %d: %s", k, cmd);
+        else
+            cr_assert_str_eq(cmd, "ERROR", "the 1,025th watch was kept");
+        zmq_close(d);
+    }
+    expect_serving(&r);
+    sm_client_destroy(&c);
+    rig_stop(&r);
+}
+
 /* Writes a fresh CURVE pair as dir/name.key and dir/name.pub. */
 static void keypair(const char *name, char *pub)
 {
