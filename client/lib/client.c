@@ -522,10 +522,9 @@ int sm_client_wait_for(sm_client *c, const char *job, double seconds,
             int got = receive(c, left < WATCH_SILENCE ? left : WATCH_SILENCE, &f);
             if (got < 0)
                 return -1;
-            if (got > 0) {
-                reconnect(c); /* ask again from scratch */
+            if (got > 0) /* silence: ask again (STATUS skips the watch's
+                            EVENTs; the same identity keeps one watch) */
                 break;
-            }
             int ok = !strcmp(f.command, "EVENT") && status_body(c, &f, &st) == 0 &&
                      !strcmp(st.job, job);
             sm_msg_frames_free(&f);
