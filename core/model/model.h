@@ -123,6 +123,10 @@ const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
 #define SM_MODEL_MAX_THREADS 16
 void sm_model_set_threads(sm_model *m, int threads);
 
+/* The threads a run may use: sm_model_set_threads's, after its clamping.
+ * Methods with per-image work of their own share a batch as widely. */
+int sm_model_threads(const sm_model *m);
+
 /* Number of floating point operations (multiply-adds count 2) one run of the
  * last planned input shape costs: the benchmark's floor. 0 before a run. */
 double sm_model_flops(const sm_model *m);

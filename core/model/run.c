@@ -229,6 +229,11 @@ void sm_model_set_threads(sm_model *m, int threads)
     m->threads = threads;
 }
 
+int sm_model_threads(const sm_model *m)
+{
+    return m->threads;
+}
+
 const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
                                   sm_err *err)
 {
