@@ -232,6 +232,83 @@ Test(model, gemm_transposes_and_bias)
     sm_tensor_destroy(&x);
 }
 
+/* Gemm's weights packed at planning (an initializer) give the bits of the
+ * same weights packed at every run (fed as a graph input, which can
+ * change between runs): transB 0 and 1, outputs past one 32-column panel,
+ * every instruction set, batches of 1 and 7. */
+static sm_model *gemm_model(const sm_tensor *wt, int trans_b, int as_input)
+{
+    const int64_t k = trans_b ? wt->shape[1] : wt->shape[0];
+    const int64_t o = trans_b ? wt->shape[0] : wt->shape[1];
+    sm_tensor *b = rand_tensor(1, (int64_t[]){o}, 12);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){-1, k});
+    if (as_input)
+        sm_onnx_writer_input(w, "w", 2, wt->shape);
+    else
+        sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_initializer(w, "b", b);
+    sm_onnx_writer_node(w, "Gemm", "fc", (const char *[]){"x", "w", "b"}, 3,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_int(w, "transB", trans_b);
+    sm_onnx_writer_attr_float(w, "alpha", 0.75f);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, o});
+    sm_model *m = load_writer(w);
+    sm_onnx_writer_destroy(&w);
+    sm_tensor_destroy(&b);
+    return m;
+}
+
+Test(model, gemm_packed_weights_give_the_same_bits)
+{
+    const int64_t k = 50, o = 40;
+    const char *isas[] = {"avx512", "avx2", "baseline"};
+    for (int is = 0; is < 3; is++)
+        for (int tb = 0; tb < 2; tb++) {
+            setenv("SALMAP_ISA", isas[is], 1);
+            sm_tensor *wt = rand_tensor(2, tb ? (int64_t[]){o, k}
+                                              : (int64_t[]){k, o}, 10);
+            sm_model *packed = gemm_model(wt, tb, 0);
+            sm_model *fed = gemm_model(wt, tb, 1);
+            for (int64_t n = 1; n <= 7; n += 6) {
+                sm_tensor *x = rand_tensor(2, (int64_t[]){n, k}, 11);
+                sm_err err = {0};
+                const sm_tensor *out[1];
+                const sm_tensor *in2[2] = {x, wt};
+                cr_assert_eq(sm_model_run(fed, in2, 2, out, &err), 0, "%s",
+                             err.msg);
+                sm_tensor *want = sm_tensor_clone(out[0]);
+                cr_assert_eq(sm_model_run(packed, in2, 1, out, &err), 0, "%s",
+                             err.msg);
+                cr_assert_eq(memcmp(out[0]->data, want->data,
+                                    sizeof(float) * (size_t)(n * o)), 0,
+                             "%s, transB %d, batch %lld: packed weights "
+                             "change the bits", isas[is], tb, (long long)n);
+                sm_tensor *b = rand_tensor(1, (int64_t[]){o}, 12);
+                for (int64_t i = 0; i < n * o; i++) {
+                    double s = 0, mag = 0; /* and both are the product */
+                    for (int64_t q = 0; q < k; q++) {
+                        double t = (double)x->data[i / o * k + q] *
+                                   wt->data[tb ? i % o * k + q : q * o + i % o];
+                        s += t;
+                        mag += fabs(t);
+                    }
+                    double y = 0.75 * s + b->data[i % o];
+                    cr_assert(fabs(want->data[i] - y) <= 1e-5 * (mag + 1),
+                              "output %lld: %g, want %g", (long long)i,
+                              want->data[i], y);
+                }
+                sm_tensor_destroy(&b);
+                sm_tensor_destroy(&want);
+                sm_tensor_destroy(&x);
+            }
+            sm_model_destroy(&packed);
+            sm_model_destroy(&fed);
+            sm_tensor_destroy(&wt);
+        }
+    unsetenv("SALMAP_ISA");
+}
+
 Test(model, matmul_broadcasts_batches)
 {
     /* A [2, 1, 3, 4] x B [3, 4, 2] -> [2, 3, 3, 2] */
