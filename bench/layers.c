@@ -2,7 +2,8 @@
  * of the planned graph run on its own (on one thread, after a whole run
  * has filled every activation) until it has taken a quarter of a second,
  * its microseconds an image (of the thread's CPU time), its share of the
- * sum and its GFLOP/s.
+ * sum and its GFLOP/s. A Relu fused into the node before it
+ * (model/plan.c) takes its time there.
  *
  *   build/bench/layers [MODEL.onnx BATCH]...   (default: the ResNet-18
  *   and MobileNet-style fixtures at batch 1 and 64)
@@ -52,7 +53,7 @@ static int profile(const char *path, int n)
     double *fl = calloc((size_t)m->g.n_nodes, sizeof(double));
     char (*shape)[64] = calloc((size_t)m->g.n_nodes, sizeof *shape);
     for (int i = 0; i < m->g.n_nodes; i++) {
-        if (p->folded[i])
+        if (p->folded[i] || p->fuse[i] < 0)
             continue;
         const node *nd = &m->g.nodes[i];
         const sm_tensor *nin[MAX_IO];
@@ -68,12 +69,7 @@ static int profile(const char *path, int n)
         double t0 = cpu_now(), t;
         do {
             for (long r = 0; r < block; r++)
-                if (m->packed && m->packed[i]) /* as run.c runs it */
-                    nd->op->run_packed(nd->params, m->packed[i], nin, nd->n_in,
-                                       nout, nd->n_out, p->ws);
-                else
-                    nd->op->run(nd->params, nin, nd->n_in, nout, nd->n_out,
-                                p->ws);
+                sm_plan_run_node(m, p, i); /* as a run runs it */
             runs += block;
             block *= 2;
             t = cpu_now() - t0;
@@ -87,6 +83,11 @@ static int profile(const char *path, int n)
     for (int i = 0; i < m->g.n_nodes; i++) {
         if (p->folded[i])
             continue;
+        if (p->fuse[i] < 0) {
+            printf("%-24.24s %-18.18s (in its input's node)\n",
+                   m->g.nodes[i].name, m->g.nodes[i].op->name);
+            continue;
+        }
         printf("%-24.24s %-18.18s %-18.18s %9.2f %5.1f%% ", m->g.nodes[i].name,
                m->g.nodes[i].op->name, shape[i], us[i], 100.0 * us[i] / sum);
         if (fl[i] > 0)

@@ -23,6 +23,9 @@ typedef struct plan {
     const float *bound;      /* the arena its activations point into */
     float *ws;               /* the lane's workspace */
     unsigned char *is_const; /* per value: constant or folded */
+    int *fuse;               /* per node: j + 1 when node j, a Relu of this
+                                node's output 0, runs inside it (op.h,
+                                run_relu); -1 for that Relu node; 0 */
     double flops;
     unsigned long last_use;
     /* Backward, allocated at the first backward through this plan: */
@@ -111,6 +114,11 @@ int sm_lanes_gather(const sm_model *m, plan *const *lp, const int64_t *n0,
  * a message when the shapes do not fit. */
 plan *sm_plan_get(sm_model *m, lane *ln, const sm_tensor *const *in,
                   sm_err *err);
+
+/* Runs node i of planned plan p as a run does: nothing when it is
+ * folded or a Relu fused into its producer, with its producer's Relu
+ * when one is fused into it. */
+void sm_plan_run_node(const sm_model *m, plan *p, int i);
 
 /* Frees every lane's plans (after the graph's constants changed). */
 void sm_plan_drop_all(sm_model *m);

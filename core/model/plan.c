@@ -13,6 +13,7 @@ static void plan_free(plan **pp)
     free((*pp)->folded);
     free((*pp)->offset);
     free((*pp)->is_const);
+    free((*pp)->fuse);
     free((*pp)->grads);
     free((*pp)->garena);
     free((*pp)->bws);
@@ -195,6 +196,29 @@ static int64_t bounded_numel(const sm_tensor *t, int64_t limit)
     return n;
 }
 
+/* Fuses each Relu into the node that computes its input, when that
+ * node's operator can (op.h, run_relu): the first Relu reading its
+ * output 0. Neither is folded (the Relu then cannot be either). Every
+ * value is still computed, so other readers, backward and relevance see
+ * what they would without. */
+static void plan_fuse(const sm_model *m, plan *p)
+{
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const node *n = &m->g.nodes[i];
+        if (p->folded[i] || !n->op->run_relu || n->n_out < 1 || n->out[0] < 0)
+            continue;
+        for (int j = i + 1; j < m->g.n_nodes; j++) {
+            const node *r = &m->g.nodes[j];
+            if (!p->fuse[j] && strcmp(r->op->name, "Relu") == 0 &&
+                r->in[0] == n->out[0] && r->out[0] >= 0) {
+                p->fuse[i] = j + 1;
+                p->fuse[j] = -1;
+                break;
+            }
+        }
+    }
+}
+
 static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
 {
     plan *p = calloc(1, sizeof *p);
@@ -205,9 +229,10 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
     make_key(m, in, p->key);
     p->vals = calloc((size_t)m->g.n_vals, sizeof(sm_tensor));
     p->folded = calloc((size_t)m->g.n_nodes + 1, 1);
+    p->fuse = calloc((size_t)m->g.n_nodes + 1, sizeof *p->fuse);
     unsigned char *is_const = calloc((size_t)m->g.n_vals, 1);
     size_t *offset = calloc((size_t)m->g.n_vals, sizeof(size_t));
-    if (!p->vals || !p->folded || !is_const || !offset) {
+    if (!p->vals || !p->folded || !p->fuse || !is_const || !offset) {
         sm_err_set(err, "out of memory");
         goto fail;
     }
@@ -312,6 +337,7 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
             free(w);
         }
     }
+    plan_fuse(m, p);
     p->total = total ? total : 16;
     p->ws_len = round_up(ws ? ws : 16);
     p->is_const = is_const;

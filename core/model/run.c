@@ -10,25 +10,33 @@
 
 /* --- running ------------------------------------------------------------- */
 
+void sm_plan_run_node(const sm_model *m, plan *p, int i)
+{
+    if (p->folded[i] || p->fuse[i] < 0)
+        return;
+    const node *n = &m->g.nodes[i];
+    const sm_tensor *nin[MAX_IO];
+    sm_tensor *nout[MAX_IO];
+    sm_plan_node_io(n, p->vals, nin, nout);
+    const float *packed = m->packed ? m->packed[i] : NULL;
+    if (p->fuse[i] > 0)
+        n->op->run_relu(n->params, packed, nin, n->n_in, nout, n->n_out,
+                        &p->vals[m->g.nodes[p->fuse[i] - 1].out[0]], p->ws);
+    else if (packed)
+        n->op->run_packed(n->params, packed, nin, n->n_in, nout, n->n_out,
+                          p->ws);
+    else
+        n->op->run(n->params, nin, n->n_in, nout, n->n_out, p->ws);
+}
+
 /* Evaluates every node of a planned graph; inputs are borrowed (operators
  * never write to their inputs). */
 static void run_plan(const sm_model *m, plan *p, const sm_tensor *const *in)
 {
     for (int i = 0; i < m->g.n_inputs; i++)
         p->vals[m->g.inputs[i]].data = in[i]->data;
-    for (int i = 0; i < m->g.n_nodes; i++) {
-        if (p->folded[i])
-            continue;
-        const node *n = &m->g.nodes[i];
-        const sm_tensor *nin[MAX_IO];
-        sm_tensor *nout[MAX_IO];
-        sm_plan_node_io(n, p->vals, nin, nout);
-        if (m->packed && m->packed[i])
-            n->op->run_packed(n->params, m->packed[i], nin, n->n_in, nout,
-                              n->n_out, p->ws);
-        else
-            n->op->run(n->params, nin, n->n_in, nout, n->n_out, p->ws);
-    }
+    for (int i = 0; i < m->g.n_nodes; i++)
+        sm_plan_run_node(m, p, i);
 }
 
 static void forward_job(lane_job *j)

@@ -217,12 +217,13 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
 }
 
 /* One direct-path problem per image and group: packed weights once per
- * group, then each image padded and convolved onto its output. flip: the
- * input gradient (x is then the output gradient, y the input's). */
+ * group, then each image padded and convolved onto its output (and its
+ * Relu onto ry, when not NULL). flip: the input gradient (x is then the
+ * output gradient, y the input's). */
 static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
                         int flip, const float *x, const float *w,
                         const float *prepacked, const float *b, float *y,
-                        float *ws)
+                        float *ry, float *ws)
 {
     float *packed = ws, *xp = packed + sm_conv_direct_packed_size(s);
     float *scratch = xp + sm_conv_direct_input_size(s);
@@ -243,9 +244,10 @@ static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
             else
                 sm_conv_direct_pad(s, xi, d->h, d->w, d->ph, d->pw, xp);
             /* d->direct: this CPU has a kernel (get_dims) */
+            const int64_t yo = (i * out_c + g * s->cout) * out_plane;
             (void)sm_conv_direct_run(s, xp, wp, b ? b + g * d->mg : NULL,
-                                     y + (i * out_c + g * s->cout) * out_plane,
-                                     flip, scratch);
+                                     y + yo, ry ? ry + yo : NULL, flip,
+                                     scratch);
         }
     }
 }
@@ -451,9 +453,12 @@ static int pack_kind(const dims *d)
 }
 
 /* The forward pass, with the weights packed beforehand (conv_pack) or
- * not (prepacked NULL). */
-static void forward(const conv *p, const sm_tensor *const *in, int n_in,
-                    sm_tensor *const *out, const float *prepacked, float *ws)
+ * not (prepacked NULL); and its Relu into ry when not NULL, which only
+ * the direct path computes in the same pass. Returns 1 when ry was
+ * written. */
+static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
+                     sm_tensor *const *out, const float *prepacked, float *ry,
+                     float *ws)
 {
     const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
     float *y = out[0]->data;
@@ -466,20 +471,20 @@ static void forward(const conv *p, const sm_tensor *const *in, int n_in,
             (void)sm_conv_dw_run(&s, d.c, x->data + i * d.c * d.h * d.w,
                                  w->data, b ? b->data : NULL, y + i * d.m * d.p,
                                  ws);
-        return;
+        return 0;
     }
     if (d.direct) {
         sm_conv_direct s = direct_fwd(&d);
         direct_each(p, &d, &s, 0, x->data, w->data, prepacked,
-                    b ? b->data : NULL, y, ws);
-        return;
+                    b ? b->data : NULL, y, ry, ws);
+        return ry != NULL;
     }
     int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
                     d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
     if (pixel_major(&d)) {
         run_pixel_major(p, &d, x->data, w->data, prepacked,
                         b ? b->data : NULL, y, pointwise, ws);
-        return;
+        return 0;
     }
     float *col = ws, *tmp = ws + d.k * d.nb * d.p;
     float *phase = tmp + d.mg * d.nb * d.p;
@@ -517,13 +522,26 @@ static void forward(const conv *p, const sm_tensor *const *in, int n_in,
                 }
         }
     }
+    return 0;
+}
+
+/* forward_y, then the Relu into ry (when not NULL) where it took no part. */
+static void forward(const conv *p, const sm_tensor *const *in, int n_in,
+                    sm_tensor *const *out, const float *prepacked, float *ry,
+                    float *ws)
+{
+    if (forward_y(p, in, n_in, out, prepacked, ry, ws) || !ry)
+        return;
+    const float *restrict y = out[0]->data;
+    float *restrict r = ry;
+    SM_OP_FOR(i, sm_tensor_numel(out[0]), r[i] = sm_op_relu1(y[i]));
 }
 
 static void conv_run(const void *pv, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, float *ws)
 {
     (void)n_out;
-    forward(pv, in, n_in, out, NULL, ws);
+    forward(pv, in, n_in, out, NULL, NULL, ws);
 }
 
 static size_t conv_pack_size(const void *pv, const sm_tensor *const *in,
@@ -569,19 +587,38 @@ static void conv_pack(const void *pv, const sm_tensor *const *in, int n_in,
 
 /* Packed weights serve the path they were packed for; a direct layer on
  * a CPU (or SALMAP_ISA) without the direct kernel runs unpacked. */
+static const float *usable_packing(const conv *p, const float *packed,
+                                   const sm_tensor *const *in,
+                                   const sm_tensor *const *out)
+{
+    dims d;
+    get_dims(p, in[0], in[1], out[0], &d);
+    const int kind = pack_kind(&d);
+    return (kind == PACK_DIRECT && d.direct) || kind == PACK_PIXEL ? packed
+                                                                   : NULL;
+}
+
 static void conv_run_packed(const void *pv, const float *packed,
                             const sm_tensor *const *in, int n_in,
                             sm_tensor *const *out, int n_out, float *ws)
 {
     (void)n_out;
-    const conv *p = pv;
-    dims d;
-    get_dims(p, in[0], in[1], out[0], &d);
-    const int kind = pack_kind(&d);
-    forward(p, in, n_in, out,
-            (kind == PACK_DIRECT && d.direct) || kind == PACK_PIXEL ? packed
-                                                                    : NULL,
-            ws);
+    forward(pv, in, n_in, out, usable_packing(pv, packed, in,
+                                              (const sm_tensor *const *)out),
+            NULL, ws);
+}
+
+static void conv_run_relu(const void *pv, const float *packed,
+                          const sm_tensor *const *in, int n_in,
+                          sm_tensor *const *out, int n_out, sm_tensor *relu,
+                          float *ws)
+{
+    (void)n_out;
+    forward(pv, in, n_in, out,
+            packed ? usable_packing(pv, packed, in,
+                                    (const sm_tensor *const *)out)
+                   : NULL,
+            relu->data, ws);
 }
 
 static double conv_flops(const void *pv, const sm_tensor *const *in, int n_in,
@@ -657,7 +694,8 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
     get_dims(p, x, w, out[0], &d);
     if (d.direct && d.sh == 1 && d.sw == 1 && gx) {
         sm_conv_direct s = direct_bwd(&d);
-        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data, ws);
+        direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data,
+                    NULL, ws);
         gx = NULL;
         if (!gw && !gb)
             return;
@@ -713,6 +751,7 @@ const sm_op_class sm_op_conv = {
     .pack_size = conv_pack_size,
     .pack = conv_pack,
     .run_packed = conv_run_packed,
+    .run_relu = conv_run_relu,
     .backward = conv_backward,
     .bwd_workspace = conv_bwd_workspace,
 };

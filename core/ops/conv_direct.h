@@ -38,11 +38,13 @@ void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
 
 /* y[co][oy][ox] (+)= bias[co] + sum over ci, ki, kj of
  * w[co][ci][ki][kj] * padded x[ci][oy*sh + ki][ox*sw + kj]. accumulate: add onto y
- * instead of overwriting it. bias may be NULL. 0, or -1 (nothing done)
- * when sm_isa() is the baseline, which has no kernel. */
+ * instead of overwriting it. bias may be NULL. ry, when not NULL, gets
+ * the Relu of y as well (y's shape; sm_op_relu1's bits), in the same pass.
+ * 0, or -1 (nothing done) when sm_isa() is the baseline, which has no
+ * kernel. */
 int sm_conv_direct_run(const sm_conv_direct *s, const float *xp,
-                        const float *packed, const float *bias, float *y,
-                        int accumulate, float *scratch);
+                       const float *packed, const float *bias, float *y,
+                       float *ry, int accumulate, float *scratch);
 
 
 #endif

@@ -74,6 +74,17 @@ typedef struct sm_op_class {
     void (*run_packed)(const void *p, const float *packed,
                        const sm_tensor *const *in, int n_in,
                        sm_tensor *const *out, int n_out, float *ws);
+    /* Optional: run (packed NULL) or run_packed (the node's packing), that
+     * also writes the Relu of out[0] into relu (of out[0]'s shape) in the
+     * same pass, the very bits the Relu operator computes from out[0]
+     * (sm_op_relu1). At planning the engine fuses a Relu that reads
+     * out[0] into its producer this way and no longer runs the Relu node
+     * (model/plan.c): one pass less over a large activation. out[0] is
+     * written as before, for the other readers, backward and relevance. */
+    void (*run_relu)(const void *p, const float *packed,
+                     const sm_tensor *const *in, int n_in,
+                     sm_tensor *const *out, int n_out, sm_tensor *relu,
+                     float *ws);
 } sm_op_class;
 
 /* Every operator class is a const object named sm_op_<name> defined in its

@@ -64,6 +64,13 @@ int64_t sm_op_prod(const int64_t *shape, int from, int to);
 
 /* --- elementwise loops -------------------------------------------------- */
 
+/* Relu of one value, as the Relu operator computes it and the epilogues
+ * that fuse it (Conv, model/plan.c) must: -0 and NaN pass unchanged. */
+static inline float sm_op_relu1(float x)
+{
+    return x < 0 ? 0.0f : x;
+}
+
 /* for (i = 0; i < n; i++) BODY, in blocks of 8 with a constant inner trip
  * count: GCC's -O2 vectorises that form (SLP) but not the plain loop, which
  * made Relu 2.5x slower than memory bandwidth allows. The pointers BODY

@@ -9,6 +9,7 @@
  * borders take the general one. The window geometry is Conv's
  * (ops/conv_geom.h). */
 #include <float.h>
+#include <string.h>
 
 #include "ops/conv_geom.h"
 #include "ops/op.h"
@@ -241,6 +242,29 @@ static int is_max2x2(const pool_params *p, const geom3 *g)
            2 * g->out[2] <= g->in[2];
 }
 
+typedef float pool_v4 __attribute__((vector_size(4 * sizeof(float))));
+typedef int32_t pool_i4 __attribute__((vector_size(4 * sizeof(int32_t))));
+
+/* a > b ? a : b lane by lane, as the scalar loop selects (NaN and -0
+ * included: the second operand wins unless the first is greater). */
+static inline pool_v4 max_v4(pool_v4 a, pool_v4 b)
+{
+    pool_i4 m = a > b;
+    return (pool_v4)(((pool_i4)a & m) | ((pool_i4)b & ~m));
+}
+
+/* The larger of the two columns of each pair in 8 floats of a row. */
+static inline pool_v4 pairs_v4(const float *r)
+{
+    pool_v4 lo, hi;
+    memcpy(&lo, r, sizeof lo);
+    memcpy(&hi, r + 4, sizeof hi);
+    return max_v4(__builtin_shuffle(lo, hi, (pool_i4){0, 2, 4, 6}),
+                  __builtin_shuffle(lo, hi, (pool_i4){1, 3, 5, 7}));
+}
+
+/* Four outputs a step (SSE2, which every x86-64 has; the selects are
+ * exact, so it computes the scalar loop's bits), then the row's tail. */
 static void max2x2(const geom3 *g, int64_t planes, const float *x, float *y)
 {
     const int64_t w = g->in[2], ow = g->out[2], oh = g->out[1];
@@ -248,7 +272,12 @@ static void max2x2(const geom3 *g, int64_t planes, const float *x, float *y)
         const float *xp = x + c * g->in[1] * w;
         for (int64_t oy = 0; oy < oh; oy++, y += ow) {
             const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
-            for (int64_t o = 0; o < ow; o++) {
+            int64_t o = 0;
+            for (; o + 4 <= ow; o += 4) {
+                pool_v4 v = max_v4(pairs_v4(r0 + 2 * o), pairs_v4(r1 + 2 * o));
+                memcpy(y + o, &v, sizeof v);
+            }
+            for (; o < ow; o++) {
                 float a = r0[2 * o] > r0[2 * o + 1] ? r0[2 * o] : r0[2 * o + 1];
                 float b = r1[2 * o] > r1[2 * o + 1] ? r1[2 * o] : r1[2 * o + 1];
                 y[o] = a > b ? a : b;

@@ -239,7 +239,7 @@ static inline float leakyrelu_grad(float x, float g, float alpha)
 }
 
 UNARY_OP(relu, "Relu", "X", sm_op_parse_none, sm_op_no_attrs, 1, no_check,
-         (void)0, x[i] < 0 ? 0.0f : x[i], relu_grad(x[i], g[i]), no_extra)
+         (void)0, sm_op_relu1(x[i]), relu_grad(x[i], g[i]), no_extra)
 UNARY_OP(leakyrelu, "LeakyRelu", "X", leakyrelu_parse, leakyrelu_attrs, 1,
          no_check, const float alpha = p->alpha, leakyrelu(x[i], alpha),
          leakyrelu_grad(x[i], g[i], alpha), no_extra)

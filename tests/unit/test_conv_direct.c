@@ -4,7 +4,8 @@
  * bias, as im2col + sm_sgemm computes it), and within float rounding of
  * double precision. Forward with bias, the flipped weights of the input
  * gradient, and accumulation; every block of output channels (8, 4, 2, 1)
- * and rows that are not whole vectors. */
+ * and rows that are not whole vectors; the Relu written beside the
+ * forward output (a fused Relu), against Relu's definition. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ static int check(int isa, int64_t cin, int64_t cout, int64_t kh, int64_t kw,
     float *wt = malloc(sizeof(float) * (size_t)(cin * cout * taps));
     float *b = malloc(sizeof(float) * (size_t)cout);
     float *y = malloc(sizeof(float) * (size_t)(cout * oh * ow));
+    float *ry = malloc(sizeof(float) * (size_t)(cout * oh * ow));
     float *xp = malloc(sizeof(float) * (size_t)sm_conv_direct_input_size(&s));
     float *pk = malloc(sizeof(float) * (size_t)sm_conv_direct_packed_size(&s));
     float *sc = malloc(sizeof(float) * (size_t)sm_conv_direct_scratch_size(&s));
@@ -50,7 +52,8 @@ static int check(int isa, int64_t cin, int64_t cout, int64_t kh, int64_t kw,
         y[i] = flip ? val((uint64_t)i, 4) : 0.0f; /* flip: accumulate */
     sm_conv_direct_pack(&s, wt, flip, pk);
     sm_conv_direct_pad(&s, x, h, w, pt, pl, xp);
-    int rc = sm_conv_direct_run(&s, xp, pk, flip ? NULL : b, y, flip, sc);
+    int rc = sm_conv_direct_run(&s, xp, pk, flip ? NULL : b, y,
+                                flip ? NULL : ry, flip, sc);
     for (int64_t co = 0; rc == 0 && co < cout; co++)
         for (int64_t oy = 0; oy < oh; oy++)
             for (int64_t ox = 0; ox < ow; ox++) {
@@ -74,6 +77,11 @@ static int check(int isa, int64_t cin, int64_t cout, int64_t kh, int64_t kw,
                              "isa %d cin %lld cout %lld: y[%lld] = %.9g, the "
                              "fma chain %.9g", isa, (long long)cin,
                              (long long)cout, (long long)yi, y[yi], bits);
+                /* Relu's x < 0 ? 0 : x, here with -0 kept as -0 */
+                float r = bits < 0 ? 0.0f : bits;
+                cr_assert(flip || memcmp(&r, &ry[yi], sizeof r) == 0,
+                          "isa %d cout %lld: relu[%lld] = %.9g, want %.9g",
+                          isa, (long long)cout, (long long)yi, ry[yi], r);
                 cr_assert(fabs(want - y[yi]) <= 1e-5 * (mag + 1e-3),
                           "isa %d cin %lld cout %lld %lldx%lld on %lldx%lld flip %d: "
                           "y[%lld] = %g, want %g", isa, (long long)cin,
@@ -81,7 +89,8 @@ static int check(int isa, int64_t cin, int64_t cout, int64_t kh, int64_t kw,
                           (long long)h, (long long)w, flip, (long long)yi,
                           y[yi], want);
             }
-    free(x), free(wt), free(b), free(y), free(xp), free(pk), free(sc);
+    free(x), free(wt), free(b), free(y), free(ry), free(xp), free(pk),
+        free(sc);
     return rc ? 1 : 0;
 }
 
@@ -114,8 +123,9 @@ Test(conv_direct, refuses_the_baseline_set)
 {
     setenv("SALMAP_ISA", "baseline", 1);
     sm_conv_direct s = {1, 1, 1, 1, 1, 1, 1, 1};
-    float x[256] = {0}, pk[8] = {0}, sc[256], y = 7.0f;
+    float x[512] = {0}, pk[8] = {0}, sc[512], y = 7.0f;
     cr_assert(sm_conv_direct_input_size(&s) <= (int64_t)(sizeof x / sizeof x[0]));
-    cr_assert_eq(sm_conv_direct_run(&s, x, pk, NULL, &y, 0, sc), -1);
+    cr_assert(sm_conv_direct_scratch_size(&s) <= (int64_t)(sizeof sc / sizeof sc[0]));
+    cr_assert_eq(sm_conv_direct_run(&s, x, pk, NULL, &y, NULL, 0, sc), -1);
     cr_assert_eq(y, 7.0f, "nothing written");
 }

@@ -1,5 +1,6 @@
 /* The model engine: ONNX writer -> loader round trips, Conv/Gemm/MatMul
- * against direct loops, buffer planning, and the refusals. */
+ * against direct loops, buffer planning, weights packed at planning and a
+ * Relu fused into its Conv (the same bits as without), and the refusals. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,9 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "model/exec.h"
 #include "model/model.h"
 #include "onnx/writer.h"
 #include "util/file.h"
+#include "util/isa.h"
 
 /* splitmix64: deterministic test data without global state. */
 static float rnd(uint64_t *s)
@@ -230,6 +233,83 @@ Test(model, gemm_transposes_and_bias)
     sm_tensor_destroy(&wt);
     sm_tensor_destroy(&b);
     sm_tensor_destroy(&x);
+}
+
+/* Gemm's weights packed at planning (an initializer) give the bits of the
+ * same weights packed at every run (fed as a graph input, which can
+ * change between runs): transB 0 and 1, outputs past one 32-column panel,
+ * every instruction set, batches of 1 and 7. */
+static sm_model *gemm_model(const sm_tensor *wt, int trans_b, int as_input)
+{
+    const int64_t k = trans_b ? wt->shape[1] : wt->shape[0];
+    const int64_t o = trans_b ? wt->shape[0] : wt->shape[1];
+    sm_tensor *b = rand_tensor(1, (int64_t[]){o}, 12);
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 2, (int64_t[]){-1, k});
+    if (as_input)
+        sm_onnx_writer_input(w, "w", 2, wt->shape);
+    else
+        sm_onnx_writer_initializer(w, "w", wt);
+    sm_onnx_writer_initializer(w, "b", b);
+    sm_onnx_writer_node(w, "Gemm", "fc", (const char *[]){"x", "w", "b"}, 3,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_int(w, "transB", trans_b);
+    sm_onnx_writer_attr_float(w, "alpha", 0.75f);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){-1, o});
+    sm_model *m = load_writer(w);
+    sm_onnx_writer_destroy(&w);
+    sm_tensor_destroy(&b);
+    return m;
+}
+
+Test(model, gemm_packed_weights_give_the_same_bits)
+{
+    const int64_t k = 50, o = 40;
+    const char *isas[] = {"avx512", "avx2", "baseline"};
+    for (int is = 0; is < 3; is++)
+        for (int tb = 0; tb < 2; tb++) {
+            setenv("SALMAP_ISA", isas[is], 1);
+            sm_tensor *wt = rand_tensor(2, tb ? (int64_t[]){o, k}
+                                              : (int64_t[]){k, o}, 10);
+            sm_model *packed = gemm_model(wt, tb, 0);
+            sm_model *fed = gemm_model(wt, tb, 1);
+            for (int64_t n = 1; n <= 7; n += 6) {
+                sm_tensor *x = rand_tensor(2, (int64_t[]){n, k}, 11);
+                sm_err err = {0};
+                const sm_tensor *out[1];
+                const sm_tensor *in2[2] = {x, wt};
+                cr_assert_eq(sm_model_run(fed, in2, 2, out, &err), 0, "%s",
+                             err.msg);
+                sm_tensor *want = sm_tensor_clone(out[0]);
+                cr_assert_eq(sm_model_run(packed, in2, 1, out, &err), 0, "%s",
+                             err.msg);
+                cr_assert_eq(memcmp(out[0]->data, want->data,
+                                    sizeof(float) * (size_t)(n * o)), 0,
+                             "%s, transB %d, batch %lld: packed weights "
+                             "change the bits", isas[is], tb, (long long)n);
+                sm_tensor *b = rand_tensor(1, (int64_t[]){o}, 12);
+                for (int64_t i = 0; i < n * o; i++) {
+                    double s = 0, mag = 0; /* and both are the product */
+                    for (int64_t q = 0; q < k; q++) {
+                        double t = (double)x->data[i / o * k + q] *
+                                   wt->data[tb ? i % o * k + q : q * o + i % o];
+                        s += t;
+                        mag += fabs(t);
+                    }
+                    double y = 0.75 * s + b->data[i % o];
+                    cr_assert(fabs(want->data[i] - y) <= 1e-5 * (mag + 1),
+                              "output %lld: %g, want %g", (long long)i,
+                              want->data[i], y);
+                }
+                sm_tensor_destroy(&b);
+                sm_tensor_destroy(&want);
+                sm_tensor_destroy(&x);
+            }
+            sm_model_destroy(&packed);
+            sm_model_destroy(&fed);
+            sm_tensor_destroy(&wt);
+        }
+    unsetenv("SALMAP_ISA");
 }
 
 Test(model, matmul_broadcasts_batches)
@@ -589,4 +669,205 @@ Test(model, batchnorm_after_conv_folds_exactly)
     check_conv_bn(1, 0);
     check_conv_bn(0, 0);
     check_conv_bn(1, 1); /* the Conv's output is read elsewhere: not folded */
+}
+
+/* --- Relu fused into a Conv ------------------------------------------------ */
+
+/* A Relu fused into the Conv before it (model/plan.c, op.h run_relu)
+ * changes no bits: the same model with an Identity between the two,
+ * which keeps them apart, computes the same outputs, input gradients and
+ * relevance bit for bit, on the direct path (planes of 64 pixels or
+ * more) and im2col (smaller ones), on every instruction set, batch and
+ * thread count; when the Conv's output has a second reader, that reader
+ * still sees the Conv's own output. Against the definition too: the
+ * Relu of a double-precision convolution, within float rounding. */
+
+enum { FC = 3, FM = 5 }; /* the fused Conv's channels, in and out */
+
+/* x [N, FC, s, s] -> Conv 3x3 pad 1 (FM channels, bias) -> z -> Relu -> r,
+ * the output; apart: z -> Identity -> Relu instead; second: a second
+ * output q = z + r (z read twice). */
+static sm_model *fuse_model(int64_t s, int apart, int second)
+{
+    sm_tensor *w = rand_tensor(4, (int64_t[]){FM, FC, 3, 3}, 11);
+    sm_tensor *b = rand_tensor(1, (int64_t[]){FM}, 12);
+    sm_onnx_writer *wr = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(wr, "x", 4, (int64_t[]){-1, FC, s, s});
+    sm_onnx_writer_initializer(wr, "w", w);
+    sm_onnx_writer_initializer(wr, "b", b);
+    sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w", "b"},
+                        3, (const char *[]){"z"}, 1);
+    sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    if (apart)
+        sm_onnx_writer_node(wr, "Identity", "id", (const char *[]){"z"}, 1,
+                            (const char *[]){"zi"}, 1);
+    sm_onnx_writer_node(wr, "Relu", "relu",
+                        (const char *[]){apart ? "zi" : "z"}, 1,
+                        (const char *[]){"r"}, 1);
+    sm_onnx_writer_output(wr, "r", 4, (int64_t[]){-1, FM, s, s});
+    if (second) {
+        sm_onnx_writer_node(wr, "Add", "add", (const char *[]){"z", "r"}, 2,
+                            (const char *[]){"q"}, 1);
+        sm_onnx_writer_output(wr, "q", 4, (int64_t[]){-1, FM, s, s});
+    }
+    sm_model *m = load_writer(wr);
+    sm_onnx_writer_destroy(&wr);
+    sm_tensor_destroy(&w);
+    sm_tensor_destroy(&b);
+    return m;
+}
+
+/* Whether the last run of m ran its Relu inside the Conv. */
+static int relu_fused(const sm_model *m)
+{
+    const plan *p = m->last_plan[0];
+    for (int i = 0; i < m->g.n_nodes; i++)
+        if (p->fuse[i] < 0)
+            return 1;
+    return 0;
+}
+
+/* Runs x through m (outputs into out, copied), the input gradient of
+ * sum(r) into gx and the epsilon-rule relevance of r into rel. */
+static void fuse_evaluate(sm_model *m, const sm_tensor *x, int n_out,
+                     sm_tensor **out, sm_tensor **gx, sm_tensor **rel)
+{
+    sm_err err = {0};
+    const sm_tensor *in[1] = {x}, *o[2], *g[1];
+    cr_assert_eq(sm_model_run(m, in, 1, o, &err), 0, "%s", err.msg);
+    for (int k = 0; k < n_out; k++)
+        out[k] = sm_tensor_clone(o[k]);
+    sm_tensor *seed = sm_tensor_new(o[0]->ndim, o[0]->shape);
+    for (int64_t i = 0; i < sm_tensor_numel(seed); i++)
+        seed->data[i] = 1.0f;
+    cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s", err.msg);
+    *gx = sm_tensor_clone(g[0]);
+    const sm_model_lrp_rules rules = {1e-6, 1e-6, 2, 1, SM_LRP_EPSILON,
+                                      SM_LRP_EPSILON, SM_LRP_EPSILON};
+    cr_assert_eq(sm_model_relevance(m, 0, seed, &rules, g, &err), 0, "%s",
+                 err.msg);
+    *rel = sm_tensor_clone(g[0]);
+    sm_tensor_destroy(&seed);
+}
+
+static void fuse_same_bits(const sm_tensor *a, const sm_tensor *b, const char *what,
+                      int64_t s, int second, int threads)
+{
+    cr_assert_eq(sm_tensor_numel(a), sm_tensor_numel(b));
+    for (int64_t i = 0; i < sm_tensor_numel(a); i++)
+        cr_assert_eq(memcmp(&a->data[i], &b->data[i], sizeof(float)), 0,
+                     "%s, %lldx%lld plane, second reader %d, %d threads, "
+                     "isa %s: element %lld is %.9g fused, %.9g apart", what,
+                     (long long)s, (long long)s, second, threads,
+                     sm_isa_name(sm_isa()), (long long)i, a->data[i],
+                     b->data[i]);
+}
+
+/* The Relu of the convolution in double precision (the definition). */
+static void fuse_check_definition(const sm_tensor *x, const sm_tensor *r, int64_t s)
+{
+    sm_tensor *w = rand_tensor(4, (int64_t[]){FM, FC, 3, 3}, 11);
+    sm_tensor *b = rand_tensor(1, (int64_t[]){FM}, 12);
+    for (int64_t n = 0; n < x->shape[0]; n++)
+        for (int64_t m = 0; m < FM; m++)
+            for (int64_t oy = 0; oy < s; oy++)
+                for (int64_t ox = 0; ox < s; ox++) {
+                    double z = b->data[m], mag = fabs(z);
+                    for (int64_t c = 0; c < FC; c++)
+                        for (int64_t i = 0; i < 3; i++)
+                            for (int64_t j = 0; j < 3; j++) {
+                                int64_t iy = oy + i - 1, ix = ox + j - 1;
+                                if (iy < 0 || iy >= s || ix < 0 || ix >= s)
+                                    continue;
+                                double t = (double)x->data[((n * FC + c) * s + iy) * s + ix] *
+                                           w->data[((m * FC + c) * 3 + i) * 3 + j];
+                                z += t;
+                                mag += fabs(t);
+                            }
+                    float got = r->data[((n * FM + m) * s + oy) * s + ox];
+                    double want = z < 0 ? 0 : z;
+                    cr_assert(fabs(got - want) <= 1e-5 * (mag + 1e-3),
+                              "relu(conv) at %lld,%lld,%lld,%lld: %g, want %g",
+                              (long long)n, (long long)m, (long long)oy,
+                              (long long)ox, got, want);
+                    cr_assert(got >= 0 || z >= 0, "negative after Relu");
+                }
+    sm_tensor_destroy(&w);
+    sm_tensor_destroy(&b);
+}
+
+static void check_fused(int64_t s, int second)
+{
+    const int n_out = second ? 2 : 1;
+    for (int threads = 1; threads <= 2; threads++) {
+        sm_model *f = fuse_model(s, 0, second), *a = fuse_model(s, 1, second);
+        sm_model_set_threads(f, threads);
+        sm_model_set_threads(a, threads);
+        for (int64_t batch = 1; batch <= 5; batch += 4) {
+            sm_tensor *x = rand_tensor(4, (int64_t[]){batch, FC, s, s},
+                                       (uint64_t)(100 + batch));
+            sm_tensor *fo[2], *ao[2], *fg, *ag, *fr, *ar;
+            fuse_evaluate(f, x, n_out, fo, &fg, &fr);
+            cr_assert(relu_fused(f), "the Relu runs inside the Conv");
+            fuse_evaluate(a, x, n_out, ao, &ag, &ar);
+            cr_assert(!relu_fused(a), "an Identity keeps them apart");
+            fuse_same_bits(fo[0], ao[0], "Relu output", s, second, threads);
+            if (second)
+                fuse_same_bits(fo[1], ao[1], "z + r (z's second reader)", s,
+                          second, threads);
+            fuse_same_bits(fg, ag, "input gradient", s, second, threads);
+            fuse_same_bits(fr, ar, "relevance", s, second, threads);
+            fuse_check_definition(x, fo[0], s);
+            for (int k = 0; k < n_out; k++) {
+                sm_tensor_destroy(&fo[k]);
+                sm_tensor_destroy(&ao[k]);
+            }
+            sm_tensor *ts[] = {fg, ag, fr, ar, x};
+            for (int k = 0; k < 5; k++)
+                sm_tensor_destroy(&ts[k]);
+        }
+        sm_model_destroy(&f);
+        sm_model_destroy(&a);
+    }
+}
+
+/* Every set this CPU has: AVX-512 and AVX2 fuse in the direct kernel's
+ * copy-out, the baseline set after im2col. */
+Test(model, relu_into_conv_changes_no_bits)
+{
+    const char *isas[] = {"avx512", "avx2", "baseline"};
+    for (int k = 0; k < 3; k++) {
+        setenv("SALMAP_ISA", isas[k], 1);
+        check_fused(12, 0); /* 144 pixels: the direct path */
+        check_fused(12, 1);
+        check_fused(6, 0);  /* 36 pixels: im2col */
+        check_fused(6, 1);
+    }
+    unsetenv("SALMAP_ISA");
+}
+
+/* The Relu with no Conv before it, or after a node that cannot fuse it
+ * (here Identity, above), runs as a node of its own: checked by relu_fused()
+ * on the apart model; and a Relu whose input is the graph input has no
+ * producer at all. */
+Test(model, relu_of_the_input_runs_alone)
+{
+    sm_onnx_writer *wr = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(wr, "x", 2, (int64_t[]){-1, 4});
+    sm_onnx_writer_node(wr, "Relu", "relu", (const char *[]){"x"}, 1,
+                        (const char *[]){"r"}, 1);
+    sm_onnx_writer_output(wr, "r", 2, (int64_t[]){-1, 4});
+    sm_model *m = load_writer(wr);
+    sm_onnx_writer_destroy(&wr);
+    sm_err err = {0};
+    const float nz = -0.0f;
+    float xs[4] = {-2.0f, nz, 3.5f, NAN};
+    const sm_tensor *y = sm_model_forward(m, xs, 1, &err);
+    cr_assert_not_null(y, "%s", err.msg);
+    cr_assert(!relu_fused(m));
+    cr_assert_eq(y->data[0], 0.0f);
+    cr_assert(signbit(y->data[1]), "-0 passes as -0 (x < 0 ? 0 : x)");
+    cr_assert_eq(y->data[2], 3.5f);
+    cr_assert(isnan(y->data[3]), "NaN passes");
+    sm_model_destroy(&m);
 }

@@ -433,6 +433,7 @@ Test(ops, pools_match_direct_loops)
         {9, 11, 3, 3, 2, 3, 2, 1, 2, 1, 1, 2, 1, 0},
         {5, 5, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},
         {4, 13, 1, 4, 1, 4, 1, 1, 0, 3, 0, 3, 1, 1},
+        {6, 21, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, 0, 0}, /* 2x2: vectors + tail */
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int max = 0; max < 2; max++) {
@@ -473,6 +474,45 @@ Test(ops, pools_match_direct_loops)
             sm_model_destroy(&m);
             sm_tensor_destroy(&x);
         }
+}
+
+/* MaxPool 2x2 / 2 (pool.c's max2x2, four outputs at a time and a scalar
+ * tail) selects as the operator's comparison a > b ? a : b does, bit for
+ * bit where a plain max could choose otherwise: between -0 and +0 (the
+ * second in row order wins unless the first is greater) and around NaN
+ * (a NaN second beats any first; a NaN first loses to the second). */
+static float sel_max(float a, float b)
+{
+    return a > b ? a : b;
+}
+
+Test(ops, maxpool_2x2_selects_like_its_comparison)
+{
+    const int64_t h = 4, w = 18, oh = 2, ow = 9;
+    const float specials[] = {-0.0f, 0.0f, NAN, -NAN, 1.5f, -2.0f, INFINITY};
+    sm_tensor *x = tensor(4, (int64_t[]){1, 2, h, w}, NULL);
+    for (int64_t i = 0; i < sm_tensor_numel(x); i++)
+        x->data[i] = specials[(i * 5 + i / 7) % 7];
+    sm_onnx_writer *wr = one_node(13, "MaxPool", 1, (const sm_tensor *[]){x});
+    sm_onnx_writer_attr_ints(wr, "kernel_shape", (int64_t[]){2, 2}, 2);
+    sm_onnx_writer_attr_ints(wr, "strides", (int64_t[]){2, 2}, 2);
+    sm_onnx_writer_output(wr, "y", 4, (int64_t[]){1, 2, oh, ow});
+    sm_model *m;
+    const sm_tensor *y = run(wr, (const sm_tensor *[]){x}, 1, &m);
+    for (int64_t c = 0; c < 2; c++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                const float *r0 = x->data + (c * h + 2 * oy) * w + 2 * ox;
+                const float *r1 = r0 + w;
+                float want = sel_max(sel_max(r0[0], r0[1]), sel_max(r1[0], r1[1]));
+                float got = y->data[(c * oh + oy) * ow + ox];
+                cr_assert_eq(memcmp(&got, &want, sizeof got), 0,
+                             "plane %lld output %lld,%lld: %g, want %g",
+                             (long long)c, (long long)oy, (long long)ox, got,
+                             want);
+            }
+    sm_model_destroy(&m);
+    sm_tensor_destroy(&x);
 }
 
 /* --- shape operators and Constant ----------------------------------------- */
