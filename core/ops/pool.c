@@ -337,18 +337,70 @@ static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
  * forward and PyTorch): on ties, one element gets it all; a window of
  * padding only (output -FLT_MAX) passes nothing. AveragePool: each input
  * in the window gets g / count, count as in the forward. */
+/* Lanes of m from x, the others from y: bits moved, not computed. */
+static inline pool_v4 sel_v4(pool_i4 m, pool_v4 x, pool_v4 y)
+{
+    return (pool_v4)(((pool_i4)x & m) | ((pool_i4)y & ~m));
+}
+
+/* Adds g to the lanes of 8 floats at p whose pair member (even lanes:
+ * we, odd: wo) is set; the other floats keep their bits (-0 stays -0). */
+static inline void add_pairs_v4(float *p, pool_i4 we, pool_i4 wo, pool_v4 g)
+{
+    pool_v4 lo, hi;
+    memcpy(&lo, p, sizeof lo);
+    memcpy(&hi, p + 4, sizeof hi);
+    pool_v4 ev = __builtin_shuffle(lo, hi, (pool_i4){0, 2, 4, 6});
+    pool_v4 od = __builtin_shuffle(lo, hi, (pool_i4){1, 3, 5, 7});
+    ev = sel_v4(we, ev + g, ev);
+    od = sel_v4(wo, od + g, od);
+    lo = __builtin_shuffle(ev, od, (pool_i4){0, 4, 1, 5});
+    hi = __builtin_shuffle(ev, od, (pool_i4){2, 6, 3, 7});
+    memcpy(p, &lo, sizeof lo);
+    memcpy(p + 4, &hi, sizeof hi);
+}
+
 /* The backward of max2x2: each output's gradient to the first maximum of
- * its window in row-major order, as the general loop below decides. */
+ * its window in row-major order, as the general loop below decides (the
+ * first tap greater than -FLT_MAX, then each later one greater than the
+ * best so far; none: no gradient). Four outputs a step with the same
+ * comparisons as masks, then the row's tail. */
 static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                             const float *gy, float *gx)
 {
     const int64_t w = g->in[2], ow = g->out[2], oh = g->out[1];
+    const pool_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
     for (int64_t c = 0; c < planes; c++) {
         const float *xp = x + c * g->in[1] * w;
         float *gp = gx + c * g->in[1] * w;
         for (int64_t oy = 0; oy < oh; oy++, gy += ow) {
             const int64_t r0 = 2 * oy * w, r1 = r0 + w;
-            for (int64_t o = 0; o < ow; o++) {
+            int64_t o = 0;
+            for (; o + 4 <= ow; o += 4) {
+                pool_v4 lo, hi, gv;
+                memcpy(&lo, xp + r0 + 2 * o, sizeof lo);
+                memcpy(&hi, xp + r0 + 2 * o + 4, sizeof hi);
+                pool_v4 a = __builtin_shuffle(lo, hi, (pool_i4){0, 2, 4, 6});
+                pool_v4 b = __builtin_shuffle(lo, hi, (pool_i4){1, 3, 5, 7});
+                memcpy(&lo, xp + r1 + 2 * o, sizeof lo);
+                memcpy(&hi, xp + r1 + 2 * o + 4, sizeof hi);
+                pool_v4 cc = __builtin_shuffle(lo, hi, (pool_i4){0, 2, 4, 6});
+                pool_v4 d = __builtin_shuffle(lo, hi, (pool_i4){1, 3, 5, 7});
+                pool_i4 m0 = a > lowest;
+                pool_v4 best = sel_v4(m0, a, lowest);
+                pool_i4 m1 = b > best;
+                best = sel_v4(m1, b, best);
+                pool_i4 m2 = cc > best;
+                best = sel_v4(m2, cc, best);
+                pool_i4 m3 = d > best;
+                /* the last tap that beat the best so far wins */
+                pool_i4 w3 = m3, w2 = m2 & ~m3, w1 = m1 & ~(m2 | m3),
+                        w0 = m0 & ~(m1 | m2 | m3);
+                memcpy(&gv, gy + o, sizeof gv);
+                add_pairs_v4(gp + r0 + 2 * o, w0, w1, gv);
+                add_pairs_v4(gp + r1 + 2 * o, w2, w3, gv);
+            }
+            for (; o < ow; o++) {
                 const int64_t cand[4] = {r0 + 2 * o, r0 + 2 * o + 1,
                                          r1 + 2 * o, r1 + 2 * o + 1};
                 float best = -FLT_MAX;

@@ -4,6 +4,7 @@
  * the attribute or input at fault. Models are built with the ONNX writer and
  * run through the engine, as a user's model would be. */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -489,10 +490,14 @@ static float sel_max(float a, float b)
 Test(ops, maxpool_2x2_selects_like_its_comparison)
 {
     const int64_t h = 4, w = 18, oh = 2, ow = 9;
-    const float specials[] = {-0.0f, 0.0f, NAN, -NAN, 1.5f, -2.0f, INFINITY};
+    const float specials[] = {-0.0f, 0.0f, NAN, -NAN, 1.5f, -2.0f, INFINITY,
+                              -INFINITY, -FLT_MAX};
     sm_tensor *x = tensor(4, (int64_t[]){1, 2, h, w}, NULL);
     for (int64_t i = 0; i < sm_tensor_numel(x); i++)
-        x->data[i] = specials[(i * 5 + i / 7) % 7];
+        x->data[i] = specials[(i * 5 + i / 7) % 9];
+    /* windows of -inf and -FLT_MAX only, which pass no gradient */
+    x->data[0] = x->data[1] = x->data[w] = -INFINITY;
+    x->data[w + 1] = -FLT_MAX;
     sm_onnx_writer *wr = one_node(13, "MaxPool", 1, (const sm_tensor *[]){x});
     sm_onnx_writer_attr_ints(wr, "kernel_shape", (int64_t[]){2, 2}, 2);
     sm_onnx_writer_attr_ints(wr, "strides", (int64_t[]){2, 2}, 2);
@@ -511,6 +516,34 @@ Test(ops, maxpool_2x2_selects_like_its_comparison)
                              (long long)c, (long long)oy, (long long)ox, got,
                              want);
             }
+    /* the backward (four outputs a step and the tail): each output's
+     * gradient to its window's first tap greater than the best so far,
+     * starting from -FLT_MAX (none: nothing) */
+    sm_tensor *seed = tensor(4, (int64_t[]){1, 2, oh, ow}, NULL);
+    for (int64_t i = 0; i < sm_tensor_numel(seed); i++)
+        seed->data[i] = 0.25f * (float)(i % 7) - 0.5f;
+    const sm_tensor *gx[1];
+    sm_err err = {0};
+    cr_assert_eq(sm_model_backward(m, 0, seed, gx, &err), 0, "%s", err.msg);
+    float *want = calloc((size_t)sm_tensor_numel(x), sizeof(float));
+    for (int64_t c = 0; c < 2; c++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t r = (c * h + 2 * oy) * w + 2 * ox;
+                const int64_t tap[4] = {r, r + 1, r + w, r + w + 1};
+                float best = -FLT_MAX;
+                int64_t arg = -1;
+                for (int k = 0; k < 4; k++)
+                    if (x->data[tap[k]] > best)
+                        best = x->data[tap[k]], arg = tap[k];
+                if (arg >= 0)
+                    want[arg] += seed->data[(c * oh + oy) * ow + ox];
+            }
+    cr_assert_eq(memcmp(gx[0]->data, want, sizeof(float) * (size_t)sm_tensor_numel(x)),
+                 0, "the input gradient differs from the window rule");
+    cr_assert_eq(want[0] + want[1] + want[w] + want[w + 1], 0.0f);
+    free(want);
+    sm_tensor_destroy(&seed);
     sm_model_destroy(&m);
     sm_tensor_destroy(&x);
 }
