@@ -149,8 +149,10 @@ static void send3(void *s, const char *sig, const char *cmd, const void *body,
                 (size_t[]){strlen(sig), strlen(cmd), len});
 }
 
-/* The next message within `seconds`: 1 with its command in cmd, or 0. */
-static int reply(void *s, double seconds, char *cmd, size_t cap)
+/* The next message within `seconds`: 1 with its command in cmd and, for
+ * an EVENT, its job's state in state (else ""); 0 when none came. */
+static int reply_state(void *s, double seconds, char *cmd, size_t cap,
+                       char *state, size_t scap)
 {
     zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&it, 1, (long)(seconds * 1000)) <= 0)
@@ -160,8 +162,24 @@ static int reply(void *s, double seconds, char *cmd, size_t cap)
     if (sm_msg_recv(s, 0, 0, &f, &err))
         return 0;
     snprintf(cmd, cap, "%s", f.command);
+    state[0] = '\0';
+    sm_msg_limits l;
+    sm_msg_limits_default(&l);
+    sm_msg_doc *doc = NULL;
+    sm_msg_status st;
+    if (!strcmp(f.command, "EVENT") &&
+        sm_msg_decode_status(f.body, f.len, &l, &doc, &st, &err) == 0)
+        snprintf(state, scap, "%s", st.state);
+    sm_msg_doc_destroy(&doc);
     sm_msg_frames_free(&f);
     return 1;
+}
+
+/* The next message within `seconds`: 1 with its command in cmd, or 0. */
+static int reply(void *s, double seconds, char *cmd, size_t cap)
+{
+    char state[32];
+    return reply_state(s, seconds, cmd, cap, state, sizeof state);
 }
 
 static void expect_error(void *s, const char *what)
@@ -321,32 +339,6 @@ Test(broker, client_corpus_bodies)
     zmq_close(s);
     expect_serving(&r);
     rig_stop(&r);
-}
-
-/* The next message within `seconds`: 1 with its command in cmd and, for
- * an EVENT, its job's state in state (else ""); 0 when none came. */
-static int reply_state(void *s, double seconds, char *cmd, size_t cap,
-                       char *state, size_t scap)
-{
-    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, (long)(seconds * 1000)) <= 0)
-        return 0;
-    sm_msg_frames f;
-    sm_err err;
-    if (sm_msg_recv(s, 0, 0, &f, &err))
-        return 0;
-    snprintf(cmd, cap, "%s", f.command);
-    state[0] = '\0';
-    sm_msg_limits l;
-    sm_msg_limits_default(&l);
-    sm_msg_doc *doc = NULL;
-    sm_msg_status st;
-    if (!strcmp(f.command, "EVENT") &&
-        sm_msg_decode_status(f.body, f.len, &l, &doc, &st, &err) == 0)
-        snprintf(state, scap, "%s", st.state);
-    sm_msg_doc_destroy(&doc);
-    sm_msg_frames_free(&f);
-    return 1;
 }
 
 /* {"job": id} */
