@@ -81,6 +81,9 @@ int sm_aae_opts_check(const sm_aae_opts *o, sm_err *err)
     if (o->threads < 1 || o->threads > SM_MODEL_MAX_THREADS)
         return sm_err_set(err, "threads must be 1..%d, not %d",
                           SM_MODEL_MAX_THREADS, o->threads);
+    if (o->shift < 0 || o->shift > SM_AAE_MAX_SHIFT)
+        return sm_err_set(err, "shift must be 0..%d pixels, not %d",
+                          SM_AAE_MAX_SHIFT, o->shift);
     return 0;
 }
 
@@ -110,6 +113,11 @@ sm_aae_trainer *sm_aae_trainer_new(const sm_aae_opts *o, int c, int h, int w,
 {
     if (sm_aae_opts_check(o, err))
         return NULL;
+    if (o->shift >= h || o->shift >= w) {
+        sm_err_set(err, "shift %d must be less than the images' sides "
+                   "(%dx%d)", o->shift, h, w);
+        return NULL;
+    }
     sm_aae_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         sm_err_set(err, "out of memory");
@@ -156,11 +164,44 @@ sm_model *sm_aae_trainer_model(sm_aae_trainer *t, sm_train_aae_part part)
 
 int sm_aae_trainer_steps(const sm_aae_trainer *t) { return t->steps; }
 
-void sm_aae_prior(uint64_t seed, int64_t step, int n, int latent, float *z)
+/* A stream per step, as the prior's: the key names the step. */
+static uint64_t step_key(uint64_t seed, const char *name, int64_t step)
 {
     char s[24];
     snprintf(s, sizeof s, "%lld", (long long)step);
-    uint64_t key = sm_rng_key(seed, (const char *const[]){"aae-prior", s, NULL});
+    return sm_rng_key(seed, (const char *const[]){name, s, NULL});
+}
+
+void sm_aae_shift_draw(uint64_t seed, int64_t step, int r, int shift,
+                       int *dx, int *dy)
+{
+    *dx = *dy = 0;
+    if (shift <= 0)
+        return;
+    uint64_t key = step_key(seed, "aae-shift", step), k = 2 * (uint64_t)shift + 1;
+    /* The modulo's bias is below 2^-59 for these small k. */
+    *dx = (int)(sm_rng_u64(key, 2 * (uint64_t)r) % k) - shift;
+    *dy = (int)(sm_rng_u64(key, 2 * (uint64_t)r + 1) % k) - shift;
+}
+
+void sm_aae_translate(const float *src, int c, int h, int w, int dx, int dy,
+                      float fill, float *dst)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++) {
+            float *row = dst + ((size_t)ch * h + y) * w;
+            int sy = y - dy;
+            for (int x = 0; x < w; x++) {
+                int sx = x - dx;
+                row[x] = sy >= 0 && sy < h && sx >= 0 && sx < w
+                       ? src[((size_t)ch * h + sy) * w + sx] : fill;
+            }
+        }
+}
+
+void sm_aae_prior(uint64_t seed, int64_t step, int n, int latent, float *z)
+{
+    uint64_t key = step_key(seed, "aae-prior", step);
     for (size_t j = 0; j < (size_t)n * (size_t)latent; j++)
         z[j] = (float)sm_rng_normal(key, j);
 }
@@ -364,9 +405,13 @@ int sm_aae_trainer_next(sm_aae_trainer *t, const sm_train_set *set,
         sm_train_shuffle(t->order, n, t->o.seed, t->pass++);
         t->pos = 0;
     }
-    for (size_t r = 0; r < b; r++)
-        memcpy(t->xb + r * t->per, sm_train_set_image(set, t->order[t->pos + r]),
-               t->per * sizeof(float));
+    for (size_t r = 0; r < b; r++) {
+        const float *img = sm_train_set_image(set, t->order[t->pos + r]);
+        int dx, dy;
+        sm_aae_shift_draw(t->o.seed, t->steps, (int)r, t->o.shift, &dx, &dy);
+        sm_aae_translate(img, t->c, t->h, t->w, dx, dy, -1.0f,
+                         t->xb + r * t->per);
+    }
     t->pos += b;
     snprintf(t->source, sizeof t->source, "%s", sm_train_set_source(set));
     return sm_aae_trainer_step(t, t->xb, (int)b, losses, err);
@@ -398,7 +443,7 @@ int sm_aae_trainer_save(sm_aae_trainer *t, const char *yaml_path,
     cfg.train = (sm_aae_train_info){
         .dataset = t->source, .steps = t->steps, .batch = t->o.batch,
         .lr = t->o.lr, .beta1 = t->o.beta1, .seed = t->o.seed,
-        .threads = t->o.threads};
+        .threads = t->o.threads, .shift = t->o.shift};
     return sm_aae_config_save(&cfg, yaml_path, err);
 }
 
