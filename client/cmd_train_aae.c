@@ -23,7 +23,7 @@ static const char usage[] =
     "usage: salmap train-aae --dataset D --classifier M.onnx [--config M.yaml]\n"
     "                        --latent L --steps S --seed N --out X_aae.yaml\n"
     "                        [--test T] [--batch B] [--lr LR] [--beta1 B1]\n"
-    "                        [--shift P] [--threads N]\n"
+    "                        [--shift P] [--noise S] [--threads N]\n"
     "\n"
     "Trains the adversarial autoencoder of ABELE for classifier M on the\n"
     "images of D (pixels scaled to [-1, 1]): a dense encoder and decoder of\n"
@@ -56,6 +56,9 @@ static const char usage[] =
     "  --shift P          moves each training image of each batch by a random\n"
     "                     whole number of pixels in -P..P in x and y, filled\n"
     "                     with black, against overfitting (0..8, default 0)\n"
+    "  --noise S          denoising: the encoder reads each training value\n"
+    "                     plus S times a normal draw, the reconstruction is\n"
+    "                     measured against the value ([0, 1], default 0)\n"
     "  --threads N        threads for decoding and training (default: the\n"
     "                     online cores, at most 16); the result depends on it\n"
     "  --help             this text\n";
@@ -81,6 +84,7 @@ static int parse(int argc, char **argv, opts *o)
         {"beta1", required_argument, 0, 'B'},
         {"threads", required_argument, 0, 'j'},
         {"shift", required_argument, 0, 'x'},
+        {"noise", required_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -126,6 +130,11 @@ static int parse(int argc, char **argv, opts *o)
                 return sm_cli_bad(CMD, "--shift", optarg,
                                   "an integer in 0..8");
             o->a.shift = (int)u;
+            break;
+        case 'n':
+            if (sm_cli_double(optarg, &o->a.noise) ||
+                !(o->a.noise >= 0 && o->a.noise <= 1))
+                return sm_cli_bad(CMD, "--noise", optarg, "a number in [0, 1]");
             break;
         case 's':
             if (sm_cli_u64(optarg, &o->a.seed))
@@ -240,9 +249,9 @@ static int train(const opts *o, const sm_model_config *cfg,
         return sm_cli_fail(CMD, "%s", err.msg);
     }
     fprintf(stderr, "salmap " CMD ": latent %d, %d steps of batches of %d, "
-            "adam lr %g beta1 %g, seed %llu, shift %d, %d threads\n",
+            "adam lr %g beta1 %g, seed %llu, shift %d, noise %g, %d threads\n",
             o->a.latent, o->a.steps, o->a.batch, o->a.lr, o->a.beta1,
-            (unsigned long long)o->a.seed, o->a.shift, o->a.threads);
+            (unsigned long long)o->a.seed, o->a.shift, o->a.noise, o->a.threads);
     progress pg = {.tty = isatty(STDERR_FILENO), .t0 = sm_clock_now(),
                    .every = o->a.steps >= 20 ? o->a.steps / 20 : 1};
     int rc = 0;

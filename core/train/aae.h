@@ -50,6 +50,10 @@ typedef struct sm_aae_opts {
                                  each image by up to +-shift pixels in x
                                  and y (0: none; at most SM_AAE_MAX_SHIFT
                                  and less than the image's sides) */
+    double noise;             /* denoising: sm_aae_trainer_next's encoder
+                                 reads each value plus noise * N(0, 1), the
+                                 reconstruction is measured against the
+                                 value (0: none; at most 1) */
 } sm_aae_opts;
 
 /* The defaults above (latent and steps 0: both must be set). */
@@ -87,8 +91,11 @@ int sm_aae_trainer_step(sm_aae_trainer *t, const float *x, int n,
  * follow each pass's shuffle, and a pass's last images short of a batch
  * wait for the next pass (every step sees `batch` images). With o->shift,
  * the batch's row r is its image translated by sm_aae_shift_draw(seed,
- * step, r) (against overfitting a small set). The set must hold images of
- * the trainer's size, at least a batch of them. 0 or -1. */
+ * step, r) (against overfitting a small set); with o->noise, the encoder
+ * reads value j of the batch plus noise * sm_rng_normal(key, j), key =
+ * sm_rng_key(seed, {"aae-noise", the step's number in decimal}), and the
+ * reconstruction is measured against the batch. The set must hold images
+ * of the trainer's size, at least a batch of them. 0 or -1. */
 int sm_aae_trainer_next(sm_aae_trainer *t, const sm_train_set *set,
                         sm_aae_losses *losses, sm_err *err);
 

@@ -999,44 +999,92 @@ Test(aae, shifted_batches_are_the_drawn_moves)
     sm_train_set_destroy(&set);
 }
 
-/* Seeded training with shifts writes the same bytes run to run (one
- * thread and two), other nets than without, and its YAML records the
- * shift, which loads back; a YAML without it reads 0; a bad one is
+/* Seeded training with shifts and noise writes the same bytes run to run
+ * (one thread and two), other nets than without, and its YAML records
+ * both, which load back; a YAML without them reads 0; bad ones are
  * refused. */
-Test(aae, shifted_training_same_bytes_and_recorded)
+Test(aae, augmented_training_same_bytes_and_recorded)
 {
     sm_aae_opts o = small_opts(3);
     o.batch = 16;
     o.shift = 1;
+    o.noise = 0.25;
     sm_aae_opts other = o;
     other.shift = 0;
-    same_bytes_twice("s", o, other, "shift 1 and none");
+    other.noise = 0;
+    same_bytes_twice("s", o, other, "augmented and not");
     char p[TDATA_PATH];
     sm_aae_config cfg;
     sm_err err = {0};
     cr_assert_eq(sm_aae_config_load(tdata_path(p, dir, "sa1/x_aae.yaml"), &cfg, &err), 0,
                  "%s", err.msg);
     cr_assert_eq(cfg.train.shift, 1);
+    cr_assert_float_eq(cfg.train.noise, 0.25, 1e-9);
     sm_aae_config_free(&cfg);
     size_t len;
     char *text = (char *)sm_file_read(tdata_path(p, dir, "sc1/x_aae.yaml"), 1 << 16, &len,
                                       &err);
     cr_assert_not_null(text, "%s", err.msg);
-    cr_assert(!tdata_has(text, "shift"), "shift 0 is written: %s", text);
+    cr_assert(!tdata_has(text, "shift") && !tdata_has(text, "noise"), "0 is written: %s", text);
     free(text);
     cr_assert_eq(sm_aae_config_load(p, &cfg, &err), 0, "%s", err.msg);
-    cr_assert_eq(cfg.train.shift, 0);
+    cr_assert(cfg.train.shift == 0 && cfg.train.noise == 0);
     sm_aae_config_free(&cfg);
     for (int k = 0; k < 3; k++)
         tdata_text(p, dir, (const char *[]){"e.onnx", "d.onnx", "s.onnx"}[k], "x");
     refused("sh.yaml", HEAD NETS "  train: {dataset: x, steps: 5, batch: 8, lr: 0.1, beta1: 0.5, "
             "seed: 1, threads: 1, shift: 9}\n",
             "sh.yaml:7: aae.train.shift: '9' is not an integer in 0..8");
+    refused("no.yaml", HEAD NETS "  train: {dataset: x, steps: 5, batch: 8, lr: 0.1, beta1: 0.5, "
+            "seed: 1, threads: 1, noise: 1.5}\n",
+            "no.yaml:7: aae.train.noise: '1.5' is not a number in [0, 1]");
 }
 
-/* Shifts outside 0..8, or not less than the images' sides, are refused by
- * the options' check, the trainer and the CLI. */
-Test(aae, bad_shifts_are_refused)
+/* A noisy step: the discriminator's half reads the batch plus the noise
+ * drawn here, the mse is of that input's reconstruction against the clean
+ * batch (both before any update: D's step changes neither net). */
+Test(aae, noise_is_read_by_the_encoder_and_not_the_target)
+{
+    sm_train_set *set = bands(12);
+    sm_aae_opts o = small_opts(22);
+    o.noise = 0.5;
+    sm_aae_trainer *a = trainer(&o, 1, 8, 8);
+    o.noise = 0;
+    sm_aae_trainer *b = trainer(&o, 1, 8, 8);
+    sm_err err = {0};
+    size_t order[12];
+    sm_train_shuffle(order, 12, 22, 0);
+    float x[4 * 64], xin[4 * 64], zr[8];
+    uint64_t key = sm_rng_key(22, (const char *const[]){"aae-noise", "0", NULL});
+    for (int r = 0; r < 4; r++)
+        memcpy(x + r * 64, sm_train_set_image(set, order[r]), 64 * sizeof(float));
+    for (int j = 0; j < 4 * 64; j++)
+        xin[j] = x[j] + (float)(0.5 * sm_rng_normal(key, (uint64_t)j));
+    sm_aae_prior(22, 0, 4, 2, zr);
+    double dl, clean_dl, sq = 0;
+    cr_assert_eq(sm_aae_trainer_d_loss(b, xin, zr, 4, 0, &dl, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_aae_trainer_d_loss(b, x, zr, 4, 0, &clean_dl, &err), 0, "%s", err.msg);
+    const sm_tensor *z = sm_model_forward(sm_aae_trainer_model(b, ENC), xin, 4, &err);
+    cr_assert_not_null(z, "%s", err.msg);
+    const sm_tensor *xh = sm_model_forward(sm_aae_trainer_model(b, DEC), z->data, 4, &err);
+    cr_assert_not_null(xh, "%s", err.msg);
+    for (int j = 0; j < 4 * 64; j++)
+        sq += ((double)xh->data[j] - x[j]) * ((double)xh->data[j] - x[j]);
+    sm_aae_losses l;
+    cr_assert_eq(sm_aae_trainer_next(a, set, &l, &err), 0, "%s", err.msg);
+    cr_assert(l.d_loss == dl && dl != clean_dl, "d_loss %.9g, by hand %.9g (clean %.9g)",
+              l.d_loss, dl, clean_dl);
+    cr_assert_float_eq(l.mse, sq / (4 * 64), 1e-12, "mse %.12g, by hand %.12g", l.mse,
+                       sq / (4 * 64));
+    sm_aae_trainer_destroy(&a);
+    sm_aae_trainer_destroy(&b);
+    sm_train_set_destroy(&set);
+}
+
+/* Shifts outside 0..8, or not less than the images' sides, and noise
+ * outside [0, 1] are refused by the options' check, the trainer and the
+ * CLI. */
+Test(aae, bad_shifts_and_noise_are_refused)
 {
     sm_aae_opts o = small_opts(1);
     sm_err err = {0};
@@ -1056,10 +1104,18 @@ Test(aae, bad_shifts_are_refused)
     o.shift = 7;
     sm_aae_trainer *t = trainer(&o, 1, 8, 9);
     sm_aae_trainer_destroy(&t);
+    o.shift = 0;
+    static const double bad_noise[] = {-0.1, 1.5, NAN};
+    for (int k = 0; k < 3; k++) {
+        o.noise = bad_noise[k];
+        cr_assert_neq(sm_aae_opts_check(&o, &err), 0, "accepted noise %g", bad_noise[k]);
+        cr_assert(tdata_has(err.msg, "noise must be in [0, 1], not "), "%s", err.msg);
+    }
 
     char msg[TDATA_PATH], out[TDATA_PATH];
     cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"train-aae", "--help", NULL}), 0);
-    cr_assert(tdata_has(msg, "--shift P"), "--help lacks --shift");
+    cr_assert(tdata_has(msg, "--shift P") && tdata_has(msg, "--noise S"), "--help lacks "
+              "--shift or --noise");
     tdata_path(out, dir, "sh_aae.yaml");
     static const char *const words[] = {"9", "-1", "two", ""};
     for (int k = 0; k < 4; k++) {
@@ -1071,6 +1127,11 @@ Test(aae, bad_shifts_are_refused)
         snprintf(needle, sizeof needle, "--shift must be an integer in 0..8, not '%s'",
                  words[k]);
         cr_assert(tdata_has(msg, needle), "'%s' lacks '%s'", msg, needle);
+        cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"train-aae", "--dataset", "x",
+                                  "--classifier", "models/mnist_cnn.onnx", "--latent", "2",
+                                  "--steps", "3", "--seed", "1", "--out", out, "--noise",
+                                  (const char *[]){"1.5", "-0.1", "x", "nan"}[k], NULL}), 2);
+        cr_assert(tdata_has(msg, "--noise must be a number in [0, 1], not '"), "%s", msg);
     }
     cr_assert_eq(access(out, F_OK), -1, "nothing written");
 }
