@@ -956,20 +956,29 @@ Test(aae, shift_draws_cover_their_range)
 
 /* A shifted step is the plain step on the batch assembled here: pass 0's
  * shuffle, each image translated by its draw with black (-1) around. */
+/* 12 band images, a trainer with the options `aug` (small_opts(seed) with
+ * augmentation), one b without, and pass 0's order of the set. */
+static sm_train_set *aug_pair(uint64_t seed, sm_aae_opts aug, sm_aae_trainer **a,
+                              sm_aae_trainer **b, size_t order[12])
+{
+    sm_aae_opts o = small_opts(seed);
+    *a = trainer(&aug, 1, 8, 8);
+    *b = trainer(&o, 1, 8, 8);
+    sm_train_shuffle(order, 12, seed, 0);
+    return bands(12);
+}
+
 Test(aae, shifted_batches_are_the_drawn_moves)
 {
-    sm_train_set *set = bands(12);
-    sm_aae_opts o = small_opts(21);
+    sm_aae_opts o = small_opts(21), plain = o;
     o.shift = 2;
-    sm_aae_trainer *a = trainer(&o, 1, 8, 8);
-    o.shift = 0;
-    sm_aae_trainer *b = trainer(&o, 1, 8, 8), *c = trainer(&o, 1, 8, 8);
+    sm_aae_trainer *a, *b, *c = trainer(&plain, 1, 8, 8);
+    size_t order[12];
+    sm_train_set *set = aug_pair(21, o, &a, &b, order);
     sm_err err = {0};
     sm_aae_losses la, lb, lc;
     cr_assert_eq(sm_aae_trainer_next(a, set, &la, &err), 0, "%s", err.msg);
     cr_assert_eq(sm_aae_trainer_next(c, set, &lc, &err), 0, "%s", err.msg);
-    size_t order[12];
-    sm_train_shuffle(order, 12, 21, 0);
     float x[4 * 64];
     int moved = 0;
     for (int r = 0; r < 4; r++) {
@@ -1045,15 +1054,12 @@ Test(aae, augmented_training_same_bytes_and_recorded)
  * batch (both before any update: D's step changes neither net). */
 Test(aae, noise_is_read_by_the_encoder_and_not_the_target)
 {
-    sm_train_set *set = bands(12);
     sm_aae_opts o = small_opts(22);
     o.noise = 0.5;
-    sm_aae_trainer *a = trainer(&o, 1, 8, 8);
-    o.noise = 0;
-    sm_aae_trainer *b = trainer(&o, 1, 8, 8);
-    sm_err err = {0};
+    sm_aae_trainer *a, *b;
     size_t order[12];
-    sm_train_shuffle(order, 12, 22, 0);
+    sm_train_set *set = aug_pair(22, o, &a, &b, order);
+    sm_err err = {0};
     float x[4 * 64], xin[4 * 64], zr[8];
     uint64_t key = sm_rng_key(22, (const char *const[]){"aae-noise", "0", NULL});
     for (int r = 0; r < 4; r++)
