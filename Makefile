@@ -223,11 +223,12 @@ models: data
 TRAIN_AAE := build/bin/salmap train-aae --threads 2
 MNIST_AAE_STEPS   ?= 16000
 MNIST_AAE_SEED    ?= 3
+MNIST_AAE_NOISE   ?= 0.3
 FASHION_AAE_STEPS ?= 10000
 
 models-aae: data
 	@$(MAKE) --no-print-directory SAN= BUILD=build build/bin/salmap
-	$(TRAIN_AAE) --seed $(MNIST_AAE_SEED) --latent 4 --steps $(MNIST_AAE_STEPS) --dataset data/mnist/train \
+	$(TRAIN_AAE) --seed $(MNIST_AAE_SEED) --latent 4 --steps $(MNIST_AAE_STEPS) --noise $(MNIST_AAE_NOISE) --dataset data/mnist/train \
 	    --classifier models/mnist_cnn.onnx --test data/mnist/test --out models/mnist_aae.yaml
 	$(TRAIN_AAE) --seed 1 --latent 8 --steps $(FASHION_AAE_STEPS) --dataset data/fashion-mnist/train \
 	    --classifier models/fashion_cnn.onnx --test data/fashion-mnist/test \

@@ -23,7 +23,7 @@ static const char usage[] =
     "usage: salmap train-aae --dataset D --classifier M.onnx [--config M.yaml]\n"
     "                        --latent L --steps S --seed N --out X_aae.yaml\n"
     "                        [--test T] [--batch B] [--lr LR] [--beta1 B1]\n"
-    "                        [--threads N]\n"
+    "                        [--shift P] [--noise S] [--threads N]\n"
     "\n"
     "Trains the adversarial autoencoder of ABELE for classifier M on the\n"
     "images of D (pixels scaled to [-1, 1]): a dense encoder and decoder of\n"
@@ -53,6 +53,12 @@ static const char usage[] =
     "  --batch B          images per step (default 256)\n"
     "  --lr LR            Adam's learning rate (default 0.0002)\n"
     "  --beta1 B1         Adam's beta1 in [0, 1) (default 0.5)\n"
+    "  --shift P          moves each training image of each batch by a random\n"
+    "                     whole number of pixels in -P..P in x and y, filled\n"
+    "                     with black, against overfitting (0..8, default 0)\n"
+    "  --noise S          denoising: the encoder reads each training value\n"
+    "                     plus S times a normal draw, the reconstruction is\n"
+    "                     measured against the value ([0, 1], default 0)\n"
     "  --threads N        threads for decoding and training (default: the\n"
     "                     online cores, at most 16); the result depends on it\n"
     "  --help             this text\n";
@@ -77,6 +83,8 @@ static int parse(int argc, char **argv, opts *o)
         {"lr", required_argument, 0, 'l'},
         {"beta1", required_argument, 0, 'B'},
         {"threads", required_argument, 0, 'j'},
+        {"shift", required_argument, 0, 'x'},
+        {"noise", required_argument, 0, 'n'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -84,6 +92,7 @@ static int parse(int argc, char **argv, opts *o)
     o->a.threads = sm_cli_threads();
     int have_seed = 0;
     long v;
+    uint64_t u;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -115,6 +124,17 @@ static int parse(int argc, char **argv, opts *o)
                 return sm_cli_bad(CMD, "--threads", optarg,
                                   "an integer in 1..16");
             o->a.threads = (int)v;
+            break;
+        case 'x':
+            if (sm_cli_u64(optarg, &u) || u > SM_AAE_MAX_SHIFT)
+                return sm_cli_bad(CMD, "--shift", optarg,
+                                  "an integer in 0..8");
+            o->a.shift = (int)u;
+            break;
+        case 'n':
+            if (sm_cli_double(optarg, &o->a.noise) ||
+                !(o->a.noise >= 0 && o->a.noise <= 1))
+                return sm_cli_bad(CMD, "--noise", optarg, "a number in [0, 1]");
             break;
         case 's':
             if (sm_cli_u64(optarg, &o->a.seed))
@@ -229,9 +249,9 @@ static int train(const opts *o, const sm_model_config *cfg,
         return sm_cli_fail(CMD, "%s", err.msg);
     }
     fprintf(stderr, "salmap " CMD ": latent %d, %d steps of batches of %d, "
-            "adam lr %g beta1 %g, seed %llu, %d threads\n", o->a.latent,
-            o->a.steps, o->a.batch, o->a.lr, o->a.beta1,
-            (unsigned long long)o->a.seed, o->a.threads);
+            "adam lr %g beta1 %g, seed %llu, shift %d, noise %g, %d threads\n",
+            o->a.latent, o->a.steps, o->a.batch, o->a.lr, o->a.beta1,
+            (unsigned long long)o->a.seed, o->a.shift, o->a.noise, o->a.threads);
     progress pg = {.tty = isatty(STDERR_FILENO), .t0 = sm_clock_now(),
                    .every = o->a.steps >= 20 ? o->a.steps / 20 : 1};
     int rc = 0;

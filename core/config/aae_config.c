@@ -19,7 +19,8 @@
 /* Numbers are loaded as strings and parsed strictly (config/yaml_strict.h
  * says why). */
 typedef struct raw_train {
-    char *dataset, *steps, *batch, *lr, *beta1, *seed, *threads;
+    char *dataset, *steps, *batch, *lr, *beta1, *seed, *threads, *shift,
+         *noise;
 } raw_train;
 
 typedef struct raw_test {
@@ -52,6 +53,10 @@ static const cyaml_schema_field_t train_fields[] = {
     REQ_STR("beta1", raw_train, beta1),
     REQ_STR("seed", raw_train, seed),
     REQ_STR("threads", raw_train, threads),
+    CYAML_FIELD_STRING_PTR("shift", OPT_PTR, raw_train, shift, 1,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("noise", OPT_PTR, raw_train, noise, 1,
+                           CYAML_UNLIMITED),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t test_fields[] = {
@@ -172,7 +177,11 @@ static int convert(const raw_aae *r, const ctx *c, sm_aae_config *cfg)
             get_num(c, "aae.train.lr", t->lr, 0, 1, &o->lr) ||
             get_num(c, "aae.train.beta1", t->beta1, 0, 1, &o->beta1) ||
             get_int(c, "aae.train.threads", t->threads, 1, 1 << 10,
-                    &o->threads))
+                    &o->threads) ||
+            (t->shift && get_int(c, "aae.train.shift", t->shift, 0,
+                                 SM_AAE_MAX_SHIFT, &o->shift)) ||
+            (t->noise && get_num(c, "aae.train.noise", t->noise, 0, 1,
+                                 &o->noise)))
             return -1;
         if (sm_yaml_parse_u64(t->seed, &o->seed))
             return sm_err_set(c->err, "%s:%d: aae.train.seed: '%s' is not an "
@@ -279,9 +288,14 @@ char *sm_aae_config_yaml(const sm_aae_config *cfg)
         const sm_aae_train_info *o = &cfg->train;
         rc |= put_str(&t, "\n  train: {", "dataset", o->dataset);
         rc |= sm_text_addf(&t, ", steps: %d, batch: %d, lr: %.9g, beta1: "
-                           "%.9g, seed: %llu, threads: %d}", o->steps,
+                           "%.9g, seed: %llu, threads: %d", o->steps,
                            o->batch, o->lr, o->beta1,
                            (unsigned long long)o->seed, o->threads);
+        if (o->shift)
+            rc |= sm_text_addf(&t, ", shift: %d", o->shift);
+        if (o->noise > 0)
+            rc |= sm_text_addf(&t, ", noise: %.9g", o->noise);
+        rc |= sm_text_addf(&t, "}");
     }
     if (cfg->has_test) {
         rc |= put_str(&t, "\n  test: {", "dataset", cfg->test.dataset);

@@ -12,7 +12,9 @@
  *                                         # must exist
  *     classifier: mnist_cnn.onnx          # optional: the classifier it serves
  *     train: {dataset: D, steps: 5000, batch: 256, lr: 0.0002, beta1: 0.5,
- *             seed: 1, threads: 2}        # optional; all keys when given
+ *             seed: 1, threads: 2, shift: 2, noise: 0.3}   # optional;
+ *                                         # all keys but shift and noise
+ *                                         # (0) when given
  *     test: {dataset: T, mse: 0.05, agreement: 0.93}   # optional, likewise
  *
  * Unknown keys, wrong types and out-of-range values are errors of the form
@@ -27,6 +29,7 @@
 #include "util/err.h"
 
 #define SM_AAE_MAX_LATENT 65536
+#define SM_AAE_MAX_SHIFT 8        /* train-aae's --shift, pixels */
 
 typedef struct sm_aae_train_info {
     char *dataset;
@@ -34,6 +37,9 @@ typedef struct sm_aae_train_info {
     double lr, beta1;
     uint64_t seed;
     int threads;
+    int shift;         /* optional in the YAML (0 when absent), written
+                          only when not 0 */
+    double noise;      /* likewise, in [0, 1] */
 } sm_aae_train_info;
 
 typedef struct sm_aae_test_info {

@@ -27,6 +27,7 @@ struct sm_aae_trainer {
     int d_logit;              /* the discriminator's output `logit` */
     int steps;
     float *xb;                /* batch x per: the next batch */
+    float *xn;                /* batch x per: xb with noise (noise > 0) */
     float *zd;                /* 2 batch x latent: encoded, then real */
     float *zr;                /* batch x latent: the step's prior draws */
     float *gd;                /* 2 batch: the seed of D's logits */
@@ -81,6 +82,11 @@ int sm_aae_opts_check(const sm_aae_opts *o, sm_err *err)
     if (o->threads < 1 || o->threads > SM_MODEL_MAX_THREADS)
         return sm_err_set(err, "threads must be 1..%d, not %d",
                           SM_MODEL_MAX_THREADS, o->threads);
+    if (!(o->noise >= 0 && o->noise <= 1))
+        return sm_err_set(err, "noise must be in [0, 1], not %g", o->noise);
+    if (o->shift < 0 || o->shift > SM_AAE_MAX_SHIFT)
+        return sm_err_set(err, "shift must be 0..%d pixels, not %d",
+                          SM_AAE_MAX_SHIFT, o->shift);
     return 0;
 }
 
@@ -95,6 +101,7 @@ void sm_aae_trainer_destroy(sm_aae_trainer **tp)
         sm_train_net_destroy(&t->net[p]);
     }
     free(t->xb);
+    free(t->xn);
     free(t->zd);
     free(t->zr);
     free(t->gd);
@@ -110,6 +117,11 @@ sm_aae_trainer *sm_aae_trainer_new(const sm_aae_opts *o, int c, int h, int w,
 {
     if (sm_aae_opts_check(o, err))
         return NULL;
+    if (o->shift >= h || o->shift >= w) {
+        sm_err_set(err, "shift %d must be less than the images' sides "
+                   "(%dx%d)", o->shift, h, w);
+        return NULL;
+    }
     sm_aae_trainer *t = calloc(1, sizeof *t);
     if (!t) {
         sm_err_set(err, "out of memory");
@@ -139,7 +151,9 @@ sm_aae_trainer *sm_aae_trainer_new(const sm_aae_opts *o, int c, int h, int w,
     t->gd = malloc(2 * b * sizeof(float));
     t->gx = malloc(b * t->per * sizeof(float));
     t->gz = malloc(b * lat * sizeof(float));
-    if (!t->xb || !t->zd || !t->zr || !t->gd || !t->gx || !t->gz) {
+    if (o->noise > 0)
+        t->xn = malloc(b * t->per * sizeof(float));
+    if (!t->xb || (o->noise > 0 && !t->xn) || !t->zd || !t->zr || !t->gd || !t->gx || !t->gz) {
         sm_err_set(err, "autoencoder: out of memory for batches of %d", o->batch);
         goto fail;
     }
@@ -156,11 +170,44 @@ sm_model *sm_aae_trainer_model(sm_aae_trainer *t, sm_train_aae_part part)
 
 int sm_aae_trainer_steps(const sm_aae_trainer *t) { return t->steps; }
 
-void sm_aae_prior(uint64_t seed, int64_t step, int n, int latent, float *z)
+/* A stream per step, as the prior's: the key names the step. */
+static uint64_t step_key(uint64_t seed, const char *name, int64_t step)
 {
     char s[24];
     snprintf(s, sizeof s, "%lld", (long long)step);
-    uint64_t key = sm_rng_key(seed, (const char *const[]){"aae-prior", s, NULL});
+    return sm_rng_key(seed, (const char *const[]){name, s, NULL});
+}
+
+void sm_aae_shift_draw(uint64_t seed, int64_t step, int r, int shift,
+                       int *dx, int *dy)
+{
+    *dx = *dy = 0;
+    if (shift <= 0)
+        return;
+    uint64_t key = step_key(seed, "aae-shift", step), k = 2 * (uint64_t)shift + 1;
+    /* The modulo's bias is below 2^-59 for these small k. */
+    *dx = (int)(sm_rng_u64(key, 2 * (uint64_t)r) % k) - shift;
+    *dy = (int)(sm_rng_u64(key, 2 * (uint64_t)r + 1) % k) - shift;
+}
+
+void sm_aae_translate(const float *src, int c, int h, int w, int dx, int dy,
+                      float fill, float *dst)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++) {
+            float *row = dst + ((size_t)ch * h + y) * w;
+            int sy = y - dy;
+            for (int x = 0; x < w; x++) {
+                int sx = x - dx;
+                row[x] = sy >= 0 && sy < h && sx >= 0 && sx < w
+                       ? src[((size_t)ch * h + sy) * w + sx] : fill;
+            }
+        }
+}
+
+void sm_aae_prior(uint64_t seed, int64_t step, int n, int latent, float *z)
+{
+    uint64_t key = step_key(seed, "aae-prior", step);
     for (size_t j = 0; j < (size_t)n * (size_t)latent; j++)
         z[j] = (float)sm_rng_normal(key, j);
 }
@@ -311,15 +358,17 @@ int sm_aae_trainer_ae_loss(sm_aae_trainer *t, const float *x, int n,
     return rc;
 }
 
-int sm_aae_trainer_step(sm_aae_trainer *t, const float *x, int n,
-                        sm_aae_losses *losses, sm_err *err)
+/* A step whose encoder reads xin and whose reconstruction is measured
+ * against x (the same but for the denoising option). */
+static int step_on(sm_aae_trainer *t, const float *xin, const float *x, int n,
+                   sm_aae_losses *losses, sm_err *err)
 {
     if (check_n(t, n, err))
         return -1;
     sm_aae_losses l;
     unsigned mode = sm_optim_flush_denormals();
     sm_aae_prior(t->o.seed, t->steps, n, t->o.latent, t->zr);
-    int rc = d_half(t, x, t->zr, n, 1, &l.d_loss, err);
+    int rc = d_half(t, xin, t->zr, n, 1, &l.d_loss, err);
     if (rc == 0) {
         sm_optim_step(t->opt[DIS], t->o.lr);
         rc = ae_half(t, x, n, 1, 1, &l.mse, &l.adv, err);
@@ -333,6 +382,12 @@ int sm_aae_trainer_step(sm_aae_trainer *t, const float *x, int n,
     }
     sm_optim_restore_denormals(mode);
     return rc ? sm_err_prefix(err, "step %d", t->steps + 1) : 0;
+}
+
+int sm_aae_trainer_step(sm_aae_trainer *t, const float *x, int n,
+                        sm_aae_losses *losses, sm_err *err)
+{
+    return step_on(t, x, x, n, losses, err);
 }
 
 int sm_aae_trainer_next(sm_aae_trainer *t, const sm_train_set *set,
@@ -364,12 +419,21 @@ int sm_aae_trainer_next(sm_aae_trainer *t, const sm_train_set *set,
         sm_train_shuffle(t->order, n, t->o.seed, t->pass++);
         t->pos = 0;
     }
-    for (size_t r = 0; r < b; r++)
-        memcpy(t->xb + r * t->per, sm_train_set_image(set, t->order[t->pos + r]),
-               t->per * sizeof(float));
+    for (size_t r = 0; r < b; r++) {
+        const float *img = sm_train_set_image(set, t->order[t->pos + r]);
+        int dx, dy;
+        sm_aae_shift_draw(t->o.seed, t->steps, (int)r, t->o.shift, &dx, &dy);
+        sm_aae_translate(img, t->c, t->h, t->w, dx, dy, -1.0f,
+                         t->xb + r * t->per);
+    }
     t->pos += b;
     snprintf(t->source, sizeof t->source, "%s", sm_train_set_source(set));
-    return sm_aae_trainer_step(t, t->xb, (int)b, losses, err);
+    if (!(t->o.noise > 0))
+        return sm_aae_trainer_step(t, t->xb, (int)b, losses, err);
+    uint64_t key = step_key(t->o.seed, "aae-noise", t->steps);
+    for (size_t j = 0; j < b * t->per; j++)
+        t->xn[j] = t->xb[j] + (float)(t->o.noise * sm_rng_normal(key, j));
+    return step_on(t, t->xn, t->xb, (int)b, losses, err);
 }
 
 int sm_aae_trainer_save(sm_aae_trainer *t, const char *yaml_path,
@@ -398,7 +462,8 @@ int sm_aae_trainer_save(sm_aae_trainer *t, const char *yaml_path,
     cfg.train = (sm_aae_train_info){
         .dataset = t->source, .steps = t->steps, .batch = t->o.batch,
         .lr = t->o.lr, .beta1 = t->o.beta1, .seed = t->o.seed,
-        .threads = t->o.threads};
+        .threads = t->o.threads, .shift = t->o.shift,
+        .noise = t->o.noise};
     return sm_aae_config_save(&cfg, yaml_path, err);
 }
 

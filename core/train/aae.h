@@ -46,6 +46,14 @@ typedef struct sm_aae_opts {
     int threads;              /* engine threads (default 1) */
     int hidden[2];            /* encoder and decoder widths (1024, 1024) */
     int d_hidden[2];          /* discriminator widths (1024, 512) */
+    int shift;                /* augmentation: sm_aae_trainer_next moves
+                                 each image by up to +-shift pixels in x
+                                 and y (0: none; at most SM_AAE_MAX_SHIFT
+                                 and less than the image's sides) */
+    double noise;             /* denoising: sm_aae_trainer_next's encoder
+                                 reads each value plus noise * N(0, 1), the
+                                 reconstruction is measured against the
+                                 value (0: none; at most 1) */
 } sm_aae_opts;
 
 /* The defaults above (latent and steps 0: both must be set). */
@@ -81,8 +89,13 @@ int sm_aae_trainer_step(sm_aae_trainer *t, const float *x, int n,
 
 /* The next step (at most o->steps) on the next full batch of set: batches
  * follow each pass's shuffle, and a pass's last images short of a batch
- * wait for the next pass (every step sees `batch` images). The set must
- * hold images of the trainer's size, at least a batch of them. 0 or -1. */
+ * wait for the next pass (every step sees `batch` images). With o->shift,
+ * the batch's row r is its image translated by sm_aae_shift_draw(seed,
+ * step, r) (against overfitting a small set); with o->noise, the encoder
+ * reads value j of the batch plus noise * sm_rng_normal(key, j), key =
+ * sm_rng_key(seed, {"aae-noise", the step's number in decimal}), and the
+ * reconstruction is measured against the batch. The set must hold images
+ * of the trainer's size, at least a batch of them. 0 or -1. */
 int sm_aae_trainer_next(sm_aae_trainer *t, const sm_train_set *set,
                         sm_aae_losses *losses, sm_err *err);
 
@@ -97,6 +110,17 @@ int sm_aae_trainer_d_loss(sm_aae_trainer *t, const float *x,
                           double *d_loss, sm_err *err);
 int sm_aae_trainer_ae_loss(sm_aae_trainer *t, const float *x, int n,
                            int grad, double *mse, double *adv, sm_err *err);
+
+/* The translation of row r of step `step`'s batch: dx and dy, each
+ * uniform in -shift..shift, keyed by (seed, step) (shift 0: both 0). */
+void sm_aae_shift_draw(uint64_t seed, int64_t step, int r, int shift,
+                       int *dx, int *dy);
+
+/* src (c x h x w) translated by dx columns right and dy rows down into dst
+ * (not src): dst(y, x) = src(y - dy, x - dx), and `fill` where that falls
+ * outside src (-1, pixel 0: MNIST's background). */
+void sm_aae_translate(const float *src, int c, int h, int w, int dx, int dy,
+                      float fill, float *dst);
 
 /* Step `step`'s draws of the prior N(0, I): n x latent values into z. */
 void sm_aae_prior(uint64_t seed, int64_t step, int n, int latent, float *z);

@@ -3,7 +3,7 @@
  * computed here, their gradients and those of the losses against central
  * finite differences, a step against its two halves and Adam's first step
  * by hand, learning, determinism, the saved files and their YAML, the
- * evaluation by hand, and the refusals. */
+ * evaluation by hand, the shift augmentation, and the refusals. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -556,32 +556,41 @@ static int same_file(const char *a, const char *b, const char *name)
     return same;
 }
 
-/* The same seed writes the same files, with one thread or two (each run
- * against itself); another seed other nets. */
-Test(aae, same_seed_same_bytes)
+/* o writes the same files twice, with one thread or two (each run against
+ * itself, in dir/<tag>a<threads> and <tag>b<threads>), and other (o
+ * changed in what says `why`) other nets, in <tag>c<threads>. */
+static void same_bytes_twice(const char *tag, sm_aae_opts o, sm_aae_opts other,
+                             const char *why)
 {
     sm_train_set *set = bands(40);
     static const char *const files[] = {"x_aae.yaml", "x_aae_encoder.onnx",
                                         "x_aae_decoder.onnx",
                                         "x_aae_discriminator.onnx"};
     for (int threads = 1; threads <= 2; threads++) {
-        sm_aae_opts o = small_opts(3);
-        o.batch = 16; /* 2 steps a pass: the third starts another */
-        o.threads = threads;
+        o.threads = other.threads = threads;
         char a[16], b[16], c[16];
-        snprintf(a, sizeof a, "a%d", threads);
-        snprintf(b, sizeof b, "b%d", threads);
-        snprintf(c, sizeof c, "c%d", threads);
+        snprintf(a, sizeof a, "%sa%d", tag, threads);
+        snprintf(b, sizeof b, "%sb%d", tag, threads);
+        snprintf(c, sizeof c, "%sc%d", tag, threads);
         train_save(o, set, 5, a);
         train_save(o, set, 5, b);
-        o.seed = 4;
-        train_save(o, set, 5, c);
+        train_save(other, set, 5, c);
         for (int f = 0; f < 4; f++)
             cr_assert(same_file(a, b, files[f]), "%s differs", files[f]);
         for (int f = 1; f < 4; f++)
-            cr_assert(!same_file(a, c, files[f]), "%s: another seed, the same file", files[f]);
+            cr_assert(!same_file(a, c, files[f]), "%s: %s, the same file", files[f], why);
     }
     sm_train_set_destroy(&set);
+}
+
+/* The same seed writes the same files; another seed other nets. */
+Test(aae, same_seed_same_bytes)
+{
+    sm_aae_opts o = small_opts(3);
+    o.batch = 16; /* 2 steps a pass: the third starts another */
+    sm_aae_opts other = o;
+    other.seed = 4;
+    same_bytes_twice("", o, other, "another seed");
 }
 
 /* The saved YAML loads with its nets beside it, and the nets loaded from
@@ -895,4 +904,240 @@ Test(aae, cli_documents_refuses_and_trains)
     cr_assert_str_eq(cfg.test.dataset, imgs);
     cr_assert_str_eq(cfg.decoder, tdata_path(p, dir, "t_aae_decoder.onnx"));
     sm_aae_config_free(&cfg);
+}
+
+/* Translation of a hand-made 2 x 3 x 4 image: each value names its place
+ * (100 c + 10 y + x), so the expected images are written out here. */
+Test(aae, translate_moves_by_hand)
+{
+    float src[24], dst[24];
+    for (int c = 0; c < 2; c++)
+        for (int y = 0; y < 3; y++)
+            for (int x = 0; x < 4; x++)
+                src[(c * 3 + y) * 4 + x] = (float)(100 * c + 10 * y + x);
+    /* one right, one up: dst(y, x) = src(y + 1, x - 1) */
+    static const float right_up[24] = {-1, 10, 11, 12,  -1, 20, 21, 22,  -1, -1, -1, -1,
+                                       -1, 110, 111, 112,  -1, 120, 121, 122,  -1, -1, -1, -1};
+    sm_aae_translate(src, 2, 3, 4, 1, -1, -1.0f, dst);
+    cr_assert_arr_eq(dst, right_up, sizeof dst);
+    /* two left, two down */
+    static const float left_down[24] = {5, 5, 5, 5,  5, 5, 5, 5,  2, 3, 5, 5,
+                                        5, 5, 5, 5,  5, 5, 5, 5,  102, 103, 5, 5};
+    sm_aae_translate(src, 2, 3, 4, -2, 2, 5.0f, dst);
+    cr_assert_arr_eq(dst, left_down, sizeof dst);
+    sm_aae_translate(src, 2, 3, 4, 0, 0, -1.0f, dst);
+    cr_assert_arr_eq(dst, src, sizeof dst);
+    sm_aae_translate(src, 2, 3, 4, 4, 0, -1.0f, dst);
+    for (int j = 0; j < 24; j++)
+        cr_assert_eq(dst[j], -1.0f, "moved off the image: [%d] %g", j, dst[j]);
+}
+
+/* The draws: in -shift..shift, every one of the (2 shift + 1)^2 moves
+ * taken about as often, a function of (seed, step, row); none at 0. */
+Test(aae, shift_draws_cover_their_range)
+{
+    int count[5][5] = {{0}}, dx, dy, ex, ey, differ = 0;
+    for (int r = 0; r < 2500; r++) {
+        sm_aae_shift_draw(7, 3, r, 2, &dx, &dy);
+        cr_assert(dx >= -2 && dx <= 2 && dy >= -2 && dy <= 2, "row %d: %d %d", r, dx, dy);
+        count[dy + 2][dx + 2]++;
+        sm_aae_shift_draw(7, 3, r, 2, &ex, &ey);
+        cr_assert(ex == dx && ey == dy, "row %d drawn twice differs", r);
+        sm_aae_shift_draw(7, 4, r, 2, &ex, &ey);
+        differ += ex != dx || ey != dy;
+        sm_aae_shift_draw(7, 3, r, 0, &ex, &ey);
+        cr_assert(ex == 0 && ey == 0, "shift 0 moved row %d", r);
+    }
+    for (int i = 0; i < 25; i++) /* 100 expected, sd about 10 */
+        cr_assert(count[i / 5][i % 5] > 60 && count[i / 5][i % 5] < 140, "move (%d, %d): %d "
+                  "of 2500", i % 5 - 2, i / 5 - 2, count[i / 5][i % 5]);
+    cr_assert_gt(differ, 2000, "another step, the same moves (%d of 2500 differ)", differ);
+}
+
+/* A shifted step is the plain step on the batch assembled here: pass 0's
+ * shuffle, each image translated by its draw with black (-1) around. */
+/* 12 band images, a trainer with the options `aug` (small_opts(seed) with
+ * augmentation), one b without, and pass 0's order of the set. */
+static sm_train_set *aug_pair(uint64_t seed, sm_aae_opts aug, sm_aae_trainer **a,
+                              sm_aae_trainer **b, size_t order[12])
+{
+    sm_aae_opts o = small_opts(seed);
+    *a = trainer(&aug, 1, 8, 8);
+    *b = trainer(&o, 1, 8, 8);
+    sm_train_shuffle(order, 12, seed, 0);
+    return bands(12);
+}
+
+Test(aae, shifted_batches_are_the_drawn_moves)
+{
+    sm_aae_opts o = small_opts(21), plain = o;
+    o.shift = 2;
+    sm_aae_trainer *a, *b, *c = trainer(&plain, 1, 8, 8);
+    size_t order[12];
+    sm_train_set *set = aug_pair(21, o, &a, &b, order);
+    sm_err err = {0};
+    sm_aae_losses la, lb, lc;
+    cr_assert_eq(sm_aae_trainer_next(a, set, &la, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_aae_trainer_next(c, set, &lc, &err), 0, "%s", err.msg);
+    float x[4 * 64];
+    int moved = 0;
+    for (int r = 0; r < 4; r++) {
+        int dx, dy;
+        sm_aae_shift_draw(21, 0, r, 2, &dx, &dy);
+        moved += dx || dy;
+        sm_aae_translate(sm_train_set_image(set, order[r]), 1, 8, 8, dx, dy, -1.0f, x + r * 64);
+    }
+    cr_assert_gt(moved, 0, "the draws moved no image: the test says nothing");
+    cr_assert_eq(sm_aae_trainer_step(b, x, 4, &lb, &err), 0, "%s", err.msg);
+    cr_assert(la.d_loss == lb.d_loss && la.mse == lb.mse && la.adv == lb.adv,
+              "losses %g %g %g, by hand %g %g %g", la.d_loss, la.mse, la.adv, lb.d_loss,
+              lb.mse, lb.adv);
+    cr_assert(la.mse != lc.mse, "shift 2 and none trained on the same images");
+    for (int p = 0; p < 3; p++) {
+        sm_model *ma = sm_aae_trainer_model(a, (sm_train_aae_part)p);
+        sm_model *mb = sm_aae_trainer_model(b, (sm_train_aae_part)p);
+        for (int i = 0; i < sm_model_n_params(ma); i++) {
+            const sm_tensor *wa = sm_model_param(ma, i), *wb = sm_model_param(mb, i);
+            cr_assert_eq(memcmp(wa->data, wb->data, (size_t)sm_tensor_numel(wa) * sizeof(float)),
+                         0, "%d %s differs", p, sm_model_param_name(ma, i));
+        }
+    }
+    sm_aae_trainer_destroy(&a);
+    sm_aae_trainer_destroy(&b);
+    sm_aae_trainer_destroy(&c);
+    sm_train_set_destroy(&set);
+}
+
+/* Seeded training with shifts and noise writes the same bytes run to run
+ * (one thread and two), other nets than without, and its YAML records
+ * both, which load back; a YAML without them reads 0; bad ones are
+ * refused. */
+Test(aae, augmented_training_same_bytes_and_recorded)
+{
+    sm_aae_opts o = small_opts(3);
+    o.batch = 16;
+    o.shift = 1;
+    o.noise = 0.25;
+    sm_aae_opts other = o;
+    other.shift = 0;
+    other.noise = 0;
+    same_bytes_twice("s", o, other, "augmented and not");
+    char p[TDATA_PATH];
+    sm_aae_config cfg;
+    sm_err err = {0};
+    cr_assert_eq(sm_aae_config_load(tdata_path(p, dir, "sa1/x_aae.yaml"), &cfg, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(cfg.train.shift, 1);
+    cr_assert_float_eq(cfg.train.noise, 0.25, 1e-9);
+    sm_aae_config_free(&cfg);
+    size_t len;
+    char *text = (char *)sm_file_read(tdata_path(p, dir, "sc1/x_aae.yaml"), 1 << 16, &len,
+                                      &err);
+    cr_assert_not_null(text, "%s", err.msg);
+    cr_assert(!tdata_has(text, "shift") && !tdata_has(text, "noise"), "0 is written: %s", text);
+    free(text);
+    cr_assert_eq(sm_aae_config_load(p, &cfg, &err), 0, "%s", err.msg);
+    cr_assert(cfg.train.shift == 0 && cfg.train.noise == 0);
+    sm_aae_config_free(&cfg);
+    for (int k = 0; k < 3; k++)
+        tdata_text(p, dir, (const char *[]){"e.onnx", "d.onnx", "s.onnx"}[k], "x");
+    refused("sh.yaml", HEAD NETS "  train: {dataset: x, steps: 5, batch: 8, lr: 0.1, beta1: 0.5, "
+            "seed: 1, threads: 1, shift: 9}\n",
+            "sh.yaml:7: aae.train.shift: '9' is not an integer in 0..8");
+    refused("no.yaml", HEAD NETS "  train: {dataset: x, steps: 5, batch: 8, lr: 0.1, beta1: 0.5, "
+            "seed: 1, threads: 1, noise: 1.5}\n",
+            "no.yaml:7: aae.train.noise: '1.5' is not a number in [0, 1]");
+}
+
+/* A noisy step: the discriminator's half reads the batch plus the noise
+ * drawn here, the mse is of that input's reconstruction against the clean
+ * batch (both before any update: D's step changes neither net). */
+Test(aae, noise_is_read_by_the_encoder_and_not_the_target)
+{
+    sm_aae_opts o = small_opts(22);
+    o.noise = 0.5;
+    sm_aae_trainer *a, *b;
+    size_t order[12];
+    sm_train_set *set = aug_pair(22, o, &a, &b, order);
+    sm_err err = {0};
+    float x[4 * 64], xin[4 * 64], zr[8];
+    uint64_t key = sm_rng_key(22, (const char *const[]){"aae-noise", "0", NULL});
+    for (int r = 0; r < 4; r++)
+        memcpy(x + r * 64, sm_train_set_image(set, order[r]), 64 * sizeof(float));
+    for (int j = 0; j < 4 * 64; j++)
+        xin[j] = x[j] + (float)(0.5 * sm_rng_normal(key, (uint64_t)j));
+    sm_aae_prior(22, 0, 4, 2, zr);
+    double dl, clean_dl, sq = 0;
+    cr_assert_eq(sm_aae_trainer_d_loss(b, xin, zr, 4, 0, &dl, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_aae_trainer_d_loss(b, x, zr, 4, 0, &clean_dl, &err), 0, "%s", err.msg);
+    const sm_tensor *z = sm_model_forward(sm_aae_trainer_model(b, ENC), xin, 4, &err);
+    cr_assert_not_null(z, "%s", err.msg);
+    const sm_tensor *xh = sm_model_forward(sm_aae_trainer_model(b, DEC), z->data, 4, &err);
+    cr_assert_not_null(xh, "%s", err.msg);
+    for (int j = 0; j < 4 * 64; j++)
+        sq += ((double)xh->data[j] - x[j]) * ((double)xh->data[j] - x[j]);
+    sm_aae_losses l;
+    cr_assert_eq(sm_aae_trainer_next(a, set, &l, &err), 0, "%s", err.msg);
+    cr_assert(l.d_loss == dl && dl != clean_dl, "d_loss %.9g, by hand %.9g (clean %.9g)",
+              l.d_loss, dl, clean_dl);
+    cr_assert_float_eq(l.mse, sq / (4 * 64), 1e-12, "mse %.12g, by hand %.12g", l.mse,
+                       sq / (4 * 64));
+    sm_aae_trainer_destroy(&a);
+    sm_aae_trainer_destroy(&b);
+    sm_train_set_destroy(&set);
+}
+
+/* Shifts outside 0..8, or not less than the images' sides, and noise
+ * outside [0, 1] are refused by the options' check, the trainer and the
+ * CLI. */
+Test(aae, bad_shifts_and_noise_are_refused)
+{
+    sm_aae_opts o = small_opts(1);
+    sm_err err = {0};
+    static const int bad[] = {-1, 9};
+    for (int k = 0; k < 2; k++) {
+        o.shift = bad[k];
+        cr_assert_neq(sm_aae_opts_check(&o, &err), 0, "accepted shift %d", bad[k]);
+        char needle[64];
+        snprintf(needle, sizeof needle, "shift must be 0..8 pixels, not %d", bad[k]);
+        cr_assert(tdata_has(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
+    }
+    o.shift = 8;
+    cr_assert_eq(sm_aae_opts_check(&o, &err), 0, "%s", err.msg);
+    cr_assert_null(sm_aae_trainer_new(&o, 1, 8, 9, &err));
+    cr_assert(tdata_has(err.msg, "shift 8 must be less than the images' sides (8x9)"), "%s",
+              err.msg);
+    o.shift = 7;
+    sm_aae_trainer *t = trainer(&o, 1, 8, 9);
+    sm_aae_trainer_destroy(&t);
+    o.shift = 0;
+    static const double bad_noise[] = {-0.1, 1.5, NAN};
+    for (int k = 0; k < 3; k++) {
+        o.noise = bad_noise[k];
+        cr_assert_neq(sm_aae_opts_check(&o, &err), 0, "accepted noise %g", bad_noise[k]);
+        cr_assert(tdata_has(err.msg, "noise must be in [0, 1], not "), "%s", err.msg);
+    }
+
+    char msg[TDATA_PATH], out[TDATA_PATH];
+    cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"train-aae", "--help", NULL}), 0);
+    cr_assert(tdata_has(msg, "--shift P") && tdata_has(msg, "--noise S"), "--help lacks "
+              "--shift or --noise");
+    tdata_path(out, dir, "sh_aae.yaml");
+    static const char *const words[] = {"9", "-1", "two", ""};
+    for (int k = 0; k < 4; k++) {
+        cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"train-aae", "--dataset", "x",
+                                  "--classifier", "models/mnist_cnn.onnx", "--latent", "2",
+                                  "--steps", "3", "--seed", "1", "--out", out, "--shift",
+                                  words[k], NULL}), 2);
+        char needle[64];
+        snprintf(needle, sizeof needle, "--shift must be an integer in 0..8, not '%s'",
+                 words[k]);
+        cr_assert(tdata_has(msg, needle), "'%s' lacks '%s'", msg, needle);
+        cr_assert_eq(tdata_salmap(msg, dir, (const char *[]){"train-aae", "--dataset", "x",
+                                  "--classifier", "models/mnist_cnn.onnx", "--latent", "2",
+                                  "--steps", "3", "--seed", "1", "--out", out, "--noise",
+                                  (const char *[]){"1.5", "-0.1", "x", "nan"}[k], NULL}), 2);
+        cr_assert(tdata_has(msg, "--noise must be a number in [0, 1], not '"), "%s", msg);
+    }
+    cr_assert_eq(access(out, F_OK), -1, "nothing written");
 }
