@@ -259,8 +259,8 @@ static inline pool_v4 pairs_v4(const float *r)
     pool_v4 lo, hi;
     memcpy(&lo, r, sizeof lo);
     memcpy(&hi, r + 4, sizeof hi);
-    return max_v4(__builtin_shuffle(lo, hi, (pool_i4){0, 2, 4, 6}),
-                  __builtin_shuffle(lo, hi, (pool_i4){1, 3, 5, 7}));
+    return max_v4(__builtin_shufflevector(lo, hi, 0, 2, 4, 6),
+                  __builtin_shufflevector(lo, hi, 1, 3, 5, 7));
 }
 
 /* Four outputs a step (SSE2, which every x86-64 has; the selects are
@@ -350,12 +350,12 @@ static inline void add_pairs_v4(float *p, pool_i4 we, pool_i4 wo, pool_v4 g)
     pool_v4 lo, hi;
     memcpy(&lo, p, sizeof lo);
     memcpy(&hi, p + 4, sizeof hi);
-    pool_v4 ev = __builtin_shuffle(lo, hi, (pool_i4){0, 2, 4, 6});
-    pool_v4 od = __builtin_shuffle(lo, hi, (pool_i4){1, 3, 5, 7});
+    pool_v4 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+    pool_v4 od = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
     ev = sel_v4(we, ev + g, ev);
     od = sel_v4(wo, od + g, od);
-    lo = __builtin_shuffle(ev, od, (pool_i4){0, 4, 1, 5});
-    hi = __builtin_shuffle(ev, od, (pool_i4){2, 6, 3, 7});
+    lo = __builtin_shufflevector(ev, od, 0, 4, 1, 5);
+    hi = __builtin_shufflevector(ev, od, 2, 6, 3, 7);
     memcpy(p, &lo, sizeof lo);
     memcpy(p + 4, &hi, sizeof hi);
 }
@@ -380,12 +380,12 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                 pool_v4 lo, hi, gv;
                 memcpy(&lo, xp + r0 + 2 * o, sizeof lo);
                 memcpy(&hi, xp + r0 + 2 * o + 4, sizeof hi);
-                pool_v4 a = __builtin_shuffle(lo, hi, (pool_i4){0, 2, 4, 6});
-                pool_v4 b = __builtin_shuffle(lo, hi, (pool_i4){1, 3, 5, 7});
+                pool_v4 a = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+                pool_v4 b = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
                 memcpy(&lo, xp + r1 + 2 * o, sizeof lo);
                 memcpy(&hi, xp + r1 + 2 * o + 4, sizeof hi);
-                pool_v4 cc = __builtin_shuffle(lo, hi, (pool_i4){0, 2, 4, 6});
-                pool_v4 d = __builtin_shuffle(lo, hi, (pool_i4){1, 3, 5, 7});
+                pool_v4 cc = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+                pool_v4 d = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
                 pool_i4 m0 = a > lowest;
                 pool_v4 best = sel_v4(m0, a, lowest);
                 pool_i4 m1 = b > best;
