@@ -46,6 +46,34 @@ double bench_sgemm_rate(int n)
 }
 
 
+double bench_best_rate(int (*f)(void *u, long n), void *u, long n)
+{
+    double best = 0;
+    for (int round = 0; round < 3; round++) {
+        int runs = 0;
+        double t0 = bench_now(), t;
+        do {
+            if (f(u, n))
+                return -1;
+            runs++;
+            t = bench_now() - t0;
+        } while (t < 1.0 || runs < 3);
+        if (runs * (double)n / t > best)
+            best = runs * (double)n / t;
+    }
+    return best;
+}
+
+int bench_forward(void *u, long n)
+{
+    bench_fwd *f = u;
+    sm_err err;
+    if (sm_model_forward(f->m, f->x, n, &err))
+        return 0;
+    fprintf(stderr, "bench: %s\n", err.msg);
+    return -1;
+}
+
 pid_t bench_spawn(char *const argv[], const char *log)
 {
     extern char **environ;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "model/model.h"
+
 /* Seconds on a monotonic clock. */
 double bench_now(void);
 
@@ -13,6 +15,20 @@ double bench_now(void);
  * second, with OpenBLAS's current thread count: the best, since a VM's
  * neighbours only ever slow a run down. */
 double bench_sgemm_rate(int n);
+
+/* Images per second of f(u, n), a batch of n, as the best of 3 rounds of
+ * at least one second and 3 calls each (the machine may be shared; ONNX
+ * Runtime's side, bench/ort_forward.js, measures alike); -1 when a call
+ * returns non-zero. Warm up (plan) before. */
+double bench_best_rate(int (*f)(void *u, long n), void *u, long n);
+
+/* One forward pass of m on the first n inputs of x, as bench_best_rate
+ * calls it (u: a bench_fwd); 0, or -1 with the error on stderr. */
+typedef struct bench_fwd {
+    sm_model *m;
+    const float *x;
+} bench_fwd;
+int bench_forward(void *u, long n);
 
 /* Starts argv[0] (a path) with stdout and stderr into the file log; its
  * pid, or -1 with a message on stderr. */

@@ -137,20 +137,8 @@ int main(void)
                     return 1;
                 }
                 flops = sm_model_flops(m);
-                /* the best of 3 one-second rounds, as ort_forward.js
-                 * measures: the machine may be shared */
-                ips[mode] = 0;
-                for (int round = 0; round < 3; round++) {
-                    int runs = 0;
-                    double t0 = bench_now(), t;
-                    do {
-                        sm_model_forward(m, x, n, &err);
-                        runs++;
-                        t = bench_now() - t0;
-                    } while (t < 1.0 || runs < 3);
-                    if (runs * (double)n / t > ips[mode])
-                        ips[mode] = runs * (double)n / t;
-                }
+                bench_fwd f = {m, x};
+                ips[mode] = bench_best_rate(bench_forward, &f, n);
             }
             double per = flops / n;
             double orr = ort_rate(bm->onnx, bm->c, bm->h, bm->w, n, threads);

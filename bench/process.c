@@ -64,45 +64,6 @@ static double best_run(const char *name, char *const argv[], const char *out)
     return best;
 }
 
-/* Images per second of f(m, x, n) over batches of n, best of ROUNDS
- * one-second rounds. */
-typedef int (*batch_fn)(void *u, int64_t n);
-
-static double best_rate(batch_fn f, void *u, int64_t n)
-{
-    double best = 0;
-    if (f(u, n)) /* warm-up: plans */
-        return -1;
-    for (int r = 0; r < ROUNDS; r++) {
-        int runs = 0;
-        double t0 = bench_now(), t;
-        do {
-            if (f(u, n))
-                return -1;
-            runs++;
-            t = bench_now() - t0;
-        } while (t < 1.0 || runs < 3);
-        if (runs * (double)n / t > best)
-            best = runs * (double)n / t;
-    }
-    return best;
-}
-
-typedef struct fwd {
-    sm_model *m;
-    const float *x;
-} fwd;
-
-static int run_forward(void *u, int64_t n)
-{
-    fwd *f = u;
-    sm_err err;
-    if (sm_model_forward(f->m, f->x, n, &err))
-        return 0;
-    fprintf(stderr, "bench: %s\n", err.msg);
-    return -1;
-}
-
 typedef struct sal {
     sm_explainer *e;
     sm_explain_ctx *ctx;
@@ -110,7 +71,7 @@ typedef struct sal {
     sm_explain_out *out;
 } sal;
 
-static int run_sal(void *u, int64_t n)
+static int run_sal(void *u, long n)
 {
     (void)n; /* the batch's */
     sal *s = u;
@@ -132,8 +93,8 @@ static double forward_rate(const char *path, const float *x, int64_t n)
         return -1;
     }
     sm_model_set_threads(m, (int)cores);
-    fwd f = {m, x};
-    double r = best_rate(run_forward, &f, n);
+    bench_fwd f = {m, x};
+    double r = bench_forward(&f, n) ? -1 : bench_best_rate(bench_forward, &f, n);
     sm_model_destroy(&m);
     return r;
 }
@@ -160,7 +121,12 @@ static double sal_rate(const float *x)
     int target[B] = {0};
     const char *ids[B];
     char names[B][8];
-    static float maps[B * 784];
+    float *maps = malloc(sizeof(float) * B * 784);
+    if (!maps) {
+        sm_explainer_destroy(&e);
+        sm_model_destroy(&m);
+        return -1;
+    }
     sm_explain_out out[B];
     memset(out, 0, sizeof out);
     for (int i = 0; i < B; i++) {
@@ -173,7 +139,8 @@ static double sal_rate(const float *x)
     sm_explain_ctx ctx = {m, 0, 0, 0, 1, NULL, 0, &pp};
     sm_explain_batch b = {&t, target, ids};
     sal s = {e, &ctx, &b, out};
-    double r = best_rate(run_sal, &s, B);
+    double r = run_sal(&s, B) ? -1 : bench_best_rate(run_sal, &s, B);
+    free(maps);
     sm_explainer_destroy(&e);
     sm_model_destroy(&m);
     return r;
@@ -230,14 +197,14 @@ int main(int argc, char **argv)
     char *predict_dataset[] = {salmap, "predict", "--model", "models/mnist_cnn.onnx",
                                "--config", "models/mnist_cnn.yaml", "--dataset",
                                "data/mnist/test", "--out", csv, NULL};
-    size_t n_test = 0;
+    size_t len;
     char log[512];
     snprintf(log, sizeof log, "%s/predict-dataset.log", tmp);
     double t = best_run("predict-dataset", predict_dataset, NULL);
     /* the command says how many images it classified */
-    char *text = (char *)sm_file_read(log, 1 << 16, &n_test, &err);
+    char *text = (char *)sm_file_read(log, 1 << 16, &len, &err);
     const char *at = text ? strstr(text, "salmap predict: ") : NULL;
-    n_test = at ? strtoul(at + 16, NULL, 10) : 0;
+    size_t n_test = at ? strtoul(at + 16, NULL, 10) : 0;
     free(text);
     line("predict --dataset (cnn)", (double)n_test, n_test ? t : -1,
          forward_rate("models/mnist_cnn.onnx", x->data, 256));
