@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <vips/vips.h>
+
+#include "util/file.h"
 
 void sm_preproc_init(sm_preproc *pp, int channels, int height, int width)
 {
@@ -74,6 +77,9 @@ static int vips_fail(sm_err *err, const char *what)
     take_vips_error(msg, sizeof msg);
     return sm_err_set(err, "%s: %s", what, msg[0] ? msg : "libvips failed");
 }
+
+/* Files up to this size are read whole before decoding. */
+#define SM_IMAGE_READ_WHOLE ((off_t)16 << 20)
 
 /* The common pipeline after decoding; `in` is only read. */
 static int preprocess(VipsImage *in, const sm_preproc *pp, float *dst,
@@ -152,34 +158,43 @@ static int preprocess(VipsImage *in, const sm_preproc *pp, float *dst,
             goto done;
         }
     }
-    int is_float = x->BandFmt == VIPS_FORMAT_FLOAT;
-    size_t elem = is_float ? sizeof(float) : 1;
-    size_t len = 0;
-    void *hwc = vips_image_write_to_memory(x, &len);
-    if (!hwc)
-        goto vips_error;
-    size_t plane = (size_t)pp->height * pp->width;
-    int nc = pp->channels;
-    if (len != plane * (size_t)nc * elem) {
-        g_free(hwc);
-        sm_err_set(err, "%s: decoded %zu bytes, expected %zu", what, len,
-                   plane * (size_t)nc * elem);
+    if (x->Bands != pp->channels || (x->BandFmt != VIPS_FORMAT_UCHAR &&
+                                     x->BandFmt != VIPS_FORMAT_FLOAT)) {
+        sm_err_set(err, "%s: decoded %d bands of format %s, expected %d of "
+                   "uchar or float", what, x->Bands,
+                   vips_enum_nick(VIPS_TYPE_BAND_FORMAT, x->BandFmt),
+                   pp->channels);
         goto done;
     }
-    const float *fv = hwc;
-    const uint8_t *bv = hwc;
-    for (int c = 0; c < nc; c++) {
-        float *out = dst + (size_t)c * plane;
-        float m = pp->mean[c], inv = 1.0f / pp->std[c];
-        for (size_t i = 0; i < plane; i++) {
-            size_t k = i * (size_t)nc + (size_t)c;
-            float v = is_float ? fv[k] : (float)bv[k];
-            /* Lanczos overshoots; 8-bit images cannot. */
-            v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
-            out[i] = (v * pp->scale - m) * inv;
+    /* The whole image computed on this thread as one region: a write to
+     * memory would start libvips's thread pool for every small image and
+     * cost a third more. */
+    VipsRegion *reg = vips_region_new(x);
+    VipsRect all = {0, 0, x->Xsize, x->Ysize};
+    if (!reg)
+        goto vips_error;
+    if (vips_region_prepare(reg, &all)) {
+        g_object_unref(reg);
+        goto vips_error;
+    }
+    const int is_float = x->BandFmt == VIPS_FORMAT_FLOAT, nc = pp->channels;
+    const size_t plane = (size_t)pp->height * pp->width;
+    for (int y = 0; y < pp->height; y++) {
+        const VipsPel *row = VIPS_REGION_ADDR(reg, 0, y);
+        const float *fv = (const float *)row;
+        for (int c = 0; c < nc; c++) {
+            float *out = dst + (size_t)c * plane + (size_t)y * pp->width;
+            float m = pp->mean[c], inv = 1.0f / pp->std[c];
+            for (int i = 0; i < pp->width; i++) {
+                int k = i * nc + c;
+                float v = is_float ? fv[k] : (float)row[k];
+                /* Lanczos overshoots; 8-bit images cannot. */
+                v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+                out[i] = (v * pp->scale - m) * inv;
+            }
         }
     }
-    g_free(hwc);
+    g_object_unref(reg);
     rc = 0;
     goto done;
 vips_error:
@@ -231,6 +246,22 @@ int sm_image_load_file(const char *path, const sm_preproc *pp, float *dst,
     if (!S_ISREG(st.st_mode))
         return sm_err_set(err, "%s: not a regular file", path);
 
+    if (st.st_size == 0)
+        return sm_err_set(err, "%s: an empty file, not an image", path);
+    if (st.st_size <= SM_IMAGE_READ_WHOLE) {
+        /* Read in one go and decoded from memory: a file source opens the
+         * file three to four times (libvips sniffs the format by name and
+         * reopens a minimised source to decode), which costs a small
+         * image as much as its decoding. */
+        size_t len = 0;
+        unsigned char *bytes = sm_file_read(path, SM_IMAGE_READ_WHOLE, &len,
+                                            err);
+        if (!bytes)
+            return -1;
+        int rc = sm_image_load_buffer(bytes, len, path, pp, dst, err);
+        free(bytes);
+        return rc;
+    }
     /* A source, not vips_image_new_from_file, so that a '[' in a file name
      * is not taken for libvips load options, and the format comes from
      * the content, not the extension. */

@@ -156,6 +156,47 @@ Test(image, resize_gives_exact_size_and_keeps_constants)
     }
 }
 
+Test(image, large_file_decoded_from_the_file_and_from_memory_alike)
+{
+    /* Past 16 MiB a file is decoded from the file, below from memory read
+     * whole: an uncompressed TIFF of constant 123 either side of that
+     * size must give 123 everywhere (resize keeps constants). */
+    const int sides[] = {1024, 4200};
+    float got[2][4];
+    for (int k = 0; k < 2; k++) {
+        const int n = sides[k];
+        uint8_t *px = malloc((size_t)n * n);
+        for (int y = 0; y < n; y++)
+            for (int x = 0; x < n; x++)
+                px[(size_t)y * n + x] = 123;
+        VipsImage *im = vips_image_new_from_memory(px, (size_t)n * n, n, n, 1,
+                                                   VIPS_FORMAT_UCHAR);
+        char p[TDATA_PATH];
+        snprintf(p, sizeof p, "%s/big%d.tif", dir, n);
+        cr_assert(im && vips_tiffsave(im, p, "compression",
+                                      VIPS_FOREIGN_TIFF_COMPRESSION_NONE, NULL) == 0,
+                  "%s", vips_error_buffer());
+        g_object_unref(im);
+        free(px);
+        FILE *f = fopen(p, "rb");
+        cr_assert(f);
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fclose(f);
+        cr_assert(k == 0 ? size < (16L << 20) : size > (16L << 20), "%ld", size);
+        sm_preproc pp;
+        sm_preproc_init(&pp, 1, 2, 2);
+        pp.scale = 1.0f;
+        sm_err err = {0};
+        cr_assert_eq(sm_image_load_file(p, &pp, got[k], &err), 0, "%s", err.msg);
+        remove(p);
+    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 4; i++)
+            cr_assert_float_eq(got[k][i], 123.0f, 0.01f,
+                               "side %d pixel %d: %g", sides[k], i, got[k][i]);
+}
+
 Test(image, resize_stretches_left_right_halves)
 {
     /* 4x2: left half 0, right half 255, stretched to 8x3: the outer columns
@@ -268,6 +309,19 @@ Test(image, not_an_image_is_refused)
     cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
     cr_assert(tdata_has(err.msg, p), "%s", err.msg);
     cr_assert(tdata_has(err.msg, "not an image format"), "%s", err.msg);
+}
+
+Test(image, empty_file_is_named)
+{
+    char p[TDATA_PATH];
+    tdata_text(p, dir, "empty.png", "");
+    sm_preproc pp;
+    sm_preproc_init(&pp, 1, 2, 2);
+    float got[4];
+    sm_err err = {0};
+    cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
+    cr_assert(tdata_has(err.msg, p), "%s", err.msg);
+    cr_assert(tdata_has(err.msg, "an empty file, not an image"), "%s", err.msg);
 }
 
 Test(image, untrusted_loader_is_disabled)
