@@ -184,7 +184,7 @@ int sm_model_backward(sm_model *m, int out, const sm_tensor *seed,
             return sm_err_prefix(err, "%s", m->g.origin);
         }
     sm_lanes_seed_jobs(m, out, seed, jobs, backward_job, NULL);
-    sm_lanes_run(jobs, lanes);
+    sm_lanes_run(m, jobs, lanes);
     free(jobs);
     /* Parameter gradients: summed over the lanes' shares of the batch. */
     for (int i = 0; i < m->n_params; i++) {

@@ -7,10 +7,15 @@
 
 #include "model/graph.h"
 #include "model/model.h"
+#include "util/team.h"
 
 /* Plans kept per model: one per distinct set of input shapes (batch size).
  * A worker typically alternates between a full batch and a last partial one. */
 #define MAX_PLANS 4
+
+/* The least FLOPs of a node split over the model's threads when its batch
+ * is not: below, handing a part over costs more than it saves. */
+#define SM_PLAN_SPLIT_FLOPS 262144.0
 
 typedef struct plan {
     int64_t key[8][SM_MAX_DIMS + 1]; /* per input: ndim then dims */
@@ -26,6 +31,9 @@ typedef struct plan {
     int *fuse;               /* per node: j + 1 when node j, a Relu of this
                                 node's output 0, runs inside it (op.h,
                                 run_relu); -1 for that Relu node; 0 */
+    unsigned char *split;    /* per node: worth splitting over the model's
+                                threads when the batch is not (op.h,
+                                run_part; at least SM_PLAN_SPLIT_FLOPS) */
     double flops;
     unsigned long last_use;
     /* Backward, allocated at the first backward through this plan: */
@@ -55,6 +63,8 @@ struct sm_model {
     sm_graph g;              /* what was loaded; plans read it */
     lane lanes[SM_MODEL_MAX_THREADS];
     int threads;
+    sm_team *team;           /* threads kept for split nodes and lanes:
+                                made at the first run that needs them */
     sm_tensor *gathered;     /* n_outputs: a split run's joined outputs */
     size_t *gathered_cap;    /* floats allocated in each gathered[i] */
     int unbatched;           /* 1: its outputs do not follow the batch */
@@ -90,8 +100,9 @@ typedef struct lane_job {
     const void *ctx;         /* relevance: the pass's rules (relevance.c) */
 } lane_job;
 
-/* Runs jobs[t].fn(&jobs[t]) for t < lanes, in parallel (util/pool.h). */
-void sm_lanes_run(lane_job *jobs, int lanes);
+/* Runs jobs[t].fn(&jobs[t]) for t < lanes (at most m->threads), in
+ * parallel on the model's team (util/team.h). */
+void sm_lanes_run(sm_model *m, lane_job *jobs, int lanes);
 
 /* Jobs for a reverse sweep (backward or relevance) over the last run's
  * lanes: plan, output, fn, ctx and each lane's rows of the seed (borrowed).

@@ -16,6 +16,7 @@ void sm_model_destroy(sm_model **mp)
         return;
     sm_model *m = *mp;
     sm_plan_drop_all(m);
+    sm_team_destroy(&m->team);
     if (m->gathered)
         for (int i = 0; i < m->g.n_outputs; i++)
             free(m->gathered[i].data);

@@ -14,6 +14,7 @@ static void plan_free(plan **pp)
     free((*pp)->offset);
     free((*pp)->is_const);
     free((*pp)->fuse);
+    free((*pp)->split);
     free((*pp)->grads);
     free((*pp)->garena);
     free((*pp)->bws);
@@ -84,8 +85,11 @@ static int lane_grow(float **buf, size_t *cap, size_t n)
  * at ln's. 0 or -1 with a message. */
 static int plan_bind(const sm_model *m, lane *ln, plan *p, sm_err *err)
 {
+    /* Lane 0 also runs nodes split over the model's threads, each part
+     * in its own slice of the workspace (run.c). */
+    size_t ws = p->ws_len * (ln == &m->lanes[0] ? (size_t)m->threads : 1);
     if (lane_grow(&ln->arena, &ln->arena_cap, p->total) ||
-        lane_grow(&ln->ws, &ln->ws_cap, p->ws_len))
+        lane_grow(&ln->ws, &ln->ws_cap, ws))
         return sm_err_set(err, "out of memory planning %zu floats of "
                           "activations", p->total);
     p->ws = ln->ws;
@@ -230,9 +234,11 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
     p->vals = calloc((size_t)m->g.n_vals, sizeof(sm_tensor));
     p->folded = calloc((size_t)m->g.n_nodes + 1, 1);
     p->fuse = calloc((size_t)m->g.n_nodes + 1, sizeof *p->fuse);
+    p->split = calloc((size_t)m->g.n_nodes + 1, 1);
     unsigned char *is_const = calloc((size_t)m->g.n_vals, 1);
     size_t *offset = calloc((size_t)m->g.n_vals, sizeof(size_t));
-    if (!p->vals || !p->folded || !p->fuse || !is_const || !offset) {
+    if (!p->vals || !p->folded || !p->fuse || !p->split || !is_const ||
+        !offset) {
         sm_err_set(err, "out of memory");
         goto fail;
     }
@@ -303,9 +309,12 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
         if (!all_const &&
             pack_node(m, i, is_const, nin, (const sm_tensor *const *)nout, err))
             goto fail;
-        if (n->op->flops && !all_const)
-            p->flops += n->op->flops(n->params, nin, n->n_in,
-                                     (const sm_tensor *const *)nout, n->n_out);
+        if (n->op->flops && !all_const) {
+            double f = n->op->flops(n->params, nin, n->n_in,
+                                    (const sm_tensor *const *)nout, n->n_out);
+            p->flops += f;
+            p->split[i] = n->op->run_part && f >= SM_PLAN_SPLIT_FLOPS;
+        }
         p->folded[i] = (unsigned char)all_const;
         /* Folded outputs count as constants for the nodes below and keep
          * buffers of their own, outside the lane's shared arena (shapes

@@ -505,7 +505,7 @@ int sm_model_relevance(sm_model *m, int out, const sm_tensor *seed,
             goto done;
     }
     sm_lanes_seed_jobs(m, out, seed, jobs, relevance_job, &c);
-    sm_lanes_run(jobs, lanes);
+    sm_lanes_run(m, jobs, lanes);
     rc = sm_model_input_grads(m, rel_in, err);
 done:
     free(jobs);

@@ -6,7 +6,6 @@
 #include "model/exec.h"
 #include "onnx/proto.h"
 #include "onnx/tensorproto.h"
-#include "util/pool.h"
 
 /* --- running ------------------------------------------------------------- */
 
@@ -29,32 +28,81 @@ void sm_plan_run_node(const sm_model *m, plan *p, int i)
         n->op->run(n->params, nin, n->n_in, nout, n->n_out, p->ws);
 }
 
+/* The model's team of m->threads threads, made at the first call; NULL
+ * with one thread, or when no thread could be had (runs stay on the
+ * caller's). */
+static sm_team *model_team(sm_model *m)
+{
+    if (m->threads < 2)
+        return NULL;
+    if (m->team && sm_team_size(m->team) != m->threads)
+        sm_team_destroy(&m->team);
+    if (!m->team)
+        m->team = sm_team_new(m->threads);
+    return m->team;
+}
+
+/* One node split over the team: its inputs and outputs, read by every
+ * part. */
+typedef struct node_parts {
+    const sm_model *m;
+    const plan *p;
+    const node *n;
+    const sm_tensor *nin[MAX_IO];
+    sm_tensor *nout[MAX_IO];
+    sm_tensor *relu;
+    const float *packed;
+} node_parts;
+
+static void node_part(void *arg, int part, int parts)
+{
+    const node_parts *np = arg;
+    np->n->op->run_part(np->n->params, np->packed, np->nin, np->n->n_in,
+                        np->nout, np->n->n_out, np->relu,
+                        np->p->ws + (size_t)part * np->p->ws_len, part, parts);
+}
+
 /* Evaluates every node of a planned graph; inputs are borrowed (operators
- * never write to their inputs). */
-static void run_plan(const sm_model *m, plan *p, const sm_tensor *const *in)
+ * never write to their inputs). With a team (lane 0's plan, run unsplit),
+ * the nodes worth it are split over its threads. */
+static void run_plan(const sm_model *m, sm_team *team, plan *p,
+                     const sm_tensor *const *in)
 {
     for (int i = 0; i < m->g.n_inputs; i++)
         p->vals[m->g.inputs[i]].data = in[i]->data;
-    for (int i = 0; i < m->g.n_nodes; i++)
-        sm_plan_run_node(m, p, i);
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        if (!team || !p->split[i] || p->folded[i] || p->fuse[i] < 0) {
+            sm_plan_run_node(m, p, i);
+            continue;
+        }
+        node_parts np = {m, p, &m->g.nodes[i], {0}, {0}, NULL,
+                         m->packed ? m->packed[i] : NULL};
+        sm_plan_node_io(np.n, p->vals, np.nin, np.nout);
+        if (p->fuse[i] > 0)
+            np.relu = &p->vals[m->g.nodes[p->fuse[i] - 1].out[0]];
+        sm_team_run(team, node_part, &np, sm_team_size(team));
+    }
 }
 
 static void forward_job(lane_job *j)
 {
-    run_plan(j->m, j->p, j->in);
+    run_plan(j->m, NULL, j->p, j->in);
 }
 
-_Static_assert(SM_MODEL_MAX_THREADS <= SM_POOL_MAX, "a lane a pool task");
+_Static_assert(SM_MODEL_MAX_THREADS <= SM_TEAM_MAX, "a lane a team thread");
 
-static void lane_main(void *arg)
+static void lane_part(void *arg, int part, int parts)
 {
-    lane_job *j = arg;
+    (void)parts;
+    lane_job *j = (lane_job *)arg + part;
     j->fn(j);
 }
 
-void sm_lanes_run(lane_job *jobs, int lanes)
+void sm_lanes_run(sm_model *m, lane_job *jobs, int lanes)
 {
-    sm_pool_run(lane_main, jobs, sizeof *jobs, lanes);
+    sm_team *t = model_team(m);
+    /* more lanes than threads (threads changed since the run): in turn */
+    sm_team_run(lanes <= sm_team_size(t) ? t : NULL, lane_part, jobs, lanes);
 }
 
 /* A model whose inputs all declare a symbolic first dim is taken to treat
@@ -146,7 +194,7 @@ static int run_lanes(sm_model *m, const sm_tensor *const *inputs,
             goto out;
         flops += lp[t]->flops;
     }
-    sm_lanes_run(jobs, lanes);
+    sm_lanes_run(m, jobs, lanes);
     if (!m->gathered) {
         m->gathered = calloc((size_t)m->g.n_outputs, sizeof(sm_tensor));
         m->gathered_cap = calloc((size_t)m->g.n_outputs, sizeof(size_t));
@@ -216,7 +264,7 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
     plan *p = sm_plan_get(m, &m->lanes[0], inputs, err);
     if (!p)
         return sm_err_prefix(err, "%s", m->g.origin);
-    run_plan(m, p, inputs);
+    run_plan(m, model_team(m), p, inputs);
     for (int i = 0; i < m->g.n_outputs; i++)
         outputs[i] = &p->vals[m->g.outputs[i]];
     m->last_flops = p->flops;

@@ -85,6 +85,16 @@ typedef struct sm_op_class {
                      const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, sm_tensor *relu,
                      float *ws);
+    /* Optional: part `part` of `parts` of run, run_packed (packed not
+     * NULL) or run_relu (relu not NULL), so that a run whose batch is too
+     * small to split by images can split a large node over the model's
+     * threads instead (model/run.c). The parts run at the same time, each
+     * with its own ws (workspace() floats); together they write every
+     * output element once, with the very bits of run. */
+    void (*run_part)(const void *p, const float *packed,
+                     const sm_tensor *const *in, int n_in,
+                     sm_tensor *const *out, int n_out, sm_tensor *relu,
+                     float *ws, int part, int parts);
 } sm_op_class;
 
 /* Every operator class is a const object named sm_op_<name> defined in its

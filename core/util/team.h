@@ -1,0 +1,31 @@
+/* sm_team: threads kept for the life of their owner (a model), that take
+ * the parts of one call at a time: fork-join at the cost of a wake-up, not
+ * of a thread's start (util/pool.h starts threads per call, which costs
+ * more than a whole node of a one-image run). A worker waits for the next
+ * call spinning for a short while, then asleep; the caller's thread runs
+ * part 0 and waits for the others the same way. One caller at a time. */
+#ifndef SM_TEAM_H
+#define SM_TEAM_H
+
+#define SM_TEAM_MAX 64
+
+typedef struct sm_team sm_team;
+
+/* A team of n threads: the caller's and n - 1 started here. NULL when out
+ * of memory or n < 2; a thread that cannot be started leaves its parts to
+ * the caller. */
+sm_team *sm_team_new(int n);
+
+/* Stops and joins the threads, frees the team and sets *t to NULL (safe
+ * on NULL). */
+void sm_team_destroy(sm_team **t);
+
+/* Threads of the team, the caller's included. */
+int sm_team_size(const sm_team *t);
+
+/* Calls fn(arg, k, parts) for k < parts (parts <= sm_team_size), part k
+ * on thread k, and returns when all are done. */
+void sm_team_run(sm_team *t, void (*fn)(void *arg, int part, int parts),
+                 void *arg, int parts);
+
+#endif
