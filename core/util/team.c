@@ -16,7 +16,7 @@
 #define RELAX() ((void)0)
 #endif
 
-#define SPIN 20000
+#define SPIN 2000
 
 typedef struct member {
     struct sm_team *t;
