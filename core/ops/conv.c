@@ -108,7 +108,7 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
                       d->p >= DIRECT_MIN_PLANE;
     d->direct = d->direct_shape && sm_isa() != SM_ISA_BASELINE;
     /* one channel a group both sides: the depthwise kernel, whatever
-     * the plane (it wastes no lanes on channels) */
+     * the plane (it wastes no lanes on channels, conv_dw.c) */
     d->depthwise_shape = two && d->cg == 1 && d->mg == 1 && d->dh == 1 &&
                          d->dw == 1;
     d->depthwise = d->depthwise_shape && sm_isa() != SM_ISA_BASELINE;
@@ -458,8 +458,8 @@ static int pack_kind(const dims *d)
 
 /* The forward pass, with the weights packed beforehand (conv_pack) or
  * not (prepacked NULL); and its Relu into ry when not NULL, which only
- * the direct and depthwise paths compute in the same pass. Returns 1 when ry was
- * written. */
+ * the direct and depthwise paths compute in the same pass. Returns 1
+ * when ry was written. */
 static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, const float *prepacked, float *ry,
                      float *ws)

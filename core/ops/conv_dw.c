@@ -38,7 +38,7 @@
 
 /* Layers of at least this many channels run channel-blocked, whatever
  * the plane (measured from 4 x 4 to 112 x 112, 3 x 3 to 7 x 7 kernels:
- * 1.2 to 12 times faster than a plane at a time); below, most of a
+ * 1.3 to 12 times faster than a plane at a time); below, most of a
  * block's lanes would be idle, and a plane at a time is faster on large
  * planes (docs/PERFORMANCE.md). */
 #define BLOCKED_MIN_CHANNELS 4
@@ -217,11 +217,53 @@ PLANE_GRID(grid256, ATTR256, 8, step256_4, step256_1)
 #define AI inline __attribute__((always_inline))
 
 /* One instruction set's vector operations under common names, for
- * DEFINE_BLOCKED: loads and stores of n < VL lanes leave the rest alone
- * (loads read zeros there). */
-ATTR512 static AI __m512 zero512(void) { return _mm512_setzero_ps(); }
-ATTR512 static AI __m512 ld512(const float *p) { return _mm512_loadu_ps(p); }
-ATTR512 static AI void st512(float *p, __m512 v) { _mm512_storeu_ps(p, v); }
+ * DEFINE_BLOCKED (S: 512 or 256). Masked loads and stores of n < VL lanes
+ * (ldnS, stnS) leave the rest alone, the loads reading zeros there. */
+#define DEFINE_OPS(S)                                                          \
+    ATTR##S static AI __m##S zero##S(void) { return _mm##S##_setzero_ps(); }   \
+    ATTR##S static AI __m##S ld##S(const float *p)                             \
+    {                                                                          \
+        return _mm##S##_loadu_ps(p);                                           \
+    }                                                                          \
+    ATTR##S static AI void st##S(float *p, __m##S v)                           \
+    {                                                                          \
+        _mm##S##_storeu_ps(p, v);                                              \
+    }                                                                          \
+    ATTR##S static AI __m##S fma##S(__m##S a, __m##S b, __m##S c)              \
+    {                                                                          \
+        return _mm##S##_fmadd_ps(a, b, c);                                     \
+    }                                                                          \
+    ATTR##S static AI __m##S add##S(__m##S a, __m##S b)                        \
+    {                                                                          \
+        return _mm##S##_add_ps(a, b);                                          \
+    }                                                                          \
+    /* x < 0 ? 0 : x (sm_op_relu1): MAXPS returns its second operand          \
+     * unless the first is greater, so -0 and NaN pass */                     \
+    ATTR##S static AI __m##S relu##S(__m##S x)                                 \
+    {                                                                          \
+        return _mm##S##_max_ps(_mm##S##_setzero_ps(), x);                      \
+    }
+
+/* The first two steps of a VL x VL transpose of r (t: scratch): 2 x 2
+ * blocks of floats within each 128-bit lane, then 4 x 4; after them
+ * r[4g + m], 128-bit lane k, holds rows 4g..4g+3 of column 4k + m. */
+#define TRANSPOSE_4X4(S, VL, r, t)                                             \
+    do {                                                                       \
+        _Pragma("GCC unroll 16") for (int i = 0; i < VL; i += 2) {             \
+            t[i] = _mm##S##_unpacklo_ps(r[i], r[i + 1]);                       \
+            t[i + 1] = _mm##S##_unpackhi_ps(r[i], r[i + 1]);                   \
+        }                                                                      \
+        _Pragma("GCC unroll 4") for (int g = 0; g < VL; g += 4) {              \
+            r[g] = _mm##S##_shuffle_ps(t[g], t[g + 2], 0x44);                  \
+            r[g + 1] = _mm##S##_shuffle_ps(t[g], t[g + 2], 0xee);              \
+            r[g + 2] = _mm##S##_shuffle_ps(t[g + 1], t[g + 3], 0x44);          \
+            r[g + 3] = _mm##S##_shuffle_ps(t[g + 1], t[g + 3], 0xee);          \
+        }                                                                      \
+    } while (0)
+
+DEFINE_OPS(512)
+DEFINE_OPS(256)
+
 ATTR512 static AI __m512 ldn512(const float *p, int64_t n)
 {
     return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
@@ -230,34 +272,13 @@ ATTR512 static AI void stn512(float *p, int64_t n, __m512 v)
 {
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v);
 }
-ATTR512 static AI __m512 fma512(__m512 a, __m512 b, __m512 c)
-{
-    return _mm512_fmadd_ps(a, b, c);
-}
-ATTR512 static AI __m512 add512(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
-/* x < 0 ? 0 : x (sm_op_relu1): MAXPS returns its second operand unless
- * the first is greater, so -0 and NaN pass. */
-ATTR512 static AI __m512 relu512(__m512 x)
-{
-    return _mm512_max_ps(_mm512_setzero_ps(), x);
-}
 
-/* r[i] lane j becomes r[j] lane i: 2 x 2 blocks of floats within each
- * 128-bit lane, then 4 x 4, then the 4 x 4 of 128-bit lanes. */
+/* r[i] lane j becomes r[j] lane i: TRANSPOSE_4X4, then the 4 x 4 of
+ * 128-bit lanes. */
 ATTR512 static AI void tr512(__m512 r[16])
 {
     __m512 t[16];
-    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    _Pragma("GCC unroll 4") for (int g = 0; g < 16; g += 4) {
-        r[g] = _mm512_shuffle_ps(t[g], t[g + 2], 0x44);
-        r[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], 0xee);
-        r[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0x44);
-        r[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xee);
-    }
-    /* r[4g + m], 128-bit lane k: rows 4g..4g+3 of column 4k + m */
+    TRANSPOSE_4X4(512, 16, r, t);
     _Pragma("GCC unroll 4") for (int m = 0; m < 4; m++) {
         const __m512 e0 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x44);
         const __m512 e1 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xee);
@@ -272,9 +293,6 @@ ATTR512 static AI void tr512(__m512 r[16])
         r[i] = t[i];
 }
 
-ATTR256 static AI __m256 zero256(void) { return _mm256_setzero_ps(); }
-ATTR256 static AI __m256 ld256(const float *p) { return _mm256_loadu_ps(p); }
-ATTR256 static AI void st256(float *p, __m256 v) { _mm256_storeu_ps(p, v); }
 ATTR256 static AI __m256i mask256(int64_t n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n),
@@ -288,30 +306,13 @@ ATTR256 static AI void stn256(float *p, int64_t n, __m256 v)
 {
     _mm256_maskstore_ps(p, mask256(n), v);
 }
-ATTR256 static AI __m256 fma256(__m256 a, __m256 b, __m256 c)
-{
-    return _mm256_fmadd_ps(a, b, c);
-}
-ATTR256 static AI __m256 add256(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-ATTR256 static AI __m256 relu256(__m256 x)
-{
-    return _mm256_max_ps(_mm256_setzero_ps(), x);
-}
 
+/* r[i] lane j becomes r[j] lane i: TRANSPOSE_4X4, then the 2 x 2 of
+ * 128-bit lanes. */
 ATTR256 static AI void tr256(__m256 r[8])
 {
     __m256 t[8];
-    _Pragma("GCC unroll 8") for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    _Pragma("GCC unroll 2") for (int g = 0; g < 8; g += 4) {
-        r[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
-        r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xee);
-        r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
-        r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xee);
-    }
-    /* r[4g + m], 128-bit lane k: rows 4g..4g+3 of column 4k + m */
+    TRANSPOSE_4X4(256, 8, r, t);
     _Pragma("GCC unroll 4") for (int m = 0; m < 4; m++) {
         t[m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x20);
         t[4 + m] = _mm256_permute2f128_ps(r[m], r[4 + m], 0x31);

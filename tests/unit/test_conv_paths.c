@@ -188,18 +188,12 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
         {32, 4, 4, 64, 1, 1, 2, 0, "1x1/2, pixel-major", 0, 0},
         {48, 5, 3, 40, 1, 1, 1, 0, "1x1 pointwise, pixel-major", 0, 0},
         {64, 4, 4, 64, 3, 2, 1, 1, "grouped, pixel-major", 0, 0},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check(&cases[i]);
-}
-
-/* Depthwise layers (core/ops/conv_dw.c): channel-blocked from 4 channels
- * (16 a block with AVX-512, 8 with AVX2: counts of neither a multiple
- * run a masked last block), a plane at a time below. */
-Test(conv_paths, depthwise_rounds_as_the_definition)
-{
-    const ccase cases[] = {
-        /* c   h   w   m  k  g  s  p */
+        {16, 9, 9, 16, 3, 1, 1, 1, "3x3, direct, no bias, Relu", 1, 1},
+        {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major, Relu", 0, 1},
+        /* depthwise (core/ops/conv_dw.c): channel-blocked from 4
+         * channels (16 a block with AVX-512, 8 with AVX2: counts of
+         * neither a multiple run a masked last block), a plane at a time
+         * below */
         {24, 11, 10, 24, 3, 24, 1, 1, "3x3 depthwise", 0, 0},
         {24, 11, 10, 24, 3, 24, 2, 1, "3x3/2 depthwise", 0, 0},
         {8, 7, 6, 8, 5, 8, 1, 2, "5x5 depthwise", 0, 0},
