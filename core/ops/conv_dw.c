@@ -161,7 +161,7 @@ static void lay_out(const sm_conv_dw *s, const float *x, float *buf)
 
 #if defined(__x86_64__)
 /* NV vectors V (VL floats) of the grid from position q0. */
-#define PLANE_STEP(NAME, ATTR, V, VL, SET1, LOADU, STOREU, FMA, NV)           \
+#define PLANE_STEP(NAME, ATTR, V, VL, SET1, LOADU, STOREU, FMA, NV)            \
     ATTR static inline __attribute__((always_inline)) void NAME(               \
         const sm_conv_dw *s, const float *buf, const float *w, float *grid,    \
         int64_t q0)                                                            \
@@ -185,7 +185,7 @@ static void lay_out(const sm_conv_dw *s, const float *x, float *buf)
 
 /* The grid of one plane: XB vectors a step, then the rest one by one (a
  * small plane's grid is a vector or two). */
-#define PLANE_GRID(NAME, ATTR, VL, STEPX, STEP1)                              \
+#define PLANE_GRID(NAME, ATTR, VL, STEPX, STEP1)                               \
     ATTR static void NAME(const sm_conv_dw *s, const float *buf,               \
                           const float *w, float *grid)                         \
     {                                                                          \
@@ -197,11 +197,11 @@ static void lay_out(const sm_conv_dw *s, const float *x, float *buf)
             STEP1(s, buf, w, grid, q0);                                        \
     }
 
-#define PLANE_STEP512(NV)                                                            \
-    PLANE_STEP(step512_##NV, ATTR512, __m512, 16, _mm512_set1_ps,             \
+#define PLANE_STEP512(NV)                                                      \
+    PLANE_STEP(step512_##NV, ATTR512, __m512, 16, _mm512_set1_ps,              \
                 _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, NV)
-#define PLANE_STEP256(NV)                                                            \
-    PLANE_STEP(step256_##NV, ATTR256, __m256, 8, _mm256_set1_ps,              \
+#define PLANE_STEP256(NV)                                                      \
+    PLANE_STEP(step256_##NV, ATTR256, __m256, 8, _mm256_set1_ps,               \
                 _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, NV)
 PLANE_STEP512(4)
 PLANE_STEP512(1)
@@ -211,7 +211,7 @@ PLANE_GRID(grid512, ATTR512, 16, step512_4, step512_1)
 PLANE_GRID(grid256, ATTR256, 8, step256_4, step256_1)
 #endif
 
-/* --- channel-blocked -------------------------------------------------------- */
+/* --- channel-blocked ------------------------------------------------------ */
 
 #if defined(__x86_64__)
 #define AI inline __attribute__((always_inline))
@@ -484,7 +484,7 @@ DEFINE_BLOCKED(512, 16)
 DEFINE_BLOCKED(256, 8)
 #endif
 
-/* --- either ------------------------------------------------------------------ */
+/* --- either --------------------------------------------------------------- */
 
 int64_t sm_conv_dw_scratch_size(const sm_conv_dw *s, int64_t channels)
 {

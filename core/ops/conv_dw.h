@@ -5,9 +5,10 @@
  * here layers of a few channels and more run channel-blocked (a vector
  * holds one pixel of 16 or 8 channels, so that the setup of a plane is
  * paid once a block), the others a plane at a time, padded once, the taps
- * along whole vectors of an output row. Either way each output is one fused multiply-add chain over
- * (ki, kj) in order from zero, then the bias added, then the Relu when
- * asked: the roundings of im2col + sm_sgemm. Internal to core/ops/conv.c. */
+ * along whole vectors of an output row. Either way each output is one
+ * fused multiply-add chain over (ki, kj) in order from zero, then the
+ * bias added, then the Relu when asked: the roundings of im2col +
+ * sm_sgemm. Internal to core/ops/conv.c. */
 #ifndef SM_OP_CONV_DW_H
 #define SM_OP_CONV_DW_H
 
