@@ -64,7 +64,8 @@ static int conv_parse(void *pv, const sm_attrs *a, sm_err *err)
 typedef struct dims {
     int64_t n, c, h, w, m, kh, kw, oh, ow, cg, mg, k, p, nb;
     int64_t sh, sw, dh, dw, ph, pw;
-    int depthwise;    /* a layer for conv_dw.c, and this CPU has it */
+    int depthwise_shape; /* a layer for conv_dw.c */
+    int depthwise;    /* ... and this CPU has its kernel */
     int direct_shape; /* a layer for conv_direct.c (DIRECT_MIN_PLANE) */
     int direct;       /* ... and the CPU has its kernel: run there */
 } dims;
@@ -107,10 +108,11 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
                       d->p >= DIRECT_MIN_PLANE;
     d->direct = d->direct_shape && sm_isa() != SM_ISA_BASELINE;
     /* one channel a group both sides: the depthwise kernel, whatever
-     * the plane (it wastes no lanes on channels) */
-    d->depthwise = two && d->cg == 1 && d->mg == 1 && d->dh == 1 &&
-                   d->dw == 1 && sm_isa() != SM_ISA_BASELINE;
-    if (d->depthwise)
+     * the plane (it wastes no lanes on channels, conv_dw.c) */
+    d->depthwise_shape = two && d->cg == 1 && d->mg == 1 && d->dh == 1 &&
+                         d->dw == 1;
+    d->depthwise = d->depthwise_shape && sm_isa() != SM_ISA_BASELINE;
+    if (d->depthwise_shape)
         d->direct = d->direct_shape = 0;
 }
 
@@ -208,9 +210,9 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
     /* the direct path and im2col (a training backward's weight gradient)
      * take the workspace in turn, never at once */
     size_t direct = direct_workspace(&d);
-    if (in[0]->ndim == 4 && d.cg == 1 && d.mg == 1 && d.dh == 1 && d.dw == 1) {
+    if (d.depthwise_shape) {
         sm_conv_dw s = dw_problem(&d);
-        size_t dw = (size_t)sm_conv_dw_scratch_size(&s);
+        size_t dw = (size_t)sm_conv_dw_scratch_size(&s, d.c);
         direct = dw > direct ? dw : direct;
     }
     return gemm > direct ? gemm : direct;
@@ -441,21 +443,23 @@ static void run_pixel_major(const conv *p, const dims *d, const float *x,
     }
 }
 
-/* What conv_pack lays out for the layer of d: the direct kernel's
- * weights (its shape, whether or not this CPU runs it now), the
+/* What conv_pack lays out for the layer of d: the depthwise or direct
+ * kernel's weights (its shape, whether or not this CPU runs it now), the
  * pixel-major GEMM's, or nothing (0). */
-enum { PACK_NONE, PACK_DIRECT, PACK_PIXEL };
+enum { PACK_NONE, PACK_DIRECT, PACK_PIXEL, PACK_DW };
 
 static int pack_kind(const dims *d)
 {
-    return d->direct_shape ? PACK_DIRECT : pixel_major(d) ? PACK_PIXEL
-                                                           : PACK_NONE;
+    return d->depthwise_shape ? PACK_DW
+           : d->direct_shape  ? PACK_DIRECT
+           : pixel_major(d)   ? PACK_PIXEL
+                              : PACK_NONE;
 }
 
 /* The forward pass, with the weights packed beforehand (conv_pack) or
  * not (prepacked NULL); and its Relu into ry when not NULL, which only
- * the direct path computes in the same pass. Returns 1 when ry was
- * written. */
+ * the direct and depthwise paths compute in the same pass. Returns 1
+ * when ry was written. */
 static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, const float *prepacked, float *ry,
                      float *ws)
@@ -467,11 +471,9 @@ static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
     if (d.depthwise) {
         sm_conv_dw s = dw_problem(&d);
         /* d.depthwise: this CPU has the kernel (get_dims) */
-        for (int64_t i = 0; i < d.n; i++)
-            (void)sm_conv_dw_run(&s, d.c, x->data + i * d.c * d.h * d.w,
-                                 w->data, b ? b->data : NULL, y + i * d.m * d.p,
-                                 ws);
-        return 0;
+        (void)sm_conv_dw_run(&s, d.n, d.c, x->data, w->data, prepacked,
+                             b ? b->data : NULL, y, ry, ws);
+        return ry != NULL;
     }
     if (d.direct) {
         sm_conv_direct s = direct_fwd(&d);
@@ -553,7 +555,10 @@ static size_t conv_pack_size(const void *pv, const sm_tensor *const *in,
     dims d;
     get_dims(p, in[0], in[1], out[0], &d);
     sm_conv_direct s = direct_fwd(&d);
+    sm_conv_dw sd = dw_problem(&d);
     switch (pack_kind(&d)) {
+    case PACK_DW:
+        return (size_t)sm_conv_dw_packed_size(&sd, d.c);
     case PACK_DIRECT:
         return (size_t)(p->group * sm_conv_direct_packed_size(&s));
     case PACK_PIXEL:
@@ -574,6 +579,11 @@ static void conv_pack(const void *pv, const sm_tensor *const *in, int n_in,
     get_dims(p, in[0], in[1], out[0], &d);
     sm_conv_direct s = direct_fwd(&d);
     const int kind = pack_kind(&d);
+    if (kind == PACK_DW) {
+        sm_conv_dw sd = dw_problem(&d);
+        sm_conv_dw_pack(&sd, d.c, w, packed);
+        return;
+    }
     for (int64_t g = 0; g < p->group; g++) {
         const float *wg = w + g * d.mg * d.k;
         if (kind == PACK_DIRECT)
@@ -594,8 +604,10 @@ static const float *usable_packing(const conv *p, const float *packed,
     dims d;
     get_dims(p, in[0], in[1], out[0], &d);
     const int kind = pack_kind(&d);
-    return (kind == PACK_DIRECT && d.direct) || kind == PACK_PIXEL ? packed
-                                                                   : NULL;
+    return (kind == PACK_DIRECT && d.direct) ||
+                   (kind == PACK_DW && d.depthwise) || kind == PACK_PIXEL
+               ? packed
+               : NULL;
 }
 
 static void conv_run_packed(const void *pv, const float *packed,
