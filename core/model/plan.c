@@ -313,7 +313,10 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
             double f = n->op->flops(n->params, nin, n->n_in,
                                     (const sm_tensor *const *)nout, n->n_out);
             p->flops += f;
-            p->split[i] = n->op->run_part && f >= SM_PLAN_SPLIT_FLOPS;
+            p->split[i] = n->op->run_part && f >= SM_PLAN_SPLIT_FLOPS &&
+                          n->op->split(n->params, nin, n->n_in,
+                                       (const sm_tensor *const *)nout,
+                                       n->n_out);
         }
         p->folded[i] = (unsigned char)all_const;
         /* Folded outputs count as constants for the nodes below and keep

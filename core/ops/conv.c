@@ -633,6 +633,102 @@ static void conv_run_relu(const void *pv, const float *packed,
             relu->data, ws);
 }
 
+/* --- a layer split over threads (op.h run_part) --------------------------- */
+
+/* Output channels of the direct path's slice [c0, c1) of a one-group
+ * layer: the layer's own kernel on fewer channels (c0 a multiple of the
+ * packing's block of 8, so the slice's packed weights are the layer's
+ * from c0 on). */
+static void direct_slice(const dims *d, const float *x, const float *w,
+                         const float *prepacked, const float *b, float *y,
+                         float *ry, int64_t c0, int64_t c1, float *ws)
+{
+    sm_conv_direct s = direct_fwd(d);
+    s.cout = c1 - c0;
+    const int64_t kt = s.cin * s.kh * s.kw;
+    float *packed = ws, *xp = packed + sm_conv_direct_packed_size(&s);
+    float *scratch = xp + sm_conv_direct_input_size(&s);
+    const float *wp = prepacked ? prepacked + c0 * kt : packed;
+    if (!prepacked)
+        sm_conv_direct_pack(&s, w + c0 * kt, 0, packed);
+    for (int64_t i = 0; i < d->n; i++) {
+        sm_conv_direct_pad(&s, x + i * d->c * d->h * d->w, d->h, d->w, d->ph,
+                           d->pw, xp);
+        const int64_t yo = (i * d->m + c0) * d->p;
+        (void)sm_conv_direct_run(&s, xp, wp, b ? b + c0 : NULL, y + yo,
+                                 ry ? ry + yo : NULL, 0, scratch);
+    }
+}
+
+/* The channels a part takes whole: the blocks of the depthwise and direct
+ * packings (16 and 8 channels); 0 where the layer is not split. */
+static int64_t slice_unit(const conv *p, const dims *d)
+{
+    if (d->depthwise)
+        return 16;
+    if (d->direct && p->group == 1)
+        return 8;
+    return 0;
+}
+
+static int conv_split(const void *pv, const sm_tensor *const *in, int n_in,
+                      const sm_tensor *const *out, int n_out)
+{
+    (void)n_in;
+    (void)n_out;
+    const conv *p = pv;
+    dims d;
+    get_dims(p, in[0], in[1], out[0], &d);
+    const int64_t unit = slice_unit(p, &d);
+    return unit && (d.depthwise ? d.c : d.m) >= 2 * unit;
+}
+
+/* Part `part` of `parts` of the forward pass: a slice of whole blocks of
+ * output channels, each with the very bits of the whole layer's. */
+static void conv_run_part(const void *pv, const float *packed,
+                          const sm_tensor *const *in, int n_in,
+                          sm_tensor *const *out, int n_out, sm_tensor *relu,
+                          float *ws, int part, int parts)
+{
+    (void)n_out;
+    const conv *p = pv;
+    const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
+    dims d;
+    get_dims(p, x, w, out[0], &d);
+    const float *pk =
+        packed ? usable_packing(p, packed, in, (const sm_tensor *const *)out)
+               : NULL;
+    float *ry = relu ? relu->data : NULL;
+    const int64_t unit = slice_unit(p, &d);
+    if (!unit) { /* not split (conv_split): the whole layer on part 0 */
+        if (part == 0)
+            forward(p, in, n_in, out, pk, ry, ws);
+        return;
+    }
+    const int64_t total = d.depthwise ? d.c : d.m;
+    const int64_t blocks = (total + unit - 1) / unit;
+    const int64_t c0 = blocks * part / parts * unit;
+    int64_t c1 = blocks * (part + 1) / parts * unit;
+    c1 = c1 < total ? c1 : total;
+    if (c0 >= c1)
+        return;
+    const float *bias = b ? b->data : NULL;
+    if (d.direct) {
+        direct_slice(&d, x->data, w->data, pk, bias, out[0]->data, ry, c0, c1,
+                     ws);
+        return;
+    }
+    sm_conv_dw s = dw_problem(&d);
+    const int64_t taps = d.kh * d.kw, hw = d.h * d.w;
+    for (int64_t i = 0; i < d.n; i++) {
+        const int64_t yo = (i * d.m + c0) * d.p;
+        (void)sm_conv_dw_run(&s, 1, c1 - c0, x->data + (i * d.c + c0) * hw,
+                             w->data + c0 * taps, pk ? pk + c0 * taps : NULL,
+                             bias ? bias + c0 : NULL, out[0]->data + yo,
+                             ry ? ry + yo : NULL, ws);
+    }
+}
+
 static double conv_flops(const void *pv, const sm_tensor *const *in, int n_in,
                          const sm_tensor *const *out, int n_out)
 {
@@ -764,6 +860,8 @@ const sm_op_class sm_op_conv = {
     .pack = conv_pack,
     .run_packed = conv_run_packed,
     .run_relu = conv_run_relu,
+    .run_part = conv_run_part,
+    .split = conv_split,
     .backward = conv_backward,
     .bwd_workspace = conv_bwd_workspace,
 };

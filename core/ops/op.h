@@ -95,6 +95,10 @@ typedef struct sm_op_class {
                      const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, sm_tensor *relu,
                      float *ws, int part, int parts);
+    /* With run_part: whether run_part shares this node's work out at all
+     * (1), asked at planning; 0 runs it whole. */
+    int (*split)(const void *p, const sm_tensor *const *in, int n_in,
+                 const sm_tensor *const *out, int n_out);
 } sm_op_class;
 
 /* Every operator class is a const object named sm_op_<name> defined in its

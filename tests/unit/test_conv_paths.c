@@ -7,9 +7,10 @@
  * Relu node the engine fuses into the Conv). On every instruction set
  * with fused multiply-add this CPU has, at batch 1 and in a batch of 5
  * (an image's bits do not depend on the batch), on one thread and on two
- * (a batch split by images), through the engine (so the packed weights
- * are the ones run); and the depthwise layers on the baseline set too,
- * whose chain multiplies and adds apart. */
+ * (a batch split by images, or a layer of one image by output channels),
+ * through the engine (so the packed weights are the ones run), and in 2
+ * to 4 parts (op.h run_part); and the depthwise layers on the baseline
+ * set too, whose chain multiplies and adds apart. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -108,6 +109,50 @@ static unsigned char *conv_model(const ccase *k, const sm_tensor *wt,
     return bytes;
 }
 
+/* The layer in parts (op.h run_part), 2 to 4 of them run one after the
+ * other on the batch of 5, with the weights the engine packed: together
+ * they must write every output once (the rest stays NaN) with the
+ * definition's bits, and the Relu alike. */
+static void check_parts(const ccase *k, const sm_model *m, const sm_tensor *x,
+                        const sm_tensor *wt, const sm_tensor *b,
+                        const float *want, const float *rwant, int64_t plane,
+                        const char *isa)
+{
+    const sm_op_class *op = sm_op_find("Conv");
+    const node *n = &m->g.nodes[0];
+    cr_assert(op && op->run_part && op->split);
+    const int64_t oh = out_size(k, k->h), ow = out_size(k, k->w);
+    sm_tensor *y = sm_tensor_new(4, (int64_t[]){5, k->m, oh, ow});
+    sm_tensor *r = sm_tensor_new(4, (int64_t[]){5, k->m, oh, ow});
+    const sm_tensor *in[3] = {x, wt, b};
+    const int n_in = k->no_bias ? 2 : 3;
+    sm_tensor *out[1] = {y};
+    const size_t ws = op->workspace(n->params, in, n_in,
+                                    (const sm_tensor *const *)out, 1);
+    float *buf = malloc(sizeof(float) * (ws + 1) * 4);
+    const float *packed = m->packed ? m->packed[0] : NULL;
+    for (int parts = 2; parts <= 4; parts++) {
+        for (int64_t i = 0; i < 5 * plane; i++)
+            y->data[i] = r->data[i] = NAN;
+        for (int part = 0; part < parts; part++)
+            op->run_part(n->params, packed, in, n_in, out, 1,
+                         k->relu ? r : NULL, buf + (size_t)part * (ws + 1),
+                         part, parts);
+        int64_t bad = differ(y->data, want, 5 * plane);
+        cr_assert_eq(bad, 0, "%s, %s, %d parts: %lld of %lld outputs differ "
+                     "from the definition", k->what, isa, parts,
+                     (long long)bad, (long long)(5 * plane));
+        if (k->relu) {
+            bad = differ(r->data, rwant, 5 * plane);
+            cr_assert_eq(bad, 0, "%s, %s, %d parts: %lld Relu outputs differ",
+                         k->what, isa, parts, (long long)bad);
+        }
+    }
+    free(buf);
+    sm_tensor_destroy(&y);
+    sm_tensor_destroy(&r);
+}
+
 static void check(const ccase *k)
 {
     const int64_t oh = out_size(k, k->h), ow = out_size(k, k->w);
@@ -164,6 +209,7 @@ static void check(const ccase *k)
                              (long long)bad, (long long)cnt);
             }
         }
+        check_parts(k, m, x, wt, b, want, rwant, plane, sm_isa_name(isa));
         sm_model_destroy(&m);
     }
     unsetenv("SALMAP_ISA");
