@@ -1,12 +1,17 @@
-/* sm_team: a call is published by bumping a generation counter; workers
- * spin on it for about SPIN pauses (tens of microseconds: the gap between
- * two nodes of a forward pass) before sleeping on a condition variable,
- * and the caller waits for their acknowledgements likewise. */
+/* sm_team: a call is published as one atomic word, (generation, parts,
+ * next part), from which every thread, the caller's included, claims
+ * parts until none is left; the caller returns when all are done. A part
+ * goes to whichever thread is there first, so a worker that the system
+ * has not scheduled (a busy machine) costs the call nothing: the caller
+ * takes its parts. Workers wait for the next call spinning for SPIN
+ * pauses (tens of microseconds: the gap between two nodes of a forward
+ * pass), then asleep. */
 #include "util/team.h"
 
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -18,64 +23,93 @@
 
 #define SPIN 2000
 
-typedef struct member {
-    struct sm_team *t;
-    int idx;
-} member;
+/* The claim word: generation (32 bits), parts (16), next part (16). */
+#define GEN_OF(c) ((uint32_t)((c) >> 32))
+#define PARTS_OF(c) ((int)(((c) >> 16) & 0xffff))
+#define NEXT_OF(c) ((int)((c) & 0xffff))
 
 struct sm_team {
     int n;
     pthread_t tid[SM_TEAM_MAX];
     int started[SM_TEAM_MAX];
-    member mem[SM_TEAM_MAX];
-    int n_started;
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    atomic_uint gen;      /* bumped once a call (and to stop) */
-    atomic_int pending;   /* started workers yet to acknowledge the call */
+    pthread_cond_t wake, finished;
+    _Atomic uint64_t claim;
+    atomic_int done;      /* parts of the current call finished */
     atomic_int sleepers;  /* workers asleep on wake */
+    atomic_int caller_asleep;
     atomic_int stop;
-    /* the call, written before gen is bumped */
+    uint32_t gen;         /* the caller's count of calls */
+    /* the call, written before its claim word is published */
     void (*fn)(void *arg, int part, int parts);
     void *arg;
-    int parts;
 };
 
-/* The generation after `seen`, spinning then asleep. */
-static unsigned next_call(sm_team *t, unsigned seen)
+/* Claims and runs parts of the call whose word was c until none is left
+ * (or another call has begun: its parts are then no longer this one's to
+ * take). */
+static void run_claims(sm_team *t, uint64_t c)
 {
-    unsigned g = seen;
+    const uint32_t gen = GEN_OF(c);
+    while (GEN_OF(c) == gen && NEXT_OF(c) < PARTS_OF(c)) {
+        if (!atomic_compare_exchange_weak(&t->claim, &c, c + 1))
+            continue; /* c reloaded */
+        /* claimed: the caller waits for this part, so the call stands */
+        const int part = NEXT_OF(c), parts = PARTS_OF(c);
+        t->fn(t->arg, part, parts);
+        if (atomic_fetch_add(&t->done, 1) + 1 == parts &&
+            atomic_load(&t->caller_asleep)) {
+            pthread_mutex_lock(&t->mu);
+            pthread_cond_signal(&t->finished);
+            pthread_mutex_unlock(&t->mu);
+        }
+        c = atomic_load(&t->claim);
+    }
+}
+
+/* The claim word of the first call after generation `seen`, spinning
+ * then asleep. */
+static uint64_t next_call(sm_team *t, uint32_t seen)
+{
+    uint64_t c;
     for (int i = 0; i < SPIN; i++) {
-        g = atomic_load_explicit(&t->gen, memory_order_acquire);
-        if (g != seen)
-            return g;
+        c = atomic_load_explicit(&t->claim, memory_order_acquire);
+        if (GEN_OF(c) != seen)
+            return c;
         RELAX();
     }
     pthread_mutex_lock(&t->mu);
     atomic_fetch_add(&t->sleepers, 1);
-    while ((g = atomic_load(&t->gen)) == seen)
+    while (GEN_OF(c = atomic_load(&t->claim)) == seen)
         pthread_cond_wait(&t->wake, &t->mu);
     atomic_fetch_sub(&t->sleepers, 1);
     pthread_mutex_unlock(&t->mu);
-    return g;
+    return c;
 }
 
 static void *worker_main(void *arg)
 {
-    member *me = arg;
-    sm_team *t = me->t;
-    unsigned seen = 0;
+    sm_team *t = arg;
+    uint32_t seen = 0;
     for (;;) {
-        seen = next_call(t, seen);
+        uint64_t c = next_call(t, seen);
         if (atomic_load(&t->stop))
             return NULL;
-        if (me->idx < t->parts)
-            t->fn(t->arg, me->idx, t->parts);
-        if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&t->mu);
-            pthread_cond_signal(&t->done);
-            pthread_mutex_unlock(&t->mu);
-        }
+        seen = GEN_OF(c);
+        run_claims(t, c);
+    }
+}
+
+/* Publishes a call of `parts` parts (0: the stop) and wakes the workers
+ * asleep. */
+static void publish(sm_team *t, int parts)
+{
+    t->gen++;
+    atomic_store(&t->claim, (uint64_t)t->gen << 32 | (uint64_t)parts << 16);
+    if (atomic_load(&t->sleepers) > 0) {
+        pthread_mutex_lock(&t->mu);
+        pthread_cond_broadcast(&t->wake);
+        pthread_mutex_unlock(&t->mu);
     }
 }
 
@@ -91,29 +125,15 @@ sm_team *sm_team_new(int n)
     t->n = n;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->wake, NULL);
-    pthread_cond_init(&t->done, NULL);
-    atomic_init(&t->gen, 0);
-    atomic_init(&t->pending, 0);
+    pthread_cond_init(&t->finished, NULL);
+    atomic_init(&t->claim, 0);
+    atomic_init(&t->done, 0);
     atomic_init(&t->sleepers, 0);
+    atomic_init(&t->caller_asleep, 0);
     atomic_init(&t->stop, 0);
-    for (int k = 1; k < n; k++) {
-        t->mem[k] = (member){t, k};
-        t->started[k] = pthread_create(&t->tid[k], NULL, worker_main,
-                                       &t->mem[k]) == 0;
-        t->n_started += t->started[k];
-    }
+    for (int k = 1; k < n; k++)
+        t->started[k] = pthread_create(&t->tid[k], NULL, worker_main, t) == 0;
     return t;
-}
-
-/* Publishes the call (or the stop) and wakes any worker asleep. */
-static void publish(sm_team *t)
-{
-    atomic_fetch_add(&t->gen, 1);
-    if (atomic_load(&t->sleepers) > 0) {
-        pthread_mutex_lock(&t->mu);
-        pthread_cond_broadcast(&t->wake);
-        pthread_mutex_unlock(&t->mu);
-    }
 }
 
 void sm_team_destroy(sm_team **tp)
@@ -122,13 +142,13 @@ void sm_team_destroy(sm_team **tp)
     if (!t)
         return;
     atomic_store(&t->stop, 1);
-    publish(t);
+    publish(t, 0);
     for (int k = 1; k < t->n; k++)
         if (t->started[k])
             pthread_join(t->tid[k], NULL);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->wake);
-    pthread_cond_destroy(&t->done);
+    pthread_cond_destroy(&t->finished);
     free(t);
     *tp = NULL;
 }
@@ -141,28 +161,26 @@ int sm_team_size(const sm_team *t)
 void sm_team_run(sm_team *t, void (*fn)(void *arg, int part, int parts),
                  void *arg, int parts)
 {
-    if (!t || parts < 2 || t->n_started == 0) {
+    if (!t || parts < 2) {
         for (int k = 0; k < parts; k++)
             fn(arg, k, parts);
         return;
     }
-    assert(parts <= t->n);
+    assert(parts <= t->n && parts <= 0xffff);
     t->fn = fn;
     t->arg = arg;
-    t->parts = parts;
-    atomic_store(&t->pending, t->n_started);
-    publish(t);
-    fn(arg, 0, parts);
-    for (int k = 1; k < parts; k++)
-        if (!t->started[k]) /* no thread: its part runs here */
-            fn(arg, k, parts);
+    atomic_store(&t->done, 0);
+    publish(t, parts);
+    run_claims(t, atomic_load(&t->claim));
     for (int i = 0; i < SPIN; i++) {
-        if (atomic_load_explicit(&t->pending, memory_order_acquire) == 0)
+        if (atomic_load_explicit(&t->done, memory_order_acquire) == parts)
             return;
         RELAX();
     }
     pthread_mutex_lock(&t->mu);
-    while (atomic_load(&t->pending) > 0)
-        pthread_cond_wait(&t->done, &t->mu);
+    atomic_store(&t->caller_asleep, 1);
+    while (atomic_load(&t->done) < parts)
+        pthread_cond_wait(&t->finished, &t->mu);
+    atomic_store(&t->caller_asleep, 0);
     pthread_mutex_unlock(&t->mu);
 }

@@ -1,9 +1,10 @@
 /* sm_team: threads kept for the life of their owner (a model), that take
  * the parts of one call at a time: fork-join at the cost of a wake-up, not
  * of a thread's start (util/pool.h starts threads per call, which costs
- * more than a whole node of a one-image run). A worker waits for the next
- * call spinning for a short while, then asleep; the caller's thread runs
- * part 0 and waits for the others the same way. One caller at a time. */
+ * more than a whole node of a one-image run). Every thread, the caller's
+ * included, takes parts until none is left, so a worker the system has
+ * not scheduled delays nothing. A worker waits for the next call spinning
+ * for a short while, then asleep. One caller at a time. */
 #ifndef SM_TEAM_H
 #define SM_TEAM_H
 
@@ -23,8 +24,9 @@ void sm_team_destroy(sm_team **t);
 /* Threads of the team, the caller's included. */
 int sm_team_size(const sm_team *t);
 
-/* Calls fn(arg, k, parts) for k < parts (parts <= sm_team_size), part k
- * on thread k, and returns when all are done. */
+/* Calls fn(arg, k, parts) once for each k < parts (parts <=
+ * sm_team_size), each on whichever thread takes it first, and returns
+ * when all are done. */
 void sm_team_run(sm_team *t, void (*fn)(void *arg, int part, int parts),
                  void *arg, int parts);
 
