@@ -57,5 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             }
     free(dst);
+    /* libvips caches pixel buffers per thread (GLib thread-private data)
+     * until the thread ends; this thread never does, and LeakSanitizer
+     * reported such a cache as a leak once in 615,500 inputs. Drop them
+     * after each input, as a thread's exit would. */
+    vips_thread_shutdown();
     return 0;
 }
