@@ -62,7 +62,10 @@ static void definition(const ccase *k, const sm_tensor *x, int64_t n,
             }
 }
 
-static void check(const ccase *k)
+/* relu: the model is Conv then Relu, which the plan fuses into the Conv
+ * (its kernels then write the Relu in the same pass): the Relu of the
+ * definition is wanted. */
+static void check(const ccase *k, int relu)
 {
     const int64_t oh = out_size(k, k->h), ow = out_size(k, k->w);
     const int64_t plane = k->m * oh * ow;
@@ -79,7 +82,10 @@ static void check(const ccase *k)
     sm_onnx_writer_attr_int(w, "group", k->group);
     sm_onnx_writer_attr_ints(w, "pads",
                              (int64_t[]){k->pad, k->pad, k->pad, k->pad}, 4);
-    sm_onnx_writer_output(w, "y", 4, (int64_t[]){-1, k->m, -1, -1});
+    if (relu)
+        sm_onnx_writer_node(w, "Relu", "relu", (const char *[]){"y"}, 1,
+                            (const char *[]){"r"}, 1);
+    sm_onnx_writer_output(w, relu ? "r" : "y", 4, (int64_t[]){-1, k->m, -1, -1});
     size_t len;
     unsigned char *bytes = sm_onnx_writer_serialize(w, &len, NULL);
     sm_onnx_writer_destroy(&w);
@@ -87,6 +93,9 @@ static void check(const ccase *k)
     float *want = malloc(sizeof(float) * (size_t)(5 * plane));
     for (int64_t n = 0; n < 5; n++)
         definition(k, x, n, wt, b, want + n * plane);
+    if (relu)
+        for (int64_t i = 0; i < 5 * plane; i++)
+            want[i] = want[i] < 0 ? 0.0f : want[i];
     unsetenv("SALMAP_ISA");
     const int best = sm_isa();
     for (int isa = SM_ISA_AVX2; isa <= best; isa++) {
@@ -105,9 +114,10 @@ static void check(const ccase *k)
                 int64_t cnt = batch * plane, bad = 0;
                 for (int64_t i = 0; i < cnt; i++)
                     bad += memcmp(&y->data[i], &want[n * plane + i], sizeof(float)) != 0;
-                cr_assert_eq(bad, 0, "%s, %s, batch %d, %d threads: %lld of "
+                cr_assert_eq(bad, 0, "%s%s, %s, batch %d, %d threads: %lld of "
                              "%lld outputs differ from the definition", k->what,
-                             sm_isa_name(isa), batch, pass < 2 ? 1 : 2,
+                             relu ? ", Relu" : "", sm_isa_name(isa), batch,
+                             pass < 2 ? 1 : 2,
                              (long long)bad, (long long)cnt);
             }
         }
@@ -135,11 +145,20 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
         {32, 4, 4, 64, 1, 1, 2, 0, "1x1/2, pixel-major"},
         {48, 5, 3, 40, 1, 1, 1, 0, "1x1 pointwise, pixel-major"},
         {64, 4, 4, 64, 3, 2, 1, 1, "grouped, pixel-major"},
+        {24, 5, 5, 40, 3, 1, 2, 1, "3x3/2 on 5x5 to 3x3, padded both ends, pixel-major"},
+        {16, 16, 16, 24, 1, 1, 1, 0, "1x1 pointwise on 16x16, channel-major by image"},
+        {16, 8, 12, 40, 1, 1, 1, 0, "1x1 pointwise on 8x12, channel-major by image"},
+        {12, 5, 5, 20, 1, 1, 1, 0, "1x1 pointwise on 5x5, channel-major batched"},
+        {8, 4, 4, 20, 1, 1, 1, 0, "1x1 pointwise on 4x4, channel-major batched"},
+        {16, 8, 8, 24, 1, 1, 2, 0, "1x1/2, channel-major batched"},
+        {64, 8, 8, 128, 1, 1, 1, 0, "1x1 pointwise on 8x8, pixel-major"},
+        {128, 4, 4, 128, 1, 1, 1, 0, "1x1 pointwise on 4x4, pixel-major"},
         {24, 11, 10, 24, 3, 24, 1, 1, "3x3 depthwise"},
         {24, 11, 10, 24, 3, 24, 2, 1, "3x3/2 depthwise"},
         {8, 7, 6, 8, 5, 8, 1, 2, "5x5 depthwise"},
         {17, 3, 3, 17, 3, 17, 1, 1, "3x3 depthwise on 3x3"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        check(&cases[i]);
+        for (int relu = 0; relu < 2; relu++)
+            check(&cases[i], relu);
 }
