@@ -400,7 +400,9 @@ static void im2col(const float *x, const dims *d, float *col, int64_t ld,
  * same fused multiply-add chain over k, so the choice changes no bits. */
 static int pixel_major(const dims *d)
 {
-    return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE;
+    const int pointwise = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 &&
+                          d->ph == 0 && d->pw == 0 && d->oh == d->h && d->ow == d->w;
+    return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE && !(pointwise && d->p % 32 == 0);
 }
 
 /* Im2col of images [n0, n0 + nb) of group g side by side: columns [K,
@@ -483,7 +485,8 @@ static void run_pixel_major(const conv *p, const dims *d, const float *x,
             sm_sgemm_run(&(sm_sgemm_args){
                 .m = nb * d->p, .n = d->mg, .k = d->k, .alpha = 1.0f, .a = a,
                 .a_rows = rows, .a_cols = cols, .bp = packed, .c = y + yo,
-                .rows = {1, d->p, d->m * d->p}, .cols = {d->p, 0, 0},
+                .rows = {1, nb > 1 ? d->p : 0, d->m * d->p},
+                .cols = {d->p, 0, 0},
                 .bias = b ? b + g * d->mg : NULL, .bias_per_col = 1,
                 .relu = ry ? ry + yo : NULL});
         }
@@ -497,8 +500,8 @@ enum { PACK_NONE, PACK_DIRECT, PACK_PIXEL };
 
 static int pack_kind(const dims *d)
 {
-    return d->direct_shape ? PACK_DIRECT : pixel_major(d) ? PACK_PIXEL
-                                                           : PACK_NONE;
+    return pixel_major(d) ? PACK_PIXEL : d->direct_shape ? PACK_DIRECT
+                                                          : PACK_NONE;
 }
 
 /* The forward pass, with the weights packed beforehand (conv_pack) or
@@ -523,7 +526,7 @@ static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                                  ws);
         return 0;
     }
-    if (d.direct) {
+    if (d.direct && !pixel_major(&d)) {
         sm_conv_direct s = direct_fwd(&d);
         direct_each(p, &d, &s, 0, x->data, w->data, prepacked,
                     b ? b->data : NULL, y, ry, ws);

@@ -75,6 +75,12 @@ static void pack_b(int trans_b, const float *b, int64_t ldb, int64_t k,
     }
 }
 
+/* Whether indices [x0, x0 + len) of mp lie in one group. */
+static inline int one_group(const sm_sgemm_map *mp, int64_t x0, int64_t len)
+{
+    return !mp->group || x0 % mp->group + len <= mp->group;
+}
+
 /* Stores the outputs of a tile one at a time: rows [i0, i0 + mr),
  * columns [j0, j0 + nr) (coff: their offsets, map_at of cols), from t
  * (alpha * acc, row stride ldt). */
@@ -198,7 +204,7 @@ ATTR512 static void tstore512(const job *jb, int64_t i0, int64_t j0,
                 STOREU(t[r], MUL(al, acc[r][0]));                              \
                 STOREU(t[r] + VL, MUL(al, acc[r][1]));                         \
             }                                                                  \
-            if (TS && fast == 2)                                               \
+            if (TS && fast == 2 && one_group(&jb->rows, i0, MR))               \
                 tstore512(jb, i0, j0, nr, coff, t[0]);                         \
             else                                                               \
                 store_tile(jb, i0, MR, j0, nr, coff, t[0], 2 * VL);            \
@@ -256,12 +262,12 @@ TILE256(1, 1, i)
     ATTR static void NAME(const job *jb, const float *bp, int64_t j0,          \
                           int64_t nr, const int64_t *coff)                     \
     {                                                                          \
-        /* 1: a vector's columns are contiguous in C; 2: a column's 8     \
-         * rows are (tiles of 8 rows start at multiples of 8) */          \
+        /* 1: a vector's columns are contiguous in C; 2: a column's rows  \
+         * are, within a row group (a tile of 8 rows inside one, the tile \
+         * checks) */                                                      \
         const int fast = jb->cols.stride == 1 && jb->cols.group % VL == 0     \
                              ? 1                                               \
-                         : jb->rows.stride == 1 && jb->rows.group % 8 == 0 &&  \
-                                 jb->cols.group == 0                           \
+                         : jb->rows.stride == 1 && jb->cols.group == 0         \
                              ? 2                                               \
                              : 0;                                              \
         int64_t i0 = 0;                                                        \

@@ -146,6 +146,8 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
         {48, 5, 3, 40, 1, 1, 1, 0, "1x1 pointwise, pixel-major"},
         {64, 4, 4, 64, 3, 2, 1, 1, "grouped, pixel-major"},
         {24, 5, 5, 40, 3, 1, 2, 1, "3x3/2 on 5x5 to 3x3, padded both ends, pixel-major"},
+        {32, 8, 8, 32, 3, 1, 1, 1, "3x3 on 8x8, 32 channels, pixel-major"},
+        {16, 5, 9, 32, 3, 1, 1, 1, "3x3 on 5x9, 45 pixels, pixel-major"},
         {16, 16, 16, 24, 1, 1, 1, 0, "1x1 pointwise on 16x16, channel-major by image"},
         {16, 8, 12, 40, 1, 1, 1, 0, "1x1 pointwise on 8x12, channel-major by image"},
         {12, 5, 5, 20, 1, 1, 1, 0, "1x1 pointwise on 5x5, channel-major batched"},
