@@ -323,6 +323,9 @@ static void panel_base(const job *jb, const float *bp, int64_t j0, int64_t nr,
     }
 }
 
+/* Inner dimensions up to which an untransposed B is read in place. */
+#define IN_PLACE_K 256
+
 /* Columns of a panel on this CPU's set. */
 static int64_t panel_width(int isa)
 {
@@ -364,9 +367,21 @@ void sm_sgemm_run(const sm_sgemm_args *g)
     job jb = {g->m, g->k, g->b ? w : NR_MAX, g->a, g->a_rs, g->a_cs,
               g->a_rows, g->a_cols, g->alpha, g->accumulate, g->c, g->relu,
               g->rows, g->cols, g->bias, g->bias_per_col};
+    /* B's rows read in place (whole panels of an untransposed B): a
+     * short panel stays in cache as it is, and copying it cost a sixth
+     * of a pointwise convolution's time; but not rows 4 KiB apart, which
+     * all fall in the same L1 sets (measured: slower) */
+    job direct = jb;
+    direct.bs = g->ldb;
+    const int in_place = g->b && !g->trans_b && g->k <= IN_PLACE_K &&
+                         g->ldb % 1024 != 0;
     for (int64_t j0 = 0; j0 < g->n; j0 += w) {
         const int64_t nr = g->n - j0 < w ? g->n - j0 : w;
         const float *panel = g->ws;
+        if (in_place && nr == w) {
+            run_panel(isa, &direct, g->b + j0, j0, nr);
+            continue;
+        }
         if (g->b)
             pack_b(g->trans_b, g->b, g->ldb, g->k, j0, nr, w, g->ws);
         else
