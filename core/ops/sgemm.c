@@ -83,8 +83,11 @@ static inline int one_group(const sm_sgemm_map *mp, int64_t x0, int64_t len)
 
 /* Stores the outputs of a tile one at a time: rows [i0, i0 + mr),
  * columns [j0, j0 + nr) (coff: their offsets, map_at of cols), from t
- * (alpha * acc, row stride ldt). */
-static void store_tile(const job *jb, int64_t i0, int64_t mr, int64_t j0,
+ * (alpha * acc, row stride ldt). Inlined into the vector tiles: called
+ * from them as a plain SSE function, it left this CPU (Zen 5) running
+ * later SSE code slowly (libm's tanhf in the next node 2.4x slower,
+ * abele 35% slower). */
+static inline __attribute__((always_inline)) void store_tile(const job *jb, int64_t i0, int64_t mr, int64_t j0,
                        int64_t nr, const int64_t *coff, const float *t,
                        int64_t ldt)
 {
