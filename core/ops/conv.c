@@ -29,7 +29,8 @@
  * or AVX-512: faster than im2col on such layers of the LeNet, MNIST and
  * ResNet-18-shaped models (strided ones too, such as ResNet's 7 x 7 / 2
  * stem); on smaller planes its vectors are mostly padding
- * (docs/PERFORMANCE.md). The forward pass rounds alike on every path; the
+ * (docs/PERFORMANCE.md). Its forward pass yields to the pixel-major GEMM
+ * where that applies (pixel_major). The forward pass rounds alike on every path; the
  * input gradient runs direct at stride 1 only, and the choice depends on
  * the layer alone, never on which of the two sets the CPU has, so that
  * both compute the same bits (the input gradients of the two paths round
@@ -37,8 +38,9 @@
 #define DIRECT_MIN_PLANE 64
 
 /* Output planes of at most this many pixels run pixel-major (see
- * pixel_major); on larger ones a single image fills the panels, and the
- * transposed result would cost a strided pass over the whole output. */
+ * pixel_major); on larger ones a single image fills the panels
+ * channel-major, with whole-vector stores (planes of 196 and 256 pixels
+ * measured no faster pixel-major). */
 #define PIXEL_MAX_PLANE 64
 
 typedef struct conv {
@@ -389,20 +391,29 @@ static void im2col(const float *x, const dims *d, float *col, int64_t ld,
     }
 }
 
-/* Whether the im2col path computes pixels x output channels (the
+/* A 1 x 1 stride-1 unpadded convolution: its input is its columns. */
+static int is_pointwise(const dims *d)
+{
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 &&
+           d->ph == 0 && d->pw == 0 && d->oh == d->h && d->ow == d->w;
+}
+
+/* Whether the GEMM path computes pixels x output channels (the
  * columns' transpose times the packed weights' transpose) rather than
  * output channels x pixels: the panels of the GEMM (sgemm.c, up to 32
  * columns) then span output channels, which stay many on the small
  * planes of a network's later stages, where a single image's pixels
  * fill a fraction of a panel (4 of 32 on a 2 x 2 plane), and the
  * weights, packed once when the model is planned (conv_pack), stay in
- * cache while every pixel passes them. Either way each output is the
- * same fused multiply-add chain over k, so the choice changes no bits. */
+ * cache while every pixel passes them. It comes before the direct
+ * kernel (on 8 x 8 planes it ran 1.6-2.2x faster, docs/PERFORMANCE.md);
+ * a pointwise layer whose plane fills whole panels stays channel-major
+ * (reading its input in place). Either way each output is the same
+ * fused multiply-add chain over k, so the choice changes no bits. */
 static int pixel_major(const dims *d)
 {
-    const int pointwise = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 &&
-                          d->ph == 0 && d->pw == 0 && d->oh == d->h && d->ow == d->w;
-    return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE && !(pointwise && d->p % 32 == 0);
+    return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE &&
+           !(is_pointwise(d) && d->p % 32 == 0);
 }
 
 /* Im2col of images [n0, n0 + nb) of group g side by side: columns [K,
@@ -532,8 +543,7 @@ static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                     b ? b->data : NULL, y, ry, ws);
         return ry != NULL;
     }
-    int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
-                    d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
+    const int pointwise = is_pointwise(&d);
     const float *bias = b ? b->data : NULL;
     if (pixel_major(&d)) {
         run_pixel_major(p, &d, x->data, w->data, prepacked, bias, y, ry, ws);
