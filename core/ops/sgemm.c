@@ -241,22 +241,16 @@ ATTR512 static void tstore512(const job *jb, int64_t i0, int64_t j0,
     DEFINE_TILE(tile256_##MR##SUF, ATTR256, __m256, 8, _mm256_set1_ps,         \
                 _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps,            \
                 _mm256_mul_ps, _mm256_add_ps, _mm256_max_ps, MR, IND, 0)
-TILE512(8, 0, )
-TILE512(4, 0, )
-TILE512(2, 0, )
-TILE512(1, 0, )
-TILE512(8, 1, i)
-TILE512(4, 1, i)
-TILE512(2, 1, i)
-TILE512(1, 1, i)
-TILE256(6, 0, )
-TILE256(4, 0, )
-TILE256(2, 0, )
-TILE256(1, 0, )
-TILE256(6, 1, i)
-TILE256(4, 1, i)
-TILE256(2, 1, i)
-TILE256(1, 1, i)
+/* Each height with A strided and indirect (suffix i). */
+#define TILES(SET, MR) SET(MR, 0, ) SET(MR, 1, i)
+TILES(TILE512, 8)
+TILES(TILE512, 4)
+TILES(TILE512, 2)
+TILES(TILE512, 1)
+TILES(TILE256, 6)
+TILES(TILE256, 4)
+TILES(TILE256, 2)
+TILES(TILE256, 1)
 
 /* Every tile of a panel: MR rows at a time (TMR's), the rest by 4, 2, 1:
  * 8 rows on AVX-512 (16 of its 32 registers accumulate), 6 on AVX2 (12 of
