@@ -3,10 +3,11 @@
  *
  * Images are processed in chunks: the chunk's columns are laid side by side
  * into one [K, nb*P] matrix so that one GEMM covers many images (small convs
- * on a big batch would otherwise be thousands of tiny GEMMs), then the
- * [Mg, nb*P] result is scattered to NCHW. A chunk of one image writes
- * straight into the output; a 1x1 stride-1 unpadded conv of one image skips
- * im2col altogether. */
+ * on a big batch would otherwise be thousands of tiny GEMMs), and the GEMM
+ * stores its [Mg, nb*P] result straight into NCHW, bias and Relu included
+ * (sm_sgemm_run's maps). A 1x1 stride-1 unpadded conv of one image skips
+ * im2col altogether, and the pixel-major path (small planes) never builds
+ * it: its GEMM reads the (padded) image through offsets. */
 #include <cblas.h>
 #include <string.h>
 
@@ -28,7 +29,8 @@
  * or AVX-512: faster than im2col on such layers of the LeNet, MNIST and
  * ResNet-18-shaped models (strided ones too, such as ResNet's 7 x 7 / 2
  * stem); on smaller planes its vectors are mostly padding
- * (docs/PERFORMANCE.md). The forward pass rounds alike on every path; the
+ * (docs/PERFORMANCE.md). Its forward pass yields to the pixel-major GEMM
+ * where that applies (pixel_major). The forward pass rounds alike on every path; the
  * input gradient runs direct at stride 1 only, and the choice depends on
  * the layer alone, never on which of the two sets the CPU has, so that
  * both compute the same bits (the input gradients of the two paths round
@@ -36,8 +38,9 @@
 #define DIRECT_MIN_PLANE 64
 
 /* Output planes of at most this many pixels run pixel-major (see
- * pixel_major); on larger ones a single image fills the panels, and the
- * transposed result would cost a strided pass over the whole output. */
+ * pixel_major); on larger ones a single image fills the panels
+ * channel-major, with whole-vector stores (planes of 196 and 256 pixels
+ * measured no faster pixel-major). */
 #define PIXEL_MAX_PLANE 64
 
 typedef struct conv {
@@ -187,6 +190,34 @@ static int conv_infer(const void *pv, const sm_tensor *const *in, int n_in,
     return 0;
 }
 
+/* The pixel-major path's view of the input: the rows and columns of the
+ * input window a kernel reads, from the first padded pixel, and whether
+ * the image itself serves (no padding is read) or a zero-padded copy of
+ * each image of a chunk does. */
+typedef struct window {
+    int64_t rows, cols;
+    int in_place;
+} window;
+
+static window window_of(const dims *d)
+{
+    window v = {(d->oh - 1) * d->sh + (d->kh - 1) * d->dh + 1,
+                (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1, 0};
+    v.in_place = d->ph == 0 && d->pw == 0 && v.rows <= d->h && v.cols <= d->w;
+    return v;
+}
+
+/* Floats of the pixel-major path's workspace: the indirect A's row and
+ * column offsets (int64, two floats each), the padded chunk, the packed
+ * weights (when not packed beforehand). */
+static size_t pixel_workspace(const dims *d)
+{
+    const window v = window_of(d);
+    size_t pad = v.in_place ? 0 : (size_t)(d->nb * d->cg * v.rows * v.cols);
+    return 2 * (size_t)(d->nb * d->p + d->k) + pad +
+           sm_sgemm_packed_size(d->k, d->mg);
+}
+
 /* Floats of im2col's de-interleaved rows (horizontal stride > 1). */
 static size_t phase_size(const dims *d)
 {
@@ -207,6 +238,8 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
         pack = sm_sgemm_packed_size(d.k, d.mg);
     size_t gemm = (size_t)(d.k + d.mg) * (size_t)(d.nb * d.p) + phase_size(&d) +
                   pack;
+    if (pixel_workspace(&d) > gemm)
+        gemm = pixel_workspace(&d);
     /* the direct path and im2col (a training backward's weight gradient)
      * take the workspace in turn, never at once */
     size_t direct = direct_workspace(&d);
@@ -360,28 +393,29 @@ static void im2col(const float *x, const dims *d, float *col, int64_t ld,
     }
 }
 
-static void add_bias(float *y, const float *b, int64_t m, int64_t p)
+/* A 1 x 1 stride-1 unpadded convolution: its input is its columns. */
+static int is_pointwise(const dims *d)
 {
-    for (int64_t i = 0; i < m; i++) {
-        float bi = b[i];
-        float *row = y + i * p;
-        for (int64_t q = 0; q < p; q++)
-            row[q] += bi;
-    }
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 &&
+           d->ph == 0 && d->pw == 0 && d->oh == d->h && d->ow == d->w;
 }
 
-/* Whether the im2col path computes pixels x output channels (the
+/* Whether the GEMM path computes pixels x output channels (the
  * columns' transpose times the packed weights' transpose) rather than
  * output channels x pixels: the panels of the GEMM (sgemm.c, up to 32
  * columns) then span output channels, which stay many on the small
  * planes of a network's later stages, where a single image's pixels
  * fill a fraction of a panel (4 of 32 on a 2 x 2 plane), and the
  * weights, packed once when the model is planned (conv_pack), stay in
- * cache while every pixel passes them. Either way each output is the
- * same fused multiply-add chain over k, so the choice changes no bits. */
+ * cache while every pixel passes them. It comes before the direct
+ * kernel (on 8 x 8 planes it ran 1.6-2.2x faster, docs/PERFORMANCE.md);
+ * a pointwise layer whose plane fills whole panels stays channel-major
+ * (reading its input in place). Either way each output is the same
+ * fused multiply-add chain over k, so the choice changes no bits. */
 static int pixel_major(const dims *d)
 {
-    return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE;
+    return d->mg >= 32 && d->p <= PIXEL_MAX_PLANE &&
+           !(is_pointwise(d) && d->p % 32 == 0);
 }
 
 /* Im2col of images [n0, n0 + nb) of group g side by side: columns [K,
@@ -406,39 +440,68 @@ static const float *gather(const dims *d, const float *x, int64_t n0,
     return col;
 }
 
-/* The pixel-major im2col path (pixel_major): per chunk and group, T =
- * colsᵀ Wᵀ ([nb*P, Mg]), then y = Tᵀ + bias per image. */
+/* The pixel-major path (pixel_major): per chunk and group, y = (colsᵀ
+ * Wᵀ)ᵀ + bias, stored NCHW by the GEMM itself (and its Relu into ry when
+ * not NULL), with no im2col: the product's A is indirect, row i a
+ * pixel's first input (of a zero-padded copy of the chunk unless the
+ * kernel reads no padding), column p = (ci, ki, kj) a kernel tap's offset
+ * from it, in im2col's order, so each output is the same chain. */
 static void run_pixel_major(const conv *p, const dims *d, const float *x,
                             const float *w, const float *prepacked,
-                            const float *b, float *y, int pointwise, float *ws)
+                            const float *b, float *y, float *ry, float *ws)
 {
-    float *col = ws, *tmp = ws + d->k * d->nb * d->p;
-    float *phase = tmp + d->mg * d->nb * d->p;
+    const window v = window_of(d);
+    const int64_t pitch = v.in_place ? d->w : v.cols;
+    const int64_t plane = v.in_place ? d->h * d->w : v.rows * v.cols;
+    /* an image's stride in A */
+    const int64_t istride = v.in_place ? d->c * plane : d->cg * plane;
+    int64_t *rows = (int64_t *)ws, *cols = rows + d->nb * d->p;
+    float *xp = (float *)(cols + d->k);
+    float *packed_ws = xp + (v.in_place ? 0 : d->nb * d->cg * plane);
+    for (int64_t i = 0; i < d->nb; i++)
+        for (int64_t oy = 0; oy < d->oh; oy++)
+            for (int64_t ox = 0; ox < d->ow; ox++)
+                rows[(i * d->oh + oy) * d->ow + ox] =
+                    i * istride + oy * d->sh * pitch + ox * d->sw;
+    for (int64_t ci = 0; ci < d->cg; ci++)
+        for (int64_t ki = 0; ki < d->kh; ki++)
+            for (int64_t kj = 0; kj < d->kw; kj++)
+                cols[(ci * d->kh + ki) * d->kw + kj] =
+                    ci * plane + ki * d->dh * pitch + kj * d->dw;
+    /* the input columns a padded row takes: those left of the window's end */
+    const int64_t wcopy = v.cols - d->pw < d->w ? v.cols - d->pw : d->w;
     for (int64_t g = 0; g < p->group; g++) {
-        const float *packed = phase + phase_size(d);
+        const float *packed = packed_ws;
         if (prepacked)
             packed = prepacked + g * sm_sgemm_packed_size(d->k, d->mg);
         else
             sm_sgemm_pack(1, w + g * d->mg * d->k, d->k, d->k, d->mg,
-                          phase + phase_size(d));
+                          packed_ws);
         for (int64_t n0 = 0; n0 < d->n; n0 += d->nb) {
             const int64_t nb = d->n - n0 < d->nb ? d->n - n0 : d->nb;
-            const int64_t ld = nb * d->p;
-            const float *a = gather(d, x, n0, nb, g, pointwise, col, phase);
-            sm_sgemm_packed(1, ld, d->mg, d->k, 1.0f, a, ld, packed, 0, tmp,
-                            d->mg);
-            for (int64_t i = 0; i < nb; i++)
-                for (int64_t mi = 0; mi < d->mg; mi++) {
-                    float *dst = y + ((n0 + i) * d->m + g * d->mg + mi) * d->p;
-                    const float *src = tmp + i * d->p * d->mg + mi;
-                    const float bi = b ? b[g * d->mg + mi] : 0.0f;
-                    if (b)
-                        for (int64_t q = 0; q < d->p; q++)
-                            dst[q] = src[q * d->mg] + bi;
-                    else
-                        for (int64_t q = 0; q < d->p; q++)
-                            dst[q] = src[q * d->mg];
-                }
+            const float *a = x + (n0 * d->c + g * d->cg) * d->h * d->w;
+            if (!v.in_place) {
+                memset(xp, 0, sizeof(float) * (size_t)(nb * d->cg * plane));
+                for (int64_t i = 0; i < nb; i++)
+                    for (int64_t ci = 0; ci < d->cg; ci++) {
+                        const float *src =
+                            x + ((n0 + i) * d->c + g * d->cg + ci) * d->h * d->w;
+                        float *dst = xp + (i * d->cg + ci) * plane + d->pw;
+                        for (int64_t iy = 0; iy < d->h && iy + d->ph < v.rows;
+                             iy++)
+                            copy_run(dst + (iy + d->ph) * pitch, src + iy * d->w,
+                                     wcopy);
+                    }
+                a = xp;
+            }
+            const int64_t yo = (n0 * d->m + g * d->mg) * d->p;
+            sm_sgemm_run(&(sm_sgemm_args){
+                .m = nb * d->p, .n = d->mg, .k = d->k, .alpha = 1.0f, .a = a,
+                .a_rows = rows, .a_cols = cols, .bp = packed, .c = y + yo,
+                .rows = {1, nb > 1 ? d->p : 0, d->m * d->p},
+                .cols = {d->p, 0, 0},
+                .bias = b ? b + g * d->mg : NULL, .bias_per_col = 1,
+                .relu = ry ? ry + yo : NULL});
         }
     }
 }
@@ -451,15 +514,14 @@ enum { PACK_NONE, PACK_DIRECT, PACK_PIXEL, PACK_DW };
 static int pack_kind(const dims *d)
 {
     return d->depthwise_shape ? PACK_DW
-           : d->direct_shape  ? PACK_DIRECT
            : pixel_major(d)   ? PACK_PIXEL
+           : d->direct_shape  ? PACK_DIRECT
                               : PACK_NONE;
 }
 
 /* The forward pass, with the weights packed beforehand (conv_pack) or
- * not (prepacked NULL); and its Relu into ry when not NULL, which only
- * the direct and depthwise paths compute in the same pass. Returns 1
- * when ry was written. */
+ * not (prepacked NULL); and its Relu into ry when not NULL, which every
+ * path computes in the same pass. Returns 1 when ry was written. */
 static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, const float *prepacked, float *ry,
                      float *ws)
@@ -475,56 +537,43 @@ static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                              b ? b->data : NULL, y, ry, ws);
         return ry != NULL;
     }
-    if (d.direct) {
+    if (d.direct && !pixel_major(&d)) {
         sm_conv_direct s = direct_fwd(&d);
         direct_each(p, &d, &s, 0, x->data, w->data, prepacked,
                     b ? b->data : NULL, y, ry, ws);
         return ry != NULL;
     }
-    int pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 &&
-                    d.ph == 0 && d.pw == 0 && d.oh == d.h && d.ow == d.w;
+    const int pointwise = is_pointwise(&d);
+    const float *bias = b ? b->data : NULL;
     if (pixel_major(&d)) {
-        run_pixel_major(p, &d, x->data, w->data, prepacked,
-                        b ? b->data : NULL, y, pointwise, ws);
-        return 0;
+        run_pixel_major(p, &d, x->data, w->data, prepacked, bias, y, ry, ws);
+        return ry != NULL;
     }
+    /* channel-major: [Mg, nb*P] = W cols per chunk and group, stored NCHW
+     * (with bias and Relu) by the GEMM. A pointwise layer whose planes
+     * fill whole panels runs image by image on the input itself: copying
+     * it side by side would buy nothing. */
+    const int64_t chunk = pointwise && (d.p % 32 == 0 || d.p >= 256) ? 1 : d.nb;
     float *col = ws, *tmp = ws + d.k * d.nb * d.p;
     float *phase = tmp + d.mg * d.nb * d.p;
     float *pack = phase + phase_size(&d);
-    for (int64_t n0 = 0; n0 < d.n; n0 += d.nb) {
-        int64_t nb = d.n - n0 < d.nb ? d.n - n0 : d.nb;
+    for (int64_t n0 = 0; n0 < d.n; n0 += chunk) {
+        const int64_t nb = d.n - n0 < chunk ? d.n - n0 : chunk;
         for (int64_t g = 0; g < p->group; g++) {
-            const float *wg = w->data + g * d.mg * d.k;
-            if (nb == 1) {
-                const float *xi = x->data + (n0 * d.c + g * d.cg) * d.h * d.w;
-                float *yo = y + (n0 * d.m + g * d.mg) * d.p;
-                if (!pointwise)
-                    im2col(xi, &d, col, d.p, 0, phase);
-                sm_sgemm(0, 0, d.mg, d.p, d.k, 1.0f, wg, d.k,
-                         pointwise ? xi : col, d.p, 0, yo, d.p, pack);
-                if (b)
-                    add_bias(yo, b->data + g * d.mg, d.mg, d.p);
-                continue;
-            }
-            int64_t ld = nb * d.p;
-            gather(&d, x->data, n0, nb, g, pointwise, col, phase);
-            sm_sgemm(0, 0, d.mg, ld, d.k, 1.0f, wg, d.k, col, ld, 0, tmp, ld,
-                     pack);
-            for (int64_t i = 0; i < nb; i++)
-                for (int64_t mi = 0; mi < d.mg; mi++) {
-                    float *dst = y + ((n0 + i) * d.m + g * d.mg + mi) * d.p;
-                    const float *src = tmp + mi * ld + i * d.p;
-                    if (b) {
-                        float bi = b->data[g * d.mg + mi];
-                        for (int64_t q = 0; q < d.p; q++)
-                            dst[q] = src[q] + bi;
-                    } else {
-                        memcpy(dst, src, (size_t)d.p * sizeof(float));
-                    }
-                }
+            const float *bm = gather(&d, x->data, n0, nb, g, pointwise, col,
+                                     phase);
+            const int64_t yo = (n0 * d.m + g * d.mg) * d.p;
+            sm_sgemm_run(&(sm_sgemm_args){
+                .m = d.mg, .n = nb * d.p, .k = d.k, .alpha = 1.0f,
+                .a = w->data + g * d.mg * d.k, .a_rs = d.k, .a_cs = 1,
+                .b = bm, .ldb = nb * d.p, .ws = pack, .c = y + yo,
+                .rows = {d.p, 0, 0},
+                .cols = {1, nb > 1 ? d.p : 0, d.m * d.p},
+                .bias = bias ? bias + g * d.mg : NULL,
+                .relu = ry ? ry + yo : NULL});
         }
     }
-    return 0;
+    return ry != NULL;
 }
 
 /* forward_y, then the Relu into ry (when not NULL) where it took no part. */
@@ -666,7 +715,7 @@ static int64_t slice_unit(const conv *p, const dims *d)
 {
     if (d->depthwise)
         return 16;
-    if (d->direct && p->group == 1)
+    if (d->direct && !pixel_major(d) && p->group == 1)
         return 8;
     return 0;
 }
@@ -713,7 +762,7 @@ static void conv_run_part(const void *pv, const float *packed,
     if (c0 >= c1)
         return;
     const float *bias = b ? b->data : NULL;
-    if (d.direct) {
+    if (!d.depthwise) {
         direct_slice(&d, x->data, w->data, pk, bias, out[0]->data, ry, c0, c1,
                      ws);
         return;

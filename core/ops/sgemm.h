@@ -40,4 +40,43 @@ void sm_sgemm_packed(int trans_a, int64_t m, int64_t n, int64_t k,
                      float alpha, const float *a, int64_t lda,
                      const float *bp, int accumulate, float *c, int64_t ldc);
 
+/* Where the general product's outputs go: index x of a dimension (a row
+ * or a column of C) lies (x / group) * group_stride + (x % group) *
+ * stride floats from C (group 0: no groups, x * stride). Conv stores
+ * NCHW straight from a product over several images this way. */
+typedef struct sm_sgemm_map {
+    int64_t stride, group, group_stride;
+} sm_sgemm_map;
+
+/* The general product, of which sm_sgemm and sm_sgemm_packed are cases:
+ * each output is out = alpha * acc (accumulate = 0) or C + alpha * acc,
+ * then out + bias[i] (or + bias[j] with bias_per_col) when bias is not
+ * NULL; out is stored in C at rows(i) + cols(j) and, when relu is not
+ * NULL, its Relu (sm_op_relu1) at the same place from relu. op(A)'s
+ * element (i, p) is a[i * a_rs + p * a_cs], or a[a_rows[i] + a_cols[p]]
+ * when a_rows is not NULL (an indirect A: a convolution's pixels by its
+ * kernel taps, read from the padded image with no im2col). op(B) is b
+ * (ldb, trans_b as sm_sgemm, ws its workspace) or, when b is NULL, bp
+ * from sm_sgemm_pack. */
+typedef struct sm_sgemm_args {
+    int64_t m, n, k;
+    float alpha;
+    const float *a;
+    int64_t a_rs, a_cs;
+    const int64_t *a_rows, *a_cols;
+    const float *b;
+    int64_t ldb;
+    int trans_b;
+    float *ws;
+    const float *bp;
+    float *c;
+    sm_sgemm_map rows, cols;
+    int accumulate;
+    const float *bias;
+    int bias_per_col;
+    float *relu;
+} sm_sgemm_args;
+
+void sm_sgemm_run(const sm_sgemm_args *g);
+
 #endif

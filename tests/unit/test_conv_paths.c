@@ -234,6 +234,16 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
         {32, 4, 4, 64, 1, 1, 2, 0, "1x1/2, pixel-major", 0, 0},
         {48, 5, 3, 40, 1, 1, 1, 0, "1x1 pointwise, pixel-major", 0, 0},
         {64, 4, 4, 64, 3, 2, 1, 1, "grouped, pixel-major", 0, 0},
+        {24, 5, 5, 40, 3, 1, 2, 1, "3x3/2 on 5x5 to 3x3, padded both ends, pixel-major", 0, 0},
+        {32, 8, 8, 32, 3, 1, 1, 1, "3x3 on 8x8, 32 channels, pixel-major", 0, 0},
+        {16, 5, 9, 32, 3, 1, 1, 1, "3x3 on 5x9, 45 pixels, pixel-major", 0, 0},
+        {16, 16, 16, 24, 1, 1, 1, 0, "1x1 pointwise on 16x16, channel-major by image", 0, 0},
+        {16, 8, 12, 40, 1, 1, 1, 0, "1x1 pointwise on 8x12, channel-major by image", 0, 0},
+        {12, 5, 5, 20, 1, 1, 1, 0, "1x1 pointwise on 5x5, channel-major batched", 0, 0},
+        {8, 4, 4, 20, 1, 1, 1, 0, "1x1 pointwise on 4x4, channel-major batched", 0, 0},
+        {16, 8, 8, 24, 1, 1, 2, 0, "1x1/2, channel-major batched", 0, 0},
+        {64, 8, 8, 128, 1, 1, 1, 0, "1x1 pointwise on 8x8, pixel-major", 0, 0},
+        {128, 4, 4, 128, 1, 1, 1, 0, "1x1 pointwise on 4x4, pixel-major", 0, 0},
         {16, 9, 9, 16, 3, 1, 1, 1, "3x3, direct, no bias, Relu", 1, 1},
         {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major, Relu", 0, 1},
         /* depthwise (core/ops/conv_dw.c): channel-blocked from 4
@@ -263,6 +273,11 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
         {3, 20, 20, 3, 3, 3, 1, 1, "3 channels (a plane at a time), Relu", 0, 1},
         {1, 12, 9, 1, 3, 1, 2, 1, "1 channel, 3x3/2, no bias, Relu", 1, 1},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check(&cases[i]);
+        /* and with the Relu the other way: every path writes it itself */
+        ccase other = cases[i];
+        other.relu = !other.relu;
+        check(&other);
+    }
 }

@@ -203,3 +203,136 @@ Test(sgemm, packed_b_rounds_as_sm_sgemm_on_every_set)
     }
     unsetenv("SALMAP_ISA");
 }
+
+/* One case of sm_sgemm_run's general form: a layout of C (row and column
+ * maps over a dimension of `group` and a stride), op(A) indirect or
+ * strided, B packed or not, a bias by row or by column, the Relu. */
+typedef struct gcase {
+    int64_t m, n, k;
+    sm_sgemm_map rows, cols;
+    int indirect, packed, bias_cols, accumulate;
+    float alpha;
+    const char *what;
+} gcase;
+
+static int64_t at(const sm_sgemm_map *mp, int64_t x)
+{
+    return mp->group ? x / mp->group * mp->group_stride + x % mp->group * mp->stride
+                     : x * mp->stride;
+}
+
+/* Returns the number of floats of C or of the Relu's output that differ
+ * from the definition, written out here: each output a chain over k of
+ * A's elements where the offsets say, then alpha, C, bias, Relu; every
+ * other float of both buffers untouched. */
+static int64_t check_general(int isa, const gcase *g)
+{
+    const int64_t m = g->m, n = g->n, k = g->k;
+    int64_t *rows = malloc(sizeof(int64_t) * (size_t)m);
+    int64_t *cols = malloc(sizeof(int64_t) * (size_t)(k + 1));
+    /* indirect: rows overlap and columns jump, as a padded image's pixels
+     * and kernel taps do */
+    for (int64_t i = 0; i < m; i++)
+        rows[i] = i * 2 + i / 5 * 7;
+    for (int64_t p = 0; p < k; p++)
+        cols[p] = p * 3 + p / 3 * 11;
+    const int64_t alen = g->indirect ? rows[m - 1] + cols[k > 0 ? k - 1 : 0] + 1
+                                     : m * k;
+    int64_t clen = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            int64_t o = at(&g->rows, i) + at(&g->cols, j);
+            clen = o + 1 > clen ? o + 1 : clen;
+        }
+    float *a = malloc(sizeof(float) * (size_t)alen);
+    float *b = malloc(sizeof(float) * (size_t)(k * n + 1));
+    float *bias = malloc(sizeof(float) * (size_t)(m > n ? m : n));
+    float *c = malloc(sizeof(float) * (size_t)clen);
+    float *relu = malloc(sizeof(float) * (size_t)clen);
+    float *wc = malloc(sizeof(float) * (size_t)clen);
+    float *wr = malloc(sizeof(float) * (size_t)clen);
+    float *bp = malloc(sizeof(float) * sm_sgemm_packed_size(k, n));
+    float *ws = malloc(sizeof(float) * sm_sgemm_workspace(k));
+    for (int64_t i = 0; i < alen; i++)
+        a[i] = val((uint64_t)i, 11);
+    for (int64_t i = 0; i < k * n; i++)
+        b[i] = val((uint64_t)i, 12);
+    for (int64_t i = 0; i < (m > n ? m : n); i++)
+        bias[i] = val((uint64_t)i, 13);
+    for (int64_t i = 0; i < clen; i++) {
+        c[i] = wc[i] = val((uint64_t)i, 14);
+        relu[i] = wr[i] = val((uint64_t)i, 15);
+    }
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int64_t p = 0; p < k; p++) {
+                float av = g->indirect ? a[rows[i] + cols[p]] : a[i * k + p];
+                if (isa != SM_ISA_BASELINE) {
+                    acc = fmaf(av, b[p * n + j], acc);
+                } else {
+                    volatile float prod = av * b[p * n + j];
+                    acc = acc + prod;
+                }
+            }
+            const int64_t o = at(&g->rows, i) + at(&g->cols, j);
+            float v = g->alpha * acc;
+            if (g->accumulate)
+                v = wc[o] + v;
+            v = v + bias[g->bias_cols ? j : i];
+            wc[o] = v;
+            wr[o] = v < 0 ? 0.0f : v;
+        }
+    if (g->packed)
+        sm_sgemm_pack(0, b, n, k, n, bp);
+    sm_sgemm_run(&(sm_sgemm_args){
+        .m = m, .n = n, .k = k, .alpha = g->alpha, .a = a,
+        .a_rs = k, .a_cs = 1, .a_rows = g->indirect ? rows : NULL,
+        .a_cols = g->indirect ? cols : NULL, .b = g->packed ? NULL : b,
+        .ldb = n, .ws = ws, .bp = bp, .c = c, .rows = g->rows,
+        .cols = g->cols, .accumulate = g->accumulate, .bias = bias,
+        .bias_per_col = g->bias_cols, .relu = relu});
+    int64_t bad = 0;
+    for (int64_t i = 0; i < clen; i++)
+        bad += (memcmp(&c[i], &wc[i], sizeof(float)) != 0) +
+               (memcmp(&relu[i], &wr[i], sizeof(float)) != 0);
+    free(rows), free(cols), free(a), free(b), free(bias), free(c);
+    free(relu), free(wc), free(wr), free(bp), free(ws);
+    return bad;
+}
+
+/* Conv's layouts (NCHW from pixel-major and channel-major products over
+ * several images) and the plain one, on every set: tiles of 8 rows
+ * stored by columns (planes of 16 pixels), one output at a time (planes
+ * of 4 and 20), whole vectors through column groups. */
+Test(sgemm, the_general_form_rounds_as_its_definition)
+{
+    const gcase cases[] = {
+        {48, 70, 37, {1, 16, 70 * 16}, {16, 0, 0}, 1, 1, 1, 0, 1.0f,
+         "pixel-major, planes of 16, 3 images, 70 channels"},
+        {64, 32, 5, {1, 64, 40 * 64}, {64, 0, 0}, 1, 0, 1, 1, -0.5f,
+         "pixel-major, plane of 64, accumulate"},
+        {20, 40, 300, {1, 4, 40 * 4}, {4, 0, 0}, 1, 1, 1, 0, 1.0f,
+         "pixel-major, planes of 4, 5 images"},
+        {21, 33, 19, {1, 7, 33 * 7}, {7, 0, 0}, 1, 1, 1, 0, 1.0f,
+         "pixel-major, planes of 7, 3 images"},
+        {19, 48, 9, {16, 0, 0}, {1, 16, 19 * 16}, 0, 0, 0, 0, 1.0f,
+         "channel-major, planes of 16, 3 images"},
+        {8, 60, 16, {20, 0, 0}, {1, 20, 8 * 20}, 0, 1, 0, 0, 1.0f,
+         "channel-major, planes of 20, 3 images"},
+        {33, 50, 129, {53, 0, 0}, {1, 0, 0}, 0, 0, 0, 1, -1.75f,
+         "plain, accumulate, alpha"},
+        {17, 64, 8, {64, 0, 0}, {1, 0, 0}, 1, 1, 1, 1, 2.0f,
+         "plain, indirect, accumulate, bias by column"},
+    };
+    const int best = best_isa();
+    for (int isa = SM_ISA_BASELINE; isa <= best; isa++) {
+        setenv("SALMAP_ISA", sm_isa_name(isa), 1);
+        for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+            int64_t bad = check_general(isa, &cases[s]);
+            cr_assert_eq(bad, 0, "%s: %s: %lld floats differ", sm_isa_name(isa),
+                         cases[s].what, (long long)bad);
+        }
+    }
+    unsetenv("SALMAP_ISA");
+}
