@@ -448,7 +448,8 @@ static const float *gather(const dims *d, const float *x, int64_t n0,
  * from it, in im2col's order, so each output is the same chain. */
 static void run_pixel_major(const conv *p, const dims *d, const float *x,
                             const float *w, const float *prepacked,
-                            const float *b, float *y, float *ry, float *ws)
+                            const float *b, float *y, float *ry, float *ws,
+                            int64_t c0, int64_t c1)
 {
     const window v = window_of(d);
     const int64_t pitch = v.in_place ? d->w : v.cols;
@@ -471,12 +472,15 @@ static void run_pixel_major(const conv *p, const dims *d, const float *x,
     /* the input columns a padded row takes: those left of the window's end */
     const int64_t wcopy = v.cols - d->pw < d->w ? v.cols - d->pw : d->w;
     for (int64_t g = 0; g < p->group; g++) {
+        /* channels [c0, c1) of the group: c0 begins a panel of the
+         * packing (run_part) */
         const float *packed = packed_ws;
         if (prepacked)
-            packed = prepacked + g * sm_sgemm_packed_size(d->k, d->mg);
+            packed = prepacked + g * sm_sgemm_packed_size(d->k, d->mg) +
+                     c0 * d->k;
         else
-            sm_sgemm_pack(1, w + g * d->mg * d->k, d->k, d->k, d->mg,
-                          packed_ws);
+            sm_sgemm_pack(1, w + (g * d->mg + c0) * d->k, d->k, d->k,
+                          c1 - c0, packed_ws);
         for (int64_t n0 = 0; n0 < d->n; n0 += d->nb) {
             const int64_t nb = d->n - n0 < d->nb ? d->n - n0 : d->nb;
             const float *a = x + (n0 * d->c + g * d->cg) * d->h * d->w;
@@ -494,13 +498,44 @@ static void run_pixel_major(const conv *p, const dims *d, const float *x,
                     }
                 a = xp;
             }
-            const int64_t yo = (n0 * d->m + g * d->mg) * d->p;
+            const int64_t yo = (n0 * d->m + g * d->mg + c0) * d->p;
             sm_sgemm_run(&(sm_sgemm_args){
-                .m = nb * d->p, .n = d->mg, .k = d->k, .alpha = 1.0f, .a = a,
-                .a_rows = rows, .a_cols = cols, .bp = packed, .c = y + yo,
-                .rows = {1, nb > 1 ? d->p : 0, d->m * d->p},
+                .m = nb * d->p, .n = c1 - c0, .k = d->k, .alpha = 1.0f,
+                .a = a, .a_rows = rows, .a_cols = cols, .bp = packed,
+                .c = y + yo, .rows = {1, nb > 1 ? d->p : 0, d->m * d->p},
                 .cols = {d->p, 0, 0},
-                .bias = b ? b + g * d->mg : NULL, .bias_per_col = 1,
+                .bias = b ? b + g * d->mg + c0 : NULL, .bias_per_col = 1,
+                .relu = ry ? ry + yo : NULL});
+        }
+    }
+}
+
+/* The channel-major path: [Mg, nb*P] = W cols per chunk and group,
+ * stored NCHW (with bias and Relu) by the GEMM; output channels [c0, c1)
+ * of each group (rows of W: run_part takes a slice). A pointwise layer
+ * whose planes fill whole panels runs image by image on the input
+ * itself: copying it side by side would buy nothing. */
+static void channel_major(const conv *p, const dims *d, const float *x,
+                          const float *w, const float *bias, float *y,
+                          float *ry, float *ws, int64_t c0, int64_t c1)
+{
+    const int pointwise = is_pointwise(d);
+    const int64_t chunk = pointwise && (d->p % 32 == 0 || d->p >= 256) ? 1 : d->nb;
+    float *col = ws, *tmp = ws + d->k * d->nb * d->p;
+    float *phase = tmp + d->mg * d->nb * d->p;
+    float *pack = phase + phase_size(d);
+    for (int64_t n0 = 0; n0 < d->n; n0 += chunk) {
+        const int64_t nb = d->n - n0 < chunk ? d->n - n0 : chunk;
+        for (int64_t g = 0; g < p->group; g++) {
+            const float *bm = gather(d, x, n0, nb, g, pointwise, col, phase);
+            const int64_t yo = (n0 * d->m + g * d->mg + c0) * d->p;
+            sm_sgemm_run(&(sm_sgemm_args){
+                .m = c1 - c0, .n = nb * d->p, .k = d->k, .alpha = 1.0f,
+                .a = w + (g * d->mg + c0) * d->k, .a_rs = d->k, .a_cs = 1,
+                .b = bm, .ldb = nb * d->p, .ws = pack, .c = y + yo,
+                .rows = {d->p, 0, 0},
+                .cols = {1, nb > 1 ? d->p : 0, d->m * d->p},
+                .bias = bias ? bias + g * d->mg + c0 : NULL,
                 .relu = ry ? ry + yo : NULL});
         }
     }
@@ -543,36 +578,13 @@ static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                     b ? b->data : NULL, y, ry, ws);
         return ry != NULL;
     }
-    const int pointwise = is_pointwise(&d);
     const float *bias = b ? b->data : NULL;
     if (pixel_major(&d)) {
-        run_pixel_major(p, &d, x->data, w->data, prepacked, bias, y, ry, ws);
+        run_pixel_major(p, &d, x->data, w->data, prepacked, bias, y, ry, ws,
+                        0, d.mg);
         return ry != NULL;
     }
-    /* channel-major: [Mg, nb*P] = W cols per chunk and group, stored NCHW
-     * (with bias and Relu) by the GEMM. A pointwise layer whose planes
-     * fill whole panels runs image by image on the input itself: copying
-     * it side by side would buy nothing. */
-    const int64_t chunk = pointwise && (d.p % 32 == 0 || d.p >= 256) ? 1 : d.nb;
-    float *col = ws, *tmp = ws + d.k * d.nb * d.p;
-    float *phase = tmp + d.mg * d.nb * d.p;
-    float *pack = phase + phase_size(&d);
-    for (int64_t n0 = 0; n0 < d.n; n0 += chunk) {
-        const int64_t nb = d.n - n0 < chunk ? d.n - n0 : chunk;
-        for (int64_t g = 0; g < p->group; g++) {
-            const float *bm = gather(&d, x->data, n0, nb, g, pointwise, col,
-                                     phase);
-            const int64_t yo = (n0 * d.m + g * d.mg) * d.p;
-            sm_sgemm_run(&(sm_sgemm_args){
-                .m = d.mg, .n = nb * d.p, .k = d.k, .alpha = 1.0f,
-                .a = w->data + g * d.mg * d.k, .a_rs = d.k, .a_cs = 1,
-                .b = bm, .ldb = nb * d.p, .ws = pack, .c = y + yo,
-                .rows = {d.p, 0, 0},
-                .cols = {1, nb > 1 ? d.p : 0, d.m * d.p},
-                .bias = bias ? bias + g * d.mg : NULL,
-                .relu = ry ? ry + yo : NULL});
-        }
-    }
+    channel_major(p, &d, x->data, w->data, bias, y, ry, ws, 0, d.mg);
     return ry != NULL;
 }
 
@@ -709,15 +721,23 @@ static void direct_slice(const dims *d, const float *x, const float *w,
     }
 }
 
-/* The channels a part takes whole: the blocks of the depthwise and direct
- * packings (16 and 8 channels); 0 where the layer is not split. */
+/* The output channels a part takes whole (a multiple of this); 0 where
+ * the layer is not split (groups other than depthwise ones). */
 static int64_t slice_unit(const conv *p, const dims *d)
 {
     if (d->depthwise)
         return 16;
-    if (d->direct && !pixel_major(d) && p->group == 1)
-        return 8;
-    return 0;
+    if (p->group != 1)
+        return 0;
+    /* the pixel-major packing's panels; the direct packing's blocks, 8
+     * channels only when the layer's count is a multiple of 8 (else its
+     * blocks are narrower, and a slice's would not match them); the
+     * channel-major GEMM's row tiles */
+    if (pixel_major(d))
+        return 32;
+    if (d->direct)
+        return d->m % 8 == 0 ? 8 : 0;
+    return 8;
 }
 
 static int conv_split(const void *pv, const sm_tensor *const *in, int n_in,
@@ -762,9 +782,19 @@ static void conv_run_part(const void *pv, const float *packed,
     if (c0 >= c1)
         return;
     const float *bias = b ? b->data : NULL;
-    if (!d.depthwise) {
+    if (pixel_major(&d)) {
+        run_pixel_major(p, &d, x->data, w->data, pk, bias, out[0]->data, ry,
+                        ws, c0, c1);
+        return;
+    }
+    if (d.direct) {
         direct_slice(&d, x->data, w->data, pk, bias, out[0]->data, ry, c0, c1,
                      ws);
+        return;
+    }
+    if (!d.depthwise) {
+        channel_major(p, &d, x->data, w->data, bias, out[0]->data, ry, ws, c0,
+                      c1);
         return;
     }
     sm_conv_dw s = dw_problem(&d);

@@ -229,6 +229,7 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
         {16, 8, 8, 32, 3, 1, 2, 1, "3x3/2 to 4x4, pixel-major", 0, 0},
         {16, 16, 17, 32, 3, 1, 2, 1, "3x3/2 to 8x9, direct in phases", 0, 0},
         {5, 23, 21, 8, 5, 1, 3, 2, "5x5/3 to 8x7, direct in phases", 0, 0},
+        {6, 12, 11, 20, 3, 1, 1, 1, "3x3, direct, 20 channels (blocks of 4)", 0, 0},
         {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major", 0, 0},
         {40, 4, 4, 70, 3, 1, 1, 1, "3x3 on 4x4, 70 channels (panel edges)", 0, 0},
         {32, 4, 4, 64, 1, 1, 2, 0, "1x1/2, pixel-major", 0, 0},
