@@ -127,16 +127,18 @@ static void check_parts(const ccase *k, const sm_model *m, const sm_tensor *x,
     const sm_tensor *in[3] = {x, wt, b};
     const int n_in = k->no_bias ? 2 : 3;
     sm_tensor *out[1] = {y};
-    const size_t ws = op->workspace(n->params, in, n_in,
-                                    (const sm_tensor *const *)out, 1);
-    float *buf = malloc(sizeof(float) * (ws + 1) * 4);
+    /* each part's workspace 64-byte aligned, as the engine's (plan.c) */
+    const size_t ws = (op->workspace(n->params, in, n_in,
+                                     (const sm_tensor *const *)out, 1) + 16) /
+                      16 * 16;
+    float *buf = aligned_alloc(64, sizeof(float) * ws * 4);
     const float *packed = m->packed ? m->packed[0] : NULL;
     for (int parts = 2; parts <= 4; parts++) {
         for (int64_t i = 0; i < 5 * plane; i++)
             y->data[i] = r->data[i] = NAN;
         for (int part = 0; part < parts; part++)
             op->run_part(n->params, packed, in, n_in, out, 1,
-                         k->relu ? r : NULL, buf + (size_t)part * (ws + 1),
+                         k->relu ? r : NULL, buf + (size_t)part * ws,
                          part, parts);
         int64_t bad = differ(y->data, want, 5 * plane);
         cr_assert_eq(bad, 0, "%s, %s, %d parts: %lld of %lld outputs differ "
