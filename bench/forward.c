@@ -7,8 +7,9 @@
  *
  *   ratio = achieved GFLOP/s / sgemm GFLOP/s   (100% = the floor)
  *   sal/ORT = the better of salmap's two img/s / ORT img/s on as many
- *             threads (at batch 1 both modes run the same code: a batch
- *             below two images a thread is not split)
+ *             threads (at batch 1 a run splits only layers of
+ *             SM_PLAN_SPLIT_FLOPS and more, which these models do not
+ *             have: both modes run the same code; bench/split)
  *
  * The engine runs on one thread, then splitting the batch over as many
  * threads as OpenBLAS would use (the cores); its GEMMs are its own

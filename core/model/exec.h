@@ -14,8 +14,11 @@
 #define MAX_PLANS 4
 
 /* The least FLOPs of a node split over the model's threads when its batch
- * is not: below, handing a part over costs more than it saves. */
-#define SM_PLAN_SPLIT_FLOPS 262144.0
+ * is not. A layer alone gains from 5 MFLOP on (bench/split: 1.5x, and
+ * 1.9x at 231), but inside a network its input was just written by the
+ * other core, and the fixtures' layers of 0.3 to 5 MFLOP ran slower
+ * split (resnet18s' 4.8 MFLOP stem: the whole net 10% slower). */
+#define SM_PLAN_SPLIT_FLOPS 8388608.0
 
 typedef struct plan {
     int64_t key[8][SM_MAX_DIMS + 1]; /* per input: ndim then dims */
