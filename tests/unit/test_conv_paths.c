@@ -26,6 +26,7 @@ typedef struct ccase {
     int64_t c, h, w, m, k, group, stride, pad;
     const char *what;
     int no_bias, relu;
+    int split; /* a layer of one image the engine splits over 2 threads */
 } ccase;
 
 static sm_tensor *filled(int ndim, const int64_t *shape, uint64_t salt)
@@ -199,6 +200,10 @@ static void check(const ccase *k)
                              "%lld outputs differ from the definition", k->what,
                              sm_isa_name(isa), batch, pass < 2 ? 1 : 2,
                              (long long)bad, (long long)cnt);
+                if (batch == 1 && pass >= 2)
+                    cr_assert_eq(m->last_plan[0]->split[0], k->split,
+                                 "%s: split %d", k->what,
+                                 m->last_plan[0]->split[0]);
                 if (!k->relu)
                     continue;
                 /* the Relu ran inside the Conv, and rounds as its own */
@@ -226,55 +231,58 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
 {
     const ccase cases[] = {
         /* c   h   w   m  k  g  s  p */
-        {3, 20, 18, 16, 7, 1, 2, 3, "7x7/2 stem, channel-major", 0, 0},
-        {16, 9, 9, 16, 3, 1, 1, 1, "3x3, direct", 0, 0},
-        {16, 8, 8, 32, 3, 1, 2, 1, "3x3/2 to 4x4, pixel-major", 0, 0},
-        {16, 16, 17, 32, 3, 1, 2, 1, "3x3/2 to 8x9, direct in phases", 0, 0},
-        {5, 23, 21, 8, 5, 1, 3, 2, "5x5/3 to 8x7, direct in phases", 0, 0},
-        {6, 12, 11, 20, 3, 1, 1, 1, "3x3, direct, 20 channels (blocks of 4)", 0, 0},
-        {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major", 0, 0},
-        {40, 4, 4, 70, 3, 1, 1, 1, "3x3 on 4x4, 70 channels (panel edges)", 0, 0},
-        {32, 4, 4, 64, 1, 1, 2, 0, "1x1/2, pixel-major", 0, 0},
-        {48, 5, 3, 40, 1, 1, 1, 0, "1x1 pointwise, pixel-major", 0, 0},
-        {64, 4, 4, 64, 3, 2, 1, 1, "grouped, pixel-major", 0, 0},
-        {24, 5, 5, 40, 3, 1, 2, 1, "3x3/2 on 5x5 to 3x3, padded both ends, pixel-major", 0, 0},
-        {32, 8, 8, 32, 3, 1, 1, 1, "3x3 on 8x8, 32 channels, pixel-major", 0, 0},
-        {16, 5, 9, 32, 3, 1, 1, 1, "3x3 on 5x9, 45 pixels, pixel-major", 0, 0},
-        {16, 16, 16, 24, 1, 1, 1, 0, "1x1 pointwise on 16x16, channel-major by image", 0, 0},
-        {16, 8, 12, 40, 1, 1, 1, 0, "1x1 pointwise on 8x12, channel-major by image", 0, 0},
-        {12, 5, 5, 20, 1, 1, 1, 0, "1x1 pointwise on 5x5, channel-major batched", 0, 0},
-        {8, 4, 4, 20, 1, 1, 1, 0, "1x1 pointwise on 4x4, channel-major batched", 0, 0},
-        {16, 8, 8, 24, 1, 1, 2, 0, "1x1/2, channel-major batched", 0, 0},
-        {64, 8, 8, 128, 1, 1, 1, 0, "1x1 pointwise on 8x8, pixel-major", 0, 0},
-        {128, 4, 4, 128, 1, 1, 1, 0, "1x1 pointwise on 4x4, pixel-major", 0, 0},
-        {16, 9, 9, 16, 3, 1, 1, 1, "3x3, direct, no bias, Relu", 1, 1},
-        {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major, Relu", 0, 1},
+        {3, 20, 18, 16, 7, 1, 2, 3, "7x7/2 stem, channel-major", 0, 0, 0},
+        {16, 9, 9, 16, 3, 1, 1, 1, "3x3, direct", 0, 0, 0},
+        {16, 8, 8, 32, 3, 1, 2, 1, "3x3/2 to 4x4, pixel-major", 0, 0, 0},
+        {16, 16, 17, 32, 3, 1, 2, 1, "3x3/2 to 8x9, direct in phases", 0, 0, 0},
+        {5, 23, 21, 8, 5, 1, 3, 2, "5x5/3 to 8x7, direct in phases", 0, 0, 0},
+        {6, 12, 11, 20, 3, 1, 1, 1, "3x3, direct, 20 channels (blocks of 4)", 0, 0, 0},
+        {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major", 0, 0, 0},
+        {40, 4, 4, 70, 3, 1, 1, 1, "3x3 on 4x4, 70 channels (panel edges)", 0, 0, 0},
+        {32, 4, 4, 64, 1, 1, 2, 0, "1x1/2, pixel-major", 0, 0, 0},
+        {48, 5, 3, 40, 1, 1, 1, 0, "1x1 pointwise, pixel-major", 0, 0, 0},
+        {64, 4, 4, 64, 3, 2, 1, 1, "grouped, pixel-major", 0, 0, 0},
+        {32, 32, 32, 32, 3, 1, 1, 1, "3x3 on 32x32, direct, one image split", 0, 1, 1},
+        {64, 8, 8, 128, 3, 1, 1, 1, "3x3 on 8x8, pixel-major, one image split", 0, 0, 1},
+        {128, 24, 24, 128, 1, 1, 1, 0, "1x1 on 24x24, channel-major, one image split", 0, 1, 1},
+        {24, 5, 5, 40, 3, 1, 2, 1, "3x3/2 on 5x5 to 3x3, padded both ends, pixel-major", 0, 0, 0},
+        {32, 8, 8, 32, 3, 1, 1, 1, "3x3 on 8x8, 32 channels, pixel-major", 0, 0, 0},
+        {16, 5, 9, 32, 3, 1, 1, 1, "3x3 on 5x9, 45 pixels, pixel-major", 0, 0, 0},
+        {16, 16, 16, 24, 1, 1, 1, 0, "1x1 pointwise on 16x16, channel-major by image", 0, 0, 0},
+        {16, 8, 12, 40, 1, 1, 1, 0, "1x1 pointwise on 8x12, channel-major by image", 0, 0, 0},
+        {12, 5, 5, 20, 1, 1, 1, 0, "1x1 pointwise on 5x5, channel-major batched", 0, 0, 0},
+        {8, 4, 4, 20, 1, 1, 1, 0, "1x1 pointwise on 4x4, channel-major batched", 0, 0, 0},
+        {16, 8, 8, 24, 1, 1, 2, 0, "1x1/2, channel-major batched", 0, 0, 0},
+        {64, 8, 8, 128, 1, 1, 1, 0, "1x1 pointwise on 8x8, pixel-major", 0, 0, 0},
+        {128, 4, 4, 128, 1, 1, 1, 0, "1x1 pointwise on 4x4, pixel-major", 0, 0, 0},
+        {16, 9, 9, 16, 3, 1, 1, 1, "3x3, direct, no bias, Relu", 1, 1, 0},
+        {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major, Relu", 0, 1, 0},
         /* depthwise (core/ops/conv_dw.c): channel-blocked from 4
          * channels (16 a block with AVX-512, 8 with AVX2: counts of
          * neither a multiple run a masked last block), a plane at a time
          * below */
-        {24, 11, 10, 24, 3, 24, 1, 1, "3x3 depthwise", 0, 0},
-        {24, 11, 10, 24, 3, 24, 2, 1, "3x3/2 depthwise", 0, 0},
-        {8, 7, 6, 8, 5, 8, 1, 2, "5x5 depthwise", 0, 0},
-        {17, 3, 3, 17, 3, 17, 1, 1, "3x3 depthwise on 3x3", 0, 0},
-        {16, 32, 32, 16, 3, 16, 1, 1, "3x3 on 32x32, Relu", 0, 1},
-        {32, 32, 32, 32, 3, 32, 2, 1, "3x3/2 on 32x32, Relu", 0, 1},
-        {5, 9, 7, 5, 3, 5, 1, 1, "5 channels, no bias", 1, 0},
-        {12, 8, 8, 12, 3, 12, 2, 1, "12 channels, 3x3/2, Relu", 0, 1},
-        {33, 4, 4, 33, 3, 33, 2, 1, "33 channels, 3x3/2 to 2x2, no bias, Relu", 1, 1},
-        {20, 1, 1, 20, 1, 20, 1, 0, "1x1 on 1x1", 0, 0},
-        {20, 1, 1, 20, 3, 20, 1, 1, "3x3 on 1x1, Relu", 0, 1},
-        {24, 2, 2, 24, 3, 24, 1, 1, "3x3 on 2x2, no bias", 1, 0},
-        {16, 5, 6, 16, 5, 16, 2, 2, "5x5/2, Relu", 0, 1},
-        {9, 13, 11, 9, 5, 9, 1, 0, "5x5 unpadded", 0, 0},
-        {40, 17, 15, 40, 1, 40, 2, 0, "1x1/2, Relu", 0, 1},
-        {8, 6, 6, 8, 3, 8, 1, 2, "pads wider than the kernel's half", 0, 0},
-        {16, 10, 10, 16, 3, 16, 3, 0, "3x3/3", 0, 0},
-        {4, 7, 7, 4, 3, 4, 1, 1, "4 channels, Relu", 0, 1},
-        {17, 40, 37, 17, 3, 17, 2, 1, "17 channels, 40x37, 3x3/2, Relu", 0, 1},
-        {8, 64, 64, 8, 3, 8, 1, 1, "3x3 on 64x64, Relu", 0, 1},
-        {3, 20, 20, 3, 3, 3, 1, 1, "3 channels (a plane at a time), Relu", 0, 1},
-        {1, 12, 9, 1, 3, 1, 2, 1, "1 channel, 3x3/2, no bias, Relu", 1, 1},
+        {24, 11, 10, 24, 3, 24, 1, 1, "3x3 depthwise", 0, 0, 0},
+        {24, 11, 10, 24, 3, 24, 2, 1, "3x3/2 depthwise", 0, 0, 0},
+        {8, 7, 6, 8, 5, 8, 1, 2, "5x5 depthwise", 0, 0, 0},
+        {17, 3, 3, 17, 3, 17, 1, 1, "3x3 depthwise on 3x3", 0, 0, 0},
+        {16, 32, 32, 16, 3, 16, 1, 1, "3x3 on 32x32, Relu", 0, 1, 0},
+        {32, 32, 32, 32, 3, 32, 2, 1, "3x3/2 on 32x32, Relu", 0, 1, 0},
+        {5, 9, 7, 5, 3, 5, 1, 1, "5 channels, no bias", 1, 0, 0},
+        {12, 8, 8, 12, 3, 12, 2, 1, "12 channels, 3x3/2, Relu", 0, 1, 0},
+        {33, 4, 4, 33, 3, 33, 2, 1, "33 channels, 3x3/2 to 2x2, no bias, Relu", 1, 1, 0},
+        {20, 1, 1, 20, 1, 20, 1, 0, "1x1 on 1x1", 0, 0, 0},
+        {20, 1, 1, 20, 3, 20, 1, 1, "3x3 on 1x1, Relu", 0, 1, 0},
+        {24, 2, 2, 24, 3, 24, 1, 1, "3x3 on 2x2, no bias", 1, 0, 0},
+        {16, 5, 6, 16, 5, 16, 2, 2, "5x5/2, Relu", 0, 1, 0},
+        {9, 13, 11, 9, 5, 9, 1, 0, "5x5 unpadded", 0, 0, 0},
+        {40, 17, 15, 40, 1, 40, 2, 0, "1x1/2, Relu", 0, 1, 0},
+        {8, 6, 6, 8, 3, 8, 1, 2, "pads wider than the kernel's half", 0, 0, 0},
+        {16, 10, 10, 16, 3, 16, 3, 0, "3x3/3", 0, 0, 0},
+        {4, 7, 7, 4, 3, 4, 1, 1, "4 channels, Relu", 0, 1, 0},
+        {17, 40, 37, 17, 3, 17, 2, 1, "17 channels, 40x37, 3x3/2, Relu", 0, 1, 0},
+        {8, 64, 64, 8, 3, 8, 1, 1, "3x3 on 64x64, Relu", 0, 1, 0},
+        {3, 20, 20, 3, 3, 3, 1, 1, "3 channels (a plane at a time), Relu", 0, 1, 0},
+        {1, 12, 9, 1, 3, 1, 2, 1, "1 channel, 3x3/2, no bias, Relu", 1, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check(&cases[i]);
