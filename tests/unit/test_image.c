@@ -300,28 +300,22 @@ Test(image, missing_file_is_named)
 
 Test(image, not_an_image_is_refused)
 {
-    char p[TDATA_PATH];
-    tdata_text(p, dir, "fake.png", "this is not a picture at all\n");
-    sm_preproc pp;
-    sm_preproc_init(&pp, 1, 2, 2);
-    float got[4];
-    sm_err err = {0};
-    cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
-    cr_assert(tdata_has(err.msg, p), "%s", err.msg);
-    cr_assert(tdata_has(err.msg, "not an image format"), "%s", err.msg);
-}
-
-Test(image, empty_file_is_named)
-{
-    char p[TDATA_PATH];
-    tdata_text(p, dir, "empty.png", "");
-    sm_preproc pp;
-    sm_preproc_init(&pp, 1, 2, 2);
-    float got[4];
-    sm_err err = {0};
-    cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
-    cr_assert(tdata_has(err.msg, p), "%s", err.msg);
-    cr_assert(tdata_has(err.msg, "an empty file, not an image"), "%s", err.msg);
+    /* a file of text, and an empty one: each named, with why */
+    const char *const names[] = {"fake.png", "empty.png"};
+    const char *const texts[] = {"this is not a picture at all\n", ""};
+    const char *const why[] = {"not an image format",
+                               "an empty file, not an image"};
+    for (int k = 0; k < 2; k++) {
+        char p[TDATA_PATH];
+        tdata_text(p, dir, names[k], texts[k]);
+        sm_preproc pp;
+        sm_preproc_init(&pp, 1, 2, 2);
+        float got[4];
+        sm_err err = {0};
+        cr_assert_eq(sm_image_load_file(p, &pp, got, &err), -1);
+        cr_assert(tdata_has(err.msg, p), "%s", err.msg);
+        cr_assert(tdata_has(err.msg, why[k]), "%s", err.msg);
+    }
 }
 
 Test(image, untrusted_loader_is_disabled)
