@@ -33,7 +33,7 @@ unsigned char *sm_file_read(const char *path, size_t max, size_t *len,
         return NULL;
     }
     size_t n = (size_t)st.st_size;
-    unsigned char *buf = malloc(n ? n : 1);
+    unsigned char *buf = malloc(n + 1);
     if (!buf) {
         fclose(f);
         sm_err_set(err, "%s: out of memory reading %zu bytes", path, n);
@@ -46,6 +46,7 @@ unsigned char *sm_file_read(const char *path, size_t max, size_t *len,
         return NULL;
     }
     fclose(f);
+    buf[n] = 0;
     *len = n;
     return buf;
 }

@@ -8,8 +8,10 @@
 
 #define SM_FILE_MAX_MODEL ((size_t)2 << 30) /* 2 GiB: protobuf's own limit */
 
-/* Reads the whole file into a new buffer (caller frees) and sets *len.
- * Refuses files larger than max bytes. NULL with a message on failure. */
+/* Reads the whole file into a new buffer (caller frees) and sets *len;
+ * a NUL byte follows the len bytes read, so that a text file is also a
+ * string. Refuses files larger than max bytes. NULL with a message on
+ * failure. */
 unsigned char *sm_file_read(const char *path, size_t max, size_t *len,
                             sm_err *err);
 
