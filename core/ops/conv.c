@@ -8,6 +8,7 @@
  * (sm_sgemm_run's maps). A 1x1 stride-1 unpadded conv of one image skips
  * im2col altogether, and the pixel-major path (small planes) never builds
  * it: its GEMM reads the (padded) image through offsets. */
+#include <assert.h>
 #include <cblas.h>
 #include <string.h>
 
@@ -258,29 +259,37 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
 static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
                         int flip, const float *x, const float *w,
                         const float *prepacked, const float *b, float *y,
-                        float *ry, float *ws)
+                        float *ry, int64_t c0, int64_t c1, float *ws)
 {
-    float *packed = ws, *xp = packed + sm_conv_direct_packed_size(s);
-    float *scratch = xp + sm_conv_direct_input_size(s);
+    /* output channels [c0, c1) of each group (a forward slice for
+     * run_part: c0 a multiple of the packing's block, so the slice's
+     * packed weights are the layer's from c0 on) */
+    assert(!flip || (c0 == 0 && c1 == s->cout));
+    sm_conv_direct sl = *s;
+    sl.cout = c1 - c0;
+    const int64_t kt = s->cin * s->kh * s->kw;
+    float *packed = ws, *xp = packed + sm_conv_direct_packed_size(&sl);
+    float *scratch = xp + sm_conv_direct_input_size(&sl);
     const int64_t in_plane = flip ? d->p : d->h * d->w;
     const int64_t out_plane = flip ? d->h * d->w : d->p;
     const int64_t in_c = flip ? d->m : d->c, out_c = flip ? d->c : d->m;
     for (int64_t g = 0; g < p->group; g++) {
         const float *wp = packed;
         if (prepacked)
-            wp = prepacked + g * sm_conv_direct_packed_size(s);
+            wp = prepacked + g * sm_conv_direct_packed_size(s) + c0 * kt;
         else
-            sm_conv_direct_pack(s, w + g * d->mg * d->k, flip, packed);
+            sm_conv_direct_pack(&sl, w + g * d->mg * d->k + c0 * kt, flip,
+                                packed);
         for (int64_t i = 0; i < d->n; i++) {
             const float *xi = x + (i * in_c + g * s->cin) * in_plane;
             if (flip)
-                sm_conv_direct_pad(s, xi, d->oh, d->ow, d->kh - 1 - d->ph,
+                sm_conv_direct_pad(&sl, xi, d->oh, d->ow, d->kh - 1 - d->ph,
                                    d->kw - 1 - d->pw, xp);
             else
-                sm_conv_direct_pad(s, xi, d->h, d->w, d->ph, d->pw, xp);
+                sm_conv_direct_pad(&sl, xi, d->h, d->w, d->ph, d->pw, xp);
             /* d->direct: this CPU has a kernel (get_dims) */
-            const int64_t yo = (i * out_c + g * s->cout) * out_plane;
-            (void)sm_conv_direct_run(s, xp, wp, b ? b + g * d->mg : NULL,
+            const int64_t yo = (i * out_c + g * s->cout + c0) * out_plane;
+            (void)sm_conv_direct_run(&sl, xp, wp, b ? b + g * d->mg + c0 : NULL,
                                      y + yo, ry ? ry + yo : NULL, flip,
                                      scratch);
         }
@@ -559,32 +568,46 @@ static int pack_kind(const dims *d)
  * path computes in the same pass. Returns 1 when ry was written. */
 static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, const float *prepacked, float *ry,
-                     float *ws)
+                     int64_t c0, int64_t c1, float *ws)
 {
     const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
     float *y = out[0]->data;
+    const float *bias = b ? b->data : NULL;
     dims d;
     get_dims(p, x, w, out[0], &d);
     if (d.depthwise) {
         sm_conv_dw s = dw_problem(&d);
         /* d.depthwise: this CPU has the kernel (get_dims) */
-        (void)sm_conv_dw_run(&s, d.n, d.c, x->data, w->data, prepacked,
-                             b ? b->data : NULL, y, ry, ws);
+        if (c0 == 0 && c1 == d.c) {
+            (void)sm_conv_dw_run(&s, d.n, d.c, x->data, w->data, prepacked,
+                                 bias, y, ry, ws);
+            return ry != NULL;
+        }
+        const int64_t taps = d.kh * d.kw, hw = d.h * d.w;
+        for (int64_t i = 0; i < d.n; i++) {
+            const int64_t yo = (i * d.m + c0) * d.p;
+            (void)sm_conv_dw_run(&s, 1, c1 - c0, x->data + (i * d.c + c0) * hw,
+                                 w->data + c0 * taps,
+                                 prepacked ? prepacked + c0 * taps : NULL,
+                                 bias ? bias + c0 : NULL, y + yo,
+                                 ry ? ry + yo : NULL, ws);
+        }
         return ry != NULL;
     }
+    /* the other paths take a range of each group's channels: a slice
+     * only of a one-group layer (run_part) */
+    if (p->group > 1)
+        c0 = 0, c1 = d.mg;
     if (d.direct && !pixel_major(&d)) {
         sm_conv_direct s = direct_fwd(&d);
-        direct_each(p, &d, &s, 0, x->data, w->data, prepacked,
-                    b ? b->data : NULL, y, ry, ws);
-        return ry != NULL;
-    }
-    const float *bias = b ? b->data : NULL;
-    if (pixel_major(&d)) {
+        direct_each(p, &d, &s, 0, x->data, w->data, prepacked, bias, y, ry,
+                    c0, c1, ws);
+    } else if (pixel_major(&d)) {
         run_pixel_major(p, &d, x->data, w->data, prepacked, bias, y, ry, ws,
-                        0, d.mg);
-        return ry != NULL;
+                        c0, c1);
+    } else {
+        channel_major(p, &d, x->data, w->data, bias, y, ry, ws, c0, c1);
     }
-    channel_major(p, &d, x->data, w->data, bias, y, ry, ws, 0, d.mg);
     return ry != NULL;
 }
 
@@ -593,7 +616,8 @@ static void forward(const conv *p, const sm_tensor *const *in, int n_in,
                     sm_tensor *const *out, const float *prepacked, float *ry,
                     float *ws)
 {
-    if (forward_y(p, in, n_in, out, prepacked, ry, ws) || !ry)
+    if (forward_y(p, in, n_in, out, prepacked, ry, 0, out[0]->shape[1], ws) ||
+        !ry)
         return;
     const float *restrict y = out[0]->data;
     float *restrict r = ry;
@@ -696,31 +720,6 @@ static void conv_run_relu(const void *pv, const float *packed,
 
 /* --- a layer split over threads (op.h run_part) --------------------------- */
 
-/* Output channels of the direct path's slice [c0, c1) of a one-group
- * layer: the layer's own kernel on fewer channels (c0 a multiple of the
- * packing's block of 8, so the slice's packed weights are the layer's
- * from c0 on). */
-static void direct_slice(const dims *d, const float *x, const float *w,
-                         const float *prepacked, const float *b, float *y,
-                         float *ry, int64_t c0, int64_t c1, float *ws)
-{
-    sm_conv_direct s = direct_fwd(d);
-    s.cout = c1 - c0;
-    const int64_t kt = s.cin * s.kh * s.kw;
-    float *packed = ws, *xp = packed + sm_conv_direct_packed_size(&s);
-    float *scratch = xp + sm_conv_direct_input_size(&s);
-    const float *wp = prepacked ? prepacked + c0 * kt : packed;
-    if (!prepacked)
-        sm_conv_direct_pack(&s, w + c0 * kt, 0, packed);
-    for (int64_t i = 0; i < d->n; i++) {
-        sm_conv_direct_pad(&s, x + i * d->c * d->h * d->w, d->h, d->w, d->ph,
-                           d->pw, xp);
-        const int64_t yo = (i * d->m + c0) * d->p;
-        (void)sm_conv_direct_run(&s, xp, wp, b ? b + c0 : NULL, y + yo,
-                                 ry ? ry + yo : NULL, 0, scratch);
-    }
-}
-
 /* The output channels a part takes whole (a multiple of this); 0 where
  * the layer is not split (groups other than depthwise ones). */
 static int64_t slice_unit(const conv *p, const dims *d)
@@ -749,7 +748,7 @@ static int conv_split(const void *pv, const sm_tensor *const *in, int n_in,
     dims d;
     get_dims(p, in[0], in[1], out[0], &d);
     const int64_t unit = slice_unit(p, &d);
-    return unit && (d.depthwise ? d.c : d.m) >= 2 * unit;
+    return unit && d.m >= 2 * unit;
 }
 
 /* Part `part` of `parts` of the forward pass: a slice of whole blocks of
@@ -761,9 +760,8 @@ static void conv_run_part(const void *pv, const float *packed,
 {
     (void)n_out;
     const conv *p = pv;
-    const sm_tensor *x = in[0], *w = in[1], *b = n_in > 2 ? in[2] : NULL;
     dims d;
-    get_dims(p, x, w, out[0], &d);
+    get_dims(p, in[0], in[1], out[0], &d);
     const float *pk =
         packed ? usable_packing(p, packed, in, (const sm_tensor *const *)out)
                : NULL;
@@ -774,38 +772,13 @@ static void conv_run_part(const void *pv, const float *packed,
             forward(p, in, n_in, out, pk, ry, ws);
         return;
     }
-    const int64_t total = d.depthwise ? d.c : d.m;
-    const int64_t blocks = (total + unit - 1) / unit;
+    const int64_t blocks = (d.m + unit - 1) / unit;
     const int64_t c0 = blocks * part / parts * unit;
     int64_t c1 = blocks * (part + 1) / parts * unit;
-    c1 = c1 < total ? c1 : total;
+    c1 = c1 < d.m ? c1 : d.m;
     if (c0 >= c1)
         return;
-    const float *bias = b ? b->data : NULL;
-    if (pixel_major(&d)) {
-        run_pixel_major(p, &d, x->data, w->data, pk, bias, out[0]->data, ry,
-                        ws, c0, c1);
-        return;
-    }
-    if (d.direct) {
-        direct_slice(&d, x->data, w->data, pk, bias, out[0]->data, ry, c0, c1,
-                     ws);
-        return;
-    }
-    if (!d.depthwise) {
-        channel_major(p, &d, x->data, w->data, bias, out[0]->data, ry, ws, c0,
-                      c1);
-        return;
-    }
-    sm_conv_dw s = dw_problem(&d);
-    const int64_t taps = d.kh * d.kw, hw = d.h * d.w;
-    for (int64_t i = 0; i < d.n; i++) {
-        const int64_t yo = (i * d.m + c0) * d.p;
-        (void)sm_conv_dw_run(&s, 1, c1 - c0, x->data + (i * d.c + c0) * hw,
-                             w->data + c0 * taps, pk ? pk + c0 * taps : NULL,
-                             bias ? bias + c0 : NULL, out[0]->data + yo,
-                             ry ? ry + yo : NULL, ws);
-    }
+    (void)forward_y(p, in, n_in, out, pk, ry, c0, c1, ws);
 }
 
 static double conv_flops(const void *pv, const sm_tensor *const *in, int n_in,
@@ -882,7 +855,7 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
     if (d.direct && d.sh == 1 && d.sw == 1 && gx) {
         sm_conv_direct s = direct_bwd(&d);
         direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data,
-                    NULL, ws);
+                    NULL, 0, s.cout, ws);
         gx = NULL;
         if (!gw && !gb)
             return;
