@@ -45,7 +45,6 @@ static sm_team *model_team(sm_model *m)
 /* One node split over the team: its inputs and outputs, read by every
  * part. */
 typedef struct node_parts {
-    const sm_model *m;
     const plan *p;
     const node *n;
     const sm_tensor *nin[MAX_IO];
@@ -71,11 +70,11 @@ static void run_plan(const sm_model *m, sm_team *team, plan *p,
     for (int i = 0; i < m->g.n_inputs; i++)
         p->vals[m->g.inputs[i]].data = in[i]->data;
     for (int i = 0; i < m->g.n_nodes; i++) {
-        if (!team || !p->split[i] || p->folded[i] || p->fuse[i] < 0) {
+        if (!team || !p->split[i]) { /* split: neither folded nor fused away */
             sm_plan_run_node(m, p, i);
             continue;
         }
-        node_parts np = {m, p, &m->g.nodes[i], {0}, {0}, NULL,
+        node_parts np = {p, &m->g.nodes[i], {0}, {0}, NULL,
                          m->packed ? m->packed[i] : NULL};
         sm_plan_node_io(np.n, p->vals, np.nin, np.nout);
         if (p->fuse[i] > 0)
