@@ -39,6 +39,7 @@
 #include "surrogate/surrogate.h"
 #include "util/grow.h"
 #include "util/rng.h"
+#include "util/rowset.h"
 
 #define ABELE_MAX_LATENT 1024
 
@@ -357,6 +358,9 @@ typedef struct abele_search {
     latents ex, cex;           /* exemplars, counter-exemplars */
     int64_t draws;             /* latents asked in all */
     int64_t asked[PH_DONE];    /* of them, in each phase */
+    sm_rowset *judged;         /* latents the discriminator judged */
+    uint8_t *valid;            /* their validity */
+    int64_t cap_valid;
 } abele_search;
 
 static void latents_free(latents *l)
@@ -384,6 +388,33 @@ static double draw(abele_search *a)
 static double draw_normal(abele_search *a)
 {
     return sm_rng_normal(a->nkey, a->ndraw++);
+}
+
+/* Validity of n latents into ok, each judged by the discriminator once
+ * for the image: one judged before is answered from memory (the
+ * discriminator is a function, its bits the same in any batch), the rest
+ * in one run. The genetic runs' crossovers of equal parents, and the
+ * neighbourhood judged again for exemplars, were a third of its runs
+ * (docs/PERFORMANCE.md). 0 or -1. */
+static int judge(abele_search *a, const float *Z, int64_t n, uint8_t *ok,
+                 sm_err *err)
+{
+    const int L = a->L;
+    const int64_t first = sm_rowset_count(a->judged);
+    for (int64_t i = 0; i < n; i++)
+        if (sm_rowset_find(a->judged, Z + i * L) < 0 &&
+            sm_rowset_add(a->judged, Z + i * L) < 0)
+            return sm_err_set(err, "out of memory");
+    const int64_t count = sm_rowset_count(a->judged);
+    if (sm_grow((void **)&a->valid, &a->cap_valid, count, 1))
+        return sm_err_set(err, "out of memory");
+    const float *fresh = (const float *)(const void *)sm_rowset_rows(a->judged);
+    if (count > first &&
+        validity(a->s, fresh + first * L, count - first, a->valid + first, err))
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        ok[i] = a->valid[sm_rowset_find(a->judged, Z + i * L)];
+    return 0;
 }
 
 /* Room for n rows to ask. */
@@ -437,7 +468,7 @@ static int draw_valid(abele_search *a, int64_t n, sm_err *err)
     for (int t = 0; rc == 0 && t < a->p->tries && a->n_Z < want; t++) {
         for (int64_t i = 0; i < m * L; i++)
             cand[i] = (float)draw_normal(a);
-        rc = validity(a->s, cand, m, ok, err);
+        rc = judge(a, cand, m, ok, err);
         for (int64_t i = 0; rc == 0 && i < m && a->n_Z < want; i++)
             if (ok[i])
                 memcpy(a->Z + (a->n_Z++) * L, cand + i * L,
@@ -476,7 +507,7 @@ static int repair(abele_search *a, sm_err *err)
                        row);
                 idx[n++] = k * P0 + i;
             }
-    if (n == 0 || (rc = validity(a->s, cur, n, ok, err)))
+    if (n == 0 || (rc = judge(a, cur, n, ok, err)))
         goto done;
     int left = 0; /* the invalid ones, compacted */
     for (int r = 0; r < n; r++)
@@ -498,7 +529,7 @@ static int repair(abele_search *a, sm_err *err)
                 prev = z;
             }
         }
-        if ((rc = validity(a->s, links, (int64_t)left * len, ok, err)))
+        if ((rc = judge(a, links, (int64_t)left * len, ok, err)))
             goto done;
         int still = 0;
         for (int b = 0; b < left; b++) {
@@ -838,7 +869,7 @@ static int exemplar_candidates(abele_search *a, sm_err *err)
         if (leaf_of(a, z) == leaf)
             nc++;
     }
-    int rc = validity(a->s, cand, nc, ok, err);
+    int rc = judge(a, cand, nc, ok, err);
     for (int64_t i = 0; rc == 0 && i < nc; i++)
         if (ok[i])
             memcpy(a->Z + (a->n_Z++) * L, cand + i * L, sizeof(float) * (size_t)L);
@@ -879,7 +910,7 @@ static int start_exemplars(abele_search *a, sm_err *err)
     uint8_t *ok = malloc((size_t)(n ? n : 1));
     if (!ok)
         return sm_err_set(err, "out of memory");
-    int rc = validity(a->s, a->nb.z, n, ok, err);
+    int rc = judge(a, a->nb.z, n, ok, err);
     for (int64_t i = 0; rc == 0 && i < n; i++)
         if (ok[i] && take_exemplars(a, a->nb.z + i * L, &a->nb.label[i], 1))
             rc = sm_err_set(err, "out of memory");
@@ -1049,6 +1080,8 @@ static void abele_free(void *search)
     sm_tree_rules_free(a->cf, a->n_cf);
     free(a->cf_label);
     free(a->cf_kept);
+    sm_rowset_destroy(&a->judged);
+    free(a->valid);
     free(a);
 }
 
@@ -1080,7 +1113,8 @@ static void *abele_start(const void *params, const sm_explain_ctx *ctx,
         ok = ok && sm_genetic_init(&q->g, P, a->L, sizeof(float),
                                    p->ga.halloffame, key, s->zx) == 0;
     }
-    if (!ok || rows_room(a, 1)) {
+    if (!ok || rows_room(a, 1) || !(a->judged = sm_rowset_new(
+                                        sizeof(float) * (size_t)a->L))) {
         abele_free(a);
         sm_err_set(err, "out of memory");
         return NULL;

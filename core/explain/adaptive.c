@@ -7,23 +7,21 @@
 #include <string.h>
 
 #include "util/grow.h"
+#include "util/rowset.h"
 
 /* Every distinct row the model labelled for this image, in the order
- * asked, the proposed round's last (label -1 until told), found by an
- * open-addressing table of row indices. The search asks for rows; only
- * the ones never labelled become the round: the model is a function, so a
- * row's label is asked once (the searches draw the same on/off vector
- * again and again when an image has few superpixels). */
+ * asked, the proposed round's last (label -1 until told). The search asks
+ * for rows; only the ones never labelled become the round: the model is a
+ * function, so a row's label is asked once (the searches draw the same
+ * on/off vector again and again when an image has few superpixels). */
 typedef struct adaptive_state {
     const sm_adaptive_method *m;
     void *space;
     int d;           /* bytes a row */
     void *search;
-    uint8_t *rows;   /* n_rows x d */
+    sm_rowset *rows; /* n_rows of them */
     int32_t *label;  /* n_rows */
-    int64_t n_rows, cap_rows, cap_label;
-    int64_t *slot;   /* n_slot (a power of 2), -1 empty */
-    int64_t n_slot;
+    int64_t n_rows, cap_label;
     int64_t first;       /* the proposed round: rows [first, n_rows) */
     const uint8_t *Z;    /* what the search asked: n_Z rows, its own */
     int64_t n_Z;
@@ -40,67 +38,20 @@ void sm_adaptive_release(void *st)
         a->m->free(a->search);
     if (a->space)
         a->m->space->free(a->space);
-    free(a->rows);
+    sm_rowset_destroy(&a->rows);
     free(a->label);
-    free(a->slot);
     free(a->zlabel);
     free(a);
-}
-
-static uint64_t row_hash(const uint8_t *z, int d)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (int j = 0; j < d; j++)
-        h = (h ^ z[j]) * 1099511628211ull;
-    return h;
-}
-
-/* The index of row z among a's rows, or -1; *at its slot, or the empty
- * slot it belongs in. */
-static int64_t row_find(const adaptive_state *a, const uint8_t *z,
-                        int64_t *at)
-{
-    int d = a->d;
-    int64_t mask = a->n_slot - 1;
-    if (!a->n_slot)
-        return -1; /* nothing yet: row_add makes the table */
-    for (int64_t i = (int64_t)(row_hash(z, d) & (uint64_t)mask);;
-         i = (i + 1) & mask)
-        if (a->slot[i] < 0 ||
-            memcmp(a->rows + a->slot[i] * d, z, (size_t)d) == 0) {
-            *at = i;
-            return a->slot[i];
-        }
 }
 
 /* Adds row z (not there) with label -1. 0 or -1 out of memory. */
 static int row_add(adaptive_state *a, const uint8_t *z)
 {
-    int d = a->d;
-    int64_t at;
-    if (2 * (a->n_rows + 1) > a->n_slot) { /* rehashed at half full */
-        int64_t n_slot = a->n_slot ? 2 * a->n_slot : 1024;
-        int64_t *slot = malloc(sizeof(int64_t) * (size_t)n_slot);
-        if (!slot)
-            return -1;
-        free(a->slot);
-        a->slot = slot;
-        a->n_slot = n_slot;
-        for (int64_t i = 0; i < n_slot; i++)
-            slot[i] = -1;
-        for (int64_t r = 0; r < a->n_rows; r++) {
-            row_find(a, a->rows + r * d, &at);
-            slot[at] = r;
-        }
-    }
-    if (sm_grow((void **)&a->rows, &a->cap_rows, a->n_rows + 1, (size_t)d) ||
-        sm_grow((void **)&a->label, &a->cap_label, a->n_rows + 1,
-                sizeof(int32_t)))
+    if (sm_grow((void **)&a->label, &a->cap_label, a->n_rows + 1,
+                sizeof(int32_t)) ||
+        sm_rowset_add(a->rows, z) < 0)
         return -1;
-    row_find(a, z, &at);
-    memcpy(a->rows + a->n_rows * d, z, (size_t)d);
-    a->label[a->n_rows] = -1;
-    a->slot[at] = a->n_rows++;
+    a->label[a->n_rows++] = -1;
     return 0;
 }
 
@@ -110,8 +61,8 @@ static int tell_search(adaptive_state *a, sm_err *err)
     int d = a->d;
     if (sm_grow((void **)&a->zlabel, &a->cap_z, a->n_Z, sizeof(int32_t)))
         return sm_err_set(err, "out of memory");
-    for (int64_t r = 0, at; r < a->n_Z; r++)
-        a->zlabel[r] = a->label[row_find(a, a->Z + r * d, &at)];
+    for (int64_t r = 0; r < a->n_Z; r++)
+        a->zlabel[r] = a->label[sm_rowset_find(a->rows, a->Z + r * d)];
     return a->m->tell(a->search, a->zlabel, a->n_Z, err);
 }
 
@@ -125,8 +76,8 @@ static int adaptive_ask(adaptive_state *a, sm_err *err)
         if ((a->n_Z = a->m->ask(a->search, &a->Z, err)) < 0)
             return -1;
         a->first = a->n_rows;
-        for (int64_t r = 0, at; r < a->n_Z; r++)
-            if (row_find(a, a->Z + r * d, &at) < 0 &&
+        for (int64_t r = 0; r < a->n_Z; r++)
+            if (sm_rowset_find(a->rows, a->Z + r * d) < 0 &&
                 row_add(a, a->Z + r * d))
                 return sm_err_set(err, "out of memory");
         if (a->n_rows > a->first || a->n_Z == 0)
@@ -174,6 +125,11 @@ static adaptive_state *adaptive_new(const sm_adaptive_method *m,
     a->m = m;
     a->space = space;
     a->d = (int)d;
+    if (!(a->rows = sm_rowset_new(d))) {
+        sm_adaptive_release(a);
+        sm_err_set(err, "out of memory");
+        return NULL;
+    }
     if (!(a->search = m->start(params, ctx, im, space, err)) ||
         adaptive_ask(a, err)) {
         sm_adaptive_release(a);
@@ -211,7 +167,7 @@ int sm_adaptive_round_score(const void *params, const sm_explain_ctx *ctx,
 {
     const adaptive_state *a = st;
     if (a->m->space->labels(params, ctx, a->space,
-                            a->rows + (a->first + first) * a->d, count, y,
+                            sm_rowset_rows(a->rows) + (a->first + first) * a->d, count, y,
                             err))
         return sm_err_prefix(err, "image '%s'", im->id);
     return 0;
