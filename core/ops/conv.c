@@ -7,7 +7,10 @@
  * stores its [Mg, nb*P] result straight into NCHW, bias and Relu included
  * (sm_sgemm_run's maps). A 1x1 stride-1 unpadded conv of one image skips
  * im2col altogether, and the pixel-major path (small planes) never builds
- * it: its GEMM reads the (padded) image through offsets. */
+ * it: its GEMM reads the (padded) image through offsets. Larger 3x3
+ * stride-1 layers run Winograd's F(2x2, 3x3) (conv_wino.c, WINO_MIN_*),
+ * the only forward path that rounds otherwise than one fused
+ * multiply-add chain an output. */
 #include <assert.h>
 #include <cblas.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include "ops/conv_direct.h"
 #include "ops/conv_dw.h"
 #include "ops/conv_geom.h"
+#include "ops/conv_wino.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
 #include "ops/sgemm.h"
@@ -31,7 +35,8 @@
  * ResNet-18-shaped models (strided ones too, such as ResNet's 7 x 7 / 2
  * stem); on smaller planes its vectors are mostly padding
  * (docs/PERFORMANCE.md). Its forward pass yields to the pixel-major GEMM
- * where that applies (pixel_major). The forward pass rounds alike on every path; the
+ * where that applies (pixel_major), and to Winograd. The forward pass
+ * rounds alike on every path but Winograd's; the
  * input gradient runs direct at stride 1 only, and the choice depends on
  * the layer alone, never on which of the two sets the CPU has, so that
  * both compute the same bits (the input gradients of the two paths round
@@ -43,6 +48,16 @@
  * channel-major, with whole-vector stores (planes of 196 and 256 pixels
  * measured no faster pixel-major). */
 #define PIXEL_MAX_PLANE 64
+
+/* 3 x 3 convolutions of stride 1 with at least this many input and
+ * output channels and output planes at least this wide and high run
+ * Winograd's F(2x2, 3x3) (conv_wino.c): 2.25 times fewer
+ * multiplications, worth their transforms from these sizes; with fewer
+ * channels, or on the small planes of a network's later stages, the
+ * direct and pixel-major kernels stay faster (docs/PERFORMANCE.md). The
+ * choice depends on the layer alone, never on the CPU or the batch. */
+#define WINO_MIN_CHANNELS 32
+#define WINO_MIN_SIDE 10
 
 typedef struct conv {
     sm_conv_geom g;
@@ -72,6 +87,7 @@ typedef struct dims {
     int depthwise;    /* ... and this CPU has its kernel */
     int direct_shape; /* a layer for conv_direct.c (DIRECT_MIN_PLANE) */
     int direct;       /* ... and the CPU has its kernel: run there */
+    int wino;         /* a layer for conv_wino.c (its forward pass) */
 } dims;
 
 static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
@@ -118,6 +134,15 @@ static void get_dims(const conv *p, const sm_tensor *x, const sm_tensor *wt,
     d->depthwise = d->depthwise_shape && sm_isa() != SM_ISA_BASELINE;
     if (d->depthwise_shape)
         d->direct = d->direct_shape = 0;
+    d->wino = two && p->group == 1 && d->kh == 3 && d->kw == 3 &&
+              d->sh == 1 && d->sw == 1 && d->dh == 1 && d->dw == 1 &&
+              d->cg >= WINO_MIN_CHANNELS && d->mg >= WINO_MIN_CHANNELS &&
+              d->oh >= WINO_MIN_SIDE && d->ow >= WINO_MIN_SIDE;
+}
+
+static sm_conv_wino wino_problem(const dims *d)
+{
+    return (sm_conv_wino){d->c, d->h, d->w, d->m, d->ph, d->pw, d->oh, d->ow};
 }
 
 static sm_conv_dw dw_problem(const dims *d)
@@ -248,6 +273,11 @@ static size_t conv_workspace(const void *pv, const sm_tensor *const *in,
         sm_conv_dw s = dw_problem(&d);
         size_t dw = (size_t)sm_conv_dw_scratch_size(&s, d.c);
         direct = dw > direct ? dw : direct;
+    }
+    if (d.wino) {
+        sm_conv_wino s = wino_problem(&d);
+        size_t wn = (size_t)sm_conv_wino_workspace(&s, d.n);
+        direct = wn > direct ? wn : direct;
     }
     return gemm > direct ? gemm : direct;
 }
@@ -553,11 +583,12 @@ static void channel_major(const conv *p, const dims *d, const float *x,
 /* What conv_pack lays out for the layer of d: the depthwise or direct
  * kernel's weights (its shape, whether or not this CPU runs it now), the
  * pixel-major GEMM's, or nothing (0). */
-enum { PACK_NONE, PACK_DIRECT, PACK_PIXEL, PACK_DW };
+enum { PACK_NONE, PACK_DIRECT, PACK_PIXEL, PACK_DW, PACK_WINO };
 
 static int pack_kind(const dims *d)
 {
     return d->depthwise_shape ? PACK_DW
+           : d->wino          ? PACK_WINO
            : pixel_major(d)   ? PACK_PIXEL
            : d->direct_shape  ? PACK_DIRECT
                               : PACK_NONE;
@@ -592,6 +623,12 @@ static int forward_y(const conv *p, const sm_tensor *const *in, int n_in,
                                  bias ? bias + c0 : NULL, y + yo,
                                  ry ? ry + yo : NULL, ws);
         }
+        return ry != NULL;
+    }
+    if (d.wino) { /* whole (run_part splits it by rows of tiles) */
+        sm_conv_wino s = wino_problem(&d);
+        sm_conv_wino_run(&s, d.n, x->data, w->data, prepacked, bias, y, ry,
+                         0, sm_conv_wino_rows(&s), ws);
         return ry != NULL;
     }
     /* the other paths take a range of each group's channels: a slice
@@ -648,6 +685,10 @@ static size_t conv_pack_size(const void *pv, const sm_tensor *const *in,
         return (size_t)(p->group * sm_conv_direct_packed_size(&s));
     case PACK_PIXEL:
         return (size_t)p->group * sm_sgemm_packed_size(d.k, d.mg);
+    case PACK_WINO: {
+        sm_conv_wino sw = wino_problem(&d);
+        return (size_t)sm_conv_wino_packed_size(&sw);
+    }
     default:
         return 0;
     }
@@ -667,6 +708,11 @@ static void conv_pack(const void *pv, const sm_tensor *const *in, int n_in,
     if (kind == PACK_DW) {
         sm_conv_dw sd = dw_problem(&d);
         sm_conv_dw_pack(&sd, d.c, w, packed);
+        return;
+    }
+    if (kind == PACK_WINO) {
+        sm_conv_wino sw = wino_problem(&d);
+        sm_conv_wino_pack(&sw, w, packed);
         return;
     }
     for (int64_t g = 0; g < p->group; g++) {
@@ -690,7 +736,8 @@ static const float *usable_packing(const conv *p, const float *packed,
     get_dims(p, in[0], in[1], out[0], &d);
     const int kind = pack_kind(&d);
     return (kind == PACK_DIRECT && d.direct) ||
-                   (kind == PACK_DW && d.depthwise) || kind == PACK_PIXEL
+                   (kind == PACK_DW && d.depthwise) || kind == PACK_PIXEL ||
+                   kind == PACK_WINO
                ? packed
                : NULL;
 }
@@ -747,12 +794,17 @@ static int conv_split(const void *pv, const sm_tensor *const *in, int n_in,
     const conv *p = pv;
     dims d;
     get_dims(p, in[0], in[1], out[0], &d);
+    if (d.wino) { /* by rows of tiles */
+        sm_conv_wino s = wino_problem(&d);
+        return sm_conv_wino_rows(&s) >= 2;
+    }
     const int64_t unit = slice_unit(p, &d);
     return unit && d.m >= 2 * unit;
 }
 
 /* Part `part` of `parts` of the forward pass: a slice of whole blocks of
- * output channels, each with the very bits of the whole layer's. */
+ * output channels (Winograd: of rows of tiles), each with the very bits
+ * of the whole layer's. */
 static void conv_run_part(const void *pv, const float *packed,
                           const sm_tensor *const *in, int n_in,
                           sm_tensor *const *out, int n_out, sm_tensor *relu,
@@ -766,6 +818,17 @@ static void conv_run_part(const void *pv, const float *packed,
         packed ? usable_packing(p, packed, in, (const sm_tensor *const *)out)
                : NULL;
     float *ry = relu ? relu->data : NULL;
+    if (d.wino) { /* rows of tiles: each part transforms only its input */
+        sm_conv_wino s = wino_problem(&d);
+        const int64_t rows = sm_conv_wino_rows(&s);
+        const int64_t r0 = rows * part / parts, r1 = rows * (part + 1) / parts;
+        if (r0 < r1)
+            sm_conv_wino_run(&s, d.n, in[0]->data, in[1]->data, pk,
+                             n_in > 2 && in[2] ? in[2]->data : NULL,
+                             out[0]->data, ry,
+                             r0, r1, ws);
+        return;
+    }
     const int64_t unit = slice_unit(p, &d);
     if (!unit) { /* not split (conv_split): the whole layer on part 0 */
         if (part == 0)
