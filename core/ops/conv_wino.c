@@ -1,11 +1,12 @@
 /* Winograd F(2x2, 3x3) (conv_wino.h). Per chunk of images: every tile's
- * window transformed into V[16][c][tiles], one sm_sgemm product a
- * position (U[ξ] [m x c] by V[ξ], the tiles along the vectors), and the
- * products transformed back into NCHW. The transforms run four tiles of
- * a row at a time in SSE vectors (the baseline set: the same additions in
- * the same order on every CPU); an input plane is first laid out padded,
- * each row's even and odd columns apart, so that a tile's window (columns
- * 2t .. 2t + 3) is four runs of consecutive floats across tiles. */
+ * window transformed (V: an input channel's 16 positions side by side,
+ * rows of the chunk's tiles), one sm_sgemm product a position (U[ξ]
+ * [m x c] by V[ξ] [c x tiles], the tiles along the GEMM's vectors), and
+ * the products (an output channel's 16 positions side by side)
+ * transformed back into NCHW. The transforms run four tiles of a row at
+ * a time in SSE vectors (the baseline set: the same additions in the same
+ * order on every CPU), reading each input plane from a zero-padded copy
+ * and writing each pair of output rows through a row buffer. */
 #include "ops/conv_wino.h"
 
 #include <assert.h>
