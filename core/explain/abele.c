@@ -394,8 +394,8 @@ static double draw_normal(abele_search *a)
  * for the image: one judged before is answered from memory (the
  * discriminator is a function, its bits the same in any batch), the rest
  * in one run. The genetic runs' crossovers of equal parents, and the
- * neighbourhood judged again for exemplars, were a third of its runs
- * (docs/PERFORMANCE.md). 0 or -1. */
+ * neighbourhood judged again for exemplars, were 45% of the rows it
+ * judged (docs/PERFORMANCE.md). 0 or -1. */
 static int judge(abele_search *a, const float *Z, int64_t n, uint8_t *ok,
                  sm_err *err)
 {
