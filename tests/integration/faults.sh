@@ -40,11 +40,13 @@ broker_up() { # LOG STATE: on the ports of start_broker's first start
     wait_for "$1" "clients on" 20
 }
 nw=0
+declare -A wname # a worker's name by its pid
 worker_up() { # [ENV=VALUE]: a worker named wN -> WPID
     nw=$((nw + 1))
     env "$@" "$WORKER" --config "$tmp/worker.yaml" --broker "$WORKERS" --name "w$nw" \
         --threads 1 >"$tmp/w$nw.log" 2>&1 &
     WPID=$!
+    wname[$WPID]=w$nw
     pids+=("$WPID")
     live+=("$WPID")
 }
@@ -138,6 +140,14 @@ cp tests/fixtures/poison/huge.png "$tmp/poison/3/huge.png"
 crash=$(ls "$tmp/poison/3" | grep -v -e empty -e huge | sed -n 4p)
 crash=3/${crash%.png}
 for p in "${live[@]}"; do kill -9 "$p" 2>/dev/null; done; wait "${live[@]}" 2>/dev/null
+# the broker must have seen the killed workers go before the job comes:
+# it could lease the poison to one of them, and charge the task a death
+# that no crash caused
+for p in "${live[@]}"; do
+    grep -q "worker ${wname[$p]} ready" "$tmp/b$nb.log" || continue
+    wait_for "$tmp/b$nb.log" "worker ${wname[$p]} silent" 20 ||
+        bad "the broker did not see ${wname[$p]} go"
+done
 live=()
 for k in 1 2; do worker_up SALMAP_TEST_CRASH_ON="$crash"; done
 cat >"$tmp/poison.yaml" <<EOT
