@@ -326,19 +326,6 @@ static void direct_each(const conv *p, const dims *d, const sm_conv_direct *s,
     }
 }
 
-/* Copies a run of n floats. Most runs are a short row of a small feature
- * map, where a call to memcpy costs more than the copy. */
-static inline void copy_run(float *restrict dst, const float *restrict src,
-                            int64_t n)
-{
-    if (n > 16) {
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        return;
-    }
-    for (int64_t i = 0; i < n; i++)
-        dst[i] = src[i];
-}
-
 /* The output positions o in [0, n) whose input index o*s - p + k*dl falls
  * inside [0, len): [*lo, *hi). */
 static void valid_span(int64_t n, int64_t s, int64_t p, int64_t k, int64_t dl,
@@ -423,7 +410,7 @@ static void im2col(const float *x, const dims *d, float *col, int64_t ld,
                     float *dst = row + oy * d->ow;
                     for (int64_t ox = 0; ox < xlo; ox++)
                         dst[ox] = 0.0f;
-                    copy_run(dst + xlo, src, xhi - xlo);
+                    sm_op_copy_floats(dst + xlo, src, xhi - xlo);
                     for (int64_t ox = xhi; ox < d->ow; ox++)
                         dst[ox] = 0.0f;
                 }
@@ -532,7 +519,7 @@ static void run_pixel_major(const conv *p, const dims *d, const float *x,
                         float *dst = xp + (i * d->cg + ci) * plane + d->pw;
                         for (int64_t iy = 0; iy < d->h && iy + d->ph < v.rows;
                              iy++)
-                            copy_run(dst + (iy + d->ph) * pitch, src + iy * d->w,
+                            sm_op_copy_floats(dst + (iy + d->ph) * pitch, src + iy * d->w,
                                      wcopy);
                     }
                 a = xp;

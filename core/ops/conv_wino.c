@@ -34,18 +34,6 @@ static inline void store4(float *p, v4 v)
     memcpy(p, &v, sizeof v);
 }
 
-/* Copies n floats: the rows here are short, where a call to memcpy costs
- * more than the copy. */
-static inline void copy_row(float *restrict dst, const float *restrict src,
-                            int64_t n)
-{
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        store4(dst + i, load4(src + i));
-    for (; i < n; i++)
-        dst[i] = src[i];
-}
-
 /* sm_op_relu1 lane by lane: 0 where v < 0, v itself otherwise. */
 static inline v4 relu4(v4 v)
 {
@@ -151,7 +139,7 @@ static void lay_out(const sm_conv_wino *s, const shape *q, const float *x,
     iy0 = iy0 < 0 ? 0 : iy0;
     iy1 = iy1 > s->h ? s->h : iy1;
     for (int64_t iy = iy0; iy < iy1; iy++)
-        copy_row(buf + (iy + s->ph) * q->pitch + s->pw, x + iy * s->w, cols);
+        sm_op_copy_floats(buf + (iy + s->ph) * q->pitch + s->pw, x + iy * s->w, cols);
 }
 
 /* The windows of one padded plane's tiles transformed: position ξ of
@@ -241,12 +229,12 @@ static void transform_out(const sm_conv_wino *s, const shape *q,
             }
             for (int a = 0; a < 2 && 2 * ty + a < s->oh; a++) {
                 const int64_t o = (2 * ty + a) * s->ow;
-                copy_row(yc + o, r2[a], s->ow);
+                sm_op_copy_floats(yc + o, r2[a], s->ow);
                 if (!rc)
                     continue;
                 for (int64_t e = 0; e < s->ow; e += 4)
                     store4(r2[a] + e, relu4(load4(r2[a] + e)));
-                copy_row(rc + o, r2[a], s->ow);
+                sm_op_copy_floats(rc + o, r2[a], s->ow);
             }
         }
     }

@@ -6,6 +6,7 @@
 #define SM_OP_UTIL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "ops/op.h"
 
@@ -22,6 +23,20 @@ int sm_op_parse_none(void *p, const sm_attrs *a, sm_err *err);
  * only Identity accepts). */
 void sm_op_copy_run(const void *p, const sm_tensor *const *in, int n_in,
                     sm_tensor *const *out, int n_out, float *ws);
+
+/* Copies a run of n floats. Most runs in the convolutions are a short row
+ * of a small feature map, where a call to memcpy costs more than the
+ * copy. */
+static inline void sm_op_copy_floats(float *restrict dst,
+                                     const float *restrict src, int64_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = src[i];
+}
 
 /* backward() of the same operators: adds gout[0] to gin[0] (nothing when
  * either is NULL: a zero gradient, or one not wanted). Their other inputs
