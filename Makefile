@@ -264,6 +264,7 @@ test: deps
 	@$(MAKE) --no-print-directory data
 	@$(MAKE) --no-print-directory SAN=$(SAN) integration
 	@$(MAKE) --no-print-directory SAN=$(SAN) unit
+	$(if $(SAN),,@$(MAKE) --no-print-directory fuzz-check)
 
 # The determinism promise at full size (tests/acceptance/determinism.sh,
 # about 15 minutes; not part of test).
@@ -318,7 +319,7 @@ bench: $(BENCH_BINS) $(BINS)
 # (tests/fuzz/replay.c, fuzz-replay).
 FUZZ_CC      ?= clang
 FUZZ_ALL     := msg onnx yaml npy image
-.PHONY: fuzz-run fuzz-corpus fuzz-replay $(FUZZ_ALL:%=fuzz-run-%)
+.PHONY: fuzz-run fuzz-check fuzz-corpus fuzz-replay $(FUZZ_ALL:%=fuzz-run-%)
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_RUNS    ?= 10000000
 FUZZ_SECONDS ?= 0
@@ -377,6 +378,15 @@ $(foreach t,$(FUZZ_ALL),$(eval $(call FUZZ_RULES,$(t))))
 fuzz-run:
 	@for t in $(FUZZ_TARGETS); do \
 	  $(MAKE) --no-print-directory fuzz-run-$$t || exit 1; done
+
+# Part of `make test`: the targets build with clang (which gcc's build
+# cannot tell) and run every committed seed under ASan and UBSan once.
+fuzz-check: fuzz
+	@for t in $(FUZZ_ALL); do \
+	  build/fuzz/fuzz_$$t -runs=0 -rss_limit_mb=4096 \
+	    tests/fuzz/corpus/$$t > build/fuzz/check_$$t.log 2>&1 || { \
+	  echo "fuzz-check: fuzz_$$t failed on a seed (build/fuzz/check_$$t.log)" >&2; exit 1; }; \
+	  echo "fuzz-check: fuzz_$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) seeds, no report"; done
 
 # Every committed seed and reproducer through the plain build's targets.
 fuzz-replay: $(FUZZ_ALL:%=$(BUILD)/fuzz/replay_%)

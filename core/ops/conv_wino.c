@@ -149,8 +149,6 @@ static void lay_out(const sm_conv_wino *s, const shape *q, const float *x,
 static void transform_in(const shape *q, const float *buf, float *v,
                          int64_t xs, int64_t t0)
 {
-    /* the even and the odd lanes of two vectors (one SSE shufps each) */
-    const v4i ev = {0, 2, 4, 6}, od = {1, 3, 5, 7};
     for (int64_t ty = q->r0; ty < q->r1; ty++) {
         const float *r[4];
         for (int k = 0; k < 4; k++)
@@ -163,12 +161,13 @@ static void transform_in(const shape *q, const float *buf, float *v,
                  * a the even columns from 2tx, b the odd, cc and ee the
                  * even and odd ones from 2tx + 2 */
                 const float *p = r[k] + 2 * tx;
+                /* __builtin_shufflevector: GCC 12 and clang alike */
                 const v4 p0 = load4(p), p1 = load4(p + 4);
                 const v4 q0 = load4(p + 2), q1 = load4(p + 6);
-                const v4 a = __builtin_shuffle(p0, p1, ev);
-                const v4 b = __builtin_shuffle(p0, p1, od);
-                const v4 cc = __builtin_shuffle(q0, q1, ev);
-                const v4 ee = __builtin_shuffle(q0, q1, od);
+                const v4 a = __builtin_shufflevector(p0, p1, 0, 2, 4, 6);
+                const v4 b = __builtin_shufflevector(p0, p1, 1, 3, 5, 7);
+                const v4 cc = __builtin_shufflevector(q0, q1, 0, 2, 4, 6);
+                const v4 ee = __builtin_shufflevector(q0, q1, 1, 3, 5, 7);
                 h[k][0] = a - cc;
                 h[k][1] = b + cc;
                 h[k][2] = cc - b;
@@ -194,7 +193,6 @@ static void transform_out(const sm_conv_wino *s, const shape *q,
                           const float *bias, float *y, float *ry, float *row)
 {
     const int64_t plane = s->oh * s->ow;
-    const v4i lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
     float *r2[2] = {row, row + q->pitch};
     for (int64_t co = 0; co < s->m; co++) {
         const float *pc = p + co * 16 * ld + t0;
@@ -218,10 +216,10 @@ static void transform_out(const sm_conv_wino *s, const shape *q,
                 const v4 y01 = u[0][1] + u[1][1] + u[2][1];
                 const v4 y10 = u[1][0] - u[2][0] - u[3][0];
                 const v4 y11 = u[1][1] - u[2][1] - u[3][1];
-                v4 o0 = __builtin_shuffle(y00, y01, lo);
-                v4 o1 = __builtin_shuffle(y00, y01, hi);
-                v4 o2 = __builtin_shuffle(y10, y11, lo);
-                v4 o3 = __builtin_shuffle(y10, y11, hi);
+                v4 o0 = __builtin_shufflevector(y00, y01, 0, 4, 1, 5);
+                v4 o1 = __builtin_shufflevector(y00, y01, 2, 6, 3, 7);
+                v4 o2 = __builtin_shufflevector(y10, y11, 0, 4, 1, 5);
+                v4 o3 = __builtin_shufflevector(y10, y11, 2, 6, 3, 7);
                 if (bias)
                     o0 += b4, o1 += b4, o2 += b4, o3 += b4;
                 store4(r2[0] + 2 * tx, o0), store4(r2[0] + 2 * tx + 4, o1);
