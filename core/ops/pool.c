@@ -253,12 +253,17 @@ static inline pool_v4 max_v4(pool_v4 a, pool_v4 b)
     return (pool_v4)(((pool_i4)a & m) | ((pool_i4)b & ~m));
 }
 
+static inline pool_v4 load_v4(const float *p)
+{
+    pool_v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 /* The larger of the two columns of each pair in 8 floats of a row. */
 static inline pool_v4 pairs_v4(const float *r)
 {
-    pool_v4 lo, hi;
-    memcpy(&lo, r, sizeof lo);
-    memcpy(&hi, r + 4, sizeof hi);
+    pool_v4 lo = load_v4(r), hi = load_v4(r + 4);
     return max_v4(__builtin_shufflevector(lo, hi, 0, 2, 4, 6),
                   __builtin_shufflevector(lo, hi, 1, 3, 5, 7));
 }
@@ -286,6 +291,98 @@ static void max2x2(const geom3 *g, int64_t planes, const float *x, float *y)
     }
 }
 
+/* MaxPool over 1 or 2 spatial dims, any window, as two passes: each input
+ * row's maximum over the window's columns (a row padded with -FLT_MAX,
+ * which never wins: the running maximum starts there), then each output
+ * row's maximum over its window's rows of those. A running maximum
+ * `v > acc ? v : acc` keeps the first tap that reaches the window's
+ * maximum in row-major order, and so does the maximum of rows' first
+ * ones: the very bits of the one-pass loop (NaN never enters, of two
+ * zeros the first stays). Four outputs a step for strides 1 and 2. */
+/* The padded row's length: the last window's end, and 8 floats more for
+ * the stride-2 loads of both halves of a vector. */
+static int64_t sep_row_len(const geom3 *g)
+{
+    int64_t need = (g->out[2] - 1) * g->s[2] + (g->k[2] - 1) * g->d[2] + 1;
+    return (need > g->pb[2] + g->in[2] ? need : g->pb[2] + g->in[2]) + 8;
+}
+
+static size_t pool_workspace(const void *p_, const sm_tensor *const *in,
+                             int n_in, const sm_tensor *const *out, int n_out)
+{
+    const pool_params *p = p_;
+    geom3 g;
+    (void)n_in, (void)out, (void)n_out;
+    if (!p->max || plan3(p, in[0], &g, NULL) || g.in[0] != 1)
+        return 0;
+    return (size_t)(g.in[1] * g.out[2] + sep_row_len(&g));
+}
+
+/* h[o] = the running maximum of row[o s + j d], j = 0 .. k - 1. */
+static void max_taps(float *restrict h, const float *restrict row, int64_t n,
+                     int64_t k, int64_t d, int64_t s)
+{
+    const pool_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+    int64_t o = 0;
+    if (s <= 2)
+        for (; o + 4 <= n; o += 4) {
+            pool_v4 acc = lowest;
+            for (int64_t j = 0; j < k; j++) {
+                const float *src = row + o * s + j * d;
+                pool_v4 v = s == 1 ? load_v4(src)
+                                   : __builtin_shufflevector(
+                                         load_v4(src), load_v4(src + 4), 0, 2,
+                                         4, 6);
+                acc = max_v4(v, acc);
+            }
+            memcpy(h + o, &acc, sizeof acc);
+        }
+    for (; o < n; o++) {
+        float acc = -FLT_MAX;
+        for (int64_t j = 0; j < k; j++) {
+            float v = row[o * s + j * d];
+            acc = v > acc ? v : acc;
+        }
+        h[o] = acc;
+    }
+}
+
+static void max_separable(const geom3 *g, int64_t planes, const float *x,
+                          float *y, float *ws)
+{
+    const int64_t ih = g->in[1], iw = g->in[2], oh = g->out[1], ow = g->out[2];
+    const int64_t len = sep_row_len(g), pl = g->pb[2];
+    float *hrows = ws, *row = ws + ih * ow;
+    for (int64_t e = 0; e < len; e++)
+        row[e] = -FLT_MAX;
+    for (int64_t c = 0; c < planes; c++, x += ih * iw) {
+        for (int64_t r = 0; r < ih; r++) {
+            memcpy(row + pl, x + r * iw, sizeof(float) * (size_t)iw);
+            max_taps(hrows + r * ow, row, ow, g->k[2], g->d[2], g->s[2]);
+        }
+        for (int64_t o1 = 0; o1 < oh; o1++, y += ow) {
+            int64_t a1, b1, s1 = taps(g, 1, o1, &a1, &b1);
+            const float *h0 = hrows + s1 * ow;
+            const int64_t step = g->d[1] * ow;
+            int64_t o = 0;
+            for (; o + 4 <= ow; o += 4) {
+                pool_v4 acc = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+                for (int64_t k1 = a1; k1 < b1; k1++)
+                    acc = max_v4(load_v4(h0 + k1 * step + o), acc);
+                memcpy(y + o, &acc, sizeof acc);
+            }
+            for (; o < ow; o++) {
+                float acc = -FLT_MAX;
+                for (int64_t k1 = a1; k1 < b1; k1++) {
+                    float v = h0[k1 * step + o];
+                    acc = v > acc ? v : acc;
+                }
+                y[o] = acc;
+            }
+        }
+    }
+}
+
 static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
                      sm_tensor *const *out, int n_out, float *ws)
 {
@@ -294,11 +391,14 @@ static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
     geom3 g;
     (void)n_in;
     (void)n_out;
-    (void)ws;
     plan3(p, x, &g, NULL); /* cannot fail: infer accepted this shape */
     int64_t planes = x->shape[0] * x->shape[1];
     if (is_max2x2(p, &g)) {
         max2x2(&g, planes, x->data, out[0]->data);
+        return;
+    }
+    if (p->max && g.in[0] == 1) {
+        max_separable(&g, planes, x->data, out[0]->data, ws);
         return;
     }
     int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
@@ -488,6 +588,7 @@ const sm_op_class sm_op_maxpool = {
     .min_outputs = 1, .max_outputs = 2,
     .parse = maxpool_parse,
     .infer = pool_infer,
+    .workspace = pool_workspace,
     .run = pool_run,
     .backward = pool_backward,
 };

@@ -548,6 +548,80 @@ Test(ops, maxpool_2x2_selects_like_its_comparison)
     sm_tensor_destroy(&x);
 }
 
+/* MaxPool's other windows (pool.c's two-pass max_separable: rows, then
+ * columns) keep the bits of the operator's one-pass rule: a running
+ * maximum v > acc ? v : acc from -FLT_MAX over the window's taps inside
+ * the input, in row-major order. So NaN never enters, of -0 and +0 the
+ * first stays, and a window of -inf only gives -FLT_MAX. ResNet's 3x3 / 2
+ * pad 1, a stride 1, a stride 3 with dilation, and a 1-D pool. */
+Test(ops, maxpool_windows_keep_the_one_pass_bits)
+{
+    static const pool_case cases[] = {
+        {9, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0},
+        {6, 11, 3, 2, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0},
+        {10, 13, 2, 3, 2, 3, 2, 2, 1, 2, 0, 1, 1, 0},
+        {1, 23, 1, 4, 1, 3, 1, 1, 0, 2, 0, 2, 1, 0},
+    };
+    const float specials[] = {-0.0f, 0.0f, NAN, -NAN, 1.5f, -2.0f, INFINITY,
+                              -INFINITY, -FLT_MAX, 0.25f, -0.0f};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const pool_case *c = &cases[ci];
+        int one_d = c->h == 1;
+        int64_t oh = pool_out(c->h, c->kh, c->sh, c->dh, c->pt, c->pb, c->ceil);
+        int64_t ow = pool_out(c->w, c->kw, c->sw, c->dw, c->pl, c->pr, c->ceil);
+        int64_t xs[] = {2, 3, c->h, c->w}, ys[] = {2, 3, oh, ow};
+        int64_t xs1[] = {2, 3, c->w}, ys1[] = {2, 3, ow};
+        sm_tensor *x = one_d ? tensor(3, xs1, NULL) : tensor(4, xs, NULL);
+        for (int64_t i = 0; i < sm_tensor_numel(x); i++)
+            x->data[i] = specials[(i * 7 + i / 5) % 11];
+        x->data[0] = x->data[1] = -INFINITY; /* a corner window of -inf */
+        x->data[c->w] = x->data[c->w + 1] = -INFINITY;
+        sm_onnx_writer *w = one_node(13, "MaxPool", 1, (const sm_tensor *[]){x});
+        if (one_d) {
+            sm_onnx_writer_attr_ints(w, "kernel_shape", (int64_t[]){c->kw}, 1);
+            sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){c->sw}, 1);
+            sm_onnx_writer_attr_ints(w, "pads", (int64_t[]){c->pl, c->pr}, 2);
+            sm_onnx_writer_attr_ints(w, "dilations", (int64_t[]){c->dw}, 1);
+        } else {
+            sm_onnx_writer_attr_ints(w, "kernel_shape",
+                                     (int64_t[]){c->kh, c->kw}, 2);
+            sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){c->sh, c->sw}, 2);
+            sm_onnx_writer_attr_ints(w, "pads",
+                                     (int64_t[]){c->pt, c->pl, c->pb, c->pr}, 4);
+            sm_onnx_writer_attr_ints(w, "dilations",
+                                     (int64_t[]){c->dh, c->dw}, 2);
+        }
+        sm_onnx_writer_attr_int(w, "ceil_mode", c->ceil);
+        sm_onnx_writer_output(w, "y", one_d ? 3 : 4, one_d ? ys1 : ys);
+        sm_model *m;
+        const sm_tensor *y = run(w, (const sm_tensor *[]){x}, 1, &m);
+        cr_assert_eq(sm_tensor_numel(y), 6 * oh * ow);
+        for (int64_t pl = 0; pl < 6; pl++)
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    float want = -FLT_MAX;
+                    for (int64_t i = 0; i < c->kh; i++)
+                        for (int64_t j = 0; j < c->kw; j++) {
+                            int64_t iy = oy * c->sh - c->pt + i * c->dh;
+                            int64_t ix = ox * c->sw - c->pl + j * c->dw;
+                            if (iy < 0 || iy >= c->h || ix < 0 || ix >= c->w)
+                                continue;
+                            float v = x->data[(pl * c->h + iy) * c->w + ix];
+                            want = v > want ? v : want;
+                        }
+                    float got = y->data[(pl * oh + oy) * ow + ox];
+                    cr_assert_eq(memcmp(&got, &want, sizeof got), 0,
+                                 "case %zu plane %lld output %lld,%lld: %g, "
+                                 "want %g", ci, (long long)pl, (long long)oy,
+                                 (long long)ox, got, want);
+                }
+        if (ci == 0) /* its first window holds the four -inf only */
+            cr_assert_eq(y->data[0], -FLT_MAX, "the -inf corner");
+        sm_model_destroy(&m);
+        sm_tensor_destroy(&x);
+    }
+}
+
 /* --- shape operators and Constant ----------------------------------------- */
 
 Test(ops, constant_feeds_identity_reshape_and_add)
