@@ -222,7 +222,7 @@ static int predict_dataset(sm_model *m, const sm_model_config *cfg,
         in.shape[3] = pp->width;
         in.data = x;
         const sm_tensor *inp[1] = {&in};
-        if (sm_model_run(m, inp, 1, outs, &err)) {
+        if (sm_model_infer(m, inp, 1, outs, &err)) {
             rc = sm_cli_fail("predict", "%s", err.msg);
             break;
         }

@@ -9,7 +9,7 @@
 sm_model_scoring sm_explain_scoring(const sm_explain_ctx *ctx)
 {
     sm_model_scoring s = {ctx->model, ctx->output, ctx->output_probs,
-                          ctx->score_prob};
+                          ctx->score_prob, 0};
     return s;
 }
 
@@ -17,6 +17,15 @@ int sm_explain_scores(const sm_explain_ctx *ctx, const sm_tensor *x,
                       const int *target, double *score, sm_err *err)
 {
     sm_model_scoring s = sm_explain_scoring(ctx);
+    return sm_model_target_scores(&s, x, target, score, err);
+}
+
+/* sm_explain_scores for runs nothing goes back through (sm_model_infer). */
+static int scores_only(const sm_explain_ctx *ctx, const sm_tensor *x,
+                       const int *target, double *score, sm_err *err)
+{
+    sm_model_scoring s = sm_explain_scoring(ctx);
+    s.forward_only = 1;
     return sm_model_target_scores(&s, x, target, score, err);
 }
 
@@ -113,6 +122,7 @@ static int copy_labels(const sm_explain_ctx *ctx, const sm_tensor *x,
                        const int *target, double *label, sm_err *err)
 {
     sm_model_scoring sc = sm_explain_scoring(ctx);
+    sc.forward_only = 1;
     const sm_tensor *y = sm_model_class_scores(&sc, x, target, err);
     if (!y)
         return -1;
@@ -157,7 +167,7 @@ static int run_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
         }
         rc = backward     ? sm_explain_gradient(ctx, batch, tgt, grad, score, err)
              : how->labels ? copy_labels(ctx, batch, tgt, score, err)
-                           : sm_explain_scores(ctx, batch, tgt, score, err);
+                           : scores_only(ctx, batch, tgt, score, err);
         for (int64_t j = 0; rc == 0 && j < m; j++)
             how->take(how->u, (at + j) / how->copies, (at + j) % how->copies,
                       batch->data + j * numel,

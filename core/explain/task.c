@@ -50,7 +50,7 @@ int sm_explain_targets(const sm_explain_setup *s, const sm_tensor *x,
     const sm_tensor *in[1] = {x}, *outs[64];
     if (sm_model_n_outputs(s->model) > 64)
         return sm_err_set(err, "too many model outputs");
-    if (sm_model_run(s->model, in, 1, outs, err))
+    if (sm_model_infer(s->model, in, 1, outs, err))
         return -1;
     const sm_tensor *y = outs[s->out_idx];
     int64_t k = y->shape[y->ndim - 1];

@@ -153,6 +153,7 @@ int sm_deletion_insertion(const sm_model_scoring *sc, const float *x, int64_t c,
     /* The probability of the originally predicted class. */
     sm_model_scoring pc = *sc;
     pc.score_prob = 1;
+    pc.forward_only = 1;
     if (curve(&pc, x, zeros, c, h, w, order, step, n, target, batch, s, err))
         goto out;
     r->deletion_auc = auc(s, n);

@@ -148,6 +148,7 @@ int sm_metric_faithfulness(const sm_model_scoring *sc, const float *x,
     /* the probability of the originally predicted class, as deletion's */
     sm_model_scoring pc = *sc;
     pc.score_prob = 1;
+    pc.forward_only = 1;
     if (sm_metric_faithfulness_subsets(key, hw, size, r, idx, err) ||
         subset_scores(&pc, x, c, h, w, idx, size, r, target, batch, s, err))
         goto out;

@@ -127,8 +127,10 @@ int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
                         const char *pass, sm_err *err)
 {
     if (m->last_lanes < 1)
-        return sm_err_set(err, "%s: %s needs a successful run first",
-                          m->g.origin, pass);
+        return sm_err_set(err, "%s: %s needs a successful run first%s",
+                          m->g.origin, pass, m->last_infer
+                          ? " (the last was sm_model_infer, which keeps "
+                            "nothing to go back through)" : "");
     if (out < 0 || out >= m->g.n_outputs)
         return sm_err_set(err, "%s: no output %d", m->g.origin, out);
     int lanes = m->last_lanes, ov = m->g.outputs[out];
@@ -249,8 +251,9 @@ static const sm_tensor *activation(sm_model *m, const char *name, int grads,
         return NULL;
     }
     if (m->last_lanes < 1 || (grads && (!m->live || !m->last_plan[0]->grads))) {
-        sm_err_set(err, "%s: no %s before asking for '%s'", m->g.origin,
-                   grads ? "backward" : "run", name);
+        sm_err_set(err, "%s: no %s before asking for '%s'%s", m->g.origin,
+                   grads ? "backward" : "run", name, m->last_infer
+                   ? " (sm_model_infer keeps no activations)" : "");
         return NULL;
     }
     if (grads && !m->live[v]) {

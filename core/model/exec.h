@@ -76,6 +76,8 @@ struct sm_model {
     int last_lanes;
     plan *last_plan[SM_MODEL_MAX_THREADS];
     int64_t last_n0[SM_MODEL_MAX_THREADS + 1];
+    int last_infer;          /* 1: the last run was sm_model_infer's */
+    size_t infer_bytes;      /* sm_model_set_infer_bytes; 0: the default */
     int last_joined;         /* 1: the last run's results were joined from
                                 split lanes, 0: lane 0's own */
     sm_tensor *ggathered;    /* n_inputs: a split backward's joined grads */

@@ -58,6 +58,22 @@ int sm_model_set_constant(sm_model *m, const char *name, const sm_tensor *value,
 int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
                  const sm_tensor **outputs, sm_err *err);
 
+/* sm_model_run for callers that want only the outputs (scores, labels,
+ * predictions): the same bits, but nothing is kept to go back through, so
+ * sm_model_backward, sm_model_relevance and sm_model_activation fail
+ * after it until the next sm_model_run. A batch whose activations would
+ * not stay in the cache runs as chunks of images, each through the whole
+ * graph, split over the model's threads as sm_model_run splits batches
+ * (run.c, SM_INFER_CHUNK_BYTES). 0, or -1 with a message. */
+int sm_model_infer(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
+                   const sm_tensor **outputs, sm_err *err);
+
+/* The activations, in bytes, one lane's chunk of sm_model_infer may hold
+ * (a chunk is at least one image); 0 restores the default. Measured in
+ * docs/PERFORMANCE.md ("Forward-only runs in chunks"). */
+#define SM_INFER_CHUNK_BYTES ((size_t)2 << 20)
+void sm_model_set_infer_bytes(sm_model *m, size_t bytes);
+
 /* Backward through the last sm_model_run (or sm_model_forward) of this
  * model: the gradients of L = sum(seed * output[out]) with respect to every
  * graph input, i.e. the vector-Jacobian product with seed (shaped like that

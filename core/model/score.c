@@ -12,7 +12,8 @@ const sm_tensor *sm_model_class_scores(const sm_model_scoring *s,
     const sm_tensor *in[1] = {x}, *outs[64];
     if (sm_model_n_outputs(s->model) > 64)
         return sm_err_set(err, "too many model outputs"), NULL;
-    if (sm_model_run(s->model, in, 1, outs, err))
+    if ((s->forward_only ? sm_model_infer : sm_model_run)(s->model, in, 1,
+                                                          outs, err))
         return NULL;
     const sm_tensor *y = outs[s->output];
     int64_t n = x->shape[0];

@@ -17,6 +17,8 @@ typedef struct sm_model_scoring {
     int output_probs; /* 1: that output already holds probabilities */
     int score_prob;   /* 1: score = softmax probability; 0: the logit
                          (ignored when output_probs: the output itself) */
+    int forward_only; /* 1: runs by sm_model_infer, which keep nothing
+                         for a backward or relevance pass after them */
 } sm_model_scoring;
 
 /* The target score of each image of x (N x C x H x W) into score[N]. One

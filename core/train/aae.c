@@ -512,7 +512,7 @@ int sm_aae_evaluate(sm_model *enc, sm_model *dec, sm_model *classifier,
     int zeros[EVAL_BATCH] = {0}, la[EVAL_BATCH], lb[EVAL_BATCH];
     if (!buf)
         return sm_err_set(err, "%s: out of memory", sm_train_set_source(set));
-    sm_model_scoring s = {.model = classifier, .output = out};
+    sm_model_scoring s = {.model = classifier, .output = out, .forward_only = 1};
     double sq = 0;
     size_t agree = 0;
     int rc = 0;

@@ -55,7 +55,7 @@ Test(metrics, deletion_auc_by_hand)
     sm_onnx_writer_destroy(&w);
     float x[4] = {0.4f, 0.1f, 0.3f, 0.2f};
     float map[4] = {4, 1, 3, 2};
-    sm_model_scoring ctx = {m, 0, 0, 0};
+    sm_model_scoring ctx = {m, 0, 0, 0, 0};
     sm_deletion_result r;
     /* step 1: remove 0.4, 0.3, 0.2, 0.1 in turn */
     cr_assert_eq(sm_deletion_insertion(&ctx, x, 1, 2, 2, map, 0, 1, 3, &r, &err),

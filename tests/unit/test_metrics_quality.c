@@ -178,7 +178,7 @@ Test(metrics_quality, faithfulness_on_a_model_by_hand)
     for (int i = 0; i < HW; i++)
         map[i] = (float)sm_rng_normal(4, (uint64_t)i);
     /* logits scored as given: the metric asks for the probability */
-    sm_model_scoring sc = {m, 0, 0, 0};
+    sm_model_scoring sc = {m, 0, 0, 0, 0};
     sm_metric_params p = {.faithfulness_subsets = 9, .faithfulness_size = 5};
     double got, got1;
     long evals;
