@@ -68,7 +68,8 @@ int bench_forward(void *u, long n)
 {
     bench_fwd *f = u;
     sm_err err;
-    if (sm_model_forward(f->m, f->x, n, &err))
+    if ((f->keep ? sm_model_forward : sm_model_forward_infer)(f->m, f->x, n,
+                                                              &err))
         return 0;
     fprintf(stderr, "bench: %s\n", err.msg);
     return -1;

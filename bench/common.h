@@ -23,10 +23,13 @@ double bench_sgemm_rate(int n);
 double bench_best_rate(int (*f)(void *u, long n), void *u, long n);
 
 /* One forward pass of m on the first n inputs of x, as bench_best_rate
- * calls it (u: a bench_fwd); 0, or -1 with the error on stderr. */
+ * calls it (u: a bench_fwd): by sm_model_infer (what predict and the
+ * score-only methods run), or by sm_model_run when keep is 1 (what a
+ * backward needs); 0, or -1 with the error on stderr. */
 typedef struct bench_fwd {
     sm_model *m;
     const float *x;
+    int keep;
 } bench_fwd;
 int bench_forward(void *u, long n);
 

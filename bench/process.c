@@ -93,7 +93,7 @@ static double forward_rate(const char *path, const float *x, int64_t n)
         return -1;
     }
     sm_model_set_threads(m, (int)cores);
-    bench_fwd f = {m, x};
+    bench_fwd f = {m, x, 0};
     double r = bench_forward(&f, n) ? -1 : bench_best_rate(bench_forward, &f, n);
     sm_model_destroy(&m);
     return r;

@@ -67,7 +67,7 @@ int main(void)
             return 1;
         for (size_t j = 0; j < n; j++)
             x[j] = (float)(j % 13) * 0.1f;
-        bench_fwd u = {m, x};
+        bench_fwd u = {m, x, 0};
         double rate[2];
         for (int t = 0; t < 2; t++) {
             sm_model_set_threads(m, t + 1);

@@ -125,6 +125,9 @@ int sm_model_param_reader(const sm_model *m, int i, const char **node,
  * returns output 0 (borrowed; N x K). NULL with a message on failure. */
 const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
                                   sm_err *err);
+/* The same by sm_model_infer: output 0 only, nothing kept for backward. */
+const sm_tensor *sm_model_forward_infer(sm_model *m, const float *x, int64_t n,
+                                        sm_err *err);
 
 /* Threads a run may use (1 by default, at most SM_MODEL_MAX_THREADS). With
  * more than one, a batch is split into that many slices evaluated in

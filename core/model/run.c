@@ -475,8 +475,13 @@ int sm_model_threads(const sm_model *m)
     return m->threads;
 }
 
-const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
-                                  sm_err *err)
+/* sm_model_forward and sm_model_forward_infer: `run` is sm_model_run or
+ * sm_model_infer. */
+static const sm_tensor *forward_with(sm_model *m, const float *x, int64_t n,
+                                     int (*run)(sm_model *,
+                                                const sm_tensor *const *, int,
+                                                const sm_tensor **, sm_err *),
+                                     sm_err *err)
 {
     if (m->g.n_inputs != 1) {
         sm_err_set(err, "%s: the model has %d inputs; a classifier has one",
@@ -505,9 +510,21 @@ const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
         sm_err_set(err, "%s: too many outputs", m->g.origin);
         return NULL;
     }
-    if (sm_model_run(m, in, 1, out, err))
+    if (run(m, in, 1, out, err))
         return NULL;
     return out[0];
+}
+
+const sm_tensor *sm_model_forward(sm_model *m, const float *x, int64_t n,
+                                  sm_err *err)
+{
+    return forward_with(m, x, n, sm_model_run, err);
+}
+
+const sm_tensor *sm_model_forward_infer(sm_model *m, const float *x, int64_t n,
+                                        sm_err *err)
+{
+    return forward_with(m, x, n, sm_model_infer, err);
 }
 
 double sm_model_flops(const sm_model *m)
