@@ -421,6 +421,8 @@ static int infer_chunked(sm_model *m, const sm_tensor *const *in,
             !(c[t].small = rows_plan(m, &m->lanes[t], in, c[t].q, err)))
             return -1;
         int rc = gathered_fit(m, c[t].small, c[t].q, total, err);
+        if (rc > 0)
+            m->unbatched = 1; /* outputs not batched: never split again */
         if (rc)
             return rc;
     }
