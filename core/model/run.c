@@ -294,7 +294,6 @@ int sm_model_run(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
  * lane have one or two sizes (its rows shared out evenly), so one or two
  * plans; a chunk's outputs are copied into the joined outputs. */
 
-
 typedef struct chunk_lane {
     const sm_model *m;
     const sm_tensor *const *in; /* the caller's whole inputs */
@@ -302,6 +301,7 @@ typedef struct chunk_lane {
                                    `extra`), and of q rows */
     int64_t r0, q, chunks, extra;
     const sm_tensor *out;       /* m->gathered */
+    sm_team *team;              /* one lane: its nodes split over this */
 } chunk_lane;
 
 static void chunk_lane_run(void *arg, int part, int parts)
@@ -319,7 +319,7 @@ static void chunk_lane_run(void *arg, int part, int parts)
             lane_view(c->in[i], r, rows, &views[i]);
             vin[i] = &views[i];
         }
-        run_plan(m, NULL, p, vin);
+        run_plan(m, c->team, p, vin);
         for (int o = 0; o < m->g.n_outputs; o++) {
             const sm_tensor *y = &p->vals[m->g.outputs[o]];
             int64_t row = sm_tensor_numel(y) / rows;
@@ -402,7 +402,7 @@ static int infer_chunked(sm_model *m, const sm_tensor *const *in,
     chunk_lane c[SM_MODEL_MAX_THREADS];
     for (int t = 0; t < lanes; t++) {
         int64_t r0 = total * t / lanes, rows = total * (t + 1) / lanes - r0;
-        c[t] = (chunk_lane){m, in, NULL, NULL, r0, 0, 0, 0, NULL};
+        c[t] = (chunk_lane){m, in, NULL, NULL, r0, 0, 0, 0, NULL, NULL};
         c[t].chunks = (rows + cap - 1) / cap;
         c[t].q = rows / c[t].chunks;
         c[t].extra = rows % c[t].chunks;
@@ -429,8 +429,13 @@ static int infer_chunked(sm_model *m, const sm_tensor *const *in,
     for (int t = 0; t < lanes; t++)
         c[t].out = m->gathered;
     sm_team *team = model_team(m);
-    sm_team_run(team && lanes <= sm_team_size(team) ? team : NULL,
-                chunk_lane_run, c, lanes);
+    if (lanes == 1) { /* too few images to split: split nodes, as a run */
+        c[0].team = team;
+        chunk_lane_run(c, 0, 1);
+    } else {
+        sm_team_run(team && lanes <= sm_team_size(team) ? team : NULL,
+                    chunk_lane_run, c, lanes);
+    }
     m->last_flops = 0;
     for (int t = 0; t < lanes; t++) {
         m->last_flops += (double)(c[t].chunks - c[t].extra) * c[t].small->flops;

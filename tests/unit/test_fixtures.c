@@ -175,8 +175,9 @@ Test(fixtures, one_image_has_the_bits_of_its_row_in_the_batch)
 /* sm_model_infer runs a batch as chunks of images, split over the
  * threads: every output the very bits of sm_model_run's on one thread,
  * for chunks of one image up to the whole batch (budgets from 1 byte to
- * the default, so chunks of one and two sizes a lane), and the same FLOP
- * count. Nothing is kept to go back through: backward and activations
+ * the default, so chunks of one and two sizes a lane), 23 images over up
+ * to 3 lanes and 3 images in one lane whose nodes may split, and the same
+ * FLOP count. Nothing is kept to go back through: backward and activations
  * say so, and the next sm_model_run gives them back. */
 Test(fixtures, infer_in_chunks_has_the_bits_of_run)
 {
@@ -186,50 +187,61 @@ Test(fixtures, infer_in_chunks_has_the_bits_of_run)
     const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy",
                             FIX "mobilenets_input.npy"};
     const size_t budgets[] = {1, 1 << 16, 1 << 18, 1 << 20, 0};
-    const int64_t n = 23;
+    const int64_t sizes[] = {23, 3}; /* 3: one lane on 2 or 3 threads */
     for (int k = 0; k < 3; k++) {
         sm_model *m = sm_model_load_file(models[k], &err);
         cr_assert_not_null(m, "%s", err.msg);
         sm_tensor *x = npy(inputs[k]);
         int64_t per = sm_tensor_numel(x) / x->shape[0];
-        int64_t shape[SM_MAX_DIMS];
-        memcpy(shape, x->shape, sizeof shape);
-        shape[0] = n;
-        sm_tensor *big = sm_tensor_new(x->ndim, shape);
-        for (int64_t i = 0; i < n; i++) /* every row its own */
-            for (int64_t e = 0; e < per; e++)
-                big->data[i * per + e] =
-                    x->data[(i % 4) * per + e] * (1.0f + 0.01f * (float)i);
-        const sm_tensor *in[1] = {big}, *y[4];
-        cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
-        sm_tensor *ref = sm_tensor_clone(y[0]);
-        double flops = sm_model_flops(m);
-        for (int threads = 1; threads <= 3; threads++)
-            for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
-                sm_model_set_threads(m, threads);
-                sm_model_set_infer_bytes(m, budgets[b]);
-                cr_assert_eq(sm_model_infer(m, in, 1, y, &err), 0, "%s", err.msg);
-                cr_assert(sm_shape_equal(y[0]->ndim, y[0]->shape, ref->ndim,
-                                         ref->shape));
-                cr_assert_eq(memcmp(y[0]->data, ref->data,
-                                    sizeof(float) * (size_t)sm_tensor_numel(ref)),
-                             0, "%s, %d threads, budget %zu: not run's bits",
-                             models[k], threads, budgets[b]);
-                cr_assert_float_eq(sm_model_flops(m), flops, 1e-6 * flops,
-                                   "%s, %d threads, budget %zu", models[k],
-                                   threads, budgets[b]);
+        for (int si = 0; si < 2; si++) {
+            const int64_t n = sizes[si];
+            int64_t shape[SM_MAX_DIMS];
+            memcpy(shape, x->shape, sizeof shape);
+            shape[0] = n;
+            sm_tensor *big = sm_tensor_new(x->ndim, shape);
+            for (int64_t i = 0; i < n; i++) /* every row its own */
+                for (int64_t e = 0; e < per; e++)
+                    big->data[i * per + e] =
+                        x->data[(i % 4) * per + e] * (1.0f + 0.01f * (float)i);
+            const sm_tensor *in[1] = {big}, *y[4];
+            sm_model_set_threads(m, 1);
+            cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
+            sm_tensor *ref = sm_tensor_clone(y[0]);
+            double flops = sm_model_flops(m);
+            for (int threads = 1; threads <= 3; threads++)
+                for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
+                    sm_model_set_threads(m, threads);
+                    sm_model_set_infer_bytes(m, budgets[b]);
+                    cr_assert_eq(sm_model_infer(m, in, 1, y, &err), 0, "%s",
+                                 err.msg);
+                    cr_assert(sm_shape_equal(y[0]->ndim, y[0]->shape,
+                                             ref->ndim, ref->shape));
+                    cr_assert_eq(memcmp(y[0]->data, ref->data,
+                                        sizeof(float) *
+                                            (size_t)sm_tensor_numel(ref)),
+                                 0, "%s, %lld images, %d threads, budget %zu: "
+                                 "not run's bits", models[k], (long long)n,
+                                 threads, budgets[b]);
+                    cr_assert_float_eq(sm_model_flops(m), flops, 1e-6 * flops,
+                                       "%s, %d threads, budget %zu", models[k],
+                                       threads, budgets[b]);
+                }
+            if (si == 0) {
+                sm_tensor *seed = sm_tensor_new(ref->ndim, ref->shape);
+                const sm_tensor *g[1];
+                cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), -1);
+                cr_assert(strstr(err.msg, "sm_model_infer"), "%s", err.msg);
+                cr_assert_null(sm_model_activation(
+                    m, sm_model_output_name(m, 0), &err));
+                cr_assert(strstr(err.msg, "sm_model_infer"), "%s", err.msg);
+                cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
+                cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s",
+                             err.msg);
+                sm_tensor_destroy(&seed);
             }
-        sm_tensor *seed = sm_tensor_new(ref->ndim, ref->shape);
-        const sm_tensor *g[1];
-        cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), -1);
-        cr_assert(strstr(err.msg, "sm_model_infer"), "%s", err.msg);
-        cr_assert_null(sm_model_activation(m, sm_model_output_name(m, 0), &err));
-        cr_assert(strstr(err.msg, "sm_model_infer"), "%s", err.msg);
-        cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
-        cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s", err.msg);
-        sm_tensor_destroy(&seed);
-        sm_tensor_destroy(&ref);
-        sm_tensor_destroy(&big);
+            sm_tensor_destroy(&ref);
+            sm_tensor_destroy(&big);
+        }
         sm_tensor_destroy(&x);
         sm_model_destroy(&m);
     }
