@@ -291,14 +291,6 @@ static void max2x2(const geom3 *g, int64_t planes, const float *x, float *y)
     }
 }
 
-/* MaxPool over 1 or 2 spatial dims, any window, as two passes: each input
- * row's maximum over the window's columns (a row padded with -FLT_MAX,
- * which never wins: the running maximum starts there), then each output
- * row's maximum over its window's rows of those. A running maximum
- * `v > acc ? v : acc` keeps the first tap that reaches the window's
- * maximum in row-major order, and so does the maximum of rows' first
- * ones: the very bits of the one-pass loop (NaN never enters, of two
- * zeros the first stays). Four outputs a step for strides 1 and 2. */
 /* The padded row's length: the last window's end, and 8 floats more for
  * the stride-2 loads of both halves of a vector. */
 static int64_t sep_row_len(const geom3 *g)
@@ -347,6 +339,14 @@ static void max_taps(float *restrict h, const float *restrict row, int64_t n,
     }
 }
 
+/* MaxPool over 1 or 2 spatial dims, any window, as two passes: each input
+ * row's maximum over the window's columns (a row padded with -FLT_MAX,
+ * which never wins: the running maximum starts there), then each output
+ * row's maximum over its window's rows of those. A running maximum
+ * `v > acc ? v : acc` keeps the first tap that reaches the window's
+ * maximum in row-major order, and so does the maximum of rows' first
+ * ones: the very bits of the one-pass loop (NaN never enters, of two
+ * zeros the first stays). Four outputs a step for strides 1 and 2. */
 static void max_separable(const geom3 *g, int64_t planes, const float *x,
                           float *y, float *ws)
 {
@@ -362,19 +362,20 @@ static void max_separable(const geom3 *g, int64_t planes, const float *x,
         }
         for (int64_t o1 = 0; o1 < oh; o1++, y += ow) {
             int64_t a1, b1, s1 = taps(g, 1, o1, &a1, &b1);
-            const float *h0 = hrows + s1 * ow;
-            const int64_t step = g->d[1] * ow;
+            /* the window's rows inside the input (none: -FLT_MAX) */
+            const int64_t step = g->d[1] * ow, nr = b1 - a1;
+            const float *h0 = nr ? hrows + (s1 + a1 * g->d[1]) * ow : hrows;
             int64_t o = 0;
             for (; o + 4 <= ow; o += 4) {
                 pool_v4 acc = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
-                for (int64_t k1 = a1; k1 < b1; k1++)
-                    acc = max_v4(load_v4(h0 + k1 * step + o), acc);
+                for (int64_t r = 0; r < nr; r++)
+                    acc = max_v4(load_v4(h0 + r * step + o), acc);
                 memcpy(y + o, &acc, sizeof acc);
             }
             for (; o < ow; o++) {
                 float acc = -FLT_MAX;
-                for (int64_t k1 = a1; k1 < b1; k1++) {
-                    float v = h0[k1 * step + o];
+                for (int64_t r = 0; r < nr; r++) {
+                    float v = h0[r * step + o];
                     acc = v > acc ? v : acc;
                 }
                 y[o] = acc;
