@@ -99,13 +99,16 @@ Test(fixtures, misc_ops_match_torch)
                 2);
 }
 
+/* The three networks of the fixtures and their inputs. */
+static const char *const models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx",
+                                     FIX "mobilenets.onnx"};
+static const char *const inputs[] = {FIX "lenet_input.npy",
+                                     FIX "resnet18s_input.npy",
+                                     FIX "mobilenets_input.npy"};
+
 Test(fixtures, split_batches_match_one_thread)
 {
     sm_err err = {0};
-    const char *models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx",
-                            FIX "mobilenets.onnx"};
-    const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy",
-                            FIX "mobilenets_input.npy"};
     for (int k = 0; k < 3; k++) {
         sm_model *m = sm_model_load_file(models[k], &err);
         cr_assert_not_null(m, "%s", err.msg);
@@ -145,9 +148,7 @@ Test(fixtures, split_batches_match_one_thread)
 Test(fixtures, one_image_has_the_bits_of_its_row_in_the_batch)
 {
     sm_err err = {0};
-    const char *models[] = {FIX "resnet18s.onnx", FIX "mobilenets.onnx"};
-    const char *inputs[] = {FIX "resnet18s_input.npy", FIX "mobilenets_input.npy"};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 1; k < 3; k++) { /* resnet18s and mobilenets */
         sm_model *m = sm_model_load_file(models[k], &err);
         cr_assert_not_null(m, "%s", err.msg);
         sm_tensor *x = npy(inputs[k]);
@@ -182,10 +183,6 @@ Test(fixtures, one_image_has_the_bits_of_its_row_in_the_batch)
 Test(fixtures, infer_in_chunks_has_the_bits_of_run)
 {
     sm_err err = {0};
-    const char *models[] = {FIX "lenet.onnx", FIX "resnet18s.onnx",
-                            FIX "mobilenets.onnx"};
-    const char *inputs[] = {FIX "lenet_input.npy", FIX "resnet18s_input.npy",
-                            FIX "mobilenets_input.npy"};
     const size_t budgets[] = {1, 1 << 16, 1 << 18, 1 << 20, 0};
     const int64_t sizes[] = {23, 3}; /* 3: one lane on 2 or 3 threads */
     for (int k = 0; k < 3; k++) {
