@@ -69,6 +69,12 @@ static void pack_b(int trans_b, const float *b, int64_t ldb, int64_t k,
                     bp[p * w + jj] = src[p];
             }
         }
+    } else if (nr == NR_MAX && w == NR_MAX) {
+        /* a whole panel: a copy of known size, inlined (the call to
+         * memcpy a row took a fifth of a 1 x 1 convolution of 16
+         * channels) */
+        for (int64_t p = 0; p < k; p++)
+            memcpy(bp + p * NR_MAX, b + p * ldb + j0, sizeof(float) * NR_MAX);
     } else {
         for (int64_t p = 0; p < k; p++)
             memcpy(bp + p * w, b + p * ldb + j0, sizeof(float) * (size_t)nr);
@@ -216,7 +222,7 @@ ATTR512 static void tstore512(const job *jb, int64_t i0, int64_t j0,
         const V zero = SET1(0.0f);                                             \
         _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                 \
             const int64_t ro = map_at(&jb->rows, i0 + r);                      \
-            for (int v = 0; v < 2; v++) {                                      \
+            _Pragma("GCC unroll 2") for (int v = 0; v < 2; v++) {               \
                 const int64_t o = ro + coff[v * VL];                           \
                 V t = MUL(al, acc[r][v]);                                      \
                 if (jb->accumulate)                                            \
