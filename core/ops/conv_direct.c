@@ -132,11 +132,13 @@ void sm_conv_direct_pad(const sm_conv_direct *s, const float *x, int64_t h,
     for (int64_t ci = 0; ci < s->cin; ci++)
         for (int64_t i = 0; i < h; i++) {
             const int64_t r = i + r0;
-            if (r < 0 || r / s->sh >= rows)
+            /* row r's phase and place (no divisions at stride 1) */
+            const int64_t rq = s->sh == 1 ? r : r / s->sh;
+            const int64_t rp = s->sh == 1 ? 0 : r % s->sh;
+            if (r < 0 || rq >= rows)
                 continue;
             const float *src = x + (ci * h + i) * w;
-            float *dst = xp + ci * plane_of(s) + (r % s->sh) * s->sw * block +
-                         (r / s->sh) * pitch;
+            float *dst = xp + ci * plane_of(s) + rp * s->sw * block + rq * pitch;
             sm_conv_phase_row(src, w, s->sw, s0, pitch, block, dst);
         }
 }

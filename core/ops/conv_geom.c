@@ -121,17 +121,19 @@ typedef float phase_v4 __attribute__((vector_size(4 * sizeof(float))));
 void sm_conv_phase_row(const float *src, int64_t w, int64_t sw, int64_t s0,
                        int64_t pitch, int64_t block, float *dst)
 {
+    if (sw == 1) { /* no divisions: a call a row, they cost more than
+                    * the copy of a small plane's row */
+        int64_t j0 = s0 > 0 ? s0 : 0, j1 = w + s0 < pitch ? w + s0 : pitch;
+        if (j1 > j0)
+            memcpy(dst + j0, src + j0 - s0, sizeof(float) * (size_t)(j1 - j0));
+        return;
+    }
     for (int64_t cph = 0; cph < sw; cph++, dst += block) {
         const int64_t off = cph - s0; /* input column at j = 0 */
         int64_t j0 = off >= 0 ? 0 : (-off + sw - 1) / sw;
         int64_t j1 = w - off <= 0 ? 0 : (w - off + sw - 1) / sw;
         if (j1 > pitch)
             j1 = pitch;
-        if (sw == 1) {
-            if (j1 > j0)
-                memcpy(dst + j0, src + j0 + off, sizeof(float) * (size_t)(j1 - j0));
-            continue;
-        }
         int64_t j = j0;
         if (sw == 2) /* four at a time while 8 floats lie inside the row
                       * (scalar, this copy was a third of a stride-2 stem) */
