@@ -14,13 +14,11 @@
 #define MAX_PLANS 4
 
 /* The least FLOPs of a node split over the model's threads when its batch
- * is not. Splitting one layer alone costs the hand-over of its input
- * from the other core (resnet18s with only its 4.8 MFLOP stem split ran
- * slower); splitting every layer of 1 MFLOP and more keeps both cores on
- * the whole network: resnet18s at batch 1 from 3,450-3,720 to 3,720-4,780
- * img/s, mobilenets, lenet and mnist_cnn level (docs/PERFORMANCE.md).
- * Winograd's layers split from 8 MFLOP only (conv.c). */
-#define SM_PLAN_SPLIT_FLOPS 1048576.0
+ * is not. A layer alone gains from 5 MFLOP on (bench/split: 1.5x, and
+ * 1.9x at 231), but inside a network its input was just written by the
+ * other core, and the fixtures' layers of 0.3 to 5 MFLOP ran slower
+ * split (resnet18s' 4.8 MFLOP stem: the whole net 10% slower). */
+#define SM_PLAN_SPLIT_FLOPS 8388608.0
 
 typedef struct plan {
     int64_t key[8][SM_MAX_DIMS + 1]; /* per input: ndim then dims */

@@ -58,10 +58,6 @@
  * choice depends on the layer alone, never on the CPU or the batch. */
 #define WINO_MIN_CHANNELS 32
 #define WINO_MIN_SIDE 10
-/* Winograd layers split over threads (one image) from this many FLOPs
- * of the direct definition: mnist_cnn's 7.2 MFLOP second layer split
- * took the whole model at batch 1 from about 9,000 to 6,000 img/s. */
-#define WINO_SPLIT_FLOPS 8388608.0
 
 typedef struct conv {
     sm_conv_geom g;
@@ -787,8 +783,7 @@ static int conv_split(const void *pv, const sm_tensor *const *in, int n_in,
     get_dims(p, in[0], in[1], out[0], &d);
     if (d.wino) { /* by rows of tiles */
         sm_conv_wino s = wino_problem(&d);
-        return sm_conv_wino_rows(&s) >= 2 &&
-               2.0 * (double)(d.m * d.k * d.p) >= WINO_SPLIT_FLOPS;
+        return sm_conv_wino_rows(&s) >= 2;
     }
     const int64_t unit = slice_unit(p, &d);
     return unit && d.m >= 2 * unit;

@@ -324,7 +324,7 @@ Test(conv_paths, every_kernel_rounds_as_the_definition)
         {12, 5, 5, 20, 1, 1, 1, 0, "1x1 pointwise on 5x5, channel-major batched", 0, 0, 0, 0},
         {8, 4, 4, 20, 1, 1, 1, 0, "1x1 pointwise on 4x4, channel-major batched", 0, 0, 0, 0},
         {16, 8, 8, 24, 1, 1, 2, 0, "1x1/2, channel-major batched", 0, 0, 0, 0},
-        {64, 8, 8, 128, 1, 1, 1, 0, "1x1 pointwise on 8x8, pixel-major, one image split", 0, 0, 1, 0},
+        {64, 8, 8, 128, 1, 1, 1, 0, "1x1 pointwise on 8x8, pixel-major", 0, 0, 0, 0},
         {128, 4, 4, 128, 1, 1, 1, 0, "1x1 pointwise on 4x4, pixel-major", 0, 0, 0, 0},
         {16, 9, 9, 16, 3, 1, 1, 1, "3x3, direct, no bias, Relu", 1, 1, 0, 0},
         {64, 2, 2, 128, 3, 1, 1, 1, "3x3 on 2x2, pixel-major, Relu", 0, 1, 0, 0},
