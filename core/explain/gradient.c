@@ -13,20 +13,21 @@ sm_model_scoring sm_explain_scoring(const sm_explain_ctx *ctx)
     return s;
 }
 
-int sm_explain_scores(const sm_explain_ctx *ctx, const sm_tensor *x,
-                      const int *target, double *score, sm_err *err)
+/* sm_explain_scores; forward_only: by sm_model_infer, for runs nothing
+ * goes back through. */
+static int scores(const sm_explain_ctx *ctx, const sm_tensor *x,
+                  const int *target, double *score, int forward_only,
+                  sm_err *err)
 {
     sm_model_scoring s = sm_explain_scoring(ctx);
+    s.forward_only = forward_only;
     return sm_model_target_scores(&s, x, target, score, err);
 }
 
-/* sm_explain_scores for runs nothing goes back through (sm_model_infer). */
-static int scores_only(const sm_explain_ctx *ctx, const sm_tensor *x,
-                       const int *target, double *score, sm_err *err)
+int sm_explain_scores(const sm_explain_ctx *ctx, const sm_tensor *x,
+                      const int *target, double *score, sm_err *err)
 {
-    sm_model_scoring s = sm_explain_scoring(ctx);
-    s.forward_only = 1;
-    return sm_model_target_scores(&s, x, target, score, err);
+    return scores(ctx, x, target, score, 0, err);
 }
 
 int sm_explain_gradient(const sm_explain_ctx *ctx, const sm_tensor *x,
@@ -167,7 +168,7 @@ static int run_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
         }
         rc = backward     ? sm_explain_gradient(ctx, batch, tgt, grad, score, err)
              : how->labels ? copy_labels(ctx, batch, tgt, score, err)
-                           : scores_only(ctx, batch, tgt, score, err);
+                           : scores(ctx, batch, tgt, score, 1, err);
         for (int64_t j = 0; rc == 0 && j < m; j++)
             how->take(how->u, (at + j) / how->copies, (at + j) % how->copies,
                       batch->data + j * numel,

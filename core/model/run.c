@@ -105,10 +105,10 @@ void sm_lanes_run(sm_model *m, lane_job *jobs, int lanes)
 }
 
 /* A model whose inputs all declare a symbolic first dim is taken to treat
- * it as a batch of independent images, so a batch can be split. */
-static int splittable(const sm_model *m, const sm_tensor *const *in)
+ * it as a batch of independent images: 1 when in is such a batch. */
+static int batched_inputs(const sm_model *m, const sm_tensor *const *in)
 {
-    if (m->threads < 2 || m->g.n_inputs < 1)
+    if (m->g.n_inputs < 1)
         return 0;
     for (int i = 0; i < m->g.n_inputs; i++) {
         const value *v = &m->g.vals[m->g.inputs[i]];
@@ -116,7 +116,14 @@ static int splittable(const sm_model *m, const sm_tensor *const *in)
             in[i]->shape[0] != in[0]->shape[0])
             return 0;
     }
-    return in[0]->shape[0] >= 2 * m->threads;
+    return 1;
+}
+
+/* Whether a batch is split over the model's threads by images. */
+static int splittable(const sm_model *m, const sm_tensor *const *in)
+{
+    return m->threads >= 2 && batched_inputs(m, in) &&
+           in[0]->shape[0] >= 2 * m->threads;
 }
 
 int sm_lanes_gather(const sm_model *m, plan *const *lp, const int64_t *n0,
@@ -380,14 +387,8 @@ static plan *rows_plan(sm_model *m, lane *ln, const sm_tensor *const *in,
 static int infer_chunked(sm_model *m, const sm_tensor *const *in,
                          const sm_tensor **outputs, sm_err *err)
 {
-    if (m->unbatched || m->g.n_inputs < 1 || m->g.n_inputs > 8)
+    if (m->unbatched || m->g.n_inputs > 8 || !batched_inputs(m, in))
         return 1;
-    for (int i = 0; i < m->g.n_inputs; i++) {
-        const value *v = &m->g.vals[m->g.inputs[i]];
-        if (v->decl_ndim < 1 || v->decl[0] >= 0 || in[i]->ndim < 1 ||
-            in[i]->shape[0] != in[0]->shape[0])
-            return 1;
-    }
     int64_t total = in[0]->shape[0];
     int lanes = m->threads >= 2 && total >= 2 * m->threads ? m->threads : 1;
     plan *one = rows_plan(m, &m->lanes[0], in, 1, err);

@@ -1,5 +1,7 @@
 #include "ops/conv_geom.h"
 
+#include "ops/op_util.h"
+
 #include <string.h>
 
 int sm_conv_geom_parse(sm_conv_geom *g, const sm_attrs *a, int with_dilations,
@@ -116,8 +118,6 @@ int sm_conv_geom_infer(const sm_conv_geom *g, const sm_tensor *x,
     return sm_conv_geom_resolve(g, nsp, x->shape + 2, k, pb, oshape + 2, err);
 }
 
-typedef float phase_v4 __attribute__((vector_size(4 * sizeof(float))));
-
 void sm_conv_phase_row(const float *src, int64_t w, int64_t sw, int64_t s0,
                        int64_t pitch, int64_t block, float *dst)
 {
@@ -125,7 +125,7 @@ void sm_conv_phase_row(const float *src, int64_t w, int64_t sw, int64_t s0,
                     * the copy of a small plane's row */
         int64_t j0 = s0 > 0 ? s0 : 0, j1 = w + s0 < pitch ? w + s0 : pitch;
         if (j1 > j0)
-            memcpy(dst + j0, src + j0 - s0, sizeof(float) * (size_t)(j1 - j0));
+            sm_op_copy_floats(dst + j0, src + j0 - s0, j1 - j0);
         return;
     }
     for (int64_t cph = 0; cph < sw; cph++, dst += block) {
@@ -138,11 +138,9 @@ void sm_conv_phase_row(const float *src, int64_t w, int64_t sw, int64_t s0,
         if (sw == 2) /* four at a time while 8 floats lie inside the row
                       * (scalar, this copy was a third of a stride-2 stem) */
             for (; j + 4 <= j1 && 2 * j + off + 8 <= w; j += 4) {
-                phase_v4 lo, hi;
-                memcpy(&lo, src + 2 * j + off, sizeof lo);
-                memcpy(&hi, src + 2 * j + off + 4, sizeof hi);
-                phase_v4 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
-                memcpy(dst + j, &ev, sizeof ev);
+                const sm_v4 lo = sm_v4_load(src + 2 * j + off);
+                const sm_v4 hi = sm_v4_load(src + 2 * j + off + 4);
+                sm_v4_store(dst + j, __builtin_shufflevector(lo, hi, 0, 2, 4, 6));
             }
         for (; j < j1; j++)
             dst[j] = src[j * sw + off];

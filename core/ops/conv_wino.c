@@ -19,26 +19,11 @@
  * they stay in L2 between the transforms and the products. */
 #define WINO_BUDGET ((int64_t)1 << 18)
 
-typedef float v4 __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
-
-static inline v4 load4(const float *p)
-{
-    v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store4(float *p, v4 v)
-{
-    memcpy(p, &v, sizeof v);
-}
-
 /* sm_op_relu1 lane by lane: 0 where v < 0, v itself otherwise. */
-static inline v4 relu4(v4 v)
+static inline sm_v4 relu4(sm_v4 v)
 {
-    const v4 zero = {0, 0, 0, 0};
-    return (v4)((v4i)v & ~(v4i)(v < zero));
+    const sm_v4 zero = {0, 0, 0, 0};
+    return (sm_v4)((sm_v4i)v & ~(sm_v4i)(v < zero));
 }
 
 typedef struct shape {
@@ -155,29 +140,29 @@ static void transform_in(const shape *q, const float *buf, float *v,
             r[k] = buf + (2 * ty + k) * q->pitch;
         float *dst = v + t0 + (ty - q->r0) * q->tw;
         for (int64_t tx = 0; tx < q->tw; tx += 4) {
-            v4 h[4][4];
+            sm_v4 h[4][4];
             for (int k = 0; k < 4; k++) { /* d B, a row at a time */
                 /* the window's columns 2tx .. 2tx + 3 of the four tiles:
                  * a the even columns from 2tx, b the odd, cc and ee the
                  * even and odd ones from 2tx + 2 */
                 const float *p = r[k] + 2 * tx;
                 /* __builtin_shufflevector: GCC 12 and clang alike */
-                const v4 p0 = load4(p), p1 = load4(p + 4);
-                const v4 q0 = load4(p + 2), q1 = load4(p + 6);
-                const v4 a = __builtin_shufflevector(p0, p1, 0, 2, 4, 6);
-                const v4 b = __builtin_shufflevector(p0, p1, 1, 3, 5, 7);
-                const v4 cc = __builtin_shufflevector(q0, q1, 0, 2, 4, 6);
-                const v4 ee = __builtin_shufflevector(q0, q1, 1, 3, 5, 7);
+                const sm_v4 p0 = sm_v4_load(p), p1 = sm_v4_load(p + 4);
+                const sm_v4 q0 = sm_v4_load(p + 2), q1 = sm_v4_load(p + 6);
+                const sm_v4 a = __builtin_shufflevector(p0, p1, 0, 2, 4, 6);
+                const sm_v4 b = __builtin_shufflevector(p0, p1, 1, 3, 5, 7);
+                const sm_v4 cc = __builtin_shufflevector(q0, q1, 0, 2, 4, 6);
+                const sm_v4 ee = __builtin_shufflevector(q0, q1, 1, 3, 5, 7);
                 h[k][0] = a - cc;
                 h[k][1] = b + cc;
                 h[k][2] = cc - b;
                 h[k][3] = b - ee;
             }
             for (int j = 0; j < 4; j++) { /* Bᵀ (d B) */
-                store4(dst + (0 + j) * xs + tx, h[0][j] - h[2][j]);
-                store4(dst + (4 + j) * xs + tx, h[1][j] + h[2][j]);
-                store4(dst + (8 + j) * xs + tx, h[2][j] - h[1][j]);
-                store4(dst + (12 + j) * xs + tx, h[1][j] - h[3][j]);
+                sm_v4_store(dst + (0 + j) * xs + tx, h[0][j] - h[2][j]);
+                sm_v4_store(dst + (4 + j) * xs + tx, h[1][j] + h[2][j]);
+                sm_v4_store(dst + (8 + j) * xs + tx, h[2][j] - h[1][j]);
+                sm_v4_store(dst + (12 + j) * xs + tx, h[1][j] - h[3][j]);
             }
         }
     }
@@ -197,33 +182,33 @@ static void transform_out(const sm_conv_wino *s, const shape *q,
     for (int64_t co = 0; co < s->m; co++) {
         const float *pc = p + co * 16 * ld + t0;
         const float bv = bias ? bias[co] : 0.0f;
-        const v4 b4 = {bv, bv, bv, bv};
+        const sm_v4 b4 = {bv, bv, bv, bv};
         float *yc = y + co * plane, *rc = ry ? ry + co * plane : NULL;
         for (int64_t ty = q->r0; ty < q->r1; ty++) {
             for (int64_t tx = 0; tx < q->tw; tx += 4) {
                 const float *pt = pc + (ty - q->r0) * q->tw + tx;
-                v4 m[16];
+                sm_v4 m[16];
                 for (int xi = 0; xi < 16; xi++)
-                    m[xi] = load4(pt + xi * ld);
-                v4 u[4][2];
+                    m[xi] = sm_v4_load(pt + xi * ld);
+                sm_v4 u[4][2];
                 for (int i = 0; i < 4; i++) { /* M A, a row at a time */
                     u[i][0] = m[4 * i] + m[4 * i + 1] + m[4 * i + 2];
                     u[i][1] = m[4 * i + 1] - m[4 * i + 2] - m[4 * i + 3];
                 }
                 /* Aᵀ (M A): its rows 2ty and 2ty + 1, pixels 2tx, 2tx +
                  * 1, ... interleaved */
-                const v4 y00 = u[0][0] + u[1][0] + u[2][0];
-                const v4 y01 = u[0][1] + u[1][1] + u[2][1];
-                const v4 y10 = u[1][0] - u[2][0] - u[3][0];
-                const v4 y11 = u[1][1] - u[2][1] - u[3][1];
-                v4 o0 = __builtin_shufflevector(y00, y01, 0, 4, 1, 5);
-                v4 o1 = __builtin_shufflevector(y00, y01, 2, 6, 3, 7);
-                v4 o2 = __builtin_shufflevector(y10, y11, 0, 4, 1, 5);
-                v4 o3 = __builtin_shufflevector(y10, y11, 2, 6, 3, 7);
+                const sm_v4 y00 = u[0][0] + u[1][0] + u[2][0];
+                const sm_v4 y01 = u[0][1] + u[1][1] + u[2][1];
+                const sm_v4 y10 = u[1][0] - u[2][0] - u[3][0];
+                const sm_v4 y11 = u[1][1] - u[2][1] - u[3][1];
+                sm_v4 o0 = __builtin_shufflevector(y00, y01, 0, 4, 1, 5);
+                sm_v4 o1 = __builtin_shufflevector(y00, y01, 2, 6, 3, 7);
+                sm_v4 o2 = __builtin_shufflevector(y10, y11, 0, 4, 1, 5);
+                sm_v4 o3 = __builtin_shufflevector(y10, y11, 2, 6, 3, 7);
                 if (bias)
                     o0 += b4, o1 += b4, o2 += b4, o3 += b4;
-                store4(r2[0] + 2 * tx, o0), store4(r2[0] + 2 * tx + 4, o1);
-                store4(r2[1] + 2 * tx, o2), store4(r2[1] + 2 * tx + 4, o3);
+                sm_v4_store(r2[0] + 2 * tx, o0), sm_v4_store(r2[0] + 2 * tx + 4, o1);
+                sm_v4_store(r2[1] + 2 * tx, o2), sm_v4_store(r2[1] + 2 * tx + 4, o3);
             }
             for (int a = 0; a < 2 && 2 * ty + a < s->oh; a++) {
                 const int64_t o = (2 * ty + a) * s->ow;
@@ -231,7 +216,7 @@ static void transform_out(const sm_conv_wino *s, const shape *q,
                 if (!rc)
                     continue;
                 for (int64_t e = 0; e < s->ow; e += 4)
-                    store4(r2[a] + e, relu4(load4(r2[a] + e)));
+                    sm_v4_store(r2[a] + e, relu4(sm_v4_load(r2[a] + e)));
                 sm_op_copy_floats(rc + o, r2[a], s->ow);
             }
         }

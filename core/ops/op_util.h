@@ -24,6 +24,23 @@ int sm_op_parse_none(void *p, const sm_attrs *a, sm_err *err);
 void sm_op_copy_run(const void *p, const sm_tensor *const *in, int n_in,
                     sm_tensor *const *out, int n_out, float *ws);
 
+/* Four floats as one SSE vector (GCC and clang vector extensions, which
+ * every x86-64 has), and unaligned loads and stores of them. */
+typedef float sm_v4 __attribute__((vector_size(4 * sizeof(float))));
+typedef int32_t sm_v4i __attribute__((vector_size(4 * sizeof(int32_t))));
+
+static inline sm_v4 sm_v4_load(const float *p)
+{
+    sm_v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void sm_v4_store(float *p, sm_v4 v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
 /* Copies a run of n floats. Most runs in the convolutions are a short row
  * of a small feature map, where a call to memcpy costs more than the
  * copy. */

@@ -242,28 +242,18 @@ static int is_max2x2(const pool_params *p, const geom3 *g)
            2 * g->out[2] <= g->in[2];
 }
 
-typedef float pool_v4 __attribute__((vector_size(4 * sizeof(float))));
-typedef int32_t pool_i4 __attribute__((vector_size(4 * sizeof(int32_t))));
-
 /* a > b ? a : b lane by lane, as the scalar loop selects (NaN and -0
  * included: the second operand wins unless the first is greater). */
-static inline pool_v4 max_v4(pool_v4 a, pool_v4 b)
+static inline sm_v4 max_v4(sm_v4 a, sm_v4 b)
 {
-    pool_i4 m = a > b;
-    return (pool_v4)(((pool_i4)a & m) | ((pool_i4)b & ~m));
-}
-
-static inline pool_v4 load_v4(const float *p)
-{
-    pool_v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
+    sm_v4i m = a > b;
+    return (sm_v4)(((sm_v4i)a & m) | ((sm_v4i)b & ~m));
 }
 
 /* The larger of the two columns of each pair in 8 floats of a row. */
-static inline pool_v4 pairs_v4(const float *r)
+static inline sm_v4 pairs_v4(const float *r)
 {
-    pool_v4 lo = load_v4(r), hi = load_v4(r + 4);
+    sm_v4 lo = sm_v4_load(r), hi = sm_v4_load(r + 4);
     return max_v4(__builtin_shufflevector(lo, hi, 0, 2, 4, 6),
                   __builtin_shufflevector(lo, hi, 1, 3, 5, 7));
 }
@@ -279,7 +269,7 @@ static void max2x2(const geom3 *g, int64_t planes, const float *x, float *y)
             const float *r0 = xp + 2 * oy * w, *r1 = r0 + w;
             int64_t o = 0;
             for (; o + 4 <= ow; o += 4) {
-                pool_v4 v = max_v4(pairs_v4(r0 + 2 * o), pairs_v4(r1 + 2 * o));
+                sm_v4 v = max_v4(pairs_v4(r0 + 2 * o), pairs_v4(r1 + 2 * o));
                 memcpy(y + o, &v, sizeof v);
             }
             for (; o < ow; o++) {
@@ -314,16 +304,16 @@ static size_t pool_workspace(const void *p_, const sm_tensor *const *in,
 static void max_taps(float *restrict h, const float *restrict row, int64_t n,
                      int64_t k, int64_t d, int64_t s)
 {
-    const pool_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+    const sm_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
     int64_t o = 0;
     if (s <= 2)
         for (; o + 4 <= n; o += 4) {
-            pool_v4 acc = lowest;
+            sm_v4 acc = lowest;
             for (int64_t j = 0; j < k; j++) {
                 const float *src = row + o * s + j * d;
-                pool_v4 v = s == 1 ? load_v4(src)
+                sm_v4 v = s == 1 ? sm_v4_load(src)
                                    : __builtin_shufflevector(
-                                         load_v4(src), load_v4(src + 4), 0, 2,
+                                         sm_v4_load(src), sm_v4_load(src + 4), 0, 2,
                                          4, 6);
                 acc = max_v4(v, acc);
             }
@@ -367,9 +357,9 @@ static void max_separable(const geom3 *g, int64_t planes, const float *x,
             const float *h0 = nr ? hrows + (s1 + a1 * g->d[1]) * ow : hrows;
             int64_t o = 0;
             for (; o + 4 <= ow; o += 4) {
-                pool_v4 acc = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+                sm_v4 acc = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
                 for (int64_t r = 0; r < nr; r++)
-                    acc = max_v4(load_v4(h0 + r * step + o), acc);
+                    acc = max_v4(sm_v4_load(h0 + r * step + o), acc);
                 memcpy(y + o, &acc, sizeof acc);
             }
             for (; o < ow; o++) {
@@ -439,20 +429,20 @@ static void pool_run(const void *p_, const sm_tensor *const *in, int n_in,
  * padding only (output -FLT_MAX) passes nothing. AveragePool: each input
  * in the window gets g / count, count as in the forward. */
 /* Lanes of m from x, the others from y: bits moved, not computed. */
-static inline pool_v4 sel_v4(pool_i4 m, pool_v4 x, pool_v4 y)
+static inline sm_v4 sel_v4(sm_v4i m, sm_v4 x, sm_v4 y)
 {
-    return (pool_v4)(((pool_i4)x & m) | ((pool_i4)y & ~m));
+    return (sm_v4)(((sm_v4i)x & m) | ((sm_v4i)y & ~m));
 }
 
 /* Adds g to the lanes of 8 floats at p whose pair member (even lanes:
  * we, odd: wo) is set; the other floats keep their bits (-0 stays -0). */
-static inline void add_pairs_v4(float *p, pool_i4 we, pool_i4 wo, pool_v4 g)
+static inline void add_pairs_v4(float *p, sm_v4i we, sm_v4i wo, sm_v4 g)
 {
-    pool_v4 lo, hi;
+    sm_v4 lo, hi;
     memcpy(&lo, p, sizeof lo);
     memcpy(&hi, p + 4, sizeof hi);
-    pool_v4 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
-    pool_v4 od = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+    sm_v4 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+    sm_v4 od = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
     ev = sel_v4(we, ev + g, ev);
     od = sel_v4(wo, od + g, od);
     lo = __builtin_shufflevector(ev, od, 0, 4, 1, 5);
@@ -470,7 +460,7 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                             const float *gy, float *gx)
 {
     const int64_t w = g->in[2], ow = g->out[2], oh = g->out[1];
-    const pool_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+    const sm_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
     for (int64_t c = 0; c < planes; c++) {
         const float *xp = x + c * g->in[1] * w;
         float *gp = gx + c * g->in[1] * w;
@@ -478,24 +468,24 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
             const int64_t r0 = 2 * oy * w, r1 = r0 + w;
             int64_t o = 0;
             for (; o + 4 <= ow; o += 4) {
-                pool_v4 lo, hi, gv;
+                sm_v4 lo, hi, gv;
                 memcpy(&lo, xp + r0 + 2 * o, sizeof lo);
                 memcpy(&hi, xp + r0 + 2 * o + 4, sizeof hi);
-                pool_v4 a = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
-                pool_v4 b = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+                sm_v4 a = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+                sm_v4 b = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
                 memcpy(&lo, xp + r1 + 2 * o, sizeof lo);
                 memcpy(&hi, xp + r1 + 2 * o + 4, sizeof hi);
-                pool_v4 cc = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
-                pool_v4 d = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
-                pool_i4 m0 = a > lowest;
-                pool_v4 best = sel_v4(m0, a, lowest);
-                pool_i4 m1 = b > best;
+                sm_v4 cc = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+                sm_v4 d = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+                sm_v4i m0 = a > lowest;
+                sm_v4 best = sel_v4(m0, a, lowest);
+                sm_v4i m1 = b > best;
                 best = sel_v4(m1, b, best);
-                pool_i4 m2 = cc > best;
+                sm_v4i m2 = cc > best;
                 best = sel_v4(m2, cc, best);
-                pool_i4 m3 = d > best;
+                sm_v4i m3 = d > best;
                 /* the last tap that beat the best so far wins */
-                pool_i4 w3 = m3, w2 = m2 & ~m3, w1 = m1 & ~(m2 | m3),
+                sm_v4i w3 = m3, w2 = m2 & ~m3, w1 = m1 & ~(m2 | m3),
                         w0 = m0 & ~(m1 | m2 | m3);
                 memcpy(&gv, gy + o, sizeof gv);
                 add_pairs_v4(gp + r0 + 2 * o, w0, w1, gv);
