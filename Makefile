@@ -312,7 +312,8 @@ bench: $(BENCH_BINS) $(BINS)
 # uninstrumented from $(LIB) (so build them with SAN unset). `make fuzz`
 # builds them into build/fuzz/; `make fuzz-run` runs them one after the
 # other, each for FUZZ_RUNS executions (FUZZ_SECONDS > 0 caps each one's
-# time; FUZZ_TARGETS="onnx npy" picks some) from its seeds in
+# time; FUZZ_TARGETS="onnx npy" picks some; FUZZ_JOBS=2 runs libFuzzer's
+# fork mode, that many processes counted together) from its seeds in
 # tests/fuzz/corpus/<t>/, keeping what it finds in build/fuzz/corpus/<t>/
 # and crashes in build/fuzz/crashes/<t>-*. `make fuzz-corpus` writes the
 # seeds again. `make unit` replays every seed without clang
@@ -324,6 +325,7 @@ FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_RUNS    ?= 10000000
 FUZZ_SECONDS ?= 0
 FUZZ_TIMEOUT ?= 10
+FUZZ_JOBS    ?= 1
 FUZZ_INSTR_msg   := $(filter-out %/main.c,$(wildcard schemas/*.c))
 FUZZ_INSTR_onnx  := $(wildcard core/onnx/*.c core/model/*.c core/ops/*.c) core/tensor/tensor.c
 FUZZ_INSTR_yaml  := $(wildcard core/config/*.c) core/explain/jobfile.c core/explain/settings.c
@@ -370,6 +372,7 @@ $(BUILD)/fuzz/replay_$(1): $(patsubst %.c,$(BUILD)/obj/%.o,tests/fuzz/fuzz_$(1).
 fuzz-run-$(1): build/fuzz/fuzz_$(1)
 	@mkdir -p build/fuzz/corpus/$(1) build/fuzz/crashes
 	build/fuzz/fuzz_$(1) -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) \
+	    $(if $(filter-out 0 1,$(FUZZ_JOBS)),-fork=$(FUZZ_JOBS)) \
 	    -max_len=$(FUZZ_MAXLEN_$(1)) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 $(FUZZ_OPTS_$(1)) \
 	    -artifact_prefix=build/fuzz/crashes/$(1)- build/fuzz/corpus/$(1) tests/fuzz/corpus/$(1)
 endef

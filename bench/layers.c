@@ -3,7 +3,9 @@
  * has filled every activation) until it has taken a quarter of a second,
  * its microseconds an image (of the thread's CPU time), its share of the
  * sum and its GFLOP/s. A Relu fused into the node before it
- * (model/plan.c) takes its time there.
+ * (model/plan.c) takes its time there. Then the same for the backward
+ * pass (what sal and grad run after it: the input gradient seeded with
+ * ones), node by node, when every node on the path has one.
  *
  *   build/bench/layers [MODEL.onnx BATCH]...   (default: the ResNet-18
  *   and MobileNet-style fixtures at batch 1 and 64)
@@ -26,6 +28,34 @@ static double cpu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Microseconds one call of step(m, p, i) takes: calls in blocks that
+ * double until a quarter of a second, the clock read between blocks
+ * (reading it is a system call, longer than a small node). */
+static double time_node(const sm_model *m, plan *p, int i,
+                        void (*step)(const sm_model *, plan *, int))
+{
+    long runs = 0, block = 1;
+    double t0 = cpu_now(), t;
+    do {
+        for (long r = 0; r < block; r++)
+            step(m, p, i);
+        runs += block;
+        block *= 2;
+        t = cpu_now() - t0;
+    } while (t < 0.25);
+    return 1e6 * t / (double)runs;
+}
+
+/* Prints " %7.1f", the GFLOP/s of flops an image done in us microseconds
+ * an image, or a dash for a node without a FLOP count. */
+static void print_rate(double flops, int n, double us)
+{
+    if (flops > 0 && us > 0)
+        printf(" %7.1f", flops / n / (us * 1e3));
+    else
+        printf(" %7s", "-");
+}
+
 static int profile(const char *path, int n)
 {
     sm_err err = {0};
@@ -42,7 +72,8 @@ static int profile(const char *path, int n)
     for (size_t i = 0; i < len; i++)
         x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
     sm_model_set_threads(m, 1);
-    if (!sm_model_forward(m, x, n, &err)) {
+    const sm_tensor *y = sm_model_forward(m, x, n, &err);
+    if (!y) {
         fprintf(stderr, "layers: %s\n", err.msg);
         free(x);
         sm_model_destroy(&m);
@@ -50,6 +81,7 @@ static int profile(const char *path, int n)
     }
     plan *p = m->last_plan[0];
     double *us = calloc((size_t)m->g.n_nodes, sizeof(double)), sum = 0;
+    double *bus = calloc((size_t)m->g.n_nodes, sizeof(double)), bsum = 0;
     double *fl = calloc((size_t)m->g.n_nodes, sizeof(double));
     char (*shape)[64] = calloc((size_t)m->g.n_nodes, sizeof *shape);
     for (int i = 0; i < m->g.n_nodes; i++) {
@@ -63,41 +95,54 @@ static int profile(const char *path, int n)
         if (nd->op->flops)
             fl[i] = nd->op->flops(nd->params, nin, nd->n_in,
                                   (const sm_tensor *const *)nout, nd->n_out);
-        /* runs in blocks that double, the clock read between blocks
-         * (reading it is a system call, longer than a small node) */
-        long runs = 0, block = 1;
-        double t0 = cpu_now(), t;
-        do {
-            for (long r = 0; r < block; r++)
-                sm_plan_run_node(m, p, i); /* as a run runs it */
-            runs += block;
-            block *= 2;
-            t = cpu_now() - t0;
-        } while (t < 0.25);
-        us[i] = 1e6 * t / (double)runs / n;
+        us[i] = time_node(m, p, i, sm_plan_run_node) / n; /* as a run runs it */
         sum += us[i];
     }
-    printf("%s, batch %d, one thread: %.1f us an image in all\n", path, n, sum);
-    printf("%-24s %-18s %-18s %9s %6s %7s\n", "node", "op", "output", "us/img",
-           "share", "GFLOP/s");
+    /* The backward: after a whole sweep, so that every gradient a node
+     * reads is there. */
+    float *ones = malloc((size_t)sm_tensor_numel(y) * sizeof(float));
+    for (int64_t k = 0; k < sm_tensor_numel(y); k++)
+        ones[k] = 1.0f;
+    sm_tensor seed = *y;
+    seed.data = ones;
+    const sm_tensor *gx[1];
+    int bwd = sm_model_n_inputs(m) == 1 &&
+              sm_model_backward(m, 0, &seed, gx, &err) == 0;
+    for (int i = m->g.n_nodes - 1; bwd && i >= 0; i--) {
+        /* a fresh sweep first: a node's repeated steps grow the gradients
+         * upstream of it, which would reach infinities by the stem */
+        bwd = sm_model_backward(m, 0, &seed, gx, &err) == 0;
+        bus[i] = time_node(m, p, i, sm_plan_backward_node) / n;
+        bsum += bus[i];
+    }
+    free(ones);
+    printf("%s, batch %d, one thread: %.1f us an image in all", path, n, sum);
+    if (bwd)
+        printf(", %.1f backward", bsum);
+    else
+        printf(" (no backward: %s)", err.msg);
+    printf("\n%-24s %-18s %-18s %9s %6s %7s %9s %7s\n", "node", "op", "output",
+           "us/img", "share", "GFLOP/s", "bwd us", "GFLOP/s");
     for (int i = 0; i < m->g.n_nodes; i++) {
         if (p->folded[i])
             continue;
-        if (p->fuse[i] < 0) {
-            printf("%-24.24s %-18.18s (in its input's node)\n",
-                   m->g.nodes[i].name, m->g.nodes[i].op->name);
-            continue;
+        printf("%-24.24s %-18.18s ", m->g.nodes[i].name, m->g.nodes[i].op->name);
+        if (p->fuse[i] < 0)
+            printf("%-18s %9s %6s %7s", "(fused above)", "", "", "");
+        else {
+            printf("%-18.18s %9.2f %5.1f%%", shape[i], us[i], 100.0 * us[i] / sum);
+            print_rate(fl[i], n, us[i]);
         }
-        printf("%-24.24s %-18.18s %-18.18s %9.2f %5.1f%% ", m->g.nodes[i].name,
-               m->g.nodes[i].op->name, shape[i], us[i], 100.0 * us[i] / sum);
-        if (fl[i] > 0)
-            printf("%7.1f\n", fl[i] / n / (us[i] * 1e3));
-        else
-            printf("%7s\n", "-");
+        if (bwd && bus[i] > 0) {
+            printf(" %9.2f", bus[i]);
+            print_rate(fl[i], n, bus[i]);
+        }
+        printf("\n");
     }
     free(fl);
     free(shape);
     free(us);
+    free(bus);
     free(x);
     sm_model_destroy(&m);
     return 0;

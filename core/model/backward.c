@@ -94,33 +94,35 @@ int sm_plan_seed(const lane_job *j)
     return 0;
 }
 
+void sm_plan_backward_node(const sm_model *m, plan *p, int i)
+{
+    const node *n = &m->g.nodes[i];
+    const sm_tensor *gout[MAX_IO], *nin[MAX_IO], *nout[MAX_IO];
+    sm_tensor *gin[MAX_IO];
+    int any = 0;
+    for (int k = 0; k < n->n_out; k++) {
+        int v = n->out[k];
+        gout[k] = v >= 0 && m->live[v] ? &p->grads[v] : NULL;
+        nout[k] = v >= 0 ? &p->vals[v] : NULL;
+        any |= gout[k] != NULL;
+    }
+    if (!any || p->folded[i])
+        return;
+    for (int k = 0; k < n->n_in; k++) {
+        int v = n->in[k];
+        nin[k] = v >= 0 ? &p->vals[v] : NULL;
+        gin[k] = v >= 0 && m->live[v] ? &p->grads[v] : NULL;
+    }
+    n->op->backward(n->params, nin, n->n_in, nout, n->n_out, gout, gin,
+                    p->bws);
+}
+
 static void backward_job(lane_job *j)
 {
-    const sm_model *m = j->m;
-    plan *p = j->p;
     if (sm_plan_seed(j))
         return;
-    for (int i = m->g.n_nodes - 1; i >= 0; i--) {
-        const node *n = &m->g.nodes[i];
-        const sm_tensor *gout[MAX_IO], *nin[MAX_IO], *nout[MAX_IO];
-        sm_tensor *gin[MAX_IO];
-        int any = 0;
-        for (int k = 0; k < n->n_out; k++) {
-            int v = n->out[k];
-            gout[k] = v >= 0 && m->live[v] ? &p->grads[v] : NULL;
-            nout[k] = v >= 0 ? &p->vals[v] : NULL;
-            any |= gout[k] != NULL;
-        }
-        if (!any || p->folded[i])
-            continue;
-        for (int k = 0; k < n->n_in; k++) {
-            int v = n->in[k];
-            nin[k] = v >= 0 ? &p->vals[v] : NULL;
-            gin[k] = v >= 0 && m->live[v] ? &p->grads[v] : NULL;
-        }
-        n->op->backward(n->params, nin, n->n_in, nout, n->n_out, gout, gin,
-                        p->bws);
-    }
+    for (int i = j->m->g.n_nodes - 1; i >= 0; i--)
+        sm_plan_backward_node(j->m, j->p, i);
 }
 
 int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,

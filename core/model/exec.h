@@ -158,6 +158,11 @@ int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err);
  * when that output is a constant (nothing flows), else 0. */
 int sm_plan_seed(const lane_job *j);
 
+/* Node i's step of a reverse sweep over plan p: adds its vector-Jacobian
+ * products to the gradients of its inputs in m->live; nothing when none
+ * of its outputs is live or it is folded. */
+void sm_plan_backward_node(const sm_model *m, plan *p, int i);
+
 /* After a reverse sweep (backward or relevance) over every lane of the last
  * run: zeroes the inputs the sweep did not reach (m->live), then fills
  * grads[0..n_inputs) with each input's buffer, joined over the lanes when

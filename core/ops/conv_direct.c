@@ -41,16 +41,23 @@ typedef int32_t i16 __attribute__((vector_size(16 * sizeof(int32_t))));
 #define LOAD_V(v, p) memcpy(&(v), (p), sizeof(v))
 #define STORE_V(p, v) memcpy((p), &(v), sizeof(v))
 
-/* Output channels per tile: the block that pads cout with the fewest zero
- * channels, the bigger on a tie. */
+/* Output channels per tile: the block of least cost, the bigger on a tie,
+ * where a block of mb channels costs mb + LOAD_COST: a tile step's
+ * multiply-adds, and its input vectors' unaligned loads (one for all mb
+ * channels, most of them split across cache lines), in multiply-adds.
+ * Counting padded channels alone put 3 output channels (the input
+ * gradient of an RGB stem) in blocks of one, which ran at 52 GFLOP/s;
+ * in one block of 4 they run at 65 (docs/PERFORMANCE.md). Which block
+ * never changes a bit: each output is one chain whatever the tile. */
+#define LOAD_COST 1
 static int64_t block_of(int64_t cout)
 {
-    int64_t best = TILE, best_total = (cout + TILE - 1) / TILE * TILE;
+    int64_t best = TILE, best_cost = (cout + TILE - 1) / TILE * (TILE + LOAD_COST);
     for (int64_t mb = TILE / 2; mb >= 1; mb /= 2) {
-        int64_t total = (cout + mb - 1) / mb * mb;
-        if (total < best_total) {
+        int64_t cost = (cout + mb - 1) / mb * (mb + LOAD_COST);
+        if (cost < best_cost) {
             best = mb;
-            best_total = total;
+            best_cost = cost;
         }
     }
     return best;

@@ -240,6 +240,75 @@ Test(backward, conv_stride1_matches_direct_loops)
     }
 }
 
+/* Strided convolutions' input gradients, bit for bit. With one output
+ * channel every column entry of col2im is one rounded product w * dy,
+ * so the input gradient is fixed to the bit: each pixel adds its taps'
+ * products onto zero in tap order (row, then column). The engine adds
+ * them on a phase layout of each row at column strides > 1 (ops/conv.c,
+ * col2im); a misplaced phase or offset, or a changed order, shows here.
+ * Cases: a 7 x 7 stride-2 stem, stride 3 with dilation, odd widths and
+ * pads past the kernel. */
+Test(backward, strided_input_gradients_add_in_tap_order)
+{
+    const struct {
+        int64_t c, h, w, k, s, d, pad;
+    } cases[] = {
+        {3, 20, 21, 7, 2, 1, 3},
+        {2, 11, 17, 3, 3, 2, 2},
+        {1, 9, 10, 4, 2, 1, 5},
+        {2, 12, 13, 3, 2, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int64_t c = cases[i].c, h = cases[i].h, wd = cases[i].w;
+        const int64_t k = cases[i].k, st = cases[i].s, dl = cases[i].d;
+        const int64_t pad = cases[i].pad, n = 2, ext = dl * (k - 1) + 1;
+        const int64_t oh = (h + 2 * pad - ext) / st + 1;
+        const int64_t ow = (wd + 2 * pad - ext) / st + 1;
+        int64_t xs[] = {n, c, h, wd}, ws[] = {1, c, k, k}, ys[] = {n, 1, oh, ow};
+        sm_onnx_writer *wr = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(wr, "x", 4, xs);
+        sm_onnx_writer_input(wr, "w", 4, ws);
+        sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w"}, 2,
+                            (const char *[]){"y"}, 1);
+        sm_onnx_writer_attr_ints(wr, "strides", (int64_t[]){st, st}, 2);
+        sm_onnx_writer_attr_ints(wr, "dilations", (int64_t[]){dl, dl}, 2);
+        sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){pad, pad, pad, pad}, 4);
+        sm_onnx_writer_output(wr, "y", 4, ys);
+        sm_model *m = load(wr);
+        sm_tensor *x = rand_tensor(4, xs, 500 + i), *w = rand_tensor(4, ws, 600 + i);
+        sm_tensor *seed = rand_tensor(4, ys, 700 + i);
+        const sm_tensor *in[2] = {x, w}, *y[1], *gr[2];
+        sm_err err = {0};
+        cr_assert_eq(sm_model_run(m, in, 2, y, &err), 0, "%s", err.msg);
+        cr_assert(sm_shape_equal(4, y[0]->shape, 4, ys), "case %zu: output shape", i);
+        cr_assert_eq(sm_model_backward(m, 0, seed, gr, &err), 0, "%s", err.msg);
+        float *want = calloc((size_t)sm_tensor_numel(x), sizeof(float));
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t ci = 0; ci < c; ci++)
+                for (int64_t ki = 0; ki < k; ki++)
+                    for (int64_t kj = 0; kj < k; kj++)
+                        for (int64_t oy = 0; oy < oh; oy++)
+                            for (int64_t ox = 0; ox < ow; ox++) {
+                                int64_t iy = oy * st - pad + ki * dl;
+                                int64_t ix = ox * st - pad + kj * dl;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= wd)
+                                    continue;
+                                volatile float prod = w->data[(ci * k + ki) * k + kj] *
+                                                      seed->data[(b * oh + oy) * ow + ox];
+                                want[((b * c + ci) * h + iy) * wd + ix] += prod;
+                            }
+        for (int64_t q = 0; q < sm_tensor_numel(x); q++)
+            cr_assert(memcmp(&want[q], &gr[0]->data[q], sizeof(float)) == 0,
+                      "case %zu: input gradient [%lld] = %.9g, want %.9g", i,
+                      (long long)q, gr[0]->data[q], want[q]);
+        free(want);
+        sm_tensor_destroy(&x);
+        sm_tensor_destroy(&w);
+        sm_tensor_destroy(&seed);
+        sm_model_destroy(&m);
+    }
+}
+
 Test(backward, gemm_gradients_all_transposes)
 {
     for (int ta = 0; ta < 2; ta++)
