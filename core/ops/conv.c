@@ -879,7 +879,10 @@ static void add_run(float *restrict dst, const float *restrict src, int64_t n)
 static void col2im(const float *col, const dims *d, int64_t ld, int64_t col0,
                    float *dx, float *phase)
 {
-    const int64_t taps = d->kh * d->kw, sw = d->sw, pl = (d->w + sw - 1) / sw;
+    const int64_t taps = d->kh * d->kw, pl = (d->w + d->sw - 1) / d->sw;
+    /* phases pay for their two passes over dx when the taps' span covers
+     * each column several times (not for a 1 x 1 or 3 x 3 at stride 2) */
+    const int64_t sw = d->dw * (d->kw - 1) + 1 > 2 * d->sw ? d->sw : 1;
     if (sw > 1)
         phases_split(d, dx, phase);
     for (int64_t ki = 0; ki < d->kh; ki++) {
@@ -887,7 +890,7 @@ static void col2im(const float *col, const dims *d, int64_t ld, int64_t col0,
         valid_span(d->oh, d->sh, d->ph, ki, d->dh, d->h, &ylo, &yhi);
         for (int64_t kj = 0; kj < d->kw; kj++) {
             int64_t xlo, xhi;
-            valid_span(d->ow, sw, d->pw, kj, d->dw, d->w, &xlo, &xhi);
+            valid_span(d->ow, d->sw, d->pw, kj, d->dw, d->w, &xlo, &xhi);
             const int64_t ix0 = kj * d->dw - d->pw, iy0 = ki * d->dh - d->ph;
             /* column ox * sw + ix0: phase a, place ox + b */
             const int64_t a = (ix0 % sw + sw) % sw, b = (ix0 - a) / sw;
@@ -895,9 +898,15 @@ static void col2im(const float *col, const dims *d, int64_t ld, int64_t col0,
                 const float *row = col + (ci * taps + ki * d->kw + kj) * ld + col0;
                 for (int64_t oy = ylo; oy < yhi; oy++) {
                     const int64_t iy = ci * d->h + oy * d->sh + iy0;
-                    float *dst = sw > 1 ? phase + (iy * sw + a) * pl + b
-                                        : dx + iy * d->w + ix0;
-                    add_run(dst + xlo, row + oy * d->ow + xlo, xhi - xlo);
+                    const float *src = row + oy * d->ow;
+                    if (sw > 1)
+                        add_run(phase + (iy * sw + a) * pl + b + xlo, src + xlo,
+                                xhi - xlo);
+                    else if (d->sw == 1)
+                        add_run(dx + iy * d->w + ix0 + xlo, src + xlo, xhi - xlo);
+                    else
+                        for (int64_t ox = xlo; ox < xhi; ox++)
+                            dx[iy * d->w + ox * d->sw + ix0] += src[ox];
                 }
             }
         }
@@ -906,11 +915,110 @@ static void col2im(const float *col, const dims *d, int64_t ld, int64_t col0,
         phases_merge(d, phase, dx);
 }
 
+/* The input gradient of a stride-1, one-group 2-D Conv is a forward Conv
+ * of dY with the weights flipped and their two channel axes swapped, and
+ * pads kh - 1 - pad on each side. Run as one, it takes whichever forward
+ * path suits its shape (Winograd, the direct kernels, the pixel-major
+ * GEMM), not only the direct one: MNIST-CNN's 64 -> 32 gradient layer
+ * runs as Winograd, ResNet's 4 x 4 and 2 x 2 ones on the GEMM. Images go
+ * a chunk at a time into a buffer then onto dX (which may hold other
+ * consumers' gradients); the paths round alike whatever the chunk. */
+typedef struct transposed {
+    conv q;                    /* the forward problem */
+    sm_tensor gy, wt, gx;      /* a chunk's views (data set by the caller) */
+    int64_t chunk;             /* images a step */
+} transposed;
+
+#define TRANSPOSED_BUDGET ((size_t)1 << 20) /* bytes of a chunk's result */
+
+/* 0 and *t filled when the input gradient of this layer goes as a forward
+ * Conv, else -1. */
+static int transposed_problem(const conv *p, const sm_tensor *x,
+                              const sm_tensor *w, const sm_tensor *y,
+                              transposed *t)
+{
+    dims d;
+    get_dims(p, x, w, y, &d);
+    if (x->ndim != 4 || p->group != 1 || d.sh != 1 || d.sw != 1 ||
+        d.dh != 1 || d.dw != 1)
+        return -1;
+    /* end pads from the output size (stride 1: oh = h + pb + pe - kh + 1) */
+    const int64_t peh = d.oh + d.kh - 1 - d.h - d.ph;
+    const int64_t pew = d.ow + d.kw - 1 - d.w - d.pw;
+    const int64_t pads[4] = {d.kh - 1 - d.ph, d.kw - 1 - d.pw, d.kh - 1 - peh,
+                             d.kw - 1 - pew};
+    for (int i = 0; i < 4; i++)
+        if (pads[i] < 0) /* pads past the kernel: cropped, not a Conv */
+            return -1;
+    memset(t, 0, sizeof *t);
+    t->q.group = 1;
+    t->q.g.n_kernel = t->q.g.n_strides = t->q.g.n_dilations = 2;
+    t->q.g.n_pads = 4;
+    t->q.g.auto_pad = SM_PAD_NOTSET;
+    for (int i = 0; i < SM_GEOM_MAX; i++)
+        t->q.g.strides[i] = t->q.g.dilations[i] = 1;
+    t->q.g.kernel[0] = d.kh;
+    t->q.g.kernel[1] = d.kw;
+    memcpy(t->q.g.pads, pads, sizeof pads);
+    const size_t image = (size_t)(d.c * d.h * d.w) * sizeof(float);
+    t->chunk = (int64_t)(TRANSPOSED_BUDGET / (image ? image : 1));
+    t->chunk = t->chunk < 1 ? 1 : t->chunk > d.n ? d.n : t->chunk;
+    t->gy.ndim = t->wt.ndim = t->gx.ndim = 4;
+    memcpy(t->gy.shape, (int64_t[]){t->chunk, d.m, d.oh, d.ow}, 4 * sizeof(int64_t));
+    memcpy(t->wt.shape, (int64_t[]){d.c, d.m, d.kh, d.kw}, 4 * sizeof(int64_t));
+    memcpy(t->gx.shape, (int64_t[]){t->chunk, d.c, d.h, d.w}, 4 * sizeof(int64_t));
+    return 0;
+}
+
+/* Floats of the transposed path's workspace: the swapped weights, a
+ * chunk's result, and the forward's own workspace. */
+static size_t transposed_workspace(transposed *t)
+{
+    const sm_tensor *in[2] = {&t->gy, &t->wt};
+    const sm_tensor *out[1] = {&t->gx};
+    return (size_t)(sm_tensor_numel(&t->wt) + sm_tensor_numel(&t->gx)) +
+           conv_workspace(&t->q, in, 2, out, 1);
+}
+
+/* dX += the transposed forward of dY, chunk by chunk. */
+static void transposed_backward(transposed *t, const float *w, const float *gy,
+                                float *gx, int64_t n, float *ws)
+{
+    const int64_t c = t->wt.shape[0], m = t->wt.shape[1];
+    const int64_t taps = t->wt.shape[2] * t->wt.shape[3];
+    float *wt = ws, *res = wt + sm_tensor_numel(&t->wt);
+    float *fws = res + sm_tensor_numel(&t->gx);
+    for (int64_t ci = 0; ci < c; ci++)
+        for (int64_t mo = 0; mo < m; mo++)
+            for (int64_t k = 0; k < taps; k++)
+                wt[(ci * m + mo) * taps + k] = w[(mo * c + ci) * taps + taps - 1 - k];
+    const int64_t in_img = sm_tensor_numel(&t->gy) / t->chunk;
+    const int64_t out_img = sm_tensor_numel(&t->gx) / t->chunk;
+    for (int64_t n0 = 0; n0 < n; n0 += t->chunk) {
+        const int64_t nb = n - n0 < t->chunk ? n - n0 : t->chunk;
+        sm_tensor a = t->gy, b = t->wt, r = t->gx;
+        a.shape[0] = r.shape[0] = nb;
+        a.data = (float *)gy + n0 * in_img;
+        b.data = wt;
+        r.data = res;
+        const sm_tensor *in[2] = {&a, &b};
+        sm_tensor *out[1] = {&r};
+        (void)forward_y(&t->q, in, 2, out, NULL, NULL, 0, c, fws);
+        sm_op_add_to(gx + n0 * out_img, res, nb * out_img);
+    }
+}
+
 static size_t conv_bwd_workspace(const void *pv, const sm_tensor *const *in,
                                  int n_in, const sm_tensor *const *out,
                                  int n_out)
 {
-    return conv_workspace(pv, in, n_in, out, n_out);
+    size_t ws = conv_workspace(pv, in, n_in, out, n_out);
+    transposed t;
+    if (transposed_problem(pv, in[0], in[1], out[0], &t) == 0) {
+        size_t tw = transposed_workspace(&t);
+        ws = tw > ws ? tw : ws;
+    }
+    return ws;
 }
 
 /* Per chunk of images and group: dY gathered to [Mg, nb*P]; dX via
@@ -929,6 +1037,13 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
         return;
     dims d;
     get_dims(p, x, w, out[0], &d);
+    transposed t;
+    if (gx && transposed_problem(p, x, w, out[0], &t) == 0) {
+        transposed_backward(&t, w->data, gy->data, gx->data, d.n, ws);
+        gx = NULL;
+        if (!gw && !gb)
+            return;
+    }
     if (d.direct && d.sh == 1 && d.sw == 1 && gx) {
         sm_conv_direct s = direct_bwd(&d);
         direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data,

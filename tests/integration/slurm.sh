@@ -184,7 +184,10 @@ halfway() { # NAME STOP...
     some_lime() { [ "$(find "$tmp/$name/maps" -name lime.row 2>/dev/null | wc -l)" -ge 1 ]; }
     until_ok 120 some_lime || bad "$name: no lime maps within 120 s: $(cat "$tmp/$name".*.out)"
     "$@"
-    until_ok 60 stopped "$name" || bad "$name: the batch script did not stop: $(cat "$tmp/$name".*.out)"
+    until_ok 60 stopped "$name" ||
+        bad "$name: the batch script did not stop: $(cat "$tmp/$name".*.out);" \
+            "still running: $(pgrep -af -- "--state $tmp/state-$name");" \
+            "slurmd's last lines: $(tail -n 25 "$s/slurmd.log")"
     done1=$(rows "$tmp/$name")
     [ "$done1" -lt $((M * N)) ] && ok || bad "$name: the job was complete before it was stopped ($done1 maps)"
     (cd "$tmp/$name/maps" && find . -type f -name '*.npy' -printf '%p %i %T@\n' | sort) >"$tmp/$name.first"

@@ -244,10 +244,11 @@ Test(backward, conv_stride1_matches_direct_loops)
  * channel every column entry of col2im is one rounded product w * dy,
  * so the input gradient is fixed to the bit: each pixel adds its taps'
  * products onto zero in tap order (row, then column). The engine adds
- * them on a phase layout of each row at column strides > 1 (ops/conv.c,
- * col2im); a misplaced phase or offset, or a changed order, shows here.
- * Cases: a 7 x 7 stride-2 stem, stride 3 with dilation, odd widths and
- * pads past the kernel. */
+ * them on a phase layout of each row when the taps span more than twice
+ * the stride (ops/conv.c, col2im), else in place; a misplaced phase or
+ * offset, or a changed order, shows here. Cases: a 7 x 7 stride-2 stem,
+ * 5 x 5 and a dilated 4 x 4 on phases, stride 3 with dilation, 3 x 3
+ * and 1 x 1 at stride 2, odd widths and pads past the kernel. */
 Test(backward, strided_input_gradients_add_in_tap_order)
 {
     const struct {
@@ -257,6 +258,9 @@ Test(backward, strided_input_gradients_add_in_tap_order)
         {2, 11, 17, 3, 3, 2, 2},
         {1, 9, 10, 4, 2, 1, 5},
         {2, 12, 13, 3, 2, 1, 0},
+        {2, 15, 19, 5, 2, 1, 2},
+        {1, 16, 23, 4, 2, 2, 3},
+        {2, 10, 11, 1, 2, 1, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int64_t c = cases[i].c, h = cases[i].h, wd = cases[i].w;
