@@ -345,9 +345,6 @@ static void valid_span(int64_t n, int64_t s, int64_t p, int64_t k, int64_t dl,
  * columns. The valid spans are computed once per kernel tap (for every
  * channel) so the copy loops carry no bounds checks: rows of small feature
  * maps are short and per-element branches cost more than the copy. */
-/* GCC would turn the short copy and zeroing loops back into library calls;
- * keep them loops. */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
 /* One image's group of input planes (cg x h rows of w) and its phase
  * layout at column stride sw > 1 (phase_size): row r's column c at
  * phase[(r * sw + c % sw) * pl + c / sw], pl = ceil(w / sw). */
@@ -375,6 +372,9 @@ static void phases_merge(const dims *d, const float *phase, float *x)
     }
 }
 
+/* GCC would turn the short copy and zeroing loops back into library calls;
+ * keep them loops. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
 static void im2col(const float *x, const dims *d, float *col, int64_t ld,
                    int64_t col0, float *phase)
 {
@@ -972,7 +972,7 @@ static int transposed_problem(const conv *p, const sm_tensor *x,
 
 /* Floats of the transposed path's workspace: the swapped weights, a
  * chunk's result, and the forward's own workspace. */
-static size_t transposed_workspace(transposed *t)
+static size_t transposed_workspace(const transposed *t)
 {
     const sm_tensor *in[2] = {&t->gy, &t->wt};
     const sm_tensor *out[1] = {&t->gx};
