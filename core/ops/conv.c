@@ -915,96 +915,176 @@ static void col2im(const float *col, const dims *d, int64_t ld, int64_t col0,
         phases_merge(d, phase, dx);
 }
 
-/* The input gradient of a stride-1, one-group 2-D Conv is a forward Conv
- * of dY with the weights flipped and their two channel axes swapped, and
- * pads kh - 1 - pad on each side. Run as one, it takes whichever forward
- * path suits its shape (Winograd, the direct kernels, the pixel-major
- * GEMM), not only the direct one: MNIST-CNN's 64 -> 32 gradient layer
- * runs as Winograd, ResNet's 4 x 4 and 2 x 2 ones on the GEMM. Images go
- * a chunk at a time into a buffer then onto dX (which may hold other
- * consumers' gradients); the paths round alike whatever the chunk. */
-typedef struct transposed {
-    conv q;                    /* the forward problem */
-    sm_tensor gy, wt, gx;      /* a chunk's views (data set by the caller) */
-    int64_t chunk;             /* images a step */
-} transposed;
-
+/* The input gradient of a 2-D Conv as forward Convs of dY, so that it
+ * takes the forward's kernels (Winograd, the direct and depthwise ones,
+ * the pixel-major GEMM) rather than im2col's GEMM and col2im: MNIST-CNN's
+ * 64 -> 32 gradient layer runs as Winograd, ResNet's 4 x 4 and 2 x 2 ones
+ * on the GEMM, MobileNet's depthwise ones on the depthwise kernel.
+ *
+ * At stride s, input pixel s*j + a (phase a) gets w[k] dY[o] for every
+ * tap k = s*t + b, b = (a + pad) mod s, with o = j + c - t, c = (a + pad
+ * - b) / s: a stride-1 Conv of dY with the taps of residue b in reverse
+ * order and pads T - 1 - c before, where T is their count. Each of the
+ * s_h x s_w phases is one such Conv (its weights' channel axes swapped,
+ * groups kept), its result added onto its pixels of dX, which may hold
+ * other consumers' gradients; a phase no tap reaches gets nothing. At
+ * stride 1 that is one Conv with the whole kernel flipped and pads k - 1
+ * - pad. Images go a chunk at a time; every path rounds alike whatever
+ * the chunk, and each pixel belongs to one phase, so neither the chunk
+ * nor the phases' order changes a bit. */
+#define TRANSPOSED_MAX_STRIDE 4
 #define TRANSPOSED_BUDGET ((size_t)1 << 20) /* bytes of a chunk's result */
 
-/* 0 and *t filled when the input gradient of this layer goes as a forward
- * Conv, else -1. */
+typedef struct phase_conv {
+    conv q;               /* the stride-1 problem */
+    int64_t a[2], b[2];   /* the input phase, the taps' residue */
+    int64_t t[2], j[2];   /* its taps and its pixels along each axis */
+    sm_tensor gy, wt, gx; /* a chunk's shapes (data set by the caller) */
+} phase_conv;
+
+typedef struct transposed {
+    dims d;
+    int n;                /* phases with taps */
+    phase_conv ph[TRANSPOSED_MAX_STRIDE * TRANSPOSED_MAX_STRIDE];
+    int64_t chunk;        /* images a step */
+} transposed;
+
+/* One axis of phase a: taps *t, pixels *j, pads *pb and *pe of the
+ * stride-1 problem. 0, or -1 when its pads would crop (pads past the
+ * kernel). */
+static int phase_axis(int64_t in, int64_t out, int64_t k, int64_t s,
+                      int64_t pad, int64_t a, int64_t *b, int64_t *t,
+                      int64_t *j, int64_t *pb, int64_t *pe)
+{
+    *b = (a + pad) % s;
+    *t = *b < k ? (k - *b + s - 1) / s : 0;
+    *j = a < in ? (in - a + s - 1) / s : 0;
+    const int64_t c = (a + pad - *b) / s;
+    *pb = *t - 1 - c;
+    *pe = *j - out - *pb + *t - 1;
+    return *t > 0 && *j > 0 && (*pb < 0 || *pe < 0) ? -1 : 0;
+}
+
+/* 0 and *t filled when this layer's input gradient goes as forward
+ * Convs, else -1 (dilations, strides past TRANSPOSED_MAX_STRIDE or on a
+ * layer that is not depthwise, pads past the kernel, 1-D). */
 static int transposed_problem(const conv *p, const sm_tensor *x,
                               const sm_tensor *w, const sm_tensor *y,
                               transposed *t)
 {
     dims d;
     get_dims(p, x, w, y, &d);
-    if (x->ndim != 4 || p->group != 1 || d.sh != 1 || d.sw != 1 ||
-        d.dh != 1 || d.dw != 1)
+    if (x->ndim != 4 || d.dh != 1 || d.dw != 1 ||
+        d.sh > TRANSPOSED_MAX_STRIDE || d.sw > TRANSPOSED_MAX_STRIDE)
         return -1;
-    /* end pads from the output size (stride 1: oh = h + pb + pe - kh + 1) */
-    const int64_t peh = d.oh + d.kh - 1 - d.h - d.ph;
-    const int64_t pew = d.ow + d.kw - 1 - d.w - d.pw;
-    const int64_t pads[4] = {d.kh - 1 - d.ph, d.kw - 1 - d.pw, d.kh - 1 - peh,
-                             d.kw - 1 - pew};
-    for (int i = 0; i < 4; i++)
-        if (pads[i] < 0) /* pads past the kernel: cropped, not a Conv */
-            return -1;
+    /* Strided, only depthwise layers: ResNet's 7 x 7 and 3 x 3 ones at
+     * stride 2 ran no faster in four phases than im2col's GEMM and
+     * col2im (the phases' problems are small), MobileNet's depthwise ones
+     * ran 1.5-3x faster (docs/PERFORMANCE.md). */
+    if ((d.sh > 1 || d.sw > 1) && !(d.cg == 1 && d.mg == 1))
+        return -1;
     memset(t, 0, sizeof *t);
-    t->q.group = 1;
-    t->q.g.n_kernel = t->q.g.n_strides = t->q.g.n_dilations = 2;
-    t->q.g.n_pads = 4;
-    t->q.g.auto_pad = SM_PAD_NOTSET;
-    for (int i = 0; i < SM_GEOM_MAX; i++)
-        t->q.g.strides[i] = t->q.g.dilations[i] = 1;
-    t->q.g.kernel[0] = d.kh;
-    t->q.g.kernel[1] = d.kw;
-    memcpy(t->q.g.pads, pads, sizeof pads);
+    t->d = d;
+    for (int64_t ah = 0; ah < d.sh; ah++)
+        for (int64_t aw = 0; aw < d.sw; aw++) {
+            phase_conv *f = &t->ph[t->n];
+            int64_t pads[4];
+            if (phase_axis(d.h, d.oh, d.kh, d.sh, d.ph, ah, &f->b[0], &f->t[0],
+                           &f->j[0], &pads[0], &pads[2]) ||
+                phase_axis(d.w, d.ow, d.kw, d.sw, d.pw, aw, &f->b[1], &f->t[1],
+                           &f->j[1], &pads[1], &pads[3]))
+                return -1;
+            if (f->t[0] == 0 || f->t[1] == 0 || f->j[0] == 0 || f->j[1] == 0)
+                continue; /* no tap reaches these pixels */
+            f->a[0] = ah;
+            f->a[1] = aw;
+            f->q.group = p->group;
+            f->q.g.n_kernel = f->q.g.n_strides = f->q.g.n_dilations = 2;
+            f->q.g.n_pads = 4;
+            f->q.g.auto_pad = SM_PAD_NOTSET;
+            for (int i = 0; i < SM_GEOM_MAX; i++)
+                f->q.g.strides[i] = f->q.g.dilations[i] = 1;
+            f->q.g.kernel[0] = f->t[0];
+            f->q.g.kernel[1] = f->t[1];
+            memcpy(f->q.g.pads, pads, sizeof pads);
+            t->n++;
+        }
     const size_t image = (size_t)(d.c * d.h * d.w) * sizeof(float);
     t->chunk = (int64_t)(TRANSPOSED_BUDGET / (image ? image : 1));
     t->chunk = t->chunk < 1 ? 1 : t->chunk > d.n ? d.n : t->chunk;
-    t->gy.ndim = t->wt.ndim = t->gx.ndim = 4;
-    memcpy(t->gy.shape, (int64_t[]){t->chunk, d.m, d.oh, d.ow}, 4 * sizeof(int64_t));
-    memcpy(t->wt.shape, (int64_t[]){d.c, d.m, d.kh, d.kw}, 4 * sizeof(int64_t));
-    memcpy(t->gx.shape, (int64_t[]){t->chunk, d.c, d.h, d.w}, 4 * sizeof(int64_t));
+    for (int i = 0; i < t->n; i++) {
+        phase_conv *f = &t->ph[i];
+        f->gy.ndim = f->wt.ndim = f->gx.ndim = 4;
+        memcpy(f->gy.shape, (int64_t[]){t->chunk, d.m, d.oh, d.ow}, 4 * sizeof(int64_t));
+        memcpy(f->wt.shape, (int64_t[]){d.c, d.mg, f->t[0], f->t[1]}, 4 * sizeof(int64_t));
+        memcpy(f->gx.shape, (int64_t[]){t->chunk, d.c, f->j[0], f->j[1]}, 4 * sizeof(int64_t));
+    }
     return 0;
 }
 
-/* Floats of the transposed path's workspace: the swapped weights, a
- * chunk's result, and the forward's own workspace. */
+/* Floats of the transposed path's workspace: the largest phase's swapped
+ * weights, chunk result and forward workspace. */
 static size_t transposed_workspace(const transposed *t)
 {
-    const sm_tensor *in[2] = {&t->gy, &t->wt};
-    const sm_tensor *out[1] = {&t->gx};
-    return (size_t)(sm_tensor_numel(&t->wt) + sm_tensor_numel(&t->gx)) +
-           conv_workspace(&t->q, in, 2, out, 1);
+    size_t most = 0;
+    for (int i = 0; i < t->n; i++) {
+        const phase_conv *f = &t->ph[i];
+        const sm_tensor *in[2] = {&f->gy, &f->wt};
+        const sm_tensor *out[1] = {&f->gx};
+        size_t need = (size_t)(sm_tensor_numel(&f->wt) + sm_tensor_numel(&f->gx)) +
+                      conv_workspace(&f->q, in, 2, out, 1);
+        most = need > most ? need : most;
+    }
+    return most;
 }
 
-/* dX += the transposed forward of dY, chunk by chunk. */
-static void transposed_backward(transposed *t, const float *w, const float *gy,
-                                float *gx, int64_t n, float *ws)
+/* dX += the phases' forward Convs of dY, chunk by chunk. */
+static void transposed_backward(const transposed *t, const float *w,
+                                const float *gy, float *gx, float *ws)
 {
-    const int64_t c = t->wt.shape[0], m = t->wt.shape[1];
-    const int64_t taps = t->wt.shape[2] * t->wt.shape[3];
-    float *wt = ws, *res = wt + sm_tensor_numel(&t->wt);
-    float *fws = res + sm_tensor_numel(&t->gx);
-    for (int64_t ci = 0; ci < c; ci++)
-        for (int64_t mo = 0; mo < m; mo++)
-            for (int64_t k = 0; k < taps; k++)
-                wt[(ci * m + mo) * taps + k] = w[(mo * c + ci) * taps + taps - 1 - k];
-    const int64_t in_img = sm_tensor_numel(&t->gy) / t->chunk;
-    const int64_t out_img = sm_tensor_numel(&t->gx) / t->chunk;
-    for (int64_t n0 = 0; n0 < n; n0 += t->chunk) {
-        const int64_t nb = n - n0 < t->chunk ? n - n0 : t->chunk;
-        sm_tensor a = t->gy, b = t->wt, r = t->gx;
-        a.shape[0] = r.shape[0] = nb;
-        a.data = (float *)gy + n0 * in_img;
-        b.data = wt;
-        r.data = res;
-        const sm_tensor *in[2] = {&a, &b};
-        sm_tensor *out[1] = {&r};
-        (void)forward_y(&t->q, in, 2, out, NULL, NULL, 0, c, fws);
-        sm_op_add_to(gx + n0 * out_img, res, nb * out_img);
+    const dims *d = &t->d;
+    for (int i = 0; i < t->n; i++) {
+        const phase_conv *f = &t->ph[i];
+        float *wt = ws, *res = wt + sm_tensor_numel(&f->wt);
+        float *fws = res + sm_tensor_numel(&f->gx);
+        const int64_t taps = d->kh * d->kw, sub = f->t[0] * f->t[1];
+        /* w'[g*cg + ci][mo][u] = w[g*mg + mo][ci][the tap u stands for] */
+        for (int64_t g = 0; g < d->c / d->cg; g++)
+            for (int64_t ci = 0; ci < d->cg; ci++)
+                for (int64_t mo = 0; mo < d->mg; mo++) {
+                    const float *src = w + ((g * d->mg + mo) * d->cg + ci) * taps;
+                    float *dst = wt + ((g * d->cg + ci) * d->mg + mo) * sub;
+                    for (int64_t uh = 0; uh < f->t[0]; uh++)
+                        for (int64_t uw = 0; uw < f->t[1]; uw++) {
+                            int64_t kh = d->sh * (f->t[0] - 1 - uh) + f->b[0];
+                            int64_t kw = d->sw * (f->t[1] - 1 - uw) + f->b[1];
+                            dst[uh * f->t[1] + uw] = src[kh * d->kw + kw];
+                        }
+                }
+        const int64_t in_img = d->m * d->oh * d->ow, out_img = d->c * d->h * d->w;
+        for (int64_t n0 = 0; n0 < d->n; n0 += t->chunk) {
+            const int64_t nb = d->n - n0 < t->chunk ? d->n - n0 : t->chunk;
+            sm_tensor a = f->gy, b = f->wt, r = f->gx;
+            a.shape[0] = r.shape[0] = nb;
+            a.data = (float *)gy + n0 * in_img;
+            b.data = wt;
+            r.data = res;
+            const sm_tensor *in[2] = {&a, &b};
+            sm_tensor *out[1] = {&r};
+            (void)forward_y(&f->q, in, 2, out, NULL, NULL, 0, d->c, fws);
+            float *dx = gx + n0 * out_img;
+            if (d->sh == 1 && d->sw == 1) {
+                sm_op_add_to(dx, res, nb * out_img);
+                continue;
+            }
+            for (int64_t rr = 0; rr < nb * d->c; rr++) /* image and channel */
+                for (int64_t jh = 0; jh < f->j[0]; jh++) {
+                    float *row = dx + (rr * d->h + d->sh * jh + f->a[0]) * d->w + f->a[1];
+                    const float *src = res + (rr * f->j[0] + jh) * f->j[1];
+                    for (int64_t jw = 0; jw < f->j[1]; jw++)
+                        row[d->sw * jw] += src[jw];
+                }
+        }
     }
 }
 
@@ -1039,7 +1119,7 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
     get_dims(p, x, w, out[0], &d);
     transposed t;
     if (gx && transposed_problem(p, x, w, out[0], &t) == 0) {
-        transposed_backward(&t, w->data, gy->data, gx->data, d.n, ws);
+        transposed_backward(&t, w->data, gy->data, gx->data, ws);
         gx = NULL;
         if (!gw && !gb)
             return;

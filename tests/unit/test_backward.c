@@ -240,27 +240,27 @@ Test(backward, conv_stride1_matches_direct_loops)
     }
 }
 
-/* Strided convolutions' input gradients, bit for bit. With one output
- * channel every column entry of col2im is one rounded product w * dy,
- * so the input gradient is fixed to the bit: each pixel adds its taps'
- * products onto zero in tap order (row, then column). The engine adds
- * them on a phase layout of each row when the taps span more than twice
- * the stride (ops/conv.c, col2im), else in place; a misplaced phase or
- * offset, or a changed order, shows here. Cases: a 7 x 7 stride-2 stem,
- * 5 x 5 and a dilated 4 x 4 on phases, stride 3 with dilation, 3 x 3
- * and 1 x 1 at stride 2, odd widths and pads past the kernel. */
+/* col2im's input gradients, bit for bit: the strided layers that are not
+ * depthwise, whose input gradient does not run as forward Convs
+ * (ops/conv.c). With one output channel every column entry of col2im is
+ * one rounded product w * dy, so the input gradient is fixed to the bit:
+ * each pixel adds its taps' products onto zero in tap order (row, then
+ * column). col2im adds them on a phase layout of each row when the taps
+ * span more than twice the stride, else in place; a misplaced phase or
+ * offset, or a changed order, shows here. */
 Test(backward, strided_input_gradients_add_in_tap_order)
 {
     const struct {
         int64_t c, h, w, k, s, d, pad;
     } cases[] = {
-        {3, 20, 21, 7, 2, 1, 3},
-        {2, 11, 17, 3, 3, 2, 2},
-        {1, 9, 10, 4, 2, 1, 5},
-        {2, 12, 13, 3, 2, 1, 0},
-        {2, 15, 19, 5, 2, 1, 2},
-        {1, 16, 23, 4, 2, 2, 3},
-        {2, 10, 11, 1, 2, 1, 0},
+        {3, 20, 21, 7, 2, 1, 3},  /* a stem: phases */
+        {2, 15, 19, 5, 2, 1, 2},  /* phases */
+        {1, 16, 23, 4, 2, 2, 3},  /* dilated: phases */
+        {2, 11, 17, 3, 3, 2, 2},  /* dilated: in place */
+        {1, 9, 10, 4, 2, 1, 5},   /* pads past the kernel: in place */
+        {2, 12, 13, 3, 2, 1, 0},  /* in place */
+        {2, 10, 11, 1, 2, 1, 0},  /* 1 x 1: in place */
+        {2, 40, 43, 13, 5, 1, 6}, /* stride 5: phases */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int64_t c = cases[i].c, h = cases[i].h, wd = cases[i].w;
@@ -310,6 +310,84 @@ Test(backward, strided_input_gradients_add_in_tap_order)
         sm_tensor_destroy(&w);
         sm_tensor_destroy(&seed);
         sm_model_destroy(&m);
+    }
+}
+
+/* Input gradients against loops in double, whichever way they run:
+ * as forward Convs of dY (ops/conv.c, transposed_problem: stride 1, and
+ * depthwise layers at any stride, a Conv a phase of the stride; here at
+ * strides 1, 2 and 3, a phase no tap reaches, and odd sizes where the
+ * last row or column has no output), or by im2col's GEMM and col2im (a
+ * 7 x 7 stride-2 stem, 3 x 3 and 1 x 1 at stride 2, groups). */
+Test(backward, strided_and_grouped_input_gradients_match_double_loops)
+{
+    const struct {
+        int64_t c, h, w, m, k, s, g, pad;
+    } cases[] = {
+        {3, 20, 22, 16, 7, 2, 1, 3},
+        {8, 13, 12, 6, 3, 2, 1, 1},
+        {4, 11, 14, 5, 3, 3, 1, 1},
+        {16, 12, 12, 16, 3, 2, 16, 1},
+        {16, 13, 11, 16, 3, 3, 16, 1},
+        {8, 9, 10, 8, 1, 2, 8, 0},
+        {8, 9, 10, 8, 3, 1, 8, 1},
+        {6, 10, 9, 4, 3, 2, 2, 0},
+        {5, 9, 9, 7, 1, 2, 1, 0},
+        {4, 10, 11, 5, 4, 2, 1, 2},
+        {3, 8, 8, 4, 5, 1, 1, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int64_t c = cases[i].c, h = cases[i].h, wd = cases[i].w;
+        const int64_t m = cases[i].m, k = cases[i].k, st = cases[i].s;
+        const int64_t g = cases[i].g, pad = cases[i].pad, n = 3;
+        const int64_t cg = c / g, mg = m / g;
+        const int64_t oh = (h + 2 * pad - k) / st + 1, ow = (wd + 2 * pad - k) / st + 1;
+        int64_t xs[] = {n, c, h, wd}, ws[] = {m, cg, k, k}, ys[] = {n, m, oh, ow};
+        sm_onnx_writer *wr = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(wr, "x", 4, xs);
+        sm_tensor *w = rand_tensor(4, ws, 800 + i);
+        sm_onnx_writer_initializer(wr, "w", w);
+        sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w"}, 2,
+                            (const char *[]){"y"}, 1);
+        sm_onnx_writer_attr_int(wr, "group", g);
+        sm_onnx_writer_attr_ints(wr, "strides", (int64_t[]){st, st}, 2);
+        sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){pad, pad, pad, pad}, 4);
+        sm_onnx_writer_output(wr, "y", 4, ys);
+        sm_model *mdl = load(wr);
+        sm_tensor *x = rand_tensor(4, xs, 900 + i), *seed = rand_tensor(4, ys, 1000 + i);
+        const sm_tensor *in[1] = {x}, *y[1], *gr[1];
+        sm_err err = {0};
+        cr_assert_eq(sm_model_run(mdl, in, 1, y, &err), 0, "%s", err.msg);
+        cr_assert(sm_shape_equal(4, y[0]->shape, 4, ys), "case %zu: output shape", i);
+        cr_assert_eq(sm_model_backward(mdl, 0, seed, gr, &err), 0, "%s", err.msg);
+        double *want = calloc((size_t)sm_tensor_numel(x), sizeof(double));
+        double *mag = calloc((size_t)sm_tensor_numel(x), sizeof(double));
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t mo = 0; mo < m; mo++)
+                for (int64_t ci = 0; ci < cg; ci++)
+                    for (int64_t ki = 0; ki < k; ki++)
+                        for (int64_t kj = 0; kj < k; kj++)
+                            for (int64_t oy = 0; oy < oh; oy++)
+                                for (int64_t ox = 0; ox < ow; ox++) {
+                                    int64_t iy = oy * st - pad + ki, ix = ox * st - pad + kj;
+                                    if (iy < 0 || iy >= h || ix < 0 || ix >= wd)
+                                        continue;
+                                    int64_t xi = ((b * c + mo / mg * cg + ci) * h + iy) * wd + ix;
+                                    double v = (double)w->data[((mo * cg + ci) * k + ki) * k + kj] *
+                                               seed->data[((b * m + mo) * oh + oy) * ow + ox];
+                                    want[xi] += v;
+                                    mag[xi] += fabs(v);
+                                }
+        for (int64_t q = 0; q < sm_tensor_numel(x); q++)
+            cr_assert(fabs(want[q] - gr[0]->data[q]) <= 1e-6 * (mag[q] + 1e-6),
+                      "case %zu: input gradient [%lld] = %.9g, want %.9g", i,
+                      (long long)q, gr[0]->data[q], want[q]);
+        free(want);
+        free(mag);
+        sm_tensor_destroy(&x);
+        sm_tensor_destroy(&w);
+        sm_tensor_destroy(&seed);
+        sm_model_destroy(&mdl);
     }
 }
 
