@@ -98,8 +98,7 @@ static int profile(const char *path, int n)
         us[i] = time_node(m, p, i, sm_plan_run_node) / n; /* as a run runs it */
         sum += us[i];
     }
-    /* The backward: after a whole sweep, so that every gradient a node
-     * reads is there. */
+    /* The backward, seeded with ones. */
     float *ones = malloc((size_t)sm_tensor_numel(y) * sizeof(float));
     for (int64_t k = 0; k < sm_tensor_numel(y); k++)
         ones[k] = 1.0f;
@@ -109,9 +108,11 @@ static int profile(const char *path, int n)
     int bwd = sm_model_n_inputs(m) == 1 &&
               sm_model_backward(m, 0, &seed, gx, &err) == 0;
     for (int i = m->g.n_nodes - 1; bwd && i >= 0; i--) {
-        /* a fresh sweep first: a node's repeated steps grow the gradients
+        /* a whole sweep first, so that every gradient the node reads is
+         * there, and fresh: a node's repeated steps grow the gradients
          * upstream of it, which would reach infinities by the stem */
-        bwd = sm_model_backward(m, 0, &seed, gx, &err) == 0;
+        if (!(bwd = sm_model_backward(m, 0, &seed, gx, &err) == 0))
+            break;
         bus[i] = time_node(m, p, i, sm_plan_backward_node) / n;
         bsum += bus[i];
     }
