@@ -155,7 +155,12 @@ grep -qF "no reply to LIST within 30 s (is the broker there, and does it run wit
 wait "$stranger" && bad "an unknown key got in: $(cat "$tmp/stranger.out")" || ok
 grep -qF "does it admit this client's key" "$tmp/stranger.out" && ok ||
     bad "the unknown client's error: $(cat "$tmp/stranger.out")"
-grep -qF "clients port $CLIENT: refused a peer: it does not speak CURVE (a plaintext peer)" \
+# The broker names a plaintext peer when it has read its greeting; when
+# the connection ends before that (the peer drops it on reading the
+# broker's), libzmq reports only that the handshake failed: seen once in
+# CI on a loaded machine, four such lines and no other. Either way the
+# refusal is logged.
+grep -qE "clients port $CLIENT: refused a peer: (it does not speak CURVE \(a plaintext peer\)|its handshake failed)" \
     "$tmp/curve.log" && ok || bad "the plaintext refusal is not logged: $(cat "$tmp/curve.log")"
 stranger_key=$(cat "$tmp/keys/stranger.pub")
 wait_for "$tmp/curve.log" "refused a peer at 127.0.0.1: its CURVE key $stranger_key is not in curve_allow_dir" 5 &&
