@@ -7,7 +7,7 @@
 
 /* Gradient buffers for every value of a plan (constants' stay unused), and
  * the largest backward workspace; allocated once per plan. */
-int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err)
+int sm_plan_ensure_grads(sm_model *m, plan *p, sm_err *err)
 {
     if (p->grads)
         return 0;
@@ -26,6 +26,8 @@ int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err)
             nout[k] = n->out[k] >= 0 ? &p->vals[n->out[k]] : NULL;
         size_t w = n->op->bwd_workspace(n->params, nin, n->n_in, nout, n->n_out);
         ws = w > ws ? w : ws;
+        if (sm_plan_pack_node(m, i, 1, p->is_const, nin, nout, err))
+            return -1;
     }
     p->grads = calloc((size_t)m->g.n_vals, sizeof(sm_tensor));
     p->garena = malloc((total ? total : 1) * sizeof(float));
@@ -113,8 +115,13 @@ void sm_plan_backward_node(const sm_model *m, plan *p, int i)
         nin[k] = v >= 0 ? &p->vals[v] : NULL;
         gin[k] = v >= 0 && m->live[v] ? &p->grads[v] : NULL;
     }
-    n->op->backward(n->params, nin, n->n_in, nout, n->n_out, gout, gin,
-                    p->bws);
+    const float *packed = m->bwd_packed ? m->bwd_packed[i] : NULL;
+    if (packed)
+        n->op->backward_packed(n->params, packed, nin, n->n_in, nout,
+                               n->n_out, gout, gin, p->bws);
+    else
+        n->op->backward(n->params, nin, n->n_in, nout, n->n_out, gout, gin,
+                        p->bws);
 }
 
 static void backward_job(lane_job *j)

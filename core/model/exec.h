@@ -91,6 +91,10 @@ struct sm_model {
                                 when it packs none; kept across plans and
                                 lanes, dropped with them */
     unsigned char *pack_asked; /* n_nodes: pack_size was asked */
+    float **bwd_packed;      /* n_nodes, or NULL: the same for the
+                                backward pass (op.h bwd_pack), packed
+                                when a backward first meets the node */
+    unsigned char *bwd_pack_asked; /* n_nodes: bwd_pack_size was asked */
     sm_tensor *pgrad;        /* n_params: gradients of the last backward */
 };
 
@@ -150,8 +154,20 @@ void sm_plan_node_io(const node *n, sm_tensor *vals, const sm_tensor **in,
 int sm_model_check_seed(const sm_model *m, int out, const sm_tensor *seed,
                         const char *pass, sm_err *err);
 
-/* Allocates plan p's gradient buffers (which relevance also uses) once. */
-int sm_plan_ensure_grads(const sm_model *m, plan *p, sm_err *err);
+/* Allocates plan p's gradient buffers (which relevance also uses) once,
+ * and packs its nodes' constants for the backward pass (sm_plan_pack_node)
+ * the first time a plan meets them. 0, or -1 with a message. */
+int sm_plan_ensure_grads(sm_model *m, plan *p, sm_err *err);
+
+/* Packs node i's constant inputs for the forward pass (bwd 0: op.h pack)
+ * or the backward pass (bwd 1: bwd_pack) the first time a plan meets it,
+ * into m->packed[i] or m->bwd_packed[i], kept for every plan and lane
+ * after; nothing when an input but the first is not constant (a trainable
+ * parameter). is_const is indexed by value. 0, or -1 with a message. */
+int sm_plan_pack_node(sm_model *m, int i, int bwd,
+                      const unsigned char *is_const,
+                      const sm_tensor *const *nin,
+                      const sm_tensor *const *nout, sm_err *err);
 
 /* A lane's reverse sweep starts here: zeroes the buffers of the values in
  * m->live and copies the lane's seed onto the seeded output. Returns 1

@@ -47,13 +47,16 @@ static void plan_drop(const sm_model *m, plan **pp)
 void sm_plan_drop_all(sm_model *m)
 {
     m->last_lanes = 0;
-    if (m->packed)
-        for (int i = 0; i < m->g.n_nodes; i++)
-            free(m->packed[i]);
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        free(m->packed ? m->packed[i] : NULL);
+        free(m->bwd_packed ? m->bwd_packed[i] : NULL);
+    }
     free(m->packed);
     free(m->pack_asked);
-    m->packed = NULL;
-    m->pack_asked = NULL;
+    free(m->bwd_packed);
+    free(m->bwd_pack_asked);
+    m->packed = m->bwd_packed = NULL;
+    m->pack_asked = m->bwd_pack_asked = NULL;
     for (int l = 0; l < SM_MODEL_MAX_THREADS; l++) {
         lane *ln = &m->lanes[l];
         for (int i = 0; i < MAX_PLANS; i++)
@@ -151,34 +154,41 @@ static size_t round_up(size_t n)
     return (n + 15) & ~(size_t)15; /* 64-byte alignment for every buffer */
 }
 
-/* Packs node i's constant inputs (op.h, pack) the first time a plan
- * meets it, for every plan and lane after. 0 or -1 with a message. */
-static int pack_node(sm_model *m, int i, const unsigned char *is_const,
-                     const sm_tensor *const *nin, const sm_tensor *const *nout,
-                     sm_err *err)
+int sm_plan_pack_node(sm_model *m, int i, int bwd,
+                      const unsigned char *is_const,
+                      const sm_tensor *const *nin,
+                      const sm_tensor *const *nout, sm_err *err)
 {
     const node *n = &m->g.nodes[i];
-    if (!n->op->pack_size)
+    size_t (*size)(const void *, const sm_tensor *const *, int,
+                   const sm_tensor *const *, int) =
+        bwd ? n->op->bwd_pack_size : n->op->pack_size;
+    if (!size)
         return 0;
-    if (!m->packed) {
-        m->packed = calloc((size_t)m->g.n_nodes, sizeof *m->packed);
-        m->pack_asked = calloc((size_t)m->g.n_nodes, 1);
-        if (!m->packed || !m->pack_asked)
+    float ***packed = bwd ? &m->bwd_packed : &m->packed;
+    unsigned char **asked = bwd ? &m->bwd_pack_asked : &m->pack_asked;
+    if (!*packed) {
+        *packed = calloc((size_t)m->g.n_nodes, sizeof **packed);
+        *asked = calloc((size_t)m->g.n_nodes, 1);
+        if (!*packed || !*asked)
             return sm_err_set(err, "out of memory");
     }
-    if (m->pack_asked[i])
+    if ((*asked)[i])
         return 0;
     for (int k = 1; k < n->n_in; k++)
         if (n->in[k] >= 0 && !is_const[n->in[k]])
             return 0; /* a trainable parameter: it changes between runs */
-    m->pack_asked[i] = 1;
-    size_t len = n->op->pack_size(n->params, nin, n->n_in, nout, n->n_out);
+    (*asked)[i] = 1;
+    size_t len = size(n->params, nin, n->n_in, nout, n->n_out);
     if (!len)
         return 0;
-    if (!(m->packed[i] = aligned_alloc(64, round_up(len) * sizeof(float))))
+    float *buf = aligned_alloc(64, round_up(len) * sizeof(float));
+    if (!buf)
         return sm_err_set(err, "node '%s' (%s): out of memory packing %zu "
                           "floats", n->name, n->op->name, len);
-    n->op->pack(n->params, nin, n->n_in, nout, n->n_out, m->packed[i]);
+    (bwd ? n->op->bwd_pack : n->op->pack)(n->params, nin, n->n_in, nout,
+                                          n->n_out, buf);
+    (*packed)[i] = buf;
     return 0;
 }
 
@@ -307,7 +317,8 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
             ws = w > ws ? w : ws;
         }
         if (!all_const &&
-            pack_node(m, i, is_const, nin, (const sm_tensor *const *)nout, err))
+            sm_plan_pack_node(m, i, 0, is_const, nin,
+                              (const sm_tensor *const *)nout, err))
             goto fail;
         if (n->op->flops && !all_const) {
             double f = n->op->flops(n->params, nin, n->n_in,

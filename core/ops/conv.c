@@ -18,6 +18,7 @@
 #include "ops/conv_direct.h"
 #include "ops/conv_dw.h"
 #include "ops/conv_geom.h"
+#include "ops/conv_transposed.h"
 #include "ops/conv_wino.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
@@ -59,10 +60,7 @@
 #define WINO_MIN_CHANNELS 32
 #define WINO_MIN_SIDE 10
 
-typedef struct conv {
-    sm_conv_geom g;
-    int64_t group;
-} conv;
+typedef sm_conv conv; /* conv_transposed.h */
 
 static const char *const conv_attrs[] = {
     "auto_pad", "dilations", "group", "kernel_shape", "pads", "strides", NULL};
@@ -915,216 +913,115 @@ static void col2im(const float *col, const dims *d, int64_t ld, int64_t col0,
         phases_merge(d, phase, dx);
 }
 
-/* The input gradient of a 2-D Conv as forward Convs of dY, so that it
- * takes the forward's kernels (Winograd, the direct and depthwise ones,
- * the pixel-major GEMM) rather than im2col's GEMM and col2im: MNIST-CNN's
- * 64 -> 32 gradient layer runs as Winograd, ResNet's 4 x 4 and 2 x 2 ones
- * on the GEMM, MobileNet's depthwise ones on the depthwise kernel.
- *
- * At stride s, input pixel s*j + a (phase a) gets w[k] dY[o] for every
- * tap k = s*t + b, b = (a + pad) mod s, with o = j + c - t, c = (a + pad
- * - b) / s: a stride-1 Conv of dY with the taps of residue b in reverse
- * order and pads T - 1 - c before, where T is their count. Each of the
- * s_h x s_w phases is one such Conv (its weights' channel axes swapped,
- * groups kept), its result added onto its pixels of dX, which may hold
- * other consumers' gradients; a phase no tap reaches gets nothing. At
- * stride 1 that is one Conv with the whole kernel flipped and pads k - 1
- * - pad. Images go a chunk at a time; every path rounds alike whatever
- * the chunk, and each pixel belongs to one phase, so neither the chunk
- * nor the phases' order changes a bit. */
-#define TRANSPOSED_MAX_STRIDE 4
-#define TRANSPOSED_BUDGET ((size_t)1 << 20) /* bytes of a chunk's result */
-
-typedef struct phase_conv {
-    conv q;               /* the stride-1 problem */
-    int64_t a[2], b[2];   /* the input phase, the taps' residue */
-    int64_t t[2], j[2];   /* its taps and its pixels along each axis */
-    sm_tensor gy, wt, gx; /* a chunk's shapes (data set by the caller) */
-} phase_conv;
-
-typedef struct transposed {
-    dims d;
-    int n;                /* phases with taps */
-    phase_conv ph[TRANSPOSED_MAX_STRIDE * TRANSPOSED_MAX_STRIDE];
-    int64_t chunk;        /* images a step */
-} transposed;
-
-/* One axis of phase a: taps *t, pixels *j, pads *pb and *pe of the
- * stride-1 problem. 0, or -1 when its pads would crop (pads past the
- * kernel). */
-static int phase_axis(int64_t in, int64_t out, int64_t k, int64_t s,
-                      int64_t pad, int64_t a, int64_t *b, int64_t *t,
-                      int64_t *j, int64_t *pb, int64_t *pe)
-{
-    *b = (a + pad) % s;
-    *t = *b < k ? (k - *b + s - 1) / s : 0;
-    *j = a < in ? (in - a + s - 1) / s : 0;
-    const int64_t c = (a + pad - *b) / s;
-    *pb = *t - 1 - c;
-    *pe = *j - out - *pb + *t - 1;
-    return *t > 0 && *j > 0 && (*pb < 0 || *pe < 0) ? -1 : 0;
-}
-
-/* 0 and *t filled when this layer's input gradient goes as forward
- * Convs, else -1 (dilations, strides past TRANSPOSED_MAX_STRIDE or on a
- * layer that is not depthwise, pads past the kernel, 1-D). */
-static int transposed_problem(const conv *p, const sm_tensor *x,
-                              const sm_tensor *w, const sm_tensor *y,
-                              transposed *t)
-{
-    dims d;
-    get_dims(p, x, w, y, &d);
-    if (x->ndim != 4 || d.dh != 1 || d.dw != 1 ||
-        d.sh > TRANSPOSED_MAX_STRIDE || d.sw > TRANSPOSED_MAX_STRIDE)
-        return -1;
-    /* Strided, only depthwise layers: ResNet's 7 x 7 and 3 x 3 ones at
-     * stride 2 ran no faster in four phases than im2col's GEMM and
-     * col2im (the phases' problems are small), MobileNet's depthwise ones
-     * ran 1.5-3x faster (docs/PERFORMANCE.md). */
-    if ((d.sh > 1 || d.sw > 1) && !(d.cg == 1 && d.mg == 1))
-        return -1;
-    memset(t, 0, sizeof *t);
-    t->d = d;
-    for (int64_t ah = 0; ah < d.sh; ah++)
-        for (int64_t aw = 0; aw < d.sw; aw++) {
-            phase_conv *f = &t->ph[t->n];
-            int64_t pads[4];
-            if (phase_axis(d.h, d.oh, d.kh, d.sh, d.ph, ah, &f->b[0], &f->t[0],
-                           &f->j[0], &pads[0], &pads[2]) ||
-                phase_axis(d.w, d.ow, d.kw, d.sw, d.pw, aw, &f->b[1], &f->t[1],
-                           &f->j[1], &pads[1], &pads[3]))
-                return -1;
-            if (f->t[0] == 0 || f->t[1] == 0 || f->j[0] == 0 || f->j[1] == 0)
-                continue; /* no tap reaches these pixels */
-            f->a[0] = ah;
-            f->a[1] = aw;
-            f->q.group = p->group;
-            f->q.g.n_kernel = f->q.g.n_strides = f->q.g.n_dilations = 2;
-            f->q.g.n_pads = 4;
-            f->q.g.auto_pad = SM_PAD_NOTSET;
-            for (int i = 0; i < SM_GEOM_MAX; i++)
-                f->q.g.strides[i] = f->q.g.dilations[i] = 1;
-            f->q.g.kernel[0] = f->t[0];
-            f->q.g.kernel[1] = f->t[1];
-            memcpy(f->q.g.pads, pads, sizeof pads);
-            t->n++;
-        }
-    const size_t image = (size_t)(d.c * d.h * d.w) * sizeof(float);
-    t->chunk = (int64_t)(TRANSPOSED_BUDGET / (image ? image : 1));
-    t->chunk = t->chunk < 1 ? 1 : t->chunk > d.n ? d.n : t->chunk;
-    for (int i = 0; i < t->n; i++) {
-        phase_conv *f = &t->ph[i];
-        f->gy.ndim = f->wt.ndim = f->gx.ndim = 4;
-        memcpy(f->gy.shape, (int64_t[]){t->chunk, d.m, d.oh, d.ow}, 4 * sizeof(int64_t));
-        memcpy(f->wt.shape, (int64_t[]){d.c, d.mg, f->t[0], f->t[1]}, 4 * sizeof(int64_t));
-        memcpy(f->gx.shape, (int64_t[]){t->chunk, d.c, f->j[0], f->j[1]}, 4 * sizeof(int64_t));
-    }
-    return 0;
-}
-
-/* Floats of the transposed path's workspace: the largest phase's swapped
- * weights, chunk result and forward workspace. */
-static size_t transposed_workspace(const transposed *t)
-{
-    size_t most = 0;
-    for (int i = 0; i < t->n; i++) {
-        const phase_conv *f = &t->ph[i];
-        const sm_tensor *in[2] = {&f->gy, &f->wt};
-        const sm_tensor *out[1] = {&f->gx};
-        size_t need = (size_t)(sm_tensor_numel(&f->wt) + sm_tensor_numel(&f->gx)) +
-                      conv_workspace(&f->q, in, 2, out, 1);
-        most = need > most ? need : most;
-    }
-    return most;
-}
-
-/* dX += the phases' forward Convs of dY, chunk by chunk. */
-static void transposed_backward(const transposed *t, const float *w,
-                                const float *gy, float *gx, float *ws)
-{
-    const dims *d = &t->d;
-    for (int i = 0; i < t->n; i++) {
-        const phase_conv *f = &t->ph[i];
-        float *wt = ws, *res = wt + sm_tensor_numel(&f->wt);
-        float *fws = res + sm_tensor_numel(&f->gx);
-        const int64_t taps = d->kh * d->kw, sub = f->t[0] * f->t[1];
-        /* w'[g*cg + ci][mo][u] = w[g*mg + mo][ci][the tap u stands for] */
-        for (int64_t g = 0; g < d->c / d->cg; g++)
-            for (int64_t ci = 0; ci < d->cg; ci++)
-                for (int64_t mo = 0; mo < d->mg; mo++) {
-                    const float *src = w + ((g * d->mg + mo) * d->cg + ci) * taps;
-                    float *dst = wt + ((g * d->cg + ci) * d->mg + mo) * sub;
-                    for (int64_t uh = 0; uh < f->t[0]; uh++)
-                        for (int64_t uw = 0; uw < f->t[1]; uw++) {
-                            int64_t kh = d->sh * (f->t[0] - 1 - uh) + f->b[0];
-                            int64_t kw = d->sw * (f->t[1] - 1 - uw) + f->b[1];
-                            dst[uh * f->t[1] + uw] = src[kh * d->kw + kw];
-                        }
-                }
-        const int64_t in_img = d->m * d->oh * d->ow, out_img = d->c * d->h * d->w;
-        for (int64_t n0 = 0; n0 < d->n; n0 += t->chunk) {
-            const int64_t nb = d->n - n0 < t->chunk ? d->n - n0 : t->chunk;
-            sm_tensor a = f->gy, b = f->wt, r = f->gx;
-            a.shape[0] = r.shape[0] = nb;
-            a.data = (float *)gy + n0 * in_img;
-            b.data = wt;
-            r.data = res;
-            const sm_tensor *in[2] = {&a, &b};
-            sm_tensor *out[1] = {&r};
-            (void)forward_y(&f->q, in, 2, out, NULL, NULL, 0, d->c, fws);
-            float *dx = gx + n0 * out_img;
-            if (d->sh == 1 && d->sw == 1) {
-                sm_op_add_to(dx, res, nb * out_img);
-                continue;
-            }
-            for (int64_t rr = 0; rr < nb * d->c; rr++) /* image and channel */
-                for (int64_t jh = 0; jh < f->j[0]; jh++) {
-                    float *row = dx + (rr * d->h + d->sh * jh + f->a[0]) * d->w + f->a[1];
-                    const float *src = res + (rr * f->j[0] + jh) * f->j[1];
-                    for (int64_t jw = 0; jw < f->j[1]; jw++)
-                        row[d->sw * jw] += src[jw];
-                }
-        }
-    }
-}
-
 static size_t conv_bwd_workspace(const void *pv, const sm_tensor *const *in,
                                  int n_in, const sm_tensor *const *out,
                                  int n_out)
 {
     size_t ws = conv_workspace(pv, in, n_in, out, n_out);
-    transposed t;
-    if (transposed_problem(pv, in[0], in[1], out[0], &t) == 0) {
-        size_t tw = transposed_workspace(&t);
+    sm_conv_transposed t;
+    if (sm_conv_transposed_plan(pv, in[0], in[1], out[0], &t) == 0) {
+        size_t tw = sm_conv_transposed_workspace(&t);
         ws = tw > ws ? tw : ws;
     }
     return ws;
 }
 
-/* Per chunk of images and group: dY gathered to [Mg, nb*P]; dX via
- * col2im(W^T dY); dW += dY col^T with the chunk's columns rebuilt;
- * dB += row sums of dY. */
-static void conv_backward(const void *pv, const sm_tensor *const *in,
-                          int n_in, const sm_tensor *const *out, int n_out,
-                          const sm_tensor *const *gout, sm_tensor *const *gin,
-                          float *ws)
+/* The input gradient's GEMM with fewer columns (pixels of a chunk) than
+ * this runs transposed: W^T dY's rows of pixels fill only part of the
+ * kernel's vectors, and its panels of dY pack at every call (on
+ * ResNet's 3 x 3 / 2 layers at batch 1: 20-50 us against 11-12; from
+ * 64 pixels on, the transposed stores cost more than that saves). */
+#define SWAP_BELOW 64
+
+/* Floats of a group's weights packed for the input gradient's GEMM. */
+static size_t gemm_packed_size(const dims *d)
 {
+    return sm_sgemm_packed_size(d->mg, d->k);
+}
+
+/* How the input gradient goes: as forward Convs (conv_transposed.h), on
+ * the direct kernel, or by im2col's GEMM and col2im. */
+enum { BWD_TRANSPOSED, BWD_DIRECT, BWD_GEMM };
+
+static int bwd_path(const conv *p, const sm_tensor *const *in,
+                    const sm_tensor *const *out, dims *d,
+                    sm_conv_transposed *t)
+{
+    get_dims(p, in[0], in[1], out[0], d);
+    if (sm_conv_transposed_plan(p, in[0], in[1], out[0], t) == 0)
+        return BWD_TRANSPOSED;
+    return d->direct && d->sh == 1 && d->sw == 1 ? BWD_DIRECT : BWD_GEMM;
+}
+
+/* The backward's packing: the transposed path's weights, or each
+ * group's for the GEMM (the direct kernel packs its own). */
+static size_t conv_bwd_pack_size(const void *pv, const sm_tensor *const *in,
+                                 int n_in, const sm_tensor *const *out,
+                                 int n_out)
+{
+    (void)n_in;
     (void)n_out;
     const conv *p = pv;
+    dims d;
+    sm_conv_transposed t;
+    switch (bwd_path(p, in, out, &d, &t)) {
+    case BWD_TRANSPOSED:
+        return sm_conv_transposed_packed_size(&t);
+    case BWD_GEMM:
+        return (size_t)p->group * gemm_packed_size(&d);
+    default:
+        return 0;
+    }
+}
+
+static void conv_bwd_pack(const void *pv, const sm_tensor *const *in,
+                          int n_in, const sm_tensor *const *out, int n_out,
+                          float *packed)
+{
+    (void)n_in;
+    (void)n_out;
+    const conv *p = pv;
+    const float *w = in[1]->data;
+    dims d;
+    sm_conv_transposed t;
+    switch (bwd_path(p, in, out, &d, &t)) {
+    case BWD_TRANSPOSED:
+        sm_conv_transposed_pack(&t, w, packed);
+        break;
+    case BWD_GEMM:
+        for (int64_t g = 0; g < p->group; g++)
+            sm_sgemm_pack(0, w + g * d.mg * d.k, d.k, d.mg, d.k,
+                          packed + g * gemm_packed_size(&d));
+        break;
+    default:
+        break;
+    }
+}
+
+/* Per chunk of images and group: dY gathered to [Mg, nb*P]; dX via
+ * col2im(W^T dY); dW += dY col^T with the chunk's columns rebuilt;
+ * dB += row sums of dY. dX goes as forward Convs where it can
+ * (conv_transposed.h), with the weights packed beforehand (packed, by
+ * conv_bwd_pack) or not (NULL). */
+static void backward(const conv *p, const float *packed,
+                     const sm_tensor *const *in, int n_in,
+                     const sm_tensor *const *out, const sm_tensor *const *gout,
+                     sm_tensor *const *gin, float *ws)
+{
     const sm_tensor *x = in[0], *w = in[1], *gy = gout[0];
     sm_tensor *gx = gin[0], *gw = gin[1], *gb = n_in > 2 ? gin[2] : NULL;
     if (!gy)
         return;
     dims d;
-    get_dims(p, x, w, out[0], &d);
-    transposed t;
-    if (gx && transposed_problem(p, x, w, out[0], &t) == 0) {
-        transposed_backward(&t, w->data, gy->data, gx->data, ws);
+    sm_conv_transposed t;
+    const int path = bwd_path(p, in, out, &d, &t);
+    if (gx && path == BWD_TRANSPOSED) {
+        sm_conv_transposed_run(&t, w->data, packed, gy->data, gx->data, ws);
         gx = NULL;
         if (!gw && !gb)
             return;
     }
-    if (d.direct && d.sh == 1 && d.sw == 1 && gx) {
+    if (gx && path == BWD_DIRECT) {
         sm_conv_direct s = direct_bwd(&d);
         direct_each(p, &d, &s, 1, gy->data, w->data, NULL, NULL, gx->data,
                     NULL, 0, s.cout, ws);
@@ -1158,9 +1055,24 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
                             (int)d.k, (int)ld, 1.0f, dyc, (int)ld, col, (int)ld,
                             1.0f, gw->data + g * d.mg * d.k, (int)d.k);
             }
-            if (gx) {
+            if (gx && ld < SWAP_BELOW) {
+                /* col = W^T dY as (dY^T W)^T: the few pixels take the
+                 * rows and K the vectors, W packed once (conv_bwd_pack);
+                 * each output is the chain over mg of the same products,
+                 * so the bits are those of the product below */
+                const float *wp = packed ? packed + g * gemm_packed_size(&d)
+                                         : NULL;
+                sm_sgemm_run(&(sm_sgemm_args){
+                    .m = ld, .n = d.k, .k = d.mg, .alpha = 1.0f, .a = dyc,
+                    .a_rs = 1, .a_cs = ld,
+                    .b = wp ? NULL : w->data + g * d.mg * d.k, .ldb = d.k,
+                    .ws = pack, .bp = wp, .c = col, .rows = {1, 0, 0},
+                    .cols = {ld, 0, 0}});
+            } else if (gx) {
                 sm_sgemm(1, 0, d.k, ld, d.mg, 1.0f, w->data + g * d.mg * d.k,
                          d.k, dyc, ld, 0, col, ld, pack);
+            }
+            if (gx) {
                 for (int64_t i = 0; i < nb; i++)
                     col2im(col, &d, ld, i * d.p,
                            gx->data + ((n0 + i) * d.c + g * d.cg) * d.h * d.w,
@@ -1168,6 +1080,25 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
             }
         }
     }
+}
+
+static void conv_backward(const void *pv, const sm_tensor *const *in,
+                          int n_in, const sm_tensor *const *out, int n_out,
+                          const sm_tensor *const *gout, sm_tensor *const *gin,
+                          float *ws)
+{
+    (void)n_out;
+    backward(pv, NULL, in, n_in, out, gout, gin, ws);
+}
+
+static void conv_backward_packed(const void *pv, const float *packed,
+                                 const sm_tensor *const *in, int n_in,
+                                 const sm_tensor *const *out, int n_out,
+                                 const sm_tensor *const *gout,
+                                 sm_tensor *const *gin, float *ws)
+{
+    (void)n_out;
+    backward(pv, packed, in, n_in, out, gout, gin, ws);
 }
 
 const sm_op_class sm_op_conv = {
@@ -1189,4 +1120,7 @@ const sm_op_class sm_op_conv = {
     .split = conv_split,
     .backward = conv_backward,
     .bwd_workspace = conv_bwd_workspace,
+    .bwd_pack_size = conv_bwd_pack_size,
+    .bwd_pack = conv_bwd_pack,
+    .backward_packed = conv_backward_packed,
 };

@@ -55,6 +55,20 @@ typedef struct sm_op_class {
                      float *ws);
     size_t (*bwd_workspace)(const void *p, const sm_tensor *const *in,
                             int n_in, const sm_tensor *const *out, int n_out);
+    /* Optional, as pack and run_packed for the backward pass: constant
+     * inputs laid out once for it (bwd_pack_size floats, 0: nothing),
+     * asked when a backward first meets the node (never for a model that
+     * only runs forward), then backward_packed in place of backward, with
+     * its very bits. Independent of the batch, as pack. */
+    size_t (*bwd_pack_size)(const void *p, const sm_tensor *const *in,
+                            int n_in, const sm_tensor *const *out, int n_out);
+    void (*bwd_pack)(const void *p, const sm_tensor *const *in, int n_in,
+                     const sm_tensor *const *out, int n_out, float *packed);
+    void (*backward_packed)(const void *p, const float *packed,
+                            const sm_tensor *const *in, int n_in,
+                            const sm_tensor *const *out, int n_out,
+                            const sm_tensor *const *gout,
+                            sm_tensor *const *gin, float *ws);
     /* Floating point operations of one run (multiply-add = 2); NULL for
      * operators whose cost is negligible next to Conv/Gemm/MatMul. */
     double (*flops)(const void *p, const sm_tensor *const *in, int n_in,

@@ -240,9 +240,10 @@ Test(backward, conv_stride1_matches_direct_loops)
     }
 }
 
-/* col2im's input gradients, bit for bit: the strided layers that are not
- * depthwise, whose input gradient does not run as forward Convs
- * (ops/conv.c). With one output channel every column entry of col2im is
+/* col2im's input gradients, bit for bit: the strided layers whose input
+ * gradient does not run as forward Convs (ops/conv_transposed.c: dilated
+ * ones, strides past 4, pads past the kernel, a 3 x 3 / 2). With one
+ * output channel every column entry of col2im is
  * one rounded product w * dy, so the input gradient is fixed to the bit:
  * each pixel adds its taps' products onto zero in tap order (row, then
  * column). col2im adds them on a phase layout of each row when the taps
@@ -253,13 +254,13 @@ Test(backward, strided_input_gradients_add_in_tap_order)
     const struct {
         int64_t c, h, w, k, s, d, pad;
     } cases[] = {
-        {3, 20, 21, 7, 2, 1, 3},  /* a stem: phases */
-        {2, 15, 19, 5, 2, 1, 2},  /* phases */
+        {3, 20, 21, 4, 2, 2, 3},  /* dilated: phases */
+        {2, 15, 19, 3, 2, 3, 2},  /* dilated: phases */
         {1, 16, 23, 4, 2, 2, 3},  /* dilated: phases */
         {2, 11, 17, 3, 3, 2, 2},  /* dilated: in place */
         {1, 9, 10, 4, 2, 1, 5},   /* pads past the kernel: in place */
         {2, 12, 13, 3, 2, 1, 0},  /* in place */
-        {2, 10, 11, 1, 2, 1, 0},  /* 1 x 1: in place */
+        {2, 10, 11, 1, 5, 1, 0},  /* 1 x 1 at stride 5: in place */
         {2, 40, 43, 13, 5, 1, 6}, /* stride 5: phases */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -388,6 +389,72 @@ Test(backward, strided_and_grouped_input_gradients_match_double_loops)
         sm_tensor_destroy(&w);
         sm_tensor_destroy(&seed);
         sm_model_destroy(&mdl);
+    }
+}
+
+/* A Conv of x by w (an initializer when w_const, else a second input),
+ * group g, stride st, pads pad on every side. */
+static sm_model *conv_model(const int64_t *xs, const sm_tensor *w, int w_const,
+                            int64_t g, int64_t st, int64_t pad, const int64_t *ys)
+{
+    sm_onnx_writer *wr = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(wr, "x", 4, xs);
+    if (w_const)
+        sm_onnx_writer_initializer(wr, "w", w);
+    else
+        sm_onnx_writer_input(wr, "w", 4, w->shape);
+    sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_int(wr, "group", g);
+    sm_onnx_writer_attr_ints(wr, "strides", (int64_t[]){st, st}, 2);
+    sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){pad, pad, pad, pad}, 4);
+    sm_onnx_writer_output(wr, "y", 4, ys);
+    return load(wr);
+}
+
+/* The input gradient with the weights packed once for the backward pass
+ * (an initializer, op.h bwd_pack) has the bits of the one that lays them
+ * out at every call (weights given as an input), on each kernel the
+ * transposed path reaches. */
+Test(backward, packed_weights_give_the_bits_of_unpacked_ones)
+{
+    const struct {
+        int64_t c, h, w, m, k, s, g, pad;
+        const char *path;
+    } cases[] = {
+        {32, 12, 12, 32, 3, 1, 1, 1, "Winograd"},
+        {16, 9, 9, 24, 3, 1, 1, 1, "direct"},
+        {64, 4, 4, 64, 3, 1, 1, 1, "pixel-major"},
+        {3, 20, 22, 16, 7, 2, 1, 3, "a stem's phases"},
+        {16, 12, 12, 16, 3, 2, 16, 1, "depthwise phases"},
+        {8, 9, 10, 12, 1, 2, 1, 0, "a 1 x 1 / 2 phase"},
+        {16, 8, 8, 32, 3, 2, 1, 1, "a 3 x 3 / 2 GEMM (transposed product)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int64_t c = cases[i].c, h = cases[i].h, wd = cases[i].w;
+        const int64_t m = cases[i].m, k = cases[i].k, st = cases[i].s;
+        const int64_t g = cases[i].g, pad = cases[i].pad, n = 3;
+        const int64_t oh = (h + 2 * pad - k) / st + 1, ow = (wd + 2 * pad - k) / st + 1;
+        int64_t xs[] = {n, c, h, wd}, ws[] = {m, c / g, k, k}, ys[] = {n, m, oh, ow};
+        sm_tensor *w = rand_tensor(4, ws, 1100 + i), *x = rand_tensor(4, xs, 1200 + i);
+        sm_tensor *seed = rand_tensor(4, ys, 1300 + i);
+        sm_model *packed = conv_model(xs, w, 1, g, st, pad, ys);
+        sm_model *plain = conv_model(xs, w, 0, g, st, pad, ys);
+        const sm_tensor *in[2] = {x, w}, *y[1], *ga[1], *gb[2];
+        sm_err err = {0};
+        cr_assert_eq(sm_model_run(packed, in, 1, y, &err), 0, "%s", err.msg);
+        cr_assert_eq(sm_model_backward(packed, 0, seed, ga, &err), 0, "%s", err.msg);
+        cr_assert_eq(sm_model_run(plain, in, 2, y, &err), 0, "%s", err.msg);
+        cr_assert_eq(sm_model_backward(plain, 0, seed, gb, &err), 0, "%s", err.msg);
+        for (int64_t q = 0; q < sm_tensor_numel(x); q++)
+            cr_assert(memcmp(&ga[0]->data[q], &gb[0]->data[q], sizeof(float)) == 0,
+                      "%s: input gradient [%lld] = %.9g packed, %.9g not", cases[i].path,
+                      (long long)q, ga[0]->data[q], gb[0]->data[q]);
+        sm_tensor_destroy(&x);
+        sm_tensor_destroy(&w);
+        sm_tensor_destroy(&seed);
+        sm_model_destroy(&packed);
+        sm_model_destroy(&plain);
     }
 }
 
