@@ -73,6 +73,23 @@ int sm_explain_gradient(const sm_explain_ctx *ctx, const sm_tensor *x,
     return 0;
 }
 
+int64_t sm_explain_backward_rows(const sm_explain_ctx *ctx,
+                                 const sm_tensor *x, sm_err *err)
+{
+    const sm_tensor *in[1] = {x};
+    return sm_model_backward_rows(ctx->model, in, 1, err);
+}
+
+sm_tensor sm_explain_rows(const sm_tensor *x, int64_t r0, int64_t n)
+{
+    sm_tensor v = *x;
+    int64_t row = sm_tensor_numel(x) / (x->shape[0] ? x->shape[0] : 1);
+    v.owns = 0;
+    v.shape[0] = n;
+    v.data = x->data + r0 * row;
+    return v;
+}
+
 int sm_explain_gradient_maps(const sm_explain_ctx *ctx,
                              const sm_explain_batch *b, int times_input,
                              sm_reduce how, sm_explain_out *out, sm_err *err)
@@ -82,10 +99,17 @@ int sm_explain_gradient_maps(const sm_explain_ctx *ctx,
     int64_t numel = sm_tensor_numel(x);
     float *g = malloc(sizeof(float) * (size_t)numel);
     double *score = malloc(sizeof(double) * (size_t)n);
-    int rc = -1;
-    if (!g || !score)
-        sm_err_set(err, "out of memory");
-    else if (sm_explain_gradient(ctx, x, b->target, g, score, err) == 0) {
+    const int64_t step = sm_explain_backward_rows(ctx, x, err);
+    int rc = step < 0 ? -1 : 0;
+    if (rc == 0 && (!g || !score))
+        rc = sm_err_set(err, "out of memory");
+    for (int64_t r0 = 0; rc == 0 && r0 < n; r0 += step) {
+        const int64_t m = n - r0 < step ? n - r0 : step;
+        sm_tensor rows = sm_explain_rows(x, r0, m);
+        rc = sm_explain_gradient(ctx, &rows, b->target + r0, g + r0 * c * hw,
+                                 score + r0, err);
+    }
+    if (rc == 0) {
         if (times_input)
             for (int64_t e = 0; e < numel; e++)
                 g[e] *= x->data[e];
@@ -94,7 +118,6 @@ int sm_explain_gradient_maps(const sm_explain_ctx *ctx,
             out[i].score = score[i];
             out[i].evals = 1;
         }
-        rc = 0;
     }
     free(g);
     free(score);
@@ -145,6 +168,12 @@ static int run_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
     int64_t cap = how->cap < total ? how->cap : total;
     if (cap < 1)
         return 0;
+    if (backward) {
+        const int64_t rows = sm_explain_backward_rows(ctx, x, err);
+        if (rows < 0)
+            return -1;
+        cap = rows < cap ? rows : cap;
+    }
     int64_t shape[SM_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[0] = cap;

@@ -22,6 +22,16 @@ int sm_explain_gradient(const sm_explain_ctx *ctx, const sm_tensor *x,
                         const int *target, float *grad, double *score,
                         sm_err *err);
 
+/* Rows of x one forward + backward run should take
+ * (sm_model_backward_rows: chunks only for memory-bound models); the
+ * gradient methods run larger batches as runs of this many. >= 1, or -1
+ * with a message. */
+int64_t sm_explain_backward_rows(const sm_explain_ctx *ctx,
+                                 const sm_tensor *x, sm_err *err);
+
+/* Rows [r0, r0 + n) of x, borrowing its data. */
+sm_tensor sm_explain_rows(const sm_tensor *x, int64_t r0, int64_t n);
+
 typedef enum sm_reduce {
     SM_REDUCE_SUM,     /* sum over channels (signed) */
     SM_REDUCE_MAX_ABS, /* max over channels of |v| */
@@ -29,7 +39,8 @@ typedef enum sm_reduce {
 
 /* The maps of the single-gradient methods for a whole batch: the gradient
  * (times the input when times_input), reduced over channels; scores and
- * one evaluation per image recorded in out. One forward and one backward. */
+ * one evaluation per image recorded in out. One forward and one backward
+ * (a run of sm_explain_backward_rows images at a time). */
 int sm_explain_gradient_maps(const sm_explain_ctx *ctx,
                              const sm_explain_batch *b, int times_input,
                              sm_reduce how, sm_explain_out *out, sm_err *err);

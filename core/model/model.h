@@ -74,6 +74,23 @@ int sm_model_infer(sm_model *m, const sm_tensor *const *inputs, int n_inputs,
 #define SM_INFER_CHUNK_BYTES ((size_t)2 << 20)
 void sm_model_set_infer_bytes(sm_model *m, size_t bytes);
 
+/* Rows a run that is to go back (sm_model_run, then sm_model_backward)
+ * should hold: the gradient methods run larger batches in runs of this
+ * many (explain/gradient.c), which changes no bit (every operator
+ * computes each image on its own). A model whose forward does fewer than
+ * SM_BACKWARD_CHUNK_INTENSITY FLOPs a byte of its activations and their
+ * gradients is bound by memory once a batch leaves the cache: its runs
+ * keep each lane's share within SM_BACKWARD_CHUNK_BYTES, at least 2 rows
+ * a lane (a run splits over the threads from there). Other models run
+ * whole batches (in chunks they measured no faster on one thread, and
+ * slower on two). inputs as sm_model_run's; the whole batch when they
+ * are not batches of images. >= 1, or -1 with a message. Measured in
+ * docs/PERFORMANCE.md. */
+#define SM_BACKWARD_CHUNK_BYTES ((size_t)2 << 20)
+#define SM_BACKWARD_CHUNK_INTENSITY 5.0
+int64_t sm_model_backward_rows(sm_model *m, const sm_tensor *const *inputs,
+                               int n_inputs, sm_err *err);
+
 /* Backward through the last sm_model_run (or sm_model_forward) of this
  * model: the gradients of L = sum(seed * output[out]) with respect to every
  * graph input, i.e. the vector-Jacobian product with seed (shaped like that

@@ -448,6 +448,27 @@ static int infer_chunked(sm_model *m, const sm_tensor *const *in,
     return 0;
 }
 
+int64_t sm_model_backward_rows(sm_model *m, const sm_tensor *const *inputs,
+                               int n_inputs, sm_err *err)
+{
+    if (check_inputs(m, inputs, n_inputs, err))
+        return -1;
+    int64_t total = inputs[0]->shape[0] > 0 ? inputs[0]->shape[0] : 1;
+    if (m->unbatched || m->g.n_inputs > 8 || !batched_inputs(m, inputs))
+        return total; /* not a batch of images: whole */
+    plan *one = rows_plan(m, &m->lanes[0], inputs, 1, err);
+    if (!one)
+        return sm_err_prefix(err, "%s", m->g.origin);
+    /* activations and as many floats of their gradients */
+    double bytes = 2.0 * (double)(one->total ? one->total : 1) * sizeof(float);
+    if (one->flops / bytes >= SM_BACKWARD_CHUNK_INTENSITY)
+        return total;
+    int64_t cap = (int64_t)((double)SM_BACKWARD_CHUNK_BYTES / bytes);
+    cap = cap < 2 ? 2 : cap; /* a run splits from 2 rows a lane */
+    cap *= m->threads > 1 ? m->threads : 1;
+    return cap < total ? cap : total;
+}
+
 void sm_model_set_infer_bytes(sm_model *m, size_t bytes)
 {
     m->infer_bytes = bytes;

@@ -517,6 +517,53 @@ Test(explain_grad, smoothgrad_without_noise_is_sal)
     sm_explain_out_free(out, 8);
 }
 
+/* A memory-bound model (the MobileNet-shaped fixture: depthwise layers,
+ * few FLOPs a byte of activations) runs its gradient methods in runs of a
+ * few images, the others in whole batches; either way each image's map
+ * has the bits it has alone. */
+Test(explain_grad, memory_bound_models_run_gradients_in_chunks_alike)
+{
+    enum { N = 8 };
+    sm_model *m = load_model("tests/fixtures/mobilenets.onnx");
+    sm_model *r = load_model("tests/fixtures/resnet18s.onnx");
+    sm_model_set_threads(m, 2);
+    sm_tensor *x = sm_tensor_new(4, (int64_t[]){N, 3, 64, 64});
+    for (int64_t e = 0; e < sm_tensor_numel(x); e++)
+        x->data[e] = (float)sm_rng_uniform(5, (uint64_t)e);
+    sm_explain_ctx ctx = {m, 0, 0, 0, 42, NULL, 0, NULL};
+    sm_err err = {0};
+    int64_t rows = sm_explain_backward_rows(&ctx, x, &err);
+    cr_assert(rows >= 4 && rows < N, "mobilenets: runs of %lld", (long long)rows);
+    ctx.model = r;
+    cr_assert_eq(sm_explain_backward_rows(&ctx, x, &err), N, "resnet18s: whole");
+    int target[N]; /* every image its own class: a mixed-up one shows */
+    for (int i = 0; i < N; i++)
+        target[i] = i;
+    static float maps[N * 4096], one[4096];
+    sm_explain_out out[N] = {0};
+    sm_tensor *xi = sm_tensor_new(4, (int64_t[]){1, 3, 64, 64});
+    const char *const methods[] = {"sal", "gradcam", "intg"};
+    const char *intg[] = {"steps=5", NULL};
+    for (int k = 0; k < 3; k++) {
+        const char *const *set = k == 2 ? intg : NULL;
+        cr_assert_eq(explain(methods[k], set, m, x, target, NULL, maps, out, &err), 0,
+                     "%s: %s", methods[k], err.msg);
+        for (int i = 0; i < N; i++) {
+            memcpy(xi->data, x->data + i * 3 * 4096, sizeof(float) * 3 * 4096);
+            const char *id[1] = {ids8[i]};
+            cr_assert_eq(explain(methods[k], set, m, xi, target + i, id, one, out, &err),
+                         0, "%s", err.msg);
+            cr_assert_eq(memcmp(one, maps + i * 4096, sizeof one), 0, "%s: image %d",
+                         methods[k], i);
+        }
+    }
+    sm_tensor_destroy(&xi);
+    sm_tensor_destroy(&x);
+    sm_model_destroy(&m);
+    sm_model_destroy(&r);
+    sm_explain_out_free(out, N);
+}
+
 Test(explain_grad, gradcam_hand_checked)
 {
     sm_tensor *w, *cw;
