@@ -2,8 +2,8 @@
  * x + N(0, sigma^2), sigma = noise_level * (max x - min x) per image, as in
  * the paper. The base map is SAL (default) or GRAD (gradient x the noisy
  * input, as Captum's NoiseTunnel applies it). Noise element e of sample s
- * is draw s * numel + e of the stream keyed by (seed, image id,
- * "smoothgrad"), and an image's samples run without other images (up to
+ * is counter s * numel + e of sm_rng_normals' stream keyed by (seed,
+ * image id, "smoothgrad"), and an image's samples run without other images (up to
  * internal_batch a run), so a map is bit-identical whatever batch it came
  * in. */
 #include <stdio.h>
@@ -27,6 +27,7 @@ typedef struct sg_job {
     int64_t c, hw;
     int use_grad; /* base grad (else sal) */
     float *tmp;   /* hw */
+    double *noise; /* c x hw */
     double *acc;  /* N x hw: sum of the sample maps */
 } sg_job;
 
@@ -35,9 +36,9 @@ static void sg_make(void *u, int64_t i, int64_t k, float *dst)
     const sg_job *j = u;
     int64_t numel = j->c * j->hw;
     const float *x = j->x + i * numel;
+    sm_rng_normals(j->key[i], (uint64_t)(k * numel), numel, j->noise);
     for (int64_t e = 0; e < numel; e++)
-        dst[e] = x[e] + (float)(j->sigma[i] *
-                                sm_rng_normal(j->key[i], (uint64_t)(k * numel + e)));
+        dst[e] = x[e] + (float)(j->sigma[i] * j->noise[e]);
 }
 
 static void sg_take(void *u, int64_t i, int64_t k, const float *copy,
@@ -73,8 +74,9 @@ static int smoothgrad_run(const void *params, const sm_explain_ctx *ctx,
     double *score = malloc(sizeof(double) * (size_t)n);
     float *tmp = malloc(sizeof(float) * (size_t)hw);
     double *acc = calloc((size_t)(n * hw), sizeof(double));
+    double *noise = malloc(sizeof(double) * (size_t)numel);
     int rc = -1;
-    if (!key || !sigma || !score || !tmp || !acc) {
+    if (!key || !sigma || !score || !tmp || !acc || !noise) {
         sm_err_set(err, "out of memory");
         goto done;
     }
@@ -91,7 +93,7 @@ static int smoothgrad_run(const void *params, const sm_explain_ctx *ctx,
         key[i] = sm_rng_key(ctx->seed, (const char *[]){b->ids[i], "smoothgrad", NULL});
     }
     sg_job job = {x->data, key, sigma, c, hw, strcmp(p->base, "grad") == 0,
-                  tmp, acc};
+                  tmp, noise, acc};
     sm_explain_copies how = {p->samples, p->internal_batch, 1, sg_make,
                              sg_take, &job, 0};
     if (sm_explain_gradient_copies(ctx, x, b->target, &how, err))
@@ -110,6 +112,7 @@ done:
     free(score);
     free(tmp);
     free(acc);
+    free(noise);
     return rc;
 }
 

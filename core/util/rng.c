@@ -36,3 +36,31 @@ double sm_rng_normal(uint64_t key, uint64_t counter)
         u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
+
+/* Box-Muller's pair q of sm_rng_normals. */
+static void normal_pair(uint64_t key, uint64_t q, double *z)
+{
+    double u1 = sm_rng_uniform(key, 2 * q);
+    double u2 = sm_rng_uniform(key, 2 * q + 1);
+    if (u1 < 1e-300)
+        u1 = 1e-300;
+    double r = sqrt(-2.0 * log(u1)), t = 2.0 * M_PI * u2;
+    z[0] = r * cos(t);
+    z[1] = r * sin(t);
+}
+
+void sm_rng_normals(uint64_t key, uint64_t c0, int64_t n, double *out)
+{
+    double z[2];
+    int64_t i = 0;
+    if (n > 0 && c0 % 2) { /* starts on a pair's second value */
+        normal_pair(key, c0 / 2, z);
+        out[i++] = z[1];
+    }
+    for (; i + 2 <= n; i += 2)
+        normal_pair(key, (c0 + (uint64_t)i) / 2, out + i);
+    if (i < n) {
+        normal_pair(key, (c0 + (uint64_t)i) / 2, z);
+        out[i] = z[0];
+    }
+}

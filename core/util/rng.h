@@ -21,4 +21,11 @@ double sm_rng_uniform(uint64_t key, uint64_t counter);
 /* Standard normal (Box-Muller on draws 2*counter and 2*counter + 1). */
 double sm_rng_normal(uint64_t key, uint64_t counter);
 
+/* Standard normals of counters c0 .. c0 + n - 1 into out, from a stream of
+ * their own: counters 2q and 2q + 1 are the two outputs of one
+ * Box-Muller step (r cos t, r sin t) on draws 2q and 2q + 1, so that a
+ * long run of noise costs half the draws and logarithms of
+ * sm_rng_normal (whose values these are not). */
+void sm_rng_normals(uint64_t key, uint64_t c0, int64_t n, double *out);
+
 #endif

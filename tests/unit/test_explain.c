@@ -142,6 +142,41 @@ Test(explain, rng_is_keyed_and_counter_based)
               "mean %g var %g", s / 20000, s2 / 20000);
 }
 
+/* sm_rng_normals: a value depends on its counter alone, wherever a run
+ * starts or stops; the pairs' two halves are independent standard
+ * normals (mean 0, variance 1, 68.27% within one sigma, no correlation
+ * between the halves). */
+Test(explain, rng_normals_are_counter_based_pairs)
+{
+    enum { N = 40000 };
+    static double all[N], part[N];
+    uint64_t key = sm_rng_key(3, (const char *[]){"img/1", "smoothgrad", NULL});
+    sm_rng_normals(key, 0, N, all);
+    /* runs of odd lengths from odd and even counters */
+    for (int64_t c0 = 0, len = 1; c0 < N; c0 += len, len = len % 7 + 2) {
+        int64_t n = c0 + len <= N ? len : N - c0;
+        sm_rng_normals(key, (uint64_t)c0, n, part + c0);
+    }
+    cr_assert_eq(memcmp(all, part, sizeof all), 0);
+    double s = 0, s2 = 0, cross = 0;
+    int inside = 0;
+    for (int i = 0; i < N; i++) {
+        s += all[i];
+        s2 += all[i] * all[i];
+        inside += fabs(all[i]) < 1;
+        if (i % 2)
+            cross += all[i] * all[i - 1];
+    }
+    cr_assert(fabs(s / N) < 0.02 && fabs(s2 / N - 1) < 0.03, "mean %g var %g",
+              s / N, s2 / N);
+    cr_assert(fabs((double)inside / N - 0.6827) < 0.01, "within 1: %g",
+              (double)inside / N);
+    cr_assert(fabs(cross / (N / 2)) < 0.03, "pair correlation %g", cross / (N / 2));
+    /* another key, another stream */
+    sm_rng_normals(key + 1, 0, N, part);
+    cr_assert_neq(memcmp(all, part, sizeof all), 0);
+}
+
 /* A method finds the job's auxiliary models by name; a missing one is an
  * error naming it and those the job has. */
 Test(explain, auxiliary_models_by_name)
