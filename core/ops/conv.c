@@ -10,7 +10,8 @@
  * it: its GEMM reads the (padded) image through offsets. Larger 3x3
  * stride-1 layers run Winograd's F(2x2, 3x3) (conv_wino.c, WINO_MIN_*),
  * the only forward path that rounds otherwise than one fused
- * multiply-add chain an output. */
+ * multiply-add chain an output. The input gradient mostly runs as
+ * forward Convs of dY (conv_transposed.c). */
 #include <assert.h>
 #include <cblas.h>
 #include <string.h>
@@ -37,11 +38,11 @@
  * stem); on smaller planes its vectors are mostly padding
  * (docs/PERFORMANCE.md). Its forward pass yields to the pixel-major GEMM
  * where that applies (pixel_major), and to Winograd. The forward pass
- * rounds alike on every path but Winograd's; the
- * input gradient runs direct at stride 1 only, and the choice depends on
- * the layer alone, never on which of the two sets the CPU has, so that
- * both compute the same bits (the input gradients of the two paths round
- * differently). */
+ * rounds alike on every path but Winograd's. The input gradient runs as
+ * forward Convs where it can (conv_transposed.h), else direct at stride
+ * 1, else by im2col's GEMM and col2im; the choice depends on the layer
+ * alone, never on which of the two sets the CPU has, so that both
+ * compute the same bits (the paths round differently). */
 #define DIRECT_MIN_PLANE 64
 
 /* Output planes of at most this many pixels run pixel-major (see

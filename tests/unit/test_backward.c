@@ -314,12 +314,33 @@ Test(backward, strided_input_gradients_add_in_tap_order)
     }
 }
 
+/* A Conv of x by w (an initializer when w_const, else a second input),
+ * group g, stride st, pads pad on every side. */
+static sm_model *conv_model(const int64_t *xs, const sm_tensor *w, int w_const,
+                            int64_t g, int64_t st, int64_t pad, const int64_t *ys)
+{
+    sm_onnx_writer *wr = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(wr, "x", 4, xs);
+    if (w_const)
+        sm_onnx_writer_initializer(wr, "w", w);
+    else
+        sm_onnx_writer_input(wr, "w", 4, w->shape);
+    sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_int(wr, "group", g);
+    sm_onnx_writer_attr_ints(wr, "strides", (int64_t[]){st, st}, 2);
+    sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){pad, pad, pad, pad}, 4);
+    sm_onnx_writer_output(wr, "y", 4, ys);
+    return load(wr);
+}
+
 /* Input gradients against loops in double, whichever way they run:
- * as forward Convs of dY (ops/conv.c, transposed_problem: stride 1, and
- * depthwise layers at any stride, a Conv a phase of the stride; here at
- * strides 1, 2 and 3, a phase no tap reaches, and odd sizes where the
- * last row or column has no output), or by im2col's GEMM and col2im (a
- * 7 x 7 stride-2 stem, 3 x 3 and 1 x 1 at stride 2, groups). */
+ * as forward Convs of dY (ops/conv_transposed.c: stride 1, and at strides
+ * up to 4 depthwise, 1 x 1 and wide layers such as a 7 x 7 stride-2
+ * stem, a Conv a phase of the stride; here at strides 1, 2 and 3, a
+ * phase no tap reaches, and odd sizes where the last row or column has
+ * no output), or by im2col's GEMM and col2im (3 x 3 and 4 x 4 at
+ * strides 2 and 3, groups). */
 Test(backward, strided_and_grouped_input_gradients_match_double_loops)
 {
     const struct {
@@ -344,17 +365,8 @@ Test(backward, strided_and_grouped_input_gradients_match_double_loops)
         const int64_t cg = c / g, mg = m / g;
         const int64_t oh = (h + 2 * pad - k) / st + 1, ow = (wd + 2 * pad - k) / st + 1;
         int64_t xs[] = {n, c, h, wd}, ws[] = {m, cg, k, k}, ys[] = {n, m, oh, ow};
-        sm_onnx_writer *wr = sm_onnx_writer_new(13);
-        sm_onnx_writer_input(wr, "x", 4, xs);
         sm_tensor *w = rand_tensor(4, ws, 800 + i);
-        sm_onnx_writer_initializer(wr, "w", w);
-        sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w"}, 2,
-                            (const char *[]){"y"}, 1);
-        sm_onnx_writer_attr_int(wr, "group", g);
-        sm_onnx_writer_attr_ints(wr, "strides", (int64_t[]){st, st}, 2);
-        sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){pad, pad, pad, pad}, 4);
-        sm_onnx_writer_output(wr, "y", 4, ys);
-        sm_model *mdl = load(wr);
+        sm_model *mdl = conv_model(xs, w, 1, g, st, pad, ys);
         sm_tensor *x = rand_tensor(4, xs, 900 + i), *seed = rand_tensor(4, ys, 1000 + i);
         const sm_tensor *in[1] = {x}, *y[1], *gr[1];
         sm_err err = {0};
@@ -390,26 +402,6 @@ Test(backward, strided_and_grouped_input_gradients_match_double_loops)
         sm_tensor_destroy(&seed);
         sm_model_destroy(&mdl);
     }
-}
-
-/* A Conv of x by w (an initializer when w_const, else a second input),
- * group g, stride st, pads pad on every side. */
-static sm_model *conv_model(const int64_t *xs, const sm_tensor *w, int w_const,
-                            int64_t g, int64_t st, int64_t pad, const int64_t *ys)
-{
-    sm_onnx_writer *wr = sm_onnx_writer_new(13);
-    sm_onnx_writer_input(wr, "x", 4, xs);
-    if (w_const)
-        sm_onnx_writer_initializer(wr, "w", w);
-    else
-        sm_onnx_writer_input(wr, "w", 4, w->shape);
-    sm_onnx_writer_node(wr, "Conv", "conv", (const char *[]){"x", "w"}, 2,
-                        (const char *[]){"y"}, 1);
-    sm_onnx_writer_attr_int(wr, "group", g);
-    sm_onnx_writer_attr_ints(wr, "strides", (int64_t[]){st, st}, 2);
-    sm_onnx_writer_attr_ints(wr, "pads", (int64_t[]){pad, pad, pad, pad}, 4);
-    sm_onnx_writer_output(wr, "y", 4, ys);
-    return load(wr);
 }
 
 /* The input gradient with the weights packed once for the backward pass
