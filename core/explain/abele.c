@@ -263,7 +263,7 @@ static int label_images(const sm_explain_ctx *ctx, const abele_space *s,
     sm_tensor one = {.ndim = 4, .shape = {1, s->c, s->h, s->w}, .data = zero};
     copies_job job = {s, t, y};
     int target = 0;
-    sm_explain_copies how = {n, s->cap, 1, copy_make, copy_take, &job, 1};
+    sm_explain_copies how = {n, s->cap, 1, copy_make, copy_take, &job, 1, 0};
     int rc = sm_explain_score_copies(ctx, &one, &target, &how, err);
     free(zero);
     return rc;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/pool.h"
+
 sm_model_scoring sm_explain_scoring(const sm_explain_ctx *ctx)
 {
     sm_model_scoring s = {ctx->model, ctx->output, ctx->output_probs,
@@ -156,6 +158,38 @@ static int copy_labels(const sm_explain_ctx *ctx, const sm_tensor *x,
     return 0;
 }
 
+/* A share of a run's copies to make: copies at + j, j in [j0, j1), into
+ * dst + j * numel. */
+typedef struct copy_share {
+    const sm_explain_copies *how;
+    float *dst;
+    int64_t at, j0, j1, numel;
+} copy_share;
+
+static void make_share(void *arg)
+{
+    const copy_share *s = arg;
+    const sm_explain_copies *how = s->how;
+    for (int64_t j = s->j0; j < s->j1; j++)
+        how->make(how->u, (s->at + j) / how->copies, (s->at + j) % how->copies,
+                  s->dst + j * s->numel);
+}
+
+/* Copies at .. at + m - 1 into dst: on the model's threads when make()
+ * allows it. */
+static void make_copies(const sm_explain_ctx *ctx, const sm_explain_copies *how,
+                        int64_t at, int64_t m, int64_t numel, float *dst)
+{
+    int lanes = how->parallel ? sm_model_threads(ctx->model) : 1;
+    lanes = lanes > SM_POOL_MAX ? SM_POOL_MAX : lanes < 1 ? 1 : lanes;
+    lanes = m < lanes ? (int)m : lanes;
+    copy_share share[SM_POOL_MAX];
+    for (int l = 0; l < lanes; l++)
+        share[l] = (copy_share){how, dst, at, m * l / lanes,
+                                m * (l + 1) / lanes, numel};
+    sm_pool_run(make_share, share, sizeof share[0], lanes);
+}
+
 /* The run loop of sm_explain_gradient_copies and sm_explain_score_copies:
  * with backward, each run is a forward + backward; else a forward only and
  * take() receives grad NULL. */
@@ -190,11 +224,9 @@ static int run_copies(const sm_explain_ctx *ctx, const sm_tensor *x,
         if (how->per_image && m > how->copies - at % how->copies)
             m = how->copies - at % how->copies;
         batch->shape[0] = m; /* the last run may be shorter */
-        for (int64_t j = 0; j < m; j++) {
-            int64_t i = (at + j) / how->copies, k = (at + j) % how->copies;
-            how->make(how->u, i, k, batch->data + j * numel);
-            tgt[j] = target[i];
-        }
+        make_copies(ctx, how, at, m, numel, batch->data);
+        for (int64_t j = 0; j < m; j++)
+            tgt[j] = target[(at + j) / how->copies];
         rc = backward     ? sm_explain_gradient(ctx, batch, tgt, grad, score, err)
              : how->labels ? copy_labels(ctx, batch, tgt, score, err)
                            : scores(ctx, batch, tgt, score, 1, err);

@@ -68,6 +68,9 @@ typedef struct sm_explain_copies {
     void *u;
     int labels;     /* 1: take() receives each copy's label, the model's
                        highest class (first of equals), as its score */
+    int parallel;   /* 1: make() may run on the model's threads at once
+                       (it writes dst only), a share of a run's copies
+                       each */
 } sm_explain_copies;
 
 int sm_explain_gradient_copies(const sm_explain_ctx *ctx, const sm_tensor *x,

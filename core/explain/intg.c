@@ -127,7 +127,7 @@ static int intg_run(const void *params, const sm_explain_ctx *ctx,
     path_rule(p->method, steps, alpha, wk);
     intg_job job = {x->data, b, alpha, wk, acc, numel};
     sm_explain_copies how = {steps, p->internal_batch, 0, intg_make,
-                             intg_take, &job, 0};
+                             intg_take, &job, 0, 0};
     if (sm_explain_gradient_copies(ctx, x, bt->target, &how, err))
         goto done;
     for (int64_t i = 0; i < n; i++) {

@@ -124,7 +124,7 @@ static int occlusion_score(const void *params, const sm_explain_ctx *ctx,
     /* a one-image view: runs hold this image's samples only */
     sm_tensor one = {.ndim = 4, .shape = {1, c, h, w}, .data = (float *)x};
     sm_explain_copies how = {count, p->internal_batch, 1, occ_make, occ_take,
-                             &j, 0};
+                             &j, 0, 0};
     return sm_explain_score_copies(ctx, &one, &target, &how, err);
 }
 

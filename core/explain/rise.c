@@ -174,7 +174,7 @@ static int rise_score(const void *params, const sm_explain_ctx *ctx,
     sm_explain_ctx prob = *ctx;
     prob.score_prob = 1; /* the paper's f, whatever the job's score */
     sm_explain_copies how = {count, p->internal_batch, 1, rise_make,
-                             rise_take, &j, 0};
+                             rise_take, &j, 0, 0};
     int rc = sm_explain_score_copies(&prob, &one, &target, &how, err);
     rise_job_free(&j);
     return rc;

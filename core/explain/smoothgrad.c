@@ -27,18 +27,23 @@ typedef struct sg_job {
     int64_t c, hw;
     int use_grad; /* base grad (else sal) */
     float *tmp;   /* hw */
-    double *noise; /* c x hw */
     double *acc;  /* N x hw: sum of the sample maps */
 } sg_job;
 
+/* Reentrant (the copies are made on the model's threads at once): the
+ * noise goes through a block on the stack. */
 static void sg_make(void *u, int64_t i, int64_t k, float *dst)
 {
     const sg_job *j = u;
     int64_t numel = j->c * j->hw;
     const float *x = j->x + i * numel;
-    sm_rng_normals(j->key[i], (uint64_t)(k * numel), numel, j->noise);
-    for (int64_t e = 0; e < numel; e++)
-        dst[e] = x[e] + (float)(j->sigma[i] * j->noise[e]);
+    double z[256];
+    for (int64_t e0 = 0; e0 < numel; e0 += 256) {
+        int64_t len = numel - e0 < 256 ? numel - e0 : 256;
+        sm_rng_normals(j->key[i], (uint64_t)(k * numel + e0), len, z);
+        for (int64_t e = 0; e < len; e++)
+            dst[e0 + e] = x[e0 + e] + (float)(j->sigma[i] * z[e]);
+    }
 }
 
 static void sg_take(void *u, int64_t i, int64_t k, const float *copy,
@@ -74,9 +79,8 @@ static int smoothgrad_run(const void *params, const sm_explain_ctx *ctx,
     double *score = malloc(sizeof(double) * (size_t)n);
     float *tmp = malloc(sizeof(float) * (size_t)hw);
     double *acc = calloc((size_t)(n * hw), sizeof(double));
-    double *noise = malloc(sizeof(double) * (size_t)numel);
     int rc = -1;
-    if (!key || !sigma || !score || !tmp || !acc || !noise) {
+    if (!key || !sigma || !score || !tmp || !acc) {
         sm_err_set(err, "out of memory");
         goto done;
     }
@@ -93,9 +97,9 @@ static int smoothgrad_run(const void *params, const sm_explain_ctx *ctx,
         key[i] = sm_rng_key(ctx->seed, (const char *[]){b->ids[i], "smoothgrad", NULL});
     }
     sg_job job = {x->data, key, sigma, c, hw, strcmp(p->base, "grad") == 0,
-                  tmp, noise, acc};
+                  tmp, acc};
     sm_explain_copies how = {p->samples, p->internal_batch, 1, sg_make,
-                             sg_take, &job, 0};
+                             sg_take, &job, 0, 1};
     if (sm_explain_gradient_copies(ctx, x, b->target, &how, err))
         goto done;
     for (int64_t i = 0; i < n; i++) {
@@ -112,7 +116,6 @@ done:
     free(score);
     free(tmp);
     free(acc);
-    free(noise);
     return rc;
 }
 

@@ -225,7 +225,7 @@ static int superpixel_run(const sm_explain_ctx *ctx,
     sm_explain_ctx prob = *ctx;
     prob.score_prob = 1; /* LIME and SHAP explain probabilities */
     sm_explain_copies how = {n, cap, 1, superpixel_make, superpixel_take,
-                             &job, labels};
+                             &job, labels, 0};
     return sm_explain_score_copies(&prob, &one, &target, &how, err);
 }
 

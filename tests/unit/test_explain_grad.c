@@ -520,7 +520,7 @@ Test(explain_grad, smoothgrad_without_noise_is_sal)
 /* A memory-bound model (the MobileNet-shaped fixture: depthwise layers,
  * few FLOPs a byte of activations) runs its gradient methods in runs of a
  * few images, the others in whole batches; either way each image's map
- * has the bits it has alone. */
+ * has the bits it has alone, on two threads. */
 Test(explain_grad, memory_bound_models_run_gradients_in_chunks_alike)
 {
     enum { N = 8 };
@@ -542,10 +542,11 @@ Test(explain_grad, memory_bound_models_run_gradients_in_chunks_alike)
     static float maps[N * 4096], one[4096];
     sm_explain_out out[N] = {0};
     sm_tensor *xi = sm_tensor_new(4, (int64_t[]){1, 3, 64, 64});
-    const char *const methods[] = {"sal", "gradcam", "intg"};
-    const char *intg[] = {"steps=5", NULL};
-    for (int k = 0; k < 3; k++) {
-        const char *const *set = k == 2 ? intg : NULL;
+    /* smoothgrad's copies are also made on the model's two threads */
+    const char *const methods[] = {"sal", "gradcam", "intg", "smoothgrad"};
+    const char *intg[] = {"steps=5", NULL}, *sg[] = {"samples=3", NULL};
+    for (int k = 0; k < 4; k++) {
+        const char *const *set = k == 2 ? intg : k == 3 ? sg : NULL;
         cr_assert_eq(explain(methods[k], set, m, x, target, NULL, maps, out, &err), 0,
                      "%s: %s", methods[k], err.msg);
         for (int i = 0; i < N; i++) {
