@@ -84,8 +84,9 @@ void sm_model_set_infer_bytes(sm_model *m, size_t bytes);
  * a lane (a run splits over the threads from there). Other models run
  * whole batches (in chunks they measured no faster on one thread, and
  * slower on two). inputs as sm_model_run's; the whole batch when they
- * are not batches of images. >= 1, or -1 with a message. Measured in
- * docs/PERFORMANCE.md. */
+ * are not batches of images. It plans a one-image run, which may drop
+ * an older plan: ask before a run, never between a run and its
+ * backward. >= 1, or -1 with a message. Measured in docs/PERFORMANCE.md. */
 #define SM_BACKWARD_CHUNK_BYTES ((size_t)2 << 20)
 #define SM_BACKWARD_CHUNK_INTENSITY 5.0
 int64_t sm_model_backward_rows(sm_model *m, const sm_tensor *const *inputs,
