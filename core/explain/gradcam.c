@@ -66,7 +66,7 @@ static int gradcam_run(const void *params, const sm_explain_ctx *ctx,
         goto done;
     for (int64_t r0 = 0; r0 < n; r0 += step) {
         const int64_t m = n - r0 < step ? n - r0 : step;
-        sm_tensor rows = sm_explain_rows(x, r0, m);
+        sm_tensor rows = sm_tensor_rows(x, r0, m);
         if (sm_explain_gradient(ctx, &rows, b->target + r0, g + r0 * row,
                                 score + r0, err))
             goto done;

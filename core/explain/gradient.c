@@ -82,16 +82,6 @@ int64_t sm_explain_backward_rows(const sm_explain_ctx *ctx,
     return sm_model_backward_rows(ctx->model, in, 1, err);
 }
 
-sm_tensor sm_explain_rows(const sm_tensor *x, int64_t r0, int64_t n)
-{
-    sm_tensor v = *x;
-    int64_t row = sm_tensor_numel(x) / (x->shape[0] ? x->shape[0] : 1);
-    v.owns = 0;
-    v.shape[0] = n;
-    v.data = x->data + r0 * row;
-    return v;
-}
-
 int sm_explain_gradient_maps(const sm_explain_ctx *ctx,
                              const sm_explain_batch *b, int times_input,
                              sm_reduce how, sm_explain_out *out, sm_err *err)
@@ -107,7 +97,7 @@ int sm_explain_gradient_maps(const sm_explain_ctx *ctx,
         rc = sm_err_set(err, "out of memory");
     for (int64_t r0 = 0; rc == 0 && r0 < n; r0 += step) {
         const int64_t m = n - r0 < step ? n - r0 : step;
-        sm_tensor rows = sm_explain_rows(x, r0, m);
+        sm_tensor rows = sm_tensor_rows(x, r0, m);
         rc = sm_explain_gradient(ctx, &rows, b->target + r0, g + r0 * c * hw,
                                  score + r0, err);
     }

@@ -29,9 +29,6 @@ int sm_explain_gradient(const sm_explain_ctx *ctx, const sm_tensor *x,
 int64_t sm_explain_backward_rows(const sm_explain_ctx *ctx,
                                  const sm_tensor *x, sm_err *err);
 
-/* Rows [r0, r0 + n) of x, borrowing its data. */
-sm_tensor sm_explain_rows(const sm_tensor *x, int64_t r0, int64_t n);
-
 typedef enum sm_reduce {
     SM_REDUCE_SUM,     /* sum over channels (signed) */
     SM_REDUCE_MAX_ABS, /* max over channels of |v| */

@@ -287,9 +287,7 @@ static int run_batch(state *s, batch *b, size_t i0, size_t i1,
                                      &st->images_failed);
     if (!n)
         return 0;
-    sm_tensor view = *b->x;
-    view.owns = 0;
-    view.shape[0] = (int64_t)n;
+    sm_tensor view = sm_tensor_rows(b->x, 0, (int64_t)n);
     for (size_t r = 0; r < n; r++) {
         b->ids[r] = sm_dataset_id(s->ds, b->idx[r]);
         b->labels[r] = sm_class_index(s->cfg, s->ds,

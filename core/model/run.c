@@ -161,17 +161,6 @@ int sm_lanes_gather(const sm_model *m, plan *const *lp, const int64_t *n0,
     return 0;
 }
 
-/* Lane t's view of input i: its rows of the caller's data (borrowed). */
-static void lane_view(const sm_tensor *in, int64_t r0, int64_t rows,
-                      sm_tensor *view)
-{
-    int64_t row = sm_tensor_numel(in) / (in->shape[0] ? in->shape[0] : 1);
-    *view = *in;
-    view->owns = 0;
-    view->shape[0] = rows;
-    view->data = in->data + r0 * row;
-}
-
 /* Evaluates the batch as `lanes` slices, rows n0[t]..n0[t+1] each, in
  * parallel, joined. Returns 0, 1 when the outputs turn out not to be
  * batched (caller runs unsplit), or -1 on error. */
@@ -191,7 +180,7 @@ static int run_lanes(sm_model *m, const sm_tensor *const *inputs,
     for (int t = 0; t < lanes; t++) {
         int64_t rows = n0[t + 1] - n0[t];
         for (int i = 0; i < m->g.n_inputs; i++) {
-            lane_view(inputs[i], n0[t], rows, &views[t * 8 + i]);
+            views[t * 8 + i] = sm_tensor_rows(inputs[i], n0[t], rows);
             jobs[t].in[i] = &views[t * 8 + i];
         }
         jobs[t].m = m;
@@ -323,7 +312,7 @@ static void chunk_lane_run(void *arg, int part, int parts)
         int64_t rows = c->q + (k < c->extra);
         plan *p = k < c->extra ? c->big : c->small;
         for (int i = 0; i < m->g.n_inputs; i++) {
-            lane_view(c->in[i], r, rows, &views[i]);
+            views[i] = sm_tensor_rows(c->in[i], r, rows);
             vin[i] = &views[i];
         }
         run_plan(m, c->team, p, vin);
@@ -375,7 +364,7 @@ static plan *rows_plan(sm_model *m, lane *ln, const sm_tensor *const *in,
     sm_tensor views[8];
     const sm_tensor *vin[8];
     for (int i = 0; i < m->g.n_inputs; i++) {
-        lane_view(in[i], 0, rows, &views[i]);
+        views[i] = sm_tensor_rows(in[i], 0, rows);
         vin[i] = &views[i];
     }
     return sm_plan_get(m, ln, vin, err);

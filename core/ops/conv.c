@@ -1056,24 +1056,23 @@ static void backward(const conv *p, const float *packed,
                             (int)d.k, (int)ld, 1.0f, dyc, (int)ld, col, (int)ld,
                             1.0f, gw->data + g * d.mg * d.k, (int)d.k);
             }
-            if (gx && ld < SWAP_BELOW) {
-                /* col = W^T dY as (dY^T W)^T: the few pixels take the
-                 * rows and K the vectors, W packed once (conv_bwd_pack);
-                 * each output is the chain over mg of the same products,
-                 * so the bits are those of the product below */
+            if (gx) {
+                const float *wg = w->data + g * d.mg * d.k;
                 const float *wp = packed ? packed + g * gemm_packed_size(&d)
                                          : NULL;
-                sm_sgemm_run(&(sm_sgemm_args){
-                    .m = ld, .n = d.k, .k = d.mg, .alpha = 1.0f, .a = dyc,
-                    .a_rs = 1, .a_cs = ld,
-                    .b = wp ? NULL : w->data + g * d.mg * d.k, .ldb = d.k,
-                    .ws = pack, .bp = wp, .c = col, .rows = {1, 0, 0},
-                    .cols = {ld, 0, 0}});
-            } else if (gx) {
-                sm_sgemm(1, 0, d.k, ld, d.mg, 1.0f, w->data + g * d.mg * d.k,
-                         d.k, dyc, ld, 0, col, ld, pack);
-            }
-            if (gx) {
+                /* col = W^T dY; with few pixels as (dY^T W)^T: they take
+                 * the rows and K the vectors, W packed once
+                 * (conv_bwd_pack). Each output is the chain over mg of
+                 * the same products either way, so the same bits. */
+                if (ld < SWAP_BELOW)
+                    sm_sgemm_run(&(sm_sgemm_args){
+                        .m = ld, .n = d.k, .k = d.mg, .alpha = 1.0f,
+                        .a = dyc, .a_rs = 1, .a_cs = ld, .b = wp ? NULL : wg,
+                        .ldb = d.k, .ws = pack, .bp = wp, .c = col,
+                        .rows = {1, 0, 0}, .cols = {ld, 0, 0}});
+                else
+                    sm_sgemm(1, 0, d.k, ld, d.mg, 1.0f, wg, d.k, dyc, ld, 0,
+                             col, ld, pack);
                 for (int64_t i = 0; i < nb; i++)
                     col2im(col, &d, ld, i * d.p,
                            gx->data + ((n0 + i) * d.c + g * d.cg) * d.h * d.w,

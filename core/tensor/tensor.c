@@ -17,6 +17,16 @@ int64_t sm_tensor_numel(const sm_tensor *t)
     return sm_shape_numel(t->ndim, t->shape);
 }
 
+sm_tensor sm_tensor_rows(const sm_tensor *t, int64_t r0, int64_t n)
+{
+    int64_t row = sm_tensor_numel(t) / (t->shape[0] ? t->shape[0] : 1);
+    sm_tensor v = *t;
+    v.owns = 0;
+    v.shape[0] = n;
+    v.data = t->data + r0 * row;
+    return v;
+}
+
 sm_tensor *sm_tensor_new(int ndim, const int64_t *shape)
 {
     if (ndim < 0 || ndim > SM_MAX_DIMS)

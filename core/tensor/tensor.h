@@ -31,6 +31,10 @@ sm_tensor *sm_tensor_clone(const sm_tensor *src);
 /* Frees an owning tensor (and a borrowing one's struct) and NULLs *t. */
 void sm_tensor_destroy(sm_tensor **t);
 
+/* A view of rows [r0, r0 + n) of t's first dim, borrowing its float
+ * data. */
+sm_tensor sm_tensor_rows(const sm_tensor *t, int64_t r0, int64_t n);
+
 /* Number of elements; 1 for a scalar (ndim 0). */
 int64_t sm_tensor_numel(const sm_tensor *t);
 int64_t sm_shape_numel(int ndim, const int64_t *shape);

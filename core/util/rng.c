@@ -28,39 +28,33 @@ double sm_rng_uniform(uint64_t key, uint64_t counter)
     return (double)(sm_rng_u64(key, counter) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-double sm_rng_normal(uint64_t key, uint64_t counter)
-{
-    double u1 = sm_rng_uniform(key, 2 * counter);
-    double u2 = sm_rng_uniform(key, 2 * counter + 1);
-    if (u1 < 1e-300)
-        u1 = 1e-300;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
-/* Box-Muller's pair q of sm_rng_normals. */
-static void normal_pair(uint64_t key, uint64_t q, double *z)
+/* Box-Muller's radius *r and angle *t from draws 2q and 2q + 1: its two
+ * normals are r cos t and r sin t. */
+static void polar(uint64_t key, uint64_t q, double *r, double *t)
 {
     double u1 = sm_rng_uniform(key, 2 * q);
     double u2 = sm_rng_uniform(key, 2 * q + 1);
     if (u1 < 1e-300)
         u1 = 1e-300;
-    double r = sqrt(-2.0 * log(u1)), t = 2.0 * M_PI * u2;
-    z[0] = r * cos(t);
-    z[1] = r * sin(t);
+    *r = sqrt(-2.0 * log(u1));
+    *t = 2.0 * M_PI * u2;
+}
+
+double sm_rng_normal(uint64_t key, uint64_t counter)
+{
+    double r, t;
+    polar(key, counter, &r, &t);
+    return r * cos(t);
 }
 
 void sm_rng_normals(uint64_t key, uint64_t c0, int64_t n, double *out)
 {
-    double z[2];
-    int64_t i = 0;
-    if (n > 0 && c0 % 2) { /* starts on a pair's second value */
-        normal_pair(key, c0 / 2, z);
-        out[i++] = z[1];
-    }
-    for (; i + 2 <= n; i += 2)
-        normal_pair(key, (c0 + (uint64_t)i) / 2, out + i);
-    if (i < n) {
-        normal_pair(key, (c0 + (uint64_t)i) / 2, z);
-        out[i] = z[0];
+    for (int64_t i = 0; i < n;) {
+        const uint64_t c = c0 + (uint64_t)i;
+        double r, t;
+        polar(key, c / 2, &r, &t);
+        const double z[2] = {r * cos(t), r * sin(t)};
+        for (uint64_t h = c % 2; h < 2 && i < n; h++)
+            out[i++] = z[h];
     }
 }
