@@ -1,11 +1,11 @@
 # salmap build. `make` builds everything; `make test` runs the tests;
 # `make run` sets up a fresh machine and runs the main job; see README.md.
 
-PKGS      := vips openblas lapacke libprotobuf-c libcyaml zlib libzmq msgpack \
+PKGS      := vips libpng openblas lapacke libprotobuf-c libcyaml zlib libzmq msgpack \
              sqlite3 libsodium jansson libmicrohttpd
 TEST_PKGS := criterion
 # Debian packages the project needs (make deps installs the missing ones).
-DEB_PKGS  := build-essential pkg-config libvips-dev libopenblas-dev \
+DEB_PKGS  := build-essential pkg-config libvips-dev libpng-dev libopenblas-dev \
              liblapacke-dev libcriterion-dev libprotobuf-c-dev zlib1g-dev \
              protobuf-c-compiler libonnx-dev libonnx-testdata libcyaml-dev \
              libzmq3-dev libmsgpack-dev libsqlite3-dev libsodium-dev libjansson-dev \
@@ -330,7 +330,7 @@ FUZZ_INSTR_msg   := $(filter-out %/main.c,$(wildcard schemas/*.c))
 FUZZ_INSTR_onnx  := $(wildcard core/onnx/*.c core/model/*.c core/ops/*.c) core/tensor/tensor.c
 FUZZ_INSTR_yaml  := $(wildcard core/config/*.c) core/explain/jobfile.c core/explain/settings.c
 FUZZ_INSTR_npy   := core/io/npy.c
-FUZZ_INSTR_image := core/data/image.c
+FUZZ_INSTR_image := core/data/image.c core/data/png.c
 # The targets whose reader takes a path read the input from a memfd.
 FUZZ_MEMFILE := yaml npy
 FUZZ_MAXLEN_msg   := 8192
@@ -430,6 +430,12 @@ fuzz-corpus: $(BUILD)/fuzz/make_corpus
 	  vips pngsave $$t/rgb.v rgb.png && vips pngsave $$t/g16.v grey16.png && \
 	  vips pngsave $$t/rgb.v rgb_interlaced.png --interlace && \
 	  vips pngsave $$t/rgb.v rgb_palette.png --palette && \
+	  vips xyz $$t/xy28.v 28 28 && vips linear $$t/xy28.v $$t/g28.v "5 3" "0 1" --uchar && \
+	  vips extract_band $$t/g28.v $$t/g28b.v 0 && vips pngsave $$t/g28b.v grey_28x28.png && \
+	  vips xyz $$t/xy8.v 8 8 && vips linear $$t/xy8.v $$t/c8.v "30 20" "1 2" --uchar && \
+	  vips extract_band $$t/xy8.v $$t/x8.v 0 && vips bandjoin "$$t/c8.v $$t/x8.v" $$t/c8b.v && \
+	  vips cast $$t/c8b.v $$t/rgb8.v uchar && \
+	  vips pngsave $$t/rgb8.v rgb_8x8.png && \
 	  vips jpegsave $$t/g.v grey.jpg --Q 90 --strip && vips jpegsave $$t/rgb.v rgb.jpg --Q 90 --strip && \
 	  vips jpegsave $$t/rgb.v rgb_progressive.jpg --Q 75 --interlace --strip && \
 	  rm -rf $$t && echo "fuzz-corpus: tests/fuzz/corpus/image"

@@ -9,6 +9,7 @@
 
 #include <vips/vips.h>
 
+#include "data/png.h"
 #include "util/file.h"
 
 void sm_preproc_init(sm_preproc *pp, int channels, int height, int width)
@@ -76,6 +77,37 @@ static int vips_fail(sm_err *err, const char *what)
     char msg[SM_ERR_MAX];
     take_vips_error(msg, sizeof msg);
     return sm_err_set(err, "%s: %s", what, msg[0] ? msg : "libvips failed");
+}
+
+/* Row y of the result from its pixels' interleaved samples, 8-bit (u8)
+ * or float (f): clamped to 0..255, scaled, centred. Every decoding path
+ * ends here, so that the same samples give the same floats. */
+static void put_row(const sm_preproc *pp, int y, const uint8_t *u8,
+                    const float *f, float *dst)
+{
+    const int nc = pp->channels;
+    const size_t plane = (size_t)pp->height * pp->width;
+    for (int c = 0; c < nc; c++) {
+        float *out = dst + (size_t)c * plane + (size_t)y * pp->width;
+        float m = pp->mean[c], inv = 1.0f / pp->std[c];
+        for (int i = 0; i < pp->width; i++) {
+            int k = i * nc + c;
+            float v = f ? f[k] : (float)u8[k];
+            /* Lanczos overshoots; 8-bit images cannot. */
+            v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+            out[i] = (v * pp->scale - m) * inv;
+        }
+    }
+}
+
+/* pixels (pp's size, pp->channels bands of 8 bits, interleaved) as
+ * preprocessing leaves them: what libvips computes for such an image,
+ * without it. */
+static void put_u8(const sm_preproc *pp, const uint8_t *pixels, float *dst)
+{
+    const size_t row = (size_t)pp->width * (size_t)pp->channels;
+    for (int y = 0; y < pp->height; y++)
+        put_row(pp, y, pixels + (size_t)y * row, NULL, dst);
 }
 
 /* Files up to this size are read whole before decoding. */
@@ -177,22 +209,11 @@ static int preprocess(VipsImage *in, const sm_preproc *pp, float *dst,
         g_object_unref(reg);
         goto vips_error;
     }
-    const int is_float = x->BandFmt == VIPS_FORMAT_FLOAT, nc = pp->channels;
-    const size_t plane = (size_t)pp->height * pp->width;
+    const int is_float = x->BandFmt == VIPS_FORMAT_FLOAT;
     for (int y = 0; y < pp->height; y++) {
         const VipsPel *row = VIPS_REGION_ADDR(reg, 0, y);
-        const float *fv = (const float *)row;
-        for (int c = 0; c < nc; c++) {
-            float *out = dst + (size_t)c * plane + (size_t)y * pp->width;
-            float m = pp->mean[c], inv = 1.0f / pp->std[c];
-            for (int i = 0; i < pp->width; i++) {
-                int k = i * nc + c;
-                float v = is_float ? fv[k] : (float)row[k];
-                /* Lanczos overshoots; 8-bit images cannot. */
-                v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
-                out[i] = (v * pp->scale - m) * inv;
-            }
-        }
+        put_row(pp, y, is_float ? NULL : row,
+                is_float ? (const float *)(const void *)row : NULL, dst);
     }
     g_object_unref(reg);
     rc = 0;
@@ -279,6 +300,18 @@ int sm_image_load_buffer(const void *buf, size_t len, const char *what,
         return sm_err_prefix(err, "%s", what);
     if (!buf || !len)
         return sm_err_set(err, "%s: no bytes to decode", what);
+    /* The dataset's common case by libpng alone (data/png.h) */
+    uint8_t *pixels = malloc((size_t)pp->height * (size_t)pp->width *
+                             (size_t)pp->channels);
+    if (!pixels)
+        return sm_err_set(err, "%s: out of memory", what);
+    int fast = sm_png_read_u8(buf, len, pp->width, pp->height, pp->channels,
+                              pixels) == 0;
+    if (fast)
+        put_u8(pp, pixels, dst);
+    free(pixels);
+    if (fast)
+        return 0;
     /* A source over the caller's memory (not copied; it outlives the
      * image, which is gone when this returns), decoded exactly as a file
      * with the same bytes. */
@@ -326,6 +359,11 @@ int sm_image_load_u8(const uint8_t *pixels, int width, int height, int bands,
 {
     if (sm_preproc_check(pp, err))
         return sm_err_prefix(err, "%s", what);
+    if (bands == pp->channels && width == pp->width && height == pp->height) {
+        /* grey or sRGB already: libvips would only copy the samples */
+        put_u8(pp, pixels, dst);
+        return 0;
+    }
     VipsImage *im = wrap_u8(pixels, width, height, bands, 1, what, err);
     if (!im)
         return -1;

@@ -1,5 +1,6 @@
 /* Image decoding and preprocessing into model input, and PNG writing,
- * all through libvips.
+ * through libvips (a PNG or pixels that need no conversion and no
+ * resize, through libpng or nothing: data/png.h).
  *
  * Preprocessing order (docs/DATA.md): decode -> drop alpha -> convert to
  * grey or sRGB (8-bit) -> resize to exactly height x width (stretch,
