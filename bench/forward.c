@@ -7,9 +7,10 @@
  *
  *   ratio = achieved GFLOP/s / sgemm GFLOP/s   (100% = the floor)
  *   sal/ORT = the better of salmap's two img/s / ORT img/s on as many
- *             threads (at batch 1 a run splits only layers of
- *             SM_PLAN_SPLIT_FLOPS and more, which these models do not
- *             have: both modes run the same code; bench/split)
+ *             threads (at batch 1 a run splits layers of
+ *             SM_PLAN_SPLIT_FLOPS and more, and those of
+ *             SM_PLAN_SPLIT_TRY_FLOPS and more when its trials find it
+ *             faster: model/exec.h; bench/split)
  *
  * The engine runs by sm_model_infer (as predict and the score-only
  * methods do: a batch in cache-sized chunks of images) on one thread,

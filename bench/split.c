@@ -2,8 +2,9 @@
  * channels over two (core/util/team.c, run_part in core/ops/op.h), on
  * ResNet-shaped layers from the fixtures' small planes up to ResNet-50's
  * 56 x 56: img/s each way and their ratio, measured in the same run. A
- * layer of fewer than SM_PLAN_SPLIT_FLOPS runs whole either way (its
- * ratio is then about 1).
+ * layer of fewer than SM_PLAN_SPLIT_TRY_FLOPS runs whole either way (its
+ * ratio is then about 1); one below SM_PLAN_SPLIT_FLOPS splits when the
+ * plan's trials find it faster (model/exec.h).
  *
  *   build/bench/split
  *

@@ -19,6 +19,34 @@
  * other core, and the fixtures' layers of 0.3 to 5 MFLOP ran slower
  * split (resnet18s' 4.8 MFLOP stem: the whole net 10% slower). */
 #define SM_PLAN_SPLIT_FLOPS 8388608.0
+/* Nodes from this many FLOPs up to SM_PLAN_SPLIT_FLOPS split only when
+ * the plan's own trials find that the whole run is faster so: on some
+ * machines of this kind two threads made one image 1.2-1.4x faster
+ * (resnet18s), on others, whose two virtual CPUs behave as one core,
+ * 1.5-2x slower (docs/PERFORMANCE.md). Either way the bits are the same
+ * (run_part). */
+#define SM_PLAN_SPLIT_TRY_FLOPS 262144.0
+/* The trials: every SM_PLAN_SPLIT_PERIOD runs of a plan with a team,
+ * the first SM_PLAN_SPLIT_TRIALS alternate with and without the tried
+ * splits, and the faster of the two (the best run each way) holds until
+ * the next period: a machine's load may change. */
+#define SM_PLAN_SPLIT_PERIOD 4096
+#define SM_PLAN_SPLIT_TRIALS 16
+/* ... or sooner, after this many runs in a row this much slower than the
+ * trials found their way */
+#define SM_PLAN_SPLIT_SLOW 4
+#define SM_PLAN_SPLIT_SLOWER 1.5
+
+/* plan.split[i]: whether node i is split over the team. */
+enum { SPLIT_NEVER, SPLIT_TRIED, SPLIT_ALWAYS };
+
+/* A plan's trials of its SPLIT_TRIED nodes (run.c). */
+typedef struct split_trials {
+    unsigned long runs;   /* runs with a team since the trials began */
+    double best[2];       /* the trials' best seconds without, with */
+    int split;            /* the choice: 1 split the tried nodes */
+    int slow;             /* chosen runs in a row slower than its best */
+} split_trials;
 
 typedef struct plan {
     int64_t key[8][SM_MAX_DIMS + 1]; /* per input: ndim then dims */
@@ -36,7 +64,9 @@ typedef struct plan {
                                 run_relu); -1 for that Relu node; 0 */
     unsigned char *split;    /* per node: worth splitting over the model's
                                 threads when the batch is not (op.h,
-                                run_part; at least SM_PLAN_SPLIT_FLOPS) */
+                                run_part): SPLIT_NEVER, _TRIED, _ALWAYS */
+    int tried;               /* it has SPLIT_TRIED nodes */
+    split_trials trials;
     double flops;
     unsigned long last_use;
     /* Backward, allocated at the first backward through this plan: */

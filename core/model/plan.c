@@ -324,10 +324,12 @@ static plan *build_plan(sm_model *m, const sm_tensor *const *in, sm_err *err)
             double f = n->op->flops(n->params, nin, n->n_in,
                                     (const sm_tensor *const *)nout, n->n_out);
             p->flops += f;
-            p->split[i] = n->op->run_part && f >= SM_PLAN_SPLIT_FLOPS &&
-                          n->op->split(n->params, nin, n->n_in,
-                                       (const sm_tensor *const *)nout,
-                                       n->n_out);
+            if (n->op->run_part && f >= SM_PLAN_SPLIT_TRY_FLOPS &&
+                n->op->split(n->params, nin, n->n_in,
+                             (const sm_tensor *const *)nout, n->n_out))
+                p->split[i] = f >= SM_PLAN_SPLIT_FLOPS ? SPLIT_ALWAYS
+                                                       : SPLIT_TRIED;
+            p->tried |= p->split[i] == SPLIT_TRIED;
         }
         p->folded[i] = (unsigned char)all_const;
         /* Folded outputs count as constants for the nodes below and keep

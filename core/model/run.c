@@ -2,6 +2,7 @@
  * that run in parallel and joined. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "model/exec.h"
 #include "onnx/proto.h"
@@ -61,16 +62,72 @@ static void node_part(void *arg, int part, int parts)
                         np->p->ws + (size_t)part * np->p->ws_len, part, parts);
 }
 
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The least p->split[i] of a node split in this run of p over a team;
+ * *timed: whether the run's time counts (split_record). The first
+ * SM_PLAN_SPLIT_TRIALS runs of a period are the trials, half without the
+ * tried splits, then half with (a block each way, so that the team's
+ * threads, still spinning after a split run, do not weigh on runs
+ * without); the faster way holds until the next period. */
+static int split_level(plan *p, int *timed)
+{
+    split_trials *t = &p->trials;
+    *timed = p->tried;
+    if (!p->tried)
+        return SPLIT_ALWAYS;
+    const unsigned long r = t->runs++ % SM_PLAN_SPLIT_PERIOD;
+    if (r == 0)
+        t->best[0] = t->best[1] = 0;
+    const int with = r < SM_PLAN_SPLIT_TRIALS ? r >= SM_PLAN_SPLIT_TRIALS / 2
+                                              : t->split;
+    return with ? SPLIT_TRIED : SPLIT_ALWAYS;
+}
+
+/* Records a run of p at `level` that took `secs`: a trial's, and after
+ * the last, the choice; or a chosen run's, and after SM_PLAN_SPLIT_SLOW
+ * in a row slower than the trials' best by SM_PLAN_SPLIT_SLOWER (the
+ * machine changed: its threads now share a core, or no longer do), new
+ * trials. */
+static void split_record(plan *p, int level, double secs)
+{
+    split_trials *t = &p->trials;
+    const unsigned long r = (t->runs - 1) % SM_PLAN_SPLIT_PERIOD;
+    const int with = level == SPLIT_TRIED;
+    if (r < SM_PLAN_SPLIT_TRIALS) {
+        double *b = &t->best[with];
+        if (*b == 0 || secs < *b)
+            *b = secs;
+        if (r == SM_PLAN_SPLIT_TRIALS - 1) {
+            t->split = t->best[1] < t->best[0];
+            t->slow = 0;
+        }
+        return;
+    }
+    t->slow = secs > SM_PLAN_SPLIT_SLOWER * t->best[with] ? t->slow + 1 : 0;
+    if (t->slow >= SM_PLAN_SPLIT_SLOW)
+        t->runs = 0;
+}
+
 /* Evaluates every node of a planned graph; inputs are borrowed (operators
  * never write to their inputs). With a team (lane 0's plan, run unsplit),
  * the nodes worth it are split over its threads. */
 static void run_plan(const sm_model *m, sm_team *team, plan *p,
                      const sm_tensor *const *in)
 {
+    int timed = 0;
+    const int level = team ? split_level(p, &timed) : SPLIT_ALWAYS + 1;
+    const double t0 = timed ? seconds() : 0;
     for (int i = 0; i < m->g.n_inputs; i++)
         p->vals[m->g.inputs[i]].data = in[i]->data;
     for (int i = 0; i < m->g.n_nodes; i++) {
-        if (!team || !p->split[i]) { /* split: neither folded nor fused away */
+        /* split: neither folded nor fused away */
+        if (p->split[i] < level) {
             sm_plan_run_node(m, p, i);
             continue;
         }
@@ -81,6 +138,8 @@ static void run_plan(const sm_model *m, sm_team *team, plan *p,
             np.relu = &p->vals[m->g.nodes[p->fuse[i] - 1].out[0]];
         sm_team_run(team, node_part, &np, sm_team_size(team));
     }
+    if (timed)
+        split_record(p, level, seconds() - t0);
 }
 
 static void forward_job(lane_job *j)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "io/npy.h"
+#include "model/exec.h"
 #include "model/model.h"
 
 #define FIX "tests/fixtures/"
@@ -168,6 +169,45 @@ Test(fixtures, one_image_has_the_bits_of_its_row_in_the_batch)
                              "batch", models[k], (long long)i, threads);
             }
         sm_tensor_destroy(&all);
+        sm_tensor_destroy(&x);
+        sm_model_destroy(&m);
+    }
+}
+
+/* One image on two threads: its nodes of SM_PLAN_SPLIT_TRY_FLOPS and
+ * more split or not as the plan's trials find faster (model/exec.h):
+ * through the trials without those splits, with them, and the choice,
+ * every run has the bits of one thread's, by sm_model_run and by
+ * sm_model_infer. */
+Test(fixtures, one_image_split_or_not_as_trials_choose_keeps_its_bits)
+{
+    sm_err err = {0};
+    for (int k = 1; k < 3; k++) { /* resnet18s and mobilenets */
+        sm_model *m = sm_model_load_file(models[k], &err);
+        cr_assert_not_null(m, "%s", err.msg);
+        sm_tensor *x = npy(inputs[k]);
+        int64_t shape[4];
+        memcpy(shape, x->shape, sizeof shape);
+        shape[0] = 1;
+        sm_tensor one = {.ndim = 4, .data = x->data};
+        memcpy(one.shape, shape, sizeof shape);
+        const sm_tensor *in[1] = {&one}, *out[1];
+        cr_assert_eq(sm_model_run(m, in, 1, out, &err), 0, "%s", err.msg);
+        sm_tensor *ref = sm_tensor_clone(out[0]);
+        sm_model_set_threads(m, 2);
+        for (int r = 0; r < 2 * SM_PLAN_SPLIT_TRIALS + 8; r++) {
+            int rc = r % 2 ? sm_model_infer(m, in, 1, out, &err)
+                           : sm_model_run(m, in, 1, out, &err);
+            cr_assert_eq(rc, 0, "%s", err.msg);
+            cr_assert_eq(memcmp(out[0]->data, ref->data,
+                                sizeof(float) * (size_t)sm_tensor_numel(ref)),
+                         0, "%s, run %d: not the bits of one thread",
+                         models[k], r);
+            if (r == 0) /* else the trials would be of nothing */
+                cr_assert(m->lanes[0].last->tried, "%s: no node to try",
+                          models[k]);
+        }
+        sm_tensor_destroy(&ref);
         sm_tensor_destroy(&x);
         sm_model_destroy(&m);
     }
