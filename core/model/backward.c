@@ -53,6 +53,55 @@ int sm_plan_ensure_grads(sm_model *m, plan *p, sm_err *err)
     return 0;
 }
 
+/* Whether node i takes part in a reverse sweep over p: a live output, and
+ * not folded. */
+static int sweeps(const sm_model *m, const plan *p, int i)
+{
+    const node *n = &m->g.nodes[i];
+    int any = 0;
+    for (int k = 0; k < n->n_out; k++)
+        any |= n->out[k] >= 0 && m->live[n->out[k]];
+    return any && !p->folded[i];
+}
+
+/* After mark_live: which nodes write an input's gradient whole (the
+ * first of the sweep to write it, by an operator that can: op.h
+ * backward_fresh), in m->bwd_fresh, and the values so written, which the
+ * sweep need not zero, in m->fresh. The seeded output is written by the
+ * seed. */
+static int mark_fresh(sm_model *m, const plan *p, int ov, sm_err *err)
+{
+    if ((!m->fresh && !(m->fresh = malloc((size_t)m->g.n_vals))) ||
+        (!m->bwd_fresh &&
+         !(m->bwd_fresh = malloc(sizeof *m->bwd_fresh *
+                                 ((size_t)m->g.n_nodes + 1)))))
+        return sm_err_set(err, "out of memory");
+    unsigned char *written = calloc((size_t)m->g.n_vals, 1);
+    if (!written)
+        return sm_err_set(err, "out of memory");
+    memset(m->fresh, 0, (size_t)m->g.n_vals);
+    written[ov] = 1;
+    for (int i = m->g.n_nodes - 1; i >= 0; i--) {
+        const node *n = &m->g.nodes[i];
+        m->bwd_fresh[i] = 0;
+        if (!sweeps(m, p, i))
+            continue;
+        for (int k = 0; k < n->n_in; k++) {
+            const int v = n->in[k];
+            if (v < 0 || !m->live[v])
+                continue;
+            if (!written[v] && n->op->backward_fresh &&
+                (n->op->bwd_fresh_inputs >> k & 1u)) {
+                m->bwd_fresh[i] |= 1u << k;
+                m->fresh[v] = 1;
+            }
+            written[v] = 1;
+        }
+    }
+    free(written);
+    return 0;
+}
+
 /* Marks in m->live the values the gradient of output value `ov` flows
  * through (non-constant, on a path to it), using lane 0's plan; refuses an
  * operator without a backward on that path. */
@@ -64,10 +113,7 @@ static int mark_live(sm_model *m, const plan *p, int ov, sm_err *err)
     m->live[ov] = !p->is_const[ov];
     for (int i = m->g.n_nodes - 1; i >= 0; i--) {
         const node *n = &m->g.nodes[i];
-        int any = 0;
-        for (int k = 0; k < n->n_out; k++)
-            any |= n->out[k] >= 0 && m->live[n->out[k]];
-        if (!any || p->folded[i])
+        if (!sweeps(m, p, i))
             continue;
         if (!n->op->backward)
             return sm_err_set(err, "node '%s': operator %s has no backward "
@@ -77,15 +123,15 @@ static int mark_live(sm_model *m, const plan *p, int ov, sm_err *err)
             if (n->in[k] >= 0 && !p->is_const[n->in[k]])
                 m->live[n->in[k]] = 1;
     }
-    return 0;
+    return mark_fresh(m, p, ov, err);
 }
 
-int sm_plan_seed(const lane_job *j)
+int sm_plan_seed(const lane_job *j, const unsigned char *skip)
 {
     const sm_model *m = j->m;
     plan *p = j->p;
     for (int v = 0; v < m->g.n_vals; v++)
-        if (m->live[v])
+        if (m->live[v] && !(skip && skip[v]))
             memset(p->grads[v].data, 0,
                    (size_t)sm_tensor_numel(&p->grads[v]) * sizeof(float));
     int ov = m->g.outputs[j->out];
@@ -116,7 +162,10 @@ void sm_plan_backward_node(const sm_model *m, plan *p, int i)
         gin[k] = v >= 0 && m->live[v] ? &p->grads[v] : NULL;
     }
     const float *packed = m->bwd_packed ? m->bwd_packed[i] : NULL;
-    if (packed)
+    if (n->op->backward_fresh)
+        n->op->backward_fresh(n->params, packed, nin, n->n_in, nout, n->n_out,
+                              gout, gin, m->bwd_fresh[i], p->bws);
+    else if (packed)
         n->op->backward_packed(n->params, packed, nin, n->n_in, nout,
                                n->n_out, gout, gin, p->bws);
     else
@@ -126,7 +175,7 @@ void sm_plan_backward_node(const sm_model *m, plan *p, int i)
 
 static void backward_job(lane_job *j)
 {
-    if (sm_plan_seed(j))
+    if (sm_plan_seed(j, j->m->fresh))
         return;
     for (int i = j->m->g.n_nodes - 1; i >= 0; i--)
         sm_plan_backward_node(j->m, j->p, i);

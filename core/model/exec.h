@@ -113,6 +113,11 @@ struct sm_model {
     sm_tensor *ggathered;    /* n_inputs: a split backward's joined grads */
     size_t *ggathered_cap;
     unsigned char *live;     /* n_vals: values the last backward went through */
+    unsigned char *fresh;    /* n_vals: 1 when the last backward's first
+                                writer of the value's gradient writes it
+                                whole (op.h backward_fresh): not zeroed */
+    unsigned *bwd_fresh;     /* n_nodes: the `fresh` bits each node's
+                                backward_fresh was given */
     sm_tensor act_joined;    /* sm_model_activation of a split run */
     size_t act_cap;
     int *params, n_params;   /* value indices of the float initializers */
@@ -200,13 +205,15 @@ int sm_plan_pack_node(sm_model *m, int i, int bwd,
                       const sm_tensor *const *nout, sm_err *err);
 
 /* A lane's reverse sweep starts here: zeroes the buffers of the values in
- * m->live and copies the lane's seed onto the seeded output. Returns 1
- * when that output is a constant (nothing flows), else 0. */
-int sm_plan_seed(const lane_job *j);
+ * m->live, but for those whose skip[v] is 1 (NULL: none), and copies the
+ * lane's seed onto the seeded output. Returns 1 when that output is a
+ * constant (nothing flows), else 0. */
+int sm_plan_seed(const lane_job *j, const unsigned char *skip);
 
 /* Node i's step of a reverse sweep over plan p: adds its vector-Jacobian
- * products to the gradients of its inputs in m->live; nothing when none
- * of its outputs is live or it is folded. */
+ * products to the gradients of its inputs in m->live, or writes those of
+ * m->bwd_fresh[i]'s bits; nothing when none of its outputs is live or it
+ * is folded. */
 void sm_plan_backward_node(const sm_model *m, plan *p, int i);
 
 /* After a reverse sweep (backward or relevance) over every lane of the last

@@ -28,6 +28,8 @@ void sm_model_destroy(sm_model **mp)
     free(m->ggathered);
     free(m->ggathered_cap);
     free(m->live);
+    free(m->fresh);
+    free(m->bwd_fresh);
     free(m->act_joined.data);
     free(m->params);
     if (m->pgrad)

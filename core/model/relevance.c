@@ -422,7 +422,7 @@ static void relevance_job(lane_job *j)
     scratch s;
     /* Cannot fail: the caller sized the scratch before starting the lanes. */
     ensure_scratch(m, p, c, &s, NULL);
-    if (sm_plan_seed(j))
+    if (sm_plan_seed(j, NULL))
         return;
     float e = (float)c->rules->epsilon;
     for (int i = m->g.n_nodes - 1; i >= 0; i--) {

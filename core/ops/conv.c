@@ -1007,17 +1007,22 @@ static void conv_bwd_pack(const void *pv, const sm_tensor *const *in,
 static void backward(const conv *p, const float *packed,
                      const sm_tensor *const *in, int n_in,
                      const sm_tensor *const *out, const sm_tensor *const *gout,
-                     sm_tensor *const *gin, float *ws)
+                     sm_tensor *const *gin, unsigned fresh, float *ws)
 {
     const sm_tensor *x = in[0], *w = in[1], *gy = gout[0];
     sm_tensor *gx = gin[0], *gw = gin[1], *gb = n_in > 2 ? gin[2] : NULL;
-    if (!gy)
-        return;
     dims d;
     sm_conv_transposed t;
     const int path = bwd_path(p, in, out, &d, &t);
+    /* fresh (op.h backward_fresh): the transposed path writes dX; the
+     * others add onto it, zeroed first */
+    if (gx && (fresh & 1u) && (!gy || path != BWD_TRANSPOSED))
+        memset(gx->data, 0, sizeof(float) * (size_t)sm_tensor_numel(x));
+    if (!gy)
+        return;
     if (gx && path == BWD_TRANSPOSED) {
-        sm_conv_transposed_run(&t, w->data, packed, gy->data, gx->data, ws);
+        sm_conv_transposed_run(&t, w->data, packed, gy->data, gx->data,
+                               fresh & 1u, ws);
         gx = NULL;
         if (!gw && !gb)
             return;
@@ -1088,7 +1093,7 @@ static void conv_backward(const void *pv, const sm_tensor *const *in,
                           float *ws)
 {
     (void)n_out;
-    backward(pv, NULL, in, n_in, out, gout, gin, ws);
+    backward(pv, NULL, in, n_in, out, gout, gin, 0, ws);
 }
 
 static void conv_backward_packed(const void *pv, const float *packed,
@@ -1098,7 +1103,18 @@ static void conv_backward_packed(const void *pv, const float *packed,
                                  sm_tensor *const *gin, float *ws)
 {
     (void)n_out;
-    backward(pv, packed, in, n_in, out, gout, gin, ws);
+    backward(pv, packed, in, n_in, out, gout, gin, 0, ws);
+}
+
+static void conv_backward_fresh(const void *pv, const float *packed,
+                                const sm_tensor *const *in, int n_in,
+                                const sm_tensor *const *out, int n_out,
+                                const sm_tensor *const *gout,
+                                sm_tensor *const *gin, unsigned fresh,
+                                float *ws)
+{
+    (void)n_out;
+    backward(pv, packed, in, n_in, out, gout, gin, fresh, ws);
 }
 
 const sm_op_class sm_op_conv = {
@@ -1123,4 +1139,6 @@ const sm_op_class sm_op_conv = {
     .bwd_pack_size = conv_bwd_pack_size,
     .bwd_pack = conv_bwd_pack,
     .backward_packed = conv_backward_packed,
+    .backward_fresh = conv_backward_fresh,
+    .bwd_fresh_inputs = 1,
 };

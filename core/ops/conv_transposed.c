@@ -182,9 +182,12 @@ void sm_conv_transposed_pack(const sm_conv_transposed *t, const float *w,
 
 void sm_conv_transposed_run(const sm_conv_transposed *t, const float *w,
                             const float *packed, const float *gy, float *gx,
-                            float *ws)
+                            int fresh, float *ws)
 {
     const int64_t in_img = t->m * t->oh * t->ow, out_img = t->c * t->h * t->w;
+    const int one = t->sh == 1 && t->sw == 1;
+    if (fresh && !one) /* phases add onto their pixels, some maybe none */
+        memset(gx, 0, sizeof(float) * (size_t)(t->n * out_img));
     for (int i = 0; i < t->n_phases; i++) {
         const sm_conv_phase *f = &t->ph[i];
         float *res = ws + lines((size_t)sm_tensor_numel(&f->wt));
@@ -204,8 +207,8 @@ void sm_conv_transposed_run(const sm_conv_transposed *t, const float *w,
             else
                 sm_op_conv.run(&f->q, in, 2, out, 1, fws);
             float *dx = gx + n0 * out_img;
-            if (t->sh == 1 && t->sw == 1) {
-                sm_op_add_to(dx, res, nb * out_img);
+            if (one) { /* one phase: every pixel */
+                (fresh ? sm_op_write_to : sm_op_add_to)(dx, res, nb * out_img);
                 continue;
             }
             for (int64_t rr = 0; rr < nb * t->c; rr++) /* image and channel */

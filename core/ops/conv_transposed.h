@@ -71,9 +71,10 @@ void sm_conv_transposed_pack(const sm_conv_transposed *t, const float *w,
                              float *packed);
 
 /* dX (gx) += the phases' forward Convs of dY (gy), with the weights w
- * packed beforehand (packed) or not (NULL): the same bits either way. */
+ * packed beforehand (packed) or not (NULL): the same bits either way.
+ * fresh: gx holds garbage; the same bits written (op.h backward_fresh). */
 void sm_conv_transposed_run(const sm_conv_transposed *t, const float *w,
                             const float *packed, const float *gy, float *gx,
-                            float *ws);
+                            int fresh, float *ws);
 
 #endif

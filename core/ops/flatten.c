@@ -48,4 +48,6 @@ const sm_op_class sm_op_flatten = {
     .infer = flatten_infer,
     .run = sm_op_copy_run,
     .backward = sm_op_copy_backward,
+    .backward_fresh = sm_op_copy_backward_fresh,
+    .bwd_fresh_inputs = 1,
 };

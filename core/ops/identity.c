@@ -28,6 +28,8 @@ const sm_op_class sm_op_identity = {
     .infer = identity_infer,
     .run = sm_op_copy_run,
     .backward = sm_op_copy_backward,
+    .backward_fresh = sm_op_copy_backward_fresh,
+    .bwd_fresh_inputs = 1,
 };
 
 /* Dropout: ratio is an attribute before opset 12 and an input after, seed
@@ -69,4 +71,6 @@ const sm_op_class sm_op_dropout = {
     .infer = dropout_infer,
     .run = sm_op_copy_run,
     .backward = sm_op_copy_backward,
+    .backward_fresh = sm_op_copy_backward_fresh,
+    .bwd_fresh_inputs = 1,
 };

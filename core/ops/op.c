@@ -73,6 +73,30 @@ void sm_op_add_to(float *restrict y, const float *restrict x, int64_t n)
     SM_OP_FOR(i, n, y[i] += x[i]);
 }
 
+void sm_op_write_to(float *restrict y, const float *restrict x, int64_t n)
+{
+    SM_OP_FOR(i, n, y[i] = 0.0f + x[i]);
+}
+
+void sm_op_copy_backward_fresh(const void *p, const float *packed,
+                               const sm_tensor *const *in, int n_in,
+                               const sm_tensor *const *out, int n_out,
+                               const sm_tensor *const *gout,
+                               sm_tensor *const *gin, unsigned fresh,
+                               float *ws)
+{
+    (void)packed;
+    if (!(fresh & 1u) || !gin[0]) {
+        sm_op_copy_backward(p, in, n_in, out, n_out, gout, gin, ws);
+        return;
+    }
+    const int64_t n = sm_tensor_numel(in[0]);
+    if (gout[0])
+        sm_op_write_to(gin[0]->data, gout[0]->data, n);
+    else
+        memset(gin[0]->data, 0, sizeof(float) * (size_t)n);
+}
+
 /* --- messages ------------------------------------------------------------ */
 
 int sm_op_shape_err(sm_err *err, const char *input, const sm_tensor *t,

@@ -69,6 +69,20 @@ typedef struct sm_op_class {
                             const sm_tensor *const *out, int n_out,
                             const sm_tensor *const *gout,
                             sm_tensor *const *gin, float *ws);
+    /* Optional, in place of backward and backward_packed (packed: NULL
+     * or not, as they are called): the same, told in `fresh` which input
+     * gradients this node is the first of the sweep to write. For each
+     * bit k of fresh (only bits of bwd_fresh_inputs), gin[k] was not
+     * zeroed: it must be written whole, each element as 0 + its gradient
+     * (so that -0 becomes +0, the bits of adding onto zeros), before any
+     * other gin is added to (one value may be two inputs). That saves
+     * the engine a pass over the buffer and the operator a read of it. */
+    void (*backward_fresh)(const void *p, const float *packed,
+                           const sm_tensor *const *in, int n_in,
+                           const sm_tensor *const *out, int n_out,
+                           const sm_tensor *const *gout,
+                           sm_tensor *const *gin, unsigned fresh, float *ws);
+    unsigned bwd_fresh_inputs; /* bit k: backward_fresh writes gin[k] */
     /* Floating point operations of one run (multiply-add = 2); NULL for
      * operators whose cost is negligible next to Conv/Gemm/MatMul. */
     double (*flops)(const void *p, const sm_tensor *const *in, int n_in,

@@ -63,6 +63,15 @@ void sm_op_copy_backward(const void *p, const sm_tensor *const *in, int n_in,
                          const sm_tensor *const *gout, sm_tensor *const *gin,
                          float *ws);
 
+/* Their backward_fresh (op.h): gout[0] written onto gin[0] when fresh
+ * says so (zeros when gout[0] is NULL), else added. */
+void sm_op_copy_backward_fresh(const void *p, const float *packed,
+                               const sm_tensor *const *in, int n_in,
+                               const sm_tensor *const *out, int n_out,
+                               const sm_tensor *const *gout,
+                               sm_tensor *const *gin, unsigned fresh,
+                               float *ws);
+
 /* --- messages ------------------------------------------------------------ */
 
 /* Sets "input '<input>' has shape [..] but <fmt...>" and returns -1. Inputs
@@ -125,6 +134,10 @@ static inline float sm_op_relu1(float x)
 
 /* y[i] += x[i] for i in [0, n): how most backward passes accumulate. */
 void sm_op_add_to(float *restrict y, const float *restrict x, int64_t n);
+
+/* y[i] = 0 + x[i]: sm_op_add_to onto zeros, bit for bit (-0 becomes +0),
+ * without them (op.h backward_fresh). */
+void sm_op_write_to(float *restrict y, const float *restrict x, int64_t n);
 
 /* s = sum of EXPR over i in [0, n) (EXPR may use i), in 8 partial float
  * sums: the same blocking as SM_OP_FOR, so that the loop vectorises without

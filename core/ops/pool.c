@@ -455,17 +455,24 @@ static inline void add_pairs_v4(float *p, sm_v4i we, sm_v4i wo, sm_v4 g)
  * its window in row-major order, as the general loop below decides (the
  * first tap greater than -FLT_MAX, then each later one greater than the
  * best so far; none: no gradient). Four outputs a step with the same
- * comparisons as masks, then the row's tail. */
+ * comparisons as masks, then the row's tail. fresh: gx holds garbage,
+ * zeroed two rows at a time just before they take their gradients (and
+ * the rows no window reaches at the end), in the cache. */
 static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
-                            const float *gy, float *gx)
+                            const float *gy, float *gx, int fresh)
 {
     const int64_t w = g->in[2], ow = g->out[2], oh = g->out[1];
     const sm_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
     for (int64_t c = 0; c < planes; c++) {
         const float *xp = x + c * g->in[1] * w;
         float *gp = gx + c * g->in[1] * w;
+        if (fresh && 2 * oh < g->in[1])
+            memset(gp + 2 * oh * w, 0,
+                   sizeof(float) * (size_t)((g->in[1] - 2 * oh) * w));
         for (int64_t oy = 0; oy < oh; oy++, gy += ow) {
             const int64_t r0 = 2 * oy * w, r1 = r0 + w;
+            if (fresh)
+                memset(gp + r0, 0, sizeof(float) * (size_t)(2 * w));
             int64_t o = 0;
             for (; o + 4 <= ow; o += 4) {
                 sm_v4 lo, hi, gv;
@@ -508,26 +515,34 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
     }
 }
 
-static void pool_backward(const void *p_, const sm_tensor *const *in, int n_in,
-                          const sm_tensor *const *out, int n_out,
-                          const sm_tensor *const *gout, sm_tensor *const *gin,
-                          float *ws)
+static void pool_backward_fresh(const void *p_, const float *packed,
+                                const sm_tensor *const *in, int n_in,
+                                const sm_tensor *const *out, int n_out,
+                                const sm_tensor *const *gout,
+                                sm_tensor *const *gin, unsigned fresh,
+                                float *ws)
 {
     const pool_params *p = p_;
     const sm_tensor *x = in[0];
     geom3 g;
+    (void)packed;
     (void)n_in;
     (void)n_out;
     (void)out;
     (void)ws;
-    if (!gout[0] || !gin[0])
+    if (!gin[0])
         return;
     plan3(p, x, &g, NULL);
     int64_t planes = x->shape[0] * x->shape[1];
-    if (is_max2x2(p, &g)) {
-        max2x2_backward(&g, planes, x->data, gout[0]->data, gin[0]->data);
+    if (gout[0] && is_max2x2(p, &g)) {
+        max2x2_backward(&g, planes, x->data, gout[0]->data, gin[0]->data,
+                        fresh & 1u);
         return;
     }
+    if (fresh & 1u) /* the general loop adds onto zeros */
+        memset(gin[0]->data, 0, sizeof(float) * (size_t)sm_tensor_numel(x));
+    if (!gout[0])
+        return;
     int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
     const float *gy = gout[0]->data;
     for (int64_t c = 0; c < planes; c++) {
@@ -571,6 +586,14 @@ static void pool_backward(const void *p_, const sm_tensor *const *in, int n_in,
     }
 }
 
+static void pool_backward(const void *p, const sm_tensor *const *in, int n_in,
+                          const sm_tensor *const *out, int n_out,
+                          const sm_tensor *const *gout, sm_tensor *const *gin,
+                          float *ws)
+{
+    pool_backward_fresh(p, NULL, in, n_in, out, n_out, gout, gin, 0, ws);
+}
+
 const sm_op_class sm_op_maxpool = {
     .name = "MaxPool",
     .params_size = sizeof(pool_params),
@@ -582,6 +605,8 @@ const sm_op_class sm_op_maxpool = {
     .workspace = pool_workspace,
     .run = pool_run,
     .backward = pool_backward,
+    .backward_fresh = pool_backward_fresh,
+    .bwd_fresh_inputs = 1,
 };
 
 const sm_op_class sm_op_averagepool = {
@@ -594,6 +619,8 @@ const sm_op_class sm_op_averagepool = {
     .infer = pool_infer,
     .run = pool_run,
     .backward = pool_backward,
+    .backward_fresh = pool_backward_fresh,
+    .bwd_fresh_inputs = 1,
 };
 
 /* --- GlobalAveragePool --------------------------------------------------- */

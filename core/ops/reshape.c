@@ -124,4 +124,6 @@ const sm_op_class sm_op_reshape = {
     .infer = reshape_infer,
     .run = sm_op_copy_run,
     .backward = sm_op_copy_backward,
+    .backward_fresh = sm_op_copy_backward_fresh,
+    .bwd_fresh_inputs = 1,
 };

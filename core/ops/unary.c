@@ -1,6 +1,7 @@
 /* Elementwise activations: Relu, LeakyRelu, Sigmoid, Tanh, Clip. */
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "ops/op.h"
 #include "ops/op_util.h"
@@ -25,8 +26,9 @@ static int same_shape(const char *op, const char *input,
 /* Each operator: an infer that runs CHECK (extra input checks) and names
  * it, a run that evaluates PRE once, then EXPR for each element x[i], and a
  * backward that evaluates PRE, then adds GRAD (from x[i], the output y[i]
- * and its gradient g[i]) to the input's gradient, then calls EXTRA for the
- * gradients of the other inputs (Clip's bounds). */
+ * and its gradient g[i]) to the input's gradient (or writes 0 + GRAD:
+ * backward_fresh), then calls EXTRA for the gradients of the other inputs
+ * (Clip's bounds). */
 #define UNARY_OP(id, NAME, INPUT, PARSE, ATTRS, MAXIN, CHECK, PRE, EXPR, GRAD, \
                  EXTRA)                                                        \
     static int id##_infer(const void *p, const sm_tensor *const *in,           \
@@ -61,7 +63,7 @@ static int same_shape(const char *op, const char *input,
                               const float *restrict x,                         \
                               const float *restrict y,                         \
                               const float *restrict g, float *restrict gx,     \
-                              int64_t n)                                       \
+                              int64_t n, int fresh)                            \
     {                                                                          \
         (void)p;                                                               \
         (void)in;                                                              \
@@ -69,22 +71,44 @@ static int same_shape(const char *op, const char *input,
         (void)x;                                                               \
         (void)y;                                                               \
         PRE;                                                                   \
-        SM_OP_FOR(i, n, gx[i] += GRAD);                                        \
+        if (fresh) {                                                           \
+            /* a zero GCC cannot see: 0.0f + (c ? g : 0) it would turn into  \
+             * c ? g + 0 : 0, which may not be vectorised (the add could     \
+             * trap), and Relu's backward ran 3x slower */                    \
+            volatile float zero_v = 0.0f;                                      \
+            const float zero = zero_v;                                         \
+            SM_OP_FOR(i, n, gx[i] = zero + (GRAD));                            \
+        } else {                                                               \
+            SM_OP_FOR(i, n, gx[i] += GRAD);                                    \
+        }                                                                      \
+    }                                                                          \
+    static void id##_backward_fresh(                                           \
+        const void *p, const float *packed, const sm_tensor *const *in,        \
+        int n_in, const sm_tensor *const *out, int n_out,                      \
+        const sm_tensor *const *gout, sm_tensor *const *gin, unsigned fresh,   \
+        float *ws)                                                             \
+    {                                                                          \
+        (void)packed;                                                          \
+        (void)n_out;                                                           \
+        (void)ws;                                                              \
+        if (!gout[0]) {                                                        \
+            if ((fresh & 1u) && gin[0])                                        \
+                memset(gin[0]->data, 0,                                        \
+                       sizeof(float) * (size_t)sm_tensor_numel(in[0]));        \
+            return;                                                            \
+        }                                                                      \
+        if (gin[0])                                                            \
+            id##_bwd_loop(p, in, n_in, in[0]->data, out[0]->data,              \
+                          gout[0]->data, gin[0]->data,                         \
+                          sm_tensor_numel(in[0]), fresh & 1u);                 \
+        EXTRA(p, in, n_in, gout[0], gin);                                      \
     }                                                                          \
     static void id##_backward(const void *p, const sm_tensor *const *in,       \
                               int n_in, const sm_tensor *const *out,           \
                               int n_out, const sm_tensor *const *gout,         \
                               sm_tensor *const *gin, float *ws)                \
     {                                                                          \
-        (void)n_out;                                                           \
-        (void)ws;                                                              \
-        if (!gout[0])                                                          \
-            return;                                                            \
-        if (gin[0])                                                            \
-            id##_bwd_loop(p, in, n_in, in[0]->data, out[0]->data,              \
-                          gout[0]->data, gin[0]->data,                         \
-                          sm_tensor_numel(in[0]));                             \
-        EXTRA(p, in, n_in, gout[0], gin);                                      \
+        id##_backward_fresh(p, NULL, in, n_in, out, n_out, gout, gin, 0, ws);  \
     }                                                                          \
     const sm_op_class sm_op_##id = {                                           \
         .name = NAME,                                                          \
@@ -96,6 +120,8 @@ static int same_shape(const char *op, const char *input,
         .infer = id##_infer,                                                   \
         .run = id##_run,                                                       \
         .backward = id##_backward,                                             \
+        .backward_fresh = id##_backward_fresh,                                 \
+        .bwd_fresh_inputs = 1,                                                 \
     };
 
 static void no_extra(const void *p, const sm_tensor *const *in, int n_in,

@@ -593,6 +593,99 @@ Test(backward, fixture_networks_input_gradients)
     }
 }
 
+/* A node of one output and one or two inputs (in1 NULL: one). */
+static void node(sm_onnx_writer *w, const char *op, const char *name,
+                 const char *out, const char *in0, const char *in1)
+{
+    cr_assert_eq(sm_onnx_writer_node(w, op, name, (const char *[]){in0, in1},
+                                     in1 ? 2 : 1, (const char *[]){out}, 1),
+                 0);
+}
+
+/* Gradients written whole by the first node of the sweep to reach them
+ * (op.h backward_fresh: Relu, MaxPool, Conv, Flatten), added to by the
+ * others: x feeds two Relus, a MaxPool and both inputs of a Mul; r only
+ * a 3x3/2 Conv (im2col's: zeroed, then added to), r2 only a stride-1
+ * Conv (written by the transposed path), r3 only a 1x1/2 Conv (phases,
+ * three of four without taps: zeroed first). Two sweeps one after the other with different
+ * seeds, the first leaving its values in the buffers the second does not
+ * zero: both match central differences, and every input gradient's bits
+ * are those of the same sweep in a fresh model. */
+Test(backward, gradients_written_whole_or_added_as_readers_come)
+{
+    sm_tensor *w1 = rand_tensor(4, (int64_t[]){2, 2, 3, 3}, 21);
+    sm_tensor *w2 = rand_tensor(4, (int64_t[]){2, 2, 3, 3}, 22);
+    sm_tensor *w3 = rand_tensor(4, (int64_t[]){2, 2, 1, 1}, 24);
+    unsigned char *bytes[2];
+    size_t len[2];
+    for (int b = 0; b < 2; b++) {
+        sm_onnx_writer *w = sm_onnx_writer_new(13);
+        sm_onnx_writer_input(w, "x", 4, (int64_t[]){1, 2, 8, 8});
+        sm_onnx_writer_initializer(w, "w1", w1);
+        sm_onnx_writer_initializer(w, "w2", w2);
+        sm_onnx_writer_initializer(w, "w3", w3);
+        node(w, "Relu", "r", "r", "x", NULL);
+        node(w, "Conv", "c", "c", "r", "w1"); /* 3x3/2, pad 1: 4x4 */
+        sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+        sm_onnx_writer_attr_ints(w, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+        node(w, "Relu", "r2", "r2", "c", NULL);
+        node(w, "Conv", "c2", "c2", "r2", "w2"); /* 3x3, pad 1: 4x4 */
+        sm_onnx_writer_attr_ints(w, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+        node(w, "Mul", "sq", "sq", "x", "x");
+        node(w, "MaxPool", "p", "p", "sq", NULL); /* 2x2: 4x4 */
+        sm_onnx_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
+        sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+        node(w, "Add", "a", "a", "c2", "p");
+        node(w, "MaxPool", "p2", "p2", "x", NULL);
+        sm_onnx_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
+        sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+        node(w, "Add", "a2", "a2", "a", "p2");
+        node(w, "Relu", "r3", "r3", "x", NULL);
+        node(w, "Conv", "d", "d", "r3", "w3"); /* 1x1/2: phases, 3 empty */
+        sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+        node(w, "Add", "a3", "a3", "a2", "d");
+        node(w, "Flatten", "f", "f", "a3", NULL);
+        node(w, "Relu", "y", "y", "f", NULL);
+        sm_onnx_writer_output(w, "y", 2, (int64_t[]){1, 32});
+        sm_err err = {0};
+        bytes[b] = sm_onnx_writer_serialize(w, &len[b], &err);
+        cr_assert_not_null(bytes[b], "%s", err.msg);
+        sm_onnx_writer_destroy(&w);
+    }
+    sm_err err = {0};
+    sm_model *m = sm_model_load_buffer(bytes[0], len[0], "fresh.onnx", &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    sm_tensor *x = rand_tensor(4, (int64_t[]){1, 2, 8, 8}, 23);
+    for (int i = 0; i < sm_tensor_numel(x); i++)
+        x->data[i] += x->data[i] < 0 ? -0.05f : 0.05f; /* off the kinks */
+    for (int sweep = 0; sweep < 2; sweep++) {
+        double e = fd_worst(m, &x, 1, 0, 1e-3, 0, 31 + (uint64_t)sweep);
+        cr_assert(e < 5e-3, "sweep %d: gradient off by %g", sweep, e);
+    }
+    /* the second sweep's bits, from a model that never swept before */
+    const sm_tensor *in[1] = {x}, *y[1], *g[1];
+    cr_assert_eq(sm_model_run(m, in, 1, y, &err), 0, "%s", err.msg);
+    sm_tensor *seed = rand_tensor(2, (int64_t[]){1, 32}, 32);
+    cr_assert_eq(sm_model_backward(m, 0, seed, g, &err), 0, "%s", err.msg);
+    sm_tensor *again = sm_tensor_clone(g[0]);
+    sm_model *m2 = sm_model_load_buffer(bytes[1], len[1], "fresh.onnx", &err);
+    cr_assert_not_null(m2, "%s", err.msg);
+    cr_assert_eq(sm_model_run(m2, in, 1, y, &err), 0, "%s", err.msg);
+    cr_assert_eq(sm_model_backward(m2, 0, seed, g, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(again->data, g[0]->data,
+                        sizeof(float) * (size_t)sm_tensor_numel(x)), 0);
+    sm_tensor_destroy(&again);
+    sm_tensor_destroy(&seed);
+    sm_tensor_destroy(&x);
+    sm_tensor_destroy(&w1);
+    sm_tensor_destroy(&w2);
+    sm_tensor_destroy(&w3);
+    sm_model_destroy(&m);
+    sm_model_destroy(&m2);
+    free(bytes[0]);
+    free(bytes[1]);
+}
+
 /* An output that does not depend on the inputs (a constant folded at
  * planning) has zero gradients everywhere. */
 Test(backward, constant_output_has_zero_gradients)
