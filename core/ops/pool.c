@@ -9,6 +9,7 @@
  * borders take the general one. The window geometry is Conv's
  * (ops/conv_geom.h). */
 #include <float.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ops/conv_geom.h"
@@ -435,12 +436,16 @@ static inline sm_v4 sel_v4(sm_v4i m, sm_v4 x, sm_v4 y)
 }
 
 /* Adds g to the lanes of 8 floats at p whose pair member (even lanes:
- * we, odd: wo) is set; the other floats keep their bits (-0 stays -0). */
-static inline void add_pairs_v4(float *p, sm_v4i we, sm_v4i wo, sm_v4 g)
+ * we, odd: wo) is set; the other floats keep their bits (-0 stays -0).
+ * fresh: p holds garbage, taken as zeros. */
+static inline void add_pairs_v4(float *p, sm_v4i we, sm_v4i wo, sm_v4 g,
+                                int fresh)
 {
-    sm_v4 lo, hi;
-    memcpy(&lo, p, sizeof lo);
-    memcpy(&hi, p + 4, sizeof hi);
+    sm_v4 lo = {0, 0, 0, 0}, hi = {0, 0, 0, 0};
+    if (!fresh) {
+        memcpy(&lo, p, sizeof lo);
+        memcpy(&hi, p + 4, sizeof hi);
+    }
     sm_v4 ev = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
     sm_v4 od = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
     ev = sel_v4(we, ev + g, ev);
@@ -455,9 +460,10 @@ static inline void add_pairs_v4(float *p, sm_v4i we, sm_v4i wo, sm_v4 g)
  * its window in row-major order, as the general loop below decides (the
  * first tap greater than -FLT_MAX, then each later one greater than the
  * best so far; none: no gradient). Four outputs a step with the same
- * comparisons as masks, then the row's tail. fresh: gx holds garbage,
- * zeroed two rows at a time just before they take their gradients (and
- * the rows no window reaches at the end), in the cache. */
+ * comparisons as masks, then the row's tail. fresh: gx holds garbage:
+ * the vectors write their 8 floats of each row whole (zeros added to),
+ * and what they do not reach (the rows' tails, the columns and rows no
+ * window reaches) is zeroed first. */
 static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                             const float *gy, float *gx, int fresh)
 {
@@ -471,8 +477,11 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                    sizeof(float) * (size_t)((g->in[1] - 2 * oh) * w));
         for (int64_t oy = 0; oy < oh; oy++, gy += ow) {
             const int64_t r0 = 2 * oy * w, r1 = r0 + w;
-            if (fresh)
-                memset(gp + r0, 0, sizeof(float) * (size_t)(2 * w));
+            const int64_t vec = ow / 4 * 4; /* outputs the vectors take */
+            if (fresh && 2 * vec < w)
+                for (int64_t r = r0; r <= r1; r += w)
+                    memset(gp + r + 2 * vec, 0,
+                           sizeof(float) * (size_t)(w - 2 * vec));
             int64_t o = 0;
             for (; o + 4 <= ow; o += 4) {
                 sm_v4 lo, hi, gv;
@@ -495,8 +504,8 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                 sm_v4i w3 = m3, w2 = m2 & ~m3, w1 = m1 & ~(m2 | m3),
                         w0 = m0 & ~(m1 | m2 | m3);
                 memcpy(&gv, gy + o, sizeof gv);
-                add_pairs_v4(gp + r0 + 2 * o, w0, w1, gv);
-                add_pairs_v4(gp + r1 + 2 * o, w2, w3, gv);
+                add_pairs_v4(gp + r0 + 2 * o, w0, w1, gv, fresh);
+                add_pairs_v4(gp + r1 + 2 * o, w2, w3, gv, fresh);
             }
             for (; o < ow; o++) {
                 const int64_t cand[4] = {r0 + 2 * o, r0 + 2 * o + 1,
@@ -510,6 +519,139 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                     }
                 if (arg >= 0)
                     gp[arg] += gy[o];
+            }
+        }
+    }
+}
+
+/* Floats of max_separable_backward's workspace: each input row's maxima
+ * over the windows' columns and their columns (an int32 a float), and
+ * the padded row max_separable lays out. */
+static size_t sep_bwd_size(const geom3 *g)
+{
+    return (size_t)(2 * g->in[1] * g->out[2] + sep_row_len(g));
+}
+
+static size_t pool_bwd_workspace(const void *p_, const sm_tensor *const *in,
+                                 int n_in, const sm_tensor *const *out,
+                                 int n_out)
+{
+    const pool_params *p = p_;
+    geom3 g;
+    (void)n_in, (void)out, (void)n_out;
+    if (!p->max || plan3(p, in[0], &g, NULL) || g.in[0] != 1)
+        return 0;
+    return sep_bwd_size(&g);
+}
+
+/* The lanes of m from x, the others from y (ints). */
+static inline sm_v4i sel_v4i(sm_v4i m, sm_v4i x, sm_v4i y)
+{
+    return (x & m) | (y & ~m);
+}
+
+/* hv[o], hc[o]: the first maximum of row[o s + j d], j < k, and its
+ * index in the row less pl (-1 when none is above -FLT_MAX: the row is
+ * padded with -FLT_MAX, which never wins), for o < n; four outputs a
+ * step for strides 1 and 2, as max_taps. */
+static void max_taps_arg(float *restrict hv, int32_t *restrict hc,
+                         const float *restrict row, int64_t n, int64_t k,
+                         int64_t d, int64_t s, int64_t pl)
+{
+    const sm_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+    const sm_v4i none = {-1, -1, -1, -1}, lane = {0, 1, 2, 3};
+    int64_t o = 0;
+    if (s <= 2)
+        for (; o + 4 <= n; o += 4) {
+            sm_v4 best = lowest;
+            sm_v4i col = none;
+            for (int64_t j = 0; j < k; j++) {
+                const float *src = row + o * s + j * d;
+                sm_v4 v = s == 1 ? sm_v4_load(src)
+                                 : __builtin_shufflevector(sm_v4_load(src),
+                                                           sm_v4_load(src + 4),
+                                                           0, 2, 4, 6);
+                sm_v4i m = v > best;
+                best = sel_v4(m, v, best);
+                col = sel_v4i(m, (int32_t)(o * s + j * d - pl) +
+                                     lane * (int32_t)s, col);
+            }
+            memcpy(hv + o, &best, sizeof best);
+            memcpy(hc + o, &col, sizeof col);
+        }
+    for (; o < n; o++) {
+        float best = -FLT_MAX;
+        int32_t col = -1;
+        for (int64_t j = 0; j < k; j++) {
+            const float v = row[o * s + j * d];
+            col = v > best ? (int32_t)(o * s + j * d - pl) : col;
+            best = v > best ? v : best;
+        }
+        hv[o] = best;
+        hc[o] = col;
+    }
+}
+
+/* The general backward loop below for MaxPool over 1 or 2 spatial dims,
+ * as two passes like max_separable: each input row's first maximum over
+ * each window's columns (value and column), then each output's first
+ * maximum over its window's rows of those, which is the first maximum of
+ * the window in row-major order (a later tap wins only when greater,
+ * along a row and across rows alike; none above -FLT_MAX: no gradient).
+ * Four outputs a step, with the comparisons as masks; the gradients are
+ * then added output by output in the general loop's order, so the same
+ * bits. Its branches and window bookkeeping had made ResNet's 3x3/2
+ * MaxPool an eighth of its backward. */
+static void max_separable_backward(const geom3 *g, int64_t planes,
+                                   const float *x, const float *gy, float *gx,
+                                   float *ws)
+{
+    const int64_t ih = g->in[1], iw = g->in[2], oh = g->out[1], ow = g->out[2];
+    const int64_t len = sep_row_len(g), pl = g->pb[2], d1 = g->d[1];
+    float *hv = ws, *row = ws + 2 * ih * ow;
+    int32_t *hc = (int32_t *)(void *)(ws + ih * ow);
+    const sm_v4 lowest = {-FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX};
+    const sm_v4i none = {-1, -1, -1, -1};
+    for (int64_t e = 0; e < len; e++)
+        row[e] = -FLT_MAX;
+    for (int64_t c = 0; c < planes; c++, x += ih * iw, gx += ih * iw) {
+        for (int64_t r = 0; r < ih; r++) {
+            memcpy(row + pl, x + r * iw, sizeof(float) * (size_t)iw);
+            max_taps_arg(hv + r * ow, hc + r * ow, row, ow, g->k[2], g->d[2],
+                         g->s[2], pl);
+        }
+        for (int64_t o1 = 0; o1 < oh; o1++, gy += ow) {
+            int64_t a1, b1, s1 = taps(g, 1, o1, &a1, &b1);
+            int64_t o = 0;
+            for (; o + 4 <= ow; o += 4) {
+                sm_v4 best = lowest;
+                sm_v4i at = none;
+                for (int64_t k = a1; k < b1; k++) {
+                    const int64_t r = s1 + k * d1;
+                    sm_v4 v = sm_v4_load(hv + r * ow + o);
+                    sm_v4i col;
+                    memcpy(&col, hc + r * ow + o, sizeof col);
+                    sm_v4i m = v > best;
+                    best = sel_v4(m, v, best);
+                    at = sel_v4i(m, (int32_t)(r * iw) + col, at);
+                }
+                int32_t idx[4];
+                memcpy(idx, &at, sizeof idx);
+                for (int t = 0; t < 4; t++)
+                    if (idx[t] >= 0)
+                        gx[idx[t]] += gy[o + t];
+            }
+            for (; o < ow; o++) {
+                float best = -FLT_MAX;
+                int64_t arg = -1;
+                for (int64_t k = a1; k < b1; k++) {
+                    const int64_t r = s1 + k * d1;
+                    const float v = hv[r * ow + o];
+                    arg = v > best ? r * iw + hc[r * ow + o] : arg;
+                    best = v > best ? v : best;
+                }
+                if (arg >= 0)
+                    gx[arg] += gy[o];
             }
         }
     }
@@ -543,6 +685,11 @@ static void pool_backward_fresh(const void *p_, const float *packed,
         memset(gin[0]->data, 0, sizeof(float) * (size_t)sm_tensor_numel(x));
     if (!gout[0])
         return;
+    if (p->max && g.in[0] == 1 && ws) {
+        max_separable_backward(&g, planes, x->data, gout[0]->data,
+                               gin[0]->data, ws);
+        return;
+    }
     int64_t in_plane = g.in[0] * g.in[1] * g.in[2];
     const float *gy = gout[0]->data;
     for (int64_t c = 0; c < planes; c++) {
@@ -605,6 +752,7 @@ const sm_op_class sm_op_maxpool = {
     .workspace = pool_workspace,
     .run = pool_run,
     .backward = pool_backward,
+    .bwd_workspace = pool_bwd_workspace,
     .backward_fresh = pool_backward_fresh,
     .bwd_fresh_inputs = 1,
 };

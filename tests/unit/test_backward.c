@@ -686,6 +686,28 @@ Test(backward, gradients_written_whole_or_added_as_readers_come)
     free(bytes[1]);
 }
 
+/* MaxPool 2x2 writing the gradient of planes its windows do not cover
+ * (an odd row and column left out, and a row's last outputs past its
+ * vectors): the same two sweeps against differences. */
+Test(backward, maxpool_writes_what_its_windows_miss)
+{
+    sm_onnx_writer *w = sm_onnx_writer_new(13);
+    sm_onnx_writer_input(w, "x", 4, (int64_t[]){2, 3, 9, 11});
+    node(w, "MaxPool", "p", "p", "x", NULL); /* 4 x 5 */
+    sm_onnx_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
+    sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
+    node(w, "Relu", "y", "y", "p", NULL);
+    sm_onnx_writer_output(w, "y", 4, (int64_t[]){2, 3, 4, 5});
+    sm_model *m = load(w);
+    sm_tensor *x = rand_tensor(4, (int64_t[]){2, 3, 9, 11}, 41);
+    for (int sweep = 0; sweep < 2; sweep++) {
+        double e = fd_worst(m, &x, 1, 0, 1e-3, 0, 43 + (uint64_t)sweep);
+        cr_assert(e < 5e-3, "sweep %d: gradient off by %g", sweep, e);
+    }
+    sm_tensor_destroy(&x);
+    sm_model_destroy(&m);
+}
+
 /* An output that does not depend on the inputs (a constant folded at
  * planning) has zero gradients everywhere. */
 Test(backward, constant_output_has_zero_gradients)

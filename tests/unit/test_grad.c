@@ -669,6 +669,23 @@ Test(grad, conventions_at_kinks)
     gradient_ones(&g, got, 8);
     assert_exact(got, (double[]){1, 0, 0, 1, 0, 0, 0, 0}, 8,
                  "MaxPool ties");
+
+    /* ResNet's 3x3/2 with padding 1 (its own backward path), overlapping
+     * windows: equal maxima in one row, and in rows after the first */
+    g = begin(13, 1);
+    input(&g, 4, (int64_t[]){1, 1, 4, 4}, AWAY0);
+    memcpy(g.x[0]->data,
+           (float[]){5, 5, 1, 5, 5, 2, 5, 1, 1, 5, 5, 5, 0, 0, 0, 9},
+           16 * sizeof(float));
+    node_all(&g, "MaxPool");
+    sm_onnx_writer_attr_ints(g.w, "kernel_shape", (int64_t[]){3, 3}, 2);
+    sm_onnx_writer_attr_ints(g.w, "strides", (int64_t[]){2, 2}, 2);
+    sm_onnx_writer_attr_ints(g.w, "pads", (int64_t[]){1, 1, 1, 1}, 4);
+    double got16[16];
+    gradient_ones(&g, got16, 16);
+    assert_exact(got16,
+                 (double[]){1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+                 16, "MaxPool 3x3/2 ties");
 }
 
 /* --- small graphs: gradients meeting, constants -------------------------- */
