@@ -462,8 +462,8 @@ static inline void add_pairs_v4(float *p, sm_v4i we, sm_v4i wo, sm_v4 g,
  * best so far; none: no gradient). Four outputs a step with the same
  * comparisons as masks, then the row's tail. fresh: gx holds garbage:
  * the vectors write their 8 floats of each row whole (zeros added to),
- * and what they do not reach (the rows' tails, the columns and rows no
- * window reaches) is zeroed first. */
+ * the tail zeroes its windows before adding, and the columns and rows no
+ * window reaches are zeroed. */
 static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                             const float *gy, float *gx, int fresh)
 {
@@ -477,11 +477,9 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                    sizeof(float) * (size_t)((g->in[1] - 2 * oh) * w));
         for (int64_t oy = 0; oy < oh; oy++, gy += ow) {
             const int64_t r0 = 2 * oy * w, r1 = r0 + w;
-            const int64_t vec = ow / 4 * 4; /* outputs the vectors take */
-            if (fresh && 2 * vec < w)
-                for (int64_t r = r0; r <= r1; r += w)
-                    memset(gp + r + 2 * vec, 0,
-                           sizeof(float) * (size_t)(w - 2 * vec));
+            if (fresh) /* the columns past the last window (w odd) */
+                for (int64_t j = 2 * ow; j < w; j++)
+                    gp[r0 + j] = gp[r1 + j] = 0.0f;
             int64_t o = 0;
             for (; o + 4 <= ow; o += 4) {
                 sm_v4 lo, hi, gv;
@@ -512,11 +510,14 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
                                          r1 + 2 * o, r1 + 2 * o + 1};
                 float best = -FLT_MAX;
                 int64_t arg = -1;
-                for (int k = 0; k < 4; k++)
+                for (int k = 0; k < 4; k++) {
+                    if (fresh)
+                        gp[cand[k]] = 0.0f;
                     if (xp[cand[k]] > best) {
                         best = xp[cand[k]];
                         arg = cand[k];
                     }
+                }
                 if (arg >= 0)
                     gp[arg] += gy[o];
             }

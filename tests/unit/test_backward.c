@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "io/npy.h"
+#include "model/exec.h"
 #include "model/model.h"
 #include "onnx/writer.h"
 
@@ -594,8 +595,8 @@ Test(backward, fixture_networks_input_gradients)
 }
 
 /* A node of one output and one or two inputs (in1 NULL: one). */
-static void node(sm_onnx_writer *w, const char *op, const char *name,
-                 const char *out, const char *in0, const char *in1)
+static void add_node(sm_onnx_writer *w, const char *op, const char *name,
+                     const char *out, const char *in0, const char *in1)
 {
     cr_assert_eq(sm_onnx_writer_node(w, op, name, (const char *[]){in0, in1},
                                      in1 ? 2 : 1, (const char *[]){out}, 1),
@@ -624,28 +625,28 @@ Test(backward, gradients_written_whole_or_added_as_readers_come)
         sm_onnx_writer_initializer(w, "w1", w1);
         sm_onnx_writer_initializer(w, "w2", w2);
         sm_onnx_writer_initializer(w, "w3", w3);
-        node(w, "Relu", "r", "r", "x", NULL);
-        node(w, "Conv", "c", "c", "r", "w1"); /* 3x3/2, pad 1: 4x4 */
+        add_node(w, "Relu", "r", "r", "x", NULL);
+        add_node(w, "Conv", "c", "c", "r", "w1"); /* 3x3/2, pad 1: 4x4 */
         sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
         sm_onnx_writer_attr_ints(w, "pads", (int64_t[]){1, 1, 1, 1}, 4);
-        node(w, "Relu", "r2", "r2", "c", NULL);
-        node(w, "Conv", "c2", "c2", "r2", "w2"); /* 3x3, pad 1: 4x4 */
+        add_node(w, "Relu", "r2", "r2", "c", NULL);
+        add_node(w, "Conv", "c2", "c2", "r2", "w2"); /* 3x3, pad 1: 4x4 */
         sm_onnx_writer_attr_ints(w, "pads", (int64_t[]){1, 1, 1, 1}, 4);
-        node(w, "Mul", "sq", "sq", "x", "x");
-        node(w, "MaxPool", "p", "p", "sq", NULL); /* 2x2: 4x4 */
+        add_node(w, "Mul", "sq", "sq", "x", "x");
+        add_node(w, "MaxPool", "p", "p", "sq", NULL); /* 2x2: 4x4 */
         sm_onnx_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
         sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
-        node(w, "Add", "a", "a", "c2", "p");
-        node(w, "MaxPool", "p2", "p2", "x", NULL);
+        add_node(w, "Add", "a", "a", "c2", "p");
+        add_node(w, "MaxPool", "p2", "p2", "x", NULL);
         sm_onnx_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
         sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
-        node(w, "Add", "a2", "a2", "a", "p2");
-        node(w, "Relu", "r3", "r3", "x", NULL);
-        node(w, "Conv", "d", "d", "r3", "w3"); /* 1x1/2: phases, 3 empty */
+        add_node(w, "Add", "a2", "a2", "a", "p2");
+        add_node(w, "Relu", "r3", "r3", "x", NULL);
+        add_node(w, "Conv", "d", "d", "r3", "w3"); /* 1x1/2: phases, 3 empty */
         sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
-        node(w, "Add", "a3", "a3", "a2", "d");
-        node(w, "Flatten", "f", "f", "a3", NULL);
-        node(w, "Relu", "y", "y", "f", NULL);
+        add_node(w, "Add", "a3", "a3", "a2", "d");
+        add_node(w, "Flatten", "f", "f", "a3", NULL);
+        add_node(w, "Relu", "y", "y", "f", NULL);
         sm_onnx_writer_output(w, "y", 2, (int64_t[]){1, 32});
         sm_err err = {0};
         bytes[b] = sm_onnx_writer_serialize(w, &len[b], &err);
@@ -688,22 +689,33 @@ Test(backward, gradients_written_whole_or_added_as_readers_come)
 
 /* MaxPool 2x2 writing the gradient of planes its windows do not cover
  * (an odd row and column left out, and a row's last outputs past its
- * vectors): the same two sweeps against differences. */
+ * vectors), as the first writer of x's gradient, a Relu adding to it
+ * after: the same two sweeps against differences (what the pool did not
+ * write would carry the first sweep's sums into the second). */
 Test(backward, maxpool_writes_what_its_windows_miss)
 {
     sm_onnx_writer *w = sm_onnx_writer_new(13);
     sm_onnx_writer_input(w, "x", 4, (int64_t[]){2, 3, 9, 11});
-    node(w, "MaxPool", "p", "p", "x", NULL); /* 4 x 5 */
+    add_node(w, "Relu", "r", "r", "x", NULL);
+    add_node(w, "MaxPool", "p", "p", "x", NULL); /* 4 x 5 */
     sm_onnx_writer_attr_ints(w, "kernel_shape", (int64_t[]){2, 2}, 2);
     sm_onnx_writer_attr_ints(w, "strides", (int64_t[]){2, 2}, 2);
-    node(w, "Relu", "y", "y", "p", NULL);
-    sm_onnx_writer_output(w, "y", 4, (int64_t[]){2, 3, 4, 5});
+    add_node(w, "Flatten", "fp", "fp", "p", NULL);
+    add_node(w, "Flatten", "fr", "fr", "r", NULL);
+    sm_onnx_writer_node(w, "Concat", "y", (const char *[]){"fp", "fr"}, 2,
+                        (const char *[]){"y"}, 1);
+    sm_onnx_writer_attr_int(w, "axis", 1);
+    sm_onnx_writer_output(w, "y", 2, (int64_t[]){2, 357});
     sm_model *m = load(w);
     sm_tensor *x = rand_tensor(4, (int64_t[]){2, 3, 9, 11}, 41);
+    for (int i = 0; i < sm_tensor_numel(x); i++)
+        x->data[i] += x->data[i] < 0 ? -0.05f : 0.05f; /* off Relu's kink */
     for (int sweep = 0; sweep < 2; sweep++) {
         double e = fd_worst(m, &x, 1, 0, 1e-3, 0, 43 + (uint64_t)sweep);
         cr_assert(e < 5e-3, "sweep %d: gradient off by %g", sweep, e);
     }
+    cr_assert(m->bwd_fresh[1] == 1 && m->bwd_fresh[0] == 0,
+              "the pool writes x's gradient, the Relu adds to it");
     sm_tensor_destroy(&x);
     sm_model_destroy(&m);
 }
