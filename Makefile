@@ -246,7 +246,7 @@ run: deps
 	@echo "make run: out/mnist/figure.png, out/mnist/report/index.html (docs/OUTPUTS.md)"
 
 unit: $(UNIT_BIN)
-	$(UNIT_BIN) -j2 --timeout 600
+	$(if $(SAN),LSAN_OPTIONS=suppressions=$(CURDIR)/tests/unit/lsan.supp) $(UNIT_BIN) -j2 --timeout 600
 	@$(MAKE) --no-print-directory SAN=$(SAN) fuzz-replay
 
 # A hostile peer of the broker (tests/integration/hostile.sh).
