@@ -66,9 +66,10 @@ static int sweeps(const sm_model *m, const plan *p, int i)
 
 /* After mark_live: which nodes write an input's gradient whole (the
  * first of the sweep to write it, by an operator that can: op.h
- * backward_fresh), in m->bwd_fresh, and the values so written, which the
- * sweep need not zero, in m->fresh. The seeded output is written by the
- * seed. */
+ * backward_fresh; only a node whose first output has a gradient, so that
+ * there is one to write), in m->bwd_fresh, and the values so written,
+ * which the sweep need not zero, in m->fresh. The seeded output is
+ * written by the seed. */
 static int mark_fresh(sm_model *m, const plan *p, int ov, sm_err *err)
 {
     if ((!m->fresh && !(m->fresh = malloc((size_t)m->g.n_vals))) ||
@@ -86,12 +87,13 @@ static int mark_fresh(sm_model *m, const plan *p, int ov, sm_err *err)
         m->bwd_fresh[i] = 0;
         if (!sweeps(m, p, i))
             continue;
+        const int can = n->op->backward_fresh && n->out[0] >= 0 &&
+                        m->live[n->out[0]];
         for (int k = 0; k < n->n_in; k++) {
             const int v = n->in[k];
             if (v < 0 || !m->live[v])
                 continue;
-            if (!written[v] && n->op->backward_fresh &&
-                (n->op->bwd_fresh_inputs >> k & 1u)) {
+            if (!written[v] && can && (n->op->bwd_fresh_inputs >> k & 1u)) {
                 m->bwd_fresh[i] |= 1u << k;
                 m->fresh[v] = 1;
             }

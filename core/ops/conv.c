@@ -1016,10 +1016,10 @@ static void backward(const conv *p, const float *packed,
     const int path = bwd_path(p, in, out, &d, &t);
     /* fresh (op.h backward_fresh): the transposed path writes dX; the
      * others add onto it, zeroed first */
-    if (gx && (fresh & 1u) && (!gy || path != BWD_TRANSPOSED))
-        memset(gx->data, 0, sizeof(float) * (size_t)sm_tensor_numel(x));
-    if (!gy)
+    if (!gy) /* fresh comes with a gradient (op.h) */
         return;
+    if (gx && (fresh & 1u) && path != BWD_TRANSPOSED)
+        memset(gx->data, 0, sizeof(float) * (size_t)sm_tensor_numel(x));
     if (gx && path == BWD_TRANSPOSED) {
         sm_conv_transposed_run(&t, w->data, packed, gy->data, gx->data,
                                fresh & 1u, ws);

@@ -86,15 +86,10 @@ void sm_op_copy_backward_fresh(const void *p, const float *packed,
                                float *ws)
 {
     (void)packed;
-    if (!(fresh & 1u) || !gin[0]) {
-        sm_op_copy_backward(p, in, n_in, out, n_out, gout, gin, ws);
-        return;
-    }
-    const int64_t n = sm_tensor_numel(in[0]);
-    if (gout[0])
-        sm_op_write_to(gin[0]->data, gout[0]->data, n);
+    if ((fresh & 1u) && gin[0]) /* fresh comes with gout[0] (op.h) */
+        sm_op_write_to(gin[0]->data, gout[0]->data, sm_tensor_numel(in[0]));
     else
-        memset(gin[0]->data, 0, sizeof(float) * (size_t)n);
+        sm_op_copy_backward(p, in, n_in, out, n_out, gout, gin, ws);
 }
 
 /* --- messages ------------------------------------------------------------ */

@@ -72,8 +72,8 @@ typedef struct sm_op_class {
     /* Optional, in place of backward and backward_packed (packed: NULL
      * or not, as they are called): the same, told in `fresh` which input
      * gradients this node is the first of the sweep to write. For each
-     * bit k of fresh (only bits of bwd_fresh_inputs), gin[k] was not
-     * zeroed: it must be written whole, each element as 0 + its gradient
+     * bit k of fresh (only bits of bwd_fresh_inputs, and only when
+     * gout[0] is given), gin[k] was not zeroed: it must be written whole, each element as 0 + its gradient
      * (so that -0 becomes +0, the bits of adding onto zeros), before any
      * other gin is added to (one value may be two inputs). That saves
      * the engine a pass over the buffer and the operator a read of it. */

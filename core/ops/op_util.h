@@ -64,7 +64,7 @@ void sm_op_copy_backward(const void *p, const sm_tensor *const *in, int n_in,
                          float *ws);
 
 /* Their backward_fresh (op.h): gout[0] written onto gin[0] when fresh
- * says so (zeros when gout[0] is NULL), else added. */
+ * says so, else added. */
 void sm_op_copy_backward_fresh(const void *p, const float *packed,
                                const sm_tensor *const *in, int n_in,
                                const sm_tensor *const *out, int n_out,

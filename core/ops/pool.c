@@ -290,15 +290,20 @@ static int64_t sep_row_len(const geom3 *g)
     return (need > g->pb[2] + g->in[2] ? need : g->pb[2] + g->in[2]) + 8;
 }
 
+/* Whether MaxPool on x runs the separable passes (max_separable and its
+ * backward): over 1 or 2 spatial dims; g its geometry then. */
+static int separable(const pool_params *p, const sm_tensor *x, geom3 *g)
+{
+    return p->max && !plan3(p, x, g, NULL) && g->in[0] == 1;
+}
+
 static size_t pool_workspace(const void *p_, const sm_tensor *const *in,
                              int n_in, const sm_tensor *const *out, int n_out)
 {
-    const pool_params *p = p_;
     geom3 g;
     (void)n_in, (void)out, (void)n_out;
-    if (!p->max || plan3(p, in[0], &g, NULL) || g.in[0] != 1)
-        return 0;
-    return (size_t)(g.in[1] * g.out[2] + sep_row_len(&g));
+    return separable(p_, in[0], &g)
+               ? (size_t)(g.in[1] * g.out[2] + sep_row_len(&g)) : 0;
 }
 
 /* h[o] = the running maximum of row[o s + j d], j = 0 .. k - 1. */
@@ -525,24 +530,16 @@ static void max2x2_backward(const geom3 *g, int64_t planes, const float *x,
     }
 }
 
-/* Floats of max_separable_backward's workspace: each input row's maxima
- * over the windows' columns and their columns (an int32 a float), and
- * the padded row max_separable lays out. */
-static size_t sep_bwd_size(const geom3 *g)
-{
-    return (size_t)(2 * g->in[1] * g->out[2] + sep_row_len(g));
-}
-
 static size_t pool_bwd_workspace(const void *p_, const sm_tensor *const *in,
                                  int n_in, const sm_tensor *const *out,
                                  int n_out)
 {
-    const pool_params *p = p_;
     geom3 g;
     (void)n_in, (void)out, (void)n_out;
-    if (!p->max || plan3(p, in[0], &g, NULL) || g.in[0] != 1)
-        return 0;
-    return sep_bwd_size(&g);
+    /* max_separable_backward's: each input row's maxima over the windows'
+     * columns and their columns (an int32 a float), and the padded row */
+    return separable(p_, in[0], &g)
+               ? (size_t)(2 * g.in[1] * g.out[2] + sep_row_len(&g)) : 0;
 }
 
 /* The lanes of m from x, the others from y (ints). */
@@ -672,21 +669,18 @@ static void pool_backward_fresh(const void *p_, const float *packed,
     (void)n_in;
     (void)n_out;
     (void)out;
-    (void)ws;
-    if (!gin[0])
+    if (!gout[0] || !gin[0]) /* fresh comes with gout[0] (op.h) */
         return;
     plan3(p, x, &g, NULL);
     int64_t planes = x->shape[0] * x->shape[1];
-    if (gout[0] && is_max2x2(p, &g)) {
+    if (is_max2x2(p, &g)) {
         max2x2_backward(&g, planes, x->data, gout[0]->data, gin[0]->data,
                         fresh & 1u);
         return;
     }
-    if (fresh & 1u) /* the general loop adds onto zeros */
+    if (fresh & 1u) /* the passes below add onto zeros */
         memset(gin[0]->data, 0, sizeof(float) * (size_t)sm_tensor_numel(x));
-    if (!gout[0])
-        return;
-    if (p->max && g.in[0] == 1 && ws) {
+    if (p->max && g.in[0] == 1) {
         max_separable_backward(&g, planes, x->data, gout[0]->data,
                                gin[0]->data, ws);
         return;
