@@ -97,6 +97,14 @@ size_t sm_pool_max_bwd_workspace(const sm_pool_geom *g)
     return (size_t)(2 * g->in[1] * g->out[2] + sep_row_len(g));
 }
 
+/* The floats at src, src + s, src + 2 s, src + 3 s, for s 1 or 2. */
+static inline sm_v4 taps_v4(const float *src, int64_t s)
+{
+    return s == 1 ? sm_v4_load(src)
+                  : __builtin_shufflevector(sm_v4_load(src),
+                                            sm_v4_load(src + 4), 0, 2, 4, 6);
+}
+
 /* h[o] = the running maximum of row[o s + j d], j = 0 .. k - 1. */
 static void max_taps(float *restrict h, const float *restrict row, int64_t n,
                      int64_t k, int64_t d, int64_t s)
@@ -108,10 +116,7 @@ static void max_taps(float *restrict h, const float *restrict row, int64_t n,
             sm_v4 acc = lowest;
             for (int64_t j = 0; j < k; j++) {
                 const float *src = row + o * s + j * d;
-                sm_v4 v = s == 1 ? sm_v4_load(src)
-                                 : __builtin_shufflevector(sm_v4_load(src),
-                                                           sm_v4_load(src + 4),
-                                                           0, 2, 4, 6);
+                sm_v4 v = taps_v4(src, s);
                 acc = max_v4(v, acc);
             }
             memcpy(h + o, &acc, sizeof acc);
@@ -291,10 +296,7 @@ static void max_taps_arg(float *restrict hv, int32_t *restrict hc,
             sm_v4i col = none;
             for (int64_t j = 0; j < k; j++) {
                 const float *src = row + o * s + j * d;
-                sm_v4 v = s == 1 ? sm_v4_load(src)
-                                 : __builtin_shufflevector(sm_v4_load(src),
-                                                           sm_v4_load(src + 4),
-                                                           0, 2, 4, 6);
+                sm_v4 v = taps_v4(src, s);
                 sm_v4i m = v > best;
                 best = sel_v4(m, v, best);
                 col = sel_v4i(m, (int32_t)(o * s + j * d - pl) +
