@@ -2,11 +2,11 @@
  * that run in parallel and joined. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "model/exec.h"
 #include "onnx/proto.h"
 #include "onnx/tensorproto.h"
+#include "util/clock.h"
 
 /* --- running ------------------------------------------------------------- */
 
@@ -62,13 +62,6 @@ static void node_part(void *arg, int part, int parts)
                         np->p->ws + (size_t)part * np->p->ws_len, part, parts);
 }
 
-static double seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* The least p->split[i] of a node split in this run of p over a team;
  * *timed: whether the run's time counts (split_record). The first
  * SM_PLAN_SPLIT_TRIALS runs of a period are the trials, half without the
@@ -122,7 +115,7 @@ static void run_plan(const sm_model *m, sm_team *team, plan *p,
 {
     int timed = 0;
     const int level = team ? split_level(p, &timed) : SPLIT_ALWAYS + 1;
-    const double t0 = timed ? seconds() : 0;
+    const double t0 = timed ? sm_clock_now() : 0;
     for (int i = 0; i < m->g.n_inputs; i++)
         p->vals[m->g.inputs[i]].data = in[i]->data;
     for (int i = 0; i < m->g.n_nodes; i++) {
@@ -139,7 +132,7 @@ static void run_plan(const sm_model *m, sm_team *team, plan *p,
         sm_team_run(team, node_part, &np, sm_team_size(team));
     }
     if (timed)
-        split_record(p, level, seconds() - t0);
+        split_record(p, level, sm_clock_now() - t0);
 }
 
 static void forward_job(lane_job *j)
