@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "broker/broker.h"
+#include "data/image.h"
 #include "worker/worker.h"
 
 /* Heartbeats missed before the embedded broker or a worker gives the
@@ -62,6 +63,12 @@ sm_embedded *sm_embedded_new(int workers, int threads, sm_err *err)
         return NULL;
     }
     e->n = n;
+    /* libvips is started on this thread, before the threads that use it
+     * (sm_vips_init): two workers' first blurs starting it at once had
+     * failed ("class \"embed\" not found") or crashed, once decoding no
+     * longer started it first (data/png.h) */
+    if (sm_vips_init(NULL, err))
+        goto fail;
     if (!(e->ctx = zmq_ctx_new())) {
         sm_err_set(err, "zmq: %s", zmq_strerror(errno));
         goto fail;
